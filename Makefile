@@ -1,0 +1,69 @@
+# sl — floating-license server toolkit.
+# `make run` and `make test` install missing Debian packages first (scripts/deps.sh).
+
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc/sl
+DESTDIR    ?=
+
+PKGS := libconfuse libcurl libmicrohttpd jansson libsodium
+
+ifeq ($(SANITIZE),1)
+BUILD ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD ?= build/rel
+SANFLAGS :=
+endif
+BINDIR := $(BUILD)/bin
+
+CC      ?= cc
+OPT     ?= -O2 -g
+CFLAGS  += -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+           -D_GNU_SOURCE -Icommon $(SANFLAGS) \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS += $(SANFLAGS)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+
+COMMON_SRC := $(sort $(wildcard common/*.c))
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
+PROGS      := slserve slctl slcheck
+BINS       := $(PROGS:%=$(BINDIR)/%)
+
+all: $(BINS) bin
+
+# bin/ always points at the last build, so the README's commands work as written.
+bin: $(BINS)
+	@ln -sfn $(BINDIR) bin
+
+$(BUILD)/libsl.a: $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+.SECONDEXPANSION:
+$(BINDIR)/%: $$(patsubst %.c,$(BUILD)/%.o,$$(sort $$(wildcard cmd/$$*/*.c))) $(BUILD)/libsl.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+deps:
+	@sh scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/run.sh
+
+TESTS ?= test
+test: deps
+	@$(MAKE) --no-print-directory all
+	@command -v mandoc >/dev/null && mandoc -Tlint -Wwarning man/*.[0-9]
+	SL_BINDIR=$(CURDIR)/$(BINDIR) bats --timing $(TESTS)
+
+clean:
+	rm -rf build bin
+
+.PHONY: all bin deps run test clean

@@ -1,0 +1,272 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static __thread struct conf_errors *current_errors;
+
+void
+conf_errors_init(struct conf_errors *e, char *buf, size_t len)
+{
+	e->buf = buf;
+	e->len = len;
+	e->used = 0;
+	e->count = 0;
+	if (buf != NULL && len > 0)
+		buf[0] = '\0';
+}
+
+static void
+conf_verror(struct conf_errors *e, const char *fmt, va_list ap)
+{
+	e->count++;
+	if (e->buf == NULL || e->used + 2 >= e->len)
+		return;
+	if (e->used > 0)
+		e->buf[e->used++] = '\n';
+	int n = vsnprintf(e->buf + e->used, e->len - e->used, fmt, ap);
+	if (n > 0)
+		e->used += (size_t)n < e->len - e->used ? (size_t)n : e->len - e->used - 1;
+}
+
+void
+conf_error(struct conf_errors *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_verror(e, fmt, ap);
+	va_end(ap);
+}
+
+static void
+conf_confuse_error(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	if (current_errors == NULL)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (cfg != NULL && cfg->filename != NULL)
+		conf_error(current_errors, "%s:%d: %s", cfg->filename, cfg->line, msg);
+	else
+		conf_error(current_errors, "%s", msg);
+}
+
+int
+conf_parse(cfg_t *cfg, const char *path, struct conf_errors *e)
+{
+	int rc;
+
+	if (access(path, R_OK) != 0) {
+		conf_error(e, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	cfg_set_error_function(cfg, conf_confuse_error);
+	current_errors = e;
+	rc = cfg_parse(cfg, path);
+	current_errors = NULL;
+	if (rc == CFG_FILE_ERROR) {
+		conf_error(e, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (rc != CFG_SUCCESS) {
+		if (e->count == 0)
+			conf_error(e, "%s: parse error", path);
+		return -1;
+	}
+	return 0;
+}
+
+static cfg_opt_t failover_opts[] = {
+	CFG_STR("url", NULL, CFGF_NODEFAULT),
+	CFG_FLOAT("poll_interval", 1.0, CFGF_NONE),
+	CFG_INT("fail_after", 3, CFGF_NONE),
+	CFG_STR("witness", "", CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t tls_opts[] = {
+	CFG_STR("cert", NULL, CFGF_NODEFAULT),
+	CFG_STR("key", NULL, CFGF_NODEFAULT),
+	CFG_END()
+};
+
+static cfg_opt_t server_opts[] = {
+	CFG_STR("name", NULL, CFGF_NODEFAULT),
+	CFG_STR("listen", "127.0.0.1:7070", CFGF_NONE),
+	CFG_STR("state_dir", "/var/lib/sl", CFGF_NONE),
+	CFG_STR("licenses", "licenses.conf", CFGF_NONE),
+	CFG_STR("admin_token_file", "", CFGF_NONE),
+	CFG_STR("peer_token_file", "", CFGF_NONE),
+	CFG_STR_LIST("trusted_keys", "{}", CFGF_NONE),
+	CFG_STR("hostname", "", CFGF_NONE),
+	CFG_INT("max_body", 65536, CFGF_NONE),
+	CFG_INT("max_connections", 1024, CFGF_NONE),
+	CFG_INT("connection_timeout", 30, CFGF_NONE),
+	CFG_INT("max_leases_per_client", 0, CFGF_NONE),
+	CFG_BOOL("fsync", cfg_true, CFGF_NONE),
+	CFG_INT("compact_after", 100000, CFGF_NONE),
+	CFG_FLOAT("handback_wait", 3.0, CFGF_NONE),
+	CFG_SEC("tls", tls_opts, CFGF_NONE),
+	CFG_SEC("failover", failover_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_END()
+};
+
+static char *
+conf_path(const struct server_config *c, const char *value)
+{
+	return value != NULL && value[0] != '\0' ? util_path_join(c->dir, value) : NULL;
+}
+
+static int
+valid_url(const char *u)
+{
+	return u != NULL && (strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0) &&
+	    strlen(u) < 500 && strpbrk(u, " \t\r\n\"") == NULL;
+}
+
+int
+config_load(const char *path, struct server_config *c, char *err, size_t errlen)
+{
+	struct conf_errors e;
+	cfg_t *cfg;
+	const char *s;
+	int rc = -1;
+
+	memset(c, 0, sizeof(*c));
+	conf_errors_init(&e, err, errlen);
+	c->file = strdup(path);
+	c->dir = util_dirname(path);
+	if ((cfg = cfg_init(server_opts, CFGF_NONE)) == NULL) {
+		conf_error(&e, "%s: out of memory", path);
+		return -1;
+	}
+	if (conf_parse(cfg, path, &e) != 0)
+		goto out;
+
+	s = cfg_getstr(cfg, "name");
+	if (s == NULL) {
+		conf_error(&e, "%s: missing name (the server's name, which is also its pool)", path);
+	} else if (!util_valid_id(s)) {
+		conf_error(&e, "%s: invalid name \"%.64s\" (use 1-64 of A-Z a-z 0-9 . _ -)", path, s);
+	} else {
+		util_strlcpy(c->name, s, sizeof(c->name));
+	}
+	s = cfg_getstr(cfg, "listen");
+	util_strlcpy(c->listen, s, sizeof(c->listen));
+	if (util_parse_hostport(s, c->listen_host, sizeof(c->listen_host), &c->listen_port) != 0)
+		conf_error(&e, "%s: listen: want host:port or [v6addr]:port, not \"%.100s\"", path, s);
+
+	c->state_dir = conf_path(c, cfg_getstr(cfg, "state_dir"));
+	c->licenses = conf_path(c, cfg_getstr(cfg, "licenses"));
+	c->admin_token_file = conf_path(c, cfg_getstr(cfg, "admin_token_file"));
+	c->peer_token_file = conf_path(c, cfg_getstr(cfg, "peer_token_file"));
+	if (c->admin_token_file == NULL)
+		c->admin_token_file = util_path_join(c->state_dir, "admin.token");
+	if (c->peer_token_file == NULL)
+		c->peer_token_file = util_path_join(c->state_dir, "peer.token");
+	if (c->state_dir == NULL || c->licenses == NULL)
+		conf_error(&e, "%s: state_dir and licenses must not be empty", path);
+
+	c->ntrusted_keys = cfg_size(cfg, "trusted_keys");
+	c->trusted_keys = calloc(c->ntrusted_keys + 1, sizeof(char *));
+	for (size_t i = 0; c->trusted_keys != NULL && i < c->ntrusted_keys; i++)
+		c->trusted_keys[i] = conf_path(c, cfg_getnstr(cfg, "trusted_keys", (unsigned)i));
+
+	util_strlcpy(c->hostname, cfg_getstr(cfg, "hostname"), sizeof(c->hostname));
+	c->max_body = cfg_getint(cfg, "max_body");
+	if (c->max_body < 1024 || c->max_body > 16L << 20)
+		conf_error(&e, "%s: max_body must be 1024 to 16777216 bytes", path);
+	c->max_connections = cfg_getint(cfg, "max_connections");
+	if (c->max_connections < 4 || c->max_connections > 1000000)
+		conf_error(&e, "%s: max_connections must be 4 to 1000000", path);
+	c->connection_timeout = cfg_getint(cfg, "connection_timeout");
+	if (c->connection_timeout < 1 || c->connection_timeout > 86400)
+		conf_error(&e, "%s: connection_timeout must be 1 to 86400 seconds", path);
+	c->max_leases_per_client = cfg_getint(cfg, "max_leases_per_client");
+	if (c->max_leases_per_client < 0)
+		conf_error(&e, "%s: max_leases_per_client must not be negative", path);
+	c->fsync = cfg_getbool(cfg, "fsync") == cfg_true;
+	c->compact_after = cfg_getint(cfg, "compact_after");
+	if (c->compact_after < 10)
+		conf_error(&e, "%s: compact_after must be at least 10", path);
+	double hw = cfg_getfloat(cfg, "handback_wait");
+	if (hw < 0 || hw > 600)
+		conf_error(&e, "%s: handback_wait must be 0 to 600 seconds", path);
+	c->handback_wait_ms = (long)(hw * 1000);
+
+	cfg_t *tls = cfg_getsec(cfg, "tls");
+	if (tls != NULL && cfg_size(cfg, "tls") > 0) {
+		c->tls_cert = conf_path(c, cfg_getstr(tls, "cert"));
+		c->tls_key = conf_path(c, cfg_getstr(tls, "key"));
+		if (c->tls_cert == NULL || c->tls_key == NULL)
+			conf_error(&e, "%s:%d: tls needs both cert and key", path, tls->line);
+	}
+
+	c->nfailover = cfg_size(cfg, "failover");
+	c->failover = calloc(c->nfailover + 1, sizeof(*c->failover));
+	for (size_t i = 0; c->failover != NULL && i < c->nfailover; i++) {
+		cfg_t *f = cfg_getnsec(cfg, "failover", (unsigned)i);
+		struct failover_conf *fc = &c->failover[i];
+		const char *t = cfg_title(f);
+		fc->line = f->line;
+		if (!util_valid_id(t))
+			conf_error(&e, "%s:%d: failover \"%.64s\": invalid name", path, f->line, t);
+		else if (strcmp(t, c->name) == 0)
+			conf_error(&e, "%s:%d: failover \"%s\": a server cannot back up itself",
+			    path, f->line, t);
+		util_strlcpy(fc->name, t, sizeof(fc->name));
+		s = cfg_getstr(f, "url");
+		if (!valid_url(s))
+			conf_error(&e, "%s:%d: failover \"%.64s\": url must be http://HOST:PORT "
+			    "or https://HOST:PORT", path, f->line, t);
+		else
+			util_strlcpy(fc->url, s, sizeof(fc->url));
+		fc->poll_interval = cfg_getfloat(f, "poll_interval");
+		if (!(fc->poll_interval >= 0.05 && fc->poll_interval <= 3600))
+			conf_error(&e, "%s:%d: failover \"%.64s\": poll_interval must be 0.05 to "
+			    "3600 seconds", path, f->line, t);
+		long fa = cfg_getint(f, "fail_after");
+		if (fa < 1 || fa > 100)
+			conf_error(&e, "%s:%d: failover \"%.64s\": fail_after must be 1 to 100",
+			    path, f->line, t);
+		fc->fail_after = (int)fa;
+		s = cfg_getstr(f, "witness");
+		if (s[0] != '\0' && !valid_url(s))
+			conf_error(&e, "%s:%d: failover \"%.64s\": witness must be a URL",
+			    path, f->line, t);
+		util_strlcpy(fc->witness, s, sizeof(fc->witness));
+	}
+	if (e.count == 0)
+		rc = 0;
+out:
+	cfg_free(cfg);
+	if (rc != 0) {
+		config_free(c);
+		memset(c, 0, sizeof(*c));
+	}
+	return rc;
+}
+
+void
+config_free(struct server_config *c)
+{
+	free(c->file);
+	free(c->dir);
+	free(c->state_dir);
+	free(c->licenses);
+	free(c->admin_token_file);
+	free(c->peer_token_file);
+	for (size_t i = 0; c->trusted_keys != NULL && i < c->ntrusted_keys; i++)
+		free(c->trusted_keys[i]);
+	free(c->trusted_keys);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->failover);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,68 @@
+/* slserve.conf, and the libconfuse plumbing all config files share. */
+#ifndef SL_CONFIG_H
+#define SL_CONFIG_H
+
+#include <stddef.h>
+
+#include <confuse.h>
+
+#include "util.h"
+
+/* Error text gathered while parsing: one "FILE:LINE: message" per line. */
+struct conf_errors {
+	char *buf;
+	size_t len;
+	size_t used;
+	int count;
+};
+
+void conf_errors_init(struct conf_errors *e, char *buf, size_t len);
+void conf_error(struct conf_errors *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Parse path into cfg, sending libconfuse's messages to e.
+ * Returns 0, or -1 (with e->count > 0). */
+int conf_parse(cfg_t *cfg, const char *path, struct conf_errors *e);
+
+struct failover_conf {
+	char name[SL_ID_MAX + 1];	/* the Primary's name = its pool */
+	char url[512];
+	double poll_interval;		/* seconds */
+	int fail_after;			/* missed polls before takeover */
+	char witness[512];		/* optional */
+	int line;
+};
+
+struct server_config {
+	char *file;			/* the config file */
+	char *dir;			/* its directory: relative paths start here */
+	char name[SL_ID_MAX + 1];
+	char listen[300];
+	char listen_host[256];
+	int listen_port;
+	char *state_dir;
+	char *licenses;
+	char *admin_token_file;
+	char *peer_token_file;
+	char **trusted_keys;
+	size_t ntrusted_keys;
+	char hostname[256];		/* host identity override for host-bound licenses */
+	long max_body;
+	long max_connections;
+	long connection_timeout;
+	long max_leases_per_client;	/* 0 = no limit */
+	int fsync;
+	long compact_after;		/* journal records before a snapshot */
+	long handback_wait_ms;		/* bounded wait for backups at start */
+	char *tls_cert;
+	char *tls_key;
+	struct failover_conf *failover;
+	size_t nfailover;
+};
+
+#define SLSERVE_CONF_DEFAULT "/etc/sl/slserve.conf"
+
+/* Parse and validate slserve.conf. err gets every problem found. */
+int config_load(const char *path, struct server_config *c, char *err, size_t errlen);
+void config_free(struct server_config *c);
+
+#endif

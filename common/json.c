@@ -1,0 +1,139 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "json.h"
+#include "util.h"
+
+static int
+json_text_ok(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		unsigned char c = (unsigned char)s[n];
+		if (c < 0x20 || c == 0x7f || n >= 255)
+			return 0;
+	}
+	return 1;
+}
+
+static int
+json_field_check(const char *name, json_t *v, enum json_kind kind, char *err, size_t errlen)
+{
+	switch (kind) {
+	case JK_ID:
+		if (!json_is_string(v) || !util_valid_id(json_string_value(v))) {
+			snprintf(err, errlen, "field \"%s\": want a name of 1-64 characters "
+			    "A-Z a-z 0-9 . _ -", name);
+			return -1;
+		}
+		return 0;
+	case JK_TEXT:
+		if (!json_is_string(v) || !json_text_ok(json_string_value(v))) {
+			snprintf(err, errlen, "field \"%s\": want a printable string of at "
+			    "most 255 bytes", name);
+			return -1;
+		}
+		return 0;
+	case JK_UINT:
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			snprintf(err, errlen, "field \"%s\": want a non-negative integer", name);
+			return -1;
+		}
+		return 0;
+	case JK_NUMBER:
+		if (!json_is_number(v) || json_number_value(v) < 0) {
+			snprintf(err, errlen, "field \"%s\": want a non-negative number", name);
+			return -1;
+		}
+		return 0;
+	case JK_BOOL:
+		if (!json_is_boolean(v)) {
+			snprintf(err, errlen, "field \"%s\": want true or false", name);
+			return -1;
+		}
+		return 0;
+	case JK_ANY:
+		return 0;
+	}
+	return -1;
+}
+
+json_t *
+json_decode_object(const char *text, size_t len, const struct json_field *fields,
+    int allow_empty, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *obj, *v;
+	const char *key;
+
+	if (len == 0) {
+		if (allow_empty)
+			return json_object();
+		snprintf(err, errlen, "empty body: want a JSON object");
+		return NULL;
+	}
+	obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (obj == NULL) {
+		snprintf(err, errlen, "malformed JSON at line %d column %d: %s",
+		    jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(obj)) {
+		snprintf(err, errlen, "want a JSON object");
+		goto bad;
+	}
+	json_object_foreach(obj, key, v) {
+		const struct json_field *f;
+		for (f = fields; f->name != NULL; f++)
+			if (strcmp(f->name, key) == 0)
+				break;
+		if (f->name == NULL) {
+			char safe[80];
+			size_t i;
+			for (i = 0; key[i] != '\0' && i < sizeof(safe) - 1; i++)
+				safe[i] = (key[i] >= 0x20 && key[i] < 0x7f) ? key[i] : '?';
+			safe[i] = '\0';
+			snprintf(err, errlen, "unknown field \"%s\"", safe);
+			goto bad;
+		}
+		if (json_field_check(key, v, f->kind, err, errlen) != 0)
+			goto bad;
+	}
+	for (const struct json_field *f = fields; f->name != NULL; f++) {
+		if (f->required && json_object_get(obj, f->name) == NULL) {
+			snprintf(err, errlen, "missing field \"%s\"", f->name);
+			goto bad;
+		}
+	}
+	return obj;
+bad:
+	json_decref(obj);
+	return NULL;
+}
+
+const char *
+json_str(const json_t *obj, const char *key, const char *dflt)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_string(v) ? json_string_value(v) : dflt;
+}
+
+long long
+json_int(const json_t *obj, const char *key, long long dflt)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
+
+char *
+json_error_body(const char *code, const char *message)
+{
+	json_t *o = json_pack("{s:s, s:s}", "error", code, "message", message);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	return s;
+}

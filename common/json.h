@@ -1,0 +1,38 @@
+/* JSON helpers over jansson: strict request decoding and error bodies. */
+#ifndef SL_JSON_H
+#define SL_JSON_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+enum json_kind {
+	JK_ID,		/* string matching util_valid_id */
+	JK_TEXT,	/* printable string up to 255 bytes */
+	JK_UINT,	/* integer >= 0 */
+	JK_NUMBER,	/* integer or real >= 0 */
+	JK_BOOL,
+	JK_ANY,
+};
+
+struct json_field {
+	const char *name;
+	enum json_kind kind;
+	int required;
+};
+
+/* Parse text as one JSON object and check it against fields: unknown
+ * fields, wrong types and missing required fields are errors. Returns the
+ * object, or NULL with err set ("field \"x\": ..."). An empty body is an
+ * empty object when allow_empty is set. */
+json_t *json_decode_object(const char *text, size_t len, const struct json_field *fields,
+    int allow_empty, char *err, size_t errlen);
+
+/* Get a string member or a default. */
+const char *json_str(const json_t *obj, const char *key, const char *dflt);
+long long json_int(const json_t *obj, const char *key, long long dflt);
+
+/* {"error": code, "message": message} as a malloc'd string. */
+char *json_error_body(const char *code, const char *message);
+
+#endif

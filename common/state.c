@@ -1,0 +1,253 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "state.h"
+#include "util.h"
+
+int
+state_ensure_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) == 0) {
+		if (S_ISLNK(st.st_mode)) {
+			snprintf(err, errlen, "%s: is a symbolic link; refusing to use it", dir);
+			return -1;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "%s: not a directory", dir);
+			return -1;
+		}
+		return 0;
+	}
+	if (errno != ENOENT || mkdir(dir, 0700) != 0) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+state_lock_dir(const char *dir, pid_t *holder, char *err, size_t errlen)
+{
+	char path[4096], buf[32];
+	int fd;
+
+	*holder = 0;
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int saved = errno;
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		if (n > 0) {
+			buf[n] = '\0';
+			*holder = (pid_t)atol(buf);
+		}
+		if (saved == EWOULDBLOCK)
+			snprintf(err, errlen, "%s: state directory is locked by pid %ld",
+			    dir, (long)*holder);
+		else
+			snprintf(err, errlen, "%s: %s", path, strerror(saved));
+		close(fd);
+		return -1;
+	}
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+state_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+state_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int
+state_write_atomic(const char *path, const void *buf, size_t len, mode_t mode,
+    char *err, size_t errlen)
+{
+	char tmp[4096];
+	char *dir = NULL;
+	int fd, rc = -1;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	if (state_write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		snprintf(err, errlen, "rename %s: %s", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	dir = util_dirname(path);
+	if (dir == NULL || state_fsync_dir(dir) != 0) {
+		snprintf(err, errlen, "fsync %s: %s", dir ? dir : path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(dir);
+	return rc;
+}
+
+char *
+state_journal_record(const char *json, size_t jsonlen, size_t *lenp)
+{
+	char *out = malloc(jsonlen + 11);
+
+	if (out == NULL)
+		return NULL;
+	snprintf(out, 10, "%08x", util_crc32(json, jsonlen));
+	out[8] = ' ';
+	memcpy(out + 9, json, jsonlen);
+	out[9 + jsonlen] = '\n';
+	out[10 + jsonlen] = '\0';
+	*lenp = jsonlen + 10;
+	return out;
+}
+
+int
+state_journal_replay(const char *path,
+    int (*fn)(const char *json, size_t len, void *arg), void *arg,
+    size_t *records, size_t *cut_bytes, char *err, size_t errlen)
+{
+	size_t len, hl = strlen(STATE_JOURNAL_HEADER), off, good;
+	char *text;
+	int rc = -1;
+
+	*records = 0;
+	*cut_bytes = 0;
+	if ((text = util_read_file(path, &len)) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (len < hl || memcmp(text, STATE_JOURNAL_HEADER, hl) != 0) {
+		if (len < hl && memcmp(text, STATE_JOURNAL_HEADER, len) == 0) {
+			/* Torn while being created: nothing was in it. */
+			*cut_bytes = len;
+			good = 0;
+			goto cut;
+		}
+		snprintf(err, errlen, "%s: not an sl journal (bad version line)", path);
+		goto out;
+	}
+	good = off = hl;
+	while (off < len) {
+		char *nl = memchr(text + off, '\n', len - off);
+		if (nl == NULL)
+			break;
+		size_t linelen = (size_t)(nl - (text + off));
+		if (linelen < 10 || text[off + 8] != ' ')
+			break;
+		char hex[9];
+		memcpy(hex, text + off, 8);
+		hex[8] = '\0';
+		char *end;
+		unsigned long crc = strtoul(hex, &end, 16);
+		if (*end != '\0')
+			break;
+		const char *json = text + off + 9;
+		size_t jl = linelen - 9;
+		if (util_crc32(json, jl) != (uint32_t)crc)
+			break;
+		*nl = '\0';
+		if (fn(json, jl, arg) != 0) {
+			snprintf(err, errlen, "%s: record at byte %zu cannot be applied", path, off);
+			goto out;
+		}
+		(*records)++;
+		off += linelen + 1;
+		good = off;
+	}
+	*cut_bytes = len - good;
+cut:
+	if (*cut_bytes > 0 && truncate(path, (off_t)good) != 0) {
+		snprintf(err, errlen, "%s: cannot cut torn tail: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}
+
+int
+state_journal_open(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == 0 && st.st_size == 0) {
+		if (state_write_all(fd, STATE_JOURNAL_HEADER, strlen(STATE_JOURNAL_HEADER)) != 0 ||
+		    fsync(fd) != 0) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+int
+state_journal_reset(const char *path, char *err, size_t errlen)
+{
+	if (state_write_atomic(path, STATE_JOURNAL_HEADER, strlen(STATE_JOURNAL_HEADER),
+	    0600, err, errlen) != 0)
+		return -1;
+	return state_journal_open(path, err, errlen);
+}

@@ -1,0 +1,43 @@
+/* Locked state directories, atomic file replacement, and the journal file format. */
+#ifndef SL_STATE_H
+#define SL_STATE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Take the exclusive lock on DIR/lock (non-blocking) and write our pid into it.
+ * Returns the lock fd, or -1: *holder is the pid holding it (0 if unknown)
+ * and err says why. */
+int state_lock_dir(const char *dir, pid_t *holder, char *err, size_t errlen);
+
+/* Create dir (mode 0700) if missing; refuse a symlink. */
+int state_ensure_dir(const char *dir, char *err, size_t errlen);
+
+/* Replace path with buf atomically: temp file, fsync, rename, fsync dir. */
+int state_write_atomic(const char *path, const void *buf, size_t len, mode_t mode,
+    char *err, size_t errlen);
+int state_fsync_dir(const char *dir);
+
+/* Journal files: a version line "sl-journal 1", then one record per line:
+ * "CRC32HEX JSON\n" where the CRC covers the JSON text. */
+#define STATE_JOURNAL_HEADER "sl-journal 1\n"
+
+/* Format one record line into a malloc'd buffer (length in *lenp). */
+char *state_journal_record(const char *json, size_t jsonlen, size_t *lenp);
+
+/* Read a journal: call fn for each intact record in order. A torn or corrupt
+ * tail is cut from the file (truncate) and reported in *cut_bytes.
+ * Returns 0, or -1 when the file cannot be read or has a wrong header. */
+int state_journal_replay(const char *path,
+    int (*fn)(const char *json, size_t len, void *arg), void *arg,
+    size_t *records, size_t *cut_bytes, char *err, size_t errlen);
+
+/* Open (creating with a header if missing) a journal for appending. */
+int state_journal_open(const char *path, char *err, size_t errlen);
+/* Start a fresh, empty journal at path (atomically); returns its fd. */
+int state_journal_reset(const char *path, char *err, size_t errlen);
+
+/* write(2) all of buf, retrying on EINTR and short writes. */
+int state_write_all(int fd, const void *buf, size_t len);
+
+#endif

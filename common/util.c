@@ -1,0 +1,269 @@
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "util.h"
+
+time_t
+util_now(void)
+{
+	return time(NULL);
+}
+
+int64_t
+util_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+size_t
+util_strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t len = strlen(src);
+
+	if (size > 0) {
+		size_t n = len < size - 1 ? len : size - 1;
+		memcpy(dst, src, n);
+		dst[n] = '\0';
+	}
+	return len;
+}
+
+int
+util_valid_id(const char *s)
+{
+	size_t n = 0;
+
+	if (s == NULL || *s == '\0')
+		return 0;
+	for (; s[n] != '\0'; n++) {
+		unsigned char c = (unsigned char)s[n];
+		if (!isalnum(c) && c != '.' && c != '_' && c != '-')
+			return 0;
+		if (n >= SL_ID_MAX)
+			return 0;
+	}
+	return 1;
+}
+
+void
+util_random_hex(char *out, size_t len)
+{
+	unsigned char buf[64];
+
+	if (len > sizeof(buf))
+		len = sizeof(buf);
+	randombytes_buf(buf, len);
+	sodium_bin2hex(out, 2 * len + 1, buf, len);
+}
+
+uint32_t
+util_crc32(const void *buf, size_t len)
+{
+	static uint32_t table[256];
+	static int ready;
+	const unsigned char *p = buf;
+	uint32_t crc = 0xffffffffu;
+
+	if (!ready) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+			for (int k = 0; k < 8; k++)
+				c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+			table[i] = c;
+		}
+		__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+	}
+	while (len-- > 0)
+		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return crc ^ 0xffffffffu;
+}
+
+long
+util_parse_duration(const char *s)
+{
+	char *end;
+	long v, mult = 1;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end != '\0') {
+		switch (*end) {
+		case 's': mult = 1; break;
+		case 'm': mult = 60; break;
+		case 'h': mult = 3600; break;
+		case 'd': mult = 86400; break;
+		case 'w': mult = 7 * 86400; break;
+		default: return -1;
+		}
+		if (end[1] != '\0')
+			return -1;
+	}
+	if (v > 100L * 365 * 86400 / mult)
+		return -1;
+	return v * mult;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
+static long
+days_from_civil(long y, long m, long d)
+{
+	y -= m <= 2;
+	long era = (y >= 0 ? y : y - 399) / 400;
+	long yoe = y - era * 400;
+	long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+long
+util_parse_date(const char *s)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, m, d, n = 0;
+
+	if (s == NULL || strlen(s) != 10 ||
+	    sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10)
+		return -1;
+	if (!isdigit((unsigned char)s[0]) || s[4] != '-' || s[7] != '-')
+		return -1;
+	if (y < 1970 || y > 9999 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return -1;
+	if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return -1;
+	return days_from_civil(y, m, d);
+}
+
+long
+util_today(void)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	return days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+char *
+util_path_join(const char *dir, const char *path)
+{
+	char *out;
+
+	if (path == NULL)
+		return NULL;
+	if (path[0] == '/' || dir == NULL || dir[0] == '\0')
+		return strdup(path);
+	if (asprintf(&out, "%s/%s", dir, path) < 0)
+		return NULL;
+	return out;
+}
+
+char *
+util_dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+char *
+util_read_file(const char *path, size_t *lenp)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) == 0 && st.st_size > 0)
+		cap = (size_t)st.st_size + 1;
+	for (;;) {
+		if (len + 1 >= cap) {
+			size_t ncap = cap ? cap * 2 : 4096;
+			char *nbuf = realloc(buf, ncap);
+			if (nbuf == NULL)
+				goto fail;
+			buf = nbuf;
+			cap = ncap;
+		}
+		ssize_t r = read(fd, buf + len, cap - len - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	if (buf == NULL && (buf = malloc(1)) == NULL)
+		goto fail;
+	buf[len] = '\0';
+	close(fd);
+	if (lenp != NULL)
+		*lenp = len;
+	return buf;
+fail:;
+	int saved = errno;
+	free(buf);
+	close(fd);
+	errno = saved;
+	return NULL;
+}
+
+int
+util_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon;
+	size_t n;
+	char *end;
+	long p;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (close == NULL || close[1] != ':')
+			return -1;
+		n = (size_t)(close - s - 1);
+		if (n == 0 || n >= hostlen)
+			return -1;
+		memcpy(host, s + 1, n);
+		host[n] = '\0';
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || colon == s)
+			return -1;
+		n = (size_t)(colon - s);
+		if (n >= hostlen || memchr(s, ':', n) != NULL)
+			return -1;
+		memcpy(host, s, n);
+		host[n] = '\0';
+	}
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || end == colon + 1 || p < 0 || p > 65535)
+		return -1;
+	*port = (int)p;
+	return 0;
+}

@@ -1,0 +1,51 @@
+/* Small helpers shared by all three programs. */
+#ifndef SL_UTIL_H
+#define SL_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define SL_VERSION "0.1.0"
+#define SL_DEFAULT_PORT 7070
+#define SL_ID_MAX 64		/* license ids, lease ids, pool and product names */
+
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Seconds since the epoch, and a monotonic clock in milliseconds. */
+time_t util_now(void);
+int64_t util_mono_ms(void);
+
+/* Copy with truncation; always NUL-terminates. Returns strlen(src). */
+size_t util_strlcpy(char *dst, const char *src, size_t size);
+
+/* A name clients may send as an id: 1..SL_ID_MAX of [A-Za-z0-9._-]. */
+int util_valid_id(const char *s);
+
+/* Lowercase hex of len random bytes into out (2*len+1 bytes). */
+void util_random_hex(char *out, size_t len);
+
+/* CRC-32 (IEEE) of a buffer, used to detect torn journal records. */
+uint32_t util_crc32(const void *buf, size_t len);
+
+/* "90", "90s", "15m", "2h", "7d" -> seconds. -1 on error. */
+long util_parse_duration(const char *s);
+
+/* "YYYY-MM-DD" -> days since 1970-01-01 (UTC calendar). -1 on error. */
+long util_parse_date(const char *s);
+/* Today's date in days since 1970-01-01, in local time. */
+long util_today(void);
+
+/* Join dir and path unless path is absolute. Returns malloc'd string or NULL. */
+char *util_path_join(const char *dir, const char *path);
+/* Directory part of a path, malloc'd ("." when there is none). */
+char *util_dirname(const char *path);
+
+/* Read a whole file into a malloc'd NUL-terminated buffer. NULL + errno on error. */
+char *util_read_file(const char *path, size_t *lenp);
+
+/* Parse "host:port" or "[v6]:port" into host (size hostlen) and port.
+ * Returns 0, or -1 if malformed. */
+int util_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+#endif
