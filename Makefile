@@ -39,10 +39,13 @@ $(BUILD)/libsl.a: $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
-.SECONDEXPANSION:
-$(BINDIR)/%: $$(patsubst %.c,$(BUILD)/%.o,$$(sort $$(wildcard cmd/$$*/*.c))) $(BUILD)/libsl.a
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# One link rule per program: every cmd/PROG/*.c plus the common library.
+define prog_rule
+$(BINDIR)/$(1): $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard cmd/$(1)/*.c))) $(BUILD)/libsl.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)

@@ -201,7 +201,7 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	c->handback_wait_ms = (long)(hw * 1000);
 
 	cfg_t *tls = cfg_getsec(cfg, "tls");
-	if (tls != NULL && cfg_size(cfg, "tls") > 0) {
+	if (tls != NULL && (cfg_getstr(tls, "cert") != NULL || cfg_getstr(tls, "key") != NULL)) {
 		c->tls_cert = conf_path(c, cfg_getstr(tls, "cert"));
 		c->tls_key = conf_path(c, cfg_getstr(tls, "key"));
 		if (c->tls_cert == NULL || c->tls_key == NULL)

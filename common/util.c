@@ -197,8 +197,8 @@ util_read_file(const char *path, size_t *lenp)
 	if (fstat(fd, &st) == 0 && st.st_size > 0)
 		cap = (size_t)st.st_size + 1;
 	for (;;) {
-		if (len + 1 >= cap) {
-			size_t ncap = cap ? cap * 2 : 4096;
+		if (buf == NULL || len + 1 >= cap) {
+			size_t ncap = buf == NULL ? (cap ? cap : 4096) : cap * 2;
 			char *nbuf = realloc(buf, ncap);
 			if (nbuf == NULL)
 				goto fail;

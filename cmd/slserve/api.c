@@ -1,0 +1,221 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "journal.h"
+#include "json.h"
+#include "log.h"
+#include "server.h"
+#include "usage.h"
+#include "util.h"
+
+static void api_health(struct req *r, const char *arg);
+static void api_licenses(struct req *r, const char *arg);
+static void api_checkout(struct req *r, const char *arg);
+static void api_heartbeat(struct req *r, const char *arg);
+static void api_checkin(struct req *r, const char *arg);
+static void api_leases(struct req *r, const char *arg);
+static void api_revoke(struct req *r, const char *arg);
+static void api_reload(struct req *r, const char *arg);
+static void api_usage(struct req *r, const char *arg);
+
+const struct route api_routes[] = {
+	{ "GET", "/v1/health", AUTH_NONE, api_health },
+	{ "GET", "/v1/licenses", AUTH_NONE, api_licenses },
+	{ "POST", "/v1/checkout", AUTH_NONE, api_checkout },
+	{ "POST", "/v1/leases/*/heartbeat", AUTH_NONE, api_heartbeat },
+	{ "DELETE", "/v1/leases/*", AUTH_NONE, api_checkin },
+	{ "GET", "/v1/leases", AUTH_ADMIN, api_leases },
+	{ "POST", "/v1/leases/*/revoke", AUTH_ADMIN, api_revoke },
+	{ "POST", "/v1/admin/reload", AUTH_ADMIN, api_reload },
+	{ "GET", "/v1/admin/usage", AUTH_ADMIN, api_usage },
+	{ NULL, NULL, 0, NULL }
+};
+
+/* Decode the request body against fields; on failure answer 400. */
+static json_t *
+req_json(struct req *r, const struct json_field *fields, int allow_empty)
+{
+	char err[256];
+	json_t *o = json_decode_object(r->body, r->len, fields, allow_empty, err, sizeof(err));
+
+	if (o == NULL)
+		req_error(r, 400, "bad_request", "%s", err);
+	return o;
+}
+
+static int
+arg_is_id(struct req *r, const char *arg)
+{
+	if (util_valid_id(arg))
+		return 1;
+	req_error(r, 400, "bad_request", "lease id must be 1-64 characters A-Z a-z 0-9 . _ -");
+	return 0;
+}
+
+static void
+api_health(struct req *r, const char *arg)
+{
+	struct server *srv = r->srv;
+
+	(void)arg;
+	r->reply.status = 200;
+	r->reply.body = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:[], s:[]}",
+	    "status", "ok", "name", srv->cfg.name, "epoch", srv->epoch,
+	    "version", SL_VERSION,
+	    "uptime", (json_int_t)((util_mono_ms() - srv->started_mono_ms) / 1000),
+	    "seq", (json_int_t)journal_last_seq(srv->journal),
+	    "backups", "backs_up");
+}
+
+static void
+api_licenses(struct req *r, const char *arg)
+{
+	struct server *srv = r->srv;
+
+	(void)arg;
+	r->reply.status = 200;
+	r->reply.body = json_pack("{s:s, s:s, s:o}", "server", srv->cfg.name,
+	    "epoch", srv->epoch, "licenses", store_licenses_json(srv->store));
+}
+
+static void
+api_checkout(struct req *r, const char *arg)
+{
+	static const struct json_field fields[] = {
+		{ "product", JK_ID, 1 },
+		{ "pool", JK_ID, 0 },
+		{ "lease", JK_ID, 0 },
+		{ "client", JK_TEXT, 0 },
+		{ "user", JK_TEXT, 0 },
+		{ "host", JK_TEXT, 0 },
+		{ "pid", JK_UINT, 0 },
+		{ NULL, 0, 0 }
+	};
+	struct checkout_req cr;
+	json_t *o;
+
+	(void)arg;
+	if ((o = req_json(r, fields, 0)) == NULL)
+		return;
+	cr.product = json_str(o, "product", "");
+	cr.pool = json_str(o, "pool", NULL);
+	cr.lease = json_str(o, "lease", NULL);
+	cr.client = json_str(o, "client", "");
+	cr.user = json_str(o, "user", "");
+	cr.host = json_str(o, "host", "");
+	cr.pid = (long)json_int(o, "pid", 0);
+	store_checkout(r->srv->store, &cr, &r->reply);
+	json_decref(o);
+}
+
+static void
+api_heartbeat(struct req *r, const char *arg)
+{
+	if (arg_is_id(r, arg))
+		store_heartbeat(r->srv->store, arg, &r->reply);
+}
+
+static void
+api_checkin(struct req *r, const char *arg)
+{
+	if (arg_is_id(r, arg))
+		store_checkin(r->srv->store, arg, &r->reply);
+}
+
+static void
+api_leases(struct req *r, const char *arg)
+{
+	const char *product = req_query(r, "product");
+
+	(void)arg;
+	if (product != NULL && !util_valid_id(product)) {
+		req_error(r, 400, "bad_request", "product must be 1-64 characters A-Z a-z 0-9 . _ -");
+		return;
+	}
+	store_list_leases(r->srv->store, product, &r->reply);
+}
+
+static void
+api_revoke(struct req *r, const char *arg)
+{
+	static const struct json_field fields[] = {
+		{ "for", JK_UINT, 0 },
+		{ "reason", JK_TEXT, 0 },
+		{ "by", JK_TEXT, 0 },
+		{ NULL, 0, 0 }
+	};
+	json_t *o;
+
+	if (!arg_is_id(r, arg) || (o = req_json(r, fields, 1)) == NULL)
+		return;
+	long long secs = json_int(o, "for", 0);
+	if (secs > 366LL * 86400) {
+		req_error(r, 400, "bad_request", "field \"for\": at most one year (31622400 s)");
+	} else {
+		const char *by = json_str(o, "by", NULL);
+		if (by == NULL)
+			by = req_header(r, "User-Agent");
+		store_revoke(r->srv->store, arg, (long)secs, json_str(o, "reason", ""),
+		    by ? by : "admin", &r->reply);
+	}
+	json_decref(o);
+}
+
+static void
+api_reload(struct req *r, const char *arg)
+{
+	char err[4096];
+	json_t *changes = NULL;
+
+	(void)arg;
+	if (server_reload(r->srv, &changes, err, sizeof(err)) != 0) {
+		req_error(r, 422, "bad_config", "%s", err);
+		return;
+	}
+	r->reply.status = 200;
+	r->reply.body = changes;
+}
+
+/* The usage log between since and until (unix seconds), as NDJSON. */
+static void
+api_usage(struct req *r, const char *arg)
+{
+	const char *qs = req_query(r, "since"), *qu = req_query(r, "until");
+	double since = qs ? atof(qs) : 0, until = qu ? atof(qu) : 1e18;
+	char *path, *text, *out = NULL;
+	size_t len, olen = 0;
+
+	(void)arg;
+	usage_flush();
+	path = util_path_join(r->srv->cfg.state_dir, "usage.log");
+	text = path ? util_read_file(path, &len) : NULL;
+	free(path);
+	if (text == NULL) {
+		r->raw = strdup("");
+		r->rawlen = 0;
+		r->content_type = "application/x-ndjson";
+		return;
+	}
+	if ((out = malloc(len + 1)) == NULL) {
+		free(text);
+		req_error(r, 503, "out_of_memory", "server out of memory");
+		return;
+	}
+	for (char *line = text, *nl; *line != '\0'; line = nl + 1) {
+		if ((nl = strchr(line, '\n')) == NULL)
+			break;
+		const char *ts = strstr(line, "\"ts\":");
+		double t = ts && ts < nl ? atof(ts + 5) : 0;
+		if (t < since || t > until)
+			continue;
+		size_t n = (size_t)(nl - line) + 1;
+		memcpy(out + olen, line, n);
+		olen += n;
+	}
+	out[olen] = '\0';
+	free(text);
+	r->raw = out;
+	r->rawlen = olen;
+	r->content_type = "application/x-ndjson";
+}

@@ -1,0 +1,358 @@
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "journal.h"
+#include "json.h"
+#include "log.h"
+#include "server.h"
+#include "util.h"
+
+static char *tls_cert_pem, *tls_key_pem;
+
+const char *
+req_query(struct req *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *
+req_header(struct req *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
+}
+
+void
+req_error(struct req *r, unsigned status, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_decref(r->reply.body);
+	r->reply.status = status;
+	r->reply.body = json_pack("{s:s, s:s}", "error", code, "message", msg);
+	r->reply.wait_seq = 0;
+}
+
+/* Split the path into segments and match a route pattern; *arg gets the
+ * segment that matched "*". */
+static int
+route_match(const char *pattern, const char *path, char *arg, size_t arglen)
+{
+	arg[0] = '\0';
+	while (*pattern != '\0' && *path != '\0') {
+		if (*pattern == '*') {
+			size_t n = strcspn(path, "/");
+			if (n == 0 || n >= arglen)
+				return 0;
+			memcpy(arg, path, n);
+			arg[n] = '\0';
+			path += n;
+			pattern++;
+			continue;
+		}
+		if (*pattern != *path)
+			return 0;
+		pattern++;
+		path++;
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
+static int
+token_ok(struct req *r, const unsigned char *want)
+{
+	const char *h = req_header(r, "Authorization");
+	unsigned char got[crypto_generichash_BYTES];
+
+	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+		return 0;
+	h += 7;
+	/* Hash first so the comparison takes the same time whatever the input. */
+	crypto_generichash(got, sizeof(got), (const unsigned char *)h, strlen(h), NULL, 0);
+	return sodium_memcmp(got, want, sizeof(got)) == 0;
+}
+
+static void
+dispatch(struct req *r)
+{
+	struct server *srv = r->srv;
+	char path[512], arg[SL_ID_MAX * 2 + 2];
+	int path_known = 0;
+	char allow[64] = "";
+
+	util_strlcpy(path, r->url, sizeof(path));
+	for (const struct route *rt = api_routes; rt->pattern != NULL; rt++) {
+		if (!route_match(rt->pattern, path, arg, sizeof(arg)))
+			continue;
+		path_known = 1;
+		if (strcmp(rt->method, r->method) != 0) {
+			if (strlen(allow) + strlen(rt->method) + 3 < sizeof(allow)) {
+				if (allow[0] != '\0')
+					strcat(allow, ", ");
+				strcat(allow, rt->method);
+			}
+			continue;
+		}
+		if (rt->auth == AUTH_ADMIN && !token_ok(r, srv->admin_hash)) {
+			req_error(r, 401, "unauthorized", "this call needs the admin token of "
+			    "server \"%s\" (Authorization: Bearer ...)", srv->cfg.name);
+			return;
+		}
+		if (rt->auth == AUTH_PEER && !token_ok(r, srv->peer_hash)) {
+			req_error(r, 401, "unauthorized", "this call needs the peer token of "
+			    "server \"%s\"", srv->cfg.name);
+			return;
+		}
+		rt->fn(r, arg);
+		return;
+	}
+	if (path_known) {
+		req_error(r, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)",
+		    r->method, r->url, allow);
+		return;
+	}
+	req_error(r, 404, "not_found", "no such path: %s", r->url);
+}
+
+static enum MHD_Result
+send_reply(struct req *r)
+{
+	struct MHD_Response *resp;
+	char *text;
+	size_t len;
+	const char *ctype;
+	enum MHD_Result ret;
+
+	if (r->reply.body != NULL || r->raw == NULL) {
+		if (r->reply.body == NULL)
+			req_error(r, 500, "internal", "no answer");
+		text = json_dumps(r->reply.body, JSON_COMPACT);
+		if (text == NULL)
+			return MHD_NO;
+		len = strlen(text);
+		text = realloc(text, len + 2);
+		text[len++] = '\n';
+		text[len] = '\0';
+		ctype = "application/json";
+	} else {
+		text = r->raw;
+		len = r->rawlen;
+		r->raw = NULL;
+		ctype = r->content_type ? r->content_type : "text/plain; charset=utf-8";
+	}
+	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", ctype);
+	MHD_add_response_header(resp, "X-SL-Epoch", r->srv->epoch);
+	MHD_add_response_header(resp, "X-SL-Server", r->srv->cfg.name);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (r->reply.status == 405 && r->reply.body != NULL) {
+		const char *m = json_str(r->reply.body, "message", "");
+		const char *a = strstr(m, "(allowed: ");
+		if (a != NULL) {
+			char allow[64];
+			util_strlcpy(allow, a + 10, sizeof(allow));
+			allow[strcspn(allow, ")")] = '\0';
+			MHD_add_response_header(resp, "Allow", allow);
+		}
+	}
+	r->answered = 1;
+	ret = MHD_queue_response(r->conn, r->reply.status ? r->reply.status : 200, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* Called by the journal's committer once the reply's record is durable. */
+static void
+req_resume(void *arg)
+{
+	struct req *r = arg;
+
+	MHD_resume_connection(r->conn);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+    const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct server *srv = cls;
+	struct req *r = *con_cls;
+
+	(void)version;
+	if (r == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return MHD_NO;
+		r->srv = srv;
+		r->conn = conn;
+		r->url = url;
+		r->method = method;
+		*con_cls = r;
+		const char *cl = req_header(r, "Content-Length");
+		if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)srv->cfg.max_body)
+			r->too_large = 1;
+		return MHD_YES;
+	}
+	if (r->suspended) {
+		r->suspended = 0;
+		return send_reply(r);
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (r->too_large || r->len + n > (size_t)srv->cfg.max_body) {
+			r->too_large = 1;
+			free(r->body);
+			r->body = NULL;
+			r->len = 0;
+			return MHD_YES;
+		}
+		char *nb = realloc(r->body, r->len + n + 1);
+		if (nb == NULL)
+			return MHD_NO;
+		r->body = nb;
+		memcpy(r->body + r->len, upload_data, n);
+		r->len += n;
+		r->body[r->len] = '\0';
+		return MHD_YES;
+	}
+	if (r->answered)
+		return MHD_YES;
+	if (r->too_large)
+		req_error(r, 413, "too_large", "request body is larger than %ld bytes",
+		    srv->cfg.max_body);
+	else if (srv->draining)
+		req_error(r, 503, "stopping", "server \"%s\" is shutting down", srv->cfg.name);
+	else
+		dispatch(r);
+	if (r->reply.wait_seq > 0) {
+		MHD_suspend_connection(conn);
+		r->suspended = 1;
+		if (journal_wait(srv->journal, r->reply.wait_seq, req_resume, r) == 1)
+			return MHD_YES;
+		/* Already durable: the resumed call answers. */
+		MHD_resume_connection(conn);
+		return MHD_YES;
+	}
+	return send_reply(r);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct req *r = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (r == NULL)
+		return;
+	json_decref(r->reply.body);
+	free(r->body);
+	free(r->raw);
+	free(r);
+	*con_cls = NULL;
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_debug("http: %s", msg);
+}
+
+int
+httpd_start(struct server *srv, char *err, size_t errlen)
+{
+	struct addrinfo hints, *ai = NULL;
+	char port[16];
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	int gai;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	snprintf(port, sizeof(port), "%d", srv->cfg.listen_port);
+	if ((gai = getaddrinfo(srv->cfg.listen_host, port, &hints, &ai)) != 0) {
+		snprintf(err, errlen, "listen %s: %s", srv->cfg.listen, gai_strerror(gai));
+		return -1;
+	}
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (srv->cfg.tls_cert != NULL) {
+		tls_cert_pem = util_read_file(srv->cfg.tls_cert, NULL);
+		tls_key_pem = util_read_file(srv->cfg.tls_key, NULL);
+		if (tls_cert_pem == NULL || tls_key_pem == NULL) {
+			snprintf(err, errlen, "tls: %s: %s", tls_cert_pem ? srv->cfg.tls_key :
+			    srv->cfg.tls_cert, strerror(errno));
+			freeaddrinfo(ai);
+			return -1;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	long nthreads = sysconf(_SC_NPROCESSORS_ONLN);
+	if (nthreads < 1)
+		nthreads = 1;
+	if (nthreads > 4)
+		nthreads = 4;
+	struct MHD_OptionItem tls_opts[] = {
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert_pem },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key_pem },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	srv->daemon = MHD_start_daemon(flags, (uint16_t)srv->cfg.listen_port, NULL, NULL,
+	    on_request, srv,
+	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)nthreads,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->cfg.max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.connection_timeout,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+	    MHD_OPTION_ARRAY, srv->cfg.tls_cert ? tls_opts : &tls_opts[2],
+	    MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (srv->daemon == NULL) {
+		snprintf(err, errlen, "cannot listen on %s (address in use, or not an address "
+		    "of this machine?)", srv->cfg.listen);
+		return -1;
+	}
+	return 0;
+}
+
+void
+httpd_quiesce(struct server *srv)
+{
+	if (srv->daemon != NULL)
+		MHD_quiesce_daemon(srv->daemon);
+}
+
+void
+httpd_stop(struct server *srv)
+{
+	if (srv->daemon != NULL)
+		MHD_stop_daemon(srv->daemon);
+	srv->daemon = NULL;
+	free(tls_cert_pem);
+	free(tls_key_pem);
+	tls_cert_pem = tls_key_pem = NULL;
+}

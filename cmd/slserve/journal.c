@@ -1,0 +1,438 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "json.h"
+#include "log.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+
+#define RING_SIZE 65536		/* records kept for incremental peer sync */
+
+struct waiter {
+	uint64_t seq;
+	void (*resume)(void *);
+	void *arg;
+};
+
+struct journal {
+	pthread_mutex_t mu;
+	pthread_cond_t work;		/* committer: something to write */
+	pthread_cond_t done;		/* blocking waiters: durable_seq moved */
+	pthread_t thread;
+	int running, stopping;
+
+	char *state_dir, *path, *snap_path;
+	int fd;
+	int do_fsync;
+	long compact_after;
+	struct store *store;
+
+	char *buf;			/* records appended, not yet written */
+	size_t len, cap;
+	uint64_t seq;			/* last appended */
+	uint64_t durable;		/* last durable */
+	uint64_t base;			/* sequence of the current snapshot */
+	long since_snapshot;		/* records in the journal file */
+
+	struct waiter *waiters;
+	size_t nwaiters, capwaiters;
+
+	char **ring;			/* last RING_SIZE records' JSON, by seq */
+	struct journal_stats stats;
+};
+
+static int
+replay_one(const char *json, size_t len, void *arg)
+{
+	struct journal *j = arg;
+	json_error_t jerr;
+	json_t *rec = json_loadb(json, len, 0, &jerr);
+	int rc = -1;
+
+	if (rec == NULL)
+		return -1;
+	uint64_t seq = (uint64_t)json_int(rec, "seq", 0);
+	if (seq == 0)
+		goto out;
+	if (seq <= j->base) {	/* already in the snapshot */
+		rc = 0;
+		goto out;
+	}
+	if (store_apply_record(j->store, rec) != 0)
+		goto out;
+	j->seq = seq;
+	j->since_snapshot++;
+	rc = 0;
+out:
+	json_decref(rec);
+	return rc;
+}
+
+static int
+load_snapshot(struct journal *j, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *snap = json_load_file(j->snap_path, 0, &jerr);
+
+	if (snap == NULL) {
+		if (access(j->snap_path, F_OK) != 0 && errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s:%d: %s", j->snap_path, jerr.line, jerr.text);
+		return -1;
+	}
+	j->base = j->seq = (uint64_t)json_int(snap, "seq", 0);
+	if (store_apply_snapshot(j->store, snap) != 0) {
+		snprintf(err, errlen, "%s: cannot apply snapshot", j->snap_path);
+		json_decref(snap);
+		return -1;
+	}
+	json_decref(snap);
+	return 0;
+}
+
+/* Write the whole state as a snapshot and start an empty journal. Called by
+ * the committer with nothing pending, or at open. */
+static int
+journal_compact(struct journal *j, char *err, size_t errlen)
+{
+	uint64_t seq;
+	json_t *snap;
+	char *text;
+	int fd;
+
+	pthread_mutex_lock(&j->store->lock);
+	pthread_mutex_lock(&j->mu);
+	snap = store_snapshot(j->store);
+	seq = j->seq;
+	pthread_mutex_unlock(&j->mu);
+	pthread_mutex_unlock(&j->store->lock);
+	/* Records after seq may be appended meanwhile: they go to the new
+	 * journal; records up to seq are all in the snapshot. */
+	json_object_set_new(snap, "version", json_integer(1));
+	json_object_set_new(snap, "seq", json_integer((json_int_t)seq));
+	text = json_dumps(snap, JSON_COMPACT);
+	json_decref(snap);
+	if (text == NULL) {
+		snprintf(err, errlen, "snapshot: out of memory");
+		return -1;
+	}
+	int rc = state_write_atomic(j->snap_path, text, strlen(text), 0600, err, errlen);
+	free(text);
+	if (rc != 0)
+		return -1;
+	if ((fd = state_journal_reset(j->path, err, errlen)) < 0)
+		return -1;
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = fd;
+	pthread_mutex_lock(&j->mu);
+	j->base = seq;
+	j->since_snapshot = (long)(j->seq - seq);
+	pthread_mutex_unlock(&j->mu);
+	log_debug("journal compacted into snapshot at seq %llu", (unsigned long long)seq);
+	return 0;
+}
+
+static void
+wake_waiters(struct journal *j)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < j->nwaiters; i++) {
+		if (j->waiters[i].seq <= j->durable)
+			j->waiters[i].resume(j->waiters[i].arg);
+		else
+			j->waiters[o++] = j->waiters[i];
+	}
+	j->nwaiters = o;
+	pthread_cond_broadcast(&j->done);
+}
+
+static void *
+committer(void *arg)
+{
+	struct journal *j = arg;
+	char *batch = NULL;
+	size_t batchcap = 0;
+	char err[512];
+
+	pthread_mutex_lock(&j->mu);
+	for (;;) {
+		while (j->len == 0 && !j->stopping)
+			pthread_cond_wait(&j->work, &j->mu);
+		if (j->len == 0 && j->stopping)
+			break;
+		/* Take the whole pending buffer: one write and one sync for
+		 * every request that arrived meanwhile (group commit). */
+		char *tmp = batch;
+		size_t len = j->len;
+		batch = j->buf;
+		j->buf = tmp;
+		size_t tcap = batchcap;
+		batchcap = j->cap;
+		j->cap = tcap;
+		j->len = 0;
+		uint64_t upto = j->seq;
+		pthread_mutex_unlock(&j->mu);
+
+		int failed = state_write_all(j->fd, batch, len) != 0 ||
+		    (j->do_fsync && fdatasync(j->fd) != 0);
+		if (failed)
+			log_warn("journal %s: write", j->path);
+
+		pthread_mutex_lock(&j->mu);
+		if (failed) {
+			/* Nothing is acknowledged that is not on disk: hold the
+			 * waiters and retry the same bytes. */
+			pthread_mutex_unlock(&j->mu);
+			usleep(100000);
+			pthread_mutex_lock(&j->mu);
+			if (j->len + len + 1 > j->cap) {
+				size_t ncap = j->len + len + 4096;
+				char *nb = realloc(j->buf, ncap);
+				if (nb != NULL) {
+					j->buf = nb;
+					j->cap = ncap;
+				}
+			}
+			if (j->len + len <= j->cap) {
+				memmove(j->buf + len, j->buf, j->len);
+				memcpy(j->buf, batch, len);
+				j->len += len;
+			}
+			continue;
+		}
+		j->durable = upto;
+		j->stats.commits++;
+		if (j->do_fsync)
+			j->stats.syncs++;
+		wake_waiters(j);
+		if (j->since_snapshot >= j->compact_after && !j->stopping) {
+			pthread_mutex_unlock(&j->mu);
+			if (journal_compact(j, err, sizeof(err)) != 0)
+				log_warnx("journal compaction: %s", err);
+			pthread_mutex_lock(&j->mu);
+		}
+	}
+	pthread_mutex_unlock(&j->mu);
+	free(batch);
+	return NULL;
+}
+
+struct journal *
+journal_open(const char *state_dir, int do_fsync, long compact_after, struct store *s,
+    char *err, size_t errlen)
+{
+	struct journal *j = calloc(1, sizeof(*j));
+	size_t records = 0, cut = 0;
+
+	if (j == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->work, NULL);
+	pthread_cond_init(&j->done, NULL);
+	j->fd = -1;
+	j->do_fsync = do_fsync;
+	j->compact_after = compact_after;
+	j->store = s;
+	j->state_dir = strdup(state_dir);
+	j->path = util_path_join(state_dir, "journal");
+	j->snap_path = util_path_join(state_dir, "snapshot.json");
+	j->ring = calloc(RING_SIZE, sizeof(*j->ring));
+	if (j->path == NULL || j->snap_path == NULL || j->ring == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	s->journal = j;
+	if (load_snapshot(j, err, errlen) != 0)
+		goto fail;
+	if (state_journal_replay(j->path, replay_one, j, &records, &cut, err, errlen) != 0)
+		goto fail;
+	if (cut > 0)
+		log_warnx("%s: cut %zu bytes of a torn or corrupt record at the end", j->path, cut);
+	log_info("state: snapshot at seq %llu, %zu journal records replayed, last seq %llu",
+	    (unsigned long long)j->base, records, (unsigned long long)j->seq);
+	j->durable = j->seq;
+	/* Start from a fresh snapshot so replay time stays bounded. */
+	if (journal_compact(j, err, errlen) != 0)
+		goto fail;
+	j->running = 1;
+	if (pthread_create(&j->thread, NULL, committer, j) != 0) {
+		snprintf(err, errlen, "cannot start journal thread");
+		goto fail;
+	}
+	return j;
+fail:
+	s->journal = NULL;
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j->ring);
+	free(j->state_dir);
+	free(j->path);
+	free(j->snap_path);
+	free(j);
+	return NULL;
+}
+
+void
+journal_close(struct journal *j)
+{
+	if (j == NULL)
+		return;
+	pthread_mutex_lock(&j->mu);
+	j->stopping = 1;
+	pthread_cond_signal(&j->work);
+	pthread_mutex_unlock(&j->mu);
+	if (j->running)
+		pthread_join(j->thread, NULL);
+	if (j->fd >= 0) {
+		if (fsync(j->fd) != 0)
+			log_warn("journal %s: fsync", j->path);
+		close(j->fd);
+	}
+	for (size_t i = 0; i < RING_SIZE; i++)
+		free(j->ring[i]);
+	free(j->ring);
+	free(j->buf);
+	free(j->waiters);
+	free(j->state_dir);
+	free(j->path);
+	free(j->snap_path);
+	pthread_mutex_destroy(&j->mu);
+	pthread_cond_destroy(&j->work);
+	pthread_cond_destroy(&j->done);
+	free(j);
+}
+
+uint64_t
+journal_append(struct journal *j, json_t *rec)
+{
+	char *json, *line;
+	size_t linelen;
+	uint64_t seq;
+
+	pthread_mutex_lock(&j->mu);
+	seq = ++j->seq;
+	json_object_set_new(rec, "seq", json_integer((json_int_t)seq));
+	json = json_dumps(rec, JSON_COMPACT);
+	line = json ? state_journal_record(json, strlen(json), &linelen) : NULL;
+	if (line == NULL) {
+		log_warnx("journal: out of memory; record %llu lost", (unsigned long long)seq);
+		free(json);
+		pthread_mutex_unlock(&j->mu);
+		return seq;
+	}
+	if (j->len + linelen > j->cap) {
+		size_t ncap = (j->cap ? j->cap : 65536);
+		while (ncap < j->len + linelen)
+			ncap *= 2;
+		char *nb = realloc(j->buf, ncap);
+		if (nb == NULL) {
+			log_warnx("journal: out of memory; record %llu lost",
+			    (unsigned long long)seq);
+			goto out;
+		}
+		j->buf = nb;
+		j->cap = ncap;
+	}
+	memcpy(j->buf + j->len, line, linelen);
+	j->len += linelen;
+	j->since_snapshot++;
+	j->stats.records++;
+	free(j->ring[seq % RING_SIZE]);
+	j->ring[seq % RING_SIZE] = json;
+	json = NULL;
+	pthread_cond_signal(&j->work);
+out:
+	pthread_mutex_unlock(&j->mu);
+	free(json);
+	free(line);
+	return seq;
+}
+
+uint64_t
+journal_last_seq(struct journal *j)
+{
+	pthread_mutex_lock(&j->mu);
+	uint64_t s = j->seq;
+	pthread_mutex_unlock(&j->mu);
+	return s;
+}
+
+int
+journal_wait(struct journal *j, uint64_t seq, void (*resume)(void *), void *arg)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&j->mu);
+	if (seq > j->durable) {
+		if (j->nwaiters == j->capwaiters) {
+			size_t n = j->capwaiters ? j->capwaiters * 2 : 64;
+			struct waiter *nw = realloc(j->waiters, n * sizeof(*nw));
+			if (nw == NULL) {
+				/* Fall back to waiting here. */
+				while (seq > j->durable)
+					pthread_cond_wait(&j->done, &j->mu);
+				goto out;
+			}
+			j->waiters = nw;
+			j->capwaiters = n;
+		}
+		j->waiters[j->nwaiters++] = (struct waiter){ seq, resume, arg };
+		rc = 1;
+	}
+out:
+	pthread_mutex_unlock(&j->mu);
+	return rc;
+}
+
+void
+journal_sync_to(struct journal *j, uint64_t seq)
+{
+	pthread_mutex_lock(&j->mu);
+	while (seq > j->durable)
+		pthread_cond_wait(&j->done, &j->mu);
+	pthread_mutex_unlock(&j->mu);
+}
+
+json_t *
+journal_since(struct journal *j, uint64_t since)
+{
+	json_t *arr;
+
+	pthread_mutex_lock(&j->mu);
+	if (since > j->seq || j->seq - since >= RING_SIZE) {
+		pthread_mutex_unlock(&j->mu);
+		return NULL;
+	}
+	arr = json_array();
+	for (uint64_t s = since + 1; s <= j->durable; s++) {
+		const char *text = j->ring[s % RING_SIZE];
+		json_t *rec = text ? json_loads(text, 0, NULL) : NULL;
+		if (rec == NULL) {
+			json_decref(arr);
+			arr = NULL;
+			break;
+		}
+		json_array_append_new(arr, rec);
+	}
+	pthread_mutex_unlock(&j->mu);
+	return arr;
+}
+
+void
+journal_stats(struct journal *j, struct journal_stats *st)
+{
+	pthread_mutex_lock(&j->mu);
+	*st = j->stats;
+	pthread_mutex_unlock(&j->mu);
+}

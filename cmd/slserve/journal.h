@@ -1,0 +1,40 @@
+/* The lease journal: records appended in memory under the store lock, written
+ * and fdatasync'd by one committer thread in groups; compacted into a snapshot. */
+#ifndef SLSERVE_JOURNAL_H
+#define SLSERVE_JOURNAL_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct store;
+struct journal;
+
+/* Load STATE_DIR/snapshot.json and replay STATE_DIR/journal into s, then
+ * start the committer. */
+struct journal *journal_open(const char *state_dir, int do_fsync, long compact_after,
+    struct store *s, char *err, size_t errlen);
+/* Stop the committer after a last commit. */
+void journal_close(struct journal *j);
+
+/* Append a record (an object; "seq" is set here). Call with the store lock
+ * held so journal order is state order. Returns the record's sequence. */
+uint64_t journal_append(struct journal *j, json_t *rec);
+uint64_t journal_last_seq(struct journal *j);
+
+/* Ask to be told when seq is durable. Returns 0 if it already is; otherwise
+ * 1, and resume(arg) is called from the committer thread once it is. */
+int journal_wait(struct journal *j, uint64_t seq, void (*resume)(void *), void *arg);
+/* Block until seq is durable (for non-HTTP callers). */
+void journal_sync_to(struct journal *j, uint64_t seq);
+
+/* Records since seq for a peer (a JSON array), or NULL when they are no
+ * longer kept in memory and a full snapshot is needed. */
+json_t *journal_since(struct journal *j, uint64_t since);
+
+/* Statistics for benchmarks and /metrics. */
+struct journal_stats { uint64_t commits, records, syncs; };
+void journal_stats(struct journal *j, struct journal_stats *st);
+
+#endif

@@ -1,0 +1,379 @@
+/* slserve: the sl license server. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "journal.h"
+#include "license.h"
+#include "log.h"
+#include "server.h"
+#include "state.h"
+#include "usage.h"
+#include "util.h"
+
+static volatile sig_atomic_t got_hup, got_term;
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_term = 1;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: slserve [-dnv] [-f file]\n"
+	    "  -d       stay in the foreground and log to stderr\n"
+	    "  -f file  configuration file (default %s)\n"
+	    "  -n       check the configuration and licenses, print what is wrong\n"
+	    "           or \"configuration OK\", and exit\n"
+	    "  -v       verbose (debug) logging\n"
+	    "  -V       print the version and exit\n", SLSERVE_CONF_DEFAULT);
+}
+
+/* Load the trusted issuer keys named in the configuration. */
+static int
+load_keys(struct server *srv, char *err, size_t errlen)
+{
+	srv->nkeys = 0;
+	srv->keys = calloc(srv->cfg.ntrusted_keys + 1, sizeof(*srv->keys));
+	if (srv->keys == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < srv->cfg.ntrusted_keys; i++) {
+		if (license_key_load(srv->cfg.trusted_keys[i], &srv->keys[i], err, errlen) != 0)
+			return -1;
+		srv->nkeys++;
+	}
+	return 0;
+}
+
+/* Read the licenses file and keep the licenses that verify (when trusted
+ * keys are configured). Each rejected license is logged with its reason. */
+static int
+load_licenses(struct server *srv, struct license_set *set, char *err, size_t errlen)
+{
+	size_t o = 0;
+
+	if (license_load(srv->cfg.licenses, set, err, errlen) != 0)
+		return -1;
+	if (srv->nkeys == 0)
+		return 0;
+	for (size_t i = 0; i < set->n; i++) {
+		enum license_verdict v = license_verify(&set->v[i], srv->keys, srv->nkeys);
+		if (v != LICENSE_VALID) {
+			log_warnx("%s:%d: license \"%s\" not loaded: %s", set->v[i].file,
+			    set->v[i].line, set->v[i].id, license_verdict_str(v));
+			continue;
+		}
+		set->v[o++] = set->v[i];
+	}
+	set->n = o;
+	return 0;
+}
+
+int
+server_reload(struct server *srv, json_t **changes, char *err, size_t errlen)
+{
+	struct license_set set;
+
+	pthread_mutex_lock(&srv->reload_lock);
+	if (load_licenses(srv, &set, err, errlen) != 0) {
+		pthread_mutex_unlock(&srv->reload_lock);
+		log_warnx("reload: licenses unchanged: %s", err);
+		return -1;
+	}
+	store_set_licenses(srv->store, &set, changes);
+	license_set_free(&set);
+	pthread_mutex_unlock(&srv->reload_lock);
+	char *text = changes && *changes ? json_dumps(*changes, JSON_COMPACT) : NULL;
+	log_info("reloaded %s: %s", srv->cfg.licenses, text ? text : "");
+	free(text);
+	return 0;
+}
+
+/* Read a token file, or create it with a random token when it is the default
+ * one in the state directory. Stores the token's hash. */
+static int
+load_token(const char *path, int may_create, const char *what, unsigned char *hash,
+    char *err, size_t errlen)
+{
+	char *text = util_read_file(path, NULL);
+
+	if (text == NULL && errno == ENOENT && may_create) {
+		char tok[65];
+		util_random_hex(tok, 32);
+		strcat(tok, "\n");
+		if (state_write_atomic(path, tok, strlen(tok), 0600, err, errlen) != 0)
+			return -1;
+		log_info("%s token created in %s (mode 0600)", what, path);
+		text = util_read_file(path, NULL);
+	}
+	if (text == NULL) {
+		snprintf(err, errlen, "%s token file %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	text[strcspn(text, "\r\n")] = '\0';
+	if (strlen(text) < 16) {
+		snprintf(err, errlen, "%s token file %s: token shorter than 16 characters",
+		    what, path);
+		free(text);
+		return -1;
+	}
+	crypto_generichash(hash, crypto_generichash_BYTES, (unsigned char *)text,
+	    strlen(text), NULL, 0);
+	sodium_memzero(text, strlen(text));
+	free(text);
+	return 0;
+}
+
+static int
+is_default_token_path(const struct server *srv, const char *path, const char *base)
+{
+	char *d = util_path_join(srv->cfg.state_dir, base);
+	int same = d != NULL && strcmp(d, path) == 0;
+
+	free(d);
+	return same;
+}
+
+/* Fork into the background; the parent exits once the child reports that
+ * it serves (0) or failed (its message goes to the parent's stderr). */
+static int ready_fd = -1;
+
+static void
+daemonize(void)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe(p) != 0)
+		fatalx("pipe: %s", strerror(errno));
+	if ((pid = fork()) < 0)
+		fatalx("fork: %s", strerror(errno));
+	if (pid > 0) {
+		char buf[1024];
+		ssize_t n;
+		close(p[1]);
+		n = read(p[0], buf, sizeof(buf) - 1);
+		if (n > 0 && buf[0] == '\0')
+			exit(0);
+		if (n > 0) {
+			buf[n] = '\0';
+			fprintf(stderr, "slserve: %s\n", buf);
+		} else {
+			fprintf(stderr, "slserve: failed to start (see the system log)\n");
+		}
+		exit(1);
+	}
+	close(p[0]);
+	setsid();
+	ready_fd = p[1];
+	if (chdir("/") != 0)
+		_exit(1);
+}
+
+static void
+startup_failed(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+startup_failed(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ready_fd >= 0 && write(ready_fd, msg, strlen(msg)) < 0)
+		ready_fd = -1;	/* the parent is gone; the log still has it */
+	fatalx("%s", msg);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct server srv;
+	const char *conf = SLSERVE_CONF_DEFAULT;
+	int foreground = 0, check_only = 0, verbose = 0, ch;
+	char err[8192];
+	struct license_set set;
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+
+	while ((ch = getopt_long(argc, argv, "df:hnvV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': foreground = 1; break;
+		case 'f': conf = optarg; break;
+		case 'n': check_only = 1; break;
+		case 'v': verbose = 1; break;
+		case 'V': printf("slserve %s\n", SL_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 64;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 64;
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "slserve: libsodium failed to initialise\n");
+		return 1;
+	}
+	log_init("slserve", 1, verbose);
+
+	if (config_load(conf, &srv.cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (load_keys(&srv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (check_only) {
+		if (license_load(srv.cfg.licenses, &set, err, sizeof(err)) != 0) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		int bad = 0;
+		for (size_t i = 0; i < set.n && srv.nkeys > 0; i++) {
+			enum license_verdict v = license_verify(&set.v[i], srv.keys, srv.nkeys);
+			if (v != LICENSE_VALID) {
+				fprintf(stderr, "%s:%d: license \"%s\": %s\n", set.v[i].file,
+				    set.v[i].line, set.v[i].id, license_verdict_str(v));
+				bad = 1;
+			}
+		}
+		license_set_free(&set);
+		if (bad)
+			return 1;
+		printf("configuration OK\n");
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
+
+	if (!foreground)
+		daemonize();
+	log_init("slserve", foreground, verbose);
+	pthread_mutex_init(&srv.reload_lock, NULL);
+
+	if (state_ensure_dir(srv.cfg.state_dir, err, sizeof(err)) != 0)
+		startup_failed("state_dir: %s", err);
+	pid_t holder;
+	int lockfd = state_lock_dir(srv.cfg.state_dir, &holder, err, sizeof(err));
+	if (lockfd < 0)
+		startup_failed("%s%s", err, holder > 0 ? " (is another slserve running?)" : "");
+	if (load_token(srv.cfg.admin_token_file, is_default_token_path(&srv,
+	    srv.cfg.admin_token_file, "admin.token"), "admin", srv.admin_hash,
+	    err, sizeof(err)) != 0)
+		startup_failed("%s", err);
+	if (load_token(srv.cfg.peer_token_file, is_default_token_path(&srv,
+	    srv.cfg.peer_token_file, "peer.token"), "peer", srv.peer_hash,
+	    err, sizeof(err)) != 0)
+		startup_failed("%s", err);
+
+	if ((srv.store = store_new(srv.cfg.name, srv.cfg.hostname)) == NULL)
+		startup_failed("out of memory");
+	srv.store->max_leases_per_client = srv.cfg.max_leases_per_client;
+	if (load_licenses(&srv, &set, err, sizeof(err)) != 0)
+		startup_failed("%s", err);
+	if (srv.nkeys == 0)
+		log_warnx("no trusted_keys configured: licenses are loaded without "
+		    "checking signatures");
+	store_set_licenses(srv.store, &set, NULL);
+	log_info("%zu licenses loaded from %s", set.n, srv.cfg.licenses);
+	license_set_free(&set);
+
+	char *usage_path = util_path_join(srv.cfg.state_dir, "usage.log");
+	if (usage_open(usage_path, err, sizeof(err)) != 0)
+		startup_failed("usage log: %s", err);
+	free(usage_path);
+	srv.journal = journal_open(srv.cfg.state_dir, srv.cfg.fsync, srv.cfg.compact_after,
+	    srv.store, err, sizeof(err));
+	if (srv.journal == NULL)
+		startup_failed("state: %s", err);
+	store_grace(srv.store);
+
+	util_random_hex(srv.epoch, 8);
+	srv.started = time(NULL);
+	srv.started_mono_ms = util_mono_ms();
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (httpd_start(&srv, err, sizeof(err)) != 0)
+		startup_failed("%s", err);
+	log_info("slserve %s \"%s\" serving on %s (epoch %s, state %s)", SL_VERSION,
+	    srv.cfg.name, srv.cfg.listen, srv.epoch, srv.cfg.state_dir);
+	if (ready_fd >= 0) {
+		if (write(ready_fd, "", 1) < 0)
+			log_warn("cannot tell the parent process we are ready");
+		close(ready_fd);
+		ready_fd = -1;
+		int devnull = open("/dev/null", O_RDWR);
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(devnull, 1);
+			dup2(devnull, 2);
+			close(devnull);
+		}
+	}
+
+	int64_t last_tick = 0;
+	while (!got_term) {
+		struct timespec ts = { 0, 100 * 1000000L };
+		nanosleep(&ts, NULL);
+		if (got_hup) {
+			got_hup = 0;
+			json_t *changes = NULL;
+			if (server_reload(&srv, &changes, err, sizeof(err)) != 0)
+				log_warnx("SIGHUP: %s", err);
+			json_decref(changes);
+		}
+		int64_t now = util_mono_ms();
+		if (now - last_tick >= 250) {
+			last_tick = now;
+			store_expire(srv.store);
+			usage_flush();
+		}
+	}
+
+	log_info("stopping: no new connections; finishing requests in flight");
+	httpd_quiesce(&srv);
+	srv.draining = 1;
+	journal_sync_to(srv.journal, journal_last_seq(srv.journal));
+	struct timespec grace = { 0, 200 * 1000000L };
+	nanosleep(&grace, NULL);
+	httpd_stop(&srv);
+	journal_close(srv.journal);
+	usage_close();
+	store_free(srv.store);
+	for (size_t i = 0; i < srv.nkeys; i++)
+		sodium_memzero(srv.keys[i].sk, sizeof(srv.keys[i].sk));
+	free(srv.keys);
+	config_free(&srv.cfg);
+	close(lockfd);
+	log_info("stopped");
+	return 0;
+}

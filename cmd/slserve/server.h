@@ -1,0 +1,77 @@
+/* The running server: configuration, state and the HTTP daemon. */
+#ifndef SLSERVE_SERVER_H
+#define SLSERVE_SERVER_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "config.h"
+#include "license.h"
+#include "store.h"
+
+struct MHD_Daemon;
+struct MHD_Connection;
+struct failover;
+
+struct server {
+	struct server_config cfg;
+	struct store *store;
+	struct journal *journal;
+	struct failover *failover;
+	struct MHD_Daemon *daemon;
+	char epoch[17];
+	time_t started;
+	int64_t started_mono_ms;
+	unsigned char admin_hash[crypto_generichash_BYTES];
+	unsigned char peer_hash[crypto_generichash_BYTES];
+	struct license_key *keys;	/* trusted issuer keys */
+	size_t nkeys;
+	pthread_mutex_t reload_lock;
+	volatile int draining;
+};
+
+/* One HTTP request in flight. */
+struct req {
+	struct server *srv;
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *url;
+	char *body;
+	size_t len;
+	int too_large;
+	int suspended;
+	int answered;
+	struct reply reply;
+	/* A non-JSON answer (text, NDJSON): used when reply.body is NULL. */
+	char *raw;
+	size_t rawlen;
+	const char *content_type;
+};
+
+/* httpd.c */
+int httpd_start(struct server *srv, char *err, size_t errlen);
+void httpd_quiesce(struct server *srv);
+void httpd_stop(struct server *srv);
+const char *req_query(struct req *r, const char *key);
+const char *req_header(struct req *r, const char *key);
+void req_error(struct req *r, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* api.c: the routes. Each handler fills r->reply (or r->raw). */
+struct route {
+	const char *method;
+	const char *pattern;		/* "*" matches one path segment */
+	int auth;			/* AUTH_* */
+	void (*fn)(struct req *r, const char *arg);
+};
+enum { AUTH_NONE, AUTH_ADMIN, AUTH_PEER };
+extern const struct route api_routes[];
+
+/* main.c */
+int server_reload(struct server *srv, json_t **changes, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,930 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "journal.h"
+#include "json.h"
+#include "log.h"
+#include "store.h"
+#include "usage.h"
+
+#define TOMBSTONE_MIN_MS (3600 * 1000LL)	/* answer 410 this long after a revoke */
+#define HANDBACK_TOMB_MS (600 * 1000LL)
+
+const char *
+pool_status_str(enum pool_status s)
+{
+	switch (s) {
+	case POOL_HOT: return "hot";
+	case POOL_HOT_WARM: return "hot-warm";
+	case POOL_WARM: return "warm";
+	case POOL_HOT_RETRY: return "hot-retry";
+	}
+	return "?";
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static uint32_t
+hash_id(const char *s)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static struct lease *
+lease_find(struct store *s, const char *id)
+{
+	struct lease *l = s->buckets[hash_id(id) & (s->nbuckets - 1)];
+
+	for (; l != NULL; l = l->hnext)
+		if (strcmp(l->id, id) == 0)
+			return l;
+	return NULL;
+}
+
+static void
+hash_grow(struct store *s)
+{
+	size_t n = s->nbuckets * 2;
+	struct lease **b = calloc(n, sizeof(*b));
+
+	if (b == NULL)
+		return;		/* keep the longer chains; still correct */
+	for (struct lease *l = s->head; l != NULL; l = l->next) {
+		uint32_t i = hash_id(l->id) & (n - 1);
+		l->hnext = b[i];
+		b[i] = l;
+	}
+	free(s->buckets);
+	s->buckets = b;
+	s->nbuckets = n;
+}
+
+static void
+lease_link(struct store *s, struct lease *l)
+{
+	uint32_t i;
+
+	if (s->nleases + 1 > s->nbuckets)
+		hash_grow(s);
+	i = hash_id(l->id) & (s->nbuckets - 1);
+	l->hnext = s->buckets[i];
+	s->buckets[i] = l;
+	l->prev = NULL;
+	l->next = s->head;
+	if (s->head != NULL)
+		s->head->prev = l;
+	s->head = l;
+	s->nleases++;
+	if (l->tomb_until_ms == 0 && l->lic != NULL)
+		l->lic->in_use++;
+}
+
+static void
+lease_unlink(struct store *s, struct lease *l)
+{
+	struct lease **pp = &s->buckets[hash_id(l->id) & (s->nbuckets - 1)];
+
+	while (*pp != NULL && *pp != l)
+		pp = &(*pp)->hnext;
+	if (*pp == l)
+		*pp = l->hnext;
+	if (l->prev != NULL)
+		l->prev->next = l->next;
+	else
+		s->head = l->next;
+	if (l->next != NULL)
+		l->next->prev = l->prev;
+	s->nleases--;
+	if (l->tomb_until_ms == 0 && l->lic != NULL)
+		l->lic->in_use--;
+}
+
+struct store *
+store_new(const char *name, const char *host_id)
+{
+	struct store *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	pthread_mutex_init(&s->lock, NULL);
+	util_strlcpy(s->name, name, sizeof(s->name));
+	util_strlcpy(s->host_id, host_id ? host_id : "", sizeof(s->host_id));
+	s->nbuckets = 1024;
+	s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
+	if (s->buckets == NULL || store_add_pool(s, name, "") == NULL) {
+		store_free(s);
+		return NULL;
+	}
+	s->pools[0]->own = 1;
+	s->pools[0]->status = POOL_HOT;
+	return s;
+}
+
+void
+store_free(struct store *s)
+{
+	if (s == NULL)
+		return;
+	for (struct lease *l = s->head, *n; l != NULL; l = n) {
+		n = l->next;
+		free(l);
+	}
+	for (size_t i = 0; i < s->nlics; i++)
+		free(s->lics[i]);
+	for (size_t i = 0; i < s->npools; i++) {
+		json_decref(s->pools[i]->mirror);
+		free(s->pools[i]);
+	}
+	free(s->lics);
+	free(s->pools);
+	free(s->buckets);
+	free(s->bans);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+struct pool *
+store_pool(struct store *s, const char *name)
+{
+	if (name == NULL || name[0] == '\0')
+		return s->pools[0];
+	for (size_t i = 0; i < s->npools; i++)
+		if (strcmp(s->pools[i]->name, name) == 0)
+			return s->pools[i];
+	return NULL;
+}
+
+struct pool *
+store_add_pool(struct store *s, const char *name, const char *url)
+{
+	struct pool *p, **np;
+
+	if (s->npools > 0 && (p = store_pool(s, name)) != NULL) {
+		util_strlcpy(p->primary_url, url, sizeof(p->primary_url));
+		return p;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	if ((np = realloc(s->pools, (s->npools + 1) * sizeof(*np))) == NULL) {
+		free(p);
+		return NULL;
+	}
+	s->pools = np;
+	util_strlcpy(p->name, name, sizeof(p->name));
+	util_strlcpy(p->primary_url, url, sizeof(p->primary_url));
+	p->status = POOL_WARM;
+	s->pools[s->npools++] = p;
+	return p;
+}
+
+static struct lic *
+lic_find(struct store *s, const struct pool *p, const char *id)
+{
+	for (size_t i = 0; i < s->nlics; i++)
+		if (s->lics[i]->pool == p && strcmp(s->lics[i]->def.id, id) == 0)
+			return s->lics[i];
+	return NULL;
+}
+
+static struct lic *
+lic_add(struct store *s, struct pool *p, const struct license *def)
+{
+	struct lic *l = calloc(1, sizeof(*l));
+
+	if (l == NULL)
+		return NULL;
+	if (s->nlics == s->caplics) {
+		size_t n = s->caplics ? s->caplics * 2 : 16;
+		struct lic **nl = realloc(s->lics, n * sizeof(*nl));
+		if (nl == NULL) {
+			free(l);
+			return NULL;
+		}
+		s->lics = nl;
+		s->caplics = n;
+	}
+	l->def = *def;
+	l->pool = p;
+	s->lics[s->nlics++] = l;
+	return l;
+}
+
+/* A license that leases refer to but no file defines (removed while we were
+ * down): kept retired so its seats stay counted until they end. */
+static struct lic *
+lic_placeholder(struct store *s, struct pool *p, const char *id, const char *product)
+{
+	struct license def;
+
+	memset(&def, 0, sizeof(def));
+	util_strlcpy(def.id, id, sizeof(def.id));
+	util_strlcpy(def.product, product, sizeof(def.product));
+	util_strlcpy(def.expires, "never", sizeof(def.expires));
+	util_strlcpy(def.host, "any", sizeof(def.host));
+	def.expires_day = -1;
+	struct lic *l = lic_add(s, p, &def);
+	if (l != NULL)
+		l->retired = 1;
+	return l;
+}
+
+static void
+lic_drop_retired(struct store *s)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < s->nlics; i++) {
+		struct lic *l = s->lics[i];
+		int referenced = 0;
+		if (l->retired && l->in_use == 0) {
+			for (struct lease *x = s->head; x != NULL && !referenced; x = x->next)
+				referenced = x->lic == l;
+			if (!referenced) {
+				free(l);
+				continue;
+			}
+		}
+		s->lics[o++] = l;
+	}
+	s->nlics = o;
+}
+
+void
+store_set_licenses(struct store *s, const struct license_set *set, json_t **changes)
+{
+	json_t *added = json_array(), *removed = json_array(), *changed = json_array();
+	struct pool *own = s->pools[0];
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->nlics; i++) {
+		struct lic *l = s->lics[i];
+		if (l->pool != own || l->retired)
+			continue;
+		if (license_find(set, l->def.id) == NULL) {
+			l->retired = 1;
+			json_array_append_new(removed, json_string(l->def.id));
+		}
+	}
+	for (size_t i = 0; i < set->n; i++) {
+		const struct license *def = &set->v[i];
+		struct lic *l = lic_find(s, own, def->id);
+		if (l == NULL) {
+			lic_add(s, own, def);
+			json_array_append_new(added, json_string(def->id));
+			continue;
+		}
+		if (l->retired) {
+			l->retired = 0;
+			json_array_append_new(added, json_string(def->id));
+		} else if (l->def.count != def->count) {
+			json_array_append_new(changed, json_pack("{s:s, s:I, s:I}", "id", def->id,
+			    "old_count", (json_int_t)l->def.count, "new_count", (json_int_t)def->count));
+		}
+		l->def = *def;
+	}
+	lic_drop_retired(s);
+	pthread_mutex_unlock(&s->lock);
+	if (changes != NULL)
+		*changes = json_pack("{s:o, s:o, s:o}", "added", added, "removed", removed,
+		    "changed", changed);
+	else {
+		json_decref(added);
+		json_decref(removed);
+		json_decref(changed);
+	}
+}
+
+static void
+reply_error(struct reply *r, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+reply_error(struct reply *r, unsigned status, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->status = status;
+	r->body = json_pack("{s:s, s:s}", "error", code, "message", msg);
+	r->wait_seq = 0;
+}
+
+static long
+heartbeat_interval(long timeout)
+{
+	if (timeout <= 0)
+		return 0;
+	return timeout / 3 > 0 ? timeout / 3 : 1;
+}
+
+static json_t *
+lease_grant_json(const struct store *s, const struct lease *l)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
+	    "lease", l->id, "license", l->lic->def.id, "product", l->product,
+	    "pool", l->lic->pool->name, "server", s->name,
+	    "expires_in", (json_int_t)l->lic->def.timeout,
+	    "heartbeat_interval", (json_int_t)heartbeat_interval(l->lic->def.timeout));
+}
+
+/* The lease as the journal, snapshots and peers see it. */
+static json_t *
+lease_record_json(const struct lease *l)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
+	    "id", l->id, "license", l->lic->def.id, "product", l->product,
+	    "pool", l->lic->pool->name, "client", l->client, "user", l->user,
+	    "host", l->host, "pid", (json_int_t)l->pid, "since", (json_int_t)l->since,
+	    "expires_ms", (json_int_t)l->expires_ms);
+	if (l->tomb_until_ms > 0)
+		json_object_set_new(o, "tomb_until_ms", json_integer(l->tomb_until_ms));
+	if (l->handed_back)
+		json_object_set_new(o, "handed_back", json_true());
+	return o;
+}
+
+static json_t *
+usage_json(const struct lease *l)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
+	    "license", l->lic->def.id, "product", l->product, "pool", l->lic->pool->name,
+	    "lease", l->id, "client", l->client, "user", l->user, "host", l->host,
+	    "pid", (json_int_t)l->pid, "in_use", (json_int_t)l->lic->in_use,
+	    "max", (json_int_t)l->lic->def.count);
+}
+
+static uint64_t
+journal_lease(struct store *s, const char *op, const struct lease *l, const char *why)
+{
+	json_t *rec = json_pack("{s:s, s:o}", "op", op, "lease", lease_record_json(l));
+
+	if (why != NULL)
+		json_object_set_new(rec, "why", json_string(why));
+	uint64_t seq = journal_append(s->journal, rec);
+	json_decref(rec);
+	return seq;
+}
+
+static void
+usage_deny(const struct store *s, const struct checkout_req *req, const struct lic *l,
+    const char *code)
+{
+	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:I, s:s}",
+	    "product", req->product, "pool", l ? l->pool->name : (req->pool ? req->pool : s->name),
+	    "client", req->client, "user", req->user, "host", req->host, "lease",
+	    "pid", (json_int_t)req->pid, "error", code);
+	if (l != NULL) {
+		json_object_set_new(ev, "license", json_string(l->def.id));
+		json_object_set_new(ev, "in_use", json_integer(l->in_use));
+		json_object_set_new(ev, "max", json_integer(l->def.count));
+	}
+	usage_event("deny", ev);
+}
+
+static int
+ban_matches(const struct store *s, const struct lic *l, const struct checkout_req *req)
+{
+	int64_t now = now_ms();
+
+	for (size_t i = 0; i < s->nbans; i++) {
+		const struct ban *b = &s->bans[i];
+		if (b->until_ms > now && strcmp(b->license, l->def.id) == 0 &&
+		    strcmp(b->client, req->client) == 0 && strcmp(b->user, req->user) == 0 &&
+		    strcmp(b->host, req->host) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static long
+client_lease_count(const struct store *s, const struct checkout_req *req)
+{
+	long n = 0;
+
+	for (const struct lease *l = s->head; l != NULL; l = l->next)
+		if (l->tomb_until_ms == 0 && strcmp(l->client, req->client) == 0 &&
+		    strcmp(l->user, req->user) == 0 && strcmp(l->host, req->host) == 0)
+			n++;
+	return n;
+}
+
+void
+store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
+{
+	struct lic *pick = NULL, *reason_lic = NULL;
+	const char *reason = NULL;
+	int candidates = 0, full = 0;
+	struct pool *p;
+	struct lease *l;
+
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_lock(&s->lock);
+	p = store_pool(s, req->pool);
+	if (p == NULL) {
+		reply_error(r, 404, "unknown_pool", "pool \"%s\" is not served here: this is "
+		    "server \"%s\" and it backs up no server of that name", req->pool, s->name);
+		goto out;
+	}
+	if (!p->own && p->status != POOL_HOT_RETRY) {
+		reply_error(r, 503, "not_serving", "server \"%s\" is a backup for \"%s\", which "
+		    "is up: ask it at %s", s->name, p->name, p->primary_url);
+		json_object_set_new(r->body, "primary", json_string(p->primary_url));
+		goto out;
+	}
+	if (req->lease != NULL && (l = lease_find(s, req->lease)) != NULL) {
+		if (l->tomb_until_ms > 0) {
+			reply_error(r, 403, "revoked", "lease %s was revoked", l->id);
+		} else if (strcmp(l->product, req->product) != 0 || l->lic->pool != p) {
+			reply_error(r, 409, "lease_conflict", "lease %s is held for product \"%s\" "
+			    "in pool \"%s\"", l->id, l->product, l->lic->pool->name);
+		} else {
+			r->status = 200;
+			r->body = lease_grant_json(s, l);
+			r->wait_seq = l->seq;
+		}
+		goto out;
+	}
+	for (size_t i = 0; i < s->nlics; i++) {
+		struct lic *c = s->lics[i];
+		if (c->pool != p || c->retired || strcmp(c->def.product, req->product) != 0)
+			continue;
+		candidates++;
+		const char *why = NULL;
+		if (license_expired(&c->def))
+			why = "expired";
+		else if (p->own && !license_host_matches(&c->def, s->host_id))
+			why = "wrong_host";
+		else if (s->nbans > 0 && ban_matches(s, c, req))
+			why = "revoked";
+		else if (c->def.count != LICENSE_UNLIMITED && c->in_use >= c->def.count)
+			why = "no_seats";
+		if (why == NULL) {
+			pick = c;
+			break;
+		}
+		if (strcmp(why, "no_seats") == 0)
+			full = 1;
+		if (reason == NULL || strcmp(why, "no_seats") == 0) {
+			reason = why;
+			reason_lic = c;
+		}
+	}
+	if (candidates == 0) {
+		s->denials++;
+		reply_error(r, 404, "unknown_product", "no license for product \"%s\" in pool "
+		    "\"%s\"", req->product, p->name);
+		usage_deny(s, req, NULL, "unknown_product");
+		goto out;
+	}
+	if (pick == NULL) {
+		s->denials++;
+		for (size_t i = 0; i < s->nlics; i++) {
+			struct lic *c = s->lics[i];
+			if (c->pool == p && !c->retired && strcmp(c->def.product, req->product) == 0)
+				c->fails++;
+		}
+		if (full)
+			reply_error(r, 409, "no_seats", "all seats of product \"%s\" in pool "
+			    "\"%s\" are in use on server \"%s\"", req->product, p->name, s->name);
+		else if (strcmp(reason, "expired") == 0)
+			reply_error(r, 403, "expired", "license \"%s\" expired on %s",
+			    reason_lic->def.id, reason_lic->def.expires);
+		else if (strcmp(reason, "wrong_host") == 0)
+			reply_error(r, 403, "wrong_host", "license \"%s\" is bound to host \"%s\", "
+			    "not this server", reason_lic->def.id, reason_lic->def.host);
+		else
+			reply_error(r, 403, "revoked", "a seat of license \"%s\" was revoked from "
+			    "this client; it may not check out again yet", reason_lic->def.id);
+		usage_deny(s, req, reason_lic, full ? "no_seats" : reason);
+		goto out;
+	}
+	if (s->max_leases_per_client > 0 &&
+	    client_lease_count(s, req) >= s->max_leases_per_client) {
+		s->denials++;
+		reply_error(r, 429, "too_many_leases", "this client already holds %ld leases "
+		    "(max_leases_per_client)", s->max_leases_per_client);
+		usage_deny(s, req, pick, "too_many_leases");
+		goto out;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		reply_error(r, 503, "out_of_memory", "server out of memory");
+		goto out;
+	}
+	if (req->lease != NULL)
+		util_strlcpy(l->id, req->lease, sizeof(l->id));
+	else
+		util_random_hex(l->id, 16);
+	util_strlcpy(l->product, req->product, sizeof(l->product));
+	util_strlcpy(l->client, req->client, sizeof(l->client));
+	util_strlcpy(l->user, req->user, sizeof(l->user));
+	util_strlcpy(l->host, req->host, sizeof(l->host));
+	l->pid = req->pid;
+	l->since = time(NULL);
+	l->expires_ms = pick->def.timeout > 0 ? now_ms() + pick->def.timeout * 1000 : 0;
+	l->lic = pick;
+	lease_link(s, l);
+	l->seq = journal_lease(s, "grant", l, NULL);
+	s->grants++;
+	usage_event("grant", usage_json(l));
+	r->status = 201;
+	r->body = lease_grant_json(s, l);
+	r->wait_seq = l->seq;
+out:
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Answer for a lease id that is a tombstone. */
+static void
+reply_tombstone(const struct store *s, const struct lease *l, struct reply *r)
+{
+	if (l->handed_back) {
+		reply_error(r, 503, "not_serving", "lease %s was handed back to server \"%s\" at %s",
+		    l->id, l->lic->pool->name, l->lic->pool->primary_url);
+		json_object_set_new(r->body, "primary", json_string(l->lic->pool->primary_url));
+	} else {
+		reply_error(r, 410, "revoked", "lease %s was revoked by the administrator of "
+		    "server \"%s\"", l->id, s->name);
+	}
+}
+
+void
+store_heartbeat(struct store *s, const char *id, struct reply *r)
+{
+	struct lease *l;
+
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_lock(&s->lock);
+	l = lease_find(s, id);
+	if (l == NULL) {
+		reply_error(r, 404, "unknown_lease", "no lease %s on server \"%s\" (expired, "
+		    "checked in, or never granted here)", id, s->name);
+	} else if (l->tomb_until_ms > 0) {
+		reply_tombstone(s, l, r);
+	} else if (!l->lic->pool->own && l->lic->pool->status != POOL_HOT_RETRY) {
+		reply_error(r, 503, "not_serving", "pool \"%s\" is served by its Primary at %s",
+		    l->lic->pool->name, l->lic->pool->primary_url);
+		json_object_set_new(r->body, "primary", json_string(l->lic->pool->primary_url));
+	} else {
+		long t = l->lic->def.timeout;
+		if (l->expires_ms > 0)
+			l->expires_ms = now_ms() + t * 1000;
+		r->status = 200;
+		r->body = json_pack("{s:s, s:I, s:I}", "lease", l->id, "expires_in",
+		    (json_int_t)t, "heartbeat_interval", (json_int_t)heartbeat_interval(t));
+		r->wait_seq = l->seq;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* End a live lease: unlink, journal, log. Returns the journal sequence. */
+static uint64_t
+lease_end(struct store *s, struct lease *l, const char *why, json_t *extra)
+{
+	uint64_t seq;
+
+	lease_unlink(s, l);
+	seq = journal_lease(s, "release", l, why);
+	json_t *ev = usage_json(l);
+	if (extra != NULL)
+		json_object_update(ev, extra);
+	usage_event(why, ev);
+	return seq;
+}
+
+void
+store_checkin(struct store *s, const char *id, struct reply *r)
+{
+	struct lease *l;
+
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_lock(&s->lock);
+	l = lease_find(s, id);
+	if (l == NULL) {
+		reply_error(r, 404, "unknown_lease", "no lease %s on server \"%s\" (expired, "
+		    "checked in, or never granted here)", id, s->name);
+	} else if (l->tomb_until_ms > 0) {
+		reply_tombstone(s, l, r);
+	} else if (!l->lic->pool->own && l->lic->pool->status != POOL_HOT_RETRY) {
+		reply_error(r, 503, "not_serving", "pool \"%s\" is served by its Primary at %s",
+		    l->lic->pool->name, l->lic->pool->primary_url);
+		json_object_set_new(r->body, "primary", json_string(l->lic->pool->primary_url));
+	} else {
+		r->wait_seq = lease_end(s, l, "checkin", NULL);
+		s->checkins++;
+		r->status = 200;
+		r->body = json_pack("{s:s, s:b}", "lease", id, "released", 1);
+		free(l);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+store_revoke(struct store *s, const char *idprefix, long for_seconds, const char *reason,
+    const char *by, struct reply *r)
+{
+	struct lease *l = NULL, *x;
+	size_t plen = strlen(idprefix);
+	int matches = 0;
+
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_lock(&s->lock);
+	if ((l = lease_find(s, idprefix)) == NULL && plen >= 6) {
+		for (x = s->head; x != NULL; x = x->next) {
+			if (x->tomb_until_ms == 0 && strncmp(x->id, idprefix, plen) == 0) {
+				l = x;
+				matches++;
+			}
+		}
+		if (matches > 1) {
+			reply_error(r, 409, "ambiguous", "lease prefix %s matches %d leases",
+			    idprefix, matches);
+			goto out;
+		}
+	}
+	if (l == NULL) {
+		reply_error(r, 404, "unknown_lease", "no lease %s on server \"%s\"", idprefix,
+		    s->name);
+		goto out;
+	}
+	if (l->tomb_until_ms > 0) {
+		reply_error(r, 410, "revoked", "lease %s is already revoked", l->id);
+		goto out;
+	}
+	int64_t until = now_ms() + (int64_t)for_seconds * 1000;
+	json_t *extra = json_pack("{s:s, s:s, s:I}", "reason", reason ? reason : "",
+	    "by", by ? by : "", "for", (json_int_t)for_seconds);
+	lease_unlink(s, l);
+	l->tomb_until_ms = until > now_ms() + TOMBSTONE_MIN_MS ? until : now_ms() + TOMBSTONE_MIN_MS;
+	lease_link(s, l);
+	r->wait_seq = journal_lease(s, "revoke", l, reason);
+	json_t *ev = usage_json(l);
+	json_object_update(ev, extra);
+	json_decref(extra);
+	usage_event("revoke", ev);
+	s->revokes++;
+	if (for_seconds > 0) {
+		struct ban *nb = realloc(s->bans, (s->nbans + 1) * sizeof(*nb));
+		if (nb != NULL) {
+			s->bans = nb;
+			struct ban *b = &s->bans[s->nbans++];
+			util_strlcpy(b->license, l->lic->def.id, sizeof(b->license));
+			util_strlcpy(b->client, l->client, sizeof(b->client));
+			util_strlcpy(b->user, l->user, sizeof(b->user));
+			util_strlcpy(b->host, l->host, sizeof(b->host));
+			b->until_ms = until;
+			json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "op", "ban",
+			    "license", b->license, "client", b->client, "user", b->user,
+			    "host", b->host, "until_ms", (json_int_t)until);
+			r->wait_seq = journal_append(s->journal, rec);
+			json_decref(rec);
+		}
+	}
+	log_info("revoked lease %s of license %s (for %lds) by %s: %s", l->id, l->lic->def.id,
+	    for_seconds, by ? by : "admin", reason ? reason : "");
+	r->status = 200;
+	r->body = json_pack("{s:s, s:b, s:I}", "lease", l->id, "revoked", 1,
+	    "until", (json_int_t)(until / 1000));
+out:
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+store_list_leases(struct store *s, const char *product, struct reply *r)
+{
+	json_t *arr = json_array();
+	int64_t now = now_ms();
+
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_lock(&s->lock);
+	for (struct lease *l = s->head; l != NULL; l = l->next) {
+		if (l->tomb_until_ms > 0)
+			continue;
+		if (product != NULL && strcmp(product, l->product) != 0)
+			continue;
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
+		    "lease", l->id, "license", l->lic->def.id, "product", l->product,
+		    "pool", l->lic->pool->name, "client", l->client, "user", l->user,
+		    "host", l->host, "pid", (json_int_t)l->pid, "since", (json_int_t)l->since);
+		if (l->expires_ms > 0)
+			json_object_set_new(o, "expires_in", json_integer(
+			    (l->expires_ms - now) > 0 ? (l->expires_ms - now + 999) / 1000 : 0));
+		else
+			json_object_set_new(o, "expires_in", json_null());
+		json_array_append_new(arr, o);
+	}
+	pthread_mutex_unlock(&s->lock);
+	r->status = 200;
+	r->body = json_pack("{s:s, s:o}", "server", s->name, "leases", arr);
+}
+
+json_t *
+store_licenses_json(struct store *s)
+{
+	json_t *arr = json_array();
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->nlics; i++) {
+		struct lic *l = s->lics[i];
+		if (l->retired)
+			continue;
+		json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:s}",
+		    "id", l->def.id, "product", l->def.product,
+		    "in_use", (json_int_t)l->in_use, "max", (json_int_t)l->def.count,
+		    "fails", (json_int_t)l->fails,
+		    "role", l->pool->own ? "primary" : "backup",
+		    "status", pool_status_str(l->pool->status),
+		    "served_by", l->pool->status == POOL_WARM ? l->pool->name : s->name,
+		    "expires", l->def.expires, "timeout", (json_int_t)l->def.timeout,
+		    "pool", l->pool->name, "host", l->def.host);
+		if (!l->pool->own)
+			json_object_set_new(o, "primary", json_string(l->pool->name));
+		json_array_append_new(arr, o);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return arr;
+}
+
+void
+store_expire(struct store *s)
+{
+	int64_t now = now_ms();
+	size_t o = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (struct lease *l = s->head, *n; l != NULL; l = n) {
+		n = l->next;
+		if (l->tomb_until_ms > 0) {
+			if (l->tomb_until_ms < now) {
+				lease_unlink(s, l);
+				free(l);
+			}
+			continue;
+		}
+		if (l->expires_ms == 0 || l->expires_ms > now)
+			continue;
+		if (!l->lic->pool->own && l->lic->pool->status != POOL_HOT_RETRY)
+			continue;
+		lease_end(s, l, "expire", NULL);
+		s->expiries++;
+		free(l);
+	}
+	for (size_t i = 0; i < s->nbans; i++)
+		if (s->bans[i].until_ms > now)
+			s->bans[o++] = s->bans[i];
+	s->nbans = o;
+	pthread_mutex_unlock(&s->lock);
+}
+
+json_t *
+store_snapshot(struct store *s)
+{
+	json_t *leases = json_array(), *bans = json_array();
+
+	for (struct lease *l = s->head; l != NULL; l = l->next)
+		json_array_append_new(leases, lease_record_json(l));
+	for (size_t i = 0; i < s->nbans; i++) {
+		const struct ban *b = &s->bans[i];
+		json_array_append_new(bans, json_pack("{s:s, s:s, s:s, s:s, s:I}",
+		    "license", b->license, "client", b->client, "user", b->user,
+		    "host", b->host, "until_ms", (json_int_t)b->until_ms));
+	}
+	return json_pack("{s:o, s:o}", "leases", leases, "bans", bans);
+}
+
+/* Make (or replace) a lease from its record form. */
+static int
+lease_from_record(struct store *s, json_t *o)
+{
+	const char *id = json_str(o, "id", NULL), *lic = json_str(o, "license", NULL);
+	const char *product = json_str(o, "product", NULL), *pool = json_str(o, "pool", NULL);
+	struct pool *p;
+	struct lease *l;
+
+	if (id == NULL || lic == NULL || product == NULL || pool == NULL)
+		return -1;
+	if ((p = store_pool(s, pool)) == NULL && (p = store_add_pool(s, pool, "")) == NULL)
+		return -1;
+	if ((l = lease_find(s, id)) != NULL) {
+		lease_unlink(s, l);
+		free(l);
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return -1;
+	util_strlcpy(l->id, id, sizeof(l->id));
+	util_strlcpy(l->product, product, sizeof(l->product));
+	util_strlcpy(l->client, json_str(o, "client", ""), sizeof(l->client));
+	util_strlcpy(l->user, json_str(o, "user", ""), sizeof(l->user));
+	util_strlcpy(l->host, json_str(o, "host", ""), sizeof(l->host));
+	l->pid = (long)json_int(o, "pid", 0);
+	l->since = (time_t)json_int(o, "since", 0);
+	l->expires_ms = json_int(o, "expires_ms", 0);
+	l->tomb_until_ms = json_int(o, "tomb_until_ms", 0);
+	l->handed_back = json_is_true(json_object_get(o, "handed_back"));
+	l->lic = lic_find(s, p, lic);
+	if (l->lic == NULL)
+		l->lic = lic_placeholder(s, p, lic, product);
+	if (l->lic == NULL) {
+		free(l);
+		return -1;
+	}
+	lease_link(s, l);
+	return 0;
+}
+
+int
+store_apply_snapshot(struct store *s, json_t *snap)
+{
+	json_t *v;
+	size_t i;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	json_array_foreach(json_object_get(snap, "leases"), i, v)
+		if (lease_from_record(s, v) != 0)
+			rc = -1;
+	json_array_foreach(json_object_get(snap, "bans"), i, v) {
+		struct ban *nb = realloc(s->bans, (s->nbans + 1) * sizeof(*nb));
+		if (nb == NULL) {
+			rc = -1;
+			break;
+		}
+		s->bans = nb;
+		struct ban *b = &s->bans[s->nbans++];
+		util_strlcpy(b->license, json_str(v, "license", ""), sizeof(b->license));
+		util_strlcpy(b->client, json_str(v, "client", ""), sizeof(b->client));
+		util_strlcpy(b->user, json_str(v, "user", ""), sizeof(b->user));
+		util_strlcpy(b->host, json_str(v, "host", ""), sizeof(b->host));
+		b->until_ms = json_int(v, "until_ms", 0);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int
+store_apply_record(struct store *s, json_t *rec)
+{
+	const char *op = json_str(rec, "op", "");
+	json_t *lj = json_object_get(rec, "lease");
+	int rc = 0;
+
+	if (strcmp(op, "ban") == 0) {
+		json_t *bans = json_pack("{s:[O]}", "bans", rec);
+		rc = store_apply_snapshot(s, bans);
+		json_decref(bans);
+		return rc;
+	}
+	if (!json_is_object(lj))
+		return -1;
+	pthread_mutex_lock(&s->lock);
+	if (strcmp(op, "grant") == 0 || strcmp(op, "revoke") == 0) {
+		rc = lease_from_record(s, lj);
+	} else if (strcmp(op, "release") == 0) {
+		struct lease *l = lease_find(s, json_str(lj, "id", ""));
+		if (l != NULL) {
+			lease_unlink(s, l);
+			free(l);
+		}
+		if (json_is_true(json_object_get(lj, "handed_back")))
+			rc = lease_from_record(s, lj);
+	} else {
+		rc = -1;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+void
+store_grace(struct store *s)
+{
+	int64_t now = now_ms();
+
+	pthread_mutex_lock(&s->lock);
+	for (struct lease *l = s->head; l != NULL; l = l->next) {
+		if (l->tomb_until_ms > 0 || l->expires_ms == 0)
+			continue;
+		int64_t e = now + l->lic->def.timeout * 1000;
+		if (l->lic->retired && l->lic->def.timeout == 0)
+			e = now + 300 * 1000;
+		if (e > l->expires_ms)
+			l->expires_ms = e;
+	}
+	lic_drop_retired(s);
+	pthread_mutex_unlock(&s->lock);
+}

@@ -1,0 +1,126 @@
+/* The in-memory model: pools of licenses and the leases held on them.
+ * Every function takes the store lock itself; results are copied out as JSON. */
+#ifndef SLSERVE_STORE_H
+#define SLSERVE_STORE_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "license.h"
+
+struct journal;
+
+enum pool_status { POOL_HOT, POOL_HOT_WARM, POOL_WARM, POOL_HOT_RETRY };
+const char *pool_status_str(enum pool_status s);
+
+struct lic {
+	struct license def;
+	struct pool *pool;
+	long in_use;
+	long fails;
+	int retired;		/* gone from the licenses file; kept while leased */
+};
+
+struct lease {
+	char id[SL_ID_MAX + 1];
+	char product[SL_ID_MAX + 1];
+	char client[256];
+	char user[256];
+	char host[256];
+	long pid;
+	time_t since;
+	int64_t expires_ms;	/* wall clock; 0 = hard lease, held until checkin */
+	int64_t tomb_until_ms;	/* > 0: revoked or handed back; kept to answer 410 */
+	int handed_back;	/* tombstone left by a handback: answer not_serving */
+	uint64_t seq;		/* journal sequence of its grant */
+	struct lic *lic;
+	struct lease *hnext;	/* hash chain */
+	struct lease *prev, *next;
+};
+
+struct ban {
+	char license[SL_ID_MAX + 1];
+	char client[256], user[256], host[256];
+	int64_t until_ms;
+};
+
+struct pool {
+	char name[SL_ID_MAX + 1];
+	int own;		/* this server's own licenses */
+	char primary_url[512];	/* for a Primary this server backs up */
+	enum pool_status status;
+	json_t *mirror;		/* backup: the Primary's leases, array of lease JSON */
+};
+
+/* The result of an operation: HTTP status, body, and the journal sequence
+ * that must be durable before the answer goes out (0: none). */
+struct reply {
+	unsigned status;
+	json_t *body;
+	uint64_t wait_seq;
+};
+
+struct checkout_req {
+	const char *product, *pool, *lease, *client, *user, *host;
+	long pid;
+};
+
+struct store {
+	pthread_mutex_t lock;
+	char name[SL_ID_MAX + 1];
+	char host_id[256];
+	struct journal *journal;
+	long max_leases_per_client;
+
+	struct lic **lics;
+	size_t nlics, caplics;
+	struct pool **pools;
+	size_t npools;
+
+	struct lease **buckets;
+	size_t nbuckets;
+	size_t nleases;		/* in the hash, tombstones included */
+	struct lease *head;	/* every lease, for listing and expiry */
+
+	struct ban *bans;
+	size_t nbans;
+
+	/* counters since start */
+	uint64_t grants, checkins, expiries, revokes, denials;
+};
+
+struct store *store_new(const char *name, const char *host_id);
+void store_free(struct store *s);
+
+/* Install a licenses file into the own pool (start and reload). changes gets
+ * {"added":[...],"removed":[...],"changed":[...]}. */
+void store_set_licenses(struct store *s, const struct license_set *set, json_t **changes);
+
+/* Add (or find) a pool for a Primary this server backs up. */
+struct pool *store_add_pool(struct store *s, const char *name, const char *url);
+struct pool *store_pool(struct store *s, const char *name);
+
+void store_checkout(struct store *s, const struct checkout_req *req, struct reply *r);
+void store_heartbeat(struct store *s, const char *id, struct reply *r);
+void store_checkin(struct store *s, const char *id, struct reply *r);
+void store_revoke(struct store *s, const char *idprefix, long for_seconds,
+    const char *reason, const char *by, struct reply *r);
+void store_list_leases(struct store *s, const char *product, struct reply *r);
+json_t *store_licenses_json(struct store *s);
+
+/* Reclaim soft leases past their expiry and drop old tombstones and bans. */
+void store_expire(struct store *s);
+
+/* Durable state: a snapshot of every lease and ban, and the replay of one
+ * journal record. Both are called with the store unlocked. */
+json_t *store_snapshot(struct store *s);
+int store_apply_snapshot(struct store *s, json_t *snap);
+int store_apply_record(struct store *s, json_t *rec);
+/* After replay: give every soft lease a full timeout from now (a restart
+ * never shortens a lease the server acknowledged). */
+void store_grace(struct store *s);
+
+#endif

@@ -1,0 +1,70 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "log.h"
+#include "usage.h"
+
+static FILE *usage_file;
+static pthread_mutex_t usage_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int
+usage_open(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0 || (usage_file = fdopen(fd, "a")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	setvbuf(usage_file, NULL, _IOFBF, 1 << 16);
+	return 0;
+}
+
+void
+usage_event(const char *event, json_t *ev)
+{
+	struct timeval tv;
+	char *line;
+
+	if (ev == NULL)
+		return;
+	gettimeofday(&tv, NULL);
+	json_object_set_new(ev, "ts", json_real((double)tv.tv_sec + tv.tv_usec / 1e6));
+	json_object_set_new(ev, "event", json_string(event));
+	line = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(ev);
+	if (line == NULL)
+		return;
+	pthread_mutex_lock(&usage_lock);
+	if (usage_file != NULL && fprintf(usage_file, "%s\n", line) < 0)
+		log_warn("usage log");
+	pthread_mutex_unlock(&usage_lock);
+	free(line);
+}
+
+void
+usage_flush(void)
+{
+	pthread_mutex_lock(&usage_lock);
+	if (usage_file != NULL && fflush(usage_file) != 0)
+		log_warn("usage log");
+	pthread_mutex_unlock(&usage_lock);
+}
+
+void
+usage_close(void)
+{
+	pthread_mutex_lock(&usage_lock);
+	if (usage_file != NULL)
+		fclose(usage_file);
+	usage_file = NULL;
+	pthread_mutex_unlock(&usage_lock);
+}
