@@ -1,0 +1,297 @@
+/*
+ * slctl failover show|set|clear: which Primaries a server backs up, changed
+ * online through the admin API or offline in STATE_DIR/failover.ini.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "failcfg.h"
+#include "slctl.h"
+#include "state.h"
+#include "util.h"
+
+struct failover_args {
+	const char *name;
+	const char *url;
+	double poll_interval;
+	int fail_after;
+	int json;
+};
+
+static void
+fmt_seconds(char *buf, size_t size, double d)
+{
+	snprintf(buf, size, "%g", d);
+}
+
+static int
+failover_print(json_t *list, int json)
+{
+	static const char *const hdr[] = { "NAME", "URL", "POLL INTERVAL",
+	    "FAIL AFTER", "SOURCE" };
+	struct table *t;
+	json_t *e;
+	size_t i;
+
+	if (json) {
+		json_t *o = json_pack("{s:O}", "failover", list);
+		ctl_print_json(o);
+		json_decref(o);
+		return 0;
+	}
+	if ((t = table_new(nitems(hdr), hdr)) == NULL)
+		return EXIT_OP;
+	table_right(t, 2);
+	table_right(t, 3);
+	json_array_foreach(list, i, e) {
+		char poll[32] = "-", fail[32] = "-";
+		json_t *p = json_object_get(e, "poll_interval");
+		json_t *f = json_object_get(e, "fail_after");
+
+		if (json_is_number(p))
+			fmt_seconds(poll, sizeof(poll), json_number_value(p));
+		if (json_is_integer(f))
+			snprintf(fail, sizeof(fail), "%lld",
+			    (long long)json_integer_value(f));
+		const char *row[] = { ctl_json_str(e, "name", "-"),
+		    ctl_json_str(e, "url", "-"), poll, fail,
+		    ctl_json_str(e, "source", "-") };
+		table_add(t, row);
+	}
+	table_print(t, stdout);
+	table_free(t);
+	return 0;
+}
+
+static json_t *
+failcfg_to_json(const struct failcfg *cfg)
+{
+	json_t *list = json_array();
+	size_t i;
+
+	for (i = 0; i < cfg->n; i++)
+		json_array_append_new(list, json_pack("{s:s, s:s, s:f, s:i, s:s}",
+		    "name", cfg->v[i].name, "url", cfg->v[i].url,
+		    "poll_interval", cfg->v[i].poll_interval,
+		    "fail_after", cfg->v[i].fail_after, "source", "runtime"));
+	return list;
+}
+
+/* Offline: edit STATE_DIR/failover.ini while no slserve runs on it. */
+static int
+failover_offline(struct ctl *ctl, const char *op, const struct failover_args *a)
+{
+	struct failcfg cfg = { NULL, 0 };
+	struct failcfg_entry e;
+	struct stat st;
+	char err[1024];
+	int lockfd = -1, rc = 0, r;
+	json_t *list;
+
+	if (strcmp(op, "show") != 0) {
+		if (state_ensure_dir(ctl->state_dir, err, sizeof(err)) == -1) {
+			ctl_warnx("%s", err);
+			return EXIT_CONFIG;
+		}
+	} else if (stat(ctl->state_dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		ctl_warnx("%s: %s", ctl->state_dir, errno ? strerror(errno) :
+		    "not a directory");
+		return EXIT_CONFIG;
+	}
+	if (ctl_state_offline(ctl->state_dir, &lockfd, err, sizeof(err)) == -1) {
+		ctl_warnx("failover %s: %s", op, err);
+		return EXIT_OP;
+	}
+	if (strcmp(op, "show") == 0) {
+		if (failcfg_load(ctl->state_dir, &cfg, err, sizeof(err)) == -1) {
+			ctl_warnx("%s", err);
+			rc = EXIT_CONFIG;
+			goto out;
+		}
+		list = failcfg_to_json(&cfg);
+		rc = failover_print(list, a->json);
+		json_decref(list);
+	} else if (strcmp(op, "set") == 0) {
+		failcfg_entry_init(&e, a->name, a->url);
+		e.poll_interval = a->poll_interval;
+		e.fail_after = a->fail_after;
+		if (failcfg_set(ctl->state_dir, &e, NULL, err, sizeof(err)) == -1) {
+			ctl_warnx("failover set: %s", err);
+			rc = EXIT_OP;
+			goto out;
+		}
+		printf("%s: backing up %s at %s (poll_interval %g, fail_after %d)\n",
+		    ctl->state_dir, a->name, a->url, a->poll_interval, a->fail_after);
+	} else {
+		r = failcfg_clear(ctl->state_dir, a->name, NULL, err, sizeof(err));
+		if (r == -1) {
+			ctl_warnx("failover clear: %s", err);
+			rc = EXIT_OP;
+		} else if (r == 1) {
+			ctl_warnx("failover clear: %s: no runtime failover setting "
+			    "\"%s\"", ctl->state_dir, a->name);
+			rc = EXIT_OP;
+		} else
+			printf("%s: no longer backing up %s\n", ctl->state_dir,
+			    a->name);
+	}
+out:
+	failcfg_free(&cfg);
+	close(lockfd);
+	return rc;
+}
+
+static int
+failover_online(struct ctl *ctl, const char *op, const struct failover_args *a)
+{
+	struct ctl_server *srv;
+	struct ctl_reply r;
+	char path[128];
+	json_t *body = NULL;
+	int rc;
+
+	if ((rc = ctl_need_one_server(ctl, "failover")) != 0)
+		return rc;
+	srv = &ctl->servers[0];
+	if (strcmp(op, "show") == 0) {
+		if (ctl_call(ctl, srv, "GET", "/v1/admin/failover", NULL, &r) == -1 ||
+		    r.status != 200 ||
+		    !json_is_array(json_object_get(r.json, "failover"))) {
+			rc = ctl_fail(ctl, srv, &r, "failover show");
+			ctl_reply_clear(&r);
+			return rc;
+		}
+		if (a->json)
+			ctl_print_json(r.json);
+		else
+			rc = failover_print(json_object_get(r.json, "failover"), 0);
+		ctl_reply_clear(&r);
+		return rc;
+	}
+	if (strcmp(op, "set") == 0) {
+		body = json_pack("{s:s, s:s, s:f, s:i}", "name", a->name, "url",
+		    a->url, "poll_interval", a->poll_interval, "fail_after",
+		    a->fail_after);
+		rc = ctl_call(ctl, srv, "PUT", "/v1/admin/failover", body, &r);
+	} else {
+		snprintf(path, sizeof(path), "/v1/admin/failover/%s", a->name);
+		rc = ctl_call(ctl, srv, "DELETE", path, NULL, &r);
+	}
+	json_decref(body);
+	if (rc == -1 || r.status < 200 || r.status > 299) {
+		rc = ctl_fail(ctl, srv, &r, strcmp(op, "set") == 0 ?
+		    "failover set" : "failover clear");
+		ctl_reply_clear(&r);
+		return rc;
+	}
+	if (a->json && r.json != NULL)
+		ctl_print_json(r.json);
+	else if (strcmp(op, "set") == 0)
+		printf("%s: backing up %s at %s (poll_interval %g, fail_after %d)\n",
+		    srv->url, a->name, a->url, a->poll_interval, a->fail_after);
+	else
+		printf("%s: no longer backing up %s\n", srv->url, a->name);
+	ctl_reply_clear(&r);
+	return 0;
+}
+
+int
+cmd_failover(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "url", required_argument, NULL, 'u' },
+		{ "poll-interval", required_argument, NULL, 'p' },
+		{ "fail-after", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct failover_args a;
+	struct failcfg_entry e;
+	const char *op;
+	char err[512], *end;
+	long n;
+	int ch, rc;
+
+	memset(&a, 0, sizeof(a));
+	a.json = ctl->json;
+	a.poll_interval = FAILCFG_POLL_DEFAULT;
+	a.fail_after = FAILCFG_FAIL_DEFAULT;
+	if (argc < 2 || (strcmp(argv[1], "show") != 0 && strcmp(argv[1], "set") != 0 &&
+	    strcmp(argv[1], "clear") != 0)) {
+		if (argc >= 2)
+			ctl_warnx("failover: unknown subcommand \"%s\"; valid "
+			    "subcommands: show set clear", argv[1]);
+		return ctl_command_usage("failover");
+	}
+	op = argv[1];
+	argc--;
+	argv++;
+	while ((ch = getopt_long(argc, argv, "ju:p:n:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			a.json = 1;
+			break;
+		case 'u':
+			a.url = optarg;
+			break;
+		case 'p':
+			if (ctl_parse_seconds(optarg, &a.poll_interval) == -1 ||
+			    a.poll_interval > FAILCFG_POLL_MAX)
+				return ctl_usage_error("failover", "--poll-interval "
+				    "%s: expected seconds, more than 0 and at most %g",
+				    optarg, FAILCFG_POLL_MAX);
+			break;
+		case 'n':
+			errno = 0;
+			n = strtol(optarg, &end, 10);
+			if (errno != 0 || *optarg == '\0' || *end != '\0' || n < 1 ||
+			    n > FAILCFG_FAIL_MAX)
+				return ctl_usage_error("failover", "--fail-after %s: "
+				    "expected an integer from 1 to %d", optarg,
+				    FAILCFG_FAIL_MAX);
+			a.fail_after = (int)n;
+			break;
+		default:
+			return ctl_command_usage("failover");
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (strcmp(op, "show") == 0) {
+		if (argc != 0)
+			return ctl_usage_error("failover", "show: unexpected "
+			    "argument \"%s\"", argv[0]);
+	} else {
+		if (argc != 1)
+			return ctl_usage_error("failover", "%s: %s", op, argc == 0 ?
+			    "missing NAME" : "too many arguments");
+		a.name = argv[0];
+		if (!util_valid_id(a.name))
+			return ctl_usage_error("failover", "invalid name \"%s\": use "
+			    "1 to %d of A-Z a-z 0-9 . _ -", a.name, SL_ID_MAX);
+	}
+	if (strcmp(op, "set") == 0) {
+		if (a.url == NULL)
+			return ctl_usage_error("failover", "set: missing --url URL");
+		failcfg_entry_init(&e, a.name, a.url);
+		e.poll_interval = a.poll_interval;
+		e.fail_after = a.fail_after;
+		if (failcfg_validate(&e, err, sizeof(err)) == -1)
+			return ctl_usage_error("failover", "%s", err);
+	} else if (a.url != NULL)
+		return ctl_usage_error("failover", "%s: --url only goes with set", op);
+
+	if (ctl->state_dir != NULL && !ctl->servers_given)
+		return failover_offline(ctl, op, &a);
+	if (ctl->http == NULL) {
+		/* -D with -s: the dispatcher has set up the connection already */
+		if ((rc = ctl_http_setup(ctl)) != 0)
+			return rc;
+	}
+	return failover_online(ctl, op, &a);
+}

@@ -1,0 +1,830 @@
+/*
+ * slctl license keygen|sign|verify|add|remove: issuer keys, signed licenses,
+ * and atomic edits of a server's licenses file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "config.h"
+#include "license.h"
+#include "slctl.h"
+#include "state.h"
+#include "util.h"
+
+/* Print every line of a multi-line error, each as its own diagnostic. */
+static void
+warn_lines(const char *prefix, const char *err)
+{
+	const char *p = err, *nl;
+
+	while (*p != '\0') {
+		nl = strchr(p, '\n');
+		ctl_warnx("%s%.*s", prefix, nl ? (int)(nl - p) : (int)strlen(p), p);
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+}
+
+/* slserve.conf, if one was named or the default exists. 1: loaded, 0: none, -1: error. */
+static int
+load_server_conf(struct ctl *ctl, struct server_config *sc)
+{
+	const char *path = ctl->server_conf;
+	char err[4096];
+
+	memset(sc, 0, sizeof(*sc));
+	if (path == NULL) {
+		if (access(SLSERVE_CONF_DEFAULT, R_OK) != 0)
+			return 0;
+		path = SLSERVE_CONF_DEFAULT;
+	}
+	if (config_load(path, sc, err, sizeof(err)) == -1) {
+		warn_lines("", err);
+		config_free(sc);
+		memset(sc, 0, sizeof(*sc));
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * Find the section 'license "ID" { ... }' at the top level of a licenses
+ * file's text, skipping comments and strings the way libconfuse reads them.
+ * *start is the beginning of its first line, *end just after its last line.
+ */
+static int
+find_section(const char *text, const char *id, size_t *start, size_t *end)
+{
+	size_t i = 0, len = strlen(text), word = 0, sec_start = 0;
+	int depth = 0, state = 0;	/* 0 idle, 1 saw license, 2 saw its title, 3 inside */
+	char title[SL_ID_MAX + 2];
+
+	while (i < len) {
+		char c = text[i];
+
+		if (c == '#' || (c == '/' && text[i + 1] == '/')) {
+			while (i < len && text[i] != '\n')
+				i++;
+			continue;
+		}
+		if (c == '/' && text[i + 1] == '*') {
+			const char *e = strstr(text + i + 2, "*/");
+			i = e ? (size_t)(e - text) + 2 : len;
+			continue;
+		}
+		if (c == '"' || c == '\'') {
+			size_t j = i + 1, n = 0;
+			while (j < len && text[j] != c) {
+				if (text[j] == '\\' && j + 1 < len)
+					j++;
+				if (n < sizeof(title) - 1)
+					title[n++] = text[j];
+				j++;
+			}
+			title[n] = '\0';
+			if (state == 1 && depth == 0)
+				state = strcmp(title, id) == 0 ? 2 : 0;
+			i = j + 1;
+			continue;
+		}
+		if (c == '{') {
+			if (depth == 0)
+				state = state == 2 ? 3 : 0;
+			depth++;
+			i++;
+			continue;
+		}
+		if (c == '}') {
+			if (depth > 0)
+				depth--;
+			i++;
+			if (depth == 0 && state == 3) {
+				while (i < len && (text[i] == ' ' || text[i] == '\t'))
+					i++;
+				if (i < len && text[i] == '\n')
+					i++;
+				*start = sec_start;
+				*end = i;
+				return 0;
+			}
+			continue;
+		}
+		if (depth == 0 && (c == '_' || (c >= 'a' && c <= 'z') ||
+		    (c >= 'A' && c <= 'Z'))) {
+			word = i;
+			while (i < len && (text[i] == '_' || (text[i] >= 'a' &&
+			    text[i] <= 'z') || (text[i] >= 'A' && text[i] <= 'Z') ||
+			    (text[i] >= '0' && text[i] <= '9')))
+				i++;
+			if (i - word == 7 && strncmp(text + word, "license", 7) == 0) {
+				state = 1;
+				sec_start = word;
+				while (sec_start > 0 && text[sec_start - 1] != '\n')
+					sec_start--;
+			} else
+				state = 0;
+			continue;
+		}
+		if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && depth == 0)
+			state = 0;
+		i++;
+	}
+	return -1;
+}
+
+/* Replace text[start, end) with repl; returns a new malloc'd text. */
+static char *
+text_splice(const char *text, size_t start, size_t end, const char *repl)
+{
+	char *out;
+
+	if (asprintf(&out, "%.*s%s%s", (int)start, text, repl, text + end) == -1)
+		return NULL;
+	return out;
+}
+
+/*
+ * Write text as path through a temporary file in the same directory that
+ * must parse as a licenses file, keeping path's mode; then fsync, rename
+ * and fsync the directory.
+ */
+static int
+write_licenses(const char *path, const char *text, char *err, size_t errlen)
+{
+	struct license_set check;
+	struct stat st;
+	char *tmp = NULL, *dir = NULL;
+	size_t len = strlen(text);
+	int fd = -1, dfd = -1, rc = -1;
+	mode_t mode = 0644;
+
+	if (stat(path, &st) == 0)
+		mode = st.st_mode & 07777;
+	if (asprintf(&tmp, "%s.XXXXXX", path) == -1) {
+		tmp = NULL;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		free(tmp);
+		tmp = NULL;
+		goto out;
+	}
+	if (fchmod(fd, mode) == -1 || state_write_all(fd, text, len) == -1 ||
+	    fsync(fd) == -1) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (license_load(tmp, &check, err, errlen) == -1)
+		goto out;		/* never install a file slserve would refuse */
+	license_set_free(&check);
+	if (rename(tmp, path) == -1) {
+		snprintf(err, errlen, "rename %s to %s: %s", tmp, path, strerror(errno));
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+	if ((dir = util_dirname(path)) == NULL ||
+	    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fsync(dfd) == -1) {
+		snprintf(err, errlen, "%s: fsync: %s", dir ? dir : path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd != -1)
+		close(fd);
+	if (dfd != -1)
+		close(dfd);
+	if (tmp != NULL) {
+		unlink(tmp);
+		free(tmp);
+	}
+	free(dir);
+	return rc;
+}
+
+static int
+lock_licenses(const char *path, char *err, size_t errlen)
+{
+	char *lockpath;
+	int fd;
+
+	if (asprintf(&lockpath, "%s.lock", path) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if ((fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		snprintf(err, errlen, "%s: %s", lockpath, strerror(errno));
+		free(lockpath);
+		return -1;
+	}
+	while (flock(fd, LOCK_EX) == -1) {
+		if (errno == EINTR)
+			continue;
+		snprintf(err, errlen, "%s: flock: %s", lockpath, strerror(errno));
+		close(fd);
+		free(lockpath);
+		return -1;
+	}
+	free(lockpath);
+	return fd;
+}
+
+static int
+load_keys(char **paths, size_t n, struct license_key **keys)
+{
+	char err[1024];
+	size_t i;
+
+	*keys = calloc(n ? n : 1, sizeof(**keys));
+	if (*keys == NULL)
+		return EXIT_OP;
+	for (i = 0; i < n; i++)
+		if (license_key_load(paths[i], &(*keys)[i], err, sizeof(err)) == -1) {
+			ctl_warnx("%s", err);
+			return EXIT_CONFIG;
+		}
+	return 0;
+}
+
+static int
+license_keygen_cmd(struct ctl *ctl, int argc, char **argv)
+{
+	const char *dir = ".";
+	char *pub = NULL, *sec = NULL, err[1024];
+	int ch, rc = 0;
+
+	(void)ctl;
+	while ((ch = getopt(argc, argv, "d:")) != -1) {
+		if (ch == 'd')
+			dir = optarg;
+		else
+			return ctl_command_usage("license");
+	}
+	if (argc - optind != 1)
+		return ctl_usage_error("license", "keygen: %s", argc - optind == 0 ?
+		    "missing ISSUER" : "too many arguments");
+	if (!util_valid_id(argv[optind]))
+		return ctl_usage_error("license", "keygen: invalid issuer \"%s\": use "
+		    "1 to %d of A-Z a-z 0-9 . _ -", argv[optind], SL_ID_MAX);
+	if (asprintf(&pub, "%s/%s.pub", dir, argv[optind]) == -1 ||
+	    asprintf(&sec, "%s/%s.key", dir, argv[optind]) == -1)
+		return EXIT_OP;
+	if (license_keygen(argv[optind], pub, sec, err, sizeof(err)) == -1) {
+		ctl_warnx("license keygen: %s", err);
+		rc = EXIT_OP;
+	} else
+		printf("public key %s\nsecret key %s (mode 0600; keep it off the "
+		    "servers)\n", pub, sec);
+	free(pub);
+	free(sec);
+	return rc;
+}
+
+static int
+license_sign_cmd(struct ctl *ctl, int argc, char **argv)
+{
+	struct license_set set = { NULL, 0 };
+	struct license_key key;
+	char err[8192], *text = NULL, *sectext;
+	const char *keyfile = NULL, *file;
+	int ch, in_place = 0, rc = EXIT_OP, lockfd = -1;
+	size_t i, s, e;
+
+	(void)ctl;
+	while ((ch = getopt(argc, argv, "k:i")) != -1) {
+		switch (ch) {
+		case 'k':
+			keyfile = optarg;
+			break;
+		case 'i':
+			in_place = 1;
+			break;
+		default:
+			return ctl_command_usage("license");
+		}
+	}
+	if (argc - optind != 1)
+		return ctl_usage_error("license", "sign: %s", argc - optind == 0 ?
+		    "missing FILE" : "too many arguments");
+	if (keyfile == NULL)
+		return ctl_usage_error("license", "sign: missing -k SECRET-KEY");
+	file = argv[optind];
+	if (license_key_load(keyfile, &key, err, sizeof(err)) == -1) {
+		ctl_warnx("%s", err);
+		return EXIT_CONFIG;
+	}
+	if (!key.has_secret) {
+		ctl_warnx("%s: a public key; signing needs the secret key (.key)",
+		    keyfile);
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	if (in_place && (lockfd = lock_licenses(file, err, sizeof(err))) == -1) {
+		ctl_warnx("%s", err);
+		goto out;
+	}
+	if (license_load(file, &set, err, sizeof(err)) == -1) {
+		warn_lines("", err);
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	if ((text = util_read_file(file, NULL)) == NULL) {
+		ctl_warnx("%s: %s", file, strerror(errno));
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	for (i = 0; i < set.n; i++) {
+		char *nt;
+
+		if (license_sign(&set.v[i], &key) == -1 ||
+		    (sectext = license_format(&set.v[i])) == NULL) {
+			ctl_warnx("%s: cannot sign license \"%s\"", file, set.v[i].id);
+			goto out;
+		}
+		if (find_section(text, set.v[i].id, &s, &e) == -1) {
+			ctl_warnx("%s: cannot find the section of license \"%s\"",
+			    file, set.v[i].id);
+			free(sectext);
+			goto out;
+		}
+		nt = text_splice(text, s, e, sectext);
+		free(sectext);
+		if (nt == NULL)
+			goto out;
+		free(text);
+		text = nt;
+	}
+	if (in_place) {
+		if (write_licenses(file, text, err, sizeof(err)) == -1) {
+			warn_lines("", err);
+			goto out;
+		}
+		fprintf(stderr, "%s: signed %zu license%s as %s\n", file, set.n,
+		    set.n == 1 ? "" : "s", key.issuer);
+	} else
+		fputs(text, stdout);
+	rc = 0;
+out:
+	sodium_memzero(&key, sizeof(key));
+	license_set_free(&set);
+	free(text);
+	if (lockfd != -1)
+		close(lockfd);
+	return rc;
+}
+
+static int
+license_verify_cmd(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const hdr[] = { "LICENSE", "PRODUCT", "ISSUER", "RESULT" };
+	struct server_config sc;
+	struct license_set set = { NULL, 0 };
+	struct license_key *keys = NULL;
+	char **keypaths = NULL, err[8192];
+	const char *host = NULL;
+	size_t nkeys = 0, i, bad = 0;
+	int ch, json = ctl->json, rc = 0, have_sc = 0;
+	struct table *t = NULL;
+	json_t *list = NULL;
+
+	if ((keypaths = calloc((size_t)argc, sizeof(*keypaths))) == NULL)
+		return EXIT_OP;
+	while ((ch = getopt_long(argc, argv, "jk:H:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = 1;
+			break;
+		case 'k':
+			keypaths[nkeys++] = optarg;
+			break;
+		case 'H':
+			host = optarg;
+			break;
+		default:
+			free(keypaths);
+			return ctl_command_usage("license");
+		}
+	}
+	if (argc - optind != 1) {
+		free(keypaths);
+		return ctl_usage_error("license", "verify: %s", argc - optind == 0 ?
+		    "missing FILE" : "too many arguments");
+	}
+	if (nkeys == 0 || host == NULL) {
+		if ((have_sc = load_server_conf(ctl, &sc)) == -1) {
+			free(keypaths);
+			return EXIT_CONFIG;
+		}
+		if (have_sc && nkeys == 0)
+			for (i = 0; i < sc.ntrusted_keys; i++)
+				keypaths[nkeys++] = sc.trusted_keys[i];
+		if (have_sc && host == NULL && sc.hostname[0] != '\0')
+			host = sc.hostname;
+	}
+	if ((rc = load_keys(keypaths, nkeys, &keys)) != 0)
+		goto out;
+	if (nkeys == 0)
+		ctl_warnx("license verify: no public keys (give -k KEY, or "
+		    "trusted_keys in slserve.conf); signed licenses cannot be checked");
+	if (license_load(argv[optind], &set, err, sizeof(err)) == -1) {
+		warn_lines("", err);
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	if (json)
+		list = json_array();
+	else if ((t = table_new(nitems(hdr), hdr)) == NULL) {
+		rc = EXIT_OP;
+		goto out;
+	}
+	for (i = 0; i < set.n; i++) {
+		const struct license *l = &set.v[i];
+		enum license_verdict v = license_verify(l, keys, nkeys);
+		int expired = license_expired(l);
+		int host_ok = license_host_matches(l, host);
+		const char *result = license_verdict_str(v);
+
+		if (v == LICENSE_VALID && expired)
+			result = "expired";
+		else if (v == LICENSE_VALID && !host_ok)
+			result = "wrong host";
+		if (strcmp(result, "valid") != 0)
+			bad++;
+		if (json)
+			json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, "
+			    "s:s, s:b, s:b, s:s, s:i}", "id", l->id, "product",
+			    l->product, "issuer", l->issuer, "result", result,
+			    "signature", license_verdict_str(v), "expired", expired,
+			    "host_ok", host_ok, "file", l->file, "line", l->line));
+		else {
+			const char *row[] = { l->id, l->product, l->issuer[0] ?
+			    l->issuer : "-", result };
+			table_add(t, row);
+		}
+	}
+	if (json) {
+		json_t *o = json_pack("{s:s, s:o}", "file", argv[optind],
+		    "licenses", list);
+		ctl_print_json(o);
+		json_decref(o);
+	} else
+		table_print(t, stdout);
+	if (bad > 0) {
+		ctl_warnx("license verify: %s: %zu of %zu licenses not valid",
+		    argv[optind], bad, set.n);
+		rc = EXIT_OP;
+	}
+out:
+	table_free(t);
+	license_set_free(&set);
+	if (keys != NULL)
+		sodium_memzero(keys, (nkeys ? nkeys : 1) * sizeof(*keys));
+	free(keys);
+	free(keypaths);
+	if (have_sc == 1)
+		config_free(&sc);
+	return rc;
+}
+
+/* The licenses file to edit and the server to reload afterwards. */
+static int
+edit_target(struct ctl *ctl, const char *given, char **path, int reload)
+{
+	struct server_config sc;
+	char url[300];
+	int have, rc = 0;
+
+	*path = NULL;
+	if ((have = load_server_conf(ctl, &sc)) == -1)
+		return EXIT_CONFIG;
+	if (given != NULL)
+		*path = strdup(given);
+	else if (have)
+		*path = strdup(sc.licenses);
+	else {
+		rc = ctl_usage_error("license", "no licenses file: give -L LICENSES "
+		    "or -c SLSERVE_CONF");
+		goto out;
+	}
+	if (*path == NULL) {
+		rc = EXIT_OP;
+		goto out;
+	}
+	if (!reload)
+		goto out;
+	/* Reload the server whose file this is, unless -s says otherwise. */
+	if (!ctl->servers_given && have && getenv("SL_SERVERS") == NULL) {
+		const char *h = sc.listen_host;
+		if (h[0] == '\0' || strcmp(h, "0.0.0.0") == 0)
+			h = "127.0.0.1";
+		snprintf(url, sizeof(url), strchr(h, ':') ? "%s://[%s]:%d" :
+		    "%s://%s:%d", sc.tls_cert ? "https" : "http", h, sc.listen_port);
+		if (ctl_add_server(ctl, url) == -1) {
+			ctl_warnx("%s: listen \"%s\" gives no usable URL", sc.file,
+			    sc.listen);
+			rc = EXIT_CONFIG;
+			goto out;
+		}
+	}
+	if ((rc = ctl_servers_setup(ctl)) != 0 ||
+	    (rc = ctl_need_one_server(ctl, "license")) != 0 ||
+	    (rc = ctl_token_setup(ctl)) != 0 ||
+	    (rc = ctl_http_setup(ctl)) != 0)
+		goto out;
+out:
+	if (have)
+		config_free(&sc);
+	if (rc != 0) {
+		free(*path);
+		*path = NULL;
+	}
+	return rc;
+}
+
+static int
+reload_after_edit(struct ctl *ctl, const char *file)
+{
+	struct ctl_reply r;
+	int rc;
+
+	if (ctl_call(ctl, &ctl->servers[0], "POST", "/v1/admin/reload", NULL,
+	    &r) == -1 || r.status != 200) {
+		if (r.status == 422) {
+			ctl_warnx("%s: updated, but %s refused to reload it: %s", file,
+			    ctl->servers[0].url, ctl_json_str(r.json, "message", "?"));
+			rc = EXIT_OP;
+		} else {
+			rc = ctl_fail(ctl, &ctl->servers[0], &r, "reload");
+			ctl_warnx("%s: updated, but the server has not reloaded it",
+			    file);
+		}
+		ctl_reply_clear(&r);
+		return rc;
+	}
+	printf("%s: reloaded\n", ctl->servers[0].url);
+	ctl_reply_clear(&r);
+	return 0;
+}
+
+static int
+license_add_cmd(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "no-reload", no_argument, NULL, 'R' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct license_set cur = { NULL, 0 }, add = { NULL, 0 };
+	struct license_key *keys = NULL;
+	struct server_config sc;
+	char **keypaths, err[8192], *path = NULL, *text = NULL, *sectext, *nt;
+	const char *given = NULL;
+	size_t nkeys = 0, i, j;
+	int ch, reload = 1, rc, lockfd = -1, have_sc = 0;
+
+	if ((keypaths = calloc((size_t)argc, sizeof(*keypaths))) == NULL)
+		return EXIT_OP;
+	while ((ch = getopt_long(argc, argv, "L:k:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'L':
+			given = optarg;
+			break;
+		case 'k':
+			keypaths[nkeys++] = optarg;
+			break;
+		case 'R':
+			reload = 0;
+			break;
+		default:
+			free(keypaths);
+			return ctl_command_usage("license");
+		}
+	}
+	if (argc - optind != 1) {
+		free(keypaths);
+		return ctl_usage_error("license", "add: %s", argc - optind == 0 ?
+		    "missing FILE" : "too many arguments");
+	}
+	if ((rc = edit_target(ctl, given, &path, reload)) != 0)
+		goto out;
+	if (nkeys == 0) {
+		if ((have_sc = load_server_conf(ctl, &sc)) == -1) {
+			rc = EXIT_CONFIG;
+			goto out;
+		}
+		for (i = 0; have_sc && i < sc.ntrusted_keys; i++)
+			keypaths[nkeys++] = sc.trusted_keys[i];
+	}
+	if ((rc = load_keys(keypaths, nkeys, &keys)) != 0)
+		goto out;
+	rc = EXIT_CONFIG;
+	if (license_load(argv[optind], &add, err, sizeof(err)) == -1) {
+		warn_lines("", err);
+		goto out;
+	}
+	if (add.n == 0) {
+		ctl_warnx("%s: no licenses in it", argv[optind]);
+		goto out;
+	}
+	rc = EXIT_OP;
+	for (i = 0; i < add.n; i++) {
+		enum license_verdict v;
+		for (j = 0; j < i; j++)
+			if (strcmp(add.v[i].id, add.v[j].id) == 0) {
+				ctl_warnx("%s: license \"%s\" twice", argv[optind],
+				    add.v[i].id);
+				goto out;
+			}
+		if (nkeys > 0 && (v = license_verify(&add.v[i], keys, nkeys)) !=
+		    LICENSE_VALID) {
+			ctl_warnx("%s:%d: license \"%s\": %s; not added",
+			    argv[optind], add.v[i].line, add.v[i].id,
+			    license_verdict_str(v));
+			goto out;
+		}
+	}
+	if ((lockfd = lock_licenses(path, err, sizeof(err))) == -1) {
+		ctl_warnx("%s", err);
+		goto out;
+	}
+	if (license_load(path, &cur, err, sizeof(err)) == -1) {
+		warn_lines("", err);
+		ctl_warnx("%s: fix this file before adding licenses", path);
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	for (i = 0; i < add.n; i++)
+		if (license_find(&cur, add.v[i].id) != NULL) {
+			ctl_warnx("%s: license \"%s\" is there already; remove it "
+			    "first", path, add.v[i].id);
+			goto out;
+		}
+	if ((text = util_read_file(path, NULL)) == NULL) {
+		ctl_warnx("%s: %s", path, strerror(errno));
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	for (i = 0; i < add.n; i++) {
+		size_t len = strlen(text);
+		if ((sectext = license_format(&add.v[i])) == NULL)
+			goto out;
+		if (asprintf(&nt, "%s%s%s%s", text, len > 0 && text[len - 1] != '\n' ?
+		    "\n" : "", len > 0 ? "\n" : "", sectext) == -1) {
+			free(sectext);
+			goto out;
+		}
+		free(sectext);
+		free(text);
+		text = nt;
+	}
+	if (write_licenses(path, text, err, sizeof(err)) == -1) {
+		warn_lines("", err);
+		goto out;
+	}
+	for (i = 0; i < add.n; i++)
+		printf("%s: added %s\n", path, add.v[i].id);
+	close(lockfd);
+	lockfd = -1;
+	rc = reload ? reload_after_edit(ctl, path) : 0;
+out:
+	if (lockfd != -1)
+		close(lockfd);
+	license_set_free(&cur);
+	license_set_free(&add);
+	if (keys != NULL)
+		sodium_memzero(keys, (nkeys ? nkeys : 1) * sizeof(*keys));
+	free(keys);
+	free(keypaths);
+	free(text);
+	free(path);
+	if (have_sc == 1)
+		config_free(&sc);
+	return rc;
+}
+
+static int
+license_remove_cmd(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "no-reload", no_argument, NULL, 'R' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct license_set cur = { NULL, 0 };
+	char err[8192], *path = NULL, *text = NULL, *nt;
+	const char *given = NULL;
+	int ch, reload = 1, rc, lockfd = -1, i;
+	size_t s, e;
+
+	while ((ch = getopt_long(argc, argv, "L:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'L':
+			given = optarg;
+			break;
+		case 'R':
+			reload = 0;
+			break;
+		default:
+			return ctl_command_usage("license");
+		}
+	}
+	if (argc - optind < 1)
+		return ctl_usage_error("license", "remove: missing ID");
+	for (i = optind; i < argc; i++)
+		if (!util_valid_id(argv[i]))
+			return ctl_usage_error("license", "remove: invalid license "
+			    "id \"%s\"", argv[i]);
+	if ((rc = edit_target(ctl, given, &path, reload)) != 0)
+		return rc;
+	rc = EXIT_OP;
+	if ((lockfd = lock_licenses(path, err, sizeof(err))) == -1) {
+		ctl_warnx("%s", err);
+		goto out;
+	}
+	if (license_load(path, &cur, err, sizeof(err)) == -1) {
+		warn_lines("", err);
+		ctl_warnx("%s: fix this file before removing licenses", path);
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	if ((text = util_read_file(path, NULL)) == NULL) {
+		ctl_warnx("%s: %s", path, strerror(errno));
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	for (i = optind; i < argc; i++) {
+		if (license_find(&cur, argv[i]) == NULL ||
+		    find_section(text, argv[i], &s, &e) == -1) {
+			ctl_warnx("%s: no license \"%s\"; nothing changed", path,
+			    argv[i]);
+			goto out;
+		}
+		if ((nt = text_splice(text, s, e, "")) == NULL)
+			goto out;
+		free(text);
+		text = nt;
+	}
+	if (write_licenses(path, text, err, sizeof(err)) == -1) {
+		warn_lines("", err);
+		goto out;
+	}
+	for (i = optind; i < argc; i++)
+		printf("%s: removed %s\n", path, argv[i]);
+	close(lockfd);
+	lockfd = -1;
+	rc = reload ? reload_after_edit(ctl, path) : 0;
+out:
+	if (lockfd != -1)
+		close(lockfd);
+	license_set_free(&cur);
+	free(text);
+	free(path);
+	return rc;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct ctl *, int, char **);
+} license_cmds[] = {
+	{ "keygen", license_keygen_cmd },
+	{ "sign", license_sign_cmd },
+	{ "verify", license_verify_cmd },
+	{ "add", license_add_cmd },
+	{ "remove", license_remove_cmd },
+};
+
+int
+cmd_license(struct ctl *ctl, int argc, char **argv)
+{
+	size_t i;
+
+	if (argc >= 2)
+		for (i = 0; i < nitems(license_cmds); i++)
+			if (strcmp(argv[1], license_cmds[i].name) == 0)
+				return license_cmds[i].fn(ctl, argc - 1, argv + 1);
+	if (argc >= 2)
+		ctl_warnx("license: unknown subcommand \"%s\"; valid subcommands: "
+		    "keygen sign verify add remove", argv[1]);
+	return ctl_command_usage("license");
+}

@@ -1,0 +1,433 @@
+/*
+ * slctl: the admin console of sl. Global options, the command table and the
+ * dispatcher that gives each command what its flags ask for.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <locale.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "slctl.h"
+#include "util.h"
+
+const char *ctl_progname = "slctl";
+
+static const struct cmd commands[] = {
+	{ "servers", cmd_servers, CMD_SERVERS, "[--json]",
+	  "Show each server: up or down, name, epoch, uptime, version, the\n"
+	  "Primaries it backs up and the backups that poll it.\n" },
+	{ "status", cmd_status, CMD_SERVERS, "[--watch SECONDS] [--json]",
+	  "Show the Licenses table of each server.\n"
+	  "  --watch SECONDS  redraw the table every SECONDS (fractions allowed)\n"
+	  "                   until interrupted\n"
+	  "  --json           print the server's JSON\n" },
+	{ "leases", cmd_leases, CMD_SERVERS | CMD_ADMIN, "[-l] [--json] [PRODUCT]",
+	  "List the leases (checked-out seats), of PRODUCT only if given.\n"
+	  "  -l, --long       show whole lease ids instead of their first 8 characters\n"
+	  "  --json           print the server's JSON\n" },
+	{ "revoke", cmd_revoke, CMD_SERVERS | CMD_ADMIN,
+	  "[--for DURATION] [--reason TEXT] [--json] LEASE",
+	  "Free the seat of LEASE now. Its holder's next heartbeat gets 410 and\n"
+	  "the same client, user and host cannot take a seat of that license\n"
+	  "again for DURATION (90, 90s, 15m, 2h, 7d). LEASE may be shortened to\n"
+	  "a unique prefix of at least 6 characters.\n"
+	  "  --for DURATION   bar the holder for DURATION (default: no bar)\n"
+	  "  --reason TEXT    why, recorded in the usage log\n" },
+	{ "remove", cmd_remove, CMD_SERVERS | CMD_ADMIN, "[--json] LEASE",
+	  "Check LEASE in on its holder's behalf, without barring it (lmremove).\n"
+	  "LEASE may be a unique prefix of at least 6 characters.\n" },
+	{ "reload", cmd_reload, CMD_SERVERS | CMD_ADMIN, "[--json]",
+	  "Make each server re-read its licenses file, keeping its leases, and\n"
+	  "print what was added, removed or changed. A broken file changes\n"
+	  "nothing; the error names the file and line.\n" },
+	{ "license", cmd_license, 0,
+	  "keygen [-d DIR] ISSUER\n"
+	  "license sign -k SECRET-KEY [-i] FILE\n"
+	  "license verify [-k PUBLIC-KEY]... [-H HOST] [--json] FILE\n"
+	  "license add [-L LICENSES] [-k PUBLIC-KEY]... [--no-reload] FILE\n"
+	  "license remove [-L LICENSES] [--no-reload] ID...",
+	  "Issuer keys and signed licenses.\n"
+	  "  keygen   write DIR/ISSUER.pub and DIR/ISSUER.key (mode 0600)\n"
+	  "  sign     sign every license of FILE; print the result, or with -i\n"
+	  "           replace FILE\n"
+	  "  verify   check each license of FILE: valid, unsigned, unknown issuer,\n"
+	  "           bad signature, expired, wrong host\n"
+	  "  add      add the licenses of FILE to the server's licenses file,\n"
+	  "           then reload the server\n"
+	  "  remove   remove licenses by id from the server's licenses file,\n"
+	  "           then reload the server\n"
+	  "  -L LICENSES  the licenses file to edit (default: from slserve.conf)\n"
+	  "  -k KEY       a public key file to verify with (default: the\n"
+	  "               trusted_keys of slserve.conf)\n"
+	  "  -H HOST      the host identity to check host-bound licenses against\n"
+	  "  --no-reload  edit the file only\n" },
+	{ "report", cmd_report, CMD_SERVERS | CMD_ADMIN | CMD_LOCAL,
+	  "[--since DATE] [--until DATE] [--by license|user|host] [--top N] [--json | --csv]",
+	  "Usage report from the server's usage log (or STATE_DIR/usage.log with\n"
+	  "-D): per license (user, host) the peak concurrent use, checkouts,\n"
+	  "denials, seat-hours and top users. DATE is YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS]\n"
+	  "(local time), @UNIXTIME, or a duration back from now (7d, 12h).\n"
+	  "--until is exclusive. --top N shows N top users (default 3).\n" },
+	{ "failover", cmd_failover, CMD_SERVERS | CMD_ADMIN | CMD_LOCAL,
+	  "show [--json]\n"
+	  "failover set NAME --url URL [--poll-interval SECONDS] [--fail-after N]\n"
+	  "failover clear NAME",
+	  "Show or change which Primaries a server backs up, at run time: online\n"
+	  "through the admin API, or offline on -D STATE_DIR while slserve is\n"
+	  "stopped. poll_interval defaults to 1 second (fractions allowed, at\n"
+	  "most 3600), fail_after to 3 (1 to 100).\n" },
+	{ "help", cmd_help, 0, "[COMMAND]",
+	  "Show the usage of slctl or of COMMAND.\n" },
+	{ "version", cmd_version, 0, "", "Print the version of slctl.\n" },
+};
+
+void
+ctl_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "%s: ", ctl_progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* The usage lines of c; each line of c->usage after the first is a whole form. */
+static void
+print_usage(FILE *f, const struct cmd *c, const char *first, const char *rest)
+{
+	const char *u = c->usage, *nl;
+
+	nl = strchr(u, '\n');
+	fprintf(f, "%sslctl %s%s%.*s\n", first, c->name, *u ? " " : "",
+	    nl ? (int)(nl - u) : (int)strlen(u), u);
+	while (nl != NULL) {
+		u = nl + 1;
+		nl = strchr(u, '\n');
+		fprintf(f, "%sslctl %.*s\n", rest,
+		    nl ? (int)(nl - u) : (int)strlen(u), u);
+	}
+}
+
+static void
+usage_all(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: slctl [-s URL]... [-f SLCLIENT_CONF] [-c SLSERVE_CONF] "
+	    "[-D STATE_DIR]\n"
+	    "             [--token-file FILE] [-t SECONDS] [--json] COMMAND [ARG...]\n"
+	    "commands:\n");
+	for (i = 0; i < nitems(commands); i++)
+		print_usage(f, &commands[i], "  ", "  ");
+}
+
+static void
+list_commands(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "valid commands:");
+	for (i = 0; i < nitems(commands); i++)
+		fprintf(f, " %s", commands[i].name);
+	fputc('\n', f);
+}
+
+static void
+command_help(FILE *f, const struct cmd *c)
+{
+	print_usage(f, c, "usage: ", "       ");
+	fputc('\n', f);
+	fputs(c->help, f);
+}
+
+/* Find a command by name or unique prefix; print why when there is none. */
+static const struct cmd *
+find_command(const char *name)
+{
+	const struct cmd *found = NULL;
+	size_t i, n = 0;
+
+	for (i = 0; i < nitems(commands); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	for (i = 0; i < nitems(commands); i++)
+		if (strncmp(commands[i].name, name, strlen(name)) == 0) {
+			found = &commands[i];
+			n++;
+		}
+	if (n == 1)
+		return found;
+	if (n > 1) {
+		fprintf(stderr, "%s: ambiguous command \"%s\", could be:", ctl_progname,
+		    name);
+		for (i = 0; i < nitems(commands); i++)
+			if (strncmp(commands[i].name, name, strlen(name)) == 0)
+				fprintf(stderr, " %s", commands[i].name);
+		fputc('\n', stderr);
+	} else {
+		fprintf(stderr, "%s: unknown command \"%s\"; ", ctl_progname, name);
+		list_commands(stderr);
+	}
+	return NULL;
+}
+
+int
+ctl_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "%s: ", ctl_progname);
+	if (cmd != NULL)
+		fprintf(stderr, "%s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (cmd != NULL)
+		fprintf(stderr, " (see \"slctl help %s\")", cmd);
+	fputc('\n', stderr);
+	return EXIT_USAGE;
+}
+
+/* Print the usage of cmd to stderr and return the usage exit code. */
+int
+ctl_command_usage(const char *cmd)
+{
+	size_t i;
+
+	fflush(stdout);
+	for (i = 0; i < nitems(commands); i++)
+		if (strcmp(commands[i].name, cmd) == 0)
+			print_usage(stderr, &commands[i], "usage: ", "       ");
+	return EXIT_USAGE;
+}
+
+/* Seconds, fractions allowed, as for --watch and --poll-interval. */
+int
+ctl_parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double d;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	errno = 0;
+	d = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || !isfinite(d) || d <= 0)
+		return -1;
+	*out = d;
+	return 0;
+}
+
+void
+ctl_print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	if (s != NULL) {
+		fputs(s, stdout);
+		fputc('\n', stdout);
+		free(s);
+	}
+}
+
+int
+cmd_help(struct ctl *ctl, int argc, char **argv)
+{
+	const struct cmd *c;
+
+	(void)ctl;
+	if (argc < 2) {
+		usage_all(stdout);
+		printf("\nRun \"slctl help COMMAND\" for the options of a command; "
+		    "see slctl(8).\n");
+		return 0;
+	}
+	if (argc > 2)
+		return ctl_usage_error("help", "too many arguments");
+	if ((c = find_command(argv[1])) == NULL)
+		return EXIT_USAGE;
+	command_help(stdout, c);
+	return 0;
+}
+
+int
+cmd_version(struct ctl *ctl, int argc, char **argv)
+{
+	(void)ctl;
+	(void)argv;
+	if (argc > 1)
+		return ctl_usage_error("version", "too many arguments");
+	printf("slctl %s\n", SL_VERSION);
+	return 0;
+}
+
+/* Does argv ask for help before any "--"? */
+static int
+wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return 0;
+		if (strcmp(argv[i], "--help") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+finish(int rc)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "%s: write error on standard output: %s\n",
+		    ctl_progname, strerror(errno));
+		return rc != 0 ? rc : EXIT_OP;
+	}
+	return rc;
+}
+
+static void
+ctl_free(struct ctl *ctl)
+{
+	size_t i;
+
+	for (i = 0; i < ctl->nservers; i++)
+		free(ctl->servers[i].url);
+	free(ctl->servers);
+	if (ctl->token != NULL) {
+		sodium_memzero(ctl->token, strlen(ctl->token));
+		free(ctl->token);
+	}
+	http_client_free(ctl->http);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "server", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'f' },
+		{ "server-config", required_argument, NULL, 'c' },
+		{ "state-dir", required_argument, NULL, 'D' },
+		{ "token-file", required_argument, NULL, 'T' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl ctl;
+	const struct cmd *c;
+	double secs;
+	int ch, rc;
+
+	setlocale(LC_CTYPE, "");
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.timeout_ms = 5000;
+	if (sodium_init() < 0) {
+		ctl_warnx("libsodium failed to initialise");
+		return EXIT_OP;
+	}
+	if (http_global_init() == -1) {
+		ctl_warnx("libcurl failed to initialise");
+		return EXIT_OP;
+	}
+	while ((ch = getopt_long(argc, argv, "+s:f:c:D:T:t:jhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			if (ctl_add_server(&ctl, optarg) == -1) {
+				rc = ctl_usage_error(NULL, "-s %s: not an http:// or "
+				    "https:// URL", optarg);
+				goto out;
+			}
+			ctl.servers_given = 1;
+			break;
+		case 'f':
+			ctl.client_conf = optarg;
+			break;
+		case 'c':
+			ctl.server_conf = optarg;
+			break;
+		case 'D':
+			ctl.state_dir = optarg;
+			break;
+		case 'T':
+			ctl.token_file = optarg;
+			break;
+		case 't':
+			if (ctl_parse_seconds(optarg, &secs) == -1 || secs > 3600) {
+				rc = ctl_usage_error(NULL, "-t %s: expected seconds "
+				    "(more than 0, at most 3600)", optarg);
+				goto out;
+			}
+			ctl.timeout_ms = (long)(secs * 1000);
+			if (ctl.timeout_ms < 1)
+				ctl.timeout_ms = 1;
+			break;
+		case 'j':
+			ctl.json = 1;
+			break;
+		case 'h':
+			usage_all(stdout);
+			rc = finish(0);
+			goto out;
+		case 'V':
+			printf("slctl %s\n", SL_VERSION);
+			rc = finish(0);
+			goto out;
+		default:
+			usage_all(stderr);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0) {
+		usage_all(stderr);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if ((c = find_command(argv[0])) == NULL) {
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	argv[0] = (char *)c->name;
+	if (wants_help(argc, argv)) {
+		command_help(stdout, c);
+		rc = finish(0);
+		goto out;
+	}
+	if (ctl.client_conf == NULL && getenv("SL_CONFIG") != NULL &&
+	    getenv("SL_CONFIG")[0] != '\0')
+		ctl.client_conf = getenv("SL_CONFIG");
+	/* Offline work on -D needs neither servers nor a token. */
+	if ((c->flags & CMD_SERVERS) &&
+	    !((c->flags & CMD_LOCAL) && ctl.state_dir != NULL && !ctl.servers_given)) {
+		if ((rc = ctl_servers_setup(&ctl)) != 0)
+			goto out;
+		if ((c->flags & CMD_ADMIN) && (rc = ctl_token_setup(&ctl)) != 0)
+			goto out;
+		if ((rc = ctl_http_setup(&ctl)) != 0)
+			goto out;
+	}
+	optind = 0;	/* commands run getopt_long afresh */
+	rc = c->handler(&ctl, argc, argv);
+	rc = finish(rc);
+out:
+	ctl_free(&ctl);
+	http_global_cleanup();
+	return rc;
+}

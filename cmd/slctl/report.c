@@ -1,0 +1,667 @@
+/*
+ * slctl report: usage figures from a server's usage log (one JSON object per
+ * line: grant, checkin, expire, revoke, deny, takeover, handback).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "slctl.h"
+#include "util.h"
+
+enum report_by { BY_LICENSE, BY_USER, BY_HOST };
+
+struct tally {				/* one user (or license) inside a row */
+	char *name;
+	double seat_seconds;
+	long checkouts;
+};
+
+struct row {
+	char *key;			/* license id, user or host */
+	char *product;			/* BY_LICENSE only */
+	long max;			/* BY_LICENSE: last known max, -2 unknown */
+	long peak;
+	long checkouts;
+	long denials;
+	double seat_seconds;
+	long open;			/* leases open now (own tracking) */
+	long in_use;			/* BY_LICENSE: last in_use the server logged */
+	int have_in_use;
+	struct tally *top;
+	size_t ntop;
+};
+
+struct open_lease {
+	char *id;
+	char *key;			/* the row it counts for */
+	char *sub;			/* the tally inside the row */
+	double start;
+};
+
+struct report {
+	enum report_by by;
+	double since;			/* -INFINITY when not given */
+	double until;
+	struct row *rows;
+	size_t nrows;
+	struct open_lease *leases;
+	size_t nleases;
+	long bad_lines;
+};
+
+static struct row *
+row_get(struct report *rp, const char *key)
+{
+	struct row *nv;
+	size_t i;
+
+	for (i = 0; i < rp->nrows; i++)
+		if (strcmp(rp->rows[i].key, key) == 0)
+			return &rp->rows[i];
+	nv = realloc(rp->rows, (rp->nrows + 1) * sizeof(*nv));
+	if (nv == NULL)
+		return NULL;
+	rp->rows = nv;
+	memset(&nv[rp->nrows], 0, sizeof(*nv));
+	if ((nv[rp->nrows].key = strdup(key)) == NULL)
+		return NULL;
+	nv[rp->nrows].max = -2;
+	return &rp->rows[rp->nrows++];
+}
+
+static struct tally *
+tally_get(struct row *r, const char *name)
+{
+	struct tally *nv;
+	size_t i;
+
+	for (i = 0; i < r->ntop; i++)
+		if (strcmp(r->top[i].name, name) == 0)
+			return &r->top[i];
+	nv = realloc(r->top, (r->ntop + 1) * sizeof(*nv));
+	if (nv == NULL)
+		return NULL;
+	r->top = nv;
+	memset(&nv[r->ntop], 0, sizeof(*nv));
+	if ((nv[r->ntop].name = strdup(name)) == NULL)
+		return NULL;
+	return &r->top[r->ntop++];
+}
+
+/* Seconds of [a, b] inside the report's window. */
+static double
+overlap(const struct report *rp, double a, double b)
+{
+	if (a < rp->since)
+		a = rp->since;
+	if (b > rp->until)
+		b = rp->until;
+	return b > a ? b - a : 0;
+}
+
+static void
+close_lease(struct report *rp, size_t i, double ts)
+{
+	struct open_lease *l = &rp->leases[i];
+	struct row *r = row_get(rp, l->key);
+	double s = overlap(rp, l->start, ts);
+
+	if (r != NULL) {
+		struct tally *t = tally_get(r, l->sub);
+		r->seat_seconds += s;
+		if (t != NULL)
+			t->seat_seconds += s;
+		if (r->open > 0)
+			r->open--;
+	}
+	free(l->id);
+	free(l->key);
+	free(l->sub);
+	rp->leases[i] = rp->leases[--rp->nleases];
+}
+
+static const char *
+field(json_t *ev, const char *key)
+{
+	const char *s = ctl_json_str(ev, key, NULL);
+
+	return s != NULL && *s != '\0' ? s : "-";
+}
+
+static void
+report_event(struct report *rp, json_t *ev)
+{
+	const char *event = ctl_json_str(ev, "event", NULL);
+	json_t *tsv = json_object_get(ev, "ts");
+	const char *lease = ctl_json_str(ev, "lease", NULL);
+	const char *license = field(ev, "license");
+	const char *user = field(ev, "user"), *host = field(ev, "host");
+	const char *key, *sub;
+	int in_window;
+	double ts;
+	struct row *r;
+	size_t i;
+
+	if (event == NULL || !json_is_number(tsv)) {
+		rp->bad_lines++;
+		return;
+	}
+	ts = json_number_value(tsv);
+	if (ts >= rp->until)
+		return;
+	in_window = ts >= rp->since;
+	switch (rp->by) {
+	case BY_LICENSE:
+		key = license;
+		sub = user;
+		break;
+	case BY_USER:
+		key = user;
+		sub = license;
+		break;
+	default:
+		key = host;
+		sub = user;
+		break;
+	}
+	if (rp->by == BY_LICENSE && strcmp(license, "-") == 0 &&
+	    strcmp(event, "deny") != 0)
+		return;			/* takeover/handback of a whole pool */
+	if ((r = row_get(rp, key)) == NULL)
+		return;
+	if (rp->by == BY_LICENSE) {
+		json_t *iu = json_object_get(ev, "in_use");
+		json_t *mx = json_object_get(ev, "max");
+		const char *product = ctl_json_str(ev, "product", NULL);
+
+		if (product != NULL && r->product == NULL)
+			r->product = strdup(product);
+		if (json_is_integer(mx))
+			r->max = (long)json_integer_value(mx);
+		if (json_is_integer(iu)) {
+			r->in_use = (long)json_integer_value(iu);
+			r->have_in_use = 1;
+			if (in_window && r->in_use > r->peak)
+				r->peak = r->in_use;
+		}
+	}
+	if (strcmp(event, "grant") == 0 && lease != NULL) {
+		struct open_lease *nv;
+
+		for (i = 0; i < rp->nleases; i++)
+			if (strcmp(rp->leases[i].id, lease) == 0)
+				return;	/* a retried checkout */
+		nv = realloc(rp->leases, (rp->nleases + 1) * sizeof(*nv));
+		if (nv == NULL)
+			return;
+		rp->leases = nv;
+		nv[rp->nleases].id = strdup(lease);
+		nv[rp->nleases].key = strdup(key);
+		nv[rp->nleases].sub = strdup(sub);
+		nv[rp->nleases].start = ts;
+		rp->nleases++;
+		r->open++;
+		if (in_window) {
+			struct tally *t = tally_get(r, sub);
+			r->checkouts++;
+			if (t != NULL)
+				t->checkouts++;
+			if (rp->by != BY_LICENSE || !r->have_in_use)
+				if (r->open > r->peak)
+					r->peak = r->open;
+		}
+	} else if ((strcmp(event, "checkin") == 0 || strcmp(event, "expire") == 0 ||
+	    strcmp(event, "revoke") == 0 || strcmp(event, "handback") == 0) &&
+	    lease != NULL) {
+		for (i = 0; i < rp->nleases; i++)
+			if (strcmp(rp->leases[i].id, lease) == 0) {
+				close_lease(rp, i, ts);
+				break;
+			}
+	} else if (strcmp(event, "deny") == 0 && in_window)
+		r->denials++;
+}
+
+/* Leases open when the window starts count for the peak. */
+static void
+report_window_start(struct report *rp)
+{
+	size_t i;
+
+	for (i = 0; i < rp->nrows; i++) {
+		struct row *r = &rp->rows[i];
+		long now = rp->by == BY_LICENSE && r->have_in_use ? r->in_use : r->open;
+		if (now > r->peak)
+			r->peak = now;
+	}
+}
+
+static int
+report_feed(struct report *rp, const char *text, size_t len)
+{
+	size_t pos = 0;
+	int started = rp->since == -INFINITY;
+
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		json_t *ev;
+
+		if (n > 0) {
+			ev = json_loadb(text + pos, n, 0, NULL);
+			if (!json_is_object(ev))
+				rp->bad_lines++;
+			else {
+				json_t *tsv = json_object_get(ev, "ts");
+				if (!started && json_is_number(tsv) &&
+				    json_number_value(tsv) >= rp->since) {
+					report_window_start(rp);
+					started = 1;
+				}
+				report_event(rp, ev);
+			}
+			json_decref(ev);
+		}
+		pos += n + (nl ? 1 : 0);
+	}
+	if (!started)
+		report_window_start(rp);
+	/* Leases still open count until the end of the window (or now). */
+	while (rp->nleases > 0)
+		close_lease(rp, rp->nleases - 1, rp->until);
+	return 0;
+}
+
+static int
+tally_cmp(const void *a, const void *b)
+{
+	const struct tally *x = a, *y = b;
+
+	if (x->seat_seconds != y->seat_seconds)
+		return x->seat_seconds < y->seat_seconds ? 1 : -1;
+	if (x->checkouts != y->checkouts)
+		return x->checkouts < y->checkouts ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+static int
+row_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct row *)a)->key, ((const struct row *)b)->key);
+}
+
+static const char *const by_names[] = { "license", "user", "host" };
+
+static void
+top_text(char *buf, size_t size, const struct row *r, size_t ntop)
+{
+	size_t i, off = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < r->ntop && i < ntop; i++) {
+		int n;
+		if (strcmp(r->top[i].name, "-") == 0)
+			continue;
+		n = snprintf(buf + off, size - off, "%s%s(%.2f)", off ? " " : "",
+		    r->top[i].name, r->top[i].seat_seconds / 3600);
+		if (n < 0 || (size_t)n >= size - off)
+			break;
+		off += (size_t)n;
+	}
+	if (buf[0] == '\0')
+		snprintf(buf, size, "-");
+}
+
+static void
+csv_field(FILE *f, const char *s, int last)
+{
+	if (strpbrk(s, ",\"\n\r") != NULL) {
+		fputc('"', f);
+		for (; *s != '\0'; s++) {
+			if (*s == '"')
+				fputc('"', f);
+			fputc(*s, f);
+		}
+		fputc('"', f);
+	} else
+		fputs(s, f);
+	fputc(last ? '\n' : ',', f);
+}
+
+static void
+fmt_max(char *buf, size_t size, long max)
+{
+	if (max == -1)
+		snprintf(buf, size, "unlimited");
+	else if (max < -1)
+		snprintf(buf, size, "-");
+	else
+		snprintf(buf, size, "%ld", max);
+}
+
+static json_t *
+date_json(double t)
+{
+	return isfinite(t) ? json_real(t) : json_null();
+}
+
+static int
+report_print(struct report *rp, int format, size_t ntop)
+{
+	const char *subname = rp->by == BY_USER ? "license" : "user";
+	size_t i, j;
+
+	for (i = 0; i < rp->nrows; i++)
+		qsort(rp->rows[i].top, rp->rows[i].ntop, sizeof(struct tally),
+		    tally_cmp);
+	qsort(rp->rows, rp->nrows, sizeof(*rp->rows), row_cmp);
+	if (format == 'j') {
+		json_t *o, *rows = json_array();
+		char topkey[32];
+
+		snprintf(topkey, sizeof(topkey), "top_%ss", subname);
+		for (i = 0; i < rp->nrows; i++) {
+			struct row *r = &rp->rows[i];
+			json_t *row = json_object(), *top = json_array();
+
+			json_object_set_new(row, by_names[rp->by], json_string(r->key));
+			if (rp->by == BY_LICENSE) {
+				json_object_set_new(row, "product", r->product ?
+				    json_string(r->product) : json_null());
+				json_object_set_new(row, "max", r->max >= -1 ?
+				    json_integer(r->max) : json_null());
+			}
+			json_object_set_new(row, "peak", json_integer(r->peak));
+			json_object_set_new(row, "checkouts", json_integer(r->checkouts));
+			json_object_set_new(row, "denials", json_integer(r->denials));
+			json_object_set_new(row, "seat_seconds", json_real(r->seat_seconds));
+			json_object_set_new(row, "seat_hours",
+			    json_real(r->seat_seconds / 3600));
+			for (j = 0; j < r->ntop && j < ntop; j++) {
+				if (strcmp(r->top[j].name, "-") == 0)
+					continue;
+				json_array_append_new(top, json_pack("{s:s, s:f, s:f, s:I}",
+				    subname, r->top[j].name, "seat_seconds",
+				    r->top[j].seat_seconds, "seat_hours",
+				    r->top[j].seat_seconds / 3600, "checkouts",
+				    (json_int_t)r->top[j].checkouts));
+			}
+			json_object_set_new(row, topkey, top);
+			json_array_append_new(rows, row);
+		}
+		o = json_pack("{s:o, s:o, s:s, s:o}", "since", date_json(rp->since),
+		    "until", date_json(rp->until), "by", by_names[rp->by], "rows", rows);
+		ctl_print_json(o);
+		json_decref(o);
+		return 0;
+	}
+	if (format == 'c') {
+		if (rp->by == BY_LICENSE)
+			printf("license,product,peak,max,checkouts,denials,seat_hours,"
+			    "top_users\n");
+		else
+			printf("%s,peak,checkouts,denials,seat_hours,top_%ss\n",
+			    by_names[rp->by], subname);
+		for (i = 0; i < rp->nrows; i++) {
+			struct row *r = &rp->rows[i];
+			char num[64], top[1024];
+
+			csv_field(stdout, r->key, 0);
+			if (rp->by == BY_LICENSE) {
+				csv_field(stdout, r->product ? r->product : "", 0);
+			}
+			printf("%ld,", r->peak);
+			if (rp->by == BY_LICENSE) {
+				fmt_max(num, sizeof(num), r->max);
+				csv_field(stdout, strcmp(num, "-") ? num : "", 0);
+			}
+			printf("%ld,%ld,%.4f,", r->checkouts, r->denials,
+			    r->seat_seconds / 3600);
+			top_text(top, sizeof(top), r, ntop);
+			csv_field(stdout, strcmp(top, "-") ? top : "", 1);
+		}
+		return 0;
+	}
+	{
+		static const char *const lic_hdr[] = { "LICENSE", "PRODUCT", "PEAK",
+		    "MAX", "CHECKOUTS", "DENIALS", "SEAT-HOURS", "TOP USERS" };
+		const char *hdr[6];
+		char keyhdr[16], tophdr[32];
+		struct table *t;
+		size_t k;
+
+		if (rp->by == BY_LICENSE)
+			t = table_new(nitems(lic_hdr), lic_hdr);
+		else {
+			snprintf(keyhdr, sizeof(keyhdr), "%s", rp->by == BY_USER ?
+			    "USER" : "HOST");
+			snprintf(tophdr, sizeof(tophdr), "TOP %s", rp->by == BY_USER ?
+			    "LICENSES" : "USERS");
+			hdr[0] = keyhdr;
+			hdr[1] = "PEAK";
+			hdr[2] = "CHECKOUTS";
+			hdr[3] = "DENIALS";
+			hdr[4] = "SEAT-HOURS";
+			hdr[5] = tophdr;
+			t = table_new(6, hdr);
+		}
+		if (t == NULL)
+			return EXIT_OP;
+		for (k = rp->by == BY_LICENSE ? 2 : 1; k < (rp->by == BY_LICENSE ?
+		    7 : 5); k++)
+			table_right(t, k);
+		for (i = 0; i < rp->nrows; i++) {
+			struct row *r = &rp->rows[i];
+			char peak[32], max[32], co[32], dn[32], sh[32], top[1024];
+			const char *cells[8];
+			size_t n = 0;
+
+			snprintf(peak, sizeof(peak), "%ld", r->peak);
+			fmt_max(max, sizeof(max), r->max);
+			snprintf(co, sizeof(co), "%ld", r->checkouts);
+			snprintf(dn, sizeof(dn), "%ld", r->denials);
+			snprintf(sh, sizeof(sh), "%.2f", r->seat_seconds / 3600);
+			top_text(top, sizeof(top), r, ntop);
+			cells[n++] = r->key;
+			if (rp->by == BY_LICENSE)
+				cells[n++] = r->product ? r->product : "-";
+			cells[n++] = peak;
+			if (rp->by == BY_LICENSE)
+				cells[n++] = max;
+			cells[n++] = co;
+			cells[n++] = dn;
+			cells[n++] = sh;
+			cells[n++] = top;
+			table_add(t, cells);
+		}
+		table_print(t, stdout);
+		table_free(t);
+	}
+	return 0;
+}
+
+/* YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (local time), @UNIXTIME, now, or a
+ * duration back from now. */
+static int
+parse_date(const char *s, double *out)
+{
+	struct tm tm;
+	const char *end;
+	char *e;
+	long d;
+
+	if (strcmp(s, "now") == 0) {
+		*out = (double)time(NULL);
+		return 0;
+	}
+	if (s[0] == '@') {
+		errno = 0;
+		*out = strtod(s + 1, &e);
+		return errno == 0 && e != s + 1 && *e == '\0' && isfinite(*out) ? 0 : -1;
+	}
+	if (isdigit((unsigned char)s[0]) && strlen(s) >= 10 && s[4] == '-') {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, "%Y-%m-%d", &tm);
+		if (end == NULL)
+			return -1;
+		if (*end == 'T' || *end == ' ') {
+			const char *e2 = strptime(end + 1, "%H:%M:%S", &tm);
+			if (e2 == NULL)
+				e2 = strptime(end + 1, "%H:%M", &tm);
+			if (e2 == NULL)
+				return -1;
+			end = e2;
+		}
+		if (*end != '\0')
+			return -1;
+		tm.tm_isdst = -1;
+		*out = (double)mktime(&tm);
+		return 0;
+	}
+	if ((d = util_parse_duration(s)) < 0)
+		return -1;
+	*out = (double)time(NULL) - (double)d;
+	return 0;
+}
+
+static void
+report_free(struct report *rp)
+{
+	size_t i, j;
+
+	for (i = 0; i < rp->nrows; i++) {
+		for (j = 0; j < rp->rows[i].ntop; j++)
+			free(rp->rows[i].top[j].name);
+		free(rp->rows[i].top);
+		free(rp->rows[i].key);
+		free(rp->rows[i].product);
+	}
+	free(rp->rows);
+	for (i = 0; i < rp->nleases; i++) {
+		free(rp->leases[i].id);
+		free(rp->leases[i].key);
+		free(rp->leases[i].sub);
+	}
+	free(rp->leases);
+}
+
+int
+cmd_report(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "csv", no_argument, NULL, 'C' },
+		{ "since", required_argument, NULL, 's' },
+		{ "until", required_argument, NULL, 'u' },
+		{ "by", required_argument, NULL, 'b' },
+		{ "top", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct report rp;
+	char *text = NULL, *path = NULL;
+	size_t len = 0, ntop = 3;
+	int ch, format = ctl->json ? 'j' : 't', rc = 0;
+	long n;
+	char *end;
+
+	memset(&rp, 0, sizeof(rp));
+	rp.since = -INFINITY;
+	rp.until = (double)time(NULL);
+	while ((ch = getopt_long(argc, argv, "jCs:u:b:n:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+		case 'C':
+			if (format != 't' && format != (ch == 'j' ? 'j' : 'c'))
+				return ctl_usage_error("report", "--json and --csv "
+				    "exclude each other");
+			format = ch == 'j' ? 'j' : 'c';
+			break;
+		case 's':
+		case 'u':
+			if (parse_date(optarg, ch == 's' ? &rp.since : &rp.until) == -1)
+				return ctl_usage_error("report", "--%s %s: expected "
+				    "YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS], @UNIXTIME, now or "
+				    "a duration such as 7d", ch == 's' ? "since" : "until",
+				    optarg);
+			break;
+		case 'b':
+			if (strcmp(optarg, "license") == 0)
+				rp.by = BY_LICENSE;
+			else if (strcmp(optarg, "user") == 0)
+				rp.by = BY_USER;
+			else if (strcmp(optarg, "host") == 0)
+				rp.by = BY_HOST;
+			else
+				return ctl_usage_error("report", "--by %s: expected "
+				    "license, user or host", optarg);
+			break;
+		case 'n':
+			errno = 0;
+			n = strtol(optarg, &end, 10);
+			if (errno != 0 || *optarg == '\0' || *end != '\0' || n < 0 ||
+			    n > 1000)
+				return ctl_usage_error("report", "--top %s: expected "
+				    "0 to 1000", optarg);
+			ntop = (size_t)n;
+			break;
+		default:
+			return ctl_command_usage("report");
+		}
+	}
+	if (optind != argc)
+		return ctl_usage_error("report", "unexpected argument \"%s\"",
+		    argv[optind]);
+	if (rp.since >= rp.until)
+		return ctl_usage_error("report", "--since must come before --until");
+
+	if (ctl->state_dir != NULL && !ctl->servers_given) {
+		if ((path = util_path_join(ctl->state_dir, "usage.log")) == NULL)
+			return EXIT_OP;
+		if ((text = util_read_file(path, &len)) == NULL) {
+			if (errno != ENOENT) {
+				ctl_warnx("%s: %s", path, strerror(errno));
+				free(path);
+				return EXIT_CONFIG;
+			}
+			len = 0;	/* no usage yet */
+		}
+	} else {
+		struct ctl_reply r;
+		struct ctl_server *srv;
+		char q[128];
+
+		if ((rc = ctl_need_one_server(ctl, "report")) != 0)
+			return rc;
+		srv = &ctl->servers[0];
+		/* The whole log up to --until: leases open at --since count. */
+		snprintf(q, sizeof(q), "/v1/admin/usage?until=%.0f", ceil(rp.until));
+		http_client_free(ctl->http);
+		ctl->http = NULL;
+		if (ctl->timeout_ms < 60000)
+			ctl->timeout_ms = 60000;
+		if (ctl_call(ctl, srv, "GET", q, NULL, &r) == -1 || r.status != 200) {
+			rc = ctl_fail(ctl, srv, &r, "usage");
+			ctl_reply_clear(&r);
+			return rc;
+		}
+		text = r.body;
+		len = text ? strlen(text) : 0;
+		r.body = NULL;
+		ctl_reply_clear(&r);
+	}
+	report_feed(&rp, text ? text : "", len);
+	if (rp.bad_lines > 0)
+		ctl_warnx("report: %ld malformed usage log lines skipped",
+		    rp.bad_lines);
+	rc = report_print(&rp, format, ntop);
+	report_free(&rp);
+	free(text);
+	free(path);
+	return rc;
+}

@@ -1,0 +1,108 @@
+/* slctl: the admin console of sl, shared declarations. */
+#ifndef SLCTL_H
+#define SLCTL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "http.h"
+
+/* Exit codes, documented in slctl(8). */
+#define EXIT_OP		1	/* the server or the operation refused or failed */
+#define EXIT_UNREACH	2	/* a server did not answer */
+#define EXIT_USAGE	64	/* bad command line */
+#define EXIT_AUTH	77	/* admin token missing or wrong (401) */
+#define EXIT_CONFIG	78	/* a configuration, key or token file is unusable */
+
+/* What a command needs; the dispatcher sets it up before calling it. */
+#define CMD_SERVERS	0x01	/* the server list (-s, SL_SERVERS, slclient.conf) */
+#define CMD_ADMIN	0x02	/* the admin token */
+#define CMD_LOCAL	0x04	/* may work on -D STATE_DIR without a server */
+#define CMD_NOSERVER	0x08	/* never talks to a server (license tools) */
+
+struct ctl_server {
+	char *url;			/* base URL without a trailing slash */
+};
+
+struct ctl {
+	const char *client_conf;	/* -f, SL_CONFIG */
+	const char *server_conf;	/* -c; NULL: the default, if it exists */
+	const char *state_dir;		/* -D */
+	const char *token_file;		/* --token-file */
+	int servers_given;		/* -s or SL_SERVERS named the servers */
+	int json;			/* --json given before the command */
+	long timeout_ms;
+
+	struct ctl_server *servers;
+	size_t nservers;
+	char *token;			/* admin token, or NULL */
+	char token_hint[512];		/* why there is no token, for a 401 */
+	struct http_client *http;
+};
+
+struct ctl_reply {
+	long status;			/* 0: no answer (error says why) */
+	json_t *json;			/* parsed body, or NULL */
+	char *body;
+	char error[256];
+};
+
+struct cmd {
+	const char *name;
+	int (*handler)(struct ctl *, int, char **);
+	int flags;
+	const char *usage;		/* the arguments, as in the man page SYNOPSIS */
+	const char *help;		/* one line */
+};
+
+/* main.c */
+extern const char *ctl_progname;
+void ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int ctl_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int ctl_command_usage(const char *cmd);
+int ctl_parse_seconds(const char *s, double *out);
+void ctl_print_json(json_t *j);
+
+/* server.c: talking to servers and finding the admin token */
+int ctl_servers_setup(struct ctl *ctl);
+int ctl_add_server(struct ctl *ctl, const char *url);
+int ctl_token_setup(struct ctl *ctl);
+int ctl_http_setup(struct ctl *ctl);
+int ctl_call(struct ctl *ctl, const struct ctl_server *srv, const char *method,
+    const char *path, json_t *body, struct ctl_reply *reply);
+void ctl_reply_clear(struct ctl_reply *reply);
+int ctl_fail(struct ctl *ctl, const struct ctl_server *srv,
+    const struct ctl_reply *reply, const char *what);
+int ctl_need_one_server(struct ctl *ctl, const char *cmd);
+int ctl_state_offline(const char *state_dir, int *lockfd, char *err, size_t errlen);
+const char *ctl_json_str(json_t *obj, const char *key, const char *dflt);
+char *ctl_url_escape(const char *s);
+
+/* table.c: aligned text tables */
+struct table;
+struct table *table_new(size_t ncols, const char *const *headers);
+void table_right(struct table *t, size_t col);
+int table_add(struct table *t, const char *const *cells);
+int table_print(struct table *t, FILE *f);
+void table_free(struct table *t);
+size_t table_rows(const struct table *t);
+void fmt_duration(char *buf, size_t size, double seconds);
+void fmt_time(char *buf, size_t size, double unixtime);
+
+/* the commands */
+int cmd_servers(struct ctl *, int, char **);
+int cmd_status(struct ctl *, int, char **);
+int cmd_leases(struct ctl *, int, char **);
+int cmd_revoke(struct ctl *, int, char **);
+int cmd_remove(struct ctl *, int, char **);
+int cmd_reload(struct ctl *, int, char **);
+int cmd_license(struct ctl *, int, char **);
+int cmd_report(struct ctl *, int, char **);
+int cmd_failover(struct ctl *, int, char **);
+int cmd_help(struct ctl *, int, char **);
+int cmd_version(struct ctl *, int, char **);
+
+#endif

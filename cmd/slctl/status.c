@@ -1,0 +1,351 @@
+/* slctl servers and slctl status: the console's two panes. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "slctl.h"
+#include "util.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_interrupt(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* Parse the options of a command that only takes --json. */
+static int
+json_only_options(const char *cmd, int argc, char **argv, int *json)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "j", longopts, NULL)) != -1) {
+		if (ch == 'j')
+			*json = 1;
+		else
+			return ctl_command_usage(cmd);
+	}
+	if (optind != argc)
+		return ctl_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
+	return 0;
+}
+
+static void
+join_names(char *buf, size_t size, json_t *arr, const char *key, const char *extra)
+{
+	json_t *v;
+	size_t i, off = 0;
+
+	buf[0] = '\0';
+	json_array_foreach(arr, i, v) {
+		const char *name = ctl_json_str(v, key, "?");
+		const char *x = extra ? ctl_json_str(v, extra, NULL) : NULL;
+		int n;
+
+		if (x != NULL)
+			n = snprintf(buf + off, size - off, "%s%s(%s)", off ? "," : "",
+			    name, x);
+		else
+			n = snprintf(buf + off, size - off, "%s%s", off ? "," : "", name);
+		if (n < 0 || (size_t)n >= size - off)
+			break;
+		off += (size_t)n;
+	}
+	if (buf[0] == '\0')
+		snprintf(buf, size, "-");
+}
+
+int
+cmd_servers(struct ctl *ctl, int argc, char **argv)
+{
+	static const char *const hdr[] = { "SERVER", "STATE", "NAME", "EPOCH",
+	    "UPTIME", "VERSION", "BACKS UP", "BACKUPS" };
+	struct table *t = NULL;
+	json_t *out = NULL;
+	size_t i;
+	int json = ctl->json, rc, worst = 0;
+
+	if ((rc = json_only_options("servers", argc, argv, &json)) != 0)
+		return rc;
+	if (json)
+		out = json_array();
+	else if ((t = table_new(nitems(hdr), hdr)) == NULL)
+		return EXIT_OP;
+	for (i = 0; i < ctl->nservers; i++) {
+		struct ctl_server *srv = &ctl->servers[i];
+		struct ctl_reply r;
+		char uptime[32], backs_up[512], backups[512];
+		json_t *j;
+
+		if (ctl_call(ctl, srv, "GET", "/v1/health", NULL, &r) == -1 ||
+		    r.status != 200 || !json_is_object(r.json)) {
+			const char *why = r.status == 0 ? r.error : "bad answer";
+			char status[64];
+
+			if (r.status != 0) {
+				snprintf(status, sizeof(status), "HTTP status %ld",
+				    r.status);
+				why = status;
+			}
+			worst = EXIT_UNREACH;
+			if (json)
+				json_array_append_new(out, json_pack("{s:s, s:b, s:s}",
+				    "url", srv->url, "up", 0, "error", why));
+			else {
+				const char *row[] = { srv->url, "down", "-", "-",
+				    "-", "-", "-", "-" };
+				table_add(t, row);
+				ctl_warnx("%s: down: %s", srv->url, why);
+			}
+			ctl_reply_clear(&r);
+			continue;
+		}
+		j = r.json;
+		if (json) {
+			json_t *o = json_deep_copy(j);
+			json_object_set_new(o, "url", json_string(srv->url));
+			json_object_set_new(o, "up", json_true());
+			json_array_append_new(out, o);
+		} else {
+			json_t *up = json_object_get(j, "uptime");
+			fmt_duration(uptime, sizeof(uptime),
+			    json_is_number(up) ? json_number_value(up) : 0);
+			if (!json_is_number(up))
+				snprintf(uptime, sizeof(uptime), "-");
+			join_names(backs_up, sizeof(backs_up),
+			    json_object_get(j, "backs_up"), "pool", "status");
+			join_names(backups, sizeof(backups),
+			    json_object_get(j, "backups"), "name", NULL);
+			const char *row[] = { srv->url, "up",
+			    ctl_json_str(j, "name", "-"), ctl_json_str(j, "epoch", "-"),
+			    uptime, ctl_json_str(j, "version", "-"), backs_up, backups };
+			table_add(t, row);
+		}
+		ctl_reply_clear(&r);
+	}
+	if (json)
+		ctl_print_json(out);
+	else
+		table_print(t, stdout);
+	json_decref(out);
+	table_free(t);
+	return worst;
+}
+
+static void
+fmt_number(char *buf, size_t size, json_t *v, const char *dflt)
+{
+	if (json_is_integer(v))
+		snprintf(buf, size, "%lld", (long long)json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(buf, size, "%g", json_real_value(v));
+	else
+		snprintf(buf, size, "%s", dflt);
+}
+
+/* Add the licenses of one server's answer to t. */
+static void
+status_rows(struct table *t, json_t *j, int with_server, int with_backup)
+{
+	json_t *lic;
+	size_t i;
+	const char *server = ctl_json_str(j, "server", "-");
+
+	json_array_foreach(json_object_get(j, "licenses"), i, lic) {
+		char in_use[32], max[32], fails[32], age[32];
+		const char *cells[13];
+		size_t n = 0;
+		json_t *m = json_object_get(lic, "max");
+		json_t *a = json_object_get(lic, "last_poll_age");
+		int backup = strcmp(ctl_json_str(lic, "role", ""), "backup") == 0;
+
+		fmt_number(in_use, sizeof(in_use), json_object_get(lic, "in_use"), "-");
+		if (json_is_integer(m) && json_integer_value(m) < 0)
+			snprintf(max, sizeof(max), "unlimited");
+		else
+			fmt_number(max, sizeof(max), m, "-");
+		fmt_number(fails, sizeof(fails), json_object_get(lic, "fails"), "-");
+		if (json_is_number(a))
+			fmt_duration(age, sizeof(age), json_number_value(a));
+		else
+			snprintf(age, sizeof(age), backup ? "never" : "-");
+		if (with_server)
+			cells[n++] = server;
+		cells[n++] = ctl_json_str(lic, "id", "-");
+		cells[n++] = ctl_json_str(lic, "product", "-");
+		cells[n++] = in_use;
+		cells[n++] = max;
+		cells[n++] = fails;
+		cells[n++] = ctl_json_str(lic, "role", "-");
+		cells[n++] = ctl_json_str(lic, "status", "-");
+		cells[n++] = ctl_json_str(lic, "served_by", "-");
+		cells[n++] = ctl_json_str(lic, "expires", "-");
+		if (with_backup) {
+			cells[n++] = backup ? ctl_json_str(lic, "primary",
+			    ctl_json_str(lic, "pool", "-")) : "-";
+			cells[n++] = age;
+		}
+		table_add(t, cells);
+	}
+}
+
+static int
+has_backup_rows(json_t *j)
+{
+	json_t *lic;
+	size_t i;
+
+	json_array_foreach(json_object_get(j, "licenses"), i, lic)
+		if (strcmp(ctl_json_str(lic, "role", ""), "backup") == 0)
+			return 1;
+	return 0;
+}
+
+/* One round of status: fetch every server, print one table. */
+static int
+status_once(struct ctl *ctl, int json)
+{
+	static const char *const hdr[] = { "SERVER", "LICENSE", "PRODUCT",
+	    "IN USE", "MAX", "FAILS", "ROLE", "STATUS", "SERVED BY", "EXPIRES",
+	    "PRIMARY", "LAST POLL" };
+	json_t **answers, *out;
+	struct table *t;
+	size_t i, first, ncols;
+	int rc = 0, with_server = ctl->nservers > 1, with_backup = 0;
+
+	if ((answers = calloc(ctl->nservers, sizeof(*answers))) == NULL)
+		return EXIT_OP;
+	for (i = 0; i < ctl->nservers; i++) {
+		struct ctl_reply r;
+
+		if (ctl_call(ctl, &ctl->servers[i], "GET", "/v1/licenses", NULL,
+		    &r) == -1 || r.status != 200 || !json_is_object(r.json) ||
+		    !json_is_array(json_object_get(r.json, "licenses"))) {
+			int e = ctl_fail(ctl, &ctl->servers[i], &r, "licenses");
+			if (rc == 0)
+				rc = e;
+			if (json && with_server)
+				answers[i] = json_pack("{s:s, s:s}", "url",
+				    ctl->servers[i].url, "error", r.status == 0 ?
+				    "unreachable" : "bad_answer");
+			ctl_reply_clear(&r);
+			continue;
+		}
+		answers[i] = json_incref(r.json);
+		if (has_backup_rows(r.json))
+			with_backup = 1;
+		ctl_reply_clear(&r);
+	}
+	if (json) {
+		if (!with_server) {
+			if (answers[0] != NULL)
+				ctl_print_json(answers[0]);
+		} else {
+			out = json_array();
+			for (i = 0; i < ctl->nservers; i++) {
+				if (answers[i] == NULL)
+					continue;
+				json_object_set_new(answers[i], "url",
+				    json_string(ctl->servers[i].url));
+				json_array_append(out, answers[i]);
+			}
+			ctl_print_json(out);
+			json_decref(out);
+		}
+		goto out;
+	}
+	first = with_server ? 0 : 1;
+	ncols = nitems(hdr) - first - (with_backup ? 0 : 2);
+	if ((t = table_new(ncols, hdr + first)) == NULL) {
+		rc = EXIT_OP;
+		goto out;
+	}
+	table_right(t, 3 - first);
+	table_right(t, 4 - first);
+	table_right(t, 5 - first);
+	table_right(t, 11 - first);
+	for (i = 0; i < ctl->nservers; i++)
+		if (answers[i] != NULL)
+			status_rows(t, answers[i], with_server, with_backup);
+	if (table_rows(t) > 0 || rc == 0)
+		table_print(t, stdout);
+	table_free(t);
+out:
+	for (i = 0; i < ctl->nservers; i++)
+		json_decref(answers[i]);
+	free(answers);
+	return rc;
+}
+
+int
+cmd_status(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "watch", required_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sigaction sa;
+	double watch = 0;
+	int ch, json = ctl->json, rc, tty;
+
+	while ((ch = getopt_long(argc, argv, "jw:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = 1;
+			break;
+		case 'w':
+			if (ctl_parse_seconds(optarg, &watch) == -1 || watch > 86400)
+				return ctl_usage_error("status", "--watch %s: expected "
+				    "seconds (more than 0)", optarg);
+			break;
+		default:
+			return ctl_command_usage("status");
+		}
+	}
+	if (optind != argc)
+		return ctl_usage_error("status", "unexpected argument \"%s\"",
+		    argv[optind]);
+	if (watch == 0)
+		return status_once(ctl, json);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	tty = isatty(STDOUT_FILENO);
+	while (!interrupted) {
+		char now[64];
+		struct timespec ts;
+
+		fmt_time(now, sizeof(now), (double)time(NULL));
+		if (tty)
+			fputs("\033[H\033[2J", stdout);
+		else if (!json)
+			fputc('\n', stdout);
+		if (!json)
+			printf("Every %gs: slctl status%*s%s\n\n", watch, 4, "", now);
+		rc = status_once(ctl, json);
+		(void)rc;
+		if (fflush(stdout) != 0)
+			return EXIT_OP;
+		ts.tv_sec = (time_t)watch;
+		ts.tv_nsec = (long)((watch - floor(watch)) * 1e9);
+		while (!interrupted && nanosleep(&ts, &ts) == -1 && errno == EINTR)
+			;
+	}
+	return 0;
+}
