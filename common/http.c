@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@ struct http_client {
 	struct http_options opts;
 	char *token;
 	char *cacert;
+	int64_t deadline_ms;
 };
 
 int
@@ -77,6 +79,44 @@ http_client_set_token(struct http_client *c, const char *token)
 	c->token = token ? strdup(token) : NULL;
 }
 
+void
+http_client_set_deadline(struct http_client *c, int64_t deadline_ms)
+{
+	c->deadline_ms = deadline_ms;
+}
+
+/* Sockets must not leak into programs the caller runs (slcheck run). */
+static int
+http_sockopt_cb(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+	int flags;
+
+	(void)clientp;
+	(void)purpose;
+	if ((flags = fcntl(fd, F_GETFD)) != -1)
+		(void)fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+	return CURL_SOCKOPT_OK;
+}
+
+/* Copy a header's value (after name) into dst, trimmed. */
+static void
+http_header_value(const char *buf, size_t n, size_t namelen, char *dst, size_t dstlen)
+{
+	const char *v = buf + namelen;
+	size_t vl = n - namelen;
+
+	while (vl > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		vl--;
+	}
+	while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+		vl--;
+	if (vl >= dstlen)
+		vl = dstlen - 1;
+	memcpy(dst, v, vl);
+	dst[vl] = '\0';
+}
+
 static size_t
 http_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -100,22 +140,13 @@ http_header_cb(char *buf, size_t size, size_t nitems_, void *userdata)
 {
 	struct http_response *r = userdata;
 	size_t n = size * nitems_;
-	static const char name[] = "X-SL-Epoch:";
+	static const char epoch[] = "X-SL-Epoch:";
+	static const char server[] = "X-SL-Server:";
 
-	if (n > sizeof(name) && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
-		const char *v = buf + sizeof(name) - 1;
-		size_t vl = n - (sizeof(name) - 1);
-		while (vl > 0 && (*v == ' ' || *v == '\t')) {
-			v++;
-			vl--;
-		}
-		while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-			vl--;
-		if (vl >= sizeof(r->epoch))
-			vl = sizeof(r->epoch) - 1;
-		memcpy(r->epoch, v, vl);
-		r->epoch[vl] = '\0';
-	}
+	if (n > sizeof(epoch) && strncasecmp(buf, epoch, sizeof(epoch) - 1) == 0)
+		http_header_value(buf, n, sizeof(epoch) - 1, r->epoch, sizeof(r->epoch));
+	else if (n > sizeof(server) && strncasecmp(buf, server, sizeof(server) - 1) == 0)
+		http_header_value(buf, n, sizeof(server) - 1, r->server, sizeof(r->server));
 	return n;
 }
 
@@ -127,13 +158,28 @@ http_request(struct http_client *c, const char *method, const char *url,
 	char auth[600];
 	CURLcode rc;
 	CURL *h = c->curl;
+	long connect_ms = c->opts.connect_timeout_ms;
+	long total_ms = c->opts.timeout_ms;
 
 	memset(resp, 0, sizeof(*resp));
+	if (c->deadline_ms > 0) {
+		int64_t left = c->deadline_ms - util_mono_ms();
+		if (left <= 0) {
+			resp->timed_out = 1;
+			snprintf(resp->error, sizeof(resp->error), "deadline reached");
+			return -1;
+		}
+		if (left < total_ms)
+			total_ms = (long)left;
+		if (left < connect_ms)
+			connect_ms = (long)left;
+	}
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->opts.connect_timeout_ms);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->opts.timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, total_ms);
+	curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, http_sockopt_cb);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_USERAGENT,
 	    c->opts.user_agent ? c->opts.user_agent : "sl/" SL_VERSION);

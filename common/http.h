@@ -3,6 +3,7 @@
 #define SL_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct http_client;
 
@@ -19,6 +20,7 @@ struct http_response {
 	char *body;			/* NUL-terminated, malloc'd; may be NULL */
 	size_t len;
 	char epoch[40];			/* X-SL-Epoch header, "" if absent */
+	char server[72];		/* X-SL-Server header (the server's name), "" if absent */
 	double seconds;			/* total time of the call */
 	char error[256];		/* transport error when status == 0 */
 	int timed_out;			/* the call hit a timeout */
@@ -27,6 +29,11 @@ struct http_response {
 struct http_client *http_client_new(const struct http_options *opts);
 void http_client_free(struct http_client *c);
 void http_client_set_token(struct http_client *c, const char *token);
+
+/* Bound every later request by an absolute deadline on the util_mono_ms()
+ * clock (0 removes it): connect and total timeouts are cut to the time left,
+ * and a request made after the deadline fails at once with timed_out set. */
+void http_client_set_deadline(struct http_client *c, int64_t deadline_ms);
 
 /* Perform one request. body may be NULL (no body). Returns 0 when an HTTP
  * answer came (any status), -1 on a transport error (resp->error says why).

@@ -1,0 +1,159 @@
+/* slcheck: the license client. Shared declarations of its files. */
+#ifndef SLCHECK_H
+#define SLCHECK_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "cache.h"
+#include "clientconf.h"
+#include "http.h"
+#include "util.h"
+
+/* Exit codes, documented in slcheck(1). `check` uses the monitoring-plugin
+ * codes 0-3 instead, and `run` passes the command's own status through. */
+enum {
+	SLC_EXIT_OK = 0,
+	SLC_EXIT_FAILURE = 1,		/* a local failure: fork, output, memory */
+	SLC_EXIT_NO_SEAT = 2,		/* servers answered, none had a free seat */
+	SLC_EXIT_UNREACHABLE = 3,	/* no server answered */
+	SLC_EXIT_REFUSED = 4,		/* unknown product, expired, wrong host, revoked */
+	SLC_EXIT_SERVER_ERROR = 5,	/* an answer slcheck cannot use (5xx, bad JSON) */
+	SLC_EXIT_LOST = 6,		/* the lease is gone (unknown, revoked, expired) */
+	SLC_EXIT_USAGE = 64,
+	SLC_EXIT_CONFIG = 78,
+};
+
+/* Options of a command, parsed by the dispatcher: short option character
+ * (or a long-only code) and argument. */
+struct slc_opts {
+	int n;
+	struct {
+		int ch;
+		const char *arg;
+	} v[64];
+};
+
+/* Long-only option codes. */
+enum {
+	OPT_JSON = 256,
+	OPT_WAIT,
+	OPT_ON_LOSS,
+	OPT_GRACE,
+	OPT_EXPIRY_WARN,
+};
+
+/* What the dispatcher sets up for a command. */
+struct slc {
+	struct clientconf conf;
+	struct cache cache;
+	int have_cache;
+	struct http_client *http;
+	int verbose;
+	int json;
+	const char *file_opt;		/* -f */
+	const char *servers_opt;	/* -s */
+	volatile sig_atomic_t *stop;	/* set by a signal: give up waiting */
+};
+
+enum reply_kind {
+	REPLY_OK,		/* 2xx with a JSON object */
+	REPLY_ERROR,		/* an HTTP error status */
+	REPLY_UNREACHABLE,	/* no answer (or marked dead and not asked) */
+	REPLY_BAD,		/* 2xx that is not a JSON object */
+};
+
+struct reply {
+	enum reply_kind kind;
+	long status;
+	json_t *json;			/* the decoded body, or NULL */
+	char code[64];			/* "error" of an error body */
+	char detail[320];		/* what happened, for messages */
+	char server[72];		/* X-SL-Server */
+	char epoch[40];
+	double seconds;
+	int timed_out;
+	int cut;			/* failed because the deadline was reached */
+};
+
+/* A lease token as printed by checkout: LEASE:POOL@URL. */
+struct token {
+	char lease[SL_ID_MAX + 1];
+	char pool[SL_ID_MAX + 1];
+	char url[CLIENTCONF_URL_MAX];
+};
+
+/* A granted seat. */
+struct seat {
+	struct token token;
+	char license[SL_ID_MAX + 1];
+	char product[SL_ID_MAX + 1];
+	char server[SL_ID_MAX + 1];
+	const char *via;		/* "primary", "secondary" or "backup" */
+	long expires_in;
+	long heartbeat_interval;
+	json_t *json;			/* the lease as the server gave it */
+};
+
+struct checkout_request {
+	const char *product;
+	char lease[SL_ID_MAX + 1];	/* the client's lease id: retries are idempotent */
+	const char *client;
+	pid_t pid;
+};
+
+/* client.c */
+void slc_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void slc_debug(struct slc *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int slc_request(struct slc *s, const char *method, const char *base, const char *path,
+    json_t *body, struct reply *r);
+void reply_free(struct reply *r);
+long slc_dead_left(struct slc *s, const char *url);
+void slc_learn(struct slc *s, const char *url);
+const char *slc_pool_of(struct slc *s, const char *url, const char **origin);
+size_t slc_backups_of(struct slc *s, const char *url, const char *out[], size_t max);
+const char *slc_url_of_pool(struct slc *s, const char *pool);
+int token_parse(const char *text, struct token *t);
+void token_format(const struct token *t, char *out, size_t outlen);
+int slc_flush_stdout(void);
+double slc_parse_seconds(const char *s);
+int64_t slc_jitter_ms(int64_t lo, int64_t hi);
+int slc_sleep_ms(struct slc *s, int64_t ms);
+
+/* select.c */
+int select_checkout(struct slc *s, const struct checkout_request *req, struct seat *seat,
+    char *why, size_t whylen, int *cut);
+int select_checkout_wait(struct slc *s, struct checkout_request *req, double wait,
+    struct seat *seat);
+void seat_free(struct seat *seat);
+void checkout_request_init(struct checkout_request *req, const char *product,
+    const char *client);
+
+/* lease.c */
+int lease_call(struct slc *s, const char *method, struct token *t, const char *what,
+    struct reply *r);
+int lease_exit_code(const struct reply *r);
+int cmd_checkout(struct slc *s, const struct slc_opts *o, int argc, char **argv);
+int cmd_heartbeat(struct slc *s, const struct slc_opts *o, int argc, char **argv);
+int cmd_checkin(struct slc *s, const struct slc_opts *o, int argc, char **argv);
+
+/* run.c */
+int cmd_run(struct slc *s, const struct slc_opts *o, int argc, char **argv);
+
+/* check.c */
+int cmd_check(struct slc *s, const struct slc_opts *o, int argc, char **argv);
+
+/* status.c */
+int cmd_status(struct slc *s, const struct slc_opts *o, int argc, char **argv);
+int cmd_config(struct slc *s, const struct slc_opts *o, int argc, char **argv);
+
+/* main.c */
+/* Report a usage error of command; returns the exit code to use (64, or
+ * UNKNOWN for the monitoring plugin). */
+int slc_usage_error(const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

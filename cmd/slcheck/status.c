@@ -1,0 +1,153 @@
+/* status: is each server up, how fast, which epoch; config: the effective
+ * configuration and where each value came from. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "json.h"
+#include "slcheck.h"
+
+struct status_row {
+	const char *role;
+	const char *url;
+	const char *of;		/* for a backup: the server it backs up */
+};
+
+static int
+print_json(json_t *o)
+{
+	int rc = json_dumpf(o, stdout, JSON_INDENT(2)) == 0 ? 0 : -1;
+
+	putchar('\n');
+	return rc;
+}
+
+int
+cmd_status(struct slc *s, const struct slc_opts *o, int argc, char **argv)
+{
+	struct status_row rows[CLIENTCONF_URL_MAX];
+	json_t *out = json_array();
+	size_t nrows = 0;
+	int up = 0, rc;
+
+	(void)o;
+	if (argc > 1)
+		return slc_usage_error(argv[0], "status: unexpected argument \"%s\"", argv[1]);
+	for (size_t i = 0; i < s->conf.nservers && nrows < nitems(rows); i++) {
+		const char *backups[CACHE_MAX_BACKUPS + 1];
+		const struct clientconf_server *cs = &s->conf.servers[i];
+		size_t nb;
+
+		rows[nrows++] = (struct status_row){ clientconf_role_name(cs->role), cs->url, NULL };
+		nb = slc_backups_of(s, cs->url, backups, nitems(backups));
+		for (size_t b = 0; b < nb && nrows < nitems(rows); b++)
+			rows[nrows++] = (struct status_row){ "backup", backups[b], cs->url };
+	}
+	if (!s->json)
+		printf("%-9s %-32s %-12s %-5s %9s  %-16s  %s\n", "ROLE", "URL", "NAME", "STATE",
+		    "LATENCY", "EPOCH", "BACKUPS");
+	for (size_t i = 0; i < nrows; i++) {
+		struct reply r;
+		json_t *row, *b;
+		char backups[1024] = "";
+		const char *name, *epoch;
+		size_t k;
+
+		slc_request(s, "GET", rows[i].url, "/v1/health", NULL, &r);
+		row = json_pack("{s:s, s:s}", "role", rows[i].role, "url", rows[i].url);
+		if (rows[i].of != NULL)
+			json_object_set_new(row, "backup_of", json_string(rows[i].of));
+		if (r.kind != REPLY_OK) {
+			json_object_set_new(row, "up", json_false());
+			json_object_set_new(row, "error", json_string(r.detail));
+			if (!s->json)
+				printf("%-9s %-32s %-12s %-5s %9s  %-16s  (%s)\n", rows[i].role,
+				    rows[i].url, "-", "down", "-", "-", r.detail);
+			json_array_append_new(out, row);
+			reply_free(&r);
+			continue;
+		}
+		up++;
+		name = json_str(r.json, "name", r.server);
+		epoch = json_str(r.json, "epoch", r.epoch);
+		json_array_foreach(json_object_get(r.json, "backups"), k, b) {
+			size_t len = strlen(backups);
+			snprintf(backups + len, sizeof(backups) - len, "%s%s", len ? "," : "",
+			    json_str(b, "url", "?"));
+		}
+		json_object_set_new(row, "up", json_true());
+		json_object_set_new(row, "name", json_string(name));
+		json_object_set_new(row, "epoch", json_string(epoch));
+		json_object_set_new(row, "latency", json_real(r.seconds));
+		json_object_set(row, "health", r.json);
+		json_array_append_new(out, row);
+		if (!s->json)
+			printf("%-9s %-32s %-12s %-5s %7.1fms  %-16s  %s\n", rows[i].role,
+			    rows[i].url, name, "up", r.seconds * 1000, epoch,
+			    backups[0] ? backups : "-");
+		reply_free(&r);
+		if (clientconf_find(&s->conf, rows[i].url) != NULL)
+			slc_learn(s, rows[i].url);
+	}
+	rc = up > 0 ? SLC_EXIT_OK : SLC_EXIT_UNREACHABLE;
+	if (s->json && print_json(out) == -1)
+		rc = SLC_EXIT_FAILURE;
+	json_decref(out);
+	return rc;
+}
+
+static void
+config_line(json_t *out, int json, const char *key, const char *value, const char *origin)
+{
+	if (json) {
+		json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "key", key,
+		    "value", value, "origin", origin));
+		return;
+	}
+	printf("%-16s %-40s %s\n", key, value, origin);
+}
+
+int
+cmd_config(struct slc *s, const struct slc_opts *o, int argc, char **argv)
+{
+	const struct clientconf *cc = &s->conf;
+	json_t *out = json_array();
+	char buf[64], file[600];
+	int rc = SLC_EXIT_OK;
+
+	(void)o;
+	if (argc > 1)
+		return slc_usage_error(argv[0], "config: unexpected argument \"%s\"", argv[1]);
+	if (!s->json)
+		printf("%-16s %-40s %s\n", "KEY", "VALUE", "ORIGIN");
+	snprintf(file, sizeof(file), "%s%s", cc->file, cc->file_missing ? " (missing)" : "");
+	config_line(out, s->json, "file", file, cc->file_origin);
+	for (size_t i = 0; i < cc->nservers; i++) {
+		const struct clientconf_server *cs = &cc->servers[i];
+		const char *backups[CACHE_MAX_BACKUPS + 1], *pool, *pool_origin = NULL;
+		size_t nb = slc_backups_of(s, cs->url, backups, nitems(backups));
+
+		config_line(out, s->json, clientconf_role_name(cs->role), cs->url, cs->origin);
+		for (size_t b = 0; b < nb; b++)
+			config_line(out, s->json, "  backup", backups[b],
+			    strcmp(backups[b], cs->backup) == 0 ? cs->backup_origin : "learned");
+		if ((pool = slc_pool_of(s, cs->url, &pool_origin)) != NULL)
+			config_line(out, s->json, "  pool", pool, pool_origin);
+	}
+	snprintf(buf, sizeof(buf), "%g", cc->connect_timeout);
+	config_line(out, s->json, "connect_timeout", buf, cc->connect_timeout_origin);
+	snprintf(buf, sizeof(buf), "%g", cc->timeout);
+	config_line(out, s->json, "timeout", buf, cc->timeout_origin);
+	snprintf(buf, sizeof(buf), "%ld", cc->dead_ttl);
+	config_line(out, s->json, "dead_ttl", buf, cc->dead_ttl_origin);
+	config_line(out, s->json, "token", cc->token ? "(set)" : "(none)", cc->token_origin);
+	config_line(out, s->json, "cacert", cc->cacert[0] ? cc->cacert : "(none)",
+	    cc->cacert_origin);
+	config_line(out, s->json, "cache", s->cache.dir[0] ? s->cache.dir : "(none)",
+	    s->cache.dir_origin ? s->cache.dir_origin : "-");
+	if (s->json && print_json(out) == -1)
+		rc = SLC_EXIT_FAILURE;
+	json_decref(out);
+	return rc;
+}
