@@ -52,7 +52,7 @@ static const struct cmd commands[] = {
 	  "license sign -k SECRET-KEY [-i] FILE\n"
 	  "license verify [-k PUBLIC-KEY]... [-H HOST] [--json] FILE\n"
 	  "license add [-L LICENSES] [-k PUBLIC-KEY]... [--no-reload] FILE\n"
-	  "license remove [-L LICENSES] [--no-reload] ID...",
+	  "license remove [-L LICENSES] [--no-reload] ID ...",
 	  "Issuer keys and signed licenses.\n"
 	  "  keygen   write DIR/ISSUER.pub and DIR/ISSUER.key (mode 0600)\n"
 	  "  sign     sign every license of FILE; print the result, or with -i\n"

@@ -73,7 +73,7 @@ cmd_servers(struct ctl *ctl, int argc, char **argv)
 	static const char *const hdr[] = { "SERVER", "STATE", "NAME", "EPOCH",
 	    "UPTIME", "VERSION", "BACKS UP", "BACKUPS" };
 	struct table *t = NULL;
-	json_t *out = NULL;
+	json_t *out = NULL, *down, *d;
 	size_t i;
 	int json = ctl->json, rc, worst = 0;
 
@@ -83,6 +83,7 @@ cmd_servers(struct ctl *ctl, int argc, char **argv)
 		out = json_array();
 	else if ((t = table_new(nitems(hdr), hdr)) == NULL)
 		return EXIT_OP;
+	down = json_array();	/* reasons, reported after the table */
 	for (i = 0; i < ctl->nservers; i++) {
 		struct ctl_server *srv = &ctl->servers[i];
 		struct ctl_reply r;
@@ -107,8 +108,8 @@ cmd_servers(struct ctl *ctl, int argc, char **argv)
 				const char *row[] = { srv->url, "down", "-", "-",
 				    "-", "-", "-", "-" };
 				table_add(t, row);
-				ctl_warnx("%s: down: %s", srv->url, why);
 			}
+			json_array_append_new(down, json_pack("[s, s]", srv->url, why));
 			ctl_reply_clear(&r);
 			continue;
 		}
@@ -139,6 +140,10 @@ cmd_servers(struct ctl *ctl, int argc, char **argv)
 		ctl_print_json(out);
 	else
 		table_print(t, stdout);
+	json_array_foreach(down, i, d)
+		ctl_warnx("%s: down: %s", json_string_value(json_array_get(d, 0)),
+		    json_string_value(json_array_get(d, 1)));
+	json_decref(down);
 	json_decref(out);
 	table_free(t);
 	return worst;

@@ -1,0 +1,137 @@
+#!/usr/bin/env bats
+# slctl servers and slctl status against real servers.
+
+load helpers-slctl
+
+setup() { slctl_setup; }
+teardown() { slctl_teardown; }
+
+@test "status prints the Licenses table; unlimited spelled out" {
+	slctl_start lic1
+	u=$(sl_url lic1)
+	co_lease "$u" cad c1 alice h1 >/dev/null
+	run "$SLCTL" -s "$u" status
+	assert_success
+	assert_line --index 0 --regexp '^LICENSE +PRODUCT +IN USE +MAX +FAILS +ROLE +STATUS +SERVED BY +EXPIRES$'
+	assert_line --regexp '^cad-1 +cad +1 +2 +0 +primary +hot +lic1 +never$'
+	assert_line --regexp '^sim-hard +sim +0 +1 +0 +primary +hot +lic1 +never$'
+	assert_line --regexp '^view-free +viewer +0 +unlimited +0 +primary +hot +lic1 +never$'
+	refute_output --partial "PRIMARY"
+	[ "${#lines[@]}" -eq 4 ]
+}
+
+@test "status --json prints the server's JSON" {
+	slctl_start lic1
+	u=$(sl_url lic1)
+	run "$SLCTL" -s "$u" status --json
+	assert_success
+	echo "$output" | jq -e '.server == "lic1" and (.licenses | length) == 3'
+	echo "$output" | jq -e '.licenses[] | select(.id == "view-free") | .max == -1'
+	# the global --json does the same
+	run "$SLCTL" --json -s "$u" status
+	assert_success
+	echo "$output" | jq -e '.server == "lic1"'
+}
+
+@test "columns align for long names" {
+	cat >"$SL_TMP/lic1.licenses" <<'LIC'
+license "a" {
+  product = "p"
+  count = 1
+  timeout = 0
+}
+license "a-very-long-license-identifier-for-alignment" {
+  product = "another-rather-long-product"
+  count = 12345
+  timeout = 0
+}
+LIC
+	mkdir -p "$SL_TMP/lic1"
+	cp "$SL_TMP/lic1.licenses" "$SL_TMP/lic1/licenses.conf"
+	slctl_start lic1
+	run "$SLCTL" -s "$(sl_url lic1)" status
+	assert_success
+	# every column starts at the same offset on every line
+	hdr=${lines[0]}
+	for col in "PRODUCT" "ROLE" "EXPIRES"; do
+		off=${hdr%%"$col"*}
+		for l in "${lines[@]:1}"; do
+			[ "${l:${#off}-2:2}" = "  " ] || { echo "column $col misaligned: $l"; return 1; }
+			[ "${l:${#off}:1}" != " " ] || { echo "column $col: $l"; return 1; }
+		done
+	done
+	assert_line --regexp '^a-very-long-license-identifier-for-alignment +another-rather-long-product +0 +12345 '
+}
+
+@test "several servers: one table with a SERVER column; a down one gives exit 2" {
+	slctl_start lic1
+	slctl_start lic2
+	run "$SLCTL" -s "$(sl_url lic1)" -s "$(sl_url lic2)" status
+	assert_success
+	assert_line --index 0 --regexp '^SERVER +LICENSE +PRODUCT'
+	assert_line --regexp '^lic1 +cad-1 +cad '
+	assert_line --regexp '^lic2 +cad-1 +cad '
+	run "$SLCTL" -s "$(sl_url lic1)" -s "$(sl_url lic2)" status --json
+	assert_success
+	echo "$output" | jq -e 'length == 2 and .[0].server == "lic1" and .[1].server == "lic2"'
+	sl_stop lic2
+	run "$SLCTL" -s "$(sl_url lic1)" -s "$(sl_url lic2)" status
+	assert_equal "$status" 2
+	assert_line --regexp '^lic1 +cad-1 '
+	assert_output --partial "$(sl_url lic2): licenses: server unreachable"
+}
+
+@test "servers from slclient.conf (primary, backup, secondary) and SL_SERVERS" {
+	slctl_start lic1
+	slctl_start lic2
+	dead="http://127.0.0.1:$(sl_free_port)"
+	cat >client.conf <<CONF
+primary = { "$(sl_url lic1)" }
+secondary = { "$dead" }
+server "$(sl_url lic1)" { backup = "$(sl_url lic2)" }
+connect_timeout = 1
+CONF
+	run "$SLCTL" -f client.conf servers
+	assert_equal "$status" 2
+	assert_line --index 0 --regexp '^SERVER +STATE +NAME +EPOCH +UPTIME +VERSION +BACKS UP +BACKUPS$'
+	assert_line --index 1 --regexp "^$(sl_url lic1) +up +lic1 +[0-9a-f]{16} +[0-9.]+[smhd]"
+	assert_line --index 2 --regexp "^$(sl_url lic2) +up +lic2 "
+	assert_line --index 3 --regexp "^$dead +down +- "
+	SL_CONFIG=client.conf run "$SLCTL" servers --json
+	assert_equal "$status" 2
+	echo "$output" | jq -e --arg d "$dead" 'length == 3 and .[0].up and .[0].name == "lic1" and (.[2].up | not) and .[2].url == $d'
+	SL_SERVERS="$(sl_url lic1),$(sl_url lic2)" run "$SLCTL" servers
+	assert_success
+	[ "${#lines[@]}" -eq 4 ]   # header, two servers, nothing on stderr
+}
+
+@test "servers shows backups and primaries backed up" {
+	slctl_start lic1
+	p1=$(sed -n 's/^listen = "127.0.0.1:\([0-9]*\)"/\1/p' "$SL_TMP/lic1/slserve.conf")
+	slctl_start lic2 "failover \"lic1\" { url = \"$(sl_url lic1)\"
+  poll_interval = 0.2
+  fail_after = 3 }"
+	# wait until lic1 knows its backup
+	n=100
+	until curl -fsS "$(sl_url lic1)/v1/health" | jq -e '.backups | length == 1' >/dev/null; do
+		n=$((n - 1)); [ $n -gt 0 ] || break; sleep 0.1
+	done
+	run "$SLCTL" -s "$(sl_url lic1)" -s "$(sl_url lic2)" servers
+	assert_success
+	assert_line --regexp "^$(sl_url lic1) +up +lic1 .* - +lic2$"
+	assert_line --regexp "^$(sl_url lic2) +up +lic2 .* lic1\(warm\) +-$"
+	run "$SLCTL" -s "$(sl_url lic2)" status
+	assert_success
+	assert_line --index 0 --regexp 'EXPIRES +PRIMARY +LAST POLL$'
+	assert_line --regexp '^cad-1 +cad +0 +2 +0 +backup +warm +lic1 +never +lic1 +[0-9.]+s$'
+}
+
+@test "status --watch redraws until interrupted, then exits 0" {
+	slctl_start lic1
+	run timeout --preserve-status -s INT 3 "$SLCTL" -s "$(sl_url lic1)" status --watch 0.5
+	assert_success
+	n=$(grep -c '^Every 0.5s: slctl status' <<<"$output")
+	[ "$n" -ge 2 ]
+	n=$(grep -c '^cad-1 ' <<<"$output")
+	[ "$n" -ge 2 ]
+}
