@@ -99,6 +99,7 @@ static cfg_opt_t tls_opts[] = {
 static cfg_opt_t server_opts[] = {
 	CFG_STR("name", NULL, CFGF_NODEFAULT),
 	CFG_STR("listen", "127.0.0.1:7070", CFGF_NONE),
+	CFG_STR("url", "", CFGF_NONE),
 	CFG_STR("state_dir", "/var/lib/sl", CFGF_NONE),
 	CFG_STR("licenses", "licenses.conf", CFGF_NONE),
 	CFG_STR("admin_token_file", "", CFGF_NONE),
@@ -162,6 +163,11 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	if (util_parse_hostport(s, c->listen_host, sizeof(c->listen_host), &c->listen_port) != 0)
 		conf_error(&e, "%s: listen: want host:port or [v6addr]:port, not \"%.100s\"", path, s);
 
+	s = cfg_getstr(cfg, "url");
+	if (s[0] != '\0' && !valid_url(s))
+		conf_error(&e, "%s: url must be http://HOST:PORT or https://HOST:PORT", path);
+	util_strlcpy(c->url, s, sizeof(c->url));
+
 	c->state_dir = conf_path(c, cfg_getstr(cfg, "state_dir"));
 	c->licenses = conf_path(c, cfg_getstr(cfg, "licenses"));
 	c->admin_token_file = conf_path(c, cfg_getstr(cfg, "admin_token_file"));
@@ -207,6 +213,10 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 		if (c->tls_cert == NULL || c->tls_key == NULL)
 			conf_error(&e, "%s:%d: tls needs both cert and key", path, tls->line);
 	}
+
+	if (c->url[0] == '\0')
+		snprintf(c->url, sizeof(c->url), "%s://%s", c->tls_cert ? "https" : "http",
+		    c->listen);
 
 	c->nfailover = cfg_size(cfg, "failover");
 	c->failover = calloc(c->nfailover + 1, sizeof(*c->failover));

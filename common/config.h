@@ -37,6 +37,7 @@ struct server_config {
 	char *dir;			/* its directory: relative paths start here */
 	char name[SL_ID_MAX + 1];
 	char listen[300];
+	char url[512];			/* how peers reach this server */
 	char listen_host[256];
 	int listen_port;
 	char *state_dir;

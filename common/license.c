@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <confuse.h>
+#include <jansson.h>
 #include <sodium.h>
 
 #include "config.h"
@@ -445,5 +446,56 @@ license_host_matches(const struct license *l, const char *host_id)
 		if (m)
 			return 1;
 	}
+	return 0;
+}
+
+json_t *
+license_to_json(const struct license *l)
+{
+	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:s, s:s}", "id", l->id,
+	    "product", l->product, "count", (json_int_t)l->count, "expires", l->expires,
+	    "host", l->host, "timeout", (json_int_t)l->timeout, "issuer", l->issuer,
+	    "signature", l->signature);
+}
+
+int
+license_from_json(const json_t *o, struct license *l, char *err, size_t errlen)
+{
+	const char *id = json_string_value(json_object_get(o, "id"));
+	const char *product = json_string_value(json_object_get(o, "product"));
+	const char *expires = json_string_value(json_object_get(o, "expires"));
+	const char *host = json_string_value(json_object_get(o, "host"));
+	const char *issuer = json_string_value(json_object_get(o, "issuer"));
+	const char *sig = json_string_value(json_object_get(o, "signature"));
+	json_t *count = json_object_get(o, "count"), *timeout = json_object_get(o, "timeout");
+
+	memset(l, 0, sizeof(*l));
+	if (!util_valid_id(id) || !util_valid_id(product) || expires == NULL ||
+	    host == NULL || !json_is_integer(count) || !json_is_integer(timeout)) {
+		snprintf(err, errlen, "license: missing or invalid field");
+		return -1;
+	}
+	util_strlcpy(l->id, id, sizeof(l->id));
+	util_strlcpy(l->product, product, sizeof(l->product));
+	l->count = (long)json_integer_value(count);
+	l->timeout = (long)json_integer_value(timeout);
+	if (l->count < LICENSE_UNLIMITED || l->timeout < 0 || strlen(host) >= sizeof(l->host) ||
+	    strlen(expires) >= sizeof(l->expires)) {
+		snprintf(err, errlen, "license \"%s\": invalid count, timeout, host or expires", id);
+		return -1;
+	}
+	util_strlcpy(l->expires, expires, sizeof(l->expires));
+	util_strlcpy(l->host, host, sizeof(l->host));
+	if (strcmp(expires, "never") == 0) {
+		l->expires_day = -1;
+	} else if ((l->expires_day = util_parse_date(expires)) < 0) {
+		snprintf(err, errlen, "license \"%s\": invalid expires", id);
+		return -1;
+	}
+	if (issuer != NULL && util_valid_id(issuer))
+		util_strlcpy(l->issuer, issuer, sizeof(l->issuer));
+	if (sig != NULL && strlen(sig) < sizeof(l->signature))
+		util_strlcpy(l->signature, sig, sizeof(l->signature));
+	util_strlcpy(l->file, "(peer)", sizeof(l->file));
 	return 0;
 }

@@ -80,4 +80,10 @@ const char *license_verdict_str(enum license_verdict v);
  * (hostname, short hostname, any local IP address, /etc/machine-id). */
 int license_host_matches(const struct license *l, const char *host_id);
 
+/* Licenses as JSON, for peers (a backup mirrors its Primary's licenses).
+ * license_from_json validates like the file parser; -1 with err on bad input. */
+struct json_t;
+struct json_t *license_to_json(const struct license *l);
+int license_from_json(const struct json_t *o, struct license *l, char *err, size_t errlen);
+
 #endif

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failover.h"
 #include "journal.h"
 #include "json.h"
 #include "log.h"
@@ -18,6 +19,7 @@ static void api_leases(struct req *r, const char *arg);
 static void api_revoke(struct req *r, const char *arg);
 static void api_reload(struct req *r, const char *arg);
 static void api_usage(struct req *r, const char *arg);
+void api_peer_probe(struct req *r, const char *arg);
 
 const struct route api_routes[] = {
 	{ "GET", "/v1/health", AUTH_NONE, api_health },
@@ -29,6 +31,13 @@ const struct route api_routes[] = {
 	{ "POST", "/v1/leases/*/revoke", AUTH_ADMIN, api_revoke },
 	{ "POST", "/v1/admin/reload", AUTH_ADMIN, api_reload },
 	{ "GET", "/v1/admin/usage", AUTH_ADMIN, api_usage },
+	{ "GET", "/v1/admin/failover", AUTH_ADMIN, api_failover_get },
+	{ "PUT", "/v1/admin/failover", AUTH_ADMIN, api_failover_put },
+	{ "DELETE", "/v1/admin/failover/*", AUTH_ADMIN, api_failover_delete },
+	{ "GET", "/v1/peer/sync", AUTH_PEER, api_peer_sync },
+	{ "POST", "/v1/peer/handback", AUTH_PEER, api_peer_handback },
+	{ "POST", "/v1/peer/release", AUTH_PEER, api_peer_release },
+	{ "GET", "/v1/peer/probe", AUTH_PEER, api_peer_probe },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -60,12 +69,12 @@ api_health(struct req *r, const char *arg)
 
 	(void)arg;
 	r->reply.status = 200;
-	r->reply.body = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:[], s:[]}",
+	r->reply.body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
 	    "status", "ok", "name", srv->cfg.name, "epoch", srv->epoch,
-	    "version", SL_VERSION,
+	    "version", SL_VERSION, "url", srv->cfg.url,
 	    "uptime", (json_int_t)((util_mono_ms() - srv->started_mono_ms) / 1000),
-	    "seq", (json_int_t)journal_last_seq(srv->journal),
-	    "backups", "backs_up");
+	    "seq", (json_int_t)journal_last_seq(srv->journal));
+	failover_health(srv, r->reply.body);
 }
 
 static void

@@ -321,7 +321,6 @@ httpd_start(struct server *srv, char *err, size_t errlen)
 	srv->daemon = MHD_start_daemon(flags, (uint16_t)srv->cfg.listen_port, NULL, NULL,
 	    on_request, srv,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)nthreads,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->cfg.max_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.connection_timeout,

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "failover.h"
 #include "journal.h"
 #include "license.h"
 #include "log.h"
@@ -109,7 +110,7 @@ server_reload(struct server *srv, json_t **changes, char *err, size_t errlen)
  * one in the state directory. Stores the token's hash. */
 static int
 load_token(const char *path, int may_create, const char *what, unsigned char *hash,
-    char *err, size_t errlen)
+    char **keep, char *err, size_t errlen)
 {
 	char *text = util_read_file(path, NULL);
 
@@ -135,6 +136,10 @@ load_token(const char *path, int may_create, const char *what, unsigned char *ha
 	}
 	crypto_generichash(hash, crypto_generichash_BYTES, (unsigned char *)text,
 	    strlen(text), NULL, 0);
+	if (keep != NULL) {
+		*keep = text;
+		return 0;
+	}
 	sodium_memzero(text, strlen(text));
 	free(text);
 	return 0;
@@ -280,11 +285,11 @@ main(int argc, char **argv)
 		startup_failed("%s%s", err, holder > 0 ? " (is another slserve running?)" : "");
 	if (load_token(srv.cfg.admin_token_file, is_default_token_path(&srv,
 	    srv.cfg.admin_token_file, "admin.token"), "admin", srv.admin_hash,
-	    err, sizeof(err)) != 0)
+	    NULL, err, sizeof(err)) != 0)
 		startup_failed("%s", err);
 	if (load_token(srv.cfg.peer_token_file, is_default_token_path(&srv,
 	    srv.cfg.peer_token_file, "peer.token"), "peer", srv.peer_hash,
-	    err, sizeof(err)) != 0)
+	    &srv.peer_token, err, sizeof(err)) != 0)
 		startup_failed("%s", err);
 
 	if ((srv.store = store_new(srv.cfg.name, srv.cfg.hostname)) == NULL)
@@ -303,6 +308,8 @@ main(int argc, char **argv)
 	if (usage_open(usage_path, err, sizeof(err)) != 0)
 		startup_failed("usage log: %s", err);
 	free(usage_path);
+	if (failover_init(&srv, err, sizeof(err)) != 0)
+		startup_failed("failover: %s", err);
 	srv.journal = journal_open(srv.cfg.state_dir, srv.cfg.fsync, srv.cfg.compact_after,
 	    srv.store, err, sizeof(err));
 	if (srv.journal == NULL)
@@ -310,6 +317,8 @@ main(int argc, char **argv)
 	store_grace(srv.store);
 
 	util_random_hex(srv.epoch, 8);
+	/* Before granting anything, take back what our backups served for us. */
+	failover_reclaim(&srv);
 	srv.started = time(NULL);
 	srv.started_mono_ms = util_mono_ms();
 
@@ -324,6 +333,7 @@ main(int argc, char **argv)
 
 	if (httpd_start(&srv, err, sizeof(err)) != 0)
 		startup_failed("%s", err);
+	failover_start(&srv);
 	log_info("slserve %s \"%s\" serving on %s (epoch %s, state %s)", SL_VERSION,
 	    srv.cfg.name, srv.cfg.listen, srv.epoch, srv.cfg.state_dir);
 	if (ready_fd >= 0) {
@@ -355,6 +365,7 @@ main(int argc, char **argv)
 		if (now - last_tick >= 250) {
 			last_tick = now;
 			store_expire(srv.store);
+			failover_tick(&srv);
 			usage_flush();
 		}
 	}
@@ -362,6 +373,7 @@ main(int argc, char **argv)
 	log_info("stopping: no new connections; finishing requests in flight");
 	httpd_quiesce(&srv);
 	srv.draining = 1;
+	failover_stop(&srv);
 	journal_sync_to(srv.journal, journal_last_seq(srv.journal));
 	struct timespec grace = { 0, 200 * 1000000L };
 	nanosleep(&grace, NULL);
@@ -372,6 +384,10 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < srv.nkeys; i++)
 		sodium_memzero(srv.keys[i].sk, sizeof(srv.keys[i].sk));
 	free(srv.keys);
+	if (srv.peer_token != NULL) {
+		sodium_memzero(srv.peer_token, strlen(srv.peer_token));
+		free(srv.peer_token);
+	}
 	config_free(&srv.cfg);
 	close(lockfd);
 	log_info("stopped");

@@ -28,6 +28,7 @@ struct server {
 	int64_t started_mono_ms;
 	unsigned char admin_hash[crypto_generichash_BYTES];
 	unsigned char peer_hash[crypto_generichash_BYTES];
+	char *peer_token;		/* sent to the Primaries we back up */
 	struct license_key *keys;	/* trusted issuer keys */
 	size_t nkeys;
 	pthread_mutex_t reload_lock;

@@ -147,6 +147,7 @@ store_free(struct store *s)
 		free(s->lics[i]);
 	for (size_t i = 0; i < s->npools; i++) {
 		json_decref(s->pools[i]->mirror);
+		json_decref(s->pools[i]->released);
 		free(s->pools[i]);
 	}
 	free(s->lics);
@@ -442,7 +443,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		    "server \"%s\" and it backs up no server of that name", req->pool, s->name);
 		goto out;
 	}
-	if (!p->own && p->status != POOL_HOT_RETRY) {
+	if (!p->own && (p->status != POOL_HOT_RETRY || p->handing)) {
 		reply_error(r, 503, "not_serving", "server \"%s\" is a backup for \"%s\", which "
 		    "is up: ask it at %s", s->name, p->name, p->primary_url);
 		json_object_set_new(r->body, "primary", json_string(p->primary_url));
@@ -593,7 +594,8 @@ store_heartbeat(struct store *s, const char *id, struct reply *r)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* End a live lease: unlink, journal, log. Returns the journal sequence. */
+/* End a live lease: unlink, journal, log (with extra fields, which are
+ * consumed). Returns the journal sequence. */
 static uint64_t
 lease_end(struct store *s, struct lease *l, const char *why, json_t *extra)
 {
@@ -601,9 +603,18 @@ lease_end(struct store *s, struct lease *l, const char *why, json_t *extra)
 
 	lease_unlink(s, l);
 	seq = journal_lease(s, "release", l, why);
+	if (!l->lic->pool->own) {
+		struct pool *p = l->lic->pool;
+		if (p->released == NULL)
+			p->released = json_array();
+		json_array_append_new(p->released, json_string(l->id));
+		p->dirty = 1;
+	}
 	json_t *ev = usage_json(l);
-	if (extra != NULL)
+	if (extra != NULL) {
 		json_object_update(ev, extra);
+		json_decref(extra);
+	}
 	usage_event(why, ev);
 	return seq;
 }
@@ -621,7 +632,8 @@ store_checkin(struct store *s, const char *id, struct reply *r)
 		    "checked in, or never granted here)", id, s->name);
 	} else if (l->tomb_until_ms > 0) {
 		reply_tombstone(s, l, r);
-	} else if (!l->lic->pool->own && l->lic->pool->status != POOL_HOT_RETRY) {
+	} else if (!l->lic->pool->own && (l->lic->pool->status != POOL_HOT_RETRY ||
+	    l->lic->pool->handing)) {
 		reply_error(r, 503, "not_serving", "pool \"%s\" is served by its Primary at %s",
 		    l->lic->pool->name, l->lic->pool->primary_url);
 		json_object_set_new(r->body, "primary", json_string(l->lic->pool->primary_url));
@@ -673,6 +685,12 @@ store_revoke(struct store *s, const char *idprefix, long for_seconds, const char
 	lease_unlink(s, l);
 	l->tomb_until_ms = until > now_ms() + TOMBSTONE_MIN_MS ? until : now_ms() + TOMBSTONE_MIN_MS;
 	lease_link(s, l);
+	if (!l->lic->pool->own) {
+		if (l->lic->pool->released == NULL)
+			l->lic->pool->released = json_array();
+		json_array_append_new(l->lic->pool->released, json_string(l->id));
+		l->lic->pool->dirty = 1;
+	}
 	r->wait_seq = journal_lease(s, "revoke", l, reason);
 	json_t *ev = usage_json(l);
 	json_object_update(ev, extra);
@@ -753,8 +771,12 @@ store_licenses_json(struct store *s)
 		    "served_by", l->pool->status == POOL_WARM ? l->pool->name : s->name,
 		    "expires", l->def.expires, "timeout", (json_int_t)l->def.timeout,
 		    "pool", l->pool->name, "host", l->def.host);
-		if (!l->pool->own)
+		if (!l->pool->own) {
 			json_object_set_new(o, "primary", json_string(l->pool->name));
+			json_object_set_new(o, "last_poll_age", l->pool->last_poll_ms > 0 ?
+			    json_real((util_mono_ms() - l->pool->last_poll_ms) / 1000.0) :
+			    json_null());
+		}
 		json_array_append_new(arr, o);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -779,7 +801,8 @@ store_expire(struct store *s)
 		}
 		if (l->expires_ms == 0 || l->expires_ms > now)
 			continue;
-		if (!l->lic->pool->own && l->lic->pool->status != POOL_HOT_RETRY)
+		if (!l->lic->pool->own && (l->lic->pool->status != POOL_HOT_RETRY ||
+		    l->lic->pool->handing))
 			continue;
 		lease_end(s, l, "expire", NULL);
 		s->expiries++;
@@ -927,4 +950,307 @@ store_grace(struct store *s)
 	}
 	lic_drop_retired(s);
 	pthread_mutex_unlock(&s->lock);
+}
+
+void
+store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs)
+{
+	struct license def;
+	char err[256];
+	json_t *v;
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t k = 0; k < s->nlics; k++)
+		if (s->lics[k]->pool == p)
+			s->lics[k]->retired = 1;
+	json_array_foreach(defs, i, v) {
+		if (license_from_json(v, &def, err, sizeof(err)) != 0) {
+			log_warnx("pool %s: %s", p->name, err);
+			continue;
+		}
+		struct lic *l = lic_find(s, p, def.id);
+		if (l == NULL)
+			l = lic_add(s, p, &def);
+		if (l != NULL) {
+			long fails = l->fails;
+			l->def = def;
+			l->fails = fails;
+			l->retired = 0;
+		}
+	}
+	lic_drop_retired(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Is this lease record one of the pool's live leases? */
+static int
+record_in_pool(json_t *lease, const struct pool *p)
+{
+	const char *pool = json_str(lease, "pool", "");
+
+	return strcmp(pool, p->name) == 0 && json_int(lease, "tomb_until_ms", 0) == 0;
+}
+
+void
+store_mirror_full(struct store *s, struct pool *p, json_t *leases)
+{
+	json_t *m = json_object(), *v;
+	size_t i;
+
+	json_array_foreach(leases, i, v)
+		if (record_in_pool(v, p) && util_valid_id(json_str(v, "id", NULL)))
+			json_object_set(m, json_str(v, "id", ""), v);
+	pthread_mutex_lock(&s->lock);
+	json_decref(p->mirror);
+	p->mirror = m;
+	p->dirty = 1;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+store_mirror_records(struct store *s, struct pool *p, json_t *records)
+{
+	json_t *rec;
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	if (p->mirror == NULL)
+		p->mirror = json_object();
+	json_array_foreach(records, i, rec) {
+		const char *op = json_str(rec, "op", "");
+		json_t *lease = json_object_get(rec, "lease");
+		const char *id = json_str(lease, "id", NULL);
+		if (!json_is_object(lease) || !util_valid_id(id) ||
+		    strcmp(json_str(lease, "pool", ""), p->name) != 0)
+			continue;
+		if (strcmp(op, "grant") == 0 && record_in_pool(lease, p))
+			json_object_set(p->mirror, id, lease);
+		else if (strcmp(op, "release") == 0 || strcmp(op, "revoke") == 0)
+			json_object_del(p->mirror, id);
+		p->dirty = 1;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Adopt one lease record into pool p with a fresh timeout; journaled. */
+static uint64_t
+adopt_lease(struct store *s, struct pool *p, json_t *rec)
+{
+	struct lease *l = lease_find(s, json_str(rec, "id", ""));
+
+	if (l != NULL && l->tomb_until_ms == 0 && l->lic->pool == p)
+		return 0;	/* already held here */
+	json_t *copy = json_deep_copy(rec);
+	json_object_del(copy, "tomb_until_ms");
+	json_object_del(copy, "handed_back");
+	json_object_set_new(copy, "pool", json_string(p->name));
+	if (lease_from_record(s, copy) != 0) {
+		json_decref(copy);
+		return 0;
+	}
+	json_decref(copy);
+	l = lease_find(s, json_str(rec, "id", ""));
+	if (l->lic->def.timeout > 0 || l->expires_ms > 0)
+		l->expires_ms = now_ms() + (l->lic->def.timeout > 0 ? l->lic->def.timeout : 300) * 1000;
+	l->seq = journal_lease(s, "grant", l, p->own ? "handback" : "takeover");
+	return l->seq;
+}
+
+uint64_t
+store_takeover(struct store *s, struct pool *p)
+{
+	uint64_t seq = 0, q;
+	const char *id;
+	json_t *v;
+	int n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	json_object_foreach(p->mirror, id, v) {
+		if ((q = adopt_lease(s, p, v)) > 0) {
+			seq = q;
+			n++;
+		}
+	}
+	p->status = POOL_HOT_RETRY;
+	pthread_mutex_unlock(&s->lock);
+	usage_event("takeover", json_pack("{s:s, s:s, s:i}", "pool", p->name, "by", s->name,
+	    "leases", n));
+	log_info("took over pool \"%s\" from %s: %d leases adopted", p->name, p->primary_url, n);
+	return seq;
+}
+
+json_t *
+store_handback_prepare(struct store *s, struct pool *p)
+{
+	json_t *leases = json_array();
+
+	pthread_mutex_lock(&s->lock);
+	p->handing = 1;
+	for (struct lease *l = s->head; l != NULL; l = l->next)
+		if (l->lic->pool == p && l->tomb_until_ms == 0)
+			json_array_append_new(leases, lease_record_json(l));
+	json_t *payload = json_pack("{s:s, s:s, s:o, s:O}", "pool", p->name, "from", s->name,
+	    "leases", leases, "released", p->released ? p->released : json_array());
+	pthread_mutex_unlock(&s->lock);
+	return payload;
+}
+
+uint64_t
+store_handback_commit(struct store *s, struct pool *p)
+{
+	json_t *mirror = json_object();
+	int64_t tomb = now_ms() + HANDBACK_TOMB_MS;
+	uint64_t seq = 0;
+	int n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (p->status != POOL_HOT_RETRY) {
+		pthread_mutex_unlock(&s->lock);
+		json_decref(mirror);
+		return 0;
+	}
+	for (struct lease *l = s->head; l != NULL; l = l->next) {
+		if (l->lic->pool != p || l->tomb_until_ms > 0)
+			continue;
+		json_object_set_new(mirror, l->id, lease_record_json(l));
+		lease_unlink(s, l);
+		l->tomb_until_ms = tomb;
+		l->handed_back = 1;
+		lease_link(s, l);
+		seq = journal_lease(s, "release", l, "handback");
+		n++;
+	}
+	json_decref(p->released);
+	p->released = NULL;
+	json_decref(p->mirror);
+	p->mirror = mirror;
+	p->status = POOL_WARM;
+	p->handing = 0;
+	p->failed_polls = 0;
+	p->primary_epoch[0] = '\0';	/* resync in full */
+	p->primary_seq = 0;
+	p->dirty = 1;
+	pthread_mutex_unlock(&s->lock);
+	usage_event("handback", json_pack("{s:s, s:s, s:i}", "pool", p->name, "by", s->name,
+	    "leases", n));
+	log_info("handed pool \"%s\" back to %s: %d leases", p->name, p->primary_url, n);
+	return seq;
+}
+
+void
+store_handback_cancel(struct store *s, struct pool *p)
+{
+	pthread_mutex_lock(&s->lock);
+	p->handing = 0;
+	pthread_mutex_unlock(&s->lock);
+}
+
+json_t *
+store_pool_state(struct store *s, struct pool *p)
+{
+	json_t *lics = json_array();
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->nlics; i++)
+		if (s->lics[i]->pool == p && !s->lics[i]->retired)
+			json_array_append_new(lics, license_to_json(&s->lics[i]->def));
+	json_t *st = json_pack("{s:s, s:o, s:O, s:O, s:s, s:I}", "pool", p->name,
+	    "licenses", lics, "mirror", p->mirror ? p->mirror : json_object(),
+	    "released", p->released ? p->released : json_array(),
+	    "epoch", p->primary_epoch, "seq", (json_int_t)p->primary_seq);
+	p->dirty = 0;
+	pthread_mutex_unlock(&s->lock);
+	return st;
+}
+
+void
+store_pool_restore(struct store *s, struct pool *p, json_t *st)
+{
+	store_pool_set_licenses(s, p, json_object_get(st, "licenses"));
+	pthread_mutex_lock(&s->lock);
+	json_t *m = json_object_get(st, "mirror"), *r = json_object_get(st, "released");
+	json_decref(p->mirror);
+	json_decref(p->released);
+	p->mirror = json_is_object(m) ? json_incref(m) : json_object();
+	p->released = json_is_array(r) ? json_incref(r) : json_array();
+	util_strlcpy(p->primary_epoch, json_str(st, "epoch", ""), sizeof(p->primary_epoch));
+	p->primary_seq = (uint64_t)json_int(st, "seq", 0);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int
+store_pool_has_leases(struct store *s, struct pool *p)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (struct lease *l = s->head; l != NULL && !found; l = l->next)
+		found = l->lic->pool == p && l->tomb_until_ms == 0;
+	pthread_mutex_unlock(&s->lock);
+	return found;
+}
+
+json_t *
+store_own_leases(struct store *s)
+{
+	json_t *arr = json_array();
+
+	pthread_mutex_lock(&s->lock);
+	for (struct lease *l = s->head; l != NULL; l = l->next)
+		if (l->lic->pool->own && l->tomb_until_ms == 0)
+			json_array_append_new(arr, lease_record_json(l));
+	pthread_mutex_unlock(&s->lock);
+	return arr;
+}
+
+json_t *
+store_own_licenses(struct store *s)
+{
+	json_t *arr = json_array();
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->nlics; i++)
+		if (s->lics[i]->pool->own && !s->lics[i]->retired)
+			json_array_append_new(arr, license_to_json(&s->lics[i]->def));
+	pthread_mutex_unlock(&s->lock);
+	return arr;
+}
+
+uint64_t
+store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended)
+{
+	struct pool *own = s->pools[0];
+	uint64_t seq = 0, q;
+	json_t *v;
+	size_t i;
+
+	*adopted = *ended = 0;
+	pthread_mutex_lock(&s->lock);
+	json_array_foreach(json_object_get(payload, "released"), i, v) {
+		struct lease *l = json_is_string(v) ? lease_find(s, json_string_value(v)) : NULL;
+		if (l != NULL && l->lic->pool == own && l->tomb_until_ms == 0) {
+			seq = lease_end(s, l, "checkin", json_pack("{s:s}", "via", "handback"));
+			free(l);
+			(*ended)++;
+		}
+	}
+	json_array_foreach(json_object_get(payload, "leases"), i, v) {
+		const char *id = json_str(v, "id", NULL);
+		if (!util_valid_id(id) || strcmp(json_str(v, "pool", ""), own->name) != 0)
+			continue;
+		struct lease *l = lease_find(s, id);
+		if (l != NULL && l->tomb_until_ms == 0) {
+			int64_t e = json_int(v, "expires_ms", 0);
+			if (l->expires_ms > 0 && e > l->expires_ms)
+				l->expires_ms = e;
+			continue;
+		}
+		if ((q = adopt_lease(s, own, v)) > 0) {
+			seq = q;
+			(*adopted)++;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return seq;
 }

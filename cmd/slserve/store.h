@@ -52,7 +52,18 @@ struct pool {
 	int own;		/* this server's own licenses */
 	char primary_url[512];	/* for a Primary this server backs up */
 	enum pool_status status;
-	json_t *mirror;		/* backup: the Primary's leases, array of lease JSON */
+	/* A Primary this server backs up: */
+	json_t *mirror;		/* its leases as last synced: object id -> lease record */
+	json_t *released;	/* ids of its leases that ended here while serving */
+	char primary_epoch[40];	/* its epoch and sequence as last synced */
+	uint64_t primary_seq;
+	int64_t last_poll_ms;	/* monotonic time of the last good poll; 0: never */
+	int failed_polls;
+	int dirty;		/* mirror changed since it was last saved */
+	int handing;		/* a handback is under way: no checkouts or checkins */
+	/* This server's own pool: when a backup last polled, and how often. */
+	int64_t backup_seen_ms;
+	double backup_interval;
 };
 
 /* The result of an operation: HTTP status, body, and the journal sequence
@@ -110,6 +121,33 @@ void store_revoke(struct store *s, const char *idprefix, long for_seconds,
     const char *reason, const char *by, struct reply *r);
 void store_list_leases(struct store *s, const char *product, struct reply *r);
 json_t *store_licenses_json(struct store *s);
+
+/* Failover, backup side (pool is a Primary this server backs up). */
+void store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs);
+void store_mirror_full(struct store *s, struct pool *p, json_t *leases);
+void store_mirror_records(struct store *s, struct pool *p, json_t *records);
+/* Serve the pool: adopt the mirrored leases. Returns the sequence to sync. */
+uint64_t store_takeover(struct store *s, struct pool *p);
+/* Hand the pool back to its Primary, in two steps. prepare: stop changing
+ * the pool (checkouts and checkins answer not_serving; heartbeats go on) and
+ * return {"pool","from","leases","released"} for the Primary. commit, once the
+ * Primary holds them: the leases become tombstones that point clients at the
+ * Primary, and the pool is warm again (returns the sequence to sync).
+ * cancel: serve the pool again. */
+json_t *store_handback_prepare(struct store *s, struct pool *p);
+uint64_t store_handback_commit(struct store *s, struct pool *p);
+void store_handback_cancel(struct store *s, struct pool *p);
+/* Persisted state of a pool: {"licenses","mirror","released","epoch","seq"}. */
+json_t *store_pool_state(struct store *s, struct pool *p);
+void store_pool_restore(struct store *s, struct pool *p, json_t *state);
+/* Does this server hold live leases of the pool (it was serving it)? */
+int store_pool_has_leases(struct store *s, struct pool *p);
+
+/* Failover, Primary side. */
+json_t *store_own_leases(struct store *s);
+json_t *store_own_licenses(struct store *s);
+/* Take leases back from a backup. Returns the sequence to sync. */
+uint64_t store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended);
 
 /* Reclaim soft leases past their expiry and drop old tombstones and bans. */
 void store_expire(struct store *s);

@@ -1,0 +1,976 @@
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "failcfg.h"
+#include "failover.h"
+#include "http.h"
+#include "journal.h"
+#include "json.h"
+#include "log.h"
+#include "server.h"
+#include "state.h"
+#include "store.h"
+#include "usage.h"
+#include "util.h"
+
+/* One Primary this server backs up, polled by its own thread. */
+struct poller {
+	struct server *srv;
+	struct pool *pool;
+	char name[SL_ID_MAX + 1];
+	char url[512];
+	char witness[512];
+	double interval;
+	int fail_after;
+	int from_config;
+	int stop;
+	pthread_t thread;
+	struct http_client *http;
+};
+
+/* A backup that polls this server. */
+struct backup_seen {
+	char name[SL_ID_MAX + 1];
+	char url[512];
+	int64_t last_ms;	/* monotonic; 0: not since we started */
+	double interval;
+};
+
+struct failover {
+	struct server *srv;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct poller **pollers;
+	size_t npollers;
+	struct backup_seen *backups;
+	size_t nbackups;
+	int backups_dirty;
+	struct timespec ini_mtime;
+	int started;
+};
+
+static struct failover *fo_of(struct server *srv) { return srv->failover; }
+
+/* STATE_DIR/NAME, or STATE_DIR/mirror-POOL.json when pool is given. */
+static char *
+state_path(struct server *srv, const char *name, const char *pool)
+{
+	char buf[128];
+
+	if (pool != NULL) {
+		snprintf(buf, sizeof(buf), "mirror-%s.json", pool);
+		name = buf;
+	}
+	return util_path_join(srv->cfg.state_dir, name);
+}
+
+/* ---- persistence: backups.json (Primary) and mirror-NAME.json (backup) ---- */
+
+static void
+backups_load(struct failover *fo)
+{
+	char *path = state_path(fo->srv, "backups.json", NULL);
+	json_t *arr = path ? json_load_file(path, 0, NULL) : NULL, *v;
+	size_t i;
+
+	free(path);
+	json_array_foreach(json_object_get(arr, "backups"), i, v) {
+		const char *name = json_str(v, "name", NULL), *url = json_str(v, "url", NULL);
+		if (!util_valid_id(name) || !failcfg_valid_url(url))
+			continue;
+		struct backup_seen *nb = realloc(fo->backups, (fo->nbackups + 1) * sizeof(*nb));
+		if (nb == NULL)
+			break;
+		fo->backups = nb;
+		struct backup_seen *b = &fo->backups[fo->nbackups++];
+		memset(b, 0, sizeof(*b));
+		util_strlcpy(b->name, name, sizeof(b->name));
+		util_strlcpy(b->url, url, sizeof(b->url));
+		b->interval = 1;
+	}
+	json_decref(arr);
+}
+
+static void
+backups_save(struct failover *fo)
+{
+	json_t *arr = json_array();
+	char err[256], *text, *path;
+
+	pthread_mutex_lock(&fo->mu);
+	for (size_t i = 0; i < fo->nbackups; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s}", "name", fo->backups[i].name,
+		    "url", fo->backups[i].url));
+	fo->backups_dirty = 0;
+	pthread_mutex_unlock(&fo->mu);
+	json_t *doc = json_pack("{s:o}", "backups", arr);
+	text = json_dumps(doc, JSON_INDENT(2));
+	json_decref(doc);
+	path = state_path(fo->srv, "backups.json", NULL);
+	if (text != NULL && path != NULL &&
+	    state_write_atomic(path, text, strlen(text), 0600, err, sizeof(err)) != 0)
+		log_warnx("%s", err);
+	free(text);
+	free(path);
+}
+
+static void
+mirror_save(struct server *srv, struct pool *p)
+{
+	char err[256], *path = state_path(srv, NULL, p->name);
+	json_t *st = store_pool_state(srv->store, p);
+	char *text = json_dumps(st, JSON_COMPACT);
+
+	json_decref(st);
+	if (text != NULL && path != NULL &&
+	    state_write_atomic(path, text, strlen(text), 0600, err, sizeof(err)) != 0)
+		log_warnx("mirror of %s: %s", p->name, err);
+	free(text);
+	free(path);
+}
+
+static void
+mirror_load(struct server *srv, struct pool *p)
+{
+	char *path = state_path(srv, NULL, p->name);
+	json_error_t jerr;
+	json_t *st = path ? json_load_file(path, 0, &jerr) : NULL;
+
+	if (st != NULL)
+		store_pool_restore(srv->store, p, st);
+	else if (path != NULL && access(path, F_OK) == 0)
+		log_warnx("%s:%d: %s (mirror ignored; a full sync follows)", path, jerr.line,
+		    jerr.text);
+	json_decref(st);
+	free(path);
+}
+
+/* ---- the poller (backup side) ---- */
+
+static void
+poller_sleep(struct poller *pl, int64_t until_ms)
+{
+	struct failover *fo = fo_of(pl->srv);
+
+	pthread_mutex_lock(&fo->mu);
+	while (!pl->stop) {
+		int64_t left = until_ms - util_mono_ms();
+		if (left <= 0)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += left / 1000;
+		ts.tv_nsec += (left % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&fo->cv, &fo->mu, &ts);
+	}
+	pthread_mutex_unlock(&fo->mu);
+}
+
+/* Push the pool's leases to the Primary; on success stop serving them. */
+static void
+poller_handback(struct poller *pl)
+{
+	struct server *srv = pl->srv;
+	struct http_response resp;
+	char url[700];
+
+	json_t *payload = store_handback_prepare(srv->store, pl->pool);
+	char *body = json_dumps(payload, JSON_COMPACT);
+	json_decref(payload);
+	snprintf(url, sizeof(url), "%s/v1/peer/handback", pl->url);
+	int rc = body ? http_request(pl->http, "POST", url, body, &resp) : -1;
+	free(body);
+	if (rc == 0 && resp.status == 200) {
+		uint64_t seq = store_handback_commit(srv->store, pl->pool);
+		journal_sync_to(srv->journal, seq);
+		mirror_save(srv, pl->pool);
+	} else {
+		log_warnx("handback of pool \"%s\" to %s failed: %s", pl->name, pl->url,
+		    rc == 0 ? (resp.body ? resp.body : "") : resp.error);
+		store_handback_cancel(srv->store, pl->pool);
+	}
+	http_response_clear(&resp);
+}
+
+/* Does the witness also fail to reach the Primary? Without a witness: yes. */
+static int
+witness_agrees(struct poller *pl)
+{
+	struct http_response resp;
+	char url[1200];
+	char *esc;
+	int agrees = 1;
+
+	if (pl->witness[0] == '\0')
+		return 1;
+	esc = curl_easy_escape(NULL, pl->url, 0);
+	snprintf(url, sizeof(url), "%s/v1/peer/probe?url=%s", pl->witness, esc ? esc : "");
+	curl_free(esc);
+	if (http_request(pl->http, "GET", url, NULL, &resp) == 0 && resp.status == 200) {
+		json_t *o = json_loads(resp.body, 0, NULL);
+		agrees = !json_is_true(json_object_get(o, "reachable"));
+		json_decref(o);
+	} else {
+		/* The witness is unreachable too: we may be the one cut off. */
+		agrees = 0;
+	}
+	http_response_clear(&resp);
+	if (!agrees)
+		log_info("pool \"%s\": witness %s does not confirm that %s is down; not taking over",
+		    pl->name, pl->witness, pl->url);
+	return agrees;
+}
+
+static void
+poller_once(struct poller *pl)
+{
+	struct server *srv = pl->srv;
+	struct pool *p = pl->pool;
+	struct http_response resp;
+	char url[1600], *esc_url;
+	json_t *o = NULL;
+
+	pthread_mutex_lock(&srv->store->lock);
+	char epoch[40];
+	util_strlcpy(epoch, p->primary_epoch, sizeof(epoch));
+	uint64_t since = p->primary_seq;
+	enum pool_status status = p->status;
+	pthread_mutex_unlock(&srv->store->lock);
+
+	esc_url = curl_easy_escape(NULL, srv->cfg.url, 0);
+	snprintf(url, sizeof(url), "%s/v1/peer/sync?since=%llu&epoch=%s&name=%s&url=%s&interval=%g",
+	    pl->url, (unsigned long long)since, epoch[0] ? epoch : "none", srv->cfg.name,
+	    esc_url ? esc_url : "", pl->interval);
+	curl_free(esc_url);
+	int rc = http_request(pl->http, "GET", url, NULL, &resp);
+	if (rc == 0 && resp.status == 200)
+		o = json_loads(resp.body, 0, NULL);
+	if (o == NULL || !util_valid_id(json_str(o, "name", NULL))) {
+		pthread_mutex_lock(&srv->store->lock);
+		int failed = ++p->failed_polls;
+		pthread_mutex_unlock(&srv->store->lock);
+		if (failed == 1 || failed == pl->fail_after)
+			log_warnx("poll of \"%s\" at %s failed (%d/%d): %s", pl->name, pl->url,
+			    failed, pl->fail_after, rc != 0 ? resp.error :
+			    resp.status != 200 ? "error status" : "bad answer");
+		if (failed >= pl->fail_after && status == POOL_WARM && witness_agrees(pl)) {
+			uint64_t seq = store_takeover(srv->store, p);
+			journal_sync_to(srv->journal, seq);
+			mirror_save(srv, p);
+		} else if (failed >= pl->fail_after && p->handing) {
+			store_handback_cancel(srv->store, p);
+		}
+		goto out;
+	}
+	if (strcmp(json_str(o, "name", ""), pl->name) != 0) {
+		log_warnx("%s answers as \"%s\", not \"%s\": check failover \"%s\" url", pl->url,
+		    json_str(o, "name", ""), pl->name, pl->name);
+		pthread_mutex_lock(&srv->store->lock);
+		p->failed_polls++;
+		pthread_mutex_unlock(&srv->store->lock);
+		goto out;
+	}
+	if (status == POOL_HOT_RETRY) {
+		log_info("\"%s\" at %s answers again (epoch %s); handing its pool back",
+		    pl->name, pl->url, json_str(o, "epoch", "?"));
+		poller_handback(pl);
+	} else {
+		store_pool_set_licenses(srv->store, p, json_object_get(o, "licenses"));
+		if (json_is_true(json_object_get(o, "full")))
+			store_mirror_full(srv->store, p, json_object_get(o, "leases"));
+		else
+			store_mirror_records(srv->store, p, json_object_get(o, "records"));
+		pthread_mutex_lock(&srv->store->lock);
+		util_strlcpy(p->primary_epoch, json_str(o, "epoch", ""), sizeof(p->primary_epoch));
+		p->primary_seq = (uint64_t)json_int(o, "seq", 0);
+		pthread_mutex_unlock(&srv->store->lock);
+	}
+	pthread_mutex_lock(&srv->store->lock);
+	if (p->failed_polls >= pl->fail_after)
+		log_info("poll of \"%s\" at %s works again", pl->name, pl->url);
+	p->failed_polls = 0;
+	p->last_poll_ms = util_mono_ms();
+	pthread_mutex_unlock(&srv->store->lock);
+out:
+	json_decref(o);
+	http_response_clear(&resp);
+}
+
+static void *
+poller_main(void *arg)
+{
+	struct poller *pl = arg;
+
+	while (!pl->stop) {
+		int64_t start = util_mono_ms();
+		poller_once(pl);
+		poller_sleep(pl, start + (int64_t)(pl->interval * 1000));
+	}
+	return NULL;
+}
+
+static struct http_client *
+peer_client(struct server *srv, double interval)
+{
+	struct http_options ho;
+	long t = (long)(interval * 1000);
+
+	memset(&ho, 0, sizeof(ho));
+	/* A poll that takes longer than the interval counts as missed. */
+	ho.connect_timeout_ms = t < 1000 ? (t > 100 ? t : 100) : 1000;
+	ho.timeout_ms = t < 500 ? 500 : (t > 5000 ? 5000 : t);
+	ho.token = srv->peer_token;
+	return http_client_new(&ho);
+}
+
+static void
+poller_start(struct poller *pl)
+{
+	pl->http = peer_client(pl->srv, pl->interval);
+	if (pl->http == NULL || pthread_create(&pl->thread, NULL, poller_main, pl) != 0) {
+		log_warnx("cannot start the poller for \"%s\"", pl->name);
+		http_client_free(pl->http);
+		pl->http = NULL;
+	}
+}
+
+static void
+poller_join(struct poller *pl)
+{
+	if (pl->http != NULL) {
+		pthread_join(pl->thread, NULL);
+		http_client_free(pl->http);
+		pl->http = NULL;
+	}
+}
+
+/* The wanted set of Primaries: config sections, overridden by runtime entries. */
+struct wanted {
+	struct failover_conf *v;
+	int *from_config;
+	size_t n;
+};
+
+static int
+wanted_load(struct server *srv, struct wanted *w, char *err, size_t errlen)
+{
+	struct failcfg rt;
+
+	if (failcfg_load(srv->cfg.state_dir, &rt, err, errlen) != 0)
+		return -1;
+	w->n = 0;
+	w->v = calloc(srv->cfg.nfailover + rt.n + 1, sizeof(*w->v));
+	w->from_config = calloc(srv->cfg.nfailover + rt.n + 1, sizeof(int));
+	if (w->v == NULL || w->from_config == NULL) {
+		failcfg_free(&rt);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < srv->cfg.nfailover; i++) {
+		if (failcfg_find(&rt, srv->cfg.failover[i].name) != NULL)
+			continue;
+		w->v[w->n] = srv->cfg.failover[i];
+		w->from_config[w->n++] = 1;
+	}
+	for (size_t i = 0; i < rt.n; i++) {
+		struct failover_conf *fc = &w->v[w->n];
+		if (strcmp(rt.v[i].name, srv->cfg.name) == 0)
+			continue;
+		memset(fc, 0, sizeof(*fc));
+		util_strlcpy(fc->name, rt.v[i].name, sizeof(fc->name));
+		util_strlcpy(fc->url, rt.v[i].url, sizeof(fc->url));
+		fc->poll_interval = rt.v[i].poll_interval;
+		fc->fail_after = rt.v[i].fail_after;
+		for (size_t k = 0; k < srv->cfg.nfailover; k++)
+			if (strcmp(srv->cfg.failover[k].name, fc->name) == 0)
+				util_strlcpy(fc->witness, srv->cfg.failover[k].witness,
+				    sizeof(fc->witness));
+		w->from_config[w->n++] = 0;
+	}
+	failcfg_free(&rt);
+	return 0;
+}
+
+static void
+wanted_free(struct wanted *w)
+{
+	free(w->v);
+	free(w->from_config);
+}
+
+/* Make the pollers match the configuration and the runtime file. */
+static int
+failover_apply(struct server *srv, char *err, size_t errlen)
+{
+	struct failover *fo = fo_of(srv);
+	struct wanted w;
+	struct poller **stopped = NULL;
+	size_t nstopped = 0;
+
+	if (wanted_load(srv, &w, err, errlen) != 0)
+		return -1;
+	pthread_mutex_lock(&fo->mu);
+	/* Stop pollers whose Primary is gone or whose settings changed. */
+	for (size_t i = 0; i < fo->npollers; ) {
+		struct poller *pl = fo->pollers[i];
+		size_t k;
+		for (k = 0; k < w.n; k++)
+			if (strcmp(w.v[k].name, pl->name) == 0)
+				break;
+		if (k < w.n && strcmp(w.v[k].url, pl->url) == 0 &&
+		    w.v[k].poll_interval == pl->interval && w.v[k].fail_after == pl->fail_after &&
+		    strcmp(w.v[k].witness, pl->witness) == 0) {
+			pl->from_config = w.from_config[k];
+			i++;
+			continue;
+		}
+		pl->stop = 1;
+		struct poller **ns = realloc(stopped, (nstopped + 1) * sizeof(*ns));
+		if (ns != NULL) {
+			stopped = ns;
+			stopped[nstopped++] = pl;
+		}
+		fo->pollers[i] = fo->pollers[--fo->npollers];
+	}
+	pthread_cond_broadcast(&fo->cv);
+	pthread_mutex_unlock(&fo->mu);
+	for (size_t i = 0; i < nstopped; i++) {
+		poller_join(stopped[i]);
+		free(stopped[i]);
+	}
+	free(stopped);
+
+	/* Start the missing ones. */
+	for (size_t k = 0; k < w.n; k++) {
+		int have = 0;
+		pthread_mutex_lock(&fo->mu);
+		for (size_t i = 0; i < fo->npollers; i++)
+			have |= strcmp(fo->pollers[i]->name, w.v[k].name) == 0;
+		pthread_mutex_unlock(&fo->mu);
+		if (have)
+			continue;
+		struct poller *pl = calloc(1, sizeof(*pl));
+		if (pl == NULL)
+			break;
+		pl->srv = srv;
+		util_strlcpy(pl->name, w.v[k].name, sizeof(pl->name));
+		util_strlcpy(pl->url, w.v[k].url, sizeof(pl->url));
+		util_strlcpy(pl->witness, w.v[k].witness, sizeof(pl->witness));
+		pl->interval = w.v[k].poll_interval;
+		pl->fail_after = w.v[k].fail_after;
+		pl->from_config = w.from_config[k];
+		pthread_mutex_lock(&srv->store->lock);
+		int is_new = store_pool(srv->store, pl->name) == NULL;
+		pl->pool = store_add_pool(srv->store, pl->name, pl->url);
+		pthread_mutex_unlock(&srv->store->lock);
+		if (pl->pool == NULL) {
+			free(pl);
+			break;
+		}
+		if (is_new && !fo->started)
+			mirror_load(srv, pl->pool);
+		pthread_mutex_lock(&fo->mu);
+		struct poller **np = realloc(fo->pollers, (fo->npollers + 1) * sizeof(*np));
+		if (np != NULL) {
+			fo->pollers = np;
+			fo->pollers[fo->npollers++] = pl;
+		}
+		pthread_mutex_unlock(&fo->mu);
+		if (np == NULL) {
+			free(pl);
+			break;
+		}
+		if (fo->started)
+			poller_start(pl);
+		log_info("backing up \"%s\" at %s (poll every %gs, take over after %d missed%s%s)",
+		    pl->name, pl->url, pl->interval, pl->fail_after,
+		    pl->witness[0] ? ", witness " : "", pl->witness);
+	}
+	wanted_free(&w);
+	return 0;
+}
+
+static void
+ini_mtime(struct server *srv, struct timespec *ts)
+{
+	char *path = state_path(srv, FAILCFG_FILE, NULL);
+	struct stat st;
+
+	memset(ts, 0, sizeof(*ts));
+	if (path != NULL && stat(path, &st) == 0)
+		*ts = st.st_mtim;
+	free(path);
+}
+
+int
+failover_init(struct server *srv, char *err, size_t errlen)
+{
+	struct failover *fo = calloc(1, sizeof(*fo));
+
+	if (fo == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	fo->srv = srv;
+	pthread_mutex_init(&fo->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&fo->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	srv->failover = fo;
+	backups_load(fo);
+	ini_mtime(srv, &fo->ini_mtime);
+	return failover_apply(srv, err, errlen);
+}
+
+void
+failover_start(struct server *srv)
+{
+	struct failover *fo = fo_of(srv);
+
+	pthread_mutex_lock(&fo->mu);
+	fo->started = 1;
+	for (size_t i = 0; i < fo->npollers; i++) {
+		struct poller *pl = fo->pollers[i];
+		/* We were serving this pool when we stopped: go on until the
+		 * Primary answers and takes it back. */
+		if (store_pool_has_leases(srv->store, pl->pool)) {
+			pthread_mutex_lock(&srv->store->lock);
+			pl->pool->status = POOL_HOT_RETRY;
+			pthread_mutex_unlock(&srv->store->lock);
+			log_info("pool \"%s\": serving its leases again until \"%s\" takes them back",
+			    pl->name, pl->name);
+		}
+		poller_start(pl);
+	}
+	pthread_mutex_unlock(&fo->mu);
+}
+
+void
+failover_stop(struct server *srv)
+{
+	struct failover *fo = fo_of(srv);
+
+	if (fo == NULL)
+		return;
+	pthread_mutex_lock(&fo->mu);
+	for (size_t i = 0; i < fo->npollers; i++)
+		fo->pollers[i]->stop = 1;
+	pthread_cond_broadcast(&fo->cv);
+	pthread_mutex_unlock(&fo->mu);
+	for (size_t i = 0; i < fo->npollers; i++) {
+		poller_join(fo->pollers[i]);
+		mirror_save(srv, fo->pollers[i]->pool);
+		free(fo->pollers[i]);
+	}
+	if (fo->backups_dirty)
+		backups_save(fo);
+	free(fo->pollers);
+	free(fo->backups);
+	pthread_mutex_destroy(&fo->mu);
+	pthread_cond_destroy(&fo->cv);
+	free(fo);
+	srv->failover = NULL;
+}
+
+void
+failover_tick(struct server *srv)
+{
+	struct failover *fo = fo_of(srv);
+	int64_t now = util_mono_ms();
+	int watched = 0;
+	struct timespec mt;
+	char err[512];
+
+	pthread_mutex_lock(&fo->mu);
+	for (size_t i = 0; i < fo->nbackups; i++) {
+		struct backup_seen *b = &fo->backups[i];
+		if (b->last_ms > 0 && now - b->last_ms <= (int64_t)(3000 * b->interval) + 250)
+			watched = 1;
+	}
+	int save = fo->backups_dirty;
+	pthread_mutex_unlock(&fo->mu);
+	pthread_mutex_lock(&srv->store->lock);
+	srv->store->pools[0]->status = watched ? POOL_HOT_WARM : POOL_HOT;
+	pthread_mutex_unlock(&srv->store->lock);
+	if (save)
+		backups_save(fo);
+
+	for (size_t i = 1; i < srv->store->npools; i++) {
+		struct pool *p = srv->store->pools[i];
+		if (p->dirty)
+			mirror_save(srv, p);
+	}
+	ini_mtime(srv, &mt);
+	if (mt.tv_sec != fo->ini_mtime.tv_sec || mt.tv_nsec != fo->ini_mtime.tv_nsec) {
+		fo->ini_mtime = mt;
+		if (failover_apply(srv, err, sizeof(err)) != 0)
+			log_warnx("failover settings unchanged: %s", err);
+	}
+}
+
+/* ---- Primary side: merging a backup's leases ---- */
+
+static void
+merge_payload(struct server *srv, json_t *payload, const char *from)
+{
+	int adopted, ended;
+	uint64_t seq = store_merge_handback(srv->store, payload, &adopted, &ended);
+
+	journal_sync_to(srv->journal, seq);
+	if (adopted > 0 || ended > 0)
+		log_info("handback from \"%s\": %d leases taken back, %d ended while it served",
+		    from, adopted, ended);
+	usage_event("handback", json_pack("{s:s, s:s, s:s, s:i, s:i}", "pool", srv->cfg.name,
+	    "from", from, "by", srv->cfg.name, "adopted", adopted, "ended", ended));
+}
+
+void
+failover_reclaim(struct server *srv)
+{
+	struct failover *fo = fo_of(srv);
+	int64_t deadline = util_mono_ms() + srv->cfg.handback_wait_ms;
+	char url[700], body[256];
+
+	for (size_t i = 0; i < fo->nbackups; i++) {
+		struct backup_seen *b = &fo->backups[i];
+		int64_t left = deadline - util_mono_ms();
+		if (left <= 0) {
+			log_warnx("handback: no time left to ask %s; it hands back when it polls",
+			    b->url);
+			continue;
+		}
+		struct http_options ho = { left < 1000 ? left : 1000, left, srv->peer_token,
+		    NULL, NULL };
+		struct http_client *c = http_client_new(&ho);
+		struct http_response resp;
+		if (c == NULL)
+			continue;
+		snprintf(url, sizeof(url), "%s/v1/peer/release", b->url);
+		snprintf(body, sizeof(body), "{\"pool\":\"%s\"}", srv->cfg.name);
+		if (http_request(c, "POST", url, body, &resp) == 0 && resp.status == 200) {
+			json_t *payload = json_loads(resp.body, 0, NULL);
+			if (payload != NULL) {
+				merge_payload(srv, payload, b->name);
+				http_response_clear(&resp);
+				snprintf(body, sizeof(body), "{\"pool\":\"%s\",\"commit\":true}",
+				    srv->cfg.name);
+				if (http_request(c, "POST", url, body, &resp) != 0 ||
+				    resp.status != 200)
+					log_warnx("handback: %s did not confirm; it will hand back "
+					    "when it polls", b->url);
+			}
+			json_decref(payload);
+		} else {
+			log_warnx("handback: backup \"%s\" at %s: %s", b->name, b->url,
+			    resp.status ? "error answer" : resp.error);
+		}
+		http_response_clear(&resp);
+		http_client_free(c);
+	}
+}
+
+/* ---- routes ---- */
+
+void
+api_peer_sync(struct req *r, const char *arg)
+{
+	struct server *srv = r->srv;
+	struct failover *fo = fo_of(srv);
+	const char *qs = req_query(r, "since"), *qe = req_query(r, "epoch");
+	const char *qn = req_query(r, "name"), *qu = req_query(r, "url");
+	const char *qi = req_query(r, "interval");
+	uint64_t since = qs ? strtoull(qs, NULL, 10) : 0;
+	double interval = qi ? atof(qi) : 1;
+	json_t *records = NULL;
+
+	(void)arg;
+	if (!util_valid_id(qn) || (qu != NULL && qu[0] != '\0' && !failcfg_valid_url(qu))) {
+		req_error(r, 400, "bad_request", "sync needs name=BACKUP-NAME and url=BACKUP-URL");
+		return;
+	}
+	if (!(interval > 0 && interval <= 3600))
+		interval = 1;
+	pthread_mutex_lock(&fo->mu);
+	struct backup_seen *b = NULL;
+	for (size_t i = 0; i < fo->nbackups; i++)
+		if (strcmp(fo->backups[i].name, qn) == 0)
+			b = &fo->backups[i];
+	if (b == NULL) {
+		struct backup_seen *nb = realloc(fo->backups, (fo->nbackups + 1) * sizeof(*nb));
+		if (nb != NULL) {
+			fo->backups = nb;
+			b = &fo->backups[fo->nbackups++];
+			memset(b, 0, sizeof(*b));
+			util_strlcpy(b->name, qn, sizeof(b->name));
+			fo->backups_dirty = 1;
+			log_info("backup \"%s\" at %s polls this server", qn, qu ? qu : "?");
+		}
+	}
+	if (b != NULL) {
+		if (qu != NULL && qu[0] != '\0' && strcmp(b->url, qu) != 0) {
+			util_strlcpy(b->url, qu, sizeof(b->url));
+			fo->backups_dirty = 1;
+		}
+		b->last_ms = util_mono_ms();
+		b->interval = interval;
+	}
+	pthread_mutex_unlock(&fo->mu);
+
+	uint64_t seq = journal_last_seq(srv->journal);
+	int full = qe == NULL || strcmp(qe, srv->epoch) != 0;
+	if (!full && (records = journal_since(srv->journal, since)) == NULL)
+		full = 1;
+	r->reply.status = 200;
+	r->reply.body = json_pack("{s:s, s:s, s:I, s:b, s:o}", "name", srv->cfg.name,
+	    "epoch", srv->epoch, "seq", (json_int_t)(full ? seq : since + json_array_size(records)),
+	    "full", full, "licenses", store_own_licenses(srv->store));
+	if (full) {
+		/* Take the sequence before the leases: records after it are
+		 * sent again next time, and applying them twice is harmless. */
+		json_object_set_new(r->reply.body, "leases", store_own_leases(srv->store));
+	} else {
+		json_object_set_new(r->reply.body, "records", records);
+	}
+}
+
+static const struct json_field handback_fields[] = {
+	{ "pool", JK_ID, 1 },
+	{ "from", JK_ID, 0 },
+	{ "leases", JK_ANY, 0 },
+	{ "released", JK_ANY, 0 },
+	{ "commit", JK_BOOL, 0 },
+	{ NULL, 0, 0 }
+};
+
+void
+api_peer_handback(struct req *r, const char *arg)
+{
+	char err[256];
+	json_t *o;
+
+	(void)arg;
+	if ((o = json_decode_object(r->body, r->len, handback_fields, 0, err, sizeof(err))) == NULL) {
+		req_error(r, 400, "bad_request", "%s", err);
+		return;
+	}
+	if (strcmp(json_str(o, "pool", ""), r->srv->cfg.name) != 0) {
+		req_error(r, 409, "wrong_pool", "this is server \"%s\", not \"%s\"",
+		    r->srv->cfg.name, json_str(o, "pool", ""));
+		json_decref(o);
+		return;
+	}
+	merge_payload(r->srv, o, json_str(o, "from", "?"));
+	json_decref(o);
+	r->reply.status = 200;
+	r->reply.body = json_pack("{s:b}", "accepted", 1);
+}
+
+void
+api_peer_release(struct req *r, const char *arg)
+{
+	char err[256];
+	json_t *o;
+
+	(void)arg;
+	if ((o = json_decode_object(r->body, r->len, handback_fields, 0, err, sizeof(err))) == NULL) {
+		req_error(r, 400, "bad_request", "%s", err);
+		return;
+	}
+	struct pool *p = store_pool(r->srv->store, json_str(o, "pool", ""));
+	if (p == NULL || p->own) {
+		req_error(r, 404, "unknown_pool", "server \"%s\" does not back up \"%s\"",
+		    r->srv->cfg.name, json_str(o, "pool", ""));
+	} else if (json_is_true(json_object_get(o, "commit"))) {
+		uint64_t seq = p->handing ? store_handback_commit(r->srv->store, p) : 0;
+		journal_sync_to(r->srv->journal, seq);
+		r->reply.status = 200;
+		r->reply.body = json_pack("{s:b}", "committed", 1);
+	} else if (p->status == POOL_HOT_RETRY) {
+		r->reply.status = 200;
+		r->reply.body = store_handback_prepare(r->srv->store, p);
+	} else {
+		r->reply.status = 200;
+		r->reply.body = json_pack("{s:s, s:s, s:[], s:[]}", "pool", p->name, "from",
+		    r->srv->cfg.name, "leases", "released");
+	}
+	json_decref(o);
+}
+
+void
+failover_health(struct server *srv, json_t *health)
+{
+	struct failover *fo = fo_of(srv);
+	json_t *backups = json_array(), *backs = json_array();
+	int64_t now = util_mono_ms();
+
+	pthread_mutex_lock(&fo->mu);
+	for (size_t i = 0; i < fo->nbackups; i++) {
+		struct backup_seen *b = &fo->backups[i];
+		json_array_append_new(backups, json_pack("{s:s, s:s, s:o}", "name", b->name,
+		    "url", b->url, "last_poll_age",
+		    b->last_ms ? json_real((now - b->last_ms) / 1000.0) : json_null()));
+	}
+	for (size_t i = 0; i < fo->npollers; i++) {
+		struct poller *pl = fo->pollers[i];
+		pthread_mutex_lock(&srv->store->lock);
+		json_array_append_new(backs, json_pack("{s:s, s:s, s:s, s:o, s:i}",
+		    "pool", pl->name, "url", pl->url, "status", pool_status_str(pl->pool->status),
+		    "last_poll_age", pl->pool->last_poll_ms ?
+		    json_real((now - pl->pool->last_poll_ms) / 1000.0) : json_null(),
+		    "failed_polls", pl->pool->failed_polls));
+		pthread_mutex_unlock(&srv->store->lock);
+	}
+	pthread_mutex_unlock(&fo->mu);
+	json_object_set_new(health, "backups", backups);
+	json_object_set_new(health, "backs_up", backs);
+}
+
+void
+api_failover_get(struct req *r, const char *arg)
+{
+	struct server *srv = r->srv;
+	struct failover *fo = fo_of(srv);
+	json_t *arr = json_array();
+	int64_t now = util_mono_ms();
+
+	(void)arg;
+	pthread_mutex_lock(&fo->mu);
+	for (size_t i = 0; i < fo->npollers; i++) {
+		struct poller *pl = fo->pollers[i];
+		pthread_mutex_lock(&srv->store->lock);
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:f, s:i, s:s, s:s, s:s, s:o, s:i}",
+		    "name", pl->name, "url", pl->url, "poll_interval", pl->interval,
+		    "fail_after", pl->fail_after, "witness", pl->witness,
+		    "source", pl->from_config ? "config" : "runtime",
+		    "status", pool_status_str(pl->pool->status),
+		    "last_poll_age", pl->pool->last_poll_ms ?
+		    json_real((now - pl->pool->last_poll_ms) / 1000.0) : json_null(),
+		    "failed_polls", pl->pool->failed_polls));
+		pthread_mutex_unlock(&srv->store->lock);
+	}
+	pthread_mutex_unlock(&fo->mu);
+	r->reply.status = 200;
+	r->reply.body = json_pack("{s:s, s:o}", "server", srv->cfg.name, "failover", arr);
+}
+
+void
+api_failover_put(struct req *r, const char *arg)
+{
+	static const struct json_field fields[] = {
+		{ "name", JK_ID, 1 },
+		{ "url", JK_TEXT, 1 },
+		{ "poll_interval", JK_NUMBER, 0 },
+		{ "fail_after", JK_UINT, 0 },
+		{ NULL, 0, 0 }
+	};
+	struct failcfg_entry e;
+	char err[512];
+	json_t *o;
+
+	(void)arg;
+	if ((o = json_decode_object(r->body, r->len, fields, 0, err, sizeof(err))) == NULL) {
+		req_error(r, 400, "bad_request", "%s", err);
+		return;
+	}
+	failcfg_entry_init(&e, json_str(o, "name", ""), json_str(o, "url", ""));
+	if (json_object_get(o, "poll_interval") != NULL)
+		e.poll_interval = json_number_value(json_object_get(o, "poll_interval"));
+	if (json_object_get(o, "fail_after") != NULL)
+		e.fail_after = (int)json_integer_value(json_object_get(o, "fail_after"));
+	json_decref(o);
+	if (strcmp(e.name, r->srv->cfg.name) == 0) {
+		req_error(r, 400, "bad_request", "server \"%s\" cannot back up itself", e.name);
+		return;
+	}
+	if (failcfg_validate(&e, err, sizeof(err)) != 0) {
+		req_error(r, 400, "bad_request", "%s", err);
+		return;
+	}
+	if (failcfg_set(r->srv->cfg.state_dir, &e, NULL, err, sizeof(err)) != 0) {
+		req_error(r, 500, "state", "%s", err);
+		return;
+	}
+	ini_mtime(r->srv, &fo_of(r->srv)->ini_mtime);
+	if (failover_apply(r->srv, err, sizeof(err)) != 0) {
+		req_error(r, 500, "state", "%s", err);
+		return;
+	}
+	api_failover_get(r, NULL);
+}
+
+void
+api_failover_delete(struct req *r, const char *arg)
+{
+	char err[512];
+	int rc;
+
+	if (!util_valid_id(arg)) {
+		req_error(r, 400, "bad_request", "invalid name");
+		return;
+	}
+	rc = failcfg_clear(r->srv->cfg.state_dir, arg, NULL, err, sizeof(err));
+	if (rc < 0) {
+		req_error(r, 500, "state", "%s", err);
+		return;
+	}
+	if (rc == 1) {
+		for (size_t i = 0; i < r->srv->cfg.nfailover; i++) {
+			if (strcmp(r->srv->cfg.failover[i].name, arg) == 0) {
+				req_error(r, 409, "in_config", "failover \"%s\" is set in %s:%d; "
+				    "remove it there", arg, r->srv->cfg.file,
+				    r->srv->cfg.failover[i].line);
+				return;
+			}
+		}
+		req_error(r, 404, "not_found", "this server does not back up \"%s\"", arg);
+		return;
+	}
+	ini_mtime(r->srv, &fo_of(r->srv)->ini_mtime);
+	if (failover_apply(r->srv, err, sizeof(err)) != 0) {
+		req_error(r, 500, "state", "%s", err);
+		return;
+	}
+	api_failover_get(r, NULL);
+}
+
+/* A witness answers whether it can reach a server (any slserve can be one). */
+void api_peer_probe(struct req *r, const char *arg);
+
+void
+api_peer_probe(struct req *r, const char *arg)
+{
+	const char *target = req_query(r, "url");
+	struct http_response resp;
+	char url[700];
+
+	(void)arg;
+	if (!failcfg_valid_url(target)) {
+		req_error(r, 400, "bad_request", "probe needs url=http://HOST:PORT");
+		return;
+	}
+	struct http_options ho = { 500, 1000, NULL, NULL, NULL };
+	struct http_client *c = http_client_new(&ho);
+	if (c == NULL) {
+		req_error(r, 503, "out_of_memory", "out of memory");
+		return;
+	}
+	snprintf(url, sizeof(url), "%s/v1/health", target);
+	int ok = http_request(c, "GET", url, NULL, &resp) == 0 && resp.status == 200;
+	http_response_clear(&resp);
+	http_client_free(c);
+	r->reply.status = 200;
+	r->reply.body = json_pack("{s:s, s:b}", "url", target, "reachable", ok);
+}
