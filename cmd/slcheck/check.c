@@ -46,6 +46,8 @@ struct check {
 	int state;
 	char problems[2048];
 	int answered;
+	int64_t deadline;	/* everything ends by then (-t) */
+	int planned;		/* requests that may still be made */
 };
 
 static int
@@ -208,9 +210,17 @@ check_count(struct check *c, json_t *lic, const char *where)
 	}
 }
 
+/* GET /v1/licenses from url, within a fair share of the time left, so one
+ * server that accepts and never answers cannot starve the others. */
 static int
 check_fetch(struct check *c, const char *url, struct reply *r)
 {
+	int64_t now = util_mono_ms();
+	int share = c->planned > 1 ? c->planned : 1;
+
+	http_client_set_deadline(c->s->http, now + (c->deadline - now) / share);
+	if (c->planned > 1)
+		c->planned--;
 	if (slc_request(c->s, "GET", url, "/v1/licenses", NULL, r) == -1) {
 		slc_debug(c->s, "%s: %s", url, r->detail);
 		return -1;
@@ -317,7 +327,12 @@ cmd_check(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 	/* Every request ends before the deadline; alarm() is the backstop. */
 	signal(SIGALRM, check_alarm);
 	alarm((unsigned int)ceil(timeout));
-	http_client_set_deadline(s->http, util_mono_ms() + (int64_t)(timeout * 1000) - 250);
+	c.deadline = util_mono_ms() + (int64_t)(timeout * 1000) - 250;
+	for (size_t i = 0; i < s->conf.nservers; i++) {
+		const char *backups[CACHE_MAX_BACKUPS + 1];
+		c.planned += 1 + (int)slc_backups_of(s, s->conf.servers[i].url, backups,
+		    nitems(backups));
+	}
 
 	for (size_t i = 0; i < s->conf.nservers; i++) {
 		const struct clientconf_server *cs = &s->conf.servers[i];
@@ -334,6 +349,12 @@ cmd_check(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 			check_backups(&c, cs->url);
 			continue;
 		}
+		{
+			const char *backups[CACHE_MAX_BACKUPS + 1];
+			c.planned -= (int)slc_backups_of(s, cs->url, backups, nitems(backups));
+			if (c.planned < 1)
+				c.planned = 1;
+		}
 		if (cs->role == CLIENTCONF_PRIMARY)
 			primaries_up++;
 		json_array_foreach(json_object_get(r.json, "licenses"), k, lic) {
@@ -347,8 +368,10 @@ cmd_check(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 		slc_learn(s, cs->url);
 	}
 	if (c.answered == 0) {
+		char all[sizeof(c.problems)];
 		c.state = STATE_CRITICAL;
-		snprintf(c.problems, sizeof(c.problems), "no license server answers");
+		util_strlcpy(all, c.problems, sizeof(all));
+		snprintf(c.problems, sizeof(c.problems), "no license server answers: %.1900s", all);
 	} else if (primaries_up == 0) {
 		check_problem(&c, STATE_WARNING, "no Primary answers");
 	}
