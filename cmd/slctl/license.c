@@ -509,6 +509,23 @@ out:
 	return rc;
 }
 
+/* Before editing, make sure the server answers and takes the token, so a
+ * refused reload does not leave the file changed behind its back. */
+static int
+admin_preflight(struct ctl *ctl)
+{
+	struct ctl_reply r;
+	int rc = 0;
+
+	if (ctl_call(ctl, &ctl->servers[0], "GET", "/v1/leases?product=-", NULL,
+	    &r) == -1 || r.status != 200) {
+		rc = ctl_fail(ctl, &ctl->servers[0], &r,
+		    "reload check (file not changed)");
+	}
+	ctl_reply_clear(&r);
+	return rc;
+}
+
 /* The licenses file to edit and the server to reload afterwards. */
 static int
 edit_target(struct ctl *ctl, const char *given, char **path, int reload)
@@ -554,6 +571,7 @@ edit_target(struct ctl *ctl, const char *given, char **path, int reload)
 	    (rc = ctl_token_setup(ctl)) != 0 ||
 	    (rc = ctl_http_setup(ctl)) != 0)
 		goto out;
+	rc = admin_preflight(ctl);
 out:
 	if (have)
 		config_free(&sc);
