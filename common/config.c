@@ -142,7 +142,14 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	memset(c, 0, sizeof(*c));
 	conf_errors_init(&e, err, errlen);
 	c->file = strdup(path);
-	c->dir = util_dirname(path);
+	/* Relative paths in the file start at its directory, made absolute so
+	 * they still hold after the daemon changes directory. */
+	char *dir = util_dirname(path);
+	c->dir = dir ? realpath(dir, NULL) : NULL;
+	if (c->dir == NULL)
+		c->dir = dir;
+	else
+		free(dir);
 	if ((cfg = cfg_init(server_opts, CFGF_NONE)) == NULL) {
 		conf_error(&e, "%s: out of memory", path);
 		return -1;

@@ -158,6 +158,37 @@ util_today(void)
 	return days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 }
 
+/* Collapse "." and "dir/.." segments of an absolute path, in place. */
+static void
+path_clean(char *p)
+{
+	char *out = p, *seg = p;
+
+	if (*p != '/')
+		return;
+	while (*seg != '\0') {
+		while (*seg == '/')
+			seg++;
+		if (*seg == '\0')
+			break;
+		size_t n = strcspn(seg, "/");
+		if (n == 1 && seg[0] == '.') {
+			/* skip */
+		} else if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+			while (out > p && *--out != '/')
+				;
+		} else {
+			*out++ = '/';
+			memmove(out, seg, n);
+			out += n;
+		}
+		seg += n;
+	}
+	if (out == p)
+		*out++ = '/';
+	*out = '\0';
+}
+
 char *
 util_path_join(const char *dir, const char *path)
 {
@@ -166,9 +197,11 @@ util_path_join(const char *dir, const char *path)
 	if (path == NULL)
 		return NULL;
 	if (path[0] == '/' || dir == NULL || dir[0] == '\0')
-		return strdup(path);
-	if (asprintf(&out, "%s/%s", dir, path) < 0)
+		out = strdup(path);
+	else if (asprintf(&out, "%s/%s", dir, path) < 0)
 		return NULL;
+	if (out != NULL)
+		path_clean(out);
 	return out;
 }
 
