@@ -273,8 +273,15 @@ report_feed(struct report *rp, const char *text, size_t len)
 	if (!started)
 		report_window_start(rp);
 	/* Leases still open count until the end of the window (or now). */
-	while (rp->nleases > 0)
-		close_lease(rp, rp->nleases - 1, rp->until);
+	if (rp->nleases > 0) {
+		struct timespec ts;
+		double now;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+		while (rp->nleases > 0)
+			close_lease(rp, rp->nleases - 1, rp->until < now ? rp->until : now);
+	}
 	return 0;
 }
 
@@ -572,7 +579,7 @@ cmd_report(struct ctl *ctl, int argc, char **argv)
 
 	memset(&rp, 0, sizeof(rp));
 	rp.since = -INFINITY;
-	rp.until = (double)time(NULL);
+	rp.until = INFINITY;		/* now, and whatever the log holds */
 	while ((ch = getopt_long(argc, argv, "jCs:u:b:n:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
@@ -640,7 +647,11 @@ cmd_report(struct ctl *ctl, int argc, char **argv)
 			return rc;
 		srv = &ctl->servers[0];
 		/* The whole log up to --until: leases open at --since count. */
-		snprintf(q, sizeof(q), "/v1/admin/usage?until=%.0f", ceil(rp.until));
+		if (isfinite(rp.until))
+			snprintf(q, sizeof(q), "/v1/admin/usage?until=%.0f",
+			    ceil(rp.until));
+		else
+			snprintf(q, sizeof(q), "/v1/admin/usage");
 		http_client_free(ctl->http);
 		ctl->http = NULL;
 		if (ctl->timeout_ms < 60000)
@@ -656,10 +667,10 @@ cmd_report(struct ctl *ctl, int argc, char **argv)
 		ctl_reply_clear(&r);
 	}
 	report_feed(&rp, text ? text : "", len);
+	rc = report_print(&rp, format, ntop);
 	if (rp.bad_lines > 0)
 		ctl_warnx("report: %ld malformed usage log lines skipped",
 		    rp.bad_lines);
-	rc = report_print(&rp, format, ntop);
 	report_free(&rp);
 	free(text);
 	free(path);
