@@ -199,6 +199,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		r->conn = conn;
 		r->url = url;
 		r->method = method;
+		r->start_us = metrics_clock_us();
 		*con_cls = r;
 		const char *cl = req_header(r, "Content-Length");
 		if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)srv->cfg.max_body)
@@ -260,6 +261,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (r == NULL)
 		return;
+	if (r->answered)
+		metrics_request_done(r->start_us);
 	json_decref(r->reply.body);
 	free(r->body);
 	free(r->raw);

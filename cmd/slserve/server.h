@@ -51,6 +51,7 @@ struct req {
 	char *raw;
 	size_t rawlen;
 	const char *content_type;
+	int64_t start_us;		/* metrics_clock_us() at arrival */
 };
 
 /* httpd.c */
@@ -71,6 +72,14 @@ struct route {
 };
 enum { AUTH_NONE, AUTH_ADMIN, AUTH_PEER };
 extern const struct route api_routes[];
+
+/* metrics.c: GET /metrics, and the latency of each answered request. */
+void api_metrics(struct req *r, const char *arg);
+int64_t metrics_clock_us(void);
+void metrics_request_done(int64_t start_us);
+
+/* statuspage.c: GET /, the HTML status page. */
+void api_status_page(struct req *r, const char *arg);
 
 /* main.c */
 int server_reload(struct server *srv, json_t **changes, char *err, size_t errlen);

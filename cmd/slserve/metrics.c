@@ -1,0 +1,302 @@
+/* GET /metrics: the server's state in the Prometheus text format (0.0.4),
+ * and the request latency histogram that httpd.c feeds. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "failover.h"
+#include "json.h"
+#include "server.h"
+#include "store.h"
+#include "util.h"
+
+/* Upper bounds of the latency buckets, in microseconds; a last bucket
+ * (+Inf) catches the rest. A checkout waits for its journal record to be
+ * fsynced, so the interesting range is 0.1 ms to a few hundred ms. */
+static const uint64_t latency_bounds_us[] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+	500000, 1000000, 2500000
+};
+#define NBUCKETS (nitems(latency_bounds_us) + 1)
+
+/* Lock-free: each request adds to one bucket and to the sum. */
+static uint64_t latency_count[NBUCKETS];
+static uint64_t latency_sum_us;
+
+int64_t
+metrics_clock_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void
+metrics_request_done(int64_t start_us)
+{
+	uint64_t us = (uint64_t)(metrics_clock_us() - start_us);
+	size_t b = 0;
+
+	while (b < nitems(latency_bounds_us) && us > latency_bounds_us[b])
+		b++;
+	__atomic_fetch_add(&latency_count[b], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&latency_sum_us, us, __ATOMIC_RELAXED);
+}
+
+/* A label value: backslash, double quote and newline escaped. */
+static void
+put_label(FILE *f, const char *name, const char *value)
+{
+	fprintf(f, "%s=\"", name);
+	for (const char *p = value ? value : ""; *p != '\0'; p++) {
+		if (*p == '\\' || *p == '"')
+			fprintf(f, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+static void
+put_header(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Seconds as Prometheus reads them; null (never) is +Inf, so that an alert
+ * on "older than N seconds" fires for a peer never heard from. */
+static void
+put_age(FILE *f, json_t *age)
+{
+	if (json_is_number(age))
+		fprintf(f, " %.3f\n", json_number_value(age));
+	else
+		fputs(" +Inf\n", f);
+}
+
+/* The end of a license's last valid day (local time), or -1 for "never". */
+static double
+expiry_time(const char *expires)
+{
+	struct tm tm;
+	int y, m, d;
+
+	if (util_parse_date(expires) < 0 || sscanf(expires, "%d-%d-%d", &y, &m, &d) != 3)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = m - 1;
+	tm.tm_mday = d + 1;
+	tm.tm_isdst = -1;
+	return (double)mktime(&tm);
+}
+
+static const char *const statuses[] = { "hot", "hot-warm", "warm", "hot-retry" };
+
+static void
+put_license_labels(FILE *f, json_t *l)
+{
+	put_label(f, "{license", json_str(l, "id", ""));
+	put_label(f, ",product", json_str(l, "product", ""));
+	put_label(f, ",pool", json_str(l, "pool", ""));
+}
+
+static void
+put_licenses(FILE *f, json_t *lics)
+{
+	json_t *l;
+	size_t i;
+
+	put_header(f, "sl_license_info", "gauge",
+	    "A license of this server (always 1): role, server that serves it, expiry.");
+	json_array_foreach(lics, i, l) {
+		fputs("sl_license_info", f);
+		put_license_labels(f, l);
+		put_label(f, ",role", json_str(l, "role", ""));
+		put_label(f, ",served_by", json_str(l, "served_by", ""));
+		put_label(f, ",expires", json_str(l, "expires", ""));
+		fputs("} 1\n", f);
+	}
+	put_header(f, "sl_license_seats_in_use", "gauge", "Seats of the license in use.");
+	json_array_foreach(lics, i, l) {
+		fputs("sl_license_seats_in_use", f);
+		put_license_labels(f, l);
+		fprintf(f, "} %lld\n", json_int(l, "in_use", 0));
+	}
+	put_header(f, "sl_license_seats_max", "gauge",
+	    "Seats of the license (-1: unlimited).");
+	json_array_foreach(lics, i, l) {
+		fputs("sl_license_seats_max", f);
+		put_license_labels(f, l);
+		fprintf(f, "} %lld\n", json_int(l, "max", 0));
+	}
+	put_header(f, "sl_license_denials_total", "counter",
+	    "Checkouts of the license's product refused since start (FAILS).");
+	json_array_foreach(lics, i, l) {
+		fputs("sl_license_denials_total", f);
+		put_license_labels(f, l);
+		fprintf(f, "} %lld\n", json_int(l, "fails", 0));
+	}
+	put_header(f, "sl_license_status", "gauge",
+	    "Status of the license: 1 for its current status, 0 for the others.");
+	json_array_foreach(lics, i, l) {
+		for (size_t k = 0; k < nitems(statuses); k++) {
+			fputs("sl_license_status", f);
+			put_license_labels(f, l);
+			put_label(f, ",status", statuses[k]);
+			fprintf(f, "} %d\n", strcmp(json_str(l, "status", ""), statuses[k]) == 0);
+		}
+	}
+	put_header(f, "sl_license_expiry_timestamp_seconds", "gauge",
+	    "When the license stops granting seats (end of its expiry day); "
+	    "absent when it never expires.");
+	json_array_foreach(lics, i, l) {
+		double t = expiry_time(json_str(l, "expires", ""));
+		if (t < 0)
+			continue;
+		fputs("sl_license_expiry_timestamp_seconds", f);
+		put_license_labels(f, l);
+		fprintf(f, "} %.0f\n", t);
+	}
+}
+
+static void
+put_counters(FILE *f, struct store *s)
+{
+	uint64_t v[5];
+	static const char *const names[][2] = {
+		{ "sl_grants_total", "Seats granted since start." },
+		{ "sl_checkins_total", "Seats checked in since start." },
+		{ "sl_expiries_total", "Soft seats reclaimed for lack of heartbeats since start." },
+		{ "sl_revokes_total", "Seats revoked or removed by an administrator since start." },
+		{ "sl_denials_total", "Checkouts refused since start." },
+	};
+
+	pthread_mutex_lock(&s->lock);
+	v[0] = s->grants;
+	v[1] = s->checkins;
+	v[2] = s->expiries;
+	v[3] = s->revokes;
+	v[4] = s->denials;
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < nitems(v); i++) {
+		put_header(f, names[i][0], "counter", names[i][1]);
+		fprintf(f, "%s %llu\n", names[i][0], (unsigned long long)v[i]);
+	}
+}
+
+static void
+put_failover(FILE *f, struct server *srv)
+{
+	json_t *h = json_object(), *backs, *backups, *p;
+	size_t i;
+
+	failover_health(srv, h);
+	backs = json_object_get(h, "backs_up");
+	backups = json_object_get(h, "backups");
+	put_header(f, "sl_failover_status", "gauge",
+	    "Each Primary this server backs up: 1 for the status of its pool here "
+	    "(warm: mirroring, hot-retry: serving it), 0 for the others.");
+	json_array_foreach(backs, i, p) {
+		for (size_t k = 0; k < nitems(statuses); k++) {
+			fputs("sl_failover_status", f);
+			put_label(f, "{primary", json_str(p, "pool", ""));
+			put_label(f, ",url", json_str(p, "url", ""));
+			put_label(f, ",status", statuses[k]);
+			fprintf(f, "} %d\n", strcmp(json_str(p, "status", ""), statuses[k]) == 0);
+		}
+	}
+	put_header(f, "sl_failover_last_poll_age_seconds", "gauge",
+	    "Seconds since the last good poll of each Primary this server backs up "
+	    "(+Inf: none yet).");
+	json_array_foreach(backs, i, p) {
+		fputs("sl_failover_last_poll_age_seconds", f);
+		put_label(f, "{primary", json_str(p, "pool", ""));
+		fputc('}', f);
+		put_age(f, json_object_get(p, "last_poll_age"));
+	}
+	put_header(f, "sl_failover_failed_polls", "gauge",
+	    "Consecutive failed polls of each Primary this server backs up.");
+	json_array_foreach(backs, i, p) {
+		fputs("sl_failover_failed_polls", f);
+		put_label(f, "{primary", json_str(p, "pool", ""));
+		fprintf(f, "} %lld\n", json_int(p, "failed_polls", 0));
+	}
+	put_header(f, "sl_backup_last_poll_age_seconds", "gauge",
+	    "Seconds since each backup of this server last polled it "
+	    "(+Inf: not since this server started).");
+	json_array_foreach(backups, i, p) {
+		fputs("sl_backup_last_poll_age_seconds", f);
+		put_label(f, "{backup", json_str(p, "name", ""));
+		put_label(f, ",url", json_str(p, "url", ""));
+		fputc('}', f);
+		put_age(f, json_object_get(p, "last_poll_age"));
+	}
+	json_decref(h);
+}
+
+static void
+put_latency(FILE *f)
+{
+	const char *name = "sl_http_request_duration_seconds";
+	uint64_t cumulative = 0;
+
+	put_header(f, name, "histogram",
+	    "Time from a request's arrival to the end of its answer.");
+	for (size_t b = 0; b < NBUCKETS; b++) {
+		cumulative += __atomic_load_n(&latency_count[b], __ATOMIC_RELAXED);
+		if (b < nitems(latency_bounds_us))
+			fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", name,
+			    latency_bounds_us[b] / 1e6, (unsigned long long)cumulative);
+		else
+			fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+			    (unsigned long long)cumulative);
+	}
+	fprintf(f, "%s_sum %.6f\n", name,
+	    __atomic_load_n(&latency_sum_us, __ATOMIC_RELAXED) / 1e6);
+	fprintf(f, "%s_count %llu\n", name, (unsigned long long)cumulative);
+}
+
+void
+api_metrics(struct req *r, const char *arg)
+{
+	struct server *srv = r->srv;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)arg;
+	if ((f = open_memstream(&text, &len)) == NULL) {
+		req_error(r, 503, "out_of_memory", "server out of memory");
+		return;
+	}
+	put_header(f, "sl_build_info", "gauge", "Version and name of this slserve (always 1).");
+	fputs("sl_build_info", f);
+	put_label(f, "{version", SL_VERSION);
+	put_label(f, ",server", srv->cfg.name);
+	put_label(f, ",epoch", srv->epoch);
+	fputs("} 1\n", f);
+	put_header(f, "sl_start_time_seconds", "gauge", "When this slserve started (unix time).");
+	fprintf(f, "sl_start_time_seconds %lld\n", (long long)srv->started);
+
+	json_t *lics = store_licenses_json(srv->store);
+	put_licenses(f, lics);
+	json_decref(lics);
+	put_counters(f, srv->store);
+	put_failover(f, srv);
+	put_latency(f);
+	if (fclose(f) != 0 || text == NULL) {
+		free(text);
+		req_error(r, 503, "out_of_memory", "server out of memory");
+		return;
+	}
+	r->raw = text;
+	r->rawlen = len;
+	r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
