@@ -1,0 +1,146 @@
+#!/usr/bin/env bats
+# Failover, takeover: kill -9 the Primary while clients hold seats; the backup
+# serves the Primary's pool within poll_interval x fail_after + one poll,
+# keeps the held seats alive, stops at the Primary's counts and never mixes
+# its own licenses with the Primary's.
+
+load helpers-failover
+
+setup() {
+	fo_setup
+	fo_ports A B
+	fo_licenses A "cad-a cad 3 30" "sim-a sim 1 0"
+	fo_licenses B "cad-b cad 2 30"
+	fo_config A
+	fo_config B "$(fo_backs_up A)"
+	sl_start A
+	sl_start B
+	fo_warm B A
+	UA=$URL_A UB=$URL_B
+}
+
+teardown() { fo_teardown; }
+
+# The longest takeover the design allows, plus the margin for a busy machine.
+takeover_limit() {
+	awk -v p="$FO_POLL" -v f="$FO_FAIL" -v m="$FO_MARGIN" 'BEGIN { print p * f + p + m }'
+}
+
+granted_pool_a() {
+	fo_checkout "$UB" cad A
+	[ "$HTTP_CODE" = 201 ]
+}
+
+@test "kill -9 of the Primary: the backup grants pool-A seats in time, up to A's count only" {
+	export SL_SERVERS="$UA+$UB"
+	t1=$("$SLCHECK" checkout cad)
+	t2=$("$SLCHECK" checkout cad)
+	[[ $t1 == *":A@$UA" && $t2 == *":A@$UA" ]]
+	l1=$(fo_token_lease "$t1") l2=$(fo_token_lease "$t2")
+	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
+	[ "$(sl_in_use "$UB" cad-b)" = 0 ]
+
+	# Before the takeover the backup sends pool-A requests to the Primary.
+	fo_checkout "$UB" cad A
+	fo_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
+
+	t0=$(fo_now_ms)
+	fo_kill9 A
+	fo_until "$(takeover_limit)" granted_pool_a
+	took=$(($(fo_now_ms) - t0))
+	echo "# takeover: kill -9 -> first seat on the backup in ${took} ms (limit $(takeover_limit) s)" >&3
+	fo_expect 201 '.pool == "A" and .license == "cad-a" and .product == "cad" and .server == "B"'
+	l3=$(jq -r .lease <<<"$HTTP_BODY")
+
+	# Mirrored seats count: 2 held + 1 new = A's count of 3; no more.
+	fo_checkout "$UB" cad A
+	fo_expect 409 '.error == "no_seats"'
+	fo_lic_is "$UB" cad-a '.in_use == 3 and .max == 3 and .role == "backup" and
+	    .status == "hot-retry" and .served_by == "B" and .primary == "A" and .pool == "A"'
+
+	# The backup's own license for the same product is untouched ...
+	fo_lic_is "$UB" cad-b '.in_use == 0 and .role == "primary" and .pool == "B"'
+	# ... slcheck asks the backup for pool A only: no seat, not B's own license.
+	run -"$EX_NO_SEAT" "$SLCHECK" checkout cad
+	fo_lic_is "$UB" cad-b '.in_use == 0'
+	# ... and a checkout naming no pool uses B's own license, never A's.
+	fo_checkout "$UB" cad
+	fo_expect 201 '.pool == "B" and .license == "cad-b" and .server == "B"'
+	fo_lic_is "$UB" cad-b '.in_use == 1'
+	fo_lic_is "$UB" cad-a '.in_use == 3'
+
+	# The takeover is logged, with the adopted seats.
+	fo_until 3 fo_usage_has B '.event == "takeover" and .pool == "A" and .by == "B" and .leases == 2'
+	for l in "$l1" "$l2" "$l3"; do
+		[ "$(fo_lease_count B "$l")" = 1 ]
+	done
+	# A pool the backup does not back up is unknown.
+	fo_checkout "$UB" cad Z
+	fo_expect 404 '.error == "unknown_pool"'
+}
+
+@test "seats A granted keep working through slcheck after kill -9: heartbeat and checkin" {
+	export SL_SERVERS="$UA+$UB"
+	t1=$("$SLCHECK" checkout cad)
+	t2=$("$SLCHECK" checkout sim)
+	l1=$(fo_token_lease "$t1") l2=$(fo_token_lease "$t2")
+	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
+	fo_kill9 A
+	fo_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+
+	# The token names the dead Primary; slcheck reaches the lease on the backup.
+	run --separate-stderr "$SLCHECK" --json heartbeat "$t1"
+	[ "$status" -eq "$EX_OK" ]
+	jq -e --arg u "$UB" '.lease == ($t | split(":")[0]) and .expires_in == 30 and
+	    .server_url == $u' --arg t "$t1" <<<"$output"
+	# The same straight at the backup.
+	fo_heartbeat "$UB" "$l1"
+	fo_expect 200 '.lease == $l and .expires_in == 30' --arg l "$l1"
+
+	# A hard seat of A is checked in through the backup; its seat is free again.
+	fo_lic_is "$UB" sim-a '.in_use == 1'
+	run "$SLCHECK" checkin "$t2"
+	[ "$status" -eq "$EX_OK" ]
+	fo_lic_is "$UB" sim-a '.in_use == 0'
+	fo_heartbeat "$UB" "$l2"
+	fo_expect 404 '.error == "unknown_lease"'
+	t3=$("$SLCHECK" checkout sim)
+	[[ $t3 == *":A@$UB" ]]
+	fo_lic_is "$UB" sim-a '.in_use == 1 and .max == 1'
+	run -"$EX_NO_SEAT" "$SLCHECK" checkout sim
+}
+
+@test "a backup learned from the Primary: heartbeats fail over without client configuration" {
+	# Only the Primary is configured; slcheck learns its backup from /v1/health.
+	t1=$("$SLCHECK" -s "$UA" checkout cad)
+	l1=$(fo_token_lease "$t1")
+	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
+	fo_kill9 A
+	fo_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	run --separate-stderr "$SLCHECK" --json heartbeat "$t1"
+	[ "$status" -eq "$EX_OK" ]
+	jq -e --arg u "$UB" '.server_url == $u' <<<"$output"
+}
+
+@test "the takeover is durable: the backup restarts while the Primary is down and goes on serving" {
+	fo_checkout "$UA" cad
+	fo_expect 201
+	l1=$(jq -r .lease <<<"$HTTP_BODY")
+	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
+	fo_kill9 A
+	fo_until "$(takeover_limit)" granted_pool_a
+	l2=$(jq -r .lease <<<"$HTTP_BODY")
+
+	fo_kill9 B
+	sl_start B
+	fo_pool_status_is "$UB" A hot-retry
+	fo_lic_is "$UB" cad-a '.in_use == 2 and .status == "hot-retry"'
+	for l in "$l1" "$l2"; do
+		fo_heartbeat "$UB" "$l"
+		fo_expect 200
+	done
+	fo_checkout "$UB" cad A
+	fo_expect 201 '.pool == "A"'
+	fo_checkout "$UB" cad A
+	fo_expect 409 '.error == "no_seats"'
+}

@@ -1,0 +1,246 @@
+# Helpers for the failover tests (test/30-failover-*.bats), on top of helpers.bash.
+#
+# Every test runs real slserve processes on free ports in its own $SL_TMP.
+# Servers share one peer token ($SL_TMP/peer.token). Waits are bounded polls
+# (fo_until), never fixed sleeps.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+# Exit codes of slcheck, as slcheck(1) documents them.
+EX_OK=0 EX_NO_SEAT=2 EX_UNREACHABLE=3 EX_LOST=6
+
+# Short timings keep the tests fast: takeover after FO_POLL x FO_FAIL + a poll.
+FO_POLL=${FO_POLL:-0.2}
+FO_FAIL=${FO_FAIL:-3}
+# The shared test machine is noisy: every deadline gets this many seconds more.
+FO_MARGIN=${FO_MARGIN:-4}
+
+fo_setup() {
+	sl_setup
+	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/peer.token"
+	echo >>"$SL_TMP/peer.token"
+	chmod 600 "$SL_TMP/peer.token"
+}
+
+fo_teardown() { sl_teardown; }
+
+# fo_now_ms: wall-clock milliseconds.
+fo_now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# fo_until SECONDS CMD...: run CMD every 50 ms until it succeeds, for at most
+# SECONDS (fractions allowed). Sets FO_WAITED_MS. Fails naming CMD.
+fo_until() {
+	local limit_ms t0 now
+	limit_ms=$(awk -v s="$1" 'BEGIN { printf "%d", s * 1000 }')
+	shift
+	t0=$(fo_now_ms)
+	while :; do
+		if "$@"; then
+			FO_WAITED_MS=$(($(fo_now_ms) - t0))
+			return 0
+		fi
+		now=$(fo_now_ms)
+		if [ $((now - t0)) -ge "$limit_ms" ]; then
+			FO_WAITED_MS=$((now - t0))
+			echo "gave up after ${FO_WAITED_MS} ms waiting for: $*" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# fo_ports NAME...: give each server a free port (FO_PORT_NAME), distinct.
+fo_ports() {
+	local name p used=" "
+	for name in "$@"; do
+		local v="FO_PORT_$name"
+		[ -n "${!v:-}" ] && { used+="${!v} "; continue; }
+		p=$(sl_free_port)
+		while [[ $used == *" $p "* ]]; do p=$(sl_free_port); done
+		used+="$p "
+		printf -v "$v" '%s' "$p"
+		printf -v "URL_$name" '%s' "http://127.0.0.1:$p"
+		export "$v" "URL_$name"
+	done
+}
+
+fo_port() { local v="FO_PORT_$1"; echo "${!v}"; }
+
+# fo_licenses NAME "ID PRODUCT COUNT TIMEOUT"...: the licenses file of NAME.
+fo_licenses() {
+	local name=$1 id product count timeout
+	shift
+	mkdir -p "$SL_TMP/$name"
+	: >"$SL_TMP/$name/licenses.conf"
+	for spec in "$@"; do
+		read -r id product count timeout <<<"$spec"
+		case $count in unlimited) count='"unlimited"' ;; esac
+		printf 'license "%s" {\n  product = "%s"\n  count = %s\n  expires = "never"\n  host = "any"\n  timeout = %s\n}\n' \
+		    "$id" "$product" "$count" "$timeout" >>"$SL_TMP/$name/licenses.conf"
+	done
+}
+
+# fo_backs_up PRIMARY [POLL [FAIL]]: a failover section (one argument).
+fo_backs_up() {
+	printf 'failover "%s" {\n  url = "http://127.0.0.1:%s"\n  poll_interval = %s\n  fail_after = %s\n}' \
+	    "$1" "$(fo_port "$1")" "${2:-$FO_POLL}" "${3:-$FO_FAIL}"
+}
+
+# fo_config NAME [CONFIG-LINES...]: slserve.conf of NAME on its port, with
+# the shared peer token (fo_ports first).
+fo_config() {
+	local name=$1
+	shift
+	fo_ports "$name"
+	sl_server_config "$name" "$(fo_port "$name")" \
+	    "peer_token_file = \"$SL_TMP/peer.token\"" "$@"
+}
+
+# fo_pid NAME: the pid of server NAME.
+fo_pid() { cat "$SL_TMP/$1.pid"; }
+
+# fo_kill9 NAME: kill -9 server NAME and wait until it is gone.
+fo_kill9() {
+	local pid
+	pid=$(fo_pid "$1")
+	kill -KILL "$pid"
+	sl_wait_gone "$pid" 100
+	rm -f "$SL_TMP/$1.pid"
+}
+
+# ---- HTTP ----
+
+# fo_req METHOD URL [BODY [CURL-ARGS...]]: sets HTTP_CODE and HTTP_BODY.
+# BODY "-" sends none.
+fo_req() {
+	local method=$1 url=$2
+	shift 2
+	local args=(-s -m 5 -o "$SL_TMP/http.body" -w '%{http_code}' -X "$method")
+	if [ $# -gt 0 ]; then
+		[ "$1" = - ] || args+=(-H 'Content-Type: application/json' --data-binary "$1")
+		shift
+	fi
+	rm -f "$SL_TMP/http.body"
+	HTTP_CODE=$(curl "${args[@]}" "$@" "$url") || true
+	HTTP_BODY=$(cat "$SL_TMP/http.body" 2>/dev/null || true)
+}
+
+# fo_expect CODE [JQ-FILTER [JQ-ARGS...]]: the last answer had status CODE
+# and (if given) jq -e FILTER holds on its body.
+fo_expect() {
+	local code=$1
+	shift
+	if [ "$HTTP_CODE" != "$code" ]; then
+		echo "expected HTTP $code, got $HTTP_CODE: $HTTP_BODY" >&2
+		return 1
+	fi
+	[ $# -eq 0 ] && return 0
+	local filter=$1
+	shift
+	jq -e "$@" "$filter" <<<"$HTTP_BODY" >/dev/null && return 0
+	echo "jq -e '$filter' is false on: $HTTP_BODY" >&2
+	return 1
+}
+
+# fo_checkout URL PRODUCT [POOL [CLIENT]]: POST /v1/checkout.
+fo_checkout() {
+	local body
+	body=$(jq -cn --arg p "$2" --arg pool "${3:-}" --arg c "${4:-fo-test}" \
+	    '{product: $p, client: $c, user: "u", host: "h", pid: 1} +
+	     (if $pool == "" then {} else {pool: $pool} end)')
+	fo_req POST "$1/v1/checkout" "$body"
+}
+
+fo_heartbeat() { fo_req POST "$1/v1/leases/$2/heartbeat" -; }
+fo_checkin() { fo_req DELETE "$1/v1/leases/$2" -; }
+
+# fo_admin NAME METHOD PATH [BODY]: with server NAME's admin token.
+fo_admin() {
+	local name=$1 method=$2 path=$3
+	shift 3
+	fo_req "$method" "$(sl_url "$name")$path" "${1--}" \
+	    -H "Authorization: Bearer $(sl_admin_token "$name")"
+}
+
+# fo_peer URL METHOD PATH [BODY]: with the shared peer token.
+fo_peer() {
+	local url=$1 method=$2 path=$3
+	shift 3
+	fo_req "$method" "$url$path" "${1--}" \
+	    -H "Authorization: Bearer $(head -n1 "$SL_TMP/peer.token")"
+}
+
+# fo_lic URL ID FIELD: one field of one license in /v1/licenses (as JSON).
+fo_lic() {
+	curl -fsS -m 3 "$1/v1/licenses" |
+	    jq -c --arg id "$2" --arg f "$3" '.licenses[] | select(.id == $id) | .[$f]'
+}
+
+# fo_lic_is URL ID JQ-FILTER: jq -e FILTER holds on license ID of URL.
+fo_lic_is() {
+	curl -fsS -m 3 "$1/v1/licenses" 2>/dev/null |
+	    jq -e --arg id "$2" "[.licenses[] | select(.id == \$id)] | length == 1 and (.[0] | $3)" \
+	    >/dev/null 2>&1
+}
+
+# fo_health_is URL JQ-FILTER: jq -e FILTER holds on URL's /v1/health.
+fo_health_is() {
+	curl -fsS -m 3 "$1/v1/health" 2>/dev/null | jq -e "$2" >/dev/null 2>&1
+}
+
+# fo_pool_status_is BACKUP-URL PRIMARY STATUS: the backup reports the pool so.
+fo_pool_status_is() {
+	fo_health_is "$1" "any(.backs_up[]; .pool == \"$2\" and .status == \"$3\")"
+}
+
+# fo_warm BACKUP PRIMARY: wait until BACKUP has polled PRIMARY and mirrors it
+# warm, and PRIMARY's own licenses show hot-warm.
+fo_warm() {
+	local b=$1 a=$2
+	fo_until $((5 + FO_MARGIN)) fo_health_is "$(sl_url "$b")" \
+	    "any(.backs_up[]; .pool == \"$a\" and .status == \"warm\" and
+	     (.last_poll_age | type == \"number\"))" || return 1
+	fo_until $((2 + FO_MARGIN)) fo_health_is "$(sl_url "$a")" \
+	    "[.backups[] | select(.name == \"$b\")] | length == 1" || return 1
+	fo_until $((2 + FO_MARGIN)) fo_own_status_is "$(sl_url "$a")" hot-warm
+}
+
+# fo_own_status_is URL STATUS: every license of URL's own pool has STATUS.
+fo_own_status_is() {
+	curl -fsS -m 3 "$1/v1/licenses" 2>/dev/null | jq -e --arg s "$2" \
+	    '[.licenses[] | select(.role == "primary")] | length > 0 and all(.status == $s)' \
+	    >/dev/null 2>&1
+}
+
+# fo_mirror_ids BACKUP PRIMARY: the lease ids BACKUP mirrors for PRIMARY
+# (from its state file), sorted, one line.
+fo_mirror_ids() {
+	jq -r '.mirror | keys | sort | join(" ")' "$SL_TMP/$1/state/mirror-$2.json" 2>/dev/null
+}
+
+# fo_mirror_is BACKUP PRIMARY "ID ID...": the mirror holds exactly those ids.
+fo_mirror_is() {
+	local want
+	want=$(tr ' ' '\n' <<<"$3" | sed '/^$/d' | sort | tr '\n' ' ' | sed 's/ $//')
+	[ "$(fo_mirror_ids "$1" "$2")" = "$want" ]
+}
+
+# fo_leases NAME: server NAME's GET /v1/leases (admin).
+fo_leases() {
+	curl -fsS -m 3 -H "Authorization: Bearer $(sl_admin_token "$1")" "$(sl_url "$1")/v1/leases"
+}
+
+# fo_lease_count NAME ID: how many times lease ID is listed by server NAME.
+fo_lease_count() {
+	fo_leases "$1" | jq --arg id "$2" '[.leases[] | select(.lease == $id)] | length'
+}
+
+# fo_token_lease TOKEN: the lease id of an slcheck token LEASE:POOL@URL.
+fo_token_lease() { echo "${1%%:*}"; }
+
+# fo_usage_has NAME JQ-CONDITION: a line of NAME's usage log satisfies it.
+fo_usage_has() {
+	local log="$SL_TMP/$1/state/usage.log"
+	[ -s "$log" ] && jq -e -s "any(.[]; $2)" "$log" >/dev/null 2>&1
+}
