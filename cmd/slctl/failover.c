@@ -33,10 +33,11 @@ static int
 failover_print(json_t *list, int json)
 {
 	static const char *const hdr[] = { "NAME", "URL", "POLL INTERVAL",
-	    "FAIL AFTER", "SOURCE" };
+	    "FAIL AFTER", "SOURCE", "STATUS", "LAST POLL" };
 	struct table *t;
 	json_t *e;
 	size_t i;
+	int live = 0;	/* a running server also says how each Primary fares */
 
 	if (json) {
 		json_t *o = json_pack("{s:O}", "failover", list);
@@ -44,12 +45,17 @@ failover_print(json_t *list, int json)
 		json_decref(o);
 		return 0;
 	}
-	if ((t = table_new(nitems(hdr), hdr)) == NULL)
+	json_array_foreach(list, i, e)
+		if (json_is_string(json_object_get(e, "status")))
+			live = 1;
+	if ((t = table_new(nitems(hdr) - (live ? 0 : 2), hdr)) == NULL)
 		return EXIT_OP;
 	table_right(t, 2);
 	table_right(t, 3);
+	table_right(t, 6);
 	json_array_foreach(list, i, e) {
-		char poll[32] = "-", fail[32] = "-";
+		char poll[32] = "-", fail[32] = "-", age[32] = "never";
+		json_t *a = json_object_get(e, "last_poll_age");
 		json_t *p = json_object_get(e, "poll_interval");
 		json_t *f = json_object_get(e, "fail_after");
 
@@ -58,9 +64,12 @@ failover_print(json_t *list, int json)
 		if (json_is_integer(f))
 			snprintf(fail, sizeof(fail), "%lld",
 			    (long long)json_integer_value(f));
+		if (json_is_number(a))
+			fmt_duration(age, sizeof(age), json_number_value(a));
 		const char *row[] = { ctl_json_str(e, "name", "-"),
 		    ctl_json_str(e, "url", "-"), poll, fail,
-		    ctl_json_str(e, "source", "-") };
+		    ctl_json_str(e, "source", "-"), ctl_json_str(e, "status", "-"),
+		    age };
 		table_add(t, row);
 	}
 	table_print(t, stdout);
