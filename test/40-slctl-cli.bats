@@ -25,7 +25,7 @@ teardown() { slctl_teardown; }
 
 @test "every usage line of slctl help appears in slctl(8)" {
 	command -v mandoc >/dev/null || skip "mandoc not installed"
-	man=$(mandoc -Tascii "$BATS_TEST_DIRNAME/../man/slctl.8" | col -b | tr -s ' \n' '  ')
+	man=$(mandoc -Tascii "$BATS_TEST_DIRNAME/../man/slctl.8" | col -bx | tr -s ' \n\t' '   ')
 	while IFS= read -r line; do
 		line=$(sed 's/^ *//' <<<"$line" | tr -s ' ')
 		[[ "$man" == *"$line"* ]] || { echo "not in slctl(8): $line"; return 1; }

@@ -11,15 +11,14 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <confuse.h>
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "clientconf.h"
 #include "config.h"
 #include "slctl.h"
 #include "util.h"
 
-#define SLCLIENT_CONF_DEFAULT "/etc/sl/slclient.conf"
 
 static int
 valid_server_url(const char *url)
@@ -71,111 +70,38 @@ ctl_add_server(struct ctl *ctl, const char *url)
 	return 0;
 }
 
-/* SL_SERVERS: URLs separated by commas or white space. */
-static int
-servers_from_env(struct ctl *ctl, const char *env)
-{
-	char *copy, *tok, *save = NULL;
-	int rc = 0;
-
-	if ((copy = strdup(env)) == NULL)
-		return EXIT_OP;
-	for (tok = strtok_r(copy, ", \t\n", &save); tok != NULL;
-	    tok = strtok_r(NULL, ", \t\n", &save))
-		if (ctl_add_server(ctl, tok) == -1) {
-			ctl_warnx("SL_SERVERS: \"%s\" is not an http:// or https:// URL",
-			    tok);
-			rc = EXIT_CONFIG;
-			break;
-		}
-	free(copy);
-	return rc;
-}
-
-static void
-client_conf_error(cfg_t *cfg, const char *fmt, va_list ap)
-{
-	char msg[512];
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (cfg != NULL && cfg->filename != NULL)
-		fprintf(stderr, "%s: %s:%d: %s\n", ctl_progname, cfg->filename,
-		    cfg->line, msg);
-	else
-		fprintf(stderr, "%s: %s\n", ctl_progname, msg);
-}
-
 /*
- * Every server of slclient.conf: the Primaries in order, each followed by
- * its backup, then the Secondaries the same way.
+ * Every server of SL_SERVERS or slclient.conf (common/clientconf): the
+ * Primaries in order, each followed by its backup, then the Secondaries the
+ * same way.
  */
 static int
-servers_from_client_conf(struct ctl *ctl, const char *path)
+servers_from_client_conf(struct ctl *ctl)
 {
-	static cfg_opt_t server_opts[] = {
-		CFG_STR("backup", NULL, CFGF_NONE),
-		CFG_STR("__unknown", NULL, CFGF_NONE),
-		CFG_END()
-	};
-	static cfg_opt_t opts[] = {
-		CFG_STR_LIST("primary", "{}", CFGF_NONE),
-		CFG_STR_LIST("secondary", "{}", CFGF_NONE),
-		CFG_SEC("server", server_opts, CFGF_MULTI | CFGF_TITLE | CFGF_IGNORE_UNKNOWN),
-		CFG_STR("__unknown", NULL, CFGF_NONE),
-		CFG_END()
-	};
-	static const char *const lists[] = { "primary", "secondary" };
-	cfg_t *cfg;
-	size_t l;
-	unsigned i, j;
-	int rc = EXIT_CONFIG;
+	struct clientconf cc;
+	char err[1024];
+	size_t i;
+	int rc = 0;
 
-	if (access(path, R_OK) != 0) {
-		ctl_warnx("%s: %s", path, strerror(errno));
+	memset(&cc, 0, sizeof(cc));
+	if (clientconf_load(&cc, ctl->client_conf, NULL, 1, err, sizeof(err)) == -1) {
+		ctl_warnx("%s", err);
+		clientconf_free(&cc);
 		return EXIT_CONFIG;
 	}
-	if ((cfg = cfg_init(opts, CFGF_IGNORE_UNKNOWN)) == NULL) {
-		ctl_warnx("out of memory");
-		return EXIT_OP;
-	}
-	cfg_set_error_function(cfg, client_conf_error);
-	switch (cfg_parse(cfg, path)) {
-	case CFG_SUCCESS:
-		break;
-	case CFG_FILE_ERROR:
-		ctl_warnx("%s: %s", path, strerror(errno));
-		goto out;
-	default:
-		goto out;
-	}
-	for (l = 0; l < nitems(lists); l++)
-		for (i = 0; i < cfg_size(cfg, lists[l]); i++) {
-			const char *url = cfg_getnstr(cfg, lists[l], i);
-			if (ctl_add_server(ctl, url) == -1) {
-				ctl_warnx("%s: %s: \"%s\" is not an http:// or "
-				    "https:// URL", path, lists[l], url);
-				goto out;
-			}
-			for (j = 0; j < cfg_size(cfg, "server"); j++) {
-				cfg_t *sec = cfg_getnsec(cfg, "server", j);
-				const char *backup = cfg_getstr(sec, "backup");
-				if (strcmp(cfg_title(sec), url) != 0 || backup == NULL)
-					continue;
-				if (ctl_add_server(ctl, backup) == -1) {
-					ctl_warnx("%s: server \"%s\": backup \"%s\" is "
-					    "not an http:// or https:// URL", path,
-					    url, backup);
-					goto out;
-				}
-			}
+	for (i = 0; i < cc.nservers && rc == 0; i++) {
+		if (ctl_add_server(ctl, cc.servers[i].url) == -1 ||
+		    (cc.servers[i].backup[0] != '\0' &&
+		    ctl_add_server(ctl, cc.servers[i].backup) == -1)) {
+			ctl_warnx("%s: out of memory", cc.servers[i].origin);
+			rc = EXIT_OP;
 		}
-	if (ctl->nservers == 0) {
-		ctl_warnx("%s: no primary or secondary servers", path);
-		goto out;
 	}
-	rc = 0;
-out:
-	cfg_free(cfg);
+	if (rc == 0 && ctl->nservers == 0) {
+		ctl_warnx("%s: no servers", cc.file[0] ? cc.file : "SL_SERVERS");
+		rc = EXIT_CONFIG;
+	}
+	clientconf_free(&cc);
 	return rc;
 }
 
@@ -216,18 +142,12 @@ ctl_servers_setup(struct ctl *ctl)
 	if (ctl->nservers > 0)
 		return 0;
 	if (env != NULL && *env != '\0') {
-		int rc = servers_from_env(ctl, env);
-		if (rc == 0 && ctl->nservers == 0) {
-			ctl_warnx("SL_SERVERS names no server");
-			rc = EXIT_CONFIG;
-		}
+		int rc = servers_from_client_conf(ctl);
 		ctl->servers_given = rc == 0;
 		return rc;
 	}
-	if (ctl->client_conf != NULL)
-		return servers_from_client_conf(ctl, ctl->client_conf);
-	if (access(SLCLIENT_CONF_DEFAULT, F_OK) == 0)
-		return servers_from_client_conf(ctl, SLCLIENT_CONF_DEFAULT);
+	if (ctl->client_conf != NULL || access(CLIENTCONF_DEFAULT_FILE, F_OK) == 0)
+		return servers_from_client_conf(ctl);
 	sconf = ctl->server_conf;
 	if (sconf == NULL && access(SLSERVE_CONF_DEFAULT, R_OK) == 0)
 		sconf = SLSERVE_CONF_DEFAULT;
