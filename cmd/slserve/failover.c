@@ -196,8 +196,9 @@ poller_handback(struct poller *pl)
 		journal_sync_to(srv->journal, seq);
 		mirror_save(srv, pl->pool);
 	} else {
+		char why[512];
 		log_warnx("handback of pool \"%s\" to %s failed: %s", pl->name, pl->url,
-		    rc == 0 ? (resp.body ? resp.body : "") : resp.error);
+		    log_escape(why, sizeof(why), rc == 0 ? resp.body : resp.error));
 		store_handback_cancel(srv->store, pl->pool);
 	}
 	http_response_clear(&resp);
@@ -282,8 +283,10 @@ poller_once(struct poller *pl)
 		goto out;
 	}
 	if (status == POOL_HOT_RETRY) {
+		char epoch_esc[160];
 		log_info("\"%s\" at %s answers again (epoch %s); handing its pool back",
-		    pl->name, pl->url, json_str(o, "epoch", "?"));
+		    pl->name, pl->url, log_escape(epoch_esc, sizeof(epoch_esc),
+		    json_str(o, "epoch", "?")));
 		poller_handback(pl);
 	} else {
 		store_pool_set_licenses(srv->store, p, json_object_get(o, "licenses"));
@@ -716,7 +719,9 @@ api_peer_sync(struct req *r, const char *arg)
 			memset(b, 0, sizeof(*b));
 			util_strlcpy(b->name, qn, sizeof(b->name));
 			fo->backups_dirty = 1;
-			log_info("backup \"%s\" at %s polls this server", qn, qu ? qu : "?");
+			char url_esc[FAILCFG_URL_MAX * 4];
+			log_info("backup \"%s\" at %s polls this server", qn,
+			    log_escape(url_esc, sizeof(url_esc), qu ? qu : "?"));
 		}
 	}
 	if (b != NULL) {

@@ -273,12 +273,12 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	char msg[512];
+	char msg[512], esc[1024];
 
 	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
-	log_debug("http: %s", msg);
+	log_debug("http: %s", log_escape(esc, sizeof(esc), msg));
 }
 
 int

@@ -714,8 +714,10 @@ store_revoke(struct store *s, const char *idprefix, long for_seconds, const char
 			json_decref(rec);
 		}
 	}
+	char by_esc[1024], reason_esc[1024];
 	log_info("revoked lease %s of license %s (for %lds) by %s: %s", l->id, l->lic->def.id,
-	    for_seconds, by ? by : "admin", reason ? reason : "");
+	    for_seconds, log_escape(by_esc, sizeof(by_esc), by ? by : "admin"),
+	    log_escape(reason_esc, sizeof(reason_esc), reason));
 	r->status = 200;
 	r->body = json_pack("{s:s, s:b, s:I}", "lease", l->id, "revoked", 1,
 	    "until", (json_int_t)(until / 1000));
