@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 
@@ -10,6 +11,7 @@
 
 static int log_to_stderr = 1;
 static int log_verbose;
+static int log_to_journal;	/* stderr is systemd's journal stream */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void
@@ -17,6 +19,14 @@ log_init(const char *ident, int to_stderr, int verbose)
 {
 	log_to_stderr = to_stderr;
 	log_verbose = verbose;
+	/* Under systemd, stderr goes to the journal: give each line its
+	 * priority as "<N>" (sd-daemon(3)) instead of a timestamp. */
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	log_to_journal = to_stderr && js != NULL &&
+	    sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
+	    (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 	if (!to_stderr)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
@@ -36,6 +46,12 @@ log_emit(enum log_level level, const char *fmt, va_list ap, const char *suffix)
 		snprintf(msg + n, sizeof(msg) - n, ": %s", suffix);
 	if (!log_to_stderr) {
 		syslog(prio[level], "%s", msg);
+		return;
+	}
+	if (log_to_journal) {
+		pthread_mutex_lock(&log_lock);
+		fprintf(stderr, "<%d>%s: %s\n", prio[level], names[level], msg);
+		pthread_mutex_unlock(&log_lock);
 		return;
 	}
 	struct timespec ts;
