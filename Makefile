@@ -70,3 +70,42 @@ clean:
 	rm -rf build bin
 
 .PHONY: all bin deps run test clean
+
+# make install [PREFIX=/usr/local] [SYSCONFDIR=/etc/sl] [DESTDIR=]: binaries,
+# man pages, the systemd unit, bash completions, and the sample configs,
+# which never replace files already in SYSCONFDIR. make uninstall keeps them.
+INSTALL        ?= install
+INSTALL_BINDIR ?= $(PREFIX)/bin
+MANDIR         ?= $(PREFIX)/share/man
+UNITDIR        ?= $(PREFIX)/lib/systemd/system
+COMPLETIONDIR  ?= $(PREFIX)/share/bash-completion/completions
+STATEDIR       ?= /var/lib/sl
+SAMPLE_CONFS   := slserve.conf licenses.conf slclient.conf
+COMPLETIONS    := slctl slcheck
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(INSTALL_BINDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSCONFDIR)
+	$(INSTALL) -m 755 $(BINS) $(DESTDIR)$(INSTALL_BINDIR)
+	@for m in man/*.[0-9]; do s=$${m##*.}; \
+	    echo "$(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s"; \
+	    $(INSTALL) -d $(DESTDIR)$(MANDIR)/man$$s && \
+	    $(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s || exit 1; done
+	sed -e 's|/usr/local/bin/|$(INSTALL_BINDIR)/|g' -e 's|/etc/sl/|$(SYSCONFDIR)/|g' \
+	    etc/slserve.service >$(DESTDIR)$(UNITDIR)/slserve.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/slserve.service
+	$(INSTALL) -m 644 $(COMPLETIONS:%=etc/bash_completion.d/%) $(DESTDIR)$(COMPLETIONDIR)
+	@for f in $(SAMPLE_CONFS); do t=$(DESTDIR)$(SYSCONFDIR)/$$f; \
+	    if [ -e $$t ]; then echo "keeping $$t (the sample is etc/$$f)"; continue; fi; \
+	    echo "installing the sample $$t"; \
+	    sed 's|^state_dir *=.*|state_dir = "$(STATEDIR)"|' etc/$$f >$$t.tmp && \
+	    chmod 644 $$t.tmp && mv $$t.tmp $$t || exit 1; done
+
+uninstall:
+	rm -f $(PROGS:%=$(DESTDIR)$(INSTALL_BINDIR)/%) \
+	    $(DESTDIR)$(UNITDIR)/slserve.service $(COMPLETIONS:%=$(DESTDIR)$(COMPLETIONDIR)/%)
+	@for m in man/*.[0-9]; do f=$(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; \
+	    echo "rm -f $$f"; rm -f $$f; done
+	@echo "kept the configuration in $(DESTDIR)$(SYSCONFDIR) and the state in $(STATEDIR)"
+
+.PHONY: install uninstall
