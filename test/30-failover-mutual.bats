@@ -1,0 +1,114 @@
+#!/usr/bin/env bats
+# Failover, mutual backup: A backs up B and B backs up A. Either one dies, the
+# other serves its pool beside its own; on restart the pool goes home.
+
+load helpers-failover
+
+setup() {
+	fo_setup
+	fo_ports A B
+	fo_licenses A "cad-a cad 2 30"
+	fo_licenses B "cad-b cad 2 30"
+	fo_config A "$(fo_backs_up B)"
+	fo_config B "$(fo_backs_up A)"
+	sl_start A
+	sl_start B
+	fo_warm B A
+	fo_warm A B
+	UA=$URL_A UB=$URL_B
+}
+
+teardown() { fo_teardown; }
+
+takeover_limit() {
+	awk -v p="$FO_POLL" -v f="$FO_FAIL" -v m="$FO_MARGIN" 'BEGIN { print p * f + p + m }'
+}
+
+lease_of() { jq -r .lease <<<"$HTTP_BODY"; }
+
+# only_leases NAME POOL "ID...": NAME lists exactly these leases of POOL, each once.
+only_leases() {
+	local want got
+	want=$(tr ' ' '\n' <<<"$3" | sed '/^$/d' | sort | jq -Rsc 'split("\n") | map(select(. != ""))')
+	got=$(fo_leases "$1" | jq -c --arg p "$2" '[.leases[] | select(.pool == $p) | .lease] | sort')
+	[ "$got" = "$want" ] && return 0
+	echo "$1 lists $got in pool $2, expected $want" >&2
+	return 1
+}
+
+@test "both directions: each server shows the other's licenses warm and its own hot-warm" {
+	fo_lic_is "$UA" cad-a '.role == "primary" and .status == "hot-warm" and .served_by == "A"'
+	fo_lic_is "$UA" cad-b '.role == "backup" and .status == "warm" and .served_by == "B" and .primary == "B"'
+	fo_lic_is "$UB" cad-b '.role == "primary" and .status == "hot-warm" and .served_by == "B"'
+	fo_lic_is "$UB" cad-a '.role == "backup" and .status == "warm" and .served_by == "A" and .primary == "A"'
+	fo_health_is "$UA" '(.backups | map(.name) == ["B"]) and (.backs_up | map(.pool) == ["B"])'
+	fo_health_is "$UB" '(.backups | map(.name) == ["A"]) and (.backs_up | map(.pool) == ["A"])'
+}
+
+@test "kill -9 A: B serves pool A beside its own; restart A: handback, and A backs up B again" {
+	fo_checkout "$UA" cad
+	fo_expect 201 '.pool == "A"'
+	la1=$(lease_of)
+	fo_checkout "$UB" cad
+	fo_expect 201 '.pool == "B"'
+	lb1=$(lease_of)
+	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$la1"
+	fo_until $((2 + FO_MARGIN)) fo_mirror_is A B "$lb1"
+
+	fo_kill9 A
+	fo_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_heartbeat "$UB" "$la1"
+	fo_expect 200
+	fo_checkout "$UB" cad A
+	fo_expect 201 '.pool == "A" and .license == "cad-a" and .server == "B"'
+	la2=$(lease_of)
+	fo_checkout "$UB" cad A
+	fo_expect 409 '.error == "no_seats"'
+	# B's own pool is served as before, from B's own license only.
+	fo_lic_is "$UB" cad-b '.in_use == 1 and .role == "primary"'
+	# Nobody polls B now: its own licenses go from hot-warm to hot.
+	fo_until $((1 + FO_MARGIN)) fo_own_status_is "$UB" hot
+	fo_checkout "$UB" cad
+	fo_expect 201 '.pool == "B" and .license == "cad-b"'
+	lb2=$(lease_of)
+	fo_checkout "$UB" cad
+	fo_expect 409 '.error == "no_seats"'
+	fo_lic_is "$UB" cad-a '.in_use == 2 and .status == "hot-retry"'
+
+	sl_start A
+	only_leases A A "$la1 $la2"
+	fo_lic_is "$UA" cad-a '.in_use == 2 and .max == 2'
+	fo_pool_status_is "$UB" A warm
+	handed_back_code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$UB/v1/leases/$la2/heartbeat")
+	[ "$handed_back_code" = 503 ]
+	# B's pool never left B; A mirrors it again, warm, including what B granted meanwhile.
+	only_leases B B "$lb1 $lb2"
+	fo_until $((2 + FO_MARGIN)) fo_pool_status_is "$UA" B warm
+	fo_until $((2 + FO_MARGIN)) fo_mirror_is A B "$lb1 $lb2"
+	fo_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot-warm
+	fo_checkout "$UA" cad B
+	fo_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UB"
+}
+
+@test "kill -9 B: A serves pool B; restart B: handback to B" {
+	fo_checkout "$UB" cad
+	fo_expect 201
+	lb1=$(lease_of)
+	fo_until $((2 + FO_MARGIN)) fo_mirror_is A B "$lb1"
+
+	fo_kill9 B
+	fo_until "$(takeover_limit)" fo_pool_status_is "$UA" B hot-retry
+	fo_heartbeat "$UA" "$lb1"
+	fo_expect 200
+	fo_checkout "$UA" cad B
+	fo_expect 201 '.pool == "B" and .server == "A"'
+	lb2=$(lease_of)
+	fo_lic_is "$UA" cad-a '.in_use == 0'
+
+	sl_start B
+	only_leases B B "$lb1 $lb2"
+	fo_pool_status_is "$UA" B warm
+	fo_until $((2 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
+	fo_heartbeat "$UB" "$lb2"
+	fo_expect 200
+}
