@@ -1,0 +1,80 @@
+#!/usr/bin/env bats
+# Failover, peer calls: /v1/peer/* need the shared peer token (401 without it
+# or with another one, and nothing changes); a backup with the wrong token
+# never mirrors the Primary.
+
+load helpers-failover
+
+setup() {
+	fo_setup
+	fo_ports A B
+	fo_licenses A "cad-a cad 3 30"
+	fo_licenses B "cad-b cad 2 30"
+	fo_config A
+	fo_config B "$(fo_backs_up A)"
+	sl_start A
+	sl_start B
+	fo_warm B A
+	UA=$URL_A UB=$URL_B
+	echo "not-the-peer-token-0123456789" >"$SL_TMP/wrong.token"
+}
+
+teardown() { fo_teardown; }
+
+# unauthorized METHOD URL [BODY]: 401 unauthorized without a token, with a
+# wrong one, and with the server's admin token; the answer carries the epoch.
+unauthorized() {
+	local method=$1 url=$2 body=${3--} admin
+	admin=$(sl_admin_token A)
+	fo_req "$method" "$url" "$body"
+	fo_expect 401 '.error == "unauthorized" and (.message | length > 0)'
+	fo_req "$method" "$url" "$body" -H "Authorization: Bearer $(cat "$SL_TMP/wrong.token")"
+	fo_expect 401 '.error == "unauthorized"'
+	fo_req "$method" "$url" "$body" -H "Authorization: Bearer $admin"
+	fo_expect 401 '.error == "unauthorized"'
+	fo_req "$method" "$url" "$body" -H "Authorization: Basic $(head -n1 "$SL_TMP/peer.token")"
+	fo_expect 401 '.error == "unauthorized"'
+	curl -s -m 5 -D - -o /dev/null -X "$method" "$url" | grep -qi '^X-SL-Epoch: [0-9a-f]\{16\}'
+}
+
+@test "GET /v1/peer/sync: 401 without or with a wrong peer token, 200 with it" {
+	unauthorized GET "$UA/v1/peer/sync?since=0&epoch=none&name=X&url="
+	fo_peer "$UA" GET "/v1/peer/sync?since=0&epoch=none&name=X&url="
+	epoch=$(curl -fsS -m 3 "$UA/v1/health" | jq -r .epoch)
+	fo_expect 200 '.name == "A" and .epoch == $e and .full == true and
+	    (.licenses | map(.id) == ["cad-a"]) and (.leases | type == "array")' --arg e "$epoch"
+}
+
+@test "POST /v1/peer/handback: 401 without or with a wrong peer token; no lease slips in" {
+	body='{"pool":"A","from":"B","leases":[{"id":"intruder01","license":"cad-a","product":"cad","pool":"A","client":"x","user":"x","host":"x","pid":1,"since":1,"expires_ms":0}],"released":[]}'
+	unauthorized POST "$UA/v1/peer/handback" "$body"
+	[ "$(fo_leases A | jq '.leases | length')" = 0 ]
+	fo_lic_is "$UA" cad-a '.in_use == 0'
+	fo_heartbeat "$UA" intruder01
+	fo_expect 404 '.error == "unknown_lease"'
+}
+
+@test "POST /v1/peer/release and GET /v1/peer/probe: 401 without or with a wrong peer token" {
+	unauthorized POST "$UB/v1/peer/release" '{"pool":"A"}'
+	unauthorized GET "$UB/v1/peer/probe?url=$UA"
+	fo_pool_status_is "$UB" A warm
+}
+
+@test "a backup with another peer token is refused: it mirrors nothing and the Primary stays hot" {
+	fo_ports C
+	fo_licenses C "cad-c cad 1 30"
+	sl_server_config C "$(fo_port C)" "peer_token_file = \"$SL_TMP/wrong.token\"" "$(fo_backs_up A)"
+	sl_start C
+	# C's polls are refused; A never records C, C never learns A's licenses.
+	fo_until $((2 + FO_MARGIN)) fo_health_is "$URL_C" '.backs_up[0].failed_polls >= 3'
+	fo_health_is "$UA" '.backups | map(.name) == ["B"]'
+	run curl -fsS -m 3 "$URL_C/v1/licenses"
+	assert_success
+	jq -e '[.licenses[] | select(.pool == "A")] | length == 0' <<<"$output"
+	fo_checkout "$URL_C" cad A
+	[ "$HTTP_CODE" != 201 ]
+	grep -q 'poll of "A" at .* failed' "$SL_TMP/C/log"
+	# B (right token) is unaffected.
+	sl_stop B
+	fo_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot
+}
