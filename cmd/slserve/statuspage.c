@@ -101,6 +101,7 @@ static const char style[] =
 	"if(!r.ok)throw new Error('HTTP '+r.status);return r.text();}).then(function(t){" \
 	"var n=new DOMParser().parseFromString(t,'text/html').getElementById('page');" \
 	"if(n)document.getElementById('page').replaceWith(n);" \
+	"var b=document.body;b.dataset.refreshes=+b.dataset.refreshes+1;" \
 	"down=null;document.getElementById('stale').hidden=true;}).catch(function(e){" \
 	"if(down===null)down=new Date().toLocaleTimeString();" \
 	"var s=document.getElementById('stale');s.textContent='The server has not answered " \
@@ -242,7 +243,7 @@ api_status_page(struct req *r, const char *arg)
 	    REFRESH_SECONDS);
 	fputs("<title>", f);
 	put_escaped(f, srv->cfg.name);
-	fprintf(f, " - sl license server</title>\n<style>%s</style>\n</head><body>\n"
+	fprintf(f, " - sl license server</title>\n<style>%s</style>\n</head><body data-refreshes=\"0\">\n"
 	    "<div id=\"stale\" hidden></div>\n<main id=\"page\">\n<h1>", style);
 	put_escaped(f, srv->cfg.name);
 	fputs("</h1>\n<p class=\"meta\">slserve ", f);

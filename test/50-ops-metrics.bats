@@ -1,0 +1,153 @@
+#!/usr/bin/env bats
+# GET /metrics: the Prometheus text format, checked with promtool.
+
+load helpers-ops
+
+setup() {
+	command -v promtool >/dev/null ||
+	    skip "promtool is not installed (Debian package prometheus; scripts/deps.sh installs it)"
+	ops_setup
+}
+teardown() { ops_teardown; }
+
+@test "metrics: valid for promtool; seats, denials, status and counters" {
+	ops_start lic1
+	u=$(sl_url lic1)
+	tok=$(sl_admin_token lic1)
+	l1=$(ops_checkout "$u" cad c1)
+	ops_checkout "$u" cad c2 >/dev/null
+	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"cad","client":"c3"}')" = 409 ]
+	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"nosuch"}')" = 404 ]
+	[ "$(ops_http_code DELETE "$u/v1/leases/$l1")" = 200 ]
+	l3=$(ops_checkout "$u" sim c1)
+	[ "$(ops_http_code POST "$u/v1/leases/$l3/revoke" -H "Authorization: Bearer $tok" -d '{}')" = 200 ]
+
+	curl -fsS -m 5 -D headers "$u/metrics" >metrics.txt
+	run promtool check metrics <metrics.txt
+	assert_success
+	assert_output ""
+	grep -Fxi 'Content-Type: text/plain; version=0.0.4; charset=utf-8' <(tr -d '\r' <headers)
+
+	cat >want <<'EOF'
+sl_license_seats_in_use{license="cad-1",product="cad",pool="lic1"} 1
+sl_license_seats_in_use{license="sim-hard",product="sim",pool="lic1"} 0
+sl_license_seats_in_use{license="view-free",product="viewer",pool="lic1"} 0
+sl_license_seats_max{license="cad-1",product="cad",pool="lic1"} 2
+sl_license_seats_max{license="sim-hard",product="sim",pool="lic1"} 1
+sl_license_seats_max{license="view-free",product="viewer",pool="lic1"} -1
+sl_license_denials_total{license="cad-1",product="cad",pool="lic1"} 1
+sl_license_denials_total{license="sim-hard",product="sim",pool="lic1"} 0
+sl_license_denials_total{license="view-free",product="viewer",pool="lic1"} 0
+sl_license_status{license="cad-1",product="cad",pool="lic1",status="hot"} 1
+sl_license_status{license="cad-1",product="cad",pool="lic1",status="hot-warm"} 0
+sl_license_status{license="cad-1",product="cad",pool="lic1",status="warm"} 0
+sl_license_status{license="cad-1",product="cad",pool="lic1",status="hot-retry"} 0
+sl_license_info{license="cad-1",product="cad",pool="lic1",role="primary",served_by="lic1",expires="never"} 1
+sl_grants_total 3
+sl_checkins_total 1
+sl_expiries_total 0
+sl_revokes_total 1
+sl_denials_total 2
+EOF
+	while IFS= read -r line; do
+		grep -Fxq -- "$line" metrics.txt || { echo "missing: $line" >&2; cat metrics.txt >&2; false; }
+	done <want
+	grep -Fxq '# TYPE sl_grants_total counter' metrics.txt
+	grep -Fxq '# TYPE sl_license_seats_in_use gauge' metrics.txt
+	grep -Fxq '# TYPE sl_http_request_duration_seconds histogram' metrics.txt
+	grep -Eq '^sl_build_info\{version="[^"]+",server="lic1",epoch="[0-9a-f]{16}"\} 1$' metrics.txt
+}
+
+@test "metrics: every license of /v1/licenses, with the same figures" {
+	ops_start lic1
+	u=$(sl_url lic1)
+	ops_checkout "$u" viewer >/dev/null
+	ops_checkout "$u" viewer >/dev/null
+	ops_checkout "$u" sim >/dev/null
+	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"sim"}')" = 409 ]
+	curl -fsS -m 5 "$u/v1/licenses" >licenses.json
+	ops_metrics "$u" metrics.txt
+	jq -r '.licenses[] | "{license=\"\(.id)\",product=\"\(.product)\",pool=\"\(.pool)\"}" as $l |
+	    "sl_license_seats_in_use\($l) \(.in_use)",
+	    "sl_license_seats_max\($l) \(.max)",
+	    "sl_license_denials_total\($l) \(.fails)",
+	    "sl_license_status\($l | .[:-1]),status=\"\(.status)\"} 1"' licenses.json >want
+	[ "$(wc -l <want)" -eq 12 ]
+	while IFS= read -r line; do
+		grep -Fxq -- "$line" metrics.txt || { echo "missing: $line" >&2; false; }
+	done <want
+	# One sample per license and status, no more.
+	[ "$(grep -c '^sl_license_seats_in_use{' metrics.txt)" -eq 3 ]
+	[ "$(grep -c '^sl_license_status{' metrics.txt)" -eq 12 ]
+	[ "$(grep -c '^sl_license_status{.*} 1$' metrics.txt)" -eq 3 ]
+}
+
+@test "metrics: the latency histogram counts each answered request once" {
+	ops_start lic1
+	u=$(sl_url lic1)
+	ops_metrics "$u" m1.txt
+	n1=$(awk '$1 == "sl_http_request_duration_seconds_count" { print $2 }' m1.txt)
+	for i in 1 2 3 4 5; do curl -fsS -m 5 -o /dev/null "$u/v1/health"; done
+	curl -sS -m 5 -o /dev/null "$u/no/such/path"
+	# The first scrape, five health calls and the 404: seven more, counted
+	# once each answer is sent; and each scrape here counts in the next one.
+	scrapes=0
+	scrape_counts_all() {
+		ops_metrics "$u" m2.txt
+		want=$((n1 + 7 + scrapes))
+		scrapes=$((scrapes + 1))
+		grep -Fxq "sl_http_request_duration_seconds_count $want" m2.txt
+	}
+	ops_poll 30 scrape_counts_all
+	run promtool check metrics <m2.txt
+	assert_success
+	# Buckets are cumulative, end with +Inf, and +Inf equals the count.
+	awk -v want="$want" '
+	    /^sl_http_request_duration_seconds_bucket/ { if ($2 < last) bad = 1; last = $2; n++; inf = $0 }
+	    END { exit !(n == 15 && !bad && inf ~ /le="\+Inf"\} / && last == want) }' m2.txt
+	grep -Eq '^sl_http_request_duration_seconds_sum [0-9]+\.[0-9]{6}$' m2.txt
+}
+
+@test "metrics: failover status and poll age per Primary, on both sides" {
+	ops_start_pair
+	u1=$(sl_url lic1) u2=$(sl_url lic2)
+	ops_poll 50 ops_metric_is "$u2" \
+	    "sl_failover_status{primary=\"lic1\",url=\"$u1\",status=\"warm\"}" 1
+	age=$(ops_metric "$u2" 'sl_failover_last_poll_age_seconds{primary="lic1"}')
+	awk -v a="$age" 'BEGIN { exit !(a >= 0 && a < 2) }'
+	ops_metric_is "$u2" 'sl_failover_failed_polls{primary="lic1"}' 0
+	ops_poll 50 ops_metric_is "$u1" \
+	    'sl_license_status{license="cad-1",product="cad",pool="lic1",status="hot-warm"}' 1
+	age=$(ops_metric "$u1" "sl_backup_last_poll_age_seconds{backup=\"lic2\",url=\"$u2\"}")
+	awk -v a="$age" 'BEGIN { exit !(a >= 0 && a < 2) }'
+	for u in "$u1" "$u2"; do
+		ops_metrics "$u" m.txt
+		run promtool check metrics <m.txt
+		assert_success
+	done
+
+	# The Primary stops: the backup serves its pool.
+	sl_stop lic1
+	ops_poll 100 ops_metric_is "$u2" \
+	    "sl_failover_status{primary=\"lic1\",url=\"$u1\",status=\"hot-retry\"}" 1
+	ops_metric_is "$u2" "sl_failover_status{primary=\"lic1\",url=\"$u1\",status=\"warm\"}" 0
+	ops_metric_is "$u2" \
+	    'sl_license_status{license="cad-1",product="cad",pool="lic1",status="hot-retry"}' 1
+	n=$(ops_metric "$u2" 'sl_failover_failed_polls{primary="lic1"}')
+	[ "$n" -ge 3 ]
+}
+
+@test "metrics: label values are escaped; a Primary never polled is +Inf old" {
+	ops_start lic1
+	u=$(sl_url lic1)
+	tok=$(sl_admin_token lic1)
+	# A URL with a double quote and a backslash, set at run time.
+	printf '%s' '{"name":"ghost","url":"http://127.0.0.1:9/a\"b\\c","poll_interval":60}' >body
+	[ "$(ops_http_code PUT "$u/v1/admin/failover" -H "Authorization: Bearer $tok" \
+	    --data-binary @body)" = 200 ]
+	ops_metrics "$u" m.txt
+	run promtool check metrics <m.txt
+	assert_success
+	grep -Fx 'sl_failover_status{primary="ghost",url="http://127.0.0.1:9/a\"b\\c",status="warm"} 1' m.txt
+	grep -Fx 'sl_failover_last_poll_age_seconds{primary="ghost"} +Inf' m.txt
+}

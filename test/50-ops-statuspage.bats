@@ -1,0 +1,100 @@
+#!/usr/bin/env bats
+# GET /: the HTML status page, rendered in headless Chromium. Screenshots
+# are kept in test/artifacts/ for a person to look at.
+
+load helpers-ops
+
+setup() { ops_setup; }
+teardown() { ops_teardown; }
+
+# The Licenses pane as slctl status --json has it, in the page's columns.
+slctl_rows() {
+	"$SLCTL" -s "$1" status --json | jq -r '.licenses[] | [.id, .product, .role, .status,
+	    .in_use, (if .max == -1 then "unlimited" else .max end), .fails, .served_by,
+	    .expires] | map(tostring) | join("\t")'
+}
+
+@test "status page: served as HTML without external assets; values escaped" {
+	ops_start lic1
+	u=$(sl_url lic1)
+	tok=$(sl_admin_token lic1)
+	printf '%s' '{"name":"ghost","url":"http://127.0.0.1:9/\"><script>document.title=1</script>&","poll_interval":60}' >body
+	[ "$(ops_http_code PUT "$u/v1/admin/failover" -H "Authorization: Bearer $tok" \
+	    --data-binary @body)" = 200 ]
+	curl -fsS -m 5 -D headers -o page.html "$u/"
+	grep -Fxi 'Content-Type: text/html; charset=utf-8' <(tr -d '\r' <headers)
+	grep -Fq '<title>lic1 - sl license server</title>' page.html
+	# No external assets: nothing loaded by src= or a stylesheet link, and
+	# the only links are relative ones to the server's own JSON.
+	run grep -Eio '(src|href)="[^"]*"' page.html
+	assert_output $'href="v1/licenses"\nhref="v1/health"\nhref="metrics"'
+	grep -Fq "default-src 'none'" page.html
+	# The hostile URL is text, not markup.
+	[ "$(grep -c '<script' page.html)" -eq 1 ]
+	grep -Fq '<td>http://127.0.0.1:9/&quot;&gt;&lt;script&gt;document.title=1&lt;/script&gt;&amp;</td>' page.html
+	[ "$(ops_http_code POST "$u/")" = 405 ]
+}
+
+@test "status page in Chromium: what a person sees equals slctl status" {
+	ops_need_chromium
+	ops_start_pair
+	u1=$(sl_url lic1) u2=$(sl_url lic2)
+	ops_checkout "$u1" cad c1 >/dev/null
+	ops_checkout "$u1" sim c1 >/dev/null
+	ops_checkout "$u1" viewer c1 >/dev/null
+	ops_checkout "$u1" viewer c2 >/dev/null
+	[ "$(ops_http_code POST "$u1/v1/checkout" -d '{"product":"sim"}')" = 409 ]
+	# Wait until the backup has mirrored the Primary and the Primary knows it.
+	mirrored() {
+		"$SLCTL" -s "$u2" status --json |
+		    jq -e '[.licenses[] | select(.pool == "lic1")] | length == 3' >/dev/null &&
+		"$SLCTL" -s "$u1" status --json |
+		    jq -e 'all(.licenses[]; .status == "hot-warm")' >/dev/null
+	}
+	ops_poll 100 mirrored
+
+	mkdir -p "$OPS_ARTIFACTS"
+	for name in lic1 lic2; do
+		u=$(sl_url $name)
+		ops_chromium --window-size=1100,700 --screenshot="$OPS_ARTIFACTS/statuspage-$name.png" "$u/"
+		[ "$(head -c 4 "$OPS_ARTIFACTS/statuspage-$name.png" | tail -c 3)" = PNG ]
+		[ "$(stat -c %s "$OPS_ARTIFACTS/statuspage-$name.png")" -gt 10000 ]
+		ops_chromium --dump-dom "$u/" >"$name.dom"
+		ops_table_rows "$name.dom" licenses >"$name.seen"
+		slctl_rows "$u" >"$name.want"
+		diff -u "$name.want" "$name.seen"
+		grep -Fq "<h1>$name</h1>" "$name.dom"
+	done
+	# The Primary's figures, as a person reads them.
+	run cat lic1.seen
+	assert_line --index 0 $'cad-1\tcad\tprimary\thot-warm\t1\t2\t0\tlic1\tnever'
+	assert_line --index 1 $'sim-hard\tsim\tprimary\thot-warm\t1\t1\t1\tlic1\tnever'
+	assert_line --index 2 $'view-free\tviewer\tprimary\thot-warm\t2\tunlimited\t0\tlic1\tnever'
+	# The Primary lists its backup; the backup lists the Primary it backs up.
+	run ops_table_rows lic1.dom backups
+	assert_output --regexp "^lic2	$u2	[0-9.]+s ago\$"
+	run ops_table_rows lic2.dom backs-up
+	assert_output --regexp "^lic1	$u1	warm	[0-9.]+s ago	0\$"
+	grep -Fq 'None: no backup polls this server.' lic2.dom
+}
+
+@test "status page refreshes itself, and says so when the server stops answering" {
+	ops_need_chromium
+	ops_start lic1
+	u=$(sl_url lic1)
+	ops_checkout "$u" cad >/dev/null
+	# Eleven seconds of the page's time: two refreshes from the server.
+	ops_chromium --virtual-time-budget=11000 --dump-dom "$u/" >live.dom
+	grep -Fq '<body data-refreshes="2">' live.dom
+	[ "$(grep -c '<main id="page">' live.dom)" -eq 1 ]
+	grep -Fq '<div id="stale" hidden=""></div>' live.dom
+	run ops_table_rows live.dom licenses
+	assert_line --index 0 $'cad-1\tcad\tprimary\thot\t1\t2\t0\tlic1\tnever'
+	# A copy of the page away from its server: the refresh fails, the last
+	# figures stay on screen under a warning.
+	curl -fsS -m 5 -o copy.html "$u/"
+	ops_chromium --virtual-time-budget=6000 --dump-dom "file://$SL_TMP/copy.html" >stale.dom
+	grep -Eq '<div id="stale">The server has not answered since [^<]+: the figures below are from before then.</div>' stale.dom
+	run ops_table_rows stale.dom licenses
+	assert_line --index 0 $'cad-1\tcad\tprimary\thot\t1\t2\t0\tlic1\tnever'
+}

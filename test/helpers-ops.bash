@@ -1,0 +1,105 @@
+# Helpers for the operations tests (test/50-ops-*.bats), on top of helpers.bash.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+OPS_REPO=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+# Screenshots of the status page are kept here (git-ignored).
+OPS_ARTIFACTS="$OPS_REPO/test/artifacts"
+
+ops_setup() {
+	sl_setup
+	cd "$SL_TMP" || return 1
+}
+
+ops_teardown() {
+	cd /
+	sl_teardown
+}
+
+# ops_start NAME [EXTRA CONFIG LINES...]: start server NAME on a free port.
+ops_start() {
+	local name=$1
+	shift
+	sl_server_config "$name" "$(sl_free_port)" "$@"
+	sl_start "$name"
+}
+
+# ops_start_pair: Primary lic1 and backup lic2 (polling every 0.2 s, taking
+# over after 3 missed polls), sharing lic1's peer token.
+ops_start_pair() {
+	ops_start lic1 || return 1
+	ops_start lic2 "peer_token_file = \"$SL_TMP/lic1/state/peer.token\"" \
+	    "failover \"lic1\" {" "  url = \"$(sl_url lic1)\"" "  poll_interval = 0.2" \
+	    "  fail_after = 3" "}"
+}
+
+# ops_poll TENTHS CMD...: run CMD every 0.1 s until it succeeds, at most
+# TENTHS times.
+ops_poll() {
+	local n=$1
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	echo "gave up waiting for: $*" >&2
+	return 1
+}
+
+# ops_checkout URL PRODUCT [CLIENT]: check out a seat; prints the lease id.
+ops_checkout() {
+	local out code
+	out=$(curl -sS -m 5 -X POST -H 'Content-Type: application/json' \
+	    -d "{\"product\":\"$2\",\"client\":\"${3:-c1}\",\"user\":\"u\",\"host\":\"h\",\"pid\":1}" \
+	    -w '\n%{http_code}' "$1/v1/checkout") || return 1
+	code=$(tail -n1 <<<"$out")
+	[ "$code" = 201 ] || { echo "checkout of $2: HTTP $code: $out" >&2; return 1; }
+	head -n1 <<<"$out" | jq -r .lease
+}
+
+# ops_http_code METHOD URL [CURL-ARGS...]: prints the HTTP status only.
+ops_http_code() {
+	local method=$1 url=$2
+	shift 2
+	curl -sS -m 5 -o /dev/null -w '%{http_code}' -X "$method" "$@" "$url"
+}
+
+# ops_metrics URL FILE: GET URL/metrics into FILE.
+ops_metrics() { curl -fsS -m 5 "$1/metrics" >"$2"; }
+
+# ops_metric_is URL SAMPLE VALUE: the sample (name and labels, as printed)
+# has VALUE in a fresh scrape.
+ops_metric_is() {
+	curl -fsS -m 5 "$1/metrics" | grep -Fxq -- "$2 $3"
+}
+
+# ops_metric URL SAMPLE: the value of the sample in a fresh scrape.
+ops_metric() {
+	curl -fsS -m 5 "$1/metrics" | awk -v s="$2" 'index($0, s " ") == 1 { print $NF }'
+}
+
+# ops_chromium ARGS... URL: headless Chromium with a throw-away profile and
+# nothing that talks to the network on its own.
+ops_chromium() {
+	local profile
+	profile=$(mktemp -d "$SL_TMP/chromium.XXXXXX")
+	timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic \
+	    --no-first-run --disable-background-networking --disable-component-update \
+	    --disable-sync --disable-dev-shm-usage --user-data-dir="$profile" "$@" 2>>"$SL_TMP/chromium.log"
+}
+
+# ops_need_chromium: skip the test when Chromium is not installed.
+ops_need_chromium() {
+	command -v chromium >/dev/null ||
+	    skip "chromium is not installed (Debian package chromium; scripts/deps.sh installs it)"
+}
+
+# ops_table_rows FILE TABLE-ID: the rows of a table of the status page as a
+# person reads them: one line per row, cells separated by tabs, tags removed.
+ops_table_rows() {
+	sed -n "/<table id=\"$2\">/,/<\/table>/p" "$1" | grep '^<tr><td' |
+	    sed -e 's|</td><td[^>]*>|\t|g' -e 's|<[^>]*>||g' \
+	        -e 's|&lt;|<|g' -e 's|&gt;|>|g' -e 's|&quot;|"|g' -e 's|&#39;|'"'"'|g' -e 's|&amp;|\&|g'
+}
