@@ -1,0 +1,135 @@
+#!/usr/bin/env bats
+# slserve's log: one line per event with a level; client strings escaped;
+# tokens and signatures never written.
+
+load helpers-ops
+
+setup() { ops_setup; }
+teardown() { ops_teardown; }
+
+# A log line on stderr (slserve -d): local time, level, message.
+LINE_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} (debug|info|warning|error): [^ ]'
+
+# start_verbose NAME [EXTRA CONFIG LINES...]: start slserve -d -v NAME on a
+# free port, its stderr in $SL_TMP/NAME/log.
+start_verbose() {
+	local name=$1 port
+	shift
+	port=$(sl_free_port)
+	sl_server_config "$name" "$port" "$@"
+	"$SLSERVE" -d -v -f "$SL_TMP/$name/slserve.conf" >>"$SL_TMP/$name/log" 2>&1 &
+	echo $! >"$SL_TMP/$name.pid"
+	printf -v "URL_$name" '%s' "http://127.0.0.1:$port"
+	sl_wait_http "http://127.0.0.1:$port/v1/health"
+}
+
+log_has() { grep -Fq -- "$2" "$SL_TMP/$1/log"; }
+
+# every_line_ok FILE REGEX: each line of FILE matches REGEX.
+every_line_ok() {
+	local bad
+	bad=$(grep -Evc -- "$2" "$1") || true
+	[ "$bad" -eq 0 ] && return 0
+	echo "lines of $1 not matching $2:" >&2
+	grep -Ev -- "$2" "$1" >&2
+	return 1
+}
+
+@test "logs: one line per event with a level; client strings escaped; SIGHUP reloads" {
+	start_verbose lic1
+	u=$(sl_url lic1)
+	tok=$(sl_admin_token lic1)
+	lease=$(ops_checkout "$u" cad)
+	# An administrator's User-Agent and reason with a terminal escape, quotes
+	# and a backslash: they reach the log as \xNN, never raw.
+	printf '%s' '{"reason":"because \"quoted\" \\ slash"}' >body
+	[ "$(ops_http_code POST "$u/v1/leases/$lease/revoke" -H "Authorization: Bearer $tok" \
+	    -H $'User-Agent: ops\x1b[2Jx"y' --data-binary @body)" = 200 ]
+	ops_poll 30 log_has lic1 "revoked lease $lease of license cad-1 (for 0s) by ops\\x1b[2Jx\\x22y: because \\x22quoted\\x22 \\x5c slash"
+	! grep -q $'\x1b' "$SL_TMP/lic1/log"
+
+	# SIGHUP (systemctl reload) re-reads the licenses file.
+	printf 'license "new-1" {\n product = "cad"\n count = 1\n expires = "never"\n host = "any"\n timeout = 0\n}\n' \
+	    >>"$SL_TMP/lic1/licenses.conf"
+	kill -HUP "$(sl_pid lic1)"
+	ops_poll 50 log_has lic1 'info: reloaded '"$SL_TMP/lic1/licenses.conf"': {"added":["new-1"],"removed":[],"changed":[]}'
+	sl_stop lic1
+	log_has lic1 'info: stopped'
+	every_line_ok "$SL_TMP/lic1/log" "$LINE_RE"
+}
+
+@test "logs: no token, wrong token, signature or secret key is ever written" {
+	# Signed licenses, one of them tampered with (its rejection is logged).
+	mkdir -p "$SL_TMP/keys" "$SL_TMP/lic1"
+	"$SLCTL" license keygen -d "$SL_TMP/keys" acme >/dev/null
+	sl_default_licenses >"$SL_TMP/lic1/licenses.conf"
+	"$SLCTL" license sign -k "$SL_TMP/keys/acme.key" -i "$SL_TMP/lic1/licenses.conf"
+	sed -i '0,/count *= *2/s//count = 20/' "$SL_TMP/lic1/licenses.conf"
+	start_verbose lic1 "trusted_keys = { \"$SL_TMP/keys/acme.pub\" }"
+	u1=$(sl_url lic1)
+	log_has lic1 'license "cad-1" not loaded'
+	start_verbose lic2 "peer_token_file = \"$SL_TMP/lic1/state/peer.token\"" \
+	    "failover \"lic1\" {" "  url = \"$u1\"" "  poll_interval = 0.2" "  fail_after = 3" "}"
+	u2=$(sl_url lic2)
+	tok=$(sl_admin_token lic1)
+	ops_poll 50 log_has lic1 'backup "lic2"'
+
+	lease=$(ops_checkout "$u1" sim)
+	[ "$(ops_http_code POST "$u1/v1/leases/$lease/heartbeat")" = 200 ]
+	[ "$(ops_http_code GET "$u1/v1/leases" -H "Authorization: Bearer $tok")" = 200 ]
+	[ "$(ops_http_code POST "$u1/v1/admin/reload" -H "Authorization: Bearer $tok")" = 200 ]
+	[ "$(ops_http_code GET "$u1/v1/leases" -H 'Authorization: Bearer wrong-admin-token-0123456789')" = 401 ]
+	[ "$(ops_http_code GET "$u1/v1/peer/sync?name=x" -H 'Authorization: Bearer wrong-peer-token-0123456789')" = 401 ]
+	[ "$(ops_http_code POST "$u1/v1/leases/$lease/revoke" -H "Authorization: Bearer $tok" -d '{}')" = 200 ]
+	"$SLCTL" -s "$u1" --token-file "$SL_TMP/lic1/state/admin.token" leases >/dev/null
+	sl_stop lic2
+	sl_stop lic1
+
+	secrets=("$tok" "$(cat "$SL_TMP/lic1/state/peer.token")" "$(cat "$SL_TMP/lic2/state/admin.token")"
+	    wrong-admin-token-0123456789 wrong-peer-token-0123456789
+	    "$(head -c 40 "$SL_TMP/keys/acme.key")")
+	while read -r sig; do secrets+=("$sig"); done < <(sed -n 's/.*signature *= *"\([^"]*\)".*/\1/p' "$SL_TMP/lic1/licenses.conf")
+	[ "${#secrets[@]}" -eq 9 ]
+	for f in "$SL_TMP"/lic1/log "$SL_TMP"/lic2/log "$SL_TMP"/lic1/state/usage.log; do
+		[ -s "$f" ]
+		for s in "${secrets[@]}"; do
+			[ "${#s}" -ge 16 ]
+			if grep -Fq -- "$s" "$f"; then
+				echo "$f has a secret: $s" >&2
+				false
+			fi
+		done
+	done
+	every_line_ok "$SL_TMP/lic1/log" "$LINE_RE"
+	every_line_ok "$SL_TMP/lic2/log" "$LINE_RE"
+}
+
+@test "logs: under systemd (JOURNAL_STREAM) each line starts with its syslog priority" {
+	port=$(sl_free_port)
+	sl_server_config lic1 "$port"
+	: >"$SL_TMP/lic1/log"
+	JOURNAL_STREAM=$(stat -c '%d:%i' "$SL_TMP/lic1/log") \
+	    "$SLSERVE" -d -f "$SL_TMP/lic1/slserve.conf" 2>>"$SL_TMP/lic1/log" &
+	echo $! >"$SL_TMP/lic1.pid"
+	sl_wait_http "http://127.0.0.1:$port/v1/health"
+	log_has lic1 "<4>warning: no trusted_keys configured"
+	ops_poll 30 grep -Eq "^<6>info: slserve [^ ]+ \"lic1\" serving on 127.0.0.1:$port " "$SL_TMP/lic1/log"
+	sl_stop lic1
+	every_line_ok "$SL_TMP/lic1/log" '^<[3467]>(debug|info|warning|error): [^ ]'
+}
+
+@test "logs: without -d slserve detaches and writes nothing to the terminal" {
+	port=$(sl_free_port)
+	sl_server_config lic1 "$port"
+	run "$SLSERVE" -f "$SL_TMP/lic1/slserve.conf"
+	assert_success
+	assert_output ""
+	# The daemon's pid is in its state directory's lock file.
+	cp "$SL_TMP/lic1/state/lock" "$SL_TMP/lic1.pid"
+	sl_wait_http "http://127.0.0.1:$port/v1/health"
+	[ "$(ps -o ppid= -p "$(sl_pid lic1)" | tr -d ' ')" = 1 ] || [ "$(ps -o sid= -p "$(sl_pid lic1)" | tr -d ' ')" = "$(sl_pid lic1)" ]
+	# A start that fails says why on the terminal, then exits 1.
+	run "$SLSERVE" -f "$SL_TMP/lic1/slserve.conf"
+	assert_failure 1
+	assert_output "slserve: $SL_TMP/lic1/state: state directory is locked by pid $(sl_pid lic1) (is another slserve running?)"
+}
