@@ -238,8 +238,9 @@ check_fetch(struct check *c, const char *url, struct reply *r)
 static int
 check_backups(struct check *c, const char *url)
 {
-	const char *backups[CACHE_MAX_BACKUPS + 1];
-	const char *pool = slc_pool_of(c->s, url, NULL);
+	slc_url_t backups[CACHE_MAX_BACKUPS + 1];
+	char known[SL_ID_MAX + 1];
+	const char *pool = slc_pool_of(c->s, url, known, NULL) == 0 ? known : NULL;
 	size_t nb = slc_backups_of(c->s, url, backups, nitems(backups));
 
 	for (size_t i = 0; i < nb; i++) {
@@ -329,7 +330,7 @@ cmd_check(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 	alarm((unsigned int)ceil(timeout));
 	c.deadline = util_mono_ms() + (int64_t)(timeout * 1000) - 250;
 	for (size_t i = 0; i < s->conf.nservers; i++) {
-		const char *backups[CACHE_MAX_BACKUPS + 1];
+		slc_url_t backups[CACHE_MAX_BACKUPS + 1];
 		c.planned += 1 + (int)slc_backups_of(s, s->conf.servers[i].url, backups,
 		    nitems(backups));
 	}
@@ -350,7 +351,7 @@ cmd_check(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 			continue;
 		}
 		{
-			const char *backups[CACHE_MAX_BACKUPS + 1];
+			slc_url_t backups[CACHE_MAX_BACKUPS + 1];
 			c.planned -= (int)slc_backups_of(s, cs->url, backups, nitems(backups));
 			if (c.planned < 1)
 				c.planned = 1;

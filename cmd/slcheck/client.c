@@ -251,8 +251,8 @@ slc_learn(struct slc *s, const char *url)
 }
 
 /* The pool (server name) of url: configured, else learned. */
-const char *
-slc_pool_of(struct slc *s, const char *url, const char **origin)
+int
+slc_pool_of(struct slc *s, const char *url, char pool[SL_ID_MAX + 1], const char **origin)
 {
 	const struct clientconf_server *cs = clientconf_find(&s->conf, url);
 	const struct cache_server *e;
@@ -260,52 +260,61 @@ slc_pool_of(struct slc *s, const char *url, const char **origin)
 	if (cs != NULL && cs->pool[0] != '\0') {
 		if (origin != NULL)
 			*origin = cs->pool_origin;
-		return cs->pool;
+		util_strlcpy(pool, cs->pool, SL_ID_MAX + 1);
+		return 0;
 	}
 	if (s->have_cache && (e = cache_get(&s->cache, url)) != NULL && e->name[0] != '\0') {
 		if (origin != NULL)
 			*origin = "learned";
-		return e->name;
+		util_strlcpy(pool, e->name, SL_ID_MAX + 1);
+		return 0;
 	}
-	return NULL;
+	return -1;
 }
 
 /* The backups of url: the configured one first, then learned ones. */
 size_t
-slc_backups_of(struct slc *s, const char *url, const char *out[], size_t max)
+slc_backups_of(struct slc *s, const char *url, slc_url_t *out, size_t max)
 {
 	const struct clientconf_server *cs = clientconf_find(&s->conf, url);
 	const struct cache_server *e;
 	size_t n = 0;
 
 	if (cs != NULL && cs->backup[0] != '\0' && n < max)
-		out[n++] = cs->backup;
+		util_strlcpy(out[n++], cs->backup, sizeof(out[0]));
 	if (s->have_cache && (e = cache_get(&s->cache, url)) != NULL) {
 		for (size_t i = 0; i < e->nbackups && n < max; i++) {
 			int dup = 0;
 			for (size_t k = 0; k < n; k++)
 				dup |= strcmp(out[k], e->backups[i]) == 0;
 			if (!dup)
-				out[n++] = e->backups[i];
+				util_strlcpy(out[n++], e->backups[i], sizeof(out[0]));
 		}
 	}
 	return n;
 }
 
 /* The URL of the server whose pool is named pool, if known. */
-const char *
-slc_url_of_pool(struct slc *s, const char *pool)
+int
+slc_url_of_pool(struct slc *s, const char *pool, slc_url_t url)
 {
+	char p[SL_ID_MAX + 1];
+
 	for (size_t i = 0; i < s->conf.nservers; i++) {
-		const char *p = slc_pool_of(s, s->conf.servers[i].url, NULL);
-		if (p != NULL && strcmp(p, pool) == 0)
-			return s->conf.servers[i].url;
+		if (slc_pool_of(s, s->conf.servers[i].url, p, NULL) == 0 && strcmp(p, pool) == 0) {
+			util_strlcpy(url, s->conf.servers[i].url, sizeof(slc_url_t));
+			return 0;
+		}
 	}
-	if (s->have_cache)
-		for (size_t i = 0; i < s->cache.n; i++)
-			if (strcmp(s->cache.v[i].name, pool) == 0)
-				return s->cache.v[i].url;
-	return NULL;
+	if (s->have_cache) {
+		for (size_t i = 0; i < s->cache.n; i++) {
+			if (strcmp(s->cache.v[i].name, pool) == 0) {
+				util_strlcpy(url, s->cache.v[i].url, sizeof(slc_url_t));
+				return 0;
+			}
+		}
+	}
+	return -1;
 }
 
 /* LEASE:POOL@URL: split at the first '@', then at the first ':'. */

@@ -36,15 +36,14 @@ int
 lease_call(struct slc *s, const char *method, struct token *t, const char *what,
     struct reply *r)
 {
-	const char *cand[2 * (CACHE_MAX_BACKUPS + 2)];
-	const char *owner;
+	slc_url_t cand[2 * (CACHE_MAX_BACKUPS + 2)], owner;
 	char redirect[CLIENTCONF_URL_MAX];
 	size_t n = 0;
 
-	cand[n++] = t->url;
+	util_strlcpy(cand[n++], t->url, sizeof(cand[0]));
 	n += slc_backups_of(s, t->url, cand + n, CACHE_MAX_BACKUPS + 1);
-	if ((owner = slc_url_of_pool(s, t->pool)) != NULL && strcmp(owner, t->url) != 0) {
-		cand[n++] = owner;
+	if (slc_url_of_pool(s, t->pool, owner) == 0 && strcmp(owner, t->url) != 0) {
+		util_strlcpy(cand[n++], owner, sizeof(cand[0]));
 		n += slc_backups_of(s, owner, cand + n, CACHE_MAX_BACKUPS + 1);
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -82,8 +82,6 @@ static const struct option global_longopts[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-static const char *current_command;
-
 static void
 usage(FILE *fp)
 {
@@ -101,7 +99,7 @@ command_find(const char *name)
 	return NULL;
 }
 
-void
+static void
 slc_usage_of(const char *name)
 {
 	const struct slc_command *c = command_find(name);
@@ -321,7 +319,6 @@ main(int argc, char **argv)
 	}
 	if ((c = command_lookup(argv[0])) == NULL)
 		return SLC_EXIT_USAGE;
-	current_command = c->name;
 	if ((rc = command_options(&s, c, argc, argv, &opts, &help)) != -1)
 		return rc;
 	if (help) {

@@ -168,8 +168,7 @@ run_checkin(struct run_state *st)
 		return;
 	if (lease_call(st->s, "DELETE", &st->seat.token, NULL, &r) == -1)
 		slc_warnx("%s: could not check in lease %s at %s: %s", st->product,
-		    st->seat.token.lease, st->seat.token.url,
-		    r.kind == REPLY_UNREACHABLE ? r.detail : r.detail);
+		    st->seat.token.lease, st->seat.token.url, r.detail);
 	else
 		slc_debug(st->s, "%s: lease %s checked in", st->product, st->seat.token.lease);
 	st->held = 0;

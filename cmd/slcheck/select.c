@@ -209,8 +209,7 @@ try_server(struct slc *s, const char *url, const struct checkout_request *req,
     struct seat *seat, struct attempts *a)
 {
 	char redirect[CLIENTCONF_URL_MAX], pool[SL_ID_MAX + 1];
-	const char *backups[CACHE_MAX_BACKUPS + 1];
-	const char *known;
+	slc_url_t backups[CACHE_MAX_BACKUPS + 1];
 	enum outcome out;
 	size_t nb;
 
@@ -221,9 +220,8 @@ try_server(struct slc *s, const char *url, const struct checkout_request *req,
 		return out;
 	nb = slc_backups_of(s, url, backups, nitems(backups));
 	for (size_t i = 0; i < nb; i++) {
-		if ((known = slc_pool_of(s, url, NULL)) != NULL) {
-			util_strlcpy(pool, known, sizeof(pool));
-		} else if (pool_from_backup(s, backups[i], url, pool) == -1) {
+		if (slc_pool_of(s, url, pool, NULL) == -1 &&
+		    pool_from_backup(s, backups[i], url, pool) == -1) {
 			attempts_note(a, backups[i], NULL, "backup not asked: the pool of "
 			    "its Primary is unknown (set pool in slclient.conf)");
 			slc_debug(s, "%s: backup of %s not asked: pool unknown", backups[i], url);

@@ -113,9 +113,13 @@ int slc_request(struct slc *s, const char *method, const char *base, const char 
 void reply_free(struct reply *r);
 long slc_dead_left(struct slc *s, const char *url);
 void slc_learn(struct slc *s, const char *url);
-const char *slc_pool_of(struct slc *s, const char *url, const char **origin);
-size_t slc_backups_of(struct slc *s, const char *url, const char *out[], size_t max);
-const char *slc_url_of_pool(struct slc *s, const char *pool);
+/* What is known of a server. Results are copied out: the cache they may
+ * come from is re-read by every update. */
+typedef char slc_url_t[CLIENTCONF_URL_MAX];
+int slc_pool_of(struct slc *s, const char *url, char pool[SL_ID_MAX + 1],
+    const char **origin);
+size_t slc_backups_of(struct slc *s, const char *url, slc_url_t *out, size_t max);
+int slc_url_of_pool(struct slc *s, const char *pool, slc_url_t url);
 int token_parse(const char *text, struct token *t);
 void token_format(const struct token *t, char *out, size_t outlen);
 int slc_flush_stdout(void);

@@ -10,7 +10,7 @@
 
 struct status_row {
 	const char *role;
-	const char *url;
+	slc_url_t url;
 	const char *of;		/* for a backup: the server it backs up */
 };
 
@@ -26,7 +26,7 @@ print_json(json_t *o)
 int
 cmd_status(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 {
-	struct status_row rows[CLIENTCONF_URL_MAX];
+	struct status_row rows[128];
 	json_t *out = json_array();
 	size_t nrows = 0;
 	int up = 0, rc;
@@ -35,14 +35,19 @@ cmd_status(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 	if (argc > 1)
 		return slc_usage_error(argv[0], "status: unexpected argument \"%s\"", argv[1]);
 	for (size_t i = 0; i < s->conf.nservers && nrows < nitems(rows); i++) {
-		const char *backups[CACHE_MAX_BACKUPS + 1];
+		slc_url_t backups[CACHE_MAX_BACKUPS + 1];
 		const struct clientconf_server *cs = &s->conf.servers[i];
 		size_t nb;
 
-		rows[nrows++] = (struct status_row){ clientconf_role_name(cs->role), cs->url, NULL };
+		rows[nrows].role = clientconf_role_name(cs->role);
+		util_strlcpy(rows[nrows].url, cs->url, sizeof(rows[0].url));
+		rows[nrows++].of = NULL;
 		nb = slc_backups_of(s, cs->url, backups, nitems(backups));
-		for (size_t b = 0; b < nb && nrows < nitems(rows); b++)
-			rows[nrows++] = (struct status_row){ "backup", backups[b], cs->url };
+		for (size_t b = 0; b < nb && nrows < nitems(rows); b++) {
+			rows[nrows].role = "backup";
+			util_strlcpy(rows[nrows].url, backups[b], sizeof(rows[0].url));
+			rows[nrows++].of = cs->url;
+		}
 	}
 	if (!s->json)
 		printf("%-9s %-32s %-12s %-5s %9s  %-16s  %s\n", "ROLE", "URL", "NAME", "STATE",
@@ -125,14 +130,16 @@ cmd_config(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 	config_line(out, s->json, "file", file, cc->file_origin);
 	for (size_t i = 0; i < cc->nservers; i++) {
 		const struct clientconf_server *cs = &cc->servers[i];
-		const char *backups[CACHE_MAX_BACKUPS + 1], *pool, *pool_origin = NULL;
+		slc_url_t backups[CACHE_MAX_BACKUPS + 1];
+		char pool[SL_ID_MAX + 1];
+		const char *pool_origin = NULL;
 		size_t nb = slc_backups_of(s, cs->url, backups, nitems(backups));
 
 		config_line(out, s->json, clientconf_role_name(cs->role), cs->url, cs->origin);
 		for (size_t b = 0; b < nb; b++)
 			config_line(out, s->json, "  backup", backups[b],
 			    strcmp(backups[b], cs->backup) == 0 ? cs->backup_origin : "learned");
-		if ((pool = slc_pool_of(s, cs->url, &pool_origin)) != NULL)
+		if (slc_pool_of(s, cs->url, pool, &pool_origin) == 0)
 			config_line(out, s->json, "  pool", pool, pool_origin);
 	}
 	snprintf(buf, sizeof(buf), "%g", cc->connect_timeout);
