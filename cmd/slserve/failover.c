@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -412,6 +413,39 @@ wanted_free(struct wanted *w)
 	free(w->from_config);
 }
 
+/* A Primary this server no longer backs up: forget its licenses and its
+ * mirror, so the Licenses table stops showing them as warm. A pool served
+ * here (hot-retry) is kept: its seats stay until its Primary takes them
+ * back when it starts (POST /v1/peer/release). */
+static void
+pool_forget(struct server *srv, struct pool *p)
+{
+	char *path;
+
+	pthread_mutex_lock(&srv->store->lock);
+	int serving = p->status == POOL_HOT_RETRY;
+	pthread_mutex_unlock(&srv->store->lock);
+	if (serving) {
+		log_warnx("no longer backing up \"%s\", but serving its pool: its seats stay "
+		    "here until \"%s\" takes them back", p->name, p->name);
+		return;
+	}
+	store_pool_set_licenses(srv->store, p, NULL);
+	store_mirror_full(srv->store, p, NULL);
+	pthread_mutex_lock(&srv->store->lock);
+	p->primary_epoch[0] = '\0';	/* backed up again: resync in full */
+	p->primary_seq = 0;
+	p->failed_polls = 0;
+	p->last_poll_ms = 0;
+	p->dirty = 0;
+	pthread_mutex_unlock(&srv->store->lock);
+	if ((path = state_path(srv, NULL, p->name)) != NULL && unlink(path) != 0 &&
+	    errno != ENOENT)
+		log_warn("%s", path);
+	free(path);
+	log_info("no longer backing up \"%s\"", p->name);
+}
+
 /* Make the pollers match the configuration and the runtime file. */
 static int
 failover_apply(struct server *srv, char *err, size_t errlen)
@@ -449,7 +483,12 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 	pthread_cond_broadcast(&fo->cv);
 	pthread_mutex_unlock(&fo->mu);
 	for (size_t i = 0; i < nstopped; i++) {
+		int kept = 0;
 		poller_join(stopped[i]);
+		for (size_t k = 0; k < w.n; k++)
+			kept |= strcmp(w.v[k].name, stopped[i]->name) == 0;
+		if (!kept)
+			pool_forget(srv, stopped[i]->pool);
 		free(stopped[i]);
 	}
 	free(stopped);
