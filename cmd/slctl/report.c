@@ -365,9 +365,11 @@ report_print(struct report *rp, int format, size_t ntop)
 	size_t i, j;
 
 	for (i = 0; i < rp->nrows; i++)
-		qsort(rp->rows[i].top, rp->rows[i].ntop, sizeof(struct tally),
-		    tally_cmp);
-	qsort(rp->rows, rp->nrows, sizeof(*rp->rows), row_cmp);
+		if (rp->rows[i].ntop > 1)
+			qsort(rp->rows[i].top, rp->rows[i].ntop,
+			    sizeof(struct tally), tally_cmp);
+	if (rp->nrows > 1)
+		qsort(rp->rows, rp->nrows, sizeof(*rp->rows), row_cmp);
 	if (format == 'j') {
 		json_t *o, *rows = json_array();
 		char topkey[32];
