@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "clientconf.h"
+#include "config.h"
 #include "util.h"
 
 #define CLIENTCONF_MAX_SERVERS 64
@@ -243,43 +244,6 @@ clientconf_validate_server(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
-/*
- * Blank out comments, keeping every newline, so that libconfuse counts lines
- * right: the 3.3 lexer counts extra lines for each "#", "//" and C comment,
- * and error messages would name the wrong line. Quoted strings are kept as
- * they are, so a "#" inside a URL is not a comment.
- */
-static void
-clientconf_blank_comments(char *s)
-{
-	char quote = 0;
-
-	for (char *p = s; *p != '\0'; p++) {
-		if (quote != 0) {
-			if (*p == '\\' && p[1] != '\0')
-				p++;
-			else if (*p == quote)
-				quote = 0;
-			continue;
-		}
-		if (*p == '"' || *p == '\'') {
-			quote = *p;
-		} else if (*p == '#' || (*p == '/' && p[1] == '/')) {
-			for (; *p != '\0' && *p != '\n'; p++)
-				*p = ' ';
-			if (*p == '\0')
-				break;
-		} else if (*p == '/' && p[1] == '*') {
-			char *end = strstr(p + 2, "*/");
-			char *stop = end != NULL ? end + 2 : p + strlen(p);
-			for (; p < stop; p++)
-				if (*p != '\n')
-					*p = ' ';
-			p--;
-		}
-	}
-}
-
 static void
 clientconf_origin(char *dst, const char *path, int line)
 {
@@ -488,7 +452,7 @@ clientconf_parse_file(struct clientconf *cc, int use_lists, char *err, size_t er
 		clientconf_seterr(err, errlen, "%s: not a text file (contains NUL bytes)", path);
 		goto out;
 	}
-	clientconf_blank_comments(text);
+	conf_blank_comments(text);
 	if ((cfg = cfg_init(opts, CFGF_NONE)) == NULL) {
 		clientconf_seterr(err, errlen, "out of memory");
 		goto out;

@@ -8,6 +8,7 @@
 #include "config.h"
 
 static __thread struct conf_errors *current_errors;
+static __thread const char *current_path;
 
 void
 conf_errors_init(struct conf_errors *e, char *buf, size_t len)
@@ -51,29 +52,67 @@ conf_confuse_error(cfg_t *cfg, const char *fmt, va_list ap)
 	if (current_errors == NULL)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (cfg != NULL && cfg->filename != NULL)
-		conf_error(current_errors, "%s:%d: %s", cfg->filename, cfg->line, msg);
+	if (cfg != NULL && current_path != NULL)
+		conf_error(current_errors, "%s:%d: %s", current_path, cfg->line, msg);
 	else
 		conf_error(current_errors, "%s", msg);
+}
+
+/*
+ * Blank out comments, keeping every newline, so that libconfuse counts lines
+ * right: the 3.3 lexer counts extra lines for each "#", "//" and C comment,
+ * and error messages would name the wrong line. Quoted strings are kept as
+ * they are, so a "#" inside a URL is not a comment.
+ */
+void
+conf_blank_comments(char *s)
+{
+	char quote = 0;
+
+	for (char *p = s; *p != '\0'; p++) {
+		if (quote != 0) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == quote)
+				quote = 0;
+			continue;
+		}
+		if (*p == '"' || *p == '\'') {
+			quote = *p;
+		} else if (*p == '#' || (*p == '/' && p[1] == '/')) {
+			for (; *p != '\0' && *p != '\n'; p++)
+				*p = ' ';
+			if (*p == '\0')
+				break;
+		} else if (*p == '/' && p[1] == '*') {
+			char *end = strstr(p + 2, "*/");
+			char *stop = end != NULL ? end + 2 : p + strlen(p);
+			for (; p < stop; p++)
+				if (*p != '\n')
+					*p = ' ';
+			p--;
+		}
+	}
 }
 
 int
 conf_parse(cfg_t *cfg, const char *path, struct conf_errors *e)
 {
+	char *text;
 	int rc;
 
-	if (access(path, R_OK) != 0) {
+	if ((text = util_read_file(path, NULL)) == NULL) {
 		conf_error(e, "%s: %s", path, strerror(errno));
 		return -1;
 	}
+	conf_blank_comments(text);
 	cfg_set_error_function(cfg, conf_confuse_error);
 	current_errors = e;
-	rc = cfg_parse(cfg, path);
+	current_path = path;
+	rc = cfg_parse_buf(cfg, text);
 	current_errors = NULL;
-	if (rc == CFG_FILE_ERROR) {
-		conf_error(e, "%s: %s", path, strerror(errno));
-		return -1;
-	}
+	current_path = NULL;
+	free(text);
 	if (rc != CFG_SUCCESS) {
 		if (e->count == 0)
 			conf_error(e, "%s: parse error", path);

@@ -19,6 +19,8 @@ struct conf_errors {
 void conf_errors_init(struct conf_errors *e, char *buf, size_t len);
 void conf_error(struct conf_errors *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Blank out comments in a config text, keeping newlines (see config.c). */
+void conf_blank_comments(char *s);
 /* Parse path into cfg, sending libconfuse's messages to e.
  * Returns 0, or -1 (with e->count > 0). */
 int conf_parse(cfg_t *cfg, const char *path, struct conf_errors *e);

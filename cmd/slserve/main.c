@@ -115,7 +115,7 @@ load_token(const char *path, int may_create, const char *what, unsigned char *ha
 	char *text = util_read_file(path, NULL);
 
 	if (text == NULL && errno == ENOENT && may_create) {
-		char tok[65];
+		char tok[66];
 		util_random_hex(tok, 32);
 		strcat(tok, "\n");
 		if (state_write_atomic(path, tok, strlen(tok), 0600, err, errlen) != 0)
