@@ -34,6 +34,48 @@ static cfg_opt_t licenses_file_opts[] = {
 	CFG_END()
 };
 
+/* Where each option of each license was set: libconfuse keeps only the
+ * line where a section ends, and an error should name the option's line. */
+struct optline {
+	char id[SL_ID_MAX + 1];
+	char opt[16];
+	int line;
+};
+static __thread struct optline *optlines;
+static __thread size_t noptlines;
+
+static int
+license_note_line(cfg_t *sec, cfg_opt_t *opt)
+{
+	struct optline *n = realloc(optlines, (noptlines + 1) * sizeof(*n));
+
+	if (n != NULL) {
+		optlines = n;
+		util_strlcpy(n[noptlines].id, cfg_title(sec) ? cfg_title(sec) : "", sizeof(n->id));
+		util_strlcpy(n[noptlines].opt, opt->name, sizeof(n->opt));
+		n[noptlines++].line = sec->line;
+	}
+	return 0;
+}
+
+/* The line an option of license id was set on; for opt NULL, the first
+ * line of the license seen; dflt when unknown. */
+static int
+license_line(const char *id, const char *opt, int dflt)
+{
+	int best = 0;
+
+	for (size_t i = 0; i < noptlines; i++) {
+		if (strcmp(optlines[i].id, id) != 0)
+			continue;
+		if (opt != NULL && strcmp(optlines[i].opt, opt) == 0)
+			best = optlines[i].line;
+		else if (opt == NULL && (best == 0 || optlines[i].line < best))
+			best = optlines[i].line;
+	}
+	return best > 0 ? best : dflt;
+}
+
 /* Record one problem with a license section as "FILE:LINE: license "ID": msg". */
 static void
 license_error(struct conf_errors *eb, const char *path, int line, const char *id,
@@ -60,28 +102,29 @@ license_from_section(cfg_t *sec, const char *path, struct license *l, struct con
 	int line = sec->line;
 	int bad = 0;
 
-#define LBAD(...) do { license_error(eb, path, line, id, __VA_ARGS__); bad = 1; } while (0)
+#define LBAD(opt, ...) do { license_error(eb, path, license_line(id, opt, line), id, \
+	__VA_ARGS__); bad = 1; } while (0)
 
 	memset(l, 0, sizeof(*l));
 	util_strlcpy(l->file, path, sizeof(l->file));
 	l->line = line;
 	if (!util_valid_id(id)) {
-		LBAD("invalid id (use 1-64 of A-Z a-z 0-9 . _ -)");
+		LBAD(NULL, "invalid id (use 1-64 of A-Z a-z 0-9 . _ -)");
 		return -1;
 	}
 	util_strlcpy(l->id, id, sizeof(l->id));
 
 	s = cfg_getstr(sec, "product");
 	if (s == NULL)
-		LBAD("missing product");
+		LBAD(NULL, "missing product");
 	else if (!util_valid_id(s))
-		LBAD("invalid product \"%.64s\"", s);
+		LBAD("product", "invalid product \"%.64s\"", s);
 	else
 		util_strlcpy(l->product, s, sizeof(l->product));
 
 	s = cfg_getstr(sec, "count");
 	if (s == NULL) {
-		LBAD("missing count");
+		LBAD(NULL, "missing count");
 	} else if (strcmp(s, "unlimited") == 0) {
 		l->count = LICENSE_UNLIMITED;
 	} else {
@@ -89,7 +132,7 @@ license_from_section(cfg_t *sec, const char *path, struct license *l, struct con
 		errno = 0;
 		long v = strtol(s, &end, 10);
 		if (errno != 0 || *end != '\0' || end == s || v < 0 || v > 100000000)
-			LBAD("count must be a number from 0 or \"unlimited\", not \"%.64s\"", s);
+			LBAD("count", "count must be a number from 0 or \"unlimited\", not \"%.64s\"", s);
 		else
 			l->count = v;
 	}
@@ -99,33 +142,33 @@ license_from_section(cfg_t *sec, const char *path, struct license *l, struct con
 		l->expires_day = -1;
 		util_strlcpy(l->expires, "never", sizeof(l->expires));
 	} else if ((l->expires_day = util_parse_date(s)) < 0) {
-		LBAD("expires must be YYYY-MM-DD or \"never\", not \"%.64s\"", s);
+		LBAD("expires", "expires must be YYYY-MM-DD or \"never\", not \"%.64s\"", s);
 	} else {
 		util_strlcpy(l->expires, s, sizeof(l->expires));
 	}
 
 	s = cfg_getstr(sec, "host");
 	if (*s == '\0' || strlen(s) >= sizeof(l->host) || strpbrk(s, " \t\n\"\\") != NULL)
-		LBAD("invalid host \"%.64s\"", s);
+		LBAD("host", "invalid host \"%.64s\"", s);
 	else
 		util_strlcpy(l->host, s, sizeof(l->host));
 
 	long t = cfg_getint(sec, "timeout");
 	if (t < 0 || t > 30L * 86400)
-		LBAD("timeout must be 0 (hard) to 2592000 seconds, not %ld", t);
+		LBAD("timeout", "timeout must be 0 (hard) to 2592000 seconds, not %ld", t);
 	l->timeout = t;
 
 	s = cfg_getstr(sec, "issuer");
 	if (*s != '\0' && !util_valid_id(s))
-		LBAD("invalid issuer \"%.64s\"", s);
+		LBAD("issuer", "invalid issuer \"%.64s\"", s);
 	util_strlcpy(l->issuer, s, sizeof(l->issuer));
 	s = cfg_getstr(sec, "signature");
 	if (strlen(s) >= sizeof(l->signature))
-		LBAD("signature too long");
+		LBAD("signature", "signature too long");
 	else
 		util_strlcpy(l->signature, s, sizeof(l->signature));
 	if ((l->issuer[0] == '\0') != (l->signature[0] == '\0'))
-		LBAD("issuer and signature go together");
+		LBAD("issuer", "issuer and signature go together");
 #undef LBAD
 	return bad ? -1 : 0;
 }
@@ -145,6 +188,14 @@ license_load(const char *path, struct license_set *out, char *err, size_t errlen
 		conf_error(&eb, "%s: out of memory", path);
 		return -1;
 	}
+	static const char *fields[] = { "product", "count", "expires", "host", "timeout",
+	    "issuer", "signature" };
+	for (size_t k = 0; k < nitems(fields); k++) {
+		char name[32];
+		snprintf(name, sizeof(name), "license|%s", fields[k]);
+		cfg_set_validate_func(cfg, name, license_note_line);
+	}
+	noptlines = 0;
 	if (conf_parse(cfg, path, &eb) != 0)
 		goto out;
 	unsigned n = cfg_size(cfg, "license");
@@ -165,6 +216,9 @@ license_load(const char *path, struct license_set *out, char *err, size_t errlen
 	}
 out:
 	free(set.v);
+	free(optlines);
+	optlines = NULL;
+	noptlines = 0;
 	cfg_free(cfg);
 	return rc;
 }
