@@ -565,15 +565,42 @@ reply_tombstone(const struct store *s, const struct lease *l, struct reply *r)
 	}
 }
 
+/* The pool of a Primary this server mirrors, but does not serve, that holds
+ * lease id: until a takeover, the Primary answers for it. */
+static struct pool *
+mirror_pool_of(struct store *s, const char *id)
+{
+	for (size_t i = 0; i < s->npools; i++) {
+		struct pool *p = s->pools[i];
+		if (!p->own && p->status != POOL_HOT_RETRY &&
+		    json_object_get(p->mirror, id) != NULL)
+			return p;
+	}
+	return NULL;
+}
+
+/* Answer for a lease a warm backup mirrors: 503, go to the Primary (not 404,
+ * which tells the client that its seat is gone). */
+static void
+reply_mirrored(const struct pool *p, const char *id, struct reply *r)
+{
+	reply_error(r, 503, "not_serving", "lease %s is served by its Primary \"%s\" at %s",
+	    id, p->name, p->primary_url);
+	json_object_set_new(r->body, "primary", json_string(p->primary_url));
+}
+
 void
 store_heartbeat(struct store *s, const char *id, struct reply *r)
 {
 	struct lease *l;
+	struct pool *mp;
 
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_lock(&s->lock);
 	l = lease_find(s, id);
-	if (l == NULL) {
+	if (l == NULL && (mp = mirror_pool_of(s, id)) != NULL) {
+		reply_mirrored(mp, id, r);
+	} else if (l == NULL) {
 		reply_error(r, 404, "unknown_lease", "no lease %s on server \"%s\" (expired, "
 		    "checked in, or never granted here)", id, s->name);
 	} else if (l->tomb_until_ms > 0) {
@@ -623,11 +650,14 @@ void
 store_checkin(struct store *s, const char *id, struct reply *r)
 {
 	struct lease *l;
+	struct pool *mp;
 
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_lock(&s->lock);
 	l = lease_find(s, id);
-	if (l == NULL) {
+	if (l == NULL && (mp = mirror_pool_of(s, id)) != NULL) {
+		reply_mirrored(mp, id, r);
+	} else if (l == NULL) {
 		reply_error(r, 404, "unknown_lease", "no lease %s on server \"%s\" (expired, "
 		    "checked in, or never granted here)", id, s->name);
 	} else if (l->tomb_until_ms > 0) {
