@@ -9,7 +9,7 @@ load helpers-failover
 setup() {
 	fo_setup
 	fo_ports A B
-	fo_licenses A "cad-a cad 3 30" "sim-a sim 1 0"
+	fo_licenses A "cad-a cad 3 30" "sim-a sim 1 0" "run-a runner 1 3"
 	fo_licenses B "cad-b cad 2 30"
 	fo_config A
 	fo_config B "$(fo_backs_up A)"
@@ -40,9 +40,15 @@ granted_pool_a() {
 	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
 	[ "$(sl_in_use "$UB" cad-b)" = 0 ]
 
-	# Before the takeover the backup sends pool-A requests to the Primary.
+	# Before the takeover the backup sends pool-A requests to the Primary,
+	# the mirrored seats included (503, not 404: the seat is not lost).
 	fo_checkout "$UB" cad A
 	fo_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
+	fo_heartbeat "$UB" "$l1"
+	fo_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
+	fo_checkin "$UB" "$l2"
+	fo_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
+	fo_lic_is "$UA" cad-a '.in_use == 2'
 
 	t0=$(fo_now_ms)
 	fo_kill9 A
@@ -143,4 +149,50 @@ granted_pool_a() {
 	fo_expect 201 '.pool == "A"'
 	fo_checkout "$UB" cad A
 	fo_expect 409 '.error == "no_seats"'
+}
+
+@test "slcheck run keeps its seat through a takeover: heartbeats move to the backup, checkin there" {
+	export SL_SERVERS="$UA+$UB"
+	cd "$SL_TMP"
+	"$SLCHECK" -v run runner -- sh -c 'until [ -e go ]; do sleep 0.05; done; exit 7' \
+	    >run.out 2>run.err &
+	runpid=$!
+	fo_until $((2 + FO_MARGIN)) fo_lic_is "$UA" run-a '.in_use == 1'
+	lease=$(fo_leases A | jq -r '.leases[] | select(.license == "run-a") | .lease')
+	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$lease"
+
+	fo_kill9 A
+	fo_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	# The run's next heartbeats (every second) reach the backup.
+	fo_until $((3 + FO_MARGIN)) grep -q "lease $lease: now with $UB" run.err
+	fo_lic_is "$UB" run-a '.in_use == 1'
+	touch go
+	rc=0
+	wait "$runpid" || rc=$?
+	cat run.err
+	[ "$rc" -eq 7 ]
+	! grep -q "seat lost\|seat taken again" run.err
+	fo_lic_is "$UB" run-a '.in_use == 0'
+	fo_heartbeat "$UB" "$lease"
+	fo_expect 404 '.error == "unknown_lease"'
+}
+
+@test "between the Primary's failure and the takeover, held seats are not lost: the backup answers 503" {
+	# A backup slow to take over (fail_after 50) leaves a long window.
+	sl_stop B
+	fo_config B "$(fo_backs_up A "$FO_POLL" 50)"
+	sl_start B
+	fo_warm B A
+	export SL_SERVERS="$UA+$UB"
+	t1=$("$SLCHECK" checkout cad)
+	l1=$(fo_token_lease "$t1")
+	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
+	fo_kill9 A
+	fo_pool_status_is "$UB" A warm
+	fo_heartbeat "$UB" "$l1"
+	fo_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
+	# slcheck: no server answers for the seat right now (3), it is not lost (6).
+	run -"$EX_UNREACHABLE" "$SLCHECK" heartbeat "$t1"
+	run -"$EX_UNREACHABLE" "$SLCHECK" checkin "$t1"
+	fo_pool_status_is "$UB" A warm
 }
