@@ -9,7 +9,7 @@ load helpers-failover
 setup() {
 	fo_setup
 	fo_ports A B
-	fo_licenses A "cad-a cad 3 30" "sim-a sim 1 0"
+	fo_licenses A "cad-a cad 3 30" "sim-a sim 1 0" "short-a short 1 2"
 	fo_licenses B "cad-b cad 2 30"
 	fo_config A
 	fo_config B "$(fo_backs_up A)"
@@ -52,11 +52,15 @@ handed_back() {
 	t1=$("$SLCHECK" checkout cad)
 	t2=$("$SLCHECK" checkout cad)
 	t3=$("$SLCHECK" checkout sim)
+	ts=$("$SLCHECK" checkout short)
 	l1=$(fo_token_lease "$t1") l2=$(fo_token_lease "$t2") l3=$(fo_token_lease "$t3")
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2 $l3"
+	ls=$(fo_token_lease "$ts")
+	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2 $l3 $ls"
 
 	fo_kill9 A
 	fo_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	# The 2-second seat nobody renews expires on the backup.
+	fo_until $((3 + FO_MARGIN)) fo_lic_is "$UB" short-a '.in_use == 0'
 	# While A is down: a new seat from the backup, a checkin and a heartbeat.
 	t4=$("$SLCHECK" checkout cad)
 	[[ $t4 == *":A@$UB" ]]
@@ -75,7 +79,8 @@ handed_back() {
 	within_counts "$UA"
 	fo_pool_status_is "$UB" A warm
 	fo_lic_is "$UB" cad-a '.role == "backup" and .status == "warm" and .served_by == "A"'
-	fo_until 3 fo_usage_has A '.event == "handback" and .from == "B" and .adopted == 1 and .ended == 1'
+	fo_lic_is "$UA" short-a '.in_use == 0'
+	fo_until 3 fo_usage_has A '.event == "handback" and .from == "B" and .adopted == 1 and .ended == 2'
 
 	# The backup's copies are tombstones naming the Primary.
 	for l in "$l1" "$l3" "$l4"; do
@@ -173,4 +178,33 @@ handed_back() {
 	fo_expect 201 '.pool == "A" and .server == "A"'
 	fo_checkout "$UA" cad
 	fo_expect 409 '.error == "no_seats"'
+}
+
+@test "a Primary whose backup hangs starts after handback_wait; the backup pushes the seats when it resumes" {
+	t1=$("$SLCHECK" checkout cad)
+	l1=$(fo_token_lease "$t1")
+	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
+	fo_kill9 A
+	fo_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_checkout "$UB" cad A
+	fo_expect 201
+	l2=$(jq -r .lease <<<"$HTTP_BODY")
+
+	kill -STOP "$(fo_pid B)"
+	fo_config A "handback_wait = 1"
+	t0=$(fo_now_ms)
+	sl_start A
+	took=$(($(fo_now_ms) - t0))
+	echo "# the Primary served ${took} ms after its start (handback_wait 1 s, backup hung)" >&3
+	[ "$took" -lt $((1000 + FO_MARGIN * 1000)) ]
+	grep -q 'handback: backup "B"' "$SL_TMP/A/log"
+	leases_exactly A "$l1"
+
+	kill -CONT "$(fo_pid B)"
+	fo_until $((2 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
+	leases_exactly A "$l1 $l2"
+	within_counts "$UA"
+	handed_back "$UB" "$l2"
+	fo_heartbeat "$UA" "$l2"
+	fo_expect 200
 }
