@@ -121,6 +121,61 @@ conf_parse(cfg_t *cfg, const char *path, struct conf_errors *e)
 	return 0;
 }
 
+struct optline {
+	char title[SL_ID_MAX + 1];
+	char opt[32];
+	int line;
+};
+static __thread struct optline *optlines;
+static __thread size_t noptlines;
+
+static int
+conf_note_line(cfg_t *sec, cfg_opt_t *opt)
+{
+	struct optline *n = realloc(optlines, (noptlines + 1) * sizeof(*n));
+	const char *title = cfg_title(sec);
+
+	if (n != NULL) {
+		optlines = n;
+		util_strlcpy(n[noptlines].title, title ? title : "", sizeof(n->title));
+		util_strlcpy(n[noptlines].opt, opt->name, sizeof(n->opt));
+		n[noptlines++].line = sec->line;
+	}
+	return 0;
+}
+
+void
+conf_track_lines(cfg_t *cfg, const char *const *names)
+{
+	conf_lines_reset();
+	for (; *names != NULL; names++)
+		cfg_set_validate_func(cfg, *names, conf_note_line);
+}
+
+int
+conf_line(const char *title, const char *opt, int dflt)
+{
+	int best = 0;
+
+	for (size_t i = 0; i < noptlines; i++) {
+		if (strcmp(optlines[i].title, title) != 0)
+			continue;
+		if (opt != NULL && strcmp(optlines[i].opt, opt) == 0)
+			best = optlines[i].line;
+		else if (opt == NULL && (best == 0 || optlines[i].line < best))
+			best = optlines[i].line;
+	}
+	return best > 0 ? best : dflt;
+}
+
+void
+conf_lines_reset(void)
+{
+	free(optlines);
+	optlines = NULL;
+	noptlines = 0;
+}
+
 static cfg_opt_t failover_opts[] = {
 	CFG_STR("url", NULL, CFGF_NODEFAULT),
 	CFG_FLOAT("poll_interval", 1.0, CFGF_NONE),
@@ -170,6 +225,29 @@ valid_url(const char *u)
 	    strlen(u) < 500 && strpbrk(u, " \t\r\n\"") == NULL;
 }
 
+/* An error about option opt of the section titled title ("" for the top
+ * level): "FILE:LINE: message", the line where the option was set. */
+static void
+opt_error(struct conf_errors *e, const char *path, const char *title, const char *opt,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+opt_error(struct conf_errors *e, const char *path, const char *title, const char *opt,
+    const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	int line = conf_line(title, opt, 0);
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		conf_error(e, "%s:%d: %s", path, line, msg);
+	else
+		conf_error(e, "%s: %s", path, msg);
+}
+
 int
 config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 {
@@ -193,6 +271,13 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 		conf_error(&e, "%s: out of memory", path);
 		return -1;
 	}
+	static const char *const tracked[] = { "name", "listen", "url", "state_dir",
+	    "licenses", "admin_token_file", "peer_token_file", "trusted_keys", "hostname",
+	    "max_body", "max_connections", "connection_timeout", "max_leases_per_client",
+	    "fsync", "compact_after", "handback_wait", "failover|url",
+	    "failover|poll_interval", "failover|fail_after", "failover|witness",
+	    "tls|cert", "tls|key", NULL };
+	conf_track_lines(cfg, tracked);
 	if (conf_parse(cfg, path, &e) != 0)
 		goto out;
 
@@ -200,18 +285,18 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	if (s == NULL) {
 		conf_error(&e, "%s: missing name (the server's name, which is also its pool)", path);
 	} else if (!util_valid_id(s)) {
-		conf_error(&e, "%s: invalid name \"%.64s\" (use 1-64 of A-Z a-z 0-9 . _ -)", path, s);
+		opt_error(&e, path, "", "name", "invalid name \"%.64s\" (use 1-64 of A-Z a-z 0-9 . _ -)", s);
 	} else {
 		util_strlcpy(c->name, s, sizeof(c->name));
 	}
 	s = cfg_getstr(cfg, "listen");
 	util_strlcpy(c->listen, s, sizeof(c->listen));
 	if (util_parse_hostport(s, c->listen_host, sizeof(c->listen_host), &c->listen_port) != 0)
-		conf_error(&e, "%s: listen: want host:port or [v6addr]:port, not \"%.100s\"", path, s);
+		opt_error(&e, path, "", "listen", "listen: want host:port or [v6addr]:port, not \"%.100s\"", s);
 
 	s = cfg_getstr(cfg, "url");
 	if (s[0] != '\0' && !valid_url(s))
-		conf_error(&e, "%s: url must be http://HOST:PORT or https://HOST:PORT", path);
+		opt_error(&e, path, "", "url", "url must be http://HOST:PORT or https://HOST:PORT");
 	util_strlcpy(c->url, s, sizeof(c->url));
 
 	c->state_dir = conf_path(c, cfg_getstr(cfg, "state_dir"));
@@ -233,23 +318,23 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	util_strlcpy(c->hostname, cfg_getstr(cfg, "hostname"), sizeof(c->hostname));
 	c->max_body = cfg_getint(cfg, "max_body");
 	if (c->max_body < 1024 || c->max_body > 16L << 20)
-		conf_error(&e, "%s: max_body must be 1024 to 16777216 bytes", path);
+		opt_error(&e, path, "", "max_body", "max_body must be 1024 to 16777216 bytes");
 	c->max_connections = cfg_getint(cfg, "max_connections");
 	if (c->max_connections < 4 || c->max_connections > 1000000)
-		conf_error(&e, "%s: max_connections must be 4 to 1000000", path);
+		opt_error(&e, path, "", "max_connections", "max_connections must be 4 to 1000000");
 	c->connection_timeout = cfg_getint(cfg, "connection_timeout");
 	if (c->connection_timeout < 1 || c->connection_timeout > 86400)
-		conf_error(&e, "%s: connection_timeout must be 1 to 86400 seconds", path);
+		opt_error(&e, path, "", "connection_timeout", "connection_timeout must be 1 to 86400 seconds");
 	c->max_leases_per_client = cfg_getint(cfg, "max_leases_per_client");
 	if (c->max_leases_per_client < 0)
-		conf_error(&e, "%s: max_leases_per_client must not be negative", path);
+		opt_error(&e, path, "", "max_leases_per_client", "max_leases_per_client must not be negative");
 	c->fsync = cfg_getbool(cfg, "fsync") == cfg_true;
 	c->compact_after = cfg_getint(cfg, "compact_after");
 	if (c->compact_after < 10)
-		conf_error(&e, "%s: compact_after must be at least 10", path);
+		opt_error(&e, path, "", "compact_after", "compact_after must be at least 10");
 	double hw = cfg_getfloat(cfg, "handback_wait");
 	if (hw < 0 || hw > 600)
-		conf_error(&e, "%s: handback_wait must be 0 to 600 seconds", path);
+		opt_error(&e, path, "", "handback_wait", "handback_wait must be 0 to 600 seconds");
 	c->handback_wait_ms = (long)(hw * 1000);
 
 	cfg_t *tls = cfg_getsec(cfg, "tls");
@@ -270,37 +355,38 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 		cfg_t *f = cfg_getnsec(cfg, "failover", (unsigned)i);
 		struct failover_conf *fc = &c->failover[i];
 		const char *t = cfg_title(f);
-		fc->line = f->line;
+		fc->line = conf_line(t, NULL, f->line);
 		if (!util_valid_id(t))
-			conf_error(&e, "%s:%d: failover \"%.64s\": invalid name", path, f->line, t);
+			conf_error(&e, "%s:%d: failover \"%.64s\": invalid name", path, fc->line, t);
 		else if (strcmp(t, c->name) == 0)
 			conf_error(&e, "%s:%d: failover \"%s\": a server cannot back up itself",
-			    path, f->line, t);
+			    path, fc->line, t);
 		util_strlcpy(fc->name, t, sizeof(fc->name));
 		s = cfg_getstr(f, "url");
 		if (!valid_url(s))
-			conf_error(&e, "%s:%d: failover \"%.64s\": url must be http://HOST:PORT "
-			    "or https://HOST:PORT", path, f->line, t);
+			opt_error(&e, path, t, "url", "failover \"%.64s\": url must be "
+			    "http://HOST:PORT or https://HOST:PORT", t);
 		else
 			util_strlcpy(fc->url, s, sizeof(fc->url));
 		fc->poll_interval = cfg_getfloat(f, "poll_interval");
 		if (!(fc->poll_interval >= 0.05 && fc->poll_interval <= 3600))
-			conf_error(&e, "%s:%d: failover \"%.64s\": poll_interval must be 0.05 to "
-			    "3600 seconds", path, f->line, t);
+			opt_error(&e, path, t, "poll_interval", "failover \"%.64s\": "
+			    "poll_interval must be 0.05 to 3600 seconds", t);
 		long fa = cfg_getint(f, "fail_after");
 		if (fa < 1 || fa > 100)
-			conf_error(&e, "%s:%d: failover \"%.64s\": fail_after must be 1 to 100",
-			    path, f->line, t);
+			opt_error(&e, path, t, "fail_after", "failover \"%.64s\": fail_after "
+			    "must be 1 to 100", t);
 		fc->fail_after = (int)fa;
 		s = cfg_getstr(f, "witness");
 		if (s[0] != '\0' && !valid_url(s))
-			conf_error(&e, "%s:%d: failover \"%.64s\": witness must be a URL",
-			    path, f->line, t);
+			opt_error(&e, path, t, "witness", "failover \"%.64s\": witness must be "
+			    "a URL", t);
 		util_strlcpy(fc->witness, s, sizeof(fc->witness));
 	}
 	if (e.count == 0)
 		rc = 0;
 out:
+	conf_lines_reset();
 	cfg_free(cfg);
 	if (rc != 0) {
 		config_free(c);

@@ -25,6 +25,16 @@ void conf_blank_comments(char *s);
  * Returns 0, or -1 (with e->count > 0). */
 int conf_parse(cfg_t *cfg, const char *path, struct conf_errors *e);
 
+/* libconfuse keeps only the line where a section ends; errors should name
+ * the line an option was set on. conf_track_lines records it for the named
+ * options ("opt" or "section|opt") while a file is parsed; conf_line gives
+ * it back for an option of the section titled title ("" for the top level),
+ * or with opt NULL the first line seen in that section; dflt when unknown.
+ * conf_lines_reset forgets them. */
+void conf_track_lines(cfg_t *cfg, const char *const *names);
+int conf_line(const char *title, const char *opt, int dflt);
+void conf_lines_reset(void);
+
 struct failover_conf {
 	char name[SL_ID_MAX + 1];	/* the Primary's name = its pool */
 	char url[512];

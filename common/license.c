@@ -34,48 +34,6 @@ static cfg_opt_t licenses_file_opts[] = {
 	CFG_END()
 };
 
-/* Where each option of each license was set: libconfuse keeps only the
- * line where a section ends, and an error should name the option's line. */
-struct optline {
-	char id[SL_ID_MAX + 1];
-	char opt[16];
-	int line;
-};
-static __thread struct optline *optlines;
-static __thread size_t noptlines;
-
-static int
-license_note_line(cfg_t *sec, cfg_opt_t *opt)
-{
-	struct optline *n = realloc(optlines, (noptlines + 1) * sizeof(*n));
-
-	if (n != NULL) {
-		optlines = n;
-		util_strlcpy(n[noptlines].id, cfg_title(sec) ? cfg_title(sec) : "", sizeof(n->id));
-		util_strlcpy(n[noptlines].opt, opt->name, sizeof(n->opt));
-		n[noptlines++].line = sec->line;
-	}
-	return 0;
-}
-
-/* The line an option of license id was set on; for opt NULL, the first
- * line of the license seen; dflt when unknown. */
-static int
-license_line(const char *id, const char *opt, int dflt)
-{
-	int best = 0;
-
-	for (size_t i = 0; i < noptlines; i++) {
-		if (strcmp(optlines[i].id, id) != 0)
-			continue;
-		if (opt != NULL && strcmp(optlines[i].opt, opt) == 0)
-			best = optlines[i].line;
-		else if (opt == NULL && (best == 0 || optlines[i].line < best))
-			best = optlines[i].line;
-	}
-	return best > 0 ? best : dflt;
-}
-
 /* Record one problem with a license section as "FILE:LINE: license "ID": msg". */
 static void
 license_error(struct conf_errors *eb, const char *path, int line, const char *id,
@@ -102,7 +60,7 @@ license_from_section(cfg_t *sec, const char *path, struct license *l, struct con
 	int line = sec->line;
 	int bad = 0;
 
-#define LBAD(opt, ...) do { license_error(eb, path, license_line(id, opt, line), id, \
+#define LBAD(opt, ...) do { license_error(eb, path, conf_line(id, opt, line), id, \
 	__VA_ARGS__); bad = 1; } while (0)
 
 	memset(l, 0, sizeof(*l));
@@ -188,14 +146,10 @@ license_load(const char *path, struct license_set *out, char *err, size_t errlen
 		conf_error(&eb, "%s: out of memory", path);
 		return -1;
 	}
-	static const char *fields[] = { "product", "count", "expires", "host", "timeout",
-	    "issuer", "signature" };
-	for (size_t k = 0; k < nitems(fields); k++) {
-		char name[32];
-		snprintf(name, sizeof(name), "license|%s", fields[k]);
-		cfg_set_validate_func(cfg, name, license_note_line);
-	}
-	noptlines = 0;
+	static const char *const fields[] = { "license|product", "license|count",
+	    "license|expires", "license|host", "license|timeout", "license|issuer",
+	    "license|signature", NULL };
+	conf_track_lines(cfg, fields);
 	if (conf_parse(cfg, path, &eb) != 0)
 		goto out;
 	unsigned n = cfg_size(cfg, "license");
@@ -216,9 +170,7 @@ license_load(const char *path, struct license_set *out, char *err, size_t errlen
 	}
 out:
 	free(set.v);
-	free(optlines);
-	optlines = NULL;
-	noptlines = 0;
+	conf_lines_reset();
 	cfg_free(cfg);
 	return rc;
 }
