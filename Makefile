@@ -109,3 +109,17 @@ uninstall:
 	@echo "kept the configuration in $(DESTDIR)$(SYSCONFDIR) and the state in $(STATEDIR)"
 
 .PHONY: install uninstall
+
+# `make bench`: bench/loadgen.c drives a server it starts itself (see
+# BENCHMARKS.md); the table goes to stdout, the figures to results.json.
+BENCH_BIN := $(BUILD)/bench/loadgen
+
+$(BENCH_BIN): bench/loadgen.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+bench: all $(BENCH_BIN)
+	@mkdir -p build/bench
+	$(BENCH_BIN) -b $(BINDIR) -o build/bench/results.json
+
+.PHONY: bench

@@ -1,0 +1,1816 @@
+/*
+ * loadgen: the sl benchmark behind `make bench`.
+ *
+ * It starts slserve itself (a free 127.0.0.1 port, a temporary state
+ * directory, fsync on), drives N keep-alive clients from one epoll loop and
+ * measures what issue 7 asks for: throughput and latency of each operation
+ * against the GET /v1/health ceiling of the same run, checkout latency at
+ * half of peak load (open loop), and at 1k, 10k and 100k leases the server's
+ * memory, restart time, GET /v1/licenses latency and the cost of a backup's
+ * full and incremental sync. It prints a table with each figure, its target
+ * and whether it is met, and writes the same as JSON.
+ *
+ * One thread and plain non-blocking sockets: on a 2-core machine the
+ * generator shares the CPU with the server it measures, so it must cost
+ * far less than the server does per request. Every wait is bounded.
+ */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#define ID_MAX		72		/* lease ids are at most 64 characters */
+#define MAX_SAMPLES	(4u << 20)	/* latency samples kept per operation */
+#define MAX_CONNS	1024
+#define NLICENSES	100		/* licenses p00..p99, one product each */
+#define SEATS		2000		/* seats per license: room for 100k + load */
+#define LEASE_TIMEOUT	3600		/* soft leases that outlive the run */
+
+/* ---- options ---- */
+
+static const char *bindir = "build/rel/bin";
+static const char *json_path = "build/bench/results.json";
+static const char *failover_script = "bench/failover-times.sh";
+static int nclients = 32;
+static int heartbeats = 3;
+static double phase_secs = 5.0;
+static double warmup_secs = 0.5;
+static long scales[8] = { 1000, 10000, 100000 };
+static int nscales = 3;
+static int keep_tmp;
+static int external_port;
+
+/* ---- small helpers ---- */
+
+static char tmpdir[256];
+static pid_t children[16];
+static int nchildren;
+
+static void
+kill_children(void)
+{
+	for (int i = 0; i < nchildren; i++)
+		if (children[i] > 0)
+			kill(children[i], SIGKILL);
+}
+
+static void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "loadgen: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	kill_children();
+	if (tmpdir[0] != '\0')
+		fprintf(stderr, "loadgen: state and server logs kept in %s\n", tmpdir);
+	exit(1);
+}
+
+static void
+on_signal(int sig)
+{
+	kill_children();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static double
+ns_ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+static void
+sleep_ms(double msec)
+{
+	long ns = (long)(msec * 1e6);
+	struct timespec ts = { ns / 1000000000L, ns % 1000000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0)
+		fatal("%s: %s", path, strerror(errno));
+}
+
+static void
+random_hex(char *out, size_t bytes)
+{
+	unsigned char b[64];
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || bytes > sizeof(b) || read(fd, b, bytes) != (ssize_t)bytes)
+		fatal("/dev/urandom: %s", strerror(errno));
+	close(fd);
+	for (size_t i = 0; i < bytes; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+static int
+free_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+		fatal("cannot find a free port: %s", strerror(errno));
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+/* VmRSS and VmHWM of a process, in KiB. */
+static void
+proc_mem(pid_t pid, long *rss, long *hwm)
+{
+	char path[64], line[256];
+	FILE *f;
+
+	*rss = *hwm = -1;
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			*rss = atol(line + 6);
+		else if (strncmp(line, "VmHWM:", 6) == 0)
+			*hwm = atol(line + 6);
+	}
+	fclose(f);
+}
+
+/* User + system CPU time of a process, in milliseconds. */
+static double
+proc_cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields after the command name, which is in parentheses. */
+	char *p = strrchr(buf, ')');
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+	    &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* ---- latency samples ---- */
+
+struct samples {
+	uint64_t *v;
+	size_t n, cap;
+	int sorted;
+};
+
+static void
+sample_add(struct samples *s, uint64_t ns)
+{
+	if (s->n == s->cap) {
+		if (s->cap >= MAX_SAMPLES)
+			return;
+		size_t ncap = s->cap ? s->cap * 2 : 4096;
+		uint64_t *nv = realloc(s->v, ncap * sizeof(*nv));
+		if (nv == NULL)
+			fatal("out of memory");
+		s->v = nv;
+		s->cap = ncap;
+	}
+	s->v[s->n++] = ns;
+	s->sorted = 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The p-quantile (0..1) in milliseconds; -1 without samples. */
+static double
+sample_pct(struct samples *s, double p)
+{
+	if (s->n == 0)
+		return -1;
+	if (!s->sorted) {
+		qsort(s->v, s->n, sizeof(*s->v), cmp_u64);
+		s->sorted = 1;
+	}
+	size_t i = (size_t)(p * (double)s->n);
+	if (i >= s->n)
+		i = s->n - 1;
+	return ns_ms(s->v[i]);
+}
+
+static void
+sample_free(struct samples *s)
+{
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ---- lease ids ---- */
+
+struct idlist {
+	char (*v)[ID_MAX];
+	size_t n, cap, cursor;
+};
+
+static void
+idlist_add(struct idlist *l, const char *id)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 4096;
+		char (*nv)[ID_MAX] = realloc(l->v, ncap * sizeof(*nv));
+		if (nv == NULL)
+			fatal("out of memory");
+		l->v = nv;
+		l->cap = ncap;
+	}
+	snprintf(l->v[l->n++], ID_MAX, "%s", id);
+}
+
+static void
+idlist_free(struct idlist *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* ---- HTTP/1.1 responses ---- */
+
+struct rbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void
+rbuf_reserve(struct rbuf *b, size_t more)
+{
+	if (b->len + more + 1 <= b->cap)
+		return;
+	size_t ncap = b->cap ? b->cap : 8192;
+	while (ncap < b->len + more + 1)
+		ncap *= 2;
+	char *np = realloc(b->p, ncap);
+	if (np == NULL)
+		fatal("out of memory");
+	b->p = np;
+	b->cap = ncap;
+}
+
+struct hresp {
+	int status;
+	const char *body;
+	size_t blen;
+	size_t total;		/* bytes of the whole response */
+	int close;		/* the server closes after it */
+};
+
+/* 1: a whole response starts buf; 0: more bytes needed; -1: not HTTP we
+ * understand (slserve always sends Content-Length). */
+static int
+http_parse(const char *buf, size_t len, struct hresp *r)
+{
+	const char *end = memmem(buf, len, "\r\n\r\n", 4);
+	long long clen = -1;
+
+	if (end == NULL)
+		return len > 65536 ? -1 : 0;
+	if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0)
+		return -1;
+	memset(r, 0, sizeof(*r));
+	r->status = atoi(buf + 9);
+	const char *line = memchr(buf, '\n', (size_t)(end - buf));
+	while (line != NULL && line < end) {
+		line++;
+		size_t ll = (size_t)(end - line);
+		const char *nl = memchr(line, '\n', ll);
+		if (nl != NULL)
+			ll = (size_t)(nl - line);
+		if (ll > 15 && strncasecmp(line, "content-length:", 15) == 0)
+			clen = strtoll(line + 15, NULL, 10);
+		else if (ll > 11 && strncasecmp(line, "connection:", 11) == 0 &&
+		    memmem(line, ll, "close", 5) != NULL)
+			r->close = 1;
+		else if (ll > 18 && strncasecmp(line, "transfer-encoding:", 18) == 0)
+			return -1;
+		line = nl;
+	}
+	if (clen < 0)
+		return -1;
+	size_t hlen = (size_t)(end - buf) + 4;
+	if (len < hlen + (size_t)clen)
+		return 0;
+	r->body = buf + hlen;
+	r->blen = (size_t)clen;
+	r->total = hlen + (size_t)clen;
+	return 1;
+}
+
+static int
+tcp_connect(int port, int nonblock)
+{
+	struct sockaddr_in sa;
+	int one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (nonblock)
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	return fd;
+}
+
+/* ---- a blocking keep-alive client for control requests ---- */
+
+struct bconn {
+	int fd, port;
+	struct rbuf in;
+};
+
+static void
+bconn_close(struct bconn *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+}
+
+static int
+bhttp_once(struct bconn *b, const char *req, size_t reqlen, struct hresp *r, int timeout_ms,
+    int *got_any)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	size_t off = 0;
+
+	*got_any = 0;
+	if (b->fd < 0 && (b->fd = tcp_connect(b->port, 1)) < 0)
+		return -1;
+	b->in.len = 0;
+	while (off < reqlen) {
+		ssize_t n = send(b->fd, req + off, reqlen - off, MSG_NOSIGNAL);
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		struct pollfd pfd = { b->fd, POLLOUT, 0 };
+		int left = (int)((int64_t)(deadline - now_ns()) / 1000000);
+		if (left <= 0 || poll(&pfd, 1, left) <= 0)
+			return -1;
+	}
+	for (;;) {
+		int rc = http_parse(b->in.p ? b->in.p : "", b->in.len, r);
+		if (rc == 1)
+			return r->close ? (bconn_close(b), 0) : 0;
+		if (rc < 0)
+			return -1;
+		rbuf_reserve(&b->in, 1 << 16);
+		ssize_t n = recv(b->fd, b->in.p + b->in.len, b->in.cap - b->in.len - 1, 0);
+		if (n > 0) {
+			b->in.len += (size_t)n;
+			b->in.p[b->in.len] = '\0';
+			*got_any = 1;
+			continue;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			return -1;
+		struct pollfd pfd = { b->fd, POLLIN, 0 };
+		int64_t left = ((int64_t)deadline - (int64_t)now_ns()) / 1000000;
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return -1;
+	}
+}
+
+/* One request; the body in r stays valid until the next call on b.
+ * A kept-alive connection the server has closed is retried once. */
+static int
+bhttp(struct bconn *b, const char *method, const char *path, const char *auth,
+    const char *body, struct hresp *r, int timeout_ms)
+{
+	char head[1024];
+	size_t blen = body ? strlen(body) : 0;
+	int got_any, reused = b->fd >= 0;
+	int n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+	    "%s%s%sContent-Length: %zu\r\n%s\r\n", method, path,
+	    auth ? "Authorization: Bearer " : "", auth ? auth : "", auth ? "\r\n" : "",
+	    blen, body ? "Content-Type: application/json\r\n" : "");
+	char *req = malloc((size_t)n + blen + 1);
+
+	if (req == NULL)
+		fatal("out of memory");
+	memcpy(req, head, (size_t)n);
+	if (blen > 0)
+		memcpy(req + n, body, blen);
+	int rc = bhttp_once(b, req, (size_t)n + blen, r, timeout_ms, &got_any);
+	if (rc != 0 && reused && !got_any) {
+		bconn_close(b);
+		rc = bhttp_once(b, req, (size_t)n + blen, r, timeout_ms, &got_any);
+	}
+	if (rc != 0)
+		bconn_close(b);
+	free(req);
+	return rc;
+}
+
+/* GET path and decode the JSON answer; NULL unless 200. */
+static json_t *
+get_json(int port, const char *path, const char *auth, int timeout_ms)
+{
+	struct bconn b = { -1, port, { NULL, 0, 0 } };
+	struct hresp r;
+	json_t *o = NULL;
+
+	if (bhttp(&b, "GET", path, auth, NULL, &r, timeout_ms) == 0 && r.status == 200)
+		o = json_loadb(r.body, r.blen, 0, NULL);
+	bconn_close(&b);
+	free(b.in.p);
+	return o;
+}
+
+/* ---- the servers under test ---- */
+
+struct slsrv {
+	char name[32];
+	char dir[512];		/* its files */
+	char conf[600];
+	char log[600];
+	int port;
+	pid_t pid;
+};
+
+static char peer_token[80], admin_token[80];
+
+static void
+srv_init(struct slsrv *s, const char *name, const char *tag, const char *extra)
+{
+	char path[700], text[4096];
+
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	snprintf(s->dir, sizeof(s->dir), "%s/%s-%s", tmpdir, name, tag);
+	snprintf(s->conf, sizeof(s->conf), "%s/slserve.conf", s->dir);
+	snprintf(s->log, sizeof(s->log), "%s/slserve.log", s->dir);
+	if (mkdir(s->dir, 0700) != 0)
+		fatal("%s: %s", s->dir, strerror(errno));
+	s->port = free_port();
+	s->pid = -1;
+	snprintf(text, sizeof(text),
+	    "# written by loadgen\n"
+	    "name = \"%s\"\n"
+	    "listen = \"127.0.0.1:%d\"\n"
+	    "state_dir = \"state\"\n"
+	    "licenses = \"%s/%s\"\n"
+	    "admin_token_file = \"%s/admin.token\"\n"
+	    "peer_token_file = \"%s/peer.token\"\n"
+	    "%s",
+	    name, s->port, tmpdir, strcmp(name, "benchA") == 0 ? "licenses.conf" :
+	    "licenses-b.conf", tmpdir, tmpdir, extra ? extra : "");
+	snprintf(path, sizeof(path), "%s", s->conf);
+	write_file(path, text);
+}
+
+static void
+srv_forget(pid_t pid)
+{
+	for (int i = 0; i < nchildren; i++)
+		if (children[i] == pid)
+			children[i] = -1;
+}
+
+/* Start slserve and wait (bounded) until /v1/health answers 200.
+ * Returns the milliseconds from fork to the first 200. */
+static double
+srv_start(struct slsrv *s)
+{
+	char exe[PATH_MAX];
+	uint64_t t0 = now_ns();
+	pid_t pid;
+
+	snprintf(exe, sizeof(exe), "%s/slserve", bindir);
+	if ((pid = fork()) < 0)
+		fatal("fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		execl(exe, "slserve", "-d", "-f", s->conf, (char *)NULL);
+		_exit(127);
+	}
+	s->pid = pid;
+	if (nchildren < (int)(sizeof(children) / sizeof(children[0])))
+		children[nchildren++] = pid;
+	struct bconn b = { -1, s->port, { NULL, 0, 0 } };
+	struct hresp r;
+	while (now_ns() - t0 < 60ull * 1000000000ull) {
+		if (bhttp(&b, "GET", "/v1/health", NULL, NULL, &r, 1000) == 0 &&
+		    r.status == 200) {
+			double ms = ns_ms(now_ns() - t0);
+			bconn_close(&b);
+			free(b.in.p);
+			return ms;
+		}
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			srv_forget(pid);
+			s->pid = -1;
+			fatal("slserve %s exited at start; see %s", s->name, s->log);
+		}
+		sleep_ms(1);
+	}
+	fatal("slserve %s did not answer within 60 s; see %s", s->name, s->log);
+	return -1;
+}
+
+/* SIGTERM and wait (bounded); returns the milliseconds it took. */
+static double
+srv_stop(struct slsrv *s)
+{
+	uint64_t t0 = now_ns();
+	int st;
+
+	if (s->pid <= 0)
+		return 0;
+	kill(s->pid, SIGTERM);
+	while (waitpid(s->pid, &st, WNOHANG) != s->pid) {
+		if (now_ns() - t0 > 20ull * 1000000000ull) {
+			kill(s->pid, SIGKILL);
+			waitpid(s->pid, &st, 0);
+			fprintf(stderr, "loadgen: %s did not stop within 20 s; killed\n", s->name);
+			break;
+		}
+		sleep_ms(1);
+	}
+	srv_forget(s->pid);
+	s->pid = -1;
+	return ns_ms(now_ns() - t0);
+}
+
+static void
+write_licenses(void)
+{
+	char path[512];
+	size_t cap = NLICENSES * 160 + 256, len = 0;
+	char *text = malloc(cap);
+
+	if (text == NULL)
+		fatal("out of memory");
+	len += (size_t)snprintf(text + len, cap - len, "# written by loadgen\n");
+	for (int i = 0; i < NLICENSES; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+		    "license \"bench-%02d\" { product = \"p%02d\" count = %d expires = \"never\" "
+		    "host = \"any\" timeout = %d }\n", i, i, SEATS, LEASE_TIMEOUT);
+	snprintf(path, sizeof(path), "%s/licenses.conf", tmpdir);
+	write_file(path, text);
+	free(text);
+	snprintf(path, sizeof(path), "%s/licenses-b.conf", tmpdir);
+	write_file(path, "license \"b-own\" { product = \"bown\" count = 5 expires = \"never\" "
+	    "host = \"any\" timeout = 300 }\n");
+	random_hex(peer_token, 32);
+	random_hex(admin_token, 32);
+	char tok[100];
+	snprintf(path, sizeof(path), "%s/peer.token", tmpdir);
+	snprintf(tok, sizeof(tok), "%s\n", peer_token);
+	write_file(path, tok);
+	snprintf(path, sizeof(path), "%s/admin.token", tmpdir);
+	snprintf(tok, sizeof(tok), "%s\n", admin_token);
+	write_file(path, tok);
+}
+
+/* ---- the load engine ---- */
+
+enum op { OP_HEALTH, OP_CHECKOUT, OP_HEARTBEAT, OP_CHECKIN, NOPS, OP_NONE = -1 };
+
+enum mode { M_HEALTH, M_CHECKOUT, M_HEARTBEAT, M_CHECKIN, M_LIFECYCLE };
+
+struct opstat {
+	struct samples lat;
+	uint64_t ok, errors;
+};
+
+struct phase {
+	const char *name;
+	enum mode mode;
+	int port;
+	int nconns;
+	double secs;		/* bound on the phase */
+	double warmup;		/* not measured */
+	double rate;		/* open loop: requests per second; 0: closed loop */
+	long limit;		/* stop issuing after this many (0: no limit) */
+	int heartbeats;		/* lifecycle: heartbeats per lease */
+	struct idlist *ids;	/* checkout: granted ids go here; others take from it */
+	/* results */
+	struct opstat st[NOPS];
+	double window;		/* seconds measured */
+	uint64_t issued, drained, reconnects, timeouts;
+};
+
+struct conn {
+	int fd, idx;
+	int busy, drain, holding, hb_left, want_out;
+	enum op op;
+	uint64_t t0;		/* when the request was due */
+	char req[512];
+	size_t reqlen, reqoff;
+	struct rbuf in;
+	char lease[ID_MAX];
+};
+
+struct engine {
+	struct phase *ph;
+	int ep;
+	struct conn *conns;
+	struct conn **idle;
+	int nidle, busy;
+	uint64_t start, warm, end, last_done;
+	int stopping;
+	unsigned product;
+};
+
+static void
+conn_events(struct engine *e, struct conn *c, int want_out)
+{
+	struct epoll_event ev = { EPOLLIN | (want_out ? EPOLLOUT : 0), { .ptr = c } };
+
+	if (c->want_out != want_out) {
+		epoll_ctl(e->ep, EPOLL_CTL_MOD, c->fd, &ev);
+		c->want_out = want_out;
+	}
+}
+
+static int
+conn_open(struct engine *e, struct conn *c)
+{
+	struct epoll_event ev = { EPOLLIN, { .ptr = c } };
+
+	if ((c->fd = tcp_connect(e->ph->port, 1)) < 0)
+		return -1;
+	c->want_out = 0;
+	c->in.len = 0;
+	epoll_ctl(e->ep, EPOLL_CTL_ADD, c->fd, &ev);
+	return 0;
+}
+
+static void
+conn_flush(struct engine *e, struct conn *c)
+{
+	while (c->reqoff < c->reqlen) {
+		ssize_t n = send(c->fd, c->req + c->reqoff, c->reqlen - c->reqoff, MSG_NOSIGNAL);
+		if (n > 0) {
+			c->reqoff += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			conn_events(e, c, 1);
+			return;
+		}
+		return;		/* the read side sees the error */
+	}
+	conn_events(e, c, 0);
+}
+
+/* The operation this connection does next, or OP_NONE. */
+static enum op
+conn_next_op(struct engine *e, struct conn *c)
+{
+	struct phase *ph = e->ph;
+
+	if (ph->limit > 0 && (long)ph->issued >= ph->limit)
+		return OP_NONE;
+	switch (ph->mode) {
+	case M_HEALTH:
+		return OP_HEALTH;
+	case M_CHECKOUT:
+		return OP_CHECKOUT;
+	case M_HEARTBEAT:
+		if (ph->ids == NULL || ph->ids->n == 0)
+			return OP_NONE;
+		snprintf(c->lease, sizeof(c->lease), "%s",
+		    ph->ids->v[ph->ids->cursor++ % ph->ids->n]);
+		return OP_HEARTBEAT;
+	case M_CHECKIN:
+		if (ph->ids == NULL || ph->ids->cursor >= ph->ids->n)
+			return OP_NONE;
+		snprintf(c->lease, sizeof(c->lease), "%s", ph->ids->v[ph->ids->cursor++]);
+		return OP_CHECKIN;
+	case M_LIFECYCLE:
+		if (!c->holding)
+			return OP_CHECKOUT;
+		return c->hb_left > 0 ? OP_HEARTBEAT : OP_CHECKIN;
+	}
+	return OP_NONE;
+}
+
+static void
+conn_issue(struct engine *e, struct conn *c, enum op op, uint64_t due)
+{
+	char body[256];
+	int n = 0;
+
+	switch (op) {
+	case OP_HEALTH:
+		n = snprintf(c->req, sizeof(c->req),
+		    "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+		break;
+	case OP_CHECKOUT: {
+		int b = snprintf(body, sizeof(body), "{\"product\":\"p%02u\",\"client\":"
+		    "\"bench-%d\",\"user\":\"user%d\",\"host\":\"loadgen\",\"pid\":%d}",
+		    e->product++ % NLICENSES, c->idx, c->idx, 10000 + c->idx);
+		n = snprintf(c->req, sizeof(c->req), "POST /v1/checkout HTTP/1.1\r\n"
+		    "Host: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		    "Content-Length: %d\r\n\r\n%s", b, body);
+		break;
+	}
+	case OP_HEARTBEAT:
+		n = snprintf(c->req, sizeof(c->req), "POST /v1/leases/%s/heartbeat HTTP/1.1\r\n"
+		    "Host: 127.0.0.1\r\nContent-Length: 0\r\n\r\n", c->lease);
+		break;
+	case OP_CHECKIN:
+		n = snprintf(c->req, sizeof(c->req), "DELETE /v1/leases/%s HTTP/1.1\r\n"
+		    "Host: 127.0.0.1\r\n\r\n", c->lease);
+		break;
+	default:
+		return;
+	}
+	c->reqlen = (size_t)n;
+	c->reqoff = 0;
+	c->op = op;
+	c->t0 = due;
+	c->busy = 1;
+	e->busy++;
+	if (!c->drain)
+		e->ph->issued++;
+	conn_flush(e, c);
+}
+
+static void
+conn_idle(struct engine *e, struct conn *c)
+{
+	e->idle[e->nidle++] = c;
+}
+
+/* Decide what a connection that just became free does. */
+static void
+conn_continue(struct engine *e, struct conn *c, uint64_t now)
+{
+	struct phase *ph = e->ph;
+
+	c->drain = 0;
+	if (e->stopping) {
+		/* Hand back what the lifecycle holds, unmeasured. */
+		if (ph->mode == M_LIFECYCLE && c->holding && now < e->end + 3000000000ull) {
+			c->drain = 1;
+			ph->drained++;
+			conn_issue(e, c, OP_CHECKIN, now);
+		} else {
+			conn_idle(e, c);
+		}
+		return;
+	}
+	if (ph->rate > 0) {
+		conn_idle(e, c);	/* the scheduler hands out the next slot */
+		return;
+	}
+	enum op op = conn_next_op(e, c);
+	if (op == OP_NONE)
+		conn_idle(e, c);
+	else
+		conn_issue(e, c, op, now);
+}
+
+static void
+conn_done(struct engine *e, struct conn *c, const struct hresp *r, uint64_t now)
+{
+	struct phase *ph = e->ph;
+	struct opstat *st = &ph->st[c->op];
+	int ok;
+
+	c->busy = 0;
+	e->busy--;
+	switch (c->op) {
+	case OP_CHECKOUT:
+		ok = r->status == 201 || r->status == 200;
+		if (ok) {
+			const char *p = memmem(r->body, r->blen, "\"lease\":\"", 9);
+			size_t i = 0;
+			if (p != NULL) {
+				p += 9;
+				while (i < ID_MAX - 1 && p + i < r->body + r->blen && p[i] != '"')
+					i++;
+			}
+			if (i == 0)
+				ok = 0;
+			else {
+				memcpy(c->lease, p, i);
+				c->lease[i] = '\0';
+				if (ph->mode == M_LIFECYCLE) {
+					c->holding = 1;
+					c->hb_left = ph->heartbeats;
+				} else if (ph->ids != NULL) {
+					idlist_add(ph->ids, c->lease);
+				}
+			}
+		}
+		break;
+	case OP_HEARTBEAT:
+		ok = r->status == 200;
+		if (ph->mode == M_LIFECYCLE) {
+			c->hb_left--;
+			if (!ok)
+				c->holding = 0;
+		}
+		break;
+	case OP_CHECKIN:
+		ok = r->status == 200;
+		c->holding = 0;
+		break;
+	default:
+		ok = r->status == 200;
+		break;
+	}
+	if (!c->drain && now >= e->warm && now <= e->end) {
+		if (ok) {
+			st->ok++;
+			sample_add(&st->lat, now - c->t0);
+		} else {
+			st->errors++;
+		}
+		e->last_done = now;
+	}
+	conn_continue(e, c, now);
+}
+
+/* The connection broke: count the request in flight as an error, reconnect. */
+static void
+conn_broken(struct engine *e, struct conn *c, uint64_t now)
+{
+	epoll_ctl(e->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	if (c->busy) {
+		c->busy = 0;
+		e->busy--;
+		e->ph->st[c->op].errors++;
+	}
+	c->holding = 0;
+	if (++e->ph->reconnects > 1000 || conn_open(e, c) != 0) {
+		e->stopping = 1;
+		return;
+	}
+	conn_continue(e, c, now);
+}
+
+static void
+conn_readable(struct engine *e, struct conn *c)
+{
+	for (;;) {
+		rbuf_reserve(&c->in, 16384);
+		ssize_t n = recv(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			conn_broken(e, c, now_ns());
+			return;
+		}
+		c->in.len += (size_t)n;
+		c->in.p[c->in.len] = '\0';
+		struct hresp r;
+		int rc = http_parse(c->in.p, c->in.len, &r);
+		if (rc == 0)
+			continue;
+		if (rc < 0 || !c->busy) {
+			conn_broken(e, c, now_ns());
+			return;
+		}
+		uint64_t now = now_ns();
+		int closing = r.close;
+		/* One request in flight per connection: nothing follows it. */
+		conn_done(e, c, &r, now);
+		c->in.len = 0;
+		if (closing) {
+			conn_broken(e, c, now);
+		}
+		return;
+	}
+}
+
+/* Stop issuing; idle lifecycle connections still holding a lease check it
+ * in (the open loop leaves connections idle between their requests). */
+static void
+engine_stop(struct engine *e, uint64_t now)
+{
+	int n = e->nidle;
+
+	if (e->stopping)
+		return;
+	e->stopping = 1;
+	e->nidle = 0;
+	for (int i = 0; i < n; i++)
+		conn_continue(e, e->idle[i], now);
+}
+
+static void
+run_phase(struct phase *ph)
+{
+	struct engine e;
+	struct epoll_event evs[256];
+	uint64_t interval = ph->rate > 0 ? (uint64_t)(1e9 / ph->rate) : 0;
+	uint64_t q_head = 0, q_tail = 0;	/* open loop: due slots generated/served */
+
+	memset(&e, 0, sizeof(e));
+	e.ph = ph;
+	if ((e.ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		fatal("epoll: %s", strerror(errno));
+	e.conns = calloc((size_t)ph->nconns, sizeof(*e.conns));
+	e.idle = calloc((size_t)ph->nconns, sizeof(*e.idle));
+	if (e.conns == NULL || e.idle == NULL)
+		fatal("out of memory");
+	for (int i = 0; i < ph->nconns; i++) {
+		e.conns[i].idx = i;
+		if (conn_open(&e, &e.conns[i]) != 0)
+			fatal("connect 127.0.0.1:%d: %s", ph->port, strerror(errno));
+	}
+	e.start = now_ns();
+	e.warm = e.start + (uint64_t)(ph->warmup * 1e9);
+	e.end = e.start + (uint64_t)(ph->secs * 1e9);
+	e.last_done = e.warm;
+	for (int i = 0; i < ph->nconns; i++)
+		conn_continue(&e, &e.conns[i], e.start);
+
+	for (;;) {
+		uint64_t now = now_ns();
+		if (!e.stopping && now >= e.end)
+			engine_stop(&e, now);
+		if (!e.stopping && ph->rate > 0) {
+			while (e.start + q_tail * interval <= now && e.start + q_tail * interval < e.end)
+				q_tail++;
+			while (q_head < q_tail && e.nidle > 0) {
+				struct conn *c = e.idle[--e.nidle];
+				enum op op = conn_next_op(&e, c);
+				if (op == OP_NONE) {
+					e.idle[e.nidle++] = c;
+					break;
+				}
+				conn_issue(&e, c, op, e.start + q_head * interval);
+				q_head++;
+			}
+		}
+		/* Closed loop with nothing left to do (ids used up, limit hit). */
+		if (!e.stopping && ph->rate == 0 && e.busy == 0 && e.nidle == ph->nconns)
+			engine_stop(&e, now);
+		if (e.stopping && e.busy == 0)
+			break;
+		if (now > e.end + 5000000000ull) {
+			ph->timeouts += (uint64_t)e.busy;
+			break;
+		}
+		uint64_t wake = now + 50000000ull;
+		if (!e.stopping && ph->rate > 0 && e.start + q_tail * interval < wake)
+			wake = e.start + q_tail * interval;
+		if (!e.stopping && e.end < wake)
+			wake = e.end;
+		struct timespec ts = { 0, 0 };
+		if (wake > now) {
+			ts.tv_sec = (time_t)((wake - now) / 1000000000ull);
+			ts.tv_nsec = (long)((wake - now) % 1000000000ull);
+		}
+		int n = epoll_pwait2(e.ep, evs, 256, &ts, NULL);
+		if (n < 0 && errno != EINTR)
+			fatal("epoll_pwait2: %s", strerror(errno));
+		for (int i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
+			if (c->fd < 0)
+				continue;
+			if (evs[i].events & EPOLLOUT)
+				conn_flush(&e, c);
+			if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+				conn_readable(&e, c);
+		}
+	}
+	uint64_t stop = e.last_done < e.end ? e.last_done : e.end;
+	ph->window = stop > e.warm ? (double)(stop - e.warm) / 1e9 : 0;
+	for (int i = 0; i < ph->nconns; i++) {
+		if (e.conns[i].fd >= 0)
+			close(e.conns[i].fd);
+		free(e.conns[i].in.p);
+	}
+	free(e.conns);
+	free(e.idle);
+	close(e.ep);
+}
+
+static void
+phase_init(struct phase *ph, const char *name, enum mode mode, int port)
+{
+	memset(ph, 0, sizeof(*ph));
+	ph->name = name;
+	ph->mode = mode;
+	ph->port = port;
+	ph->nconns = nclients;
+	ph->secs = phase_secs + warmup_secs;
+	ph->warmup = warmup_secs;
+	ph->heartbeats = heartbeats;
+}
+
+static void
+phase_free(struct phase *ph)
+{
+	for (int i = 0; i < NOPS; i++)
+		sample_free(&ph->st[i].lat);
+}
+
+static double
+phase_rate(const struct phase *ph, enum op op)
+{
+	return ph->window > 0 ? (double)ph->st[op].ok / ph->window : 0;
+}
+
+/* {"requests_per_s", "count", "errors", "p50_ms", "p99_ms", "p999_ms", "max_ms"} */
+static json_t *
+opstat_json(struct phase *ph, enum op op)
+{
+	struct opstat *st = &ph->st[op];
+
+	return json_pack("{s:f, s:I, s:I, s:f, s:f, s:f, s:f, s:f}",
+	    "requests_per_s", phase_rate(ph, op), "count", (json_int_t)st->ok,
+	    "errors", (json_int_t)st->errors, "p50_ms", sample_pct(&st->lat, 0.50),
+	    "p99_ms", sample_pct(&st->lat, 0.99), "p999_ms", sample_pct(&st->lat, 0.999),
+	    "max_ms", sample_pct(&st->lat, 1.0), "seconds", ph->window);
+}
+
+/* Check in every lease of ids not yet used, unmeasured. */
+static void
+checkin_all(int port, struct idlist *ids)
+{
+	struct phase ph;
+
+	if (ids->cursor >= ids->n)
+		return;
+	phase_init(&ph, "cleanup", M_CHECKIN, port);
+	ph.secs = 120;
+	ph.warmup = 0;
+	ph.ids = ids;
+	run_phase(&ph);
+	phase_free(&ph);
+}
+
+/* Seats in use on a server, from /v1/licenses. */
+static long
+seats_in_use(int port)
+{
+	json_t *o = get_json(port, "/v1/licenses", NULL, 5000), *v;
+	long n = 0;
+	size_t i;
+
+	if (o == NULL)
+		fatal("GET /v1/licenses on port %d failed", port);
+	json_array_foreach(json_object_get(o, "licenses"), i, v)
+		if (strcmp(json_string_value(json_object_get(v, "role")) ?
+		    json_string_value(json_object_get(v, "role")) : "", "primary") == 0)
+			n += (long)json_integer_value(json_object_get(v, "in_use"));
+	json_decref(o);
+	return n;
+}
+
+/* ---- the scale runs ---- */
+
+#define NINC 6
+static const long inc_sizes[NINC] = { 1, 10, 100, 1000, 10000, 50000 };
+
+struct scale_result {
+	long leases;
+	double fill_s;
+	long rss_kb, hwm_kb, rss_restart_kb, hwm_restart_kb;
+	double lic_p50, lic_p99, lic_max;
+	size_t lic_bytes;
+	double co_p50, co_p99, co_rate;
+	double stop_ms, restart_ms;
+	double full_ms;
+	size_t full_bytes;
+	double backup_sync_ms;
+	long backup_failed_polls;
+	long backup_mirrored;
+	double inc_ms[NINC];
+	size_t inc_bytes[NINC];
+	double backup_cpu_idle, backup_cpu_busy;	/* ms of CPU per second */
+	double primary_cpu_busy;
+};
+
+static struct scale_result sres[8];
+
+/* The latency of GET /v1/licenses, 200 times on one kept-alive connection. */
+static void
+measure_licenses(int port, struct scale_result *res)
+{
+	struct bconn b = { -1, port, { NULL, 0, 0 } };
+	struct samples s = { NULL, 0, 0, 0 };
+	struct hresp r;
+
+	for (int i = 0; i < 200; i++) {
+		uint64_t t0 = now_ns();
+		if (bhttp(&b, "GET", "/v1/licenses", NULL, NULL, &r, 5000) != 0 || r.status != 200)
+			fatal("GET /v1/licenses failed");
+		sample_add(&s, now_ns() - t0);
+		res->lic_bytes = r.total;
+	}
+	res->lic_p50 = sample_pct(&s, 0.5);
+	res->lic_p99 = sample_pct(&s, 0.99);
+	res->lic_max = sample_pct(&s, 1.0);
+	sample_free(&s);
+	bconn_close(&b);
+	free(b.in.p);
+}
+
+/* What the Primary costs a peer: one full sync, and incremental syncs of
+ * the last k journal records (the records the fill just wrote). */
+static void
+measure_peer_sync(int port, struct scale_result *res)
+{
+	struct bconn b = { -1, port, { NULL, 0, 0 } };
+	json_t *h = get_json(port, "/v1/health", NULL, 5000);
+	const char *epoch = json_string_value(json_object_get(h, "epoch"));
+	long long seq = (long long)json_integer_value(json_object_get(h, "seq"));
+	char path[512];
+	struct hresp r;
+
+	if (epoch == NULL)
+		fatal("health without epoch");
+	for (int i = 0; i < NINC; i++) {
+		res->inc_ms[i] = -1;
+		res->inc_bytes[i] = 0;
+		if (inc_sizes[i] > seq || inc_sizes[i] >= 65536)
+			continue;
+		/* Best of three: the figure is the cost, not the noise. */
+		double best = 1e9;
+		for (int rep = 0; rep < 3; rep++) {
+			snprintf(path, sizeof(path), "/v1/peer/sync?since=%lld&epoch=%s&name=bench-probe",
+			    seq - inc_sizes[i], epoch);
+			uint64_t t0 = now_ns();
+			if (bhttp(&b, "GET", path, peer_token, NULL, &r, 30000) != 0 || r.status != 200)
+				fatal("GET /v1/peer/sync failed");
+			double ms = ns_ms(now_ns() - t0);
+			if (memmem(r.body, r.blen, "\"full\":true", 11) != NULL)
+				fatal("incremental sync of %ld records came back full", inc_sizes[i]);
+			if (ms < best)
+				best = ms;
+			res->inc_bytes[i] = r.total;
+		}
+		res->inc_ms[i] = best;
+	}
+	snprintf(path, sizeof(path), "/v1/peer/sync?since=0&epoch=none&name=bench-probe");
+	uint64_t t0 = now_ns();
+	if (bhttp(&b, "GET", path, peer_token, NULL, &r, 60000) != 0 || r.status != 200)
+		fatal("full GET /v1/peer/sync failed");
+	res->full_ms = ns_ms(now_ns() - t0);
+	res->full_bytes = r.total;
+	json_decref(h);
+	bconn_close(&b);
+	free(b.in.p);
+}
+
+/* Start a backup of A and time its first full sync: from its start until
+ * its health shows a good poll of A. Then its CPU cost, idle and while A's
+ * leases change at a trickle. */
+static void
+measure_backup(struct slsrv *a, const char *tag, struct scale_result *res)
+{
+	struct slsrv b;
+	char extra[512];
+
+	/* fail_after 100: a slow sync shows as failed polls, not a takeover. */
+	snprintf(extra, sizeof(extra), "failover \"benchA\" {\n  url = \"http://127.0.0.1:%d\"\n"
+	    "  poll_interval = 1\n  fail_after = 100\n}\n", a->port);
+	srv_init(&b, "benchB", tag, extra);
+	uint64_t t0 = now_ns();
+	srv_start(&b);
+	res->backup_sync_ms = -1;
+	while (now_ns() - t0 < 30ull * 1000000000ull) {
+		json_t *h = get_json(b.port, "/v1/health", NULL, 2000);
+		json_t *bu = json_array_get(json_object_get(h, "backs_up"), 0);
+		if (bu != NULL && json_is_number(json_object_get(bu, "last_poll_age"))) {
+			res->backup_sync_ms = ns_ms(now_ns() - t0);
+			json_decref(h);
+			break;
+		}
+		res->backup_failed_polls = (long)json_integer_value(json_object_get(bu,
+		    "failed_polls"));
+		json_decref(h);
+		sleep_ms(2);
+	}
+	/* Idle: polls that carry no change. */
+	sleep_ms(1500);
+	double c0 = proc_cpu_ms(b.pid);
+	sleep_ms(2000);
+	res->backup_cpu_idle = (proc_cpu_ms(b.pid) - c0) / 2.0;
+	/* A trickle of change: 20 requests/s of checkout then checkin. */
+	struct phase ph;
+	phase_init(&ph, "trickle", M_LIFECYCLE, a->port);
+	ph.nconns = 2;
+	ph.rate = 20;
+	ph.heartbeats = 0;
+	ph.secs = 3;
+	ph.warmup = 0;
+	double c1 = proc_cpu_ms(b.pid), a1 = proc_cpu_ms(a->pid);
+	run_phase(&ph);
+	sleep_ms(500);
+	res->backup_cpu_busy = (proc_cpu_ms(b.pid) - c1) / 3.5;
+	res->primary_cpu_busy = (proc_cpu_ms(a->pid) - a1) / 3.5;
+	phase_free(&ph);
+	srv_stop(&b);
+}
+
+static void
+run_scale(long leases, struct scale_result *res)
+{
+	struct slsrv a;
+	struct idlist ids = { NULL, 0, 0, 0 };
+	char tag[32];
+
+	memset(res, 0, sizeof(*res));
+	res->leases = leases;
+	snprintf(tag, sizeof(tag), "%ld", leases);
+	srv_init(&a, "benchA", tag, "max_leases_per_client = 1000000\n");
+	srv_start(&a);
+	fprintf(stderr, "loadgen: %ld leases: filling\n", leases);
+
+	struct phase fill;
+	phase_init(&fill, "fill", M_CHECKOUT, a.port);
+	fill.limit = leases;
+	fill.secs = 180;
+	fill.warmup = 0;
+	uint64_t t0 = now_ns();
+	run_phase(&fill);
+	res->fill_s = (double)(now_ns() - t0) / 1e9;
+	phase_free(&fill);
+	long have = seats_in_use(a.port);
+	if (have != leases)
+		fatal("%ld leases wanted, server holds %ld", leases, have);
+	/* Let the committer's compaction (if any) finish and settle. */
+	sleep_ms(300);
+	proc_mem(a.pid, &res->rss_kb, &res->hwm_kb);
+	measure_licenses(a.port, res);
+
+	/* Checkout cost with this many leases: a short lifecycle run. */
+	struct phase lc;
+	phase_init(&lc, "lifecycle-at-scale", M_LIFECYCLE, a.port);
+	lc.secs = 2.0;
+	lc.warmup = 0.3;
+	run_phase(&lc);
+	res->co_p50 = sample_pct(&lc.st[OP_CHECKOUT].lat, 0.5);
+	res->co_p99 = sample_pct(&lc.st[OP_CHECKOUT].lat, 0.99);
+	res->co_rate = phase_rate(&lc, OP_CHECKOUT) + phase_rate(&lc, OP_HEARTBEAT) +
+	    phase_rate(&lc, OP_CHECKIN);
+	phase_free(&lc);
+
+	fprintf(stderr, "loadgen: %ld leases: peer sync\n", leases);
+	measure_peer_sync(a.port, res);
+	measure_backup(&a, tag, res);
+
+	fprintf(stderr, "loadgen: %ld leases: restart\n", leases);
+	long before = seats_in_use(a.port);
+	res->stop_ms = srv_stop(&a);
+	res->restart_ms = srv_start(&a);
+	proc_mem(a.pid, &res->rss_restart_kb, &res->hwm_restart_kb);
+	have = seats_in_use(a.port);
+	if (have != before)
+		fatal("restart lost seats: %ld held before, %ld after", before, have);
+	srv_stop(&a);
+	idlist_free(&ids);
+}
+
+/* ---- the failover script another engineer maintains ---- */
+
+static json_t *
+run_failover_script(void)
+{
+	char outpath[700], jpath[700], abin[PATH_MAX];
+	json_t *res = NULL;
+	pid_t pid;
+	int st = -1;
+
+	if (access(failover_script, R_OK) != 0)
+		return NULL;
+	if (realpath(bindir, abin) == NULL)
+		snprintf(abin, sizeof(abin), "%s", bindir);
+	snprintf(outpath, sizeof(outpath), "%s/failover.out", tmpdir);
+	snprintf(jpath, sizeof(jpath), "%s/failover.json", tmpdir);
+	fprintf(stderr, "loadgen: running %s (at most 300 s)\n", failover_script);
+	uint64_t t0 = now_ns();
+	if ((pid = fork()) < 0)
+		fatal("fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fd = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		setpgid(0, 0);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		setenv("SL_BINDIR", abin, 1);
+		setenv("SL_BENCH_JSON", jpath, 1);
+		execlp("sh", "sh", failover_script, (char *)NULL);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	/* Bounded: the whole process group goes after 300 s. */
+	while (waitpid(pid, &st, WNOHANG) != pid) {
+		if (now_ns() - t0 > 300ull * 1000000000ull) {
+			fprintf(stderr, "loadgen: %s still runs after 300 s; stopped\n",
+			    failover_script);
+			kill(-pid, SIGTERM);
+			sleep_ms(2000);
+			kill(-pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			break;
+		}
+		sleep_ms(50);
+	}
+	double secs = (double)(now_ns() - t0) / 1e9;
+	json_t *j = json_load_file(jpath, 0, NULL);
+	char *text = NULL;
+	FILE *f = fopen(outpath, "r");
+	if (f != NULL) {
+		size_t cap = 1 << 16;
+		text = calloc(1, cap);
+		size_t n = text ? fread(text, 1, cap - 1, f) : 0;
+		if (text)
+			text[n] = '\0';
+		fclose(f);
+	}
+	/* Without a JSON file, the last line of its output may be JSON. */
+	if (j == NULL && text != NULL && text[0] != '\0') {
+		char *copy = strdup(text), *last;
+		if (copy != NULL) {
+			last = copy + strlen(copy);
+			while (last > copy && (last[-1] == '\n' || last[-1] == ' '))
+				*--last = '\0';
+			char *nl = strrchr(copy, '\n');
+			j = json_loads(nl ? nl + 1 : copy, 0, NULL);
+			free(copy);
+		}
+	}
+	res = json_pack("{s:s, s:i, s:f, s:s}", "script", failover_script,
+	    "exit", WIFEXITED(st) ? WEXITSTATUS(st) : -1, "seconds", secs,
+	    "output", text ? text : "");
+	if (j != NULL)
+		json_object_set_new(res, "results", j);
+	free(text);
+	return res;
+}
+
+/* ---- report ---- */
+
+static json_t *results;
+static int targets_met, targets_total;
+
+static const char *
+verdict(int met)
+{
+	targets_total++;
+	targets_met += met;
+	return met ? "met" : "NOT MET";
+}
+
+static void
+target_json(const char *name, double value, const char *target, int met)
+{
+	json_array_append_new(json_object_get(results, "targets"), json_pack(
+	    "{s:s, s:f, s:s, s:b}", "figure", name, "value", value, "target", target, "met", met));
+}
+
+static void
+machine_info(json_t *o)
+{
+	char model[256] = "unknown", line[512];
+	struct utsname u;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "model name", 10) == 0) {
+			char *p = strchr(line, ':');
+			if (p != NULL) {
+				snprintf(model, sizeof(model), "%s", p + 2);
+				model[strcspn(model, "\n")] = '\0';
+			}
+			break;
+		}
+	}
+	if (f != NULL)
+		fclose(f);
+	uname(&u);
+	json_object_set_new(o, "machine", json_pack("{s:i, s:s, s:s, s:s}",
+	    "nproc", (int)sysconf(_SC_NPROCESSORS_ONLN), "cpu", model,
+	    "kernel", u.release, "arch", u.machine));
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: loadgen [-K] [-b bindir] [-c clients] [-k heartbeats] [-t seconds]\n"
+	    "               [-s scales] [-F failover-script] [-o results.json] [-P port]\n"
+	    "  -b dir      where slserve is (default %s)\n"
+	    "  -c N        concurrent keep-alive clients (default %d)\n"
+	    "  -k N        heartbeats per lease in the lifecycle run (default %d)\n"
+	    "  -t SECONDS  measured seconds per load phase (default %g)\n"
+	    "  -s LIST     lease counts for the scale table (default 1000,10000,100000;\n"
+	    "              \"\" for none)\n"
+	    "  -F FILE     failover timing script, run when it exists (default %s)\n"
+	    "  -o FILE     JSON results (default %s)\n"
+	    "  -K          keep the temporary state directory\n"
+	    "  -P PORT     only the load phases, against a server already on PORT\n",
+	    bindir, nclients, heartbeats, phase_secs, failover_script, json_path);
+}
+
+int
+main(int argc, char **argv)
+{
+	int ch;
+
+	while ((ch = getopt(argc, argv, "b:c:F:hk:Ko:P:s:t:")) != -1) {
+		switch (ch) {
+		case 'b': bindir = optarg; break;
+		case 'c': nclients = atoi(optarg); break;
+		case 'F': failover_script = optarg; break;
+		case 'k': heartbeats = atoi(optarg); break;
+		case 'K': keep_tmp = 1; break;
+		case 'o': json_path = optarg; break;
+		case 'P': external_port = atoi(optarg); break;
+		case 's': {
+			nscales = 0;
+			for (char *p = optarg; *p != '\0' && nscales < 8; ) {
+				char *end;
+				long v = strtol(p, &end, 10);
+				if (end == p || v < 1 || v > 190000) {
+					usage(stderr);
+					return 64;
+				}
+				scales[nscales++] = v;
+				p = *end == ',' ? end + 1 : end;
+			}
+			break;
+		}
+		case 't': phase_secs = atof(optarg); break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 64;
+		}
+	}
+	if (optind != argc || nclients < 1 || nclients > MAX_CONNS || heartbeats < 0 ||
+	    heartbeats > 1000 || !(phase_secs >= 0.5 && phase_secs <= 120)) {
+		usage(stderr);
+		return 64;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	atexit(kill_children);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/slbench.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		fatal("mkdtemp: %s", strerror(errno));
+	write_licenses();
+	results = json_pack("{s:[], s:i, s:i, s:f, s:b}", "targets", "clients", nclients,
+	    "heartbeats_per_lease", heartbeats, "phase_seconds", phase_secs, "fsync", 1);
+	machine_info(results);
+
+	/* ---- load against one server ---- */
+	struct slsrv a;
+	struct idlist ids = { NULL, 0, 0, 0 };
+	struct phase health, co, hb, ci, lc, half;
+
+	if (external_port > 0) {
+		/* A server someone else started (profiling): load phases only. */
+		memset(&a, 0, sizeof(a));
+		a.port = external_port;
+		a.pid = -1;
+		nscales = 0;
+		failover_script = "";
+	} else {
+		srv_init(&a, "benchA", "load", "max_leases_per_client = 1000000\n");
+		srv_start(&a);
+	}
+	fprintf(stderr, "loadgen: slserve on 127.0.0.1:%d, state in %s\n", a.port, a.dir);
+
+	fprintf(stderr, "loadgen: GET /v1/health, %d clients, %g s\n", nclients, phase_secs);
+	phase_init(&health, "health", M_HEALTH, a.port);
+	run_phase(&health);
+
+	fprintf(stderr, "loadgen: checkout\n");
+	phase_init(&co, "checkout", M_CHECKOUT, a.port);
+	co.ids = &ids;
+	/* Room for the later phases: never more than half the seats. */
+	co.limit = NLICENSES * SEATS / 2;
+	run_phase(&co);
+
+	fprintf(stderr, "loadgen: heartbeat\n");
+	phase_init(&hb, "heartbeat", M_HEARTBEAT, a.port);
+	hb.ids = &ids;
+	run_phase(&hb);
+
+	fprintf(stderr, "loadgen: checkin\n");
+	ids.cursor = 0;
+	phase_init(&ci, "checkin", M_CHECKIN, a.port);
+	ci.ids = &ids;
+	run_phase(&ci);
+	checkin_all(a.port, &ids);
+	idlist_free(&ids);
+
+	fprintf(stderr, "loadgen: lifecycle: checkout, %d heartbeats, checkin\n", heartbeats);
+	phase_init(&lc, "lifecycle", M_LIFECYCLE, a.port);
+	run_phase(&lc);
+
+	double peak = phase_rate(&co, OP_CHECKOUT);
+	fprintf(stderr, "loadgen: open-loop checkout at %.0f/s (half of peak)\n", peak / 2);
+	phase_init(&half, "half-load", M_CHECKOUT, a.port);
+	half.rate = peak / 2 > 1 ? peak / 2 : 1;
+	half.ids = &ids;
+	run_phase(&half);
+	checkin_all(a.port, &ids);
+	idlist_free(&ids);
+	long rss, hwm;
+	rss = hwm = -1;
+	if (a.pid > 0)
+		proc_mem(a.pid, &rss, &hwm);
+	srv_stop(&a);
+
+	/* ---- scale ---- */
+	for (int i = 0; i < nscales; i++)
+		run_scale(scales[i], &sres[i]);
+
+	json_t *failover = run_failover_script();
+
+	/* ---- the table ---- */
+	struct utsname u;
+	uname(&u);
+	json_t *m = json_object_get(results, "machine");
+	printf("\nsl benchmark: %s, %lld cores, Linux %s; %d keep-alive clients, fsync on, "
+	    "group commit\n", json_string_value(json_object_get(m, "cpu")),
+	    (long long)json_integer_value(json_object_get(m, "nproc")), u.release, nclients);
+	printf("\n%-26s %10s %8s %8s %8s %8s %7s  %-9s %s\n", "operation", "req/s", "p50 ms",
+	    "p99 ms", "p99.9 ms", "max ms", "ratio", "target", "");
+	double hr = phase_rate(&health, OP_HEALTH);
+	struct { struct phase *ph; enum op op; const char *label; double target; } rows[] = {
+		{ &health, OP_HEALTH, "health (ceiling)", 0 },
+		{ &co, OP_CHECKOUT, "checkout", 0.5 },
+		{ &hb, OP_HEARTBEAT, "heartbeat", 0.8 },
+		{ &ci, OP_CHECKIN, "checkin", 0.8 },
+		{ &lc, OP_CHECKOUT, "lifecycle: checkout", 0 },
+		{ &lc, OP_HEARTBEAT, "lifecycle: heartbeat", 0 },
+		{ &lc, OP_CHECKIN, "lifecycle: checkin", 0 },
+		{ &half, OP_CHECKOUT, "checkout at half load", 0 },
+	};
+	json_t *ops = json_object();
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct phase *ph = rows[i].ph;
+		struct opstat *st = &ph->st[rows[i].op];
+		double rate = phase_rate(ph, rows[i].op), ratio = hr > 0 ? rate / hr : 0;
+		char tgt[32] = "", key[64];
+		const char *v = "";
+		if (rows[i].target > 0) {
+			snprintf(tgt, sizeof(tgt), ">= %.1fx", rows[i].target);
+			v = verdict(ratio >= rows[i].target);
+			char fig[64];
+			snprintf(fig, sizeof(fig), "%s req/s / health req/s", rows[i].label);
+			target_json(fig, ratio, tgt, ratio >= rows[i].target);
+		}
+		printf("%-26s %10.0f %8.3f %8.3f %8.3f %8.3f %7.2f  %-9s %s%s\n", rows[i].label,
+		    rate, sample_pct(&st->lat, 0.5), sample_pct(&st->lat, 0.99),
+		    sample_pct(&st->lat, 0.999), sample_pct(&st->lat, 1.0), ratio, tgt, v,
+		    st->errors ? " (errors!)" : "");
+		snprintf(key, sizeof(key), "%s", rows[i].label);
+		for (char *p = key; *p; p++)
+			if (*p == ' ' || *p == ':')
+				*p = '_';
+		json_t *oj = opstat_json(ph, rows[i].op);
+		json_object_set_new(oj, "ratio_to_health", json_real(ratio));
+		json_object_set_new(ops, key, oj);
+	}
+	json_object_set_new(results, "operations", ops);
+	double half_p99 = sample_pct(&half.st[OP_CHECKOUT].lat, 0.99);
+	double offered = half.rate;
+	printf("\n%-52s %10s  %-12s %s\n", "figure", "value", "target", "");
+	printf("%-52s %10.3f  %-12s %s\n", "p99 checkout latency at half of peak load (ms)",
+	    half_p99, "<= 2 ms", verdict(half_p99 >= 0 && half_p99 <= 2.0));
+	target_json("p99 checkout latency at half of peak load (ms)", half_p99, "<= 2 ms",
+	    half_p99 >= 0 && half_p99 <= 2.0);
+	printf("  (open loop at %.0f checkouts/s = half of the %.0f/s peak; latency from each "
+	    "request's due time)\n", offered, peak);
+	json_object_set_new(results, "half_load", json_pack("{s:f, s:f, s:f, s:f}",
+	    "offered_per_s", offered, "achieved_per_s", phase_rate(&half, OP_CHECKOUT),
+	    "p50_ms", sample_pct(&half.st[OP_CHECKOUT].lat, 0.5), "p99_ms", half_p99));
+	json_object_set_new(results, "load_server_rss_kib", json_integer(rss));
+
+	/* Scale table. */
+	json_t *scale = json_array();
+	struct scale_result *big = NULL, *small = NULL;
+	if (nscales > 0) {
+		printf("\n%-10s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s\n", "leases", "fill s",
+		    "RSS MiB", "peak MiB", "restart", "lic p99", "co p99", "full ms", "full MiB",
+		    "backup", "bkp cpu");
+		printf("%-10s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s\n", "", "", "", "", "ms",
+		    "ms", "ms", "fetch", "", "sync ms", "ms/s");
+	}
+	for (int i = 0; i < nscales; i++) {
+		struct scale_result *s = &sres[i];
+		if (s->leases == 100000)
+			big = s;
+		if (s->leases == 1000)
+			small = s;
+		printf("%-10ld %9.1f %9.1f %9.1f %9.0f %9.3f %9.3f %9.1f %9.1f %9.0f %9.0f\n",
+		    s->leases, s->fill_s, s->rss_kb / 1024.0, s->hwm_kb / 1024.0, s->restart_ms,
+		    s->lic_p99, s->co_p99, s->full_ms, s->full_bytes / 1048576.0,
+		    s->backup_sync_ms, s->backup_cpu_busy);
+		json_t *inc = json_array();
+		for (int k = 0; k < NINC; k++)
+			if (s->inc_ms[k] >= 0)
+				json_array_append_new(inc, json_pack("{s:I, s:f, s:I}", "records",
+				    (json_int_t)inc_sizes[k], "ms", s->inc_ms[k], "bytes",
+				    (json_int_t)s->inc_bytes[k]));
+		json_array_append_new(scale, json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f,"
+		    " s:f, s:f, s:I, s:f, s:f, s:f, s:f, s:f, s:I, s:f, s:I, s:o, s:f, s:f, s:f}",
+		    "leases", (json_int_t)s->leases, "fill_seconds", s->fill_s,
+		    "rss_mib", s->rss_kb / 1024.0, "peak_rss_mib", s->hwm_kb / 1024.0,
+		    "rss_after_restart_mib", s->rss_restart_kb / 1024.0,
+		    "peak_rss_after_restart_mib", s->hwm_restart_kb / 1024.0,
+		    "stop_ms", s->stop_ms, "restart_ms", s->restart_ms,
+		    "licenses_p50_ms", s->lic_p50, "licenses_p99_ms", s->lic_p99,
+		    "licenses_bytes", (json_int_t)s->lic_bytes,
+		    "checkout_p50_ms", s->co_p50, "checkout_p99_ms", s->co_p99,
+		    "lifecycle_req_per_s", s->co_rate,
+		    "full_sync_fetch_ms", s->full_ms, "backup_full_sync_ms", s->backup_sync_ms,
+		    "backup_failed_polls", (json_int_t)s->backup_failed_polls,
+		    "licenses_max_ms", s->lic_max,
+		    "full_sync_bytes", (json_int_t)s->full_bytes, "incremental_sync", inc,
+		    "backup_cpu_ms_per_s_idle", s->backup_cpu_idle,
+		    "backup_cpu_ms_per_s_changing", s->backup_cpu_busy,
+		    "primary_cpu_ms_per_s_changing", s->primary_cpu_busy));
+	}
+	json_object_set_new(results, "scale", scale);
+	if (nscales > 0) {
+		printf("  (restart: SIGTERM, start, first 200 from /v1/health; lic p99: GET /v1/licenses;"
+		    "\n   co p99: checkout in a 32-client lifecycle run; full fetch: GET /v1/peer/sync"
+		    " since 0;\n   backup sync: a second slserve from start to its first good poll;"
+		    " bkp cpu: its CPU\n   while the Primary's leases change at 20 requests/s)\n");
+		printf("\n%-10s", "incremental sync: records");
+		for (int k = 0; k < NINC; k++)
+			printf(" %9ld", inc_sizes[k]);
+		printf("\n");
+		for (int i = 0; i < nscales; i++) {
+			printf("%7ld leases: ms   ", sres[i].leases);
+			for (int k = 0; k < NINC; k++)
+				sres[i].inc_ms[k] < 0 ? printf(" %9s", "-") :
+				    printf(" %9.3f", sres[i].inc_ms[k]);
+			printf("\n%7ld leases: KiB  ", sres[i].leases);
+			for (int k = 0; k < NINC; k++)
+				sres[i].inc_ms[k] < 0 ? printf(" %9s", "-") :
+				    printf(" %9.1f", sres[i].inc_bytes[k] / 1024.0);
+			printf("\n");
+		}
+	}
+	if (big != NULL) {
+		printf("\n%-52s %10s  %-12s %s\n", "at 100,000 leases over 100 licenses", "value",
+		    "target", "");
+		double rmib = big->rss_kb / 1024.0, rrmib = big->rss_restart_kb / 1024.0;
+		double worst = rmib > rrmib ? rmib : rrmib;
+		printf("%-52s %10.1f  %-12s %s\n", "slserve resident memory (MiB, VmRSS)", worst,
+		    "<= 64 MiB", verdict(worst <= 64));
+		target_json("resident memory at 100k leases (MiB)", worst, "<= 64 MiB", worst <= 64);
+		printf("%-52s %10.0f  %-12s %s\n", "restart: snapshot + journal replay (ms)",
+		    big->restart_ms, "<= 1000 ms", verdict(big->restart_ms <= 1000));
+		target_json("restart at 100k leases (ms)", big->restart_ms, "<= 1000 ms",
+		    big->restart_ms <= 1000);
+		printf("%-52s %10.3f  %-12s %s\n", "GET /v1/licenses p99 (ms)", big->lic_p99,
+		    "<= 10 ms", verdict(big->lic_p99 <= 10));
+		target_json("GET /v1/licenses p99 at 100k leases (ms)", big->lic_p99, "<= 10 ms",
+		    big->lic_p99 <= 10);
+		int sync_ok = big->backup_sync_ms >= 0 && big->backup_sync_ms <= 2000;
+		printf("%-52s %10.0f  %-12s %s\n", "backup's full sync (ms)", big->backup_sync_ms,
+		    "<= 2000 ms", verdict(sync_ok));
+		target_json("backup full sync at 100k leases (ms)", big->backup_sync_ms,
+		    "<= 2000 ms", sync_ok);
+		if (small != NULL) {
+			/* The same change must cost the same whatever the lease count. */
+			int k = 2;	/* 100 records */
+			double tr = big->inc_ms[k] / (small->inc_ms[k] > 0 ? small->inc_ms[k] : 1e-3);
+			double br = (double)big->inc_bytes[k] / (double)(small->inc_bytes[k] ?
+			    small->inc_bytes[k] : 1);
+			int inc_ok = br <= 1.5 && (tr <= 2.0 || big->inc_ms[k] - small->inc_ms[k] < 1.0);
+			printf("%-52s %10.2f  %-12s %s\n", "incremental sync of 100 records, time "
+			    "100k/1k", tr, "~1 (<= 2)", verdict(inc_ok));
+			printf("%-52s %10.2f  %-12s\n", "  bytes 100k/1k", br, "~1");
+			target_json("incremental sync cost, 100k leases / 1k leases (time)", tr,
+			    "~1 (<= 2; bytes <= 1.5)", inc_ok);
+			double bc = big->backup_cpu_busy, sc = small->backup_cpu_busy;
+			printf("%-52s %10.1f  %-12s (1k leases: %.1f)\n", "backup CPU while the "
+			    "Primary changes (ms/s)", bc, "", sc);
+		}
+	}
+	if (failover != NULL) {
+		printf("\nfailover (%s, exit %lld, %.0f s):\n", failover_script,
+		    (long long)json_integer_value(json_object_get(failover, "exit")),
+		    json_real_value(json_object_get(failover, "seconds")));
+		fputs(json_string_value(json_object_get(failover, "output")), stdout);
+		json_object_set_new(results, "failover", failover);
+	} else {
+		printf("\nfailover: %s not found; takeover and handback times not measured here\n",
+		    failover_script);
+		json_object_set_new(results, "failover", json_null());
+	}
+	printf("\n%d of %d targets met\n", targets_met, targets_total);
+	json_object_set_new(results, "targets_met", json_integer(targets_met));
+	json_object_set_new(results, "targets_total", json_integer(targets_total));
+	if (json_dump_file(results, json_path, JSON_INDENT(2)) != 0)
+		fatal("cannot write %s", json_path);
+	printf("results: %s\n", json_path);
+	phase_free(&health);
+	phase_free(&co);
+	phase_free(&hb);
+	phase_free(&ci);
+	phase_free(&lc);
+	phase_free(&half);
+	json_decref(results);
+	if (!keep_tmp)
+		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	else
+		printf("state and logs kept in %s\n", tmpdir);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
