@@ -36,16 +36,14 @@ only_leases() {
 	return 1
 }
 
-@test "both directions: each server shows the other's licenses warm and its own hot-warm" {
+@test "kill -9 A: B serves pool A beside its own; restart A: handback, and A backs up B again" {
+	# Both directions: each shows the other's licenses warm and its own hot-warm.
 	fo_lic_is "$UA" cad-a '.role == "primary" and .status == "hot-warm" and .served_by == "A"'
 	fo_lic_is "$UA" cad-b '.role == "backup" and .status == "warm" and .served_by == "B" and .primary == "B"'
 	fo_lic_is "$UB" cad-b '.role == "primary" and .status == "hot-warm" and .served_by == "B"'
 	fo_lic_is "$UB" cad-a '.role == "backup" and .status == "warm" and .served_by == "A" and .primary == "A"'
 	fo_health_is "$UA" '(.backups | map(.name) == ["B"]) and (.backs_up | map(.pool) == ["B"])'
 	fo_health_is "$UB" '(.backups | map(.name) == ["A"]) and (.backs_up | map(.pool) == ["A"])'
-}
-
-@test "kill -9 A: B serves pool A beside its own; restart A: handback, and A backs up B again" {
 	fo_checkout "$UA" cad
 	fo_expect 201 '.pool == "A"'
 	la1=$(lease_of)

@@ -37,24 +37,23 @@ unauthorized() {
 	curl -s -m 5 -D - -o /dev/null -X "$method" "$url" | grep -qi '^X-SL-Epoch: [0-9a-f]\{16\}'
 }
 
-@test "GET /v1/peer/sync: 401 without or with a wrong peer token, 200 with it" {
+@test "every /v1/peer call is 401 without the peer token or with another one; nothing changes" {
+	# sync: 401, then 200 with the peer token.
 	unauthorized GET "$UA/v1/peer/sync?since=0&epoch=none&name=X&url="
 	fo_peer "$UA" GET "/v1/peer/sync?since=0&epoch=none&name=X&url="
 	epoch=$(curl -fsS -m 3 "$UA/v1/health" | jq -r .epoch)
 	fo_expect 200 '.name == "A" and .epoch == $e and .full == true and
 	    (.licenses | map(.id) == ["cad-a"]) and (.leases | type == "array")' --arg e "$epoch"
-}
 
-@test "POST /v1/peer/handback: 401 without or with a wrong peer token; no lease slips in" {
+	# handback: 401, and the lease it carries does not slip in.
 	body='{"pool":"A","from":"B","leases":[{"id":"intruder01","license":"cad-a","product":"cad","pool":"A","client":"x","user":"x","host":"x","pid":1,"since":1,"expires_ms":0}],"released":[]}'
 	unauthorized POST "$UA/v1/peer/handback" "$body"
 	[ "$(fo_leases A | jq '.leases | length')" = 0 ]
 	fo_lic_is "$UA" cad-a '.in_use == 0'
 	fo_heartbeat "$UA" intruder01
 	fo_expect 404 '.error == "unknown_lease"'
-}
 
-@test "POST /v1/peer/release and GET /v1/peer/probe: 401 without or with a wrong peer token" {
+	# release and probe, on the backup: 401, and the backup stays as it was.
 	unauthorized POST "$UB/v1/peer/release" '{"pool":"A"}'
 	unauthorized GET "$UB/v1/peer/probe?url=$UA"
 	fo_pool_status_is "$UB" A warm

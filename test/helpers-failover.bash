@@ -7,7 +7,8 @@
 bats_require_minimum_version 1.5.0
 load helpers
 
-# Exit codes of slcheck, as slcheck(1) documents them.
+# Exit codes of slcheck, as slcheck(1) documents them (used by the test files).
+# shellcheck disable=SC2034
 EX_OK=0 EX_NO_SEAT=2 EX_UNREACHABLE=3 EX_LOST=6
 
 # Short timings keep the tests fast: takeover after FO_POLL x FO_FAIL + a poll.
@@ -61,6 +62,7 @@ fo_ports() {
 		used+="$p "
 		printf -v "$v" '%s' "$p"
 		printf -v "URL_$name" '%s' "http://127.0.0.1:$p"
+		# shellcheck disable=SC2163 # export the variables named
 		export "$v" "URL_$name"
 	done
 }
