@@ -102,6 +102,10 @@ granted_pool_a() {
 	# The same straight at the backup.
 	fo_heartbeat "$UB" "$l1"
 	fo_expect 200 '.lease == $l and .expires_in == 30' --arg l "$l1"
+	# A checkout retried with the lease id A granted is idempotent on the backup.
+	fo_req POST "$UB/v1/checkout" '{"product":"cad","pool":"A","lease":"'"$l1"'","client":"fo-test"}'
+	fo_expect 200 '.lease == $l and .pool == "A" and .license == "cad-a"' --arg l "$l1"
+	fo_lic_is "$UB" cad-a '.in_use == 1'
 
 	# A hard seat of A is checked in through the backup; its seat is free again.
 	fo_lic_is "$UB" sim-a '.in_use == 1'
@@ -154,9 +158,12 @@ granted_pool_a() {
 @test "slcheck run keeps its seat through a takeover: heartbeats move to the backup, checkin there" {
 	export SL_SERVERS="$UA+$UB"
 	cd "$SL_TMP"
-	"$SLCHECK" -v run runner -- sh -c 'until [ -e go ]; do sleep 0.05; done; exit 7' \
+	# The command ends when the test touches "go" (or after about 20 s).
+	"$SLCHECK" -v run runner -- sh -c \
+	    'for i in $(seq 400); do [ -e go ] && exit 7; sleep 0.05; done; exit 9' \
 	    >run.out 2>run.err &
 	runpid=$!
+	echo "$runpid" >"$SL_TMP/run.pid"	# sl_teardown stops it if the test fails
 	fo_until $((2 + FO_MARGIN)) fo_lic_is "$UA" run-a '.in_use == 1'
 	lease=$(fo_leases A | jq -r '.leases[] | select(.license == "run-a") | .lease')
 	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$lease"
@@ -170,6 +177,7 @@ granted_pool_a() {
 	rc=0
 	wait "$runpid" || rc=$?
 	cat run.err
+	rm -f "$SL_TMP/run.pid"
 	[ "$rc" -eq 7 ]
 	! grep -q "seat lost\|seat taken again" run.err
 	fo_lic_is "$UB" run-a '.in_use == 0'
