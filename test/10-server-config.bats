@@ -1,0 +1,230 @@
+#!/usr/bin/env bats
+# slserve's command line and configuration check (-n): good and broken files.
+
+load helpers-server
+
+setup() {
+	sl_setup
+	D="$SL_TMP/conf"
+	mkdir -p "$D"
+	sl_default_licenses >"$D/licenses.conf"
+}
+
+teardown() { sl_teardown; }
+
+# good_conf [EXTRA...]: a valid slserve.conf in $D/slserve.conf.
+good_conf() {
+	{
+		echo 'name = "lic1"'
+		echo 'listen = "127.0.0.1:7070"'
+		echo 'state_dir = "state"'
+		echo 'licenses = "licenses.conf"'
+		local line
+		for line in "$@"; do echo "$line"; done
+	} >"$D/slserve.conf"
+}
+
+# check_fails: slserve -n on $D/slserve.conf fails, prints nothing on stdout,
+# and every line on stderr starts with FILE:LINE: where FILE is one of the
+# configuration files and LINE is a number; $output then holds stderr.
+check_fails() {
+	run --separate-stderr "$SLSERVE" -n -f "$D/slserve.conf"
+	[ "$status" -eq 1 ] || { echo "exit $status, stderr: $stderr" >&2; return 1; }
+	[ -z "$output" ] || { echo "unexpected stdout: $output" >&2; return 1; }
+	[ -n "$stderr" ] || { echo "no message on stderr" >&2; return 1; }
+	local line
+	while IFS= read -r line; do
+		[[ $line =~ ^$D/(slserve|licenses)\.conf:[0-9]+:\  ]] ||
+		    { echo "error without file:line: $line" >&2; return 1; }
+	done <<<"$stderr"
+	output=$stderr
+	mapfile -t lines <<<"$stderr"
+}
+
+@test "slserve -n on a good configuration prints exactly 'configuration OK'" {
+	good_conf
+	run --separate-stderr "$SLSERVE" -n -f "$D/slserve.conf"
+	assert_success
+	assert_output "configuration OK"
+	[ -z "$stderr" ]
+	# A check touches no state.
+	[ ! -e "$D/state" ]
+}
+
+@test "slserve -n accepts every optional setting of slserve.conf(5)" {
+	good_conf 'hostname = "lichost"' 'max_body = 65536' 'max_connections = 64' \
+	    'connection_timeout = 10' 'fsync = false' 'compact_after = 1000' \
+	    'admin_token_file = "admin.tok"' 'peer_token_file = "peer.tok"' \
+	    'failover "lic0" {' '  url = "http://127.0.0.1:7071"' '  poll_interval = 0.5' \
+	    '  fail_after = 3' '}'
+	run --separate-stderr "$SLSERVE" -n -f "$D/slserve.conf"
+	assert_success
+	assert_output "configuration OK"
+}
+
+@test "the sample etc/slserve.conf and etc/licenses.conf pass slserve -n" {
+	local etc="$BATS_TEST_DIRNAME/../etc"
+	run --separate-stderr "$SLSERVE" -n -f "$etc/slserve.conf"
+	assert_success
+	assert_output "configuration OK"
+	# The sample licenses are the ones the README promises: a counted soft
+	# one, a hard one and an unlimited one.
+	grep -Eq '^[[:space:]]*count[[:space:]]*=[[:space:]]*"unlimited"' "$etc/licenses.conf"
+	grep -Eq '^[[:space:]]*timeout[[:space:]]*=[[:space:]]*0\b' "$etc/licenses.conf"
+	grep -Eq '^[[:space:]]*timeout[[:space:]]*=[[:space:]]*[1-9]' "$etc/licenses.conf"
+}
+
+@test "slserve -n: unknown option in slserve.conf names file:line" {
+	good_conf 'bogus_option = 3'
+	check_fails
+	assert_output --partial "$D/slserve.conf:5: "
+	assert_output --partial "bogus_option"
+}
+
+@test "slserve -n: unterminated string names file:line" {
+	printf 'name = "lic1\nlisten = "127.0.0.1:7070"\n' >"$D/slserve.conf"
+	check_fails
+}
+
+@test "slserve -n: bad listen address names file:line and the value" {
+	good_conf
+	sed -i 's/^listen = .*/listen = "no-port-here"/' "$D/slserve.conf"
+	check_fails
+	assert_output --partial "$D/slserve.conf:2: "
+	assert_output --partial "no-port-here"
+}
+
+@test "slserve -n: out-of-range max_body names file:line" {
+	good_conf 'max_body = 5'
+	check_fails
+	assert_output --partial "$D/slserve.conf:5: "
+	assert_output --partial "max_body"
+}
+
+@test "slserve -n: failover section with a bad url names file:line" {
+	good_conf 'failover "lic0" {' '  url = "ftp://elsewhere"' '}'
+	check_fails
+	assert_output --partial "url"
+}
+
+@test "slserve -n: missing name is reported, naming the file" {
+	good_conf
+	sed -i '/^name = /d' "$D/slserve.conf"
+	run --separate-stderr "$SLSERVE" -n -f "$D/slserve.conf"
+	assert_failure 1
+	[[ $stderr == "$D/slserve.conf"*name* ]]
+}
+
+@test "slserve -n: missing configuration or licenses file names the file" {
+	run --separate-stderr "$SLSERVE" -n -f "$D/nope.conf"
+	assert_failure 1
+	[[ $stderr == *"$D/nope.conf"*"No such file"* ]]
+
+	good_conf
+	sed -i 's/^licenses = .*/licenses = "gone.conf"/' "$D/slserve.conf"
+	run --separate-stderr "$SLSERVE" -n -f "$D/slserve.conf"
+	assert_failure 1
+	[[ $stderr == *"$D/gone.conf"*"No such file"* ]]
+}
+
+@test "slserve -n: each broken license is reported with file:line, all of them" {
+	good_conf
+	cat >"$D/licenses.conf" <<-'EOF'
+	license "ok-1" {
+	  product = "cad"
+	  count   = 1
+	}
+	license "bad-count" {
+	  product = "cad"
+	  count   = "lots"
+	}
+	license "bad-date" {
+	  product = "cad"
+	  count   = 1
+	  expires = "2020-13-45"
+	}
+	license "bad id!" {
+	  product = "cad"
+	  count   = 1
+	}
+	license "no-product" {
+	  count   = 1
+	}
+	license "bad-timeout" {
+	  product = "cad"
+	  count   = 1
+	  timeout = -5
+	}
+	license "no-count" {
+	  product = "cad"
+	}
+	EOF
+	check_fails
+	assert_equal "${#lines[@]}" 6
+	local id
+	for id in bad-count bad-date 'bad id!' no-product bad-timeout no-count; do
+		assert_output --partial "license \"$id\""
+	done
+	assert_output --partial '"lots"'
+	assert_output --partial '"2020-13-45"'
+	refute_output --partial 'ok-1'
+	# The line is the offending line, or at least inside the license's section.
+	assert_line --regexp "^$D/licenses\\.conf:(5|6|7|8): license \"bad-count\""
+	assert_line --regexp "^$D/licenses\\.conf:(9|10|11|12|13): license \"bad-date\""
+}
+
+@test "slserve -n: licenses file syntax errors name file:line" {
+	good_conf
+	printf 'license "a" {\n  product = "cad"\n  count = 1\n  timeout = "abc"\n}\n' >"$D/licenses.conf"
+	check_fails
+	assert_output --partial "$D/licenses.conf:4: "
+
+	printf 'license "a" {\n  product = "cad"\n  count = 1\n}\nlicense "a" {\n  product = "cad"\n  count = 1\n}\n' >"$D/licenses.conf"
+	check_fails
+	assert_output --partial "$D/licenses.conf:5: "
+
+	printf 'license "a" {\n  product = "cad"\n  colour = "red"\n}\n' >"$D/licenses.conf"
+	check_fails
+	assert_output --partial "$D/licenses.conf:3: "
+	assert_output --partial "colour"
+}
+
+@test "slserve refuses to start on a broken licenses file, naming file:line" {
+	local port
+	port=$(sl_free_port)
+	sl_server_config s1 "$port"
+	printf 'license "a" {\n  product = "cad"\n  count = "many"\n}\n' >"$SL_TMP/s1/licenses.conf"
+	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/s1/slserve.conf"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	[[ $stderr == *"$SL_TMP/s1/licenses.conf:"[0-9]*'license "a"'*'"many"'* ]]
+	# Nobody listens.
+	run curl -s -m 1 "http://127.0.0.1:$port/v1/health"
+	assert_failure
+}
+
+@test "slserve -h prints the usage on stdout and exits 0" {
+	run --separate-stderr "$SLSERVE" -h
+	assert_success
+	assert_line --index 0 --regexp '^usage: slserve '
+	assert_output --partial "-n"
+	assert_output --partial "-d"
+	assert_output --partial "-f file"
+	[ -z "$stderr" ]
+}
+
+@test "slserve -V prints the version" {
+	run "$SLSERVE" -V
+	assert_success
+	assert_output --regexp '^slserve [0-9]+\.[0-9]+\.[0-9]+$'
+}
+
+@test "slserve: bad options and operands exit 64 with the usage on stderr" {
+	local args
+	for args in "-x" "--bogus" "-f" "-n extra" "stray"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr "$SLSERVE" $args
+		[ "$status" -eq 64 ] || { echo "slserve $args: exit $status" >&2; return 1; }
+		[ -z "$output" ] || { echo "slserve $args: stdout: $output" >&2; return 1; }
+		[[ $stderr == *"usage: slserve "* ]] || { echo "slserve $args: $stderr" >&2; return 1; }
+	done
+}

@@ -1,0 +1,363 @@
+#!/usr/bin/env bats
+# Durable state: kill -9 at random instants under load loses no acknowledged
+# seat, a torn journal tail is cut, the state directory is locked, signals.
+
+load helpers-server
+
+setup() {
+	sl_setup
+	PORT=$(sl_free_port)
+}
+
+teardown() {
+	[ -n "${STOP:-}" ] && touch "$STOP"
+	sl_teardown
+}
+
+# start_s1 [EXTRA-CONF...]: server s1 with the default licenses.
+start_s1() {
+	sl_server_config s1 "$PORT" "$@"
+	sl_start s1
+	U=$(sl_url s1)
+}
+
+# kill9 NAME: kill -9 server NAME and wait until it is gone.
+kill9() {
+	local pid
+	pid=$(sl_pid "$1")
+	kill -KILL "$pid"
+	sl_wait_gone "$pid" 50
+	rm -f "$SL_TMP/$1.pid"
+}
+
+# client N ROUND: check out seats with our own lease ids until $STOP exists.
+# Every id is written to tried.N before it is sent and to acked.N once its 201
+# arrived; some acknowledged seats are checked in again (ids written to
+# untried.N before the DELETE and to released.N once its 200 arrived).
+client() {
+	local n=$1 round=$2 i=0 id product code held=()
+	set +e
+	while [ ! -e "$STOP" ]; do
+		i=$((i + 1))
+		id="c$n-r$round-$i"
+		if [ $((i % 4)) -eq 0 ]; then product=sim; else product=cad; fi
+		echo "$id" >>"$W/tried.$n"
+		code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' \
+		    -d "{\"product\":\"$product\",\"lease\":\"$id\",\"client\":\"dur$n\"}" \
+		    "$U/v1/checkout") || true
+		echo "$code" >>"$W/codes.$n"
+		if [ "$code" = 201 ]; then
+			echo "$id" >>"$W/acked.$n"
+			held+=("$id")
+		fi
+		if [ $((RANDOM % 3)) -eq 0 ] && [ "${#held[@]}" -gt 0 ]; then
+			id=${held[0]}
+			held=("${held[@]:1}")
+			echo "$id" >>"$W/untried.$n"
+			code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X DELETE \
+			    "$U/v1/leases/$id") || true
+			[ "$code" = 200 ] && echo "$id" >>"$W/released.$n"
+		fi
+	done
+	return 0
+}
+
+# verify_state: every acknowledged seat that no one tried to check in is held,
+# every seat whose checkin was acknowledged is gone, nothing unknown is held,
+# and each license counts exactly the seats listed, within its max.
+verify_state() {
+	cat "$W"/acked.* 2>/dev/null | sort -u >"$W/acked"
+	cat "$W"/untried.* 2>/dev/null | sort -u >"$W/untried"
+	cat "$W"/released.* 2>/dev/null | sort -u >"$W/released"
+	cat "$W"/tried.* 2>/dev/null | sort -u >"$W/tried"
+	comm -23 "$W/acked" "$W/untried" >"$W/must-hold"
+	sl_admin s1 GET /v1/leases
+	sl_expect_code 200
+	jq -r '.leases[].lease' <<<"$HTTP_BODY" | sort >"$W/listed"
+	local lost phantom back
+	lost=$(comm -23 "$W/must-hold" "$W/listed")
+	[ -z "$lost" ] || { echo "acknowledged seats lost: $lost" >&2; return 1; }
+	back=$(comm -12 "$W/released" "$W/listed")
+	[ -z "$back" ] || { echo "checked-in seats came back: $back" >&2; return 1; }
+	phantom=$(comm -23 "$W/listed" "$W/tried")
+	[ -z "$phantom" ] || { echo "seats nobody asked for: $phantom" >&2; return 1; }
+	# No soft seat's expiry was shortened by the restart (timeout 300 s).
+	sl_json 'all(.leases[] | select(.license == "cad-dur"); .expires_in >= 290)'
+	# Each license counts exactly its listed seats, never more than max.
+	local leases=$HTTP_BODY
+	sl_req GET "$U/v1/licenses"
+	jq -e --argjson l "$leases" 'all(.licenses[]; . as $x |
+	    .in_use == ([$l.leases[] | select(.license == $x.id)] | length) and
+	    (.max == -1 or .in_use <= .max))' <<<"$HTTP_BODY" >/dev/null ||
+	    { echo "counts wrong: $HTTP_BODY vs $leases" >&2; return 1; }
+	# A few held seats answer their heartbeat.
+	local id
+	for id in $(shuf -n 5 "$W/must-hold" 2>/dev/null); do
+		sl_req POST "$U/v1/leases/$id/heartbeat"
+		sl_expect_code 200
+	done
+}
+
+@test "kill -9 at 10 random instants under concurrent checkouts loses no acknowledged seat" {
+	{
+		sl_lic cad-dur cad 40 never any 300
+		sl_lic sim-dur sim 12 never any 0
+	} | sl_write_licenses s1
+	W="$SL_TMP/work"
+	STOP="$W/stop"
+	mkdir -p "$W"
+	# Compact often so kills also land in snapshot writes.
+	start_s1 'compact_after = 25'
+	local round c pids delay
+	for round in $(seq 1 10); do
+		rm -f "$STOP"
+		pids=()
+		for c in 1 2 3 4; do
+			client "$c" "$round" &
+			pids+=($!)
+		done
+		# The kill point: a random instant 0.15 to 0.95 s into the load.
+		delay=0.$((15 + RANDOM % 81))
+		echo "# round $round: kill -9 after ${delay}s" >&3
+		sleep "$delay"
+		kill9 s1
+		touch "$STOP"
+		wait "${pids[@]}"
+		sl_start s1
+		verify_state
+	done
+	# The load was real: many grants, and the pools were full at times.
+	local granted full
+	granted=$(cat "$W"/acked.* | wc -l)
+	full=$(cat "$W"/codes.* | grep -c '^409$' || true)
+	echo "# $granted seats acknowledged, $full refused for lack of seats" >&3
+	[ "$granted" -ge 40 ]
+	[ "$full" -ge 1 ]
+	# Compaction ran (a snapshot exists) and replay saw records.
+	[ -s "$SL_TMP/s1/state/snapshot.json" ]
+}
+
+@test "a torn last journal record is cut at restart; earlier seats are intact" {
+	start_s1
+	local id
+	for id in t1 t2 t3; do
+		sl_checkout "$U" "{\"product\":\"viewer\",\"lease\":\"$id\"}"
+		sl_expect_code 201
+	done
+	kill9 s1
+	local journal="$SL_TMP/s1/state/journal"
+	[ "$(wc -l <"$journal")" -ge 4 ]	# version line + 3 grants
+	# A half-written record: no newline, checksum of nothing.
+	printf '1234abcd {"seq":4,"op":"grant","lease":{"id":"torn' >>"$journal"
+	sl_start s1
+	grep -q "journal: cut [0-9]* bytes of a torn or corrupt record" "$SL_TMP/s1/log"
+	for id in t1 t2 t3; do
+		sl_req POST "$U/v1/leases/$id/heartbeat"
+		sl_expect_code 200
+	done
+	[ "$(sl_in_use "$U" view-free)" = 3 ]
+	sl_req POST "$U/v1/leases/torn/heartbeat"
+	sl_expect_error 404 unknown_lease
+	# The journal is whole again: a new grant, a kill and a restart cut nothing.
+	sl_checkout "$U" '{"product":"viewer","lease":"t4"}'
+	sl_expect_code 201
+	kill9 s1
+	sl_start s1
+	[ "$(grep -c 'cut [0-9]* bytes' "$SL_TMP/s1/log")" -eq 1 ]
+	[ "$(sl_in_use "$U" view-free)" = 4 ]
+}
+
+@test "a complete last record with a bad checksum is cut too" {
+	start_s1
+	sl_checkout "$U" '{"product":"sim","lease":"h1"}'
+	sl_expect_code 201
+	kill9 s1
+	# A whole line whose checksum does not match: a record to distrust.
+	printf '00000000 {"seq":2,"op":"grant","lease":{"id":"forged","license":"cad-1","product":"cad","pool":"s1"}}\n' \
+	    >>"$SL_TMP/s1/state/journal"
+	sl_start s1
+	grep -q "cut [0-9]* bytes" "$SL_TMP/s1/log"
+	sl_req POST "$U/v1/leases/forged/heartbeat"
+	sl_expect_error 404 unknown_lease
+	[ "$(sl_in_use "$U" cad-1)" = 0 ]
+	sl_req POST "$U/v1/leases/h1/heartbeat"
+	sl_expect_code 200
+}
+
+@test "a last record torn mid-write is cut; the seats before it survive, none counted twice" {
+	start_s1
+	local id
+	for id in a1 a2 a3; do
+		sl_checkout "$U" "{\"product\":\"viewer\",\"lease\":\"$id\"}"
+		sl_expect_code 201
+	done
+	kill9 s1
+	# Tear the last record (a3's grant) as a crash inside write(2) would.
+	truncate -s -7 "$SL_TMP/s1/state/journal"
+	sl_start s1
+	grep -q "cut [0-9]* bytes" "$SL_TMP/s1/log"
+	for id in a1 a2; do
+		sl_req POST "$U/v1/leases/$id/heartbeat"
+		sl_expect_code 200
+	done
+	sl_req POST "$U/v1/leases/a3/heartbeat"
+	sl_expect_error 404 unknown_lease
+	[ "$(sl_in_use "$U" view-free)" = 2 ]
+	sl_admin s1 GET /v1/leases
+	sl_json '[.leases[].lease] | sort == ["a1", "a2"]'
+}
+
+@test "a second slserve on the same state directory is refused, naming the holder's pid" {
+	start_s1
+	local pid
+	pid=$(sl_pid s1)
+	sl_checkout "$U" '{"product":"sim","lease":"keep"}'
+	# Same configuration, in the foreground.
+	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/s1/slserve.conf"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	[[ $stderr == *"locked by pid $pid"* ]]
+	# Another configuration (another port) on the same state directory, daemonizing.
+	mkdir -p "$SL_TMP/s2"
+	sed -e "s/127.0.0.1:$PORT/127.0.0.1:$(sl_free_port)/" \
+	    -e "s|state_dir = .*|state_dir = \"$SL_TMP/s1/state\"|" \
+	    -e "s|licenses = .*|licenses = \"$SL_TMP/s1/licenses.conf\"|" \
+	    "$SL_TMP/s1/slserve.conf" >"$SL_TMP/s2/slserve.conf"
+	run --separate-stderr timeout 10 "$SLSERVE" -f "$SL_TMP/s2/slserve.conf"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	[[ $stderr == *"locked by pid $pid"* ]]
+	# The first one serves on, with its seat.
+	kill -0 "$pid"
+	sl_req POST "$U/v1/leases/keep/heartbeat"
+	sl_expect_code 200
+	[ "$(cat "$SL_TMP/s1/state/lock")" = "$pid" ]
+}
+
+@test "SIGHUP reloads the licenses: new count shows, seats survive" {
+	start_s1
+	sl_checkout "$U" '{"product":"cad","lease":"k1"}'
+	sl_checkout "$U" '{"product":"cad","lease":"k2"}'
+	sl_checkout "$U" '{"product":"cad"}'
+	sl_expect_error 409 no_seats
+	sed -i '/license "cad-1"/,/}/s/count   = 2/count   = 5/' "$SL_TMP/s1/licenses.conf"
+	grep -q 'count   = 5' "$SL_TMP/s1/licenses.conf"
+	kill -HUP "$(sl_pid s1)"
+	max_is() { [ "$(sl_license_field "$U" cad-1 max)" = "$1" ]; }
+	sl_poll 50 max_is 5
+	[ "$(sl_in_use "$U" cad-1)" = 2 ]
+	for id in k1 k2; do
+		sl_req POST "$U/v1/leases/$id/heartbeat"
+		sl_expect_code 200
+	done
+	sl_checkout "$U" '{"product":"cad"}'
+	sl_expect_code 201
+	# A count below the seats in use keeps them, and grants no more.
+	sed -i '/license "cad-1"/,/}/s/count   = 5/count   = 1/' "$SL_TMP/s1/licenses.conf"
+	kill -HUP "$(sl_pid s1)"
+	sl_poll 50 max_is 1
+	[ "$(sl_in_use "$U" cad-1)" = 3 ]
+	sl_req POST "$U/v1/leases/k1/heartbeat"
+	sl_expect_code 200
+	sl_checkout "$U" '{"product":"cad"}'
+	sl_expect_error 409 no_seats
+	# The server still runs, the same process.
+	kill -0 "$(sl_pid s1)"
+}
+
+@test "SIGHUP with a broken licenses file keeps the old licenses and logs why" {
+	start_s1
+	sl_checkout "$U" '{"product":"cad","lease":"k1"}'
+	local before
+	before=$(curl -fsS "$U/v1/licenses" | jq -c '.licenses')
+	cp "$SL_TMP/s1/licenses.conf" "$SL_TMP/good.conf"
+	printf 'license "cad-1" {\n  product = "cad"\n  count = "twelve"\n}\n' >"$SL_TMP/s1/licenses.conf"
+	kill -HUP "$(sl_pid s1)"
+	logged() { grep -q 'licenses unchanged.*licenses.conf:[0-9]*:.*"twelve"' "$SL_TMP/s1/log"; }
+	sl_poll 50 logged
+	[ "$(curl -fsS "$U/v1/licenses" | jq -c '.licenses')" = "$before" ]
+	sl_req POST "$U/v1/leases/k1/heartbeat"
+	sl_expect_code 200
+	sl_checkout "$U" '{"product":"sim"}'
+	sl_expect_code 201
+	# Fixed, the next SIGHUP applies it.
+	sed 's/count   = 2/count   = 3/' "$SL_TMP/good.conf" >"$SL_TMP/s1/licenses.conf"
+	kill -HUP "$(sl_pid s1)"
+	max_is() { [ "$(sl_license_field "$U" cad-1 max)" = "$1" ]; }
+	sl_poll 50 max_is 3
+}
+
+@test "SIGTERM under load: exit 0, and every acknowledged seat is there after restart" {
+	sl_write_licenses s1 < <(sl_lic cad-dur cad 1000 never any 300; sl_lic sim-dur sim 100 never any 0)
+	W="$SL_TMP/work"
+	STOP="$W/stop"
+	mkdir -p "$W"
+	start_s1
+	local pid c pids=() rc=0
+	pid=$(sl_pid s1)
+	for c in 1 2 3; do
+		client "$c" 1 &
+		pids+=($!)
+	done
+	sl_poll 50 test -s "$W/acked.1"
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	touch "$STOP"
+	wait "${pids[@]}"
+	rm -f "$SL_TMP/s1.pid"
+	[ "$rc" -eq 0 ]
+	grep -q 'stopped' "$SL_TMP/s1/log"
+	sl_start s1
+	verify_state
+	# A clean stop needs no cutting.
+	run grep -q 'cut [0-9]* bytes' "$SL_TMP/s1/log"
+	assert_failure
+}
+
+@test "SIGTERM on an idle server exits 0 promptly; hard and soft seats survive" {
+	start_s1
+	sl_checkout "$U" '{"product":"sim","lease":"hard-1"}'
+	sl_checkout "$U" '{"product":"cad","lease":"soft-1"}'
+	local pid rc=0
+	pid=$(sl_pid s1)
+	kill -TERM "$pid"
+	local t0=$SECONDS
+	wait "$pid" || rc=$?
+	rm -f "$SL_TMP/s1.pid"
+	[ "$rc" -eq 0 ]
+	[ $((SECONDS - t0)) -le 3 ]
+	sl_start s1
+	sl_req POST "$U/v1/leases/hard-1/heartbeat"
+	sl_expect_code 200
+	sl_req POST "$U/v1/leases/soft-1/heartbeat"
+	sl_expect_code 200
+	[ "$(sl_in_use "$U" cad-1)" = 1 ]
+	[ "$(sl_in_use "$U" sim-hard)" = 1 ]
+}
+
+@test "state_dir whose parent is missing: a clear error, exit non-zero" {
+	sl_server_config s1 "$PORT"
+	sed -i 's|^state_dir = .*|state_dir = "no/such/parent/state"|' "$SL_TMP/s1/slserve.conf"
+	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/s1/slserve.conf"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	[[ $stderr == *"no/such/parent/state"*"No such file or directory"* ]]
+	run curl -s -m 1 "http://127.0.0.1:$PORT/v1/health"
+	assert_failure
+	# Daemonizing, the parent reports the same and exits non-zero.
+	run --separate-stderr timeout 10 "$SLSERVE" -f "$SL_TMP/s1/slserve.conf"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	[[ $stderr == *"no/such/parent/state"* ]]
+}
+
+@test "state_dir that is a symbolic link or a file: a clear error" {
+	sl_server_config s1 "$PORT"
+	mkdir -p "$SL_TMP/real-state"
+	ln -s "$SL_TMP/real-state" "$SL_TMP/s1/state"
+	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/s1/slserve.conf"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	[[ $stderr == *"/state"*"symbolic link"* ]]
+	[ -z "$(ls -A "$SL_TMP/real-state")" ]
+	rm "$SL_TMP/s1/state"
+	: >"$SL_TMP/s1/state"
+	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/s1/slserve.conf"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	[[ $stderr == *"/state"*"not a directory"* ]]
+}

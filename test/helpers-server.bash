@@ -1,0 +1,113 @@
+# Helpers for the server tests (test/10-server-*.bats), on top of helpers.bash.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+# sl_req METHOD URL [BODY [CURL-ARGS...]]: one HTTP request. Sets HTTP_CODE
+# (the status, 000 if there was no answer) and HTTP_BODY. A BODY is sent as
+# is, even when empty (Content-Length: 0); "@FILE" sends a file's bytes and
+# "-" sends no body at all.
+sl_req() {
+	local method=$1 url=$2
+	shift 2
+	local args=(-s --path-as-is -m 5 -o "$SL_TMP/http.body" -w '%{http_code}' -X "$method")
+	if [ $# -gt 0 ]; then
+		[ "$1" = - ] || args+=(-H 'Content-Type: application/json' --data-binary "$1")
+		shift
+	fi
+	rm -f "$SL_TMP/http.body"
+	HTTP_CODE=$(curl "${args[@]}" "$@" "$url") || true
+	HTTP_BODY=$(cat "$SL_TMP/http.body" 2>/dev/null || true)
+}
+
+# sl_checkout URL JSON: POST URL/v1/checkout.
+sl_checkout() { sl_req POST "$1/v1/checkout" "$2"; }
+
+# sl_admin NAME METHOD PATH [BODY]: a request with server NAME's admin token.
+sl_admin() {
+	local name=$1 method=$2 path=$3
+	shift 3
+	local token
+	token=$(sl_admin_token "$name")
+	sl_req "$method" "$(sl_url "$name")$path" "${1--}" -H "Authorization: Bearer $token"
+}
+
+# sl_usage_has NAME JQ-CONDITION: poll until a line of server NAME's usage
+# log satisfies the condition (the log is flushed every 250 ms).
+sl_usage_has() {
+	local log="$SL_TMP/$1/state/usage.log" n=30
+	while [ "$n" -gt 0 ]; do
+		[ -s "$log" ] && jq -e -s "any(.[]; $2)" "$log" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	echo "no usage log line with $2 in $log:" >&2
+	cat "$log" >&2 2>/dev/null
+	return 1
+}
+
+# sl_expect_code CODE: the last answer had HTTP status CODE.
+sl_expect_code() {
+	[ "$HTTP_CODE" = "$1" ] && return 0
+	echo "expected HTTP $1, got $HTTP_CODE: $HTTP_BODY" >&2
+	return 1
+}
+
+# sl_json FILTER [JQ-ARGS...]: jq -e FILTER holds on the last answer's body.
+sl_json() {
+	local filter=$1
+	shift
+	jq -e "$@" "$filter" <<<"$HTTP_BODY" >/dev/null 2>&1 && return 0
+	echo "jq -e '$filter' is false on: $HTTP_BODY" >&2
+	return 1
+}
+
+# sl_expect_error STATUS CODE: the answer is STATUS with exactly
+# {"error": CODE, "message": non-empty text}.
+sl_expect_error() {
+	sl_expect_code "$1" || return 1
+	sl_json '(keys == ["error", "message"]) and .error == $code and
+	    (.message | type == "string" and length > 0)' --arg code "$2"
+}
+
+# sl_fingerprint URL: what a request that must change nothing must leave
+# alone: journal sequence and every license's in_use and fails.
+sl_fingerprint() {
+	curl -fsS -m 3 "$1/v1/health" "$1/v1/licenses" |
+	    jq -sc '"seq=\(.[0].seq) " + ([.[1].licenses[] | {id, in_use, max, fails}] |
+	    sort_by(.id) | tostring)'
+}
+
+# sl_license_field URL ID FIELD: one field of one license in /v1/licenses.
+sl_license_field() {
+	curl -fsS -m 3 "$1/v1/licenses" |
+	    jq -r --arg id "$2" --arg f "$3" '.licenses[] | select(.id == $id) | .[$f]'
+}
+
+# sl_poll TENTHS CMD...: run CMD every 0.1 s until it succeeds, at most
+# TENTHS times.
+sl_poll() {
+	local n=$1
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	echo "gave up waiting for: $*" >&2
+	return 1
+}
+
+# sl_write_licenses NAME: licenses.conf for server NAME from stdin.
+sl_write_licenses() {
+	mkdir -p "$SL_TMP/$1"
+	cat >"$SL_TMP/$1/licenses.conf"
+}
+
+# sl_lic ID PRODUCT COUNT EXPIRES HOST TIMEOUT: one license section.
+sl_lic() {
+	local count=$3
+	case $count in unlimited) count='"unlimited"' ;; esac
+	printf 'license "%s" {\n  product = "%s"\n  count   = %s\n  expires = "%s"\n  host    = "%s"\n  timeout = %s\n}\n' \
+	    "$1" "$2" "$count" "$4" "$5" "$6"
+}
