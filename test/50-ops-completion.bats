@@ -47,6 +47,10 @@ comp() {
 	assert_output "failover"
 	run comp slctl --t
 	assert_output "--token-file --timeout"
+	# File names, spaces and all, for options that take a file.
+	touch "my server.conf"
+	comp slctl -c my >/dev/null
+	[ "${#COMPREPLY[@]}" -eq 1 ] && [ "${COMPREPLY[0]}" = "my server.conf" ]
 }
 
 @test "completion: slcheck commands and options" {

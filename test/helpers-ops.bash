@@ -5,6 +5,7 @@ load helpers
 
 OPS_REPO=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 # Screenshots of the status page are kept here (git-ignored).
+# shellcheck disable=SC2034
 OPS_ARTIFACTS="$OPS_REPO/test/artifacts"
 
 ops_setup() {
