@@ -152,6 +152,18 @@ start_default() {
 	[ "$(sl_license_field "$U" old fails)" = 1 ]
 }
 
+@test "a license is valid through its expiry day and expired the day after" {
+	{
+		sl_lic today cad 1 "$(date +%F)" any 30
+		sl_lic yesterday sim 1 "$(date -d yesterday +%F)" any 30
+	} | sl_write_licenses s1
+	start_default
+	sl_checkout "$U" '{"product":"cad"}'
+	sl_expect_code 201
+	sl_checkout "$U" '{"product":"sim"}'
+	sl_expect_error 403 expired
+}
+
 @test "a license bound to another host grants nothing: 403 wrong_host" {
 	sl_write_licenses s1 < <(sl_lic bound cad 5 never elsewhere.invalid 30)
 	start_default
@@ -227,6 +239,12 @@ start_default() {
 	    .expires_in == 30 and .heartbeat_interval == 10' --arg id "$id"
 	sl_req POST "$U/v1/leases/0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_error 404 unknown_lease
+	# A holder names its lease exactly: a prefix is no lease.
+	sl_req POST "$U/v1/leases/${id:0:12}/heartbeat"
+	sl_expect_error 404 unknown_lease
+	sl_req DELETE "$U/v1/leases/${id:0:12}"
+	sl_expect_error 404 unknown_lease
+	[ "$(sl_in_use "$U" cad-1)" = 1 ]
 	# A heartbeat of a hard lease is fine too.
 	sl_checkout "$U" '{"product":"sim"}'
 	id=$(jq -r .lease <<<"$HTTP_BODY")
@@ -262,6 +280,22 @@ start_default() {
 	sl_expect_code 200
 	sl_checkout "$U" '{"product":"cad","lease":"again-1"}'
 	sl_expect_code 201
+}
+
+@test "a revoked lease answers 410 revoked to its holder's heartbeat and checkin" {
+	start_default
+	sl_checkout "$U" '{"product":"cad","lease":"to-revoke"}'
+	sl_admin s1 POST /v1/leases/to-revoke/revoke '{"reason":"bats"}'
+	sl_expect_code 200
+	[ "$(sl_in_use "$U" cad-1)" = 0 ]
+	sl_req POST "$U/v1/leases/to-revoke/heartbeat"
+	sl_expect_error 410 revoked
+	sl_req DELETE "$U/v1/leases/to-revoke"
+	sl_expect_error 410 revoked
+	# Its id cannot be checked out again while it is a tombstone.
+	sl_checkout "$U" '{"product":"cad","lease":"to-revoke"}'
+	[[ $HTTP_CODE == 403 || $HTTP_CODE == 409 || $HTTP_CODE == 410 ]]
+	[ "$(sl_in_use "$U" cad-1)" = 0 ]
 }
 
 @test "soft lease: the server reclaims it by itself after its timeout" {

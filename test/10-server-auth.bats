@@ -133,7 +133,7 @@ every_admin_call_refused() {
 	sl_stop s1
 	rm "$SL_TMP/s1/admin.tok"
 	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/s1/slserve.conf"
-	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	sl_run_failed
 	[[ $stderr == *"$SL_TMP/s1/admin.tok"* ]]
 	[ ! -e "$SL_TMP/s1/admin.tok" ]
 }
@@ -142,6 +142,6 @@ every_admin_call_refused() {
 	sl_stop s1
 	printf 'short\n' >"$SL_TMP/s1/state/admin.token"
 	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/s1/slserve.conf"
-	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	sl_run_failed
 	[[ $stderr == *"admin.token"*"shorter than 16"* ]]
 }

@@ -159,6 +159,21 @@ run_table() {
 	EOF
 }
 
+@test "error answers carry the JSON content type and the epoch and server headers" {
+	local epoch
+	epoch=$(curl -fsS "$U/v1/health" | jq -r .epoch)
+	local args
+	for args in "$U/nowhere" "-d { $U/v1/checkout" "-X PUT $U/v1/health" \
+	    "-X POST $U/v1/leases/nope/heartbeat" "$U/v1/leases"; do
+		# shellcheck disable=SC2086
+		curl -s -o /dev/null -D "$SL_TMP/h" $args
+		grep -q '^HTTP/1.1 4[0-9][0-9] ' "$SL_TMP/h"
+		grep -qi '^Content-Type: application/json' "$SL_TMP/h"
+		grep -qi "^X-SL-Epoch: $epoch"$'\r'"\$" "$SL_TMP/h"
+		grep -qi '^X-SL-Server: s1'$'\r''$' "$SL_TMP/h"
+	done
+}
+
 @test "wrong methods: 405 method_not_allowed with an Allow header" {
 	run_table <<-'EOF'
 	405|method_not_allowed|POST|/v1/health|{}

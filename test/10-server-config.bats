@@ -195,11 +195,26 @@ check_fails() {
 	sl_server_config s1 "$port"
 	printf 'license "a" {\n  product = "cad"\n  count = "many"\n}\n' >"$SL_TMP/s1/licenses.conf"
 	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/s1/slserve.conf"
-	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	sl_run_failed
 	[[ $stderr == *"$SL_TMP/s1/licenses.conf:"[0-9]*'license "a"'*'"many"'* ]]
 	# Nobody listens.
 	run curl -s -m 1 "http://127.0.0.1:$port/v1/health"
 	assert_failure
+}
+
+@test "slserve refuses to start when its listen address is in use" {
+	local port
+	port=$(sl_free_port)
+	sl_server_config s1 "$port"
+	sl_start s1
+	sl_server_config s2 "$port"
+	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/s2/slserve.conf"
+	sl_run_failed
+	[[ $stderr == *"127.0.0.1:$port"* ]]
+	# The first one still answers, and only it.
+	run curl -fsS -m 2 "http://127.0.0.1:$port/v1/health"
+	assert_success
+	[ "$(jq -r .name <<<"$output")" = s1 ]
 }
 
 @test "slserve -h prints the usage on stdout and exits 0" {

@@ -53,6 +53,13 @@ sl_expect_code() {
 	return 1
 }
 
+# sl_run_failed: the last `run` (of a command under timeout(1)) exited
+# non-zero by itself: not 0, and not 124, timeout's status.
+sl_run_failed() {
+	[ "$status" -ne 0 ] || { echo "exit status 0; expected a failure" >&2; return 1; }
+	[ "$status" -ne 124 ] || { echo "timed out; expected a prompt failure" >&2; return 1; }
+}
+
 # sl_json FILTER [JQ-ARGS...]: jq -e FILTER holds on the last answer's body.
 sl_json() {
 	local filter=$1
