@@ -258,6 +258,24 @@ poller_once(struct poller *pl)
 	int rc = http_request(pl->http, "GET", url, NULL, &resp);
 	if (rc == 0 && resp.status == 200)
 		o = json_loads(resp.body, 0, NULL);
+	if (rc == 0 && resp.status >= 400 && resp.status < 500) {
+		/* The Primary is up and refuses us (a wrong peer token, most
+		 * likely): that is no reason to serve its seats a second time. */
+		pthread_mutex_lock(&srv->store->lock);
+		int refused = p->failed_polls == 0 || p->failed_polls % 60 == 0;
+		p->failed_polls = 0;
+		pthread_mutex_unlock(&srv->store->lock);
+		if (refused) {
+			char why[200];
+			json_t *e = json_loads(resp.body ? resp.body : "", 0, NULL);
+			log_escape(why, sizeof(why), json_str(e, "message", ""));
+			json_decref(e);
+			log_warnx("\"%s\" at %s refuses our polls (HTTP %ld: %s); it is up, so "
+			    "this server will not take over: check peer_token_file on both",
+			    pl->name, pl->url, resp.status, why);
+		}
+		goto out;
+	}
 	if (o == NULL || !util_valid_id(json_str(o, "name", NULL))) {
 		pthread_mutex_lock(&srv->store->lock);
 		int failed = ++p->failed_polls;
@@ -265,7 +283,7 @@ poller_once(struct poller *pl)
 		if (failed == 1 || failed == pl->fail_after)
 			log_warnx("poll of \"%s\" at %s failed (%d/%d): %s", pl->name, pl->url,
 			    failed, pl->fail_after, rc != 0 ? resp.error :
-			    resp.status != 200 ? "error status" : "bad answer");
+			    resp.status != 200 ? "server error status" : "not a sync answer");
 		if (failed >= pl->fail_after && status == POOL_WARM && witness_agrees(pl)) {
 			uint64_t seq = store_takeover(srv->store, p);
 			journal_sync_to(srv->journal, seq);

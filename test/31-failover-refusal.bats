@@ -1,0 +1,35 @@
+#!/usr/bin/env bats
+# A backup whose Primary is up but refuses its polls must not take over.
+
+load helpers
+
+setup() { sl_setup; }
+teardown() { sl_teardown; }
+
+@test "a Primary that refuses the backup's peer token is not taken over" {
+	echo "primary-token-0123456789abcdef" >"$SL_TMP/a.token"
+	echo "another-token-0123456789abcdef" >"$SL_TMP/b.token"
+	local pa pb
+	pa=$(sl_free_port)
+	pb=$(sl_free_port)
+	sl_server_config A "$pa" "peer_token_file = \"$SL_TMP/a.token\""
+	sl_server_config B "$pb" "peer_token_file = \"$SL_TMP/b.token\"" \
+	    'failover "A" {' "  url = \"http://127.0.0.1:$pa\"" '  poll_interval = 0.1' \
+	    '  fail_after = 2' '}'
+	sl_start A
+	sl_start B
+	local n=0
+	until grep -q 'refuses our polls (HTTP 401' "$SL_TMP/B/log"; do
+		n=$((n + 1))
+		[ "$n" -lt 100 ] || { cat "$SL_TMP/B/log"; false; }
+		sleep 0.1
+	done
+	# Ten more poll intervals: five times what a takeover would need.
+	sleep 1
+	run curl -s -o "$SL_TMP/out" -w '%{http_code}' -X POST "$(sl_url B)/v1/checkout" \
+	    -d '{"product":"cad","pool":"A"}'
+	assert_output 503
+	jq -e '.error == "not_serving"' "$SL_TMP/out"
+	curl -s "$(sl_url B)/v1/health" | jq -e '.backs_up[0].status == "warm" and .backs_up[0].failed_polls == 0'
+	refute grep -q 'took over' "$SL_TMP/B/log"
+}
