@@ -104,6 +104,7 @@ check_fails() {
 @test "slserve -n: failover section with a bad url names file:line" {
 	good_conf 'failover "lic0" {' '  url = "ftp://elsewhere"' '}'
 	check_fails
+	assert_output --partial "$D/slserve.conf:6: "
 	assert_output --partial "url"
 }
 
@@ -168,9 +169,14 @@ check_fails() {
 	assert_output --partial '"lots"'
 	assert_output --partial '"2020-13-45"'
 	refute_output --partial 'ok-1'
-	# The line is the offending line, or at least inside the license's section.
-	assert_line --regexp "^$D/licenses\\.conf:(5|6|7|8): license \"bad-count\""
-	assert_line --regexp "^$D/licenses\\.conf:(9|10|11|12|13): license \"bad-date\""
+	# A bad value is reported on its own line; a bad or missing part of a
+	# section somewhere inside that section.
+	assert_line --regexp "^$D/licenses\\.conf:7: license \"bad-count\""
+	assert_line --regexp "^$D/licenses\\.conf:12: license \"bad-date\""
+	assert_line --regexp "^$D/licenses\\.conf:24: license \"bad-timeout\""
+	assert_line --regexp "^$D/licenses\\.conf:1[4-7]: license \"bad id!\""
+	assert_line --regexp "^$D/licenses\\.conf:(18|19|20): license \"no-product\""
+	assert_line --regexp "^$D/licenses\\.conf:2[6-8]: license \"no-count\""
 }
 
 @test "slserve -n: licenses file syntax errors name file:line" {

@@ -295,6 +295,29 @@ sl_product_of() {
 	kill -0 "$(sl_pid s1)"
 }
 
+@test "SIGHUP removing a license keeps its held seats; putting it back counts them" {
+	start_s1
+	sl_checkout "$U" '{"product":"sim","lease":"on-removed"}'
+	sl_expect_code 201
+	cp "$SL_TMP/s1/licenses.conf" "$SL_TMP/all.conf"
+	sed -i '/license "sim-hard"/,/}/d' "$SL_TMP/s1/licenses.conf"
+	run grep -q sim-hard "$SL_TMP/s1/licenses.conf"
+	assert_failure
+	kill -HUP "$(sl_pid s1)"
+	gone() { ! curl -fsS "$U/v1/licenses" | jq -e '.licenses[] | select(.id == "sim-hard")' >/dev/null; }
+	sl_poll 50 gone
+	sl_checkout "$U" '{"product":"sim"}'
+	sl_expect_error 404 unknown_product
+	sl_req POST "$U/v1/leases/on-removed/heartbeat"
+	sl_expect_code 200
+	cp "$SL_TMP/all.conf" "$SL_TMP/s1/licenses.conf"
+	kill -HUP "$(sl_pid s1)"
+	back() { [ "$(sl_in_use "$U" sim-hard)" = 1 ]; }
+	sl_poll 50 back
+	sl_checkout "$U" '{"product":"sim"}'
+	sl_expect_error 409 no_seats
+}
+
 @test "SIGHUP with a broken licenses file keeps the old licenses and logs why" {
 	start_s1
 	sl_checkout "$U" '{"product":"cad","lease":"k1"}'
