@@ -299,13 +299,11 @@ start_default() {
 }
 
 @test "soft lease: the server reclaims it by itself after its timeout" {
-	{
-		sl_lic quick cad 1 never any 1
-	} | sl_write_licenses s1
+	sl_write_licenses s1 < <(sl_lic quick cad 1 never any 2)
 	start_default
 	sl_checkout "$U" '{"product":"cad"}'
 	sl_expect_code 201
-	sl_json '.expires_in == 1 and .heartbeat_interval == 1'
+	sl_json '.expires_in == 2 and .heartbeat_interval == 1'
 	local id
 	id=$(jq -r .lease <<<"$HTTP_BODY")
 	sl_req POST "$U/v1/leases/$id/heartbeat"
@@ -313,7 +311,7 @@ start_default() {
 	[ "$(sl_in_use "$U" quick)" = 1 ]
 	# Nobody heartbeats: within a few seconds the seat is free.
 	in_use_is() { [ "$(sl_in_use "$U" quick)" = "$1" ]; }
-	sl_poll 50 in_use_is 0
+	sl_poll 80 in_use_is 0
 	sl_req POST "$U/v1/leases/$id/heartbeat"
 	sl_expect_error 404 unknown_lease
 	sl_usage_has s1 ".event == \"expire\" and .lease == \"$id\""

@@ -212,25 +212,24 @@ run_table() {
 	unchanged
 }
 
-@test "huge header: refused with 431, nothing changes, the server still answers" {
+@test "huge header or URL: refused with 431/414, nothing changes, the server still answers" {
+	# libmicrohttpd refuses these itself, before any handler of ours runs, so
+	# the body is the library's short HTML page, not {"error","message"}.
 	local big
 	big=$(head -c 100000 /dev/zero | tr '\0' a)
 	sl_req POST "$U/v1/checkout" '{"product":"cad"}' -H "X-Padding: $big"
 	sl_expect_code 431
 	unchanged
-	# libmicrohttpd answers this one itself, before any handler runs, so its
-	# body is the library's HTML rather than {"error","message"}.
-	big=$(head -c 100000 /dev/zero | tr '\0' a)
 	sl_req GET "$U/v1/health?x=$big"
-	[[ $HTTP_CODE == 4* ]]
+	sl_expect_code 414
 	unchanged
-	# Many headers, none very long.
+	# Many small headers add up to the same.
 	local args=() i
 	for i in $(seq 1 2000); do args+=(-H "X-H$i: $i"); done
-	sl_req GET "$U/v1/health" - "${args[@]}"
-	[[ $HTTP_CODE == 200 || $HTTP_CODE == 431 ]]
+	sl_req POST "$U/v1/checkout" '{"product":"cad"}' "${args[@]}"
+	sl_expect_code 431
 	unchanged
-	# A header that fits is served normally.
+	# A long header that fits is served normally.
 	big=$(head -c 8000 /dev/zero | tr '\0' a)
 	sl_req GET "$U/v1/health" - -H "X-Padding: $big"
 	sl_expect_code 200
@@ -253,7 +252,8 @@ run_table() {
 	done
 	sl_checkout "$U" '{"product":"viewer","lease":"while-stalled"}'
 	sl_expect_code 201
-	[ $((SECONDS - t0)) -le 2 ]
+	# (connection_timeout is 30 s: a stall would show.)
+	[ $((SECONDS - t0)) -le 5 ]
 	for i in 1 2 3 4 5; do eval "exec {fd$i}>&-"; done
 	exec {idle}>&-
 }
