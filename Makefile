@@ -121,5 +121,6 @@ $(BENCH_BIN): bench/loadgen.c
 bench: all $(BENCH_BIN)
 	@mkdir -p build/bench
 	$(BENCH_BIN) -b $(BINDIR) -o build/bench/results.json
+	sh bench/failover-times.sh -b $(CURDIR)/$(BINDIR)
 
 .PHONY: bench
