@@ -58,6 +58,7 @@ struct run_state {
 	int64_t kill_at;	/* SIGKILL the command then, if still running */
 	double grace;
 	pid_t child;
+	char reuse_lease[SL_ID_MAX + 1];	/* ask for this lease id again */
 };
 
 static void
@@ -91,6 +92,13 @@ run_reacquire(struct run_state *st, int64_t now)
 
 	seat_free(&st->seat);
 	checkout_request_init(&req, st->product, st->client);
+	/* A seat granted just before its server failed may be unknown to the
+	 * backup: asking for it again under the same lease id means that, when
+	 * the backup hands its seats back, the server counts it once. */
+	if (st->reuse_lease[0] != '\0') {
+		util_strlcpy(req.lease, st->reuse_lease, sizeof(req.lease));
+		st->reuse_lease[0] = '\0';
+	}
 	rc = select_checkout(st->s, &req, &st->seat, why, sizeof(why), NULL);
 	now = util_mono_ms();
 	if (rc == SLC_EXIT_OK) {
@@ -139,6 +147,9 @@ run_heartbeat(struct run_state *st, int64_t now)
 		slc_warnx("%s: seat lost: lease %s at %s: %s", st->product,
 		    st->seat.token.lease, st->seat.token.url, r.detail);
 		st->held = 0;
+		if (r.status == 404)	/* not revoked: unknown where we asked */
+			util_strlcpy(st->reuse_lease, st->seat.token.lease,
+			    sizeof(st->reuse_lease));
 		reply_free(&r);
 		run_reacquire(st, now);
 		return;
