@@ -59,21 +59,25 @@ unauthorized() {
 	fo_pool_status_is "$UB" A warm
 }
 
-@test "a backup with another peer token is refused: it mirrors nothing and the Primary stays hot" {
+@test "a backup with another peer token is refused: it mirrors nothing, never takes over, the Primary stays hot" {
 	fo_ports C
 	fo_licenses C "cad-c cad 1 30"
 	sl_server_config C "$(fo_port C)" "peer_token_file = \"$SL_TMP/wrong.token\"" "$(fo_backs_up A)"
 	sl_start C
-	# C's polls are refused; A never records C, C never learns A's licenses.
-	fo_until $((2 + FO_MARGIN)) fo_health_is "$URL_C" '.backs_up[0].failed_polls >= 3'
+	# C's polls are refused (401): A is up, so C says so and stays warm.
+	fo_until $((2 + FO_MARGIN)) grep -q 'refuses our polls (HTTP 401' "$SL_TMP/C/log"
 	fo_health_is "$UA" '.backups | map(.name) == ["B"]'
 	run curl -fsS -m 3 "$URL_C/v1/licenses"
 	assert_success
 	jq -e '[.licenses[] | select(.pool == "A")] | length == 0' <<<"$output"
+	# For five times the fail_after polls: no takeover.
+	window=$(awk -v p="$FO_POLL" -v f="$FO_FAIL" 'BEGIN { print 5 * p * f }')
+	fo_holds "$window" fo_health_is "$URL_C" \
+	    '.backs_up[0] | .status == "warm" and .failed_polls == 0 and .last_poll_age == null'
 	fo_checkout "$URL_C" cad A
-	[ "$HTTP_CODE" != 201 ]
-	grep -q 'poll of "A" at .* failed' "$SL_TMP/C/log"
-	# B (right token) is unaffected.
+	fo_expect 503 '.error == "not_serving"'
+	! grep -q 'took over' "$SL_TMP/C/log"
+	# B (right token) is unaffected; once B stops, A goes hot.
 	sl_stop B
 	fo_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot
 }

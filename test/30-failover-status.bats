@@ -22,11 +22,8 @@ teardown() { fo_teardown; }
 @test "while the backup polls: Primary hot-warm, backup warm with served_by, primary and last_poll_age" {
 	fo_checkout "$UA" cad
 	fo_expect 201
-	# hot-warm holds steadily while polls arrive (sampled over about a second).
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		fo_own_status_is "$UA" hot-warm
-		sleep 0.1
-	done
+	# hot-warm holds steadily while polls arrive (five poll intervals).
+	fo_holds "$(awk -v p="$FO_POLL" 'BEGIN { print 5 * p }')" fo_own_status_is "$UA" hot-warm
 	fo_lic_is "$UA" cad-a '.role == "primary" and .status == "hot-warm" and .served_by == "A" and
 	    .pool == "A" and .in_use == 1 and .max == 3 and (has("primary") | not)'
 	fo_lic_is "$UA" view-a '.role == "primary" and .status == "hot-warm" and .max == -1'

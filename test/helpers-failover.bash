@@ -51,6 +51,19 @@ fo_until() {
 	done
 }
 
+# fo_holds SECONDS CMD...: CMD succeeds every 50 ms for SECONDS: a property
+# that must not change (an observation window, not a wait for an event).
+fo_holds() {
+	local limit_ms t0
+	limit_ms=$(awk -v s="$1" 'BEGIN { printf "%d", s * 1000 }')
+	shift
+	t0=$(fo_now_ms)
+	while [ $(($(fo_now_ms) - t0)) -lt "$limit_ms" ]; do
+		"$@" || { echo "stopped holding after $(($(fo_now_ms) - t0)) ms: $*" >&2; return 1; }
+		sleep 0.05
+	done
+}
+
 # fo_ports NAME...: give each server a free port (FO_PORT_NAME), distinct.
 fo_ports() {
 	local name p used=" "
