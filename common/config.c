@@ -345,9 +345,19 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 			conf_error(&e, "%s:%d: tls needs both cert and key", path, tls->line);
 	}
 
-	if (c->url[0] == '\0')
-		snprintf(c->url, sizeof(c->url), "%s://%s", c->tls_cert ? "https" : "http",
-		    c->listen);
+	if (c->url[0] == '\0') {
+		/* Peers cannot reach a wildcard address: name this host instead. */
+		const char *h = c->listen_host;
+		char name[256];
+		if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0 || h[0] == '\0') {
+			if (gethostname(name, sizeof(name)) != 0)
+				util_strlcpy(name, "localhost", sizeof(name));
+			name[sizeof(name) - 1] = '\0';
+			h = name;
+		}
+		snprintf(c->url, sizeof(c->url), "%s://%s%s%s:%d", c->tls_cert ? "https" : "http",
+		    strchr(h, ':') ? "[" : "", h, strchr(h, ':') ? "]" : "", c->listen_port);
+	}
 
 	c->nfailover = cfg_size(cfg, "failover");
 	c->failover = calloc(c->nfailover + 1, sizeof(*c->failover));

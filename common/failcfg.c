@@ -97,11 +97,11 @@ failcfg_validate(const struct failcfg_entry *e, char *err, size_t errlen)
 		    "with http:// or https:// and name a host", e->name, e->url);
 		return -1;
 	}
-	if (!isfinite(e->poll_interval) || e->poll_interval <= 0 ||
+	if (!isfinite(e->poll_interval) || e->poll_interval < FAILCFG_POLL_MIN ||
 	    e->poll_interval > FAILCFG_POLL_MAX) {
 		failcfg_err(err, errlen, "%s: poll_interval %g out of range "
-		    "(more than 0, at most %g seconds)", e->name,
-		    e->poll_interval, FAILCFG_POLL_MAX);
+		    "(%g to %g seconds)", e->name, e->poll_interval, FAILCFG_POLL_MIN,
+		    FAILCFG_POLL_MAX);
 		return -1;
 	}
 	if (e->fail_after < 1 || e->fail_after > FAILCFG_FAIL_MAX) {
@@ -290,11 +290,11 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 			if (seen_poll)
 				goto duplicate;
 			if (failcfg_parse_double(val, &cur.poll_interval) == -1 ||
-			    cur.poll_interval <= 0 ||
+			    cur.poll_interval < FAILCFG_POLL_MIN ||
 			    cur.poll_interval > FAILCFG_POLL_MAX) {
 				failcfg_err(err, errlen, "%s:%d: poll_interval "
-				    "\"%.64s\": expected seconds, more than 0 and "
-				    "at most %g", fname, lineno, val, FAILCFG_POLL_MAX);
+				    "\"%.64s\": expected seconds, %g to %g", fname,
+				    lineno, val, FAILCFG_POLL_MIN, FAILCFG_POLL_MAX);
 				goto fail;
 			}
 			seen_poll = 1;

@@ -10,6 +10,7 @@
 #define FAILCFG_LOCK		"failover.ini.lock"
 #define FAILCFG_URL_MAX		512
 #define FAILCFG_POLL_DEFAULT	1.0
+#define FAILCFG_POLL_MIN	0.05
 #define FAILCFG_POLL_MAX	3600.0
 #define FAILCFG_FAIL_DEFAULT	3
 #define FAILCFG_FAIL_MAX	100

@@ -31,6 +31,7 @@ struct poller {
 	double interval;
 	int fail_after;
 	int from_config;
+	int witness_said;	/* its refusal was logged since the last good poll */
 	int stop;
 	pthread_t thread;
 	struct http_client *http;
@@ -228,9 +229,11 @@ witness_agrees(struct poller *pl)
 		agrees = 0;
 	}
 	http_response_clear(&resp);
-	if (!agrees)
+	if (!agrees && !pl->witness_said) {
 		log_info("pool \"%s\": witness %s does not confirm that %s is down; not taking over",
 		    pl->name, pl->witness, pl->url);
+		pl->witness_said = 1;
+	}
 	return agrees;
 }
 
@@ -324,6 +327,7 @@ poller_once(struct poller *pl)
 	p->failed_polls = 0;
 	p->last_poll_ms = util_mono_ms();
 	pthread_mutex_unlock(&srv->store->lock);
+	pl->witness_said = 0;
 out:
 	json_decref(o);
 	http_response_clear(&resp);
@@ -690,9 +694,10 @@ merge_payload(struct server *srv, json_t *payload, const char *from)
 	uint64_t seq = store_merge_handback(srv->store, payload, &adopted, &ended);
 
 	journal_sync_to(srv->journal, seq);
-	if (adopted > 0 || ended > 0)
-		log_info("handback from \"%s\": %d leases taken back, %d ended while it served",
-		    from, adopted, ended);
+	if (adopted == 0 && ended == 0)
+		return;
+	log_info("handback from \"%s\": %d leases taken back, %d ended while it served",
+	    from, adopted, ended);
 	usage_event("handback", json_pack("{s:s, s:s, s:s, s:i, s:i}", "pool", srv->cfg.name,
 	    "from", from, "by", srv->cfg.name, "adopted", adopted, "ended", ended));
 }

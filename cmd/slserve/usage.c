@@ -12,6 +12,7 @@
 
 static FILE *usage_file;
 static pthread_mutex_t usage_lock = PTHREAD_MUTEX_INITIALIZER;
+static int usage_dirty;
 
 int
 usage_open(const char *path, char *err, size_t errlen)
@@ -46,16 +47,22 @@ usage_event(const char *event, json_t *ev)
 	pthread_mutex_lock(&usage_lock);
 	if (usage_file != NULL && fprintf(usage_file, "%s\n", line) < 0)
 		log_warn("usage log");
+	usage_dirty = 1;
 	pthread_mutex_unlock(&usage_lock);
 	free(line);
 }
 
+/* Write out what is buffered and put it on disk: the log is the audit
+ * trail, so a crash loses at most the last second of it. */
 void
 usage_flush(void)
 {
 	pthread_mutex_lock(&usage_lock);
-	if (usage_file != NULL && fflush(usage_file) != 0)
-		log_warn("usage log");
+	if (usage_file != NULL && usage_dirty) {
+		if (fflush(usage_file) != 0 || fdatasync(fileno(usage_file)) != 0)
+			log_warn("usage log");
+		usage_dirty = 0;
+	}
 	pthread_mutex_unlock(&usage_lock);
 }
 
