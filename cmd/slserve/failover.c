@@ -32,6 +32,7 @@ struct poller {
 	int fail_after;
 	int from_config;
 	int witness_said;	/* its refusal was logged since the last good poll */
+	int refused;		/* polls refused (4xx) in a row: logged every 60th */
 	int stop;
 	pthread_t thread;
 	struct http_client *http;
@@ -265,10 +266,9 @@ poller_once(struct poller *pl)
 		/* The Primary is up and refuses us (a wrong peer token, most
 		 * likely): that is no reason to serve its seats a second time. */
 		pthread_mutex_lock(&srv->store->lock);
-		int refused = p->failed_polls == 0 || p->failed_polls % 60 == 0;
 		p->failed_polls = 0;
 		pthread_mutex_unlock(&srv->store->lock);
-		if (refused) {
+		if (pl->refused++ % 60 == 0) {
 			char why[200];
 			json_t *e = json_loads(resp.body ? resp.body : "", 0, NULL);
 			log_escape(why, sizeof(why), json_str(e, "message", ""));
@@ -328,6 +328,7 @@ poller_once(struct poller *pl)
 	p->last_poll_ms = util_mono_ms();
 	pthread_mutex_unlock(&srv->store->lock);
 	pl->witness_said = 0;
+	pl->refused = 0;
 out:
 	json_decref(o);
 	http_response_clear(&resp);
