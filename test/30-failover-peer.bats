@@ -77,6 +77,8 @@ unauthorized() {
 	fo_checkout "$URL_C" cad A
 	fo_expect 503 '.error == "not_serving"'
 	! grep -q 'took over' "$SL_TMP/C/log"
+	# Said once, not on every poll (the log would fill at one line a poll).
+	[ "$(grep -c 'refuses our polls' "$SL_TMP/C/log")" -eq 1 ]
 	# B (right token) is unaffected; once B stops, A goes hot.
 	sl_stop B
 	fo_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot
