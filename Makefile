@@ -10,6 +10,8 @@ PKGS := libconfuse libcurl libmicrohttpd jansson libsodium
 ifeq ($(SANITIZE),1)
 BUILD ?= build/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# Reports of background servers go to files that test/sanitize.sh checks.
+TEST_WRAP := sh test/sanitize.sh
 else
 BUILD ?= build/rel
 SANFLAGS :=
@@ -64,7 +66,7 @@ TESTS ?= test
 test: deps
 	@$(MAKE) --no-print-directory all
 	@command -v mandoc >/dev/null && mandoc -Tlint -Wwarning man/*.[0-9]
-	SL_BINDIR=$(CURDIR)/$(BINDIR) bats --timing $(TESTS)
+	SL_BINDIR=$(CURDIR)/$(BINDIR) $(TEST_WRAP) bats --timing $(TESTS)
 
 clean:
 	rm -rf build bin

@@ -1187,9 +1187,11 @@ store_pool_state(struct store *s, struct pool *p)
 	for (size_t i = 0; i < s->nlics; i++)
 		if (s->lics[i]->pool == p && !s->lics[i]->retired)
 			json_array_append_new(lics, license_to_json(&s->lics[i]->def));
-	json_t *st = json_pack("{s:s, s:o, s:O, s:O, s:s, s:I}", "pool", p->name,
-	    "licenses", lics, "mirror", p->mirror ? p->mirror : json_object(),
-	    "released", p->released ? p->released : json_array(),
+	/* Copies: the caller writes them out after the lock is released, while
+	 * the poller may change the originals. */
+	json_t *st = json_pack("{s:s, s:o, s:o, s:o, s:s, s:I}", "pool", p->name,
+	    "licenses", lics, "mirror", p->mirror ? json_deep_copy(p->mirror) : json_object(),
+	    "released", p->released ? json_deep_copy(p->released) : json_array(),
 	    "epoch", p->primary_epoch, "seq", (json_int_t)p->primary_seq);
 	p->dirty = 0;
 	pthread_mutex_unlock(&s->lock);
