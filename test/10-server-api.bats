@@ -8,7 +8,7 @@ setup() {
 	PORT=$(sl_free_port)
 }
 
-teardown() { sl_teardown; }
+teardown() { sl_server_teardown; }
 
 # start_default [EXTRA-CONF...]: server s1 with the default licenses
 # (cad-1: 2 soft seats, timeout 30; sim-hard: 1 hard seat; view-free: unlimited).

@@ -13,7 +13,7 @@ setup() {
 	TOKEN=$(sl_admin_token s1)
 }
 
-teardown() { sl_teardown; }
+teardown() { sl_server_teardown; }
 
 # every_admin_call_refused CURL-AUTH-ARGS...: each admin call with these
 # (missing or wrong) credentials answers exactly 401 unauthorized and changes

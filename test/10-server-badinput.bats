@@ -17,7 +17,7 @@ setup() {
 	BEFORE=$(sl_fingerprint "$U")
 }
 
-teardown() { sl_teardown; }
+teardown() { sl_server_teardown; }
 
 # unchanged: no seat, counter or journal record moved, and the server answers.
 unchanged() {

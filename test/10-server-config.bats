@@ -10,7 +10,7 @@ setup() {
 	sl_default_licenses >"$D/licenses.conf"
 }
 
-teardown() { sl_teardown; }
+teardown() { sl_server_teardown; }
 
 # good_conf [EXTRA...]: a valid slserve.conf in $D/slserve.conf.
 good_conf() {

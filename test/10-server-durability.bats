@@ -11,7 +11,7 @@ setup() {
 
 teardown() {
 	[ -n "${STOP:-}" ] && touch "$STOP"
-	sl_teardown
+	sl_server_teardown
 }
 
 # start_s1 [EXTRA-CONF...]: server s1 with the default licenses.

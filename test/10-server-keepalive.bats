@@ -11,7 +11,7 @@ setup() {
 	U=$(sl_url s1)
 }
 
-teardown() { sl_teardown; }
+teardown() { sl_server_teardown; }
 
 # curl_trace CURL-ARGS...: run one curl invocation with -v; $output holds the
 # verbose trace, $CODES the status of each transfer, one per line.

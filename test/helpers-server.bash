@@ -118,3 +118,24 @@ sl_lic() {
 	printf 'license "%s" {\n  product = "%s"\n  count   = %s\n  expires = "%s"\n  host    = "%s"\n  timeout = %s\n}\n' \
 	    "$1" "$2" "$count" "$4" "$5" "$6"
 }
+
+# sl_server_teardown: stop the test's servers (SIGTERM), then fail the test
+# if a sanitizer (make SANITIZE=1) reported anything in their logs; the
+# temporary directory is removed either way.
+sl_server_teardown() {
+	local pidfile pid found
+	for pidfile in "$SL_TMP"/*.pid; do
+		[ -f "$pidfile" ] || continue
+		pid=$(cat "$pidfile")
+		kill -TERM "$pid" 2>/dev/null || true
+		sl_wait_gone "$pid" 50 || kill -KILL "$pid" 2>/dev/null || true
+		rm -f "$pidfile"
+	done
+	found=$(grep -lE 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$SL_TMP"/*/log 2>/dev/null || true)
+	if [ -n "$found" ]; then
+		grep -hE -A30 'ERROR: [A-Za-z]+Sanitizer|runtime error:' $found >&2
+		sl_teardown
+		return 1
+	fi
+	sl_teardown
+}
