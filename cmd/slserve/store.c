@@ -73,6 +73,238 @@ hash_grow(struct store *s)
 	s->nbuckets = n;
 }
 
+/* The expiry heap: leases that may end on their own, by when they may.
+ * Heartbeats only push a lease's expiry later, so they leave the heap alone
+ * and store_expire moves a renewed lease down when it reaches the top. */
+
+static void
+heap_set(struct store *s, size_t i, struct lease *l)
+{
+	s->heap[i] = l;
+	l->heap_pos = i;
+}
+
+static void
+heap_up(struct store *s, size_t i)
+{
+	struct lease *l = s->heap[i];
+
+	while (i > 1 && s->heap[i / 2]->due_ms > l->due_ms) {
+		heap_set(s, i, s->heap[i / 2]);
+		i /= 2;
+	}
+	heap_set(s, i, l);
+}
+
+static void
+heap_down(struct store *s, size_t i)
+{
+	struct lease *l = s->heap[i];
+
+	for (;;) {
+		size_t c = 2 * i;
+		if (c > s->nheap)
+			break;
+		if (c + 1 <= s->nheap && s->heap[c + 1]->due_ms < s->heap[c]->due_ms)
+			c++;
+		if (s->heap[c]->due_ms >= l->due_ms)
+			break;
+		heap_set(s, i, s->heap[c]);
+		i = c;
+	}
+	heap_set(s, i, l);
+}
+
+static void
+heap_remove(struct store *s, struct lease *l)
+{
+	size_t i = l->heap_pos;
+	struct lease *last = s->heap[s->nheap--];
+
+	l->heap_pos = 0;
+	if (last == l)
+		return;
+	heap_set(s, i, last);
+	heap_up(s, i);
+	heap_down(s, last->heap_pos);
+}
+
+/* Room for one more lease in the heap, taken before a lease is made so
+ * that linking it cannot fail. */
+static int
+heap_reserve(struct store *s)
+{
+	if (s->nleases + 2 <= s->capheap)
+		return 0;
+	size_t n = s->capheap ? s->capheap * 2 : 1024;
+	struct lease **h = realloc(s->heap, n * sizeof(*h));
+	if (h == NULL)
+		return -1;
+	s->heap = h;
+	s->capheap = n;
+	return 0;
+}
+
+/* When a lease may end: its expiry, or a tombstone's end; 0: never. */
+static int64_t
+lease_due(const struct lease *l)
+{
+	return l->tomb_until_ms > 0 ? l->tomb_until_ms : l->expires_ms;
+}
+
+/* Put the lease in the heap at its due time, move it there, or take it out. */
+static void
+lease_schedule(struct store *s, struct lease *l)
+{
+	int64_t due = lease_due(l), old = l->due_ms;
+
+	if (due <= 0) {
+		if (l->heap_pos != 0)
+			heap_remove(s, l);
+		return;
+	}
+	l->due_ms = due;
+	if (l->heap_pos == 0) {
+		heap_set(s, ++s->nheap, l);
+		heap_up(s, s->nheap);
+	} else if (due < old) {
+		heap_up(s, l->heap_pos);
+	} else {
+		heap_down(s, l->heap_pos);
+	}
+}
+
+/* Live leases of one client/user/host, so that max_leases_per_client costs
+ * a lookup per checkout instead of a walk over every lease. */
+struct holder {
+	struct holder *next;
+	uint32_t hash;
+	long leases;
+	char key[];		/* client, user and host, each NUL-terminated */
+};
+
+static uint32_t
+holder_hash(const char *client, const char *user, const char *host)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a over the three, NULs included */
+	const char *parts[3] = { client, user, host };
+
+	for (int i = 0; i < 3; i++) {
+		const char *p = parts[i];
+		do
+			h = (h ^ (unsigned char)*p) * 16777619u;
+		while (*p++ != '\0');
+	}
+	return h;
+}
+
+static struct holder **
+holder_slot(struct store *s, const char *client, const char *user, const char *host,
+    uint32_t hash)
+{
+	struct holder **pp = &s->holders[hash & (s->nholder_buckets - 1)];
+
+	for (; *pp != NULL; pp = &(*pp)->next) {
+		const char *k = (*pp)->key;
+		if ((*pp)->hash != hash || strcmp(k, client) != 0)
+			continue;
+		k += strlen(k) + 1;
+		if (strcmp(k, user) != 0)
+			continue;
+		k += strlen(k) + 1;
+		if (strcmp(k, host) == 0)
+			break;
+	}
+	return pp;
+}
+
+static long
+holder_leases(struct store *s, const char *client, const char *user, const char *host)
+{
+	struct holder *h;
+
+	if (s->holders == NULL)
+		return 0;
+	h = *holder_slot(s, client, user, host, holder_hash(client, user, host));
+	return h != NULL ? h->leases : 0;
+}
+
+static int
+holder_grow(struct store *s)
+{
+	size_t n = s->nholder_buckets ? s->nholder_buckets * 2 : 256;
+	struct holder **b = calloc(n, sizeof(*b));
+
+	if (b == NULL)
+		return -1;
+	for (size_t i = 0; i < s->nholder_buckets; i++) {
+		for (struct holder *h = s->holders[i], *next; h != NULL; h = next) {
+			next = h->next;
+			h->next = b[h->hash & (n - 1)];
+			b[h->hash & (n - 1)] = h;
+		}
+	}
+	free(s->holders);
+	s->holders = b;
+	s->nholder_buckets = n;
+	return 0;
+}
+
+/* Count a live lease in (delta 1) or out (delta -1) of its holder. */
+static void
+holder_count(struct store *s, const struct lease *l, int delta)
+{
+	uint32_t hash = holder_hash(l->client, l->user, l->host);
+	struct holder **pp, *h;
+
+	if (s->holders_lost || (delta < 0 && s->holders == NULL))
+		return;
+	if (s->nholders + 1 > s->nholder_buckets && delta > 0 && holder_grow(s) != 0)
+		goto lost;
+	pp = holder_slot(s, l->client, l->user, l->host, hash);
+	if ((h = *pp) == NULL) {
+		if (delta < 0)
+			return;
+		size_t lc = strlen(l->client) + 1, lu = strlen(l->user) + 1;
+		size_t lh = strlen(l->host) + 1;
+		if ((h = malloc(sizeof(*h) + lc + lu + lh)) == NULL)
+			goto lost;
+		memcpy(h->key, l->client, lc);
+		memcpy(h->key + lc, l->user, lu);
+		memcpy(h->key + lc + lu, l->host, lh);
+		h->hash = hash;
+		h->leases = 0;
+		h->next = NULL;
+		*pp = h;
+		s->nholders++;
+	}
+	h->leases += delta;
+	if (h->leases <= 0) {
+		*pp = h->next;
+		free(h);
+		s->nholders--;
+	}
+	return;
+lost:
+	/* Counts are wrong from here on: fall back to counting by a scan. */
+	log_warnx("out of memory counting leases per client; counting by scanning");
+	s->holders_lost = 1;
+}
+
+static void
+holders_free(struct store *s)
+{
+	for (size_t i = 0; i < s->nholder_buckets; i++) {
+		for (struct holder *h = s->holders[i], *next; h != NULL; h = next) {
+			next = h->next;
+			free(h);
+		}
+	}
+	free(s->holders);
+	s->holders = NULL;
+	s->nholders = s->nholder_buckets = 0;
+}
+
 static void
 lease_link(struct store *s, struct lease *l)
 {
@@ -91,6 +323,9 @@ lease_link(struct store *s, struct lease *l)
 	s->nleases++;
 	if (l->tomb_until_ms == 0 && l->lic != NULL)
 		l->lic->in_use++;
+	if (l->tomb_until_ms == 0)
+		holder_count(s, l, 1);
+	lease_schedule(s, l);
 }
 
 static void
@@ -111,6 +346,10 @@ lease_unlink(struct store *s, struct lease *l)
 	s->nleases--;
 	if (l->tomb_until_ms == 0 && l->lic != NULL)
 		l->lic->in_use--;
+	if (l->tomb_until_ms == 0)
+		holder_count(s, l, -1);
+	if (l->heap_pos != 0)
+		heap_remove(s, l);
 }
 
 struct store *
@@ -153,7 +392,9 @@ store_free(struct store *s)
 	free(s->lics);
 	free(s->pools);
 	free(s->buckets);
+	free(s->heap);
 	free(s->bans);
+	holders_free(s);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -415,10 +656,12 @@ ban_matches(const struct store *s, const struct lic *l, const struct checkout_re
 }
 
 static long
-client_lease_count(const struct store *s, const struct checkout_req *req)
+client_lease_count(struct store *s, const struct checkout_req *req)
 {
 	long n = 0;
 
+	if (!s->holders_lost)
+		return holder_leases(s, req->client, req->user, req->host);
 	for (const struct lease *l = s->head; l != NULL; l = l->next)
 		if (l->tomb_until_ms == 0 && strcmp(l->client, req->client) == 0 &&
 		    strcmp(l->user, req->user) == 0 && strcmp(l->host, req->host) == 0)
@@ -524,7 +767,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		usage_deny(s, req, pick, "too_many_leases");
 		goto out;
 	}
-	if ((l = calloc(1, sizeof(*l))) == NULL) {
+	if (heap_reserve(s) != 0 || (l = calloc(1, sizeof(*l))) == NULL) {
 		reply_error(r, 503, "out_of_memory", "server out of memory");
 		goto out;
 	}
@@ -611,8 +854,12 @@ store_heartbeat(struct store *s, const char *id, struct reply *r)
 		json_object_set_new(r->body, "primary", json_string(l->lic->pool->primary_url));
 	} else {
 		long t = l->lic->def.timeout;
-		if (l->expires_ms > 0)
+		if (l->expires_ms > 0) {
 			l->expires_ms = now_ms() + t * 1000;
+			/* Sooner than scheduled only if a reload cut the timeout. */
+			if (l->expires_ms < l->due_ms)
+				lease_schedule(s, l);
+		}
 		r->status = 200;
 		r->body = json_pack("{s:s, s:I, s:I}", "lease", l->id, "expires_in",
 		    (json_int_t)t, "heartbeat_interval", (json_int_t)heartbeat_interval(t));
@@ -819,26 +1066,32 @@ void
 store_expire(struct store *s)
 {
 	int64_t now = now_ms();
-	size_t o = 0;
+	size_t o = 0, looked = 0;
 
 	pthread_mutex_lock(&s->lock);
-	for (struct lease *l = s->head, *n; l != NULL; l = n) {
-		n = l->next;
-		if (l->tomb_until_ms > 0) {
-			if (l->tomb_until_ms < now) {
-				lease_unlink(s, l);
-				free(l);
-			}
+	while (s->nheap > 0 && s->heap[1]->due_ms <= now) {
+		struct lease *l = s->heap[1];
+		/* When many end at once, let requests in between batches. */
+		if (++looked % 256 == 0) {
+			pthread_mutex_unlock(&s->lock);
+			pthread_mutex_lock(&s->lock);
 			continue;
 		}
-		if (l->expires_ms == 0 || l->expires_ms > now)
-			continue;
-		if (!l->lic->pool->own && (l->lic->pool->status != POOL_HOT_RETRY ||
-		    l->lic->pool->handing))
-			continue;
-		lease_end(s, l, "expire", NULL);
-		s->expiries++;
-		free(l);
+		if (l->tomb_until_ms > 0 && l->tomb_until_ms <= now) {
+			lease_unlink(s, l);
+			free(l);
+		} else if (lease_due(l) > now || lease_due(l) <= 0) {
+			lease_schedule(s, l);	/* renewed since it was scheduled */
+		} else if (!l->lic->pool->own && (l->lic->pool->status != POOL_HOT_RETRY ||
+		    l->lic->pool->handing)) {
+			/* A pool not served here now: look again at the next tick. */
+			l->due_ms = now + 250;
+			heap_down(s, 1);
+		} else {
+			lease_end(s, l, "expire", NULL);
+			s->expiries++;
+			free(l);
+		}
 	}
 	for (size_t i = 0; i < s->nbans; i++)
 		if (s->bans[i].until_ms > now)
@@ -880,7 +1133,7 @@ lease_from_record(struct store *s, json_t *o)
 		lease_unlink(s, l);
 		free(l);
 	}
-	if ((l = calloc(1, sizeof(*l))) == NULL)
+	if (heap_reserve(s) != 0 || (l = calloc(1, sizeof(*l))) == NULL)
 		return -1;
 	util_strlcpy(l->id, id, sizeof(l->id));
 	util_strlcpy(l->product, product, sizeof(l->product));
@@ -1085,6 +1338,7 @@ adopt_lease(struct store *s, struct pool *p, json_t *rec)
 	l = lease_find(s, json_str(rec, "id", ""));
 	if (l->lic->def.timeout > 0 || l->expires_ms > 0)
 		l->expires_ms = now_ms() + (l->lic->def.timeout > 0 ? l->lic->def.timeout : 300) * 1000;
+	lease_schedule(s, l);
 	l->seq = journal_lease(s, "grant", l, p->own ? "handback" : "takeover");
 	return l->seq;
 }
@@ -1142,7 +1396,10 @@ store_handback_commit(struct store *s, struct pool *p)
 		json_decref(mirror);
 		return 0;
 	}
-	for (struct lease *l = s->head; l != NULL; l = l->next) {
+	/* Relinking moves a lease to the head: take the next one first, or
+	 * the walk starts over after every lease. */
+	for (struct lease *l = s->head, *next; l != NULL; l = next) {
+		next = l->next;
 		if (l->lic->pool != p || l->tomb_until_ms > 0)
 			continue;
 		json_object_set_new(mirror, l->id, lease_record_json(l));

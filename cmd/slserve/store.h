@@ -36,6 +36,8 @@ struct lease {
 	int64_t tomb_until_ms;	/* > 0: revoked or handed back; kept to answer 410 */
 	int handed_back;	/* tombstone left by a handback: answer not_serving */
 	uint64_t seq;		/* journal sequence of its grant */
+	int64_t due_ms;		/* its key in the expiry heap: when to look at it */
+	size_t heap_pos;	/* its slot in the heap, from 1; 0: not in it */
 	struct lic *lic;
 	struct lease *hnext;	/* hash chain */
 	struct lease *prev, *next;
@@ -94,10 +96,19 @@ struct store {
 	struct lease **buckets;
 	size_t nbuckets;
 	size_t nleases;		/* in the hash, tombstones included */
-	struct lease *head;	/* every lease, for listing and expiry */
+	struct lease *head;	/* every lease, for listing and snapshots */
+	/* Soft leases and tombstones by the time they may end (a min-heap,
+	 * slots from 1), so expiry looks only at what is due. */
+	struct lease **heap;
+	size_t nheap, capheap;
 
 	struct ban *bans;
 	size_t nbans;
+
+	/* Live leases per client/user/host, for max_leases_per_client. */
+	struct holder **holders;
+	size_t nholders, nholder_buckets;
+	int holders_lost;	/* an allocation failed: count by scanning */
 
 	/* counters since start */
 	uint64_t grants, checkins, expiries, revokes, denials;
