@@ -208,6 +208,7 @@ static cfg_opt_t server_opts[] = {
 	CFG_INT("compact_after", 100000, CFGF_NONE),
 	CFG_FLOAT("handback_wait", 3.0, CFGF_NONE),
 	CFG_SEC("tls", tls_opts, CFGF_NONE),
+	CFG_STR("ca", "", CFGF_NONE),
 	CFG_SEC("failover", failover_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_END()
 };
@@ -276,7 +277,7 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	    "max_body", "max_connections", "connection_timeout", "max_leases_per_client",
 	    "fsync", "compact_after", "handback_wait", "failover|url",
 	    "failover|poll_interval", "failover|fail_after", "failover|witness",
-	    "tls|cert", "tls|key", NULL };
+	    "tls|cert", "tls|key", "ca", NULL };
 	conf_track_lines(cfg, tracked);
 	if (conf_parse(cfg, path, &e) != 0)
 		goto out;
@@ -344,6 +345,10 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 		if (c->tls_cert == NULL || c->tls_key == NULL)
 			conf_error(&e, "%s:%d: tls needs both cert and key", path, tls->line);
 	}
+
+	c->ca = conf_path(c, cfg_getstr(cfg, "ca"));
+	if (c->ca != NULL && access(c->ca, R_OK) != 0)
+		opt_error(&e, path, "", "ca", "ca %s: %s", c->ca, strerror(errno));
 
 	if (c->url[0] == '\0') {
 		/* Peers cannot reach a wildcard address: name this host instead. */
@@ -419,6 +424,7 @@ config_free(struct server_config *c)
 	free(c->trusted_keys);
 	free(c->tls_cert);
 	free(c->tls_key);
+	free(c->ca);
 	free(c->failover);
 	memset(c, 0, sizeof(*c));
 }

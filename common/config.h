@@ -68,6 +68,7 @@ struct server_config {
 	long handback_wait_ms;		/* bounded wait for backups at start */
 	char *tls_cert;
 	char *tls_key;
+	char *ca;			/* CA file to verify https peers and witnesses */
 	struct failover_conf *failover;
 	size_t nfailover;
 };

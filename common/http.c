@@ -150,12 +150,30 @@ http_header_cb(char *buf, size_t size, size_t nitems_, void *userdata)
 	return n;
 }
 
+/* Errors where libcurl's own message ("SSL certificate problem: unable to
+ * get local issuer certificate") says more than the generic one. */
+static int
+http_tls_error(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ISSUER_ERROR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int
 http_request(struct http_client *c, const char *method, const char *url,
     const char *body, struct http_response *resp)
 {
 	struct curl_slist *hdrs = NULL;
-	char auth[600];
+	char auth[600], errbuf[CURL_ERROR_SIZE];
 	CURLcode rc;
 	CURL *h = c->curl;
 	long connect_ms = c->opts.connect_timeout_ms;
@@ -190,6 +208,8 @@ http_request(struct http_client *c, const char *method, const char *url,
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	if (c->cacert != NULL)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
+	errbuf[0] = '\0';
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	if (body != NULL) {
@@ -213,7 +233,10 @@ http_request(struct http_client *c, const char *method, const char *url,
 	if (rc != CURLE_OK) {
 		resp->status = 0;
 		resp->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
-		snprintf(resp->error, sizeof(resp->error), "%s", curl_easy_strerror(rc));
+		if (http_tls_error(rc) && errbuf[0] != '\0')
+			snprintf(resp->error, sizeof(resp->error), "TLS: %s", errbuf);
+		else
+			snprintf(resp->error, sizeof(resp->error), "%s", curl_easy_strerror(rc));
 		free(resp->body);
 		resp->body = NULL;
 		resp->len = 0;

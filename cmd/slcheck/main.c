@@ -77,6 +77,7 @@ static const struct option global_longopts[] = {
 	{ "server", required_argument, NULL, 's' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "cacert", required_argument, NULL, OPT_CACERT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -85,7 +86,8 @@ static const struct option global_longopts[] = {
 static void
 usage(FILE *fp)
 {
-	fprintf(fp, "usage: slcheck [-hVv] [-f FILE] [-s SERVERS] [--json] COMMAND [ARGS]\n");
+	fprintf(fp, "usage: slcheck [-hVv] [-f FILE] [-s SERVERS] [--cacert FILE] [--json] "
+	    "COMMAND [ARGS]\n");
 	for (size_t i = 0; i < nitems(commands); i++)
 		fprintf(fp, "       slcheck %s\n", commands[i].usage);
 }
@@ -186,6 +188,9 @@ global_option(struct slc *s, int ch, const char *arg)
 	case OPT_JSON:
 		s->json = 1;
 		return 1;
+	case OPT_CACERT:
+		s->cacert_opt = arg;
+		return 1;
 	}
 	return 0;
 }
@@ -262,6 +267,14 @@ setup(struct slc *s, const struct slc_command *c)
 			s->have_cache = 1;
 		else
 			slc_debug(s, "%s (going on without the cache)", err);
+	}
+	if (s->cacert_opt != NULL) {
+		if (strlen(s->cacert_opt) >= sizeof(s->conf.cacert)) {
+			slc_warnx("--cacert: path too long");
+			return SLC_EXIT_USAGE;
+		}
+		util_strlcpy(s->conf.cacert, s->cacert_opt, sizeof(s->conf.cacert));
+		util_strlcpy(s->conf.cacert_origin, "--cacert", sizeof(s->conf.cacert_origin));
 	}
 	memset(&ho, 0, sizeof(ho));
 	ho.connect_timeout_ms = (long)(s->conf.connect_timeout * 1000);

@@ -44,6 +44,7 @@ enum {
 	OPT_ON_LOSS,
 	OPT_GRACE,
 	OPT_EXPIRY_WARN,
+	OPT_CACERT,
 };
 
 /* What the dispatcher sets up for a command. */
@@ -56,6 +57,7 @@ struct slc {
 	int json;
 	const char *file_opt;		/* -f */
 	const char *servers_opt;	/* -s */
+	const char *cacert_opt;		/* --cacert */
 	volatile sig_atomic_t *stop;	/* set by a signal: give up waiting */
 };
 

@@ -125,7 +125,8 @@ usage_all(FILE *f)
 
 	fprintf(f, "usage: slctl [-s URL]... [-f SLCLIENT_CONF] [-c SLSERVE_CONF] "
 	    "[-D STATE_DIR]\n"
-	    "             [--token-file FILE] [-t SECONDS] [--json] COMMAND [ARG...]\n"
+	    "             [--token-file FILE] [--cacert FILE] [-t SECONDS] [--json]\n"
+	    "             COMMAND [ARG...]\n"
 	    "commands:\n");
 	for (i = 0; i < nitems(commands); i++)
 		print_usage(f, &commands[i], "  ", "  ");
@@ -311,7 +312,11 @@ ctl_free(struct ctl *ctl)
 		free(ctl->token);
 	}
 	http_client_free(ctl->http);
+	free(ctl->cacert);
 }
+
+/* Long-only options. */
+enum { OPT_CACERT = 256 };
 
 int
 main(int argc, char *argv[])
@@ -324,6 +329,7 @@ main(int argc, char *argv[])
 		{ "token-file", required_argument, NULL, 'T' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "cacert", required_argument, NULL, OPT_CACERT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -378,6 +384,13 @@ main(int argc, char *argv[])
 			break;
 		case 'j':
 			ctl.json = 1;
+			break;
+		case OPT_CACERT:
+			free(ctl.cacert);
+			if ((ctl.cacert = strdup(optarg)) == NULL) {
+				rc = EXIT_OP;
+				goto out;
+			}
 			break;
 		case 'h':
 			usage_all(stdout);

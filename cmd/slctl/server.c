@@ -101,6 +101,9 @@ servers_from_client_conf(struct ctl *ctl)
 		ctl_warnx("%s: no servers", cc.file[0] ? cc.file : "SL_SERVERS");
 		rc = EXIT_CONFIG;
 	}
+	if (rc == 0 && ctl->cacert == NULL && cc.cacert[0] != '\0' &&
+	    (ctl->cacert = strdup(cc.cacert)) == NULL)
+		rc = EXIT_OP;
 	clientconf_free(&cc);
 	return rc;
 }
@@ -291,6 +294,7 @@ ctl_http_setup(struct ctl *ctl)
 	o.connect_timeout_ms = ctl->timeout_ms < 1000 ? ctl->timeout_ms : 1000;
 	o.timeout_ms = ctl->timeout_ms;
 	o.token = ctl->token;
+	o.cacert = ctl->cacert;
 	o.user_agent = "slctl/" SL_VERSION;
 	if ((ctl->http = http_client_new(&o)) == NULL) {
 		ctl_warnx("cannot create an HTTP client");

@@ -31,6 +31,7 @@ struct ctl {
 	const char *server_conf;	/* -c; NULL: the default, if it exists */
 	const char *state_dir;		/* -D */
 	const char *token_file;		/* --token-file */
+	char *cacert;			/* --cacert, or slclient.conf's cacert */
 	int servers_given;		/* -s or SL_SERVERS named the servers */
 	int json;			/* --json given before the command */
 	long timeout_ms;

@@ -358,6 +358,7 @@ peer_client(struct server *srv, double interval)
 	ho.connect_timeout_ms = t < 1000 ? (t > 100 ? t : 100) : 1000;
 	ho.timeout_ms = t < 500 ? 500 : (t > 5000 ? 5000 : t);
 	ho.token = srv->peer_token;
+	ho.cacert = srv->cfg.ca;
 	return http_client_new(&ho);
 }
 
@@ -719,7 +720,7 @@ failover_reclaim(struct server *srv)
 			continue;
 		}
 		struct http_options ho = { left < 1000 ? left : 1000, left, srv->peer_token,
-		    NULL, NULL };
+		    srv->cfg.ca, NULL };
 		struct http_client *c = http_client_new(&ho);
 		struct http_response resp;
 		if (c == NULL)
@@ -1029,7 +1030,7 @@ api_peer_probe(struct req *r, const char *arg)
 		req_error(r, 400, "bad_request", "probe needs url=http://HOST:PORT");
 		return;
 	}
-	struct http_options ho = { 500, 1000, NULL, NULL, NULL };
+	struct http_options ho = { 500, 1000, NULL, r->srv->cfg.ca, NULL };
 	struct http_client *c = http_client_new(&ho);
 	if (c == NULL) {
 		req_error(r, 503, "out_of_memory", "out of memory");
