@@ -802,14 +802,17 @@ api_peer_sync(struct req *r, const char *arg)
 	int full = qe == NULL || strcmp(qe, srv->epoch) != 0;
 	if (!full && (records = journal_since(srv->journal, since)) == NULL)
 		full = 1;
+	/* A backup must only mirror seats that survive our crash: a full copy
+	 * holds what is on disk up to seq, later records follow incrementally
+	 * (journal_since gives only durable ones). */
+	if (full)
+		journal_sync_to(srv->journal, seq);
 	r->reply.status = 200;
 	r->reply.body = json_pack("{s:s, s:s, s:I, s:b, s:o}", "name", srv->cfg.name,
 	    "epoch", srv->epoch, "seq", (json_int_t)(full ? seq : since + json_array_size(records)),
 	    "full", full, "licenses", store_own_licenses(srv->store));
 	if (full) {
-		/* Take the sequence before the leases: records after it are
-		 * sent again next time, and applying them twice is harmless. */
-		json_object_set_new(r->reply.body, "leases", store_own_leases(srv->store));
+		json_object_set_new(r->reply.body, "leases", store_own_leases(srv->store, seq));
 	} else {
 		json_object_set_new(r->reply.body, "records", records);
 	}

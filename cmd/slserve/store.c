@@ -1035,15 +1035,29 @@ json_t *
 store_licenses_json(struct store *s)
 {
 	json_t *arr = json_array();
+	long *mirrored;
 
 	pthread_mutex_lock(&s->lock);
+	/* A warm backup shows the seats its Primary holds, as last mirrored. */
+	mirrored = calloc(s->nlics + 1, sizeof(*mirrored));
+	for (size_t i = 0; mirrored != NULL && i < s->nlics; i++) {
+		struct lic *l = s->lics[i];
+		const char *id;
+		json_t *v;
+		if (l->pool->own || l->pool->status != POOL_WARM || l->pool->mirror == NULL)
+			continue;
+		json_object_foreach(l->pool->mirror, id, v)
+			if (strcmp(json_str(v, "license", ""), l->def.id) == 0)
+				mirrored[i]++;
+	}
 	for (size_t i = 0; i < s->nlics; i++) {
 		struct lic *l = s->lics[i];
 		if (l->retired)
 			continue;
+		long in_use = l->in_use + (mirrored != NULL ? mirrored[i] : 0);
 		json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:s}",
 		    "id", l->def.id, "product", l->def.product,
-		    "in_use", (json_int_t)l->in_use, "max", (json_int_t)l->def.count,
+		    "in_use", (json_int_t)in_use, "max", (json_int_t)l->def.count,
 		    "fails", (json_int_t)l->fails,
 		    "role", l->pool->own ? "primary" : "backup",
 		    "status", pool_status_str(l->pool->status),
@@ -1059,6 +1073,7 @@ store_licenses_json(struct store *s)
 		json_array_append_new(arr, o);
 	}
 	pthread_mutex_unlock(&s->lock);
+	free(mirrored);
 	return arr;
 }
 
@@ -1483,13 +1498,13 @@ store_pool_has_leases(struct store *s, struct pool *p)
 }
 
 json_t *
-store_own_leases(struct store *s)
+store_own_leases(struct store *s, uint64_t upto)
 {
 	json_t *arr = json_array();
 
 	pthread_mutex_lock(&s->lock);
 	for (struct lease *l = s->head; l != NULL; l = l->next)
-		if (l->lic->pool->own && l->tomb_until_ms == 0)
+		if (l->lic->pool->own && l->tomb_until_ms == 0 && l->seq <= upto)
 			json_array_append_new(arr, lease_record_json(l));
 	pthread_mutex_unlock(&s->lock);
 	return arr;

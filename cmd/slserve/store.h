@@ -155,7 +155,8 @@ void store_pool_restore(struct store *s, struct pool *p, json_t *state);
 int store_pool_has_leases(struct store *s, struct pool *p);
 
 /* Failover, Primary side. */
-json_t *store_own_leases(struct store *s);
+/* Own live leases granted at or before sequence upto. */
+json_t *store_own_leases(struct store *s, uint64_t upto);
 json_t *store_own_licenses(struct store *s);
 /* Take leases back from a backup. Returns the sequence to sync. */
 uint64_t store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended);
