@@ -33,7 +33,7 @@ kill9() {
 # client N ROUND: check out seats with our own lease ids until $STOP exists.
 # Every id is written to tried.N before it is sent and to acked.N once its 201
 # arrived; some acknowledged seats are checked in again (ids written to
-# untried.N before the DELETE and to released.N once its 200 arrived).
+# checkin-sent.N before the DELETE and to released.N once its 200 arrived).
 client() {
 	local n=$1 round=$2 i=0 id product code held=()
 	set +e
@@ -53,7 +53,7 @@ client() {
 		if [ $((RANDOM % 3)) -eq 0 ] && [ "${#held[@]}" -gt 0 ]; then
 			id=${held[0]}
 			held=("${held[@]:1}")
-			echo "$id" >>"$W/untried.$n"
+			echo "$id" >>"$W/checkin-sent.$n"
 			code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X DELETE \
 			    "$U/v1/leases/$id") || true
 			[ "$code" = 200 ] && echo "$id" >>"$W/released.$n"
@@ -67,10 +67,10 @@ client() {
 # and each license counts exactly the seats listed, within its max.
 verify_state() {
 	cat "$W"/acked.* 2>/dev/null | sort -u >"$W/acked"
-	cat "$W"/untried.* 2>/dev/null | sort -u >"$W/untried"
+	cat "$W"/checkin-sent.* 2>/dev/null | sort -u >"$W/checkin-sent"
 	cat "$W"/released.* 2>/dev/null | sort -u >"$W/released"
 	cat "$W"/tried.* 2>/dev/null | sort -u >"$W/tried"
-	comm -23 "$W/acked" "$W/untried" >"$W/must-hold"
+	comm -23 "$W/acked" "$W/checkin-sent" >"$W/must-hold"
 	sl_admin s1 GET /v1/leases
 	sl_expect_code 200
 	jq -r '.leases[].lease' <<<"$HTTP_BODY" | sort >"$W/listed"
@@ -106,7 +106,7 @@ verify_state() {
 	[ "$(sl_fingerprint "$U")" = "$before" ]
 	# Checkouts whose answer was lost in the crash: a retry settles them, and
 	# a seat that was already granted is not granted twice.
-	comm -23 "$W/tried" "$W/acked" | comm -23 - "$W/untried" | shuf -n 3 >"$W/unsure" || true
+	comm -23 "$W/tried" "$W/acked" | comm -23 - "$W/checkin-sent" | shuf -n 3 >"$W/unsure" || true
 	for id in $(cat "$W/unsure"); do
 		sl_checkout "$U" "{\"product\":\"$(sl_product_of "$id")\",\"lease\":\"$id\"}"
 		case $HTTP_CODE in
@@ -417,14 +417,16 @@ sl_product_of() {
 	[[ $stderr == *"/state"*"not a directory"* ]]
 }
 
-# strace_server FILE SYSCALLS: trace server s1's threads into FILE; returns once
-# attached. STRACE_PID is the tracer.
+# strace_server FILE SYSCALLS [STRACE-ARGS...]: trace server s1's threads into
+# FILE; returns once attached. STRACE_PID is the tracer.
 strace_server() {
 	command -v strace >/dev/null || skip "strace is not installed"
-	strace -f -s 300 -e trace="$2" -o "$1" -p "$(sl_pid s1)" 2>"$1.err" &
+	local file=$1 calls=$2
+	shift 2
+	strace -f -s 300 -e trace="$calls" "$@" -o "$file" -p "$(sl_pid s1)" 2>"$file.err" &
 	STRACE_PID=$!
 	attached() { grep -q attached "$1.err" 2>/dev/null; }
-	sl_poll 50 attached "$1" || { cat "$1.err" >&2; return 1; }
+	sl_poll 50 attached "$file" || { cat "$file.err" >&2; return 1; }
 }
 
 strace_stop() {
@@ -453,7 +455,9 @@ strace_stop() {
 @test "concurrent checkouts share fdatasyncs (group commit)" {
 	sl_write_licenses s1 < <(sl_lic free cad unlimited never any 300)
 	start_s1
-	strace_server "$SL_TMP/trace" fdatasync
+	# Each fdatasync is made to take 200 ms more, as on a slow disk, so that
+	# requests pile up behind it whatever the load on this machine.
+	strace_server "$SL_TMP/trace" fdatasync -e inject=fdatasync:delay_exit=200000
 	# One at a time: one sync each.
 	local i
 	for i in 1 2 3; do
@@ -461,7 +465,7 @@ strace_stop() {
 		sl_expect_code 201
 	done
 	local alone
-	alone=$(grep -c 'fdatasync.*= 0$' "$SL_TMP/trace" || true)
+	alone=$(grep -cE 'fdatasync.*= 0( |$)' "$SL_TMP/trace" || true)
 	# Forty at once.
 	local args=()
 	for i in $(seq 1 40); do
@@ -471,10 +475,10 @@ strace_stop() {
 	strace_stop
 	[ "$(grep -cx 201 <<<"$output")" -eq 40 ]
 	local total
-	total=$(grep -c 'fdatasync.*= 0$' "$SL_TMP/trace" || true)
-	echo "syncs: $alone for 3 sequential grants, $((total - alone)) for 40 concurrent ones" >&2
+	total=$(grep -cE 'fdatasync.*= 0( |$)' "$SL_TMP/trace" || true)
+	echo "# syncs: $alone for 3 sequential grants, $((total - alone)) for 40 concurrent ones" >&2
 	[ "$alone" -eq 3 ]
 	[ $((total - alone)) -ge 1 ]
-	[ $((total - alone)) -le 20 ]
+	[ $((total - alone)) -le 10 ]
 	[ "$(sl_in_use "$U" free)" = 43 ]
 }
