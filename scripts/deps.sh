@@ -4,7 +4,7 @@
 set -eu
 PKGS="gcc make pkg-config libconfuse-dev libcurl4-openssl-dev libmicrohttpd-dev
 libjansson-dev libsodium-dev bats bats-assert bats-support jq curl mandoc
-iproute2 procps openssl valgrind
+iproute2 procps openssl valgrind strace python3
 prometheus chromium"
 missing=""
 for p in $PKGS; do
