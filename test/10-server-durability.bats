@@ -430,7 +430,7 @@ strace_server() {
 }
 
 strace_stop() {
-	kill -INT "$STRACE_PID"
+	kill -INT "$STRACE_PID" 2>/dev/null || true	# gone with its tracee
 	wait "$STRACE_PID" || true
 }
 
@@ -481,4 +481,28 @@ strace_stop() {
 	[ $((total - alone)) -ge 1 ]
 	[ $((total - alone)) -le 10 ]
 	[ "$(sl_in_use "$U" free)" = 43 ]
+}
+
+@test "SIGTERM while a checkout waits for its sync: it is answered 201, then exit 0, seat kept" {
+	start_s1
+	# The sync takes 1.5 s, so the checkout is surely in flight at SIGTERM.
+	strace_server "$SL_TMP/trace" fdatasync -e inject=fdatasync:delay_exit=1500000
+	local pid rc=0
+	pid=$(sl_pid s1)
+	curl -s -m 10 -o "$SL_TMP/answer" -w '%{http_code}' \
+	    -d '{"product":"cad","lease":"in-flight"}' "$U/v1/checkout" >"$SL_TMP/code" &
+	local curl_pid=$!
+	in_flight() { grep -q 'in-flight' "$SL_TMP/s1/state/journal" 2>/dev/null; }
+	sl_poll 50 in_flight
+	kill -TERM "$pid"
+	wait "$curl_pid"
+	wait "$pid" || rc=$?
+	rm -f "$SL_TMP/s1.pid"
+	strace_stop
+	[ "$(cat "$SL_TMP/code")" = 201 ]
+	jq -e '.lease == "in-flight"' "$SL_TMP/answer" >/dev/null
+	[ "$rc" -eq 0 ]
+	sl_start s1
+	sl_req POST "$U/v1/leases/in-flight/heartbeat"
+	sl_expect_code 200
 }
