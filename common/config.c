@@ -201,8 +201,10 @@ static cfg_opt_t server_opts[] = {
 	CFG_STR_LIST("trusted_keys", "{}", CFGF_NONE),
 	CFG_STR("hostname", "", CFGF_NONE),
 	CFG_INT("max_body", 65536, CFGF_NONE),
-	CFG_INT("max_connections", 1024, CFGF_NONE),
+	CFG_INT("max_connections", 4096, CFGF_NONE),
+	CFG_INT("max_connections_per_ip", 0, CFGF_NONE),
 	CFG_INT("connection_timeout", 30, CFGF_NONE),
+	CFG_INT("request_timeout", 10, CFGF_NONE),
 	CFG_INT("max_leases_per_client", 0, CFGF_NONE),
 	CFG_BOOL("fsync", cfg_true, CFGF_NONE),
 	CFG_INT("compact_after", 100000, CFGF_NONE),
@@ -274,8 +276,8 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	}
 	static const char *const tracked[] = { "name", "listen", "url", "state_dir",
 	    "licenses", "admin_token_file", "peer_token_file", "trusted_keys", "hostname",
-	    "max_body", "max_connections", "connection_timeout", "max_leases_per_client",
-	    "fsync", "compact_after", "handback_wait", "failover|url",
+	    "max_body", "max_connections", "max_connections_per_ip", "connection_timeout",
+	    "request_timeout", "max_leases_per_client", "fsync", "compact_after", "handback_wait", "failover|url",
 	    "failover|poll_interval", "failover|fail_after", "failover|witness",
 	    "tls|cert", "tls|key", "ca", NULL };
 	conf_track_lines(cfg, tracked);
@@ -323,9 +325,16 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	c->max_connections = cfg_getint(cfg, "max_connections");
 	if (c->max_connections < 4 || c->max_connections > 1000000)
 		opt_error(&e, path, "", "max_connections", "max_connections must be 4 to 1000000");
+	c->max_connections_per_ip = cfg_getint(cfg, "max_connections_per_ip");
+	if (c->max_connections_per_ip < 0 || c->max_connections_per_ip > c->max_connections)
+		opt_error(&e, path, "", "max_connections_per_ip", "max_connections_per_ip must be "
+		    "0 (no limit) to max_connections");
 	c->connection_timeout = cfg_getint(cfg, "connection_timeout");
 	if (c->connection_timeout < 1 || c->connection_timeout > 86400)
 		opt_error(&e, path, "", "connection_timeout", "connection_timeout must be 1 to 86400 seconds");
+	c->request_timeout = cfg_getint(cfg, "request_timeout");
+	if (c->request_timeout < 1 || c->request_timeout > 86400)
+		opt_error(&e, path, "", "request_timeout", "request_timeout must be 1 to 86400 seconds");
 	c->max_leases_per_client = cfg_getint(cfg, "max_leases_per_client");
 	if (c->max_leases_per_client < 0)
 		opt_error(&e, path, "", "max_leases_per_client", "max_leases_per_client must not be negative");

@@ -61,7 +61,9 @@ struct server_config {
 	char hostname[256];		/* host identity override for host-bound licenses */
 	long max_body;
 	long max_connections;
+	long max_connections_per_ip;	/* 0 = no limit */
 	long connection_timeout;
+	long request_timeout;		/* seconds for a whole request to arrive */
 	long max_leases_per_client;	/* 0 = no limit */
 	int fsync;
 	long compact_after;		/* journal records before a snapshot */

@@ -1,9 +1,11 @@
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -15,6 +17,94 @@
 #include "util.h"
 
 static char *tls_cert_pem, *tls_key_pem;
+
+/*
+ * Every open connection, with the time by which its next request must have
+ * arrived whole. libmicrohttpd's own timeout is an idle timeout: a client
+ * that trickles a request a byte at a time would hold its connection for
+ * ever. httpd_sweep shuts such connections down; libmicrohttpd then closes
+ * them as if the client had. libmicrohttpd reports a connection closed
+ * before it closes the socket, so under watch_lock a socket in the list is
+ * still that connection's.
+ */
+struct conn_watch {
+	int fd;
+	int64_t deadline_ms;		/* util_mono_ms(); 0: a request is being handled */
+	struct conn_watch *prev, *next;
+};
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conn_watch *watch_head;
+static int64_t request_timeout_ms, idle_timeout_ms;
+
+static void
+watch_set(struct MHD_Connection *conn, int64_t deadline_ms)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_watch *w = ci != NULL ? ci->socket_context : NULL;
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&watch_lock);
+	w->deadline_ms = deadline_ms;
+	pthread_mutex_unlock(&watch_lock);
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode code)
+{
+	struct conn_watch *w = *socket_context;
+
+	(void)cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+			return;
+		w->fd = ci->connect_fd;
+		w->deadline_ms = util_mono_ms() + request_timeout_ms;
+		pthread_mutex_lock(&watch_lock);
+		w->next = watch_head;
+		if (watch_head != NULL)
+			watch_head->prev = w;
+		watch_head = w;
+		pthread_mutex_unlock(&watch_lock);
+		*socket_context = w;
+	} else if (w != NULL) {
+		pthread_mutex_lock(&watch_lock);
+		if (w->prev != NULL)
+			w->prev->next = w->next;
+		else
+			watch_head = w->next;
+		if (w->next != NULL)
+			w->next->prev = w->prev;
+		pthread_mutex_unlock(&watch_lock);
+		free(w);
+		*socket_context = NULL;
+	}
+}
+
+void
+httpd_sweep(struct server *srv)
+{
+	int64_t now = util_mono_ms();
+	int n = 0;
+
+	(void)srv;
+	pthread_mutex_lock(&watch_lock);
+	for (struct conn_watch *w = watch_head; w != NULL; w = w->next) {
+		if (w->deadline_ms == 0 || w->deadline_ms > now)
+			continue;
+		shutdown(w->fd, SHUT_RDWR);
+		w->deadline_ms = 0;
+		n++;
+	}
+	pthread_mutex_unlock(&watch_lock);
+	if (n > 0)
+		log_debug("http: closed %d connection%s that sent no whole request in time "
+		    "(request_timeout)", n, n == 1 ? "" : "s");
+}
 
 const char *
 req_query(struct req *r, const char *key)
@@ -202,7 +292,17 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		r->start_us = metrics_clock_us();
 		*con_cls = r;
 		const char *cl = req_header(r, "Content-Length");
-		if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)srv->cfg.max_body)
+		unsigned long long declared = cl != NULL ? strtoull(cl, NULL, 10) : 0;
+		if (declared > (unsigned long long)srv->cfg.max_body * 16) {
+			/* Far too large to read and throw away: answer now; the
+			 * connection closes. */
+			req_error(r, 413, "too_large", "request body is larger than %ld bytes",
+			    srv->cfg.max_body);
+			return send_reply(r);
+		}
+		/* Somewhat too large: read it and throw it away, so that the
+		 * connection serves on. */
+		if (declared > (unsigned long long)srv->cfg.max_body)
 			r->too_large = 1;
 		return MHD_YES;
 	}
@@ -231,6 +331,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	}
 	if (r->answered)
 		return MHD_YES;
+	watch_set(conn, 0);
 	if (r->too_large)
 		req_error(r, 413, "too_large", "request body is larger than %ld bytes",
 		    srv->cfg.max_body);
@@ -257,8 +358,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct req *r = *con_cls;
 
 	(void)cls;
-	(void)conn;
 	(void)toe;
+	watch_set(conn, util_mono_ms() + idle_timeout_ms + request_timeout_ms);
 	if (r == NULL)
 		return;
 	if (r->answered)
@@ -311,6 +412,8 @@ httpd_start(struct server *srv, char *err, size_t errlen)
 		}
 		flags |= MHD_USE_TLS;
 	}
+	request_timeout_ms = srv->cfg.request_timeout * 1000;
+	idle_timeout_ms = srv->cfg.connection_timeout * 1000;
 	long nthreads = sysconf(_SC_NPROCESSORS_ONLN);
 	if (nthreads < 1)
 		nthreads = 1;
@@ -326,9 +429,11 @@ httpd_start(struct server *srv, char *err, size_t errlen)
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)nthreads,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->cfg.max_connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)srv->cfg.max_connections_per_ip,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->cfg.connection_timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
 	    MHD_OPTION_ARRAY, srv->cfg.tls_cert ? tls_opts : &tls_opts[2],
 	    MHD_OPTION_END);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -153,6 +154,34 @@ is_default_token_path(const struct server *srv, const char *path, const char *ba
 
 	free(d);
 	return same;
+}
+
+/* Room for max_connections sockets besides our own files: raise the soft
+ * limit of open files up to the hard one, or serve fewer connections. */
+#define FD_RESERVE 64
+
+static void
+raise_fd_limit(struct server *srv)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)srv->cfg.max_connections + FD_RESERVE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur >= want)
+		return;
+	long fit = (long)rl.rlim_cur - FD_RESERVE;
+	if (fit < 4)
+		fit = 4;
+	log_warnx("max_connections %ld needs %llu open files, but the limit is %llu: "
+	    "serving at most %ld connections", srv->cfg.max_connections,
+	    (unsigned long long)want, (unsigned long long)rl.rlim_cur, fit);
+	srv->cfg.max_connections = fit;
+	if (srv->cfg.max_connections_per_ip > fit)
+		srv->cfg.max_connections_per_ip = fit;
 }
 
 /* Fork into the background; the parent exits once the child reports that
@@ -331,6 +360,7 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	raise_fd_limit(&srv);
 	if (httpd_start(&srv, err, sizeof(err)) != 0)
 		startup_failed("%s", err);
 	failover_start(&srv);
@@ -365,6 +395,7 @@ main(int argc, char **argv)
 		if (now - last_tick >= 250) {
 			last_tick = now;
 			store_expire(srv.store);
+			httpd_sweep(&srv);
 			failover_tick(&srv);
 			usage_flush();
 		}
