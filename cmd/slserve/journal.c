@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "journal.h"
@@ -14,6 +15,7 @@
 #include "util.h"
 
 #define RING_SIZE 65536		/* records kept for incremental peer sync */
+#define GATHER_MAX_US 1000	/* longest wait for a group to gather */
 
 struct waiter {
 	uint64_t seq;
@@ -36,6 +38,13 @@ struct journal {
 
 	char *buf;			/* records appended, not yet written */
 	size_t len, cap;
+	size_t pending;			/* records in buf */
+	/* Group commit: the committer waits for work (idle), or for up to
+	 * expect records to gather before a sync (gathering). */
+	int idle, gathering;
+	size_t expect;			/* requests answered by the last sync */
+	int64_t sync_us;		/* what a write and sync take, smoothed */
+	int64_t last_sync_us;		/* when the last one ended */
 	uint64_t seq;			/* last appended */
 	uint64_t durable;		/* last durable */
 	uint64_t base;			/* sequence of the current snapshot */
@@ -43,6 +52,9 @@ struct journal {
 
 	struct waiter *waiters;
 	size_t nwaiters, capwaiters;
+	struct waiter *ready;		/* durable, being resumed by the committer */
+	size_t capready;
+	int resuming;
 
 	char **ring;			/* last RING_SIZE records' JSON, by seq */
 	struct journal_stats stats;
@@ -140,19 +152,76 @@ journal_compact(struct journal *j, char *err, size_t errlen)
 	return 0;
 }
 
-static void
+static int64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Resume the requests whose records are durable. Called with j->mu held;
+ * the resumes (a syscall each) happen with it let go, because appenders
+ * hold the store lock while they wait for j->mu. Returns how many. */
+static size_t
 wake_waiters(struct journal *j)
 {
-	size_t o = 0;
+	size_t o = 0, n = 0;
 
+	if (j->capready < j->nwaiters) {
+		struct waiter *nr = realloc(j->ready, j->capwaiters * sizeof(*nr));
+		if (nr != NULL) {
+			j->ready = nr;
+			j->capready = j->capwaiters;
+		}
+	}
 	for (size_t i = 0; i < j->nwaiters; i++) {
-		if (j->waiters[i].seq <= j->durable)
-			j->waiters[i].resume(j->waiters[i].arg);
+		struct waiter *w = &j->waiters[i];
+		if (w->seq > j->durable)
+			j->waiters[o++] = *w;
+		else if (n < j->capready)
+			j->ready[n++] = *w;
 		else
-			j->waiters[o++] = j->waiters[i];
+			w->resume(w->arg);	/* no room to defer it */
 	}
 	j->nwaiters = o;
+	if (n > 0) {
+		j->resuming = 1;
+		pthread_mutex_unlock(&j->mu);
+		for (size_t i = 0; i < n; i++)
+			j->ready[i].resume(j->ready[i].arg);
+		pthread_mutex_lock(&j->mu);
+		j->resuming = 0;
+	}
 	pthread_cond_broadcast(&j->done);
+	return n;
+}
+
+/* Group commit. A sync costs about as much for one record as for forty,
+ * and the requests answered by the last sync are likely on their way back
+ * with their next record: wait for them (as many as came back last time),
+ * but never longer than half a sync, and not after a pause. */
+static void
+gather(struct journal *j)
+{
+	int64_t now = mono_us(), wait = j->sync_us / 2;
+	struct timespec until;
+
+	if (now - j->last_sync_us > 4 * j->sync_us + 1000)
+		j->expect = 0;
+	if (j->pending >= j->expect || j->stopping || wait <= 0)
+		return;
+	if (wait > GATHER_MAX_US)
+		wait = GATHER_MAX_US;
+	now += wait;
+	until.tv_sec = now / 1000000;
+	until.tv_nsec = (now % 1000000) * 1000;
+	j->gathering = 1;
+	while (j->pending < j->expect && !j->stopping)
+		if (pthread_cond_timedwait(&j->work, &j->mu, &until) != 0)
+			break;
+	j->gathering = 0;
 }
 
 static void *
@@ -165,10 +234,14 @@ committer(void *arg)
 
 	pthread_mutex_lock(&j->mu);
 	for (;;) {
-		while (j->len == 0 && !j->stopping)
+		while (j->len == 0 && !j->stopping) {
+			j->idle = 1;
 			pthread_cond_wait(&j->work, &j->mu);
+		}
+		j->idle = 0;
 		if (j->len == 0 && j->stopping)
 			break;
+		gather(j);
 		/* Take the whole pending buffer: one write and one sync for
 		 * every request that arrived meanwhile (group commit). */
 		char *tmp = batch;
@@ -179,11 +252,14 @@ committer(void *arg)
 		batchcap = j->cap;
 		j->cap = tcap;
 		j->len = 0;
+		j->pending = 0;
 		uint64_t upto = j->seq;
 		pthread_mutex_unlock(&j->mu);
 
+		int64_t t0 = mono_us();
 		int failed = state_write_all(j->fd, batch, len) != 0 ||
 		    (j->do_fsync && fdatasync(j->fd) != 0);
+		int64_t t1 = mono_us();
 		if (failed)
 			log_warn("journal %s: write", j->path);
 
@@ -209,11 +285,13 @@ committer(void *arg)
 			}
 			continue;
 		}
+		j->sync_us = j->sync_us ? (7 * j->sync_us + (t1 - t0)) / 8 : t1 - t0;
+		j->last_sync_us = t1;
 		j->durable = upto;
 		j->stats.commits++;
 		if (j->do_fsync)
 			j->stats.syncs++;
-		wake_waiters(j);
+		j->expect = wake_waiters(j);
 		if (j->since_snapshot >= j->compact_after && !j->stopping) {
 			pthread_mutex_unlock(&j->mu);
 			if (journal_compact(j, err, sizeof(err)) != 0)
@@ -238,7 +316,11 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, struct sto
 		return NULL;
 	}
 	pthread_mutex_init(&j->mu, NULL);
-	pthread_cond_init(&j->work, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&j->work, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&j->done, NULL);
 	j->fd = -1;
 	j->do_fsync = do_fsync;
@@ -304,6 +386,7 @@ journal_close(struct journal *j)
 	free(j->ring);
 	free(j->buf);
 	free(j->waiters);
+	free(j->ready);
 	free(j->state_dir);
 	free(j->path);
 	free(j->snap_path);
@@ -351,7 +434,13 @@ journal_append(struct journal *j, json_t *rec)
 	free(j->ring[seq % RING_SIZE]);
 	j->ring[seq % RING_SIZE] = json;
 	json = NULL;
-	pthread_cond_signal(&j->work);
+	/* Wake the committer only when it waits for this: a wakeup is a
+	 * context switch, and the caller holds the store lock. */
+	j->pending++;
+	if (j->idle || (j->gathering && j->pending == j->expect)) {
+		j->idle = 0;
+		pthread_cond_signal(&j->work);
+	}
 out:
 	pthread_mutex_unlock(&j->mu);
 	free(json);
@@ -399,7 +488,7 @@ void
 journal_sync_to(struct journal *j, uint64_t seq)
 {
 	pthread_mutex_lock(&j->mu);
-	while (seq > j->durable)
+	while (seq > j->durable || j->resuming)
 		pthread_cond_wait(&j->done, &j->mu);
 	pthread_mutex_unlock(&j->mu);
 }

@@ -57,13 +57,21 @@ usage_event(const char *event, json_t *ev)
 void
 usage_flush(void)
 {
+	int fd = -1;
+
 	pthread_mutex_lock(&usage_lock);
 	if (usage_file != NULL && usage_dirty) {
-		if (fflush(usage_file) != 0 || fdatasync(fileno(usage_file)) != 0)
+		if (fflush(usage_file) != 0)
 			log_warn("usage log");
+		fd = fileno(usage_file);
 		usage_dirty = 0;
 	}
 	pthread_mutex_unlock(&usage_lock);
+	/* Not under the lock: usage_event takes it with the store lock held,
+	 * and a sync can take milliseconds. The file is closed only once the
+	 * HTTP threads and the main loop are done. */
+	if (fd >= 0 && fdatasync(fd) != 0)
+		log_warn("usage log");
 }
 
 void
