@@ -87,12 +87,24 @@ one_connection() {
 }
 
 @test "an oversized body is answered 413 and the connection still serves" {
-	head -c 70000 /dev/zero | tr '\0' ' ' >"$SL_TMP/big"
-	local next=(--next -o /dev/null -w '%{http_code}\n')
-	curl_trace -H 'Expect:' --data-binary "@$SL_TMP/big" "$U/v1/checkout" \
-	    "${next[@]}" -d '{"product":"viewer"}' "$U/v1/checkout"
-	assert_equal "$CODES" "413 201 "
-	one_connection 2
+	# On a raw connection: curl itself drops a connection whose error answer
+	# came while it still counted its upload as unfinished.
+	local port=${U##*:} fd
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+	{
+		printf 'POST /v1/checkout HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n'
+		printf 'Content-Length: 70000\r\n\r\n'
+		head -c 70000 /dev/zero | tr '\0' ' '
+		printf 'POST /v1/checkout HTTP/1.1\r\nHost: t\r\nContent-Length: 20\r\n\r\n'
+		printf '{"product":"viewer"}'
+		printf 'GET /v1/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n'
+	} >&$fd
+	timeout 10 cat <&$fd >"$SL_TMP/answers"
+	exec {fd}>&-
+	run grep -ao '^HTTP/1.1 [0-9]*' "$SL_TMP/answers"
+	assert_output "$(printf 'HTTP/1.1 413\nHTTP/1.1 201\nHTTP/1.1 200')"
+	grep -aq '"error":"too_large"' "$SL_TMP/answers"
+	[ "$(sl_in_use "$U" view-free)" = 1 ]
 }
 
 @test "concurrent keep-alive clients each use one connection" {
