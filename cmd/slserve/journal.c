@@ -87,26 +87,142 @@ out:
 	return rc;
 }
 
+/* One run of a snapshot's lease records, parsed and applied by a thread. */
+struct snap_part {
+	struct store *store;
+	const char *text;
+	size_t pos, end;	/* end: where the next part starts, or the text's end */
+	int rc;			/* 0, -1: bad JSON at pos, -2: a lease not applied */
+	json_error_t jerr;
+	pthread_t thread;
+};
+
+/* Parse and apply comma-separated lease records from pos until end or a
+ * closing bracket; pos is left at the end or at the bracket. */
+static void *
+snap_part_apply(void *arg)
+{
+	struct snap_part *sp = arg;
+	const char *t = sp->text;
+
+	while (sp->pos < sp->end && t[sp->pos] != ']') {
+		json_t *rec = json_loadb(t + sp->pos, sp->end - sp->pos, JSON_DISABLE_EOF_CHECK,
+		    &sp->jerr);
+		if (rec == NULL) {
+			sp->rc = -1;
+			break;
+		}
+		int applied = store_apply_lease(sp->store, rec);
+		json_decref(rec);
+		if (applied != 0) {
+			sp->rc = -2;
+			break;
+		}
+		sp->pos += (size_t)sp->jerr.position;
+		while (sp->pos < sp->end && (t[sp->pos] == ' ' || t[sp->pos] == '\n'))
+			sp->pos++;
+		if (sp->pos < sp->end && t[sp->pos] == ',')
+			sp->pos++;
+	}
+	return NULL;
+}
+
+/* Apply the snapshot lease by lease: parsed as one tree it costs 1.5 KB
+ * of memory per lease and as much time in malloc as in parsing. Parsing is
+ * most of a restart, so large snapshots are split between threads, one a
+ * core: records are flat objects written with "id" first, so a record
+ * starts wherever '},{"id":"' is found (inside a string those quotes would
+ * be escaped). Snapshots are written as {"leases":[...],"bans":[...],
+ * "version":1,"seq":N} (store_image_text); another shape is parsed whole. */
 static int
 load_snapshot(struct journal *j, char *err, size_t errlen)
 {
+	static const char head[] = "{\"leases\":[", mark[] = "},{\"id\":\"";
+	struct snap_part parts[4];
 	json_error_t jerr;
-	json_t *snap = json_load_file(j->snap_path, 0, &jerr);
+	json_t *snap = NULL;
+	size_t len, pos = sizeof(head) - 1, nparts = 1;
+	char *text = util_read_file(j->snap_path, &len);
+	int rc = -1;
 
-	if (snap == NULL) {
-		if (access(j->snap_path, F_OK) != 0 && errno == ENOENT)
+	if (text == NULL) {
+		if (errno == ENOENT)
 			return 0;
-		snprintf(err, errlen, "%s:%d: %s", j->snap_path, jerr.line, jerr.text);
+		snprintf(err, errlen, "%s: %s", j->snap_path, strerror(errno));
 		return -1;
 	}
+	memset(&jerr, 0, sizeof(jerr));
+	if (len > pos && memcmp(text, head, pos) == 0) {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		size_t want = len < (1 << 20) ? 1 : ncpu < 1 ? 1 : ncpu > 4 ? 4 : (size_t)ncpu;
+		memset(parts, 0, sizeof(parts));
+		parts[0].pos = pos;
+		for (size_t i = 1; i < want; i++) {
+			const char *from = text + pos + (len - pos) * i / want;
+			const char *m = memmem(from, len - (size_t)(from - text), mark,
+			    sizeof(mark) - 1);
+			if (m == NULL || (size_t)(m - text) + 2 <= parts[nparts - 1].pos)
+				break;
+			parts[nparts++].pos = (size_t)(m - text) + 2;
+		}
+		for (size_t i = 0; i < nparts; i++) {
+			parts[i].store = j->store;
+			parts[i].text = text;
+			parts[i].end = i + 1 < nparts ? parts[i + 1].pos : len;
+		}
+		for (size_t i = 1; i < nparts; i++)
+			if (pthread_create(&parts[i].thread, NULL, snap_part_apply, &parts[i]) != 0)
+				snap_part_apply(&parts[i]);	/* no thread: do it here */
+		snap_part_apply(&parts[0]);
+		for (size_t i = 1; i < nparts; i++)
+			if (parts[i].thread != 0)
+				pthread_join(parts[i].thread, NULL);
+		for (size_t i = 0; i < nparts; i++) {
+			if (parts[i].rc == -1) {
+				pos = parts[i].pos;
+				jerr = parts[i].jerr;
+				goto bad;
+			}
+			if (parts[i].rc == -2) {
+				snprintf(err, errlen, "%s: cannot apply a lease", j->snap_path);
+				goto out;
+			}
+			/* Each part ends where the next begins, the last at ']'. */
+			if (parts[i].pos != parts[i].end && i + 1 < nparts) {
+				pos = parts[i].pos;
+				goto bad;
+			}
+		}
+		/* What follows the array is ',"bans":[...],...}': make it an
+		 * object of its own. */
+		pos = parts[nparts - 1].pos;
+		memset(&jerr, 0, sizeof(jerr));
+		snprintf(jerr.text, sizeof(jerr.text), "expected ] and \"bans\"");
+		if (pos + 1 >= len || text[pos] != ']' || text[pos + 1] != ',')
+			goto bad;
+		pos++;
+		text[pos] = '{';
+		snap = json_loadb(text + pos, len - pos, 0, &jerr);
+	} else {
+		pos = 0;
+		snap = json_loadb(text, len, 0, &jerr);
+	}
+	if (snap == NULL)
+		goto bad;
 	j->base = j->seq = (uint64_t)json_int(snap, "seq", 0);
 	if (store_apply_snapshot(j->store, snap) != 0) {
 		snprintf(err, errlen, "%s: cannot apply snapshot", j->snap_path);
-		json_decref(snap);
-		return -1;
+		goto out;
 	}
+	rc = 0;
+	goto out;
+bad:
+	snprintf(err, errlen, "%s: byte %zu: %s", j->snap_path, pos + (size_t)jerr.position,
+	    jerr.text[0] ? jerr.text : "not a snapshot");
+out:
 	json_decref(snap);
-	return 0;
+	free(text);
+	return rc;
 }
 
 /* Write the whole state as a snapshot and start an empty journal. Called by
@@ -114,28 +230,25 @@ load_snapshot(struct journal *j, char *err, size_t errlen)
 static int
 journal_compact(struct journal *j, char *err, size_t errlen)
 {
+	struct store_image *img;
 	uint64_t seq;
-	json_t *snap;
+	size_t len;
 	char *text;
 	int fd;
 
 	pthread_mutex_lock(&j->store->lock);
 	pthread_mutex_lock(&j->mu);
-	snap = store_snapshot(j->store);
+	img = store_image(j->store);
 	seq = j->seq;
 	pthread_mutex_unlock(&j->mu);
 	pthread_mutex_unlock(&j->store->lock);
 	/* Records after seq may be appended meanwhile: they go to the new
 	 * journal; records up to seq are all in the snapshot. */
-	json_object_set_new(snap, "version", json_integer(1));
-	json_object_set_new(snap, "seq", json_integer((json_int_t)seq));
-	text = json_dumps(snap, JSON_COMPACT);
-	json_decref(snap);
-	if (text == NULL) {
+	if (img == NULL || (text = store_image_text(img, seq, &len)) == NULL) {
 		snprintf(err, errlen, "snapshot: out of memory");
 		return -1;
 	}
-	int rc = state_write_atomic(j->snap_path, text, strlen(text), 0600, err, errlen);
+	int rc = state_write_atomic(j->snap_path, text, len, 0600, err, errlen);
 	free(text);
 	if (rc != 0)
 		return -1;
@@ -337,6 +450,7 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, struct sto
 	s->journal = j;
 	if (load_snapshot(j, err, errlen) != 0)
 		goto fail;
+	int journal_existed = access(j->path, F_OK) == 0;
 	if (state_journal_replay(j->path, replay_one, j, &records, &cut, err, errlen) != 0)
 		goto fail;
 	if (cut > 0)
@@ -344,9 +458,16 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, struct sto
 	log_info("state: snapshot at seq %llu, %zu journal records replayed, last seq %llu",
 	    (unsigned long long)j->base, records, (unsigned long long)j->seq);
 	j->durable = j->seq;
-	/* Start from a fresh snapshot so replay time stays bounded. */
-	if (journal_compact(j, err, errlen) != 0)
+	/* A long journal is compacted now so the next replay stays short; a
+	 * short one is appended to (a snapshot of 100,000 leases takes a
+	 * second to write). A new journal is made by compaction, which syncs
+	 * its directory entry. */
+	if (!journal_existed || j->since_snapshot >= compact_after) {
+		if (journal_compact(j, err, errlen) != 0)
+			goto fail;
+	} else if ((j->fd = state_journal_open(j->path, err, errlen)) < 0) {
 		goto fail;
+	}
 	j->running = 1;
 	if (pthread_create(&j->thread, NULL, committer, j) != 0) {
 		snprintf(err, errlen, "cannot start journal thread");

@@ -26,10 +26,12 @@ struct lic {
 
 struct lease {
 	char id[SL_ID_MAX + 1];
-	char product[SL_ID_MAX + 1];
-	char client[256];
-	char user[256];
-	char host[256];
+	/* These point into text[] below: a lease is one allocation the size
+	 * of its strings, not a kilobyte of fixed arrays. */
+	const char *product;
+	const char *client;	/* client, user and host: at most 255 bytes */
+	const char *user;
+	const char *host;
 	long pid;
 	time_t since;
 	int64_t expires_ms;	/* wall clock; 0 = hard lease, held until checkin */
@@ -41,6 +43,7 @@ struct lease {
 	struct lic *lic;
 	struct lease *hnext;	/* hash chain */
 	struct lease *prev, *next;
+	char text[];		/* product, client, user, host; each NUL-terminated */
 };
 
 struct ban {
@@ -165,9 +168,14 @@ uint64_t store_merge_handback(struct store *s, json_t *payload, int *adopted, in
 void store_expire(struct store *s);
 
 /* Durable state: a snapshot of every lease and ban, and the replay of one
- * journal record. Both are called with the store unlocked. */
-json_t *store_snapshot(struct store *s);
+ * journal record. Except store_image, called with the store unlocked. */
+struct store_image;
+struct store_image *store_image(struct store *s);	/* with the store lock held */
+/* The snapshot's text at seq ({"leases":[...],"bans":[...],"version":1,
+ * "seq":N}); frees the image. NULL when out of memory. */
+char *store_image_text(struct store_image *img, uint64_t seq, size_t *len);
 int store_apply_snapshot(struct store *s, json_t *snap);
+int store_apply_lease(struct store *s, json_t *rec);	/* one of a snapshot's leases */
 int store_apply_record(struct store *s, json_t *rec);
 /* After replay: give every soft lease a full timeout from now (a restart
  * never shortens a lease the server acknowledged). */
