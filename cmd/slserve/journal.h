@@ -29,9 +29,10 @@ int journal_wait(struct journal *j, uint64_t seq, void (*resume)(void *), void *
 /* Block until seq is durable (for non-HTTP callers). */
 void journal_sync_to(struct journal *j, uint64_t seq);
 
-/* Records since seq for a peer (a JSON array), or NULL when they are no
- * longer kept in memory and a full snapshot is needed. */
-json_t *journal_since(struct journal *j, uint64_t since);
+/* Durable records since seq for a peer, as the text of a JSON array
+ * (count records, len bytes), or NULL when they are no longer kept in
+ * memory and a full snapshot is needed (or memory is short). */
+char *journal_since_text(struct journal *j, uint64_t since, size_t *count, size_t *len);
 
 /* Statistics for benchmarks and /metrics. */
 struct journal_stats { uint64_t commits, records, syncs; };

@@ -649,8 +649,12 @@ lease_record_json(const struct lease *l)
 	struct lease_text t = { l->id, l->lic->def.id, l->product, l->lic->pool->name,
 	    l->client, l->user, l->host };
 
-	return record_json(&t, l->pid, l->since, l->expires_ms, l->tomb_until_ms,
+	json_t *o = record_json(&t, l->pid, l->since, l->expires_ms, l->tomb_until_ms,
 	    l->handed_back);
+
+	if (l->adopted)
+		json_object_set_new(o, "adopted", json_true());
+	return o;
 }
 
 static json_t *
@@ -1192,8 +1196,16 @@ image_entry_size(const struct lease *l)
 	return (n + 7) & ~(size_t)7;
 }
 
-struct store_image *
-store_image(struct store *s)
+/* Is the lease in the image: for a snapshot, all; for a peer, the live
+ * leases of our own pool granted up to upto. */
+static int
+image_wants(const struct lease *l, int peer, uint64_t upto)
+{
+	return !peer || (l->lic->pool->own && l->tomb_until_ms == 0 && l->seq <= upto);
+}
+
+static struct store_image *
+image_take(struct store *s, int peer, uint64_t upto)
 {
 	struct store_image *img = calloc(1, sizeof(*img));
 	size_t total = 0;
@@ -1201,12 +1213,15 @@ store_image(struct store *s)
 	if (img == NULL)
 		return NULL;
 	for (struct lease *l = s->head; l != NULL; l = l->next)
-		total += image_entry_size(l);
+		if (image_wants(l, peer, upto))
+			total += image_entry_size(l);
 	if (total > 0 && (img->buf = malloc(total)) == NULL) {
 		free(img);
 		return NULL;
 	}
 	for (struct lease *l = s->head; l != NULL; l = l->next) {
+		if (!image_wants(l, peer, upto))
+			continue;
 		struct image_lease *e = (struct image_lease *)(img->buf + img->len);
 		const char *v[7] = { l->id, l->lic->def.id, l->product, l->lic->pool->name,
 		    l->client, l->user, l->host };
@@ -1221,6 +1236,16 @@ store_image(struct store *s)
 			text_put(&p, v[i], strlen(v[i]));
 		img->len += e->size;
 	}
+	return img;
+}
+
+struct store_image *
+store_image(struct store *s)
+{
+	struct store_image *img = image_take(s, 0, 0);
+
+	if (img == NULL)
+		return NULL;
 	img->bans = json_array();
 	for (size_t i = 0; i < s->nbans; i++) {
 		const struct ban *b = &s->bans[i];
@@ -1251,12 +1276,11 @@ buf_add(char **buf, size_t *len, size_t *cap, const char *text, size_t n)
 	return 0;
 }
 
-char *
-store_image_text(struct store_image *img, uint64_t seq, size_t *lenp)
+/* The image's leases as a JSON array in text, appended to out. */
+static int
+image_array(const struct store_image *img, char **out, size_t *len, size_t *cap)
 {
-	char *out = NULL, *bans = NULL, tail[64];
-	size_t len = 0, cap = 0;
-	int rc = buf_add(&out, &len, &cap, "{\"leases\":[", 11);
+	int rc = buf_add(out, len, cap, "[", 1);
 
 	for (size_t off = 0; rc == 0 && off < img->len; ) {
 		const struct image_lease *e = (const struct image_lease *)(img->buf + off);
@@ -1271,25 +1295,62 @@ store_image_text(struct store_image *img, uint64_t seq, size_t *lenp)
 		    e->handed_back);
 		char *one = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
 		json_decref(rec);
-		if (one == NULL || (off > 0 && buf_add(&out, &len, &cap, ",", 1) != 0) ||
-		    buf_add(&out, &len, &cap, one, strlen(one)) != 0)
+		if (one == NULL || (off > 0 && buf_add(out, len, cap, ",", 1) != 0) ||
+		    buf_add(out, len, cap, one, strlen(one)) != 0)
 			rc = -1;
 		free(one);
 		off += e->size;
 	}
-	bans = json_dumps(img->bans, JSON_COMPACT);
+	return rc == 0 ? buf_add(out, len, cap, "]", 1) : -1;
+}
+
+static void
+image_free(struct store_image *img)
+{
+	json_decref(img->bans);
+	free(img->buf);
+	free(img);
+}
+
+char *
+store_image_text(struct store_image *img, uint64_t seq, size_t *lenp)
+{
+	char *out = NULL, *bans = json_dumps(img->bans, JSON_COMPACT), tail[64];
+	size_t len = 0, cap = 0;
 	int n = snprintf(tail, sizeof(tail), ",\"version\":1,\"seq\":%llu}",
 	    (unsigned long long)seq);
-	if (rc != 0 || bans == NULL || buf_add(&out, &len, &cap, "],\"bans\":", 9) != 0 ||
+
+	if (bans == NULL || buf_add(&out, &len, &cap, "{\"leases\":", 10) != 0 ||
+	    image_array(img, &out, &len, &cap) != 0 ||
+	    buf_add(&out, &len, &cap, ",\"bans\":", 8) != 0 ||
 	    buf_add(&out, &len, &cap, bans, strlen(bans)) != 0 ||
 	    buf_add(&out, &len, &cap, tail, (size_t)n) != 0) {
 		free(out);
 		out = NULL;
 	}
 	free(bans);
-	json_decref(img->bans);
-	free(img->buf);
-	free(img);
+	image_free(img);
+	*lenp = len;
+	return out;
+}
+
+char *
+store_own_leases_text(struct store *s, uint64_t upto, size_t *lenp)
+{
+	struct store_image *img;
+	char *out = NULL;
+	size_t len = 0, cap = 0;
+
+	pthread_mutex_lock(&s->lock);
+	img = image_take(s, 1, upto);
+	pthread_mutex_unlock(&s->lock);
+	if (img == NULL)
+		return NULL;
+	if (image_array(img, &out, &len, &cap) != 0) {
+		free(out);
+		out = NULL;
+	}
+	image_free(img);
 	*lenp = len;
 	return out;
 }
@@ -1319,6 +1380,7 @@ lease_from_record(struct store *s, json_t *o)
 	l->expires_ms = json_int(o, "expires_ms", 0);
 	l->tomb_until_ms = json_int(o, "tomb_until_ms", 0);
 	l->handed_back = json_is_true(json_object_get(o, "handed_back"));
+	l->adopted = json_is_true(json_object_get(o, "adopted"));
 	l->lic = lic_find(s, p, lic);
 	if (l->lic == NULL)
 		l->lic = lic_placeholder(s, p, lic, product);
@@ -1512,6 +1574,10 @@ adopt_lease(struct store *s, struct pool *p, json_t *rec)
 	json_t *copy = json_deep_copy(rec);
 	json_object_del(copy, "tomb_until_ms");
 	json_object_del(copy, "handed_back");
+	json_object_del(copy, "adopted");
+	/* a backup serving a Primary's seat: the Primary decides at handback */
+	if (!p->own)
+		json_object_set_new(copy, "adopted", json_true());
 	json_object_set_new(copy, "pool", json_string(p->name));
 	if (lease_from_record(s, copy) != 0) {
 		json_decref(copy);
@@ -1559,8 +1625,8 @@ store_handback_prepare(struct store *s, struct pool *p)
 	for (struct lease *l = s->head; l != NULL; l = l->next)
 		if (l->lic->pool == p && l->tomb_until_ms == 0)
 			json_array_append_new(leases, lease_record_json(l));
-	json_t *payload = json_pack("{s:s, s:s, s:o, s:O}", "pool", p->name, "from", s->name,
-	    "leases", leases, "released", p->released ? p->released : json_array());
+	json_t *payload = json_pack("{s:s, s:s, s:o, s:o}", "pool", p->name, "from", s->name,
+	    "leases", leases, "released", p->released ? json_deep_copy(p->released) : json_array());
 	pthread_mutex_unlock(&s->lock);
 	return payload;
 }
@@ -1720,6 +1786,11 @@ store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended)
 				l->expires_ms = e;
 			continue;
 		}
+		/* A seat of ours the backup took from its mirror that we no longer
+		 * hold ended here (its mirror had not seen that yet): taking it
+		 * back would hold a seat nobody has. Unless we lost our state. */
+		if (json_is_true(json_object_get(v, "adopted")) && s->had_state)
+			continue;
 		if ((q = adopt_lease(s, own, v)) > 0) {
 			seq = q;
 			(*adopted)++;

@@ -37,6 +37,7 @@ struct lease {
 	int64_t expires_ms;	/* wall clock; 0 = hard lease, held until checkin */
 	int64_t tomb_until_ms;	/* > 0: revoked or handed back; kept to answer 410 */
 	int handed_back;	/* tombstone left by a handback: answer not_serving */
+	int adopted;		/* taken over from a Primary's mirror: the Primary's */
 	uint64_t seq;		/* journal sequence of its grant */
 	int64_t due_ms;		/* its key in the expiry heap: when to look at it */
 	size_t heap_pos;	/* its slot in the heap, from 1; 0: not in it */
@@ -90,6 +91,7 @@ struct store {
 	char host_id[256];
 	struct journal *journal;
 	long max_leases_per_client;
+	int had_state;		/* its journal had records at start (it lost none) */
 
 	struct lic **lics;
 	size_t nlics, caplics;
@@ -160,6 +162,8 @@ int store_pool_has_leases(struct store *s, struct pool *p);
 /* Failover, Primary side. */
 /* Own live leases granted at or before sequence upto. */
 json_t *store_own_leases(struct store *s, uint64_t upto);
+/* The same as JSON text, made outside the store lock (NULL: no memory). */
+char *store_own_leases_text(struct store *s, uint64_t upto, size_t *len);
 json_t *store_own_licenses(struct store *s);
 /* Take leases back from a backup. Returns the sequence to sync. */
 uint64_t store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended);
