@@ -207,6 +207,7 @@ static cfg_opt_t server_opts[] = {
 	CFG_INT("request_timeout", 10, CFGF_NONE),
 	CFG_INT("max_leases_per_client", 0, CFGF_NONE),
 	CFG_BOOL("fsync", cfg_true, CFGF_NONE),
+	CFG_BOOL("synchronous_backup", cfg_false, CFGF_NONE),
 	CFG_INT("compact_after", 100000, CFGF_NONE),
 	CFG_FLOAT("handback_wait", 3.0, CFGF_NONE),
 	CFG_SEC("tls", tls_opts, CFGF_NONE),
@@ -277,7 +278,7 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	static const char *const tracked[] = { "name", "listen", "url", "state_dir",
 	    "licenses", "admin_token_file", "peer_token_file", "trusted_keys", "hostname",
 	    "max_body", "max_connections", "max_connections_per_ip", "connection_timeout",
-	    "request_timeout", "max_leases_per_client", "fsync", "compact_after", "handback_wait", "failover|url",
+	    "request_timeout", "max_leases_per_client", "fsync", "synchronous_backup", "compact_after", "handback_wait", "failover|url",
 	    "failover|poll_interval", "failover|fail_after", "failover|witness",
 	    "tls|cert", "tls|key", "ca", NULL };
 	conf_track_lines(cfg, tracked);
@@ -339,6 +340,7 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	if (c->max_leases_per_client < 0)
 		opt_error(&e, path, "", "max_leases_per_client", "max_leases_per_client must not be negative");
 	c->fsync = cfg_getbool(cfg, "fsync") == cfg_true;
+	c->synchronous_backup = cfg_getbool(cfg, "synchronous_backup") == cfg_true;
 	c->compact_after = cfg_getint(cfg, "compact_after");
 	if (c->compact_after < 10)
 		opt_error(&e, path, "", "compact_after", "compact_after must be at least 10");

@@ -66,6 +66,7 @@ struct server_config {
 	long request_timeout;		/* seconds for a whole request to arrive */
 	long max_leases_per_client;	/* 0 = no limit */
 	int fsync;
+	int synchronous_backup;		/* a grant is answered once the backups have it */
 	long compact_after;		/* journal records before a snapshot */
 	long handback_wait_ms;		/* bounded wait for backups at start */
 	char *tls_cert;

@@ -33,6 +33,7 @@ struct poller {
 	int from_config;
 	int witness_said;	/* its refusal was logged since the last good poll */
 	int refused;		/* polls refused (4xx) in a row: logged every 60th */
+	int synchronous;	/* the Primary waits for us (synchronous_backup) */
 	int stop;
 	pthread_t thread;
 	struct http_client *http;
@@ -44,6 +45,7 @@ struct backup_seen {
 	char url[512];
 	int64_t last_ms;	/* monotonic; 0: not since we started */
 	double interval;
+	uint64_t acked;		/* our journal up to here is in its mirror */
 };
 
 struct failover {
@@ -60,6 +62,112 @@ struct failover {
 };
 
 static struct failover *fo_of(struct server *srv) { return srv->failover; }
+
+/*
+ * synchronous_backup: answers to checkouts that wait until the backups
+ * polling this server have the grant. A backup's poll since=SEQ (in our
+ * epoch) says that it holds our journal up to SEQ in its saved mirror.
+ * Kept apart from struct failover, which failover_stop frees while the
+ * journal's committer may still ask to wait.
+ */
+struct ack_waiter {
+	uint64_t seq;
+	void (*resume)(void *);
+	void *arg;
+};
+static pthread_mutex_t ack_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct ack_waiter *ack_waiters;
+static size_t ack_nwaiters, ack_capwaiters;
+static int ack_watched;		/* some backup polls us */
+static uint64_t ack_seq;	/* what every backup that polls us holds */
+static int ack_stopped;
+
+int
+failover_wait_backup(struct server *srv, uint64_t seq, void (*resume)(void *), void *arg)
+{
+	int wait = 0;
+
+	if (!srv->cfg.synchronous_backup)
+		return 0;
+	pthread_mutex_lock(&ack_mu);
+	if (!ack_stopped && ack_watched && ack_seq < seq) {
+		if (ack_nwaiters == ack_capwaiters) {
+			size_t n = ack_capwaiters ? ack_capwaiters * 2 : 64;
+			struct ack_waiter *w = realloc(ack_waiters, n * sizeof(*w));
+			if (w != NULL) {
+				ack_waiters = w;
+				ack_capwaiters = n;
+			}
+		}
+		if (ack_nwaiters < ack_capwaiters) {
+			ack_waiters[ack_nwaiters++] = (struct ack_waiter){ seq, resume, arg };
+			wait = 1;
+		}
+	}
+	pthread_mutex_unlock(&ack_mu);
+	return wait;
+}
+
+/* Set what the backups hold and answer the checkouts that waited for it
+ * (all of them when no backup polls, or at shutdown). */
+static void
+ack_update(int watched, uint64_t seq, int stop)
+{
+	struct ack_waiter *go = NULL;
+	size_t ngo = 0, keep = 0;
+
+	pthread_mutex_lock(&ack_mu);
+	ack_watched = watched;
+	ack_seq = seq;
+	if (stop)
+		ack_stopped = 1;
+	if (ack_nwaiters > 0 && (go = malloc(ack_nwaiters * sizeof(*go))) == NULL)
+		stop = 1;	/* cannot sort them out: let them all go below */
+	for (size_t i = 0; i < ack_nwaiters; i++) {
+		struct ack_waiter *w = &ack_waiters[i];
+		if (ack_stopped || !watched || w->seq <= seq) {
+			if (go != NULL)
+				go[ngo++] = *w;
+			else
+				w->resume(w->arg);
+		} else {
+			ack_waiters[keep++] = *w;
+		}
+	}
+	ack_nwaiters = keep;
+	pthread_mutex_unlock(&ack_mu);
+	for (size_t i = 0; i < ngo; i++)
+		go[i].resume(go[i].arg);
+	free(go);
+}
+
+/* Is backup b polling us: seen within three of its poll intervals? */
+static int
+backup_watching(const struct backup_seen *b, int64_t now)
+{
+	return b->last_ms > 0 && now - b->last_ms <= (int64_t)(3000 * b->interval) + 250;
+}
+
+/* Recompute what the backups hold after a poll or as time passes. */
+static void
+ack_refresh(struct failover *fo)
+{
+	int64_t now = util_mono_ms();
+	int watched = 0;
+	uint64_t seq = UINT64_MAX;
+
+	pthread_mutex_lock(&fo->mu);
+	for (size_t i = 0; i < fo->nbackups; i++) {
+		const struct backup_seen *b = &fo->backups[i];
+		if (!backup_watching(b, now))
+			continue;
+		watched = 1;
+		if (b->acked < seq)
+			seq = b->acked;
+	}
+	pthread_mutex_unlock(&fo->mu);
+	ack_update(watched, watched ? seq : 0, 0);
+}
 
 /* STATE_DIR/NAME, or STATE_DIR/mirror-POOL.json when pool is given. */
 static char *
@@ -127,7 +235,12 @@ backups_save(struct failover *fo)
 static void
 mirror_save(struct server *srv, struct pool *p)
 {
+	/* The poller and the main loop both save: one at a time, as they
+	 * share the temporary file. */
+	static pthread_mutex_t saving = PTHREAD_MUTEX_INITIALIZER;
 	char err[256], *path = state_path(srv, NULL, p->name);
+
+	pthread_mutex_lock(&saving);
 	json_t *st = store_pool_state(srv->store, p);
 	char *text = json_dumps(st, JSON_COMPACT);
 
@@ -135,6 +248,7 @@ mirror_save(struct server *srv, struct pool *p)
 	if (text != NULL && path != NULL &&
 	    state_write_atomic(path, text, strlen(text), 0600, err, sizeof(err)) != 0)
 		log_warnx("mirror of %s: %s", p->name, err);
+	pthread_mutex_unlock(&saving);
 	free(text);
 	free(path);
 }
@@ -238,7 +352,9 @@ witness_agrees(struct poller *pl)
 	return agrees;
 }
 
-static void
+/* One poll of the Primary. Returns 1 when it brought news (records or a
+ * full copy), so the next poll soon confirms that we hold them. */
+static int
 poller_once(struct poller *pl)
 {
 	struct server *srv = pl->srv;
@@ -246,13 +362,19 @@ poller_once(struct poller *pl)
 	struct http_response resp;
 	char url[1600], *esc_url;
 	json_t *o = NULL;
+	int news = 0;
 
 	pthread_mutex_lock(&srv->store->lock);
+	int unsaved = p->dirty;
 	char epoch[40];
 	util_strlcpy(epoch, p->primary_epoch, sizeof(epoch));
 	uint64_t since = p->primary_seq;
 	enum pool_status status = p->status;
 	pthread_mutex_unlock(&srv->store->lock);
+	/* since=SEQ tells a Primary that waits for us that we hold its journal
+	 * up to SEQ: it must be on our disk first. */
+	if (pl->synchronous && unsaved && status == POOL_WARM)
+		mirror_save(srv, p);
 
 	esc_url = curl_easy_escape(NULL, srv->cfg.url, 0);
 	snprintf(url, sizeof(url), "%s/v1/peer/sync?since=%llu&epoch=%s&name=%s&url=%s&interval=%g",
@@ -318,6 +440,9 @@ poller_once(struct poller *pl)
 			store_mirror_records(srv->store, p, json_object_get(o, "records"));
 		pthread_mutex_lock(&srv->store->lock);
 		util_strlcpy(p->primary_epoch, json_str(o, "epoch", ""), sizeof(p->primary_epoch));
+		news = p->primary_seq != (uint64_t)json_int(o, "seq", 0) ||
+		    json_is_true(json_object_get(o, "full"));
+		pl->synchronous = json_is_true(json_object_get(o, "synchronous"));
 		p->primary_seq = (uint64_t)json_int(o, "seq", 0);
 		pthread_mutex_unlock(&srv->store->lock);
 	}
@@ -332,6 +457,7 @@ poller_once(struct poller *pl)
 out:
 	json_decref(o);
 	http_response_clear(&resp);
+	return news;
 }
 
 static void *
@@ -341,8 +467,11 @@ poller_main(void *arg)
 
 	while (!pl->stop) {
 		int64_t start = util_mono_ms();
-		poller_once(pl);
-		poller_sleep(pl, start + (int64_t)(pl->interval * 1000));
+		/* After news, poll again soon: the Primary may hold checkouts
+		 * until we confirm them (synchronous_backup). */
+		int news = poller_once(pl);
+		int64_t wait = news && pl->synchronous ? 10 : (int64_t)(pl->interval * 1000);
+		poller_sleep(pl, start + wait);
 	}
 	return NULL;
 }
@@ -631,6 +760,7 @@ failover_stop(struct server *srv)
 
 	if (fo == NULL)
 		return;
+	ack_update(0, 0, 1);
 	pthread_mutex_lock(&fo->mu);
 	for (size_t i = 0; i < fo->npollers; i++)
 		fo->pollers[i]->stop = 1;
@@ -661,13 +791,12 @@ failover_tick(struct server *srv)
 	char err[512];
 
 	pthread_mutex_lock(&fo->mu);
-	for (size_t i = 0; i < fo->nbackups; i++) {
-		struct backup_seen *b = &fo->backups[i];
-		if (b->last_ms > 0 && now - b->last_ms <= (int64_t)(3000 * b->interval) + 250)
+	for (size_t i = 0; i < fo->nbackups; i++)
+		if (backup_watching(&fo->backups[i], now))
 			watched = 1;
-	}
 	int save = fo->backups_dirty;
 	pthread_mutex_unlock(&fo->mu);
+	ack_refresh(fo);
 	pthread_mutex_lock(&srv->store->lock);
 	srv->store->pools[0]->status = watched ? POOL_HOT_WARM : POOL_HOT;
 	pthread_mutex_unlock(&srv->store->lock);
@@ -827,8 +956,11 @@ api_peer_sync(struct req *r, const char *arg)
 		}
 		b->last_ms = util_mono_ms();
 		b->interval = interval;
+		/* since counts only in our epoch: else it holds nothing of ours */
+		b->acked = qe != NULL && strcmp(qe, srv->epoch) == 0 ? since : 0;
 	}
 	pthread_mutex_unlock(&fo->mu);
+	ack_refresh(fo);
 
 	uint64_t seq = journal_last_seq(srv->journal);
 	int full = qe == NULL || strcmp(qe, srv->epoch) != 0;
@@ -847,6 +979,8 @@ api_peer_sync(struct req *r, const char *arg)
 	r->reply.body = json_pack("{s:s, s:s, s:I, s:b, s:o}", "name", srv->cfg.name,
 	    "epoch", srv->epoch, "seq", (json_int_t)(full ? seq : since + nrecords),
 	    "full", full, "licenses", store_own_licenses(srv->store));
+	if (srv->cfg.synchronous_backup)
+		json_object_set_new(r->reply.body, "synchronous", json_true());
 	reply_splice(r, full ? "leases" : "records", records, len);
 }
 

@@ -10,6 +10,7 @@
 
 #include <microhttpd.h>
 
+#include "failover.h"
 #include "journal.h"
 #include "json.h"
 #include "log.h"
@@ -265,12 +266,24 @@ send_reply(struct req *r)
 	return ret;
 }
 
-/* Called by the journal's committer once the reply's record is durable. */
 static void
 req_resume(void *arg)
 {
 	struct req *r = arg;
 
+	MHD_resume_connection(r->conn);
+}
+
+/* Called by the journal's committer once the reply's record is durable: a
+ * seat of our own pool may still have to reach our backups first. */
+static void
+req_durable(void *arg)
+{
+	struct req *r = arg;
+
+	if (r->reply.own_grant &&
+	    failover_wait_backup(r->srv, r->reply.wait_seq, req_resume, r) == 1)
+		return;
 	MHD_resume_connection(r->conn);
 }
 
@@ -342,10 +355,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	if (r->reply.wait_seq > 0) {
 		MHD_suspend_connection(conn);
 		r->suspended = 1;
-		if (journal_wait(srv->journal, r->reply.wait_seq, req_resume, r) == 1)
+		if (journal_wait(srv->journal, r->reply.wait_seq, req_durable, r) == 1)
 			return MHD_YES;
 		/* Already durable: the resumed call answers. */
-		MHD_resume_connection(conn);
+		req_durable(r);
 		return MHD_YES;
 	}
 	return send_reply(r);

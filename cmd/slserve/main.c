@@ -343,6 +343,7 @@ main(int argc, char **argv)
 	    srv.store, err, sizeof(err));
 	if (srv.journal == NULL)
 		startup_failed("state: %s", err);
+	srv.store->had_state = journal_last_seq(srv.journal) > 0;
 	store_grace(srv.store);
 
 	util_random_hex(srv.epoch, 8);

@@ -757,6 +757,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 			r->status = 200;
 			r->body = lease_grant_json(s, l);
 			r->wait_seq = l->seq;
+			r->own_grant = p->own;
 		}
 		goto out;
 	}
@@ -840,6 +841,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 	r->status = 201;
 	r->body = lease_grant_json(s, l);
 	r->wait_seq = l->seq;
+	r->own_grant = p->own;
 out:
 	pthread_mutex_unlock(&s->lock);
 }

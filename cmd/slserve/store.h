@@ -78,6 +78,7 @@ struct reply {
 	unsigned status;
 	json_t *body;
 	uint64_t wait_seq;
+	int own_grant;		/* a seat of our own pool: synchronous_backup applies */
 };
 
 struct checkout_req {
