@@ -86,6 +86,7 @@ config() { # NAME PORT [EXTRA]
 		echo "licenses = \"licenses.conf\""
 		echo "peer_token_file = \"$dir/peer.token\""
 		[ $# -lt 3 ] || echo "$3"
+		[ "$(id -u)" -ne 0 ] || echo "allow_root = true"	# slserve refuses root unless told
 	} >"$dir/$1/slserve.conf"
 }
 

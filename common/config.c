@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,6 +213,8 @@ static cfg_opt_t server_opts[] = {
 	CFG_FLOAT("handback_wait", 3.0, CFGF_NONE),
 	CFG_SEC("tls", tls_opts, CFGF_NONE),
 	CFG_STR("ca", "", CFGF_NONE),
+	CFG_STR("user", "", CFGF_NONE),
+	CFG_BOOL("allow_root", cfg_false, CFGF_NONE),
 	CFG_SEC("failover", failover_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_END()
 };
@@ -280,7 +283,7 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	    "max_body", "max_connections", "max_connections_per_ip", "connection_timeout",
 	    "request_timeout", "max_leases_per_client", "fsync", "synchronous_backup", "compact_after", "handback_wait", "failover|url",
 	    "failover|poll_interval", "failover|fail_after", "failover|witness",
-	    "tls|cert", "tls|key", "ca", NULL };
+	    "tls|cert", "tls|key", "ca", "user", "allow_root", NULL };
 	conf_track_lines(cfg, tracked);
 	if (conf_parse(cfg, path, &e) != 0)
 		goto out;
@@ -356,6 +359,15 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 		if (c->tls_cert == NULL || c->tls_key == NULL)
 			conf_error(&e, "%s:%d: tls needs both cert and key", path, tls->line);
 	}
+
+	s = cfg_getstr(cfg, "user");
+	if (strlen(s) >= sizeof(c->user))
+		opt_error(&e, path, "", "user", "user name too long");
+	else if (s[0] != '\0' && getpwnam(s) == NULL)
+		opt_error(&e, path, "", "user", "user \"%.64s\": no such user", s);
+	else
+		util_strlcpy(c->user, s, sizeof(c->user));
+	c->allow_root = cfg_getbool(cfg, "allow_root") == cfg_true;
 
 	c->ca = conf_path(c, cfg_getstr(cfg, "ca"));
 	if (c->ca != NULL && access(c->ca, R_OK) != 0)

@@ -72,6 +72,8 @@ struct server_config {
 	char *tls_cert;
 	char *tls_key;
 	char *ca;			/* CA file to verify https peers and witnesses */
+	char user[64];			/* started as root: run as this user; "" none */
+	int allow_root;			/* started as root without user: go on as root */
 	struct failover_conf *failover;
 	size_t nfailover;
 };

@@ -403,6 +403,21 @@ failcfg_format(const struct failcfg *cfg)
 	return buf;
 }
 
+/* Run as root (slctl), give a file we made in the state directory to the
+ * directory's owner: the server may run as another user (slserve.conf
+ * user), and the files are 0600. */
+static int
+failcfg_own_like(int fd, const char *dir)
+{
+	struct stat st;
+
+	if (geteuid() != 0)
+		return 0;
+	if (stat(dir, &st) == -1)
+		return -1;
+	return fchown(fd, st.st_uid, st.st_gid);
+}
+
 /* Write text to dir/name through a temporary file, fsync, rename, fsync dir. */
 static int
 failcfg_write_atomic(const char *dir, const char *name, const char *text,
@@ -424,7 +439,7 @@ failcfg_write_atomic(const char *dir, const char *name, const char *text,
 		tmp = NULL;
 		goto out;
 	}
-	if (fchmod(fd, 0644) == -1) {
+	if (fchmod(fd, 0600) == -1 || failcfg_own_like(fd, dir) == -1) {
 		failcfg_err(err, errlen, "%s: chmod: %s", tmp, strerror(errno));
 		goto out;
 	}
@@ -498,7 +513,8 @@ failcfg_edit(const char *state_dir, const struct failcfg_entry *e,
 		failcfg_err(err, errlen, "out of memory");
 		return -1;
 	}
-	if ((lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+	if ((lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) == -1 ||
+	    failcfg_own_like(lockfd, state_dir) == -1) {
 		failcfg_err(err, errlen, "%s: %s", lockpath, strerror(errno));
 		goto out;
 	}

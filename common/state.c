@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -31,6 +32,96 @@ state_ensure_dir(const char *dir, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+int
+state_check_dir(const char *dir, int *fixed, char *err, size_t errlen)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int fd, rc = -1;
+
+	*fixed = 0;
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    (d = fdopendir(fd)) == NULL) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if ((st.st_mode & 077) != 0) {
+		if (fchmod(fd, st.st_mode & 0700) != 0) {
+			snprintf(err, errlen, "%s: chmod 0700: %s", dir, strerror(errno));
+			goto out;
+		}
+		(*fixed)++;
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			snprintf(err, errlen, "%s/%s: %s", dir, de->d_name, strerror(errno));
+			goto out;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			snprintf(err, errlen, "%s/%s: is a symbolic link; nothing in the state "
+			    "directory is followed", dir, de->d_name);
+			goto out;
+		}
+		if (S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+			if (fchmodat(fd, de->d_name, st.st_mode & 0600, 0) != 0) {
+				snprintf(err, errlen, "%s/%s: chmod 0600: %s", dir, de->d_name,
+				    strerror(errno));
+				goto out;
+			}
+			(*fixed)++;
+		}
+	}
+	if (errno != 0) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	closedir(d);
+	return rc;
+}
+
+int
+state_chown_dir(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = -1;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    (d = fdopendir(fd)) == NULL) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (fchown(fd, uid, gid) != 0) {
+		snprintf(err, errlen, "%s: chown: %s", dir, strerror(errno));
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fchownat(fd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+			snprintf(err, errlen, "%s/%s: chown: %s", dir, de->d_name, strerror(errno));
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	closedir(d);
+	return rc;
 }
 
 int

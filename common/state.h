@@ -13,6 +13,15 @@ int state_lock_dir(const char *dir, pid_t *holder, char *err, size_t errlen);
 /* Create dir (mode 0700) if missing; refuse a symlink. */
 int state_ensure_dir(const char *dir, char *err, size_t errlen);
 
+/* Check a state directory at start: refuse it when an entry is a symbolic
+ * link (nothing in it is followed), and take group and other permissions
+ * away from it (0700) and from its files (0600); *fixed counts those. */
+int state_check_dir(const char *dir, int *fixed, char *err, size_t errlen);
+
+/* Give dir and everything directly in it to uid:gid (symbolic links are
+ * not followed). */
+int state_chown_dir(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen);
+
 /* Replace path with buf atomically: temp file, fsync, rename, fsync dir. */
 int state_write_atomic(const char *path, const void *buf, size_t len, mode_t mode,
     char *err, size_t errlen);

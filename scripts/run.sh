@@ -12,4 +12,9 @@ In another terminal, try:
 
 Stop the server with Ctrl-C.
 MSG
-exec bin/slserve -d -f etc/slserve.conf
+# slserve refuses to run as root unless told: as root, run it as the owner
+# of the checkout (who owns ./state too; root in a container, so be it).
+if [ "$(id -u)" -eq 0 ]; then
+	set -- -u "$(stat -c %U .)"
+fi
+exec bin/slserve -d -f etc/slserve.conf "$@"

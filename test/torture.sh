@@ -94,6 +94,10 @@ echo 'compact_after = 50' >>"$T/A/slserve.conf"
 echo "synchronous_backup = $SYNC" >>"$T/A/slserve.conf"
 echo 'compact_after = 50' >>"$T/B/slserve.conf"
 printf 'failover "A" {\n  url = "%s"\n  poll_interval = 0.2\n  fail_after = 3\n}\n' "${URL[A]}" >>"$T/B/slserve.conf"
+if [ "$(id -u)" -eq 0 ]; then	# slserve refuses root unless told
+	echo 'allow_root = true' >>"$T/A/slserve.conf"
+	echo 'allow_root = true' >>"$T/B/slserve.conf"
+fi
 od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$T/peer.token"
 
 healthy() { curl -fsS -m 1 -o /dev/null "${URL[$1]}/v1/health"; }

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,11 +38,12 @@ on_signal(int sig)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: slserve [-dnv] [-f file]\n"
+	fprintf(f, "usage: slserve [-dnv] [-f file] [-u user]\n"
 	    "  -d       stay in the foreground and log to stderr\n"
 	    "  -f file  configuration file (default %s)\n"
 	    "  -n       check the configuration and licenses, print what is wrong\n"
 	    "           or \"configuration OK\", and exit\n"
+	    "  -u user  started as root: run as user once the port is bound\n"
 	    "  -v       verbose (debug) logging\n"
 	    "  -V       print the version and exit\n", SLSERVE_CONF_DEFAULT);
 }
@@ -156,6 +159,22 @@ is_default_token_path(const struct server *srv, const char *path, const char *ba
 	return same;
 }
 
+/* Become uid:gid with user's groups, for good: checked, not assumed. */
+static int
+drop_privileges(const char *user, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+	if (initgroups(user, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+		snprintf(err, errlen, "cannot become user \"%s\": %s", user, strerror(errno));
+		return -1;
+	}
+	if (getuid() != uid || geteuid() != uid || getgid() != gid || getegid() != gid ||
+	    setuid(0) == 0) {
+		snprintf(err, errlen, "still privileged after becoming user \"%s\"", user);
+		return -1;
+	}
+	return 0;
+}
+
 /* Room for max_connections sockets besides our own files: raise the soft
  * limit of open files up to the hard one, or serve fewer connections. */
 #define FD_RESERVE 64
@@ -241,7 +260,11 @@ int
 main(int argc, char **argv)
 {
 	static struct server srv;
-	const char *conf = SLSERVE_CONF_DEFAULT;
+	const char *conf = SLSERVE_CONF_DEFAULT, *user_opt = NULL;
+	struct passwd *pw;
+	uid_t run_uid = 0;
+	gid_t run_gid = 0;
+	int drop = 0, fixed;
 	int foreground = 0, check_only = 0, verbose = 0, ch;
 	char err[8192];
 	struct license_set set;
@@ -251,10 +274,11 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 
-	while ((ch = getopt_long(argc, argv, "df:hnvV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "df:hnu:vV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': foreground = 1; break;
 		case 'f': conf = optarg; break;
+		case 'u': user_opt = optarg; break;
 		case 'n': check_only = 1; break;
 		case 'v': verbose = 1; break;
 		case 'V': printf("slserve %s\n", SL_VERSION); return 0;
@@ -301,6 +325,29 @@ main(int argc, char **argv)
 		return fflush(stdout) == 0 ? 0 : 1;
 	}
 
+	/* Root only when told: as user (after binding), or allow_root. */
+	if (user_opt != NULL) {
+		if (getpwnam(user_opt) == NULL || strlen(user_opt) >= sizeof(srv.cfg.user)) {
+			fprintf(stderr, "slserve: -u %s: no such user\n", user_opt);
+			return 1;
+		}
+		util_strlcpy(srv.cfg.user, user_opt, sizeof(srv.cfg.user));
+	}
+	if (geteuid() == 0 && srv.cfg.user[0] != '\0') {
+		if ((pw = getpwnam(srv.cfg.user)) == NULL) {
+			fprintf(stderr, "slserve: user \"%s\": no such user\n", srv.cfg.user);
+			return 1;
+		}
+		run_uid = pw->pw_uid;
+		run_gid = pw->pw_gid;
+		drop = run_uid != 0;
+	} else if (geteuid() == 0 && !srv.cfg.allow_root) {
+		fprintf(stderr, "slserve: refusing to run as root: set user = \"NAME\" in %s "
+		    "(or -u NAME) to run as NAME once the port is bound, or allow_root = true\n",
+		    conf);
+		return 1;
+	}
+
 	if (!foreground)
 		daemonize();
 	log_init("slserve", foreground, verbose);
@@ -312,6 +359,14 @@ main(int argc, char **argv)
 	int lockfd = state_lock_dir(srv.cfg.state_dir, &holder, err, sizeof(err));
 	if (lockfd < 0)
 		startup_failed("%s%s", err, holder > 0 ? " (is another slserve running?)" : "");
+	if (state_check_dir(srv.cfg.state_dir, &fixed, err, sizeof(err)) != 0)
+		startup_failed("state_dir: %s", err);
+	if (fixed > 0)
+		log_warnx("%s: took group and other permissions away from %d entries (the "
+		    "directory is 0700, its files 0600)", srv.cfg.state_dir, fixed);
+	if (geteuid() != 0 && srv.cfg.user[0] != '\0' && (pw = getpwnam(srv.cfg.user)) != NULL &&
+	    pw->pw_uid != geteuid())
+		log_warnx("user \"%s\" ignored: not started as root", srv.cfg.user);
 	if (load_token(srv.cfg.admin_token_file, is_default_token_path(&srv,
 	    srv.cfg.admin_token_file, "admin.token"), "admin", srv.admin_hash,
 	    NULL, err, sizeof(err)) != 0)
@@ -364,6 +419,15 @@ main(int argc, char **argv)
 	raise_fd_limit(&srv);
 	if (httpd_start(&srv, err, sizeof(err)) != 0)
 		startup_failed("%s", err);
+	if (drop) {
+		if (state_chown_dir(srv.cfg.state_dir, run_uid, run_gid, err, sizeof(err)) != 0 ||
+		    drop_privileges(srv.cfg.user, run_uid, run_gid, err, sizeof(err)) != 0)
+			startup_failed("%s", err);
+		log_info("running as user \"%s\" (uid %ld, gid %ld)", srv.cfg.user,
+		    (long)run_uid, (long)run_gid);
+	} else if (geteuid() == 0) {
+		log_warnx("running as root (%s)", srv.cfg.user[0] ? "user = root" : "allow_root");
+	}
 	failover_start(&srv);
 	log_info("slserve %s \"%s\" serving on %s (epoch %s, state %s)", SL_VERSION,
 	    srv.cfg.name, srv.cfg.listen, srv.epoch, srv.cfg.state_dir);
