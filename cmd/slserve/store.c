@@ -732,6 +732,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 	int candidates = 0, full = 0;
 	struct pool *p;
 	struct lease *l;
+	json_t *ev = NULL;
 
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_lock(&s->lock);
@@ -837,13 +838,17 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 	lease_link(s, l);
 	l->seq = journal_lease(s, "grant", l, NULL);
 	s->grants++;
-	usage_event("grant", usage_json(l));
+	/* Logged once the lock is let go: formatting and writing the line
+	 * was about a third of what a checkout did under it (callgrind). */
+	ev = usage_json(l);
 	r->status = 201;
 	r->body = lease_grant_json(s, l);
 	r->wait_seq = l->seq;
 	r->own_grant = p->own;
 out:
 	pthread_mutex_unlock(&s->lock);
+	if (ev != NULL)
+		usage_event("grant", ev);
 }
 
 /* Answer for a lease id that is a tombstone. */
@@ -921,9 +926,11 @@ store_heartbeat(struct store *s, const char *id, struct reply *r)
 }
 
 /* End a live lease: unlink, journal, log (with extra fields, which are
- * consumed). Returns the journal sequence. */
+ * consumed). Returns the journal sequence. With evp, the usage event is
+ * left there for the caller to log once it has let go of the store lock. */
 static uint64_t
-lease_end(struct store *s, struct lease *l, const char *why, json_t *extra)
+lease_end_event(struct store *s, struct lease *l, const char *why, json_t *extra,
+    json_t **evp)
 {
 	uint64_t seq;
 
@@ -941,8 +948,17 @@ lease_end(struct store *s, struct lease *l, const char *why, json_t *extra)
 		json_object_update(ev, extra);
 		json_decref(extra);
 	}
-	usage_event(why, ev);
+	if (evp != NULL)
+		*evp = ev;
+	else
+		usage_event(why, ev);
 	return seq;
+}
+
+static uint64_t
+lease_end(struct store *s, struct lease *l, const char *why, json_t *extra)
+{
+	return lease_end_event(s, l, why, extra, NULL);
 }
 
 void
@@ -950,6 +966,7 @@ store_checkin(struct store *s, const char *id, struct reply *r)
 {
 	struct lease *l;
 	struct pool *mp;
+	json_t *ev = NULL;
 
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_lock(&s->lock);
@@ -967,13 +984,15 @@ store_checkin(struct store *s, const char *id, struct reply *r)
 		    l->lic->pool->name, l->lic->pool->primary_url);
 		json_object_set_new(r->body, "primary", json_string(l->lic->pool->primary_url));
 	} else {
-		r->wait_seq = lease_end(s, l, "checkin", NULL);
+		r->wait_seq = lease_end_event(s, l, "checkin", NULL, &ev);
 		s->checkins++;
 		r->status = 200;
 		r->body = json_pack("{s:s, s:b}", "lease", id, "released", 1);
 		free(l);
 	}
 	pthread_mutex_unlock(&s->lock);
+	if (ev != NULL)
+		usage_event("checkin", ev);
 }
 
 void
