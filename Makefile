@@ -64,7 +64,7 @@ run: deps
 
 TESTS ?= test
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all fuzz-replay
 	@command -v mandoc >/dev/null && mandoc -Tlint -Wwarning man/*.[0-9]
 	SL_BINDIR=$(CURDIR)/$(BINDIR) $(TEST_WRAP) bats --timing $(TESTS)
 
@@ -126,3 +126,42 @@ bench: all $(BENCH_BIN)
 	$(BENCH_BIN) -b $(BINDIR) -F bench/failover-times.sh -o build/bench/results.json
 
 .PHONY: bench
+
+# Fuzzing (test/fuzz/). `make fuzz` builds each harness with clang's
+# libFuzzer (and ASan, UBSan) and runs it FUZZ_TIME seconds from its corpus
+# test/fuzz/corpus-NAME/; new inputs go to build/fuzz/corpus-NAME/, crashes
+# to build/fuzz/NAME-crash-*. `make test` replays the corpora through
+# $(BUILD)/fuzz/replay-NAME, built with the normal compiler.
+FUZZERS      := license request journal failcfg
+FUZZ_TIME    ?= 60
+FUZZ_CC      ?= clang
+FUZZ_DIR     := build/fuzz
+FUZZ_SLSERVE := store journal usage
+FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Wall -Wextra -D_GNU_SOURCE -Icommon -Icmd/slserve \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+
+$(BUILD)/test/fuzz/%.o: CFLAGS += -Icmd/slserve
+
+# replay-NAME: the harness, its helpers, and for the journal some of slserve.
+fuzz_objs = $(BUILD)/test/fuzz/fuzz_$(1).o $(BUILD)/test/fuzz/fuzz_util.o \
+            $(if $(filter journal,$(1)),$(FUZZ_SLSERVE:%=$(BUILD)/cmd/slserve/%.o))
+define fuzz_rules
+$(BUILD)/fuzz/replay-$(1): $(BUILD)/test/fuzz/replay.o $(call fuzz_objs,$(1)) $(BUILD)/libsl.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+$(FUZZ_DIR)/fuzz-$(1): test/fuzz/fuzz_$(1).c test/fuzz/fuzz_util.c $(COMMON_SRC) \
+    $(if $(filter journal,$(1)),$(FUZZ_SLSERVE:%=cmd/slserve/%.c))
+	@mkdir -p $$(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $$@ $$(filter %.c,$$^) $(LDLIBS)
+endef
+$(foreach f,$(FUZZERS),$(eval $(call fuzz_rules,$(f))))
+
+fuzz-replay: $(FUZZERS:%=$(BUILD)/fuzz/replay-%)
+
+fuzz:
+	@sh scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory $(FUZZERS:%=$(FUZZ_DIR)/fuzz-%)
+	@sh test/fuzz/run.sh $(FUZZ_TIME) $(FUZZERS)
+
+.PHONY: fuzz fuzz-replay

@@ -96,6 +96,36 @@ conf_blank_comments(char *s)
 	}
 }
 
+/*
+ * The line where a quoted string opens that the text never closes, or 0.
+ * libconfuse drops such a string at the end of a file without a word (and
+ * echoes a backslash before the end to stdout): a file cut short must not
+ * pass for a good one. Comments are blanked out already.
+ */
+static int
+conf_open_quote_line(const char *s)
+{
+	char quote = 0;
+	int line = 1, opened = 0;
+
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p == '\n')
+			line++;
+		if (quote != 0) {
+			if (*p == '\\' && p[1] != '\0') {
+				if (*++p == '\n')
+					line++;
+			} else if (*p == quote) {
+				quote = 0;
+			}
+		} else if (*p == '"' || *p == '\'') {
+			quote = *p;
+			opened = line;
+		}
+	}
+	return quote != 0 ? opened : 0;
+}
+
 int
 conf_parse(cfg_t *cfg, const char *path, struct conf_errors *e)
 {
@@ -107,6 +137,12 @@ conf_parse(cfg_t *cfg, const char *path, struct conf_errors *e)
 		return -1;
 	}
 	conf_blank_comments(text);
+	int open_line = conf_open_quote_line(text);
+	if (open_line > 0) {
+		conf_error(e, "%s:%d: unterminated string constant", path, open_line);
+		free(text);
+		return -1;
+	}
 	cfg_set_error_function(cfg, conf_confuse_error);
 	current_errors = e;
 	current_path = path;

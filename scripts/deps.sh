@@ -6,6 +6,8 @@ PKGS="gcc make pkg-config libconfuse-dev libcurl4-openssl-dev libmicrohttpd-dev
 libjansson-dev libsodium-dev bats bats-assert bats-support jq curl mandoc
 iproute2 procps openssl valgrind strace python3
 prometheus chromium"
+# `make fuzz` alone needs clang (libFuzzer).
+[ "${1:-}" = fuzz ] && PKGS="$PKGS clang"
 missing=""
 for p in $PKGS; do
 	s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -1,0 +1,82 @@
+/* The request decoders: a body checked against the field tables of the
+ * checkout, revoke, failover and handback calls (the first byte picks the
+ * table), then read as the handlers read it. The tables mirror
+ * cmd/slserve/api.c and failover.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "fuzz.h"
+#include "json.h"
+#include "util.h"
+
+static const struct json_field checkout_fields[] = {
+	{ "product", JK_ID, 1 },
+	{ "pool", JK_ID, 0 },
+	{ "lease", JK_ID, 0 },
+	{ "client", JK_TEXT, 0 },
+	{ "user", JK_TEXT, 0 },
+	{ "host", JK_TEXT, 0 },
+	{ "pid", JK_UINT, 0 },
+	{ NULL, 0, 0 }
+};
+
+static const struct json_field revoke_fields[] = {
+	{ "for", JK_UINT, 0 },
+	{ "reason", JK_TEXT, 0 },
+	{ "by", JK_TEXT, 0 },
+	{ NULL, 0, 0 }
+};
+
+static const struct json_field failover_fields[] = {
+	{ "name", JK_ID, 1 },
+	{ "url", JK_TEXT, 1 },
+	{ "poll_interval", JK_NUMBER, 0 },
+	{ "fail_after", JK_UINT, 0 },
+	{ NULL, 0, 0 }
+};
+
+static const struct json_field handback_fields[] = {
+	{ "pool", JK_ID, 1 },
+	{ "from", JK_ID, 0 },
+	{ "leases", JK_ANY, 0 },
+	{ "released", JK_ANY, 0 },
+	{ "commit", JK_BOOL, 0 },
+	{ NULL, 0, 0 }
+};
+
+static const struct json_field *const tables[] = {
+	checkout_fields, revoke_fields, failover_fields, handback_fields
+};
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char err[256];
+	json_t *o;
+
+	if (size < 1)
+		return 0;
+	const struct json_field *fields = tables[data[0] % 4];
+	/* The server hands the decoder a NUL-terminated copy of the body. */
+	char *body = malloc(size);
+	if (body == NULL)
+		return 0;
+	memcpy(body, data + 1, size - 1);
+	body[size - 1] = '\0';
+	o = json_decode_object(body, size - 1, fields, data[0] & 4, err, sizeof(err));
+	if (o != NULL) {
+		for (const struct json_field *f = fields; f->name != NULL; f++) {
+			const char *s = json_str(o, f->name, NULL);
+			if (f->kind == JK_ID && s != NULL && !util_valid_id(s))
+				abort();	/* the decoder let a bad id through */
+			json_int(o, f->name, 0);
+		}
+		json_decref(o);
+	} else if (err[0] == '\0') {
+		abort();		/* a refusal must say why */
+	}
+	free(body);
+	return 0;
+}
