@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <getopt.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -295,6 +296,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_init("slserve", 1, verbose);
+	/* Snapshots and full peer syncs use buffers of tens of megabytes for
+	 * a moment. glibc raises its mmap threshold to the size of each one
+	 * freed, so the next ones come from the heap and stay resident
+	 * (+25 MiB at 100,000 leases): keep them mapped, and unmapped when
+	 * freed. */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 
 	if (config_load(conf, &srv.cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
