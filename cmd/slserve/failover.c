@@ -1047,6 +1047,26 @@ api_peer_release(struct req *r, const char *arg)
 	json_decref(o);
 }
 
+/* One Primary this server backs up: its settings and how polling goes.
+ * Called with fo->mu held. */
+static json_t *
+poller_json(struct server *srv, struct poller *pl, int64_t now)
+{
+	json_t *o;
+
+	pthread_mutex_lock(&srv->store->lock);
+	o = json_pack("{s:s, s:s, s:f, s:i, s:s, s:s, s:s, s:o, s:i}",
+	    "name", pl->name, "url", pl->url, "poll_interval", pl->interval,
+	    "fail_after", pl->fail_after, "witness", pl->witness,
+	    "source", pl->from_config ? "config" : "runtime",
+	    "status", pool_status_str(pl->pool->status),
+	    "last_poll_age", pl->pool->last_poll_ms ?
+	    json_real((now - pl->pool->last_poll_ms) / 1000.0) : json_null(),
+	    "failed_polls", pl->pool->failed_polls);
+	pthread_mutex_unlock(&srv->store->lock);
+	return o;
+}
+
 void
 failover_health(struct server *srv, json_t *health)
 {
@@ -1062,14 +1082,11 @@ failover_health(struct server *srv, json_t *health)
 		    b->last_ms ? json_real((now - b->last_ms) / 1000.0) : json_null()));
 	}
 	for (size_t i = 0; i < fo->npollers; i++) {
-		struct poller *pl = fo->pollers[i];
-		pthread_mutex_lock(&srv->store->lock);
-		json_array_append_new(backs, json_pack("{s:s, s:s, s:s, s:o, s:i}",
-		    "pool", pl->name, "url", pl->url, "status", pool_status_str(pl->pool->status),
-		    "last_poll_age", pl->pool->last_poll_ms ?
-		    json_real((now - pl->pool->last_poll_ms) / 1000.0) : json_null(),
-		    "failed_polls", pl->pool->failed_polls));
-		pthread_mutex_unlock(&srv->store->lock);
+		json_t *o = poller_json(srv, fo->pollers[i], now);
+		/* health names the Primary "pool"; the failover settings "name" */
+		json_object_set(o, "pool", json_object_get(o, "name"));
+		json_object_del(o, "name");
+		json_array_append_new(backs, o);
 	}
 	pthread_mutex_unlock(&fo->mu);
 	json_object_set_new(health, "backups", backups);
@@ -1086,19 +1103,8 @@ api_failover_get(struct req *r, const char *arg)
 
 	(void)arg;
 	pthread_mutex_lock(&fo->mu);
-	for (size_t i = 0; i < fo->npollers; i++) {
-		struct poller *pl = fo->pollers[i];
-		pthread_mutex_lock(&srv->store->lock);
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:f, s:i, s:s, s:s, s:s, s:o, s:i}",
-		    "name", pl->name, "url", pl->url, "poll_interval", pl->interval,
-		    "fail_after", pl->fail_after, "witness", pl->witness,
-		    "source", pl->from_config ? "config" : "runtime",
-		    "status", pool_status_str(pl->pool->status),
-		    "last_poll_age", pl->pool->last_poll_ms ?
-		    json_real((now - pl->pool->last_poll_ms) / 1000.0) : json_null(),
-		    "failed_polls", pl->pool->failed_polls));
-		pthread_mutex_unlock(&srv->store->lock);
-	}
+	for (size_t i = 0; i < fo->npollers; i++)
+		json_array_append_new(arr, poller_json(srv, fo->pollers[i], now));
 	pthread_mutex_unlock(&fo->mu);
 	r->reply.status = 200;
 	r->reply.body = json_pack("{s:s, s:o}", "server", srv->cfg.name, "failover", arr);

@@ -889,15 +889,16 @@ reply_mirrored(const struct pool *p, const char *id, struct reply *r)
 	json_object_set_new(r->body, "primary", json_string(p->primary_url));
 }
 
-void
-store_heartbeat(struct store *s, const char *id, struct reply *r)
+/* The live lease id for a call of its holder (heartbeat, or checkin when
+ * changing), or NULL with the answer in r: unknown, revoked, handed back, or
+ * in a pool this server does not serve now (changing: nor while it hands the
+ * pool back). Called with the store lock held. */
+static struct lease *
+lease_for_holder(struct store *s, const char *id, int changing, struct reply *r)
 {
-	struct lease *l;
+	struct lease *l = lease_find(s, id);
 	struct pool *mp;
 
-	memset(r, 0, sizeof(*r));
-	pthread_mutex_lock(&s->lock);
-	l = lease_find(s, id);
 	if (l == NULL && (mp = mirror_pool_of(s, id)) != NULL) {
 		reply_mirrored(mp, id, r);
 	} else if (l == NULL) {
@@ -905,11 +906,25 @@ store_heartbeat(struct store *s, const char *id, struct reply *r)
 		    "checked in, or never granted here)", id, s->name);
 	} else if (l->tomb_until_ms > 0) {
 		reply_tombstone(s, l, r);
-	} else if (!l->lic->pool->own && l->lic->pool->status != POOL_HOT_RETRY) {
+	} else if (!l->lic->pool->own && (l->lic->pool->status != POOL_HOT_RETRY ||
+	    (changing && l->lic->pool->handing))) {
 		reply_error(r, 503, "not_serving", "pool \"%s\" is served by its Primary at %s",
 		    l->lic->pool->name, l->lic->pool->primary_url);
 		json_object_set_new(r->body, "primary", json_string(l->lic->pool->primary_url));
 	} else {
+		return l;
+	}
+	return NULL;
+}
+
+void
+store_heartbeat(struct store *s, const char *id, struct reply *r)
+{
+	struct lease *l;
+
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_lock(&s->lock);
+	if ((l = lease_for_holder(s, id, 0, r)) != NULL) {
 		long t = l->lic->def.timeout;
 		if (l->expires_ms > 0) {
 			l->expires_ms = now_ms() + t * 1000;
@@ -965,25 +980,11 @@ void
 store_checkin(struct store *s, const char *id, struct reply *r)
 {
 	struct lease *l;
-	struct pool *mp;
 	json_t *ev = NULL;
 
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_lock(&s->lock);
-	l = lease_find(s, id);
-	if (l == NULL && (mp = mirror_pool_of(s, id)) != NULL) {
-		reply_mirrored(mp, id, r);
-	} else if (l == NULL) {
-		reply_error(r, 404, "unknown_lease", "no lease %s on server \"%s\" (expired, "
-		    "checked in, or never granted here)", id, s->name);
-	} else if (l->tomb_until_ms > 0) {
-		reply_tombstone(s, l, r);
-	} else if (!l->lic->pool->own && (l->lic->pool->status != POOL_HOT_RETRY ||
-	    l->lic->pool->handing)) {
-		reply_error(r, 503, "not_serving", "pool \"%s\" is served by its Primary at %s",
-		    l->lic->pool->name, l->lic->pool->primary_url);
-		json_object_set_new(r->body, "primary", json_string(l->lic->pool->primary_url));
-	} else {
+	if ((l = lease_for_holder(s, id, 1, r)) != NULL) {
 		r->wait_seq = lease_end_event(s, l, "checkin", NULL, &ev);
 		s->checkins++;
 		r->status = 200;
