@@ -706,6 +706,7 @@ struct phase {
 	struct opstat st[NOPS];
 	double window;		/* seconds measured */
 	uint64_t issued, drained, reconnects, timeouts;
+	double server_cpu_ms;	/* the server's CPU over the phase, when known */
 };
 
 struct conn {
@@ -1112,6 +1113,16 @@ run_phase(struct phase *ph)
 	close(e.ep);
 }
 
+/* Run a phase and note the CPU the server (pid, when known) spent in it. */
+static void
+run_phase_cpu(struct phase *ph, pid_t pid)
+{
+	double c0 = pid > 0 ? proc_cpu_ms(pid) : -1;
+
+	run_phase(ph);
+	ph->server_cpu_ms = pid > 0 ? proc_cpu_ms(pid) - c0 : -1;
+}
+
 static void
 phase_init(struct phase *ph, const char *name, enum mode mode, int port)
 {
@@ -1144,11 +1155,15 @@ opstat_json(struct phase *ph, enum op op)
 {
 	struct opstat *st = &ph->st[op];
 
-	return json_pack("{s:f, s:I, s:I, s:f, s:f, s:f, s:f, s:f}",
+	json_t *o = json_pack("{s:f, s:I, s:I, s:f, s:f, s:f, s:f, s:f}",
 	    "requests_per_s", phase_rate(ph, op), "count", (json_int_t)st->ok,
 	    "errors", (json_int_t)st->errors, "p50_ms", sample_pct(&st->lat, 0.50),
 	    "p99_ms", sample_pct(&st->lat, 0.99), "p999_ms", sample_pct(&st->lat, 0.999),
 	    "max_ms", sample_pct(&st->lat, 1.0), "seconds", ph->window);
+	if (ph->server_cpu_ms >= 0 && ph->issued > 0)
+		json_object_set_new(o, "server_cpu_us_per_request",
+		    json_real(ph->server_cpu_ms * 1000.0 / (double)ph->issued));
+	return o;
 }
 
 /* Check in every lease of ids not yet used, unmeasured. */
@@ -1621,6 +1636,22 @@ machine_info(json_t *o)
 	    "kernel", u.release, "arch", u.machine));
 }
 
+/* The 1-minute load average: other work on the machine shows in every
+ * figure, so the report says how much there was. */
+static double
+loadavg(void)
+{
+	double l = -1;
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	if (f != NULL) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = -1;
+		fclose(f);
+	}
+	return l;
+}
+
 static int
 rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -1696,8 +1727,10 @@ main(int argc, char **argv)
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp: %s", strerror(errno));
 	write_licenses();
-	results = json_pack("{s:[], s:i, s:i, s:f, s:b}", "targets", "clients", nclients,
-	    "heartbeats_per_lease", heartbeats, "phase_seconds", phase_secs, "fsync", 1);
+	double load_before = loadavg();
+	results = json_pack("{s:[], s:i, s:i, s:f, s:b, s:f}", "targets", "clients", nclients,
+	    "heartbeats_per_lease", heartbeats, "phase_seconds", phase_secs, "fsync", 1,
+	    "loadavg_before", load_before);
 	machine_info(results);
 
 	/* ---- load against one server ---- */
@@ -1720,38 +1753,38 @@ main(int argc, char **argv)
 
 	fprintf(stderr, "loadgen: GET /v1/health, %d clients, %g s\n", nclients, phase_secs);
 	phase_init(&health, "health", M_HEALTH, a.port);
-	run_phase(&health);
+	run_phase_cpu(&health, a.pid);
 
 	fprintf(stderr, "loadgen: checkout\n");
 	phase_init(&co, "checkout", M_CHECKOUT, a.port);
 	co.ids = &ids;
 	/* Room for the later phases: never more than half the seats. */
 	co.limit = NLICENSES * SEATS / 2;
-	run_phase(&co);
+	run_phase_cpu(&co, a.pid);
 
 	fprintf(stderr, "loadgen: heartbeat\n");
 	phase_init(&hb, "heartbeat", M_HEARTBEAT, a.port);
 	hb.ids = &ids;
-	run_phase(&hb);
+	run_phase_cpu(&hb, a.pid);
 
 	fprintf(stderr, "loadgen: checkin\n");
 	ids.cursor = 0;
 	phase_init(&ci, "checkin", M_CHECKIN, a.port);
 	ci.ids = &ids;
-	run_phase(&ci);
+	run_phase_cpu(&ci, a.pid);
 	checkin_all(a.port, &ids);
 	idlist_free(&ids);
 
 	fprintf(stderr, "loadgen: lifecycle: checkout, %d heartbeats, checkin\n", heartbeats);
 	phase_init(&lc, "lifecycle", M_LIFECYCLE, a.port);
-	run_phase(&lc);
+	run_phase_cpu(&lc, a.pid);
 
 	double peak = phase_rate(&co, OP_CHECKOUT);
 	fprintf(stderr, "loadgen: open-loop checkout at %.0f/s (half of peak)\n", peak / 2);
 	phase_init(&half, "half-load", M_CHECKOUT, a.port);
 	half.rate = peak / 2 > 1 ? peak / 2 : 1;
 	half.ids = &ids;
-	run_phase(&half);
+	run_phase_cpu(&half, a.pid);
 	checkin_all(a.port, &ids);
 	idlist_free(&ids);
 	long rss, hwm;
@@ -1774,11 +1807,15 @@ main(int argc, char **argv)
 	struct utsname u;
 	uname(&u);
 	json_t *m = json_object_get(results, "machine");
+	double load_after = loadavg();
+	json_object_set_new(results, "loadavg_after", json_real(load_after));
 	printf("\nsl benchmark: %s, %lld cores, Linux %s; %d keep-alive clients, fsync on, "
 	    "group commit\n", json_string_value(json_object_get(m, "cpu")),
 	    (long long)json_integer_value(json_object_get(m, "nproc")), u.release, nclients);
-	printf("\n%-26s %10s %8s %8s %8s %8s %7s  %-9s %s\n", "operation", "req/s", "p50 ms",
-	    "p99 ms", "p99.9 ms", "max ms", "ratio", "target", "");
+	printf("load average %.2f before the run, %.2f after (the generator and the servers "
+	    "share the cores)\n", load_before, load_after);
+	printf("\n%-26s %10s %8s %8s %8s %8s %7s %7s  %-9s %s\n", "operation", "req/s",
+	    "p50 ms", "p99 ms", "p99.9 ms", "max ms", "cpu us", "ratio", "target", "");
 	double hr = phase_rate(&health, OP_HEALTH);
 	struct { struct phase *ph; enum op op; const char *label; double target; } rows[] = {
 		{ &health, OP_HEALTH, "health (ceiling)", 0 },
@@ -1804,9 +1841,12 @@ main(int argc, char **argv)
 			snprintf(fig, sizeof(fig), "%s req/s / health req/s", rows[i].label);
 			target_json(fig, ratio, tgt, ratio >= rows[i].target);
 		}
-		printf("%-26s %10.0f %8.3f %8.3f %8.3f %8.3f %7.2f  %-9s %s%s\n", rows[i].label,
+		char cpu[16] = "-";
+		if (ph->server_cpu_ms >= 0 && ph->issued > 0)
+			snprintf(cpu, sizeof(cpu), "%.0f", ph->server_cpu_ms * 1000 / (double)ph->issued);
+		printf("%-26s %10.0f %8.3f %8.3f %8.3f %8.3f %7s %7.2f  %-9s %s%s\n", rows[i].label,
 		    rate, sample_pct(&st->lat, 0.5), sample_pct(&st->lat, 0.99),
-		    sample_pct(&st->lat, 0.999), sample_pct(&st->lat, 1.0), ratio, tgt, v,
+		    sample_pct(&st->lat, 0.999), sample_pct(&st->lat, 1.0), cpu, ratio, tgt, v,
 		    st->errors ? " (errors!)" : "");
 		snprintf(key, sizeof(key), "%s", rows[i].label);
 		for (char *p = key; *p; p++)
@@ -1817,6 +1857,8 @@ main(int argc, char **argv)
 		json_object_set_new(ops, key, oj);
 	}
 	json_object_set_new(results, "operations", ops);
+	printf("  (cpu us: the server's CPU time per request in that run, all its threads;\n"
+	    "   lifecycle rows share one figure for the mix)\n");
 	double half_p99 = sample_pct(&half.st[OP_CHECKOUT].lat, 0.99);
 	double offered = half.rate;
 	printf("\n%-52s %10s  %-12s %s\n", "figure", "value", "target", "");
