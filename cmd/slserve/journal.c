@@ -618,7 +618,7 @@ char *
 journal_since_text(struct journal *j, uint64_t since, size_t *count, size_t *lenp)
 {
 	char *out = NULL;
-	size_t len = 1, n = 0;
+	size_t len = 2, n = 0;		/* "[]" */
 
 	pthread_mutex_lock(&j->mu);
 	if (since > j->seq || j->seq - since >= RING_SIZE)
