@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "journal.h"
 #include "json.h"
@@ -1298,14 +1299,24 @@ buf_add(char **buf, size_t *len, size_t *cap, const char *text, size_t n)
 	return 0;
 }
 
-/* The image's leases as a JSON array in text, appended to out. */
-static int
-image_array(const struct store_image *img, char **out, size_t *len, size_t *cap)
-{
-	int rc = buf_add(out, len, cap, "[", 1);
+/* A run of an image's entries made into comma-separated records. */
+struct image_part {
+	const struct store_image *img;
+	size_t from, to;	/* byte offsets of entries in img->buf */
+	char *out;
+	size_t len, cap;
+	int rc;
+	pthread_t thread;
+	int started;
+};
 
-	for (size_t off = 0; rc == 0 && off < img->len; ) {
-		const struct image_lease *e = (const struct image_lease *)(img->buf + off);
+static void *
+image_part_text(void *arg)
+{
+	struct image_part *ip = arg;
+
+	for (size_t off = ip->from; ip->rc == 0 && off < ip->to; ) {
+		const struct image_lease *e = (const struct image_lease *)(ip->img->buf + off);
 		const char *p = e->text;
 		const char *v[7];
 		for (int i = 0; i < 7; i++) {
@@ -1317,11 +1328,56 @@ image_array(const struct store_image *img, char **out, size_t *len, size_t *cap)
 		    e->handed_back);
 		char *one = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
 		json_decref(rec);
-		if (one == NULL || (off > 0 && buf_add(out, len, cap, ",", 1) != 0) ||
-		    buf_add(out, len, cap, one, strlen(one)) != 0)
-			rc = -1;
+		if (one == NULL || (off > ip->from && buf_add(&ip->out, &ip->len, &ip->cap, ",",
+		    1) != 0) || buf_add(&ip->out, &ip->len, &ip->cap, one, strlen(one)) != 0)
+			ip->rc = -1;
 		free(one);
 		off += e->size;
+	}
+	return NULL;
+}
+
+/* The image's leases as a JSON array in text, appended to out. Making the
+ * text is most of a snapshot's and a full sync's time (0.5 s at 100,000
+ * leases), so a large image is split between threads, one a core. */
+static int
+image_array(const struct store_image *img, char **out, size_t *len, size_t *cap)
+{
+	struct image_part parts[4];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nparts = img->len < (1 << 20) || ncpu < 2 ? 1 : ncpu > 4 ? 4 : (size_t)ncpu;
+	size_t off = 0, n = 0;
+	int rc;
+
+	memset(parts, 0, sizeof(parts));
+	/* Split at entry boundaries near equal byte counts. */
+	for (size_t i = 0; i < nparts; i++) {
+		size_t want = img->len * (i + 1) / nparts;
+		parts[n].img = img;
+		parts[n].from = off;
+		while (off < img->len && (off < want || off == parts[n].from))
+			off += ((const struct image_lease *)(img->buf + off))->size;
+		parts[n].to = off;
+		if (parts[n].to > parts[n].from || n == 0)
+			n++;
+	}
+	for (size_t i = 1; i < n; i++)
+		parts[i].started = pthread_create(&parts[i].thread, NULL, image_part_text,
+		    &parts[i]) == 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 || !parts[i].started)
+			image_part_text(&parts[i]);	/* here: the first, or no thread */
+		else
+			pthread_join(parts[i].thread, NULL);
+	}
+	rc = buf_add(out, len, cap, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (parts[i].rc != 0)
+			rc = -1;
+		if (rc == 0 && parts[i].len > 0 && ((i > 0 && buf_add(out, len, cap, ",", 1) != 0) ||
+		    buf_add(out, len, cap, parts[i].out, parts[i].len) != 0))
+			rc = -1;
+		free(parts[i].out);
 	}
 	return rc == 0 ? buf_add(out, len, cap, "]", 1) : -1;
 }
