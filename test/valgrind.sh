@@ -212,6 +212,9 @@ mirrors() {
 	    "$T/B/state/mirror-A.json" >/dev/null
 }
 until_ok 30 mirrors || fail "B never mirrored A's cad seats"
+# ... and the count the reload raised to 4 (B learns it at its next poll)
+until_ok 30 lic_is "${URL[B]}" A-cad '.pool == "A" and .max == 4' ||
+	fail "B never mirrored A-cad's new count"
 kill -KILL "${PID[A]}"
 wait "${PID[A]}" 2>/dev/null
 unset "PID[A]"
