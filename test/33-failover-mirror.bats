@@ -41,3 +41,24 @@ wait_for() {
 	run curl -fsS "$(sl_url B)/v1/licenses"
 	echo "$output" | jq -e '.licenses[] | select(.pool == "B" and .id == "cad-1") | .in_use == 0'
 }
+
+mirror_count_is() {
+	[ "$(jq -r '.licenses[] | select(.id == "cad-1") | .count' "$SL_TMP/B/state/mirror-A.json" 2>/dev/null)" = "$1" ]
+}
+
+@test "a change of the Primary's licenses reaches the backup's mirror file" {
+	echo "shared-peer-token-0123456789" >"$SL_TMP/peer.token"
+	local pa pb
+	pa=$(sl_free_port)
+	pb=$(sl_free_port)
+	sl_server_config A "$pa" "peer_token_file = \"$SL_TMP/peer.token\""
+	sl_server_config B "$pb" "peer_token_file = \"$SL_TMP/peer.token\"" \
+	    'failover "A" {' "  url = \"http://127.0.0.1:$pa\"" '  poll_interval = 0.2' '}'
+	sl_start A
+	sl_start B
+	wait_for 50 mirror_count_is 2
+	sed -i '0,/count   = 2/s//count   = 7/' "$SL_TMP/A/licenses.conf"
+	kill -HUP "$(sl_pid A)"
+	# A backup restarted while its Primary is down serves from this file.
+	wait_for 50 mirror_count_is 7
+}

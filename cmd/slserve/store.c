@@ -1567,6 +1567,7 @@ store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs)
 	char err[256];
 	json_t *v;
 	size_t i;
+	int changed = 0;
 
 	pthread_mutex_lock(&s->lock);
 	for (size_t k = 0; k < s->nlics; k++)
@@ -1578,16 +1579,22 @@ store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs)
 			continue;
 		}
 		struct lic *l = lic_find(s, p, def.id);
-		if (l == NULL)
+		if (l == NULL) {
 			l = lic_add(s, p, &def);
+			changed = 1;
+		}
 		if (l != NULL) {
-			long fails = l->fails;
+			changed |= memcmp(&l->def, &def, sizeof(def)) != 0;
 			l->def = def;
-			l->fails = fails;
 			l->retired = 0;
 		}
 	}
+	for (size_t k = 0; k < s->nlics; k++)
+		changed |= s->lics[k]->pool == p && s->lics[k]->retired;
 	lic_drop_retired(s);
+	/* The mirror file keeps them for a restart that must serve the pool. */
+	if (changed)
+		p->dirty = 1;
 	pthread_mutex_unlock(&s->lock);
 }
 
