@@ -62,6 +62,7 @@ struct failover {
 };
 
 static struct failover *fo_of(struct server *srv) { return srv->failover; }
+static void full_leases_expire(void);
 
 /*
  * synchronous_backup: answers to checkouts that wait until the backups
@@ -788,6 +789,8 @@ failover_tick(struct server *srv)
 	int64_t now = util_mono_ms();
 	int watched = 0;
 	struct timespec mt;
+
+	full_leases_expire();
 	char err[512];
 
 	pthread_mutex_lock(&fo->mu);
@@ -880,6 +883,61 @@ failover_reclaim(struct server *srv)
 
 /* ---- routes ---- */
 
+/*
+ * The leases of the last full sync, kept a few seconds while our journal
+ * has not moved. At 100,000 leases one takes most of a second to make, and
+ * a backup whose poll timed out asks again at its next poll: each retry made
+ * another 20 MB while the abandoned one was still being made and sent, and a
+ * Primary too slow for the backup's timeout never caught up (under
+ * AddressSanitizer its HTTP threads were busy for 20 s). One is made at a
+ * time; a request that finds nothing changed since the last one gets a copy.
+ */
+#define FULL_KEEP_MS 5000
+static pthread_mutex_t full_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *full_text;
+static size_t full_len;
+static uint64_t full_seq;
+static int64_t full_made_ms;
+
+/* A copy of our own leases as JSON text, durable up to *seqp (set here). */
+static char *
+full_leases(struct server *srv, uint64_t *seqp, size_t *lenp)
+{
+	char *copy = NULL;
+
+	pthread_mutex_lock(&full_mu);
+	uint64_t seq = journal_last_seq(srv->journal);
+	if (full_text == NULL || full_seq != seq ||
+	    util_mono_ms() - full_made_ms > FULL_KEEP_MS) {
+		free(full_text);
+		/* A backup must only mirror seats that survive our crash: a
+		 * full copy holds what is on disk up to seq. */
+		full_seq = seq;
+		journal_sync_to(srv->journal, full_seq);
+		full_text = store_own_leases_text(srv->store, full_seq, &full_len);
+		full_made_ms = util_mono_ms();
+	}
+	if (full_text != NULL && (copy = malloc(full_len + 1)) != NULL) {
+		memcpy(copy, full_text, full_len + 1);
+		*seqp = full_seq;
+		*lenp = full_len;
+	}
+	pthread_mutex_unlock(&full_mu);
+	return copy;
+}
+
+/* Let the last full sync's leases go once no retry can use them. */
+static void
+full_leases_expire(void)
+{
+	pthread_mutex_lock(&full_mu);
+	if (full_text != NULL && util_mono_ms() - full_made_ms > FULL_KEEP_MS) {
+		free(full_text);
+		full_text = NULL;
+	}
+	pthread_mutex_unlock(&full_mu);
+}
+
 /* Send r->reply.body with one more member whose value is JSON text made
  * already: a peer's leases or records, tens of megabytes at 100,000 leases,
  * need not become a tree to be sent. Frees value. */
@@ -966,12 +1024,9 @@ api_peer_sync(struct req *r, const char *arg)
 	int full = qe == NULL || strcmp(qe, srv->epoch) != 0;
 	if (!full && (records = journal_since_text(srv->journal, since, &nrecords, &len)) == NULL)
 		full = 1;
-	/* A backup must only mirror seats that survive our crash: a full copy
-	 * holds what is on disk up to seq, later records follow incrementally
-	 * (journal_since gives only durable ones). */
-	if (full)
-		journal_sync_to(srv->journal, seq);
-	if (full && (records = store_own_leases_text(srv->store, seq, &len)) == NULL) {
+	/* Later records follow incrementally (journal_since_text gives only
+	 * durable ones). */
+	if (full && (records = full_leases(srv, &seq, &len)) == NULL) {
 		req_error(r, 503, "out_of_memory", "server out of memory");
 		return;
 	}
