@@ -1198,6 +1198,7 @@ struct image_lease {
 	time_t since;
 	int64_t expires_ms, tomb_until_ms;
 	int handed_back;
+	int adopted;
 	char text[];		/* id, license, product, pool, client, user, host */
 };
 
@@ -1255,6 +1256,7 @@ image_take(struct store *s, int peer, uint64_t upto)
 		e->expires_ms = l->expires_ms;
 		e->tomb_until_ms = l->tomb_until_ms;
 		e->handed_back = l->handed_back;
+		e->adopted = l->adopted;
 		for (int i = 0; i < 7; i++)
 			text_put(&p, v[i], strlen(v[i]));
 		img->len += e->size;
@@ -1326,6 +1328,8 @@ image_part_text(void *arg)
 		struct lease_text t = { v[0], v[1], v[2], v[3], v[4], v[5], v[6] };
 		json_t *rec = record_json(&t, e->pid, e->since, e->expires_ms, e->tomb_until_ms,
 		    e->handed_back);
+		if (rec != NULL && e->adopted)
+			json_object_set_new(rec, "adopted", json_true());
 		char *one = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
 		json_decref(rec);
 		if (one == NULL || (off > ip->from && buf_add(&ip->out, &ip->len, &ip->cap, ",",
