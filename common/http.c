@@ -233,6 +233,7 @@ http_request(struct http_client *c, const char *method, const char *url,
 	if (rc != CURLE_OK) {
 		resp->status = 0;
 		resp->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+		resp->tls_rejected = rc == CURLE_PEER_FAILED_VERIFICATION;
 		if (http_tls_error(rc) && errbuf[0] != '\0')
 			snprintf(resp->error, sizeof(resp->error), "TLS: %s", errbuf);
 		else

@@ -24,6 +24,8 @@ struct http_response {
 	double seconds;			/* total time of the call */
 	char error[256];		/* transport error when status == 0 */
 	int timed_out;			/* the call hit a timeout */
+	int tls_rejected;		/* a server answered, but its certificate
+					 * did not verify */
 };
 
 struct http_client *http_client_new(const struct http_options *opts);

@@ -385,13 +385,21 @@ poller_once(struct poller *pl)
 	int rc = http_request(pl->http, "GET", url, NULL, &resp);
 	if (rc == 0 && resp.status == 200)
 		o = json_loads(resp.body, 0, NULL);
-	if (rc == 0 && resp.status >= 400 && resp.status < 500) {
+	if ((rc == 0 && resp.status >= 400 && resp.status < 500) || resp.tls_rejected) {
 		/* The Primary is up and refuses us (a wrong peer token, most
-		 * likely): that is no reason to serve its seats a second time. */
+		 * likely), or answers with a certificate our ca does not
+		 * verify: that is no reason to serve its seats a second time. */
 		pthread_mutex_lock(&srv->store->lock);
 		p->failed_polls = 0;
 		pthread_mutex_unlock(&srv->store->lock);
-		if (pl->refused++ % 60 == 0) {
+		int say = pl->refused++ % 60 == 0;
+		if (say && resp.tls_rejected) {
+			char why[300];
+			log_escape(why, sizeof(why), resp.error);
+			log_warnx("\"%s\" at %s answers with a certificate we cannot verify "
+			    "(%s); it is up, so this server will not take over: check ca",
+			    pl->name, pl->url, why);
+		} else if (say) {
 			char why[200];
 			json_t *e = json_loads(resp.body ? resp.body : "", 0, NULL);
 			log_escape(why, sizeof(why), json_str(e, "message", ""));
