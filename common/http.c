@@ -168,6 +168,12 @@ http_tls_error(CURLcode rc)
 	}
 }
 
+void
+http_client_set_timeout(struct http_client *c, long timeout_ms)
+{
+	c->opts.timeout_ms = timeout_ms > 0 ? timeout_ms : 3000;
+}
+
 int
 http_request(struct http_client *c, const char *method, const char *url,
     const char *body, struct http_response *resp)
@@ -234,6 +240,9 @@ http_request(struct http_client *c, const char *method, const char *url,
 		resp->status = 0;
 		resp->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
 		resp->tls_rejected = rc == CURLE_PEER_FAILED_VERIFICATION;
+		long code = 0;
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+		resp->partial = code != 0 || resp->len > 0;
 		if (http_tls_error(rc) && errbuf[0] != '\0')
 			snprintf(resp->error, sizeof(resp->error), "TLS: %s", errbuf);
 		else

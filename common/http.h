@@ -24,6 +24,7 @@ struct http_response {
 	double seconds;			/* total time of the call */
 	char error[256];		/* transport error when status == 0 */
 	int timed_out;			/* the call hit a timeout */
+	int partial;			/* part of the answer came before the error */
 	int tls_rejected;		/* a server answered, but its certificate
 					 * did not verify */
 };
@@ -31,6 +32,9 @@ struct http_response {
 struct http_client *http_client_new(const struct http_options *opts);
 void http_client_free(struct http_client *c);
 void http_client_set_token(struct http_client *c, const char *token);
+
+/* The whole-request timeout of later requests (0: 3000). */
+void http_client_set_timeout(struct http_client *c, long timeout_ms);
 
 /* Bound every later request by an absolute deadline on the util_mono_ms()
  * clock (0 removes it): connect and total timeouts are cut to the time left,

@@ -32,6 +32,7 @@ struct poller {
 	int fail_after;
 	int from_config;
 	int witness_said;	/* its refusal was logged since the last good poll */
+	long slow_ms;		/* > 0: the Primary answered slowly; poll timeout */
 	int refused;		/* polls refused (4xx) in a row: logged every 60th */
 	int synchronous;	/* the Primary waits for us (synchronous_backup) */
 	int stop;
@@ -353,6 +354,16 @@ witness_agrees(struct poller *pl)
 	return agrees;
 }
 
+/* A poll that takes longer than the interval counts as missed, unless
+ * part of the answer came (see poller_once). */
+static long
+poll_timeout_ms(double interval)
+{
+	long t = (long)(interval * 1000);
+
+	return t < 500 ? 500 : (t > 5000 ? 5000 : t);
+}
+
 /* One poll of the Primary. Returns 1 when it brought news (records or a
  * full copy), so the next poll soon confirms that we hold them. */
 static int
@@ -383,6 +394,22 @@ poller_once(struct poller *pl)
 	    esc_url ? esc_url : "", pl->interval);
 	curl_free(esc_url);
 	int rc = http_request(pl->http, "GET", url, NULL, &resp);
+	if (rc != 0 && resp.timed_out && resp.partial) {
+		/* The Primary answers, only slowly (a full copy of many
+		 * leases): not a missed poll. Give the next one more time. */
+		long normal = poll_timeout_ms(pl->interval);
+		pl->slow_ms = pl->slow_ms ? pl->slow_ms * 2 : 4 * normal;
+		if (pl->slow_ms > 60000)
+			pl->slow_ms = 60000;
+		http_client_set_timeout(pl->http, pl->slow_ms);
+		log_info("\"%s\" at %s answers slowly (%.1fs and not done); next poll may take "
+		    "%.0fs", pl->name, pl->url, resp.seconds, pl->slow_ms / 1000.0);
+		goto out;
+	}
+	if (rc == 0 && pl->slow_ms > 0) {
+		pl->slow_ms = 0;
+		http_client_set_timeout(pl->http, poll_timeout_ms(pl->interval));
+	}
 	if (rc == 0 && resp.status == 200)
 		o = json_loads(resp.body, 0, NULL);
 	if ((rc == 0 && resp.status >= 400 && resp.status < 500) || resp.tls_rejected) {
@@ -492,9 +519,8 @@ peer_client(struct server *srv, double interval)
 	long t = (long)(interval * 1000);
 
 	memset(&ho, 0, sizeof(ho));
-	/* A poll that takes longer than the interval counts as missed. */
 	ho.connect_timeout_ms = t < 1000 ? (t > 100 ? t : 100) : 1000;
-	ho.timeout_ms = t < 500 ? 500 : (t > 5000 ? 5000 : t);
+	ho.timeout_ms = poll_timeout_ms(interval);
 	ho.token = srv->peer_token;
 	ho.cacert = srv->cfg.ca;
 	return http_client_new(&ho);

@@ -373,11 +373,18 @@ committer(void *arg)
 		pthread_mutex_unlock(&j->mu);
 
 		int64_t t0 = mono_us();
+		off_t start = lseek(j->fd, 0, SEEK_END);
 		int failed = state_write_all(j->fd, batch, len) != 0 ||
 		    (j->do_fsync && fdatasync(j->fd) != 0);
 		int64_t t1 = mono_us();
-		if (failed)
+		if (failed) {
 			log_warn("journal %s: write", j->path);
+			/* Cut what part of the batch got written, so that the
+			 * retry does not leave a torn record in the middle of
+			 * the journal, where replay would stop. */
+			if (start >= 0 && ftruncate(j->fd, start) != 0)
+				log_warn("journal %s: cannot cut a failed write", j->path);
+		}
 
 		pthread_mutex_lock(&j->mu);
 		if (failed) {
