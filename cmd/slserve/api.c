@@ -43,18 +43,6 @@ const struct route api_routes[] = {
 	{ NULL, NULL, 0, NULL }
 };
 
-/* Decode the request body against fields; on failure answer 400. */
-static json_t *
-req_json(struct req *r, const struct json_field *fields, int allow_empty)
-{
-	char err[256];
-	json_t *o = json_decode_object(r->body, r->len, fields, allow_empty, err, sizeof(err));
-
-	if (o == NULL)
-		req_error(r, 400, "bad_request", "%s", err);
-	return o;
-}
-
 static int
 arg_is_id(struct req *r, const char *arg)
 {

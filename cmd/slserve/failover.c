@@ -1085,14 +1085,11 @@ static const struct json_field handback_fields[] = {
 void
 api_peer_handback(struct req *r, const char *arg)
 {
-	char err[256];
 	json_t *o;
 
 	(void)arg;
-	if ((o = json_decode_object(r->body, r->len, handback_fields, 0, err, sizeof(err))) == NULL) {
-		req_error(r, 400, "bad_request", "%s", err);
+	if ((o = req_json(r, handback_fields, 0)) == NULL)
 		return;
-	}
 	if (strcmp(json_str(o, "pool", ""), r->srv->cfg.name) != 0) {
 		req_error(r, 409, "wrong_pool", "this is server \"%s\", not \"%s\"",
 		    r->srv->cfg.name, json_str(o, "pool", ""));
@@ -1108,14 +1105,11 @@ api_peer_handback(struct req *r, const char *arg)
 void
 api_peer_release(struct req *r, const char *arg)
 {
-	char err[256];
 	json_t *o;
 
 	(void)arg;
-	if ((o = json_decode_object(r->body, r->len, handback_fields, 0, err, sizeof(err))) == NULL) {
-		req_error(r, 400, "bad_request", "%s", err);
+	if ((o = req_json(r, handback_fields, 0)) == NULL)
 		return;
-	}
 	struct pool *p = store_pool(r->srv->store, json_str(o, "pool", ""));
 	if (p == NULL || p->own) {
 		req_error(r, 404, "unknown_pool", "server \"%s\" does not back up \"%s\"",
@@ -1214,10 +1208,8 @@ api_failover_put(struct req *r, const char *arg)
 	json_t *o;
 
 	(void)arg;
-	if ((o = json_decode_object(r->body, r->len, fields, 0, err, sizeof(err))) == NULL) {
-		req_error(r, 400, "bad_request", "%s", err);
+	if ((o = req_json(r, fields, 0)) == NULL)
 		return;
-	}
 	failcfg_entry_init(&e, json_str(o, "name", ""), json_str(o, "url", ""));
 	if (json_object_get(o, "poll_interval") != NULL)
 		e.poll_interval = json_number_value(json_object_get(o, "poll_interval"));

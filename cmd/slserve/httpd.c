@@ -134,6 +134,18 @@ req_error(struct req *r, unsigned status, const char *code, const char *fmt, ...
 	r->reply.wait_seq = 0;
 }
 
+/* Decode the request body against fields; on failure answer 400. */
+json_t *
+req_json(struct req *r, const struct json_field *fields, int allow_empty)
+{
+	char err[256];
+	json_t *o = json_decode_object(r->body, r->len, fields, allow_empty, err, sizeof(err));
+
+	if (o == NULL)
+		req_error(r, 400, "bad_request", "%s", err);
+	return o;
+}
+
 /* Split the path into segments and match a route pattern; *arg gets the
  * segment that matched "*". */
 static int

@@ -63,6 +63,9 @@ void httpd_sweep(struct server *srv);
 void httpd_stop(struct server *srv);
 const char *req_query(struct req *r, const char *key);
 const char *req_header(struct req *r, const char *key);
+/* Decode the request body against fields; on failure answer 400 and NULL. */
+struct json_field;
+json_t *req_json(struct req *r, const struct json_field *fields, int allow_empty);
 void req_error(struct req *r, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
