@@ -1,16 +1,15 @@
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "failcfg.h"
+#include "state.h"
 #include "util.h"
 
 #define FAILCFG_LINE_MAX 4096
@@ -418,75 +417,16 @@ failcfg_own_like(int fd, const char *dir)
 	return fchown(fd, st.st_uid, st.st_gid);
 }
 
-/* Write text to dir/name through a temporary file, fsync, rename, fsync dir. */
+/* The state_write_atomic check of a new failover.conf: owned like its
+ * directory (arg). */
 static int
-failcfg_write_atomic(const char *dir, const char *name, const char *text,
-    char *err, size_t errlen)
+failcfg_own_tmp(int fd, const char *tmp, void *arg, char *err, size_t errlen)
 {
-	char *path = NULL, *tmp = NULL;
-	size_t len = strlen(text), off = 0;
-	int fd = -1, dfd = -1, rc = -1;
-
-	if ((path = util_path_join(dir, name)) == NULL ||
-	    asprintf(&tmp, "%s.XXXXXX", path) == -1) {
-		tmp = NULL;
-		failcfg_err(err, errlen, "out of memory");
-		goto out;
-	}
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-		failcfg_err(err, errlen, "%s: %s", tmp, strerror(errno));
-		free(tmp);
-		tmp = NULL;
-		goto out;
-	}
-	if (fchmod(fd, 0600) == -1 || failcfg_own_like(fd, dir) == -1) {
+	if (failcfg_own_like(fd, arg) == -1) {
 		failcfg_err(err, errlen, "%s: chmod: %s", tmp, strerror(errno));
-		goto out;
+		return -1;
 	}
-	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w == -1) {
-			if (errno == EINTR)
-				continue;
-			failcfg_err(err, errlen, "%s: write: %s", tmp, strerror(errno));
-			goto out;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) == -1) {
-		failcfg_err(err, errlen, "%s: fsync: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (close(fd) == -1) {
-		fd = -1;
-		failcfg_err(err, errlen, "%s: close: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1) {
-		failcfg_err(err, errlen, "rename %s to %s: %s", tmp, path,
-		    strerror(errno));
-		goto out;
-	}
-	free(tmp);
-	tmp = NULL;
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fsync(dfd) == -1) {
-		failcfg_err(err, errlen, "%s: fsync: %s", dir, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	if (fd != -1)
-		close(fd);
-	if (dfd != -1)
-		close(dfd);
-	if (tmp != NULL) {
-		unlink(tmp);
-		free(tmp);
-	}
-	free(path);
-	return rc;
+	return 0;
 }
 
 /* Apply one edit under the lock: set e when e != NULL, else clear name. */
@@ -495,7 +435,7 @@ failcfg_edit(const char *state_dir, const struct failcfg_entry *e,
     const char *name, struct failcfg *result, char *err, size_t errlen)
 {
 	struct failcfg cfg = { NULL, 0 };
-	char *lockpath = NULL, *text = NULL;
+	char *lockpath = NULL, *path = NULL, *text = NULL;
 	int lockfd = -1, rc = -1;
 	size_t i;
 
@@ -513,15 +453,10 @@ failcfg_edit(const char *state_dir, const struct failcfg_entry *e,
 		failcfg_err(err, errlen, "out of memory");
 		return -1;
 	}
-	if ((lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) == -1 ||
-	    failcfg_own_like(lockfd, state_dir) == -1) {
-		failcfg_err(err, errlen, "%s: %s", lockpath, strerror(errno));
+	if ((lockfd = state_lock_wait(lockpath, err, errlen)) == -1)
 		goto out;
-	}
-	while (flock(lockfd, LOCK_EX) == -1) {
-		if (errno == EINTR)
-			continue;
-		failcfg_err(err, errlen, "%s: flock: %s", lockpath, strerror(errno));
+	if (failcfg_own_like(lockfd, state_dir) == -1) {
+		failcfg_err(err, errlen, "%s: %s", lockpath, strerror(errno));
 		goto out;
 	}
 	if (failcfg_load(state_dir, &cfg, err, errlen) == -1)
@@ -553,7 +488,12 @@ failcfg_edit(const char *state_dir, const struct failcfg_entry *e,
 		failcfg_err(err, errlen, "out of memory");
 		goto out;
 	}
-	if (failcfg_write_atomic(state_dir, FAILCFG_FILE, text, err, errlen) == -1)
+	if ((path = util_path_join(state_dir, FAILCFG_FILE)) == NULL) {
+		failcfg_err(err, errlen, "out of memory");
+		goto out;
+	}
+	if (state_write_atomic_check(path, text, strlen(text), 0600, failcfg_own_tmp,
+	    (void *)state_dir, err, errlen) == -1)
 		goto out;
 	rc = 0;
 done:
@@ -565,6 +505,7 @@ done:
 out:
 	failcfg_free(&cfg);
 	free(text);
+	free(path);
 	if (lockfd != -1)
 		close(lockfd);	/* releases the flock */
 	free(lockpath);

@@ -34,6 +34,25 @@ state_ensure_dir(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
+/* Open dir for reading without following a symbolic link; *fdp is its fd,
+ * which closedir() closes. */
+static DIR *
+state_open_dir(const char *dir, int *fdp, char *err, size_t errlen)
+{
+	DIR *d;
+	int fd;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    (d = fdopendir(fd)) == NULL) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	*fdp = fd;
+	return d;
+}
+
 int
 state_check_dir(const char *dir, int *fixed, char *err, size_t errlen)
 {
@@ -43,13 +62,8 @@ state_check_dir(const char *dir, int *fixed, char *err, size_t errlen)
 	int fd, rc = -1;
 
 	*fixed = 0;
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-	    (d = fdopendir(fd)) == NULL) {
-		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if ((d = state_open_dir(dir, &fd, err, errlen)) == NULL)
 		return -1;
-	}
 	if (fstat(fd, &st) != 0) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		goto out;
@@ -99,13 +113,8 @@ state_chown_dir(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 	DIR *d;
 	int fd, rc = -1;
 
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-	    (d = fdopendir(fd)) == NULL) {
-		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if ((d = state_open_dir(dir, &fd, err, errlen)) == NULL)
 		return -1;
-	}
 	if (fchown(fd, uid, gid) != 0) {
 		snprintf(err, errlen, "%s: chown: %s", dir, strerror(errno));
 		goto out;
@@ -196,37 +205,83 @@ int
 state_write_atomic(const char *path, const void *buf, size_t len, mode_t mode,
     char *err, size_t errlen)
 {
-	char tmp[4096];
-	char *dir = NULL;
-	int fd, rc = -1;
+	return state_write_atomic_check(path, buf, len, mode, NULL, NULL, err, errlen);
+}
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0) {
+int
+state_write_atomic_check(const char *path, const void *buf, size_t len, mode_t mode,
+    int (*check)(int fd, const char *tmp, void *arg, char *err, size_t errlen),
+    void *arg, char *err, size_t errlen)
+{
+	char *tmp = NULL, *dir = NULL;
+	int fd = -1, rc = -1;
+
+	if (asprintf(&tmp, "%s.XXXXXX", path) == -1) {
+		tmp = NULL;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		return -1;
+		free(tmp);
+		tmp = NULL;
+		goto out;
 	}
-	if (state_write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
+	if (fchmod(fd, mode) == -1 || state_write_all(fd, buf, len) == -1) {
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		close(fd);
-		unlink(tmp);
-		return -1;
+		goto out;
 	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		snprintf(err, errlen, "rename %s: %s", path, strerror(errno));
-		unlink(tmp);
-		return -1;
+	if (check != NULL && check(fd, tmp, arg, err, errlen) == -1)
+		goto out;
+	if (fsync(fd) == -1) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto out;
 	}
-	dir = util_dirname(path);
-	if (dir == NULL || state_fsync_dir(dir) != 0) {
-		snprintf(err, errlen, "fsync %s: %s", dir ? dir : path, strerror(errno));
+	if (close(fd) == -1) {
+		fd = -1;
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1) {
+		snprintf(err, errlen, "rename %s to %s: %s", tmp, path, strerror(errno));
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+	if ((dir = util_dirname(path)) == NULL || state_fsync_dir(dir) == -1) {
+		snprintf(err, errlen, "%s: fsync: %s", dir ? dir : path, strerror(errno));
 		goto out;
 	}
 	rc = 0;
 out:
+	if (fd != -1)
+		close(fd);
+	if (tmp != NULL) {
+		unlink(tmp);
+		free(tmp);
+	}
 	free(dir);
 	return rc;
+}
+
+int
+state_lock_wait(const char *path, char *err, size_t errlen)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (flock(fd, LOCK_EX) == -1) {
+		if (errno == EINTR)
+			continue;
+		snprintf(err, errlen, "%s: flock: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 char *

@@ -10,6 +10,11 @@
  * and err says why. */
 int state_lock_dir(const char *dir, pid_t *holder, char *err, size_t errlen);
 
+/* Open (creating, mode 0600, not following a symbolic link) the lock file
+ * path and wait for its exclusive flock. Returns the fd, whose close
+ * releases the lock, or -1 and err. */
+int state_lock_wait(const char *path, char *err, size_t errlen);
+
 /* Create dir (mode 0700) if missing; refuse a symlink. */
 int state_ensure_dir(const char *dir, char *err, size_t errlen);
 
@@ -22,9 +27,15 @@ int state_check_dir(const char *dir, int *fixed, char *err, size_t errlen);
  * not followed). */
 int state_chown_dir(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen);
 
-/* Replace path with buf atomically: temp file, fsync, rename, fsync dir. */
+/* Replace path with buf atomically: a new temporary file beside it (path.XXXXXX,
+ * given mode), fsync, rename, fsync dir. */
 int state_write_atomic(const char *path, const void *buf, size_t len, mode_t mode,
     char *err, size_t errlen);
+/* The same, and before the fsync and rename check(fd, tmp, arg, err, errlen)
+ * may change the temporary file (its owner) or refuse it by returning -1. */
+int state_write_atomic_check(const char *path, const void *buf, size_t len, mode_t mode,
+    int (*check)(int fd, const char *tmp, void *arg, char *err, size_t errlen),
+    void *arg, char *err, size_t errlen);
 int state_fsync_dir(const char *dir);
 
 /* Journal files: a version line "sl-journal 1", then one record per line:

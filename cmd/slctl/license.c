@@ -3,12 +3,10 @@
  * and atomic edits of a server's licenses file.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -153,74 +151,35 @@ text_splice(const char *text, size_t start, size_t end, const char *repl)
 	return out;
 }
 
-/*
- * Write text as path through a temporary file in the same directory that
- * must parse as a licenses file, keeping path's mode; then fsync, rename
- * and fsync the directory.
- */
+/* The state_write_atomic check of a new licenses file: it must parse, so a
+ * file slserve would refuse is never installed. */
+static int
+licenses_parse_check(int fd, const char *tmp, void *arg, char *err, size_t errlen)
+{
+	struct license_set check;
+
+	(void)fd;
+	(void)arg;
+	if (license_load(tmp, &check, err, errlen) == -1)
+		return -1;
+	license_set_free(&check);
+	return 0;
+}
+
+/* Replace path with text, keeping path's mode, if text parses as a licenses file. */
 static int
 write_licenses(const char *path, const char *text, char *err, size_t errlen)
 {
-	struct license_set check;
 	struct stat st;
-	char *tmp = NULL, *dir = NULL;
-	size_t len = strlen(text);
-	int fd = -1, dfd = -1, rc = -1;
 	mode_t mode = 0644;
 
 	if (stat(path, &st) == 0)
 		mode = st.st_mode & 07777;
-	if (asprintf(&tmp, "%s.XXXXXX", path) == -1) {
-		tmp = NULL;
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		free(tmp);
-		tmp = NULL;
-		goto out;
-	}
-	if (fchmod(fd, mode) == -1 || state_write_all(fd, text, len) == -1 ||
-	    fsync(fd) == -1) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (close(fd) == -1) {
-		fd = -1;
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (license_load(tmp, &check, err, errlen) == -1)
-		goto out;		/* never install a file slserve would refuse */
-	license_set_free(&check);
-	if (rename(tmp, path) == -1) {
-		snprintf(err, errlen, "rename %s to %s: %s", tmp, path, strerror(errno));
-		goto out;
-	}
-	free(tmp);
-	tmp = NULL;
-	if ((dir = util_dirname(path)) == NULL ||
-	    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fsync(dfd) == -1) {
-		snprintf(err, errlen, "%s: fsync: %s", dir ? dir : path, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	if (fd != -1)
-		close(fd);
-	if (dfd != -1)
-		close(dfd);
-	if (tmp != NULL) {
-		unlink(tmp);
-		free(tmp);
-	}
-	free(dir);
-	return rc;
+	return state_write_atomic_check(path, text, strlen(text), mode,
+	    licenses_parse_check, NULL, err, errlen);
 }
 
+/* Take the lock that serializes edits of the licenses file path. */
 static int
 lock_licenses(const char *path, char *err, size_t errlen)
 {
@@ -231,19 +190,7 @@ lock_licenses(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if ((fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
-		snprintf(err, errlen, "%s: %s", lockpath, strerror(errno));
-		free(lockpath);
-		return -1;
-	}
-	while (flock(fd, LOCK_EX) == -1) {
-		if (errno == EINTR)
-			continue;
-		snprintf(err, errlen, "%s: flock: %s", lockpath, strerror(errno));
-		close(fd);
-		free(lockpath);
-		return -1;
-	}
+	fd = state_lock_wait(lockpath, err, errlen);
 	free(lockpath);
 	return fd;
 }
