@@ -14,19 +14,12 @@ teardown() {
 	sl_server_teardown
 }
 
-# start_s1 [EXTRA-CONF...]: server s1 with the default licenses.
-start_s1() {
-	sl_server_config s1 "$PORT" "$@"
-	sl_start s1
-	U=$(sl_url s1)
-}
-
 # kill9 NAME: kill -9 server NAME and wait until it is gone.
 kill9() {
 	local pid
 	pid=$(sl_pid "$1")
 	kill -KILL "$pid"
-	sl_wait_gone "$pid" 50
+	sl_wait_gone "$pid" 5
 	rm -f "$SL_TMP/$1.pid"
 }
 
@@ -77,8 +70,18 @@ verify_state() {
 	local lost phantom back
 	lost=$(comm -23 "$W/must-hold" "$W/listed")
 	[ -z "$lost" ] || { echo "acknowledged seats lost: $lost" >&2; return 1; }
+	# A checkin is answered before its record is on disk when the seat has
+	# a timeout: one acknowledged just before the kill may come back, with
+	# a full timeout (checked below). A seat with no timeout (sim) would
+	# come back for good: its checkin waits for the disk and never does.
 	back=$(comm -12 "$W/released" "$W/listed")
-	[ -z "$back" ] || { echo "checked-in seats came back: $back" >&2; return 1; }
+	if [ -n "$back" ]; then
+		echo "# checked-in soft seats back for one timeout: $back" >&3
+		local sim_back
+		sim_back=$(jq -r '.leases[] | select(.license == "sim-dur") | .lease' \
+		    <<<"$HTTP_BODY" | sort | comm -12 - "$W/released")
+		[ -z "$sim_back" ] || { echo "checked-in seats without timeout came back: $sim_back" >&2; return 1; }
+	fi
 	phantom=$(comm -23 "$W/listed" "$W/tried")
 	[ -z "$phantom" ] || { echo "seats nobody asked for: $phantom" >&2; return 1; }
 	# No soft seat's expiry was shortened by the restart (timeout 300 s).
@@ -139,7 +142,7 @@ sl_product_of() {
 	STOP="$W/stop"
 	mkdir -p "$W"
 	# Compact often so kills also land in snapshot writes.
-	start_s1 'compact_after = 25'
+	sl_start_s1 'compact_after = 25'
 	local round c pids delay
 	for round in $(seq 1 10); do
 		rm -f "$STOP"
@@ -170,7 +173,7 @@ sl_product_of() {
 }
 
 @test "a torn last journal record is cut at restart; earlier seats are intact" {
-	start_s1
+	sl_start_s1
 	local id
 	for id in t1 t2 t3; do
 		sl_checkout "$U" "{\"product\":\"viewer\",\"lease\":\"$id\"}"
@@ -200,7 +203,7 @@ sl_product_of() {
 }
 
 @test "a complete last record with a bad checksum is cut too" {
-	start_s1
+	sl_start_s1
 	sl_checkout "$U" '{"product":"sim","lease":"h1"}'
 	sl_expect_code 201
 	kill9 s1
@@ -217,7 +220,7 @@ sl_product_of() {
 }
 
 @test "a last record torn mid-write is cut; the seats before it survive, none counted twice" {
-	start_s1
+	sl_start_s1
 	local id
 	for id in a1 a2 a3; do
 		sl_checkout "$U" "{\"product\":\"viewer\",\"lease\":\"$id\"}"
@@ -240,7 +243,7 @@ sl_product_of() {
 }
 
 @test "a second slserve on the same state directory is refused, naming the holder's pid" {
-	start_s1
+	sl_start_s1
 	local pid
 	pid=$(sl_pid s1)
 	sl_checkout "$U" '{"product":"sim","lease":"keep"}'
@@ -265,7 +268,7 @@ sl_product_of() {
 }
 
 @test "SIGHUP reloads the licenses: new count shows, seats survive" {
-	start_s1
+	sl_start_s1
 	sl_checkout "$U" '{"product":"cad","lease":"k1"}'
 	sl_checkout "$U" '{"product":"cad","lease":"k2"}'
 	sl_checkout "$U" '{"product":"cad"}'
@@ -274,7 +277,7 @@ sl_product_of() {
 	grep -q 'count   = 5' "$SL_TMP/s1/licenses.conf"
 	kill -HUP "$(sl_pid s1)"
 	max_is() { [ "$(sl_license_field "$U" cad-1 max)" = "$1" ]; }
-	sl_poll 50 max_is 5
+	sl_until 5 max_is 5
 	[ "$(sl_in_use "$U" cad-1)" = 2 ]
 	for id in k1 k2; do
 		sl_req POST "$U/v1/leases/$id/heartbeat"
@@ -285,7 +288,7 @@ sl_product_of() {
 	# A count below the seats in use keeps them, and grants no more.
 	sed -i '/license "cad-1"/,/}/s/count   = 5/count   = 1/' "$SL_TMP/s1/licenses.conf"
 	kill -HUP "$(sl_pid s1)"
-	sl_poll 50 max_is 1
+	sl_until 5 max_is 1
 	[ "$(sl_in_use "$U" cad-1)" = 3 ]
 	sl_req POST "$U/v1/leases/k1/heartbeat"
 	sl_expect_code 200
@@ -296,7 +299,7 @@ sl_product_of() {
 }
 
 @test "SIGHUP removing a license keeps its held seats; putting it back counts them" {
-	start_s1
+	sl_start_s1
 	sl_checkout "$U" '{"product":"sim","lease":"on-removed"}'
 	sl_expect_code 201
 	cp "$SL_TMP/s1/licenses.conf" "$SL_TMP/all.conf"
@@ -306,20 +309,20 @@ sl_product_of() {
 	kill -HUP "$(sl_pid s1)"
 	# (Whether /v1/licenses still lists it while seats are held is not fixed.)
 	gone() { sl_checkout "$U" '{"product":"sim"}'; [ "$HTTP_CODE" = 404 ]; }
-	sl_poll 50 gone
+	sl_until 5 gone
 	sl_expect_error 404 unknown_product
 	sl_req POST "$U/v1/leases/on-removed/heartbeat"
 	sl_expect_code 200
 	cp "$SL_TMP/all.conf" "$SL_TMP/s1/licenses.conf"
 	kill -HUP "$(sl_pid s1)"
 	back() { [ "$(sl_in_use "$U" sim-hard)" = 1 ]; }
-	sl_poll 50 back
+	sl_until 5 back
 	sl_checkout "$U" '{"product":"sim"}'
 	sl_expect_error 409 no_seats
 }
 
 @test "SIGHUP with a broken licenses file keeps the old licenses and logs why" {
-	start_s1
+	sl_start_s1
 	sl_checkout "$U" '{"product":"cad","lease":"k1"}'
 	local before
 	before=$(curl -fsS "$U/v1/licenses" | jq -c '.licenses')
@@ -327,7 +330,7 @@ sl_product_of() {
 	printf 'license "cad-1" {\n  product = "cad"\n  count = "twelve"\n}\n' >"$SL_TMP/s1/licenses.conf"
 	kill -HUP "$(sl_pid s1)"
 	logged() { grep -q 'licenses unchanged.*licenses.conf:[0-9]*:.*"twelve"' "$SL_TMP/s1/log"; }
-	sl_poll 50 logged
+	sl_until 5 logged
 	[ "$(curl -fsS "$U/v1/licenses" | jq -c '.licenses')" = "$before" ]
 	sl_req POST "$U/v1/leases/k1/heartbeat"
 	sl_expect_code 200
@@ -337,7 +340,7 @@ sl_product_of() {
 	sed 's/count   = 2/count   = 3/' "$SL_TMP/good.conf" >"$SL_TMP/s1/licenses.conf"
 	kill -HUP "$(sl_pid s1)"
 	max_is() { [ "$(sl_license_field "$U" cad-1 max)" = "$1" ]; }
-	sl_poll 50 max_is 3
+	sl_until 5 max_is 3
 }
 
 @test "SIGTERM under load: exit 0, and every acknowledged seat is there after restart" {
@@ -345,14 +348,14 @@ sl_product_of() {
 	W="$SL_TMP/work"
 	STOP="$W/stop"
 	mkdir -p "$W"
-	start_s1
+	sl_start_s1
 	local pid c pids=() rc=0
 	pid=$(sl_pid s1)
 	for c in 1 2 3; do
 		client "$c" 1 &
 		pids+=($!)
 	done
-	sl_poll 50 test -s "$W/acked.1"
+	sl_until 5 test -s "$W/acked.1"
 	kill -TERM "$pid"
 	wait "$pid" || rc=$?
 	touch "$STOP"
@@ -368,7 +371,7 @@ sl_product_of() {
 }
 
 @test "SIGTERM on an idle server exits 0 promptly; hard and soft seats survive" {
-	start_s1
+	sl_start_s1
 	sl_checkout "$U" '{"product":"sim","lease":"hard-1"}'
 	sl_checkout "$U" '{"product":"cad","lease":"soft-1"}'
 	local pid rc=0
@@ -426,7 +429,7 @@ strace_server() {
 	strace -f -s 300 -e trace="$calls" "$@" -o "$file" -p "$(sl_pid s1)" 2>"$file.err" &
 	STRACE_PID=$!
 	attached() { grep -q attached "$1.err" 2>/dev/null; }
-	sl_poll 50 attached "$file" || { cat "$file.err" >&2; return 1; }
+	sl_until 5 attached "$file" || { cat "$file.err" >&2; return 1; }
 }
 
 # journal_fd: the descriptor on which server s1 writes its journal.
@@ -445,7 +448,7 @@ strace_stop() {
 }
 
 @test "a grant is fdatasync'ed before its 201 is sent" {
-	start_s1
+	sl_start_s1
 	strace_server "$SL_TMP/trace" fdatasync,write,writev,send,sendto,sendmsg
 	sl_checkout "$U" '{"product":"cad","lease":"synced-1"}'
 	sl_expect_code 201
@@ -472,7 +475,7 @@ strace_stop() {
 
 @test "concurrent checkouts share fdatasyncs (group commit)" {
 	sl_write_licenses s1 < <(sl_lic free cad unlimited never any 300)
-	start_s1
+	sl_start_s1
 	local jfd
 	jfd=$(journal_fd)
 	# Each fdatasync is made to take 200 ms more, as on a slow disk, so that
@@ -506,7 +509,7 @@ strace_stop() {
 
 @test "SIGTERM while a checkout waits for its sync: it is answered 201, then exit 0, seat kept" {
 	# It exits under strace, where LeakSanitizer cannot look (make test SANITIZE=1)
-	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" start_s1
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" sl_start_s1
 	# The sync takes 1.5 s, so the checkout is surely in flight at SIGTERM.
 	strace_server "$SL_TMP/trace" fdatasync -e inject=fdatasync:delay_exit=1500000
 	local pid rc=0
@@ -515,7 +518,7 @@ strace_stop() {
 	    -d '{"product":"cad","lease":"in-flight"}' "$U/v1/checkout" >"$SL_TMP/code" &
 	local curl_pid=$!
 	in_flight() { grep -q 'in-flight' "$SL_TMP/s1/state/journal" 2>/dev/null; }
-	sl_poll 50 in_flight
+	sl_until 5 in_flight
 	kill -TERM "$pid"
 	wait "$curl_pid"
 	wait "$pid" || rc=$?

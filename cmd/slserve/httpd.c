@@ -364,6 +364,12 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		req_error(r, 503, "stopping", "server \"%s\" is shutting down", srv->cfg.name);
 	else
 		dispatch(r);
+	/* A heartbeat names a seat granted long ago: its record is on disk,
+	 * and suspending and resuming the connection (two epoll_ctl calls,
+	 * a wakeup) would cost more than the answer. */
+	if (r->reply.wait_seq > 0 && !(r->reply.own_grant && srv->cfg.synchronous_backup) &&
+	    journal_is_durable(srv->journal, r->reply.wait_seq))
+		r->reply.wait_seq = 0;
 	if (r->reply.wait_seq > 0) {
 		MHD_suspend_connection(conn);
 		r->suspended = 1;

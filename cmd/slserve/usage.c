@@ -40,7 +40,7 @@ usage_event(const char *event, json_t *ev)
 	gettimeofday(&tv, NULL);
 	json_object_set_new(ev, "ts", json_real((double)tv.tv_sec + tv.tv_usec / 1e6));
 	json_object_set_new(ev, "event", json_string(event));
-	line = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
+	line = json_dumps(ev, JSON_COMPACT);
 	json_decref(ev);
 	if (line == NULL)
 		return;
