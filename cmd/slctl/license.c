@@ -195,21 +195,80 @@ lock_licenses(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
+/* The public keys a command checks signatures with: those given with -k,
+ * else the trusted_keys of slserve.conf. */
+struct keyring {
+	char **paths;
+	size_t n;
+	struct license_key *keys;
+	struct server_config sc;
+	int have_sc;		/* load_server_conf's answer, once tried */
+	int tried_sc;
+};
+
 static int
-load_keys(char **paths, size_t n, struct license_key **keys)
+keyring_init(struct keyring *kr, int argc)
+{
+	memset(kr, 0, sizeof(*kr));
+	kr->paths = calloc((size_t)argc, sizeof(*kr->paths));
+	return kr->paths == NULL ? -1 : 0;
+}
+
+/* slserve.conf, loaded once: 1 loaded, 0 none, -1 error. */
+static int
+keyring_server_conf(struct ctl *ctl, struct keyring *kr)
+{
+	if (!kr->tried_sc) {
+		kr->have_sc = load_server_conf(ctl, &kr->sc);
+		kr->tried_sc = 1;
+	}
+	return kr->have_sc;
+}
+
+/* Read the keys; 0 or the exit code. */
+static int
+keyring_load(struct ctl *ctl, struct keyring *kr)
 {
 	char err[1024];
 	size_t i;
 
-	*keys = calloc(n ? n : 1, sizeof(**keys));
-	if (*keys == NULL)
+	if (kr->n == 0) {
+		if (keyring_server_conf(ctl, kr) == -1)
+			return EXIT_CONFIG;
+		for (i = 0; kr->have_sc && i < kr->sc.ntrusted_keys; i++)
+			kr->paths[kr->n++] = kr->sc.trusted_keys[i];
+	}
+	kr->keys = calloc(kr->n ? kr->n : 1, sizeof(*kr->keys));
+	if (kr->keys == NULL)
 		return EXIT_OP;
-	for (i = 0; i < n; i++)
-		if (license_key_load(paths[i], &(*keys)[i], err, sizeof(err)) == -1) {
+	for (i = 0; i < kr->n; i++)
+		if (license_key_load(kr->paths[i], &kr->keys[i], err, sizeof(err)) == -1) {
 			ctl_warnx("%s", err);
 			return EXIT_CONFIG;
 		}
 	return 0;
+}
+
+static void
+keyring_free(struct keyring *kr)
+{
+	if (kr->keys != NULL)
+		sodium_memzero(kr->keys, (kr->n ? kr->n : 1) * sizeof(*kr->keys));
+	free(kr->keys);
+	free(kr->paths);
+	if (kr->have_sc == 1)
+		config_free(&kr->sc);
+}
+
+/* Exactly one operand (what names it) after the options of license sub. */
+static int
+need_one_operand(int argc, const char *sub, const char *what)
+{
+	if (argc - optind == 1)
+		return 0;
+	if (argc - optind == 0)
+		return ctl_usage_error("license", "%s: missing %s", sub, what);
+	return ctl_usage_error("license", "%s: too many arguments", sub);
 }
 
 static int
@@ -226,9 +285,8 @@ license_keygen_cmd(struct ctl *ctl, int argc, char **argv)
 		else
 			return ctl_command_usage("license");
 	}
-	if (argc - optind != 1)
-		return ctl_usage_error("license", "keygen: %s", argc - optind == 0 ?
-		    "missing ISSUER" : "too many arguments");
+	if ((rc = need_one_operand(argc, "keygen", "ISSUER")) != 0)
+		return rc;
 	if (!util_valid_id(argv[optind]))
 		return ctl_usage_error("license", "keygen: invalid issuer \"%s\": use "
 		    "1 to %d of A-Z a-z 0-9 . _ -", argv[optind], SL_ID_MAX);
@@ -253,7 +311,7 @@ license_sign_cmd(struct ctl *ctl, int argc, char **argv)
 	struct license_key key;
 	char err[8192], *text = NULL, *sectext;
 	const char *keyfile = NULL, *file;
-	int ch, in_place = 0, rc = EXIT_OP, lockfd = -1;
+	int ch, in_place = 0, rc, lockfd = -1;
 	size_t i, s, e;
 
 	(void)ctl;
@@ -269,9 +327,8 @@ license_sign_cmd(struct ctl *ctl, int argc, char **argv)
 			return ctl_command_usage("license");
 		}
 	}
-	if (argc - optind != 1)
-		return ctl_usage_error("license", "sign: %s", argc - optind == 0 ?
-		    "missing FILE" : "too many arguments");
+	if ((rc = need_one_operand(argc, "sign", "FILE")) != 0)
+		return rc;
 	if (keyfile == NULL)
 		return ctl_usage_error("license", "sign: missing -k SECRET-KEY");
 	file = argv[optind];
@@ -285,6 +342,7 @@ license_sign_cmd(struct ctl *ctl, int argc, char **argv)
 		rc = EXIT_CONFIG;
 		goto out;
 	}
+	rc = EXIT_OP;
 	if (in_place && (lockfd = lock_licenses(file, err, sizeof(err))) == -1) {
 		ctl_warnx("%s", err);
 		goto out;
@@ -347,17 +405,16 @@ license_verify_cmd(struct ctl *ctl, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const hdr[] = { "LICENSE", "PRODUCT", "ISSUER", "RESULT" };
-	struct server_config sc;
 	struct license_set set = { NULL, 0 };
-	struct license_key *keys = NULL;
-	char **keypaths = NULL, err[8192];
+	struct keyring kr;
+	char err[8192];
 	const char *host = NULL;
-	size_t nkeys = 0, i, bad = 0;
-	int ch, json = ctl->json, rc = 0, have_sc = 0;
+	size_t i, bad = 0;
+	int ch, json = ctl->json, rc = 0;
 	struct table *t = NULL;
 	json_t *list = NULL;
 
-	if ((keypaths = calloc((size_t)argc, sizeof(*keypaths))) == NULL)
+	if (keyring_init(&kr, argc) == -1)
 		return EXIT_OP;
 	while ((ch = getopt_long(argc, argv, "jk:H:", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -365,35 +422,29 @@ license_verify_cmd(struct ctl *ctl, int argc, char **argv)
 			json = 1;
 			break;
 		case 'k':
-			keypaths[nkeys++] = optarg;
+			kr.paths[kr.n++] = optarg;
 			break;
 		case 'H':
 			host = optarg;
 			break;
 		default:
-			free(keypaths);
-			return ctl_command_usage("license");
+			rc = ctl_command_usage("license");
+			goto out;
 		}
 	}
-	if (argc - optind != 1) {
-		free(keypaths);
-		return ctl_usage_error("license", "verify: %s", argc - optind == 0 ?
-		    "missing FILE" : "too many arguments");
-	}
-	if (nkeys == 0 || host == NULL) {
-		if ((have_sc = load_server_conf(ctl, &sc)) == -1) {
-			free(keypaths);
-			return EXIT_CONFIG;
-		}
-		if (have_sc && nkeys == 0)
-			for (i = 0; i < sc.ntrusted_keys; i++)
-				keypaths[nkeys++] = sc.trusted_keys[i];
-		if (have_sc && host == NULL && sc.hostname[0] != '\0')
-			host = sc.hostname;
-	}
-	if ((rc = load_keys(keypaths, nkeys, &keys)) != 0)
+	if ((rc = need_one_operand(argc, "verify", "FILE")) != 0)
 		goto out;
-	if (nkeys == 0)
+	if (host == NULL) {
+		if (keyring_server_conf(ctl, &kr) == -1) {
+			rc = EXIT_CONFIG;
+			goto out;
+		}
+		if (kr.have_sc && kr.sc.hostname[0] != '\0')
+			host = kr.sc.hostname;
+	}
+	if ((rc = keyring_load(ctl, &kr)) != 0)
+		goto out;
+	if (kr.n == 0)
 		ctl_warnx("license verify: no public keys (give -k KEY, or "
 		    "trusted_keys in slserve.conf); signed licenses cannot be checked");
 	if (license_load(argv[optind], &set, err, sizeof(err)) == -1) {
@@ -409,7 +460,7 @@ license_verify_cmd(struct ctl *ctl, int argc, char **argv)
 	}
 	for (i = 0; i < set.n; i++) {
 		const struct license *l = &set.v[i];
-		enum license_verdict v = license_verify(l, keys, nkeys);
+		enum license_verdict v = license_verify(l, kr.keys, kr.n);
 		int expired = license_expired(l);
 		int host_ok = license_host_matches(l, host);
 		const char *result = license_verdict_str(v);
@@ -447,12 +498,7 @@ license_verify_cmd(struct ctl *ctl, int argc, char **argv)
 out:
 	table_free(t);
 	license_set_free(&set);
-	if (keys != NULL)
-		sodium_memzero(keys, (nkeys ? nkeys : 1) * sizeof(*keys));
-	free(keys);
-	free(keypaths);
-	if (have_sc == 1)
-		config_free(&sc);
+	keyring_free(&kr);
 	return rc;
 }
 
@@ -554,6 +600,71 @@ reload_after_edit(struct ctl *ctl, const char *file)
 	return 0;
 }
 
+/* A licenses file being edited: under its lock, parsed and as text. */
+struct licenses_edit {
+	const char *path;
+	int lockfd;
+	struct license_set cur;
+	char *text;
+};
+
+#define LICENSES_EDIT_INIT { NULL, -1, { NULL, 0 }, NULL }
+
+/* Lock path and read it; a file that does not parse must be fixed before
+ * "adding" or "removing" licenses. Returns 0 or the exit code. */
+static int
+edit_open(struct licenses_edit *ed, const char *path, const char *doing)
+{
+	char err[8192];
+
+	ed->path = path;
+	if ((ed->lockfd = lock_licenses(path, err, sizeof(err))) == -1) {
+		ctl_warnx("%s", err);
+		return EXIT_OP;
+	}
+	if (license_load(path, &ed->cur, err, sizeof(err)) == -1) {
+		warn_lines("", err);
+		ctl_warnx("%s: fix this file before %s licenses", path, doing);
+		return EXIT_CONFIG;
+	}
+	if ((ed->text = util_read_file(path, NULL)) == NULL) {
+		ctl_warnx("%s: %s", path, strerror(errno));
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+/* Install the edited text; 0 or the exit code. */
+static int
+edit_save(struct licenses_edit *ed)
+{
+	char err[8192];
+
+	if (write_licenses(ed->path, ed->text, err, sizeof(err)) == -1) {
+		warn_lines("", err);
+		return EXIT_OP;
+	}
+	return 0;
+}
+
+/* Release the lock, then have the server reload the file. */
+static int
+edit_done(struct ctl *ctl, struct licenses_edit *ed, int reload)
+{
+	close(ed->lockfd);
+	ed->lockfd = -1;
+	return reload ? reload_after_edit(ctl, ed->path) : 0;
+}
+
+static void
+edit_free(struct licenses_edit *ed)
+{
+	if (ed->lockfd != -1)
+		close(ed->lockfd);
+	license_set_free(&ed->cur);
+	free(ed->text);
+}
+
 static int
 license_add_cmd(struct ctl *ctl, int argc, char **argv)
 {
@@ -561,15 +672,15 @@ license_add_cmd(struct ctl *ctl, int argc, char **argv)
 		{ "no-reload", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct license_set cur = { NULL, 0 }, add = { NULL, 0 };
-	struct license_key *keys = NULL;
-	struct server_config sc;
-	char **keypaths, err[8192], *path = NULL, *text = NULL, *sectext, *nt;
+	struct licenses_edit ed = LICENSES_EDIT_INIT;
+	struct license_set add = { NULL, 0 };
+	struct keyring kr;
+	char err[8192], *path = NULL, *sectext, *nt;
 	const char *given = NULL;
-	size_t nkeys = 0, i, j;
-	int ch, reload = 1, rc, lockfd = -1, have_sc = 0;
+	size_t i, j;
+	int ch, reload = 1, rc;
 
-	if ((keypaths = calloc((size_t)argc, sizeof(*keypaths))) == NULL)
+	if (keyring_init(&kr, argc) == -1)
 		return EXIT_OP;
 	while ((ch = getopt_long(argc, argv, "L:k:", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -577,32 +688,19 @@ license_add_cmd(struct ctl *ctl, int argc, char **argv)
 			given = optarg;
 			break;
 		case 'k':
-			keypaths[nkeys++] = optarg;
+			kr.paths[kr.n++] = optarg;
 			break;
 		case 'R':
 			reload = 0;
 			break;
 		default:
-			free(keypaths);
-			return ctl_command_usage("license");
-		}
-	}
-	if (argc - optind != 1) {
-		free(keypaths);
-		return ctl_usage_error("license", "add: %s", argc - optind == 0 ?
-		    "missing FILE" : "too many arguments");
-	}
-	if ((rc = edit_target(ctl, given, &path, reload)) != 0)
-		goto out;
-	if (nkeys == 0) {
-		if ((have_sc = load_server_conf(ctl, &sc)) == -1) {
-			rc = EXIT_CONFIG;
+			rc = ctl_command_usage("license");
 			goto out;
 		}
-		for (i = 0; have_sc && i < sc.ntrusted_keys; i++)
-			keypaths[nkeys++] = sc.trusted_keys[i];
 	}
-	if ((rc = load_keys(keypaths, nkeys, &keys)) != 0)
+	if ((rc = need_one_operand(argc, "add", "FILE")) != 0 ||
+	    (rc = edit_target(ctl, given, &path, reload)) != 0 ||
+	    (rc = keyring_load(ctl, &kr)) != 0)
 		goto out;
 	rc = EXIT_CONFIG;
 	if (license_load(argv[optind], &add, err, sizeof(err)) == -1) {
@@ -622,7 +720,7 @@ license_add_cmd(struct ctl *ctl, int argc, char **argv)
 				    add.v[i].id);
 				goto out;
 			}
-		if (nkeys > 0 && (v = license_verify(&add.v[i], keys, nkeys)) !=
+		if (kr.n > 0 && (v = license_verify(&add.v[i], kr.keys, kr.n)) !=
 		    LICENSE_VALID) {
 			ctl_warnx("%s:%d: license \"%s\": %s; not added",
 			    argv[optind], add.v[i].line, add.v[i].id,
@@ -630,62 +728,39 @@ license_add_cmd(struct ctl *ctl, int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((lockfd = lock_licenses(path, err, sizeof(err))) == -1) {
-		ctl_warnx("%s", err);
+	if ((rc = edit_open(&ed, path, "adding")) != 0)
 		goto out;
-	}
-	if (license_load(path, &cur, err, sizeof(err)) == -1) {
-		warn_lines("", err);
-		ctl_warnx("%s: fix this file before adding licenses", path);
-		rc = EXIT_CONFIG;
-		goto out;
-	}
+	rc = EXIT_OP;
 	for (i = 0; i < add.n; i++)
-		if (license_find(&cur, add.v[i].id) != NULL) {
+		if (license_find(&ed.cur, add.v[i].id) != NULL) {
 			ctl_warnx("%s: license \"%s\" is there already; remove it "
 			    "first", path, add.v[i].id);
 			goto out;
 		}
-	if ((text = util_read_file(path, NULL)) == NULL) {
-		ctl_warnx("%s: %s", path, strerror(errno));
-		rc = EXIT_CONFIG;
-		goto out;
-	}
 	for (i = 0; i < add.n; i++) {
-		size_t len = strlen(text);
+		size_t len = strlen(ed.text);
 		if ((sectext = license_format(&add.v[i])) == NULL)
 			goto out;
-		if (asprintf(&nt, "%s%s%s%s", text, len > 0 && text[len - 1] != '\n' ?
-		    "\n" : "", len > 0 ? "\n" : "", sectext) == -1) {
+		if (asprintf(&nt, "%s%s%s%s", ed.text, len > 0 &&
+		    ed.text[len - 1] != '\n' ? "\n" : "", len > 0 ? "\n" : "",
+		    sectext) == -1) {
 			free(sectext);
 			goto out;
 		}
 		free(sectext);
-		free(text);
-		text = nt;
+		free(ed.text);
+		ed.text = nt;
 	}
-	if (write_licenses(path, text, err, sizeof(err)) == -1) {
-		warn_lines("", err);
+	if ((rc = edit_save(&ed)) != 0)
 		goto out;
-	}
 	for (i = 0; i < add.n; i++)
 		printf("%s: added %s\n", path, add.v[i].id);
-	close(lockfd);
-	lockfd = -1;
-	rc = reload ? reload_after_edit(ctl, path) : 0;
+	rc = edit_done(ctl, &ed, reload);
 out:
-	if (lockfd != -1)
-		close(lockfd);
-	license_set_free(&cur);
+	edit_free(&ed);
 	license_set_free(&add);
-	if (keys != NULL)
-		sodium_memzero(keys, (nkeys ? nkeys : 1) * sizeof(*keys));
-	free(keys);
-	free(keypaths);
-	free(text);
+	keyring_free(&kr);
 	free(path);
-	if (have_sc == 1)
-		config_free(&sc);
 	return rc;
 }
 
@@ -696,10 +771,10 @@ license_remove_cmd(struct ctl *ctl, int argc, char **argv)
 		{ "no-reload", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct license_set cur = { NULL, 0 };
-	char err[8192], *path = NULL, *text = NULL, *nt;
+	struct licenses_edit ed = LICENSES_EDIT_INIT;
+	char *path = NULL, *nt;
 	const char *given = NULL;
-	int ch, reload = 1, rc, lockfd = -1, i;
+	int ch, reload = 1, rc, i;
 	size_t s, e;
 
 	while ((ch = getopt_long(argc, argv, "L:", longopts, NULL)) != -1) {
@@ -722,48 +797,28 @@ license_remove_cmd(struct ctl *ctl, int argc, char **argv)
 			    "id \"%s\"", argv[i]);
 	if ((rc = edit_target(ctl, given, &path, reload)) != 0)
 		return rc;
+	if ((rc = edit_open(&ed, path, "removing")) != 0)
+		goto out;
 	rc = EXIT_OP;
-	if ((lockfd = lock_licenses(path, err, sizeof(err))) == -1) {
-		ctl_warnx("%s", err);
-		goto out;
-	}
-	if (license_load(path, &cur, err, sizeof(err)) == -1) {
-		warn_lines("", err);
-		ctl_warnx("%s: fix this file before removing licenses", path);
-		rc = EXIT_CONFIG;
-		goto out;
-	}
-	if ((text = util_read_file(path, NULL)) == NULL) {
-		ctl_warnx("%s: %s", path, strerror(errno));
-		rc = EXIT_CONFIG;
-		goto out;
-	}
 	for (i = optind; i < argc; i++) {
-		if (license_find(&cur, argv[i]) == NULL ||
-		    find_section(text, argv[i], &s, &e) == -1) {
+		if (license_find(&ed.cur, argv[i]) == NULL ||
+		    find_section(ed.text, argv[i], &s, &e) == -1) {
 			ctl_warnx("%s: no license \"%s\"; nothing changed", path,
 			    argv[i]);
 			goto out;
 		}
-		if ((nt = text_splice(text, s, e, "")) == NULL)
+		if ((nt = text_splice(ed.text, s, e, "")) == NULL)
 			goto out;
-		free(text);
-		text = nt;
+		free(ed.text);
+		ed.text = nt;
 	}
-	if (write_licenses(path, text, err, sizeof(err)) == -1) {
-		warn_lines("", err);
+	if ((rc = edit_save(&ed)) != 0)
 		goto out;
-	}
 	for (i = optind; i < argc; i++)
 		printf("%s: removed %s\n", path, argv[i]);
-	close(lockfd);
-	lockfd = -1;
-	rc = reload ? reload_after_edit(ctl, path) : 0;
+	rc = edit_done(ctl, &ed, reload);
 out:
-	if (lockfd != -1)
-		close(lockfd);
-	license_set_free(&cur);
-	free(text);
+	edit_free(&ed);
 	free(path);
 	return rc;
 }
