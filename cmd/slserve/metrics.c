@@ -99,56 +99,54 @@ expiry_time(const char *expires)
 
 static const char *const statuses[] = { "hot", "hot-warm", "warm", "hot-retry" };
 
+/* The start of a sample of metric name for license l, up to its labels. */
 static void
-put_license_labels(FILE *f, json_t *l)
+put_license_sample(FILE *f, const char *name, json_t *l)
 {
+	fputs(name, f);
 	put_label(f, "{license", json_str(l, "id", ""));
 	put_label(f, ",product", json_str(l, "product", ""));
 	put_label(f, ",pool", json_str(l, "pool", ""));
 }
 
+/* The metrics that are one number of each license of /v1/licenses. */
+static const struct {
+	const char *name, *type, *help, *field;
+} license_numbers[] = {
+	{ "sl_license_seats_in_use", "gauge", "Seats of the license in use.", "in_use" },
+	{ "sl_license_seats_max", "gauge", "Seats of the license (-1: unlimited).", "max" },
+	{ "sl_license_denials_total", "counter",
+	    "Checkouts of the license's product refused since start (FAILS).", "fails" },
+};
+
 static void
 put_licenses(FILE *f, json_t *lics)
 {
 	json_t *l;
-	size_t i;
+	size_t i, k;
 
 	put_header(f, "sl_license_info", "gauge",
 	    "A license of this server (always 1): role, server that serves it, expiry.");
 	json_array_foreach(lics, i, l) {
-		fputs("sl_license_info", f);
-		put_license_labels(f, l);
+		put_license_sample(f, "sl_license_info", l);
 		put_label(f, ",role", json_str(l, "role", ""));
 		put_label(f, ",served_by", json_str(l, "served_by", ""));
 		put_label(f, ",expires", json_str(l, "expires", ""));
 		fputs("} 1\n", f);
 	}
-	put_header(f, "sl_license_seats_in_use", "gauge", "Seats of the license in use.");
-	json_array_foreach(lics, i, l) {
-		fputs("sl_license_seats_in_use", f);
-		put_license_labels(f, l);
-		fprintf(f, "} %lld\n", json_int(l, "in_use", 0));
-	}
-	put_header(f, "sl_license_seats_max", "gauge",
-	    "Seats of the license (-1: unlimited).");
-	json_array_foreach(lics, i, l) {
-		fputs("sl_license_seats_max", f);
-		put_license_labels(f, l);
-		fprintf(f, "} %lld\n", json_int(l, "max", 0));
-	}
-	put_header(f, "sl_license_denials_total", "counter",
-	    "Checkouts of the license's product refused since start (FAILS).");
-	json_array_foreach(lics, i, l) {
-		fputs("sl_license_denials_total", f);
-		put_license_labels(f, l);
-		fprintf(f, "} %lld\n", json_int(l, "fails", 0));
+	for (k = 0; k < nitems(license_numbers); k++) {
+		put_header(f, license_numbers[k].name, license_numbers[k].type,
+		    license_numbers[k].help);
+		json_array_foreach(lics, i, l) {
+			put_license_sample(f, license_numbers[k].name, l);
+			fprintf(f, "} %lld\n", json_int(l, license_numbers[k].field, 0));
+		}
 	}
 	put_header(f, "sl_license_status", "gauge",
 	    "Status of the license: 1 for its current status, 0 for the others.");
 	json_array_foreach(lics, i, l) {
-		for (size_t k = 0; k < nitems(statuses); k++) {
-			fputs("sl_license_status", f);
-			put_license_labels(f, l);
+		for (k = 0; k < nitems(statuses); k++) {
+			put_license_sample(f, "sl_license_status", l);
 			put_label(f, ",status", statuses[k]);
 			fprintf(f, "} %d\n", strcmp(json_str(l, "status", ""), statuses[k]) == 0);
 		}
@@ -160,8 +158,7 @@ put_licenses(FILE *f, json_t *lics)
 		double t = expiry_time(json_str(l, "expires", ""));
 		if (t < 0)
 			continue;
-		fputs("sl_license_expiry_timestamp_seconds", f);
-		put_license_labels(f, l);
+		put_license_sample(f, "sl_license_expiry_timestamp_seconds", l);
 		fprintf(f, "} %.0f\n", t);
 	}
 }
