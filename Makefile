@@ -136,22 +136,24 @@ FUZZERS      := license request journal failcfg
 FUZZ_TIME    ?= 60
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz
-FUZZ_SLSERVE := store journal usage
+# The parts of slserve a harness needs, by harness.
+FUZZ_SLSERVE_journal := store journal usage
+FUZZ_SLSERVE_request := api_fields
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Wall -Wextra -D_GNU_SOURCE -Icommon -Icmd/slserve \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
 $(BUILD)/test/fuzz/%.o: CFLAGS += -Icmd/slserve
 
-# replay-NAME: the harness, its helpers, and for the journal some of slserve.
+# replay-NAME: the harness, its helpers, and the parts of slserve it needs.
 fuzz_objs = $(BUILD)/test/fuzz/fuzz_$(1).o $(BUILD)/test/fuzz/fuzz_util.o \
-            $(if $(filter journal,$(1)),$(FUZZ_SLSERVE:%=$(BUILD)/cmd/slserve/%.o))
+            $(FUZZ_SLSERVE_$(1):%=$(BUILD)/cmd/slserve/%.o)
 define fuzz_rules
 $(BUILD)/fuzz/replay-$(1): $(BUILD)/test/fuzz/replay.o $(call fuzz_objs,$(1)) $(BUILD)/libsl.a
 	@mkdir -p $$(@D)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 $(FUZZ_DIR)/fuzz-$(1): test/fuzz/fuzz_$(1).c test/fuzz/fuzz_util.c $(COMMON_SRC) \
-    $(if $(filter journal,$(1)),$(FUZZ_SLSERVE:%=cmd/slserve/%.c))
+    $(FUZZ_SLSERVE_$(1):%=cmd/slserve/%.c)
 	@mkdir -p $$(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $$@ $$(filter %.c,$$^) $(LDLIBS)
 endef

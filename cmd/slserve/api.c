@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_fields.h"
 #include "failover.h"
 #include "journal.h"
 #include "json.h"
@@ -81,21 +82,11 @@ api_licenses(struct req *r, const char *arg)
 static void
 api_checkout(struct req *r, const char *arg)
 {
-	static const struct json_field fields[] = {
-		{ "product", JK_ID, 1 },
-		{ "pool", JK_ID, 0 },
-		{ "lease", JK_ID, 0 },
-		{ "client", JK_TEXT, 0 },
-		{ "user", JK_TEXT, 0 },
-		{ "host", JK_TEXT, 0 },
-		{ "pid", JK_UINT, 0 },
-		{ NULL, 0, 0 }
-	};
 	struct checkout_req cr;
 	json_t *o;
 
 	(void)arg;
-	if ((o = req_json(r, fields, 0)) == NULL)
+	if ((o = req_json(r, api_checkout_fields, 0)) == NULL)
 		return;
 	cr.product = json_str(o, "product", "");
 	cr.pool = json_str(o, "pool", NULL);
@@ -138,15 +129,9 @@ api_leases(struct req *r, const char *arg)
 static void
 api_revoke(struct req *r, const char *arg)
 {
-	static const struct json_field fields[] = {
-		{ "for", JK_UINT, 0 },
-		{ "reason", JK_TEXT, 0 },
-		{ "by", JK_TEXT, 0 },
-		{ NULL, 0, 0 }
-	};
 	json_t *o;
 
-	if (!arg_is_id(r, arg) || (o = req_json(r, fields, 1)) == NULL)
+	if (!arg_is_id(r, arg) || (o = req_json(r, api_revoke_fields, 1)) == NULL)
 		return;
 	long long secs = json_int(o, "for", 0);
 	if (secs > 366LL * 86400) {

@@ -1,33 +1,16 @@
 /* The request decoders: a body checked against the field tables of the
  * checkout, revoke, failover and handback calls (the first byte picks the
- * table), then read as the handlers read it. The tables mirror
- * cmd/slserve/api.c and failover.c. */
+ * table), then read as the handlers read it. The checkout and revoke tables
+ * are api.c's own; the failover and handback ones mirror failover.c. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "api_fields.h"
 #include "fuzz.h"
 #include "json.h"
 #include "util.h"
-
-static const struct json_field checkout_fields[] = {
-	{ "product", JK_ID, 1 },
-	{ "pool", JK_ID, 0 },
-	{ "lease", JK_ID, 0 },
-	{ "client", JK_TEXT, 0 },
-	{ "user", JK_TEXT, 0 },
-	{ "host", JK_TEXT, 0 },
-	{ "pid", JK_UINT, 0 },
-	{ NULL, 0, 0 }
-};
-
-static const struct json_field revoke_fields[] = {
-	{ "for", JK_UINT, 0 },
-	{ "reason", JK_TEXT, 0 },
-	{ "by", JK_TEXT, 0 },
-	{ NULL, 0, 0 }
-};
 
 static const struct json_field failover_fields[] = {
 	{ "name", JK_ID, 1 },
@@ -47,7 +30,7 @@ static const struct json_field handback_fields[] = {
 };
 
 static const struct json_field *const tables[] = {
-	checkout_fields, revoke_fields, failover_fields, handback_fields
+	api_checkout_fields, api_revoke_fields, failover_fields, handback_fields
 };
 
 int

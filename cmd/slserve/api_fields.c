@@ -1,0 +1,20 @@
+/* The request body fields of api.c's calls; see api_fields.h. */
+#include "api_fields.h"
+
+const struct json_field api_checkout_fields[] = {
+	{ "product", JK_ID, 1 },
+	{ "pool", JK_ID, 0 },
+	{ "lease", JK_ID, 0 },
+	{ "client", JK_TEXT, 0 },
+	{ "user", JK_TEXT, 0 },
+	{ "host", JK_TEXT, 0 },
+	{ "pid", JK_UINT, 0 },
+	{ NULL, 0, 0 }
+};
+
+const struct json_field api_revoke_fields[] = {
+	{ "for", JK_UINT, 0 },
+	{ "reason", JK_TEXT, 0 },
+	{ "by", JK_TEXT, 0 },
+	{ NULL, 0, 0 }
+};
