@@ -137,3 +137,23 @@ json_error_body(const char *code, const char *message)
 	json_decref(o);
 	return s;
 }
+
+char *
+json_compact(const json_t *o, size_t extra, size_t *lenp)
+{
+	char stack[2048];
+	size_t n = json_dumpb(o, stack, sizeof(stack), JSON_COMPACT);
+	char *out;
+
+	if (n == 0 || (out = malloc(n + extra + 1)) == NULL)
+		return NULL;
+	if (n <= sizeof(stack))
+		memcpy(out, stack, n);
+	else if (json_dumpb(o, out, n, JSON_COMPACT) != n) {
+		free(out);
+		return NULL;
+	}
+	out[n] = '\0';
+	*lenp = n;
+	return out;
+}

@@ -35,4 +35,10 @@ long long json_int(const json_t *obj, const char *key, long long dflt);
 /* {"error": code, "message": message} as a malloc'd string. */
 char *json_error_body(const char *code, const char *message);
 
+/* o as compact JSON text in a new buffer with room for extra more bytes
+ * after the text and its NUL; *lenp gets the text's length. NULL if o cannot
+ * be dumped or memory is short. Cheaper than json_dumps, which grows its
+ * buffer from 16 bytes by doubling and then copies it once more. */
+char *json_compact(const json_t *o, size_t extra, size_t *lenp);
+
 #endif

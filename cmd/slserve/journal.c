@@ -553,8 +553,9 @@ journal_append(struct journal *j, json_t *rec)
 	pthread_mutex_lock(&j->mu);
 	seq = ++j->seq;
 	json_object_set_new(rec, "seq", json_integer((json_int_t)seq));
-	json = json_dumps(rec, JSON_COMPACT);
-	line = json ? state_journal_record(json, strlen(json), &linelen) : NULL;
+	size_t jsonlen;
+	json = json_compact(rec, 0, &jsonlen);
+	line = json ? state_journal_record(json, jsonlen, &linelen) : NULL;
 	if (line == NULL) {
 		log_warnx("journal: out of memory; record %llu lost", (unsigned long long)seq);
 		free(json);

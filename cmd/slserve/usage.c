@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "json.h"
 #include "log.h"
 #include "usage.h"
 
@@ -33,23 +34,28 @@ void
 usage_event(const char *event, json_t *ev)
 {
 	struct timeval tv;
-	char *line;
+	char stack[2048], *line = stack;
+	size_t len;
 
 	if (ev == NULL)
 		return;
 	gettimeofday(&tv, NULL);
 	json_object_set_new(ev, "ts", json_real((double)tv.tv_sec + tv.tv_usec / 1e6));
 	json_object_set_new(ev, "event", json_string(event));
-	line = json_dumps(ev, JSON_COMPACT);
+	len = json_dumpb(ev, stack, sizeof(stack) - 1, JSON_COMPACT);
+	if (len >= sizeof(stack))
+		line = json_compact(ev, 1, &len);
 	json_decref(ev);
-	if (line == NULL)
+	if (len == 0 || line == NULL)
 		return;
+	line[len++] = '\n';
 	pthread_mutex_lock(&usage_lock);
-	if (usage_file != NULL && fprintf(usage_file, "%s\n", line) < 0)
+	if (usage_file != NULL && fwrite(line, 1, len, usage_file) != len)
 		log_warn("usage log");
 	usage_dirty = 1;
 	pthread_mutex_unlock(&usage_lock);
-	free(line);
+	if (line != stack)
+		free(line);
 }
 
 /* Write out what is buffered and put it on disk: the log is the audit
