@@ -47,16 +47,9 @@ clientconf_role_name(enum clientconf_role role)
 int
 clientconf_normalize_url(const char *s, char *out)
 {
-	const char *host;
 	size_t len;
 
-	if (strncmp(s, "http://", 7) == 0)
-		host = s + 7;
-	else if (strncmp(s, "https://", 8) == 0)
-		host = s + 8;
-	else
-		return -1;
-	if (*host == '\0' || *host == '/')
+	if (util_url_host(s) == NULL)
 		return -1;
 	for (const char *p = s; *p != '\0'; p++) {
 		unsigned char ch = (unsigned char)*p;

@@ -64,23 +64,7 @@ failcfg_entry_init(struct failcfg_entry *e, const char *name, const char *url)
 int
 failcfg_valid_url(const char *url)
 {
-	const char *host;
-	size_t i;
-
-	if (strncmp(url, "http://", 7) == 0)
-		host = url + 7;
-	else if (strncmp(url, "https://", 8) == 0)
-		host = url + 8;
-	else
-		return 0;
-	if (*host == '\0' || *host == '/' || strlen(url) >= FAILCFG_URL_MAX)
-		return 0;
-	for (i = 0; url[i] != '\0'; i++) {
-		unsigned char c = (unsigned char)url[i];
-		if (c <= ' ' || c >= 0x7f)
-			return 0;
-	}
-	return 1;
+	return util_valid_http_url(url) && strlen(url) < FAILCFG_URL_MAX;
 }
 
 int

@@ -56,6 +56,35 @@ util_valid_id(const char *s)
 	return 1;
 }
 
+const char *
+util_url_host(const char *url)
+{
+	const char *host;
+
+	if (strncmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else if (strncmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else
+		return NULL;
+	if (*host == '\0' || *host == '/')
+		return NULL;
+	return host;
+}
+
+int
+util_valid_http_url(const char *url)
+{
+	size_t i;
+
+	if (util_url_host(url) == NULL)
+		return 0;
+	for (i = 0; url[i] != '\0'; i++)
+		if ((unsigned char)url[i] <= ' ' || (unsigned char)url[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
 void
 util_random_hex(char *out, size_t len)
 {

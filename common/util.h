@@ -22,6 +22,13 @@ size_t util_strlcpy(char *dst, const char *src, size_t size);
 /* A name clients may send as an id: 1..SL_ID_MAX of [A-Za-z0-9._-]. */
 int util_valid_id(const char *s);
 
+/* The host part of an http:// or https:// URL, or NULL when url is not
+ * such a URL or names no host. */
+const char *util_url_host(const char *url);
+/* An http:// or https:// URL that names a host and has no space, control
+ * or non-ASCII byte. */
+int util_valid_http_url(const char *url);
+
 /* Lowercase hex of len random bytes into out (2*len+1 bytes). */
 void util_random_hex(char *out, size_t len);
 
