@@ -19,27 +19,6 @@
 #include "slctl.h"
 #include "util.h"
 
-
-static int
-valid_server_url(const char *url)
-{
-	const char *host;
-	size_t i;
-
-	if (strncmp(url, "http://", 7) == 0)
-		host = url + 7;
-	else if (strncmp(url, "https://", 8) == 0)
-		host = url + 8;
-	else
-		return 0;
-	if (*host == '\0' || *host == '/')
-		return 0;
-	for (i = 0; url[i] != '\0'; i++)
-		if ((unsigned char)url[i] <= ' ' || (unsigned char)url[i] >= 0x7f)
-			return 0;
-	return 1;
-}
-
 /* Add url to the server list unless it is there already. */
 int
 ctl_add_server(struct ctl *ctl, const char *url)
@@ -48,7 +27,7 @@ ctl_add_server(struct ctl *ctl, const char *url)
 	char *u;
 	size_t i, len;
 
-	if (!valid_server_url(url))
+	if (!util_valid_http_url(url))
 		return -1;
 	if ((u = strdup(url)) == NULL)
 		return -1;
@@ -134,13 +113,36 @@ server_from_listen(struct ctl *ctl, const struct server_config *sc)
  * listen address of slserve.conf (-c, or the default if it exists); else
  * http://127.0.0.1:7070.
  */
+/* slserve.conf: the one -c names, else the default one if it is there; *sconf
+ * is NULL when there is none. 0, or EXIT_CONFIG when it does not load. */
+static int
+load_slserve_conf(struct ctl *ctl, const char **sconf, struct server_config *sc)
+{
+	char err[4096];
+
+	*sconf = ctl->server_conf;
+	if (*sconf == NULL && access(SLSERVE_CONF_DEFAULT, R_OK) == 0)
+		*sconf = SLSERVE_CONF_DEFAULT;
+	if (*sconf == NULL)
+		return 0;
+	memset(sc, 0, sizeof(*sc));
+	if (config_load(*sconf, sc, err, sizeof(err)) == -1) {
+		char *nl = strchr(err, '\n');
+		if (nl != NULL && nl[1] == '\0')
+			*nl = '\0';
+		ctl_warnx("%s", err);
+		config_free(sc);
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
 int
 ctl_servers_setup(struct ctl *ctl)
 {
 	const char *env = getenv("SL_SERVERS");
 	const char *sconf;
 	struct server_config sc;
-	char err[4096];
 
 	if (ctl->nservers > 0)
 		return 0;
@@ -151,19 +153,9 @@ ctl_servers_setup(struct ctl *ctl)
 	}
 	if (ctl->client_conf != NULL || access(CLIENTCONF_DEFAULT_FILE, F_OK) == 0)
 		return servers_from_client_conf(ctl);
-	sconf = ctl->server_conf;
-	if (sconf == NULL && access(SLSERVE_CONF_DEFAULT, R_OK) == 0)
-		sconf = SLSERVE_CONF_DEFAULT;
+	if (load_slserve_conf(ctl, &sconf, &sc) != 0)
+		return EXIT_CONFIG;
 	if (sconf != NULL) {
-		memset(&sc, 0, sizeof(sc));
-		if (config_load(sconf, &sc, err, sizeof(err)) == -1) {
-			char *nl = strchr(err, '\n');
-			if (nl != NULL && nl[1] == '\0')
-				*nl = '\0';
-			ctl_warnx("%s", err);
-			config_free(&sc);
-			return EXIT_CONFIG;
-		}
 		if (server_from_listen(ctl, &sc) == -1) {
 			ctl_warnx("%s: listen \"%s\" gives no usable URL", sconf,
 			    sc.listen);
@@ -249,23 +241,13 @@ ctl_token_setup(struct ctl *ctl)
 		    "the token in %s/admin.token was refused", ctl->state_dir);
 		return 0;
 	}
-	sconf = ctl->server_conf;
-	if (sconf == NULL && access(SLSERVE_CONF_DEFAULT, R_OK) == 0)
-		sconf = SLSERVE_CONF_DEFAULT;
+	if (load_slserve_conf(ctl, &sconf, &sc) != 0)
+		return EXIT_CONFIG;
 	if (sconf == NULL) {
 		snprintf(ctl->token_hint, sizeof(ctl->token_hint),
 		    "no admin token given: use --token-file FILE or SL_TOKEN, or "
 		    "run slctl on the server (-c SLSERVE_CONF or -D STATE_DIR)");
 		return 0;
-	}
-	memset(&sc, 0, sizeof(sc));
-	if (config_load(sconf, &sc, err, sizeof(err)) == -1) {
-		char *nl = strchr(err, '\n');
-		if (nl != NULL && nl[1] == '\0')
-			*nl = '\0';
-		ctl_warnx("%s", err);
-		config_free(&sc);
-		return EXIT_CONFIG;
 	}
 	ctl->token = read_token(sc.admin_token_file, err, sizeof(err));
 	if (ctl->token == NULL) {
