@@ -94,6 +94,8 @@ out:
 	return rc;
 }
 
+#define SNAP_BATCH 256	/* snapshot leases linked under one hold of the lock */
+
 /* One run of a snapshot's lease records, parsed and applied by a thread. */
 struct snap_part {
 	struct store *store;
@@ -113,19 +115,26 @@ snap_part_apply(void *arg)
 	struct snap_part *sp = arg;
 	const char *t = sp->text;
 
-	while (sp->pos < sp->end && t[sp->pos] != ']') {
-		json_t *rec = json_loadb(t + sp->pos, sp->end - sp->pos, JSON_DISABLE_EOF_CHECK,
-		    &sp->jerr);
-		if (rec == NULL) {
+	json_t *batch[SNAP_BATCH];
+	size_t n = 0;
+
+	for (;;) {
+		int more = sp->pos < sp->end && t[sp->pos] != ']';
+		json_t *rec = NULL;
+		if (more && (rec = json_loadb(t + sp->pos, sp->end - sp->pos,
+		    JSON_DISABLE_EOF_CHECK, &sp->jerr)) == NULL)
 			sp->rc = -1;
-			break;
+		if (rec != NULL)
+			batch[n++] = rec;
+		/* Linked in batches: the threads share the store's lock. */
+		if (n > 0 && (n == SNAP_BATCH || rec == NULL)) {
+			if (store_apply_leases(sp->store, batch, n) != 0 && sp->rc == 0)
+				sp->rc = -2;
+			while (n > 0)
+				json_decref(batch[--n]);
 		}
-		int applied = store_apply_lease(sp->store, rec);
-		json_decref(rec);
-		if (applied != 0) {
-			sp->rc = -2;
+		if (rec == NULL || sp->rc != 0)
 			break;
-		}
 		sp->pos += (size_t)sp->jerr.position;
 		while (sp->pos < sp->end && (t[sp->pos] == ' ' || t[sp->pos] == '\n'))
 			sp->pos++;

@@ -426,6 +426,7 @@ store_free(struct store *s)
 		free(s->pools[i]);
 	}
 	free(s->lics);
+	free(s->lic_index);
 	free(s->pools);
 	free(s->buckets);
 	free(s->heap);
@@ -469,12 +470,45 @@ store_add_pool(struct store *s, const char *name, const char *url)
 	return p;
 }
 
+static size_t
+lic_slot(const struct pool *p, const char *id)
+{
+	return hash_id(id) ^ (size_t)(((uintptr_t)p >> 4) * 2654435761u);
+}
+
+/* The license id of pool p. A snapshot or a sync names one for each of its
+ * leases, so this is a hash look-up, not a walk over every license. */
 static struct lic *
 lic_find(struct store *s, const struct pool *p, const char *id)
 {
-	for (size_t i = 0; i < s->nlics; i++)
-		if (s->lics[i]->pool == p && strcmp(s->lics[i]->def.id, id) == 0)
-			return s->lics[i];
+	if (s->lic_index_stale || s->lic_index == NULL) {
+		size_t n = 16;
+		while (n < s->nlics * 2)
+			n *= 2;
+		struct lic **idx = calloc(n, sizeof(*idx));
+		if (idx == NULL) {	/* no memory for the index: walk */
+			for (size_t i = 0; i < s->nlics; i++)
+				if (s->lics[i]->pool == p && strcmp(s->lics[i]->def.id, id) == 0)
+					return s->lics[i];
+			return NULL;
+		}
+		for (size_t i = 0; i < s->nlics; i++) {
+			size_t h = lic_slot(s->lics[i]->pool, s->lics[i]->def.id) & (n - 1);
+			while (idx[h] != NULL)
+				h = (h + 1) & (n - 1);
+			idx[h] = s->lics[i];
+		}
+		free(s->lic_index);
+		s->lic_index = idx;
+		s->nlic_index = n;
+		s->lic_index_stale = 0;
+	}
+	for (size_t h = lic_slot(p, id) & (s->nlic_index - 1); s->lic_index[h] != NULL;
+	    h = (h + 1) & (s->nlic_index - 1)) {
+		struct lic *l = s->lic_index[h];
+		if (l->pool == p && strcmp(l->def.id, id) == 0)
+			return l;
+	}
 	return NULL;
 }
 
@@ -498,6 +532,7 @@ lic_add(struct store *s, struct pool *p, const struct license *def)
 	l->def = *def;
 	l->pool = p;
 	s->lics[s->nlics++] = l;
+	s->lic_index_stale = 1;
 	return l;
 }
 
@@ -538,6 +573,8 @@ lic_drop_retired(struct store *s)
 		}
 		s->lics[o++] = l;
 	}
+	if (o != s->nlics)
+		s->lic_index_stale = 1;
 	s->nlics = o;
 }
 
@@ -1488,49 +1525,85 @@ store_own_leases_text(struct store *s, uint64_t upto, size_t *lenp)
 	return out;
 }
 
-/* Make (or replace) a lease from its record form. */
-static int
-lease_from_record(struct store *s, json_t *o)
+/* A lease from its record form, not yet in the store (no lock needed). */
+static struct lease *
+lease_build(json_t *o)
 {
-	const char *id = json_str(o, "id", NULL), *lic = json_str(o, "license", NULL);
-	const char *product = json_str(o, "product", NULL), *pool = json_str(o, "pool", NULL);
-	struct pool *p;
+	const char *id = json_str(o, "id", NULL), *product = json_str(o, "product", NULL);
 	struct lease *l;
 
-	if (id == NULL || lic == NULL || product == NULL || pool == NULL)
-		return -1;
-	if ((p = store_pool(s, pool)) == NULL && (p = store_add_pool(s, pool, "")) == NULL)
-		return -1;
-	if ((l = lease_find(s, id)) != NULL) {
-		lease_unlink(s, l);
-		free(l);
-	}
-	if (heap_reserve(s) != 0 || (l = lease_new(id, product, json_str(o, "client", ""),
-	    json_str(o, "user", ""), json_str(o, "host", ""))) == NULL)
-		return -1;
+	if (id == NULL || product == NULL || json_str(o, "license", NULL) == NULL ||
+	    json_str(o, "pool", NULL) == NULL)
+		return NULL;
+	if ((l = lease_new(id, product, json_str(o, "client", ""), json_str(o, "user", ""),
+	    json_str(o, "host", ""))) == NULL)
+		return NULL;
 	l->pid = (long)json_int(o, "pid", 0);
 	l->since = (time_t)json_int(o, "since", 0);
 	l->expires_ms = json_int(o, "expires_ms", 0);
 	l->tomb_until_ms = json_int(o, "tomb_until_ms", 0);
 	l->handed_back = json_is_true(json_object_get(o, "handed_back"));
 	l->adopted = json_is_true(json_object_get(o, "adopted"));
-	l->lic = lic_find(s, p, lic);
-	if (l->lic == NULL)
-		l->lic = lic_placeholder(s, p, lic, product);
-	if (l->lic == NULL) {
-		free(l);
-		return -1;
+	return l;
+}
+
+/* Put a built lease into the store under license lic of pool, in place of
+ * one with its id. Called with the store lock held; l is freed on failure. */
+static int
+lease_attach(struct store *s, struct lease *l, const char *pool, const char *lic)
+{
+	struct pool *p;
+	struct lease *old;
+
+	if (((p = store_pool(s, pool)) == NULL && (p = store_add_pool(s, pool, "")) == NULL) ||
+	    heap_reserve(s) != 0)
+		goto fail;
+	if ((old = lease_find(s, l->id)) != NULL) {
+		lease_unlink(s, old);
+		free(old);
 	}
+	if ((l->lic = lic_find(s, p, lic)) == NULL &&
+	    (l->lic = lic_placeholder(s, p, lic, l->product)) == NULL)
+		goto fail;
 	lease_link(s, l);
 	return 0;
+fail:
+	free(l);
+	return -1;
+}
+
+/* Make (or replace) a lease from its record form. */
+static int
+lease_from_record(struct store *s, json_t *o)
+{
+	struct lease *l = lease_build(o);
+
+	if (l == NULL)
+		return -1;
+	return lease_attach(s, l, json_str(o, "pool", ""), json_str(o, "license", ""));
 }
 
 int
-store_apply_lease(struct store *s, json_t *rec)
+store_apply_leases(struct store *s, json_t **recs, size_t n)
 {
+	struct lease **built = calloc(n, sizeof(*built));
+	int rc = 0;
+
+	if (built == NULL)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		if ((built[i] = lease_build(recs[i])) == NULL)
+			rc = -1;
 	pthread_mutex_lock(&s->lock);
-	int rc = lease_from_record(s, rec);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = lease_attach(s, built[i], json_str(recs[i], "pool", ""),
+		    json_str(recs[i], "license", ""));
+		built[i] = NULL;
+	}
 	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < n; i++)
+		free(built[i]);
+	free(built);
 	return rc;
 }
 

@@ -96,6 +96,10 @@ struct store {
 
 	struct lic **lics;
 	size_t nlics, caplics;
+	/* lics by pool and id (open addressing), made again after a change */
+	struct lic **lic_index;
+	size_t nlic_index;
+	int lic_index_stale;
 	struct pool **pools;
 	size_t npools;
 
@@ -180,7 +184,9 @@ struct store_image *store_image(struct store *s);	/* with the store lock held */
  * "seq":N}); frees the image. NULL when out of memory. */
 char *store_image_text(struct store_image *img, uint64_t seq, size_t *len);
 int store_apply_snapshot(struct store *s, json_t *snap);
-int store_apply_lease(struct store *s, json_t *rec);	/* one of a snapshot's leases */
+/* n of a snapshot's leases: made without the store lock, linked under one
+ * hold of it (the threads that load a snapshot share it). */
+int store_apply_leases(struct store *s, json_t **recs, size_t n);
 int store_apply_record(struct store *s, json_t *rec);
 /* After replay: give every soft lease a full timeout from now (a restart
  * never shortens a lease the server acknowledged). */
