@@ -37,6 +37,7 @@ struct journal {
 	int running, stopping;
 
 	char *state_dir, *path, *snap_path;
+	char *next_path;		/* journal.new: records after a snapshot being made */
 	int fd;
 	int do_fsync;
 	long compact_after;
@@ -65,6 +66,15 @@ struct journal {
 
 	char **ring;			/* last RING_SIZE records' JSON, by seq */
 	struct journal_stats stats;
+
+	/* Compaction in the background (compact_start / compactor). */
+	int rotated;			/* the committer writes to next_path */
+	int compacting;			/* the compactor thread runs */
+	int compactor_joinable;
+	pthread_t compactor;
+	struct store_image *img;	/* its input: the state at img_seq */
+	uint64_t img_seq;
+	int64_t compact_not_before_us;	/* after a failure */
 };
 
 static int
@@ -284,6 +294,116 @@ journal_compact(struct journal *j, char *err, size_t errlen)
 	return 0;
 }
 
+static int64_t mono_us(void);
+
+/*
+ * Compaction while the server serves. Writing a snapshot of 100,000 leases
+ * takes about a second; done by the committer, it held every checkout for
+ * that second. Instead the committer takes a memory copy of the state (as
+ * at seq), moves its writes to journal.new, and a thread of its own writes
+ * the snapshot and then renames journal.new over the journal. A start
+ * replays the journal and then journal.new, skipping records the snapshot
+ * holds, so a crash at any step loses nothing: before the snapshot's
+ * rename the old snapshot and both journals hold everything; after it the
+ * new snapshot and journal.new do.
+ */
+static void *
+compactor(void *arg)
+{
+	struct journal *j = arg;
+	char err[512];
+	size_t len;
+	char *text = store_image_text(j->img, j->img_seq, &len);
+	int rc = -1;
+
+	j->img = NULL;		/* store_image_text frees it */
+	if (text == NULL)
+		snprintf(err, sizeof(err), "snapshot: out of memory");
+	else if (state_write_atomic(j->snap_path, text, len, 0600, err, sizeof(err)) == 0) {
+		if (rename(j->next_path, j->path) != 0)
+			snprintf(err, sizeof(err), "rename %s to %s: %s", j->next_path, j->path,
+			    strerror(errno));
+		else if (state_fsync_dir(j->state_dir) != 0)
+			snprintf(err, sizeof(err), "%s: fsync: %s", j->state_dir, strerror(errno));
+		else
+			rc = 0;
+	}
+	free(text);
+	pthread_mutex_lock(&j->mu);
+	if (rc == 0) {
+		j->base = j->img_seq;
+		j->since_snapshot = (long)(j->seq - j->img_seq);
+		j->rotated = 0;
+	} else {
+		/* Both journals stay; the next try writes a newer snapshot. */
+		j->compact_not_before_us = mono_us() + 10 * 1000000;
+	}
+	j->compacting = 0;
+	pthread_mutex_unlock(&j->mu);
+	if (rc == 0)
+		log_debug("journal compacted into snapshot at seq %llu",
+		    (unsigned long long)j->img_seq);
+	else
+		log_warnx("journal compaction: %s (tried again in 10 s)", err);
+	return NULL;
+}
+
+/* Start a compaction, from the committer, with j->mu held and everything
+ * written so far on disk. Returns with j->mu held. */
+static void
+compact_start(struct journal *j)
+{
+	char err[512];
+	int fd;
+
+	if (j->compactor_joinable) {
+		pthread_join(j->compactor, NULL);
+		j->compactor_joinable = 0;
+	}
+	pthread_mutex_unlock(&j->mu);
+	/* The store lock first, as appenders take it: the copy is the state
+	 * as of the last record appended. */
+	pthread_mutex_lock(&j->store->lock);
+	pthread_mutex_lock(&j->mu);
+	struct store_image *img = store_image(j->store);
+	uint64_t seq = j->seq;
+	pthread_mutex_unlock(&j->mu);
+	pthread_mutex_unlock(&j->store->lock);
+	if (img == NULL) {
+		log_warnx("journal compaction: out of memory");
+		goto later;
+	}
+	/* Records after the ones on disk go to journal.new, unless a failed
+	 * compaction left the committer writing there already. */
+	if (!j->rotated) {
+		if ((fd = state_journal_reset(j->next_path, err, sizeof(err))) < 0) {
+			log_warnx("journal compaction: %s", err);
+			store_image_free(img);
+			goto later;
+		}
+		close(j->fd);
+		j->fd = fd;
+		j->rotated = 1;
+	}
+	pthread_mutex_lock(&j->mu);
+	j->img = img;
+	j->img_seq = seq;
+	j->compacting = 1;
+	if (pthread_create(&j->compactor, NULL, compactor, j) != 0) {
+		j->img = NULL;
+		j->compacting = 0;
+		store_image_free(img);
+		log_warnx("journal compaction: cannot start a thread");
+		j->compact_not_before_us = mono_us() + 10 * 1000000;
+		return;
+	}
+	j->compactor_joinable = 1;
+	return;
+later:
+	pthread_mutex_lock(&j->mu);
+	j->compact_not_before_us = mono_us() + 10 * 1000000;
+}
+
 static int64_t
 mono_us(void)
 {
@@ -362,7 +482,6 @@ committer(void *arg)
 	struct journal *j = arg;
 	char *batch = NULL;
 	size_t batchcap = 0;
-	char err[512];
 
 	pthread_mutex_lock(&j->mu);
 	for (;;) {
@@ -440,12 +559,9 @@ committer(void *arg)
 		if (j->do_fsync)
 			j->stats.syncs++;
 		j->expect = wake_waiters(j);
-		if (j->since_snapshot >= j->compact_after && !j->stopping) {
-			pthread_mutex_unlock(&j->mu);
-			if (journal_compact(j, err, sizeof(err)) != 0)
-				log_warnx("journal compaction: %s", err);
-			pthread_mutex_lock(&j->mu);
-		}
+		if (j->since_snapshot >= j->compact_after && !j->stopping && !j->compacting &&
+		    t1 >= j->compact_not_before_us)
+			compact_start(j);
 	}
 	pthread_mutex_unlock(&j->mu);
 	free(batch);
@@ -477,8 +593,9 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, struct sto
 	j->state_dir = strdup(state_dir);
 	j->path = util_path_join(state_dir, "journal");
 	j->snap_path = util_path_join(state_dir, "snapshot.json");
+	j->next_path = util_path_join(state_dir, "journal.new");
 	j->ring = calloc(RING_SIZE, sizeof(*j->ring));
-	if (j->path == NULL || j->snap_path == NULL || j->ring == NULL) {
+	if (j->path == NULL || j->snap_path == NULL || j->next_path == NULL || j->ring == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -490,6 +607,18 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, struct sto
 		goto fail;
 	if (cut > 0)
 		log_warnx("%s: cut %zu bytes of a torn or corrupt record at the end", j->path, cut);
+	/* A compaction was under way: what came after it is in journal.new. */
+	int next_existed = access(j->next_path, F_OK) == 0;
+	if (next_existed) {
+		size_t more = 0;
+		if (state_journal_replay(j->next_path, replay_one, j, &more, &cut, err,
+		    errlen) != 0)
+			goto fail;
+		if (cut > 0)
+			log_warnx("%s: cut %zu bytes of a torn or corrupt record at the end",
+			    j->next_path, cut);
+		records += more;
+	}
 	log_info("state: snapshot at seq %llu, %zu journal records replayed, last seq %llu",
 	    (unsigned long long)j->base, records, (unsigned long long)j->seq);
 	j->durable = j->seq;
@@ -497,9 +626,15 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, struct sto
 	 * short one is appended to (a snapshot of 100,000 leases takes a
 	 * second to write). A new journal is made by compaction, which syncs
 	 * its directory entry. */
-	if (!journal_existed || j->since_snapshot >= compact_after) {
+	if (!journal_existed || next_existed || j->since_snapshot >= compact_after) {
 		if (journal_compact(j, err, errlen) != 0)
 			goto fail;
+		/* Everything is in the snapshot now: journal.new can go. */
+		if (next_existed && (unlink(j->next_path) != 0 ||
+		    state_fsync_dir(j->state_dir) != 0)) {
+			snprintf(err, errlen, "%s: %s", j->next_path, strerror(errno));
+			goto fail;
+		}
 	} else if ((j->fd = state_journal_open(j->path, err, errlen)) < 0) {
 		goto fail;
 	}
@@ -517,6 +652,7 @@ fail:
 	free(j->state_dir);
 	free(j->path);
 	free(j->snap_path);
+	free(j->next_path);
 	free(j);
 	return NULL;
 }
@@ -532,6 +668,8 @@ journal_close(struct journal *j)
 	pthread_mutex_unlock(&j->mu);
 	if (j->running)
 		pthread_join(j->thread, NULL);
+	if (j->compactor_joinable)
+		pthread_join(j->compactor, NULL);
 	if (j->fd >= 0) {
 		if (fsync(j->fd) != 0)
 			log_warn("journal %s: fsync", j->path);
@@ -546,6 +684,7 @@ journal_close(struct journal *j)
 	free(j->state_dir);
 	free(j->path);
 	free(j->snap_path);
+	free(j->next_path);
 	pthread_mutex_destroy(&j->mu);
 	pthread_cond_destroy(&j->work);
 	pthread_cond_destroy(&j->done);

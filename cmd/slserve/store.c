@@ -1474,8 +1474,8 @@ image_array(const struct store_image *img, char **out, size_t *len, size_t *cap)
 	return rc == 0 ? buf_add(out, len, cap, "]", 1) : -1;
 }
 
-static void
-image_free(struct store_image *img)
+void
+store_image_free(struct store_image *img)
 {
 	json_decref(img->bans);
 	free(img->buf);
@@ -1499,7 +1499,7 @@ store_image_text(struct store_image *img, uint64_t seq, size_t *lenp)
 		out = NULL;
 	}
 	free(bans);
-	image_free(img);
+	store_image_free(img);
 	*lenp = len;
 	return out;
 }
@@ -1520,7 +1520,7 @@ store_own_leases_text(struct store *s, uint64_t upto, size_t *lenp)
 		free(out);
 		out = NULL;
 	}
-	image_free(img);
+	store_image_free(img);
 	*lenp = len;
 	return out;
 }

@@ -183,6 +183,7 @@ struct store_image *store_image(struct store *s);	/* with the store lock held */
 /* The snapshot's text at seq ({"leases":[...],"bans":[...],"version":1,
  * "seq":N}); frees the image. NULL when out of memory. */
 char *store_image_text(struct store_image *img, uint64_t seq, size_t *len);
+void store_image_free(struct store_image *img);
 int store_apply_snapshot(struct store *s, json_t *snap);
 /* n of a snapshot's leases: made without the store lock, linked under one
  * hold of it (the threads that load a snapshot share it). */
