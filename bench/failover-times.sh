@@ -47,18 +47,9 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# until_ok TENTHS CMD...: run CMD until it succeeds, at most TENTHS x 0.1 s.
-until_ok() {
-	n=$1
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	echo "failover-times: gave up waiting for: $*" >&2
-	return 1
-}
+# sl_until SECONDS CMD...: run CMD until it succeeds, for at most SECONDS,
+# every SL_POLL_EVERY seconds (the test suite's bounded poll).
+. "$here/test/poll.sh"
 
 healthy() { curl -fsS -m 1 -o /dev/null "$1/v1/health" 2>/dev/null; }
 
@@ -111,6 +102,14 @@ a_holds() { # N: the Primary lists N leases
 	    "$ua/v1/leases" 2>/dev/null | jq -e --argjson n "$1" '.leases | length == $n' >/dev/null
 }
 
+granted() { # URL [POOL]: a checkout is answered 201
+	[ "$(checkout "$@")" = 201 ]
+}
+
+handed_back() { # the Primary lists all 4 seats and the backup is warm again
+	a_holds 4 && pool_status_is warm
+}
+
 # one_run POLL FAIL: prints "TAKEOVER_MS HANDBACK_MS".
 one_run() {
 	dir=$tmp/run.$$.$(now_ms)
@@ -126,32 +125,28 @@ one_run() {
 	pid_a=$started
 	start B
 	pid_b=$started
-	until_ok 100 healthy "$ua"
-	until_ok 100 healthy "$ub"
-	until_ok 200 pool_status_is warm
+	sl_until 10 healthy "$ua"
+	sl_until 10 healthy "$ub"
+	sl_until 20 pool_status_is warm
 	for _ in 1 2 3; do
 		[ "$(checkout "$ua")" = 201 ] || { echo "failover-times: checkout on A failed" >&2; return 1; }
 	done
-	until_ok 200 mirror_has 3
+	sl_until 20 mirror_has 3
 
 	# Takeover: kill -9 A, then ask B for a pool-A seat until it grants one.
 	t0=$(now_ms)
 	kill -KILL "$pid_a"
 	wait "$pid_a" 2>/dev/null || true
-	while [ "$(checkout "$ub" A)" != 201 ]; do
-		[ $(($(now_ms) - t0)) -lt 60000 ] || { echo "failover-times: no takeover in 60 s" >&2; return 1; }
-		sleep 0.01
-	done
+	SL_POLL_EVERY=0.01 sl_until 60 granted "$ub" A ||
+	    { echo "failover-times: no takeover in 60 s" >&2; return 1; }
 	takeover=$(($(now_ms) - t0))
 
 	# Handback: restart A; done when A lists all 4 seats and B is warm.
 	t0=$(now_ms)
 	start A
 	pid_a=$started
-	while ! { a_holds 4 && pool_status_is warm; }; do
-		[ $(($(now_ms) - t0)) -lt 60000 ] || { echo "failover-times: no handback in 60 s" >&2; return 1; }
-		sleep 0.01
-	done
+	SL_POLL_EVERY=0.01 sl_until 60 handed_back ||
+	    { echo "failover-times: no handback in 60 s" >&2; return 1; }
 	handback=$(($(now_ms) - t0))
 
 	kill -TERM "$pid_a" "$pid_b" 2>/dev/null || true

@@ -311,7 +311,7 @@ start_default() {
 	[ "$(sl_in_use "$U" quick)" = 1 ]
 	# Nobody heartbeats: within a few seconds the seat is free.
 	in_use_is() { [ "$(sl_in_use "$U" quick)" = "$1" ]; }
-	sl_poll 80 in_use_is 0
+	sl_until 8 in_use_is 0
 	sl_req POST "$U/v1/leases/$id/heartbeat"
 	sl_expect_error 404 unknown_lease
 	sl_usage_has s1 ".event == \"expire\" and .lease == \"$id\""
@@ -349,7 +349,7 @@ start_default() {
 	soft=$(jq -r .lease <<<"$HTTP_BODY")
 	# Wait until the soft lease (timeout 1 s) is reclaimed, then 1 s more.
 	soft_gone() { [ "$(sl_in_use "$U" quick)" = 0 ]; }
-	sl_poll 50 soft_gone
+	sl_until 5 soft_gone
 	sl_req POST "$U/v1/leases/$soft/heartbeat"
 	sl_expect_error 404 unknown_lease
 	sleep 1		# past any timeout the hard lease might wrongly have

@@ -126,7 +126,7 @@ well_formed() {
 	[ "$status" -eq 0 ]
 	[ "$output" = "SL OK - cad 0/3 | 'cad'=0;;;0;3" ]
 	sl_stop pa
-	cl_poll 100 sh -c "curl -fsS -m 1 '$URL_pb/v1/licenses' |
+	sl_until 10 sh -c "curl -fsS -m 1 '$URL_pb/v1/licenses' |
 	    jq -e '.licenses[] | select(.pool == \"pa\") | .status == \"hot-retry\"' >/dev/null"
 	run "$SLCHECK" check -p cad
 	[ "$status" -eq 1 ]

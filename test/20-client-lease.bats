@@ -81,7 +81,7 @@ teardown() { sl_teardown; }
 	"$SLCHECK" -s "$U" -v checkout --wait 20 sim >"$SL_TMP/out" 2>"$SL_TMP/err" &
 	waiter=$!
 	# The waiter has been refused at least once before the seat frees.
-	cl_poll 100 grep -q "next try in" "$SL_TMP/err"
+	sl_until 10 grep -q "next try in" "$SL_TMP/err"
 	"$SLCHECK" checkin "$token"
 	t0=$(date +%s)
 	wait "$waiter"

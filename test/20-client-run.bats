@@ -65,7 +65,7 @@ teardown() { sl_teardown; }
 	"$SLCHECK" run sim -- sh -c 'echo $$ >"$0"; trap "echo got-term >\"$0.term\"; exit 143" TERM; while :; do sleep 0.1; done' \
 	    "$SL_TMP/child" &
 	pid=$!
-	cl_poll 100 test -s "$SL_TMP/child"
+	sl_until 10 test -s "$SL_TMP/child"
 	[ "$(sl_in_use "$URL_lic1" sim-1)" = 1 ]
 	kill -TERM "$pid"
 	status=0
@@ -79,9 +79,9 @@ teardown() { sl_teardown; }
 	"$SLCHECK" run sim -- sh -c 'trap "echo hup >>\"$0\"" HUP; trap "echo int >>\"$0\"; exit 5" INT; echo ready >>"$0"; while :; do sleep 0.1; done' \
 	    "$SL_TMP/log" &
 	pid=$!
-	cl_poll 100 grep -q ready "$SL_TMP/log"
+	sl_until 10 grep -q ready "$SL_TMP/log"
 	kill -HUP "$pid"
-	cl_poll 50 grep -q hup "$SL_TMP/log"
+	sl_until 5 grep -q hup "$SL_TMP/log"
 	kill -INT "$pid"
 	status=0
 	wait "$pid" || status=$?
@@ -101,13 +101,13 @@ teardown() { sl_teardown; }
 	"$SLCHECK" run cad -- sh -c 'echo ready >"$0"; while [ ! -e "$0.stop" ]; do sleep 0.1; done' \
 	    "$SL_TMP/flag" 2>"$SL_TMP/err" &
 	pid=$!
-	cl_poll 100 test -s "$SL_TMP/flag"
+	sl_until 10 test -s "$SL_TMP/flag"
 	first=$(curl -fsS -m 3 -H "Authorization: Bearer $(sl_admin_token lic1)" "$URL_lic1/v1/leases" | jq -r '.leases[0].lease')
 	# Restart lic1 on the same port with its state gone: the lease is unknown.
 	sl_stop lic1
 	rm -rf "$SL_TMP/lic1/state"
 	sl_start lic1
-	cl_poll 100 grep -q "seat taken again" "$SL_TMP/err"
+	sl_until 10 grep -q "seat taken again" "$SL_TMP/err"
 	grep -q "seat lost: lease $first at $URL_lic1: unknown_lease" "$SL_TMP/err"
 	second=$(curl -fsS -m 3 -H "Authorization: Bearer $(sl_admin_token lic1)" "$URL_lic1/v1/leases" | jq -r '.leases[0].lease')
 	[ -n "$second" ] && [ "$second" != "$first" ] && [ "$second" != null ]
@@ -120,7 +120,7 @@ teardown() { sl_teardown; }
 	"$SLCHECK" run cad -- sh -c 'echo $$ >"$0"; trap "echo term >\"$0.term\"; exit 0" TERM; while :; do sleep 0.1; done' \
 	    "$SL_TMP/child" 2>"$SL_TMP/err" &
 	pid=$!
-	cl_poll 100 test -s "$SL_TMP/child"
+	sl_until 10 test -s "$SL_TMP/child"
 	lease=$(curl -fsS -m 3 -H "Authorization: Bearer $(sl_admin_token lic1)" "$URL_lic1/v1/leases?product=cad" | jq -r '.leases[0].lease')
 	# Revoked with a ban of a minute: this client cannot take the seat again.
 	curl -fsS -m 3 -X POST -H "Authorization: Bearer $(sl_admin_token lic1)" \
@@ -137,11 +137,11 @@ teardown() { sl_teardown; }
 	"$SLCHECK" run --on-loss warn cad -- sh -c 'echo ready >"$0"; while [ ! -e "$0.stop" ]; do sleep 0.1; done; echo finished >"$0"' \
 	    "$SL_TMP/flag" 2>"$SL_TMP/err" &
 	pid=$!
-	cl_poll 100 test -s "$SL_TMP/flag"
+	sl_until 10 test -s "$SL_TMP/flag"
 	lease=$(curl -fsS -m 3 -H "Authorization: Bearer $(sl_admin_token lic1)" "$URL_lic1/v1/leases?product=cad" | jq -r '.leases[0].lease')
 	curl -fsS -m 3 -X POST -H "Authorization: Bearer $(sl_admin_token lic1)" \
 	    -d '{"for": 60}' "$URL_lic1/v1/leases/$lease/revoke" >/dev/null
-	cl_poll 100 grep -q "the command goes on" "$SL_TMP/err"
+	sl_until 10 grep -q "the command goes on" "$SL_TMP/err"
 	kill -0 "$pid"
 	touch "$SL_TMP/flag.stop"
 	wait "$pid"
@@ -152,7 +152,7 @@ teardown() { sl_teardown; }
 	"$SLCHECK" run cad -- sh -c 'echo $$ >"$0"; trap "exit 0" TERM; while :; do sleep 0.1; done' \
 	    "$SL_TMP/child" 2>"$SL_TMP/err" &
 	pid=$!
-	cl_poll 100 test -s "$SL_TMP/child"
+	sl_until 10 test -s "$SL_TMP/child"
 	sl_stop lic1 KILL
 	status=0
 	wait "$pid" || status=$?
@@ -164,12 +164,12 @@ teardown() { sl_teardown; }
 	"$SLCHECK" run --on-loss warn cad -- sh -c 'echo ready >"$0"; while [ ! -e "$0.stop" ]; do sleep 0.1; done' \
 	    "$SL_TMP/flag" 2>"$SL_TMP/err" &
 	pid=$!
-	cl_poll 100 test -s "$SL_TMP/flag"
+	sl_until 10 test -s "$SL_TMP/flag"
 	sl_stop lic1 KILL
-	cl_poll 100 grep -q "no server renewed lease" "$SL_TMP/err"
-	cl_poll 100 grep -q "the command goes on" "$SL_TMP/err"
+	sl_until 10 grep -q "no server renewed lease" "$SL_TMP/err"
+	sl_until 10 grep -q "the command goes on" "$SL_TMP/err"
 	sl_start lic1
-	cl_poll 200 grep -q "seat taken again" "$SL_TMP/err"
+	sl_until 20 grep -q "seat taken again" "$SL_TMP/err"
 	touch "$SL_TMP/flag.stop"
 	wait "$pid"
 }

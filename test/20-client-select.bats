@@ -110,13 +110,13 @@ EOF
 	sl_start lic1
 	sl_start lic2
 	# The backup polls the Primary, which then lists it in its health.
-	cl_poll 100 sh -c "curl -fsS -m 1 '$URL_lic1/v1/health' | jq -e '.backups | length > 0' >/dev/null"
+	sl_until 10 sh -c "curl -fsS -m 1 '$URL_lic1/v1/health' | jq -e '.backups | length > 0' >/dev/null"
 	export SL_SERVERS="$URL_lic1"
 	"$SLCHECK" status >/dev/null	# learns name and backups
 	run "$SLCHECK" config
 	assert_line --regexp "^  backup +$URL_lic2 +learned$"
 	sl_stop lic1
-	cl_poll 100 sh -c "curl -fsS -m 1 '$URL_lic2/v1/licenses' |
+	sl_until 10 sh -c "curl -fsS -m 1 '$URL_lic2/v1/licenses' |
 	    jq -e '.licenses[] | select(.pool == \"lic1\") | .status == \"hot-retry\"' >/dev/null"
 	run --separate-stderr "$SLCHECK" --json checkout cad
 	[ "$status" -eq "$EX_OK" ]

@@ -53,9 +53,9 @@ mirror_epoch_is() { [ "$(jq -r .epoch "$SL_TMP/B/state/mirror-A.json" 2>/dev/nul
 @test "restarting the Primary changes its epoch; the backup resyncs and mirrors new leases" {
 	l1=$(grant)
 	l2=$(grant)
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
 	e1=$(epoch_of "$UA")
-	fo_until 3 mirror_epoch_is "$e1"
+	sl_until 3 mirror_epoch_is "$e1"
 
 	sl_stop A
 	sl_start A
@@ -63,15 +63,15 @@ mirror_epoch_is() { [ "$(jq -r .epoch "$SL_TMP/B/state/mirror-A.json" 2>/dev/nul
 	[ "$e2" != "$e1" ]
 	fo_pool_status_is "$UB" A warm
 	l3=$(grant)
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2 $l3"
-	fo_until 3 mirror_epoch_is "$e2"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2 $l3"
+	sl_until 3 mirror_epoch_is "$e2"
 	fo_pool_status_is "$UB" A warm
 }
 
 @test "a Primary that lost its state: the new epoch forces a full resync, stale leases leave the mirror" {
 	old=""
 	for _ in 1 2 3; do old+="$(grant) "; done
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$old"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$old"
 
 	# The backup is frozen while A restarts from an empty state directory and
 	# grants more records than it had: an incremental sync from the backup's
@@ -84,7 +84,7 @@ mirror_epoch_is() { [ "$(jq -r .epoch "$SL_TMP/B/state/mirror-A.json" 2>/dev/nul
 	for _ in 1 2 3 4 5; do new+="$(grant) "; done
 	kill -CONT "$(fo_pid B)"
 
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$new"
-	fo_until 3 mirror_epoch_is "$(epoch_of "$UA")"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$new"
+	sl_until 3 mirror_epoch_is "$(epoch_of "$UA")"
 	fo_pool_status_is "$UB" A warm
 }

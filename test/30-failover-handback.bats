@@ -55,12 +55,12 @@ handed_back() {
 	ts=$("$SLCHECK" checkout short)
 	l1=$(fo_token_lease "$t1") l2=$(fo_token_lease "$t2") l3=$(fo_token_lease "$t3")
 	ls=$(fo_token_lease "$ts")
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2 $l3 $ls"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2 $l3 $ls"
 
 	fo_kill9 A
-	fo_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	# The 2-second seat nobody renews expires on the backup.
-	fo_until $((3 + FO_MARGIN)) fo_lic_is "$UB" short-a '.in_use == 0'
+	sl_until $((3 + FO_MARGIN)) fo_lic_is "$UB" short-a '.in_use == 0'
 	# While A is down: a new seat from the backup, a checkin and a heartbeat.
 	t4=$("$SLCHECK" checkout cad)
 	[[ $t4 == *":A@$UB" ]]
@@ -80,7 +80,7 @@ handed_back() {
 	fo_pool_status_is "$UB" A warm
 	fo_lic_is "$UB" cad-a '.role == "backup" and .status == "warm" and .served_by == "A"'
 	fo_lic_is "$UA" short-a '.in_use == 0'
-	fo_until 3 fo_usage_has A '.event == "handback" and .from == "B" and .adopted == 1 and .ended == 2'
+	sl_until 3 sl_usage_line A '.event == "handback" and .from == "B" and .adopted == 1 and .ended == 2'
 
 	# The backup's copies are tombstones naming the Primary.
 	for l in "$l1" "$l3" "$l4"; do
@@ -112,17 +112,17 @@ handed_back() {
 @test "two failovers in a row: the seats handed back are mirrored again and survive a second kill -9" {
 	t1=$("$SLCHECK" checkout cad)
 	l1=$(fo_token_lease "$t1")
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
 	fo_kill9 A
-	fo_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	l2=$(fo_token_lease "$("$SLCHECK" checkout cad)")
 	sl_start A
 	leases_exactly A "$l1 $l2"
 	# The backup resyncs with the restarted Primary, the seat it granted included.
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
 
 	fo_kill9 A
-	fo_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	fo_lic_is "$UB" cad-a '.in_use == 2'
 	l3=$(fo_token_lease "$("$SLCHECK" checkout cad)")
 	run -"$EX_NO_SEAT" "$SLCHECK" checkout cad
@@ -140,14 +140,14 @@ handed_back() {
 	t1=$("$SLCHECK" checkout cad)
 	t2=$("$SLCHECK" checkout cad)
 	l1=$(fo_token_lease "$t1") l2=$(fo_token_lease "$t2")
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
 
 	kill -STOP "$(fo_pid A)"
 	# A hung Primary costs a poll timeout per poll (at least 0.5 s) instead
 	# of a refused connection.
 	limit=$(awk -v p="$FO_POLL" -v f="$FO_FAIL" -v m="$FO_MARGIN" \
 	    'BEGIN { t = p < 0.5 ? 0.5 : p; print t * f + p + m }')
-	fo_until "$limit" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$limit" fo_pool_status_is "$UB" A hot-retry
 	fo_checkout "$UB" cad A
 	fo_expect 201 '.pool == "A" and .server == "B"'
 	l3=$(jq -r .lease <<<"$HTTP_BODY")
@@ -160,12 +160,12 @@ handed_back() {
 
 	kill -CONT "$(fo_pid A)"
 	# The backup's next good poll pushes the pool back (POST /v1/peer/handback).
-	fo_until $((2 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
+	sl_until $((2 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
 	leases_exactly A "$l1 $l3"
 	fo_lic_is "$UA" cad-a '.in_use == 2 and .max == 3'
 	within_counts "$UA"
-	fo_until 3 fo_usage_has A '.event == "handback" and .from == "B" and .adopted == 1 and .ended == 1'
-	fo_until 3 fo_usage_has B '.event == "handback" and .pool == "A" and .leases == 2'
+	sl_until 3 sl_usage_line A '.event == "handback" and .from == "B" and .adopted == 1 and .ended == 1'
+	sl_until 3 sl_usage_line B '.event == "handback" and .pool == "A" and .leases == 2'
 	grep -q 'handback from "B": 1 leases taken back, 1 ended' "$SL_TMP/A/log"
 	for l in "$l1" "$l3"; do
 		handed_back "$UB" "$l"
@@ -183,9 +183,9 @@ handed_back() {
 @test "a Primary whose backup hangs starts after handback_wait; the backup pushes the seats when it resumes" {
 	t1=$("$SLCHECK" checkout cad)
 	l1=$(fo_token_lease "$t1")
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
 	fo_kill9 A
-	fo_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	fo_checkout "$UB" cad A
 	fo_expect 201
 	l2=$(jq -r .lease <<<"$HTTP_BODY")
@@ -201,7 +201,7 @@ handed_back() {
 	leases_exactly A "$l1"
 
 	kill -CONT "$(fo_pid B)"
-	fo_until $((2 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
+	sl_until $((2 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
 	leases_exactly A "$l1 $l2"
 	within_counts "$UA"
 	handed_back "$UB" "$l2"

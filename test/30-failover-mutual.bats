@@ -50,11 +50,11 @@ only_leases() {
 	fo_checkout "$UB" cad
 	fo_expect 201 '.pool == "B"'
 	lb1=$(lease_of)
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$la1"
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is A B "$lb1"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$la1"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is A B "$lb1"
 
 	fo_kill9 A
-	fo_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	fo_heartbeat "$UB" "$la1"
 	fo_expect 200
 	fo_checkout "$UB" cad A
@@ -65,7 +65,7 @@ only_leases() {
 	# B's own pool is served as before, from B's own license only.
 	fo_lic_is "$UB" cad-b '.in_use == 1 and .role == "primary"'
 	# Nobody polls B now: its own licenses go from hot-warm to hot.
-	fo_until $((1 + FO_MARGIN)) fo_own_status_is "$UB" hot
+	sl_until $((1 + FO_MARGIN)) fo_own_status_is "$UB" hot
 	fo_checkout "$UB" cad
 	fo_expect 201 '.pool == "B" and .license == "cad-b"'
 	lb2=$(lease_of)
@@ -81,9 +81,9 @@ only_leases() {
 	[ "$handed_back_code" = 503 ]
 	# B's pool never left B; A mirrors it again, warm, including what B granted meanwhile.
 	only_leases B B "$lb1 $lb2"
-	fo_until $((2 + FO_MARGIN)) fo_pool_status_is "$UA" B warm
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is A B "$lb1 $lb2"
-	fo_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot-warm
+	sl_until $((2 + FO_MARGIN)) fo_pool_status_is "$UA" B warm
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is A B "$lb1 $lb2"
+	sl_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot-warm
 	fo_checkout "$UA" cad B
 	fo_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UB"
 }
@@ -92,10 +92,10 @@ only_leases() {
 	fo_checkout "$UB" cad
 	fo_expect 201
 	lb1=$(lease_of)
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is A B "$lb1"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is A B "$lb1"
 
 	fo_kill9 B
-	fo_until "$(takeover_limit)" fo_pool_status_is "$UA" B hot-retry
+	sl_until "$(takeover_limit)" fo_pool_status_is "$UA" B hot-retry
 	fo_heartbeat "$UA" "$lb1"
 	fo_expect 200
 	fo_checkout "$UA" cad B
@@ -106,7 +106,7 @@ only_leases() {
 	sl_start B
 	only_leases B B "$lb1 $lb2"
 	fo_pool_status_is "$UA" B warm
-	fo_until $((2 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
+	sl_until $((2 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
 	fo_heartbeat "$UB" "$lb2"
 	fo_expect 200
 }

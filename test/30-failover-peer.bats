@@ -65,7 +65,7 @@ unauthorized() {
 	sl_server_config C "$(fo_port C)" "peer_token_file = \"$SL_TMP/wrong.token\"" "$(fo_backs_up A)"
 	sl_start C
 	# C's polls are refused (401): A is up, so C says so and stays warm.
-	fo_until $((2 + FO_MARGIN)) grep -q 'refuses our polls (HTTP 401' "$SL_TMP/C/log"
+	sl_until $((2 + FO_MARGIN)) grep -q 'refuses our polls (HTTP 401' "$SL_TMP/C/log"
 	fo_health_is "$UA" '.backups | map(.name) == ["B"]'
 	run curl -fsS -m 3 "$URL_C/v1/licenses"
 	assert_success
@@ -81,5 +81,5 @@ unauthorized() {
 	[ "$(grep -c 'refuses our polls' "$SL_TMP/C/log")" -eq 1 ]
 	# B (right token) is unaffected; once B stops, A goes hot.
 	sl_stop B
-	fo_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot
+	sl_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot
 }

@@ -53,7 +53,7 @@ PY
 	run ctl failover set A --url "$UA" --poll-interval "$FO_POLL" --fail-after "$FO_FAIL"
 	assert_success
 	# Applied without a restart: A's licenses appear on B, warm, and A is hot-warm.
-	fo_until $((2 + FO_MARGIN)) fo_lic_is "$UB" cad-a \
+	sl_until $((2 + FO_MARGIN)) fo_lic_is "$UB" cad-a \
 	    '.role == "backup" and .status == "warm" and .served_by == "A" and .primary == "A" and .max == 3'
 	fo_warm B A
 	[ "$(fo_pid B)" = "$pid" ]
@@ -70,7 +70,7 @@ PY
 	fo_health_is "$UB" '.backs_up == []'
 	no_pool_a_licenses
 	[ ! -e "$SL_TMP/B/state/mirror-A.json" ]
-	fo_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot
+	sl_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot
 	run ctl failover show --json
 	jq -e '.failover == []' <<<"$output"
 
@@ -80,9 +80,9 @@ PY
 	l1=$(jq -r .lease <<<"$HTTP_BODY")
 	run ctl failover set A --url "$UA" --poll-interval "$FO_POLL" --fail-after "$FO_FAIL"
 	assert_success
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
 	fo_kill9 A
-	fo_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	fo_heartbeat "$UB" "$l1"
 	fo_expect 200
 }
@@ -140,7 +140,7 @@ PY
 	sl_start B
 	fo_health_is "$UB" '.backs_up == []'
 	no_pool_a_licenses
-	fo_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot
+	sl_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot
 }
 
 @test "20 concurrent edits, online and offline, never corrupt failover.ini" {
@@ -160,7 +160,7 @@ PY
 	run ctl failover show --json
 	assert_success
 	[ "$(jq -r '[.failover[].name] | sort | join(" ")' <<<"$output")" = "$want" ]
-	fo_until 3 fo_health_is "$UB" '.backs_up | length == 20'
+	sl_until 3 fo_health_is "$UB" '.backs_up | length == 20'
 
 	# Offline: 10 clears and 10 sets at once while B is stopped.
 	sl_stop B

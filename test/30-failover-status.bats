@@ -59,22 +59,22 @@ teardown() { fo_teardown; }
 	sl_stop B
 	t0=$(fo_now_ms)
 	limit=$(awk -v p="$FO_POLL" -v m="$FO_MARGIN" 'BEGIN { print 3 * p + m }')
-	fo_until "$limit" fo_own_status_is "$UA" hot
+	sl_until "$limit" fo_own_status_is "$UA" hot
 	echo "# hot-warm -> hot $(($(fo_now_ms) - t0)) ms after the backup stopped" >&3
 	fo_health_is "$UA" '.backups[0].name == "B" and .backups[0].last_poll_age > 0.5'
 	# And back to hot-warm once it polls again.
 	sl_start B
-	fo_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot-warm
+	sl_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot-warm
 }
 
 @test "after a takeover the backup shows hot-retry, served by itself, with a growing last_poll_age" {
 	fo_kill9 A
 	limit=$(awk -v p="$FO_POLL" -v f="$FO_FAIL" -v m="$FO_MARGIN" 'BEGIN { print p * f + p + m }')
-	fo_until "$limit" fo_lic_is "$UB" cad-a '.status == "hot-retry"'
+	sl_until "$limit" fo_lic_is "$UB" cad-a '.status == "hot-retry"'
 	fo_lic_is "$UB" cad-a '.role == "backup" and .served_by == "B" and .primary == "A" and .pool == "A"'
 	fo_lic_is "$UB" view-a '.status == "hot-retry" and .served_by == "B"'
 	fo_lic_is "$UB" cad-b '.status == "hot" and .served_by == "B"'
 	age1=$(fo_lic "$UB" cad-a last_poll_age)
-	fo_until 3 fo_lic_is "$UB" cad-a ".last_poll_age > $age1"
+	sl_until 3 fo_lic_is "$UB" cad-a ".last_poll_age > $age1"
 	fo_health_is "$UB" '.backs_up[0] | .status == "hot-retry" and .failed_polls >= '"$FO_FAIL"
 }

@@ -37,7 +37,7 @@ granted_pool_a() {
 	t2=$("$SLCHECK" checkout cad)
 	[[ $t1 == *":A@$UA" && $t2 == *":A@$UA" ]]
 	l1=$(fo_token_lease "$t1") l2=$(fo_token_lease "$t2")
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
 	[ "$(sl_in_use "$UB" cad-b)" = 0 ]
 
 	# Before the takeover the backup sends pool-A requests to the Primary,
@@ -52,7 +52,7 @@ granted_pool_a() {
 
 	t0=$(fo_now_ms)
 	fo_kill9 A
-	fo_until "$(takeover_limit)" granted_pool_a
+	sl_until "$(takeover_limit)" granted_pool_a
 	took=$(($(fo_now_ms) - t0))
 	echo "# takeover: kill -9 -> first seat on the backup in ${took} ms (limit $(takeover_limit) s)" >&3
 	fo_expect 201 '.pool == "A" and .license == "cad-a" and .product == "cad" and .server == "B"'
@@ -76,7 +76,7 @@ granted_pool_a() {
 	fo_lic_is "$UB" cad-a '.in_use == 3'
 
 	# The takeover is logged, with the adopted seats.
-	fo_until 3 fo_usage_has B '.event == "takeover" and .pool == "A" and .by == "B" and .leases == 2'
+	sl_until 3 sl_usage_line B '.event == "takeover" and .pool == "A" and .by == "B" and .leases == 2'
 	for l in "$l1" "$l2" "$l3"; do
 		[ "$(fo_lease_count B "$l")" = 1 ]
 	done
@@ -90,9 +90,9 @@ granted_pool_a() {
 	t1=$("$SLCHECK" checkout cad)
 	t2=$("$SLCHECK" checkout sim)
 	l1=$(fo_token_lease "$t1") l2=$(fo_token_lease "$t2")
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
 	fo_kill9 A
-	fo_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 
 	# The token names the dead Primary; slcheck reaches the lease on the backup.
 	run --separate-stderr "$SLCHECK" --json heartbeat "$t1"
@@ -129,9 +129,9 @@ granted_pool_a() {
 	fo_checkout "$UA" cad
 	fo_expect 201
 	l1=$(jq -r .lease <<<"$HTTP_BODY")
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
 	fo_kill9 A
-	fo_until "$(takeover_limit)" granted_pool_a
+	sl_until "$(takeover_limit)" granted_pool_a
 	l2=$(jq -r .lease <<<"$HTTP_BODY")
 
 	fo_kill9 B
@@ -157,14 +157,14 @@ granted_pool_a() {
 	    >run.out 2>run.err &
 	runpid=$!
 	echo "$runpid" >"$SL_TMP/run.pid"	# sl_teardown stops it if the test fails
-	fo_until $((2 + FO_MARGIN)) fo_lic_is "$UA" run-a '.in_use == 1'
+	sl_until $((2 + FO_MARGIN)) fo_lic_is "$UA" run-a '.in_use == 1'
 	lease=$(fo_leases A | jq -r '.leases[] | select(.license == "run-a") | .lease')
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$lease"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$lease"
 
 	fo_kill9 A
-	fo_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	# The run's next heartbeats (every second) reach the backup.
-	fo_until $((3 + FO_MARGIN)) grep -q "lease $lease: now with $UB" run.err
+	sl_until $((3 + FO_MARGIN)) grep -q "lease $lease: now with $UB" run.err
 	fo_lic_is "$UB" run-a '.in_use == 1'
 	touch go
 	rc=0
@@ -187,7 +187,7 @@ granted_pool_a() {
 	export SL_SERVERS="$UA+$UB"
 	t1=$("$SLCHECK" checkout cad)
 	l1=$(fo_token_lease "$t1")
-	fo_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
 	fo_kill9 A
 	fo_pool_status_is "$UB" A warm
 	fo_heartbeat "$UB" "$l1"

@@ -18,12 +18,7 @@ teardown() { sl_teardown; }
 	    '  fail_after = 2' '}'
 	sl_start A
 	sl_start B
-	local n=0
-	until grep -q 'refuses our polls (HTTP 401' "$SL_TMP/B/log"; do
-		n=$((n + 1))
-		[ "$n" -lt 100 ] || { cat "$SL_TMP/B/log"; false; }
-		sleep 0.1
-	done
+	sl_until 10 grep -q 'refuses our polls (HTTP 401' "$SL_TMP/B/log" || { cat "$SL_TMP/B/log"; false; }
 	# Ten more poll intervals: five times what a takeover would need.
 	sleep 1
 	run curl -s -o "$SL_TMP/out" -w '%{http_code}' -X POST "$(sl_url B)/v1/checkout" \

@@ -8,16 +8,6 @@ load helpers
 setup() { sl_setup; }
 teardown() { sl_teardown; }
 
-wait_for() {
-	local n=$1
-	shift
-	until "$@"; do
-		n=$((n - 1))
-		[ "$n" -gt 0 ] || { echo "gave up waiting for: $*" >&2; return 1; }
-		sleep 0.1
-	done
-}
-
 in_use() { curl -fsS -m 2 "$1/v1/licenses" | jq -r --arg id "$2" '.licenses[] | select(.id == $id and .pool == "A") | .in_use'; }
 in_use_is() { [ "$(in_use "$1" "$2")" = "$3" ]; }
 
@@ -34,26 +24,26 @@ in_use_is() { [ "$(in_use "$1" "$2")" = "$3" ]; }
 	    '  fail_after = 2' '}'
 	sl_start A
 	sl_start B
-	wait_for 50 bash -c "curl -fsS $(sl_url B)/v1/licenses | jq -e '.licenses[] | select(.pool == \"A\")' >/dev/null"
+	sl_until 5 bash -c "curl -fsS $(sl_url B)/v1/licenses | jq -e '.licenses[] | select(.pool == \"A\")' >/dev/null"
 
 	# Freeze the backup: nothing granted from now on reaches its mirror.
 	kill -STOP "$(sl_pid B)"
 	SL_SERVERS="p:$(sl_url A)+$(sl_url B)" "$SLCHECK" run cad -- sleep 30 \
 	    >"$SL_TMP/run.out" 2>"$SL_TMP/run.err" &
 	local runpid=$!
-	wait_for 50 in_use_is "$(sl_url A)" cad-1 1
+	sl_until 5 in_use_is "$(sl_url A)" cad-1 1
 	local lease
 	lease=$(curl -fsS -H "Authorization: Bearer $(sl_admin_token A)" "$(sl_url A)/v1/leases" | jq -r '.leases[0].lease')
 	sl_stop A KILL
 	kill -CONT "$(sl_pid B)"
 
 	# The backup takes over without the seat; slcheck asks for it again.
-	wait_for 150 grep -q "seat taken again: $lease:A@$(sl_url B)" "$SL_TMP/run.err"
+	sl_until 15 grep -q "seat taken again: $lease:A@$(sl_url B)" "$SL_TMP/run.err"
 	[ "$(in_use "$(sl_url B)" cad-1)" = 1 ]
 
 	# The Primary comes back and pulls: the seat is known once.
 	sl_start A
-	wait_for 50 in_use_is "$(sl_url A)" cad-1 1
+	sl_until 5 in_use_is "$(sl_url A)" cad-1 1
 	run curl -fsS -H "Authorization: Bearer $(sl_admin_token A)" "$(sl_url A)/v1/leases"
 	echo "$output" | jq -e --arg id "$lease" '[.leases[] | select(.lease == $id)] | length == 1'
 	echo "$output" | jq -e '.leases | length == 1'

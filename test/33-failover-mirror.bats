@@ -11,16 +11,6 @@ backup_in_use_is() {
 	    jq -r '.licenses[] | select(.pool == "A" and .id == "cad-1") | "\(.status) \(.in_use)"')" = "$1" ]
 }
 
-wait_for() {
-	local n=$1
-	shift
-	until "$@"; do
-		n=$((n - 1))
-		[ "$n" -gt 0 ] || { echo "gave up waiting for: $*" >&2; return 1; }
-		sleep 0.1
-	done
-}
-
 @test "a warm backup counts the Primary's seats as last mirrored" {
 	echo "shared-peer-token-0123456789" >"$SL_TMP/peer.token"
 	local pa pb
@@ -31,12 +21,12 @@ wait_for() {
 	    'failover "A" {' "  url = \"http://127.0.0.1:$pa\"" '  poll_interval = 0.2' '}'
 	sl_start A
 	sl_start B
-	wait_for 50 backup_in_use_is "warm 0"
+	sl_until 5 backup_in_use_is "warm 0"
 	curl -fsS -X POST "$(sl_url A)/v1/checkout" -d '{"product":"cad","lease":"seat-one"}' >/dev/null
 	curl -fsS -X POST "$(sl_url A)/v1/checkout" -d '{"product":"cad","lease":"seat-two"}' >/dev/null
-	wait_for 50 backup_in_use_is "warm 2"
+	sl_until 5 backup_in_use_is "warm 2"
 	curl -fsS -X DELETE "$(sl_url A)/v1/leases/seat-one" >/dev/null
-	wait_for 50 backup_in_use_is "warm 1"
+	sl_until 5 backup_in_use_is "warm 1"
 	# The backup's own license of the same id is not touched.
 	run curl -fsS "$(sl_url B)/v1/licenses"
 	echo "$output" | jq -e '.licenses[] | select(.pool == "B" and .id == "cad-1") | .in_use == 0'
@@ -56,9 +46,9 @@ mirror_count_is() {
 	    'failover "A" {' "  url = \"http://127.0.0.1:$pa\"" '  poll_interval = 0.2' '}'
 	sl_start A
 	sl_start B
-	wait_for 50 mirror_count_is 2
+	sl_until 5 mirror_count_is 2
 	sed -i '0,/count   = 2/s//count   = 7/' "$SL_TMP/A/licenses.conf"
 	kill -HUP "$(sl_pid A)"
 	# A backup restarted while its Primary is down serves from this file.
-	wait_for 50 mirror_count_is 7
+	sl_until 5 mirror_count_is 7
 }

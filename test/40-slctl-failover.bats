@@ -130,11 +130,8 @@ teardown() { slctl_teardown; }
 	mkdir -p "$SL_TMP/lic2/state"
 	"$SLCTL" -D "$SL_TMP/lic2/state" failover set lic0 --url "$(sl_url lic0)" --poll-interval 0.2
 	slctl_start lic2
-	n=100
-	until curl -fsS "$(sl_url lic2)/v1/health" | jq -e '.backs_up | map(.pool) == ["lic0"]' >/dev/null; do
-		n=$((n - 1)); [ $n -gt 0 ] || { curl -sS "$(sl_url lic2)/v1/health" >&2; return 1; }
-		sleep 0.1
-	done
+	sl_until 10 slctl_health_is "$(sl_url lic2)" '.backs_up | map(.pool) == ["lic0"]' ||
+	    { curl -sS "$(sl_url lic2)/v1/health" >&2; return 1; }
 }
 
 @test "online show, set, clear through the admin API" {
@@ -152,11 +149,7 @@ teardown() { slctl_teardown; }
 	assert_line --regexp "^lic0 +$(sl_url lic0) +0\.2 +2 +runtime( |$)"
 	assert_line --regexp '^lic9 +http://127\.0\.0\.1:9 +1 +3 +config( |$)'
 	# applied without a restart, and written to the runtime file
-	n=100
-	until curl -fsS "$(sl_url lic2)/v1/health" | jq -e '.backs_up | map(.pool) | index("lic0")' >/dev/null; do
-		n=$((n - 1)); [ $n -gt 0 ] || return 1
-		sleep 0.1
-	done
+	sl_until 10 slctl_health_is "$(sl_url lic2)" '.backs_up | map(.pool) | index("lic0")'
 	grep -q '^\[lic0\]$' "$SL_TMP/lic2/state/failover.ini"
 	run "${CTL[@]}" failover clear lic0
 	assert_success

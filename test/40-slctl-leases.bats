@@ -89,7 +89,7 @@ teardown() { slctl_teardown; }
 	out=$(co "$U" cad c9 bob h1)
 	[ "$(tail -n1 <<<"$out")" = 201 ]
 	# the revoke is in the usage log with its reason
-	slctl_wait_grep "$SL_TMP/lic1/state/usage.log" '"event":"revoke"'
+	sl_until 10 grep -q -- '"event":"revoke"' "$SL_TMP/lic1/state/usage.log"
 	grep '"event":"revoke"' "$SL_TMP/lic1/state/usage.log" | jq -e --arg a "$a" 'select(.lease == $a) | .reason == "left running"'
 }
 

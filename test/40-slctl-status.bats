@@ -113,10 +113,7 @@ CONF
   poll_interval = 0.2
   fail_after = 3 }"
 	# wait until lic1 knows its backup
-	n=100
-	until curl -fsS "$(sl_url lic1)/v1/health" | jq -e '.backups | length == 1' >/dev/null; do
-		n=$((n - 1)); [ $n -gt 0 ] || break; sleep 0.1
-	done
+	sl_until 10 slctl_health_is "$(sl_url lic1)" '.backups | length == 1' || true
 	run "$SLCTL" -s "$(sl_url lic1)" -s "$(sl_url lic2)" servers
 	assert_success
 	assert_line --regexp "^$(sl_url lic1) +up +lic1 .* - +lic2$"

@@ -45,14 +45,14 @@ every_line_ok() {
 	printf '%s' '{"reason":"because \"quoted\" \\ slash"}' >body
 	[ "$(ops_http_code POST "$u/v1/leases/$lease/revoke" -H "Authorization: Bearer $tok" \
 	    -H $'User-Agent: ops\x1b[2Jx"y' --data-binary @body)" = 200 ]
-	ops_poll 30 log_has lic1 "revoked lease $lease of license cad-1 (for 0s) by ops\\x1b[2Jx\\x22y: because \\x22quoted\\x22 \\x5c slash"
+	sl_until 3 log_has lic1 "revoked lease $lease of license cad-1 (for 0s) by ops\\x1b[2Jx\\x22y: because \\x22quoted\\x22 \\x5c slash"
 	! grep -q $'\x1b' "$SL_TMP/lic1/log"
 
 	# SIGHUP (systemctl reload) re-reads the licenses file.
 	printf 'license "new-1" {\n product = "cad"\n count = 1\n expires = "never"\n host = "any"\n timeout = 0\n}\n' \
 	    >>"$SL_TMP/lic1/licenses.conf"
 	kill -HUP "$(sl_pid lic1)"
-	ops_poll 50 log_has lic1 'info: reloaded '"$SL_TMP/lic1/licenses.conf"': {"added":["new-1"],"removed":[],"changed":[]}'
+	sl_until 5 log_has lic1 'info: reloaded '"$SL_TMP/lic1/licenses.conf"': {"added":["new-1"],"removed":[],"changed":[]}'
 	sl_stop lic1
 	log_has lic1 'info: stopped'
 	every_line_ok "$SL_TMP/lic1/log" "$LINE_RE"
@@ -72,7 +72,7 @@ every_line_ok() {
 	    "failover \"lic1\" {" "  url = \"$u1\"" "  poll_interval = 0.2" "  fail_after = 3" "}"
 	u2=$(sl_url lic2)
 	tok=$(sl_admin_token lic1)
-	ops_poll 50 log_has lic1 'backup "lic2"'
+	sl_until 5 log_has lic1 'backup "lic2"'
 
 	lease=$(ops_checkout "$u1" sim)
 	[ "$(ops_http_code POST "$u1/v1/leases/$lease/heartbeat")" = 200 ]
@@ -113,7 +113,7 @@ every_line_ok() {
 	echo $! >"$SL_TMP/lic1.pid"
 	sl_wait_http "http://127.0.0.1:$port/v1/health"
 	log_has lic1 "<4>warning: no trusted_keys configured"
-	ops_poll 30 grep -Eq "^<6>info: slserve [^ ]+ \"lic1\" serving on 127.0.0.1:$port " "$SL_TMP/lic1/log"
+	sl_until 3 grep -Eq "^<6>info: slserve [^ ]+ \"lic1\" serving on 127.0.0.1:$port " "$SL_TMP/lic1/log"
 	sl_stop lic1
 	every_line_ok "$SL_TMP/lic1/log" '^<[3467]>(debug|info|warning|error): [^ ]'
 }

@@ -98,7 +98,7 @@ EOF
 		scrapes=$((scrapes + 1))
 		grep -Fxq "sl_http_request_duration_seconds_count $want" m2.txt
 	}
-	ops_poll 30 scrape_counts_all
+	sl_until 3 scrape_counts_all
 	run promtool check metrics <m2.txt
 	assert_success
 	# Buckets are cumulative, end with +Inf, and +Inf equals the count.
@@ -111,12 +111,12 @@ EOF
 @test "metrics: failover status and poll age per Primary, on both sides" {
 	ops_start_pair
 	u1=$(sl_url lic1) u2=$(sl_url lic2)
-	ops_poll 50 ops_metric_is "$u2" \
+	sl_until 5 ops_metric_is "$u2" \
 	    "sl_failover_status{primary=\"lic1\",url=\"$u1\",status=\"warm\"}" 1
 	age=$(ops_metric "$u2" 'sl_failover_last_poll_age_seconds{primary="lic1"}')
 	awk -v a="$age" 'BEGIN { exit !(a >= 0 && a < 2) }'
 	ops_metric_is "$u2" 'sl_failover_failed_polls{primary="lic1"}' 0
-	ops_poll 50 ops_metric_is "$u1" \
+	sl_until 5 ops_metric_is "$u1" \
 	    'sl_license_status{license="cad-1",product="cad",pool="lic1",status="hot-warm"}' 1
 	age=$(ops_metric "$u1" "sl_backup_last_poll_age_seconds{backup=\"lic2\",url=\"$u2\"}")
 	awk -v a="$age" 'BEGIN { exit !(a >= 0 && a < 2) }'
@@ -128,7 +128,7 @@ EOF
 
 	# The Primary stops: the backup serves its pool.
 	sl_stop lic1
-	ops_poll 100 ops_metric_is "$u2" \
+	sl_until 10 ops_metric_is "$u2" \
 	    "sl_failover_status{primary=\"lic1\",url=\"$u1\",status=\"hot-retry\"}" 1
 	ops_metric_is "$u2" "sl_failover_status{primary=\"lic1\",url=\"$u1\",status=\"warm\"}" 0
 	ops_metric_is "$u2" \

@@ -51,7 +51,7 @@ slctl_rows() {
 		"$SLCTL" -s "$u1" status --json |
 		    jq -e 'all(.licenses[]; .status == "hot-warm")' >/dev/null
 	}
-	ops_poll 100 mirrored
+	sl_until 10 mirrored
 
 	mkdir -p "$OPS_ARTIFACTS"
 	for name in lic1 lic2; do

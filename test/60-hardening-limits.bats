@@ -26,7 +26,7 @@ start() {
 loris() {
 	python3 "$BATS_TEST_DIRNAME/slowloris.py" 127.0.0.1 "$PORT" "$@" >"$SL_TMP/loris.out" &
 	LORIS=$!
-	hd_until 20 grep -q '^ready' "$SL_TMP/loris.out"
+	sl_until 20 grep -q '^ready' "$SL_TMP/loris.out"
 }
 
 # health_ms: milliseconds GET /v1/health took; fails if no 200 within 3 s.
@@ -53,7 +53,7 @@ checkout() {
 	assert_failure 28	# timed out
 	# ...until the idle ones go
 	kill "$LORIS"
-	hd_until 5 curl -fsS -m 1 -o /dev/null "$U/v1/health"
+	sl_until 5 curl -fsS -m 1 -o /dev/null "$U/v1/health"
 }
 
 @test "limits: max_connections_per_ip turns the extra connections of one address away at once" {
@@ -65,13 +65,13 @@ checkout() {
 	[ "$status" -ne 28 ]
 	[ $((SECONDS - t0)) -le 2 ]
 	kill "$LORIS"
-	hd_until 5 curl -fsS -m 1 -o /dev/null "$U/v1/health"
+	sl_until 5 curl -fsS -m 1 -o /dev/null "$U/v1/health"
 }
 
 @test "limits: connections that send no whole request within request_timeout are closed, trickling or idle" {
 	start "connection_timeout = 30" "request_timeout = 2"
 	loris 3 2 8
-	hd_until 15 grep -q '^closed' "$SL_TMP/loris.out"
+	sl_until 15 grep -q '^closed' "$SL_TMP/loris.out"
 	run cat "$SL_TMP/loris.out"
 	assert_output $'ready 5\nclosed 5'
 	# requests that arrive whole are served as before
@@ -82,7 +82,7 @@ checkout() {
 @test "limits: an idle connection is closed after connection_timeout" {
 	start "connection_timeout = 2" "request_timeout = 60"
 	loris 3 0 6
-	hd_until 10 grep -q '^closed' "$SL_TMP/loris.out"
+	sl_until 10 grep -q '^closed' "$SL_TMP/loris.out"
 	run cat "$SL_TMP/loris.out"
 	assert_output $'ready 3\nclosed 3'
 }

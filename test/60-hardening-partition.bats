@@ -60,7 +60,7 @@ server() {
 	ip netns exec "${NS}$(tr 'A-Z' 'a-z' <<<"$name")" \
 	    "$SLSERVE" -d -f "$SL_TMP/$name/slserve.conf" >>"$SL_TMP/$name/log" 2>&1 &
 	echo $! >"$SL_TMP/$name.pid"
-	hd_until 10 in_c curl -fsS -m 1 -o /dev/null "http://$ip:7070/v1/health" ||
+	sl_until 10 in_c curl -fsS -m 1 -o /dev/null "http://$ip:7070/v1/health" ||
 	    { cat "$SL_TMP/$name/log" >&2; return 1; }
 }
 
@@ -102,9 +102,9 @@ in_use_on_a() {
 @test "partition without a witness: the backup takes over and both grant the count" {
 	server A "$IP_A"
 	server B "$IP_B" "failover \"A\" { url = \"$A\" poll_interval = 0.2 fail_after = 3 }"
-	hd_until 10 backup_status_is warm
+	sl_until 10 backup_status_is warm
 	cut
-	hd_until 10 backup_status_is hot-retry
+	sl_until 10 backup_status_is hot-retry
 	local on_a on_b
 	on_a=$(grants "$A")
 	on_b=$(grants "$B" A)
@@ -113,7 +113,7 @@ in_use_on_a() {
 	[ "$on_b" -eq "$COUNT" ]
 	# healed, B hands back: A holds twice its count until seats end
 	heal
-	hd_until 10 backup_status_is warm
+	sl_until 10 backup_status_is warm
 	[ "$(in_use_on_a)" -eq $((2 * COUNT)) ]
 	[ "$(grants "$A")" -eq 0 ]
 }
@@ -122,9 +122,9 @@ in_use_on_a() {
 	server W "$IP_W"
 	server A "$IP_A"
 	server B "$IP_B" "failover \"A\" { url = \"$A\" poll_interval = 0.2 fail_after = 3 witness = \"$W\" }"
-	hd_until 10 backup_status_is warm
+	sl_until 10 backup_status_is warm
 	cut
-	hd_until 10 hd_log_has B "witness $W does not confirm that $A is down; not taking over"
+	sl_until 10 hd_log_has B "witness $W does not confirm that $A is down; not taking over"
 	backup_status_is warm
 	local on_a on_b
 	on_a=$(grants "$A")
@@ -137,6 +137,6 @@ in_use_on_a() {
 	jq -e --arg a "$A" '.error == "not_serving" and .primary == $a' <<<"$output"
 	# A really dies: the witness cannot reach it either, and B takes over
 	sl_stop A KILL
-	hd_until 10 backup_status_is hot-retry
+	sl_until 10 backup_status_is hot-retry
 	[ "$(grants "$B" A)" -gt 0 ]
 }

@@ -64,7 +64,7 @@ ids() {
 	run curl -fsS -m 3 -H 'Content-Type: application/json' -d '{"product":"cad"}' "$U/v1/checkout"
 	assert_success
 	kill -HUP "$(sl_pid p)"
-	hd_until 5 hd_log_has p "reloaded"
+	sl_until 5 hd_log_has p "reloaded"
 	[ "$(stat -c '%U %a' "$SL_TMP/p/state")" = "nobody 700" ]
 	run find "$SL_TMP/p/state" -mindepth 1 ! -user nobody
 	assert_output ""
@@ -78,7 +78,7 @@ ids() {
 	let_nobody_in
 	"$SLSERVE" -d -u nobody -f "$SL_TMP/p/slserve.conf" >>"$SL_TMP/p/log" 2>&1 &
 	echo $! >"$SL_TMP/p.pid"
-	hd_until 10 curl -fsS -m 1 -o /dev/null "$U/v1/health"
+	sl_until 10 curl -fsS -m 1 -o /dev/null "$U/v1/health"
 	[ "$(stat -c %u /proc/"$(sl_pid p)")" = "$(id -u nobody)" ]
 	sl_stop p
 
@@ -163,6 +163,6 @@ ids() {
 	setpriv --reuid nobody --regid "$(id -g nobody)" --clear-groups \
 	    "$SLSERVE" -d -f "$SL_TMP/p/slserve.conf" >>"$SL_TMP/p/log" 2>&1 &
 	echo $! >"$SL_TMP/p.pid"
-	hd_until 10 curl -fsS -m 1 -o /dev/null "$U/v1/health"
-	hd_until 5 hd_log_has p 'backing up "lic0"'
+	sl_until 10 curl -fsS -m 1 -o /dev/null "$U/v1/health"
+	sl_until 5 hd_log_has p 'backing up "lic0"'
 }

@@ -106,9 +106,9 @@ TLS_REFUSED='TLS: SSL certificate problem: unable to get local issuer certificat
 	    "ca = \"$CA\"" \
 	    "failover \"tls\" { url = \"$U\" poll_interval = 0.2 fail_after = 100 }"
 	hd_start good "http://127.0.0.1:$bport"
-	hd_until 10 bash -c "curl -fsS -m 1 http://127.0.0.1:$bport/v1/health |
+	sl_until 10 bash -c "curl -fsS -m 1 http://127.0.0.1:$bport/v1/health |
 	    jq -e 'any(.backs_up[]; .pool == \"tls\" and .status == \"warm\" and .last_poll_age != null)'"
-	hd_until 5 bash -c "curl -fsS -m 1 --cacert '$CA' '$U/v1/licenses' |
+	sl_until 5 bash -c "curl -fsS -m 1 --cacert '$CA' '$U/v1/licenses' |
 	    jq -e '[.licenses[] | select(.role == \"primary\")] | all(.status == \"hot-warm\")'"
 
 	wport=$(sl_free_port)
@@ -117,7 +117,7 @@ TLS_REFUSED='TLS: SSL certificate problem: unable to get local issuer certificat
 	    "failover \"tls\" { url = \"$U\" poll_interval = 0.2 fail_after = 2 }"
 	hd_start bad "http://127.0.0.1:$wport"
 	# A Primary whose certificate does not verify is up: no takeover.
-	hd_until 10 hd_log_has bad "\"tls\" at $U answers with a certificate we cannot verify \\($TLS_REFUSED\\)"
+	sl_until 10 hd_log_has bad "\"tls\" at $U answers with a certificate we cannot verify \\($TLS_REFUSED\\)"
 	sleep 1	# five times what fail_after = 2 needs
 	run curl -fsS -m 3 "http://127.0.0.1:$wport/v1/health"
 	jq -e 'any(.backs_up[]; .pool == "tls" and .status == "warm" and .last_poll_age == null)' <<<"$output"

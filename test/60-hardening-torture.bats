@@ -31,7 +31,7 @@ sync_pair() {
 	    "failover \"A\" { url = \"$A\" poll_interval = 0.5 fail_after = 2 }"
 	hd_start A "$A"
 	hd_start B "$B"
-	hd_until 10 bash -c "curl -fsS -m 1 $A/v1/licenses | jq -e 'all(.licenses[]; .status == \"hot-warm\")'"
+	sl_until 10 bash -c "curl -fsS -m 1 $A/v1/licenses | jq -e 'all(.licenses[]; .status == \"hot-warm\")'"
 }
 
 # checkout URL [LEASE]: POST /v1/checkout of cad; sets CODE, LEASE, MS.
@@ -51,7 +51,7 @@ checkout_cad() {
 	echo "# checkout with a backup polling every 0.5 s: $MS ms" >&3
 	[ "$MS" -lt 2000 ]
 	sl_stop A KILL
-	hd_until 10 bash -c "curl -fsS -m 1 $B/v1/health | jq -e 'any(.backs_up[]; .status == \"hot-retry\")'"
+	sl_until 10 bash -c "curl -fsS -m 1 $B/v1/health | jq -e 'any(.backs_up[]; .status == \"hot-retry\")'"
 	run curl -sS -m 3 -o /dev/null -w '%{http_code}' -X POST "$B/v1/leases/$LEASE/heartbeat"
 	assert_output 200
 	# and B counts it: one seat of A's two is left

@@ -6,19 +6,6 @@ load helpers
 # Exit codes of slcheck, as slcheck(1) documents them.
 EX_OK=0 EX_NO_SEAT=2 EX_UNREACHABLE=3 EX_REFUSED=4 EX_LOST=6 EX_USAGE=64 EX_CONFIG=78
 
-# cl_poll TENTHS CMD...: run CMD every 0.1 s until it succeeds, at most TENTHS times.
-cl_poll() {
-	local n=$1
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	echo "gave up waiting for: $*" >&2
-	return 1
-}
-
 # cl_licenses NAME: licenses.conf for server NAME from stdin (before sl_start).
 cl_licenses() {
 	mkdir -p "$SL_TMP/$1"
@@ -63,7 +50,7 @@ time.sleep(3600)
 	echo $! >"$SL_TMP/$name.pid"
 	printf -v "URL_$name" '%s' "http://127.0.0.1:$port"
 	export "URL_$name"
-	cl_poll 50 test -e "$SL_TMP/$name.ready"
+	sl_until 5 test -e "$SL_TMP/$name.ready"
 }
 
 # cl_dead_url: a URL where nothing listens (connections are refused).

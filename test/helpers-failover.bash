@@ -2,7 +2,7 @@
 #
 # Every test runs real slserve processes on free ports in its own $SL_TMP.
 # Servers share one peer token ($SL_TMP/peer.token). Waits are bounded polls
-# (fo_until), never fixed sleeps.
+# (sl_until), never fixed sleeps.
 
 bats_require_minimum_version 1.5.0
 load helpers
@@ -28,28 +28,6 @@ fo_teardown() { sl_teardown; }
 
 # fo_now_ms: wall-clock milliseconds.
 fo_now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# fo_until SECONDS CMD...: run CMD every 50 ms until it succeeds, for at most
-# SECONDS (fractions allowed). Sets FO_WAITED_MS. Fails naming CMD.
-fo_until() {
-	local limit_ms t0 now
-	limit_ms=$(awk -v s="$1" 'BEGIN { printf "%d", s * 1000 }')
-	shift
-	t0=$(fo_now_ms)
-	while :; do
-		if "$@"; then
-			FO_WAITED_MS=$(($(fo_now_ms) - t0))
-			return 0
-		fi
-		now=$(fo_now_ms)
-		if [ $((now - t0)) -ge "$limit_ms" ]; then
-			FO_WAITED_MS=$((now - t0))
-			echo "gave up after ${FO_WAITED_MS} ms waiting for: $*" >&2
-			return 1
-		fi
-		sleep 0.05
-	done
-}
 
 # fo_holds SECONDS CMD...: CMD succeeds every 50 ms for SECONDS: a property
 # that must not change (an observation window, not a wait for an event).
@@ -120,7 +98,7 @@ fo_kill9() {
 	local pid
 	pid=$(fo_pid "$1")
 	kill -KILL "$pid"
-	sl_wait_gone "$pid" 100
+	sl_wait_gone "$pid" 10
 	rm -f "$SL_TMP/$1.pid"
 }
 
@@ -213,12 +191,12 @@ fo_pool_status_is() {
 # warm, and PRIMARY's own licenses show hot-warm.
 fo_warm() {
 	local b=$1 a=$2
-	fo_until $((5 + FO_MARGIN)) fo_health_is "$(sl_url "$b")" \
+	sl_until $((5 + FO_MARGIN)) fo_health_is "$(sl_url "$b")" \
 	    "any(.backs_up[]; .pool == \"$a\" and .status == \"warm\" and
 	     (.last_poll_age | type == \"number\"))" || return 1
-	fo_until $((2 + FO_MARGIN)) fo_health_is "$(sl_url "$a")" \
+	sl_until $((2 + FO_MARGIN)) fo_health_is "$(sl_url "$a")" \
 	    "[.backups[] | select(.name == \"$b\")] | length == 1" || return 1
-	fo_until $((2 + FO_MARGIN)) fo_own_status_is "$(sl_url "$a")" hot-warm
+	sl_until $((2 + FO_MARGIN)) fo_own_status_is "$(sl_url "$a")" hot-warm
 }
 
 # fo_own_status_is URL STATUS: every license of URL's own pool has STATUS.
@@ -253,9 +231,3 @@ fo_lease_count() {
 
 # fo_token_lease TOKEN: the lease id of an slcheck token LEASE:POOL@URL.
 fo_token_lease() { echo "${1%%:*}"; }
-
-# fo_usage_has NAME JQ-CONDITION: a line of NAME's usage log satisfies it.
-fo_usage_has() {
-	local log="$SL_TMP/$1/state/usage.log"
-	[ -s "$log" ] && jq -e -s "any(.[]; $2)" "$log" >/dev/null 2>&1
-}

@@ -1,24 +1,8 @@
 # Helpers for the hardening tests (test/60-hardening-*.bats), on top of
-# helpers.bash: throwaway certificates, servers over HTTPS, bounded waits.
+# helpers.bash: throwaway certificates, servers over HTTPS.
 
 bats_require_minimum_version 1.5.0
 load helpers
-
-# hd_until SECONDS CMD...: run CMD every 50 ms until it succeeds, at most
-# SECONDS (fractions allowed); fails naming CMD.
-hd_until() {
-	local deadline
-	# (mawk's printf %d stops at 2^31: add the milliseconds in the shell)
-	deadline=$(($(date +%s%N) / 1000000 + $(awk -v s="$1" 'BEGIN { printf "%d", s * 1000 }')))
-	shift
-	until "$@"; do
-		if [ $(($(date +%s%N) / 1000000)) -ge "$deadline" ]; then
-			echo "gave up waiting for: $*" >&2
-			return 1
-		fi
-		sleep 0.05
-	done
-}
 
 # hd_ca DIR NAME: a throwaway CA (DIR/NAME.pem, DIR/NAME.key).
 hd_ca() {
@@ -47,7 +31,7 @@ hd_start() {
 	shift 2
 	"$SLSERVE" -d -f "$SL_TMP/$name/slserve.conf" >>"$SL_TMP/$name/log" 2>&1 &
 	echo $! >"$SL_TMP/$name.pid"
-	hd_until 10 curl -fsS -m 1 -o /dev/null "$@" "$url/v1/health" 2>/dev/null ||
+	sl_until 10 curl -fsS -m 1 -o /dev/null "$@" "$url/v1/health" 2>/dev/null ||
 	    { cat "$SL_TMP/$name/log" >&2; return 1; }
 }
 

@@ -35,20 +35,6 @@ ops_start_pair() {
 	    "  fail_after = 3" "}"
 }
 
-# ops_poll TENTHS CMD...: run CMD every 0.1 s until it succeeds, at most
-# TENTHS times.
-ops_poll() {
-	local n=$1
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	echo "gave up waiting for: $*" >&2
-	return 1
-}
-
 # ops_checkout URL PRODUCT [CLIENT]: check out a seat; prints the lease id.
 ops_checkout() {
 	local out code

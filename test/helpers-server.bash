@@ -35,12 +35,8 @@ sl_admin() {
 # sl_usage_has NAME JQ-CONDITION: poll until a line of server NAME's usage
 # log satisfies the condition (the log is flushed every 250 ms).
 sl_usage_has() {
-	local log="$SL_TMP/$1/state/usage.log" n=30
-	while [ "$n" -gt 0 ]; do
-		[ -s "$log" ] && jq -e -s "any(.[]; $2)" "$log" >/dev/null 2>&1 && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
+	local log="$SL_TMP/$1/state/usage.log"
+	sl_until 3 sl_usage_line "$1" "$2" && return 0
 	echo "no usage log line with $2 in $log:" >&2
 	cat "$log" >&2 2>/dev/null
 	return 1
@@ -91,20 +87,6 @@ sl_license_field() {
 	    jq -r --arg id "$2" --arg f "$3" '.licenses[] | select(.id == $id) | .[$f]'
 }
 
-# sl_poll TENTHS CMD...: run CMD every 0.1 s until it succeeds, at most
-# TENTHS times.
-sl_poll() {
-	local n=$1
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	echo "gave up waiting for: $*" >&2
-	return 1
-}
-
 # sl_write_licenses NAME: licenses.conf for server NAME from stdin.
 sl_write_licenses() {
 	mkdir -p "$SL_TMP/$1"
@@ -128,7 +110,7 @@ sl_server_teardown() {
 		[ -f "$pidfile" ] || continue
 		pid=$(cat "$pidfile")
 		kill -TERM "$pid" 2>/dev/null || true
-		sl_wait_gone "$pid" 50 || kill -KILL "$pid" 2>/dev/null || true
+		sl_wait_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
 		rm -f "$pidfile"
 	done
 	found=$(grep -lE 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$SL_TMP"/*/log 2>/dev/null || true)

@@ -52,13 +52,7 @@ licenses_summary() {
 	    jq -c '[.licenses[] | {id, product, max}] | sort_by(.id)'
 }
 
-# slctl_wait_file_line FILE PATTERN: poll until FILE has a line matching PATTERN.
-slctl_wait_grep() {
-	local n=100
-	while [ $n -gt 0 ]; do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
+# slctl_health_is URL JQ-FILTER: jq -e FILTER holds on URL's /v1/health.
+slctl_health_is() {
+	curl -fsS -m 5 "$1/v1/health" | jq -e "$2" >/dev/null
 }

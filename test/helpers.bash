@@ -3,6 +3,8 @@
 
 load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
+# sl_until SECONDS CMD...: every bounded wait of the suite.
+source "${BASH_SOURCE[0]%/*}/poll.sh"
 
 SL_BINDIR=${SL_BINDIR:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)/bin}
 SLSERVE="$SL_BINDIR/slserve"
@@ -26,7 +28,7 @@ sl_teardown() {
 		pid=$(cat "$pidfile")
 		kill -CONT "$pid" 2>/dev/null || true
 		kill -TERM "$pid" 2>/dev/null || true
-		sl_wait_gone "$pid" 50 || kill -KILL "$pid" 2>/dev/null || true
+		sl_wait_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
 	done
 	[ -n "${SL_TMP:-}" ] && rm -rf "$SL_TMP"
 }
@@ -42,28 +44,17 @@ s.close()
 PY
 }
 
-# sl_wait_gone PID [tenths]: wait until PID has exited.
-sl_wait_gone() {
-	local pid=$1 n=${2:-100}
-	while [ "$n" -gt 0 ]; do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
+# sl_gone PID: process PID has exited.
+sl_gone() { ! kill -0 "$1" 2>/dev/null; }
 
-# sl_wait_http URL [tenths]: poll until URL answers 200.
-sl_wait_http() {
-	local url=$1 n=${2:-100}
-	while [ "$n" -gt 0 ]; do
-		curl -fsS -m 1 -o /dev/null "$url" 2>/dev/null && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	echo "no answer from $url" >&2
-	return 1
-}
+# sl_wait_gone PID [SECONDS]: wait until PID has exited (10 s unless given).
+sl_wait_gone() { sl_until "${2:-10}" sl_gone "$1"; }
+
+# sl_http_ok URL: URL answers 200.
+sl_http_ok() { curl -fsS -m 1 -o /dev/null "$1" 2>/dev/null; }
+
+# sl_wait_http URL [SECONDS]: poll until URL answers 200 (10 s unless given).
+sl_wait_http() { sl_until "${2:-10}" sl_http_ok "$1"; }
 
 # sl_licenses NAME: write a default licenses file for server NAME to stdout.
 sl_default_licenses() {
@@ -133,13 +124,19 @@ sl_stop() {
 	local name=$1 sig=${2:-TERM} pid
 	pid=$(cat "$SL_TMP/$name.pid")
 	kill -"$sig" "$pid" 2>/dev/null || true
-	sl_wait_gone "$pid" 100
+	sl_wait_gone "$pid" 10
 	rm -f "$SL_TMP/$name.pid"
 }
 
 sl_pid() { cat "$SL_TMP/$1.pid"; }
 sl_url() { local v="URL_$1"; echo "${!v}"; }
 sl_admin_token() { cat "$SL_TMP/$1/state/admin.token"; }
+
+# sl_usage_line NAME JQ-CONDITION: a line of server NAME's usage log satisfies it.
+sl_usage_line() {
+	local log="$SL_TMP/$1/state/usage.log"
+	[ -s "$log" ] && jq -e -s "any(.[]; $2)" "$log" >/dev/null 2>&1
+}
 
 # sl_in_use URL LICENSE: seats in use of a license, from /v1/licenses.
 sl_in_use() {

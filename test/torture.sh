@@ -65,17 +65,8 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# until_ok SECONDS CMD...: retry CMD every 50 ms for at most SECONDS.
-until_ok() {
-	local n=$(($1 * 20))
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" 2>/dev/null && return 0
-		sleep 0.05
-		n=$((n - 1))
-	done
-	return 1
-}
+# sl_until SECONDS CMD...: a bounded poll (test/poll.sh).
+. "$here/poll.sh"
 
 # ---- the servers ----
 
@@ -106,7 +97,7 @@ start() {
 	local n=$1
 	"$SLSERVE" -d -f "$T/$n/slserve.conf" >>"$T/$n/log" 2>&1 &
 	PID[$n]=$!
-	until_ok 20 healthy "$n" || { violation "$n did not start again"; tail -5 "$T/$n/log"; return 1; }
+	sl_until 20 healthy "$n" 2>/dev/null || { violation "$n did not start again"; tail -5 "$T/$n/log"; return 1; }
 }
 
 admin() {
@@ -223,7 +214,7 @@ pause_clients() {
 	touch "$T/pause"
 	local k
 	for k in $(seq "$CLIENTS"); do
-		until_ok 10 test -e "$T/paused.$k" || { violation "client $k did not pause"; return 1; }
+		sl_until 10 test -e "$T/paused.$k" 2>/dev/null || { violation "client $k did not pause"; return 1; }
 	done
 }
 
@@ -255,7 +246,7 @@ check_invariants() {
 
 start A || exit 1
 start B || exit 1
-until_ok 20 settled || { echo "torture.sh: B never mirrored A" >&2; exit 1; }
+sl_until 20 settled 2>/dev/null || { echo "torture.sh: B never mirrored A" >&2; exit 1; }
 CLIENT_PIDS=()
 for k in $(seq "$CLIENTS"); do
 	client "$k" &
@@ -295,7 +286,7 @@ for it in $(seq "$ITER"); do
 		cuts=$((cuts + 1))
 	   fi ;;
 	esac
-	until_ok 20 settled || violation "A and B did not settle (B warm, A hot-warm) within 20 s"
+	sl_until 20 settled 2>/dev/null || violation "A and B did not settle (B warm, A hot-warm) within 20 s"
 	echo "iteration $it: kill -9 $victim, down ${down}s$took, torn tail ${tail} bytes, replay cut ${cut}"
 	pause_clients && check_invariants
 	rm -f "$T/pause"

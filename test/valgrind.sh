@@ -45,17 +45,8 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# until_ok SECONDS CMD...: retry CMD every 100 ms for at most SECONDS.
-until_ok() {
-	local n=$(($1 * 10))
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" 2>/dev/null && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
+# sl_until SECONDS CMD...: a bounded poll (test/poll.sh).
+. "$here/poll.sh"
 
 # req METHOD URL [BODY [CURL-ARGS...]]: sets CODE and BODY.
 req() {
@@ -137,7 +128,7 @@ vg_start() {
 	    "$SLSERVE" -d -f "$T/$n/slserve.conf" >>"$T/$n/log" 2>&1 &
 	PID[$n]=$!
 	LOG[$n]=$T/$n.vg$RUN.log
-	until_ok 60 healthy "${URL[$n]}" || fail "$n did not start under valgrind (see $T/$n/log)"
+	sl_until 60 healthy "${URL[$n]}" 2>/dev/null || fail "$n did not start under valgrind (see $T/$n/log)"
 }
 declare -A LOG
 
@@ -159,7 +150,7 @@ vg_stop() {
 step "start A and B under valgrind"
 vg_start A
 vg_start B
-until_ok 60 health_is "${URL[B]}" 'any(.backs_up[]; .pool == "A" and .status == "warm")' ||
+sl_until 60 health_is "${URL[B]}" 'any(.backs_up[]; .pool == "A" and .status == "warm")' 2>/dev/null ||
 	fail "B never mirrored A"
 
 step "checkouts, heartbeats, checkins on A"
@@ -195,7 +186,7 @@ admin A POST /v1/admin/reload; expect 200 reload
 jq -e '.changed[0].new_count == 4' <<<"$BODY" >/dev/null || fail "reload did not change the count: $BODY"
 printf 'license "A-extra" {\n  product = "extra"\n  count = 1\n  expires = "never"\n  host = "any"\n  timeout = 30\n}\n' >>"$T/A/licenses.conf"
 kill -HUP "${PID[A]}"
-until_ok 30 lic_is "${URL[A]}" A-extra true || fail "SIGHUP reload did not add A-extra"
+sl_until 30 lic_is "${URL[A]}" A-extra true 2>/dev/null || fail "SIGHUP reload did not add A-extra"
 echo 'license "broken" {' >>"$T/A/licenses.conf"
 admin A POST /v1/admin/reload; expect 422 "reload of a broken file"
 sed -i '$d' "$T/A/licenses.conf"
@@ -211,14 +202,14 @@ mirrors() {
 	jq -e --arg a "$lease1" --arg g "$gone" '.mirror | has($a) and has("vg-fixed-1") and (has($g) | not)' \
 	    "$T/B/state/mirror-A.json" >/dev/null
 }
-until_ok 30 mirrors || fail "B never mirrored A's cad seats"
+sl_until 30 mirrors 2>/dev/null || fail "B never mirrored A's cad seats"
 # ... and the count the reload raised to 4 (B learns it at its next poll)
-until_ok 30 lic_is "${URL[B]}" A-cad '.pool == "A" and .max == 4' ||
+sl_until 30 lic_is "${URL[B]}" A-cad '.pool == "A" and .max == 4' 2>/dev/null ||
 	fail "B never mirrored A-cad's new count"
 kill -KILL "${PID[A]}"
 wait "${PID[A]}" 2>/dev/null
 unset "PID[A]"
-until_ok 60 health_is "${URL[B]}" 'any(.backs_up[]; .pool == "A" and .status == "hot-retry")' ||
+sl_until 60 health_is "${URL[B]}" 'any(.backs_up[]; .pool == "A" and .status == "hot-retry")' 2>/dev/null ||
 	fail "B did not take over"
 req POST "${URL[B]}/v1/leases/$lease1/heartbeat" -; expect 200 "heartbeat of A's lease on B"
 req POST "${URL[B]}/v1/checkout" '{"product":"cad","pool":"A","client":"vg"}'; expect 201 "checkout of pool A on B"
@@ -229,7 +220,7 @@ req POST "${URL[B]}/v1/checkout" '{"product":"cad","client":"vg"}'; expect 201 "
 
 step "handback: restart A under valgrind"
 vg_start A
-until_ok 60 health_is "${URL[B]}" 'any(.backs_up[]; .pool == "A" and .status == "warm")' ||
+sl_until 60 health_is "${URL[B]}" 'any(.backs_up[]; .pool == "A" and .status == "warm")' 2>/dev/null ||
 	fail "B did not hand back"
 req POST "${URL[A]}/v1/leases/$onb/heartbeat" -; expect 200 "A knows the lease B granted"
 req POST "${URL[B]}/v1/leases/$onb/heartbeat" -; expect 503 "B sends the holder to A"
