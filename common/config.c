@@ -251,6 +251,7 @@ static cfg_opt_t server_opts[] = {
 	CFG_STR("ca", "", CFGF_NONE),
 	CFG_STR("user", "", CFGF_NONE),
 	CFG_BOOL("allow_root", cfg_false, CFGF_NONE),
+	CFG_BOOL("public_status", cfg_true, CFGF_NONE),
 	CFG_SEC("failover", failover_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_END()
 };
@@ -319,7 +320,7 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	    "max_body", "max_connections", "max_connections_per_ip", "connection_timeout",
 	    "request_timeout", "max_leases_per_client", "fsync", "synchronous_backup", "compact_after", "handback_wait", "failover|url",
 	    "failover|poll_interval", "failover|fail_after", "failover|witness",
-	    "tls|cert", "tls|key", "ca", "user", "allow_root", NULL };
+	    "tls|cert", "tls|key", "ca", "user", "allow_root", "public_status", NULL };
 	conf_track_lines(cfg, tracked);
 	if (conf_parse(cfg, path, &e) != 0)
 		goto out;
@@ -404,6 +405,7 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	else
 		util_strlcpy(c->user, s, sizeof(c->user));
 	c->allow_root = cfg_getbool(cfg, "allow_root") == cfg_true;
+	c->public_status = cfg_getbool(cfg, "public_status") == cfg_true;
 
 	c->ca = conf_path(c, cfg_getstr(cfg, "ca"));
 	if (c->ca != NULL && access(c->ca, R_OK) != 0)

@@ -74,6 +74,7 @@ struct server_config {
 	char *ca;			/* CA file to verify https peers and witnesses */
 	char user[64];			/* started as root: run as this user; "" none */
 	int allow_root;			/* started as root without user: go on as root */
+	int public_status;		/* GET /metrics and GET / without the admin token */
 	struct failover_conf *failover;
 	size_t nfailover;
 };

@@ -39,8 +39,8 @@ const struct route api_routes[] = {
 	{ "POST", "/v1/peer/handback", AUTH_PEER, api_peer_handback },
 	{ "POST", "/v1/peer/release", AUTH_PEER, api_peer_release },
 	{ "GET", "/v1/peer/probe", AUTH_PEER, api_peer_probe },
-	{ "GET", "/metrics", AUTH_NONE, api_metrics },
-	{ "GET", "/", AUTH_NONE, api_status_page },
+	{ "GET", "/metrics", AUTH_STATUS, api_metrics },
+	{ "GET", "/", AUTH_STATUS, api_status_page },
 	{ NULL, NULL, 0, NULL }
 };
 

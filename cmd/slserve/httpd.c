@@ -206,7 +206,9 @@ dispatch(struct req *r)
 			}
 			continue;
 		}
-		if (rt->auth == AUTH_ADMIN && !token_ok(r, srv->admin_hash)) {
+		int needs_admin = rt->auth == AUTH_ADMIN ||
+		    (rt->auth == AUTH_STATUS && !srv->cfg.public_status);
+		if (needs_admin && !token_ok(r, srv->admin_hash)) {
 			req_error(r, 401, "unauthorized", "this call needs the admin token of "
 			    "server \"%s\" (Authorization: Bearer ...)", srv->cfg.name);
 			return;

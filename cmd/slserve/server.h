@@ -76,7 +76,8 @@ struct route {
 	int auth;			/* AUTH_* */
 	void (*fn)(struct req *r, const char *arg);
 };
-enum { AUTH_NONE, AUTH_ADMIN, AUTH_PEER };
+/* AUTH_STATUS: public, or the admin token's when public_status is false. */
+enum { AUTH_NONE, AUTH_ADMIN, AUTH_PEER, AUTH_STATUS };
 extern const struct route api_routes[];
 
 /* metrics.c: GET /metrics, and the latency of each answered request. */

@@ -1,0 +1,117 @@
+#!/usr/bin/env bats
+# public_status = false: /metrics and the status page need the admin token;
+# /v1/health and /v1/licenses stay public.
+
+load helpers-ops
+
+setup() { ops_setup; }
+teardown() { ops_teardown; }
+
+# get PATH [CURL-ARGS...]: GET $u/PATH into body (headers into headers);
+# prints the HTTP status.
+get() {
+	local path=$1
+	shift
+	curl -sS -m 5 -D headers -o body -w '%{http_code}' "$@" "$u$path"
+}
+
+# refused: the last answer was 401 unauthorized in JSON, naming server lic1.
+refused() {
+	jq -e '.error == "unauthorized" and (.message | contains("server \"lic1\""))' body ||
+	    { cat body >&2; return 1; }
+	grep -Fxiq 'Content-Type: application/json' <(tr -d '\r' <headers)
+}
+
+# is_metrics: the last answer was the Prometheus text.
+is_metrics() {
+	grep -Fxiq 'Content-Type: text/plain; version=0.0.4; charset=utf-8' <(tr -d '\r' <headers)
+	grep -Fxq '# TYPE sl_license_seats_in_use gauge' body
+	grep -Fxq 'sl_license_seats_max{license="cad-1",product="cad",pool="lic1"} 2' body
+}
+
+# is_page: the last answer was the HTML status page.
+is_page() {
+	grep -Fxiq 'Content-Type: text/html; charset=utf-8' <(tr -d '\r' <headers)
+	head -n1 body | grep -Fxq '<!DOCTYPE html>'
+	grep -Fq 'cad-1' body
+}
+
+@test "public_status = false: /metrics and / need the admin token" {
+	ops_start lic1 'public_status = false'
+	u=$(sl_url lic1)
+	tok=$(sl_admin_token lic1)
+	peer=$(cat "$SL_TMP/lic1/state/peer.token")
+
+	for path in /metrics /; do
+		[ "$(get "$path")" = 401 ]
+		refused
+		[ "$(get "$path" -H 'Authorization: Bearer not-the-admin-token-0123456789')" = 401 ]
+		refused
+		[ "$(get "$path" -H "Authorization: Bearer $peer")" = 401 ]
+		refused
+		# The token without the Bearer scheme is not enough either.
+		[ "$(get "$path" -H "Authorization: $tok")" = 401 ]
+		refused
+	done
+
+	[ "$(get /metrics -H "Authorization: Bearer $tok")" = 200 ]
+	is_metrics
+	[ "$(get / -H "Authorization: Bearer $tok")" = 200 ]
+	is_page
+}
+
+@test "public_status = false: /v1/health, /v1/licenses, slctl status and slcheck check stay open" {
+	ops_start lic1 'public_status = false'
+	u=$(sl_url lic1)
+
+	[ "$(get /v1/health)" = 200 ]
+	jq -e '.status == "ok" and .name == "lic1"' body
+	[ "$(get /v1/licenses)" = 200 ]
+	jq -e '[.licenses[].id] | sort == ["cad-1", "sim-hard", "view-free"]' body
+	# Checkouts, too: the switch is about reading the status only.
+	ops_checkout "$u" cad c1 >/dev/null
+	[ "$(get /v1/licenses)" = 200 ]
+	jq -e '.licenses[] | select(.id == "cad-1") | .in_use == 1' body
+
+	# slctl status and slcheck check read /v1/health and /v1/licenses only.
+	run "$SLCTL" -s "$u" status
+	assert_success
+	assert_output --regexp 'cad-1 +cad +1 +2 '
+	run "$SLCHECK" -s "$u" check
+	assert_success
+	assert_output --partial 'SL OK'
+}
+
+@test "public_status absent or true: /metrics and / stay public" {
+	ops_start lic1
+	u=$(sl_url lic1)
+	[ "$(get /metrics)" = 200 ]
+	is_metrics
+	[ "$(get /)" = 200 ]
+	is_page
+	# A wrong token does not make a public page private.
+	[ "$(get /metrics -H 'Authorization: Bearer not-the-admin-token-0123456789')" = 200 ]
+	is_metrics
+
+	sl_stop lic1
+	ops_start lic2 'public_status = true'
+	u=$(sl_url lic2)
+	[ "$(get /metrics)" = 200 ]
+	grep -Fxq '# TYPE sl_license_seats_in_use gauge' body
+	[ "$(get /)" = 200 ]
+	head -n1 body | grep -Fxq '<!DOCTYPE html>'
+}
+
+@test "slserve -n: public_status is a boolean, a bad value names file:line" {
+	sl_server_config lic1 "$(sl_free_port)" 'public_status = false'
+	run --separate-stderr "$SLSERVE" -n -f "$SL_TMP/lic1/slserve.conf"
+	assert_success
+	assert_output "configuration OK"
+
+	sl_server_config lic1 "$(sl_free_port)" 'public_status = maybe'
+	run --separate-stderr "$SLSERVE" -n -f "$SL_TMP/lic1/slserve.conf"
+	[ "$status" -eq 1 ]
+	[ -z "$output" ]
+	[[ $stderr == "$SL_TMP/lic1/slserve.conf:5: "* ]] || { echo "stderr: $stderr" >&2; false; }
+	[[ $stderr == *boolean*public_status* ]] || { echo "stderr: $stderr" >&2; false; }
+}
