@@ -10,16 +10,8 @@ setup() {
 
 teardown() { sl_server_teardown; }
 
-# start_default [EXTRA-CONF...]: server s1 with the default licenses
-# (cad-1: 2 soft seats, timeout 30; sim-hard: 1 hard seat; view-free: unlimited).
-start_default() {
-	sl_server_config s1 "$PORT" "$@"
-	sl_start s1
-	U=$(sl_url s1)
-}
-
 @test "GET /v1/health: 200 with status, name, epoch; headers carry epoch and server" {
-	start_default
+	sl_start_s1
 	sl_req GET "$U/v1/health" - -D "$SL_TMP/headers"
 	sl_expect_code 200
 	sl_json '.status == "ok" and .name == "s1" and (.epoch | test("^[0-9a-f]{16}$")) and
@@ -39,7 +31,7 @@ start_default() {
 }
 
 @test "GET /v1/licenses: every field of DESIGN §4 with the right values" {
-	start_default
+	sl_start_s1
 	sl_req GET "$U/v1/licenses"
 	sl_expect_code 200
 	sl_json '.server == "s1" and (.epoch | test("^[0-9a-f]{16}$")) and (.licenses | length == 3)'
@@ -53,13 +45,13 @@ start_default() {
 
 @test "GET /v1/licenses shows a dated expiry as YYYY-MM-DD" {
 	sl_write_licenses s1 < <(sl_lic dated cad 3 2099-12-31 any 30)
-	start_default
+	sl_start_s1
 	sl_req GET "$U/v1/licenses"
 	sl_json '.licenses[0] | .id == "dated" and .expires == "2099-12-31" and .max == 3'
 }
 
 @test "POST /v1/checkout: 201 with the lease fields; the seat is counted" {
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"cad","client":"bats","user":"alice","host":"ws1","pid":42}'
 	sl_expect_code 201
 	sl_json 'keys == ["expires_in","heartbeat_interval","lease","license","pool","product","server"]'
@@ -82,14 +74,14 @@ start_default() {
 }
 
 @test "POST /v1/checkout of a hard license: expires_in and heartbeat_interval are 0" {
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"sim"}'
 	sl_expect_code 201
 	sl_json '.license == "sim-hard" and .expires_in == 0 and .heartbeat_interval == 0'
 }
 
 @test "checkout with the client's lease id is idempotent: a retry takes no second seat" {
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"cad","lease":"my-lease.1","client":"bats"}'
 	sl_expect_code 201
 	local first=$HTTP_BODY
@@ -116,7 +108,7 @@ start_default() {
 }
 
 @test "checkout of an unknown product: 404 unknown_product" {
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"nosuch"}'
 	sl_expect_error 404 unknown_product
 	sl_req GET "$U/v1/licenses"
@@ -124,7 +116,7 @@ start_default() {
 }
 
 @test "no free seat: 409 no_seats, and the license's fails counter counts each denial" {
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"cad"}'
 	sl_expect_code 201
 	sl_checkout "$U" '{"product":"cad"}'
@@ -145,7 +137,7 @@ start_default() {
 
 @test "an expired license grants nothing: 403 expired" {
 	sl_write_licenses s1 < <(sl_lic old cad 5 2020-01-01 any 30)
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"cad"}'
 	sl_expect_error 403 expired
 	[ "$(sl_in_use "$U" old)" = 0 ]
@@ -157,7 +149,7 @@ start_default() {
 		sl_lic today cad 1 "$(date +%F)" any 30
 		sl_lic yesterday sim 1 "$(date -d yesterday +%F)" any 30
 	} | sl_write_licenses s1
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"cad"}'
 	sl_expect_code 201
 	sl_checkout "$U" '{"product":"sim"}'
@@ -166,7 +158,7 @@ start_default() {
 
 @test "a license bound to another host grants nothing: 403 wrong_host" {
 	sl_write_licenses s1 < <(sl_lic bound cad 5 never elsewhere.invalid 30)
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"cad"}'
 	sl_expect_error 403 wrong_host
 	[ "$(sl_in_use "$U" bound)" = 0 ]
@@ -177,7 +169,7 @@ start_default() {
 		sl_lic here cad 1 never lichost 30
 		sl_lic there sim 1 never otherhost 30
 	} | sl_write_licenses s1
-	start_default 'hostname = "lichost"'
+	sl_start_s1 'hostname = "lichost"'
 	sl_checkout "$U" '{"product":"cad"}'
 	sl_expect_code 201
 	sl_json '.license == "here"'
@@ -187,7 +179,7 @@ start_default() {
 
 @test "a license for this machine's own hostname is valid" {
 	sl_write_licenses s1 < <(sl_lic mine cad 1 never "$(hostname)" 30)
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"cad"}'
 	sl_expect_code 201
 }
@@ -197,7 +189,7 @@ start_default() {
 		sl_lic a-old cad 5 2020-01-01 any 30
 		sl_lic b-full cad 1 never any 30
 	} | sl_write_licenses s1
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"cad"}'
 	sl_expect_code 201
 	sl_json '.license == "b-full"'
@@ -206,7 +198,7 @@ start_default() {
 }
 
 @test "an unlimited license grants every checkout and still counts the seats" {
-	start_default
+	sl_start_s1
 	local i
 	for i in $(seq 1 25); do
 		sl_checkout "$U" '{"product":"viewer"}'
@@ -219,7 +211,7 @@ start_default() {
 }
 
 @test "pool: the server's own name is fine; any other pool is 404 unknown_pool" {
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"cad","pool":"s1"}'
 	sl_expect_code 201
 	sl_json '.pool == "s1"'
@@ -229,7 +221,7 @@ start_default() {
 }
 
 @test "heartbeat: 200 for a held lease, 404 unknown_lease otherwise" {
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"cad"}'
 	local id
 	id=$(jq -r .lease <<<"$HTTP_BODY")
@@ -254,7 +246,7 @@ start_default() {
 }
 
 @test "checkin: 200 released, the seat is free again; a second checkin is 404" {
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"cad"}'
 	local id
 	id=$(jq -r .lease <<<"$HTTP_BODY")
@@ -283,7 +275,7 @@ start_default() {
 }
 
 @test "a revoked lease answers 410 revoked to its holder's heartbeat and checkin" {
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"cad","lease":"to-revoke"}'
 	sl_admin s1 POST /v1/leases/to-revoke/revoke '{"reason":"bats"}'
 	sl_expect_code 200
@@ -300,7 +292,7 @@ start_default() {
 
 @test "soft lease: the server reclaims it by itself after its timeout" {
 	sl_write_licenses s1 < <(sl_lic quick cad 1 never any 2)
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"cad"}'
 	sl_expect_code 201
 	sl_json '.expires_in == 2 and .heartbeat_interval == 1'
@@ -322,7 +314,7 @@ start_default() {
 
 @test "soft lease: heartbeats keep it alive past its timeout" {
 	sl_write_licenses s1 < <(sl_lic quick cad 1 never any 2)
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"cad"}'
 	local id i
 	id=$(jq -r .lease <<<"$HTTP_BODY")
@@ -340,7 +332,7 @@ start_default() {
 		sl_lic quick cad 1 never any 1
 		sl_lic hard sim 1 never any 0
 	} | sl_write_licenses s1
-	start_default
+	sl_start_s1
 	sl_checkout "$U" '{"product":"sim"}'
 	local hard
 	hard=$(jq -r .lease <<<"$HTTP_BODY")
@@ -364,7 +356,7 @@ start_default() {
 }
 
 @test "a 64 KiB body is accepted; one byte more is 413 too_large" {
-	start_default
+	sl_start_s1
 	local json='{"product":"viewer"}'
 	# Pad with JSON whitespace to exactly 65536 bytes.
 	{ printf '%s' "$json"; head -c $((65536 - ${#json})) /dev/zero | tr '\0' ' '; } >"$SL_TMP/b64k"

@@ -6,9 +6,7 @@ load helpers-server
 
 setup() {
 	sl_setup
-	sl_server_config s1 "$(sl_free_port)"
-	sl_start s1
-	U=$(sl_url s1)
+	sl_start_s1
 	# Some state that must survive every bad request untouched.
 	sl_checkout "$U" '{"product":"cad","lease":"held-1"}'
 	sl_expect_code 201

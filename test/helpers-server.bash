@@ -20,6 +20,16 @@ sl_req() {
 	HTTP_BODY=$(cat "$SL_TMP/http.body" 2>/dev/null || true)
 }
 
+# sl_start_s1 [EXTRA-CONF...]: server s1 with the default licenses (cad-1: 2
+# soft seats, timeout 30; sim-hard: 1 hard seat; view-free: unlimited) on
+# $PORT (a free port, set here, unless the test set it); sets U to its URL.
+sl_start_s1() {
+	: "${PORT:=$(sl_free_port)}"
+	sl_server_config s1 "$PORT" "$@"
+	sl_start s1
+	U=$(sl_url s1)
+}
+
 # sl_checkout URL JSON: POST URL/v1/checkout.
 sl_checkout() { sl_req POST "$1/v1/checkout" "$2"; }
 
