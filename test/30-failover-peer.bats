@@ -26,13 +26,13 @@ teardown() { fo_teardown; }
 unauthorized() {
 	local method=$1 url=$2 body=${3--} admin
 	admin=$(sl_admin_token A)
-	fo_req "$method" "$url" "$body"
+	sl_req "$method" "$url" "$body"
 	fo_expect 401 '.error == "unauthorized" and (.message | length > 0)'
-	fo_req "$method" "$url" "$body" -H "Authorization: Bearer $(cat "$SL_TMP/wrong.token")"
+	sl_req "$method" "$url" "$body" -H "Authorization: Bearer $(cat "$SL_TMP/wrong.token")"
 	fo_expect 401 '.error == "unauthorized"'
-	fo_req "$method" "$url" "$body" -H "Authorization: Bearer $admin"
+	sl_req "$method" "$url" "$body" -H "Authorization: Bearer $admin"
 	fo_expect 401 '.error == "unauthorized"'
-	fo_req "$method" "$url" "$body" -H "Authorization: Basic $(head -n1 "$SL_TMP/peer.token")"
+	sl_req "$method" "$url" "$body" -H "Authorization: Basic $(head -n1 "$SL_TMP/peer.token")"
 	fo_expect 401 '.error == "unauthorized"'
 	curl -s -m 5 -D - -o /dev/null -X "$method" "$url" | grep -qi '^X-SL-Epoch: [0-9a-f]\{16\}'
 }

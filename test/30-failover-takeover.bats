@@ -108,7 +108,7 @@ granted_pool_a() {
 	fo_heartbeat "$UB" "$l1"
 	fo_expect 200 '.lease == $l and .expires_in == 30' --arg l "$l1"
 	# A checkout retried with the lease id A granted is idempotent on the backup.
-	fo_req POST "$UB/v1/checkout" '{"product":"cad","pool":"A","lease":"'"$l1"'","client":"fo-test"}'
+	sl_req POST "$UB/v1/checkout" '{"product":"cad","pool":"A","lease":"'"$l1"'","client":"fo-test"}'
 	fo_expect 200 '.lease == $l and .pool == "A" and .license == "cad-a"' --arg l "$l1"
 	fo_lic_is "$UB" cad-a '.in_use == 1'
 

@@ -104,21 +104,6 @@ fo_kill9() {
 
 # ---- HTTP ----
 
-# fo_req METHOD URL [BODY [CURL-ARGS...]]: sets HTTP_CODE and HTTP_BODY.
-# BODY "-" sends none.
-fo_req() {
-	local method=$1 url=$2
-	shift 2
-	local args=(-s -m 5 -o "$SL_TMP/http.body" -w '%{http_code}' -X "$method")
-	if [ $# -gt 0 ]; then
-		[ "$1" = - ] || args+=(-H 'Content-Type: application/json' --data-binary "$1")
-		shift
-	fi
-	rm -f "$SL_TMP/http.body"
-	HTTP_CODE=$(curl "${args[@]}" "$@" "$url") || true
-	HTTP_BODY=$(cat "$SL_TMP/http.body" 2>/dev/null || true)
-}
-
 # fo_expect CODE [JQ-FILTER [JQ-ARGS...]]: the last answer had status CODE
 # and (if given) jq -e FILTER holds on its body.
 fo_expect() {
@@ -142,17 +127,17 @@ fo_checkout() {
 	body=$(jq -cn --arg p "$2" --arg pool "${3:-}" --arg c "${4:-fo-test}" \
 	    '{product: $p, client: $c, user: "u", host: "h", pid: 1} +
 	     (if $pool == "" then {} else {pool: $pool} end)')
-	fo_req POST "$1/v1/checkout" "$body"
+	sl_req POST "$1/v1/checkout" "$body"
 }
 
-fo_heartbeat() { fo_req POST "$1/v1/leases/$2/heartbeat" -; }
-fo_checkin() { fo_req DELETE "$1/v1/leases/$2" -; }
+fo_heartbeat() { sl_req POST "$1/v1/leases/$2/heartbeat" -; }
+fo_checkin() { sl_req DELETE "$1/v1/leases/$2" -; }
 
 # fo_admin NAME METHOD PATH [BODY]: with server NAME's admin token.
 fo_admin() {
 	local name=$1 method=$2 path=$3
 	shift 3
-	fo_req "$method" "$(sl_url "$name")$path" "${1--}" \
+	sl_req "$method" "$(sl_url "$name")$path" "${1--}" \
 	    -H "Authorization: Bearer $(sl_admin_token "$name")"
 }
 
@@ -160,7 +145,7 @@ fo_admin() {
 fo_peer() {
 	local url=$1 method=$2 path=$3
 	shift 3
-	fo_req "$method" "$url$path" "${1--}" \
+	sl_req "$method" "$url$path" "${1--}" \
 	    -H "Authorization: Bearer $(head -n1 "$SL_TMP/peer.token")"
 }
 

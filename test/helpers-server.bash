@@ -3,23 +3,6 @@
 bats_require_minimum_version 1.5.0
 load helpers
 
-# sl_req METHOD URL [BODY [CURL-ARGS...]]: one HTTP request. Sets HTTP_CODE
-# (the status, 000 if there was no answer) and HTTP_BODY. A BODY is sent as
-# is, even when empty (Content-Length: 0); "@FILE" sends a file's bytes and
-# "-" sends no body at all.
-sl_req() {
-	local method=$1 url=$2
-	shift 2
-	local args=(-s --path-as-is -m 5 -o "$SL_TMP/http.body" -w '%{http_code}' -X "$method")
-	if [ $# -gt 0 ]; then
-		[ "$1" = - ] || args+=(-H 'Content-Type: application/json' --data-binary "$1")
-		shift
-	fi
-	rm -f "$SL_TMP/http.body"
-	HTTP_CODE=$(curl "${args[@]}" "$@" "$url") || true
-	HTTP_BODY=$(cat "$SL_TMP/http.body" 2>/dev/null || true)
-}
-
 # sl_start_s1 [EXTRA-CONF...]: server s1 with the default licenses (cad-1: 2
 # soft seats, timeout 30; sim-hard: 1 hard seat; view-free: unlimited) on
 # $PORT (a free port, set here, unless the test set it); sets U to its URL.

@@ -5,6 +5,8 @@ load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
 # sl_until SECONDS CMD...: every bounded wait of the suite.
 source "${BASH_SOURCE[0]%/*}/poll.sh"
+# sl_req METHOD URL [BODY [CURL-ARGS...]]: one request; HTTP_CODE, HTTP_BODY.
+source "${BASH_SOURCE[0]%/*}/http.bash"
 
 SL_BINDIR=${SL_BINDIR:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)/bin}
 SLSERVE="$SL_BINDIR/slserve"

@@ -47,27 +47,18 @@ free_port() {
 
 # sl_until SECONDS CMD...: a bounded poll (test/poll.sh).
 . "$here/poll.sh"
+# sl_req METHOD URL [BODY [CURL-ARGS...]]: sets HTTP_CODE and HTTP_BODY
+# (test/http.bash), keeping the answer in $SL_TMP; valgrind is slow.
+. "$here/http.bash"
+SL_TMP=$T SL_REQ_MAX_TIME=20
 
-# req METHOD URL [BODY [CURL-ARGS...]]: sets CODE and BODY.
-req() {
-	local method=$1 url=$2
-	shift 2
-	local args=(-s -m 20 -o "$T/body" -w '%{http_code}' -X "$method")
-	if [ $# -gt 0 ]; then
-		[ "$1" = - ] || args+=(-H 'Content-Type: application/json' --data-binary "$1")
-		shift
-	fi
-	rm -f "$T/body"
-	CODE=$(curl "${args[@]}" "$@" "$url") || true
-	BODY=$(cat "$T/body" 2>/dev/null || true)
-}
 expect() {
-	[ "$CODE" = "$1" ] || fail "$2: expected HTTP $1, got $CODE: $BODY"
+	[ "$HTTP_CODE" = "$1" ] || fail "$2: expected HTTP $1, got $HTTP_CODE: $HTTP_BODY"
 }
 admin() {
 	local name=$1 method=$2 path=$3
 	shift 3
-	req "$method" "${URL[$name]}$path" "${1--}" -H "Authorization: Bearer $(cat "$T/$name/state/admin.token")"
+	sl_req "$method" "${URL[$name]}$path" "${1--}" -H "Authorization: Bearer $(cat "$T/$name/state/admin.token")"
 }
 healthy() { curl -fsS -m 5 -o /dev/null "$1/v1/health"; }
 health_is() { curl -fsS -m 5 "$1/v1/health" | jq -e "$2" >/dev/null; }
@@ -155,35 +146,35 @@ sl_until 60 health_is "${URL[B]}" 'any(.backs_up[]; .pool == "A" and .status == 
 
 step "checkouts, heartbeats, checkins on A"
 co='{"product":"cad","client":"vg","user":"u","host":"h","pid":7}'
-req POST "${URL[A]}/v1/checkout" "$co"; expect 201 checkout
-lease1=$(jq -r .lease <<<"$BODY")
-req POST "${URL[A]}/v1/checkout" '{"product":"cad","lease":"vg-fixed-1","client":"vg"}'; expect 201 "checkout with an id"
-req POST "${URL[A]}/v1/checkout" '{"product":"cad","lease":"vg-fixed-1","client":"vg"}'; expect 200 "idempotent checkout"
-req POST "${URL[A]}/v1/checkout" '{"product":"sim","client":"vg"}'; expect 201 "hard checkout"
-hard=$(jq -r .lease <<<"$BODY")
-req POST "${URL[A]}/v1/checkout" '{"product":"sim","client":"vg"}'; expect 409 "no seats"
-req POST "${URL[A]}/v1/checkout" '{"product":"nope"}'; expect 404 "unknown product"
-req POST "${URL[A]}/v1/leases/$lease1/heartbeat" -; expect 200 heartbeat
-req POST "${URL[A]}/v1/leases/nosuchlease/heartbeat" -; expect 404 "heartbeat of an unknown lease"
-req POST "${URL[A]}/v1/checkout" "$co"; expect 201 "second checkout"
-gone=$(jq -r .lease <<<"$BODY")
-req DELETE "${URL[A]}/v1/leases/$gone" -; expect 200 checkin
+sl_req POST "${URL[A]}/v1/checkout" "$co"; expect 201 checkout
+lease1=$(jq -r .lease <<<"$HTTP_BODY")
+sl_req POST "${URL[A]}/v1/checkout" '{"product":"cad","lease":"vg-fixed-1","client":"vg"}'; expect 201 "checkout with an id"
+sl_req POST "${URL[A]}/v1/checkout" '{"product":"cad","lease":"vg-fixed-1","client":"vg"}'; expect 200 "idempotent checkout"
+sl_req POST "${URL[A]}/v1/checkout" '{"product":"sim","client":"vg"}'; expect 201 "hard checkout"
+hard=$(jq -r .lease <<<"$HTTP_BODY")
+sl_req POST "${URL[A]}/v1/checkout" '{"product":"sim","client":"vg"}'; expect 409 "no seats"
+sl_req POST "${URL[A]}/v1/checkout" '{"product":"nope"}'; expect 404 "unknown product"
+sl_req POST "${URL[A]}/v1/leases/$lease1/heartbeat" -; expect 200 heartbeat
+sl_req POST "${URL[A]}/v1/leases/nosuchlease/heartbeat" -; expect 404 "heartbeat of an unknown lease"
+sl_req POST "${URL[A]}/v1/checkout" "$co"; expect 201 "second checkout"
+gone=$(jq -r .lease <<<"$HTTP_BODY")
+sl_req DELETE "${URL[A]}/v1/leases/$gone" -; expect 200 checkin
 
 step "bad requests"
-req POST "${URL[A]}/v1/checkout" '{"product":'; expect 400 "malformed JSON"
-req POST "${URL[A]}/v1/checkout" '{"product":"cad","bogus":1}'; expect 400 "unknown field"
+sl_req POST "${URL[A]}/v1/checkout" '{"product":'; expect 400 "malformed JSON"
+sl_req POST "${URL[A]}/v1/checkout" '{"product":"cad","bogus":1}'; expect 400 "unknown field"
 head -c 70000 /dev/zero | tr '\0' 'x' >"$T/big"
-req POST "${URL[A]}/v1/checkout" "@$T/big"; expect 413 "too large"
-req GET "${URL[A]}/v1/nothing" -; expect 404 "unknown path"
-req POST "${URL[A]}/v1/health" -; expect 405 "wrong method"
+sl_req POST "${URL[A]}/v1/checkout" "@$T/big"; expect 413 "too large"
+sl_req GET "${URL[A]}/v1/nothing" -; expect 404 "unknown path"
+sl_req POST "${URL[A]}/v1/health" -; expect 405 "wrong method"
 
 step "admin: leases, revoke, reload (call and SIGHUP), usage, failover"
 admin A GET /v1/leases; expect 200 "list leases"
 admin A POST "/v1/leases/$hard/revoke" '{"for":60,"reason":"valgrind"}'; expect 200 revoke
-req POST "${URL[A]}/v1/leases/$hard/heartbeat" -; expect 410 "heartbeat after revoke"
+sl_req POST "${URL[A]}/v1/leases/$hard/heartbeat" -; expect 410 "heartbeat after revoke"
 sed -i 's/count = 3/count = 4/' "$T/A/licenses.conf"
 admin A POST /v1/admin/reload; expect 200 reload
-jq -e '.changed[0].new_count == 4' <<<"$BODY" >/dev/null || fail "reload did not change the count: $BODY"
+jq -e '.changed[0].new_count == 4' <<<"$HTTP_BODY" >/dev/null || fail "reload did not change the count: $HTTP_BODY"
 printf 'license "A-extra" {\n  product = "extra"\n  count = 1\n  expires = "never"\n  host = "any"\n  timeout = 30\n}\n' >>"$T/A/licenses.conf"
 kill -HUP "${PID[A]}"
 sl_until 30 lic_is "${URL[A]}" A-extra true 2>/dev/null || fail "SIGHUP reload did not add A-extra"
@@ -192,9 +183,9 @@ admin A POST /v1/admin/reload; expect 422 "reload of a broken file"
 sed -i '$d' "$T/A/licenses.conf"
 admin A GET "/v1/admin/usage?since=0"; expect 200 usage
 admin B GET /v1/admin/failover; expect 200 "failover settings"
-req GET "${URL[A]}/metrics" -; expect 200 metrics
-req GET "${URL[A]}/" -; expect 200 "status page"
-req GET "${URL[A]}/v1/licenses" -; expect 200 licenses
+sl_req GET "${URL[A]}/metrics" -; expect 200 metrics
+sl_req GET "${URL[A]}/" -; expect 200 "status page"
+sl_req GET "${URL[A]}/v1/licenses" -; expect 200 licenses
 
 step "takeover: kill -9 A; B serves pool A"
 # B holds A's two cad seats, and has seen the checkin (else it counts three)
@@ -211,19 +202,19 @@ wait "${PID[A]}" 2>/dev/null
 unset "PID[A]"
 sl_until 60 health_is "${URL[B]}" 'any(.backs_up[]; .pool == "A" and .status == "hot-retry")' 2>/dev/null ||
 	fail "B did not take over"
-req POST "${URL[B]}/v1/leases/$lease1/heartbeat" -; expect 200 "heartbeat of A's lease on B"
-req POST "${URL[B]}/v1/checkout" '{"product":"cad","pool":"A","client":"vg"}'; expect 201 "checkout of pool A on B"
-onb=$(jq -r .lease <<<"$BODY")
-req POST "${URL[B]}/v1/checkout" '{"product":"cad","pool":"A","client":"vg"}'; expect 201 "second checkout of pool A on B"
-req DELETE "${URL[B]}/v1/leases/$(jq -r .lease <<<"$BODY")" -; expect 200 "checkin on B"
-req POST "${URL[B]}/v1/checkout" '{"product":"cad","client":"vg"}'; expect 201 "B's own pool"
+sl_req POST "${URL[B]}/v1/leases/$lease1/heartbeat" -; expect 200 "heartbeat of A's lease on B"
+sl_req POST "${URL[B]}/v1/checkout" '{"product":"cad","pool":"A","client":"vg"}'; expect 201 "checkout of pool A on B"
+onb=$(jq -r .lease <<<"$HTTP_BODY")
+sl_req POST "${URL[B]}/v1/checkout" '{"product":"cad","pool":"A","client":"vg"}'; expect 201 "second checkout of pool A on B"
+sl_req DELETE "${URL[B]}/v1/leases/$(jq -r .lease <<<"$HTTP_BODY")" -; expect 200 "checkin on B"
+sl_req POST "${URL[B]}/v1/checkout" '{"product":"cad","client":"vg"}'; expect 201 "B's own pool"
 
 step "handback: restart A under valgrind"
 vg_start A
 sl_until 60 health_is "${URL[B]}" 'any(.backs_up[]; .pool == "A" and .status == "warm")' 2>/dev/null ||
 	fail "B did not hand back"
-req POST "${URL[A]}/v1/leases/$onb/heartbeat" -; expect 200 "A knows the lease B granted"
-req POST "${URL[B]}/v1/leases/$onb/heartbeat" -; expect 503 "B sends the holder to A"
+sl_req POST "${URL[A]}/v1/leases/$onb/heartbeat" -; expect 200 "A knows the lease B granted"
+sl_req POST "${URL[B]}/v1/leases/$onb/heartbeat" -; expect 503 "B sends the holder to A"
 
 step "SIGTERM both"
 vg_stop A
