@@ -263,6 +263,18 @@ for it in $(seq "$ITER"); do
 	wait "${PID[$victim]}" 2>/dev/null
 	tail=$(journal_check "$T/$victim/state/journal")
 	case $tail in corrupt*) violation "$victim's journal after the kill: $tail" ;; esac
+	# Killed during a compaction: the committer was writing journal.new,
+	# the journal before it was complete and on disk.
+	compacting=""
+	if [ -e "$T/$victim/state/journal.new" ]; then
+		case $tail in
+		0 | corrupt*) ;;
+		*) violation "$victim's journal had a torn tail of $tail bytes beside journal.new" ;;
+		esac
+		tail=$(journal_check "$T/$victim/state/journal.new")
+		case $tail in corrupt*) violation "$victim's journal.new after the kill: $tail" ;; esac
+		compacting=", while compacting"
+	fi
 	# down for a moment, or long enough that B takes A's pool over
 	case $((RANDOM % 4)) in
 	0) down=0.1 ;; 1) down=0.5 ;; 2) down=1.0 ;; *) down=2.0 ;;
@@ -287,7 +299,7 @@ for it in $(seq "$ITER"); do
 	   fi ;;
 	esac
 	sl_until 20 settled 2>/dev/null || violation "A and B did not settle (B warm, A hot-warm) within 20 s"
-	echo "iteration $it: kill -9 $victim, down ${down}s$took, torn tail ${tail} bytes, replay cut ${cut}"
+	echo "iteration $it: kill -9 $victim$compacting, down ${down}s$took, torn tail ${tail} bytes, replay cut ${cut}"
 	pause_clients && check_invariants
 	rm -f "$T/pause"
 done
