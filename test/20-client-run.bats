@@ -13,6 +13,31 @@ setup() {
 
 teardown() { sl_teardown; }
 
+# run_until_stopped [RUN-OPTIONS...]: in the background, slcheck run
+# RUN-OPTIONS cad with a command that writes "ready" to $SL_TMP/flag, runs
+# until $SL_TMP/flag.stop exists, then writes "finished" there. slcheck's
+# stderr goes to $SL_TMP/err, its pid to $pid. Returns once the command runs.
+run_until_stopped() {
+	"$SLCHECK" run "$@" cad -- sh -c 'echo ready >"$0"; while [ ! -e "$0.stop" ]; do sleep 0.1; done; echo finished >"$0"' \
+	    "$SL_TMP/flag" 2>"$SL_TMP/err" &
+	pid=$!
+	sl_until 10 test -s "$SL_TMP/flag"
+}
+
+# first_lease [QUERY]: the first lease lic1 lists (GET /v1/leases?QUERY).
+first_lease() {
+	curl -fsS -m 3 -H "Authorization: Bearer $(sl_admin_token lic1)" "$URL_lic1/v1/leases${1:+?$1}" |
+	    jq -r '.leases[0].lease'
+}
+
+# revoke_cad_seat: revoke lic1's cad seat with a ban of a minute (this client
+# cannot take it again); sets lease to its id.
+revoke_cad_seat() {
+	lease=$(first_lease product=cad)
+	curl -fsS -m 3 -X POST -H "Authorization: Bearer $(sl_admin_token lic1)" \
+	    -d '{"for": 60}' "$URL_lic1/v1/leases/$lease/revoke" >/dev/null
+}
+
 @test "run passes the command's exit status through and checks the seat in" {
 	run "$SLCHECK" run cad -- sh -c 'exit 7'
 	[ "$status" -eq 7 ]
@@ -98,18 +123,15 @@ teardown() { sl_teardown; }
 }
 
 @test "seat lost when the server restarts without it: run takes a seat again" {
-	"$SLCHECK" run cad -- sh -c 'echo ready >"$0"; while [ ! -e "$0.stop" ]; do sleep 0.1; done' \
-	    "$SL_TMP/flag" 2>"$SL_TMP/err" &
-	pid=$!
-	sl_until 10 test -s "$SL_TMP/flag"
-	first=$(curl -fsS -m 3 -H "Authorization: Bearer $(sl_admin_token lic1)" "$URL_lic1/v1/leases" | jq -r '.leases[0].lease')
+	run_until_stopped
+	first=$(first_lease)
 	# Restart lic1 on the same port with its state gone: the lease is unknown.
 	sl_stop lic1
 	rm -rf "$SL_TMP/lic1/state"
 	sl_start lic1
 	sl_until 10 grep -q "seat taken again" "$SL_TMP/err"
 	grep -q "seat lost: lease $first at $URL_lic1: unknown_lease" "$SL_TMP/err"
-	second=$(curl -fsS -m 3 -H "Authorization: Bearer $(sl_admin_token lic1)" "$URL_lic1/v1/leases" | jq -r '.leases[0].lease')
+	second=$(first_lease)
 	[ -n "$second" ] && [ "$second" != "$first" ] && [ "$second" != null ]
 	touch "$SL_TMP/flag.stop"
 	wait "$pid"
@@ -121,10 +143,7 @@ teardown() { sl_teardown; }
 	    "$SL_TMP/child" 2>"$SL_TMP/err" &
 	pid=$!
 	sl_until 10 test -s "$SL_TMP/child"
-	lease=$(curl -fsS -m 3 -H "Authorization: Bearer $(sl_admin_token lic1)" "$URL_lic1/v1/leases?product=cad" | jq -r '.leases[0].lease')
-	# Revoked with a ban of a minute: this client cannot take the seat again.
-	curl -fsS -m 3 -X POST -H "Authorization: Bearer $(sl_admin_token lic1)" \
-	    -d '{"for": 60}' "$URL_lic1/v1/leases/$lease/revoke" >/dev/null
+	revoke_cad_seat
 	status=0
 	wait "$pid" || status=$?
 	[ "$status" -eq "$EX_LOST" ]
@@ -134,13 +153,8 @@ teardown() { sl_teardown; }
 }
 
 @test "--on-loss warn: the command goes on while no seat is to be had" {
-	"$SLCHECK" run --on-loss warn cad -- sh -c 'echo ready >"$0"; while [ ! -e "$0.stop" ]; do sleep 0.1; done; echo finished >"$0"' \
-	    "$SL_TMP/flag" 2>"$SL_TMP/err" &
-	pid=$!
-	sl_until 10 test -s "$SL_TMP/flag"
-	lease=$(curl -fsS -m 3 -H "Authorization: Bearer $(sl_admin_token lic1)" "$URL_lic1/v1/leases?product=cad" | jq -r '.leases[0].lease')
-	curl -fsS -m 3 -X POST -H "Authorization: Bearer $(sl_admin_token lic1)" \
-	    -d '{"for": 60}' "$URL_lic1/v1/leases/$lease/revoke" >/dev/null
+	run_until_stopped --on-loss warn
+	revoke_cad_seat
 	sl_until 10 grep -q "the command goes on" "$SL_TMP/err"
 	kill -0 "$pid"
 	touch "$SL_TMP/flag.stop"
@@ -161,10 +175,7 @@ teardown() { sl_teardown; }
 }
 
 @test "server unreachable past the lease's expiry is a loss; warn keeps trying and re-acquires" {
-	"$SLCHECK" run --on-loss warn cad -- sh -c 'echo ready >"$0"; while [ ! -e "$0.stop" ]; do sleep 0.1; done' \
-	    "$SL_TMP/flag" 2>"$SL_TMP/err" &
-	pid=$!
-	sl_until 10 test -s "$SL_TMP/flag"
+	run_until_stopped --on-loss warn
 	sl_stop lic1 KILL
 	sl_until 10 grep -q "no server renewed lease" "$SL_TMP/err"
 	sl_until 10 grep -q "the command goes on" "$SL_TMP/err"

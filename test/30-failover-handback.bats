@@ -8,23 +8,11 @@ load helpers-failover
 
 setup() {
 	fo_setup
-	fo_ports A B
-	fo_licenses A "cad-a cad 3 30" "sim-a sim 1 0" "short-a short 1 2"
-	fo_licenses B "cad-b cad 2 30"
-	fo_config A
-	fo_config B "$(fo_backs_up A)"
-	sl_start A
-	sl_start B
-	fo_warm B A
-	UA=$URL_A UB=$URL_B
+	fo_start_pair "cad-a cad 3 30" "sim-a sim 1 0" "short-a short 1 2"
 	export SL_SERVERS="$UA+$UB"
 }
 
 teardown() { fo_teardown; }
-
-takeover_limit() {
-	awk -v p="$FO_POLL" -v f="$FO_FAIL" -v m="$FO_MARGIN" 'BEGIN { print p * f + p + m }'
-}
 
 # leases_exactly NAME "ID..." : server NAME lists exactly these leases, each once.
 leases_exactly() {
@@ -58,7 +46,7 @@ handed_back() {
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2 $l3 $ls"
 
 	fo_kill9 A
-	sl_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	# The 2-second seat nobody renews expires on the backup.
 	sl_until $((3 + FO_MARGIN)) fo_lic_is "$UB" short-a '.in_use == 0'
 	# While A is down: a new seat from the backup, a checkin and a heartbeat.
@@ -114,7 +102,7 @@ handed_back() {
 	l1=$(fo_token_lease "$t1")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
 	fo_kill9 A
-	sl_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	l2=$(fo_token_lease "$("$SLCHECK" checkout cad)")
 	sl_start A
 	leases_exactly A "$l1 $l2"
@@ -122,7 +110,7 @@ handed_back() {
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
 
 	fo_kill9 A
-	sl_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	fo_lic_is "$UB" cad-a '.in_use == 2'
 	l3=$(fo_token_lease "$("$SLCHECK" checkout cad)")
 	run -"$EX_NO_SEAT" "$SLCHECK" checkout cad
@@ -185,7 +173,7 @@ handed_back() {
 	l1=$(fo_token_lease "$t1")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
 	fo_kill9 A
-	sl_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	fo_checkout "$UB" cad A
 	fo_expect 201
 	l2=$(jq -r .lease <<<"$HTTP_BODY")

@@ -20,10 +20,6 @@ setup() {
 
 teardown() { fo_teardown; }
 
-takeover_limit() {
-	awk -v p="$FO_POLL" -v f="$FO_FAIL" -v m="$FO_MARGIN" 'BEGIN { print p * f + p + m }'
-}
-
 lease_of() { jq -r .lease <<<"$HTTP_BODY"; }
 
 # only_leases NAME POOL "ID...": NAME lists exactly these leases of POOL, each once.
@@ -54,7 +50,7 @@ only_leases() {
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is A B "$lb1"
 
 	fo_kill9 A
-	sl_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	fo_heartbeat "$UB" "$la1"
 	fo_expect 200
 	fo_checkout "$UB" cad A
@@ -95,7 +91,7 @@ only_leases() {
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is A B "$lb1"
 
 	fo_kill9 B
-	sl_until "$(takeover_limit)" fo_pool_status_is "$UA" B hot-retry
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UA" B hot-retry
 	fo_heartbeat "$UA" "$lb1"
 	fo_expect 200
 	fo_checkout "$UA" cad B

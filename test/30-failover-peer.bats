@@ -7,15 +7,7 @@ load helpers-failover
 
 setup() {
 	fo_setup
-	fo_ports A B
-	fo_licenses A "cad-a cad 3 30"
-	fo_licenses B "cad-b cad 2 30"
-	fo_config A
-	fo_config B "$(fo_backs_up A)"
-	sl_start A
-	sl_start B
-	fo_warm B A
-	UA=$URL_A UB=$URL_B
+	fo_start_pair "cad-a cad 3 30"
 	echo "not-the-peer-token-0123456789" >"$SL_TMP/wrong.token"
 }
 

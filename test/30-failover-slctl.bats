@@ -19,10 +19,6 @@ teardown() { fo_teardown; }
 # ctl ARGS...: slctl online against B with B's admin token.
 ctl() { "$SLCTL" -s "$UB" --token-file "$SL_TMP/B/state/admin.token" "$@"; }
 
-takeover_limit() {
-	awk -v p="$FO_POLL" -v f="$FO_FAIL" -v m="$FO_MARGIN" 'BEGIN { print p * f + p + m }'
-}
-
 # no_pool_a_licenses: B's Licenses table has nothing of pool A.
 no_pool_a_licenses() {
 	curl -fsS -m 3 "$UB/v1/licenses" | jq -e '[.licenses[] | select(.pool == "A")] == []' >/dev/null
@@ -82,7 +78,7 @@ PY
 	assert_success
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
 	fo_kill9 A
-	sl_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	fo_heartbeat "$UB" "$l1"
 	fo_expect 200
 }

@@ -6,15 +6,7 @@ load helpers-failover
 
 setup() {
 	fo_setup
-	fo_ports A B
-	fo_licenses A "cad-a cad 3 30" "view-a viewer unlimited 60"
-	fo_licenses B "cad-b cad 2 30"
-	fo_config A
-	fo_config B "$(fo_backs_up A)"
-	sl_start A
-	sl_start B
-	fo_warm B A
-	UA=$URL_A UB=$URL_B
+	fo_start_pair "cad-a cad 3 30" "view-a viewer unlimited 60"
 }
 
 teardown() { fo_teardown; }

@@ -8,23 +8,10 @@ load helpers-failover
 
 setup() {
 	fo_setup
-	fo_ports A B
-	fo_licenses A "cad-a cad 3 30" "sim-a sim 1 0" "run-a runner 1 3"
-	fo_licenses B "cad-b cad 2 30"
-	fo_config A
-	fo_config B "$(fo_backs_up A)"
-	sl_start A
-	sl_start B
-	fo_warm B A
-	UA=$URL_A UB=$URL_B
+	fo_start_pair "cad-a cad 3 30" "sim-a sim 1 0" "run-a runner 1 3"
 }
 
 teardown() { fo_teardown; }
-
-# The longest takeover the design allows, plus the margin for a busy machine.
-takeover_limit() {
-	awk -v p="$FO_POLL" -v f="$FO_FAIL" -v m="$FO_MARGIN" 'BEGIN { print p * f + p + m }'
-}
 
 granted_pool_a() {
 	fo_checkout "$UB" cad A
@@ -52,9 +39,9 @@ granted_pool_a() {
 
 	t0=$(fo_now_ms)
 	fo_kill9 A
-	sl_until "$(takeover_limit)" granted_pool_a
+	sl_until "$(fo_takeover_limit)" granted_pool_a
 	took=$(($(fo_now_ms) - t0))
-	echo "# takeover: kill -9 -> first seat on the backup in ${took} ms (limit $(takeover_limit) s)" >&3
+	echo "# takeover: kill -9 -> first seat on the backup in ${took} ms (limit $(fo_takeover_limit) s)" >&3
 	fo_expect 201 '.pool == "A" and .license == "cad-a" and .product == "cad" and .server == "B"'
 	l3=$(jq -r .lease <<<"$HTTP_BODY")
 
@@ -92,7 +79,7 @@ granted_pool_a() {
 	l1=$(fo_token_lease "$t1") l2=$(fo_token_lease "$t2")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
 	fo_kill9 A
-	sl_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 
 	# The token names the dead Primary; slcheck reaches the lease on the backup.
 	run --separate-stderr "$SLCHECK" --json heartbeat "$t1"
@@ -131,7 +118,7 @@ granted_pool_a() {
 	l1=$(jq -r .lease <<<"$HTTP_BODY")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
 	fo_kill9 A
-	sl_until "$(takeover_limit)" granted_pool_a
+	sl_until "$(fo_takeover_limit)" granted_pool_a
 	l2=$(jq -r .lease <<<"$HTTP_BODY")
 
 	fo_kill9 B
@@ -162,7 +149,7 @@ granted_pool_a() {
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$lease"
 
 	fo_kill9 A
-	sl_until "$(takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	# The run's next heartbeats (every second) reach the backup.
 	sl_until $((3 + FO_MARGIN)) grep -q "lease $lease: now with $UB" run.err
 	fo_lic_is "$UB" run-a '.in_use == 1'

@@ -6,12 +6,9 @@ load helpers
 setup() { sl_setup; }
 teardown() { sl_teardown; }
 
-backup_in_use_is() {
-	[ "$(curl -fsS -m 2 "$(sl_url B)/v1/licenses" |
-	    jq -r '.licenses[] | select(.pool == "A" and .id == "cad-1") | "\(.status) \(.in_use)"')" = "$1" ]
-}
-
-@test "a warm backup counts the Primary's seats as last mirrored" {
+# start_pair: Primary A and its backup B (polling every 0.2 s), sharing a
+# peer token, both started.
+start_pair() {
 	echo "shared-peer-token-0123456789" >"$SL_TMP/peer.token"
 	local pa pb
 	pa=$(sl_free_port)
@@ -21,6 +18,15 @@ backup_in_use_is() {
 	    'failover "A" {' "  url = \"http://127.0.0.1:$pa\"" '  poll_interval = 0.2' '}'
 	sl_start A
 	sl_start B
+}
+
+backup_in_use_is() {
+	[ "$(curl -fsS -m 2 "$(sl_url B)/v1/licenses" |
+	    jq -r '.licenses[] | select(.pool == "A" and .id == "cad-1") | "\(.status) \(.in_use)"')" = "$1" ]
+}
+
+@test "a warm backup counts the Primary's seats as last mirrored" {
+	start_pair
 	sl_until 5 backup_in_use_is "warm 0"
 	curl -fsS -X POST "$(sl_url A)/v1/checkout" -d '{"product":"cad","lease":"seat-one"}' >/dev/null
 	curl -fsS -X POST "$(sl_url A)/v1/checkout" -d '{"product":"cad","lease":"seat-two"}' >/dev/null
@@ -37,15 +43,7 @@ mirror_count_is() {
 }
 
 @test "a change of the Primary's licenses reaches the backup's mirror file" {
-	echo "shared-peer-token-0123456789" >"$SL_TMP/peer.token"
-	local pa pb
-	pa=$(sl_free_port)
-	pb=$(sl_free_port)
-	sl_server_config A "$pa" "peer_token_file = \"$SL_TMP/peer.token\""
-	sl_server_config B "$pb" "peer_token_file = \"$SL_TMP/peer.token\"" \
-	    'failover "A" {' "  url = \"http://127.0.0.1:$pa\"" '  poll_interval = 0.2' '}'
-	sl_start A
-	sl_start B
+	start_pair
 	sl_until 5 mirror_count_is 2
 	sed -i '0,/count   = 2/s//count   = 7/' "$SL_TMP/A/licenses.conf"
 	kill -HUP "$(sl_pid A)"

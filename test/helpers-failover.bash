@@ -184,6 +184,27 @@ fo_warm() {
 	sl_until $((2 + FO_MARGIN)) fo_own_status_is "$(sl_url "$a")" hot-warm
 }
 
+# fo_start_pair "ID PRODUCT COUNT TIMEOUT"...: Primary A with these licenses
+# and its backup B (license cad-b of its own, cad 2 30), both started, B warm;
+# sets UA and UB.
+fo_start_pair() {
+	fo_ports A B
+	fo_licenses A "$@"
+	fo_licenses B "cad-b cad 2 30"
+	fo_config A
+	fo_config B "$(fo_backs_up A)"
+	sl_start A
+	sl_start B
+	fo_warm B A
+	UA=$URL_A UB=$URL_B
+}
+
+# fo_takeover_limit: the longest takeover the design allows (poll_interval x
+# fail_after + one poll), plus the margin for a busy machine.
+fo_takeover_limit() {
+	awk -v p="$FO_POLL" -v f="$FO_FAIL" -v m="$FO_MARGIN" 'BEGIN { print p * f + p + m }'
+}
+
 # fo_own_status_is URL STATUS: every license of URL's own pool has STATUS.
 fo_own_status_is() {
 	curl -fsS -m 3 "$1/v1/licenses" 2>/dev/null | jq -e --arg s "$2" \
