@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "journal.h"
@@ -273,7 +275,7 @@ journal_compact(struct journal *j, char *err, size_t errlen)
 	pthread_mutex_unlock(&j->store->lock);
 	/* Records after seq may be appended meanwhile: they go to the new
 	 * journal; records up to seq are all in the snapshot. */
-	if (img == NULL || (text = store_image_text(img, seq, &len)) == NULL) {
+	if (img == NULL || (text = store_image_text(img, seq, &len, 1)) == NULL) {
 		snprintf(err, errlen, "snapshot: out of memory");
 		return -1;
 	}
@@ -313,8 +315,13 @@ compactor(void *arg)
 	struct journal *j = arg;
 	char err[512];
 	size_t len;
-	char *text = store_image_text(j->img, j->img_seq, &len);
 	int rc = -1;
+
+	/* Not urgent: one thread, at a lower priority than the threads that
+	 * answer requests (on Linux a nice value is a thread's own). */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+		log_debug("journal compaction: setpriority: %s", strerror(errno));
+	char *text = store_image_text(j->img, j->img_seq, &len, 0);
 
 	j->img = NULL;		/* store_image_text frees it */
 	if (text == NULL)

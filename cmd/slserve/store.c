@@ -1433,10 +1433,10 @@ image_part_text(void *arg)
  * text is most of a snapshot's and a full sync's time (0.5 s at 100,000
  * leases), so a large image is split between threads, one a core. */
 static int
-image_array(const struct store_image *img, char **out, size_t *len, size_t *cap)
+image_array(const struct store_image *img, char **out, size_t *len, size_t *cap, int parallel)
 {
 	struct image_part parts[4];
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	long ncpu = parallel ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
 	size_t nparts = img->len < (1 << 20) || ncpu < 2 ? 1 : ncpu > 4 ? 4 : (size_t)ncpu;
 	size_t off = 0, n = 0;
 	int rc;
@@ -1483,7 +1483,7 @@ store_image_free(struct store_image *img)
 }
 
 char *
-store_image_text(struct store_image *img, uint64_t seq, size_t *lenp)
+store_image_text(struct store_image *img, uint64_t seq, size_t *lenp, int parallel)
 {
 	char *out = NULL, *bans = json_dumps(img->bans, JSON_COMPACT), tail[64];
 	size_t len = 0, cap = 0;
@@ -1491,7 +1491,7 @@ store_image_text(struct store_image *img, uint64_t seq, size_t *lenp)
 	    (unsigned long long)seq);
 
 	if (bans == NULL || buf_add(&out, &len, &cap, "{\"leases\":", 10) != 0 ||
-	    image_array(img, &out, &len, &cap) != 0 ||
+	    image_array(img, &out, &len, &cap, parallel) != 0 ||
 	    buf_add(&out, &len, &cap, ",\"bans\":", 8) != 0 ||
 	    buf_add(&out, &len, &cap, bans, strlen(bans)) != 0 ||
 	    buf_add(&out, &len, &cap, tail, (size_t)n) != 0) {
@@ -1516,7 +1516,7 @@ store_own_leases_text(struct store *s, uint64_t upto, size_t *lenp)
 	pthread_mutex_unlock(&s->lock);
 	if (img == NULL)
 		return NULL;
-	if (image_array(img, &out, &len, &cap) != 0) {
+	if (image_array(img, &out, &len, &cap, 1) != 0) {
 		free(out);
 		out = NULL;
 	}

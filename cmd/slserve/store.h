@@ -181,8 +181,9 @@ void store_expire(struct store *s);
 struct store_image;
 struct store_image *store_image(struct store *s);	/* with the store lock held */
 /* The snapshot's text at seq ({"leases":[...],"bans":[...],"version":1,
- * "seq":N}); frees the image. NULL when out of memory. */
-char *store_image_text(struct store_image *img, uint64_t seq, size_t *len);
+ * "seq":N}); frees the image. NULL when out of memory. parallel: made by
+ * one thread a core, else by the caller alone. */
+char *store_image_text(struct store_image *img, uint64_t seq, size_t *len, int parallel);
 void store_image_free(struct store_image *img);
 int store_apply_snapshot(struct store *s, json_t *snap);
 /* n of a snapshot's leases: made without the store lock, linked under one
