@@ -427,6 +427,7 @@ store_free(struct store *s)
 	}
 	free(s->lics);
 	free(s->lic_index);
+	free(s->product_index);
 	free(s->pools);
 	free(s->buckets);
 	free(s->heap);
@@ -476,21 +477,34 @@ lic_slot(const struct pool *p, const char *id)
 	return hash_id(id) ^ (size_t)(((uintptr_t)p >> 4) * 2654435761u);
 }
 
-/* The license id of pool p. A snapshot or a sync names one for each of its
- * leases, so this is a hash look-up, not a walk over every license. */
-static struct lic *
-lic_find(struct store *s, const struct pool *p, const char *id)
+/*
+ * Licenses are looked up by pool and id (each lease of a snapshot or a sync
+ * names one) and by pool and product (each checkout): through two hash
+ * indexes, made again when the list or a definition changes, not by a walk
+ * over every license. The product index chains the licenses of a bucket in
+ * the order of lics. Without memory for the indexes, one chain holds all.
+ */
+static struct lic **
+lic_index(struct store *s, const struct pool *p, const char *product)
 {
 	if (s->lic_index_stale || s->lic_index == NULL) {
 		size_t n = 16;
 		while (n < s->nlics * 2)
 			n *= 2;
-		struct lic **idx = calloc(n, sizeof(*idx));
-		if (idx == NULL) {	/* no memory for the index: walk */
-			for (size_t i = 0; i < s->nlics; i++)
-				if (s->lics[i]->pool == p && strcmp(s->lics[i]->def.id, id) == 0)
-					return s->lics[i];
-			return NULL;
+		struct lic **idx = calloc(n, sizeof(*idx)), **prod = calloc(n, sizeof(*prod));
+		free(s->lic_index);
+		free(s->product_index);
+		s->lic_index = s->product_index = NULL;
+		s->nlic_index = 0;
+		s->all_lics = NULL;
+		if (idx == NULL || prod == NULL) {
+			free(idx);
+			free(prod);
+			for (size_t i = s->nlics; i-- > 0; ) {
+				s->lics[i]->prod_next = s->all_lics;
+				s->all_lics = s->lics[i];
+			}
+			return &s->all_lics;	/* stale still: tried again next time */
 		}
 		for (size_t i = 0; i < s->nlics; i++) {
 			size_t h = lic_slot(s->lics[i]->pool, s->lics[i]->def.id) & (n - 1);
@@ -498,10 +512,31 @@ lic_find(struct store *s, const struct pool *p, const char *id)
 				h = (h + 1) & (n - 1);
 			idx[h] = s->lics[i];
 		}
-		free(s->lic_index);
+		/* Built from the end, each put first: chains in lics order. */
+		for (size_t i = s->nlics; i-- > 0; ) {
+			struct lic *l = s->lics[i];
+			size_t h = lic_slot(l->pool, l->def.product) & (n - 1);
+			l->prod_next = prod[h];
+			prod[h] = l;
+		}
 		s->lic_index = idx;
+		s->product_index = prod;
 		s->nlic_index = n;
 		s->lic_index_stale = 0;
+	}
+	return &s->product_index[lic_slot(p, product) & (s->nlic_index - 1)];
+}
+
+/* The license id of pool p. */
+static struct lic *
+lic_find(struct store *s, const struct pool *p, const char *id)
+{
+	lic_index(s, p, "");
+	if (s->lic_index == NULL) {
+		for (size_t i = 0; i < s->nlics; i++)
+			if (s->lics[i]->pool == p && strcmp(s->lics[i]->def.id, id) == 0)
+				return s->lics[i];
+		return NULL;
 	}
 	for (size_t h = lic_slot(p, id) & (s->nlic_index - 1); s->lic_index[h] != NULL;
 	    h = (h + 1) & (s->nlic_index - 1)) {
@@ -510,6 +545,15 @@ lic_find(struct store *s, const struct pool *p, const char *id)
 			return l;
 	}
 	return NULL;
+}
+
+/* From l on (a chain of lic_index), the next license of pool p for product. */
+static struct lic *
+lic_of_product(struct lic *l, const struct pool *p, const char *product)
+{
+	while (l != NULL && (l->pool != p || strcmp(l->def.product, product) != 0))
+		l = l->prod_next;
+	return l;
 }
 
 static struct lic *
@@ -611,6 +655,7 @@ store_set_licenses(struct store *s, const struct license_set *set, json_t **chan
 		}
 		l->def = *def;
 	}
+	s->lic_index_stale = 1;		/* a product may have changed */
 	lic_drop_retired(s);
 	pthread_mutex_unlock(&s->lock);
 	if (changes != NULL)
@@ -841,9 +886,9 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		}
 		goto out;
 	}
-	for (size_t i = 0; i < s->nlics; i++) {
-		struct lic *c = s->lics[i];
-		if (c->pool != p || c->retired || strcmp(c->def.product, req->product) != 0)
+	struct lic *first = lic_of_product(*lic_index(s, p, req->product), p, req->product);
+	for (struct lic *c = first; c != NULL; c = lic_of_product(c->prod_next, p, req->product)) {
+		if (c->retired)
 			continue;
 		candidates++;
 		const char *why = NULL;
@@ -875,11 +920,10 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 	}
 	if (pick == NULL) {
 		s->denials++;
-		for (size_t i = 0; i < s->nlics; i++) {
-			struct lic *c = s->lics[i];
-			if (c->pool == p && !c->retired && strcmp(c->def.product, req->product) == 0)
+		for (struct lic *c = first; c != NULL;
+		    c = lic_of_product(c->prod_next, p, req->product))
+			if (!c->retired)
 				c->fails++;
-		}
 		if (full)
 			reply_error(r, 409, "no_seats", "all seats of product \"%s\" in pool "
 			    "\"%s\" are in use on server \"%s\"", req->product, p->name, s->name);
@@ -1719,6 +1763,7 @@ store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs)
 	}
 	for (size_t k = 0; k < s->nlics; k++)
 		changed |= s->lics[k]->pool == p && s->lics[k]->retired;
+	s->lic_index_stale = 1;		/* a product may have changed */
 	lic_drop_retired(s);
 	/* The mirror file keeps them for a restart that must serve the pool. */
 	if (changed)

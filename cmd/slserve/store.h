@@ -22,6 +22,7 @@ struct lic {
 	long in_use;
 	long fails;
 	int retired;		/* gone from the licenses file; kept while leased */
+	struct lic *prod_next;	/* next in its product_index chain */
 };
 
 struct lease {
@@ -96,8 +97,10 @@ struct store {
 
 	struct lic **lics;
 	size_t nlics, caplics;
-	/* lics by pool and id (open addressing), made again after a change */
-	struct lic **lic_index;
+	/* lics by pool and id (open addressing), and chains of lics by pool
+	 * and product in the order of lics; made again after a change */
+	struct lic **lic_index, **product_index;
+	struct lic *all_lics;		/* the one chain, without memory for them */
 	size_t nlic_index;
 	int lic_index_stale;
 	struct pool **pools;
