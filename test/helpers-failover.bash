@@ -213,9 +213,19 @@ fo_own_status_is() {
 }
 
 # fo_mirror_ids BACKUP PRIMARY: the lease ids BACKUP mirrors for PRIMARY
-# (from its state file), sorted, one line.
+# (from its state files: mirror-PRIMARY.json, the base, and the records of
+# mirror-PRIMARY.journal when its first line names that base), sorted, one line.
 fo_mirror_ids() {
-	jq -r '.mirror | keys | sort | join(" ")' "$SL_TMP/$1/state/mirror-$2.json" 2>/dev/null
+	local base="$SL_TMP/$1/state/mirror-$2.json" log="$SL_TMP/$1/state/mirror-$2.journal"
+	[ -f "$base" ] || return 0
+	{ cat "$base"; [ -f "$log" ] && tail -n +2 "$log" | cut -d' ' -f2-; } |
+	    jq -rn --arg pool "$2" 'input as $b | reduce inputs as $l ({m: $b.mirror, ok: null};
+		if .ok == null then .ok = ($b.gen != null and $l.base == $b.gen)
+		elif .ok then reduce (($l.records // [])[] | select(.lease.pool == $pool)) as $r (.;
+		    if $r.op == "grant" and (($r.lease.tomb_until_ms // 0) == 0) then .m[$r.lease.id] = $r.lease
+		    elif $r.op == "release" or $r.op == "revoke" then .m |= del(.[$r.lease.id])
+		    else . end)
+		else . end) | .m | keys | sort | join(" ")' 2>/dev/null
 }
 
 # fo_mirror_is BACKUP PRIMARY "ID ID...": the mirror holds exactly those ids.

@@ -171,16 +171,10 @@ ack_refresh(struct failover *fo)
 	ack_update(watched, watched ? seq : 0, 0);
 }
 
-/* STATE_DIR/NAME, or STATE_DIR/mirror-POOL.json when pool is given. */
+/* STATE_DIR/NAME */
 static char *
-state_path(struct server *srv, const char *name, const char *pool)
+state_path(struct server *srv, const char *name)
 {
-	char buf[128];
-
-	if (pool != NULL) {
-		snprintf(buf, sizeof(buf), "mirror-%s.json", pool);
-		name = buf;
-	}
 	return util_path_join(srv->cfg.state_dir, name);
 }
 
@@ -189,7 +183,7 @@ state_path(struct server *srv, const char *name, const char *pool)
 static void
 backups_load(struct failover *fo)
 {
-	char *path = state_path(fo->srv, "backups.json", NULL);
+	char *path = state_path(fo->srv, "backups.json");
 	json_t *arr = path ? json_load_file(path, 0, NULL) : NULL, *v;
 	size_t i;
 
@@ -226,7 +220,7 @@ backups_save(struct failover *fo)
 	json_t *doc = json_pack("{s:o}", "backups", arr);
 	text = json_dumps(doc, JSON_INDENT(2));
 	json_decref(doc);
-	path = state_path(fo->srv, "backups.json", NULL);
+	path = state_path(fo->srv, "backups.json");
 	if (text != NULL && path != NULL &&
 	    state_write_atomic(path, text, strlen(text), 0600, err, sizeof(err)) != 0)
 		log_warnx("%s", err);
@@ -234,41 +228,474 @@ backups_save(struct failover *fo)
 	free(path);
 }
 
-static void
-mirror_save(struct server *srv, struct pool *p)
+/*
+ * A backup's mirror of a Primary on disk: mirror-NAME.json, the base (the
+ * pool's whole state as store_pool_state gives it, plus a random "gen"),
+ * and mirror-NAME.journal, what changed since, one line per change in the
+ * journal format of common/state.c (a CRC per line; a torn tail is cut):
+ *
+ *   {"base":"GEN"}                          first: the base it extends
+ *   {"seq":N,"epoch":"E","records":[...]}   an incremental poll's records
+ *   {"released":["ID",...]}                 leases ended here while serving
+ *
+ * An incremental poll's records are appended and fdatasynced before the
+ * next poll tells the Primary that we hold them (since=SEQ, what
+ * synchronous_backup waits for): a save costs what changed, not the whole
+ * mirror (20 MB at 100,000 leases). The base is written again, and the
+ * journal started over, on a full sync, a change of the Primary's licenses,
+ * a takeover or handback, a failed append, and once the journal outgrows
+ * half the base (and MIRROR_LOG_MIN): over time the bytes written stay
+ * proportional to the changes. A journal whose first line names another
+ * base (we stopped between writing the base and starting the journal over)
+ * is older than the base, which holds all of it, and is ignored.
+ */
+#define MIRROR_LOG_MIN (1 << 20)
+
+struct mirror_log {
+	const struct pool *pool;
+	int fd;			/* the journal, to append to; -1: write a base first */
+	char gen[33];		/* of the base on disk */
+	size_t base_bytes, log_bytes;
+	size_t released;	/* entries of pool->released on disk */
+	char epoch[40];		/* the Primary's epoch and sequence on disk: */
+	uint64_t seq;		/*   all that a poll may acknowledge */
+};
+
+/* The poller and the main loop both save: one at a time. */
+static pthread_mutex_t mirror_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct mirror_log *mirror_logs;
+static size_t nmirror_logs;
+
+/* The pool's journal state; NULL when out of memory. With mirror_mu held. */
+static struct mirror_log *
+mirror_log_of(const struct pool *p)
 {
-	/* The poller and the main loop both save: one at a time, as they
-	 * share the temporary file. */
-	static pthread_mutex_t saving = PTHREAD_MUTEX_INITIALIZER;
-	char err[256], *path = state_path(srv, NULL, p->name);
+	struct mirror_log *m;
 
-	pthread_mutex_lock(&saving);
-	json_t *st = store_pool_state(srv->store, p);
-	char *text = json_dumps(st, JSON_COMPACT);
-
-	json_decref(st);
-	if (text != NULL && path != NULL &&
-	    state_write_atomic(path, text, strlen(text), 0600, err, sizeof(err)) != 0)
-		log_warnx("mirror of %s: %s", p->name, err);
-	pthread_mutex_unlock(&saving);
-	free(text);
-	free(path);
+	for (size_t i = 0; i < nmirror_logs; i++)
+		if (mirror_logs[i].pool == p)
+			return &mirror_logs[i];
+	if ((m = realloc(mirror_logs, (nmirror_logs + 1) * sizeof(*m))) == NULL)
+		return NULL;
+	mirror_logs = m;
+	m = &mirror_logs[nmirror_logs++];
+	memset(m, 0, sizeof(*m));
+	m->pool = p;
+	m->fd = -1;
+	return m;
 }
 
 static void
+mirror_log_close(struct mirror_log *m)
+{
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = -1;
+}
+
+/* STATE_DIR/mirror-POOL.EXT */
+static char *
+mirror_path(struct server *srv, const char *pool, const char *ext)
+{
+	char buf[128];
+
+	snprintf(buf, sizeof(buf), "mirror-%s.%s", pool, ext);
+	return util_path_join(srv->cfg.state_dir, buf);
+}
+
+/* Write the pool's whole state as a new base and start its journal over.
+ * With mirror_mu held; m may be NULL (out of memory). */
+static void
+mirror_save_base(struct server *srv, struct pool *p, struct mirror_log *m)
+{
+	struct mirror_log none = { .fd = -1 };
+	char err[256], gen[33], line[64];
+	char *path = mirror_path(srv, p->name, "json");
+	char *lpath = mirror_path(srv, p->name, "journal");
+	size_t hl = strlen(STATE_JOURNAL_HEADER), rl = 0, tl = 0;
+
+	if (m == NULL)
+		m = &none;
+	/* Whatever happens below, the journal open now extends a base that
+	 * no longer holds what memory does: nothing more goes into it. */
+	mirror_log_close(m);
+	util_random_hex(gen, 16);
+	json_t *st = store_pool_state(srv->store, p);
+	json_object_set_new(st, "gen", json_string(gen));
+	char *text = json_dumps(st, JSON_COMPACT);
+	int ll = snprintf(line, sizeof(line), "{\"base\":\"%s\"}", gen);
+	char *rec = state_journal_record(line, (size_t)ll, &rl);
+	char *log = rec != NULL ? malloc(hl + rl) : NULL;
+
+	if (text != NULL)
+		tl = strlen(text);
+	if (log != NULL) {
+		memcpy(log, STATE_JOURNAL_HEADER, hl);
+		memcpy(log + hl, rec, rl);
+	}
+	if (text == NULL || path == NULL || lpath == NULL || log == NULL) {
+		log_warnx("mirror of %s: out of memory; not saved", p->name);
+		goto failed;
+	}
+	if (state_write_atomic(path, text, tl, 0600, err, sizeof(err)) != 0) {
+		log_warnx("mirror of %s: %s", p->name, err);
+		goto failed;
+	}
+	/* The base is on disk: it is what a poll may acknowledge now. */
+	util_strlcpy(m->gen, gen, sizeof(m->gen));
+	util_strlcpy(m->epoch, json_str(st, "epoch", ""), sizeof(m->epoch));
+	m->seq = (uint64_t)json_int(st, "seq", 0);
+	m->released = json_array_size(json_object_get(st, "released"));
+	m->base_bytes = tl;
+	m->log_bytes = hl + rl;
+	if (state_write_atomic(lpath, log, hl + rl, 0600, err, sizeof(err)) != 0 ||
+	    (m->fd = state_journal_open(lpath, err, sizeof(err))) < 0)
+		log_warnx("mirror journal of %s: %s (the next change rewrites the whole mirror)",
+		    p->name, err);
+	goto out;
+failed:
+	/* try again at the next tick */
+	pthread_mutex_lock(&srv->store->lock);
+	p->dirty = 1;
+	pthread_mutex_unlock(&srv->store->lock);
+out:
+	json_decref(st);
+	free(text);
+	free(rec);
+	free(log);
+	free(path);
+	free(lpath);
+}
+
+/* Append one line to the pool's journal and make it durable. With
+ * mirror_mu held. -1: not appended (no journal, it has grown past its
+ * bound, or writing failed): the caller writes a base instead. */
+static int
+mirror_append(struct server *srv, struct mirror_log *m, json_t *line, const char *pool)
+{
+	size_t len = 0, limit;
+	char *text, *rec;
+	int rc = -1;
+
+	if (m == NULL || m->fd < 0)
+		return -1;
+	limit = m->base_bytes / 2 > MIRROR_LOG_MIN ? m->base_bytes / 2 : MIRROR_LOG_MIN;
+	text = json_dumps(line, JSON_COMPACT);
+	rec = text != NULL ? state_journal_record(text, strlen(text), &len) : NULL;
+	if (rec != NULL && m->log_bytes + len <= limit) {
+		if (state_write_all(m->fd, rec, len) == 0 &&
+		    (!srv->cfg.fsync || fdatasync(m->fd) == 0)) {
+			m->log_bytes += len;
+			rc = 0;
+		} else {
+			/* A line may be half written: no more after it. */
+			log_warn("mirror journal of %s: write (the whole mirror is saved "
+			    "instead)", pool);
+			mirror_log_close(m);
+		}
+	}
+	free(rec);
+	free(text);
+	return rc;
+}
+
+/* The whole mirror, as a new base: on a full sync, a takeover, a handback. */
+static void
+mirror_save(struct server *srv, struct pool *p)
+{
+	pthread_mutex_lock(&mirror_mu);
+	mirror_save_base(srv, p, mirror_log_of(p));
+	pthread_mutex_unlock(&mirror_mu);
+}
+
+/*
+ * Save what changed in the pool since it was last saved (p->dirty): the
+ * leases ended here while serving it as one journal line, anything else
+ * (a full sync, a change of licenses, a handback, a failed save) as a new
+ * base. With wait unset (the main
+ * loop's tick), give up when a save is under way: the next tick comes.
+ */
+static void
+mirror_persist(struct server *srv, struct pool *p, int wait)
+{
+	json_t *ids = NULL;
+	size_t n = 0;
+
+	if (wait)
+		pthread_mutex_lock(&mirror_mu);
+	else if (pthread_mutex_trylock(&mirror_mu) != 0)
+		return;
+	struct mirror_log *m = mirror_log_of(p);
+	pthread_mutex_lock(&srv->store->lock);
+	int dirty = p->dirty;
+	if (p->released != NULL)
+		n = json_array_size(p->released);
+	/* While serving, only p->released changes (lease_end, revoke), and
+	 * only at its end. */
+	if (dirty && m != NULL && m->fd >= 0 && p->status == POOL_HOT_RETRY &&
+	    n > m->released) {
+		ids = json_array();
+		for (size_t i = m->released; i < n; i++)
+			json_array_append_new(ids, json_string(json_string_value(
+			    json_array_get(p->released, i))));
+		p->dirty = 0;
+	}
+	pthread_mutex_unlock(&srv->store->lock);
+	if (ids != NULL) {
+		json_t *line = json_pack("{s:o}", "released", ids);
+		if (mirror_append(srv, m, line, p->name) == 0)
+			m->released = n;
+		else
+			mirror_save_base(srv, p, m);
+		json_decref(line);
+	} else if (dirty) {
+		mirror_save_base(srv, p, m);
+	}
+	pthread_mutex_unlock(&mirror_mu);
+}
+
+static void poll_good(struct poller *pl);
+
+/* Take in a good sync answer while warm, and have it on disk before the
+ * next poll acknowledges it: its records appended to the journal, or
+ * *base set when the whole mirror must be saved (the caller does, once
+ * it has freed the answer: a full copy is 20 MB at 100,000 leases, and
+ * the saved text as much again). Returns 1 when it brought news. */
+static int
+mirror_apply(struct poller *pl, json_t *o, int *base)
+{
+	struct server *srv = pl->srv;
+	struct pool *p = pl->pool;
+	int full = json_is_true(json_object_get(o, "full"));
+	const char *epoch = json_str(o, "epoch", "");
+	uint64_t seq = (uint64_t)json_int(o, "seq", 0);
+	int news;
+
+	pthread_mutex_lock(&mirror_mu);
+	store_pool_set_licenses(srv->store, p, json_object_get(o, "licenses"));
+	pthread_mutex_lock(&srv->store->lock);
+	/* Set by a change of the licenses, or by a save that failed: neither
+	 * is in the records. */
+	*base = full || p->dirty;
+	pthread_mutex_unlock(&srv->store->lock);
+	if (full)
+		store_mirror_full(srv->store, p, json_object_get(o, "leases"));
+	else
+		store_mirror_records(srv->store, p, json_object_get(o, "records"));
+	pthread_mutex_lock(&srv->store->lock);
+	util_strlcpy(p->primary_epoch, epoch, sizeof(p->primary_epoch));
+	news = p->primary_seq != seq || full;
+	p->primary_seq = seq;
+	pthread_mutex_unlock(&srv->store->lock);
+	/* In memory: the poll is good. On disk next (a second for a full
+	 * copy of 100,000 leases). */
+	poll_good(pl);
+
+	struct mirror_log *m = mirror_log_of(p);
+	if (!*base && m != NULL && m->seq == seq && strcmp(m->epoch, epoch) == 0) {
+		/* nothing new */
+	} else if (!*base && m != NULL && m->fd >= 0 && strcmp(m->epoch, epoch) == 0) {
+		json_t *line = json_pack("{s:I, s:s, s:O}", "seq", (json_int_t)seq,
+		    "epoch", epoch, "records", json_object_get(o, "records"));
+		*base = line == NULL || mirror_append(srv, m, line, p->name) != 0;
+		if (!*base)
+			m->seq = seq;
+		json_decref(line);
+	} else {
+		*base = 1;
+	}
+	/* Only the poller changes a warm pool: what the records changed is
+	 * on disk now, or the whole mirror is to be saved (p->dirty also
+	 * tells the main loop's tick, should it come first). */
+	pthread_mutex_lock(&srv->store->lock);
+	p->dirty = *base;
+	pthread_mutex_unlock(&srv->store->lock);
+	pthread_mutex_unlock(&mirror_mu);
+	return news;
+}
+
+/* What a poll may acknowledge: the Primary's epoch and sequence of the
+ * mirror on disk. */
+static uint64_t
+mirror_durable(const struct pool *p, char *epoch, size_t len)
+{
+	uint64_t seq = 0;
+
+	epoch[0] = '\0';
+	pthread_mutex_lock(&mirror_mu);
+	struct mirror_log *m = mirror_log_of(p);
+	if (m != NULL) {
+		util_strlcpy(epoch, m->epoch, len);
+		seq = m->seq;
+	}
+	pthread_mutex_unlock(&mirror_mu);
+	return seq;
+}
+
+struct mirror_replay {
+	struct server *srv;
+	struct pool *p;
+	const char *gen;
+	size_t n;
+	int stale;		/* the journal extends an older base */
+};
+
+static int
+mirror_replay_line(const char *text, size_t len, void *arg)
+{
+	struct mirror_replay *rp = arg;
+	struct store *s = rp->srv->store;
+	struct pool *p = rp->p;
+	json_t *o = json_loadb(text, len, 0, NULL), *v;
+	size_t i;
+	int rc = 0;
+
+	if (!json_is_object(o)) {
+		rc = -1;
+	} else if (rp->n == 0) {
+		if (strcmp(json_str(o, "base", ""), rp->gen) != 0) {
+			rp->stale = 1;
+			rc = 1;
+		}
+	} else if (json_is_array(json_object_get(o, "released"))) {
+		pthread_mutex_lock(&s->lock);
+		if (p->released == NULL)
+			p->released = json_array();
+		json_array_foreach(json_object_get(o, "released"), i, v)
+			if (json_is_string(v))
+				json_array_append_new(p->released,
+				    json_string(json_string_value(v)));
+		pthread_mutex_unlock(&s->lock);
+	} else if (json_is_integer(json_object_get(o, "seq"))) {
+		store_mirror_records(s, p, json_object_get(o, "records"));
+		pthread_mutex_lock(&s->lock);
+		util_strlcpy(p->primary_epoch, json_str(o, "epoch", ""), sizeof(p->primary_epoch));
+		p->primary_seq = (uint64_t)json_int(o, "seq", 0);
+		pthread_mutex_unlock(&s->lock);
+	} else {
+		rc = -1;
+	}
+	rp->n++;
+	json_decref(o);
+	return rc;
+}
+
+static size_t
+file_size(const char *path)
+{
+	struct stat st;
+
+	return path != NULL && stat(path, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+/* At start: the base, then its journal. A journal cut short or unreadable
+ * leaves what it held up to there (served should the Primary stay down)
+ * and asks the Primary for a full copy. */
+static void
 mirror_load(struct server *srv, struct pool *p)
 {
-	char *path = state_path(srv, NULL, p->name);
+	char *path = mirror_path(srv, p->name, "json");
+	char *lpath = mirror_path(srv, p->name, "journal");
 	json_error_t jerr;
 	json_t *st = path ? json_load_file(path, 0, &jerr) : NULL;
+	char err[512];
+	size_t nrec = 0, cut = 0;
+	int full = 0;
 
-	if (st != NULL)
-		store_pool_restore(srv->store, p, st);
-	else if (path != NULL && access(path, F_OK) == 0)
-		log_warnx("%s:%d: %s (mirror ignored; a full sync follows)", path, jerr.line,
-		    jerr.text);
+	pthread_mutex_lock(&mirror_mu);
+	struct mirror_log *m = mirror_log_of(p);
+	if (st == NULL) {
+		if (path != NULL && access(path, F_OK) == 0)
+			log_warnx("%s:%d: %s (mirror ignored; a full sync follows)", path,
+			    jerr.line, jerr.text);
+		else if (lpath != NULL && access(lpath, F_OK) == 0)
+			log_warnx("%s: no mirror-%s.json that it extends (ignored; a full sync "
+			    "follows)", lpath, p->name);
+		goto out;
+	}
+	store_pool_restore(srv->store, p, st);
+	struct mirror_replay rp = { srv, p, json_str(st, "gen", ""), 0, 0 };
+	if (rp.gen[0] == '\0') {
+		/* written before mirror journals: it holds everything */
+	} else if (lpath == NULL) {
+		full = 1;
+	} else if (access(lpath, F_OK) != 0) {
+		log_warnx("%s: missing; %s alone may be behind (a full sync follows)", lpath,
+		    path);
+		full = 1;
+	} else if (state_journal_replay(lpath, mirror_replay_line, &rp, &nrec, &cut, err,
+	    sizeof(err)) != 0 && !rp.stale) {
+		log_warnx("%s (mirror journal ignored after %zu records; a full sync follows)",
+		    err, nrec);
+		full = 1;
+	} else if (rp.stale) {
+		log_info("%s: older than %s, which holds it; ignored", lpath, path);
+	} else if (cut > 0 || nrec == 0) {
+		log_warnx("%s: torn or corrupt tail of %zu bytes cut after %zu records (a full "
+		    "sync follows)", lpath, cut, nrec);
+		full = 1;
+	} else if ((m == NULL || (m->fd = state_journal_open(lpath, err, sizeof(err))) < 0)) {
+		if (m != NULL)
+			log_warnx("%s (the next change rewrites the whole mirror)", err);
+	}
+	pthread_mutex_lock(&srv->store->lock);
+	if (full) {
+		p->primary_epoch[0] = '\0';
+		p->primary_seq = 0;
+	}
+	p->dirty = 0;		/* memory holds what the disk does */
+	if (m != NULL) {
+		util_strlcpy(m->gen, rp.gen, sizeof(m->gen));
+		util_strlcpy(m->epoch, p->primary_epoch, sizeof(m->epoch));
+		m->seq = p->primary_seq;
+		m->released = p->released != NULL ? json_array_size(p->released) : 0;
+		m->base_bytes = file_size(path);
+		m->log_bytes = file_size(lpath);
+		if (full)
+			mirror_log_close(m);
+	}
+	pthread_mutex_unlock(&srv->store->lock);
+out:
+	pthread_mutex_unlock(&mirror_mu);
 	json_decref(st);
 	free(path);
+	free(lpath);
+}
+
+/* A Primary no longer backed up: its mirror goes, on disk too. */
+static void
+mirror_remove(struct server *srv, struct pool *p)
+{
+	char *path;
+
+	pthread_mutex_lock(&mirror_mu);
+	struct mirror_log *m = mirror_log_of(p);
+	if (m != NULL) {
+		mirror_log_close(m);
+		m->gen[0] = m->epoch[0] = '\0';
+		m->seq = 0;
+		m->released = m->base_bytes = m->log_bytes = 0;
+	}
+	for (int i = 0; i < 2; i++) {
+		if ((path = mirror_path(srv, p->name, i ? "journal" : "json")) != NULL &&
+		    unlink(path) != 0 && errno != ENOENT)
+			log_warn("%s", path);
+		free(path);
+	}
+	pthread_mutex_unlock(&mirror_mu);
+}
+
+/* At stop: save what is not on disk yet, and close the journals. */
+static void
+mirror_close_all(void)
+{
+	pthread_mutex_lock(&mirror_mu);
+	for (size_t i = 0; i < nmirror_logs; i++)
+		mirror_log_close(&mirror_logs[i]);
+	free(mirror_logs);
+	mirror_logs = NULL;
+	nmirror_logs = 0;
+	pthread_mutex_unlock(&mirror_mu);
 }
 
 /* ---- the poller (backup side) ---- */
@@ -364,6 +791,22 @@ poll_timeout_ms(double interval)
 	return t < 500 ? 500 : (t > 5000 ? 5000 : t);
 }
 
+/* The Primary answered a poll as it should. */
+static void
+poll_good(struct poller *pl)
+{
+	struct pool *p = pl->pool;
+
+	pthread_mutex_lock(&pl->srv->store->lock);
+	if (p->failed_polls >= pl->fail_after)
+		log_info("poll of \"%s\" at %s works again", pl->name, pl->url);
+	p->failed_polls = 0;
+	p->last_poll_ms = util_mono_ms();
+	pthread_mutex_unlock(&pl->srv->store->lock);
+	pl->witness_said = 0;
+	pl->refused = 0;
+}
+
 /* One poll of the Primary. Returns 1 when it brought news (records or a
  * full copy), so the next poll soon confirms that we hold them. */
 static int
@@ -374,19 +817,20 @@ poller_once(struct poller *pl)
 	struct http_response resp;
 	char url[1600], *esc_url;
 	json_t *o = NULL;
-	int news = 0;
+	int news = 0, base = 0;
 
 	pthread_mutex_lock(&srv->store->lock);
 	int unsaved = p->dirty;
-	char epoch[40];
-	util_strlcpy(epoch, p->primary_epoch, sizeof(epoch));
-	uint64_t since = p->primary_seq;
 	enum pool_status status = p->status;
 	pthread_mutex_unlock(&srv->store->lock);
 	/* since=SEQ tells a Primary that waits for us that we hold its journal
-	 * up to SEQ: it must be on our disk first. */
-	if (pl->synchronous && unsaved && status == POOL_WARM)
-		mirror_save(srv, p);
+	 * up to SEQ: it must be on our disk first. A warm pool's polls are
+	 * saved as they come (mirror_apply); this is a handback, or a save
+	 * that failed. */
+	if (unsaved && status == POOL_WARM)
+		mirror_persist(srv, p, 1);
+	char epoch[40];
+	uint64_t since = mirror_durable(p, epoch, sizeof(epoch));
 
 	esc_url = curl_easy_escape(NULL, srv->cfg.url, 0);
 	snprintf(url, sizeof(url), "%s/v1/peer/sync?since=%llu&epoch=%s&name=%s&url=%s&interval=%g",
@@ -468,31 +912,16 @@ poller_once(struct poller *pl)
 		    pl->name, pl->url, log_escape(epoch_esc, sizeof(epoch_esc),
 		    json_str(o, "epoch", "?")));
 		poller_handback(pl);
+		poll_good(pl);
 	} else {
-		store_pool_set_licenses(srv->store, p, json_object_get(o, "licenses"));
-		if (json_is_true(json_object_get(o, "full")))
-			store_mirror_full(srv->store, p, json_object_get(o, "leases"));
-		else
-			store_mirror_records(srv->store, p, json_object_get(o, "records"));
-		pthread_mutex_lock(&srv->store->lock);
-		util_strlcpy(p->primary_epoch, json_str(o, "epoch", ""), sizeof(p->primary_epoch));
-		news = p->primary_seq != (uint64_t)json_int(o, "seq", 0) ||
-		    json_is_true(json_object_get(o, "full"));
 		pl->synchronous = json_is_true(json_object_get(o, "synchronous"));
-		p->primary_seq = (uint64_t)json_int(o, "seq", 0);
-		pthread_mutex_unlock(&srv->store->lock);
+		news = mirror_apply(pl, o, &base);
 	}
-	pthread_mutex_lock(&srv->store->lock);
-	if (p->failed_polls >= pl->fail_after)
-		log_info("poll of \"%s\" at %s works again", pl->name, pl->url);
-	p->failed_polls = 0;
-	p->last_poll_ms = util_mono_ms();
-	pthread_mutex_unlock(&srv->store->lock);
-	pl->witness_said = 0;
-	pl->refused = 0;
 out:
 	json_decref(o);
 	http_response_clear(&resp);
+	if (base)
+		mirror_persist(srv, p, 1);
 	return news;
 }
 
@@ -608,8 +1037,6 @@ wanted_free(struct wanted *w)
 static void
 pool_forget(struct server *srv, struct pool *p)
 {
-	char *path;
-
 	pthread_mutex_lock(&srv->store->lock);
 	int serving = p->status == POOL_HOT_RETRY;
 	pthread_mutex_unlock(&srv->store->lock);
@@ -627,10 +1054,7 @@ pool_forget(struct server *srv, struct pool *p)
 	p->last_poll_ms = 0;
 	p->dirty = 0;
 	pthread_mutex_unlock(&srv->store->lock);
-	if ((path = state_path(srv, NULL, p->name)) != NULL && unlink(path) != 0 &&
-	    errno != ENOENT)
-		log_warn("%s", path);
-	free(path);
+	mirror_remove(srv, p);
 	log_info("no longer backing up \"%s\"", p->name);
 }
 
@@ -734,7 +1158,7 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 static void
 ini_mtime(struct server *srv, struct timespec *ts)
 {
-	char *path = state_path(srv, FAILCFG_FILE, NULL);
+	char *path = state_path(srv, FAILCFG_FILE);
 	struct stat st;
 
 	memset(ts, 0, sizeof(*ts));
@@ -803,9 +1227,10 @@ failover_stop(struct server *srv)
 	pthread_mutex_unlock(&fo->mu);
 	for (size_t i = 0; i < fo->npollers; i++) {
 		poller_join(fo->pollers[i]);
-		mirror_save(srv, fo->pollers[i]->pool);
+		mirror_persist(srv, fo->pollers[i]->pool, 1);
 		free(fo->pollers[i]);
 	}
+	mirror_close_all();
 	if (fo->backups_dirty)
 		backups_save(fo);
 	free(fo->pollers);
@@ -843,7 +1268,7 @@ failover_tick(struct server *srv)
 	for (size_t i = 1; i < srv->store->npools; i++) {
 		struct pool *p = srv->store->pools[i];
 		if (p->dirty)
-			mirror_save(srv, p);
+			mirror_persist(srv, p, 0);
 	}
 	ini_mtime(srv, &mt);
 	if (mt.tv_sec != fo->ini_mtime.tv_sec || mt.tv_nsec != fo->ini_mtime.tv_nsec) {
