@@ -1618,6 +1618,20 @@ api_failover_get(struct req *r, const char *arg)
 	r->reply.body = json_pack("{s:s, s:o}", "server", srv->cfg.name, "failover", arr);
 }
 
+/* The runtime file changed under our hands: apply it, answer with the result. */
+static void
+failover_reapply(struct req *r)
+{
+	char err[512];
+
+	ini_mtime(r->srv, &fo_of(r->srv)->ini_mtime);
+	if (failover_apply(r->srv, err, sizeof(err)) != 0) {
+		req_error(r, 500, "state", "%s", err);
+		return;
+	}
+	api_failover_get(r, NULL);
+}
+
 void
 api_failover_put(struct req *r, const char *arg)
 {
@@ -1653,12 +1667,7 @@ api_failover_put(struct req *r, const char *arg)
 		req_error(r, 500, "state", "%s", err);
 		return;
 	}
-	ini_mtime(r->srv, &fo_of(r->srv)->ini_mtime);
-	if (failover_apply(r->srv, err, sizeof(err)) != 0) {
-		req_error(r, 500, "state", "%s", err);
-		return;
-	}
-	api_failover_get(r, NULL);
+	failover_reapply(r);
 }
 
 void
@@ -1688,12 +1697,7 @@ api_failover_delete(struct req *r, const char *arg)
 		req_error(r, 404, "not_found", "this server does not back up \"%s\"", arg);
 		return;
 	}
-	ini_mtime(r->srv, &fo_of(r->srv)->ini_mtime);
-	if (failover_apply(r->srv, err, sizeof(err)) != 0) {
-		req_error(r, 500, "state", "%s", err);
-		return;
-	}
-	api_failover_get(r, NULL);
+	failover_reapply(r);
 }
 
 /* A witness answers whether it can reach a server (any slserve can be one). */
