@@ -305,12 +305,22 @@ state_journal_replay(const char *path,
     int (*fn)(const char *json, size_t len, void *arg), void *arg,
     size_t *records, size_t *cut_bytes, char *err, size_t errlen)
 {
-	size_t len, hl = strlen(STATE_JOURNAL_HEADER), off, good;
+	return state_journal_replay_end(path, fn, arg, records, cut_bytes, NULL, err, errlen);
+}
+
+int
+state_journal_replay_end(const char *path,
+    int (*fn)(const char *json, size_t len, void *arg), void *arg,
+    size_t *records, size_t *cut_bytes, size_t *end, char *err, size_t errlen)
+{
+	size_t len, hl = strlen(STATE_JOURNAL_HEADER), off, good = 0;
 	char *text;
 	int rc = -1;
 
 	*records = 0;
 	*cut_bytes = 0;
+	if (end != NULL)
+		*end = 0;
 	if ((text = util_read_file(path, &len)) == NULL) {
 		if (errno == ENOENT)
 			return 0;
@@ -338,9 +348,9 @@ state_journal_replay(const char *path,
 		char hex[9];
 		memcpy(hex, text + off, 8);
 		hex[8] = '\0';
-		char *end;
-		unsigned long crc = strtoul(hex, &end, 16);
-		if (*end != '\0')
+		char *hexend;
+		unsigned long crc = strtoul(hex, &hexend, 16);
+		if (*hexend != '\0')
 			break;
 		const char *json = text + off + 9;
 		size_t jl = linelen - 9;
@@ -355,16 +365,41 @@ state_journal_replay(const char *path,
 		off += linelen + 1;
 		good = off;
 	}
-	*cut_bytes = len - good;
+	/* Zeros after the last record are room written ahead; anything else
+	 * there is a torn or corrupt tail. */
+	size_t used = len;
+	while (used > good && text[used - 1] == '\0')
+		used--;
+	*cut_bytes = used - good;
 cut:
 	if (*cut_bytes > 0 && truncate(path, (off_t)good) != 0) {
 		snprintf(err, errlen, "%s: cannot cut torn tail: %s", path, strerror(errno));
 		goto out;
 	}
+	if (end != NULL)
+		*end = good;
 	rc = 0;
 out:
 	free(text);
 	return rc;
+}
+
+int
+state_journal_extend(int fd, off_t *size, off_t want)
+{
+	static const char zeros[65536];
+
+	while (*size < want) {
+		size_t n = want - *size < (off_t)sizeof(zeros) ? (size_t)(want - *size) :
+		    sizeof(zeros);
+		ssize_t w = pwrite(fd, zeros, n, *size);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		*size += w;
+	}
+	return fdatasync(fd);
 }
 
 int

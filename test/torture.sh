@@ -129,7 +129,9 @@ if not data.startswith(head):
     print("corrupt: bad header"); sys.exit()
 body = data[len(head):]
 lines = body.split(b"\n")
-tail = lines.pop()            # after the last newline: a torn record, or b""
+# after the last newline: a torn record, or b""; zeros at the end are room
+# written ahead of the records, not a tail
+tail = lines.pop().rstrip(b"\0")
 for n, line in enumerate(lines):
     ok = len(line) > 9 and line[8:9] == b" "
     if ok:

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -24,6 +25,9 @@
  * and syncing each of them as it comes used a third of the server's CPU
  * under a load of checkins. */
 #define LAZY_SYNC_US 10000
+/* Zeros written ahead of the records (state_journal_extend): a record then
+ * fills room already there, and its fdatasync writes no metadata. */
+#define JOURNAL_ROOM ((off_t)1 << 20)
 
 struct waiter {
 	uint64_t seq;
@@ -41,6 +45,8 @@ struct journal {
 	char *state_dir, *path, *snap_path;
 	char *next_path;		/* journal.new: records after a snapshot being made */
 	int fd;
+	off_t wr_off;			/* where the next record goes */
+	off_t size;			/* the file's size: records, then zeros */
 	int do_fsync;
 	long compact_after;
 	struct store *store;
@@ -256,6 +262,45 @@ out:
 	return rc;
 }
 
+/* Write the journal's records from now on to fd, whose records end at end:
+ * at that offset (not appended: room is written ahead of them). */
+static void
+journal_use_fd(struct journal *j, int fd, off_t end)
+{
+	off_t hl = (off_t)strlen(STATE_JOURNAL_HEADER);
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_APPEND) != 0)
+		log_warn("journal: fcntl");
+	j->size = fstat(fd, &st) == 0 ? st.st_size : end;
+	j->wr_off = end < hl ? hl : end;
+	if (j->size < j->wr_off)
+		j->size = j->wr_off;
+	if (state_journal_extend(fd, &j->size, j->wr_off + JOURNAL_ROOM) != 0)
+		log_warn("journal: cannot write room ahead (records are appended)");
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = fd;
+}
+
+/* pwrite(2) all of buf at off. */
+static int
+pwrite_all(int fd, const char *buf, size_t len, off_t off)
+{
+	while (len > 0) {
+		ssize_t n = pwrite(fd, buf, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
 /* Write the whole state as a snapshot and start an empty journal. Called by
  * the committer with nothing pending, or at open. */
 static int
@@ -285,9 +330,7 @@ journal_compact(struct journal *j, char *err, size_t errlen)
 		return -1;
 	if ((fd = state_journal_reset(j->path, err, errlen)) < 0)
 		return -1;
-	if (j->fd >= 0)
-		close(j->fd);
-	j->fd = fd;
+	journal_use_fd(j, fd, 0);
 	pthread_mutex_lock(&j->mu);
 	j->base = seq;
 	j->since_snapshot = (long)(j->seq - seq);
@@ -388,8 +431,7 @@ compact_start(struct journal *j)
 			store_image_free(img);
 			goto later;
 		}
-		close(j->fd);
-		j->fd = fd;
+		journal_use_fd(j, fd, 0);
 		j->rotated = 1;
 	}
 	pthread_mutex_lock(&j->mu);
@@ -524,18 +566,22 @@ committer(void *arg)
 		pthread_mutex_unlock(&j->mu);
 
 		int64_t t0 = mono_us();
-		off_t start = lseek(j->fd, 0, SEEK_END);
-		int failed = state_write_all(j->fd, batch, len) != 0 ||
+		off_t end = j->wr_off + (off_t)len;
+		if (end > j->size && state_journal_extend(j->fd, &j->size, end + JOURNAL_ROOM) != 0)
+			log_warn("journal %s: cannot write room ahead", j->path);
+		int failed = pwrite_all(j->fd, batch, len, j->wr_off) != 0 ||
 		    (j->do_fsync && fdatasync(j->fd) != 0);
 		int64_t t1 = mono_us();
-		if (failed) {
+		if (end > j->size)
+			j->size = end;
+		if (failed)
 			log_warn("journal %s: write", j->path);
-			/* Cut what part of the batch got written, so that the
-			 * retry does not leave a torn record in the middle of
-			 * the journal, where replay would stop. */
-			if (start >= 0 && ftruncate(j->fd, start) != 0)
-				log_warn("journal %s: cannot cut a failed write", j->path);
-		}
+		else
+			j->wr_off = end;
+		/* After a failure the retry writes the same bytes (and any
+		 * later ones) at the same offset, over whatever part of the
+		 * batch got written: no torn record stays in the middle of
+		 * the journal, where replay would stop. */
 
 		pthread_mutex_lock(&j->mu);
 		if (failed) {
@@ -610,7 +656,9 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, struct sto
 	if (load_snapshot(j, err, errlen) != 0)
 		goto fail;
 	int journal_existed = access(j->path, F_OK) == 0;
-	if (state_journal_replay(j->path, replay_one, j, &records, &cut, err, errlen) != 0)
+	size_t end = 0;
+	if (state_journal_replay_end(j->path, replay_one, j, &records, &cut, &end, err,
+	    errlen) != 0)
 		goto fail;
 	if (cut > 0)
 		log_warnx("%s: cut %zu bytes of a torn or corrupt record at the end", j->path, cut);
@@ -642,8 +690,11 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, struct sto
 			snprintf(err, errlen, "%s: %s", j->next_path, strerror(errno));
 			goto fail;
 		}
-	} else if ((j->fd = state_journal_open(j->path, err, errlen)) < 0) {
-		goto fail;
+	} else {
+		int fd = state_journal_open(j->path, err, errlen);
+		if (fd < 0)
+			goto fail;
+		journal_use_fd(j, fd, (off_t)end);
 	}
 	j->running = 1;
 	if (pthread_create(&j->thread, NULL, committer, j) != 0) {
