@@ -1030,17 +1030,39 @@ wanted_free(struct wanted *w)
 	free(w->from_config);
 }
 
+/* Seats of pool p that this server holds while it serves the pool
+ * (hot-retry), and in *ended those that ended here and that its Primary
+ * has not yet been told of (the handback tells it). */
+static long
+pool_serving(struct server *srv, const struct pool *p, long *ended)
+{
+	long seats = 0;
+
+	*ended = 0;
+	pthread_mutex_lock(&srv->store->lock);
+	if (p->status == POOL_HOT_RETRY) {
+		for (size_t i = 0; i < srv->store->nlics; i++)
+			if (srv->store->lics[i]->pool == p)
+				seats += srv->store->lics[i]->in_use;
+		if (p->released != NULL)
+			*ended = (long)json_array_size(p->released);
+	}
+	pthread_mutex_unlock(&srv->store->lock);
+	return seats;
+}
+
 /* A Primary this server no longer backs up: forget its licenses and its
  * mirror, so the Licenses table stops showing them as warm. A pool served
- * here (hot-retry) is kept: its seats stay until its Primary takes them
- * back when it starts (POST /v1/peer/release). */
+ * here (hot-retry) that holds seats, or leases that ended here, is kept:
+ * they stay until its Primary takes them back when it starts (POST
+ * /v1/peer/release). DELETE /v1/admin/failover refuses to get here; a
+ * reload that drops the config section does not. */
 static void
 pool_forget(struct server *srv, struct pool *p)
 {
-	pthread_mutex_lock(&srv->store->lock);
-	int serving = p->status == POOL_HOT_RETRY;
-	pthread_mutex_unlock(&srv->store->lock);
-	if (serving) {
+	long ended;
+
+	if (pool_serving(srv, p, &ended) > 0 || ended > 0) {
 		log_warnx("no longer backing up \"%s\", but serving its pool: its seats stay "
 		    "here until \"%s\" takes them back", p->name, p->name);
 		return;
@@ -1053,6 +1075,7 @@ pool_forget(struct server *srv, struct pool *p)
 	p->failed_polls = 0;
 	p->last_poll_ms = 0;
 	p->dirty = 0;
+	p->status = POOL_WARM;	/* served with no seat left: not any more */
 	pthread_mutex_unlock(&srv->store->lock);
 	mirror_remove(srv, p);
 	log_info("no longer backing up \"%s\"", p->name);
@@ -1632,6 +1655,48 @@ failover_reapply(struct req *r)
 	api_failover_get(r, NULL);
 }
 
+/*
+ * Would clearing the runtime entry NAME drop a pool this server serves?
+ * Its seats would stay here with nobody to hand them back (nor the leases
+ * that ended here), until the Primary's next start: refuse (409) and say
+ * so. Returns 1 when refused.
+ */
+static int
+failover_clear_refused(struct req *r, const char *name)
+{
+	struct server *srv = r->srv;
+	struct failcfg rt;
+	char err[512];
+	long seats, ended;
+	int runtime;
+
+	for (size_t i = 0; i < srv->cfg.nfailover; i++)
+		if (strcmp(srv->cfg.failover[i].name, name) == 0)
+			return 0;	/* the config section takes over again */
+	if (failcfg_load(srv->cfg.state_dir, &rt, err, sizeof(err)) != 0)
+		return 0;	/* failcfg_clear says why */
+	runtime = failcfg_find(&rt, name) != NULL;
+	failcfg_free(&rt);
+	pthread_mutex_lock(&srv->store->lock);
+	struct pool *p = store_pool(srv->store, name);
+	pthread_mutex_unlock(&srv->store->lock);
+	if (!runtime || p == NULL || p->own)
+		return 0;
+	seats = pool_serving(srv, p, &ended);
+	if (seats == 0 && ended == 0)
+		return 0;
+	if (ended > 0)
+		snprintf(err, sizeof(err), ", and %ld that ended here and that \"%s\" has not "
+		    "been told of", ended, name);
+	else
+		err[0] = '\0';
+	req_error(r, 409, "serving", "this server is serving pool \"%s\" while \"%s\" is "
+	    "down: it holds %ld %s of it%s; clearing would strand them here. Wait until "
+	    "\"%s\" answers again and takes them back (handback; its status returns to "
+	    "warm), then clear", name, name, seats, seats == 1 ? "seat" : "seats", err, name);
+	return 1;
+}
+
 void
 api_failover_put(struct req *r, const char *arg)
 {
@@ -1680,6 +1745,8 @@ api_failover_delete(struct req *r, const char *arg)
 		req_error(r, 400, "bad_request", "invalid name");
 		return;
 	}
+	if (failover_clear_refused(r, arg))
+		return;
 	rc = failcfg_clear(r->srv->cfg.state_dir, arg, NULL, err, sizeof(err));
 	if (rc < 0) {
 		req_error(r, 500, "state", "%s", err);
