@@ -88,8 +88,10 @@ checkout() { # URL [POOL] -> prints HTTP status, body in $dir/body
 	    -H 'Content-Type: application/json' -d "$body}" "$1/v1/checkout" 2>/dev/null || true
 }
 
-mirror_has() { # N: the backup mirrors N leases of A
-	[ "$(jq '.mirror | length' "$dir/B/state/mirror-A.json" 2>/dev/null)" = "$1" ]
+mirror_has() { # N: the backup mirrors N leases of A (its Licenses table)
+	curl -fsS -m 1 "$ub/v1/licenses" 2>/dev/null |
+	    jq -e --argjson n "$1" '[.licenses[] | select(.pool == "A") | .in_use] | add == $n' \
+	    >/dev/null
 }
 
 pool_status_is() { # STATUS
