@@ -385,7 +385,7 @@ out:
 }
 
 int
-state_journal_extend(int fd, off_t *size, off_t want)
+state_journal_extend(int fd, off_t *size, off_t want, int sync)
 {
 	static const char zeros[65536];
 
@@ -399,7 +399,7 @@ state_journal_extend(int fd, off_t *size, off_t want)
 			return -1;
 		*size += w;
 	}
-	return fdatasync(fd);
+	return sync ? fdatasync(fd) : 0;
 }
 
 int

@@ -59,10 +59,12 @@ int state_journal_replay_end(const char *path,
     int (*fn)(const char *json, size_t len, void *arg), void *arg,
     size_t *records, size_t *cut_bytes, size_t *end, char *err, size_t errlen);
 /* Make the journal on fd at least want bytes long by writing zeros after
- * its *size bytes, then fdatasync: records written later into that room
- * change no metadata, so their fdatasync writes the data alone (a third
- * less CPU and time a sync on ext4 here). Updates *size. 0 or -1 (errno). */
-int state_journal_extend(int fd, off_t *size, off_t want);
+ * its *size bytes (then fdatasync, with sync): records written later into
+ * that room change no metadata, so their fdatasync writes the data alone
+ * (a third less CPU and time a sync on ext4 here). Without sync, the next
+ * fdatasync of the file puts the room on disk with the records written
+ * into it. Updates *size. 0 or -1 (errno). */
+int state_journal_extend(int fd, off_t *size, off_t want, int sync);
 
 /* Open (creating with a header if missing) a journal for appending. */
 int state_journal_open(const char *path, char *err, size_t errlen);

@@ -26,8 +26,12 @@
  * under a load of checkins. */
 #define LAZY_SYNC_US 10000
 /* Zeros written ahead of the records (state_journal_extend): a record then
- * fills room already there, and its fdatasync writes no metadata. */
+ * fills room already there, and its fdatasync writes no metadata. A start
+ * writes a megabyte and syncs it; while serving, the room grows by a small
+ * step whose zeros reach the disk with the batch that needed them, so no
+ * batch waits for a megabyte to be written. */
 #define JOURNAL_ROOM ((off_t)1 << 20)
+#define JOURNAL_ROOM_STEP ((off_t)128 << 10)
 
 struct waiter {
 	uint64_t seq;
@@ -265,7 +269,7 @@ out:
 /* Write the journal's records from now on to fd, whose records end at end:
  * at that offset (not appended: room is written ahead of them). */
 static void
-journal_use_fd(struct journal *j, int fd, off_t end)
+journal_use_fd(struct journal *j, int fd, off_t end, off_t room, int sync)
 {
 	off_t hl = (off_t)strlen(STATE_JOURNAL_HEADER);
 	struct stat st;
@@ -277,7 +281,7 @@ journal_use_fd(struct journal *j, int fd, off_t end)
 	j->wr_off = end < hl ? hl : end;
 	if (j->size < j->wr_off)
 		j->size = j->wr_off;
-	if (state_journal_extend(fd, &j->size, j->wr_off + JOURNAL_ROOM) != 0)
+	if (state_journal_extend(fd, &j->size, j->wr_off + room, sync) != 0)
 		log_warn("journal: cannot write room ahead (records are appended)");
 	if (j->fd >= 0)
 		close(j->fd);
@@ -330,7 +334,7 @@ journal_compact(struct journal *j, char *err, size_t errlen)
 		return -1;
 	if ((fd = state_journal_reset(j->path, err, errlen)) < 0)
 		return -1;
-	journal_use_fd(j, fd, 0);
+	journal_use_fd(j, fd, 0, JOURNAL_ROOM, 1);
 	pthread_mutex_lock(&j->mu);
 	j->base = seq;
 	j->since_snapshot = (long)(j->seq - seq);
@@ -431,7 +435,7 @@ compact_start(struct journal *j)
 			store_image_free(img);
 			goto later;
 		}
-		journal_use_fd(j, fd, 0);
+		journal_use_fd(j, fd, 0, JOURNAL_ROOM_STEP, 0);
 		j->rotated = 1;
 	}
 	pthread_mutex_lock(&j->mu);
@@ -567,7 +571,8 @@ committer(void *arg)
 
 		int64_t t0 = mono_us();
 		off_t end = j->wr_off + (off_t)len;
-		if (end > j->size && state_journal_extend(j->fd, &j->size, end + JOURNAL_ROOM) != 0)
+		if (end > j->size && state_journal_extend(j->fd, &j->size, end + JOURNAL_ROOM_STEP,
+		    0) != 0)
 			log_warn("journal %s: cannot write room ahead", j->path);
 		int failed = pwrite_all(j->fd, batch, len, j->wr_off) != 0 ||
 		    (j->do_fsync && fdatasync(j->fd) != 0);
@@ -694,7 +699,7 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, struct sto
 		int fd = state_journal_open(j->path, err, errlen);
 		if (fd < 0)
 			goto fail;
-		journal_use_fd(j, fd, (off_t)end);
+		journal_use_fd(j, fd, (off_t)end, JOURNAL_ROOM, 1);
 	}
 	j->running = 1;
 	if (pthread_create(&j->thread, NULL, committer, j) != 0) {
