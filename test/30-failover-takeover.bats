@@ -13,11 +13,6 @@ setup() {
 
 teardown() { fo_teardown; }
 
-granted_pool_a() {
-	fo_checkout "$UB" cad A
-	[ "$HTTP_CODE" = 201 ]
-}
-
 @test "kill -9 of the Primary: the backup grants pool-A seats in time, up to A's count only" {
 	export SL_SERVERS="$UA+$UB"
 	t1=$("$SLCHECK" checkout cad)
@@ -39,7 +34,7 @@ granted_pool_a() {
 
 	t0=$(fo_now_ms)
 	fo_kill9 A
-	sl_until "$(fo_takeover_limit)" granted_pool_a
+	sl_until "$(fo_takeover_limit)" fo_granted_pool_a
 	took=$(($(fo_now_ms) - t0))
 	echo "# takeover: kill -9 -> first seat on the backup in ${took} ms (limit $(fo_takeover_limit) s)" >&3
 	fo_expect 201 '.pool == "A" and .license == "cad-a" and .product == "cad" and .server == "B"'
@@ -113,13 +108,7 @@ granted_pool_a() {
 }
 
 @test "the takeover is durable: the backup restarts while the Primary is down and goes on serving" {
-	fo_checkout "$UA" cad
-	fo_expect 201
-	l1=$(jq -r .lease <<<"$HTTP_BODY")
-	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
-	fo_kill9 A
-	sl_until "$(fo_takeover_limit)" granted_pool_a
-	l2=$(jq -r .lease <<<"$HTTP_BODY")
+	fo_takeover_with_seats
 
 	fo_kill9 B
 	sl_start B

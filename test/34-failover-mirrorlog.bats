@@ -31,11 +31,6 @@ checkout_a() {
 	jq -r .lease <<<"$HTTP_BODY"
 }
 
-granted_pool_a() {
-	fo_checkout "$UB" cad A
-	[ "$HTTP_CODE" = 201 ]
-}
-
 @test "a backup restarted while its Primary is down serves the seats it learned by incremental polls" {
 	# The first poll was a full sync, of no leases: that is the base.
 	[ "$(base_ids)" = "" ]
@@ -55,7 +50,7 @@ granted_pool_a() {
 	fo_kill9 A
 	fo_kill9 B
 	sl_start B
-	sl_until "$(fo_takeover_limit)" granted_pool_a
+	sl_until "$(fo_takeover_limit)" fo_granted_pool_a
 	fo_expect 201 '.pool == "A" and .server == "B"'
 	# The two seats held at A are held at B: count 3, 2 + 1 new, no more.
 	fo_checkout "$UB" cad A

@@ -22,22 +22,11 @@ teardown() { fo_teardown; }
 
 ctl() { "$SLCTL" -s "$UB" --token-file "$SL_TMP/B/state/admin.token" "$@"; }
 
-granted_pool_a() {
-	fo_checkout "$UB" cad A
-	[ "$HTTP_CODE" = 201 ]
-}
-
 @test "failover clear is refused while the backup serves the Primary's seats, and works after the handback" {
 	run ctl failover set A --url "$UA" --poll-interval "$FO_POLL" --fail-after "$FO_FAIL"
 	assert_success
 	fo_warm B A
-	fo_checkout "$UA" cad
-	fo_expect 201
-	l1=$(jq -r .lease <<<"$HTTP_BODY")
-	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
-	fo_kill9 A
-	sl_until "$(fo_takeover_limit)" granted_pool_a
-	l2=$(jq -r .lease <<<"$HTTP_BODY")
+	fo_takeover_with_seats
 
 	# Refused, with the reason, and slctl's "operation refused" status (1).
 	run ctl failover clear A

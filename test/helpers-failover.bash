@@ -247,3 +247,21 @@ fo_lease_count() {
 
 # fo_token_lease TOKEN: the lease id of an slcheck token LEASE:POOL@URL.
 fo_token_lease() { echo "${1%%:*}"; }
+
+# fo_granted_pool_a: B grants a seat of A's pool (its answer in HTTP_BODY).
+fo_granted_pool_a() {
+	fo_checkout "$UB" cad A
+	[ "$HTTP_CODE" = 201 ]
+}
+
+# fo_takeover_with_seats: a seat from A (l1) that B mirrors, kill -9 of A,
+# then a seat of A's pool from B once it has taken over (l2).
+fo_takeover_with_seats() {
+	fo_checkout "$UA" cad
+	fo_expect 201
+	l1=$(jq -r .lease <<<"$HTTP_BODY")
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
+	fo_kill9 A
+	sl_until "$(fo_takeover_limit)" fo_granted_pool_a
+	l2=$(jq -r .lease <<<"$HTTP_BODY")
+}
