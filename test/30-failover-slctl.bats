@@ -8,10 +8,7 @@ load helpers-failover
 
 setup() {
 	fo_setup
-	fo_ports A B
-	fo_licenses A "cad-a cad 3 30"
-	fo_licenses B "cad-b cad 2 30"
-	UA=$URL_A UB=$URL_B
+	fo_pair "cad-a cad 3 30"
 }
 
 teardown() { fo_teardown; }

@@ -188,14 +188,20 @@ fo_warm() {
 # and its backup B (license cad-b of its own, cad 2 30), both started, B warm;
 # sets UA and UB.
 fo_start_pair() {
-	fo_ports A B
-	fo_licenses A "$@"
-	fo_licenses B "cad-b cad 2 30"
+	fo_pair "$@"
 	fo_config A
 	fo_config B "$(fo_backs_up A)"
 	sl_start A
 	sl_start B
 	fo_warm B A
+}
+
+# fo_pair LICENSE...: ports for A and B (UA, UB), A's licenses as given,
+# B's own "cad-b cad 2 30".
+fo_pair() {
+	fo_ports A B
+	fo_licenses A "$@"
+	fo_licenses B "cad-b cad 2 30"
 	UA=$URL_A UB=$URL_B
 }
 
