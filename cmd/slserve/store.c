@@ -803,6 +803,25 @@ journal_lease(struct store *s, const char *op, const struct lease *l, const char
 	return seq;
 }
 
+/* The record of a lease's end: its id and pool are all that replay and a
+ * peer's mirror need (a handback's release, a tombstone, carries the whole
+ * lease). Half the JSON of a checkin was the whole lease dumped again. */
+static uint64_t
+journal_release(struct store *s, const struct lease *l, const char *why)
+{
+	json_t *rec = json_object(), *lj = json_object();
+
+	set_str(lj, "id", l->id);
+	set_str(lj, "pool", l->lic->pool->name);
+	set_str(rec, "op", "release");
+	json_object_set_new_nocheck(rec, "lease", lj);
+	if (why != NULL)
+		set_str(rec, "why", why);
+	uint64_t seq = journal_append(s->journal, rec);
+	json_decref(rec);
+	return seq;
+}
+
 static void
 usage_deny(const struct store *s, const struct checkout_req *req, const struct lic *l,
     const char *code)
@@ -1073,7 +1092,7 @@ lease_end_event(struct store *s, struct lease *l, const char *why, json_t *extra
 	uint64_t seq;
 
 	lease_unlink(s, l);
-	seq = journal_lease(s, "release", l, why);
+	seq = journal_release(s, l, why);
 	if (!l->lic->pool->own) {
 		struct pool *p = l->lic->pool;
 		if (p->released == NULL)
