@@ -2001,8 +2001,11 @@ main(int argc, char **argv)
 			double br = (double)big->inc_bytes[k] / (double)(small->inc_bytes[k] ?
 			    small->inc_bytes[k] : 1);
 			int inc_ok = br <= 1.5 && (tr <= 2.0 || big->inc_ms[k] - small->inc_ms[k] < 1.0);
+			/* Below a millisecond apart the ratio is noise. */
 			printf("%-52s %10.2f  %-12s %s\n", "incremental sync of 100 records, time "
-			    "100k/1k", tr, "~1 (<= 2)", verdict(inc_ok));
+			    "100k/1k", tr, "~1", verdict(inc_ok));
+			printf("  (%.2f ms at 100k leases, %.2f ms at 1k: met when the ratio is <= 2 "
+			    "or the two are under 1 ms apart)\n", big->inc_ms[k], small->inc_ms[k]);
 			printf("%-52s %10.2f  %-12s\n", "  bytes 100k/1k", br, "~1");
 			target_json("incremental sync cost, 100k leases / 1k leases (time)", tr,
 			    "~1 (<= 2; bytes <= 1.5)", inc_ok);
@@ -2012,8 +2015,9 @@ main(int argc, char **argv)
 			double cr = bc / (sc > 1 ? sc : 1);
 			int cpu_ok = cr <= 3 || bc < 50;
 			printf("%-52s %10.1f  %-12s %s\n", "backup CPU while the Primary changes, "
-			    "100k/1k", cr, "~1 (<= 3)", verdict(cpu_ok));
-			printf("  (%.0f ms/s at 100k leases, %.0f ms/s at 1k; 20 changes/s)\n", bc, sc);
+			    "100k/1k", cr, "~1", verdict(cpu_ok));
+			printf("  (%.0f ms/s at 100k leases, %.0f ms/s at 1k; 20 changes/s; met when "
+			    "the ratio is <= 3 or under 50 ms/s)\n", bc, sc);
 			target_json("backup CPU for the same changes, 100k leases / 1k leases", cr,
 			    "~1 (<= 3)", cpu_ok);
 		}
