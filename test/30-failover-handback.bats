@@ -65,7 +65,8 @@ handed_back() {
 	fo_lic_is "$UA" cad-a '.in_use == 2 and .max == 3'
 	fo_lic_is "$UA" sim-a '.in_use == 1 and .max == 1'
 	within_counts "$UA"
-	fo_pool_status_is "$UB" A warm
+	# B lets the pool go at the handback's second step, just after A serves.
+	sl_until $((2 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
 	fo_lic_is "$UB" cad-a '.role == "backup" and .status == "warm" and .served_by == "A"'
 	fo_lic_is "$UA" short-a '.in_use == 0'
 	sl_until 3 sl_usage_line A '.event == "handback" and .from == "B" and .adopted == 1 and .ended == 2'
@@ -117,7 +118,8 @@ handed_back() {
 	sl_start A
 	leases_exactly A "$l1 $l2 $l3"
 	within_counts "$UA"
-	fo_pool_status_is "$UB" A warm
+	# B lets the pool go at the handback's second step, just after A serves.
+	sl_until $((2 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
 	for l in "$l1" "$l2" "$l3"; do
 		fo_heartbeat "$UA" "$l"
 		fo_expect 200
