@@ -12,6 +12,23 @@ const struct json_field api_checkout_fields[] = {
 	{ NULL, 0, 0 }
 };
 
+const struct json_field api_failover_fields[] = {
+	{ "name", JK_ID, 1 },
+	{ "url", JK_TEXT, 1 },
+	{ "poll_interval", JK_NUMBER, 0 },
+	{ "fail_after", JK_UINT, 0 },
+	{ NULL, 0, 0 }
+};
+
+const struct json_field api_handback_fields[] = {
+	{ "pool", JK_ID, 1 },
+	{ "from", JK_ID, 0 },
+	{ "leases", JK_ANY, 0 },
+	{ "released", JK_ANY, 0 },
+	{ "commit", JK_BOOL, 0 },
+	{ NULL, 0, 0 }
+};
+
 const struct json_field api_revoke_fields[] = {
 	{ "for", JK_UINT, 0 },
 	{ "reason", JK_TEXT, 0 },

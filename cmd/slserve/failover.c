@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 
+#include "api_fields.h"
 #include "failcfg.h"
 #include "failover.h"
 #include "http.h"
@@ -1521,22 +1522,13 @@ api_peer_sync(struct req *r, const char *arg)
 	reply_splice(r, full ? "leases" : "records", records, len);
 }
 
-static const struct json_field handback_fields[] = {
-	{ "pool", JK_ID, 1 },
-	{ "from", JK_ID, 0 },
-	{ "leases", JK_ANY, 0 },
-	{ "released", JK_ANY, 0 },
-	{ "commit", JK_BOOL, 0 },
-	{ NULL, 0, 0 }
-};
-
 void
 api_peer_handback(struct req *r, const char *arg)
 {
 	json_t *o;
 
 	(void)arg;
-	if ((o = req_json(r, handback_fields, 0)) == NULL)
+	if ((o = req_json(r, api_handback_fields, 0)) == NULL)
 		return;
 	if (strcmp(json_str(o, "pool", ""), r->srv->cfg.name) != 0) {
 		req_error(r, 409, "wrong_pool", "this is server \"%s\", not \"%s\"",
@@ -1556,7 +1548,7 @@ api_peer_release(struct req *r, const char *arg)
 	json_t *o;
 
 	(void)arg;
-	if ((o = req_json(r, handback_fields, 0)) == NULL)
+	if ((o = req_json(r, api_handback_fields, 0)) == NULL)
 		return;
 	struct pool *p = store_pool(r->srv->store, json_str(o, "pool", ""));
 	if (p == NULL || p->own) {
@@ -1700,19 +1692,12 @@ failover_clear_refused(struct req *r, const char *name)
 void
 api_failover_put(struct req *r, const char *arg)
 {
-	static const struct json_field fields[] = {
-		{ "name", JK_ID, 1 },
-		{ "url", JK_TEXT, 1 },
-		{ "poll_interval", JK_NUMBER, 0 },
-		{ "fail_after", JK_UINT, 0 },
-		{ NULL, 0, 0 }
-	};
 	struct failcfg_entry e;
 	char err[512];
 	json_t *o;
 
 	(void)arg;
-	if ((o = req_json(r, fields, 0)) == NULL)
+	if ((o = req_json(r, api_failover_fields, 0)) == NULL)
 		return;
 	failcfg_entry_init(&e, json_str(o, "name", ""), json_str(o, "url", ""));
 	if (json_object_get(o, "poll_interval") != NULL)

@@ -1,7 +1,7 @@
 /* The request decoders: a body checked against the field tables of the
  * checkout, revoke, failover and handback calls (the first byte picks the
- * table), then read as the handlers read it. The checkout and revoke tables
- * are api.c's own; the failover and handback ones mirror failover.c. */
+ * table), then read as the handlers read it. The tables are the server's
+ * own (cmd/slserve/api_fields.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,25 +12,8 @@
 #include "json.h"
 #include "util.h"
 
-static const struct json_field failover_fields[] = {
-	{ "name", JK_ID, 1 },
-	{ "url", JK_TEXT, 1 },
-	{ "poll_interval", JK_NUMBER, 0 },
-	{ "fail_after", JK_UINT, 0 },
-	{ NULL, 0, 0 }
-};
-
-static const struct json_field handback_fields[] = {
-	{ "pool", JK_ID, 1 },
-	{ "from", JK_ID, 0 },
-	{ "leases", JK_ANY, 0 },
-	{ "released", JK_ANY, 0 },
-	{ "commit", JK_BOOL, 0 },
-	{ NULL, 0, 0 }
-};
-
 static const struct json_field *const tables[] = {
-	api_checkout_fields, api_revoke_fields, failover_fields, handback_fields
+	api_checkout_fields, api_revoke_fields, api_failover_fields, api_handback_fields
 };
 
 int
