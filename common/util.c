@@ -1,6 +1,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,4 +329,22 @@ util_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
 		return -1;
 	*port = (int)p;
 	return 0;
+}
+
+void
+util_run_parallel(void *(*fn)(void *), void *base, size_t size, size_t n)
+{
+	pthread_t threads[8];
+	int started[8] = { 0 };
+
+	if (n > 8)
+		n = 8;
+	for (size_t i = 1; i < n; i++)
+		started[i] = pthread_create(&threads[i], NULL, fn, (char *)base + i * size) == 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 || !started[i])
+			fn((char *)base + i * size);
+		else
+			pthread_join(threads[i], NULL);
+	}
 }

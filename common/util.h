@@ -55,4 +55,9 @@ char *util_read_file(const char *path, size_t *lenp);
  * Returns 0, or -1 if malformed. */
 int util_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
 
+/* Run fn on each of n items that lie size bytes apart from base: item 0
+ * (and any whose thread cannot start) on the calling thread, the others on
+ * threads of their own (n at most 8); returns when all are done. */
+void util_run_parallel(void *(*fn)(void *), void *base, size_t size, size_t n);
+
 #endif

@@ -125,8 +125,6 @@ struct snap_part {
 	size_t pos, end;	/* end: where the next part starts, or the text's end */
 	int rc;			/* 0, -1: bad JSON at pos, -2: a lease not applied */
 	json_error_t jerr;
-	pthread_t thread;
-	int started;		/* thread is running it */
 };
 
 /* Parse and apply comma-separated lease records from pos until end or a
@@ -209,15 +207,7 @@ load_snapshot(struct journal *j, char *err, size_t errlen)
 			parts[i].text = text;
 			parts[i].end = i + 1 < nparts ? parts[i + 1].pos : len;
 		}
-		for (size_t i = 1; i < nparts; i++)
-			parts[i].started = pthread_create(&parts[i].thread, NULL, snap_part_apply,
-			    &parts[i]) == 0;
-		for (size_t i = 0; i < nparts; i++) {
-			if (i == 0 || !parts[i].started)
-				snap_part_apply(&parts[i]);	/* here: the first, or no thread */
-			else
-				pthread_join(parts[i].thread, NULL);
-		}
+		util_run_parallel(snap_part_apply, parts, sizeof(parts[0]), nparts);
 		for (size_t i = 0; i < nparts; i++) {
 			if (parts[i].rc == -1) {
 				pos = parts[i].pos;

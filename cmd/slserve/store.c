@@ -789,18 +789,25 @@ usage_json(const struct lease *l)
 	return o;
 }
 
+/* Journal {"op":op,"lease":lease,"why":why}; lease is consumed. */
 static uint64_t
-journal_lease(struct store *s, const char *op, const struct lease *l, const char *why)
+journal_record(struct store *s, const char *op, json_t *lease, const char *why)
 {
 	json_t *rec = json_object();
 
 	set_str(rec, "op", op);
-	json_object_set_new_nocheck(rec, "lease", lease_record_json(l));
+	json_object_set_new_nocheck(rec, "lease", lease);
 	if (why != NULL)
 		set_str(rec, "why", why);
 	uint64_t seq = journal_append(s->journal, rec);
 	json_decref(rec);
 	return seq;
+}
+
+static uint64_t
+journal_lease(struct store *s, const char *op, const struct lease *l, const char *why)
+{
+	return journal_record(s, op, lease_record_json(l), why);
 }
 
 /* The record of a lease's end: its id and pool are all that replay and a
@@ -809,17 +816,11 @@ journal_lease(struct store *s, const char *op, const struct lease *l, const char
 static uint64_t
 journal_release(struct store *s, const struct lease *l, const char *why)
 {
-	json_t *rec = json_object(), *lj = json_object();
+	json_t *lj = json_object();
 
 	set_str(lj, "id", l->id);
 	set_str(lj, "pool", l->lic->pool->name);
-	set_str(rec, "op", "release");
-	json_object_set_new_nocheck(rec, "lease", lj);
-	if (why != NULL)
-		set_str(rec, "why", why);
-	uint64_t seq = journal_append(s->journal, rec);
-	json_decref(rec);
-	return seq;
+	return journal_record(s, "release", lj, why);
 }
 
 static void
@@ -1459,8 +1460,6 @@ struct image_part {
 	char *out;
 	size_t len, cap;
 	int rc;
-	pthread_t thread;
-	int started;
 };
 
 static void *
@@ -1516,15 +1515,7 @@ image_array(const struct store_image *img, char **out, size_t *len, size_t *cap,
 		if (parts[n].to > parts[n].from || n == 0)
 			n++;
 	}
-	for (size_t i = 1; i < n; i++)
-		parts[i].started = pthread_create(&parts[i].thread, NULL, image_part_text,
-		    &parts[i]) == 0;
-	for (size_t i = 0; i < n; i++) {
-		if (i == 0 || !parts[i].started)
-			image_part_text(&parts[i]);	/* here: the first, or no thread */
-		else
-			pthread_join(parts[i].thread, NULL);
-	}
+	util_run_parallel(image_part_text, parts, sizeof(parts[0]), n);
 	rc = buf_add(out, len, cap, "[", 1);
 	for (size_t i = 0; i < n; i++) {
 		if (parts[i].rc != 0)
