@@ -189,6 +189,25 @@ state_write_all(int fd, const void *buf, size_t len)
 }
 
 int
+state_pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+int
 state_fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -392,12 +411,9 @@ state_journal_extend(int fd, off_t *size, off_t want, int sync)
 	while (*size < want) {
 		size_t n = want - *size < (off_t)sizeof(zeros) ? (size_t)(want - *size) :
 		    sizeof(zeros);
-		ssize_t w = pwrite(fd, zeros, n, *size);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
+		if (state_pwrite_all(fd, zeros, n, *size) != 0)
 			return -1;
-		*size += w;
+		*size += (off_t)n;
 	}
 	return sync ? fdatasync(fd) : 0;
 }

@@ -73,5 +73,7 @@ int state_journal_reset(const char *path, char *err, size_t errlen);
 
 /* write(2) all of buf, retrying on EINTR and short writes. */
 int state_write_all(int fd, const void *buf, size_t len);
+/* pwrite(2) all of buf at off, the same way. */
+int state_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 
 #endif

@@ -278,49 +278,53 @@ journal_use_fd(struct journal *j, int fd, off_t end, off_t room, int sync)
 	j->fd = fd;
 }
 
-/* pwrite(2) all of buf at off. */
-static int
-pwrite_all(int fd, const char *buf, size_t len, off_t off)
+/* A memory copy of the state as of the last record appended; *seqp gets
+ * that record's sequence. The store lock first, as appenders take it. NULL
+ * when memory is short. */
+static struct store_image *
+journal_image(struct journal *j, uint64_t *seqp)
 {
-	while (len > 0) {
-		ssize_t n = pwrite(fd, buf, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
-}
-
-/* Write the whole state as a snapshot and start an empty journal. Called by
- * the committer with nothing pending, or at open. */
-static int
-journal_compact(struct journal *j, char *err, size_t errlen)
-{
-	struct store_image *img;
-	uint64_t seq;
-	size_t len;
-	char *text;
-	int fd;
-
 	pthread_mutex_lock(&j->store->lock);
 	pthread_mutex_lock(&j->mu);
-	img = store_image(j->store);
-	seq = j->seq;
+	struct store_image *img = store_image(j->store);
+	*seqp = j->seq;
 	pthread_mutex_unlock(&j->mu);
 	pthread_mutex_unlock(&j->store->lock);
-	/* Records after seq may be appended meanwhile: they go to the new
-	 * journal; records up to seq are all in the snapshot. */
-	if (img == NULL || (text = store_image_text(img, seq, &len, 1)) == NULL) {
+	return img;
+}
+
+/* Write img (freed here) as the snapshot at seq. */
+static int
+snapshot_write(struct journal *j, struct store_image *img, uint64_t seq, int parallel,
+    char *err, size_t errlen)
+{
+	size_t len;
+	char *text = store_image_text(img, seq, &len, parallel);
+	int rc;
+
+	if (text == NULL) {
 		snprintf(err, errlen, "snapshot: out of memory");
 		return -1;
 	}
-	int rc = state_write_atomic(j->snap_path, text, len, 0600, err, errlen);
+	rc = state_write_atomic(j->snap_path, text, len, 0600, err, errlen);
 	free(text);
-	if (rc != 0)
+	return rc;
+}
+
+/* Write the whole state as a snapshot and start an empty journal, at open
+ * (while serving, compact_start does it beside the requests). */
+static int
+journal_compact(struct journal *j, char *err, size_t errlen)
+{
+	uint64_t seq;
+	struct store_image *img = journal_image(j, &seq);
+	int fd;
+
+	if (img == NULL) {
+		snprintf(err, errlen, "snapshot: out of memory");
+		return -1;
+	}
+	if (snapshot_write(j, img, seq, 1, err, errlen) != 0)
 		return -1;
 	if ((fd = state_journal_reset(j->path, err, errlen)) < 0)
 		return -1;
@@ -350,20 +354,16 @@ static void *
 compactor(void *arg)
 {
 	struct journal *j = arg;
+	struct store_image *img = j->img;
 	char err[512];
-	size_t len;
 	int rc = -1;
 
 	/* Not urgent: one thread, at a lower priority than the threads that
 	 * answer requests (on Linux a nice value is a thread's own). */
 	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
 		log_debug("journal compaction: setpriority: %s", strerror(errno));
-	char *text = store_image_text(j->img, j->img_seq, &len, 0);
-
-	j->img = NULL;		/* store_image_text frees it */
-	if (text == NULL)
-		snprintf(err, sizeof(err), "snapshot: out of memory");
-	else if (state_write_atomic(j->snap_path, text, len, 0600, err, sizeof(err)) == 0) {
+	j->img = NULL;		/* snapshot_write frees it */
+	if (snapshot_write(j, img, j->img_seq, 0, err, sizeof(err)) == 0) {
 		if (rename(j->next_path, j->path) != 0)
 			snprintf(err, sizeof(err), "rename %s to %s: %s", j->next_path, j->path,
 			    strerror(errno));
@@ -372,7 +372,6 @@ compactor(void *arg)
 		else
 			rc = 0;
 	}
-	free(text);
 	pthread_mutex_lock(&j->mu);
 	if (rc == 0) {
 		j->base = j->img_seq;
@@ -405,14 +404,8 @@ compact_start(struct journal *j)
 		j->compactor_joinable = 0;
 	}
 	pthread_mutex_unlock(&j->mu);
-	/* The store lock first, as appenders take it: the copy is the state
-	 * as of the last record appended. */
-	pthread_mutex_lock(&j->store->lock);
-	pthread_mutex_lock(&j->mu);
-	struct store_image *img = store_image(j->store);
-	uint64_t seq = j->seq;
-	pthread_mutex_unlock(&j->mu);
-	pthread_mutex_unlock(&j->store->lock);
+	uint64_t seq;
+	struct store_image *img = journal_image(j, &seq);
 	if (img == NULL) {
 		log_warnx("journal compaction: out of memory");
 		goto later;
@@ -564,7 +557,7 @@ committer(void *arg)
 		if (end > j->size && state_journal_extend(j->fd, &j->size, end + JOURNAL_ROOM_STEP,
 		    0) != 0)
 			log_warn("journal %s: cannot write room ahead", j->path);
-		int failed = pwrite_all(j->fd, batch, len, j->wr_off) != 0 ||
+		int failed = state_pwrite_all(j->fd, batch, len, j->wr_off) != 0 ||
 		    (j->do_fsync && fdatasync(j->fd) != 0);
 		int64_t t1 = mono_us();
 		if (end > j->size)

@@ -484,8 +484,8 @@ lic_slot(const struct pool *p, const char *id)
  * over every license. The product index chains the licenses of a bucket in
  * the order of lics. Without memory for the indexes, one chain holds all.
  */
-static struct lic **
-lic_index(struct store *s, const struct pool *p, const char *product)
+static void
+lic_index(struct store *s)
 {
 	if (s->lic_index_stale || s->lic_index == NULL) {
 		size_t n = 16;
@@ -504,7 +504,7 @@ lic_index(struct store *s, const struct pool *p, const char *product)
 				s->lics[i]->prod_next = s->all_lics;
 				s->all_lics = s->lics[i];
 			}
-			return &s->all_lics;	/* stale still: tried again next time */
+			return;		/* stale still: tried again next time */
 		}
 		for (size_t i = 0; i < s->nlics; i++) {
 			size_t h = lic_slot(s->lics[i]->pool, s->lics[i]->def.id) & (n - 1);
@@ -524,14 +524,13 @@ lic_index(struct store *s, const struct pool *p, const char *product)
 		s->nlic_index = n;
 		s->lic_index_stale = 0;
 	}
-	return &s->product_index[lic_slot(p, product) & (s->nlic_index - 1)];
 }
 
 /* The license id of pool p. */
 static struct lic *
 lic_find(struct store *s, const struct pool *p, const char *id)
 {
-	lic_index(s, p, "");
+	lic_index(s);
 	if (s->lic_index == NULL) {
 		for (size_t i = 0; i < s->nlics; i++)
 			if (s->lics[i]->pool == p && strcmp(s->lics[i]->def.id, id) == 0)
@@ -554,6 +553,16 @@ lic_of_product(struct lic *l, const struct pool *p, const char *product)
 	while (l != NULL && (l->pool != p || strcmp(l->def.product, product) != 0))
 		l = l->prod_next;
 	return l;
+}
+
+/* The first license of pool p for product, in the order of lics; the next
+ * is lic_of_product(l->prod_next, p, product). */
+static struct lic *
+lic_first_of_product(struct store *s, const struct pool *p, const char *product)
+{
+	lic_index(s);
+	return lic_of_product(s->lic_index == NULL ? s->all_lics :
+	    s->product_index[lic_slot(p, product) & (s->nlic_index - 1)], p, product);
 }
 
 static struct lic *
@@ -906,7 +915,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		}
 		goto out;
 	}
-	struct lic *first = lic_of_product(*lic_index(s, p, req->product), p, req->product);
+	struct lic *first = lic_first_of_product(s, p, req->product);
 	for (struct lic *c = first; c != NULL; c = lic_of_product(c->prod_next, p, req->product)) {
 		if (c->retired)
 			continue;
