@@ -211,11 +211,13 @@ sl_product_of() {
 	done
 	sl_req DELETE "$U/v1/leases/k2"
 	sl_expect_code 200
+	# A checkin reaches the disk within 10 ms of its answer: wait for it.
+	local st="$SL_TMP/s1/state"
+	sl_until 2 grep -aq '"op":"release"' "$st/journal"
 	kill9 s1
 	# The state a crash leaves while a snapshot is being written: the
 	# records up to the copy in the journal, the later ones (k4's grant,
 	# k2's checkin) in journal.new, where the committer went on writing.
-	local st="$SL_TMP/s1/state"
 	python3 - "$st" <<'PY'
 import sys
 st = sys.argv[1]
