@@ -1142,9 +1142,11 @@ store_checkin(struct store *s, const char *id, struct reply *r)
 		 * it within LAZY_SYNC_US, or with the next grant, which the
 		 * journal's order puts after it): a crash in between brings
 		 * the seat back for one timeout, never a seat granted twice.
-		 * A seat with no timeout would come back for good, so its
-		 * checkin waits for the disk. */
-		if (l->expires_ms == 0)
+		 * A seat with no timeout would come back for good, and a seat
+		 * of a Primary's pool served here is also recorded apart for
+		 * the handback (the mirror journal), which must not get ahead
+		 * of our journal: their checkins wait for the disk. */
+		if (l->expires_ms == 0 || !l->lic->pool->own)
 			r->wait_seq = seq;
 		s->checkins++;
 		r->status = 200;
