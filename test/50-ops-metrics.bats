@@ -52,6 +52,12 @@ EOF
 	while IFS= read -r line; do
 		grep -Fxq -- "$line" metrics.txt || { echo "missing: $line" >&2; cat metrics.txt >&2; false; }
 	done <want
+	# Five seat changes, five journal records; group commit puts them on
+	# disk in at most as many writes, each with its own sync (fsync on).
+	grep -Fxq 'sl_journal_records_total 5' metrics.txt
+	w=$(awk '$1 == "sl_journal_writes_total" { print $2 }' metrics.txt)
+	s=$(awk '$1 == "sl_journal_syncs_total" { print $2 }' metrics.txt)
+	[ "$w" -ge 1 ] && [ "$w" -le 5 ] && [ "$s" = "$w" ]
 	grep -Fxq '# TYPE sl_grants_total counter' metrics.txt
 	grep -Fxq '# TYPE sl_license_seats_in_use gauge' metrics.txt
 	grep -Fxq '# TYPE sl_http_request_duration_seconds histogram' metrics.txt

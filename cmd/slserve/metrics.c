@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "failover.h"
+#include "journal.h"
 #include "json.h"
 #include "server.h"
 #include "store.h"
@@ -188,6 +189,24 @@ put_counters(FILE *f, struct store *s)
 	}
 }
 
+/* The journal: records appended, and the writes and syncs that put them on
+ * disk (records per sync is how well group commit gathers). */
+static void
+put_journal(FILE *f, struct journal *j)
+{
+	struct journal_stats st;
+
+	journal_stats(j, &st);
+	put_header(f, "sl_journal_records_total", "counter", "Journal records appended since start.");
+	fprintf(f, "sl_journal_records_total %llu\n", (unsigned long long)st.records);
+	put_header(f, "sl_journal_writes_total", "counter",
+	    "Journal writes since start, each one batch of records (group commit).");
+	fprintf(f, "sl_journal_writes_total %llu\n", (unsigned long long)st.commits);
+	put_header(f, "sl_journal_syncs_total", "counter",
+	    "Journal fdatasync calls since start (0 with fsync = false).");
+	fprintf(f, "sl_journal_syncs_total %llu\n", (unsigned long long)st.syncs);
+}
+
 static void
 put_failover(FILE *f, struct server *srv)
 {
@@ -286,6 +305,7 @@ api_metrics(struct req *r, const char *arg)
 	put_licenses(f, lics);
 	json_decref(lics);
 	put_counters(f, srv->store);
+	put_journal(f, srv->journal);
 	put_failover(f, srv);
 	put_latency(f);
 	if (fclose(f) != 0 || text == NULL) {
