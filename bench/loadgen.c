@@ -26,6 +26,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
@@ -260,6 +262,193 @@ sample_free(struct samples *s)
 {
 	free(s->v);
 	memset(s, 0, sizeof(*s));
+}
+
+/* ---- machine stalls ----
+ *
+ * One thread per CPU, pinned to it at real-time priority, wakes every
+ * millisecond and notes when it woke more than STALL_NS late. At
+ * SCHED_FIFO nothing in this machine's own scheduler keeps it waiting, so
+ * such a delay is its CPU standing still: on a virtual machine, the host
+ * not running it. While every CPU stands still nothing runs, the server
+ * least of all: a request falling due then waits for the end of the stall
+ * whatever the server does, so the machine's stalls bound the latency
+ * figures from below (see the half-load figure). */
+
+#define STALL_NS	1000000ull	/* a wake this late is a stall */
+#define MAX_STALLS	65536
+
+struct stall { uint64_t start, end; int cpu; };
+
+static struct {
+	pthread_mutex_t mu;
+	struct stall v[MAX_STALLS];
+	size_t n;
+	int nprobes;		/* threads running, one per CPU */
+	int realtime;		/* every one got SCHED_FIFO */
+} stalls = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void *
+stall_probe(void *arg)
+{
+	struct sched_param sp = { .sched_priority = 1 };
+	int cpu = (int)(intptr_t)arg;
+	uint64_t next = now_ns();
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0 ||
+	    pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) != 0) {
+		pthread_mutex_lock(&stalls.mu);
+		stalls.realtime = 0;
+		pthread_mutex_unlock(&stalls.mu);
+	}
+	for (;;) {
+		next += 1000000ull;
+		struct timespec ts = { (time_t)(next / 1000000000ull), (long)(next % 1000000000ull) };
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+		uint64_t now = now_ns();
+		if (now > next + STALL_NS) {
+			pthread_mutex_lock(&stalls.mu);
+			if (stalls.n < MAX_STALLS)
+				stalls.v[stalls.n++] = (struct stall){ next, now, cpu };
+			pthread_mutex_unlock(&stalls.mu);
+			next = now;
+		}
+	}
+	return NULL;
+}
+
+static void
+stall_probe_start(void)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	pthread_attr_t a;
+	pthread_t t;
+
+	stalls.realtime = 1;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	for (long i = 0; i < ncpu && i < CPU_SETSIZE; i++)
+		if (pthread_create(&t, &a, stall_probe, (void *)(intptr_t)i) == 0)
+			stalls.nprobes++;
+	pthread_attr_destroy(&a);
+}
+
+struct edge { uint64_t t; int d; };
+
+static int
+cmp_edge(const void *a, const void *b)
+{
+	const struct edge *x = a, *y = b;
+
+	/* Ends before starts at the same instant: touching is not overlap. */
+	return x->t < y->t ? -1 : x->t > y->t ? 1 : x->d - y->d;
+}
+
+/* The whole-machine stalls overlapping [from, to): the times every CPU
+ * stood still at once, into *out (freed by the caller). */
+static size_t
+machine_stalls(uint64_t from, uint64_t to, struct stall **out)
+{
+	struct edge *e;
+	size_t ne = 0, n = 0;
+	int depth = 0;
+	uint64_t start = 0;
+
+	*out = NULL;
+	pthread_mutex_lock(&stalls.mu);
+	if ((e = calloc(2 * stalls.n + 1, sizeof(*e))) == NULL ||
+	    (*out = calloc(stalls.n + 1, sizeof(**out))) == NULL)
+		fatal("out of memory");
+	for (size_t i = 0; i < stalls.n; i++) {
+		if (stalls.v[i].end <= from || stalls.v[i].start >= to)
+			continue;
+		e[ne++] = (struct edge){ stalls.v[i].start, 1 };
+		e[ne++] = (struct edge){ stalls.v[i].end, -1 };
+	}
+	pthread_mutex_unlock(&stalls.mu);
+	qsort(e, ne, sizeof(*e), cmp_edge);
+	for (size_t i = 0; i < ne; i++) {
+		if (e[i].d > 0 && ++depth == stalls.nprobes)
+			start = e[i].t;
+		else if (e[i].d < 0 && depth-- == stalls.nprobes)
+			(*out)[n++] = (struct stall){ start, e[i].t, -1 };
+	}
+	free(e);
+	return n;
+}
+
+/* The whole-machine stalls in [from, to): how many, their total and the
+ * longest (ms), and the share of [from, to) in which a request falling due
+ * waits longer than bound_ms for the machine alone (a stall's time after
+ * its first bound_ms). */
+struct stall_sum { size_t n; double total_ms, longest_ms, over_share; };
+
+static struct stall_sum
+stall_sum(uint64_t from, uint64_t to, double bound_ms)
+{
+	struct stall_sum r = { 0, 0, 0, 0 };
+	uint64_t bound = (uint64_t)(bound_ms * 1e6), over = 0;
+	struct stall *m;
+
+	r.n = machine_stalls(from, to, &m);
+	for (size_t i = 0; i < r.n; i++) {
+		uint64_t len = m[i].end - m[i].start;
+		r.total_ms += ns_ms(len);
+		if (ns_ms(len) > r.longest_ms)
+			r.longest_ms = ns_ms(len);
+		if (len > bound)
+			over += len - bound;
+	}
+	free(m);
+	if (to > from)
+		r.over_share = (double)over / (double)(to - from);
+	return r;
+}
+
+/* Of the requests (open loop: due at due, taking lat) that took longer
+ * than bound_ms, how many fell due near a stall of any one CPU: from
+ * before ms ahead of it to after ms past its end. */
+static size_t
+slow_near_stalls(const struct samples *due, const struct samples *lat, double bound_ms,
+    double before, double after, size_t *nslow)
+{
+	uint64_t bound = (uint64_t)(bound_ms * 1e6), b = (uint64_t)(before * 1e6);
+	uint64_t f = (uint64_t)(after * 1e6);
+	size_t near = 0;
+
+	*nslow = 0;
+	pthread_mutex_lock(&stalls.mu);
+	for (size_t i = 0; i < due->n && i < lat->n; i++) {
+		if (lat->v[i] <= bound)
+			continue;
+		(*nslow)++;
+		uint64_t t = due->v[i];
+		for (size_t k = 0; k < stalls.n; k++)
+			if (t + b >= stalls.v[k].start && t < stalls.v[k].end + f) {
+				near++;
+				break;
+			}
+	}
+	pthread_mutex_unlock(&stalls.mu);
+	return near;
+}
+
+/* Milliseconds any CPU stood still in [from, to), summed over the CPUs. */
+static double
+cpu_stall_ms(uint64_t from, uint64_t to)
+{
+	double ms = 0;
+
+	pthread_mutex_lock(&stalls.mu);
+	for (size_t i = 0; i < stalls.n; i++)
+		if (stalls.v[i].end > from && stalls.v[i].start < to)
+			ms += ns_ms(stalls.v[i].end - stalls.v[i].start);
+	pthread_mutex_unlock(&stalls.mu);
+	return ms;
 }
 
 /* ---- lease ids ---- */
@@ -689,6 +878,8 @@ enum mode { M_HEALTH, M_CHECKOUT, M_HEARTBEAT, M_CHECKIN, M_LIFECYCLE };
 struct opstat {
 	struct samples lat;
 	uint64_t ok, errors;
+	/* open loop: each request's due time and latency, in answer order */
+	struct samples due, due_lat;
 };
 
 struct phase {
@@ -705,6 +896,7 @@ struct phase {
 	/* results */
 	struct opstat st[NOPS];
 	double window;		/* seconds measured */
+	uint64_t from, to;	/* what was measured, in now_ns() time */
 	uint64_t issued, drained, reconnects, timeouts;
 	double server_cpu_ms;	/* the server's CPU over the phase, when known */
 };
@@ -938,6 +1130,10 @@ conn_done(struct engine *e, struct conn *c, const struct hresp *r, uint64_t now)
 		if (ok) {
 			st->ok++;
 			sample_add(&st->lat, now - c->t0);
+			if (e->ph->rate > 0) {
+				sample_add(&st->due, c->t0);
+				sample_add(&st->due_lat, now - c->t0);
+			}
 		} else {
 			st->errors++;
 		}
@@ -1103,6 +1299,8 @@ run_phase(struct phase *ph)
 	}
 	uint64_t stop = e.last_done < e.end ? e.last_done : e.end;
 	ph->window = stop > e.warm ? (double)(stop - e.warm) / 1e9 : 0;
+	ph->from = e.warm;
+	ph->to = stop > e.warm ? stop : e.warm;
 	for (int i = 0; i < ph->nconns; i++) {
 		if (e.conns[i].fd >= 0)
 			close(e.conns[i].fd);
@@ -1139,8 +1337,11 @@ phase_init(struct phase *ph, const char *name, enum mode mode, int port)
 static void
 phase_free(struct phase *ph)
 {
-	for (int i = 0; i < NOPS; i++)
+	for (int i = 0; i < NOPS; i++) {
 		sample_free(&ph->st[i].lat);
+		sample_free(&ph->st[i].due);
+		sample_free(&ph->st[i].due_lat);
+	}
 }
 
 static double
@@ -1729,6 +1930,7 @@ main(int argc, char **argv)
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp: %s", strerror(errno));
 	write_licenses();
+	stall_probe_start();
 	double load_before = loadavg();
 	results = json_pack("{s:[], s:i, s:i, s:f, s:b, s:f}", "targets", "clients", nclients,
 	    "heartbeats_per_lease", heartbeats, "phase_seconds", phase_secs, "fsync", 1,
@@ -1856,11 +2058,25 @@ main(int argc, char **argv)
 				*p = '_';
 		json_t *oj = opstat_json(ph, rows[i].op);
 		json_object_set_new(oj, "ratio_to_health", json_real(ratio));
+		struct stall_sum ss = stall_sum(ph->from, ph->to, 2.0);
+		json_object_set_new(oj, "machine_stall_ms", json_real(ss.total_ms));
 		json_object_set_new(ops, key, oj);
 	}
 	json_object_set_new(results, "operations", ops);
 	printf("  (cpu us: the server's CPU time per request in that run, all its threads;\n"
 	    "   lifecycle rows share one figure for the mix)\n");
+	/* How long the machine itself stood still in each run. */
+	struct phase *runs[] = { &health, &co, &hb, &ci, &lc, &half };
+	printf("  (stalls, %s: ms per s of run that the\n   whole machine / one of its CPUs "
+	    "stood still:", stalls.realtime ? "seen by a SCHED_FIFO thread on each CPU" :
+	    "seen by a thread on each CPU without real-time priority (CPU contention counts)");
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		struct stall_sum ss = stall_sum(runs[i]->from, runs[i]->to, 2.0);
+		double w = runs[i]->window > 0 ? runs[i]->window : 1;
+		printf("%s %s %.1f/%.1f", i ? "," : "", runs[i]->name, ss.total_ms / w,
+		    cpu_stall_ms(runs[i]->from, runs[i]->to) / w);
+	}
+	printf(")\n");
 	double half_p99 = sample_pct(&half.st[OP_CHECKOUT].lat, 0.99);
 	double offered = half.rate;
 	printf("\n%-52s %10s  %-12s %s\n", "figure", "value", "target", "");
@@ -1872,9 +2088,31 @@ main(int argc, char **argv)
 	    "request's due time)\n", offered, peak);
 	printf("  (this disk: a 200-byte append + fdatasync takes %.3f ms median, %.3f ms p99,"
 	    "\n   measured alone after the runs; every checkout waits for one)\n", disk50, disk99);
-	json_object_set_new(results, "half_load", json_pack("{s:f, s:f, s:f, s:f}",
+	/* A request due while the machine stands still is answered after
+	 * the stall at the earliest: the share of the run in stalls beyond
+	 * their first 2 ms is a share of requests no server answers in 2 ms. */
+	struct stall_sum hs = stall_sum(half.from, half.to, 2.0);
+	struct opstat *hst = &half.st[OP_CHECKOUT];
+	size_t nslow, near = slow_near_stalls(&hst->due, &hst->due_lat, 2.0, 5, 15, &nslow);
+	if (stalls.nprobes > 0) {
+		printf("  (the machine stood still %zu times in this run, %.0f ms in all, the longest"
+		    " %.1f ms;\n   requests falling due in a stall after its first 2 ms wait longer"
+		    " than 2 ms\n   whatever the server does: %.2f%% of them (p99 <= 2 ms cannot be met"
+		    " while\n   that share is 1%% or more). Of the %.2f%% of requests over 2 ms, %.0f%%"
+		    " fell due\n   from 5 ms before a stall of one CPU to 15 ms after it)\n", hs.n,
+		    hs.total_ms, hs.longest_ms, hs.over_share * 100,
+		    hst->due.n ? 100.0 * (double)nslow / (double)hst->due.n : 0,
+		    nslow ? 100.0 * (double)near / (double)nslow : 0);
+	}
+	json_object_set_new(results, "half_load", json_pack("{s:f, s:f, s:f, s:f, s:I, s:f,"
+	    " s:f, s:f, s:f, s:b}",
 	    "offered_per_s", offered, "achieved_per_s", phase_rate(&half, OP_CHECKOUT),
-	    "p50_ms", sample_pct(&half.st[OP_CHECKOUT].lat, 0.5), "p99_ms", half_p99));
+	    "p50_ms", sample_pct(&half.st[OP_CHECKOUT].lat, 0.5), "p99_ms", half_p99,
+	    "machine_stalls", (json_int_t)hs.n, "machine_stall_ms", hs.total_ms,
+	    "share_due_in_stall_beyond_2ms", hs.over_share,
+	    "share_of_slow_near_cpu_stall", nslow ? (double)near / (double)nslow : 0,
+	    "longest_stall_ms", hs.longest_ms,
+	    "stall_probe_realtime", stalls.realtime));
 	json_object_set_new(results, "load_server_rss_kib", json_integer(rss));
 
 	/* Scale table. */
