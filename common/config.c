@@ -246,6 +246,7 @@ static cfg_opt_t server_opts[] = {
 	CFG_BOOL("fsync", cfg_true, CFGF_NONE),
 	CFG_BOOL("synchronous_backup", cfg_false, CFGF_NONE),
 	CFG_INT("compact_after", 100000, CFGF_NONE),
+	CFG_FLOAT("min_sync_interval", 0.0004, CFGF_NONE),
 	CFG_FLOAT("handback_wait", 3.0, CFGF_NONE),
 	CFG_SEC("tls", tls_opts, CFGF_NONE),
 	CFG_STR("ca", "", CFGF_NONE),
@@ -318,7 +319,8 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	static const char *const tracked[] = { "name", "listen", "url", "state_dir",
 	    "licenses", "admin_token_file", "peer_token_file", "trusted_keys", "hostname",
 	    "max_body", "max_connections", "max_connections_per_ip", "connection_timeout",
-	    "request_timeout", "max_leases_per_client", "fsync", "synchronous_backup", "compact_after", "handback_wait", "failover|url",
+	    "request_timeout", "max_leases_per_client", "fsync", "synchronous_backup",
+	    "compact_after", "min_sync_interval", "handback_wait", "failover|url",
 	    "failover|poll_interval", "failover|fail_after", "failover|witness",
 	    "tls|cert", "tls|key", "ca", "user", "allow_root", "public_status", NULL };
 	conf_track_lines(cfg, tracked);
@@ -384,6 +386,12 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	c->compact_after = cfg_getint(cfg, "compact_after");
 	if (c->compact_after < 10)
 		opt_error(&e, path, "", "compact_after", "compact_after must be at least 10");
+	double msi = cfg_getfloat(cfg, "min_sync_interval");
+	if (!(msi >= 0 && msi <= 0.01))
+		opt_error(&e, path, "", "min_sync_interval",
+		    "min_sync_interval must be 0 to 0.01 seconds");
+	else
+		c->min_sync_us = (long)(msi * 1e6 + 0.5);
 	double hw = cfg_getfloat(cfg, "handback_wait");
 	if (hw < 0 || hw > 600)
 		opt_error(&e, path, "", "handback_wait", "handback_wait must be 0 to 600 seconds");

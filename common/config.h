@@ -68,6 +68,7 @@ struct server_config {
 	int fsync;
 	int synchronous_backup;		/* a grant is answered once the backups have it */
 	long compact_after;		/* journal records before a snapshot */
+	long min_sync_us;		/* least time between two journal syncs */
 	long handback_wait_ms;		/* bounded wait for backups at start */
 	char *tls_cert;
 	char *tls_key;

@@ -54,7 +54,7 @@ check_fails() {
 @test "slserve -n accepts every optional setting of slserve.conf(5)" {
 	good_conf 'hostname = "lichost"' 'max_body = 65536' 'max_connections = 64' \
 	    'connection_timeout = 10' 'fsync = false' 'compact_after = 1000' \
-	    'admin_token_file = "admin.tok"' 'peer_token_file = "peer.tok"' \
+	    'min_sync_interval = 0.001' 'admin_token_file = "admin.tok"' 'peer_token_file = "peer.tok"' \
 	    'failover "lic0" {' '  url = "http://127.0.0.1:7071"' '  poll_interval = 0.5' \
 	    '  fail_after = 3' '}'
 	run --separate-stderr "$SLSERVE" -n -f "$D/slserve.conf"
@@ -99,6 +99,16 @@ check_fails() {
 	check_fails
 	assert_output --partial "$D/slserve.conf:5: "
 	assert_output --partial "max_body"
+}
+
+@test "slserve -n: out-of-range min_sync_interval names file:line and the range" {
+	good_conf 'min_sync_interval = 0.5'
+	check_fails
+	assert_output --partial "$D/slserve.conf:5: "
+	assert_output --partial "min_sync_interval must be 0 to 0.01 seconds"
+	good_conf 'min_sync_interval = -1'
+	check_fails
+	assert_output --partial "min_sync_interval"
 }
 
 @test "slserve -n: failover section with a bad url names file:line" {

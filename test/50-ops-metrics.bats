@@ -157,3 +157,23 @@ EOF
 	grep -Fx 'sl_failover_status{primary="ghost",url="http://127.0.0.1:9/a\"b\\c",status="warm"} 1' m.txt
 	grep -Fx 'sl_failover_last_poll_age_seconds{primary="ghost"} +Inf' m.txt
 }
+
+@test "metrics: journal syncs are min_sync_interval apart, however fast requests come" {
+	ops_start lic1 'min_sync_interval = 0.01'
+	u=$(sl_url lic1)
+	s0=$(ops_metric "$u" sl_journal_syncs_total)
+	# 40 checkouts one after another on one connection: each waits for its
+	# own sync, and no two syncs may come closer than 10 ms.
+	urls=()
+	for _ in $(seq 40); do urls+=("$u/v1/checkout"); done
+	t0=$(date +%s%N)
+	curl -sS -m 30 -X POST -H 'Content-Type: application/json' \
+	    -d '{"product":"viewer","client":"c1","user":"u","host":"h","pid":1}' \
+	    -o /dev/null -w '%{http_code}\n' "${urls[@]}" >codes
+	t1=$(date +%s%N)
+	[ "$(grep -c '^201$' codes)" = 40 ]
+	s1=$(ops_metric "$u" sl_journal_syncs_total)
+	syncs=$((s1 - s0)) bound=$(( (t1 - t0) / 10000000 + 1 ))
+	echo "syncs $syncs in $(( (t1 - t0) / 1000000 )) ms, at most $bound" >&2
+	[ "$syncs" -ge 1 ] && [ "$syncs" -le "$bound" ]
+}

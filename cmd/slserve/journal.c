@@ -53,6 +53,7 @@ struct journal {
 	off_t size;			/* the file's size: records, then zeros */
 	int do_fsync;
 	long compact_after;
+	long min_sync_us;		/* least time from one sync to the next */
 	struct store *store;
 
 	char *buf;			/* records appended, not yet written */
@@ -489,12 +490,28 @@ wake_waiters(struct journal *j)
 /* Group commit. A sync costs about as much for one record as for forty,
  * and the requests answered by the last sync are likely on their way back
  * with their next record: wait for them (as many as came back last time),
- * but never longer than half a sync, and not after a pause. */
+ * but never longer than half a sync, and not after a pause.
+ *
+ * And never sync sooner than min_sync_us after the last one: on a virtual
+ * machine a flush costs the host far more than the sync's own time shows.
+ * Thousands of flushes a second made the host stop the whole machine for
+ * 5 to 10 ms every 100 ms (its CPU quota spent), which cost more latency
+ * than the wait does (BENCHMARKS.md, "machine stalls"). */
 static void
 gather(struct journal *j)
 {
 	int64_t now = mono_us(), wait = j->sync_us / 2;
 	struct timespec until;
+
+	if (j->min_sync_us > 0 && !j->stopping && now < j->last_sync_us + j->min_sync_us) {
+		int64_t due = j->last_sync_us + j->min_sync_us;
+		struct timespec ts = { due / 1000000, (due % 1000000) * 1000 };
+		pthread_mutex_unlock(&j->mu);
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+		pthread_mutex_lock(&j->mu);
+		return;
+	}
 
 	if (now - j->last_sync_us > 4 * j->sync_us + 1000)
 		j->expect = 0;
@@ -610,8 +627,8 @@ committer(void *arg)
 }
 
 struct journal *
-journal_open(const char *state_dir, int do_fsync, long compact_after, struct store *s,
-    char *err, size_t errlen)
+journal_open(const char *state_dir, int do_fsync, long compact_after, long min_sync_us,
+    struct store *s, char *err, size_t errlen)
 {
 	struct journal *j = calloc(1, sizeof(*j));
 	size_t records = 0, cut = 0;
@@ -630,6 +647,7 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, struct sto
 	j->fd = -1;
 	j->do_fsync = do_fsync;
 	j->compact_after = compact_after;
+	j->min_sync_us = min_sync_us;
 	j->store = s;
 	j->state_dir = strdup(state_dir);
 	j->path = util_path_join(state_dir, "journal");

@@ -12,9 +12,10 @@ struct store;
 struct journal;
 
 /* Load STATE_DIR/snapshot.json and replay STATE_DIR/journal into s, then
- * start the committer. */
+ * start the committer, which lets at least min_sync_us pass between the end
+ * of one sync and the start of the next. */
 struct journal *journal_open(const char *state_dir, int do_fsync, long compact_after,
-    struct store *s, char *err, size_t errlen);
+    long min_sync_us, struct store *s, char *err, size_t errlen);
 /* Stop the committer after a last commit. */
 void journal_close(struct journal *j);
 

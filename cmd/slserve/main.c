@@ -409,7 +409,7 @@ main(int argc, char **argv)
 	if (failover_init(&srv, err, sizeof(err)) != 0)
 		startup_failed("failover: %s", err);
 	srv.journal = journal_open(srv.cfg.state_dir, srv.cfg.fsync, srv.cfg.compact_after,
-	    srv.store, err, sizeof(err));
+	    srv.cfg.min_sync_us, srv.store, err, sizeof(err));
 	if (srv.journal == NULL)
 		startup_failed("state: %s", err);
 	srv.store->had_state = journal_last_seq(srv.journal) > 0;

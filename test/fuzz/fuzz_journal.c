@@ -55,7 +55,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (s == NULL)
 		return 0;
 	store_set_licenses(s, &set, NULL);
-	struct journal *j = journal_open(fuzz_dir(), 0, 100000, s, err, sizeof(err));
+	struct journal *j = journal_open(fuzz_dir(), 0, 100000, 0, s, err, sizeof(err));
 	if (j != NULL) {
 		struct checkout_req cr = { "cad", NULL, NULL, "c", "u", "h", 1 };
 		struct reply r;
@@ -68,7 +68,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct store *again = store_new("fuzz", "");
 		if (again != NULL) {
 			store_set_licenses(again, &set, NULL);
-			if ((j = journal_open(fuzz_dir(), 0, 100000, again, err, sizeof(err))) == NULL)
+			if ((j = journal_open(fuzz_dir(), 0, 100000, 0, again, err, sizeof(err))) == NULL)
 				abort();	/* our own snapshot must load */
 			journal_close(j);
 			store_free(again);
