@@ -86,6 +86,30 @@ util_valid_http_url(const char *url)
 	return 1;
 }
 
+/* Random bytes are drawn from the kernel a pool at a time: one getrandom
+ * call per checkout was one of the server's nine system calls for it. The
+ * pool is per thread; bytes handed out are wiped from it, and a child
+ * after fork starts with an empty pool so that it never repeats its
+ * parent's ids. */
+#define RANDOM_POOL 1024
+
+static __thread unsigned char random_pool[RANDOM_POOL];
+static __thread size_t random_left;
+static pthread_once_t random_once = PTHREAD_ONCE_INIT;
+
+static void
+random_forget(void)
+{
+	sodium_memzero(random_pool, sizeof(random_pool));
+	random_left = 0;
+}
+
+static void
+random_atfork(void)
+{
+	pthread_atfork(NULL, NULL, random_forget);
+}
+
 void
 util_random_hex(char *out, size_t len)
 {
@@ -93,8 +117,17 @@ util_random_hex(char *out, size_t len)
 
 	if (len > sizeof(buf))
 		len = sizeof(buf);
-	randombytes_buf(buf, len);
+	pthread_once(&random_once, random_atfork);
+	if (random_left < len) {
+		randombytes_buf(random_pool, sizeof(random_pool));
+		random_left = sizeof(random_pool);
+	}
+	unsigned char *p = random_pool + sizeof(random_pool) - random_left;
+	memcpy(buf, p, len);
+	sodium_memzero(p, len);
+	random_left -= len;
 	sodium_bin2hex(out, 2 * len + 1, buf, len);
+	sodium_memzero(buf, len);
 }
 
 uint32_t
