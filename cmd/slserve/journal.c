@@ -285,12 +285,20 @@ journal_use_fd(struct journal *j, int fd, off_t end, off_t room, int sync)
 static struct store_image *
 journal_image(struct journal *j, uint64_t *seqp)
 {
+	struct store_image *img = store_image_reserve(j->store);
+
+	if (img == NULL)
+		return NULL;
 	pthread_mutex_lock(&j->store->lock);
 	pthread_mutex_lock(&j->mu);
-	struct store_image *img = store_image(j->store);
+	int rc = store_image_take(j->store, img);
 	*seqp = j->seq;
 	pthread_mutex_unlock(&j->mu);
 	pthread_mutex_unlock(&j->store->lock);
+	if (rc != 0) {
+		store_image_free(img);
+		return NULL;
+	}
 	return img;
 }
 

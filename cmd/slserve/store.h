@@ -109,6 +109,7 @@ struct store {
 	struct lease **buckets;
 	size_t nbuckets;
 	size_t nleases;		/* in the hash, tombstones included */
+	size_t image_avg;	/* bytes a lease took in the last image */
 	struct lease *head;	/* every lease, for listing and snapshots */
 	/* Soft leases and tombstones by the time they may end (a min-heap,
 	 * slots from 1), so expiry looks only at what is due. */
@@ -182,7 +183,11 @@ void store_expire(struct store *s);
 /* Durable state: a snapshot of every lease and ban, and the replay of one
  * journal record. Except store_image, called with the store unlocked. */
 struct store_image;
-struct store_image *store_image(struct store *s);	/* with the store lock held */
+/* An empty image with room for the leases there are, made without the
+ * store lock; store_image_take fills it with the lock held (-1: out of
+ * memory; the image is still freed with store_image_free). */
+struct store_image *store_image_reserve(struct store *s);
+int store_image_take(struct store *s, struct store_image *img);
 /* The snapshot's text at seq ({"leases":[...],"bans":[...],"version":1,
  * "seq":N}); frees the image. NULL when out of memory. parallel: made by
  * one thread a core, else by the caller alone. */
