@@ -681,6 +681,70 @@ get_json(int port, const char *path, const char *auth, int timeout_ms)
 	return o;
 }
 
+/* The server's own request latency histogram (GET /metrics): from a
+ * request's headers to its answer, so what the server itself took, not
+ * the time a request waited for the generator or the scheduler. */
+#define NHIST 24
+
+static char admin_token[80];
+
+struct hist {
+	int n;
+	double le[NHIST];	/* bucket bounds, seconds (the last is +Inf) */
+	double count[NHIST];	/* cumulative */
+};
+
+static int
+server_hist(int port, struct hist *h)
+{
+	static const char key[] = "sl_http_request_duration_seconds_bucket{le=\"";
+	struct bconn b = { -1, port, { NULL, 0, 0 } };
+	struct hresp r;
+	int rc = -1;
+
+	memset(h, 0, sizeof(*h));
+	if (bhttp(&b, "GET", "/metrics", admin_token[0] ? admin_token : NULL, NULL, &r,
+	    5000) == 0 && r.status == 200) {
+		char *text = strndup(r.body, r.blen), *save = NULL;
+		for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l != NULL && h->n < NHIST;
+		    l = strtok_r(NULL, "\n", &save)) {
+			if (strncmp(l, key, sizeof(key) - 1) != 0)
+				continue;
+			char *q = strstr(l, "} ");
+			h->le[h->n] = strtod(l + sizeof(key) - 1, NULL);
+			h->count[h->n] = q ? strtod(q + 2, NULL) : 0;
+			h->n++;
+		}
+		free(text);
+		rc = h->n > 0 ? 0 : -1;
+	}
+	bconn_close(&b);
+	free(b.in.p);
+	return rc;
+}
+
+/* From two scrapes: the bound (ms) of the first bucket holding the
+ * p-quantile of the requests between them, and the share above over_ms
+ * (a bucket bound). -1 when unknown. */
+static double
+hist_quantile(const struct hist *a, const struct hist *b, double p, double over_ms,
+    double *share_over)
+{
+	double total, q = -1;
+
+	*share_over = -1;
+	if (a->n == 0 || a->n != b->n || (total = b->count[b->n - 1] - a->count[a->n - 1]) <= 0)
+		return -1;
+	for (int i = 0; i < b->n; i++) {
+		double cum = b->count[i] - a->count[i];
+		if (q < 0 && cum >= p * total)
+			q = b->le[i] * 1000;
+		if (b->le[i] * 1000 >= over_ms - 1e-9 && *share_over < 0)
+			*share_over = 1 - cum / total;
+	}
+	return q;
+}
+
 /* ---- the servers under test ---- */
 
 struct slsrv {
@@ -692,7 +756,7 @@ struct slsrv {
 	pid_t pid;
 };
 
-static char peer_token[80], admin_token[80];
+static char peer_token[80];
 
 /* slserve refuses to run as root unless told; an older one does not know
  * the setting. Asked once, of slserve -n. */
@@ -1988,7 +2052,10 @@ main(int argc, char **argv)
 	phase_init(&half, "half-load", M_CHECKOUT, a.port);
 	half.rate = peak / 2 > 1 ? peak / 2 : 1;
 	half.ids = &ids;
+	struct hist h0, h1;
+	int have_hist = server_hist(a.port, &h0) == 0;
 	run_phase_cpu(&half, a.pid);
+	have_hist = have_hist && server_hist(a.port, &h1) == 0;
 	checkin_all(a.port, &ids);
 	idlist_free(&ids);
 	long rss, hwm;
@@ -2094,6 +2161,12 @@ main(int argc, char **argv)
 	struct stall_sum hs = stall_sum(half.from, half.to, 2.0);
 	struct opstat *hst = &half.st[OP_CHECKOUT];
 	size_t nslow, near = slow_near_stalls(&hst->due, &hst->due_lat, 2.0, 5, 15, &nslow);
+	double srv_over = -1, srv_p99 = have_hist ? hist_quantile(&h0, &h1, 0.99, 2.5, &srv_over) :
+	    -1;
+	if (srv_p99 >= 0)
+		printf("  (inside the server, from a request's headers to its answer (its own\n"
+		    "   histogram): 99%% of these checkouts took <= %g ms, %.2f%% over 2.5 ms)\n",
+		    srv_p99, srv_over * 100);
 	if (stalls.nprobes > 0) {
 		printf("  (the machine stood still %zu times in this run, %.0f ms in all, the longest"
 		    " %.1f ms;\n   requests falling due in a stall after its first 2 ms wait longer"
@@ -2105,12 +2178,13 @@ main(int argc, char **argv)
 		    nslow ? 100.0 * (double)near / (double)nslow : 0);
 	}
 	json_object_set_new(results, "half_load", json_pack("{s:f, s:f, s:f, s:f, s:I, s:f,"
-	    " s:f, s:f, s:f, s:b}",
+	    " s:f, s:f, s:f, s:f, s:b}",
 	    "offered_per_s", offered, "achieved_per_s", phase_rate(&half, OP_CHECKOUT),
 	    "p50_ms", sample_pct(&half.st[OP_CHECKOUT].lat, 0.5), "p99_ms", half_p99,
 	    "machine_stalls", (json_int_t)hs.n, "machine_stall_ms", hs.total_ms,
 	    "share_due_in_stall_beyond_2ms", hs.over_share,
 	    "share_of_slow_near_cpu_stall", nslow ? (double)near / (double)nslow : 0,
+	    "server_side_p99_bucket_ms", srv_p99,
 	    "longest_stall_ms", hs.longest_ms,
 	    "stall_probe_realtime", stalls.realtime));
 	json_object_set_new(results, "load_server_rss_kib", json_integer(rss));
