@@ -2168,11 +2168,12 @@ main(int argc, char **argv)
 		    "   histogram): 99%% of these checkouts took <= %g ms, %.2f%% over 2.5 ms)\n",
 		    srv_p99, srv_over * 100);
 	if (stalls.nprobes > 0) {
-		printf("  (the machine stood still %zu times in this run, %.0f ms in all, the longest"
+		printf("  (the machine stood still %zu time%s in this run, %.0f ms in all, the longest"
 		    " %.1f ms;\n   requests falling due in a stall after its first 2 ms wait longer"
 		    " than 2 ms\n   whatever the server does: %.2f%% of them (p99 <= 2 ms cannot be met"
 		    " while\n   that share is 1%% or more). Of the %.2f%% of requests over 2 ms, %.0f%%"
 		    " fell due\n   from 5 ms before a stall of one CPU to 15 ms after it)\n", hs.n,
+		    hs.n == 1 ? "" : "s",
 		    hs.total_ms, hs.longest_ms, hs.over_share * 100,
 		    hst->due.n ? 100.0 * (double)nslow / (double)hst->due.n : 0,
 		    nslow ? 100.0 * (double)near / (double)nslow : 0);
