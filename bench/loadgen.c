@@ -278,7 +278,7 @@ sample_free(struct samples *s)
 #define STALL_NS	1000000ull	/* a wake this late is a stall */
 #define MAX_STALLS	65536
 
-struct stall { uint64_t start, end; int cpu; };
+struct stall { uint64_t start, end; };
 
 static struct {
 	pthread_mutex_t mu;
@@ -313,7 +313,7 @@ stall_probe(void *arg)
 		if (now > next + STALL_NS) {
 			pthread_mutex_lock(&stalls.mu);
 			if (stalls.n < MAX_STALLS)
-				stalls.v[stalls.n++] = (struct stall){ next, now, cpu };
+				stalls.v[stalls.n++] = (struct stall){ next, now };
 			pthread_mutex_unlock(&stalls.mu);
 			next = now;
 		}
@@ -375,7 +375,7 @@ machine_stalls(uint64_t from, uint64_t to, struct stall **out)
 		if (e[i].d > 0 && ++depth == stalls.nprobes)
 			start = e[i].t;
 		else if (e[i].d < 0 && depth-- == stalls.nprobes)
-			(*out)[n++] = (struct stall){ start, e[i].t, -1 };
+			(*out)[n++] = (struct stall){ start, e[i].t };
 	}
 	free(e);
 	return n;

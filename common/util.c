@@ -113,21 +113,17 @@ random_atfork(void)
 void
 util_random_hex(char *out, size_t len)
 {
-	unsigned char buf[64];
-
-	if (len > sizeof(buf))
-		len = sizeof(buf);
+	if (len > 64)
+		len = 64;
 	pthread_once(&random_once, random_atfork);
 	if (random_left < len) {
 		randombytes_buf(random_pool, sizeof(random_pool));
 		random_left = sizeof(random_pool);
 	}
 	unsigned char *p = random_pool + sizeof(random_pool) - random_left;
-	memcpy(buf, p, len);
+	sodium_bin2hex(out, 2 * len + 1, p, len);
 	sodium_memzero(p, len);
 	random_left -= len;
-	sodium_bin2hex(out, 2 * len + 1, buf, len);
-	sodium_memzero(buf, len);
 }
 
 uint32_t

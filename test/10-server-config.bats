@@ -54,7 +54,8 @@ check_fails() {
 @test "slserve -n accepts every optional setting of slserve.conf(5)" {
 	good_conf 'hostname = "lichost"' 'max_body = 65536' 'max_connections = 64' \
 	    'connection_timeout = 10' 'fsync = false' 'compact_after = 1000' \
-	    'min_sync_interval = 0.001' 'admin_token_file = "admin.tok"' 'peer_token_file = "peer.tok"' \
+	    'min_sync_interval = 0.001' \
+	    'admin_token_file = "admin.tok"' 'peer_token_file = "peer.tok"' \
 	    'failover "lic0" {' '  url = "http://127.0.0.1:7071"' '  poll_interval = 0.5' \
 	    '  fail_after = 3' '}'
 	run --separate-stderr "$SLSERVE" -n -f "$D/slserve.conf"

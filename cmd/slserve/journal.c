@@ -504,7 +504,8 @@ wake_waiters(struct journal *j)
  * machine a flush costs the host far more than the sync's own time shows.
  * Thousands of flushes a second made the host stop the whole machine for
  * 5 to 10 ms every 100 ms (its CPU quota spent), which cost more latency
- * than the wait does (BENCHMARKS.md, "machine stalls"). */
+ * than the wait does (BENCHMARKS.md, "The host stops this machine when its
+ * disk is flushed often"). */
 static void
 gather(struct journal *j)
 {

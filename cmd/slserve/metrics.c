@@ -164,6 +164,14 @@ put_licenses(FILE *f, json_t *lics)
 	}
 }
 
+/* One counter: its HELP and TYPE, then its sample. */
+static void
+put_counter(FILE *f, const char *name, const char *help, uint64_t v)
+{
+	put_header(f, name, "counter", help);
+	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
+}
+
 static void
 put_counters(FILE *f, struct store *s)
 {
@@ -183,10 +191,8 @@ put_counters(FILE *f, struct store *s)
 	v[3] = s->revokes;
 	v[4] = s->denials;
 	pthread_mutex_unlock(&s->lock);
-	for (size_t i = 0; i < nitems(v); i++) {
-		put_header(f, names[i][0], "counter", names[i][1]);
-		fprintf(f, "%s %llu\n", names[i][0], (unsigned long long)v[i]);
-	}
+	for (size_t i = 0; i < nitems(v); i++)
+		put_counter(f, names[i][0], names[i][1], v[i]);
 }
 
 /* The journal: records appended, and the writes and syncs that put them on
@@ -197,14 +203,12 @@ put_journal(FILE *f, struct journal *j)
 	struct journal_stats st;
 
 	journal_stats(j, &st);
-	put_header(f, "sl_journal_records_total", "counter", "Journal records appended since start.");
-	fprintf(f, "sl_journal_records_total %llu\n", (unsigned long long)st.records);
-	put_header(f, "sl_journal_writes_total", "counter",
-	    "Journal writes since start, each one batch of records (group commit).");
-	fprintf(f, "sl_journal_writes_total %llu\n", (unsigned long long)st.commits);
-	put_header(f, "sl_journal_syncs_total", "counter",
-	    "Journal fdatasync calls since start (0 with fsync = false).");
-	fprintf(f, "sl_journal_syncs_total %llu\n", (unsigned long long)st.syncs);
+	put_counter(f, "sl_journal_records_total", "Journal records appended since start.",
+	    st.records);
+	put_counter(f, "sl_journal_writes_total",
+	    "Journal writes since start, each one batch of records (group commit).", st.commits);
+	put_counter(f, "sl_journal_syncs_total",
+	    "Journal fdatasync calls since start (0 with fsync = false).", st.syncs);
 }
 
 static void

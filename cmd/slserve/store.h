@@ -181,7 +181,7 @@ uint64_t store_merge_handback(struct store *s, json_t *payload, int *adopted, in
 void store_expire(struct store *s);
 
 /* Durable state: a snapshot of every lease and ban, and the replay of one
- * journal record. Except store_image, called with the store unlocked. */
+ * journal record. Except store_image_take, called with the store unlocked. */
 struct store_image;
 /* An empty image with room for the leases there are, made without the
  * store lock; store_image_take fills it with the lock held (-1: out of
