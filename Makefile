@@ -62,16 +62,27 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/run.sh
 
+# C tests of slserve's parts that a request cannot reach (test/unit/NAME.c,
+# run by the bats suite from $(BUILD)/test/unit-NAME).
+UNITS := image
+UNIT_SLSERVE := store journal usage
+$(BUILD)/test/unit/%.o: CFLAGS += -Icmd/slserve
+$(BUILD)/test/unit-%: $(BUILD)/test/unit/%.o $(UNIT_SLSERVE:%=$(BUILD)/cmd/slserve/%.o) \
+    $(BUILD)/libsl.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+units: $(UNITS:%=$(BUILD)/test/unit-%)
+
 TESTS ?= test
 test: deps
-	@$(MAKE) --no-print-directory all fuzz-replay
+	@$(MAKE) --no-print-directory all fuzz-replay units
 	@command -v mandoc >/dev/null && mandoc -Tlint -Wwarning man/*.[0-9]
 	SL_BINDIR=$(CURDIR)/$(BINDIR) $(TEST_WRAP) bats --timing $(TESTS)
 
 clean:
 	rm -rf build bin
 
-.PHONY: all bin deps run test clean
+.PHONY: all bin deps run test clean units
 
 # make install [PREFIX=/usr/local] [SYSCONFDIR=/etc/sl] [DESTDIR=]: binaries,
 # man pages, the systemd unit, bash completions, and the sample configs,

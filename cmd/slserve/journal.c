@@ -32,6 +32,11 @@
  * batch waits for a megabyte to be written. */
 #define JOURNAL_ROOM ((off_t)1 << 20)
 #define JOURNAL_ROOM_STEP ((off_t)128 << 10)
+/* A compaction copies the leases this many at a time under the store lock
+ * (about 0.2 ms at 100,000 leases), pausing between slices so that the
+ * requests waiting for the lock get it first. */
+#define IMAGE_SLICE 512
+#define IMAGE_PAUSE_NS 50000
 
 struct waiter {
 	uint64_t seq;
@@ -279,13 +284,14 @@ journal_use_fd(struct journal *j, int fd, off_t end, off_t room, int sync)
 	j->fd = fd;
 }
 
-/* A memory copy of the state as of the last record appended; *seqp gets
- * that record's sequence. The store lock first, as appenders take it. NULL
- * when memory is short. */
+/* Start a memory copy of the state as of the last record appended; *seqp
+ * gets that record's sequence. The leases are copied after, by
+ * store_image_more, into room it makes then (not by the committer). The store lock first, as appenders take it. NULL when
+ * memory is short. */
 static struct store_image *
 journal_image(struct journal *j, uint64_t *seqp)
 {
-	struct store_image *img = store_image_reserve(j->store);
+	struct store_image *img = store_image_new();
 
 	if (img == NULL)
 		return NULL;
@@ -300,6 +306,19 @@ journal_image(struct journal *j, uint64_t *seqp)
 		return NULL;
 	}
 	return img;
+}
+
+/* Copy the leases into an image from journal_image, a slice at a time
+ * while requests are served (sliced), else at once. -1: out of memory. */
+static int
+journal_image_fill(struct journal *j, struct store_image *img, int sliced)
+{
+	const struct timespec pause = { 0, IMAGE_PAUSE_NS };
+	int rc;
+
+	while ((rc = store_image_more(j->store, img, sliced ? IMAGE_SLICE : 0)) == 1)
+		nanosleep(&pause, NULL);
+	return rc;
 }
 
 /* Write img (freed here) as the snapshot at seq. */
@@ -329,7 +348,9 @@ journal_compact(struct journal *j, char *err, size_t errlen)
 	struct store_image *img = journal_image(j, &seq);
 	int fd;
 
-	if (img == NULL) {
+	if (img == NULL || journal_image_fill(j, img, 0) != 0) {
+		if (img != NULL)
+			store_image_free(img);
 		snprintf(err, errlen, "snapshot: out of memory");
 		return -1;
 	}
@@ -351,9 +372,11 @@ static int64_t mono_us(void);
 /*
  * Compaction while the server serves. Writing a snapshot of 100,000 leases
  * takes about a second; done by the committer, it held every checkout for
- * that second. Instead the committer takes a memory copy of the state (as
- * at seq), moves its writes to journal.new, and a thread of its own writes
- * the snapshot and then renames journal.new over the journal. A start
+ * that second. Instead the committer starts an image of the state at seq
+ * (the bans; store_image_take) and moves its writes to journal.new, and a
+ * thread of its own copies the leases a slice at a time (everything they
+ * miss or copy early is in journal.new), writes the snapshot and then
+ * renames journal.new over the journal. A start
  * replays the journal and then journal.new, skipping records the snapshot
  * holds, so a crash at any step loses nothing: before the snapshot's
  * rename the old snapshot and both journals hold everything; after it the
@@ -372,7 +395,10 @@ compactor(void *arg)
 	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
 		log_debug("journal compaction: setpriority: %s", strerror(errno));
 	j->img = NULL;		/* snapshot_write frees it */
-	if (snapshot_write(j, img, j->img_seq, 0, err, sizeof(err)) == 0) {
+	if (journal_image_fill(j, img, 1) != 0) {
+		store_image_free(img);
+		snprintf(err, sizeof(err), "snapshot: out of memory");
+	} else if (snapshot_write(j, img, j->img_seq, 0, err, sizeof(err)) == 0) {
 		if (rename(j->next_path, j->path) != 0)
 			snprintf(err, sizeof(err), "rename %s to %s: %s", j->next_path, j->path,
 			    strerror(errno));

@@ -110,6 +110,7 @@ struct store {
 	size_t nbuckets;
 	size_t nleases;		/* in the hash, tombstones included */
 	size_t image_avg;	/* bytes a lease took in the last image */
+	struct lease *img_cursor;	/* the next lease a compaction's image copies */
 	struct lease *head;	/* every lease, for listing and snapshots */
 	/* Soft leases and tombstones by the time they may end (a min-heap,
 	 * slots from 1), so expiry looks only at what is due. */
@@ -183,11 +184,20 @@ void store_expire(struct store *s);
 /* Durable state: a snapshot of every lease and ban, and the replay of one
  * journal record. Except store_image_take, called with the store unlocked. */
 struct store_image;
-/* An empty image with room for the leases there are, made without the
- * store lock; store_image_take fills it with the lock held (-1: out of
- * memory; the image is still freed with store_image_free). */
+/* An empty image: store_image_new, without room for leases (the first
+ * store_image_more makes it), or store_image_reserve, with room for the
+ * leases there are; both without the store lock. store_image_take, with
+ * the lock held, copies the bans and
+ * starts the walk over the leases; store_image_more copies up to max more
+ * (0: all the rest) under one hold of the lock it takes: 1 while leases
+ * remain, 0 when the image is whole, -1 when out of memory (the image is
+ * still freed with store_image_free). The leases are each as they were
+ * when copied: replaying the journal's records after the sequence read
+ * with store_image_take makes them what they are (see store.c). */
+struct store_image *store_image_new(void);
 struct store_image *store_image_reserve(struct store *s);
 int store_image_take(struct store *s, struct store_image *img);
+int store_image_more(struct store *s, struct store_image *img, size_t max);
 /* The snapshot's text at seq ({"leases":[...],"bans":[...],"version":1,
  * "seq":N}); frees the image. NULL when out of memory. parallel: made by
  * one thread a core, else by the caller alone. */
