@@ -126,6 +126,7 @@ uninstall:
 # `make bench`: bench/loadgen.c drives a server it starts itself (see
 # BENCHMARKS.md); the table goes to stdout, the figures to results.json.
 # loadgen runs bench/failover-times.sh itself and puts its times in both.
+# bench/compaction-probe.sh then times requests during compactions.
 BENCH_BIN := $(BUILD)/bench/loadgen
 
 $(BENCH_BIN): bench/loadgen.c
@@ -135,6 +136,7 @@ $(BENCH_BIN): bench/loadgen.c
 bench: all $(BENCH_BIN)
 	@mkdir -p build/bench
 	$(BENCH_BIN) -b $(BINDIR) -F bench/failover-times.sh -o build/bench/results.json
+	@sh bench/compaction-probe.sh -b $(BINDIR)
 
 .PHONY: bench
 
