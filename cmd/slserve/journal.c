@@ -286,8 +286,8 @@ journal_use_fd(struct journal *j, int fd, off_t end, off_t room, int sync)
 
 /* Start a memory copy of the state as of the last record appended; *seqp
  * gets that record's sequence. The leases are copied after, by
- * store_image_more, into room it makes then (not by the committer). The store lock first, as appenders take it. NULL when
- * memory is short. */
+ * store_image_more, into room it makes then (not by the committer). The
+ * store lock first, as appenders take it. NULL when memory is short. */
 static struct store_image *
 journal_image(struct journal *j, uint64_t *seqp)
 {
