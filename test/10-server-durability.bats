@@ -23,6 +23,33 @@ kill9() {
 	rm -f "$SL_TMP/$1.pid"
 }
 
+# grant PRODUCT ID...: check out a seat of PRODUCT as each lease ID (201).
+grant() {
+	local product=$1 id
+	shift
+	for id; do
+		sl_checkout "$U" "{\"product\":\"$product\",\"lease\":\"$id\"}"
+		sl_expect_code 201 || return 1
+	done
+}
+
+# alive ID...: each lease answers its heartbeat (200).
+alive() {
+	local id
+	for id; do
+		sl_req POST "$U/v1/leases/$id/heartbeat"
+		sl_expect_code 200 || return 1
+	done
+}
+
+# checkin_on_disk ID: check the lease in (200), and wait until its release
+# is in the journal (a checkin reaches the disk within 10 ms of its answer).
+checkin_on_disk() {
+	sl_req DELETE "$U/v1/leases/$1"
+	sl_expect_code 200 || return 1
+	sl_until 2 grep -aq "\"op\":\"release\",\"lease\":{\"id\":\"$1\"" "$SL_TMP/s1/state/journal"
+}
+
 # client N ROUND: check out seats with our own lease ids until $STOP exists.
 # Every id is written to tried.N before it is sent and to acked.N once its 201
 # arrived; some acknowledged seats are checked in again (ids written to
@@ -96,10 +123,7 @@ verify_state() {
 	# A few held seats answer their heartbeat, and a retried checkout of one
 	# (a client that lost the 201) gets it back without a second seat.
 	local id
-	for id in $(shuf -n 5 "$W/must-hold" 2>/dev/null); do
-		sl_req POST "$U/v1/leases/$id/heartbeat"
-		sl_expect_code 200
-	done
+	alive $(shuf -n 5 "$W/must-hold" 2>/dev/null)
 	local before
 	before=$(sl_fingerprint "$U")
 	for id in $(shuf -n 3 "$W/must-hold" 2>/dev/null); do
@@ -174,11 +198,7 @@ sl_product_of() {
 
 @test "a torn last journal record is cut at restart; earlier seats are intact" {
 	sl_start_s1
-	local id
-	for id in t1 t2 t3; do
-		sl_checkout "$U" "{\"product\":\"viewer\",\"lease\":\"$id\"}"
-		sl_expect_code 201
-	done
+	grant viewer t1 t2 t3
 	kill9 s1
 	local journal="$SL_TMP/s1/state/journal"
 	[ "$(wc -l <"$journal")" -ge 4 ]	# version line + 3 grants
@@ -186,10 +206,7 @@ sl_product_of() {
 	printf '1234abcd {"seq":4,"op":"grant","lease":{"id":"torn' >>"$journal"
 	sl_start s1
 	grep -q "journal: cut [0-9]* bytes of a torn or corrupt record" "$SL_TMP/s1/log"
-	for id in t1 t2 t3; do
-		sl_req POST "$U/v1/leases/$id/heartbeat"
-		sl_expect_code 200
-	done
+	alive t1 t2 t3
 	[ "$(sl_in_use "$U" view-free)" = 3 ]
 	sl_req POST "$U/v1/leases/torn/heartbeat"
 	sl_expect_error 404 unknown_lease
@@ -204,16 +221,9 @@ sl_product_of() {
 
 @test "killed while compacting: journal and journal.new both replay; nothing lost or doubled" {
 	sl_start_s1
-	local id
-	for id in k1 k2 k3 k4; do
-		sl_checkout "$U" "{\"product\":\"viewer\",\"lease\":\"$id\"}"
-		sl_expect_code 201
-	done
-	sl_req DELETE "$U/v1/leases/k2"
-	sl_expect_code 200
-	# A checkin reaches the disk within 10 ms of its answer: wait for it.
+	grant viewer k1 k2 k3 k4
+	checkin_on_disk k2
 	local st="$SL_TMP/s1/state"
-	sl_until 2 grep -aq '"op":"release"' "$st/journal"
 	kill9 s1
 	# The state a crash leaves while a snapshot is being written: the
 	# records up to the copy in the journal, the later ones (k4's grant,
@@ -229,10 +239,7 @@ open(st + "/journal.new", "wb").write(b"\n".join([head] + recs[3:]) + b"\n")
 PY
 	sl_start s1
 	grep -q "5 journal records replayed" "$SL_TMP/s1/log"
-	for id in k1 k3 k4; do
-		sl_req POST "$U/v1/leases/$id/heartbeat"
-		sl_expect_code 200
-	done
+	alive k1 k3 k4
 	sl_req POST "$U/v1/leases/k2/heartbeat"
 	sl_expect_error 404 unknown_lease
 	[ "$(sl_in_use "$U" view-free)" = 3 ]
@@ -246,19 +253,14 @@ PY
 @test "a snapshot copied while leases changed is made whole by the journal after it" {
 	sl_start_s1
 	local id
-	for id in f1 f2 f3; do
+	grant sim f1
+	for id in f2 f3; do
 		sl_checkout "$U" "{\"product\":\"sim\",\"lease\":\"$id\"}"
-		[ "$id" = f1 ] || { sl_expect_error 409 no_seats; continue; }
-		sl_expect_code 201
+		sl_expect_error 409 no_seats
 	done
-	for id in a1 a2 a3; do
-		sl_checkout "$U" "{\"product\":\"viewer\",\"lease\":\"$id\"}"
-		sl_expect_code 201
-	done
-	sl_req DELETE "$U/v1/leases/a2"
-	sl_expect_code 200
+	grant viewer a1 a2 a3
+	checkin_on_disk a2
 	local st="$SL_TMP/s1/state"
-	sl_until 2 grep -aq '"op":"release"' "$st/journal"
 	kill9 s1
 	# A compaction copies the leases a slice at a time while requests go on
 	# changing them, so its snapshot (at the sequence where the copy began)
@@ -279,10 +281,7 @@ open(st + "/journal", "wb").write(b"\n".join([head] + recs[2:]) + b"\n")
 PY
 	sl_start s1
 	grep -q "3 journal records replayed" "$SL_TMP/s1/log"
-	for id in f1 a1 a3; do
-		sl_req POST "$U/v1/leases/$id/heartbeat"
-		sl_expect_code 200
-	done
+	alive f1 a1 a3
 	sl_req POST "$U/v1/leases/a2/heartbeat"
 	sl_expect_error 404 unknown_lease
 	# Counted once each: a replayed grant of a lease the snapshot holds
@@ -372,11 +371,7 @@ churn_cfg() {
 
 @test "a last record torn mid-write is cut; the seats before it survive, none counted twice" {
 	sl_start_s1
-	local id
-	for id in a1 a2 a3; do
-		sl_checkout "$U" "{\"product\":\"viewer\",\"lease\":\"$id\"}"
-		sl_expect_code 201
-	done
+	grant viewer a1 a2 a3
 	kill9 s1
 	# Tear the last record (a3's grant) as a crash inside write(2) would:
 	# its last 7 bytes never reached the disk. The journal ends in zeros
@@ -392,10 +387,7 @@ open(p, "wb").write(data)
 PY
 	sl_start s1
 	grep -q "cut [0-9]* bytes" "$SL_TMP/s1/log"
-	for id in a1 a2; do
-		sl_req POST "$U/v1/leases/$id/heartbeat"
-		sl_expect_code 200
-	done
+	alive a1 a2
 	sl_req POST "$U/v1/leases/a3/heartbeat"
 	sl_expect_error 404 unknown_lease
 	[ "$(sl_in_use "$U" view-free)" = 2 ]
@@ -440,10 +432,7 @@ PY
 	max_is() { [ "$(sl_license_field "$U" cad-1 max)" = "$1" ]; }
 	sl_until 5 max_is 5
 	[ "$(sl_in_use "$U" cad-1)" = 2 ]
-	for id in k1 k2; do
-		sl_req POST "$U/v1/leases/$id/heartbeat"
-		sl_expect_code 200
-	done
+	alive k1 k2
 	sl_checkout "$U" '{"product":"cad"}'
 	sl_expect_code 201
 	# A count below the seats in use keeps them, and grants no more.
