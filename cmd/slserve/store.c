@@ -1498,8 +1498,9 @@ image_take(struct store *s, struct store_image *img, struct lease **from, size_t
 int
 store_image_take(struct store *s, struct store_image *img)
 {
+	if ((img->bans = json_array()) == NULL)
+		return -1;
 	s->img_cursor = s->head;
-	img->bans = json_array();
 	for (size_t i = 0; i < s->nbans; i++) {
 		const struct ban *b = &s->bans[i];
 		json_array_append_new(img->bans, json_pack("{s:s, s:s, s:s, s:s, s:I}",
