@@ -35,7 +35,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 . "$here/test/poll.sh"
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(sl_free_port)
 url=http://127.0.0.1:$port
 awk 'BEGIN { for (i = 0; i < 100; i++)
 	printf "license \"probe-%02d\" { product = \"p%02d\" count = 2000 expires = \"never\" host = \"any\" timeout = 3600 }\n", i, i }' \

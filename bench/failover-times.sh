@@ -43,12 +43,8 @@ trap cleanup EXIT INT TERM
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # sl_until SECONDS CMD...: run CMD until it succeeds, for at most SECONDS,
-# every SL_POLL_EVERY seconds (the test suite's bounded poll).
+# every SL_POLL_EVERY seconds (the test suite's bounded poll); sl_free_port.
 . "$here/test/poll.sh"
 
 healthy() { curl -fsS -m 1 -o /dev/null "$1/v1/health" 2>/dev/null; }
@@ -117,9 +113,9 @@ one_run() {
 	dir=$tmp/run.$$.$(now_ms)
 	mkdir -p "$dir"
 	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$dir/peer.token"
-	pa=$(free_port)
-	pb=$(free_port)
-	while [ "$pb" = "$pa" ]; do pb=$(free_port); done
+	pa=$(sl_free_port)
+	pb=$(sl_free_port)
+	while [ "$pb" = "$pa" ]; do pb=$(sl_free_port); done
 	ua=http://127.0.0.1:$pa ub=http://127.0.0.1:$pb
 	config A "$pa"
 	config B "$pb" "failover \"A\" { url = \"$ua\" poll_interval = $1 fail_after = $2 }"

@@ -35,17 +35,6 @@ sl_teardown() {
 	[ -n "${SL_TMP:-}" ] && rm -rf "$SL_TMP"
 }
 
-# A TCP port nobody listens on right now (the kernel picks; we release it).
-sl_free_port() {
-	python3 - <<'PY' 2>/dev/null || echo $((20000 + RANDOM % 20000))
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
-PY
-}
-
 # sl_gone PID: process PID has exited.
 sl_gone() { ! kill -0 "$1" 2>/dev/null; }
 

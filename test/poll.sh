@@ -1,7 +1,8 @@
-# test/poll.sh: the one bounded poll of the test code, sourced by
-# test/helpers.bash (so every bats file has it), test/torture.sh,
-# test/valgrind.sh and bench/failover-times.sh. Plain sh (with `local`,
-# which dash, bash and busybox have), because the bench script is #!/bin/sh.
+# test/poll.sh: the one bounded poll of the test code, and a free port;
+# sourced by test/helpers.bash (so every bats file has them),
+# test/torture.sh, test/valgrind.sh, bench/failover-times.sh and
+# bench/compaction-probe.sh. Plain sh (with `local`, which dash, bash and
+# busybox have), because the bench scripts are #!/bin/sh.
 
 # sl_until SECONDS CMD...: run CMD until it succeeds, for at most SECONDS of
 # wall-clock time (fractions allowed), every SL_POLL_EVERY seconds (0.05
@@ -20,4 +21,16 @@ sl_until() {
 		fi
 		sleep "${SL_POLL_EVERY:-0.05}"
 	done
+}
+
+# sl_free_port: a TCP port nobody listens on right now (the kernel picks; we
+# release it). Without python3, a random one from 20000-39999.
+sl_free_port() {
+	python3 - <<'PY' 2>/dev/null || echo $((20000 + $(od -An -N2 -tu2 /dev/urandom) % 20000))
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+PY
 }

@@ -61,17 +61,13 @@ violation() {
 	echo "VIOLATION: $*"
 }
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# sl_until SECONDS CMD...: a bounded poll (test/poll.sh).
+# sl_until SECONDS CMD...: a bounded poll; sl_free_port (test/poll.sh).
 . "$here/poll.sh"
 
 # ---- the servers ----
 
 for n in A B; do
-	PORT[$n]=$(free_port)
+	PORT[$n]=$(sl_free_port)
 	URL[$n]=http://127.0.0.1:${PORT[$n]}
 	mkdir -p "$T/$n"
 	printf 'license "%s-cad" {\n  product = "cad"\n  count = %d\n  expires = "never"\n  host = "any"\n  timeout = 600\n}\n' \

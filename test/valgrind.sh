@@ -41,11 +41,7 @@ fail() {
 }
 step() { echo "# $*"; }
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# sl_until SECONDS CMD...: a bounded poll (test/poll.sh).
+# sl_until SECONDS CMD...: a bounded poll; sl_free_port (test/poll.sh).
 . "$here/poll.sh"
 # sl_req METHOD URL [BODY [CURL-ARGS...]]: sets HTTP_CODE and HTTP_BODY
 # (test/http.bash), keeping the answer in $SL_TMP; valgrind is slow.
@@ -68,7 +64,7 @@ lic_is() {
 
 declare -A URL PORT
 for n in A B; do
-	PORT[$n]=$(free_port)
+	PORT[$n]=$(sl_free_port)
 	URL[$n]=http://127.0.0.1:${PORT[$n]}
 	mkdir -p "$T/$n"
 	cat >"$T/$n/licenses.conf" <<EOF
@@ -88,7 +84,7 @@ license "$n-sim" {
 }
 EOF
 done
-[ "${PORT[A]}" != "${PORT[B]}" ] || fail "free_port gave the same port twice"
+[ "${PORT[A]}" != "${PORT[B]}" ] || fail "sl_free_port gave the same port twice"
 od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$T/peer.token"
 for n in A B; do
 	{
