@@ -377,3 +377,29 @@ util_run_parallel(void *(*fn)(void *), void *base, size_t size, size_t n)
 			pthread_join(threads[i], NULL);
 	}
 }
+
+/* A checkout waits for its journal record to be fsynced, so the range that
+ * matters is 0.1 ms to a few hundred ms. */
+const uint64_t util_hist_bounds_us[UTIL_HIST_BOUNDS] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+	500000, 1000000, 2500000
+};
+
+void
+util_hist_add(struct util_hist *h, uint64_t us)
+{
+	size_t b = 0;
+
+	while (b < UTIL_HIST_BOUNDS && us > util_hist_bounds_us[b])
+		b++;
+	__atomic_fetch_add(&h->count[b], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->sum_us, us, __ATOMIC_RELAXED);
+}
+
+void
+util_hist_read(const struct util_hist *h, struct util_hist *copy)
+{
+	for (size_t b = 0; b <= UTIL_HIST_BOUNDS; b++)
+		copy->count[b] = __atomic_load_n(&h->count[b], __ATOMIC_RELAXED);
+	copy->sum_us = __atomic_load_n(&h->sum_us, __ATOMIC_RELAXED);
+}

@@ -32,6 +32,19 @@ int util_valid_http_url(const char *url);
 /* Lowercase hex of len random bytes into out (2*len+1 bytes). */
 void util_random_hex(char *out, size_t len);
 
+/* A latency histogram in the buckets every /metrics histogram uses:
+ * upper bounds util_hist_bounds_us[i], a last bucket for the rest. Added
+ * to from any thread without a lock. */
+#define UTIL_HIST_BOUNDS 14
+extern const uint64_t util_hist_bounds_us[UTIL_HIST_BOUNDS];
+struct util_hist {
+	uint64_t count[UTIL_HIST_BOUNDS + 1];
+	uint64_t sum_us;
+};
+void util_hist_add(struct util_hist *h, uint64_t us);
+/* A copy of h, read bucket by bucket. */
+void util_hist_read(const struct util_hist *h, struct util_hist *copy);
+
 /* CRC-32 (IEEE) of a buffer, used to detect torn journal records. */
 uint32_t util_crc32(const void *buf, size_t len);
 

@@ -58,6 +58,10 @@ EOF
 	w=$(awk '$1 == "sl_journal_writes_total" { print $2 }' metrics.txt)
 	s=$(awk '$1 == "sl_journal_syncs_total" { print $2 }' metrics.txt)
 	[ "$w" -ge 1 ] && [ "$w" -le 5 ] && [ "$s" = "$w" ]
+	# and each write (with its sync) is timed once.
+	grep -Fxq '# TYPE sl_journal_write_duration_seconds histogram' metrics.txt
+	grep -Fxq "sl_journal_write_duration_seconds_count $w" metrics.txt
+	grep -Fxq "sl_journal_write_duration_seconds_bucket{le=\"+Inf\"} $w" metrics.txt
 	grep -Fxq '# TYPE sl_grants_total counter' metrics.txt
 	grep -Fxq '# TYPE sl_license_seats_in_use gauge' metrics.txt
 	grep -Fxq '# TYPE sl_http_request_duration_seconds histogram' metrics.txt

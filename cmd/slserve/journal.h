@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 
+#include "util.h"
+
 struct store;
 struct journal;
 
@@ -40,5 +42,7 @@ char *journal_since_text(struct journal *j, uint64_t since, size_t *count, size_
 /* Statistics for benchmarks and /metrics. */
 struct journal_stats { uint64_t commits, records, syncs; };
 void journal_stats(struct journal *j, struct journal_stats *st);
+/* How long each batch's write and fdatasync took. */
+const struct util_hist *journal_write_times(struct journal *j);
 
 #endif

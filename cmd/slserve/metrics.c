@@ -14,18 +14,8 @@
 #include "store.h"
 #include "util.h"
 
-/* Upper bounds of the latency buckets, in microseconds; a last bucket
- * (+Inf) catches the rest. A checkout waits for its journal record to be
- * fsynced, so the interesting range is 0.1 ms to a few hundred ms. */
-static const uint64_t latency_bounds_us[] = {
-	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
-	500000, 1000000, 2500000
-};
-#define NBUCKETS (nitems(latency_bounds_us) + 1)
-
-/* Lock-free: each request adds to one bucket and to the sum. */
-static uint64_t latency_count[NBUCKETS];
-static uint64_t latency_sum_us;
+/* Every request's time, from its arrival to the end of its answer. */
+static struct util_hist request_latency;
 
 int64_t
 metrics_clock_us(void)
@@ -39,13 +29,7 @@ metrics_clock_us(void)
 void
 metrics_request_done(int64_t start_us)
 {
-	uint64_t us = (uint64_t)(metrics_clock_us() - start_us);
-	size_t b = 0;
-
-	while (b < nitems(latency_bounds_us) && us > latency_bounds_us[b])
-		b++;
-	__atomic_fetch_add(&latency_count[b], 1, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&latency_sum_us, us, __ATOMIC_RELAXED);
+	util_hist_add(&request_latency, (uint64_t)(metrics_clock_us() - start_us));
 }
 
 /* A label value: backslash, double quote and newline escaped. */
@@ -195,8 +179,30 @@ put_counters(FILE *f, struct store *s)
 		put_counter(f, names[i][0], names[i][1], v[i]);
 }
 
-/* The journal: records appended, and the writes and syncs that put them on
- * disk (records per sync is how well group commit gathers). */
+static void
+put_histogram(FILE *f, const char *name, const char *help, const struct util_hist *h)
+{
+	struct util_hist c;
+	uint64_t cumulative = 0;
+
+	util_hist_read(h, &c);
+	put_header(f, name, "histogram", help);
+	for (size_t b = 0; b <= UTIL_HIST_BOUNDS; b++) {
+		cumulative += c.count[b];
+		if (b < UTIL_HIST_BOUNDS)
+			fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", name,
+			    util_hist_bounds_us[b] / 1e6, (unsigned long long)cumulative);
+		else
+			fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+			    (unsigned long long)cumulative);
+	}
+	fprintf(f, "%s_sum %.6f\n", name, c.sum_us / 1e6);
+	fprintf(f, "%s_count %llu\n", name, (unsigned long long)cumulative);
+}
+
+/* The journal: records appended, the writes and syncs that put them on
+ * disk (records per sync is how well group commit gathers), and how long
+ * each took: every checkout waits for one. */
 static void
 put_journal(FILE *f, struct journal *j)
 {
@@ -209,6 +215,8 @@ put_journal(FILE *f, struct journal *j)
 	    "Journal writes since start, each one batch of records (group commit).", st.commits);
 	put_counter(f, "sl_journal_syncs_total",
 	    "Journal fdatasync calls since start (0 with fsync = false).", st.syncs);
+	put_histogram(f, "sl_journal_write_duration_seconds",
+	    "Time the journal took to write a batch and fdatasync it.", journal_write_times(j));
 }
 
 static void
@@ -261,27 +269,6 @@ put_failover(FILE *f, struct server *srv)
 	json_decref(h);
 }
 
-static void
-put_latency(FILE *f)
-{
-	const char *name = "sl_http_request_duration_seconds";
-	uint64_t cumulative = 0;
-
-	put_header(f, name, "histogram",
-	    "Time from a request's arrival to the end of its answer.");
-	for (size_t b = 0; b < NBUCKETS; b++) {
-		cumulative += __atomic_load_n(&latency_count[b], __ATOMIC_RELAXED);
-		if (b < nitems(latency_bounds_us))
-			fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", name,
-			    latency_bounds_us[b] / 1e6, (unsigned long long)cumulative);
-		else
-			fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n", name,
-			    (unsigned long long)cumulative);
-	}
-	fprintf(f, "%s_sum %.6f\n", name,
-	    __atomic_load_n(&latency_sum_us, __ATOMIC_RELAXED) / 1e6);
-	fprintf(f, "%s_count %llu\n", name, (unsigned long long)cumulative);
-}
 
 void
 api_metrics(struct req *r, const char *arg)
@@ -311,7 +298,8 @@ api_metrics(struct req *r, const char *arg)
 	put_counters(f, srv->store);
 	put_journal(f, srv->journal);
 	put_failover(f, srv);
-	put_latency(f);
+	put_histogram(f, "sl_http_request_duration_seconds",
+	    "Time from a request's arrival to the end of its answer.", &request_latency);
 	if (fclose(f) != 0 || text == NULL) {
 		free(text);
 		req_error(r, 503, "out_of_memory", "server out of memory");
