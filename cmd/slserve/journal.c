@@ -84,7 +84,6 @@ struct journal {
 
 	char **ring;			/* last RING_SIZE records' JSON, by seq */
 	struct journal_stats stats;
-	struct util_hist write_times;
 
 	/* Compaction in the background (compact_start / compactor). */
 	int rotated;			/* the committer writes to next_path */
@@ -646,7 +645,7 @@ committer(void *arg)
 			}
 			continue;
 		}
-		util_hist_add(&j->write_times, (uint64_t)(t1 - t0));
+		util_hist_add(&j->stats.write_times, (uint64_t)(t1 - t0));
 		j->sync_us = j->sync_us ? (7 * j->sync_us + (t1 - t0)) / 8 : t1 - t0;
 		j->last_sync_us = t1;
 		j->durable = upto;
@@ -962,10 +961,4 @@ journal_stats(struct journal *j, struct journal_stats *st)
 	pthread_mutex_lock(&j->mu);
 	*st = j->stats;
 	pthread_mutex_unlock(&j->mu);
-}
-
-const struct util_hist *
-journal_write_times(struct journal *j)
-{
-	return &j->write_times;
 }

@@ -39,10 +39,12 @@ void journal_sync_to(struct journal *j, uint64_t seq);
  * memory and a full snapshot is needed (or memory is short). */
 char *journal_since_text(struct journal *j, uint64_t since, size_t *count, size_t *len);
 
-/* Statistics for benchmarks and /metrics. */
-struct journal_stats { uint64_t commits, records, syncs; };
+/* Statistics for benchmarks and /metrics; write_times: how long each
+ * batch's write and fdatasync took. */
+struct journal_stats {
+	uint64_t commits, records, syncs;
+	struct util_hist write_times;
+};
 void journal_stats(struct journal *j, struct journal_stats *st);
-/* How long each batch's write and fdatasync took. */
-const struct util_hist *journal_write_times(struct journal *j);
 
 #endif
