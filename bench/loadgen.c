@@ -2224,13 +2224,13 @@ main(int argc, char **argv)
 		double ignored;
 		wr_p50 = hist_quantile(w0, w1, 0.5, 1, &ignored);
 		wr_p99 = hist_quantile(w0, w1, 0.99, 1, &wr_over);
-		for (int i = 0; wr_p99 >= 0 && i < w1->n; i++) {
-			double in = w1->count[i] - w0->count[i] -
-			    (i > 0 ? w1->count[i - 1] - w0->count[i - 1] : 0);
-			wr_n += in;
-			if (i > 0 && w1->le[i - 1] >= 0.001)
-				wr_slow_ms += in * w1->le[i - 1] * 1000;
-		}
+		if (wr_p99 >= 0)
+			wr_n = w1->count[w1->n - 1] - w0->count[w0->n - 1];
+		/* Each write over 1 ms counted at its bucket's lower bound. */
+		for (int i = 1; wr_p99 >= 0 && i < w1->n; i++)
+			if (w1->le[i - 1] >= 0.001)
+				wr_slow_ms += (w1->count[i] - w0->count[i] - w1->count[i - 1] +
+				    w0->count[i - 1]) * w1->le[i - 1] * 1000;
 	}
 	if (wr_p99 >= 0 && half.window > 0)
 		printf("  (the server's journal writes in this run, each with its fdatasync (its\n"
