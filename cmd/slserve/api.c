@@ -4,6 +4,7 @@
 
 #include "api_fields.h"
 #include "failover.h"
+#include "fence.h"
 #include "journal.h"
 #include "json.h"
 #include "log.h"
@@ -38,6 +39,7 @@ const struct route api_routes[] = {
 	{ "GET", "/v1/peer/sync", AUTH_PEER, api_peer_sync },
 	{ "POST", "/v1/peer/handback", AUTH_PEER, api_peer_handback },
 	{ "POST", "/v1/peer/release", AUTH_PEER, api_peer_release },
+	{ "POST", "/v1/peer/fence", AUTH_PEER, api_peer_fence },
 	{ "GET", "/v1/peer/probe", AUTH_PEER, api_peer_probe },
 	{ "GET", "/metrics", AUTH_STATUS, api_metrics },
 	{ "GET", "/", AUTH_STATUS, api_status_page },
@@ -95,7 +97,12 @@ api_checkout(struct req *r, const char *arg)
 	cr.user = json_str(o, "user", "");
 	cr.host = json_str(o, "host", "");
 	cr.pid = (long)json_int(o, "pid", 0);
-	store_checkout(r->srv->store, &cr, &r->reply);
+	char why[512];
+	if ((cr.pool == NULL || strcmp(cr.pool, r->srv->cfg.name) == 0) &&
+	    !fence_may_grant(r->srv->fence, why, sizeof(why)))
+		req_error(r, 503, "not_serving", "%s", why);
+	else
+		store_checkout(r->srv->store, &cr, &r->reply);
 	json_decref(o);
 }
 

@@ -29,6 +29,13 @@ const struct json_field api_handback_fields[] = {
 	{ NULL, 0, 0 }
 };
 
+const struct json_field api_fence_fields[] = {
+	{ "pool", JK_ID, 1 },
+	{ "epoch", JK_ID, 0 },
+	{ "ttl_ms", JK_UINT, 1 },
+	{ NULL, 0, 0 }
+};
+
 const struct json_field api_revoke_fields[] = {
 	{ "for", JK_UINT, 0 },
 	{ "reason", JK_TEXT, 0 },

@@ -12,6 +12,7 @@
 #include "api_fields.h"
 #include "failcfg.h"
 #include "failover.h"
+#include "fence.h"
 #include "http.h"
 #include "journal.h"
 #include "json.h"
@@ -202,6 +203,7 @@ backups_load(struct failover *fo)
 		util_strlcpy(b->name, name, sizeof(b->name));
 		util_strlcpy(b->url, url, sizeof(b->url));
 		b->interval = 1;
+		fence_note_backup(fo->srv->fence, name, url);
 	}
 	json_decref(arr);
 }
@@ -892,8 +894,18 @@ poller_once(struct poller *pl)
 			    resp.status != 200 ? "server error status" : "not a sync answer");
 		if (failed >= pl->fail_after && status == POOL_WARM && witness_agrees(pl)) {
 			uint64_t seq = store_takeover(srv->store, p);
-			journal_sync_to(srv->journal, seq);
-			mirror_save(srv, p);
+			pthread_mutex_lock(&srv->store->lock);
+			int taken = p->status == POOL_HOT_RETRY;
+			int64_t fenced = p->fenced_until_ms - util_mono_ms();
+			pthread_mutex_unlock(&srv->store->lock);
+			if (taken) {
+				journal_sync_to(srv->journal, seq);
+				mirror_save(srv, p);
+			} else if (failed == pl->fail_after) {
+				log_info("pool \"%s\": not taking over for %.1fs more: the "
+				    "Primary may grant until then (fence)", pl->name,
+				    fenced > 0 ? fenced / 1000.0 : 0.0);
+			}
 		} else if (failed >= pl->fail_after && p->handing) {
 			store_handback_cancel(srv->store, p);
 		}
@@ -1222,6 +1234,12 @@ failover_start(struct server *srv)
 	fo->started = 1;
 	for (size_t i = 0; i < fo->npollers; i++) {
 		struct poller *pl = fo->pollers[i];
+		/* What we promised before a restart is forgotten: take it that
+		 * we promised the most (a takeover time) just now. */
+		pthread_mutex_lock(&srv->store->lock);
+		pl->pool->fenced_until_ms = util_mono_ms() +
+		    (int64_t)(pl->interval * pl->fail_after * 1000);
+		pthread_mutex_unlock(&srv->store->lock);
 		/* We were serving this pool when we stopped: go on until the
 		 * Primary answers and takes it back. */
 		if (store_pool_has_leases(srv->store, pl->pool)) {
@@ -1311,6 +1329,7 @@ merge_payload(struct server *srv, json_t *payload, const char *from)
 	uint64_t seq = store_merge_handback(srv->store, payload, &adopted, &ended);
 
 	journal_sync_to(srv->journal, seq);
+	fence_handed_back(srv->fence, from);
 	if (adopted == 0 && ended == 0)
 		return;
 	log_info("handback from \"%s\": %d leases taken back, %d ended while it served",
@@ -1462,7 +1481,7 @@ api_peer_sync(struct req *r, const char *arg)
 	const char *qi = req_query(r, "interval");
 	uint64_t since = qs ? strtoull(qs, NULL, 10) : 0;
 	double interval = qi ? atof(qi) : 1;
-	char *records = NULL;
+	char *records = NULL, burl[512] = "";
 	size_t nrecords = 0, len = 0;
 
 	(void)arg;
@@ -1497,10 +1516,12 @@ api_peer_sync(struct req *r, const char *arg)
 		}
 		b->last_ms = util_mono_ms();
 		b->interval = interval;
+		util_strlcpy(burl, b->url, sizeof(burl));
 		/* since counts only in our epoch: else it holds nothing of ours */
 		b->acked = qe != NULL && strcmp(qe, srv->epoch) == 0 ? since : 0;
 	}
 	pthread_mutex_unlock(&fo->mu);
+	fence_note_backup(srv->fence, qn, burl);
 	ack_refresh(fo);
 
 	uint64_t seq = journal_last_seq(srv->journal);
@@ -1612,6 +1633,19 @@ failover_health(struct server *srv, json_t *health)
 		json_array_append_new(backs, o);
 	}
 	pthread_mutex_unlock(&fo->mu);
+	/* Each backup's promise not to take over (fence.c). */
+	json_t *fences = fence_json(srv->fence), *v, *fv;
+	size_t i, k;
+	json_array_foreach(backups, i, v) {
+		json_array_foreach(fences, k, fv) {
+			if (strcmp(json_str(fv, "name", ""), json_str(v, "name", "")) != 0)
+				continue;
+			json_object_set(v, "fence", json_object_get(fv, "fence"));
+			if (json_object_get(fv, "fence_left") != NULL)
+				json_object_set(v, "fence_left", json_object_get(fv, "fence_left"));
+		}
+	}
+	json_decref(fences);
 	json_object_set_new(health, "backups", backups);
 	json_object_set_new(health, "backs_up", backs);
 }
@@ -1750,6 +1784,52 @@ api_failover_delete(struct req *r, const char *arg)
 		return;
 	}
 	failover_reapply(r);
+}
+
+/*
+ * POST /v1/peer/fence {"pool","epoch","ttl_ms"}: a Primary asks us, its
+ * backup, to promise not to take its pool over for ttl_ms (capped at our
+ * own takeover time, poll_interval x fail_after) from now; see fence.c.
+ * Answers {"serving":false,"ttl_ms":T}, or {"serving":true} when we serve
+ * the pool already (it is then the Primary that must hold back).
+ */
+void
+api_peer_fence(struct req *r, const char *arg)
+{
+	struct server *srv = r->srv;
+	struct failover *fo = fo_of(srv);
+	int64_t cap = -1, ttl;
+	json_t *o;
+
+	(void)arg;
+	if ((o = req_json(r, api_fence_fields, 0)) == NULL)
+		return;
+	const char *name = json_str(o, "pool", "");
+	ttl = json_int(o, "ttl_ms", 0);
+	pthread_mutex_lock(&fo->mu);
+	for (size_t i = 0; i < fo->npollers; i++)
+		if (strcmp(fo->pollers[i]->name, name) == 0)
+			cap = (int64_t)(fo->pollers[i]->interval * fo->pollers[i]->fail_after * 1000);
+	pthread_mutex_unlock(&fo->mu);
+	if (cap < 0) {
+		req_error(r, 404, "unknown_pool", "server \"%s\" does not back up \"%s\"",
+		    srv->cfg.name, name);
+		json_decref(o);
+		return;
+	}
+	if (ttl > cap)
+		ttl = cap;
+	pthread_mutex_lock(&srv->store->lock);
+	struct pool *p = store_pool(srv->store, name);
+	int serving = p == NULL || p->own || p->status == POOL_HOT_RETRY;
+	if (!serving && util_mono_ms() + ttl > p->fenced_until_ms)
+		p->fenced_until_ms = util_mono_ms() + ttl;
+	pthread_mutex_unlock(&srv->store->lock);
+	r->reply.status = 200;
+	r->reply.body = serving ? json_pack("{s:b, s:s}", "serving", 1, "server", srv->cfg.name) :
+	    json_pack("{s:b, s:I, s:s}", "serving", 0, "ttl_ms", (json_int_t)ttl, "server",
+	    srv->cfg.name);
+	json_decref(o);
 }
 
 /* A witness answers whether it can reach a server (any slserve can be one). */

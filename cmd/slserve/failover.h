@@ -37,6 +37,7 @@ void failover_health(struct server *srv, json_t *health);
 void api_peer_sync(struct req *r, const char *arg);
 void api_peer_handback(struct req *r, const char *arg);
 void api_peer_release(struct req *r, const char *arg);
+void api_peer_fence(struct req *r, const char *arg);
 void api_failover_get(struct req *r, const char *arg);
 void api_failover_put(struct req *r, const char *arg);
 void api_failover_delete(struct req *r, const char *arg);

@@ -14,6 +14,7 @@
 #include "journal.h"
 #include "json.h"
 #include "log.h"
+#include "fence.h"
 #include "server.h"
 #include "util.h"
 
@@ -229,6 +230,31 @@ dispatch(struct req *r)
 	req_error(r, 404, "not_found", "no such path: %s", r->url);
 }
 
+/*
+ * A new seat of our own pool is answered only while no backup can have
+ * taken the pool over (fence.c): checked again now, after the grant
+ * reached our disk and our backups, since this server may have stood
+ * still (SIGSTOP, a paused VM) since the request came in. If not, the seat
+ * is released, durably, and the client told 503: nothing it was not told
+ * of stays held.
+ */
+static void
+reply_fenced(struct req *r)
+{
+	char why[512];
+	const char *id;
+
+	if (!r->reply.own_grant || r->reply.status != 201 ||
+	    fence_may_grant(r->srv->fence, why, sizeof(why)))
+		return;
+	id = json_str(r->reply.body, "lease", "");
+	uint64_t seq = store_release_unanswered(r->srv->store, id);
+	if (seq > 0)
+		journal_sync_to(r->srv->journal, seq);
+	log_warnx("checkout of lease %s not answered: %s", id, why);
+	req_error(r, 503, "not_serving", "%s", why);
+}
+
 static enum MHD_Result
 send_reply(struct req *r)
 {
@@ -238,6 +264,7 @@ send_reply(struct req *r)
 	const char *ctype;
 	enum MHD_Result ret;
 
+	reply_fenced(r);
 	if (r->reply.body != NULL || r->raw == NULL) {
 		if (r->reply.body == NULL)
 			req_error(r, 500, "internal", "no answer");

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "failover.h"
+#include "fence.h"
 #include "journal.h"
 #include "license.h"
 #include "log.h"
@@ -406,6 +407,8 @@ main(int argc, char **argv)
 	if (usage_open(usage_path, err, sizeof(err)) != 0)
 		startup_failed("usage log: %s", err);
 	free(usage_path);
+	if ((srv.fence = fence_new(&srv)) == NULL)
+		startup_failed("out of memory");
 	if (failover_init(&srv, err, sizeof(err)) != 0)
 		startup_failed("failover: %s", err);
 	srv.journal = journal_open(srv.cfg.state_dir, srv.cfg.fsync, srv.cfg.compact_after,
@@ -418,6 +421,9 @@ main(int argc, char **argv)
 	util_random_hex(srv.epoch, 8);
 	/* Before granting anything, take back what our backups served for us. */
 	failover_reclaim(&srv);
+	/* and learn that no backup serves our pool (fence.c) */
+	if (fence_start(srv.fence) != 0)
+		startup_failed("cannot start the fence thread");
 	srv.started = time(NULL);
 	srv.started_mono_ms = util_mono_ms();
 
@@ -488,6 +494,7 @@ main(int argc, char **argv)
 	struct timespec grace = { 0, 200 * 1000000L };
 	nanosleep(&grace, NULL);
 	httpd_stop(&srv);
+	fence_free(srv.fence);
 	journal_close(srv.journal);
 	usage_close();
 	store_free(srv.store);

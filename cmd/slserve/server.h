@@ -16,12 +16,14 @@
 struct MHD_Daemon;
 struct MHD_Connection;
 struct failover;
+struct fence;
 
 struct server {
 	struct server_config cfg;
 	struct store *store;
 	struct journal *journal;
 	struct failover *failover;
+	struct fence *fence;		/* our grants' authority (fence.c) */
 	struct MHD_Daemon *daemon;
 	char epoch[17];
 	time_t started;

@@ -1966,6 +1966,12 @@ store_takeover(struct store *s, struct pool *p)
 	int n = 0;
 
 	pthread_mutex_lock(&s->lock);
+	/* The promise to the Primary and the decision are taken under one
+	 * hold of the lock: a fence request cannot slip in between. */
+	if (p->status != POOL_WARM || util_mono_ms() < p->fenced_until_ms) {
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
 	json_object_foreach(p->mirror, id, v) {
 		if ((q = adopt_lease(s, p, v)) > 0) {
 			seq = q;
@@ -2160,6 +2166,22 @@ store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended)
 			seq = q;
 			(*adopted)++;
 		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return seq;
+}
+
+uint64_t
+store_release_unanswered(struct store *s, const char *id)
+{
+	struct lease *l;
+	uint64_t seq = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if ((l = lease_find(s, id)) != NULL && l->tomb_until_ms == 0 && l->lic->pool->own) {
+		seq = lease_end(s, l, "unanswered", NULL);
+		s->grants--;
+		free(l);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return seq;

@@ -68,6 +68,8 @@ struct pool {
 	int failed_polls;
 	int dirty;		/* mirror changed since it was last saved */
 	int handing;		/* a handback is under way: no checkouts or checkins */
+	int64_t fenced_until_ms;	/* monotonic: we promised the Primary not to
+					 * take over before this (POST /v1/peer/fence) */
 	/* This server's own pool: when a backup last polled, and how often. */
 	int64_t backup_seen_ms;
 	double backup_interval;
@@ -152,7 +154,9 @@ json_t *store_licenses_json(struct store *s);
 void store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs);
 void store_mirror_full(struct store *s, struct pool *p, json_t *leases);
 void store_mirror_records(struct store *s, struct pool *p, json_t *records);
-/* Serve the pool: adopt the mirrored leases. Returns the sequence to sync. */
+/* Serve the pool: adopt the mirrored leases. Returns the sequence to sync.
+ * Not while the pool is fenced (p->fenced_until_ms) or not warm: then
+ * p->status stays as it was. */
 uint64_t store_takeover(struct store *s, struct pool *p);
 /* Hand the pool back to its Primary, in two steps. prepare: stop changing
  * the pool (checkouts and checkins answer not_serving; heartbeats go on) and
@@ -177,6 +181,10 @@ char *store_own_leases_text(struct store *s, uint64_t upto, size_t *len);
 json_t *store_own_licenses(struct store *s);
 /* Take leases back from a backup. Returns the sequence to sync. */
 uint64_t store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended);
+
+/* End the own pool's lease id that its client was told was not granted
+ * (fencing, see fence.c). Returns the sequence to sync, 0 if none. */
+uint64_t store_release_unanswered(struct store *s, const char *id);
 
 /* Reclaim soft leases past their expiry and drop old tombstones and bans. */
 void store_expire(struct store *s);
