@@ -401,6 +401,25 @@ fail:
 	return NULL;
 }
 
+int
+util_check_file(const char *path, size_t max)
+{
+	struct stat st;
+
+	read_errnum = 0;
+	if (stat(path, &st) == -1)
+		return 0;
+	if (!S_ISREG(st.st_mode)) {
+		read_fail(EINVAL, 0);
+		return -1;
+	}
+	if ((uintmax_t)st.st_size > max) {
+		read_fail(EFBIG, max);
+		return -1;
+	}
+	return 0;
+}
+
 const char *
 util_read_strerror(int errnum)
 {

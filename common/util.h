@@ -78,8 +78,13 @@ char *util_read_file(const char *path, size_t *lenp);
  * (errno EFBIG); max is below SIZE_MAX. Say why with
  * util_read_strerror(errno). */
 char *util_read_file_max(const char *path, size_t max, size_t *lenp);
+/* For files another library reads by name (libcurl's CA file): -1 with
+ * errno as util_read_file_max's when path is not a regular file or has more
+ * than max bytes; 0 otherwise, a missing file included, which the reader
+ * reports itself. */
+int util_check_file(const char *path, size_t max);
 /* strerror(errnum), or for the calling thread's last util_read_file_max
- * failure "not a regular file" or "larger than MAX bytes". */
+ * or util_check_file failure "not a regular file" or "larger than MAX bytes". */
 const char *util_read_strerror(int errnum);
 
 /* Parse "host:port" or "[v6]:port" into host (size hostlen) and port.
