@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "util.h"
 
 #define CACHE_MAGIC "sl-client-cache 1"
 #define CACHE_MAX_ENTRIES 256
@@ -191,6 +192,10 @@ cache_read(struct cache *c, char *err, size_t errlen)
 	free(c->v);
 	c->v = NULL;
 	c->n = 0;
+	if (util_check_file(c->path, UTIL_CONF_MAX) == -1) {
+		cache_seterr(err, errlen, "cache: %s: %s", c->path, util_read_strerror(errno));
+		return -1;
+	}
 	if ((fp = fopen(c->path, "re")) == NULL) {
 		if (errno == ENOENT)
 			return 0;

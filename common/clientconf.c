@@ -375,12 +375,12 @@ clientconf_read_token(struct clientconf *cc, const char *path, const char *where
     char *err, size_t errlen)
 {
 	size_t len;
-	char *buf = util_read_file(path, &len);
+	char *buf = util_read_file_max(path, UTIL_SECRET_MAX, &len);
 	char *start, *end;
 
 	if (buf == NULL) {
 		clientconf_seterr(err, errlen, "%s: token_file %s: %s", where, path,
-		    strerror(errno));
+		    util_read_strerror(errno));
 		return -1;
 	}
 	start = buf;
@@ -437,8 +437,8 @@ clientconf_parse_file(struct clientconf *cc, int use_lists, char *err, size_t er
 	parse.path = path;
 	parse.err = err;
 	parse.errlen = errlen;
-	if ((text = util_read_file(path, &len)) == NULL) {
-		clientconf_seterr(err, errlen, "%s: %s", path, strerror(errno));
+	if ((text = util_read_file_max(path, UTIL_CONF_MAX, &len)) == NULL) {
+		clientconf_seterr(err, errlen, "%s: %s", path, util_read_strerror(errno));
 		return -1;
 	}
 	if (strlen(text) != len) {

@@ -132,8 +132,8 @@ conf_parse(cfg_t *cfg, const char *path, struct conf_errors *e)
 	char *text;
 	int rc;
 
-	if ((text = util_read_file(path, NULL)) == NULL) {
-		conf_error(e, "%s: %s", path, strerror(errno));
+	if ((text = util_read_file_max(path, UTIL_CONF_MAX, NULL)) == NULL) {
+		conf_error(e, "%s: %s", path, util_read_strerror(errno));
 		return -1;
 	}
 	conf_blank_comments(text);

@@ -327,11 +327,11 @@ failcfg_load(const char *state_dir, struct failcfg *out, char *err, size_t errle
 		failcfg_err(err, errlen, "out of memory");
 		return -1;
 	}
-	if ((text = util_read_file(path, &len)) == NULL) {
+	if ((text = util_read_file_max(path, UTIL_CONF_MAX, &len)) == NULL) {
 		if (errno == ENOENT)
 			rc = 0;
 		else
-			failcfg_err(err, errlen, "%s: %s", path, strerror(errno));
+			failcfg_err(err, errlen, "%s: %s", path, util_read_strerror(errno));
 		goto out;
 	}
 	rc = failcfg_parse(text, len, path, out, err, errlen);

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,9 @@
 #include "util.h"
 
 #define HTTP_MAX_BODY (64u << 20)
+/* A CA bundle is public and may list many certificates: the configuration
+ * files' limit, not the 1 MiB of a key. */
+#define HTTP_MAX_CACERT UTIL_CONF_MAX
 
 struct http_client {
 	CURL *curl;
@@ -186,6 +190,12 @@ http_request(struct http_client *c, const char *method, const char *url,
 	long total_ms = c->opts.timeout_ms;
 
 	memset(resp, 0, sizeof(*resp));
+	if (c->cacert != NULL && strncasecmp(url, "https:", 6) == 0 &&
+	    util_check_file(c->cacert, HTTP_MAX_CACERT) == -1) {
+		snprintf(resp->error, sizeof(resp->error), "cacert %s: %s", c->cacert,
+		    util_read_strerror(errno));
+		return -1;
+	}
 	if (c->deadline_ms > 0) {
 		int64_t left = c->deadline_ms - util_mono_ms();
 		if (left <= 0) {

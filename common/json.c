@@ -1,4 +1,6 @@
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
@@ -156,4 +158,25 @@ json_compact(const json_t *o, size_t extra, size_t *lenp)
 	out[n] = '\0';
 	*lenp = n;
 	return out;
+}
+
+json_t *
+json_load_path(const char *path, size_t max, json_error_t *error)
+{
+	size_t len;
+	char *text = util_read_file_max(path, max, &len);
+	json_t *o;
+
+	if (text == NULL) {
+		if (error != NULL) {
+			memset(error, 0, sizeof(*error));
+			error->line = error->column = error->position = -1;
+			util_strlcpy(error->source, path, sizeof(error->source));
+			util_strlcpy(error->text, util_read_strerror(errno), sizeof(error->text));
+		}
+		return NULL;
+	}
+	o = json_loadb(text, len, 0, error);
+	free(text);
+	return o;
 }

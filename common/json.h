@@ -28,6 +28,11 @@ struct json_field {
 json_t *json_decode_object(const char *text, size_t len, const struct json_field *fields,
     int allow_empty, char *err, size_t errlen);
 
+/* json_load_file(path, 0, error) for a state file: a regular file of at
+ * most max bytes (util_read_file_max); a read failure sets error's line to
+ * -1 and its text to why. NULL on error; error may be NULL. */
+json_t *json_load_path(const char *path, size_t max, json_error_t *error);
+
 /* Get a string member or a default. */
 const char *json_str(const json_t *obj, const char *key, const char *dflt);
 long long json_int(const json_t *obj, const char *key, long long dflt);

@@ -297,8 +297,8 @@ license_key_load(const char *path, struct license_key *key, char *err, size_t er
 
 	memset(key, 0, sizeof(*key));
 	util_strlcpy(key->file, path, sizeof(key->file));
-	if ((text = util_read_file(path, NULL)) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((text = util_read_file_max(path, UTIL_SECRET_MAX, NULL)) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, util_read_strerror(errno));
 		return -1;
 	}
 	if (sscanf(text, "%31s %65s %255s", kind, issuer, b64) != 3 ||

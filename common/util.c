@@ -322,6 +322,112 @@ fail:;
 	return NULL;
 }
 
+/* Why this thread's last util_read_file_max failed, for the errno it set. */
+static __thread int read_errnum;
+static __thread char read_why[64];
+
+/* Fail with EINVAL (not a regular file) or EFBIG (more than max bytes). */
+static void
+read_fail(int errnum, size_t max)
+{
+	read_errnum = errnum;
+	if (errnum == EFBIG)
+		snprintf(read_why, sizeof(read_why), "larger than %zu bytes", max);
+	else
+		snprintf(read_why, sizeof(read_why), "not a regular file");
+	errno = errnum;
+}
+
+char *
+util_read_file_max(const char *path, size_t max, size_t *lenp)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0, cap;
+	int saved;
+
+	read_errnum = 0;
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		read_fail(EINVAL, 0);
+		goto fail;
+	}
+	if ((uintmax_t)st.st_size > max) {
+		read_fail(EFBIG, max);
+		goto fail;
+	}
+	/* One byte more than the size, to see a file that grew; never past max. */
+	cap = (size_t)st.st_size + 2;
+	for (;;) {
+		if (buf == NULL || len + 1 >= cap) {
+			size_t ncap = buf == NULL ? cap : cap * 2;
+			char *nbuf;
+
+			if (ncap > max + 2)
+				ncap = max + 2;
+			if ((nbuf = realloc(buf, ncap)) == NULL)
+				goto fail;
+			buf = nbuf;
+			cap = ncap;
+		}
+		ssize_t r = read(fd, buf + len, cap - len - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+		if (len > max) {
+			read_fail(EFBIG, max);
+			goto fail;
+		}
+	}
+	buf[len] = '\0';
+	close(fd);
+	if (lenp != NULL)
+		*lenp = len;
+	return buf;
+fail:
+	saved = errno;
+	free(buf);
+	close(fd);
+	errno = saved;
+	return NULL;
+}
+
+int
+util_check_file(const char *path, size_t max)
+{
+	struct stat st;
+
+	read_errnum = 0;
+	if (stat(path, &st) == -1)
+		return 0;
+	if (!S_ISREG(st.st_mode)) {
+		read_fail(EINVAL, 0);
+		return -1;
+	}
+	if ((uintmax_t)st.st_size > max) {
+		read_fail(EFBIG, max);
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+util_read_strerror(int errnum)
+{
+	if (read_errnum != 0 && errnum == read_errnum)
+		return read_why;
+	return strerror(errnum);
+}
+
 int
 util_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
 {

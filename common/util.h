@@ -64,6 +64,29 @@ char *util_dirname(const char *path);
 /* Read a whole file into a malloc'd NUL-terminated buffer. NULL + errno on error. */
 char *util_read_file(const char *path, size_t *lenp);
 
+/* Size limits for util_read_file_max: configuration and licenses files;
+ * token, key and certificate files; state files, whose size grows with the
+ * leases they hold (a mirror at 100k leases is ~20 MB), so theirs only stops
+ * a runaway read. */
+#define UTIL_CONF_MAX	((size_t)16 << 20)
+#define UTIL_SECRET_MAX	((size_t)1 << 20)
+#define UTIL_STATE_MAX	((size_t)1 << 30)
+
+/* util_read_file for files a program trusts to be small and regular: a
+ * device, FIFO or directory fails at once (errno EINVAL, never blocking on
+ * a FIFO), a file of more than max bytes fails without reading past max
+ * (errno EFBIG); max is below SIZE_MAX. Say why with
+ * util_read_strerror(errno). */
+char *util_read_file_max(const char *path, size_t max, size_t *lenp);
+/* For files another library reads by name (libcurl's CA file): -1 with
+ * errno as util_read_file_max's when path is not a regular file or has more
+ * than max bytes; 0 otherwise, a missing file included, which the reader
+ * reports itself. */
+int util_check_file(const char *path, size_t max);
+/* strerror(errnum), or for the calling thread's last util_read_file_max
+ * or util_check_file failure "not a regular file" or "larger than MAX bytes". */
+const char *util_read_strerror(int errnum);
+
 /* Parse "host:port" or "[v6]:port" into host (size hostlen) and port.
  * Returns 0, or -1 if malformed. */
 int util_parse_hostport(const char *s, char *host, size_t hostlen, int *port);

@@ -352,8 +352,8 @@ license_sign_cmd(struct ctl *ctl, int argc, char **argv)
 		rc = EXIT_CONFIG;
 		goto out;
 	}
-	if ((text = util_read_file(file, NULL)) == NULL) {
-		ctl_warnx("%s: %s", file, strerror(errno));
+	if ((text = util_read_file_max(file, UTIL_CONF_MAX, NULL)) == NULL) {
+		ctl_warnx("%s: %s", file, util_read_strerror(errno));
 		rc = EXIT_CONFIG;
 		goto out;
 	}
@@ -627,8 +627,8 @@ edit_open(struct licenses_edit *ed, const char *path, const char *doing)
 		ctl_warnx("%s: fix this file before %s licenses", path, doing);
 		return EXIT_CONFIG;
 	}
-	if ((ed->text = util_read_file(path, NULL)) == NULL) {
-		ctl_warnx("%s: %s", path, strerror(errno));
+	if ((ed->text = util_read_file_max(path, UTIL_CONF_MAX, NULL)) == NULL) {
+		ctl_warnx("%s: %s", path, util_read_strerror(errno));
 		return EXIT_CONFIG;
 	}
 	return 0;

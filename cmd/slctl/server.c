@@ -175,8 +175,8 @@ read_token(const char *path, char *err, size_t errlen)
 	char *text, *s, *end, *tok;
 	size_t len;
 
-	if ((text = util_read_file(path, &len)) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((text = util_read_file_max(path, UTIL_SECRET_MAX, &len)) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, util_read_strerror(errno));
 		return NULL;
 	}
 	s = text;

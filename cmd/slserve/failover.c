@@ -186,7 +186,7 @@ static void
 backups_load(struct failover *fo)
 {
 	char *path = state_path(fo->srv, "backups.json");
-	json_t *arr = path ? json_load_file(path, 0, NULL) : NULL, *v;
+	json_t *arr = path ? json_load_path(path, UTIL_STATE_MAX, NULL) : NULL, *v;
 	size_t i;
 
 	free(path);
@@ -600,7 +600,7 @@ mirror_load(struct server *srv, struct pool *p)
 	char *path = mirror_path(srv, p->name, "json");
 	char *lpath = mirror_path(srv, p->name, "journal");
 	json_error_t jerr;
-	json_t *st = path ? json_load_file(path, 0, &jerr) : NULL;
+	json_t *st = path ? json_load_path(path, UTIL_STATE_MAX, &jerr) : NULL;
 	char err[512];
 	size_t nrec = 0, cut = 0;
 	int full = 0;

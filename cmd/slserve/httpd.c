@@ -460,11 +460,12 @@ httpd_start(struct server *srv, char *err, size_t errlen)
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (srv->cfg.tls_cert != NULL) {
-		tls_cert_pem = util_read_file(srv->cfg.tls_cert, NULL);
-		tls_key_pem = util_read_file(srv->cfg.tls_key, NULL);
+		tls_cert_pem = util_read_file_max(srv->cfg.tls_cert, UTIL_SECRET_MAX, NULL);
+		if (tls_cert_pem != NULL)	/* else errno is the cert's */
+			tls_key_pem = util_read_file_max(srv->cfg.tls_key, UTIL_SECRET_MAX, NULL);
 		if (tls_cert_pem == NULL || tls_key_pem == NULL) {
 			snprintf(err, errlen, "tls: %s: %s", tls_cert_pem ? srv->cfg.tls_key :
-			    srv->cfg.tls_cert, strerror(errno));
+			    srv->cfg.tls_cert, util_read_strerror(errno));
 			freeaddrinfo(ai);
 			return -1;
 		}

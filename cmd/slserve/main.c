@@ -119,7 +119,7 @@ static int
 load_token(const char *path, int may_create, const char *what, unsigned char *hash,
     char **keep, char *err, size_t errlen)
 {
-	char *text = util_read_file(path, NULL);
+	char *text = util_read_file_max(path, UTIL_SECRET_MAX, NULL);
 
 	if (text == NULL && errno == ENOENT && may_create) {
 		char tok[66];
@@ -128,10 +128,11 @@ load_token(const char *path, int may_create, const char *what, unsigned char *ha
 		if (state_write_atomic(path, tok, strlen(tok), 0600, err, errlen) != 0)
 			return -1;
 		log_info("%s token created in %s (mode 0600)", what, path);
-		text = util_read_file(path, NULL);
+		text = util_read_file_max(path, UTIL_SECRET_MAX, NULL);
 	}
 	if (text == NULL) {
-		snprintf(err, errlen, "%s token file %s: %s", what, path, strerror(errno));
+		snprintf(err, errlen, "%s token file %s: %s", what, path,
+		    util_read_strerror(errno));
 		return -1;
 	}
 	text[strcspn(text, "\r\n")] = '\0';
