@@ -244,7 +244,7 @@ static cfg_opt_t server_opts[] = {
 	CFG_INT("request_timeout", 10, CFGF_NONE),
 	CFG_INT("max_leases_per_client", 0, CFGF_NONE),
 	CFG_BOOL("fsync", cfg_true, CFGF_NONE),
-	CFG_BOOL("synchronous_backup", cfg_false, CFGF_NONE),
+	CFG_BOOL("synchronous_backup", cfg_true, CFGF_NONE),
 	CFG_INT("compact_after", 100000, CFGF_NONE),
 	CFG_FLOAT("min_sync_interval", 0.0004, CFGF_NONE),
 	CFG_FLOAT("handback_wait", 3.0, CFGF_NONE),

@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # A seat granted after the backup's last poll and before the Primary died is
 # unknown to the backup. `slcheck run` asks for it again under the same lease
-# id, so after the handback the Primary counts it once.
+# id, so after the handback the Primary counts it once. This is the window
+# of asynchronous mirroring (synchronous_backup = false); with the default,
+# the Primary answers only once the backup holds the seat.
 
 load helpers
 
@@ -18,7 +20,8 @@ in_use_is() { [ "$(in_use "$1" "$2")" = "$3" ]; }
 	pb=$(sl_free_port)
 	mkdir -p "$SL_TMP/A"
 	printf 'license "cad-1" {\n  product = "cad"\n  count = 2\n  timeout = 3\n}\n' >"$SL_TMP/A/licenses.conf"
-	sl_server_config A "$pa" "peer_token_file = \"$SL_TMP/peer.token\"" 'handback_wait = 5'
+	sl_server_config A "$pa" "peer_token_file = \"$SL_TMP/peer.token\"" 'handback_wait = 5' \
+	    'synchronous_backup = false'
 	sl_server_config B "$pb" "peer_token_file = \"$SL_TMP/peer.token\"" \
 	    'failover "A" {' "  url = \"http://127.0.0.1:$pa\"" '  poll_interval = 0.2' \
 	    '  fail_after = 2' '}'

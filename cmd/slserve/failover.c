@@ -37,6 +37,7 @@ struct poller {
 	long slow_ms;		/* > 0: the Primary answered slowly; poll timeout */
 	int refused;		/* polls refused (4xx) in a row: logged every 60th */
 	int synchronous;	/* the Primary waits for us (synchronous_backup) */
+	int long_poll;		/* the Primary held our last poll: poll again now */
 	int stop;
 	pthread_t thread;
 	struct http_client *http;
@@ -48,6 +49,7 @@ struct backup_seen {
 	char url[512];
 	int64_t last_ms;	/* monotonic; 0: not since we started */
 	double interval;
+	long wait_ms;		/* how long we may hold its polls (long poll) */
 	uint64_t acked;		/* our journal up to here is in its mirror */
 };
 
@@ -66,6 +68,8 @@ struct failover {
 
 static struct failover *fo_of(struct server *srv) { return srv->failover; }
 static void full_leases_expire(void);
+static void long_poll_durable(void *arg);
+static void long_poll_stop(struct server *srv);
 
 /*
  * synchronous_backup: answers to checkouts that wait until the backups
@@ -145,11 +149,13 @@ ack_update(int watched, uint64_t seq, int stop)
 	free(go);
 }
 
-/* Is backup b polling us: seen within three of its poll intervals? */
+/* Is backup b polling us: its next poll due within one poll interval (after
+ * the wait of a held one)? Then synchronous_backup waits for it. */
 static int
 backup_watching(const struct backup_seen *b, int64_t now)
 {
-	return b->last_ms > 0 && now - b->last_ms <= (int64_t)(3000 * b->interval) + 250;
+	return b->last_ms > 0 &&
+	    now - b->last_ms <= (int64_t)(1000 * b->interval) + b->wait_ms + 250;
 }
 
 /* Recompute what the backups hold after a poll or as time passes. */
@@ -836,9 +842,14 @@ poller_once(struct poller *pl)
 	uint64_t since = mirror_durable(p, epoch, sizeof(epoch));
 
 	esc_url = curl_easy_escape(NULL, srv->cfg.url, 0);
-	snprintf(url, sizeof(url), "%s/v1/peer/sync?since=%llu&epoch=%s&name=%s&url=%s&interval=%g",
-	    pl->url, (unsigned long long)since, epoch[0] ? epoch : "none", srv->cfg.name,
-	    esc_url ? esc_url : "", pl->interval);
+	/* Long poll: the Primary holds the request until it has news, for at
+	 * most half our poll timeout, so that a held poll is never a missed
+	 * one. */
+	snprintf(url, sizeof(url), "%s/v1/peer/sync?since=%llu&epoch=%s&name=%s&url=%s&interval=%g"
+	    "&wait=%ld", pl->url, (unsigned long long)since, epoch[0] ? epoch : "none",
+	    srv->cfg.name, esc_url ? esc_url : "", pl->interval,
+	    (pl->slow_ms ? pl->slow_ms : poll_timeout_ms(pl->interval)) / 2);
+	pl->long_poll = 0;
 	curl_free(esc_url);
 	int rc = http_request(pl->http, "GET", url, NULL, &resp);
 	if (rc != 0 && resp.timed_out && resp.partial) {
@@ -928,6 +939,7 @@ poller_once(struct poller *pl)
 		poll_good(pl);
 	} else {
 		pl->synchronous = json_is_true(json_object_get(o, "synchronous"));
+		pl->long_poll = json_int(o, "long_poll", 0) > 0;
 		news = mirror_apply(pl, o, &base);
 	}
 out:
@@ -948,7 +960,10 @@ poller_main(void *arg)
 		/* After news, poll again soon: the Primary may hold checkouts
 		 * until we confirm them (synchronous_backup). */
 		int news = poller_once(pl);
-		int64_t wait = news && pl->synchronous ? 10 : (int64_t)(pl->interval * 1000);
+		/* A Primary that holds our polls (long poll) waited for us:
+		 * ask again at once. */
+		int64_t wait = pl->long_poll ? 0 : news && pl->synchronous ? 10 :
+		    (int64_t)(pl->interval * 1000);
 		poller_sleep(pl, start + wait);
 	}
 	return NULL;
@@ -1230,6 +1245,7 @@ failover_start(struct server *srv)
 {
 	struct failover *fo = fo_of(srv);
 
+	journal_set_listener(srv->journal, long_poll_durable, srv);
 	pthread_mutex_lock(&fo->mu);
 	fo->started = 1;
 	for (size_t i = 0; i < fo->npollers; i++) {
@@ -1261,6 +1277,9 @@ failover_stop(struct server *srv)
 
 	if (fo == NULL)
 		return;
+	if (srv->journal != NULL)
+		journal_set_listener(srv->journal, NULL, NULL);
+	long_poll_stop(srv);
 	ack_update(0, 0, 1);
 	pthread_mutex_lock(&fo->mu);
 	for (size_t i = 0; i < fo->npollers; i++)
@@ -1395,6 +1414,8 @@ failover_reclaim(struct server *srv)
  * time; a request that finds nothing changed since the last one gets a copy.
  */
 #define FULL_KEEP_MS 5000
+#define LONG_POLL_MAX_MS 5000		/* longest a sync is held */
+#define PEER_INTERVAL_MAX 5.0		/* longest poll interval a backup may announce */
 static pthread_mutex_t full_mu = PTHREAD_MUTEX_INITIALIZER;
 static char *full_text;
 static size_t full_len;
@@ -1471,6 +1492,163 @@ reply_splice(struct req *r, const char *key, char *value, size_t vlen)
 	r->content_type = "application/json";
 }
 
+/*
+ * The answer to a sync: the durable records since `since` (or, when full is
+ * set or they are no longer kept, every lease), in our epoch. wait_ms > 0:
+ * the backup long-polls; the answer tells it so ("long_poll"), and it asks
+ * again at once.
+ */
+static void
+peer_sync_reply(struct req *r, uint64_t since, int full, long wait_ms)
+{
+	struct server *srv = r->srv;
+	char *records = NULL;
+	size_t nrecords = 0, len = 0;
+	uint64_t seq = journal_last_seq(srv->journal);
+
+	if (!full && (records = journal_since_text(srv->journal, since, &nrecords, &len)) == NULL)
+		full = 1;
+	/* Later records follow incrementally (journal_since_text gives only
+	 * durable ones). */
+	if (full && (records = full_leases(srv, &seq, &len)) == NULL) {
+		req_error(r, 503, "out_of_memory", "server out of memory");
+		return;
+	}
+	r->reply.status = 200;
+	r->reply.body = json_pack("{s:s, s:s, s:I, s:b, s:o}", "name", srv->cfg.name,
+	    "epoch", srv->epoch, "seq", (json_int_t)(full ? seq : since + nrecords),
+	    "full", full, "licenses", store_own_licenses(srv->store));
+	if (srv->cfg.synchronous_backup)
+		json_object_set_new(r->reply.body, "synchronous", json_true());
+	if (wait_ms > 0)
+		json_object_set_new(r->reply.body, "long_poll", json_integer(wait_ms));
+	reply_splice(r, full ? "leases" : "records", records, len);
+}
+
+/*
+ * Long polls: a backup's sync that finds nothing new is held, without a
+ * thread, until a journal commit makes a record after its `since` durable
+ * (the committer tells us: long_poll_durable) or its wait runs out (the
+ * main loop: failover_tick_fast). So a grant reaches the backups as soon as
+ * it is on our disk, and with synchronous_backup the checkout is answered
+ * once the backup's next poll, sent as soon as it has saved the records,
+ * says it holds them: a round trip and the backup's own sync, not a poll
+ * interval. Kept apart from struct failover, like the ack waiters: held
+ * requests are let go at stop (long_poll_stop) before it is freed.
+ */
+struct long_poll {
+	struct req *r;
+	uint64_t since;
+	int64_t deadline_ms;
+	long wait_ms;
+	char backup[SL_ID_MAX + 1];
+};
+static pthread_mutex_t lp_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct long_poll **lps;
+static size_t nlps, caplps;
+static int lp_stopped;
+
+/* The answer to a held sync, once let go. */
+static void
+long_poll_resume(struct req *r)
+{
+	struct long_poll *lp = r->ctx;
+	struct server *srv = r->srv;
+
+	r->ctx = NULL;
+	if (srv->draining)
+		req_error(r, 503, "stopping", "server \"%s\" is shutting down", srv->cfg.name);
+	else
+		peer_sync_reply(r, lp->since, 0, lp->wait_ms);
+	free(lp);
+}
+
+/* Let go of the held syncs that have news, whose wait ran out, or (all)
+ * every one. */
+static void
+long_poll_wake(struct server *srv, int all)
+{
+	int64_t now = util_mono_ms();
+	size_t o = 0;
+
+	pthread_mutex_lock(&lp_mu);
+	for (size_t i = 0; i < nlps; i++) {
+		struct long_poll *lp = lps[i];
+		if (all || now >= lp->deadline_ms ||
+		    journal_is_durable(srv->journal, lp->since + 1))
+			req_wake(lp->r);	/* lp is the request's now */
+		else
+			lps[o++] = lp;
+	}
+	nlps = o;
+	pthread_mutex_unlock(&lp_mu);
+}
+
+/* The journal's listener: a commit made records durable. */
+static void
+long_poll_durable(void *arg)
+{
+	long_poll_wake(arg, 0);
+}
+
+/* Hold the sync r. 0: held; -1: answer now. */
+static int
+long_poll_hold(struct req *r, uint64_t since, long wait_ms, const char *backup)
+{
+	struct long_poll *lp = calloc(1, sizeof(*lp));
+
+	if (lp == NULL)
+		return -1;
+	lp->r = r;
+	lp->since = since;
+	lp->wait_ms = wait_ms;
+	lp->deadline_ms = util_mono_ms() + wait_ms;
+	util_strlcpy(lp->backup, backup, sizeof(lp->backup));
+	pthread_mutex_lock(&lp_mu);
+	if (!lp_stopped && nlps == caplps) {
+		size_t n = caplps ? caplps * 2 : 8;
+		struct long_poll **nv = realloc(lps, n * sizeof(*nv));
+		if (nv != NULL) {
+			lps = nv;
+			caplps = n;
+		}
+	}
+	if (lp_stopped || nlps == caplps) {
+		pthread_mutex_unlock(&lp_mu);
+		free(lp);
+		return -1;
+	}
+	r->ctx = lp;
+	r->on_resume = long_poll_resume;
+	req_hold(r);
+	lps[nlps++] = lp;
+	pthread_mutex_unlock(&lp_mu);
+	/* A commit between our look and the hold told nobody: look again. */
+	long_poll_wake(r->srv, 0);
+	return 0;
+}
+
+void
+failover_tick_fast(struct server *srv)
+{
+	long_poll_wake(srv, 0);
+}
+
+/* At stop: answer every held sync, and hold no more. */
+static void
+long_poll_stop(struct server *srv)
+{
+	pthread_mutex_lock(&lp_mu);
+	lp_stopped = 1;
+	pthread_mutex_unlock(&lp_mu);
+	long_poll_wake(srv, 1);
+	pthread_mutex_lock(&lp_mu);
+	free(lps);
+	lps = NULL;
+	nlps = caplps = 0;
+	pthread_mutex_unlock(&lp_mu);
+}
+
 void
 api_peer_sync(struct req *r, const char *arg)
 {
@@ -1478,11 +1656,10 @@ api_peer_sync(struct req *r, const char *arg)
 	struct failover *fo = fo_of(srv);
 	const char *qs = req_query(r, "since"), *qe = req_query(r, "epoch");
 	const char *qn = req_query(r, "name"), *qu = req_query(r, "url");
-	const char *qi = req_query(r, "interval");
+	const char *qi = req_query(r, "interval"), *qw = req_query(r, "wait");
 	uint64_t since = qs ? strtoull(qs, NULL, 10) : 0;
 	double interval = qi ? atof(qi) : 1;
-	char *records = NULL, burl[512] = "";
-	size_t nrecords = 0, len = 0;
+	char burl[512] = "";
 
 	(void)arg;
 	if (!util_valid_id(qn) || (qu != NULL && qu[0] != '\0' && !failcfg_valid_url(qu))) {
@@ -1491,6 +1668,10 @@ api_peer_sync(struct req *r, const char *arg)
 	}
 	if (!(interval > 0 && interval <= 3600))
 		interval = 1;
+	/* How long we wait for a backup that stops polling (synchronous_backup)
+	 * follows from its interval: it may not announce a long one. */
+	if (interval > PEER_INTERVAL_MAX)
+		interval = PEER_INTERVAL_MAX;
 	pthread_mutex_lock(&fo->mu);
 	struct backup_seen *b = NULL;
 	for (size_t i = 0; i < fo->nbackups; i++)
@@ -1516,6 +1697,8 @@ api_peer_sync(struct req *r, const char *arg)
 		}
 		b->last_ms = util_mono_ms();
 		b->interval = interval;
+		b->wait_ms = qw != NULL && atol(qw) > 0 && srv->cfg.synchronous_backup ?
+		    (atol(qw) < LONG_POLL_MAX_MS ? atol(qw) : LONG_POLL_MAX_MS) : 0;
 		util_strlcpy(burl, b->url, sizeof(burl));
 		/* since counts only in our epoch: else it holds nothing of ours */
 		b->acked = qe != NULL && strcmp(qe, srv->epoch) == 0 ? since : 0;
@@ -1524,23 +1707,16 @@ api_peer_sync(struct req *r, const char *arg)
 	fence_note_backup(srv->fence, qn, burl);
 	ack_refresh(fo);
 
-	uint64_t seq = journal_last_seq(srv->journal);
 	int full = qe == NULL || strcmp(qe, srv->epoch) != 0;
-	if (!full && (records = journal_since_text(srv->journal, since, &nrecords, &len)) == NULL)
-		full = 1;
-	/* Later records follow incrementally (journal_since_text gives only
-	 * durable ones). */
-	if (full && (records = full_leases(srv, &seq, &len)) == NULL) {
-		req_error(r, 503, "out_of_memory", "server out of memory");
+	/* Held only with synchronous_backup: without it, mirroring is
+	 * asynchronous (a poll an interval), as slserve.conf(5) says. */
+	long wait_ms = qw != NULL && srv->cfg.synchronous_backup ? atol(qw) : 0;
+	if (wait_ms > LONG_POLL_MAX_MS)
+		wait_ms = LONG_POLL_MAX_MS;
+	if (!full && wait_ms > 0 && journal_is_durable(srv->journal, since + 1) == 0 &&
+	    long_poll_hold(r, since, wait_ms, qn) == 0)
 		return;
-	}
-	r->reply.status = 200;
-	r->reply.body = json_pack("{s:s, s:s, s:I, s:b, s:o}", "name", srv->cfg.name,
-	    "epoch", srv->epoch, "seq", (json_int_t)(full ? seq : since + nrecords),
-	    "full", full, "licenses", store_own_licenses(srv->store));
-	if (srv->cfg.synchronous_backup)
-		json_object_set_new(r->reply.body, "synchronous", json_true());
-	reply_splice(r, full ? "leases" : "records", records, len);
+	peer_sync_reply(r, since, full, wait_ms);
 }
 
 void

@@ -21,6 +21,8 @@ void failover_start(struct server *srv);
 /* Every 250 ms from the main loop: statuses, saving mirrors, runtime file. */
 void failover_tick(struct server *srv);
 void failover_stop(struct server *srv);
+/* Every 100 ms from the main loop: answer held syncs whose wait ran out. */
+void failover_tick_fast(struct server *srv);
 
 /* With synchronous_backup: ask to be told when every backup polling this
  * server has journal record seq. Returns 0 when no wait is needed (the

@@ -114,6 +114,19 @@ req_query(struct req *r, const char *key)
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+void
+req_hold(struct req *r)
+{
+	MHD_suspend_connection(r->conn);
+	r->suspended = 1;
+}
+
+void
+req_wake(struct req *r)
+{
+	MHD_resume_connection(r->conn);
+}
+
 const char *
 req_header(struct req *r, const char *key)
 {
@@ -360,6 +373,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	}
 	if (r->suspended) {
 		r->suspended = 0;
+		if (r->on_resume != NULL) {
+			void (*fn)(struct req *) = r->on_resume;
+			r->on_resume = NULL;
+			fn(r);
+		}
 		return send_reply(r);
 	}
 	if (*upload_data_size > 0) {
@@ -391,6 +409,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		req_error(r, 503, "stopping", "server \"%s\" is shutting down", srv->cfg.name);
 	else
 		dispatch(r);
+	if (r->suspended)
+		return MHD_YES;		/* held by its handler (req_hold) */
 	/* A heartbeat names a seat granted long ago: its record is on disk,
 	 * and suspending and resuming the connection (two epoll_ctl calls,
 	 * a wakeup) would cost more than the answer. */

@@ -79,6 +79,8 @@ struct journal {
 	struct waiter *waiters;
 	size_t nwaiters, capwaiters;
 	struct waiter *ready;		/* durable, being resumed by the committer */
+	void (*listener)(void *);	/* told of every commit (journal_set_listener) */
+	void *listener_arg;
 	size_t capready;
 	int resuming;
 
@@ -653,6 +655,11 @@ committer(void *arg)
 		if (j->do_fsync)
 			j->stats.syncs++;
 		j->expect = wake_waiters(j);
+		if (j->listener != NULL) {
+			pthread_mutex_unlock(&j->mu);
+			j->listener(j->listener_arg);
+			pthread_mutex_lock(&j->mu);
+		}
 		if (j->since_snapshot >= j->compact_after && !j->stopping && !j->compacting &&
 		    t1 >= j->compact_not_before_us)
 			compact_start(j);
@@ -895,6 +902,15 @@ journal_wait(struct journal *j, uint64_t seq, void (*resume)(void *), void *arg)
 out:
 	pthread_mutex_unlock(&j->mu);
 	return rc;
+}
+
+void
+journal_set_listener(struct journal *j, void (*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&j->mu);
+	j->listener = fn;
+	j->listener_arg = arg;
+	pthread_mutex_unlock(&j->mu);
 }
 
 int

@@ -29,6 +29,10 @@ uint64_t journal_last_seq(struct journal *j);
 /* Ask to be told when seq is durable. Returns 0 if it already is; otherwise
  * 1, and resume(arg) is called from the committer thread once it is. */
 int journal_wait(struct journal *j, uint64_t seq, void (*resume)(void *), void *arg);
+/* Have fn(arg) called from the committer thread, without the journal's
+ * lock, after every commit that made records durable (one listener; NULL
+ * removes it). */
+void journal_set_listener(struct journal *j, void (*fn)(void *), void *arg);
 /* Whether seq is on disk already. */
 int journal_is_durable(struct journal *j, uint64_t seq);
 /* Block until seq is durable (for non-HTTP callers). */

@@ -477,6 +477,7 @@ main(int argc, char **argv)
 				log_warnx("SIGHUP: %s", err);
 			json_decref(changes);
 		}
+		failover_tick_fast(&srv);
 		int64_t now = util_mono_ms();
 		if (now - last_tick >= 250) {
 			last_tick = now;

@@ -54,6 +54,10 @@ struct req {
 	size_t rawlen;
 	const char *content_type;
 	int64_t start_us;		/* metrics_clock_us() at arrival */
+	/* A request its handler holds (req_hold): on_resume, when set, makes
+	 * the answer once req_wake has let it go; ctx is the handler's. */
+	void (*on_resume)(struct req *r);
+	void *ctx;
 };
 
 /* httpd.c */
@@ -64,6 +68,11 @@ void httpd_quiesce(struct server *srv);
 void httpd_sweep(struct server *srv);
 void httpd_stop(struct server *srv);
 const char *req_query(struct req *r, const char *key);
+/* From a handler: answer later. The connection waits, without a thread,
+ * until req_wake (from any thread); then r->on_resume, if set, fills in
+ * the answer. Every held request must be woken before httpd_stop. */
+void req_hold(struct req *r);
+void req_wake(struct req *r);
 const char *req_header(struct req *r, const char *key);
 /* Decode the request body against fields; on failure answer 400 and NULL. */
 struct json_field;
