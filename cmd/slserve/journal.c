@@ -93,7 +93,16 @@ struct journal {
 	struct store_image *img;	/* its input: the state at img_seq */
 	uint64_t img_seq;
 	int64_t compact_not_before_us;	/* after a failure */
+
+	/* Start: what replay found, for its messages. */
+	int had_snapshot;
+	const char *replaying;		/* the file being replayed */
+	struct state_journal_fault fault;
+	char why[512];			/* why replay stopped, when it did */
 };
+
+#define RECOVER_HINT "run \"slserve --recover\" to keep what holds and accept the loss " \
+	"(slserve(8), RECOVERY)"
 
 static int
 replay_one(const char *json, size_t len, void *arg)
@@ -106,16 +115,58 @@ replay_one(const char *json, size_t len, void *arg)
 	if (rec == NULL)
 		return -1;
 	uint64_t seq = (uint64_t)json_int(rec, "seq", 0);
+	const char *op = json_str(rec, "op", "");
 	if (seq == 0)
 		goto out;
+	if (strcmp(op, "snapshot") == 0) {
+		/* A journal made by a compaction: the records up to seq are
+		 * in a snapshot, or in the journal replayed before this one. */
+		if (seq > j->seq) {
+			char at[64] = "is missing";
+			if (j->had_snapshot)
+				snprintf(at, sizeof(at), "is at seq %llu", (unsigned long long)j->base);
+			snprintf(j->why, sizeof(j->why), "%s: byte %zu: the records up to seq %llu "
+			    "were compacted into a snapshot, but %s %s: seq %llu-%llu are "
+			    "missing; %s", j->replaying, j->fault.offset, (unsigned long long)seq,
+			    j->snap_path, at, (unsigned long long)j->seq + 1,
+			    (unsigned long long)seq, RECOVER_HINT);
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
 	if (seq <= j->base) {	/* already in the snapshot */
 		rc = 0;
 		goto out;
 	}
-	if (store_apply_record(j->store, rec) != 0)
+	/* A loss accepted by slserve --recover: seq "from" to seq. */
+	uint64_t from = strcmp(op, "lost") == 0 ? (uint64_t)json_int(rec, "from", 0) : seq;
+	if (from == 0 || from > j->seq + 1 || seq <= j->seq) {
+		if (seq <= j->seq)
+			snprintf(j->why, sizeof(j->why), "%s: byte %zu: record seq %llu after seq "
+			    "%llu: out of order; %s", j->replaying, j->fault.offset,
+			    (unsigned long long)seq, (unsigned long long)j->seq, RECOVER_HINT);
+		else if (j->seq == j->base && !j->had_snapshot)
+			snprintf(j->why, sizeof(j->why), "%s: byte %zu: the first record is seq "
+			    "%llu, and %s is missing: seq %llu-%llu are in no file (compacted "
+			    "into the missing snapshot?); %s", j->replaying, j->fault.offset,
+			    (unsigned long long)from, j->snap_path, (unsigned long long)j->seq + 1,
+			    (unsigned long long)from - 1, RECOVER_HINT);
+		else
+			snprintf(j->why, sizeof(j->why), "%s: byte %zu: record seq %llu follows "
+			    "seq %llu%s: seq %llu-%llu are missing; %s", j->replaying,
+			    j->fault.offset, (unsigned long long)from, (unsigned long long)j->seq,
+			    j->seq == j->base ? " (the snapshot's)" : "",
+			    (unsigned long long)j->seq + 1, (unsigned long long)from - 1,
+			    RECOVER_HINT);
 		goto out;
+	}
+	if (strcmp(op, "lost") != 0) {
+		if (store_apply_record(j->store, rec) != 0)
+			goto out;
+		j->since_snapshot++;
+	}
 	j->seq = seq;
-	j->since_snapshot++;
 	rc = 0;
 out:
 	json_decref(rec);
@@ -194,6 +245,7 @@ load_snapshot(struct journal *j, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", j->snap_path, strerror(errno));
 		return -1;
 	}
+	j->had_snapshot = 1;
 	memset(&jerr, 0, sizeof(jerr));
 	if (len > pos && memcmp(text, head, pos) == 0) {
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -284,6 +336,40 @@ journal_use_fd(struct journal *j, int fd, off_t end, off_t room, int sync)
 	j->fd = fd;
 }
 
+/* Make path an empty journal, written atomically, whose first record says
+ * that the records up to seq are in a snapshot or in the file before it:
+ * a start that finds it with no snapshot that far knows records are lost.
+ * Returns its fd open to append, *end the offset after that record. */
+static int
+journal_new_file(const char *path, uint64_t seq, off_t *end, char *err, size_t errlen)
+{
+	size_t hl = strlen(STATE_JOURNAL_HEADER), rl = 0;
+	char json[64], *rec = NULL, *text = NULL;
+	int fd = -1;
+
+	if (seq == 0) {
+		*end = (off_t)hl;
+		return state_journal_reset(path, err, errlen);
+	}
+	int jl = snprintf(json, sizeof(json), "{\"op\":\"snapshot\",\"seq\":%llu}",
+	    (unsigned long long)seq);
+	if ((rec = state_journal_record(json, (size_t)jl, &rl)) == NULL ||
+	    (text = malloc(hl + rl)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	memcpy(text, STATE_JOURNAL_HEADER, hl);
+	memcpy(text + hl, rec, rl);
+	if (state_write_atomic(path, text, hl + rl, 0600, err, errlen) != 0)
+		goto out;
+	if ((fd = state_journal_open(path, err, errlen)) >= 0)
+		*end = (off_t)(hl + rl);
+out:
+	free(rec);
+	free(text);
+	return fd;
+}
+
 /* Start a memory copy of the state as of the last record appended; *seqp
  * gets that record's sequence. The leases are copied after, by
  * store_image_more, into room it makes then (not by the committer). The
@@ -356,9 +442,10 @@ journal_compact(struct journal *j, char *err, size_t errlen)
 	}
 	if (snapshot_write(j, img, seq, 1, err, errlen) != 0)
 		return -1;
-	if ((fd = state_journal_reset(j->path, err, errlen)) < 0)
+	off_t end;
+	if ((fd = journal_new_file(j->path, seq, &end, err, errlen)) < 0)
 		return -1;
-	journal_use_fd(j, fd, 0, JOURNAL_ROOM, 1);
+	journal_use_fd(j, fd, end, JOURNAL_ROOM, 1);
 	pthread_mutex_lock(&j->mu);
 	j->base = seq;
 	j->since_snapshot = (long)(j->seq - seq);
@@ -448,12 +535,14 @@ compact_start(struct journal *j)
 	/* Records after the ones on disk go to journal.new, unless a failed
 	 * compaction left the committer writing there already. */
 	if (!j->rotated) {
-		if ((fd = state_journal_reset(j->next_path, err, sizeof(err))) < 0) {
+		off_t end;
+		if ((fd = journal_new_file(j->next_path, j->durable, &end, err,
+		    sizeof(err))) < 0) {
 			log_warnx("journal compaction: %s", err);
 			store_image_free(img);
 			goto later;
 		}
-		journal_use_fd(j, fd, 0, JOURNAL_ROOM_STEP, 0);
+		journal_use_fd(j, fd, end, JOURNAL_ROOM_STEP, 0);
 		j->rotated = 1;
 	}
 	pthread_mutex_lock(&j->mu);
@@ -662,12 +751,42 @@ committer(void *arg)
 	return NULL;
 }
 
+/* Replay one journal file into j; damage in its middle or a gap in the
+ * sequence stops the start (err says where and what to do). */
+static int
+journal_replay_file(struct journal *j, const char *path, size_t *records, size_t *end,
+    char *err, size_t errlen)
+{
+	size_t cut = 0;
+	int rc;
+
+	j->replaying = path;
+	j->why[0] = '\0';
+	rc = state_journal_replay_end(path, replay_one, j, records, &cut, end, &j->fault, err,
+	    errlen);
+	if (rc == -2) {
+		snprintf(err, errlen, "%s: byte %zu: damaged record after seq %llu (seq %llu "
+		    "expected), and records that hold follow it (from byte %zu): nothing was "
+		    "cut; %s", path, j->fault.offset, (unsigned long long)j->seq,
+		    (unsigned long long)j->seq + 1, j->fault.next, RECOVER_HINT);
+		return -1;
+	}
+	if (rc != 0) {
+		if (j->why[0] != '\0')
+			util_strlcpy(err, j->why, errlen);
+		return -1;
+	}
+	if (cut > 0)
+		log_warnx("%s: cut %zu bytes of a torn or corrupt record at the end", path, cut);
+	return 0;
+}
+
 struct journal *
 journal_open(const char *state_dir, int do_fsync, long compact_after, long min_sync_us,
     struct store *s, char *err, size_t errlen)
 {
 	struct journal *j = calloc(1, sizeof(*j));
-	size_t records = 0, cut = 0;
+	size_t records = 0;
 
 	if (j == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -698,22 +817,27 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, long min_s
 	if (load_snapshot(j, err, errlen) != 0)
 		goto fail;
 	int journal_existed = access(j->path, F_OK) == 0;
-	size_t end = 0;
-	if (state_journal_replay_end(j->path, replay_one, j, &records, &cut, &end, err,
-	    errlen) != 0)
+	if (!journal_existed && errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", j->path, strerror(errno));
 		goto fail;
-	if (cut > 0)
-		log_warnx("%s: cut %zu bytes of a torn or corrupt record at the end", j->path, cut);
+	}
+	/* Every start leaves a journal beside its snapshot: a snapshot alone
+	 * means the records after it are gone. */
+	if (!journal_existed && j->had_snapshot) {
+		snprintf(err, errlen, "%s is missing beside %s (at seq %llu): the records after "
+		    "seq %llu are gone; %s", j->path, j->snap_path, (unsigned long long)j->base,
+		    (unsigned long long)j->base, RECOVER_HINT);
+		goto fail;
+	}
+	size_t end = 0;
+	if (journal_replay_file(j, j->path, &records, &end, err, errlen) != 0)
+		goto fail;
 	/* A compaction was under way: what came after it is in journal.new. */
 	int next_existed = access(j->next_path, F_OK) == 0;
 	if (next_existed) {
 		size_t more = 0;
-		if (state_journal_replay(j->next_path, replay_one, j, &more, &cut, err,
-		    errlen) != 0)
+		if (journal_replay_file(j, j->next_path, &more, NULL, err, errlen) != 0)
 			goto fail;
-		if (cut > 0)
-			log_warnx("%s: cut %zu bytes of a torn or corrupt record at the end",
-			    j->next_path, cut);
 		records += more;
 	}
 	log_info("state: snapshot at seq %llu, %zu journal records replayed, last seq %llu",
@@ -724,6 +848,12 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, long min_s
 	 * second to write). A new journal is made by compaction, which syncs
 	 * its directory entry. */
 	if (!journal_existed || next_existed || j->since_snapshot >= compact_after) {
+		/* The journal first, so that no crash leaves a snapshot alone. */
+		int fd = journal_existed ? -2 : state_journal_reset(j->path, err, errlen);
+		if (fd == -1)
+			goto fail;
+		if (fd >= 0)
+			close(fd);
 		if (journal_compact(j, err, errlen) != 0)
 			goto fail;
 		/* Everything is in the snapshot now: journal.new can go. */
