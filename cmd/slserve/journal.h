@@ -18,6 +18,14 @@ struct journal;
  * of one sync and the start of the next. */
 struct journal *journal_open(const char *state_dir, int do_fsync, long compact_after,
     long min_sync_us, struct store *s, char *err, size_t errlen);
+/* slserve --recover, with the state directory locked: keep the records of
+ * the journals whose checksums hold, in order, with the sequence numbers
+ * that are missing recorded as lost; copy the damaged files aside
+ * (journal.damaged-YYYYmmddTHHMMSS) and write the journal again
+ * atomically. report gets one line: what was kept and lost. Returns 0, or
+ * -1 when nothing can be read or a file cannot be written (err says). */
+int journal_recover(const char *state_dir, char *report, size_t reportlen, char *err,
+    size_t errlen);
 /* Stop the committer after a last commit. */
 void journal_close(struct journal *j);
 
