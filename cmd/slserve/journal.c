@@ -99,6 +99,10 @@ struct journal {
 	const char *replaying;		/* the file being replayed */
 	struct state_journal_fault fault;
 	char why[512];			/* why replay stopped, when it did */
+
+	/* SL_TEST_FAIL_JOURNAL_ALLOC=N: the Nth append fails as if memory
+	 * were short (tests of the 503 it must give). */
+	unsigned long fail_alloc_at, appends;
 };
 
 #define RECOVER_HINT "run \"slserve --recover\" to keep what holds and accept the loss " \
@@ -693,6 +697,7 @@ committer(void *arg)
 		uint64_t upto = j->seq;
 		pthread_mutex_unlock(&j->mu);
 
+write:;
 		int64_t t0 = mono_us();
 		off_t end = j->wr_off + (off_t)len;
 		if (end > j->size && state_journal_extend(j->fd, &j->size, end + JOURNAL_ROOM_STEP,
@@ -731,8 +736,13 @@ committer(void *arg)
 				memmove(j->buf + len, j->buf, j->len);
 				memcpy(j->buf, batch, len);
 				j->len += len;
+				continue;
 			}
-			continue;
+			/* No memory to put it back in front of the later records:
+			 * write it again alone. Dropped, it would be acknowledged
+			 * with the next batch that is written. */
+			pthread_mutex_unlock(&j->mu);
+			goto write;
 		}
 		util_hist_add(&j->stats.write_times, (uint64_t)(t1 - t0));
 		j->sync_us = j->sync_us ? (7 * j->sync_us + (t1 - t0)) / 8 : t1 - t0;
@@ -813,6 +823,9 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, long min_s
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	const char *fail_at = getenv("SL_TEST_FAIL_JOURNAL_ALLOC");
+	if (fail_at != NULL)
+		j->fail_alloc_at = strtoul(fail_at, NULL, 10);
 	s->journal = j;
 	if (load_snapshot(j, err, errlen) != 0)
 		goto fail;
@@ -929,32 +942,28 @@ journal_append(struct journal *j, json_t *rec)
 	uint64_t seq;
 
 	pthread_mutex_lock(&j->mu);
-	seq = ++j->seq;
+	seq = j->seq + 1;
 	json_object_set_new(rec, "seq", json_integer((json_int_t)seq));
-	size_t jsonlen;
-	json = json_compact(rec, 0, &jsonlen);
+	size_t jsonlen = 0;
+	int fail = j->fail_alloc_at > 0 && ++j->appends == j->fail_alloc_at;
+	json = fail ? NULL : json_compact(rec, 0, &jsonlen);
 	line = json ? state_journal_record(json, jsonlen, &linelen) : NULL;
-	if (line == NULL) {
-		log_warnx("journal: out of memory; record %llu lost", (unsigned long long)seq);
-		free(json);
-		pthread_mutex_unlock(&j->mu);
-		return seq;
-	}
-	if (j->len == 0)
-		j->first_us = mono_us();
+	if (line == NULL)
+		goto nomem;
 	if (j->len + linelen > j->cap) {
 		size_t ncap = (j->cap ? j->cap : 65536);
 		while (ncap < j->len + linelen)
 			ncap *= 2;
 		char *nb = realloc(j->buf, ncap);
-		if (nb == NULL) {
-			log_warnx("journal: out of memory; record %llu lost",
-			    (unsigned long long)seq);
-			goto out;
-		}
+		if (nb == NULL)
+			goto nomem;
 		j->buf = nb;
 		j->cap = ncap;
 	}
+	/* Nothing can fail from here: the sequence is taken. */
+	j->seq = seq;
+	if (j->len == 0)
+		j->first_us = mono_us();
 	memcpy(j->buf + j->len, line, linelen);
 	j->len += linelen;
 	j->since_snapshot++;
@@ -969,11 +978,18 @@ journal_append(struct journal *j, json_t *rec)
 		j->idle = 0;
 		pthread_cond_signal(&j->work);
 	}
-out:
 	pthread_mutex_unlock(&j->mu);
-	free(json);
 	free(line);
 	return seq;
+nomem:
+	/* The sequence is not used: the journal has no gap, and the caller
+	 * undoes its change and answers 503. */
+	j->stats.append_failures++;
+	pthread_mutex_unlock(&j->mu);
+	log_warnx("journal: out of memory; record not appended (its request fails)");
+	free(json);
+	free(line);
+	return 0;
 }
 
 uint64_t

@@ -30,7 +30,9 @@ int journal_recover(const char *state_dir, char *report, size_t reportlen, char 
 void journal_close(struct journal *j);
 
 /* Append a record (an object; "seq" is set here). Call with the store lock
- * held so journal order is state order. Returns the record's sequence. */
+ * held so journal order is state order. Returns the record's sequence, or
+ * 0 when memory is short: then nothing was appended, and the caller must
+ * undo its change and fail the request. */
 uint64_t journal_append(struct journal *j, json_t *rec);
 uint64_t journal_last_seq(struct journal *j);
 
@@ -51,6 +53,7 @@ char *journal_since_text(struct journal *j, uint64_t since, size_t *count, size_
  * batch's write and fdatasync took. */
 struct journal_stats {
 	uint64_t commits, records, syncs;
+	uint64_t append_failures;	/* records refused for want of memory */
 	struct util_hist write_times;
 };
 void journal_stats(struct journal *j, struct journal_stats *st);
