@@ -106,7 +106,7 @@ struct journal {
 };
 
 #define RECOVER_HINT "run \"slserve --recover\" to keep what holds and accept the loss " \
-	"(slserve(8), RECOVERY)"
+	"(slserve(8), Recovery)"
 
 static int
 replay_one(const char *json, size_t len, void *arg)
