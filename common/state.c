@@ -359,6 +359,23 @@ next_valid_record(const char *text, size_t len, size_t from)
 	return 0;
 }
 
+/* Whether a whole 512-byte sector of text between from and to is zeros:
+ * room written ahead that a write never reached. A crash of the machine
+ * can keep some sectors of a write that was not synced and lose others;
+ * a flipped bit cannot make a sector of zeros. */
+static int
+has_zero_sector(const char *text, size_t from, size_t to)
+{
+	for (size_t s = (from + 511) & ~(size_t)511; s + 512 <= to; s += 512) {
+		size_t i = 0;
+		while (i < 512 && text[s + i] == '\0')
+			i++;
+		if (i == 512)
+			return 1;
+	}
+	return 0;
+}
+
 int
 state_journal_replay(const char *path,
     int (*fn)(const char *json, size_t len, void *arg), void *arg,
@@ -417,11 +434,14 @@ state_journal_replay_end(const char *path,
 	}
 	/* Zeros after the last record are room written ahead; anything else
 	 * there is a torn tail, unless a record that holds follows it: then
-	 * it is damage in the middle, and nothing is cut. */
+	 * it is damage in the middle, and nothing is cut. Records after a
+	 * sector the write never reached are the rest of that torn write,
+	 * which no sync finished: none of them was acknowledged. */
 	size_t used = len;
 	while (used > good && text[used - 1] == '\0')
 		used--;
-	if (used > good && (next = next_valid_record(text, used, good)) != 0) {
+	if (used > good && (next = next_valid_record(text, used, good)) != 0 &&
+	    !has_zero_sector(text, good, next)) {
 		if (fault != NULL) {
 			fault->offset = good;
 			fault->next = next;

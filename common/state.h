@@ -59,8 +59,10 @@ struct state_journal_fault {
 };
 
 /* Read a journal: call fn for each intact record in order. A torn tail
- * (bytes after the last intact record with no intact record after them)
- * is cut from the file (truncate) and reported in *cut_bytes; zero bytes
+ * (bytes after the last intact record with no intact record after them,
+ * or with a whole sector of zeros, which no write reached, before the
+ * next intact record) is cut from the file (truncate) and reported in
+ * *cut_bytes; zero bytes
  * after the last record are room written ahead, not a tail to cut.
  * *end (when not NULL) gets the offset after the last record (0 when the
  * file is missing or torn while being made). While fn runs,
