@@ -320,19 +320,78 @@ state_journal_record(const char *json, size_t jsonlen, size_t *lenp)
 }
 
 int
+state_journal_record_at(const char *text, size_t len, size_t off, size_t *next)
+{
+	const char *nl = memchr(text + off, '\n', len - off);
+	char hex[9], *hexend;
+
+	if (nl == NULL)
+		return 0;
+	size_t linelen = (size_t)(nl - (text + off));
+	if (linelen < 10 || text[off + 8] != ' ')
+		return 0;
+	memcpy(hex, text + off, 8);
+	hex[8] = '\0';
+	unsigned long crc = strtoul(hex, &hexend, 16);
+	if (*hexend != '\0' || hex[0] == '-' || hex[0] == '+' || hex[0] == ' ')
+		return 0;
+	if (util_crc32(text + off + 9, linelen - 9) != (uint32_t)crc)
+		return 0;
+	*next = off + linelen + 1;
+	return 1;
+}
+
+/* The offset of the first record whose checksum holds at or after a line
+ * start following from, or 0 when there is none. */
+static size_t
+next_valid_record(const char *text, size_t len, size_t from)
+{
+	size_t off = from, next;
+
+	while (off < len) {
+		const char *nl = memchr(text + off, '\n', len - off);
+		if (nl == NULL)
+			return 0;
+		off = (size_t)(nl - text) + 1;
+		if (off < len && state_journal_record_at(text, len, off, &next))
+			return off;
+	}
+	return 0;
+}
+
+/* Whether a whole 512-byte sector of text between from and to is zeros:
+ * room written ahead that a write never reached. A crash of the machine
+ * can keep some sectors of a write that was not synced and lose others;
+ * a flipped bit cannot make a sector of zeros. */
+static int
+has_zero_sector(const char *text, size_t from, size_t to)
+{
+	for (size_t s = (from + 511) & ~(size_t)511; s + 512 <= to; s += 512) {
+		size_t i = 0;
+		while (i < 512 && text[s + i] == '\0')
+			i++;
+		if (i == 512)
+			return 1;
+	}
+	return 0;
+}
+
+int
 state_journal_replay(const char *path,
     int (*fn)(const char *json, size_t len, void *arg), void *arg,
     size_t *records, size_t *cut_bytes, char *err, size_t errlen)
 {
-	return state_journal_replay_end(path, fn, arg, records, cut_bytes, NULL, err, errlen);
+	return state_journal_replay_end(path, fn, arg, records, cut_bytes, NULL, NULL, err,
+	    errlen);
 }
 
 int
 state_journal_replay_end(const char *path,
     int (*fn)(const char *json, size_t len, void *arg), void *arg,
-    size_t *records, size_t *cut_bytes, size_t *end, char *err, size_t errlen)
+    size_t *records, size_t *cut_bytes, size_t *end, struct state_journal_fault *fault,
+    char *err, size_t errlen)
 {
-	size_t len, hl = strlen(STATE_JOURNAL_HEADER), off, good = 0;
+	size_t len, hl = strlen(STATE_JOURNAL_HEADER), off, good = 0, next;
 	char *text;
 	int rc = -1;
 
@@ -340,6 +399,8 @@ state_journal_replay_end(const char *path,
 	*cut_bytes = 0;
 	if (end != NULL)
 		*end = 0;
+	if (fault != NULL)
+		memset(fault, 0, sizeof(*fault));
 	if ((text = util_read_file(path, &len)) == NULL) {
 		if (errno == ENOENT)
 			return 0;
@@ -357,38 +418,40 @@ state_journal_replay_end(const char *path,
 		goto out;
 	}
 	good = off = hl;
-	while (off < len) {
-		char *nl = memchr(text + off, '\n', len - off);
-		if (nl == NULL)
-			break;
-		size_t linelen = (size_t)(nl - (text + off));
-		if (linelen < 10 || text[off + 8] != ' ')
-			break;
-		char hex[9];
-		memcpy(hex, text + off, 8);
-		hex[8] = '\0';
-		char *hexend;
-		unsigned long crc = strtoul(hex, &hexend, 16);
-		if (*hexend != '\0')
-			break;
+	while (off < len && state_journal_record_at(text, len, off, &next)) {
 		const char *json = text + off + 9;
-		size_t jl = linelen - 9;
-		if (util_crc32(json, jl) != (uint32_t)crc)
-			break;
-		*nl = '\0';
+		size_t jl = next - off - 10;
+		text[next - 1] = '\0';
+		if (fault != NULL)
+			fault->offset = off;
 		if (fn(json, jl, arg) != 0) {
 			snprintf(err, errlen, "%s: record at byte %zu cannot be applied", path, off);
 			goto out;
 		}
 		(*records)++;
-		off += linelen + 1;
+		off = next;
 		good = off;
 	}
 	/* Zeros after the last record are room written ahead; anything else
-	 * there is a torn or corrupt tail. */
+	 * there is a torn tail, unless a record that holds follows it: then
+	 * it is damage in the middle, and nothing is cut. Records after a
+	 * sector the write never reached are the rest of that torn write,
+	 * which no sync finished: none of them was acknowledged. */
 	size_t used = len;
 	while (used > good && text[used - 1] == '\0')
 		used--;
+	if (used > good && (next = next_valid_record(text, used, good)) != 0 &&
+	    !has_zero_sector(text, good, next)) {
+		if (fault != NULL) {
+			fault->offset = good;
+			fault->next = next;
+			fault->records = *records;
+		}
+		snprintf(err, errlen, "%s: damaged record at byte %zu, and records that hold "
+		    "follow it (at byte %zu): nothing cut", path, good, next);
+		rc = -2;
+		goto out;
+	}
 	*cut_bytes = used - good;
 cut:
 	if (*cut_bytes > 0 && truncate(path, (off_t)good) != 0) {

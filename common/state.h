@@ -46,18 +46,37 @@ int state_fsync_dir(const char *dir);
 /* Format one record line into a malloc'd buffer (length in *lenp). */
 char *state_journal_record(const char *json, size_t jsonlen, size_t *lenp);
 
-/* Read a journal: call fn for each intact record in order. A torn or corrupt
- * tail is cut from the file (truncate) and reported in *cut_bytes; zero
- * bytes after the last record are room written ahead, not a tail to cut.
+/* Whether a record whose checksum holds starts at byte off of a journal's
+ * text; *next gets the offset after its newline. */
+int state_journal_record_at(const char *text, size_t len, size_t off, size_t *next);
+
+/* Damage in the middle of a journal: a record that does not hold (its
+ * checksum or its form) with a record that does after it. */
+struct state_journal_fault {
+	size_t offset;		/* the damaged record's first byte */
+	size_t next;		/* the first record that holds after it */
+	size_t records;		/* records replayed before it */
+};
+
+/* Read a journal: call fn for each intact record in order. A torn tail
+ * (bytes after the last intact record with no intact record after them,
+ * or with a whole sector of zeros, which no write reached, before the
+ * next intact record) is cut from the file (truncate) and reported in
+ * *cut_bytes; zero bytes
+ * after the last record are room written ahead, not a tail to cut.
  * *end (when not NULL) gets the offset after the last record (0 when the
- * file is missing or torn while being made).
- * Returns 0, or -1 when the file cannot be read or has a wrong header. */
+ * file is missing or torn while being made). While fn runs,
+ * fault->offset (when fault is not NULL) is the offset of its record.
+ * Returns 0; -1 when the file cannot be read, has a wrong header or fn
+ * fails; -2 when it is damaged in the middle (*fault says where; the
+ * file is left as it is). */
 int state_journal_replay(const char *path,
     int (*fn)(const char *json, size_t len, void *arg), void *arg,
     size_t *records, size_t *cut_bytes, char *err, size_t errlen);
 int state_journal_replay_end(const char *path,
     int (*fn)(const char *json, size_t len, void *arg), void *arg,
-    size_t *records, size_t *cut_bytes, size_t *end, char *err, size_t errlen);
+    size_t *records, size_t *cut_bytes, size_t *end, struct state_journal_fault *fault,
+    char *err, size_t errlen);
 /* Make the journal on fd at least want bytes long by writing zeros after
  * its *size bytes (then fdatasync, with sync): records written later into
  * that room change no metadata, so their fdatasync writes the data alone

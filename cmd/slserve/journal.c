@@ -95,7 +95,20 @@ struct journal {
 	struct store_image *img;	/* its input: the state at img_seq */
 	uint64_t img_seq;
 	int64_t compact_not_before_us;	/* after a failure */
+
+	/* Start: what replay found, for its messages. */
+	int had_snapshot;
+	const char *replaying;		/* the file being replayed */
+	struct state_journal_fault fault;
+	char why[512];			/* why replay stopped, when it did */
+
+	/* SL_TEST_FAIL_JOURNAL_ALLOC=N: the Nth append fails as if memory
+	 * were short (tests of the 503 it must give). */
+	unsigned long fail_alloc_at, appends;
 };
+
+#define RECOVER_HINT "run \"slserve --recover\" to keep what holds and accept the loss " \
+	"(slserve(8), Recovery)"
 
 static int
 replay_one(const char *json, size_t len, void *arg)
@@ -108,16 +121,58 @@ replay_one(const char *json, size_t len, void *arg)
 	if (rec == NULL)
 		return -1;
 	uint64_t seq = (uint64_t)json_int(rec, "seq", 0);
+	const char *op = json_str(rec, "op", "");
 	if (seq == 0)
 		goto out;
+	if (strcmp(op, "snapshot") == 0) {
+		/* A journal made by a compaction: the records up to seq are
+		 * in a snapshot, or in the journal replayed before this one. */
+		if (seq > j->seq) {
+			char at[64] = "is missing";
+			if (j->had_snapshot)
+				snprintf(at, sizeof(at), "is at seq %llu", (unsigned long long)j->base);
+			snprintf(j->why, sizeof(j->why), "%s: byte %zu: the records up to seq %llu "
+			    "were compacted into a snapshot, but %s %s: seq %llu-%llu are "
+			    "missing; %s", j->replaying, j->fault.offset, (unsigned long long)seq,
+			    j->snap_path, at, (unsigned long long)j->seq + 1,
+			    (unsigned long long)seq, RECOVER_HINT);
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
 	if (seq <= j->base) {	/* already in the snapshot */
 		rc = 0;
 		goto out;
 	}
-	if (store_apply_record(j->store, rec) != 0)
+	/* A loss accepted by slserve --recover: seq "from" to seq. */
+	uint64_t from = strcmp(op, "lost") == 0 ? (uint64_t)json_int(rec, "from", 0) : seq;
+	if (from == 0 || from > j->seq + 1 || seq <= j->seq) {
+		if (seq <= j->seq)
+			snprintf(j->why, sizeof(j->why), "%s: byte %zu: record seq %llu after seq "
+			    "%llu: out of order; %s", j->replaying, j->fault.offset,
+			    (unsigned long long)seq, (unsigned long long)j->seq, RECOVER_HINT);
+		else if (j->seq == j->base && !j->had_snapshot)
+			snprintf(j->why, sizeof(j->why), "%s: byte %zu: the first record is seq "
+			    "%llu, and %s is missing: seq %llu-%llu are in no file (compacted "
+			    "into the missing snapshot?); %s", j->replaying, j->fault.offset,
+			    (unsigned long long)from, j->snap_path, (unsigned long long)j->seq + 1,
+			    (unsigned long long)from - 1, RECOVER_HINT);
+		else
+			snprintf(j->why, sizeof(j->why), "%s: byte %zu: record seq %llu follows "
+			    "seq %llu%s: seq %llu-%llu are missing; %s", j->replaying,
+			    j->fault.offset, (unsigned long long)from, (unsigned long long)j->seq,
+			    j->seq == j->base ? " (the snapshot's)" : "",
+			    (unsigned long long)j->seq + 1, (unsigned long long)from - 1,
+			    RECOVER_HINT);
 		goto out;
+	}
+	if (strcmp(op, "lost") != 0) {
+		if (store_apply_record(j->store, rec) != 0)
+			goto out;
+		j->since_snapshot++;
+	}
 	j->seq = seq;
-	j->since_snapshot++;
 	rc = 0;
 out:
 	json_decref(rec);
@@ -196,6 +251,7 @@ load_snapshot(struct journal *j, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", j->snap_path, strerror(errno));
 		return -1;
 	}
+	j->had_snapshot = 1;
 	memset(&jerr, 0, sizeof(jerr));
 	if (len > pos && memcmp(text, head, pos) == 0) {
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -286,6 +342,40 @@ journal_use_fd(struct journal *j, int fd, off_t end, off_t room, int sync)
 	j->fd = fd;
 }
 
+/* Make path an empty journal, written atomically, whose first record says
+ * that the records up to seq are in a snapshot or in the file before it:
+ * a start that finds it with no snapshot that far knows records are lost.
+ * Returns its fd open to append, *end the offset after that record. */
+static int
+journal_new_file(const char *path, uint64_t seq, off_t *end, char *err, size_t errlen)
+{
+	size_t hl = strlen(STATE_JOURNAL_HEADER), rl = 0;
+	char json[64], *rec = NULL, *text = NULL;
+	int fd = -1;
+
+	if (seq == 0) {
+		*end = (off_t)hl;
+		return state_journal_reset(path, err, errlen);
+	}
+	int jl = snprintf(json, sizeof(json), "{\"op\":\"snapshot\",\"seq\":%llu}",
+	    (unsigned long long)seq);
+	if ((rec = state_journal_record(json, (size_t)jl, &rl)) == NULL ||
+	    (text = malloc(hl + rl)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	memcpy(text, STATE_JOURNAL_HEADER, hl);
+	memcpy(text + hl, rec, rl);
+	if (state_write_atomic(path, text, hl + rl, 0600, err, errlen) != 0)
+		goto out;
+	if ((fd = state_journal_open(path, err, errlen)) >= 0)
+		*end = (off_t)(hl + rl);
+out:
+	free(rec);
+	free(text);
+	return fd;
+}
+
 /* Start a memory copy of the state as of the last record appended; *seqp
  * gets that record's sequence. The leases are copied after, by
  * store_image_more, into room it makes then (not by the committer). The
@@ -358,9 +448,10 @@ journal_compact(struct journal *j, char *err, size_t errlen)
 	}
 	if (snapshot_write(j, img, seq, 1, err, errlen) != 0)
 		return -1;
-	if ((fd = state_journal_reset(j->path, err, errlen)) < 0)
+	off_t end;
+	if ((fd = journal_new_file(j->path, seq, &end, err, errlen)) < 0)
 		return -1;
-	journal_use_fd(j, fd, 0, JOURNAL_ROOM, 1);
+	journal_use_fd(j, fd, end, JOURNAL_ROOM, 1);
 	pthread_mutex_lock(&j->mu);
 	j->base = seq;
 	j->since_snapshot = (long)(j->seq - seq);
@@ -450,12 +541,14 @@ compact_start(struct journal *j)
 	/* Records after the ones on disk go to journal.new, unless a failed
 	 * compaction left the committer writing there already. */
 	if (!j->rotated) {
-		if ((fd = state_journal_reset(j->next_path, err, sizeof(err))) < 0) {
+		off_t end;
+		if ((fd = journal_new_file(j->next_path, j->durable, &end, err,
+		    sizeof(err))) < 0) {
 			log_warnx("journal compaction: %s", err);
 			store_image_free(img);
 			goto later;
 		}
-		journal_use_fd(j, fd, 0, JOURNAL_ROOM_STEP, 0);
+		journal_use_fd(j, fd, end, JOURNAL_ROOM_STEP, 0);
 		j->rotated = 1;
 	}
 	pthread_mutex_lock(&j->mu);
@@ -606,6 +699,7 @@ committer(void *arg)
 		uint64_t upto = j->seq;
 		pthread_mutex_unlock(&j->mu);
 
+write:;
 		int64_t t0 = mono_us();
 		off_t end = j->wr_off + (off_t)len;
 		if (end > j->size && state_journal_extend(j->fd, &j->size, end + JOURNAL_ROOM_STEP,
@@ -644,8 +738,13 @@ committer(void *arg)
 				memmove(j->buf + len, j->buf, j->len);
 				memcpy(j->buf, batch, len);
 				j->len += len;
+				continue;
 			}
-			continue;
+			/* No memory to put it back in front of the later records:
+			 * write it again alone. Dropped, it would be acknowledged
+			 * with the next batch that is written. */
+			pthread_mutex_unlock(&j->mu);
+			goto write;
 		}
 		util_hist_add(&j->stats.write_times, (uint64_t)(t1 - t0));
 		j->sync_us = j->sync_us ? (7 * j->sync_us + (t1 - t0)) / 8 : t1 - t0;
@@ -669,12 +768,42 @@ committer(void *arg)
 	return NULL;
 }
 
+/* Replay one journal file into j; damage in its middle or a gap in the
+ * sequence stops the start (err says where and what to do). */
+static int
+journal_replay_file(struct journal *j, const char *path, size_t *records, size_t *end,
+    char *err, size_t errlen)
+{
+	size_t cut = 0;
+	int rc;
+
+	j->replaying = path;
+	j->why[0] = '\0';
+	rc = state_journal_replay_end(path, replay_one, j, records, &cut, end, &j->fault, err,
+	    errlen);
+	if (rc == -2) {
+		snprintf(err, errlen, "%s: byte %zu: damaged record after seq %llu (seq %llu "
+		    "expected), and records that hold follow it (from byte %zu): nothing was "
+		    "cut; %s", path, j->fault.offset, (unsigned long long)j->seq,
+		    (unsigned long long)j->seq + 1, j->fault.next, RECOVER_HINT);
+		return -1;
+	}
+	if (rc != 0) {
+		if (j->why[0] != '\0')
+			util_strlcpy(err, j->why, errlen);
+		return -1;
+	}
+	if (cut > 0)
+		log_warnx("%s: cut %zu bytes of a torn or corrupt record at the end", path, cut);
+	return 0;
+}
+
 struct journal *
 journal_open(const char *state_dir, int do_fsync, long compact_after, long min_sync_us,
     struct store *s, char *err, size_t errlen)
 {
 	struct journal *j = calloc(1, sizeof(*j));
-	size_t records = 0, cut = 0;
+	size_t records = 0;
 
 	if (j == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -701,26 +830,34 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, long min_s
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	const char *fail_at = getenv("SL_TEST_FAIL_JOURNAL_ALLOC");
+	if (fail_at != NULL)
+		j->fail_alloc_at = strtoul(fail_at, NULL, 10);
 	s->journal = j;
 	if (load_snapshot(j, err, errlen) != 0)
 		goto fail;
 	int journal_existed = access(j->path, F_OK) == 0;
-	size_t end = 0;
-	if (state_journal_replay_end(j->path, replay_one, j, &records, &cut, &end, err,
-	    errlen) != 0)
+	if (!journal_existed && errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", j->path, strerror(errno));
 		goto fail;
-	if (cut > 0)
-		log_warnx("%s: cut %zu bytes of a torn or corrupt record at the end", j->path, cut);
+	}
+	/* Every start leaves a journal beside its snapshot: a snapshot alone
+	 * means the records after it are gone. */
+	if (!journal_existed && j->had_snapshot) {
+		snprintf(err, errlen, "%s is missing beside %s (at seq %llu): the records after "
+		    "seq %llu are gone; %s", j->path, j->snap_path, (unsigned long long)j->base,
+		    (unsigned long long)j->base, RECOVER_HINT);
+		goto fail;
+	}
+	size_t end = 0;
+	if (journal_replay_file(j, j->path, &records, &end, err, errlen) != 0)
+		goto fail;
 	/* A compaction was under way: what came after it is in journal.new. */
 	int next_existed = access(j->next_path, F_OK) == 0;
 	if (next_existed) {
 		size_t more = 0;
-		if (state_journal_replay(j->next_path, replay_one, j, &more, &cut, err,
-		    errlen) != 0)
+		if (journal_replay_file(j, j->next_path, &more, NULL, err, errlen) != 0)
 			goto fail;
-		if (cut > 0)
-			log_warnx("%s: cut %zu bytes of a torn or corrupt record at the end",
-			    j->next_path, cut);
 		records += more;
 	}
 	log_info("state: snapshot at seq %llu, %zu journal records replayed, last seq %llu",
@@ -731,6 +868,12 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, long min_s
 	 * second to write). A new journal is made by compaction, which syncs
 	 * its directory entry. */
 	if (!journal_existed || next_existed || j->since_snapshot >= compact_after) {
+		/* The journal first, so that no crash leaves a snapshot alone. */
+		int fd = journal_existed ? -2 : state_journal_reset(j->path, err, errlen);
+		if (fd == -1)
+			goto fail;
+		if (fd >= 0)
+			close(fd);
 		if (journal_compact(j, err, errlen) != 0)
 			goto fail;
 		/* Everything is in the snapshot now: journal.new can go. */
@@ -806,32 +949,28 @@ journal_append(struct journal *j, json_t *rec)
 	uint64_t seq;
 
 	pthread_mutex_lock(&j->mu);
-	seq = ++j->seq;
+	seq = j->seq + 1;
 	json_object_set_new(rec, "seq", json_integer((json_int_t)seq));
-	size_t jsonlen;
-	json = json_compact(rec, 0, &jsonlen);
+	size_t jsonlen = 0;
+	int fail = j->fail_alloc_at > 0 && ++j->appends == j->fail_alloc_at;
+	json = fail ? NULL : json_compact(rec, 0, &jsonlen);
 	line = json ? state_journal_record(json, jsonlen, &linelen) : NULL;
-	if (line == NULL) {
-		log_warnx("journal: out of memory; record %llu lost", (unsigned long long)seq);
-		free(json);
-		pthread_mutex_unlock(&j->mu);
-		return seq;
-	}
-	if (j->len == 0)
-		j->first_us = mono_us();
+	if (line == NULL)
+		goto nomem;
 	if (j->len + linelen > j->cap) {
 		size_t ncap = (j->cap ? j->cap : 65536);
 		while (ncap < j->len + linelen)
 			ncap *= 2;
 		char *nb = realloc(j->buf, ncap);
-		if (nb == NULL) {
-			log_warnx("journal: out of memory; record %llu lost",
-			    (unsigned long long)seq);
-			goto out;
-		}
+		if (nb == NULL)
+			goto nomem;
 		j->buf = nb;
 		j->cap = ncap;
 	}
+	/* Nothing can fail from here: the sequence is taken. */
+	j->seq = seq;
+	if (j->len == 0)
+		j->first_us = mono_us();
 	memcpy(j->buf + j->len, line, linelen);
 	j->len += linelen;
 	j->since_snapshot++;
@@ -846,11 +985,18 @@ journal_append(struct journal *j, json_t *rec)
 		j->idle = 0;
 		pthread_cond_signal(&j->work);
 	}
-out:
 	pthread_mutex_unlock(&j->mu);
-	free(json);
 	free(line);
 	return seq;
+nomem:
+	/* The sequence is not used: the journal has no gap, and the caller
+	 * undoes its change and answers 503. */
+	j->stats.append_failures++;
+	pthread_mutex_unlock(&j->mu);
+	log_warnx("journal: out of memory; record not appended (its request fails)");
+	free(json);
+	free(line);
+	return 0;
 }
 
 uint64_t
@@ -977,4 +1123,267 @@ journal_stats(struct journal *j, struct journal_stats *st)
 	pthread_mutex_lock(&j->mu);
 	*st = j->stats;
 	pthread_mutex_unlock(&j->mu);
+}
+
+/* What slserve --recover keeps of the journals: their records that hold,
+ * in order, with a "lost" record where sequence numbers are missing. */
+struct salvage {
+	char *out;			/* the repaired journal */
+	size_t len, cap;
+	uint64_t expected;		/* the next sequence number */
+	size_t kept, valid, damaged;	/* records kept, records that hold, bad bytes */
+	char lost[1024];		/* "2, 5-9" */
+	int lost_ranges;
+};
+
+static int
+salvage_put(struct salvage *sv, const char *p, size_t n)
+{
+	if (sv->len + n > sv->cap) {
+		size_t ncap = sv->cap ? sv->cap : 65536;
+		while (ncap < sv->len + n)
+			ncap *= 2;
+		char *nb = realloc(sv->out, ncap);
+		if (nb == NULL)
+			return -1;
+		sv->out = nb;
+		sv->cap = ncap;
+	}
+	memcpy(sv->out + sv->len, p, n);
+	sv->len += n;
+	return 0;
+}
+
+/* Record that seq from to seq to are lost, in the report and in the
+ * journal (a record that a start reads as a loss accepted). */
+static int
+salvage_lost(struct salvage *sv, uint64_t from, uint64_t to)
+{
+	char json[96], range[64], *line;
+	size_t ll, used = strlen(sv->lost);
+	int n;
+
+	if (from == to)
+		snprintf(range, sizeof(range), "%llu", (unsigned long long)from);
+	else
+		snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)from,
+		    (unsigned long long)to);
+	if (used + strlen(range) + 8 < sizeof(sv->lost))
+		snprintf(sv->lost + used, sizeof(sv->lost) - used, "%s%s",
+		    sv->lost_ranges > 0 ? ", " : "", range);
+	else if (used + 5 < sizeof(sv->lost) && strcmp(sv->lost + used - 3, "...") != 0)
+		snprintf(sv->lost + used, sizeof(sv->lost) - used, ", ...");
+	sv->lost_ranges++;
+	n = snprintf(json, sizeof(json), "{\"op\":\"lost\",\"from\":%llu,\"seq\":%llu}",
+	    (unsigned long long)from, (unsigned long long)to);
+	if ((line = state_journal_record(json, (size_t)n, &ll)) == NULL)
+		return -1;
+	int rc = salvage_put(sv, line, ll);
+	free(line);
+	return rc;
+}
+
+/* Keep the records of path that hold. *existed: whether it is there. */
+static int
+salvage_file(struct salvage *sv, const char *path, int *existed, char *err, size_t errlen)
+{
+	size_t len, hl = strlen(STATE_JOURNAL_HEADER), off = 0, next;
+	char *text = util_read_file(path, &len);
+	int rc = -1;
+
+	*existed = text != NULL;
+	if (text == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (len >= hl && memcmp(text, STATE_JOURNAL_HEADER, hl) == 0)
+		off = hl;
+	while (len > off && text[len - 1] == '\0')
+		len--;
+	while (off < len) {
+		if (!state_journal_record_at(text, len, off, &next)) {
+			const char *nl = memchr(text + off, '\n', len - off);
+			next = nl != NULL ? (size_t)(nl - text) + 1 : len;
+			sv->damaged += next - off;
+			off = next;
+			continue;
+		}
+		json_t *rec = json_loadb(text + off + 9, next - off - 10, 0, NULL);
+		uint64_t seq = (uint64_t)json_int(rec, "seq", 0);
+		const char *op = json_str(rec, "op", "");
+		uint64_t from = strcmp(op, "lost") == 0 ? (uint64_t)json_int(rec, "from", 0) : seq;
+		int failed = 0;
+		if (rec == NULL || seq == 0 || from == 0 || from > seq) {
+			sv->damaged += next - off;
+		} else if (strcmp(op, "snapshot") == 0) {
+			/* Records up to seq were compacted: lost unless in the
+			 * snapshot. Not kept: the "lost" record says it now. */
+			sv->valid++;
+			if (seq >= sv->expected) {
+				failed = salvage_lost(sv, sv->expected, seq);
+				sv->expected = seq + 1;
+			}
+		} else if (seq < sv->expected) {
+			sv->valid++;	/* in the snapshot, or kept already */
+		} else {
+			sv->valid++;
+			if (from > sv->expected)
+				failed = salvage_lost(sv, sv->expected, from - 1);
+			if (!failed)
+				failed = salvage_put(sv, text + off, next - off);
+			if (strcmp(op, "lost") != 0)
+				sv->kept++;
+			sv->expected = seq + 1;
+		}
+		json_decref(rec);
+		if (failed) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		off = next;
+	}
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}
+
+/* Copy path aside as path.damaged-YYYYmmddTHHMMSS (-N when taken): never
+ * over another file. *aside gets the name (malloc'd). */
+static int
+set_aside(const char *path, char **aside, char *err, size_t errlen)
+{
+	char stamp[32];
+	size_t len;
+	time_t now = time(NULL);
+	struct tm tm;
+	char *text = util_read_file(path, &len);
+	int fd = -1;
+
+	*aside = NULL;
+	if (text == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", localtime_r(&now, &tm));
+	for (int n = 1; n < 100 && fd < 0; n++) {
+		free(*aside);
+		if ((n == 1 ? asprintf(aside, "%s.damaged-%s", path, stamp) :
+		    asprintf(aside, "%s.damaged-%s-%d", path, stamp, n)) == -1) {
+			*aside = NULL;
+			break;
+		}
+		fd = open(*aside, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0 || state_write_all(fd, text, len) != 0 || fsync(fd) != 0) {
+		snprintf(err, errlen, "%s: cannot copy it aside%s%s: %s", path,
+		    *aside ? " to " : "", *aside ? *aside : "", strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(*aside);
+		}
+		free(*aside);
+		*aside = NULL;
+		free(text);
+		return -1;
+	}
+	close(fd);
+	free(text);
+	return 0;
+}
+
+int
+journal_recover(const char *state_dir, char *report, size_t reportlen, char *err,
+    size_t errlen)
+{
+	char *path = util_path_join(state_dir, "journal");
+	char *next_path = util_path_join(state_dir, "journal.new");
+	char *snap_path = util_path_join(state_dir, "snapshot.json");
+	char *aside = NULL, *next_aside = NULL;
+	struct salvage sv;
+	uint64_t base = 0;
+	int had_snapshot = 0, had_journal = 0, had_next = 0, rc = -1;
+
+	memset(&sv, 0, sizeof(sv));
+	if (path == NULL || next_path == NULL || snap_path == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (access(snap_path, F_OK) == 0) {
+		json_error_t jerr;
+		json_t *snap = json_load_file(snap_path, 0, &jerr);
+		if (snap == NULL) {
+			snprintf(err, errlen, "%s:%d: %s (--recover repairs journals, not a "
+			    "snapshot)", snap_path, jerr.line, jerr.text);
+			goto out;
+		}
+		base = (uint64_t)json_int(snap, "seq", 0);
+		json_decref(snap);
+		had_snapshot = 1;
+	}
+	sv.expected = base + 1;
+	if (salvage_put(&sv, STATE_JOURNAL_HEADER, strlen(STATE_JOURNAL_HEADER)) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (salvage_file(&sv, path, &had_journal, err, errlen) != 0 ||
+	    salvage_file(&sv, next_path, &had_next, err, errlen) != 0)
+		goto out;
+
+	if (!had_journal && !had_next) {
+		if (!had_snapshot) {
+			snprintf(report, reportlen, "%s: no journal and no snapshot: nothing to "
+			    "recover", state_dir);
+			rc = 0;
+			goto out;
+		}
+		if (state_write_atomic(path, sv.out, sv.len, 0600, err, errlen) != 0)
+			goto out;
+		snprintf(report, reportlen, "recovered %s: it was missing; lost every record "
+		    "after seq %llu (how many is unknown); starting from %s at seq %llu", path,
+		    (unsigned long long)base, snap_path, (unsigned long long)base);
+		rc = 0;
+		goto out;
+	}
+	if (sv.valid == 0 && sv.damaged > 0 && !had_snapshot) {
+		snprintf(err, errlen, "%s: no record in it holds its checksum, and there is no "
+		    "snapshot: nothing can be recovered (the files are left as they are)",
+		    had_journal ? path : next_path);
+		goto out;
+	}
+	if (sv.damaged == 0 && sv.lost_ranges == 0 && !had_next) {
+		snprintf(report, reportlen, "%s: no damage and no gap found: nothing lost, "
+		    "nothing changed", path);
+		rc = 0;
+		goto out;
+	}
+	if ((had_journal && set_aside(path, &aside, err, errlen) != 0) ||
+	    (had_next && set_aside(next_path, &next_aside, err, errlen) != 0))
+		goto out;
+	if (state_write_atomic(path, sv.out, sv.len, 0600, err, errlen) != 0)
+		goto out;
+	if (had_next && (unlink(next_path) != 0 || state_fsync_dir(state_dir) != 0)) {
+		snprintf(err, errlen, "%s: %s", next_path, strerror(errno));
+		goto out;
+	}
+	char tail[64] = "";
+	if (sv.damaged > 0)
+		snprintf(tail, sizeof(tail), "; %zu damaged bytes dropped", sv.damaged);
+	snprintf(report, reportlen, "recovered %s: %zu records kept, lost seq %s%s; the "
+	    "damaged %s kept as %s%s%s", path, sv.kept, sv.lost_ranges ? sv.lost : "none",
+	    tail, aside && next_aside ? "files are" : "file is", aside ? aside : next_aside,
+	    aside && next_aside ? " and " : "", aside && next_aside ? next_aside : "");
+	rc = 0;
+out:
+	free(sv.out);
+	free(aside);
+	free(next_aside);
+	free(path);
+	free(next_path);
+	free(snap_path);
+	return rc;
 }

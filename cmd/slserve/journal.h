@@ -18,11 +18,21 @@ struct journal;
  * of one sync and the start of the next. */
 struct journal *journal_open(const char *state_dir, int do_fsync, long compact_after,
     long min_sync_us, struct store *s, char *err, size_t errlen);
+/* slserve --recover, with the state directory locked: keep the records of
+ * the journals whose checksums hold, in order, with the sequence numbers
+ * that are missing recorded as lost; copy the damaged files aside
+ * (journal.damaged-YYYYmmddTHHMMSS) and write the journal again
+ * atomically. report gets one line: what was kept and lost. Returns 0, or
+ * -1 when nothing can be read or a file cannot be written (err says). */
+int journal_recover(const char *state_dir, char *report, size_t reportlen, char *err,
+    size_t errlen);
 /* Stop the committer after a last commit. */
 void journal_close(struct journal *j);
 
 /* Append a record (an object; "seq" is set here). Call with the store lock
- * held so journal order is state order. Returns the record's sequence. */
+ * held so journal order is state order. Returns the record's sequence, or
+ * 0 when memory is short: then nothing was appended, and the caller must
+ * undo its change and fail the request. */
 uint64_t journal_append(struct journal *j, json_t *rec);
 uint64_t journal_last_seq(struct journal *j);
 
@@ -47,6 +57,7 @@ char *journal_since_text(struct journal *j, uint64_t since, size_t *count, size_
  * batch's write and fdatasync took. */
 struct journal_stats {
 	uint64_t commits, records, syncs;
+	uint64_t append_failures;	/* records refused for want of memory */
 	struct util_hist write_times;
 };
 void journal_stats(struct journal *j, struct journal_stats *st);

@@ -42,13 +42,41 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: slserve [-dnv] [-f file] [-u user]\n"
+	    "       slserve --recover [-f file]\n"
 	    "  -d       stay in the foreground and log to stderr\n"
 	    "  -f file  configuration file (default %s)\n"
 	    "  -n       check the configuration and licenses, print what is wrong\n"
 	    "           or \"configuration OK\", and exit\n"
 	    "  -u user  started as root: run as user once the port is bound\n"
 	    "  -v       verbose (debug) logging\n"
-	    "  -V       print the version and exit\n", SLSERVE_CONF_DEFAULT);
+	    "  -V       print the version and exit\n"
+	    "  --recover  repair a damaged journal: keep the records that hold, copy\n"
+	    "           the damaged file aside, print the sequence numbers lost\n",
+	    SLSERVE_CONF_DEFAULT);
+}
+
+/* slserve --recover: with the state directory locked (no slserve runs on
+ * it), repair its journal and print what was lost. */
+static int
+recover(const struct server_config *cfg)
+{
+	char err[2048], report[2048];
+	pid_t holder;
+	int lockfd;
+
+	if ((lockfd = state_lock_dir(cfg->state_dir, &holder, err, sizeof(err))) < 0) {
+		fprintf(stderr, "slserve: --recover: %s%s\n", err, holder > 0 ?
+		    " (stop that slserve first)" : "");
+		return 1;
+	}
+	if (journal_recover(cfg->state_dir, report, sizeof(report), err, sizeof(err)) != 0) {
+		fprintf(stderr, "slserve: --recover: %s\n", err);
+		close(lockfd);
+		return 1;
+	}
+	close(lockfd);
+	printf("%s\n", report);
+	return fflush(stdout) == 0 ? 0 : 1;
 }
 
 /* Load the trusted issuer keys named in the configuration. */
@@ -275,12 +303,13 @@ main(int argc, char **argv)
 	uid_t run_uid = 0;
 	gid_t run_gid = 0;
 	int drop = 0, fixed;
-	int foreground = 0, check_only = 0, verbose = 0, ch;
+	int foreground = 0, check_only = 0, do_recover = 0, verbose = 0, ch;
 	char err[8192];
 	struct license_set set;
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "recover", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 }
 	};
 
@@ -293,6 +322,7 @@ main(int argc, char **argv)
 		case 'v': verbose = 1; break;
 		case 'V': printf("slserve %s\n", SL_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
+		case 'R': do_recover = 1; break;
 		default: usage(stderr); return 64;
 		}
 	}
@@ -320,6 +350,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	if (do_recover)
+		return recover(&srv.cfg);
 	if (check_only) {
 		if (license_load(srv.cfg.licenses, &set, err, sizeof(err)) != 0) {
 			fprintf(stderr, "%s\n", err);

@@ -990,7 +990,12 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 	l->expires_ms = pick->def.timeout > 0 ? now_ms() + pick->def.timeout * 1000 : 0;
 	l->lic = pick;
 	lease_link(s, l);
-	l->seq = journal_lease(s, "grant", l, NULL);
+	if ((l->seq = journal_lease(s, "grant", l, NULL)) == 0) {
+		lease_unlink(s, l);	/* not on disk: not granted */
+		free(l);
+		reply_error(r, 503, "out_of_memory", "server out of memory: no seat granted");
+		goto out;
+	}
 	s->grants++;
 	/* Logged once the lock is let go: formatting and writing the line
 	 * was about a third of what a checkout did under it (callgrind). */
