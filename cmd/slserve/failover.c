@@ -1998,13 +1998,16 @@ api_peer_fence(struct req *r, const char *arg)
 	pthread_mutex_lock(&srv->store->lock);
 	struct pool *p = store_pool(srv->store, name);
 	int serving = p == NULL || p->own || p->status == POOL_HOT_RETRY;
+	/* Handing back: it serves no more unless the handback fails; the
+	 * Primary asks again in a moment. */
+	int handing = serving && p != NULL && p->handing;
 	if (!serving && util_mono_ms() + ttl > p->fenced_until_ms)
 		p->fenced_until_ms = util_mono_ms() + ttl;
 	pthread_mutex_unlock(&srv->store->lock);
 	r->reply.status = 200;
-	r->reply.body = serving ? json_pack("{s:b, s:s}", "serving", 1, "server", srv->cfg.name) :
-	    json_pack("{s:b, s:I, s:s}", "serving", 0, "ttl_ms", (json_int_t)ttl, "server",
-	    srv->cfg.name);
+	r->reply.body = serving ? json_pack("{s:b, s:b, s:s}", "serving", 1, "handing", handing,
+	    "server", srv->cfg.name) : json_pack("{s:b, s:I, s:s}", "serving", 0, "ttl_ms",
+	    (json_int_t)ttl, "server", srv->cfg.name);
 	json_decref(o);
 }
 

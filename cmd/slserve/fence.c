@@ -180,7 +180,9 @@ fence_ask(struct fence *f, struct fence_backup *b, int64_t *until, int64_t *ttl)
 	int rc = http_request(f->http, "POST", url, body, &resp);
 	if (rc == 0 && resp.status == 200) {
 		json_t *o = json_loads(resp.body ? resp.body : "", 0, NULL);
-		if (json_is_true(json_object_get(o, "serving"))) {
+		if (json_is_true(json_object_get(o, "handing"))) {
+			st = FENCE_UNKNOWN;	/* handing our pool back: ask again */
+		} else if (json_is_true(json_object_get(o, "serving"))) {
 			st = FENCE_SERVING;
 		} else if (json_is_integer(json_object_get(o, "ttl_ms")) &&
 		    json_int(o, "ttl_ms", 0) > 0) {
@@ -247,9 +249,12 @@ fence_period(struct fence *f)
 {
 	int64_t p = 0;
 
-	for (size_t i = 0; i < f->n; i++)
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->v[i].state == FENCE_UNKNOWN)
+			return FENCE_PERIOD_MIN_MS;	/* it could not say: soon */
 		if (f->v[i].state == FENCE_HELD && (p == 0 || f->v[i].ttl_ms / 3 < p))
 			p = f->v[i].ttl_ms / 3;
+	}
 	if (p == 0)
 		p = FENCE_PERIOD_IDLE_MS;
 	return p < FENCE_PERIOD_MIN_MS ? FENCE_PERIOD_MIN_MS :

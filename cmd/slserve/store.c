@@ -1145,16 +1145,12 @@ store_checkin(struct store *s, const char *id, struct reply *r)
 	pthread_mutex_lock(&s->lock);
 	if ((l = lease_for_holder(s, id, 1, r)) != NULL) {
 		uint64_t seq = lease_end_event(s, l, "checkin", NULL, &ev);
-		/* Answered before its record is on disk (the committer syncs
-		 * it within LAZY_SYNC_US, or with the next grant, which the
-		 * journal's order puts after it): a crash in between brings
-		 * the seat back for one timeout, never a seat granted twice.
-		 * A seat with no timeout would come back for good, and a seat
-		 * of a Primary's pool served here is also recorded apart for
-		 * the handback (the mirror journal), which must not get ahead
-		 * of our journal: their checkins wait for the disk. */
-		if (l->expires_ms == 0 || !l->lic->pool->own)
-			r->wait_seq = seq;
+		/* Answered once its record is on disk and, for our own pool,
+		 * in our backups' mirrors (synchronous_backup), like a grant:
+		 * a checkin acknowledged and then lost to a crash or a
+		 * takeover would bring back a seat its holder has let go. */
+		r->wait_seq = seq;
+		r->own_grant = l->lic->pool->own;
 		s->checkins++;
 		r->status = 200;
 		r->body = json_object();
@@ -1212,6 +1208,7 @@ store_revoke(struct store *s, const char *idprefix, long for_seconds, const char
 		l->lic->pool->dirty = 1;
 	}
 	r->wait_seq = journal_lease(s, "revoke", l, reason);
+	r->own_grant = l->lic->pool->own;
 	json_t *ev = usage_json(l);
 	json_object_update(ev, extra);
 	json_decref(extra);

@@ -81,7 +81,8 @@ struct reply {
 	unsigned status;
 	json_t *body;
 	uint64_t wait_seq;
-	int own_grant;		/* a seat of our own pool: synchronous_backup applies */
+	int own_grant;		/* a change to our own pool (a grant or checkin):
+				 * synchronous_backup applies */
 };
 
 struct checkout_req {
