@@ -50,8 +50,16 @@ struct backup_seen {
 	uint64_t acked;		/* our journal up to here is in its mirror */
 };
 
+/*
+ * Locks, in the order they are taken: apply_mu, then mu or mirror_mu, then
+ * the store's lock (mu and mirror_mu are never held together).
+ * failover_apply runs on the main loop's tick (failover.ini changed) and
+ * on HTTP threads (PUT and DELETE /v1/admin/failover): apply_mu makes it
+ * one at a time, so that a Primary never gets two pollers.
+ */
 struct failover {
 	struct server *srv;
+	pthread_mutex_t apply_mu;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct poller **pollers;
@@ -59,8 +67,9 @@ struct failover {
 	struct backup_seen *backups;
 	size_t nbackups;
 	int backups_dirty;
-	struct timespec ini_mtime;
-	int started;
+	struct timespec ini_mtime;	/* with mu */
+	int started;			/* with apply_mu: failover_start ran */
+	int stopped;			/* with apply_mu: failover_stop ran */
 };
 
 static struct failover *fo_of(struct server *srv) { return srv->failover; }
@@ -1082,7 +1091,8 @@ pool_forget(struct server *srv, struct pool *p)
 	log_info("no longer backing up \"%s\"", p->name);
 }
 
-/* Make the pollers match the configuration and the runtime file. */
+/* Make the pollers match the configuration and the runtime file. One
+ * apply at a time, and none once failover_stop has run (-2). */
 static int
 failover_apply(struct server *srv, char *err, size_t errlen)
 {
@@ -1091,8 +1101,16 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 	struct poller **stopped = NULL;
 	size_t nstopped = 0;
 
-	if (wanted_load(srv, &w, err, errlen) != 0)
+	pthread_mutex_lock(&fo->apply_mu);
+	if (fo->stopped) {
+		pthread_mutex_unlock(&fo->apply_mu);
+		snprintf(err, errlen, "server \"%s\" is shutting down", srv->cfg.name);
+		return -2;
+	}
+	if (wanted_load(srv, &w, err, errlen) != 0) {
+		pthread_mutex_unlock(&fo->apply_mu);
 		return -1;
+	}
 	pthread_mutex_lock(&fo->mu);
 	/* Stop pollers whose Primary is gone or whose settings changed. */
 	for (size_t i = 0; i < fo->npollers; ) {
@@ -1176,6 +1194,7 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 		    pl->witness[0] ? ", witness " : "", pl->witness);
 	}
 	wanted_free(&w);
+	pthread_mutex_unlock(&fo->apply_mu);
 	return 0;
 }
 
@@ -1201,6 +1220,7 @@ failover_init(struct server *srv, char *err, size_t errlen)
 		return -1;
 	}
 	fo->srv = srv;
+	pthread_mutex_init(&fo->apply_mu, NULL);
 	pthread_mutex_init(&fo->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -1218,6 +1238,9 @@ failover_start(struct server *srv)
 {
 	struct failover *fo = fo_of(srv);
 
+	/* An apply on an HTTP thread starts its pollers itself, or leaves
+	 * them to this. */
+	pthread_mutex_lock(&fo->apply_mu);
 	pthread_mutex_lock(&fo->mu);
 	fo->started = 1;
 	for (size_t i = 0; i < fo->npollers; i++) {
@@ -1234,6 +1257,7 @@ failover_start(struct server *srv)
 		poller_start(pl);
 	}
 	pthread_mutex_unlock(&fo->mu);
+	pthread_mutex_unlock(&fo->apply_mu);
 }
 
 void
@@ -1244,13 +1268,28 @@ failover_stop(struct server *srv)
 	if (fo == NULL)
 		return;
 	ack_update(0, 0, 1);
+	pthread_mutex_lock(&fo->apply_mu);
+	fo->stopped = 1;
+	pthread_mutex_unlock(&fo->apply_mu);
 	pthread_mutex_lock(&fo->mu);
 	for (size_t i = 0; i < fo->npollers; i++)
 		fo->pollers[i]->stop = 1;
 	pthread_cond_broadcast(&fo->cv);
 	pthread_mutex_unlock(&fo->mu);
-	for (size_t i = 0; i < fo->npollers; i++) {
+	/* No apply changes fo->pollers any more: joined outside fo->mu,
+	 * which the pollers take. */
+	for (size_t i = 0; i < fo->npollers; i++)
 		poller_join(fo->pollers[i]);
+}
+
+void
+failover_free(struct server *srv)
+{
+	struct failover *fo = fo_of(srv);
+
+	if (fo == NULL)
+		return;
+	for (size_t i = 0; i < fo->npollers; i++) {
 		mirror_persist(srv, fo->pollers[i]->pool, 1);
 		free(fo->pollers[i]);
 	}
@@ -1259,6 +1298,7 @@ failover_stop(struct server *srv)
 		backups_save(fo);
 	free(fo->pollers);
 	free(fo->backups);
+	pthread_mutex_destroy(&fo->apply_mu);
 	pthread_mutex_destroy(&fo->mu);
 	pthread_cond_destroy(&fo->cv);
 	free(fo);
@@ -1289,17 +1329,26 @@ failover_tick(struct server *srv)
 	if (save)
 		backups_save(fo);
 
-	for (size_t i = 1; i < srv->store->npools; i++) {
-		struct pool *p = srv->store->pools[i];
-		if (p->dirty)
+	/* An apply on an HTTP thread may add a pool (store_add_pool moves
+	 * the array) meanwhile: read it under the store lock. A pool, once
+	 * added, stays at its index until the store is freed. */
+	for (size_t i = 1;; i++) {
+		pthread_mutex_lock(&srv->store->lock);
+		struct pool *p = i < srv->store->npools ? srv->store->pools[i] : NULL;
+		int dirty = p != NULL && p->dirty;
+		pthread_mutex_unlock(&srv->store->lock);
+		if (p == NULL)
+			break;
+		if (dirty)
 			mirror_persist(srv, p, 0);
 	}
 	ini_mtime(srv, &mt);
-	if (mt.tv_sec != fo->ini_mtime.tv_sec || mt.tv_nsec != fo->ini_mtime.tv_nsec) {
-		fo->ini_mtime = mt;
-		if (failover_apply(srv, err, sizeof(err)) != 0)
-			log_warnx("failover settings unchanged: %s", err);
-	}
+	pthread_mutex_lock(&fo->mu);
+	int changed = mt.tv_sec != fo->ini_mtime.tv_sec || mt.tv_nsec != fo->ini_mtime.tv_nsec;
+	fo->ini_mtime = mt;
+	pthread_mutex_unlock(&fo->mu);
+	if (changed && failover_apply(srv, err, sizeof(err)) != 0)
+		log_warnx("failover settings unchanged: %s", err);
 }
 
 /* ---- Primary side: merging a backup's leases ---- */
@@ -1637,11 +1686,19 @@ api_failover_get(struct req *r, const char *arg)
 static void
 failover_reapply(struct req *r)
 {
+	struct failover *fo = fo_of(r->srv);
+	struct timespec mt;
 	char err[512];
 
-	ini_mtime(r->srv, &fo_of(r->srv)->ini_mtime);
-	if (failover_apply(r->srv, err, sizeof(err)) != 0) {
-		req_error(r, 500, "state", "%s", err);
+	/* Each apply reads the whole file: whichever runs last, ours or the
+	 * tick's, leaves the pollers as the file says. */
+	ini_mtime(r->srv, &mt);
+	pthread_mutex_lock(&fo->mu);
+	fo->ini_mtime = mt;
+	pthread_mutex_unlock(&fo->mu);
+	int rc = failover_apply(r->srv, err, sizeof(err));
+	if (rc != 0) {
+		req_error(r, rc == -2 ? 503 : 500, rc == -2 ? "stopping" : "state", "%s", err);
 		return;
 	}
 	api_failover_get(r, NULL);

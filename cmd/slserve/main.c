@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -482,12 +483,15 @@ main(int argc, char **argv)
 
 	log_info("stopping: no new connections; finishing requests in flight");
 	httpd_quiesce(&srv);
-	srv.draining = 1;
+	atomic_store(&srv.draining, 1);
 	failover_stop(&srv);
 	journal_sync_to(srv.journal, journal_last_seq(srv.journal));
 	struct timespec grace = { 0, 200 * 1000000L };
 	nanosleep(&grace, NULL);
+	/* Every request has finished once the daemon has stopped: only then
+	 * may what a request reads (the failover state) be freed. */
 	httpd_stop(&srv);
+	failover_free(&srv);
 	journal_close(srv.journal);
 	usage_close();
 	store_free(srv.store);
