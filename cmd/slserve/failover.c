@@ -741,21 +741,23 @@ poller_handback(struct poller *pl)
 	struct http_response resp;
 	char url[700];
 
-	json_t *payload = store_handback_prepare(srv->store, pl->pool);
+	json_t *payload = store_handback_prepare(srv->store, pl->pool, HANDBACK_PUSH);
 	char *body = json_dumps(payload, JSON_COMPACT);
 	json_decref(payload);
 	snprintf(url, sizeof(url), "%s/v1/peer/handback", pl->url);
 	int rc = body ? http_request(pl->http, "POST", url, body, &resp) : -1;
 	free(body);
 	if (rc == 0 && resp.status == 200) {
-		uint64_t seq = store_handback_commit(srv->store, pl->pool);
+		uint64_t seq = store_handback_commit(srv->store, pl->pool, HANDBACK_PUSH);
 		journal_sync_to(srv->journal, seq);
 		mirror_save(srv, pl->pool);
 	} else {
 		char why[512];
 		log_warnx("handback of pool \"%s\" to %s failed: %s", pl->name, pl->url,
 		    log_escape(why, sizeof(why), rc == 0 ? resp.body : resp.error));
-		store_handback_cancel(srv->store, pl->pool);
+		/* Only our push: a release the Primary asked for meanwhile
+		 * holds the pool until it commits. */
+		store_handback_cancel(srv->store, pl->pool, HANDBACK_PUSH);
 	}
 	http_response_clear(&resp);
 }
@@ -903,8 +905,10 @@ poller_once(struct poller *pl)
 			uint64_t seq = store_takeover(srv->store, p);
 			journal_sync_to(srv->journal, seq);
 			mirror_save(srv, p);
-		} else if (failed >= pl->fail_after && p->handing) {
-			store_handback_cancel(srv->store, p);
+		} else if (failed >= pl->fail_after) {
+			/* The Primary that asked for a release went silent before
+			 * it committed: serve its pool again. */
+			store_handback_cancel(srv->store, p, HANDBACK_PULL);
 		}
 		goto out;
 	}
@@ -1599,18 +1603,24 @@ api_peer_release(struct req *r, const char *arg)
 	(void)arg;
 	if ((o = req_json(r, api_handback_fields, 0)) == NULL)
 		return;
-	struct pool *p = store_pool(r->srv->store, json_str(o, "pool", ""));
-	if (p == NULL || p->own) {
+	struct store *s = r->srv->store;
+	pthread_mutex_lock(&s->lock);
+	struct pool *p = store_pool(s, json_str(o, "pool", ""));
+	int own = p != NULL && p->own;
+	enum pool_status status = p != NULL ? p->status : POOL_WARM;
+	pthread_mutex_unlock(&s->lock);
+	if (p == NULL || own) {
 		req_error(r, 404, "unknown_pool", "server \"%s\" does not back up \"%s\"",
 		    r->srv->cfg.name, json_str(o, "pool", ""));
 	} else if (json_is_true(json_object_get(o, "commit"))) {
-		uint64_t seq = p->handing ? store_handback_commit(r->srv->store, p) : 0;
+		/* 0 unless our prepare still holds the pool */
+		uint64_t seq = store_handback_commit(s, p, HANDBACK_PULL);
 		journal_sync_to(r->srv->journal, seq);
 		r->reply.status = 200;
 		r->reply.body = json_pack("{s:b}", "committed", 1);
-	} else if (p->status == POOL_HOT_RETRY) {
+	} else if (status == POOL_HOT_RETRY) {
 		r->reply.status = 200;
-		r->reply.body = store_handback_prepare(r->srv->store, p);
+		r->reply.body = store_handback_prepare(s, p, HANDBACK_PULL);
 	} else {
 		r->reply.status = 200;
 		r->reply.body = json_pack("{s:s, s:s, s:[], s:[]}", "pool", p->name, "from",
