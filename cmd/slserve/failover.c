@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,7 @@ struct poller {
 	long slow_ms;		/* > 0: the Primary answered slowly; poll timeout */
 	int refused;		/* polls refused (4xx) in a row: logged every 60th */
 	int synchronous;	/* the Primary waits for us (synchronous_backup) */
-	int stop;
+	atomic_int stop;		/* set under fo->mu; the poller reads it unlocked */
 	pthread_t thread;
 	struct http_client *http;
 };
@@ -944,7 +945,7 @@ poller_main(void *arg)
 {
 	struct poller *pl = arg;
 
-	while (!pl->stop) {
+	while (!atomic_load(&pl->stop)) {
 		int64_t start = util_mono_ms();
 		/* After news, poll again soon: the Primary may hold checkouts
 		 * until we confirm them (synchronous_backup). */
@@ -1130,7 +1131,7 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 			i++;
 			continue;
 		}
-		pl->stop = 1;
+		atomic_store(&pl->stop, 1);
 		struct poller **ns = realloc(stopped, (nstopped + 1) * sizeof(*ns));
 		if (ns != NULL) {
 			stopped = ns;
@@ -1277,7 +1278,7 @@ failover_stop(struct server *srv)
 	pthread_mutex_unlock(&fo->apply_mu);
 	pthread_mutex_lock(&fo->mu);
 	for (size_t i = 0; i < fo->npollers; i++)
-		fo->pollers[i]->stop = 1;
+		atomic_store(&fo->pollers[i]->stop, 1);
 	pthread_cond_broadcast(&fo->cv);
 	pthread_mutex_unlock(&fo->mu);
 	/* No apply changes fo->pollers any more: joined outside fo->mu,

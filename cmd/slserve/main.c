@@ -27,15 +27,19 @@
 #include "usage.h"
 #include "util.h"
 
-static volatile sig_atomic_t got_hup, got_term;
+/* Any thread may run the handler (HTTP, journal, pollers), and the main loop
+ * reads the flags: lock-free atomics are safe in a handler and between
+ * threads, where a volatile sig_atomic_t is a data race. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "signal flags need lock-free atomic_int");
+static atomic_int got_hup, got_term;
 
 static void
 on_signal(int sig)
 {
 	if (sig == SIGHUP)
-		got_hup = 1;
+		atomic_store(&got_hup, 1);
 	else
-		got_term = 1;
+		atomic_store(&got_term, 1);
 }
 
 static void
@@ -461,11 +465,10 @@ main(int argc, char **argv)
 	}
 
 	int64_t last_tick = 0;
-	while (!got_term) {
+	while (!atomic_load(&got_term)) {
 		struct timespec ts = { 0, 100 * 1000000L };
 		nanosleep(&ts, NULL);
-		if (got_hup) {
-			got_hup = 0;
+		if (atomic_exchange(&got_hup, 0)) {
 			json_t *changes = NULL;
 			if (server_reload(&srv, &changes, err, sizeof(err)) != 0)
 				log_warnx("SIGHUP: %s", err);
