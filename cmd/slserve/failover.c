@@ -1148,6 +1148,9 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 			kept |= strcmp(w.v[k].name, stopped[i]->name) == 0;
 		if (!kept)
 			pool_forget(srv, stopped[i]->pool);
+		else
+			log_info("stopped polling \"%s\" (its settings changed)",
+			    stopped[i]->name);
 		free(stopped[i]);
 	}
 	free(stopped);
