@@ -52,8 +52,8 @@ struct backup_seen {
 };
 
 /*
- * Locks, in the order they are taken: apply_mu, then mu or mirror_mu, then
- * the store's lock (mu and mirror_mu are never held together).
+ * apply_mu, mu and mirror_mu nest in this order: apply_mu, then mu or
+ * mirror_mu (never both at once), then the store's lock.
  * failover_apply runs on the main loop's tick (failover.ini changed) and
  * on HTTP threads (PUT and DELETE /v1/admin/failover): apply_mu makes it
  * one at a time, so that a Primary never gets two pollers.
