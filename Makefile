@@ -12,6 +12,12 @@ BUILD ?= build/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 # Reports of background servers go to files that test/sanitize.sh checks.
 TEST_WRAP := sh test/sanitize.sh
+else ifeq ($(TSAN),1)
+BUILD ?= build/tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+# The same wrapper with ThreadSanitizer's reports (it cannot be combined
+# with ASan): any report from any of our programs fails the run.
+TEST_WRAP := SL_SANLOGS=$(CURDIR)/build/tsan/logs sh test/sanitize.sh
 else
 BUILD ?= build/rel
 SANFLAGS :=

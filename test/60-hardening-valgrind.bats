@@ -6,7 +6,7 @@ load helpers
 
 @test "valgrind: Primary and backup through checkouts, revoke, reloads, takeover, handback, SIGTERM" {
 	command -v valgrind >/dev/null || skip "valgrind is not installed"
-	if nm -D "$SLSERVE" 2>/dev/null | grep -q __asan_init; then
+	if nm -D "$SLSERVE" 2>/dev/null | grep -qE "__(asan|tsan)_init"; then
 		skip "SL_BINDIR is a sanitizer build (valgrind runs on the normal build)"
 	fi
 	run bash "$BATS_TEST_DIRNAME/valgrind.sh" "$SL_BINDIR"

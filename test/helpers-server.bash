@@ -95,7 +95,7 @@ sl_lic() {
 }
 
 # sl_server_teardown: stop the test's servers (SIGTERM), then fail the test
-# if a sanitizer (make SANITIZE=1) reported anything in their logs; the
+# if a sanitizer (make SANITIZE=1, TSAN=1) reported anything in their logs; the
 # temporary directory is removed either way.
 sl_server_teardown() {
 	local pidfile pid found
@@ -106,9 +106,9 @@ sl_server_teardown() {
 		sl_wait_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
 		rm -f "$pidfile"
 	done
-	found=$(grep -lE 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$SL_TMP"/*/log 2>/dev/null || true)
+	found=$(grep -lE 'ERROR: [A-Za-z]+Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$SL_TMP"/*/log 2>/dev/null || true)
 	if [ -n "$found" ]; then
-		grep -hE -A30 'ERROR: [A-Za-z]+Sanitizer|runtime error:' $found >&2
+		grep -hE -A30 'ERROR: [A-Za-z]+Sanitizer|WARNING: ThreadSanitizer|runtime error:' $found >&2
 		sl_teardown
 		return 1
 	fi

@@ -1,9 +1,10 @@
 #!/bin/sh
 # test/sanitize.sh COMMAND...: run COMMAND (the bats suite, from `make test
-# SANITIZE=1`) with AddressSanitizer, UndefinedBehaviorSanitizer and
-# LeakSanitizer reporting into files, then fail if any of our programs wrote
-# a report. Servers run in the background, so their reports cannot reach a
-# test's exit status: the files are how they are seen.
+# SANITIZE=1` or `make test TSAN=1`) with AddressSanitizer,
+# UndefinedBehaviorSanitizer and LeakSanitizer, or ThreadSanitizer, reporting
+# into files, then fail if any of our programs wrote a report. Servers run in
+# the background, so their reports cannot reach a test's exit status: the
+# files are how they are seen. Each runtime reads only its own options.
 #
 # SL_SANLOGS is the report directory (default build/san/logs; emptied first).
 set -u
@@ -16,7 +17,11 @@ mkdir -p "$logs"
 # included). No suppressions: every report so far was in our code.
 ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1"
 UBSAN_OPTIONS="log_path=$logs/ubsan:print_stacktrace=1:halt_on_error=1"
-export ASAN_OPTIONS UBSAN_OPTIONS
+# ThreadSanitizer: every race, not only the first (halt_on_error=0), with
+# both stacks of a lock-order inversion. No suppressions: every report so
+# far was in our code, none inside libmicrohttpd, libcurl or jansson.
+TSAN_OPTIONS="log_path=$logs/tsan:halt_on_error=0:second_deadlock_stack=1"
+export ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS
 
 "$@"
 rc=$?

@@ -13,7 +13,7 @@ BINDIR=${1:-${SL_BINDIR:-$here/../build/rel/bin}}
 SLSERVE=$BINDIR/slserve
 command -v valgrind >/dev/null || { echo "valgrind.sh: valgrind is not installed" >&2; exit 77; }
 [ -x "$SLSERVE" ] || { echo "valgrind.sh: no $SLSERVE (make first)" >&2; exit 1; }
-if nm -D "$SLSERVE" 2>/dev/null | grep -q __asan_init; then
+if nm -D "$SLSERVE" 2>/dev/null | grep -qE "__(asan|tsan)_init"; then
 	echo "valgrind.sh: $SLSERVE is a sanitizer build; use build/rel/bin" >&2
 	exit 1
 fi

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,7 @@ struct poller {
 	int refused;		/* polls refused (4xx) in a row: logged every 60th */
 	int synchronous;	/* the Primary waits for us (synchronous_backup) */
 	int long_poll;		/* the Primary held our last poll: poll again now */
-	int stop;
+	atomic_int stop;		/* set under fo->mu; the poller reads it unlocked */
 	pthread_t thread;
 	struct http_client *http;
 };
@@ -53,8 +54,16 @@ struct backup_seen {
 	uint64_t acked;		/* our journal up to here is in its mirror */
 };
 
+/*
+ * apply_mu, mu and mirror_mu nest in this order: apply_mu, then mu or
+ * mirror_mu (never both at once), then the store's lock.
+ * failover_apply runs on the main loop's tick (failover.ini changed) and
+ * on HTTP threads (PUT and DELETE /v1/admin/failover): apply_mu makes it
+ * one at a time, so that a Primary never gets two pollers.
+ */
 struct failover {
 	struct server *srv;
+	pthread_mutex_t apply_mu;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct poller **pollers;
@@ -62,8 +71,9 @@ struct failover {
 	struct backup_seen *backups;
 	size_t nbackups;
 	int backups_dirty;
-	struct timespec ini_mtime;
-	int started;
+	struct timespec ini_mtime;	/* with mu */
+	int started;			/* with apply_mu: failover_start ran */
+	int stopped;			/* with apply_mu: failover_stop ran */
 };
 
 static struct failover *fo_of(struct server *srv) { return srv->failover; }
@@ -740,21 +750,23 @@ poller_handback(struct poller *pl)
 	struct http_response resp;
 	char url[700];
 
-	json_t *payload = store_handback_prepare(srv->store, pl->pool);
+	json_t *payload = store_handback_prepare(srv->store, pl->pool, HANDBACK_PUSH);
 	char *body = json_dumps(payload, JSON_COMPACT);
 	json_decref(payload);
 	snprintf(url, sizeof(url), "%s/v1/peer/handback", pl->url);
 	int rc = body ? http_request(pl->http, "POST", url, body, &resp) : -1;
 	free(body);
 	if (rc == 0 && resp.status == 200) {
-		uint64_t seq = store_handback_commit(srv->store, pl->pool);
+		uint64_t seq = store_handback_commit(srv->store, pl->pool, HANDBACK_PUSH);
 		journal_sync_to(srv->journal, seq);
 		mirror_save(srv, pl->pool);
 	} else {
 		char why[512];
 		log_warnx("handback of pool \"%s\" to %s failed: %s", pl->name, pl->url,
 		    log_escape(why, sizeof(why), rc == 0 ? resp.body : resp.error));
-		store_handback_cancel(srv->store, pl->pool);
+		/* Only our push: a release the Primary asked for meanwhile
+		 * holds the pool until it commits. */
+		store_handback_cancel(srv->store, pl->pool, HANDBACK_PUSH);
 	}
 	http_response_clear(&resp);
 }
@@ -917,8 +929,10 @@ poller_once(struct poller *pl)
 				    "Primary may grant until then (fence)", pl->name,
 				    fenced > 0 ? fenced / 1000.0 : 0.0);
 			}
-		} else if (failed >= pl->fail_after && p->handing) {
-			store_handback_cancel(srv->store, p);
+		} else if (failed >= pl->fail_after) {
+			/* The Primary that asked for a release went silent before
+			 * it committed: serve its pool again. */
+			store_handback_cancel(srv->store, p, HANDBACK_PULL);
 		}
 		goto out;
 	}
@@ -955,7 +969,7 @@ poller_main(void *arg)
 {
 	struct poller *pl = arg;
 
-	while (!pl->stop) {
+	while (!atomic_load(&pl->stop)) {
 		int64_t start = util_mono_ms();
 		/* After news, poll again soon: the Primary may hold checkouts
 		 * until we confirm them (synchronous_backup). */
@@ -1109,7 +1123,8 @@ pool_forget(struct server *srv, struct pool *p)
 	log_info("no longer backing up \"%s\"", p->name);
 }
 
-/* Make the pollers match the configuration and the runtime file. */
+/* Make the pollers match the configuration and the runtime file. One
+ * apply at a time, and none once failover_stop has run (-2). */
 static int
 failover_apply(struct server *srv, char *err, size_t errlen)
 {
@@ -1118,8 +1133,16 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 	struct poller **stopped = NULL;
 	size_t nstopped = 0;
 
-	if (wanted_load(srv, &w, err, errlen) != 0)
+	pthread_mutex_lock(&fo->apply_mu);
+	if (fo->stopped) {
+		pthread_mutex_unlock(&fo->apply_mu);
+		snprintf(err, errlen, "server \"%s\" is shutting down", srv->cfg.name);
+		return -2;
+	}
+	if (wanted_load(srv, &w, err, errlen) != 0) {
+		pthread_mutex_unlock(&fo->apply_mu);
 		return -1;
+	}
 	pthread_mutex_lock(&fo->mu);
 	/* Stop pollers whose Primary is gone or whose settings changed. */
 	for (size_t i = 0; i < fo->npollers; ) {
@@ -1135,7 +1158,7 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 			i++;
 			continue;
 		}
-		pl->stop = 1;
+		atomic_store(&pl->stop, 1);
 		struct poller **ns = realloc(stopped, (nstopped + 1) * sizeof(*ns));
 		if (ns != NULL) {
 			stopped = ns;
@@ -1152,6 +1175,9 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 			kept |= strcmp(w.v[k].name, stopped[i]->name) == 0;
 		if (!kept)
 			pool_forget(srv, stopped[i]->pool);
+		else
+			log_info("stopped polling \"%s\" (its settings changed)",
+			    stopped[i]->name);
 		free(stopped[i]);
 	}
 	free(stopped);
@@ -1203,6 +1229,7 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 		    pl->witness[0] ? ", witness " : "", pl->witness);
 	}
 	wanted_free(&w);
+	pthread_mutex_unlock(&fo->apply_mu);
 	return 0;
 }
 
@@ -1228,6 +1255,7 @@ failover_init(struct server *srv, char *err, size_t errlen)
 		return -1;
 	}
 	fo->srv = srv;
+	pthread_mutex_init(&fo->apply_mu, NULL);
 	pthread_mutex_init(&fo->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -1246,6 +1274,9 @@ failover_start(struct server *srv)
 	struct failover *fo = fo_of(srv);
 
 	journal_set_listener(srv->journal, long_poll_durable, srv);
+	/* An apply on an HTTP thread starts its pollers itself, or leaves
+	 * them to this. */
+	pthread_mutex_lock(&fo->apply_mu);
 	pthread_mutex_lock(&fo->mu);
 	fo->started = 1;
 	for (size_t i = 0; i < fo->npollers; i++) {
@@ -1268,6 +1299,7 @@ failover_start(struct server *srv)
 		poller_start(pl);
 	}
 	pthread_mutex_unlock(&fo->mu);
+	pthread_mutex_unlock(&fo->apply_mu);
 }
 
 void
@@ -1281,13 +1313,28 @@ failover_stop(struct server *srv)
 		journal_set_listener(srv->journal, NULL, NULL);
 	long_poll_stop(srv);
 	ack_update(0, 0, 1);
+	pthread_mutex_lock(&fo->apply_mu);
+	fo->stopped = 1;
+	pthread_mutex_unlock(&fo->apply_mu);
 	pthread_mutex_lock(&fo->mu);
 	for (size_t i = 0; i < fo->npollers; i++)
-		fo->pollers[i]->stop = 1;
+		atomic_store(&fo->pollers[i]->stop, 1);
 	pthread_cond_broadcast(&fo->cv);
 	pthread_mutex_unlock(&fo->mu);
-	for (size_t i = 0; i < fo->npollers; i++) {
+	/* No apply changes fo->pollers any more: joined outside fo->mu,
+	 * which the pollers take. */
+	for (size_t i = 0; i < fo->npollers; i++)
 		poller_join(fo->pollers[i]);
+}
+
+void
+failover_free(struct server *srv)
+{
+	struct failover *fo = fo_of(srv);
+
+	if (fo == NULL)
+		return;
+	for (size_t i = 0; i < fo->npollers; i++) {
 		mirror_persist(srv, fo->pollers[i]->pool, 1);
 		free(fo->pollers[i]);
 	}
@@ -1296,6 +1343,7 @@ failover_stop(struct server *srv)
 		backups_save(fo);
 	free(fo->pollers);
 	free(fo->backups);
+	pthread_mutex_destroy(&fo->apply_mu);
 	pthread_mutex_destroy(&fo->mu);
 	pthread_cond_destroy(&fo->cv);
 	free(fo);
@@ -1326,17 +1374,26 @@ failover_tick(struct server *srv)
 	if (save)
 		backups_save(fo);
 
-	for (size_t i = 1; i < srv->store->npools; i++) {
-		struct pool *p = srv->store->pools[i];
-		if (p->dirty)
+	/* An apply on an HTTP thread may add a pool (store_add_pool moves
+	 * the array) meanwhile: read it under the store lock. A pool, once
+	 * added, stays at its index until the store is freed. */
+	for (size_t i = 1;; i++) {
+		pthread_mutex_lock(&srv->store->lock);
+		struct pool *p = i < srv->store->npools ? srv->store->pools[i] : NULL;
+		int dirty = p != NULL && p->dirty;
+		pthread_mutex_unlock(&srv->store->lock);
+		if (p == NULL)
+			break;
+		if (dirty)
 			mirror_persist(srv, p, 0);
 	}
 	ini_mtime(srv, &mt);
-	if (mt.tv_sec != fo->ini_mtime.tv_sec || mt.tv_nsec != fo->ini_mtime.tv_nsec) {
-		fo->ini_mtime = mt;
-		if (failover_apply(srv, err, sizeof(err)) != 0)
-			log_warnx("failover settings unchanged: %s", err);
-	}
+	pthread_mutex_lock(&fo->mu);
+	int changed = mt.tv_sec != fo->ini_mtime.tv_sec || mt.tv_nsec != fo->ini_mtime.tv_nsec;
+	fo->ini_mtime = mt;
+	pthread_mutex_unlock(&fo->mu);
+	if (changed && failover_apply(srv, err, sizeof(err)) != 0)
+		log_warnx("failover settings unchanged: %s", err);
 }
 
 /* ---- Primary side: merging a backup's leases ---- */
@@ -1747,18 +1804,24 @@ api_peer_release(struct req *r, const char *arg)
 	(void)arg;
 	if ((o = req_json(r, api_handback_fields, 0)) == NULL)
 		return;
-	struct pool *p = store_pool(r->srv->store, json_str(o, "pool", ""));
-	if (p == NULL || p->own) {
+	struct store *s = r->srv->store;
+	pthread_mutex_lock(&s->lock);
+	struct pool *p = store_pool(s, json_str(o, "pool", ""));
+	int own = p != NULL && p->own;
+	enum pool_status status = p != NULL ? p->status : POOL_WARM;
+	pthread_mutex_unlock(&s->lock);
+	if (p == NULL || own) {
 		req_error(r, 404, "unknown_pool", "server \"%s\" does not back up \"%s\"",
 		    r->srv->cfg.name, json_str(o, "pool", ""));
 	} else if (json_is_true(json_object_get(o, "commit"))) {
-		uint64_t seq = p->handing ? store_handback_commit(r->srv->store, p) : 0;
+		/* 0 unless our prepare still holds the pool */
+		uint64_t seq = store_handback_commit(s, p, HANDBACK_PULL);
 		journal_sync_to(r->srv->journal, seq);
 		r->reply.status = 200;
 		r->reply.body = json_pack("{s:b}", "committed", 1);
-	} else if (p->status == POOL_HOT_RETRY) {
+	} else if (status == POOL_HOT_RETRY) {
 		r->reply.status = 200;
-		r->reply.body = store_handback_prepare(r->srv->store, p);
+		r->reply.body = store_handback_prepare(s, p, HANDBACK_PULL);
 	} else {
 		r->reply.status = 200;
 		r->reply.body = json_pack("{s:s, s:s, s:[], s:[]}", "pool", p->name, "from",
@@ -1847,11 +1910,19 @@ api_failover_get(struct req *r, const char *arg)
 static void
 failover_reapply(struct req *r)
 {
+	struct failover *fo = fo_of(r->srv);
+	struct timespec mt;
 	char err[512];
 
-	ini_mtime(r->srv, &fo_of(r->srv)->ini_mtime);
-	if (failover_apply(r->srv, err, sizeof(err)) != 0) {
-		req_error(r, 500, "state", "%s", err);
+	/* Each apply reads the whole file: whichever runs last, ours or the
+	 * tick's, leaves the pollers as the file says. */
+	ini_mtime(r->srv, &mt);
+	pthread_mutex_lock(&fo->mu);
+	fo->ini_mtime = mt;
+	pthread_mutex_unlock(&fo->mu);
+	int rc = failover_apply(r->srv, err, sizeof(err));
+	if (rc != 0) {
+		req_error(r, rc == -2 ? 503 : 500, rc == -2 ? "stopping" : "state", "%s", err);
 		return;
 	}
 	api_failover_get(r, NULL);

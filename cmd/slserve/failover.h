@@ -20,7 +20,12 @@ void failover_reclaim(struct server *srv);
 void failover_start(struct server *srv);
 /* Every 250 ms from the main loop: statuses, saving mirrors, runtime file. */
 void failover_tick(struct server *srv);
+/* At shutdown, once draining: let checkouts that wait for backups go, stop
+ * the pollers and refuse runtime changes. The state stays for requests
+ * still in flight; failover_free, once the HTTP daemon has stopped, saves
+ * the mirrors and frees it. */
 void failover_stop(struct server *srv);
+void failover_free(struct server *srv);
 /* Every 100 ms from the main loop: answer held syncs whose wait ran out. */
 void failover_tick_fast(struct server *srv);
 

@@ -2,6 +2,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,7 +406,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	if (r->too_large)
 		req_error(r, 413, "too_large", "request body is larger than %ld bytes",
 		    srv->cfg.max_body);
-	else if (srv->draining)
+	else if (atomic_load(&srv->draining))
 		req_error(r, 503, "stopping", "server \"%s\" is shutting down", srv->cfg.name);
 	else
 		dispatch(r);

@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +28,19 @@
 #include "usage.h"
 #include "util.h"
 
-static volatile sig_atomic_t got_hup, got_term;
+/* Any thread may run the handler (HTTP, journal, pollers), and the main loop
+ * reads the flags: lock-free atomics are safe in a handler and between
+ * threads, where a volatile sig_atomic_t is a data race. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "signal flags need lock-free atomic_int");
+static atomic_int got_hup, got_term;
 
 static void
 on_signal(int sig)
 {
 	if (sig == SIGHUP)
-		got_hup = 1;
+		atomic_store(&got_hup, 1);
 	else
-		got_term = 1;
+		atomic_store(&got_term, 1);
 }
 
 static void
@@ -499,11 +504,10 @@ main(int argc, char **argv)
 	}
 
 	int64_t last_tick = 0;
-	while (!got_term) {
+	while (!atomic_load(&got_term)) {
 		struct timespec ts = { 0, 100 * 1000000L };
 		nanosleep(&ts, NULL);
-		if (got_hup) {
-			got_hup = 0;
+		if (atomic_exchange(&got_hup, 0)) {
 			json_t *changes = NULL;
 			if (server_reload(&srv, &changes, err, sizeof(err)) != 0)
 				log_warnx("SIGHUP: %s", err);
@@ -522,12 +526,15 @@ main(int argc, char **argv)
 
 	log_info("stopping: no new connections; finishing requests in flight");
 	httpd_quiesce(&srv);
-	srv.draining = 1;
+	atomic_store(&srv.draining, 1);
 	failover_stop(&srv);
 	journal_sync_to(srv.journal, journal_last_seq(srv.journal));
 	struct timespec grace = { 0, 200 * 1000000L };
 	nanosleep(&grace, NULL);
+	/* Every request has finished once the daemon has stopped: only then
+	 * may what a request reads (the failover state) be freed. */
 	httpd_stop(&srv);
+	failover_free(&srv);
 	fence_free(srv.fence);
 	journal_close(srv.journal);
 	usage_close();

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -34,7 +35,7 @@ struct server {
 	struct license_key *keys;	/* trusted issuer keys */
 	size_t nkeys;
 	pthread_mutex_t reload_lock;
-	volatile int draining;
+	atomic_int draining;		/* set by main at SIGTERM, read by HTTP threads */
 };
 
 /* One HTTP request in flight. */

@@ -1989,12 +1989,14 @@ store_takeover(struct store *s, struct pool *p)
 }
 
 json_t *
-store_handback_prepare(struct store *s, struct pool *p)
+store_handback_prepare(struct store *s, struct pool *p, enum handback_by by)
 {
 	json_t *leases = json_array();
 
 	pthread_mutex_lock(&s->lock);
-	p->handing = 1;
+	/* Not served here: nothing to stop, and no commit will clear it. */
+	if (p->status == POOL_HOT_RETRY)
+		p->handing |= by;
 	for (struct lease *l = s->head; l != NULL; l = l->next)
 		if (l->lic->pool == p && l->tomb_until_ms == 0)
 			json_array_append_new(leases, lease_record_json(l));
@@ -2005,7 +2007,7 @@ store_handback_prepare(struct store *s, struct pool *p)
 }
 
 uint64_t
-store_handback_commit(struct store *s, struct pool *p)
+store_handback_commit(struct store *s, struct pool *p, enum handback_by by)
 {
 	json_t *mirror = json_object();
 	int64_t tomb = now_ms() + HANDBACK_TOMB_MS;
@@ -2013,7 +2015,8 @@ store_handback_commit(struct store *s, struct pool *p)
 	int n = 0;
 
 	pthread_mutex_lock(&s->lock);
-	if (p->status != POOL_HOT_RETRY) {
+	if (p->status != POOL_HOT_RETRY || !(p->handing & by)) {
+		p->handing &= ~by;
 		pthread_mutex_unlock(&s->lock);
 		json_decref(mirror);
 		return 0;
@@ -2037,7 +2040,7 @@ store_handback_commit(struct store *s, struct pool *p)
 	json_decref(p->mirror);
 	p->mirror = mirror;
 	p->status = POOL_WARM;
-	p->handing = 0;
+	p->handing = 0;		/* handed back: the other handback has nothing left */
 	p->failed_polls = 0;
 	p->primary_epoch[0] = '\0';	/* resync in full */
 	p->primary_seq = 0;
@@ -2050,10 +2053,10 @@ store_handback_commit(struct store *s, struct pool *p)
 }
 
 void
-store_handback_cancel(struct store *s, struct pool *p)
+store_handback_cancel(struct store *s, struct pool *p, enum handback_by by)
 {
 	pthread_mutex_lock(&s->lock);
-	p->handing = 0;
+	p->handing &= ~by;
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -67,7 +67,7 @@ struct pool {
 	int64_t last_poll_ms;	/* monotonic time of the last good poll; 0: never */
 	int failed_polls;
 	int dirty;		/* mirror changed since it was last saved */
-	int handing;		/* a handback is under way: no checkouts or checkins */
+	int handing;		/* HANDBACK_* under way: no checkouts or checkins */
 	int64_t fenced_until_ms;	/* monotonic: we promised the Primary not to
 					 * take over before this (POST /v1/peer/fence) */
 	/* This server's own pool: when a backup last polled, and how often. */
@@ -163,11 +163,16 @@ uint64_t store_takeover(struct store *s, struct pool *p);
  * the pool (checkouts and checkins answer not_serving; heartbeats go on) and
  * return {"pool","from","leases","released"} for the Primary. commit, once the
  * Primary holds them: the leases become tombstones that point clients at the
- * Primary, and the pool is warm again (returns the sequence to sync).
- * cancel: serve the pool again. */
-json_t *store_handback_prepare(struct store *s, struct pool *p);
-uint64_t store_handback_commit(struct store *s, struct pool *p);
-void store_handback_cancel(struct store *s, struct pool *p);
+ * Primary, and the pool is warm again (returns the sequence to sync; 0 when
+ * by's handback was not under way, or another one committed first).
+ * cancel: by's handback is over; the pool is served again unless the other
+ * is under way. The backup pushes a handback (its poller) while the Primary
+ * may pull one (POST /v1/peer/release): each has its own bit in handing, so
+ * one's cancel never reopens the pool in the middle of the other. */
+enum handback_by { HANDBACK_PUSH = 1, HANDBACK_PULL = 2 };
+json_t *store_handback_prepare(struct store *s, struct pool *p, enum handback_by by);
+uint64_t store_handback_commit(struct store *s, struct pool *p, enum handback_by by);
+void store_handback_cancel(struct store *s, struct pool *p, enum handback_by by);
 /* Persisted state of a pool: {"licenses","mirror","released","epoch","seq"}. */
 json_t *store_pool_state(struct store *s, struct pool *p);
 void store_pool_restore(struct store *s, struct pool *p, json_t *state);
