@@ -23,7 +23,16 @@ sl_setup() {
 }
 
 sl_teardown() {
-	local pidfile
+	local pidfile log
+	# A failed test shows the end of each server's log: a flake on a busy
+	# machine can then be told from a bug.
+	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "${SL_TMP:-}" ]; then
+		for log in "$SL_TMP"/*/log; do
+			[ -f "$log" ] || continue
+			echo "--- ${log#"$SL_TMP"/} (last 40 lines)"
+			tail -n 40 "$log"
+		done >&2
+	fi
 	for pidfile in "$SL_TMP"/*.pid; do
 		[ -f "$pidfile" ] || continue
 		local pid
