@@ -242,6 +242,26 @@ proc_sched(pid_t pid, double *run_ns, double *wait_ns)
 	closedir(dir);
 }
 
+/* The machine's CPU time, busy and all, in clock ticks (/proc/stat). */
+static void
+machine_cpu(double *busy, double *all)
+{
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+
+	*busy = *all = -1;
+	if (f == NULL)
+		return;
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+	    &v[4], &v[5], &v[6], &v[7]) == 8) {
+		*all = 0;
+		for (int i = 0; i < 8; i++)
+			*all += (double)v[i];
+		*busy = *all - (double)v[3] - (double)v[4];	/* less idle and iowait */
+	}
+	fclose(f);
+}
+
 /* ---- latency samples ---- */
 
 struct samples {
@@ -1944,6 +1964,7 @@ struct mirror_result {
 	/* The N-client runs: CPU run and time waited runnable for a CPU
 	 * (schedstat), the Primary's in each run, the backup's when mirrored. */
 	double a_run_ns[2], a_wait_ns[2], b_run_ns, b_wait_ns;
+	double busy[2];			/* share of the machine's CPU busy in each */
 	/* From the Primary's /metrics around each N-client run: requests it
 	 * answered (checkouts and the backup's polls), journal writes. */
 	double reqs[2], writes[2], write_p50[2], write_p99[2];
@@ -2055,11 +2076,14 @@ mirror_phase(struct phase *ph, const char *name, struct slsrv *a, int nconns, do
 	 * one-client run after each needs far fewer than a quarter. */
 	ph->limit = NLICENSES * SEATS / 4 * 3;
 	int hh = k >= 0 && server_hist(a->port, h0) == 0;
-	double r0, w0, r1, w1;
+	double r0, w0, r1, w1, b0, t0, b1, t1;
 	proc_sched(a->pid, &r0, &w0);
+	machine_cpu(&b0, &t0);
 	run_phase_cpu(ph, a->pid);
 	if (k < 0)
 		return;
+	machine_cpu(&b1, &t1);
+	mres.busy[k] = t1 > t0 && t0 >= 0 ? (b1 - b0) / (t1 - t0) : -1;
 	proc_sched(a->pid, &r1, &w1);
 	mres.a_run_ns[k] = r0 >= 0 && r1 >= 0 ? r1 - r0 : -1;
 	mres.a_wait_ns[k] = w0 >= 0 && w1 >= 0 ? w1 - w0 : -1;
@@ -2234,6 +2258,9 @@ report_mirror(void)
 		    "\n   %.1f us and %.1f us mirrored)\n", m->a_run_ns[0] / n0 / 1e3,
 		    m->a_wait_ns[0] / n0 / 1e3, m->a_run_ns[1] / n1 / 1e3, m->a_wait_ns[1] / n1 / 1e3);
 	}
+	printf("  (the machine's CPUs were busy %.0f%% of the unmirrored run, %.0f%% of the mirrored;"
+	    "\n   the generator, both servers and others' work share them)\n", m->busy[0] * 100,
+	    m->busy[1] * 100);
 	printf("  (every poll's answer carries the Primary's licenses: with no record in it,"
 	    "\n   %zu bytes, fetched in %.3f ms at best; decoding it alone takes %.3f ms here)\n",
 	    m->empty_sync_bytes, m->empty_sync_ms, m->empty_parse_ms);
@@ -2256,6 +2283,8 @@ report_mirror(void)
 	    m->backup_cpu_ms / (m->mirr.window + m->mirr.warmup) : -1,
 	    "primary_journal_write_p50_bucket_ms_mirrored", m->write_p50[1]));
 	json_t *mj = json_object_get(results, "mirror");
+	json_object_set_new(mj, "machine_busy_unmirrored", json_real(m->busy[0]));
+	json_object_set_new(mj, "machine_busy_mirrored", json_real(m->busy[1]));
 	json_object_set_new(mj, "schedstat_ms", json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}",
 	    "primary_run_unmirrored", m->a_run_ns[0] / 1e6,
 	    "primary_wait_unmirrored", m->a_wait_ns[0] / 1e6,
