@@ -7,8 +7,10 @@
  * against the GET /v1/health ceiling of the same run, checkout latency at
  * half of peak load (open loop), and at 1k, 10k and 100k leases the server's
  * memory, restart time, GET /v1/licenses latency and the cost of a backup's
- * full and incremental sync. It prints a table with each figure, its target
- * and whether it is met, and writes the same as JSON.
+ * full and incremental sync; and what a backup's mirror costs a checkout
+ * (issue 15: one Primary alone, then with a backup polling it, -M alone).
+ * It prints a table with each figure, its target and whether it is met,
+ * and writes the same as JSON.
  *
  * One thread and plain non-blocking sockets: on a 2-core machine the
  * generator shares the CPU with the server it measures, so it must cost
