@@ -7,8 +7,10 @@
  * against the GET /v1/health ceiling of the same run, checkout latency at
  * half of peak load (open loop), and at 1k, 10k and 100k leases the server's
  * memory, restart time, GET /v1/licenses latency and the cost of a backup's
- * full and incremental sync. It prints a table with each figure, its target
- * and whether it is met, and writes the same as JSON.
+ * full and incremental sync; and what a backup's mirror costs a checkout
+ * (issue 15: one Primary alone, then with a backup polling it, -M alone).
+ * It prints a table with each figure, its target and whether it is met,
+ * and writes the same as JSON.
  *
  * One thread and plain non-blocking sockets: on a 2-core machine the
  * generator shares the CPU with the server it measures, so it must cost
@@ -20,6 +22,7 @@
 #include <sys/types.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -65,6 +68,7 @@ static int nscales = 3;
 static int keep_tmp;
 static int external_port;
 static double only_rate;	/* -R: only the open-loop runs, at this rate */
+static int only_mirror;		/* -M: only the mirrored checkout */
 
 /* ---- small helpers ---- */
 
@@ -207,6 +211,57 @@ proc_cpu_ms(pid_t pid)
 	    &ut, &st) != 2)
 		return -1;
 	return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Of all the threads of a process, the nanoseconds run on a CPU and
+ * waited runnable for one (/proc/PID/task/TID/schedstat). -1 unknown. */
+static void
+proc_sched(pid_t pid, double *run_ns, double *wait_ns)
+{
+	char path[96], line[128];
+	unsigned long long r, w;
+	struct dirent *d;
+	DIR *dir;
+
+	*run_ns = *wait_ns = -1;
+	snprintf(path, sizeof(path), "/proc/%ld/task", (long)pid);
+	if ((dir = opendir(path)) == NULL)
+		return;
+	*run_ns = *wait_ns = 0;
+	while ((d = readdir(dir)) != NULL) {
+		FILE *f;
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/task/%.20s/schedstat", (long)pid, d->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(line, sizeof(line), f) != NULL && sscanf(line, "%llu %llu", &r, &w) == 2) {
+			*run_ns += (double)r;
+			*wait_ns += (double)w;
+		}
+		fclose(f);
+	}
+	closedir(dir);
+}
+
+/* The machine's CPU time, busy and all, in clock ticks (/proc/stat). */
+static void
+machine_cpu(double *busy, double *all)
+{
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+
+	*busy = *all = -1;
+	if (f == NULL)
+		return;
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+	    &v[4], &v[5], &v[6], &v[7]) == 8) {
+		*all = 0;
+		for (int i = 0; i < 8; i++)
+			*all += (double)v[i];
+		*busy = *all - (double)v[3] - (double)v[4];	/* less idle and iowait */
+	}
+	fclose(f);
 }
 
 /* ---- latency samples ---- */
@@ -1889,6 +1944,364 @@ target_json(const char *name, double value, const char *target, int met)
 	    "{s:s, s:f, s:s, s:b}", "figure", name, "value", value, "target", target, "met", met));
 }
 
+/* ---- a mirrored checkout (issue 15) ----
+ *
+ * With synchronous_backup (the default) a checkout of the Primary's pool
+ * is answered once it is on the Primary's disk and every backup polling it
+ * has acknowledged it (its next long poll's since=SEQ, sent once the
+ * backup has the records on its own disk). What that costs: one Primary,
+ * the same closed-loop checkout run first alone, then with a backup
+ * polling it (default poll settings), each also with one client (the
+ * serial cost of a checkout, no batching). After the mirrored runs the
+ * backup's mirror must hold every lease the Primary granted. */
+
+struct mirror_result {
+	struct phase solo, mirr;	/* N clients: no backup, a backup */
+	struct phase solo1, mirr1;	/* one client */
+	double warm_ms;			/* backup start to "warm" in its health */
+	long granted;			/* checkouts answered 201 in the mirrored runs */
+	long primary_in_use;		/* the Primary's seats, after */
+	long backup_mirrored;		/* the backup's mirrored seats of benchA, after */
+	double backup_cpu_ms;		/* the backup's CPU over the mirrored N-client run */
+	/* The N-client runs: CPU run and time waited runnable for a CPU
+	 * (schedstat), the Primary's in each run, the backup's when mirrored. */
+	double a_run_ns[2], a_wait_ns[2], b_run_ns, b_wait_ns;
+	double busy[2];			/* share of the machine's CPU busy in each */
+	/* From the Primary's /metrics around each N-client run: requests it
+	 * answered (checkouts and the backup's polls), journal writes. */
+	double reqs[2], writes[2], write_p50[2], write_p99[2];
+	int have_hist[2];
+	/* What every poll costs whatever it carries: an incremental sync with
+	 * no record in it (the Primary's licenses ride along), its size and
+	 * the time to decode it here (jansson, as the backup does). */
+	size_t empty_sync_bytes;
+	double empty_sync_ms, empty_parse_ms;
+};
+
+static struct mirror_result mres;
+static int mirror_ran;
+
+/* Seats of pool's licenses a backup mirrors, from its /v1/licenses. */
+static long
+mirrored_seats(int port, const char *pool)
+{
+	json_t *o = get_json(port, "/v1/licenses", NULL, 5000), *v;
+	long n = 0;
+	size_t i;
+
+	if (o == NULL)
+		fatal("GET /v1/licenses on port %d failed", port);
+	json_array_foreach(json_object_get(o, "licenses"), i, v) {
+		const char *role = json_string_value(json_object_get(v, "role"));
+		const char *p = json_string_value(json_object_get(v, "pool"));
+		if (role != NULL && strcmp(role, "backup") == 0 && p != NULL && strcmp(p, pool) == 0)
+			n += (long)json_integer_value(json_object_get(v, "in_use"));
+	}
+	json_decref(o);
+	return n;
+}
+
+/* The backup's health lists pool as warm, after a good poll. */
+static int
+backup_warm(int port, const char *pool)
+{
+	json_t *h = get_json(port, "/v1/health", NULL, 2000), *v;
+	int warm = 0;
+	size_t i;
+
+	json_array_foreach(json_object_get(h, "backs_up"), i, v) {
+		const char *p = json_string_value(json_object_get(v, "pool"));
+		const char *st = json_string_value(json_object_get(v, "status"));
+		if (p != NULL && strcmp(p, pool) == 0 && st != NULL && strcmp(st, "warm") == 0 &&
+		    json_is_number(json_object_get(v, "last_poll_age")))
+			warm = 1;
+	}
+	json_decref(h);
+	return warm;
+}
+
+/* An incremental sync of nothing (since = the last seq), no wait: best of
+ * 20, its bytes, and the best time to decode its body. As a backup the
+ * Primary has not seen ("bench-probe"); asked after the measured runs. */
+static void
+empty_sync(struct slsrv *a, struct mirror_result *m)
+{
+	struct bconn b = { -1, a->port, { NULL, 0, 0 } };
+	json_t *h = get_json(a->port, "/v1/health", NULL, 5000);
+	const char *epoch = json_string_value(json_object_get(h, "epoch"));
+	char path[512];
+	struct hresp r;
+
+	m->empty_sync_ms = m->empty_parse_ms = -1;
+	m->empty_sync_bytes = 0;
+	snprintf(path, sizeof(path), "/v1/peer/sync?since=%lld&epoch=%s&name=bench-probe",
+	    (long long)json_integer_value(json_object_get(h, "seq")), epoch ? epoch : "none");
+	for (int i = 0; i < 20; i++) {
+		uint64_t t0 = now_ns();
+		if (bhttp(&b, "GET", path, peer_token, NULL, &r, 5000) != 0 || r.status != 200)
+			break;
+		double ms = ns_ms(now_ns() - t0);
+		if (m->empty_sync_ms < 0 || ms < m->empty_sync_ms)
+			m->empty_sync_ms = ms;
+		m->empty_sync_bytes = r.total;
+		t0 = now_ns();
+		json_t *o = json_loadb(r.body, r.blen, 0, NULL);
+		ms = ns_ms(now_ns() - t0);
+		json_decref(o);
+		if (m->empty_parse_ms < 0 || ms < m->empty_parse_ms)
+			m->empty_parse_ms = ms;
+	}
+	json_decref(h);
+	bconn_close(&b);
+	free(b.in.p);
+}
+
+static double
+hist_total(const struct hist *h)
+{
+	return h->n > 0 ? h->count[h->n - 1] : 0;
+}
+
+/* A closed-loop checkout run on the Primary a, with its /metrics around
+ * it when k >= 0. */
+static void
+mirror_phase(struct phase *ph, const char *name, struct slsrv *a, int nconns, double secs,
+    struct idlist *ids, int k)
+{
+	struct hist h0[NHISTS], h1[NHISTS];
+
+	phase_init(ph, name, M_CHECKOUT, a->port);
+	ph->nconns = nconns;
+	ph->secs = secs + warmup_secs;
+	ph->ids = ids;
+	/* The unmirrored seats are checked in before the mirrored runs; the
+	 * one-client run after each needs far fewer than a quarter. */
+	ph->limit = NLICENSES * SEATS / 4 * 3;
+	int hh = k >= 0 && server_hist(a->port, h0) == 0;
+	double r0, w0, r1, w1, b0, t0, b1, t1;
+	proc_sched(a->pid, &r0, &w0);
+	machine_cpu(&b0, &t0);
+	run_phase_cpu(ph, a->pid);
+	if (k < 0)
+		return;
+	machine_cpu(&b1, &t1);
+	mres.busy[k] = t1 > t0 && t0 >= 0 ? (b1 - b0) / (t1 - t0) : -1;
+	proc_sched(a->pid, &r1, &w1);
+	mres.a_run_ns[k] = r0 >= 0 && r1 >= 0 ? r1 - r0 : -1;
+	mres.a_wait_ns[k] = w0 >= 0 && w1 >= 0 ? w1 - w0 : -1;
+	hh = hh && server_hist(a->port, h1) == 0;
+	mres.have_hist[k] = hh;
+	if (!hh)
+		return;
+	double ignored;
+	/* The second scrape itself is one of the requests counted. */
+	mres.reqs[k] = hist_total(&h1[HIST_REQUESTS]) - hist_total(&h0[HIST_REQUESTS]) - 1;
+	mres.writes[k] = hist_total(&h1[HIST_WRITES]) - hist_total(&h0[HIST_WRITES]);
+	mres.write_p50[k] = hist_quantile(&h0[HIST_WRITES], &h1[HIST_WRITES], 0.5, 1, &ignored);
+	mres.write_p99[k] = hist_quantile(&h0[HIST_WRITES], &h1[HIST_WRITES], 0.99, 1, &ignored);
+}
+
+static void
+run_mirror(void)
+{
+	struct mirror_result *m = &mres;
+	struct slsrv a, b;
+	struct idlist ids = { NULL, 0, 0, 0 };
+	char extra[256];
+
+	srv_init(&a, "benchA", "mirror", "max_leases_per_client = 1000000\n");
+	srv_start(&a);
+	fprintf(stderr, "loadgen: mirror: checkout without a backup, %d clients, %g s\n",
+	    nclients, phase_secs);
+	mirror_phase(&m->solo, "unmirrored", &a, nclients, phase_secs, &ids, 0);
+	mirror_phase(&m->solo1, "unmirrored-1", &a, 1, 2.0, &ids, -1);
+	/* Both start from no seats held; checkins with no backup yet. */
+	checkin_all(a.port, &ids);
+	idlist_free(&ids);
+
+	/* A backup with the default poll settings and the shared peer token. */
+	snprintf(extra, sizeof(extra), "failover \"benchA\" {\n  url = \"http://127.0.0.1:%d\"\n}\n",
+	    a.port);
+	srv_init(&b, "benchB", "mirror", extra);
+	uint64_t t0 = now_ns();
+	srv_start(&b);
+	m->warm_ms = -1;
+	while (now_ns() - t0 < 30ull * 1000000000ull) {
+		if (backup_warm(b.port, "benchA")) {
+			m->warm_ms = ns_ms(now_ns() - t0);
+			break;
+		}
+		sleep_ms(5);
+	}
+	if (m->warm_ms < 0)
+		fatal("the backup was not warm 30 s after its start; see %s", b.log);
+	/* Its first polls settle (the Primary notes it, the fence). */
+	sleep_ms(500);
+	fprintf(stderr, "loadgen: mirror: checkout with a backup polling, %d clients, %g s\n",
+	    nclients, phase_secs);
+	double bc0 = proc_cpu_ms(b.pid), br0, bw0, br1, bw1;
+	proc_sched(b.pid, &br0, &bw0);
+	mirror_phase(&m->mirr, "mirrored", &a, nclients, phase_secs, &ids, 1);
+	m->backup_cpu_ms = proc_cpu_ms(b.pid) - bc0;
+	proc_sched(b.pid, &br1, &bw1);
+	m->b_run_ns = br0 >= 0 && br1 >= 0 ? br1 - br0 : -1;
+	m->b_wait_ns = bw0 >= 0 && bw1 >= 0 ? bw1 - bw0 : -1;
+	mirror_phase(&m->mirr1, "mirrored-1", &a, 1, 2.0, &ids, -1);
+
+	/* Every answered checkout waited for the backup: its mirror holds
+	 * each one now, without waiting for another poll. */
+	m->granted = (long)ids.n;
+	m->primary_in_use = seats_in_use(a.port);
+	m->backup_mirrored = mirrored_seats(b.port, "benchA");
+	if (!backup_warm(b.port, "benchA"))
+		m->backup_mirrored = -1;	/* not warm after the run: that is a failure */
+	empty_sync(&a, m);
+	srv_stop(&b);
+	srv_stop(&a);
+	idlist_free(&ids);
+	mirror_ran = 1;
+}
+
+static void
+report_mirror(void)
+{
+	struct mirror_result *m = &mres;
+	struct { struct phase *ph; const char *label; } rows[] = {
+		{ &m->solo, "checkout, no backup" },
+		{ &m->mirr, "checkout, mirrored" },
+		{ &m->solo1, "1 client, no backup" },
+		{ &m->mirr1, "1 client, mirrored" },
+	};
+	json_t *runs = json_object();
+
+	if (!mirror_ran)
+		return;
+	printf("\nmirrored checkout (issue 15): one Primary, closed loop, first alone, then with a"
+	    "\nbackup polling it (default poll settings; synchronous_backup: answered once the"
+	    "\nbackup has the grant on its disk)\n");
+	printf("%-26s %10s %8s %8s %8s %8s %7s\n", "run", "req/s", "p50 ms", "p99 ms",
+	    "p99.9 ms", "max ms", "cpu us");
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct phase *ph = rows[i].ph;
+		struct opstat *st = &ph->st[OP_CHECKOUT];
+		char cpu[16] = "-", key[64];
+		if (ph->server_cpu_ms >= 0 && ph->issued > 0)
+			snprintf(cpu, sizeof(cpu), "%.0f", ph->server_cpu_ms * 1000 / (double)ph->issued);
+		printf("%-26s %10.0f %8.3f %8.3f %8.3f %8.3f %7s%s\n", rows[i].label,
+		    phase_rate(ph, OP_CHECKOUT), sample_pct(&st->lat, 0.5),
+		    sample_pct(&st->lat, 0.99), sample_pct(&st->lat, 0.999),
+		    sample_pct(&st->lat, 1.0), cpu,
+		    st->errors || ph->timeouts ? " (errors!)" :
+		    ph->limit > 0 && (long)ph->issued >= ph->limit ? " (seats ran out: cut short)" : "");
+		snprintf(key, sizeof(key), "%s", ph->name);
+		json_t *oj = opstat_json(ph, OP_CHECKOUT);
+		json_object_set_new(oj, "clients", json_integer(ph->nconns));
+		json_object_set_new(oj, "timeouts", json_integer((json_int_t)ph->timeouts));
+		json_object_set_new(runs, key, oj);
+	}
+	printf("  (%d clients, then 1; cpu us: the Primary's CPU per checkout, all its threads)\n",
+	    nclients);
+
+	double r0 = phase_rate(&m->solo, OP_CHECKOUT), r1 = phase_rate(&m->mirr, OP_CHECKOUT);
+	double ratio = r0 > 0 ? r1 / r0 : 0;
+	double p50_0 = sample_pct(&m->solo.st[OP_CHECKOUT].lat, 0.5);
+	double p50_1 = sample_pct(&m->mirr.st[OP_CHECKOUT].lat, 0.5);
+	double p99_0 = sample_pct(&m->solo.st[OP_CHECKOUT].lat, 0.99);
+	double p99_1 = sample_pct(&m->mirr.st[OP_CHECKOUT].lat, 0.99);
+	double added = p50_1 - p50_0;
+	double s50_0 = sample_pct(&m->solo1.st[OP_CHECKOUT].lat, 0.5);
+	double s50_1 = sample_pct(&m->mirr1.st[OP_CHECKOUT].lat, 0.5);
+	int ratio_ok = r0 > 0 && ratio >= 0.75, added_ok = p50_0 >= 0 && p50_1 >= 0 && added <= 1.0;
+	int mirror_ok = m->backup_mirrored == m->primary_in_use && m->primary_in_use == m->granted;
+
+	printf("\n%-52s %10s  %-12s %s\n", "mirrored checkout", "value", "target", "");
+	printf("%-52s %10.2f  %-12s %s\n", "checkout rate, mirrored / unmirrored", ratio,
+	    ">= 0.75", verdict(ratio_ok));
+	target_json("mirrored / unmirrored checkout rate", ratio, ">= 0.75", ratio_ok);
+	printf("%-52s %10.3f  %-12s %s\n", "p50 a mirror adds to a checkout (ms)", added,
+	    "<= 1 ms", verdict(added_ok));
+	target_json("p50 a mirror adds to a checkout (ms)", added, "<= 1 ms", added_ok);
+	printf("%-52s %10ld  %-12s %s\n", "backup's mirrored seats after the runs",
+	    m->backup_mirrored, "= granted", verdict(mirror_ok));
+	target_json("backup's mirrored seats = seats the Primary granted",
+	    (double)m->backup_mirrored, "= granted", mirror_ok);
+	printf("  (%.0f -> %.0f checkouts/s; p50 %.3f -> %.3f ms; p99 %.3f -> %.3f ms, +%.3f ms)\n",
+	    r0, r1, p50_0, p50_1, p99_0, p99_1, p99_1 - p99_0);
+	printf("  (one client: p50 %.3f -> %.3f ms, +%.3f ms: the serial cost of one mirror round,"
+	    "\n   with no other checkout to share it)\n", s50_0, s50_1, s50_1 - s50_0);
+	printf("  (granted %ld checkouts in the mirrored runs; the Primary holds %ld seats, the"
+	    "\n   backup's /v1/licenses mirrors %ld of them, read right after the last answer)\n",
+	    m->granted, m->primary_in_use, m->backup_mirrored);
+	double polls = -1, per_poll = -1;
+	if (m->have_hist[1] && m->mirr.window > 0) {
+		double w = (m->mirr.window + m->mirr.warmup);
+		/* Everything the Primary answered besides checkouts: the polls. */
+		polls = (m->reqs[1] - (double)m->mirr.issued) / w;
+		per_poll = polls > 0 ? r1 / polls : -1;
+	}
+	if (m->have_hist[0] && m->have_hist[1]) {
+		double w0 = m->solo.window + m->solo.warmup, w1 = m->mirr.window + m->mirr.warmup;
+		printf("  (the Primary: journal writes (each an fdatasync) %.0f/s alone, %.0f/s"
+		    " mirrored,\n   half <= %g / %g ms; mirrored it answered %.0f backup polls a second,"
+		    "\n   %.1f checkouts per poll; the backup used %.0f ms of CPU a second)\n",
+		    m->writes[0] / w0, m->writes[1] / w1, m->write_p50[0], m->write_p50[1],
+		    polls, per_poll, m->mirr.window > 0 ? m->backup_cpu_ms / w1 : -1);
+	}
+	if (polls > 0 && m->b_run_ns >= 0 && m->a_run_ns[1] >= 0) {
+		double w1 = m->mirr.window + m->mirr.warmup, np = polls * w1;
+		printf("  (per poll, mirrored (schedstat, all threads): the backup ran %.3f ms and waited"
+		    "\n   %.3f ms runnable for a CPU; the Primary ran %.3f ms and waited %.3f ms; a poll"
+		    "\n   cycle took %.3f ms)\n", m->b_run_ns / np / 1e6, m->b_wait_ns / np / 1e6,
+		    m->a_run_ns[1] / np / 1e6, m->a_wait_ns[1] / np / 1e6, 1000 / polls);
+	}
+	if (m->a_run_ns[0] >= 0 && m->a_run_ns[1] >= 0) {
+		double n0 = (double)m->solo.issued, n1 = (double)m->mirr.issued;
+		printf("  (per checkout, the Primary ran %.1f us and waited %.1f us runnable alone;"
+		    "\n   %.1f us and %.1f us mirrored)\n", m->a_run_ns[0] / n0 / 1e3,
+		    m->a_wait_ns[0] / n0 / 1e3, m->a_run_ns[1] / n1 / 1e3, m->a_wait_ns[1] / n1 / 1e3);
+	}
+	printf("  (the machine's CPUs were busy %.0f%% of the unmirrored run, %.0f%% of the mirrored;"
+	    "\n   the generator, both servers and others' work share them)\n", m->busy[0] * 100,
+	    m->busy[1] * 100);
+	printf("  (every poll's answer carries the Primary's licenses: with no record in it,"
+	    "\n   %zu bytes, fetched in %.3f ms at best; decoding it alone takes %.3f ms here)\n",
+	    m->empty_sync_bytes, m->empty_sync_ms, m->empty_parse_ms);
+	printf("  (the backup was warm %.0f ms after its start)\n", m->warm_ms);
+
+	json_object_set_new(results, "mirror", json_pack("{s:o, s:i, s:f, s:f, s:f, s:f, s:f,"
+	    " s:f, s:f, s:f, s:I, s:I, s:I, s:b, s:f, s:f, s:f, s:f, s:f}",
+	    "runs", runs, "clients", nclients, "rate_ratio", ratio, "added_p50_ms", added,
+	    "unmirrored_p99_ms", p99_0, "mirrored_p99_ms", p99_1,
+	    "one_client_unmirrored_p50_ms", s50_0, "one_client_mirrored_p50_ms", s50_1,
+	    "backup_warm_ms", m->warm_ms, "polls_per_s", polls,
+	    "granted", (json_int_t)m->granted, "primary_in_use", (json_int_t)m->primary_in_use,
+	    "backup_mirrored", (json_int_t)m->backup_mirrored, "mirror_complete", mirror_ok,
+	    "checkouts_per_poll", per_poll,
+	    "primary_journal_writes_per_s_unmirrored", m->have_hist[0] ?
+	    m->writes[0] / (m->solo.window + m->solo.warmup) : -1,
+	    "primary_journal_writes_per_s_mirrored", m->have_hist[1] ?
+	    m->writes[1] / (m->mirr.window + m->mirr.warmup) : -1,
+	    "backup_cpu_ms_per_s", m->mirr.window > 0 ?
+	    m->backup_cpu_ms / (m->mirr.window + m->mirr.warmup) : -1,
+	    "primary_journal_write_p50_bucket_ms_mirrored", m->write_p50[1]));
+	json_t *mj = json_object_get(results, "mirror");
+	json_object_set_new(mj, "machine_busy_unmirrored", json_real(m->busy[0]));
+	json_object_set_new(mj, "machine_busy_mirrored", json_real(m->busy[1]));
+	json_object_set_new(mj, "schedstat_ms", json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}",
+	    "primary_run_unmirrored", m->a_run_ns[0] / 1e6,
+	    "primary_wait_unmirrored", m->a_wait_ns[0] / 1e6,
+	    "primary_run_mirrored", m->a_run_ns[1] / 1e6,
+	    "primary_wait_mirrored", m->a_wait_ns[1] / 1e6,
+	    "backup_run_mirrored", m->b_run_ns / 1e6, "backup_wait_mirrored", m->b_wait_ns / 1e6));
+	json_object_set_new(mj, "empty_sync_bytes", json_integer((json_int_t)m->empty_sync_bytes));
+	json_object_set_new(mj, "empty_sync_ms", json_real(m->empty_sync_ms));
+	json_object_set_new(mj, "empty_sync_decode_ms", json_real(m->empty_parse_ms));
+	phase_free(&m->solo);
+	phase_free(&m->mirr);
+	phase_free(&m->solo1);
+	phase_free(&m->mirr1);
+}
+
 static void
 machine_info(json_t *o)
 {
@@ -1945,7 +2358,7 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: loadgen [-K] [-b bindir] [-c clients] [-k heartbeats] [-t seconds]\n"
 	    "               [-s scales] [-F failover-script] [-o results.json] [-P port]\n"
-	    "               [-R rate]\n"
+	    "               [-R rate] [-M]\n"
 	    "  -b dir      where slserve is (default %s)\n"
 	    "  -c N        concurrent keep-alive clients (default %d)\n"
 	    "  -k N        heartbeats per lease in the lifecycle run (default %d)\n"
@@ -1956,7 +2369,8 @@ usage(FILE *f)
 	    "  -o FILE     JSON results (default %s)\n"
 	    "  -K          keep the temporary state directory\n"
 	    "  -P PORT     only the load phases, against a server already on PORT\n"
-	    "  -R RATE     only the open-loop runs (checkout, then health), at RATE a second\n",
+	    "  -R RATE     only the open-loop runs (checkout, then health), at RATE a second\n"
+	    "  -M          only the mirrored checkout (a Primary alone, then with a backup)\n",
 	    bindir, nclients, heartbeats, phase_secs, failover_script, json_path);
 }
 
@@ -1965,13 +2379,14 @@ main(int argc, char **argv)
 {
 	int ch;
 
-	while ((ch = getopt(argc, argv, "b:c:F:hk:Ko:P:R:s:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "b:c:F:hk:KMo:P:R:s:t:")) != -1) {
 		switch (ch) {
 		case 'b': bindir = optarg; break;
 		case 'c': nclients = atoi(optarg); break;
 		case 'F': failover_script = optarg; break;
 		case 'k': heartbeats = atoi(optarg); break;
 		case 'K': keep_tmp = 1; break;
+		case 'M': only_mirror = 1; break;
 		case 'o': json_path = optarg; break;
 		case 'P': external_port = atoi(optarg); break;
 		case 'R': only_rate = atof(optarg); break;
@@ -2015,6 +2430,29 @@ main(int argc, char **argv)
 	    "heartbeats_per_lease", heartbeats, "phase_seconds", phase_secs, "fsync", 1,
 	    "loadavg_before", load_before);
 	machine_info(results);
+
+	if (only_mirror) {
+		if (external_port > 0 || only_rate > 0) {
+			usage(stderr);
+			return 64;
+		}
+		run_mirror();
+		printf("\nsl benchmark: %d keep-alive clients, fsync on; load average %.2f before,"
+		    " %.2f after\n", nclients, load_before, loadavg());
+		report_mirror();
+		printf("\n%d of %d targets met\n", targets_met, targets_total);
+		json_object_set_new(results, "targets_met", json_integer(targets_met));
+		json_object_set_new(results, "targets_total", json_integer(targets_total));
+		if (json_dump_file(results, json_path, JSON_INDENT(2)) != 0)
+			fatal("cannot write %s", json_path);
+		printf("results: %s\n", json_path);
+		json_decref(results);
+		if (!keep_tmp)
+			nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		else
+			printf("state and logs kept in %s\n", tmpdir);
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
 
 	/* ---- load against one server ---- */
 	struct slsrv a;
@@ -2090,6 +2528,10 @@ main(int argc, char **argv)
 	if (a.pid > 0)
 		proc_mem(a.pid, &rss, &hwm);
 	srv_stop(&a);
+
+	/* ---- a mirrored checkout: its own Primary, then a backup ---- */
+	if (external_port == 0 && only_rate == 0)
+		run_mirror();
 
 	/* ---- scale ---- */
 	for (int i = 0; i < nscales; i++)
@@ -2262,6 +2704,7 @@ main(int argc, char **argv)
 	    "longest_stall_ms", hs.longest_ms,
 	    "stall_probe_realtime", stalls.realtime));
 	json_object_set_new(results, "load_server_rss_kib", json_integer(rss));
+	report_mirror();
 
 	/* Scale table. */
 	json_t *scale = json_array();
