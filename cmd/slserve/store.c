@@ -668,6 +668,7 @@ store_set_licenses(struct store *s, const struct license_set *set, json_t **chan
 	}
 	s->lic_index_stale = 1;		/* a product may have changed */
 	lic_drop_retired(s);
+	s->lic_gen++;
 	pthread_mutex_unlock(&s->lock);
 	if (changes != NULL)
 		*changes = json_pack("{s:o, s:o, s:o}", "added", added, "removed", removed,
@@ -2118,6 +2119,15 @@ store_own_leases(struct store *s, uint64_t upto)
 			json_array_append_new(arr, lease_record_json(l));
 	pthread_mutex_unlock(&s->lock);
 	return arr;
+}
+
+uint64_t
+store_licenses_gen(struct store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	uint64_t gen = s->lic_gen;
+	pthread_mutex_unlock(&s->lock);
+	return gen;
 }
 
 json_t *

@@ -128,6 +128,7 @@ struct store {
 	size_t nholders, nholder_buckets;
 	int holders_lost;	/* an allocation failed: count by scanning */
 
+	uint64_t lic_gen;	/* bumped by each store_set_licenses */
 	/* counters since start */
 	uint64_t grants, checkins, expiries, revokes, denials;
 };
@@ -185,6 +186,8 @@ json_t *store_own_leases(struct store *s, uint64_t upto);
 /* The same as JSON text, made outside the store lock (NULL: no memory). */
 char *store_own_leases_text(struct store *s, uint64_t upto, size_t *len);
 json_t *store_own_licenses(struct store *s);
+/* Changes whenever store_own_licenses may have (within one start). */
+uint64_t store_licenses_gen(struct store *s);
 /* Take leases back from a backup. Returns the sequence to sync. */
 uint64_t store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended);
 
