@@ -909,6 +909,12 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		} else if (strcmp(l->product, req->product) != 0 || l->lic->pool != p) {
 			reply_error(r, 409, "lease_conflict", "lease %s is held for product \"%s\" "
 			    "in pool \"%s\"", l->id, l->product, l->lic->pool->name);
+		} else if (strcmp(l->client, req->client) != 0 || strcmp(l->user, req->user) != 0 ||
+		    strcmp(l->host, req->host) != 0) {
+			/* A retry is the same holder asking again; anyone else
+			 * naming the id would share one counted seat. */
+			reply_error(r, 409, "lease_conflict", "lease %s is held by another client, "
+			    "user or host; choose a new random lease id", l->id);
 		} else {
 			r->status = 200;
 			r->body = lease_grant_json(s, l);
