@@ -1934,13 +1934,46 @@ store_mirror_records(struct store *s, struct pool *p, json_t *records)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* Is live lease l the seat that record rec describes: the same license
+ * and holder? */
+static int
+lease_is_record(const struct lease *l, json_t *rec)
+{
+	return strcmp(l->lic->def.id, json_str(rec, "license", "")) == 0 &&
+	    strcmp(l->client, json_str(rec, "client", "")) == 0 &&
+	    strcmp(l->user, json_str(rec, "user", "")) == 0 &&
+	    strcmp(l->host, json_str(rec, "host", "")) == 0;
+}
+
+/* Would adopting rec into pool p take the id of lease l, another pool's
+ * seat or tombstone, or another holder's seat? Lease ids are unique per
+ * server: replacing l would drop a seat its holder still uses and free it
+ * for a second one. Such a record is refused, and logged. */
+static int
+adopt_collides(const struct lease *l, const struct pool *p, json_t *rec, const char *why)
+{
+	char lic[2 * SL_ID_MAX + 8];
+
+	if (l == NULL || (l->lic->pool == p && (l->tomb_until_ms > 0 || lease_is_record(l, rec))))
+		return 0;
+	log_escape(lic, sizeof(lic), json_str(rec, "license", ""));
+	log_warnx("%s: lease %s of pool \"%s\" (license %s) not adopted: the id is held "
+	    "here by %s of pool \"%s\" (license %s)%s", why, l->id, p->name, lic,
+	    l->tomb_until_ms > 0 ? "a revoked lease" : "a seat", l->lic->pool->name,
+	    l->lic->def.id, l->lic->pool == p ? " for another holder" : "");
+	return 1;
+}
+
 /* Adopt one lease record into pool p with a fresh timeout; journaled. */
 static uint64_t
 adopt_lease(struct store *s, struct pool *p, json_t *rec)
 {
 	struct lease *l = lease_find(s, json_str(rec, "id", ""));
+	const char *why = p->own ? "handback" : "takeover";
 
-	if (l != NULL && l->tomb_until_ms == 0 && l->lic->pool == p)
+	if (adopt_collides(l, p, rec, why))
+		return 0;
+	if (l != NULL && l->tomb_until_ms == 0)
 		return 0;	/* already held here */
 	json_t *copy = json_deep_copy(rec);
 	json_object_del(copy, "tomb_until_ms");
@@ -1959,7 +1992,7 @@ adopt_lease(struct store *s, struct pool *p, json_t *rec)
 	if (l->lic->def.timeout > 0 || l->expires_ms > 0)
 		l->expires_ms = now_ms() + (l->lic->def.timeout > 0 ? l->lic->def.timeout : 300) * 1000;
 	lease_schedule(s, l);
-	l->seq = journal_lease(s, "grant", l, p->own ? "handback" : "takeover");
+	l->seq = journal_lease(s, "grant", l, why);
 	return l->seq;
 }
 
@@ -2151,6 +2184,8 @@ store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended)
 		if (!util_valid_id(id) || strcmp(json_str(v, "pool", ""), own->name) != 0)
 			continue;
 		struct lease *l = lease_find(s, id);
+		if (adopt_collides(l, own, v, "handback"))
+			continue;
 		if (l != NULL && l->tomb_until_ms == 0) {
 			int64_t e = json_int(v, "expires_ms", 0);
 			if (l->expires_ms > 0 && e > l->expires_ms)
