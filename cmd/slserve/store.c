@@ -744,7 +744,9 @@ struct lease_text {
 	const char *id, *license, *product, *pool, *client, *user, *host;
 };
 
-/* The lease as the journal, snapshots and peers see it. */
+/* The lease as the journal, snapshots and peers see it. Its expiry is the
+ * journaled one, not what heartbeats made it since: a snapshot that wrote
+ * the longer one would let every restart add half a timeout again. */
 static json_t *
 record_json(const struct lease_text *t, long pid, time_t since, int64_t expires_ms,
     int64_t tomb_until_ms, int handed_back)
@@ -774,7 +776,7 @@ lease_record_json(const struct lease *l)
 	struct lease_text t = { l->id, l->lic->def.id, l->product, l->lic->pool->name,
 	    l->client, l->user, l->host };
 
-	json_t *o = record_json(&t, l->pid, l->since, l->expires_ms, l->tomb_until_ms,
+	json_t *o = record_json(&t, l->pid, l->since, l->journaled_ms, l->tomb_until_ms,
 	    l->handed_back);
 
 	if (l->adopted)
@@ -994,9 +996,10 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 	l->pid = req->pid;
 	l->since = time(NULL);
 	l->expires_ms = pick->def.timeout > 0 ? now_ms() + pick->def.timeout * 1000 : 0;
+	l->journaled_ms = l->expires_ms;
 	l->lic = pick;
 	lease_link(s, l);
-	l->seq = journal_lease(s, "grant", l, NULL);
+	l->seq = l->journaled_seq = journal_lease(s, "grant", l, NULL);
 	s->grants++;
 	/* Logged once the lock is let go: formatting and writing the line
 	 * was about a third of what a checkout did under it (callgrind). */
@@ -1077,6 +1080,29 @@ lease_for_holder(struct store *s, const char *id, int changing, struct reply *r)
 	return NULL;
 }
 
+/* Journal a lease's expiry as it is now: {"op":"renew","lease":{"id","pool",
+ * "expires_ms"}}. */
+static void
+lease_journal_expiry(struct store *s, struct lease *l)
+{
+	json_t *lj = json_object();
+
+	set_str(lj, "id", l->id);
+	set_str(lj, "pool", l->lic->pool->name);
+	set_int(lj, "expires_ms", l->expires_ms);
+	l->journaled_ms = l->expires_ms;
+	l->journaled_seq = journal_record(s, "renew", lj, NULL);
+}
+
+/*
+ * A heartbeat renews a soft lease for a timeout from now, and journals the
+ * new expiry when it is more than half a timeout past the journaled one
+ * (every other heartbeat, at a third of the timeout apart); that heartbeat
+ * is answered once its record is on disk. So no acknowledged heartbeat
+ * promised more than the last journaled expiry plus half a timeout, which
+ * is what a restart, a takeover and a handback give the lease (see
+ * expiry_resumed): what is left of its timeout, never a fresh one.
+ */
 void
 store_heartbeat(struct store *s, const char *id, struct reply *r)
 {
@@ -1091,11 +1117,16 @@ store_heartbeat(struct store *s, const char *id, struct reply *r)
 			/* Sooner than scheduled only if a reload cut the timeout. */
 			if (l->expires_ms < l->due_ms)
 				lease_schedule(s, l);
+			if (l->expires_ms > l->journaled_ms + t * 500) {
+				lease_journal_expiry(s, l);
+				/* our backups resume the seat from what they mirror */
+				r->own_grant = l->lic->pool->own;
+			}
 		}
 		r->status = 200;
 		r->body = json_pack("{s:s, s:I, s:I}", "lease", l->id, "expires_in",
 		    (json_int_t)t, "heartbeat_interval", (json_int_t)heartbeat_interval(t));
-		r->wait_seq = l->seq;
+		r->wait_seq = l->journaled_seq > l->seq ? l->journaled_seq : l->seq;
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -1470,7 +1501,7 @@ image_take(struct store *s, struct store_image *img, struct lease **from, size_t
 		e->size = size;
 		e->pid = l->pid;
 		e->since = l->since;
-		e->expires_ms = l->expires_ms;
+		e->expires_ms = l->journaled_ms;
 		e->tomb_until_ms = l->tomb_until_ms;
 		e->handed_back = l->handed_back;
 		e->adopted = l->adopted;
@@ -1697,7 +1728,7 @@ lease_build(json_t *o)
 		return NULL;
 	l->pid = (long)json_int(o, "pid", 0);
 	l->since = (time_t)json_int(o, "since", 0);
-	l->expires_ms = json_int(o, "expires_ms", 0);
+	l->expires_ms = l->journaled_ms = json_int(o, "expires_ms", 0);
 	l->tomb_until_ms = json_int(o, "tomb_until_ms", 0);
 	l->handed_back = json_is_true(json_object_get(o, "handed_back"));
 	l->adopted = json_is_true(json_object_get(o, "adopted"));
@@ -1811,6 +1842,15 @@ store_apply_record(struct store *s, json_t *rec)
 	pthread_mutex_lock(&s->lock);
 	if (strcmp(op, "grant") == 0 || strcmp(op, "revoke") == 0) {
 		rc = lease_from_record(s, lj);
+	} else if (strcmp(op, "renew") == 0) {
+		/* the latest expiry wins: replay over a fuzzy snapshot */
+		struct lease *l = lease_find(s, json_str(lj, "id", ""));
+		int64_t e = json_int(lj, "expires_ms", 0);
+		if (l != NULL && l->tomb_until_ms == 0 && l->expires_ms > 0 &&
+		    e > l->journaled_ms) {
+			l->expires_ms = l->journaled_ms = e;
+			lease_schedule(s, l);
+		}
 	} else if (strcmp(op, "release") == 0) {
 		struct lease *l = lease_find(s, json_str(lj, "id", ""));
 		if (l != NULL) {
@@ -1826,6 +1866,28 @@ store_apply_record(struct store *s, json_t *rec)
 	return rc;
 }
 
+/* A soft lease's expiry resumed from a record of it (a restart, a
+ * takeover, a handback): the recorded expiry plus half a timeout, which
+ * bounds what any acknowledged heartbeat promised (store_heartbeat), at
+ * most a timeout from now, never less than the record. A seat of a license
+ * gone from the file with no timeout left gets RETIRED_GRACE_MS from now. */
+#define RETIRED_GRACE_MS (300 * 1000LL)
+
+static int64_t
+expiry_resumed(const struct lease *l, int64_t recorded, int64_t now)
+{
+	long t = l->lic->def.timeout;
+	int64_t e = recorded + t * 500, cap = now + t * 1000;
+
+	if (t == 0 && recorded > 0 && l->lic->retired)
+		e = cap = now + RETIRED_GRACE_MS;
+	else if (recorded == 0)		/* no expiry recorded: a hard lease's */
+		e = t > 0 ? cap : 0;
+	if (e > cap)
+		e = cap;
+	return e > recorded ? e : recorded;
+}
+
 void
 store_grace(struct store *s)
 {
@@ -1835,11 +1897,8 @@ store_grace(struct store *s)
 	for (struct lease *l = s->head; l != NULL; l = l->next) {
 		if (l->tomb_until_ms > 0 || l->expires_ms == 0)
 			continue;
-		int64_t e = now + l->lic->def.timeout * 1000;
-		if (l->lic->retired && l->lic->def.timeout == 0)
-			e = now + 300 * 1000;
-		if (e > l->expires_ms)
-			l->expires_ms = e;
+		l->expires_ms = expiry_resumed(l, l->journaled_ms, now);
+		lease_schedule(s, l);
 	}
 	lic_drop_retired(s);
 	pthread_mutex_unlock(&s->lock);
@@ -1912,7 +1971,7 @@ store_mirror_full(struct store *s, struct pool *p, json_t *leases)
 void
 store_mirror_records(struct store *s, struct pool *p, json_t *records)
 {
-	json_t *rec;
+	json_t *rec, *m;
 	size_t i;
 
 	pthread_mutex_lock(&s->lock);
@@ -1927,6 +1986,9 @@ store_mirror_records(struct store *s, struct pool *p, json_t *records)
 			continue;
 		if (strcmp(op, "grant") == 0 && record_in_pool(lease, p))
 			json_object_set(p->mirror, id, lease);
+		else if (strcmp(op, "renew") == 0 && (m = json_object_get(p->mirror, id)) != NULL &&
+		    json_int(lease, "expires_ms", 0) > json_int(m, "expires_ms", 0))
+			json_object_set(m, "expires_ms", json_object_get(lease, "expires_ms"));
 		else if (strcmp(op, "release") == 0 || strcmp(op, "revoke") == 0)
 			json_object_del(p->mirror, id);
 		p->dirty = 1;
@@ -1964,7 +2026,8 @@ adopt_collides(const struct lease *l, const struct pool *p, json_t *rec, const c
 	return 1;
 }
 
-/* Adopt one lease record into pool p with a fresh timeout; journaled. */
+/* Adopt one lease record into pool p with what is left of its timeout
+ * (expiry_resumed); journaled. */
 static uint64_t
 adopt_lease(struct store *s, struct pool *p, json_t *rec)
 {
@@ -1989,10 +2052,9 @@ adopt_lease(struct store *s, struct pool *p, json_t *rec)
 	}
 	json_decref(copy);
 	l = lease_find(s, json_str(rec, "id", ""));
-	if (l->lic->def.timeout > 0 || l->expires_ms > 0)
-		l->expires_ms = now_ms() + (l->lic->def.timeout > 0 ? l->lic->def.timeout : 300) * 1000;
+	l->expires_ms = l->journaled_ms = expiry_resumed(l, l->expires_ms, now_ms());
 	lease_schedule(s, l);
-	l->seq = journal_lease(s, "grant", l, why);
+	l->seq = l->journaled_seq = journal_lease(s, "grant", l, why);
 	return l->seq;
 }
 
@@ -2187,9 +2249,14 @@ store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended)
 		if (adopt_collides(l, own, v, "handback"))
 			continue;
 		if (l != NULL && l->tomb_until_ms == 0) {
-			int64_t e = json_int(v, "expires_ms", 0);
-			if (l->expires_ms > 0 && e > l->expires_ms)
+			int64_t e = expiry_resumed(l, json_int(v, "expires_ms", 0), now_ms());
+			if (l->expires_ms > 0 && e > l->expires_ms) {
 				l->expires_ms = e;
+				lease_schedule(s, l);
+				if (e > l->journaled_ms)
+					lease_journal_expiry(s, l);
+				seq = l->journaled_seq;
+			}
 			continue;
 		}
 		/* A seat of ours the backup took from its mirror that we no longer
