@@ -82,27 +82,27 @@ teardown() { sl_server_teardown; }
 
 @test "checkout with the client's lease id is idempotent: a retry takes no second seat" {
 	sl_start_s1
-	sl_checkout "$U" '{"product":"cad","lease":"my-lease.1","client":"bats"}'
+	sl_checkout "$U" '{"product":"cad","lease":"my-lease.1-0123456789abcdef0123456789abcdef","client":"bats"}'
 	sl_expect_code 201
 	local first=$HTTP_BODY
-	sl_json '.lease == "my-lease.1"'
+	sl_json '.lease == "my-lease.1-0123456789abcdef0123456789abcdef"'
 	local i
 	for i in 1 2 3; do
-		sl_checkout "$U" '{"product":"cad","lease":"my-lease.1","client":"bats"}'
+		sl_checkout "$U" '{"product":"cad","lease":"my-lease.1-0123456789abcdef0123456789abcdef","client":"bats"}'
 		sl_expect_code 200
 		[ "$HTTP_BODY" = "$first" ]
 	done
 	[ "$(sl_in_use "$U" cad-1)" = 1 ]
 	# The same id for another product is a conflict and takes nothing.
-	sl_checkout "$U" '{"product":"viewer","lease":"my-lease.1"}'
+	sl_checkout "$U" '{"product":"viewer","lease":"my-lease.1-0123456789abcdef0123456789abcdef"}'
 	sl_expect_error 409 lease_conflict
 	[ "$(sl_in_use "$U" view-free)" = 0 ]
 	[ "$(sl_in_use "$U" cad-1)" = 1 ]
 	# A second client id takes the second seat; the pool is then full, and a
 	# retry of a held lease still answers 200.
-	sl_checkout "$U" '{"product":"cad","lease":"my-lease.2"}'
+	sl_checkout "$U" '{"product":"cad","lease":"my-lease.2-0123456789abcdef0123456789abcdef"}'
 	sl_expect_code 201
-	sl_checkout "$U" '{"product":"cad","lease":"my-lease.1"}'
+	sl_checkout "$U" '{"product":"cad","lease":"my-lease.1-0123456789abcdef0123456789abcdef","client":"bats"}'
 	sl_expect_code 200
 	[ "$(sl_in_use "$U" cad-1)" = 2 ]
 }
@@ -125,7 +125,7 @@ teardown() { sl_server_teardown; }
 	sl_checkout "$U" '{"product":"cad"}'
 	sl_expect_error 409 no_seats
 	[ "$(sl_license_field "$U" cad-1 fails)" = 1 ]
-	sl_checkout "$U" '{"product":"cad","lease":"wants-one"}'
+	sl_checkout "$U" '{"product":"cad","lease":"wants-one-0123456789abcdef0123456789abcdef"}'
 	sl_expect_error 409 no_seats
 	[ "$(sl_license_field "$U" cad-1 fails)" = 2 ]
 	[ "$(sl_in_use "$U" cad-1)" = 2 ]
@@ -266,26 +266,26 @@ teardown() { sl_server_teardown; }
 	sl_expect_code 201
 	# A checked-in client lease id may be used again.
 	sl_req DELETE "$U/v1/leases/$(jq -r .lease <<<"$HTTP_BODY")"
-	sl_checkout "$U" '{"product":"cad","lease":"again-1"}'
+	sl_checkout "$U" '{"product":"cad","lease":"again-1-0123456789abcdef0123456789abcdef"}'
 	sl_expect_code 201
-	sl_req DELETE "$U/v1/leases/again-1"
+	sl_req DELETE "$U/v1/leases/again-1-0123456789abcdef0123456789abcdef"
 	sl_expect_code 200
-	sl_checkout "$U" '{"product":"cad","lease":"again-1"}'
+	sl_checkout "$U" '{"product":"cad","lease":"again-1-0123456789abcdef0123456789abcdef"}'
 	sl_expect_code 201
 }
 
 @test "a revoked lease answers 410 revoked to its holder's heartbeat and checkin" {
 	sl_start_s1
-	sl_checkout "$U" '{"product":"cad","lease":"to-revoke"}'
-	sl_admin s1 POST /v1/leases/to-revoke/revoke '{"reason":"bats"}'
+	sl_checkout "$U" '{"product":"cad","lease":"to-revoke-0123456789abcdef0123456789abcdef"}'
+	sl_admin s1 POST /v1/leases/to-revoke-0123456789abcdef0123456789abcdef/revoke '{"reason":"bats"}'
 	sl_expect_code 200
 	[ "$(sl_in_use "$U" cad-1)" = 0 ]
-	sl_req POST "$U/v1/leases/to-revoke/heartbeat"
+	sl_req POST "$U/v1/leases/to-revoke-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_error 410 revoked
-	sl_req DELETE "$U/v1/leases/to-revoke"
+	sl_req DELETE "$U/v1/leases/to-revoke-0123456789abcdef0123456789abcdef"
 	sl_expect_error 410 revoked
 	# Its id cannot be checked out again while it is a tombstone.
-	sl_checkout "$U" '{"product":"cad","lease":"to-revoke"}'
+	sl_checkout "$U" '{"product":"cad","lease":"to-revoke-0123456789abcdef0123456789abcdef"}'
 	[[ $HTTP_CODE == 403 || $HTTP_CODE == 409 || $HTTP_CODE == 410 ]]
 	[ "$(sl_in_use "$U" cad-1)" = 0 ]
 }

@@ -6,7 +6,7 @@ load helpers-server
 setup() {
 	sl_setup
 	sl_start_s1
-	sl_checkout "$U" '{"product":"cad","lease":"held-1"}'
+	sl_checkout "$U" '{"product":"cad","lease":"held-1-0123456789abcdef0123456789abcdef"}'
 	sl_expect_code 201
 	TOKEN=$(sl_admin_token s1)
 }
@@ -22,7 +22,7 @@ every_admin_call_refused() {
 	mkdir -p "$d"
 	before=$(sl_fingerprint "$U")
 	for call in "GET /v1/leases -" "GET /v1/leases?product=cad -" \
-	    'POST /v1/leases/held-1/revoke {"reason":"test"}' "POST /v1/leases/held-1/revoke -" \
+	    'POST /v1/leases/held-1-0123456789abcdef0123456789abcdef/revoke {"reason":"test"}' "POST /v1/leases/held-1-0123456789abcdef0123456789abcdef/revoke -" \
 	    "POST /v1/admin/reload -" "GET /v1/admin/usage -"; do
 		read -r method path body <<<"$call"
 		n=$((n + 1))
@@ -37,7 +37,7 @@ every_admin_call_refused() {
 	    (.message | length > 0)] | length == 6 and all' 1 2 3 4 5 6 >/dev/null)
 	[ "$(sl_fingerprint "$U")" = "$before" ]
 	# The seat is still held.
-	sl_req POST "$U/v1/leases/held-1/heartbeat"
+	sl_req POST "$U/v1/leases/held-1-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_code 200
 }
 
@@ -68,7 +68,7 @@ every_admin_call_refused() {
 @test "admin calls with the right token work" {
 	sl_admin s1 GET /v1/leases
 	sl_expect_code 200
-	sl_json '[.leases[].lease] == ["held-1"]'
+	sl_json '[.leases[].lease] == ["held-1-0123456789abcdef0123456789abcdef"]'
 	sl_admin s1 GET /v1/admin/usage
 	sl_expect_code 200
 	sed -i '/license "cad-1"/,/}/s/count   = 2/count   = 7/' "$SL_TMP/s1/licenses.conf"
@@ -76,9 +76,9 @@ every_admin_call_refused() {
 	sl_expect_code 200
 	sl_json '.changed == [{"id": "cad-1", "old_count": 2, "new_count": 7}]'
 	[ "$(sl_license_field "$U" cad-1 max)" = 7 ]
-	sl_admin s1 POST /v1/leases/held-1/revoke '{"reason":"test"}'
+	sl_admin s1 POST /v1/leases/held-1-0123456789abcdef0123456789abcdef/revoke '{"reason":"test"}'
 	sl_expect_code 200
-	sl_json '.lease == "held-1" and .revoked == true'
+	sl_json '.lease == "held-1-0123456789abcdef0123456789abcdef" and .revoked == true'
 	[ "$(sl_in_use "$U" cad-1)" = 0 ]
 }
 
@@ -89,9 +89,9 @@ every_admin_call_refused() {
 	sl_expect_code 200
 	sl_checkout "$U" '{"product":"cad"}'
 	sl_expect_code 201
-	sl_req POST "$U/v1/leases/held-1/heartbeat"
+	sl_req POST "$U/v1/leases/held-1-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_code 200
-	sl_req DELETE "$U/v1/leases/held-1"
+	sl_req DELETE "$U/v1/leases/held-1-0123456789abcdef0123456789abcdef"
 	sl_expect_code 200
 }
 

@@ -8,9 +8,9 @@ setup() {
 	sl_setup
 	sl_start_s1
 	# Some state that must survive every bad request untouched.
-	sl_checkout "$U" '{"product":"cad","lease":"held-1"}'
+	sl_checkout "$U" '{"product":"cad","lease":"held-1-0123456789abcdef0123456789abcdef"}'
 	sl_expect_code 201
-	sl_checkout "$U" '{"product":"sim","lease":"held-2"}'
+	sl_checkout "$U" '{"product":"sim","lease":"held-2-0123456789abcdef0123456789abcdef"}'
 	sl_expect_code 201
 	BEFORE=$(sl_fingerprint "$U")
 }
@@ -136,8 +136,8 @@ run_table() {
 	run_table <<-EOF
 	413|too_large|POST|/v1/checkout|@$SL_TMP/big.json
 	413|too_large|POST|/v1/checkout|@$SL_TMP/huge.json
-	413|too_large|POST|/v1/leases/held-1/heartbeat|@$SL_TMP/big.json
-	413|too_large|DELETE|/v1/leases/held-1|@$SL_TMP/big.json
+	413|too_large|POST|/v1/leases/held-1-0123456789abcdef0123456789abcdef/heartbeat|@$SL_TMP/big.json
+	413|too_large|DELETE|/v1/leases/held-1-0123456789abcdef0123456789abcdef|@$SL_TMP/big.json
 	EOF
 }
 
@@ -150,10 +150,10 @@ run_table() {
 	404|not_found|GET|/v1/healthz|-
 	404|not_found|GET|//v1/health|-
 	404|not_found|POST|/v1/checkout/cad|{"product":"cad"}
-	404|not_found|POST|/v1/leases/held-1/heartbeat/more|-
+	404|not_found|POST|/v1/leases/held-1-0123456789abcdef0123456789abcdef/heartbeat/more|-
 	404|not_found|POST|/v1/leases//heartbeat|-
 	404|not_found|GET|/etc/passwd|-
-	404|not_found|GET|/v1/leases/held-1/../../health|-
+	404|not_found|GET|/v1/leases/held-1-0123456789abcdef0123456789abcdef/../../health|-
 	EOF
 }
 
@@ -180,9 +180,9 @@ run_table() {
 	405|method_not_allowed|GET|/v1/checkout|-
 	405|method_not_allowed|PUT|/v1/checkout|{"product":"cad"}
 	405|method_not_allowed|DELETE|/v1/checkout|-
-	405|method_not_allowed|GET|/v1/leases/held-1/heartbeat|-
-	405|method_not_allowed|PUT|/v1/leases/held-1|-
-	405|method_not_allowed|PATCH|/v1/leases/held-1|{}
+	405|method_not_allowed|GET|/v1/leases/held-1-0123456789abcdef0123456789abcdef/heartbeat|-
+	405|method_not_allowed|PUT|/v1/leases/held-1-0123456789abcdef0123456789abcdef|-
+	405|method_not_allowed|PATCH|/v1/leases/held-1-0123456789abcdef0123456789abcdef|{}
 	EOF
 	curl -s -o /dev/null -D "$SL_TMP/h" -X PUT "$U/v1/checkout"
 	grep -qi '^Allow: POST'$'\r''$' "$SL_TMP/h"
@@ -248,7 +248,7 @@ run_table() {
 		sl_req GET "$U/v1/health"
 		sl_expect_code 200
 	done
-	sl_checkout "$U" '{"product":"viewer","lease":"while-stalled"}'
+	sl_checkout "$U" '{"product":"viewer","lease":"while-stalled-0123456789abcdef0123456789abcdef"}'
 	sl_expect_code 201
 	# (connection_timeout is 30 s: a stall would show.)
 	[ $((SECONDS - t0)) -le 5 ]
@@ -278,8 +278,8 @@ run_table() {
 	done
 	wait "${pids[@]}"
 	unchanged
-	sl_req POST "$U/v1/leases/held-1/heartbeat"
+	sl_req POST "$U/v1/leases/held-1-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_code 200
-	sl_req POST "$U/v1/leases/held-2/heartbeat"
+	sl_req POST "$U/v1/leases/held-2-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_code 200
 }

@@ -59,7 +59,7 @@ client() {
 	set +e
 	while [ ! -e "$STOP" ]; do
 		i=$((i + 1))
-		id="c$n-r$round-$i"
+		id="c$n-r$round-0123456789abcdef0123456789abcdef-$i"
 		if [ $((i % 4)) -eq 0 ]; then product=sim; else product=cad; fi
 		echo "$id" >>"$W/tried.$n"
 		code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' \
@@ -127,7 +127,7 @@ verify_state() {
 	local before
 	before=$(sl_fingerprint "$U")
 	for id in $(shuf -n 3 "$W/must-hold" 2>/dev/null); do
-		sl_checkout "$U" "{\"product\":\"$(sl_product_of "$id")\",\"lease\":\"$id\"}"
+		sl_checkout "$U" "{\"product\":\"$(sl_product_of "$id")\",\"lease\":\"$id\",\"client\":\"$(sl_client_of "$id")\"}"
 		sl_expect_code 200
 	done
 	[ "$(sl_fingerprint "$U")" = "$before" ]
@@ -135,7 +135,7 @@ verify_state() {
 	# a seat that was already granted is not granted twice.
 	comm -23 "$W/tried" "$W/acked" | comm -23 - "$W/checkin-sent" | shuf -n 3 >"$W/unsure" || true
 	for id in $(cat "$W/unsure"); do
-		sl_checkout "$U" "{\"product\":\"$(sl_product_of "$id")\",\"lease\":\"$id\"}"
+		sl_checkout "$U" "{\"product\":\"$(sl_product_of "$id")\",\"lease\":\"$id\",\"client\":\"$(sl_client_of "$id")\"}"
 		case $HTTP_CODE in
 		200 | 201) echo "$id" >>"$W/acked.0" ;;
 		409) ;;
@@ -149,6 +149,13 @@ verify_state() {
 	    .in_use == ([$l.leases[] | select(.license == $x.id)] | length) and
 	    (.max == -1 or .in_use <= .max))' <<<"$HTTP_BODY" >/dev/null ||
 	    { echo "counts wrong after retries: $HTTP_BODY vs $leases" >&2; return 1; }
+}
+
+# sl_client_of ID: the client that checked out a client() lease id (a retry
+# is honoured for its holder only).
+sl_client_of() {
+	local n=${1%%-*}
+	echo "dur${n#c}"
 }
 
 # sl_product_of ID: the product a client() lease id was checked out for.
@@ -198,7 +205,7 @@ sl_product_of() {
 
 @test "a torn last journal record is cut at restart; earlier seats are intact" {
 	sl_start_s1
-	grant viewer t1 t2 t3
+	grant viewer t1-0123456789abcdef0123456789abcdef t2-0123456789abcdef0123456789abcdef t3-0123456789abcdef0123456789abcdef
 	kill9 s1
 	local journal="$SL_TMP/s1/state/journal"
 	[ "$(wc -l <"$journal")" -ge 4 ]	# version line + 3 grants
@@ -206,12 +213,12 @@ sl_product_of() {
 	printf '1234abcd {"seq":4,"op":"grant","lease":{"id":"torn' >>"$journal"
 	sl_start s1
 	grep -q "journal: cut [0-9]* bytes of a torn or corrupt record" "$SL_TMP/s1/log"
-	alive t1 t2 t3
+	alive t1-0123456789abcdef0123456789abcdef t2-0123456789abcdef0123456789abcdef t3-0123456789abcdef0123456789abcdef
 	[ "$(sl_in_use "$U" view-free)" = 3 ]
 	sl_req POST "$U/v1/leases/torn/heartbeat"
 	sl_expect_error 404 unknown_lease
 	# The journal is whole again: a new grant, a kill and a restart cut nothing.
-	sl_checkout "$U" '{"product":"viewer","lease":"t4"}'
+	sl_checkout "$U" '{"product":"viewer","lease":"t4-0123456789abcdef0123456789abcdef"}'
 	sl_expect_code 201
 	kill9 s1
 	sl_start s1
@@ -221,8 +228,8 @@ sl_product_of() {
 
 @test "killed while compacting: journal and journal.new both replay; nothing lost or doubled" {
 	sl_start_s1
-	grant viewer k1 k2 k3 k4
-	checkin_on_disk k2
+	grant viewer k1-0123456789abcdef0123456789abcdef k2-0123456789abcdef0123456789abcdef k3-0123456789abcdef0123456789abcdef k4-0123456789abcdef0123456789abcdef
+	checkin_on_disk k2-0123456789abcdef0123456789abcdef
 	local st="$SL_TMP/s1/state"
 	kill9 s1
 	# The state a crash leaves while a snapshot is being written: the
@@ -239,8 +246,8 @@ open(st + "/journal.new", "wb").write(b"\n".join([head] + recs[3:]) + b"\n")
 PY
 	sl_start s1
 	grep -q "5 journal records replayed" "$SL_TMP/s1/log"
-	alive k1 k3 k4
-	sl_req POST "$U/v1/leases/k2/heartbeat"
+	alive k1-0123456789abcdef0123456789abcdef k3-0123456789abcdef0123456789abcdef k4-0123456789abcdef0123456789abcdef
+	sl_req POST "$U/v1/leases/k2-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_error 404 unknown_lease
 	[ "$(sl_in_use "$U" view-free)" = 3 ]
 	# The start folded both into a snapshot and removed journal.new.
@@ -253,13 +260,13 @@ PY
 @test "a snapshot copied while leases changed is made whole by the journal after it" {
 	sl_start_s1
 	local id
-	grant sim f1
-	for id in f2 f3; do
+	grant sim f1-0123456789abcdef0123456789abcdef
+	for id in f2-0123456789abcdef0123456789abcdef f3-0123456789abcdef0123456789abcdef; do
 		sl_checkout "$U" "{\"product\":\"sim\",\"lease\":\"$id\"}"
 		sl_expect_error 409 no_seats
 	done
-	grant viewer a1 a2 a3
-	checkin_on_disk a2
+	grant viewer a1-0123456789abcdef0123456789abcdef a2-0123456789abcdef0123456789abcdef a3-0123456789abcdef0123456789abcdef
+	checkin_on_disk a2-0123456789abcdef0123456789abcdef
 	local st="$SL_TMP/s1/state"
 	kill9 s1
 	# A compaction copies the leases a slice at a time while requests go on
@@ -273,22 +280,22 @@ st = sys.argv[1]
 data = open(st + "/journal", "rb").read().rstrip(b"\0")
 head, *recs = data.split(b"\n")[:-1]
 ops = [json.loads(r.split(b" ", 1)[1]) for r in recs]
-assert [(o["op"], o["lease"]["id"]) for o in ops] == [("grant", "f1"), ("grant", "a1"),
-    ("grant", "a2"), ("grant", "a3"), ("release", "a2")], ops
+assert [(o["op"], o["lease"]["id"]) for o in ops] == [("grant", "f1-0123456789abcdef0123456789abcdef"), ("grant", "a1-0123456789abcdef0123456789abcdef"),
+    ("grant", "a2-0123456789abcdef0123456789abcdef"), ("grant", "a3-0123456789abcdef0123456789abcdef"), ("release", "a2-0123456789abcdef0123456789abcdef")], ops
 snap = {"leases": [o["lease"] for o in ops[:4]], "bans": [], "version": 1, "seq": 2}
 open(st + "/snapshot.json", "w").write(json.dumps(snap))
 open(st + "/journal", "wb").write(b"\n".join([head] + recs[2:]) + b"\n")
 PY
 	sl_start s1
 	grep -q "3 journal records replayed" "$SL_TMP/s1/log"
-	alive f1 a1 a3
-	sl_req POST "$U/v1/leases/a2/heartbeat"
+	alive f1-0123456789abcdef0123456789abcdef a1-0123456789abcdef0123456789abcdef a3-0123456789abcdef0123456789abcdef
+	sl_req POST "$U/v1/leases/a2-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_error 404 unknown_lease
 	# Counted once each: a replayed grant of a lease the snapshot holds
 	# replaces it, and the one hard seat of sim-hard is still taken once.
 	[ "$(sl_in_use "$U" view-free)" = 2 ]
 	[ "$(sl_in_use "$U" sim-hard)" = 1 ]
-	sl_checkout "$U" '{"product":"sim","lease":"f4"}'
+	sl_checkout "$U" '{"product":"sim","lease":"f4-0123456789abcdef0123456789abcdef"}'
 	sl_expect_error 409 no_seats
 	kill9 s1
 	sl_start s1
@@ -313,9 +320,9 @@ churn_cfg() {
 	for i in $(seq "$2" "$3"); do
 		[ "$i" = "$2" ] || echo next
 		if [ "$kind" = del ]; then
-			printf 'url = "%s/v1/leases/fill-%d"\nrequest = "DELETE"\n' "$U" "$i"
+			printf 'url = "%s/v1/leases/fill-0123456789abcdef0123456789abcdef-%d"\nrequest = "DELETE"\n' "$U" "$i"
 		else
-			printf 'url = "%s/v1/checkout"\ndata = "{\\"product\\":\\"big\\",\\"lease\\":\\"%s-%d\\"}"\n' \
+			printf 'url = "%s/v1/checkout"\ndata = "{\\"product\\":\\"big\\",\\"lease\\":\\"%s-0123456789abcdef0123456789abcdef-%d\\"}"\n' \
 			    "$U" "$kind" "$i"
 		fi
 		printf 'output = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n'
@@ -344,7 +351,7 @@ churn_cfg() {
 	sl_until 5 test "$(jq .seq "$st/snapshot.json")" -ge $((seq0 + 700))
 	kill9 s1
 	sl_start s1
-	{ seq 701 1500 | sed 's/^/fill-/'; seq 1 700 | sed 's/^/new-/'; } | sort >"$W/expect"
+	{ seq 701 1500 | sed 's/^/fill-0123456789abcdef0123456789abcdef-/'; seq 1 700 | sed 's/^/new-0123456789abcdef0123456789abcdef-/'; } | sort >"$W/expect"
 	sl_admin s1 GET /v1/leases
 	sl_expect_code 200
 	jq -r '.leases[].lease' <<<"$HTTP_BODY" | sort >"$W/listed"
@@ -354,7 +361,7 @@ churn_cfg() {
 
 @test "a complete last record with a bad checksum is cut too" {
 	sl_start_s1
-	sl_checkout "$U" '{"product":"sim","lease":"h1"}'
+	sl_checkout "$U" '{"product":"sim","lease":"h1-0123456789abcdef0123456789abcdef"}'
 	sl_expect_code 201
 	kill9 s1
 	# A whole line whose checksum does not match: a record to distrust.
@@ -365,13 +372,13 @@ churn_cfg() {
 	sl_req POST "$U/v1/leases/forged/heartbeat"
 	sl_expect_error 404 unknown_lease
 	[ "$(sl_in_use "$U" cad-1)" = 0 ]
-	sl_req POST "$U/v1/leases/h1/heartbeat"
+	sl_req POST "$U/v1/leases/h1-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_code 200
 }
 
 @test "a last record torn mid-write is cut; the seats before it survive, none counted twice" {
 	sl_start_s1
-	grant viewer a1 a2 a3
+	grant viewer a1-0123456789abcdef0123456789abcdef a2-0123456789abcdef0123456789abcdef a3-0123456789abcdef0123456789abcdef
 	kill9 s1
 	# Tear the last record (a3's grant) as a crash inside write(2) would:
 	# its last 7 bytes never reached the disk. The journal ends in zeros
@@ -381,25 +388,25 @@ import sys
 p = sys.argv[1]
 data = bytearray(open(p, "rb").read())
 end = len(data.rstrip(b"\0"))
-assert data[end - 1:end] == b"\n" and b"a3" in data[data.rfind(b"\n", 0, end - 1):end]
+assert data[end - 1:end] == b"\n" and b"a3-0123456789abcdef0123456789abcdef" in data[data.rfind(b"\n", 0, end - 1):end]
 data[end - 7:end] = bytes(7)
 open(p, "wb").write(data)
 PY
 	sl_start s1
 	grep -q "cut [0-9]* bytes" "$SL_TMP/s1/log"
-	alive a1 a2
-	sl_req POST "$U/v1/leases/a3/heartbeat"
+	alive a1-0123456789abcdef0123456789abcdef a2-0123456789abcdef0123456789abcdef
+	sl_req POST "$U/v1/leases/a3-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_error 404 unknown_lease
 	[ "$(sl_in_use "$U" view-free)" = 2 ]
 	sl_admin s1 GET /v1/leases
-	sl_json '[.leases[].lease] | sort == ["a1", "a2"]'
+	sl_json '[.leases[].lease] | sort == ["a1-0123456789abcdef0123456789abcdef", "a2-0123456789abcdef0123456789abcdef"]'
 }
 
 @test "a second slserve on the same state directory is refused, naming the holder's pid" {
 	sl_start_s1
 	local pid
 	pid=$(sl_pid s1)
-	sl_checkout "$U" '{"product":"sim","lease":"keep"}'
+	sl_checkout "$U" '{"product":"sim","lease":"keep-0123456789abcdef0123456789abcdef"}'
 	# Same configuration, in the foreground.
 	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/s1/slserve.conf"
 	sl_run_failed
@@ -415,15 +422,15 @@ PY
 	[[ $stderr == *"locked by pid $pid"* ]]
 	# The first one serves on, with its seat.
 	kill -0 "$pid"
-	sl_req POST "$U/v1/leases/keep/heartbeat"
+	sl_req POST "$U/v1/leases/keep-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_code 200
 	[ "$(cat "$SL_TMP/s1/state/lock")" = "$pid" ]
 }
 
 @test "SIGHUP reloads the licenses: new count shows, seats survive" {
 	sl_start_s1
-	sl_checkout "$U" '{"product":"cad","lease":"k1"}'
-	sl_checkout "$U" '{"product":"cad","lease":"k2"}'
+	sl_checkout "$U" '{"product":"cad","lease":"k1-0123456789abcdef0123456789abcdef"}'
+	sl_checkout "$U" '{"product":"cad","lease":"k2-0123456789abcdef0123456789abcdef"}'
 	sl_checkout "$U" '{"product":"cad"}'
 	sl_expect_error 409 no_seats
 	sed -i '/license "cad-1"/,/}/s/count   = 2/count   = 5/' "$SL_TMP/s1/licenses.conf"
@@ -432,7 +439,7 @@ PY
 	max_is() { [ "$(sl_license_field "$U" cad-1 max)" = "$1" ]; }
 	sl_until 5 max_is 5
 	[ "$(sl_in_use "$U" cad-1)" = 2 ]
-	alive k1 k2
+	alive k1-0123456789abcdef0123456789abcdef k2-0123456789abcdef0123456789abcdef
 	sl_checkout "$U" '{"product":"cad"}'
 	sl_expect_code 201
 	# A count below the seats in use keeps them, and grants no more.
@@ -440,7 +447,7 @@ PY
 	kill -HUP "$(sl_pid s1)"
 	sl_until 5 max_is 1
 	[ "$(sl_in_use "$U" cad-1)" = 3 ]
-	sl_req POST "$U/v1/leases/k1/heartbeat"
+	sl_req POST "$U/v1/leases/k1-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_code 200
 	sl_checkout "$U" '{"product":"cad"}'
 	sl_expect_error 409 no_seats
@@ -450,7 +457,7 @@ PY
 
 @test "SIGHUP removing a license keeps its held seats; putting it back counts them" {
 	sl_start_s1
-	sl_checkout "$U" '{"product":"sim","lease":"on-removed"}'
+	sl_checkout "$U" '{"product":"sim","lease":"on-removed-0123456789abcdef0123456789abcdef"}'
 	sl_expect_code 201
 	cp "$SL_TMP/s1/licenses.conf" "$SL_TMP/all.conf"
 	sed -i '/license "sim-hard"/,/}/d' "$SL_TMP/s1/licenses.conf"
@@ -461,7 +468,7 @@ PY
 	gone() { sl_checkout "$U" '{"product":"sim"}'; [ "$HTTP_CODE" = 404 ]; }
 	sl_until 5 gone
 	sl_expect_error 404 unknown_product
-	sl_req POST "$U/v1/leases/on-removed/heartbeat"
+	sl_req POST "$U/v1/leases/on-removed-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_code 200
 	cp "$SL_TMP/all.conf" "$SL_TMP/s1/licenses.conf"
 	kill -HUP "$(sl_pid s1)"
@@ -473,7 +480,7 @@ PY
 
 @test "SIGHUP with a broken licenses file keeps the old licenses and logs why" {
 	sl_start_s1
-	sl_checkout "$U" '{"product":"cad","lease":"k1"}'
+	sl_checkout "$U" '{"product":"cad","lease":"k1-0123456789abcdef0123456789abcdef"}'
 	local before
 	before=$(curl -fsS "$U/v1/licenses" | jq -c '.licenses')
 	cp "$SL_TMP/s1/licenses.conf" "$SL_TMP/good.conf"
@@ -482,7 +489,7 @@ PY
 	logged() { grep -q 'licenses unchanged.*licenses.conf:[0-9]*:.*"twelve"' "$SL_TMP/s1/log"; }
 	sl_until 5 logged
 	[ "$(curl -fsS "$U/v1/licenses" | jq -c '.licenses')" = "$before" ]
-	sl_req POST "$U/v1/leases/k1/heartbeat"
+	sl_req POST "$U/v1/leases/k1-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_code 200
 	sl_checkout "$U" '{"product":"sim"}'
 	sl_expect_code 201
@@ -522,8 +529,8 @@ PY
 
 @test "SIGTERM on an idle server exits 0 promptly; hard and soft seats survive" {
 	sl_start_s1
-	sl_checkout "$U" '{"product":"sim","lease":"hard-1"}'
-	sl_checkout "$U" '{"product":"cad","lease":"soft-1"}'
+	sl_checkout "$U" '{"product":"sim","lease":"hard-1-0123456789abcdef0123456789abcdef"}'
+	sl_checkout "$U" '{"product":"cad","lease":"soft-1-0123456789abcdef0123456789abcdef"}'
 	local pid rc=0
 	pid=$(sl_pid s1)
 	kill -TERM "$pid"
@@ -533,9 +540,9 @@ PY
 	[ "$rc" -eq 0 ]
 	[ $((SECONDS - t0)) -le 3 ]
 	sl_start s1
-	sl_req POST "$U/v1/leases/hard-1/heartbeat"
+	sl_req POST "$U/v1/leases/hard-1-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_code 200
-	sl_req POST "$U/v1/leases/soft-1/heartbeat"
+	sl_req POST "$U/v1/leases/soft-1-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_code 200
 	[ "$(sl_in_use "$U" cad-1)" = 1 ]
 	[ "$(sl_in_use "$U" sim-hard)" = 1 ]
@@ -600,13 +607,13 @@ strace_stop() {
 @test "a grant is fdatasync'ed before its 201 is sent" {
 	sl_start_s1
 	strace_server "$SL_TMP/trace" fdatasync,write,pwrite64,writev,send,sendto,sendmsg
-	sl_checkout "$U" '{"product":"cad","lease":"synced-1"}'
+	sl_checkout "$U" '{"product":"cad","lease":"synced-1-0123456789abcdef0123456789abcdef"}'
 	sl_expect_code 201
 	strace_stop
 	local rec fd sync sent
 	# The write of the grant's record, the sync of that same file after it
 	# (the usage log is synced too, on another descriptor), the 201.
-	rec=$(grep -n 'write\(64\)\?(.*"[0-9a-f]\{8\} {.*synced-1' "$SL_TMP/trace" | head -1 | cut -d: -f1)
+	rec=$(grep -n 'write\(64\)\?(.*"[0-9a-f]\{8\} {.*synced-1-0123456789abcdef0123456789abcdef' "$SL_TMP/trace" | head -1 | cut -d: -f1)
 	fd=$(sed -n "${rec:-1}s/.*write\(64\)\?(\([0-9]*\),.*/\2/p" "$SL_TMP/trace")
 	sync=$(awk -v r="${rec:-999999}" -v call="fdatasync(${fd:-x}" '
 	    NR <= r { next }
@@ -665,9 +672,9 @@ strace_stop() {
 	local pid rc=0
 	pid=$(sl_pid s1)
 	curl -s -m 10 -o "$SL_TMP/answer" -w '%{http_code}' \
-	    -d '{"product":"cad","lease":"in-flight"}' "$U/v1/checkout" >"$SL_TMP/code" &
+	    -d '{"product":"cad","lease":"in-flight-0123456789abcdef0123456789abcdef"}' "$U/v1/checkout" >"$SL_TMP/code" &
 	local curl_pid=$!
-	in_flight() { grep -q 'in-flight' "$SL_TMP/s1/state/journal" 2>/dev/null; }
+	in_flight() { grep -q 'in-flight-0123456789abcdef0123456789abcdef' "$SL_TMP/s1/state/journal" 2>/dev/null; }
 	sl_until 5 in_flight
 	kill -TERM "$pid"
 	wait "$curl_pid"
@@ -675,9 +682,9 @@ strace_stop() {
 	rm -f "$SL_TMP/s1.pid"
 	strace_stop
 	[ "$(cat "$SL_TMP/code")" = 201 ]
-	jq -e '.lease == "in-flight"' "$SL_TMP/answer" >/dev/null
+	jq -e '.lease == "in-flight-0123456789abcdef0123456789abcdef"' "$SL_TMP/answer" >/dev/null
 	[ "$rc" -eq 0 ]
 	sl_start s1
-	sl_req POST "$U/v1/leases/in-flight/heartbeat"
+	sl_req POST "$U/v1/leases/in-flight-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_code 200
 }

@@ -59,12 +59,12 @@ one_connection() {
 
 @test "checkout, heartbeat, checkin and a re-checkout of one lease on one connection" {
 	local next=(--next -o /dev/null -w '%{http_code}\n')
-	curl_trace -d '{"product":"cad","lease":"ka-1"}' "$U/v1/checkout" \
-	    "${next[@]}" -X POST "$U/v1/leases/ka-1/heartbeat" \
-	    "${next[@]}" -X DELETE "$U/v1/leases/ka-1" \
-	    "${next[@]}" -X DELETE "$U/v1/leases/ka-1" \
-	    "${next[@]}" -d '{"product":"cad","lease":"ka-1"}' "$U/v1/checkout" \
-	    "${next[@]}" -d '{"product":"cad","lease":"ka-1"}' "$U/v1/checkout" \
+	curl_trace -d '{"product":"cad","lease":"ka-1-0123456789abcdef0123456789abcdef"}' "$U/v1/checkout" \
+	    "${next[@]}" -X POST "$U/v1/leases/ka-1-0123456789abcdef0123456789abcdef/heartbeat" \
+	    "${next[@]}" -X DELETE "$U/v1/leases/ka-1-0123456789abcdef0123456789abcdef" \
+	    "${next[@]}" -X DELETE "$U/v1/leases/ka-1-0123456789abcdef0123456789abcdef" \
+	    "${next[@]}" -d '{"product":"cad","lease":"ka-1-0123456789abcdef0123456789abcdef"}' "$U/v1/checkout" \
+	    "${next[@]}" -d '{"product":"cad","lease":"ka-1-0123456789abcdef0123456789abcdef"}' "$U/v1/checkout" \
 	    "${next[@]}" "$U/v1/health"
 	one_connection 7
 	assert_equal "$CODES" "201 200 200 404 201 200 200 "
@@ -112,7 +112,7 @@ one_connection() {
 			args=()
 			for j in $(seq 1 10); do
 				args+=(--next -o /dev/null -w '%{http_code}\n'
-				    -d "{\"product\":\"viewer\",\"lease\":\"c$i-$j\"}" "$U/v1/checkout")
+				    -d "{\"product\":\"viewer\",\"lease\":\"c$i-$j-0123456789abcdef0123456789abcdef\"}" "$U/v1/checkout")
 			done
 			curl -sv "${args[@]:1}" >"$SL_TMP/client$i.out" 2>&1
 		) &

@@ -89,8 +89,10 @@ teardown() { fo_teardown; }
 	# The same straight at the backup.
 	fo_heartbeat "$UB" "$l1"
 	fo_expect 200 '.lease == $l and .expires_in == 30' --arg l "$l1"
-	# A checkout retried with the lease id A granted is idempotent on the backup.
-	sl_req POST "$UB/v1/checkout" '{"product":"cad","pool":"A","lease":"'"$l1"'","client":"fo-test"}'
+	# A checkout retried by its holder with the lease id A granted is idempotent
+	# on the backup.
+	sl_req POST "$UB/v1/checkout" "$(fo_leases B | jq -c --arg l "$l1" \
+	    '.leases[] | select(.lease == $l) | {product, pool, lease, client, user, host}')"
 	fo_expect 200 '.lease == $l and .pool == "A" and .license == "cad-a"' --arg l "$l1"
 	fo_lic_is "$UB" cad-a '.in_use == 1'
 

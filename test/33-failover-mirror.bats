@@ -28,10 +28,10 @@ backup_in_use_is() {
 @test "a warm backup counts the Primary's seats as last mirrored" {
 	start_pair
 	sl_until 5 backup_in_use_is "warm 0"
-	curl -fsS -X POST "$(sl_url A)/v1/checkout" -d '{"product":"cad","lease":"seat-one"}' >/dev/null
-	curl -fsS -X POST "$(sl_url A)/v1/checkout" -d '{"product":"cad","lease":"seat-two"}' >/dev/null
+	curl -fsS -X POST "$(sl_url A)/v1/checkout" -d '{"product":"cad","lease":"seat-one-0123456789abcdef0123456789abcdef"}' >/dev/null
+	curl -fsS -X POST "$(sl_url A)/v1/checkout" -d '{"product":"cad","lease":"seat-two-0123456789abcdef0123456789abcdef"}' >/dev/null
 	sl_until 5 backup_in_use_is "warm 2"
-	curl -fsS -X DELETE "$(sl_url A)/v1/leases/seat-one" >/dev/null
+	curl -fsS -X DELETE "$(sl_url A)/v1/leases/seat-one-0123456789abcdef0123456789abcdef" >/dev/null
 	sl_until 5 backup_in_use_is "warm 1"
 	# The backup's own license of the same id is not touched.
 	run curl -fsS "$(sl_url B)/v1/licenses"

@@ -108,7 +108,7 @@ teardown() { slctl_teardown; }
 	assert_equal "$status" 1
 	assert_output --partial "404"
 	# a prefix shared by two leases (ids chosen by the clients)
-	for id in abcdef01 abcdef02; do
+	for id in abcdef01-0123456789abcdef0123456789abcdef abcdef02-0123456789abcdef0123456789abcdef; do
 		curl -fsS -o /dev/null -X POST -d "{\"product\":\"cad\",\"lease\":\"$id\",\"client\":\"$id\"}" "$U/v1/checkout"
 	done
 	run "$SLCTL" -s "$U" -D "$SL_TMP/lic1/state" revoke abcdef

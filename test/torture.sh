@@ -176,7 +176,7 @@ client() {
 			id=$pending
 		elif [ ${#held[@]} -lt 3 ] && [ $((RANDOM % 3)) -ne 0 ]; then
 			n=$((n + 1))
-			id=t${k}x$n
+			id=t${k}x$n-0123456789abcdef0123456789abcdef
 		fi
 		if [ -n "$id" ]; then
 			# checkout: A, then B naming pool A; the same id on a retry

@@ -144,8 +144,8 @@ step "checkouts, heartbeats, checkins on A"
 co='{"product":"cad","client":"vg","user":"u","host":"h","pid":7}'
 sl_req POST "${URL[A]}/v1/checkout" "$co"; expect 201 checkout
 lease1=$(jq -r .lease <<<"$HTTP_BODY")
-sl_req POST "${URL[A]}/v1/checkout" '{"product":"cad","lease":"vg-fixed-1","client":"vg"}'; expect 201 "checkout with an id"
-sl_req POST "${URL[A]}/v1/checkout" '{"product":"cad","lease":"vg-fixed-1","client":"vg"}'; expect 200 "idempotent checkout"
+sl_req POST "${URL[A]}/v1/checkout" '{"product":"cad","lease":"vg-fixed-1-0123456789abcdef0123456789abcdef","client":"vg"}'; expect 201 "checkout with an id"
+sl_req POST "${URL[A]}/v1/checkout" '{"product":"cad","lease":"vg-fixed-1-0123456789abcdef0123456789abcdef","client":"vg"}'; expect 200 "idempotent checkout"
 sl_req POST "${URL[A]}/v1/checkout" '{"product":"sim","client":"vg"}'; expect 201 "hard checkout"
 hard=$(jq -r .lease <<<"$HTTP_BODY")
 sl_req POST "${URL[A]}/v1/checkout" '{"product":"sim","client":"vg"}'; expect 409 "no seats"
@@ -186,7 +186,7 @@ sl_req GET "${URL[A]}/v1/licenses" -; expect 200 licenses
 step "takeover: kill -9 A; B serves pool A"
 # B holds A's two cad seats, and has seen the checkin (else it counts three)
 mirrors() {
-	jq -e --arg a "$lease1" --arg g "$gone" '.mirror | has($a) and has("vg-fixed-1") and (has($g) | not)' \
+	jq -e --arg a "$lease1" --arg g "$gone" '.mirror | has($a) and has("vg-fixed-1-0123456789abcdef0123456789abcdef") and (has($g) | not)' \
 	    "$T/B/state/mirror-A.json" >/dev/null
 }
 sl_until 30 mirrors 2>/dev/null || fail "B never mirrored A's cad seats"

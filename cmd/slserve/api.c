@@ -81,6 +81,23 @@ api_licenses(struct req *r, const char *arg)
 	    "epoch", srv->epoch, "licenses", store_licenses_json(srv->store));
 }
 
+/* A client-chosen lease id must be as hard to guess as the server's own
+ * (128 bits): at least 32 hexadecimal digits, as a UUID or "job-" and 32
+ * random hex digits have. */
+#define LEASE_ID_MIN_HEX 32
+
+static int
+lease_id_strong(const char *id)
+{
+	int hex = 0;
+
+	for (; *id != '\0'; id++)
+		if ((*id >= '0' && *id <= '9') || (*id >= 'a' && *id <= 'f') ||
+		    (*id >= 'A' && *id <= 'F'))
+			hex++;
+	return hex >= LEASE_ID_MIN_HEX;
+}
+
 static void
 api_checkout(struct req *r, const char *arg)
 {
@@ -93,6 +110,13 @@ api_checkout(struct req *r, const char *arg)
 	cr.product = json_str(o, "product", "");
 	cr.pool = json_str(o, "pool", NULL);
 	cr.lease = json_str(o, "lease", NULL);
+	if (cr.lease != NULL && !lease_id_strong(cr.lease)) {
+		req_error(r, 400, "bad_request", "field \"lease\": a client-chosen lease id "
+		    "needs at least %d hexadecimal digits (128 random bits), such as a UUID",
+		    LEASE_ID_MIN_HEX);
+		json_decref(o);
+		return;
+	}
 	cr.client = json_str(o, "client", "");
 	cr.user = json_str(o, "user", "");
 	cr.host = json_str(o, "host", "");

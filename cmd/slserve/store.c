@@ -745,7 +745,9 @@ struct lease_text {
 	const char *id, *license, *product, *pool, *client, *user, *host;
 };
 
-/* The lease as the journal, snapshots and peers see it. */
+/* The lease as the journal, snapshots and peers see it. Its expiry is the
+ * journaled one, not what heartbeats made it since: a snapshot that wrote
+ * the longer one would let every restart add half a timeout again. */
 static json_t *
 record_json(const struct lease_text *t, long pid, time_t since, int64_t expires_ms,
     int64_t tomb_until_ms, int handed_back)
@@ -775,7 +777,7 @@ lease_record_json(const struct lease *l)
 	struct lease_text t = { l->id, l->lic->def.id, l->product, l->lic->pool->name,
 	    l->client, l->user, l->host };
 
-	json_t *o = record_json(&t, l->pid, l->since, l->expires_ms, l->tomb_until_ms,
+	json_t *o = record_json(&t, l->pid, l->since, l->journaled_ms, l->tomb_until_ms,
 	    l->handed_back);
 
 	if (l->adopted)
@@ -910,6 +912,12 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		} else if (strcmp(l->product, req->product) != 0 || l->lic->pool != p) {
 			reply_error(r, 409, "lease_conflict", "lease %s is held for product \"%s\" "
 			    "in pool \"%s\"", l->id, l->product, l->lic->pool->name);
+		} else if (strcmp(l->client, req->client) != 0 || strcmp(l->user, req->user) != 0 ||
+		    strcmp(l->host, req->host) != 0) {
+			/* A retry is the same holder asking again; anyone else
+			 * naming the id would share one counted seat. */
+			reply_error(r, 409, "lease_conflict", "lease %s is held by another client, "
+			    "user or host; choose a new random lease id", l->id);
 		} else {
 			r->status = 200;
 			r->body = lease_grant_json(s, l);
@@ -989,6 +997,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 	l->pid = req->pid;
 	l->since = time(NULL);
 	l->expires_ms = pick->def.timeout > 0 ? now_ms() + pick->def.timeout * 1000 : 0;
+	l->journaled_ms = l->expires_ms;
 	l->lic = pick;
 	lease_link(s, l);
 	if ((l->seq = journal_lease(s, "grant", l, NULL)) == 0) {
@@ -997,6 +1006,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		reply_error(r, 503, "out_of_memory", "server out of memory: no seat granted");
 		goto out;
 	}
+	l->journaled_seq = l->seq;
 	s->grants++;
 	/* Logged once the lock is let go: formatting and writing the line
 	 * was about a third of what a checkout did under it (callgrind). */
@@ -1077,6 +1087,29 @@ lease_for_holder(struct store *s, const char *id, int changing, struct reply *r)
 	return NULL;
 }
 
+/* Journal a lease's expiry as it is now: {"op":"renew","lease":{"id","pool",
+ * "expires_ms"}}. */
+static void
+lease_journal_expiry(struct store *s, struct lease *l)
+{
+	json_t *lj = json_object();
+
+	set_str(lj, "id", l->id);
+	set_str(lj, "pool", l->lic->pool->name);
+	set_int(lj, "expires_ms", l->expires_ms);
+	l->journaled_ms = l->expires_ms;
+	l->journaled_seq = journal_record(s, "renew", lj, NULL);
+}
+
+/*
+ * A heartbeat renews a soft lease for a timeout from now, and journals the
+ * new expiry when it is more than half a timeout past the journaled one
+ * (every other heartbeat, at a third of the timeout apart); that heartbeat
+ * is answered once its record is on disk. So no acknowledged heartbeat
+ * promised more than the last journaled expiry plus half a timeout, which
+ * is what a restart, a takeover and a handback give the lease (see
+ * expiry_resumed): what is left of its timeout, never a fresh one.
+ */
 void
 store_heartbeat(struct store *s, const char *id, struct reply *r)
 {
@@ -1091,11 +1124,16 @@ store_heartbeat(struct store *s, const char *id, struct reply *r)
 			/* Sooner than scheduled only if a reload cut the timeout. */
 			if (l->expires_ms < l->due_ms)
 				lease_schedule(s, l);
+			if (l->expires_ms > l->journaled_ms + t * 500) {
+				lease_journal_expiry(s, l);
+				/* our backups resume the seat from what they mirror */
+				r->own_grant = l->lic->pool->own;
+			}
 		}
 		r->status = 200;
 		r->body = json_pack("{s:s, s:I, s:I}", "lease", l->id, "expires_in",
 		    (json_int_t)t, "heartbeat_interval", (json_int_t)heartbeat_interval(t));
-		r->wait_seq = l->seq;
+		r->wait_seq = l->journaled_seq > l->seq ? l->journaled_seq : l->seq;
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -1467,7 +1505,7 @@ image_take(struct store *s, struct store_image *img, struct lease **from, size_t
 		e->size = size;
 		e->pid = l->pid;
 		e->since = l->since;
-		e->expires_ms = l->expires_ms;
+		e->expires_ms = l->journaled_ms;
 		e->tomb_until_ms = l->tomb_until_ms;
 		e->handed_back = l->handed_back;
 		e->adopted = l->adopted;
@@ -1694,7 +1732,7 @@ lease_build(json_t *o)
 		return NULL;
 	l->pid = (long)json_int(o, "pid", 0);
 	l->since = (time_t)json_int(o, "since", 0);
-	l->expires_ms = json_int(o, "expires_ms", 0);
+	l->expires_ms = l->journaled_ms = json_int(o, "expires_ms", 0);
 	l->tomb_until_ms = json_int(o, "tomb_until_ms", 0);
 	l->handed_back = json_is_true(json_object_get(o, "handed_back"));
 	l->adopted = json_is_true(json_object_get(o, "adopted"));
@@ -1808,6 +1846,15 @@ store_apply_record(struct store *s, json_t *rec)
 	pthread_mutex_lock(&s->lock);
 	if (strcmp(op, "grant") == 0 || strcmp(op, "revoke") == 0) {
 		rc = lease_from_record(s, lj);
+	} else if (strcmp(op, "renew") == 0) {
+		/* the latest expiry wins: replay over a fuzzy snapshot */
+		struct lease *l = lease_find(s, json_str(lj, "id", ""));
+		int64_t e = json_int(lj, "expires_ms", 0);
+		if (l != NULL && l->tomb_until_ms == 0 && l->expires_ms > 0 &&
+		    e > l->journaled_ms) {
+			l->expires_ms = l->journaled_ms = e;
+			lease_schedule(s, l);
+		}
 	} else if (strcmp(op, "release") == 0) {
 		struct lease *l = lease_find(s, json_str(lj, "id", ""));
 		if (l != NULL) {
@@ -1823,6 +1870,28 @@ store_apply_record(struct store *s, json_t *rec)
 	return rc;
 }
 
+/* A soft lease's expiry resumed from a record of it (a restart, a
+ * takeover, a handback): the recorded expiry plus half a timeout, which
+ * bounds what any acknowledged heartbeat promised (store_heartbeat), at
+ * most a timeout from now, never less than the record. A seat of a license
+ * gone from the file with no timeout left gets RETIRED_GRACE_MS from now. */
+#define RETIRED_GRACE_MS (300 * 1000LL)
+
+static int64_t
+expiry_resumed(const struct lease *l, int64_t recorded, int64_t now)
+{
+	long t = l->lic->def.timeout;
+	int64_t e = recorded + t * 500, cap = now + t * 1000;
+
+	if (t == 0 && recorded > 0 && l->lic->retired)
+		e = cap = now + RETIRED_GRACE_MS;
+	else if (recorded == 0)		/* no expiry recorded: a hard lease's */
+		e = t > 0 ? cap : 0;
+	if (e > cap)
+		e = cap;
+	return e > recorded ? e : recorded;
+}
+
 void
 store_grace(struct store *s)
 {
@@ -1832,11 +1901,8 @@ store_grace(struct store *s)
 	for (struct lease *l = s->head; l != NULL; l = l->next) {
 		if (l->tomb_until_ms > 0 || l->expires_ms == 0)
 			continue;
-		int64_t e = now + l->lic->def.timeout * 1000;
-		if (l->lic->retired && l->lic->def.timeout == 0)
-			e = now + 300 * 1000;
-		if (e > l->expires_ms)
-			l->expires_ms = e;
+		l->expires_ms = expiry_resumed(l, l->journaled_ms, now);
+		lease_schedule(s, l);
 	}
 	lic_drop_retired(s);
 	pthread_mutex_unlock(&s->lock);
@@ -1909,7 +1975,7 @@ store_mirror_full(struct store *s, struct pool *p, json_t *leases)
 void
 store_mirror_records(struct store *s, struct pool *p, json_t *records)
 {
-	json_t *rec;
+	json_t *rec, *m;
 	size_t i;
 
 	pthread_mutex_lock(&s->lock);
@@ -1924,6 +1990,9 @@ store_mirror_records(struct store *s, struct pool *p, json_t *records)
 			continue;
 		if (strcmp(op, "grant") == 0 && record_in_pool(lease, p))
 			json_object_set(p->mirror, id, lease);
+		else if (strcmp(op, "renew") == 0 && (m = json_object_get(p->mirror, id)) != NULL &&
+		    json_int(lease, "expires_ms", 0) > json_int(m, "expires_ms", 0))
+			json_object_set(m, "expires_ms", json_object_get(lease, "expires_ms"));
 		else if (strcmp(op, "release") == 0 || strcmp(op, "revoke") == 0)
 			json_object_del(p->mirror, id);
 		p->dirty = 1;
@@ -1931,13 +2000,47 @@ store_mirror_records(struct store *s, struct pool *p, json_t *records)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* Adopt one lease record into pool p with a fresh timeout; journaled. */
+/* Is live lease l the seat that record rec describes: the same license
+ * and holder? */
+static int
+lease_is_record(const struct lease *l, json_t *rec)
+{
+	return strcmp(l->lic->def.id, json_str(rec, "license", "")) == 0 &&
+	    strcmp(l->client, json_str(rec, "client", "")) == 0 &&
+	    strcmp(l->user, json_str(rec, "user", "")) == 0 &&
+	    strcmp(l->host, json_str(rec, "host", "")) == 0;
+}
+
+/* Would adopting rec into pool p take the id of lease l, another pool's
+ * seat or tombstone, or another holder's seat? Lease ids are unique per
+ * server: replacing l would drop a seat its holder still uses and free it
+ * for a second one. Such a record is refused, and logged. */
+static int
+adopt_collides(const struct lease *l, const struct pool *p, json_t *rec, const char *why)
+{
+	char lic[2 * SL_ID_MAX + 8];
+
+	if (l == NULL || (l->lic->pool == p && (l->tomb_until_ms > 0 || lease_is_record(l, rec))))
+		return 0;
+	log_escape(lic, sizeof(lic), json_str(rec, "license", ""));
+	log_warnx("%s: lease %s of pool \"%s\" (license %s) not adopted: the id is held "
+	    "here by %s of pool \"%s\" (license %s)%s", why, l->id, p->name, lic,
+	    l->tomb_until_ms > 0 ? "a revoked lease" : "a seat", l->lic->pool->name,
+	    l->lic->def.id, l->lic->pool == p ? " for another holder" : "");
+	return 1;
+}
+
+/* Adopt one lease record into pool p with what is left of its timeout
+ * (expiry_resumed); journaled. */
 static uint64_t
 adopt_lease(struct store *s, struct pool *p, json_t *rec)
 {
 	struct lease *l = lease_find(s, json_str(rec, "id", ""));
+	const char *why = p->own ? "handback" : "takeover";
 
-	if (l != NULL && l->tomb_until_ms == 0 && l->lic->pool == p)
+	if (adopt_collides(l, p, rec, why))
+		return 0;
+	if (l != NULL && l->tomb_until_ms == 0)
 		return 0;	/* already held here */
 	json_t *copy = json_deep_copy(rec);
 	json_object_del(copy, "tomb_until_ms");
@@ -1953,10 +2056,9 @@ adopt_lease(struct store *s, struct pool *p, json_t *rec)
 	}
 	json_decref(copy);
 	l = lease_find(s, json_str(rec, "id", ""));
-	if (l->lic->def.timeout > 0 || l->expires_ms > 0)
-		l->expires_ms = now_ms() + (l->lic->def.timeout > 0 ? l->lic->def.timeout : 300) * 1000;
+	l->expires_ms = l->journaled_ms = expiry_resumed(l, l->expires_ms, now_ms());
 	lease_schedule(s, l);
-	l->seq = journal_lease(s, "grant", l, p->own ? "handback" : "takeover");
+	l->seq = l->journaled_seq = journal_lease(s, "grant", l, why);
 	return l->seq;
 }
 
@@ -2166,10 +2268,17 @@ store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended)
 		if (!util_valid_id(id) || strcmp(json_str(v, "pool", ""), own->name) != 0)
 			continue;
 		struct lease *l = lease_find(s, id);
+		if (adopt_collides(l, own, v, "handback"))
+			continue;
 		if (l != NULL && l->tomb_until_ms == 0) {
-			int64_t e = json_int(v, "expires_ms", 0);
-			if (l->expires_ms > 0 && e > l->expires_ms)
+			int64_t e = expiry_resumed(l, json_int(v, "expires_ms", 0), now_ms());
+			if (l->expires_ms > 0 && e > l->expires_ms) {
 				l->expires_ms = e;
+				lease_schedule(s, l);
+				if (e > l->journaled_ms)
+					lease_journal_expiry(s, l);
+				seq = l->journaled_seq;
+			}
 			continue;
 		}
 		/* A seat of ours the backup took from its mirror that we no longer

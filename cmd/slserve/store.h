@@ -36,6 +36,8 @@ struct lease {
 	long pid;
 	time_t since;
 	int64_t expires_ms;	/* wall clock; 0 = hard lease, held until checkin */
+	int64_t journaled_ms;	/* its expiry as the journal last recorded it */
+	uint64_t journaled_seq;	/* the record of that: a promise waits for it */
 	int64_t tomb_until_ms;	/* > 0: revoked or handed back; kept to answer 410 */
 	int handed_back;	/* tombstone left by a handback: answer not_serving */
 	int adopted;		/* taken over from a Primary's mirror: the Primary's */
@@ -225,8 +227,9 @@ int store_apply_snapshot(struct store *s, json_t *snap);
  * hold of it (the threads that load a snapshot share it). */
 int store_apply_leases(struct store *s, json_t **recs, size_t n);
 int store_apply_record(struct store *s, json_t *rec);
-/* After replay: give every soft lease a full timeout from now (a restart
- * never shortens a lease the server acknowledged). */
+/* After replay: give every soft lease what is left of its timeout, its
+ * journaled expiry plus half a timeout (no acknowledged heartbeat promised
+ * more; see store_heartbeat), never a fresh one. */
 void store_grace(struct store *s);
 
 #endif
