@@ -115,6 +115,7 @@ struct journal {
 	char storage_error[256];
 	time_t storage_since;
 	int64_t backoff_ms;		/* before the next try of a failed write */
+	int room_failed;		/* room ahead could not be written (said once) */
 	int64_t writing_since_us;	/* a write or sync under way since, or 0 */
 	dev_t dir_dev, lock_dev;	/* the state directory and its lock file */
 	ino_t dir_ino, lock_ino;
@@ -772,9 +773,16 @@ write:;
 		/* A state directory that is gone takes no record: written into
 		 * a file no start will read, it would be acknowledged and lost. */
 		if (!lost) {
+			/* Said once until room can be made again: on a full
+			 * disk it fails for every batch. */
 			if (end > j->size && state_journal_extend(j->fd, &j->size,
-			    end + JOURNAL_ROOM_STEP, 0) != 0 && was_ok)
-				log_warn("journal %s: cannot write room ahead", j->path);
+			    end + JOURNAL_ROOM_STEP, 0) != 0) {
+				if (was_ok && !j->room_failed)
+					log_warn("journal %s: cannot write room ahead", j->path);
+				j->room_failed = 1;
+			} else if (end > j->size) {
+				j->room_failed = 0;
+			}
 			failed = state_pwrite_all(j->fd, batch, len, j->wr_off) != 0 ||
 			    (j->do_fsync && fdatasync(j->fd) != 0);
 			werr = errno;
