@@ -17,6 +17,7 @@ teardown() {
 	for pidfile in "$SL_TMP"/*.pid; do
 		[ -f "$pidfile" ] || continue
 		pid=$(cat "$pidfile")
+		kill -CONT "$pid" 2>/dev/null || true
 		kill -TERM "$pid" 2>/dev/null || true
 		sl_wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null || true
 		sl_wait_gone "$pid" 5 || true
@@ -227,4 +228,21 @@ checkout_timed() {
 	fo_expect 503 '.storage.ok == false and (.storage.error | test("replaced|removed"))'
 	sl_req POST "$U/v1/checkout" '{"product":"cad"}' -m 5
 	fo_expect 503 '.error == "storage_unavailable"'
+}
+
+@test "a checkout whose client went away before its 201 is released, not held" {
+	fo_pair "sim-a sim 3 0"
+	fo_config A
+	fo_config B "$(fo_backs_up A 1 50)"
+	sl_start A
+	sl_start B
+	fo_warm B A
+	# The backup stands still: a grant waits for its mirror (synchronous
+	# backup) longer than this client does.
+	kill -STOP "$(fo_pid B)"
+	run curl -s -m 0.3 -o /dev/null -d '{"product":"sim","lease":"gone-1"}' "$UA/v1/checkout"
+	assert_equal "$status" 28
+	sl_until 10 grep -q "checkout of lease gone-1 released: its client closed" "$SL_TMP/A/log"
+	fo_lic_is "$UA" sim-a '.in_use == 0'
+	kill -CONT "$(fo_pid B)"
 }

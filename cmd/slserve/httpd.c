@@ -302,6 +302,32 @@ reply_not_written(struct req *r)
 	req_storage_unavailable(r);
 }
 
+/*
+ * A new seat that waited (for the disk, the backups) is not answered to a
+ * client that has closed its connection meanwhile (it gave up: nobody
+ * would hold the seat). The peer's end of file is seen without reading:
+ * a pipelined request is data, not end of file. The seat is released and
+ * the answer is 503, which reaches a client that only half-closed.
+ */
+static void
+reply_client_gone(struct req *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	char c;
+
+	if (r->reply.status != 201 || (ci = MHD_get_connection_info(r->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD)) == NULL)
+		return;
+	ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n != 0 && !(n < 0 && (errno == ECONNRESET || errno == EPIPE)))
+		return;
+	const char *id = json_str(r->reply.body, "lease", "");
+	if (store_release_unanswered(r->srv->store, id) > 0)
+		log_info("checkout of lease %s released: its client closed the connection "
+		    "before the answer", id);
+	req_error(r, 503, "client_gone", "the connection was closed before the answer");
+}
+
 static enum MHD_Result
 send_reply(struct req *r)
 {
@@ -409,6 +435,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	if (r->suspended) {
 		r->suspended = 0;
 		reply_not_written(r);
+		reply_client_gone(r);
 		if (r->on_resume != NULL) {
 			void (*fn)(struct req *) = r->on_resume;
 			r->on_resume = NULL;
