@@ -503,11 +503,12 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	watch_set(conn, util_mono_ms() + idle_timeout_ms + request_timeout_ms);
 	if (r == NULL)
 		return;
-	/* A new seat whose answer did not reach its client (it closed, or
-	 * the send failed): nobody holds it, so it is released, and the
-	 * release journaled (not waited for: this is libmicrohttpd's thread). */
-	if (r->answered && r->reply.status == 201 && r->reply.own_grant &&
-	    toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+	/* A new seat whose answer did not reach its client (the send failed,
+	 * or the client closed while the request waited and libmicrohttpd
+	 * saw it when resuming, before any answer): nobody holds it, so it is
+	 * released, and the release journaled (not waited for: this is
+	 * libmicrohttpd's thread). */
+	if (r->reply.status == 201 && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		const char *id = json_str(r->reply.body, "lease", "");
 		if (store_release_unanswered(r->srv->store, id) > 0)
 			log_info("checkout of lease %s released: its answer was not delivered "
