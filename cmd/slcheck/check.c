@@ -358,6 +358,12 @@ cmd_check(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 		}
 		if (cs->role == CLIENTCONF_PRIMARY)
 			primaries_up++;
+		/* A server that cannot write its journal grants nothing (it
+		 * answers 503): its seats are not served, whatever the counts. */
+		json_t *storage = json_object_get(r.json, "storage");
+		if (json_is_false(json_object_get(storage, "ok")))
+			check_problem(&c, STATE_CRITICAL, "%s storage unavailable (%s)", cs->url,
+			    json_str(storage, "error", "unknown error"));
 		json_array_foreach(json_object_get(r.json, "licenses"), k, lic) {
 			/* A backup's mirror of another pool is counted where it is
 			 * served: at its Primary, or above when that is down. */

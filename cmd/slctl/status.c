@@ -90,8 +90,17 @@ cmd_servers(struct ctl *ctl, int argc, char **argv)
 		char uptime[32], backs_up[512], backups[512];
 		json_t *j;
 
-		if (ctl_call(ctl, srv, "GET", "/v1/health", NULL, &r) == -1 ||
-		    r.status != 200 || !json_is_object(r.json)) {
+		int called = ctl_call(ctl, srv, "GET", "/v1/health", NULL, &r);
+		/* Up, but it cannot write its state (it answers 503 to grants):
+		 * listed, state "no-storage", and a failure. */
+		int no_storage = called == 0 && r.status == 503 && json_is_false(
+		    json_object_get(json_object_get(r.json, "storage"), "ok"));
+		if (no_storage) {
+			json_array_append_new(down, json_pack("[s, s, b]", srv->url, ctl_json_str(
+			    json_object_get(r.json, "storage"), "error", "unknown error"), 1));
+			if (worst == 0)
+				worst = EXIT_OP;
+		} else if (called == -1 || r.status != 200 || !json_is_object(r.json)) {
 			const char *why = r.status == 0 ? r.error : "bad answer";
 			char status[64];
 
@@ -129,7 +138,7 @@ cmd_servers(struct ctl *ctl, int argc, char **argv)
 			    json_object_get(j, "backs_up"), "pool", "status");
 			join_names(backups, sizeof(backups),
 			    json_object_get(j, "backups"), "name", NULL);
-			const char *row[] = { srv->url, "up",
+			const char *row[] = { srv->url, no_storage ? "no-storage" : "up",
 			    ctl_json_str(j, "name", "-"), ctl_json_str(j, "epoch", "-"),
 			    uptime, ctl_json_str(j, "version", "-"), backs_up, backups };
 			table_add(t, row);
@@ -141,7 +150,8 @@ cmd_servers(struct ctl *ctl, int argc, char **argv)
 	else
 		table_print(t, stdout);
 	json_array_foreach(down, i, d)
-		ctl_warnx("%s: down: %s", json_string_value(json_array_get(d, 0)),
+		ctl_warnx("%s: %s: %s", json_string_value(json_array_get(d, 0)),
+		    json_array_size(d) == 2 ? "down" : "storage unavailable",
 		    json_string_value(json_array_get(d, 1)));
 	json_decref(down);
 	json_decref(out);
@@ -287,6 +297,20 @@ status_once(struct ctl *ctl, int json)
 	if (table_rows(t) > 0 || rc == 0)
 		table_print(t, stdout);
 	table_free(t);
+	/* A server that cannot write its state grants nothing: said after
+	 * the table, and a failure (1) like a refused operation. */
+	for (i = 0; i < ctl->nservers; i++) {
+		json_t *st = answers[i] ? json_object_get(answers[i], "storage") : NULL;
+		if (!json_is_false(json_object_get(st, "ok")))
+			continue;
+		char since[64];
+		fmt_time(since, sizeof(since), json_number_value(json_object_get(st, "since")));
+		ctl_warnx("%s: storage unavailable since %s: %s; it answers 503 to checkouts, "
+		    "checkins and revokes", ctl->servers[i].url, since,
+		    ctl_json_str(st, "error", "unknown error"));
+		if (rc == 0)
+			rc = EXIT_OP;
+	}
 out:
 	for (i = 0; i < ctl->nservers; i++)
 		json_decref(answers[i]);

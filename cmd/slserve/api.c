@@ -55,18 +55,46 @@ arg_is_id(struct req *r, const char *arg)
 	return 0;
 }
 
+/* {"ok": bool, "error": "...", "since": unix time} for health and licenses. */
+static json_t *
+storage_json(struct server *srv, int *ok)
+{
+	struct journal_storage st;
+
+	*ok = journal_storage(srv->journal, &st);
+	json_t *o = json_pack("{s:b, s:I}", "ok", st.ok, "since", (json_int_t)st.since);
+	if (!st.ok)
+		json_object_set_new(o, "error", json_string(st.error));
+	return o;
+}
+
+/* Grants, checkins and revokes are refused before they change anything
+ * while storage is unhealthy: nothing is acknowledged that is not on disk. */
+static int
+storage_refuses(struct req *r)
+{
+	if (journal_storage(r->srv->journal, NULL))
+		return 0;
+	req_storage_unavailable(r);
+	return 1;
+}
+
 static void
 api_health(struct req *r, const char *arg)
 {
 	struct server *srv = r->srv;
+	int ok;
+	json_t *storage = storage_json(srv, &ok);
 
 	(void)arg;
-	r->reply.status = 200;
-	r->reply.body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
-	    "status", "ok", "name", srv->cfg.name, "epoch", srv->epoch,
-	    "version", SL_VERSION, "url", srv->cfg.url,
+	/* 503 while the journal cannot write: a load balancer or monitor
+	 * that asks only the status sees this server cannot serve. */
+	r->reply.status = ok ? 200 : 503;
+	r->reply.body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o}",
+	    "status", ok ? "ok" : "storage_unavailable", "name", srv->cfg.name,
+	    "epoch", srv->epoch, "version", SL_VERSION, "url", srv->cfg.url,
 	    "uptime", (json_int_t)((util_mono_ms() - srv->started_mono_ms) / 1000),
-	    "seq", (json_int_t)journal_last_seq(srv->journal));
+	    "seq", (json_int_t)journal_last_seq(srv->journal), "storage", storage);
 	failover_health(srv, r->reply.body);
 }
 
@@ -77,8 +105,10 @@ api_licenses(struct req *r, const char *arg)
 
 	(void)arg;
 	r->reply.status = 200;
-	r->reply.body = json_pack("{s:s, s:s, s:o}", "server", srv->cfg.name,
-	    "epoch", srv->epoch, "licenses", store_licenses_json(srv->store));
+	int ok;
+	r->reply.body = json_pack("{s:s, s:s, s:o, s:o}", "server", srv->cfg.name,
+	    "epoch", srv->epoch, "licenses", store_licenses_json(srv->store),
+	    "storage", storage_json(srv, &ok));
 }
 
 /* A client-chosen lease id must be as hard to guess as the server's own
@@ -105,8 +135,10 @@ api_checkout(struct req *r, const char *arg)
 	json_t *o;
 
 	(void)arg;
-	if ((o = req_json(r, api_checkout_fields, 0)) == NULL)
+	if ((o = req_json(r, api_checkout_fields, 0)) == NULL || storage_refuses(r)) {
+		json_decref(o);
 		return;
+	}
 	cr.product = json_str(o, "product", "");
 	cr.pool = json_str(o, "pool", NULL);
 	cr.lease = json_str(o, "lease", NULL);
@@ -140,7 +172,7 @@ api_heartbeat(struct req *r, const char *arg)
 static void
 api_checkin(struct req *r, const char *arg)
 {
-	if (arg_is_id(r, arg))
+	if (arg_is_id(r, arg) && !storage_refuses(r))
 		store_checkin(r->srv->store, arg, &r->reply);
 }
 
@@ -162,7 +194,8 @@ api_revoke(struct req *r, const char *arg)
 {
 	json_t *o;
 
-	if (!arg_is_id(r, arg) || (o = req_json(r, api_revoke_fields, 1)) == NULL)
+	if (!arg_is_id(r, arg) || storage_refuses(r) ||
+	    (o = req_json(r, api_revoke_fields, 1)) == NULL)
 		return;
 	long long secs = json_int(o, "for", 0);
 	if (secs > 366LL * 86400) {

@@ -1739,6 +1739,13 @@ api_peer_sync(struct req *r, const char *arg)
 	}
 	if (!(interval > 0 && interval <= 3600))
 		interval = 1;
+	/* A Primary that cannot write its journal cannot serve: a failed
+	 * poll for the backup, which takes over after fail_after of them
+	 * (and once our fence promise has run out, fence.c). */
+	if (!journal_storage(srv->journal, NULL)) {
+		req_storage_unavailable(r);
+		return;
+	}
 	/* How long we wait for a backup that stops polling (synchronous_backup)
 	 * follows from its interval: it may not announce a long one. */
 	if (interval > PEER_INTERVAL_MAX)

@@ -42,6 +42,7 @@
 
 #include "fence.h"
 #include "http.h"
+#include "journal.h"
 #include "json.h"
 #include "log.h"
 #include "server.h"
@@ -209,7 +210,9 @@ fence_round(struct fence *f)
 		memcpy(copy, f->v, n * sizeof(*copy));
 	f->started++;
 	pthread_mutex_unlock(&f->mu);
-	if (copy == NULL)
+	/* Storage unhealthy: no backup is asked, so the promises run out and
+	 * a backup may take our pool over (it counts our 503 sync answers). */
+	if (copy == NULL || (f->srv->journal != NULL && !journal_storage(f->srv->journal, NULL)))
 		n = 0;
 	for (size_t i = 0; i < n; i++) {
 		int64_t until = 0, ttl = 0;

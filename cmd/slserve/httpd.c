@@ -269,6 +269,65 @@ reply_fenced(struct req *r)
 	req_error(r, 503, "not_serving", "%s", why);
 }
 
+void
+req_storage_unavailable(struct req *r)
+{
+	struct journal_storage st;
+
+	journal_storage(r->srv->journal, &st);
+	req_error(r, 503, "storage_unavailable", "server \"%s\" cannot write its state, so "
+	    "it grants, checks in and revokes nothing: %s", r->srv->cfg.name,
+	    st.ok ? "a write failed" : st.error);
+}
+
+/*
+ * The record of a reply was not written: storage failed while it waited
+ * (journal.c). Nothing counts that is not on disk, so a new seat is
+ * released again (its record and the release's are written in order if
+ * storage comes back; a crash before that loses both). A checkin keeps
+ * its effect in memory and its record queued: the seat is free here and
+ * will be on disk once storage recovers, and until then a crash keeps it
+ * held, which its holder, told 503, may retry.
+ */
+static void
+reply_not_written(struct req *r)
+{
+	if (r->reply.wait_seq == 0 || journal_is_durable(r->srv->journal, r->reply.wait_seq))
+		return;
+	if (r->reply.status == 201) {
+		const char *id = json_str(r->reply.body, "lease", "");
+		if (store_release_unanswered(r->srv->store, id) > 0)
+			log_debug("checkout of lease %s not answered: storage unavailable", id);
+	}
+	req_storage_unavailable(r);
+}
+
+/*
+ * A new seat that waited (for the disk, the backups) is not answered to a
+ * client that has closed its connection meanwhile (it gave up: nobody
+ * would hold the seat). The peer's end of file is seen without reading:
+ * a pipelined request is data, not end of file. The seat is released and
+ * the answer is 503, which reaches a client that only half-closed.
+ */
+static void
+reply_client_gone(struct req *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	char c;
+
+	if (r->reply.status != 201 || (ci = MHD_get_connection_info(r->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD)) == NULL)
+		return;
+	ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n != 0 && !(n < 0 && (errno == ECONNRESET || errno == EPIPE)))
+		return;
+	const char *id = json_str(r->reply.body, "lease", "");
+	if (store_release_unanswered(r->srv->store, id) > 0)
+		log_info("checkout of lease %s released: its client closed the connection "
+		    "before the answer", id);
+	req_error(r, 503, "client_gone", "the connection was closed before the answer");
+}
+
 static enum MHD_Result
 send_reply(struct req *r)
 {
@@ -334,7 +393,8 @@ req_durable(void *arg)
 {
 	struct req *r = arg;
 
-	if (r->reply.own_grant &&
+	/* Not durable: its write failed; the resumed call answers 503. */
+	if (r->reply.own_grant && journal_is_durable(r->srv->journal, r->reply.wait_seq) &&
 	    failover_wait_backup(r->srv, r->reply.wait_seq, req_resume, r) == 1)
 		return;
 	MHD_resume_connection(r->conn);
@@ -374,6 +434,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	}
 	if (r->suspended) {
 		r->suspended = 0;
+		reply_not_written(r);
+		reply_client_gone(r);
 		if (r->on_resume != NULL) {
 			void (*fn)(struct req *) = r->on_resume;
 			r->on_resume = NULL;
@@ -423,7 +485,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		r->suspended = 1;
 		if (journal_wait(srv->journal, r->reply.wait_seq, req_durable, r) == 1)
 			return MHD_YES;
-		/* Already durable: the resumed call answers. */
+		/* Already durable, or storage is unhealthy: the resumed call
+		 * answers. */
 		req_durable(r);
 		return MHD_YES;
 	}
@@ -437,10 +500,20 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct req *r = *con_cls;
 
 	(void)cls;
-	(void)toe;
 	watch_set(conn, util_mono_ms() + idle_timeout_ms + request_timeout_ms);
 	if (r == NULL)
 		return;
+	/* A new seat whose answer did not reach its client (the send failed,
+	 * or the client closed while the request waited and libmicrohttpd
+	 * saw it when resuming, before any answer): nobody holds it, so it is
+	 * released, and the release journaled (not waited for: this is
+	 * libmicrohttpd's thread). */
+	if (r->reply.status == 201 && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+		const char *id = json_str(r->reply.body, "lease", "");
+		if (store_release_unanswered(r->srv->store, id) > 0)
+			log_info("checkout of lease %s released: its answer was not delivered "
+			    "(the client went away)", id);
+	}
 	if (r->answered)
 		metrics_request_done(r->start_us);
 	json_decref(r->reply.body);

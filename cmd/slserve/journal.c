@@ -36,6 +36,12 @@
  * (about 0.2 ms at 100,000 leases), pausing between slices so that the
  * requests waiting for the lock get it first. */
 #define IMAGE_SLICE 512
+/* A failed write is tried again after 100 ms, then twice as long each
+ * time, up to 5 s. */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+/* How often journal_watch looks at the state directory. */
+#define DIR_CHECK_US (2 * 1000000)
 #define IMAGE_PAUSE_NS 50000
 
 struct waiter {
@@ -101,6 +107,19 @@ struct journal {
 	const char *replaying;		/* the file being replayed */
 	struct state_journal_fault fault;
 	char why[512];			/* why replay stopped, when it did */
+
+	/* Storage health (journal_storage). A failed write or sync makes it
+	 * unhealthy until a write succeeds again; a state directory removed
+	 * or replaced (journal_watch) makes it unhealthy for good. */
+	int storage_ok, dir_lost;
+	char storage_error[256];
+	time_t storage_since;
+	int64_t backoff_ms;		/* before the next try of a failed write */
+	int room_failed;		/* room ahead could not be written (said once) */
+	int64_t writing_since_us;	/* a write or sync under way since, or 0 */
+	dev_t dir_dev, lock_dev;	/* the state directory and its lock file */
+	ino_t dir_ino, lock_ino;
+	char *lock_path;
 
 	/* SL_TEST_FAIL_JOURNAL_ALLOC=N: the Nth append fails as if memory
 	 * were short (tests of the 503 it must give). */
@@ -616,6 +635,50 @@ wake_waiters(struct journal *j)
 	return n;
 }
 
+/* Answer every waiting request now: its record is not on disk and may
+ * not be for a while (they see it with journal_is_durable). Called with
+ * j->mu held, like wake_waiters. */
+static void
+fail_waiters(struct journal *j)
+{
+	size_t n = j->nwaiters;
+	struct waiter *w = j->waiters;
+
+	if (n == 0) {
+		pthread_cond_broadcast(&j->done);
+		return;
+	}
+	j->waiters = NULL;
+	j->nwaiters = j->capwaiters = 0;
+	j->resuming = 1;
+	pthread_mutex_unlock(&j->mu);
+	for (size_t i = 0; i < n; i++)
+		w[i].resume(w[i].arg);
+	pthread_mutex_lock(&j->mu);
+	j->resuming = 0;
+	free(w);
+	pthread_cond_broadcast(&j->done);
+}
+
+/* Storage is unhealthy (why): logged once per change, not once a write;
+ * for_good: the state directory is gone, which no write can mend. Called
+ * with j->mu held. */
+static void
+storage_fail(struct journal *j, const char *why, int for_good)
+{
+	if (j->storage_ok || (for_good && !j->dir_lost)) {
+		log_warnx("%s: storage unavailable; grants, checkins and revokes are answered "
+		    "503 %s", why, for_good ? "until slserve is restarted" :
+		    "until a write succeeds (retried with backoff)");
+		util_strlcpy(j->storage_error, why, sizeof(j->storage_error));
+		j->storage_since = time(NULL);
+	}
+	j->storage_ok = 0;
+	if (for_good)
+		j->dir_lost = 1;
+	fail_waiters(j);
+}
+
 /* Group commit. A sync costs about as much for one record as for forty,
  * and the requests answered by the last sync are likely on their way back
  * with their next record: wait for them (as many as came back last time),
@@ -701,31 +764,69 @@ committer(void *arg)
 
 write:;
 		int64_t t0 = mono_us();
+		pthread_mutex_lock(&j->mu);
+		int lost = j->dir_lost, was_ok = j->storage_ok;
+		j->writing_since_us = t0;
+		pthread_mutex_unlock(&j->mu);
 		off_t end = j->wr_off + (off_t)len;
-		if (end > j->size && state_journal_extend(j->fd, &j->size, end + JOURNAL_ROOM_STEP,
-		    0) != 0)
-			log_warn("journal %s: cannot write room ahead", j->path);
-		int failed = state_pwrite_all(j->fd, batch, len, j->wr_off) != 0 ||
-		    (j->do_fsync && fdatasync(j->fd) != 0);
+		int failed = 1, werr = ENOENT;
+		/* A state directory that is gone takes no record: written into
+		 * a file no start will read, it would be acknowledged and lost. */
+		if (!lost) {
+			/* Said once until room can be made again: on a full
+			 * disk it fails for every batch. */
+			if (end > j->size && state_journal_extend(j->fd, &j->size,
+			    end + JOURNAL_ROOM_STEP, 0) != 0) {
+				if (was_ok && !j->room_failed)
+					log_warn("journal %s: cannot write room ahead", j->path);
+				j->room_failed = 1;
+			} else if (end > j->size) {
+				j->room_failed = 0;
+			}
+			failed = state_pwrite_all(j->fd, batch, len, j->wr_off) != 0 ||
+			    (j->do_fsync && fdatasync(j->fd) != 0);
+			werr = errno;
+		}
 		int64_t t1 = mono_us();
-		if (end > j->size)
-			j->size = end;
-		if (failed)
-			log_warn("journal %s: write", j->path);
-		else
+		if (!failed) {
+			if (end > j->size)
+				j->size = end;
 			j->wr_off = end;
-		/* After a failure the retry writes the same bytes (and any
-		 * later ones) at the same offset, over whatever part of the
-		 * batch got written: no torn record stays in the middle of
-		 * the journal, where replay would stop. */
+		} else if (!lost && ftruncate(j->fd, j->wr_off) == 0) {
+			/* Whatever part of the batch got written goes: after a
+			 * crash it must not count, since its requests are told
+			 * it failed. The retry writes the same bytes (and any
+			 * later ones) at the same offset. */
+			j->size = j->wr_off;
+		}
 
 		pthread_mutex_lock(&j->mu);
+		j->writing_since_us = 0;
 		if (failed) {
-			/* Nothing is acknowledged that is not on disk: hold the
-			 * waiters and retry the same bytes. */
-			pthread_mutex_unlock(&j->mu);
-			usleep(100000);
-			pthread_mutex_lock(&j->mu);
+			/* Nothing is acknowledged that is not on disk: the
+			 * waiting requests are answered 503 now, and the records
+			 * are kept and written again, in order, with backoff. */
+			char why[256];
+			j->stats.write_errors++;
+			if (lost)
+				snprintf(why, sizeof(why), "%s", j->storage_error);
+			else
+				snprintf(why, sizeof(why), "journal %s: write%s: %s", j->path,
+				    j->do_fsync ? " and sync" : "", strerror(werr));
+			storage_fail(j, why, 0);
+			j->backoff_ms = j->backoff_ms ? j->backoff_ms * 2 : BACKOFF_MIN_MS;
+			if (j->backoff_ms > BACKOFF_MAX_MS)
+				j->backoff_ms = BACKOFF_MAX_MS;
+			int64_t due = mono_us() + j->backoff_ms * 1000;
+			struct timespec until = { due / 1000000, (due % 1000000) * 1000 };
+			while (!j->stopping && mono_us() < due)
+				pthread_cond_timedwait(&j->work, &j->mu, &until);
+			if (j->stopping) {
+				log_warnx("journal %s: stopping with %zu bytes of records not "
+				    "written (storage unavailable)", j->path, len + j->len);
+				j->len = 0;
+				break;
+			}
 			if (j->len + len + 1 > j->cap) {
 				size_t ncap = j->len + len + 4096;
 				char *nb = realloc(j->buf, ncap);
@@ -738,6 +839,8 @@ write:;
 				memmove(j->buf + len, j->buf, j->len);
 				memcpy(j->buf, batch, len);
 				j->len += len;
+				if (j->first_us == 0 || j->len == len)
+					j->first_us = t0;
 				continue;
 			}
 			/* No memory to put it back in front of the later records:
@@ -745,6 +848,14 @@ write:;
 			 * with the next batch that is written. */
 			pthread_mutex_unlock(&j->mu);
 			goto write;
+		}
+		j->backoff_ms = 0;
+		if (!j->storage_ok && !j->dir_lost) {
+			j->storage_ok = 1;
+			log_info("journal %s: written again after %lld s; storage healthy, "
+			    "requests are served", j->path,
+			    (long long)(time(NULL) - j->storage_since));
+			j->storage_since = time(NULL);
 		}
 		util_hist_add(&j->stats.write_times, (uint64_t)(t1 - t0));
 		j->sync_us = j->sync_us ? (7 * j->sync_us + (t1 - t0)) / 8 : t1 - t0;
@@ -830,6 +941,21 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, long min_s
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	j->storage_ok = 1;
+	j->storage_since = time(NULL);
+	struct stat st;
+	if ((j->lock_path = util_path_join(state_dir, "lock")) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (stat(state_dir, &st) == 0) {
+		j->dir_dev = st.st_dev;
+		j->dir_ino = st.st_ino;
+	}
+	if (stat(j->lock_path, &st) == 0) {
+		j->lock_dev = st.st_dev;
+		j->lock_ino = st.st_ino;
+	}
 	const char *fail_at = getenv("SL_TEST_FAIL_JOURNAL_ALLOC");
 	if (fail_at != NULL)
 		j->fail_alloc_at = strtoul(fail_at, NULL, 10);
@@ -903,6 +1029,7 @@ fail:
 	free(j->path);
 	free(j->snap_path);
 	free(j->next_path);
+	free(j->lock_path);
 	free(j);
 	return NULL;
 }
@@ -935,6 +1062,7 @@ journal_close(struct journal *j)
 	free(j->path);
 	free(j->snap_path);
 	free(j->next_path);
+	free(j->lock_path);
 	pthread_mutex_destroy(&j->mu);
 	pthread_cond_destroy(&j->work);
 	pthread_cond_destroy(&j->done);
@@ -1027,15 +1155,18 @@ journal_wait(struct journal *j, uint64_t seq, void (*resume)(void *), void *arg)
 	int rc = 0;
 
 	pthread_mutex_lock(&j->mu);
-	if (seq > j->durable) {
+	if (seq > j->durable && !j->storage_ok) {
+		rc = -1;
+	} else if (seq > j->durable) {
 		if (j->nwaiters == j->capwaiters) {
 			size_t n = j->capwaiters ? j->capwaiters * 2 : 64;
 			struct waiter *nw = realloc(j->waiters, n * sizeof(*nw));
 			if (nw == NULL) {
 				/* Fall back to waiting here. */
 				want_sync(j, seq);
-				while (seq > j->durable)
+				while (seq > j->durable && j->storage_ok)
 					pthread_cond_wait(&j->done, &j->mu);
+				rc = seq > j->durable ? -1 : 0;
 				goto out;
 			}
 			j->waiters = nw;
@@ -1068,14 +1199,79 @@ journal_is_durable(struct journal *j, uint64_t seq)
 	return yes;
 }
 
-void
+int
 journal_sync_to(struct journal *j, uint64_t seq)
 {
 	pthread_mutex_lock(&j->mu);
-	if (seq > j->durable)
+	if (seq > j->durable && j->storage_ok)
 		want_sync(j, seq);
-	while (seq > j->durable || j->resuming)
+	while ((seq > j->durable && j->storage_ok) || j->resuming)
 		pthread_cond_wait(&j->done, &j->mu);
+	int rc = seq > j->durable ? -1 : 0;
+	pthread_mutex_unlock(&j->mu);
+	return rc;
+}
+
+int
+journal_storage(struct journal *j, struct journal_storage *st)
+{
+	pthread_mutex_lock(&j->mu);
+	int ok = j->storage_ok;
+	if (st != NULL) {
+		st->ok = ok;
+		st->dir_lost = j->dir_lost;
+		util_strlcpy(st->error, ok ? "" : j->storage_error, sizeof(st->error));
+		st->since = j->storage_since;
+	}
+	pthread_mutex_unlock(&j->mu);
+	return ok;
+}
+
+/* Whether path is still the file (dev, ino) it was at start. */
+static int
+same_file(const char *path, dev_t dev, ino_t ino, char *why, size_t whylen)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			return 1;	/* cannot tell; the writes will */
+		snprintf(why, whylen, "%s was removed", path);
+		return 0;
+	}
+	if (st.st_dev != dev || st.st_ino != ino) {
+		snprintf(why, whylen, "%s was replaced by another file", path);
+		return 0;
+	}
+	return 1;
+}
+
+void
+journal_watch(struct journal *j, int64_t stall_ms)
+{
+	static int64_t last_dir_check_us;
+	char why[sizeof(j->storage_error)];
+	int64_t now = mono_us();
+
+	pthread_mutex_lock(&j->mu);
+	if (j->storage_ok && j->writing_since_us > 0 &&
+	    now - j->writing_since_us > stall_ms * 1000) {
+		snprintf(why, sizeof(why), "journal %s: a write and sync has taken more than "
+		    "%lld ms", j->path, (long long)stall_ms);
+		storage_fail(j, why, 0);
+	}
+	int lost = j->dir_lost;
+	pthread_mutex_unlock(&j->mu);
+	if (lost || now - last_dir_check_us < DIR_CHECK_US)
+		return;
+	last_dir_check_us = now;
+	if (same_file(j->state_dir, j->dir_dev, j->dir_ino, why, sizeof(why)) &&
+	    same_file(j->lock_path, j->lock_dev, j->lock_ino, why, sizeof(why)))
+		return;
+	size_t wl = strlen(why);
+	snprintf(why + wl, sizeof(why) - wl, " while slserve ran (state directory lost)");
+	pthread_mutex_lock(&j->mu);
+	storage_fail(j, why, 1);
 	pthread_mutex_unlock(&j->mu);
 }
 

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -36,8 +37,10 @@ void journal_close(struct journal *j);
 uint64_t journal_append(struct journal *j, json_t *rec);
 uint64_t journal_last_seq(struct journal *j);
 
-/* Ask to be told when seq is durable. Returns 0 if it already is; otherwise
- * 1, and resume(arg) is called from the committer thread once it is. */
+/* Ask to be told when seq is durable. Returns 0 if it already is, -1 if it
+ * is not and storage is unhealthy (answer 503); otherwise 1, and resume(arg)
+ * is called from the committer thread once it is, or once its write failed
+ * (from the committer or journal_watch): journal_is_durable tells which. */
 int journal_wait(struct journal *j, uint64_t seq, void (*resume)(void *), void *arg);
 /* Have fn(arg) called from the committer thread, without the journal's
  * lock, after every commit that made records durable (one listener; NULL
@@ -45,8 +48,27 @@ int journal_wait(struct journal *j, uint64_t seq, void (*resume)(void *), void *
 void journal_set_listener(struct journal *j, void (*fn)(void *), void *arg);
 /* Whether seq is on disk already. */
 int journal_is_durable(struct journal *j, uint64_t seq);
-/* Block until seq is durable (for non-HTTP callers). */
-void journal_sync_to(struct journal *j, uint64_t seq);
+/* Block until seq is durable (for non-HTTP callers): 0; or -1 at once
+ * while storage is unhealthy (seq is not on disk yet). */
+int journal_sync_to(struct journal *j, uint64_t seq);
+
+/* Storage health. A write or sync that fails (ENOSPC, EDQUOT, EIO...) makes
+ * it unhealthy: the waiting requests are resumed at once, their records
+ * kept and written again with backoff (100 ms doubling to 5 s), and the
+ * first write that succeeds makes it healthy. */
+struct journal_storage {
+	int ok;
+	int dir_lost;			/* the state directory went: for good */
+	char error[256];		/* what failed, when not ok */
+	time_t since;			/* when ok last changed */
+};
+/* Returns st->ok (st may be NULL). */
+int journal_storage(struct journal *j, struct journal_storage *st);
+/* From the main loop, every few hundred ms: storage is unhealthy when a
+ * write and sync takes longer than stall_ms, and for good when the state
+ * directory or its lock file is no longer the one opened at start (looked
+ * at every 2 s). */
+void journal_watch(struct journal *j, int64_t stall_ms);
 
 /* Durable records since seq for a peer, as the text of a JSON array
  * (count records, len bytes), or NULL when they are no longer kept in
@@ -58,6 +80,7 @@ char *journal_since_text(struct journal *j, uint64_t since, size_t *count, size_
 struct journal_stats {
 	uint64_t commits, records, syncs;
 	uint64_t append_failures;	/* records refused for want of memory */
+	uint64_t write_errors;		/* writes or syncs of a batch that failed */
 	struct util_hist write_times;
 };
 void journal_stats(struct journal *j, struct journal_stats *st);

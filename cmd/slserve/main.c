@@ -518,6 +518,7 @@ main(int argc, char **argv)
 		if (now - last_tick >= 250) {
 			last_tick = now;
 			store_expire(srv.store);
+			journal_watch(srv.journal, srv.cfg.request_timeout * 1000 / 2);
 			httpd_sweep(&srv);
 			failover_tick(&srv);
 			usage_flush();

@@ -217,6 +217,12 @@ put_journal(FILE *f, struct journal *j)
 	    "Journal fdatasync calls since start (0 with fsync = false).", st.syncs);
 	put_histogram(f, "sl_journal_write_duration_seconds",
 	    "Time the journal took to write a batch and fdatasync it.", &st.write_times);
+	put_counter(f, "sl_journal_write_errors_total",
+	    "Journal writes or syncs that failed since start (each is retried).",
+	    st.write_errors);
+	put_header(f, "sl_storage_healthy", "gauge", "1 while the journal can write; 0 while "
+	    "it cannot, and grants, checkins and revokes are answered 503.");
+	fprintf(f, "sl_storage_healthy %d\n", journal_storage(j, NULL));
 }
 
 static void

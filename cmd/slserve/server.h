@@ -81,6 +81,9 @@ json_t *req_json(struct req *r, const struct json_field *fields, int allow_empty
 void req_error(struct req *r, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Answer 503 storage_unavailable: the journal cannot write (journal.c). */
+void req_storage_unavailable(struct req *r);
+
 /* api.c: the routes. Each handler fills r->reply (or r->raw). */
 struct route {
 	const char *method;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "failover.h"
+#include "journal.h"
 #include "json.h"
 #include "server.h"
 #include "store.h"
@@ -77,6 +78,27 @@ fmt_poll_age(char *buf, size_t size, json_t *age)
 	snprintf(buf, size, "%s ago", d);
 }
 
+/* A banner while the journal cannot write: this server grants nothing. */
+static void
+put_storage(FILE *f, struct server *srv)
+{
+	struct journal_storage st;
+	char since[64];
+	struct tm tm;
+
+	if (journal_storage(srv->journal, &st))
+		return;
+	localtime_r(&st.since, &tm);
+	strftime(since, sizeof(since), "%Y-%m-%d %H:%M:%S %Z", &tm);
+	fputs("<p class=\"storage-fault\" id=\"storage\"><strong>Storage unavailable</strong> "
+	    "since ", f);
+	put_escaped(f, since);
+	fputs(": ", f);
+	put_escaped(f, st.error);
+	fputs(". Checkouts, checkins and revokes are answered 503 until it can write "
+	    "again.</p>\n", f);
+}
+
 static const char style[] =
 	"body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}"
 	"h1{font-size:1.5em;margin:0}h2{font-size:1.15em;margin:1.6em 0 .5em}"
@@ -92,7 +114,8 @@ static const char style[] =
 	".bar>span{display:block;height:100%;background:#43a047}"
 	".bar>span.high{background:#f9a825}.bar>span.full{background:#c62828}"
 	".none{color:#666;font-style:italic}"
-	"#stale{background:#ffebee;border:1px solid #c62828;padding:.4em .8em;margin:0 0 1em}"
+	"#stale,.storage-fault{background:#ffebee;border:1px solid #c62828;padding:.4em .8em;"
+	"margin:0 0 1em}"
 	"footer{margin-top:2em;color:#666}";
 
 #define STATUS_SCRIPT \
@@ -257,6 +280,7 @@ api_status_page(struct req *r, const char *arg)
 	fputs(" &middot; as of <span id=\"as-of\">", f);
 	put_escaped(f, now);
 	fputs("</span></p>\n", f);
+	put_storage(f, srv);
 
 	json_t *lics = store_licenses_json(srv->store);
 	put_licenses(f, lics);

@@ -2302,7 +2302,10 @@ store_release_unanswered(struct store *s, const char *id)
 	uint64_t seq = 0;
 
 	pthread_mutex_lock(&s->lock);
-	if ((l = lease_find(s, id)) != NULL && l->tomb_until_ms == 0 && l->lic->pool->own) {
+	/* Any pool served: a seat of a Primary's pool taken over is not
+	 * granted either when its record was not written. */
+	if ((l = lease_find(s, id)) != NULL && l->tomb_until_ms == 0 &&
+	    (l->lic->pool->own || l->lic->pool->status == POOL_HOT_RETRY)) {
 		seq = lease_end(s, l, "unanswered", NULL);
 		s->grants--;
 		free(l);

@@ -193,8 +193,9 @@ uint64_t store_licenses_gen(struct store *s);
 /* Take leases back from a backup. Returns the sequence to sync. */
 uint64_t store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended);
 
-/* End the own pool's lease id that its client was told was not granted
- * (fencing, see fence.c). Returns the sequence to sync, 0 if none. */
+/* End the lease id (of a pool this server serves) that its client was
+ * told was not granted: fencing (fence.c), a record not written, an answer
+ * not delivered (httpd.c). Returns the sequence to sync, 0 if none. */
 uint64_t store_release_unanswered(struct store *s, const char *id);
 
 /* Reclaim soft leases past their expiry and drop old tombstones and bans. */
