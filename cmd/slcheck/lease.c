@@ -10,10 +10,12 @@ static int
 lease_request(struct slc *s, const char *method, const char *url, const struct token *t,
     const char *what, struct reply *r, char *redirect)
 {
-	char path[SL_ID_MAX + 64];
+	char path[2 * SL_ID_MAX + 64];
 
-	snprintf(path, sizeof(path), "/v1/leases/%s%s%s", t->lease, what ? "/" : "",
-	    what ? what : "");
+	/* The pool tells a backup that has not mirrored the seat yet that it
+	 * is its Primary's: it answers 503 not_serving, not 404. */
+	snprintf(path, sizeof(path), "/v1/leases/%s%s%s%s%s", t->lease, what ? "/" : "",
+	    what ? what : "", t->pool[0] ? "?pool=" : "", t->pool);
 	slc_request(s, method, url, path, NULL, r);
 	slc_debug(s, "%s %s%s: %s", method, url, path,
 	    r->kind == REPLY_UNREACHABLE ? r->detail : r->kind == REPLY_OK ? "ok" : r->detail);

@@ -162,18 +162,30 @@ api_checkout(struct req *r, const char *arg)
 	json_decref(o);
 }
 
+/* ?pool=NAME on a lease call: the pool the holder was granted the seat of. */
+static int
+pool_query_ok(struct req *r)
+{
+	const char *pool = req_query(r, "pool");
+
+	if (pool == NULL || util_valid_id(pool))
+		return 1;
+	req_error(r, 400, "bad_request", "pool: not a server name");
+	return 0;
+}
+
 static void
 api_heartbeat(struct req *r, const char *arg)
 {
-	if (arg_is_id(r, arg))
-		store_heartbeat(r->srv->store, arg, &r->reply);
+	if (arg_is_id(r, arg) && pool_query_ok(r))
+		store_heartbeat(r->srv->store, arg, req_query(r, "pool"), &r->reply);
 }
 
 static void
 api_checkin(struct req *r, const char *arg)
 {
-	if (arg_is_id(r, arg) && !storage_refuses(r))
-		store_checkin(r->srv->store, arg, &r->reply);
+	if (arg_is_id(r, arg) && pool_query_ok(r) && !storage_refuses(r))
+		store_checkin(r->srv->store, arg, req_query(r, "pool"), &r->reply);
 }
 
 static void

@@ -1064,12 +1064,19 @@ reply_mirrored(const struct pool *p, const char *id, struct reply *r)
  * in a pool this server does not serve now (changing: nor while it hands the
  * pool back). Called with the store lock held. */
 static struct lease *
-lease_for_holder(struct store *s, const char *id, int changing, struct reply *r)
+lease_for_holder(struct store *s, const char *id, const char *pool, int changing,
+    struct reply *r)
 {
 	struct lease *l = lease_find(s, id);
 	struct pool *mp;
 
 	if (l == NULL && (mp = mirror_pool_of(s, id)) != NULL) {
+		reply_mirrored(mp, id, r);
+	} else if (l == NULL && pool != NULL && (mp = store_pool(s, pool)) != NULL &&
+	    !mp->own && (mp->status != POOL_HOT_RETRY || mp->handing)) {
+		/* The holder says the seat is of a Primary's pool that we back
+		 * up but do not serve now: the seat may be one our mirror has
+		 * not seen yet. Not 404, which would make it drop the seat. */
 		reply_mirrored(mp, id, r);
 	} else if (l == NULL) {
 		reply_error(r, 404, "unknown_lease", "no lease %s on server \"%s\" (expired, "
@@ -1111,13 +1118,13 @@ lease_journal_expiry(struct store *s, struct lease *l)
  * expiry_resumed): what is left of its timeout, never a fresh one.
  */
 void
-store_heartbeat(struct store *s, const char *id, struct reply *r)
+store_heartbeat(struct store *s, const char *id, const char *pool, struct reply *r)
 {
 	struct lease *l;
 
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_lock(&s->lock);
-	if ((l = lease_for_holder(s, id, 0, r)) != NULL) {
+	if ((l = lease_for_holder(s, id, pool, 0, r)) != NULL) {
 		long t = l->lic->def.timeout;
 		if (l->expires_ms > 0) {
 			l->expires_ms = now_ms() + t * 1000;
@@ -1175,14 +1182,14 @@ lease_end(struct store *s, struct lease *l, const char *why, json_t *extra)
 }
 
 void
-store_checkin(struct store *s, const char *id, struct reply *r)
+store_checkin(struct store *s, const char *id, const char *pool, struct reply *r)
 {
 	struct lease *l;
 	json_t *ev = NULL;
 
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_lock(&s->lock);
-	if ((l = lease_for_holder(s, id, 1, r)) != NULL) {
+	if ((l = lease_for_holder(s, id, pool, 1, r)) != NULL) {
 		uint64_t seq = lease_end_event(s, l, "checkin", NULL, &ev);
 		/* Answered once its record is on disk and, for our own pool,
 		 * in our backups' mirrors (synchronous_backup), like a grant:

@@ -147,8 +147,9 @@ struct pool *store_add_pool(struct store *s, const char *name, const char *url);
 struct pool *store_pool(struct store *s, const char *name);
 
 void store_checkout(struct store *s, const struct checkout_req *req, struct reply *r);
-void store_heartbeat(struct store *s, const char *id, struct reply *r);
-void store_checkin(struct store *s, const char *id, struct reply *r);
+/* pool: the pool the holder says the lease is of (?pool=), or NULL. */
+void store_heartbeat(struct store *s, const char *id, const char *pool, struct reply *r);
+void store_checkin(struct store *s, const char *id, const char *pool, struct reply *r);
 void store_revoke(struct store *s, const char *idprefix, long for_seconds,
     const char *reason, const char *by, struct reply *r);
 void store_list_leases(struct store *s, const char *product, struct reply *r);

@@ -159,7 +159,7 @@ main(int argc, char **argv)
 			util_strlcpy(id, s->img_cursor->id, sizeof(id));
 		pthread_mutex_unlock(&s->lock);
 		if (more && step % 3 == 0) {
-			store_checkin(s, id, &r);
+			store_checkin(s, id, NULL, &r);
 			CHECK(r.status == 200, "checkin %s: HTTP %u", id, r.status);
 			json_decref(r.body);
 			json_array_append_new(gone, json_string(id));
