@@ -248,6 +248,7 @@ static cfg_opt_t server_opts[] = {
 	CFG_INT("compact_after", 100000, CFGF_NONE),
 	CFG_FLOAT("min_sync_interval", 0.0004, CFGF_NONE),
 	CFG_FLOAT("handback_wait", 3.0, CFGF_NONE),
+	CFG_FLOAT("confirm_timeout", 300.0, CFGF_NONE),
 	CFG_SEC("tls", tls_opts, CFGF_NONE),
 	CFG_STR("ca", "", CFGF_NONE),
 	CFG_STR("user", "", CFGF_NONE),
@@ -320,7 +321,7 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	    "licenses", "admin_token_file", "peer_token_file", "trusted_keys", "hostname",
 	    "max_body", "max_connections", "max_connections_per_ip", "connection_timeout",
 	    "request_timeout", "max_leases_per_client", "fsync", "synchronous_backup",
-	    "compact_after", "min_sync_interval", "handback_wait", "failover|url",
+	    "compact_after", "min_sync_interval", "handback_wait", "confirm_timeout", "failover|url",
 	    "failover|poll_interval", "failover|fail_after", "failover|witness",
 	    "tls|cert", "tls|key", "ca", "user", "allow_root", "public_status", NULL };
 	conf_track_lines(cfg, tracked);
@@ -396,6 +397,10 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	if (hw < 0 || hw > 600)
 		opt_error(&e, path, "", "handback_wait", "handback_wait must be 0 to 600 seconds");
 	c->handback_wait_ms = (long)(hw * 1000);
+	double ct = cfg_getfloat(cfg, "confirm_timeout");
+	if (!(ct >= 1 && ct <= 86400))
+		opt_error(&e, path, "", "confirm_timeout", "confirm_timeout must be 1 to 86400 seconds");
+	c->confirm_timeout_ms = (long)(ct * 1000);
 
 	cfg_t *tls = cfg_getsec(cfg, "tls");
 	if (tls != NULL && (cfg_getstr(tls, "cert") != NULL || cfg_getstr(tls, "key") != NULL)) {

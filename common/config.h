@@ -70,6 +70,7 @@ struct server_config {
 	long compact_after;		/* journal records before a snapshot */
 	long min_sync_us;		/* least time between two journal syncs */
 	long handback_wait_ms;		/* bounded wait for backups at start */
+	long confirm_timeout_ms;	/* an unconfirmed hard seat ends then */
 	char *tls_cert;
 	char *tls_key;
 	char *ca;			/* CA file to verify https peers and witnesses */

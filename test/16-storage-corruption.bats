@@ -17,11 +17,14 @@ teardown() {
 	sl_server_teardown
 }
 
+# Client-chosen lease ids carry 128 bits: NAME-$H; leases shows NAME.
+H=0123456789abcdef0123456789abcdef
+
 # grant ID...: check out a viewer seat (unlimited) as each lease ID (201).
 grant() {
 	local id
 	for id; do
-		sl_checkout "$U" "{\"product\":\"viewer\",\"lease\":\"$id\"}"
+		sl_checkout "$U" "{\"product\":\"viewer\",\"lease\":\"$id-$H\"}"
 		sl_expect_code 201 || return 1
 	done
 }
@@ -45,7 +48,7 @@ start_refused() {
 # leases: the ids of the live leases, sorted, on one line.
 leases() {
 	sl_admin s1 GET /v1/leases
-	jq -r '[.leases[].lease] | sort | join(" ")' <<<"$HTTP_BODY"
+	jq -r --arg h "-$H" '[.leases[].lease | rtrimstr($h)] | sort | join(" ")' <<<"$HTTP_BODY"
 }
 
 # flip_in_record N FILE: flip one byte inside the JSON of record N (1 = the
@@ -149,7 +152,7 @@ compacted_past() {
 	kill9
 	local size
 	size=$(stat -c %s "$ST/journal")
-	printf '%s' "$(grep -a '"t3"' "$ST/journal" | head -c 40)" >>"$ST/journal"
+	printf '%s' "$(grep -a "\"t3-$H\"" "$ST/journal" | head -c 40)" >>"$ST/journal"
 	sl_start s1
 	grep -q "journal: cut [0-9]* bytes of a torn or corrupt record at the end" "$SL_TMP/s1/log"
 	[ "$(leases)" = "t1 t2 t3" ]
@@ -190,7 +193,7 @@ PY
 	# The records before the hole hold and are replayed; none after it.
 	[ "$(sl_in_use "$U" view-free)" = $((3 + before)) ]
 	sl_admin s1 GET /v1/leases
-	sl_json '[.leases[].lease] | (index("t1") != null) and (index("u4") != null) and
+	sl_json '[.leases[].lease | sub("-[0-9a-f]{32}$"; "")] | (index("t1") != null) and (index("u4") != null) and
 	    (index("u39") == null)'
 }
 
@@ -216,7 +219,7 @@ PY
 	sl_start s1
 	[ "$(sl_in_use "$U" view-free)" = $((15 - snap)) ]
 	sl_admin s1 GET /v1/leases
-	sl_json '[.leases[].lease] | index("c15") != null'
+	sl_json '[.leases[].lease | sub("-[0-9a-f]{32}$"; "")] | index("c15") != null'
 }
 
 @test "the journal deleted beside a snapshot: refused; --recover starts from the snapshot" {
@@ -262,19 +265,19 @@ PY
 	unset SL_TEST_FAIL_JOURNAL_ALLOC
 	U=$(sl_url s1)
 	grant m1
-	sl_checkout "$U" '{"product":"cad","lease":"m2"}'
+	sl_checkout "$U" "{\"product\":\"cad\",\"lease\":\"m2-$H\"}"
 	sl_expect_error 503 out_of_memory
 	[ "$(sl_in_use "$U" cad-1)" = 0 ]
 	grep -q "journal: out of memory; record not appended" "$SL_TMP/s1/log"
 	# The journal has no gap: the next grant takes the next sequence number.
-	sl_checkout "$U" '{"product":"cad","lease":"m3"}'
+	sl_checkout "$U" "{\"product\":\"cad\",\"lease\":\"m3-$H\"}"
 	sl_expect_code 201
 	[ "$(sl_in_use "$U" cad-1)" = 1 ]
 	kill9
-	! grep -aq '"m2"' "$ST/journal"
+	! grep -aq "\"m2-$H\"" "$ST/journal"
 	sl_start s1
 	[ "$(leases)" = "m1 m3" ]
 	[ "$(sl_in_use "$U" cad-1)" = 1 ]
-	sl_req POST "$U/v1/leases/m2/heartbeat"
+	sl_req POST "$U/v1/leases/m2-$H/heartbeat"
 	sl_expect_error 404 unknown_lease
 }

@@ -8,6 +8,9 @@
 
 load helpers-failover
 
+# Client-chosen lease ids carry 128 bits (slserve(8)): NAME-$H.
+H=0123456789abcdef0123456789abcdef
+
 MOUNTS=()
 
 setup() { fo_setup; }
@@ -98,9 +101,9 @@ checkout_timed() {
 	# record that needs a new block is answered 503, fast.
 	acked=()
 	for i in $(seq 1 60); do
-		checkout_timed "$U" "{\"product\":\"sim\",\"lease\":\"full-$i\"}"
+		checkout_timed "$U" "{\"product\":\"sim\",\"lease\":\"full-$i-$H\"}"
 		[ "$HTTP_CODE" = 201 ] || break
-		acked+=("full-$i")
+		acked+=("full-$i-$H")
 	done
 	echo "# ${#acked[@]} seats granted before the disk was full; 503 after ${MS} ms" >&3
 	fo_expect 503 '.error == "storage_unavailable" and (.message | test("No space left"))'
@@ -109,7 +112,7 @@ checkout_timed() {
 	[ "$(sl_in_use "$U" sim-hard)" = "${#acked[@]}" ]
 
 	# While unhealthy: refused before anything changes, at once.
-	checkout_timed "$U" '{"product":"sim","lease":"full-late"}'
+	checkout_timed "$U" "{\"product\":\"sim\",\"lease\":\"full-late-$H\"}"
 	fo_expect 503 '.error == "storage_unavailable"'
 	[ "$MS" -lt 1000 ]
 	sl_req DELETE "$U/v1/leases/${acked[0]}" - -m 5
@@ -143,9 +146,9 @@ checkout_timed() {
 	sl_until 10 health_is "$U" 200
 	[ "$(metric "$U" sl_storage_healthy)" = 1 ]
 	grep -q 'storage healthy' "$SL_TMP/s1/log"
-	sl_req POST "$U/v1/checkout" '{"product":"sim","lease":"after"}' -m 5
+	sl_req POST "$U/v1/checkout" "{\"product\":\"sim\",\"lease\":\"after-$H\"}" -m 5
 	fo_expect 201
-	acked+=(after)
+	acked+=("after-$H")
 	run "$SLCHECK" -s "$U" check
 	assert_equal "$status" 0
 
@@ -157,7 +160,7 @@ checkout_timed() {
 		sl_req POST "$U/v1/leases/$id/heartbeat" - -m 5
 		fo_expect 200
 	done
-	sl_req POST "$U/v1/leases/full-late/heartbeat" - -m 5
+	sl_req POST "$U/v1/leases/full-late-$H/heartbeat" - -m 5
 	fo_expect 404
 }
 
@@ -240,9 +243,9 @@ checkout_timed() {
 	# The backup stands still: a grant waits for its mirror (synchronous
 	# backup) longer than this client does.
 	kill -STOP "$(fo_pid B)"
-	run curl -s -m 0.3 -o /dev/null -d '{"product":"sim","lease":"gone-1"}' "$UA/v1/checkout"
+	run curl -s -m 0.3 -o /dev/null -d "{\"product\":\"sim\",\"lease\":\"gone-1-$H\"}" "$UA/v1/checkout"
 	assert_equal "$status" 28
-	sl_until 10 grep -qE "checkout of lease gone-1 released: its (client closed|answer was not)" \
+	sl_until 10 grep -qE "checkout of lease gone-1-$H released: its (client closed|answer was not)" \
 	    "$SL_TMP/A/log" || { cat "$SL_TMP/A/log" "$SL_TMP/A/state/usage.log" >&2; false; }
 	fo_lic_is "$UA" sim-a '.in_use == 0'
 	kill -CONT "$(fo_pid B)"

@@ -61,12 +61,18 @@ struct run_state {
 	char reuse_lease[SL_ID_MAX + 1];	/* ask for this lease id again */
 };
 
+#define HARD_HEARTBEAT_MS (60 * 1000)
+
 static void
 run_seat_taken(struct run_state *st, int64_t now)
 {
 	st->held = 1;
 	st->retry_ms = 0;
-	st->interval_ms = st->seat.heartbeat_interval * 1000;
+	/* A hard seat (no heartbeat interval) is called on now and then too:
+	 * a server that restarted before it knew we had the seat holds it only
+	 * a while unless its holder calls (slserve(8), Leases). */
+	st->interval_ms = st->seat.heartbeat_interval > 0 ?
+	    st->seat.heartbeat_interval * 1000 : HARD_HEARTBEAT_MS;
 	st->expires_at = st->seat.expires_in > 0 ? now + st->seat.expires_in * 1000 : 0;
 	st->next = st->interval_ms > 0 ? now + st->interval_ms : 0;
 }

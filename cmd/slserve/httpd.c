@@ -513,6 +513,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		if (store_release_unanswered(r->srv->store, id) > 0)
 			log_info("checkout of lease %s released: its answer was not delivered "
 			    "(the client went away)", id);
+	} else if (r->reply.status == 201 && r->reply.unconfirmed) {
+		store_confirm(r->srv->store, json_str(r->reply.body, "lease", ""));
 	}
 	if (r->answered)
 		metrics_request_done(r->start_us);

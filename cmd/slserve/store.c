@@ -26,6 +26,8 @@ pool_status_str(enum pool_status s)
 	return "?";
 }
 
+static void lease_confirm(struct store *s, struct lease *l);
+
 static int64_t
 now_ms(void)
 {
@@ -400,6 +402,7 @@ store_new(const char *name, const char *host_id)
 	pthread_mutex_init(&s->lock, NULL);
 	util_strlcpy(s->name, name, sizeof(s->name));
 	util_strlcpy(s->host_id, host_id ? host_id : "", sizeof(s->host_id));
+	s->confirm_timeout_ms = 300 * 1000;	/* slserve.conf's default */
 	s->nbuckets = 1024;
 	s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
 	if (s->buckets == NULL || store_add_pool(s, name, "") == NULL) {
@@ -919,9 +922,10 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 			reply_error(r, 409, "lease_conflict", "lease %s is held by another client, "
 			    "user or host; choose a new random lease id", l->id);
 		} else {
+			lease_confirm(s, l);	/* its holder asks again: it has it */
 			r->status = 200;
 			r->body = lease_grant_json(s, l);
-			r->wait_seq = l->seq;
+			r->wait_seq = l->journaled_seq > l->seq ? l->journaled_seq : l->seq;
 			r->own_grant = p->own;
 		}
 		goto out;
@@ -996,7 +1000,13 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		util_random_hex(l->id, 16);
 	l->pid = req->pid;
 	l->since = time(NULL);
-	l->expires_ms = pick->def.timeout > 0 ? now_ms() + pick->def.timeout * 1000 : 0;
+	/* A hard seat is held for good only once its holder is known to have
+	 * it (store_confirm): until then it ends confirm_timeout after the
+	 * grant, so a grant whose answer never arrived (the server crashed
+	 * first) is not held by nobody for ever. */
+	l->expires_ms = now_ms() + (pick->def.timeout > 0 ? pick->def.timeout * 1000 :
+	    s->confirm_timeout_ms);
+	r->unconfirmed = pick->def.timeout == 0;
 	l->journaled_ms = l->expires_ms;
 	l->lic = pick;
 	lease_link(s, l);
@@ -1108,6 +1118,34 @@ lease_journal_expiry(struct store *s, struct lease *l)
 	l->journaled_seq = journal_record(s, "renew", lj, NULL);
 }
 
+/* A hard seat's holder has it: held until checked in from now on, and
+ * journaled so ({"op":"confirm"}). Not waited for by itself: a crash before
+ * it is on disk leaves the seat unconfirmed, and the holder's next call
+ * (slcheck heartbeats hard seats too) confirms it again. */
+static void
+lease_confirm(struct store *s, struct lease *l)
+{
+	if (l->lic->def.timeout != 0 || l->expires_ms == 0 || l->tomb_until_ms > 0)
+		return;
+	json_t *lj = json_object();
+	set_str(lj, "id", l->id);
+	set_str(lj, "pool", l->lic->pool->name);
+	l->expires_ms = l->journaled_ms = 0;
+	lease_schedule(s, l);
+	l->journaled_seq = journal_record(s, "confirm", lj, NULL);
+}
+
+void
+store_confirm(struct store *s, const char *id)
+{
+	struct lease *l;
+
+	pthread_mutex_lock(&s->lock);
+	if ((l = lease_find(s, id)) != NULL)
+		lease_confirm(s, l);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /*
  * A heartbeat renews a soft lease for a timeout from now, and journals the
  * new expiry when it is more than half a timeout past the journaled one
@@ -1126,7 +1164,10 @@ store_heartbeat(struct store *s, const char *id, const char *pool, struct reply 
 	pthread_mutex_lock(&s->lock);
 	if ((l = lease_for_holder(s, id, pool, 0, r)) != NULL) {
 		long t = l->lic->def.timeout;
-		if (l->expires_ms > 0) {
+		if (t == 0 && l->expires_ms > 0) {
+			lease_confirm(s, l);
+			r->own_grant = l->lic->pool->own;
+		} else if (l->expires_ms > 0) {
 			l->expires_ms = now_ms() + t * 1000;
 			/* Sooner than scheduled only if a reload cut the timeout. */
 			if (l->expires_ms < l->due_ms)
@@ -1853,6 +1894,12 @@ store_apply_record(struct store *s, json_t *rec)
 	pthread_mutex_lock(&s->lock);
 	if (strcmp(op, "grant") == 0 || strcmp(op, "revoke") == 0) {
 		rc = lease_from_record(s, lj);
+	} else if (strcmp(op, "confirm") == 0) {
+		struct lease *l = lease_find(s, json_str(lj, "id", ""));
+		if (l != NULL && l->tomb_until_ms == 0) {
+			l->expires_ms = l->journaled_ms = 0;
+			lease_schedule(s, l);
+		}
 	} else if (strcmp(op, "renew") == 0) {
 		/* the latest expiry wins: replay over a fuzzy snapshot */
 		struct lease *l = lease_find(s, json_str(lj, "id", ""));
@@ -1997,6 +2044,8 @@ store_mirror_records(struct store *s, struct pool *p, json_t *records)
 			continue;
 		if (strcmp(op, "grant") == 0 && record_in_pool(lease, p))
 			json_object_set(p->mirror, id, lease);
+		else if (strcmp(op, "confirm") == 0 && (m = json_object_get(p->mirror, id)) != NULL)
+			json_object_set_new(m, "expires_ms", json_integer(0));
 		else if (strcmp(op, "renew") == 0 && (m = json_object_get(p->mirror, id)) != NULL &&
 		    json_int(lease, "expires_ms", 0) > json_int(m, "expires_ms", 0))
 			json_object_set(m, "expires_ms", json_object_get(lease, "expires_ms"));

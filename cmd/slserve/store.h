@@ -83,6 +83,7 @@ struct reply {
 	unsigned status;
 	json_t *body;
 	uint64_t wait_seq;
+	int unconfirmed;	/* a new hard seat: store_confirm once answered */
 	int own_grant;		/* a change to our own pool (a grant or checkin):
 				 * synchronous_backup applies */
 };
@@ -98,6 +99,7 @@ struct store {
 	char host_id[256];
 	struct journal *journal;
 	long max_leases_per_client;
+	int64_t confirm_timeout_ms;	/* an unconfirmed hard seat ends then */
 	int had_state;		/* its journal had records at start (it lost none) */
 
 	struct lic **lics;
@@ -198,6 +200,9 @@ uint64_t store_merge_handback(struct store *s, json_t *payload, int *adopted, in
  * told was not granted: fencing (fence.c), a record not written, an answer
  * not delivered (httpd.c). Returns the sequence to sync, 0 if none. */
 uint64_t store_release_unanswered(struct store *s, const char *id);
+/* The holder of hard seat id has it (its 201 was sent, or it called with
+ * the id): it is held until checked in (see store_checkout). */
+void store_confirm(struct store *s, const char *id);
 
 /* Reclaim soft leases past their expiry and drop old tombstones and bans. */
 void store_expire(struct store *s);
