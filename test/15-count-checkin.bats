@@ -1,0 +1,41 @@
+#!/usr/bin/env bats
+# Count safety: a checkin the Primary acknowledged is never undone by a
+# crash and a takeover. The checkin is answered only once it is on the
+# Primary's disk and in its backup's mirror, so the backup does not adopt
+# the seat, and the Primary does not get it back at the handback.
+
+load helpers-failover
+
+setup() {
+	fo_setup
+	fo_start_pair "cad-a cad 2 30" "hard-a sim 1 0"
+}
+teardown() { fo_teardown; }
+
+@test "checkins acknowledged just before kill -9 of the Primary stay checked in through takeover and handback" {
+	local soft hard
+	fo_checkout "$UA" cad
+	fo_expect 201
+	soft=$(jq -r .lease <<<"$HTTP_BODY")
+	fo_checkout "$UA" sim
+	fo_expect 201
+	hard=$(jq -r .lease <<<"$HTTP_BODY")
+	fo_checkin "$UA" "$soft"
+	fo_expect 200
+	fo_checkin "$UA" "$hard"
+	fo_expect 200
+	fo_kill9 A	# at once: no poll interval for the backup to catch up
+
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_lic_is "$UB" cad-a '.in_use == 0'
+	fo_lic_is "$UB" hard-a '.in_use == 0'
+	[ "$(fo_lease_count B "$soft")" = 0 ]
+	[ "$(fo_lease_count B "$hard")" = 0 ]
+
+	sl_start A
+	sl_until $((5 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
+	fo_lic_is "$UA" cad-a '.in_use == 0'
+	fo_lic_is "$UA" hard-a '.in_use == 0'
+	[ "$(fo_lease_count A "$soft")" = 0 ]
+	[ "$(fo_lease_count A "$hard")" = 0 ]
+}
