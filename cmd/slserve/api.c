@@ -174,17 +174,33 @@ pool_query_ok(struct req *r)
 	return 0;
 }
 
+/* A seat of our own pool while a backup may serve the pool (fence.c): it
+ * is the backup's to renew or end until it hands the pool back; a checkin
+ * here would come back with the handback. 503 sends the holder there. */
+static int
+own_lease_fenced(struct req *r, const char *id)
+{
+	char why[512];
+
+	if (fence_may_grant(r->srv->fence, why, sizeof(why)) ||
+	    !store_lease_is_own(r->srv->store, id))
+		return 0;
+	req_error(r, 503, "not_serving", "%s", why);
+	return 1;
+}
+
 static void
 api_heartbeat(struct req *r, const char *arg)
 {
-	if (arg_is_id(r, arg) && pool_query_ok(r))
+	if (arg_is_id(r, arg) && pool_query_ok(r) && !own_lease_fenced(r, arg))
 		store_heartbeat(r->srv->store, arg, req_query(r, "pool"), &r->reply);
 }
 
 static void
 api_checkin(struct req *r, const char *arg)
 {
-	if (arg_is_id(r, arg) && pool_query_ok(r) && !storage_refuses(r))
+	if (arg_is_id(r, arg) && pool_query_ok(r) && !storage_refuses(r) &&
+	    !own_lease_fenced(r, arg))
 		store_checkin(r->srv->store, arg, req_query(r, "pool"), &r->reply);
 }
 

@@ -25,6 +25,7 @@ const struct json_field api_handback_fields[] = {
 	{ "from", JK_ID, 0 },
 	{ "leases", JK_ANY, 0 },
 	{ "released", JK_ANY, 0 },
+	{ "refused", JK_ANY, 0 },
 	{ "commit", JK_BOOL, 0 },
 	{ NULL, 0, 0 }
 };

@@ -452,7 +452,7 @@ mirror_persist(struct server *srv, struct pool *p, int wait)
 		n = json_array_size(p->released);
 	/* While serving, only p->released changes (lease_end, revoke), and
 	 * only at its end. */
-	if (dirty && m != NULL && m->fd >= 0 && p->status == POOL_HOT_RETRY &&
+	if (dirty && !(dirty & 2) && m != NULL && m->fd >= 0 && p->status == POOL_HOT_RETRY &&
 	    n > m->released) {
 		ids = json_array();
 		for (size_t i = m->released; i < n; i++)

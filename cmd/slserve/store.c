@@ -428,6 +428,7 @@ store_free(struct store *s)
 	for (size_t i = 0; i < s->npools; i++) {
 		json_decref(s->pools[i]->mirror);
 		json_decref(s->pools[i]->released);
+		json_decref(s->pools[i]->refused);
 		free(s->pools[i]);
 	}
 	free(s->lics);
@@ -885,6 +886,28 @@ client_lease_count(struct store *s, const struct checkout_req *req)
 	return n;
 }
 
+/*
+ * A backup serving a Primary's pool refuses a checkout that names its own
+ * lease id: it may be the retry of a grant the Primary wrote but never
+ * answered (it failed first), which the backup's mirror never saw. Its
+ * client now knows it has no seat, so the handback tells the Primary to end
+ * that grant (store_merge_handback), or nobody would hold it. Bounded; kept
+ * with the mirror (store_pool_state).
+ */
+#define REFUSED_MAX 10000
+
+static void
+note_refused(struct pool *p, const struct checkout_req *req)
+{
+	if (p->refused == NULL)
+		p->refused = json_array();
+	if (p->refused == NULL || json_array_size(p->refused) >= REFUSED_MAX)
+		return;
+	json_array_append_new(p->refused, json_pack("{s:s, s:s, s:s, s:s}", "id", req->lease,
+	    "client", req->client, "user", req->user, "host", req->host));
+	p->dirty |= 2;		/* not in the mirror journal's lines: a new base */
+}
+
 void
 store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 {
@@ -968,6 +991,8 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		    c = lic_of_product(c->prod_next, p, req->product))
 			if (!c->retired)
 				c->fails++;
+		if (full && !p->own && req->lease != NULL)
+			note_refused(p, req);
 		if (full)
 			reply_error(r, 409, "no_seats", "all seats of product \"%s\" in pool "
 			    "\"%s\" are in use on server \"%s\"", req->product, p->name, s->name);
@@ -1133,6 +1158,16 @@ lease_confirm(struct store *s, struct lease *l)
 	l->expires_ms = l->journaled_ms = 0;
 	lease_schedule(s, l);
 	l->journaled_seq = journal_record(s, "confirm", lj, NULL);
+}
+
+int
+store_lease_is_own(struct store *s, const char *id)
+{
+	pthread_mutex_lock(&s->lock);
+	struct lease *l = lease_find(s, id);
+	int own = l != NULL && l->tomb_until_ms == 0 && l->lic->pool->own;
+	pthread_mutex_unlock(&s->lock);
+	return own;
 }
 
 void
@@ -2159,8 +2194,9 @@ store_handback_prepare(struct store *s, struct pool *p, enum handback_by by)
 	for (struct lease *l = s->head; l != NULL; l = l->next)
 		if (l->lic->pool == p && l->tomb_until_ms == 0)
 			json_array_append_new(leases, lease_record_json(l));
-	json_t *payload = json_pack("{s:s, s:s, s:o, s:o}", "pool", p->name, "from", s->name,
-	    "leases", leases, "released", p->released ? json_deep_copy(p->released) : json_array());
+	json_t *payload = json_pack("{s:s, s:s, s:o, s:o, s:o}", "pool", p->name, "from", s->name,
+	    "leases", leases, "released", p->released ? json_deep_copy(p->released) : json_array(),
+	    "refused", p->refused ? json_deep_copy(p->refused) : json_array());
 	pthread_mutex_unlock(&s->lock);
 	return payload;
 }
@@ -2196,6 +2232,8 @@ store_handback_commit(struct store *s, struct pool *p, enum handback_by by)
 	}
 	json_decref(p->released);
 	p->released = NULL;
+	json_decref(p->refused);
+	p->refused = NULL;
 	json_decref(p->mirror);
 	p->mirror = mirror;
 	p->status = POOL_WARM;
@@ -2230,9 +2268,10 @@ store_pool_state(struct store *s, struct pool *p)
 			json_array_append_new(lics, license_to_json(&s->lics[i]->def));
 	/* Copies: the caller writes them out after the lock is released, while
 	 * the poller may change the originals. */
-	json_t *st = json_pack("{s:s, s:o, s:o, s:o, s:s, s:I}", "pool", p->name,
+	json_t *st = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:I}", "pool", p->name,
 	    "licenses", lics, "mirror", p->mirror ? json_deep_copy(p->mirror) : json_object(),
 	    "released", p->released ? json_deep_copy(p->released) : json_array(),
+	    "refused", p->refused ? json_deep_copy(p->refused) : json_array(),
 	    "epoch", p->primary_epoch, "seq", (json_int_t)p->primary_seq);
 	p->dirty = 0;
 	pthread_mutex_unlock(&s->lock);
@@ -2245,10 +2284,13 @@ store_pool_restore(struct store *s, struct pool *p, json_t *st)
 	store_pool_set_licenses(s, p, json_object_get(st, "licenses"));
 	pthread_mutex_lock(&s->lock);
 	json_t *m = json_object_get(st, "mirror"), *r = json_object_get(st, "released");
+	json_t *rf = json_object_get(st, "refused");
 	json_decref(p->mirror);
 	json_decref(p->released);
+	json_decref(p->refused);
 	p->mirror = json_is_object(m) ? json_incref(m) : json_object();
 	p->released = json_is_array(r) ? json_incref(r) : json_array();
+	p->refused = json_is_array(rf) ? json_incref(rf) : NULL;
 	util_strlcpy(p->primary_epoch, json_str(st, "epoch", ""), sizeof(p->primary_epoch));
 	p->primary_seq = (uint64_t)json_int(st, "seq", 0);
 	pthread_mutex_unlock(&s->lock);
@@ -2301,6 +2343,18 @@ store_own_licenses(struct store *s)
 	return arr;
 }
 
+static int
+payload_has_lease(json_t *payload, const char *id)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(payload, "leases"), i, v)
+		if (strcmp(json_str(v, "id", ""), id) == 0)
+			return 1;
+	return 0;
+}
+
 uint64_t
 store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended)
 {
@@ -2346,6 +2400,22 @@ store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended)
 			seq = q;
 			(*adopted)++;
 		}
+	}
+	/* Grants of ours the backup never knew (we failed before answering)
+	 * whose holder asked it again and was told there was no seat. */
+	json_array_foreach(json_object_get(payload, "refused"), i, v) {
+		struct lease *l = lease_find(s, json_str(v, "id", ""));
+		if (l == NULL || l->lic->pool != own || l->tomb_until_ms > 0 ||
+		    strcmp(l->client, json_str(v, "client", "")) != 0 ||
+		    strcmp(l->user, json_str(v, "user", "")) != 0 ||
+		    strcmp(l->host, json_str(v, "host", "")) != 0 ||
+		    payload_has_lease(payload, l->id))
+			continue;
+		log_info("handback: lease %s ends: it was granted here but never answered, and "
+		    "its holder was refused by the backup", l->id);
+		seq = lease_end(s, l, "unanswered", json_pack("{s:s}", "via", "handback"));
+		free(l);
+		(*ended)++;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return seq;

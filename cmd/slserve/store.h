@@ -64,6 +64,8 @@ struct pool {
 	/* A Primary this server backs up: */
 	json_t *mirror;		/* its leases as last synced: object id -> lease record */
 	json_t *released;	/* ids of its leases that ended here while serving */
+	json_t *refused;	/* [{id,client,user,host}]: retries of client-chosen
+				 * ids refused (no seat) here while serving */
 	char primary_epoch[40];	/* its epoch and sequence as last synced */
 	uint64_t primary_seq;
 	int64_t last_poll_ms;	/* monotonic time of the last good poll; 0: never */
@@ -203,6 +205,8 @@ uint64_t store_release_unanswered(struct store *s, const char *id);
 /* The holder of hard seat id has it (its 201 was sent, or it called with
  * the id): it is held until checked in (see store_checkout). */
 void store_confirm(struct store *s, const char *id);
+/* Is id a live lease of this server's own pool? */
+int store_lease_is_own(struct store *s, const char *id);
 
 /* Reclaim soft leases past their expiry and drop old tombstones and bans. */
 void store_expire(struct store *s);
