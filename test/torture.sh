@@ -25,16 +25,19 @@
 #   C  no acknowledged checkin lost: a lease whose checkin was answered 200
 #      is never live again on A or B, once the pair has settled (sampler,
 #      twice in a row; pauses; the end);
-#   G  no ghost when the clients stop: at the end the clients check in what
-#      they hold, and every lease live on A or B must be one a client still
-#      holds (timeouts are 600 s: no seat ends on its own during a run);
+#   G  no ghost: at each pause every lease live on A or B is one a client
+#      holds, is checking in, or asked for without a sure answer; at the end
+#      the clients check in what they hold, and every live lease must be one
+#      whose checkin found no final answer (timeouts are 600 s: no seat ends
+#      on its own during a run). A ghost is counted once, then revoked
+#      (without a ban) so that its seat serves the rest of the run;
 #   S  the pool keeps granting: at each pause a checkout of pool A is
 #      granted within 5 s unless the count is full of seats clients know
 #      (then 409 is right);
 #   and the journal replays clean: a kill only ever leaves a torn tail,
 #   which the restart cuts exactly.
 # After every iteration, once A serves and B mirrors it again, the clients
-# pause for L, C, S and the per-server counts. Prints one line per iteration
+# pause for L, C, G, S and the per-server counts. Prints one line per iteration
 # and a summary; exits 1 on any violation.
 # A runs with synchronous_backup = true (a grant is answered once B holds
 # it); -a runs it without, to measure what the Primary's last poll interval
@@ -110,6 +113,7 @@ fi
 od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$T/peer.token"
 : >"$T/lost-seats"
 : >"$T/lost-checkins"
+: >"$T/ghosts"
 
 healthy() { curl -fsS -m 1 -o /dev/null "${URL[$1]}/v1/health"; }
 
@@ -394,6 +398,30 @@ lost_checkins() {
 	done
 }
 
+# ghosts_in WHERE A-IDS B-IDS HELD-FILES: every lease live on A or B that is
+# not in HELD-FILES (the ids clients hold or may hold) nor a lost checkin
+# is a ghost: counted once, shown with its client's log, and revoked (no
+# ban) so that the seat serves the rest of the run. Sets revoked.
+ghosts_in() {
+	local i n where
+	revoked=""
+	for i in $(comm -23 <(printf '%s\n%s\n' "$2" "$3" | sed '/^$/d' | sort -u) \
+	    <(cat $4 "$T/lost-checkins" 2>/dev/null | sort -u)); do
+		where=""
+		for n in A B; do
+			grep -qx "$i" <<<"$([ $n = A ] && echo "$2" || echo "$3")" || continue
+			where="$where $n"
+			curl -fsS -m 3 -o /dev/null -H "Authorization: Bearer $(cat "$T/$n/state/admin.token")" \
+			    -H 'Content-Type: application/json' --data-binary '{"reason":"torture: ghost","for":0}' \
+			    "${URL[$n]}/v1/leases/$i/revoke" || echo "  (revoking $i on $n failed)"
+		done
+		revoked="$revoked $i"
+		grep -qx "$i" "$T/ghosts" && continue
+		echo "$i" >>"$T/ghosts"
+		echo "VIOLATION: ghost ($1): $i live on$where, held by no client; its log: $(grep -hE " $i( |\$)" "$T"/client*.log | tr '\n' ';')"
+	done
+}
+
 check_invariants() {
 	local a b granted lost n_a n_b n_both in_a i
 	known_live=0
@@ -416,10 +444,10 @@ check_invariants() {
 	in_a=$(curl -fsS -m 2 "${URL[A]}/v1/licenses" | jq '.licenses[] | select(.id == "A-cad") | .in_use')
 	[ "$in_a" = "$n_a" ] || violation "A says in_use $in_a but lists $n_a leases"
 	# live seats a client knows of (held, being checked in, or asked for
-	# without a sure answer), and those none does: granted, answer lost
+	# without a sure answer), and those none does: ghosts
 	known_live=$(comm -12 <(printf '%s\n%s\n' "$a" "$b" | sed '/^$/d' | sort -u) <(cat "$T"/known.* | sort -u) | wc -l)
-	orphans=$(comm -23 <(printf '%s\n%s\n' "$a" "$b" | sed '/^$/d' | sort -u) <(cat "$T"/known.* | sort -u))
-	echo "  held $(echo "$granted" | sed '/^$/d' | wc -l) acknowledged seats; A lists $n_a, B $n_b (of $COUNT); $(echo "$orphans" | sed '/^$/d' | wc -l) orphaned $(echo $orphans)"
+	ghosts_in "pause $it" "$a" "$b" "$T/known.*"
+	echo "  held $(echo "$granted" | sed '/^$/d' | wc -l) acknowledged seats; A lists $n_a, B $n_b (of $COUNT); ghosts revoked: ${revoked:-none}"
 }
 
 # probe_pool: with the clients paused, a checkout of pool A on A is granted
@@ -438,7 +466,7 @@ probe_pool() {
 	done
 	if [ $tries -ge 50 ]; then
 		stuck=$((stuck + 1))
-		echo "VIOLATION: pool A stuck: no checkout granted in 5 s with $known_live of $COUNT seats known to clients (orphaned: $(echo $orphans)); last answer $code $(head -c 200 "$T/probe.out")"
+		echo "VIOLATION: pool A stuck: no checkout granted in 5 s with $known_live of $COUNT seats known to clients; last answer $code $(head -c 200 "$T/probe.out")"
 		return
 	fi
 	probes=$((probes + 1))
@@ -570,11 +598,8 @@ a=$(pool_a A) || violation "A's lease list unreadable at the end"
 b=$(pool_a B) || violation "B's lease list unreadable at the end"
 live=$(printf '%s\n%s\n' "$a" "$b" | sed '/^$/d' | sort -u)
 lost_checkins "end" "$live"
-ghosts=0
-for i in $(comm -23 <(echo "$live" | sed '/^$/d') <(cat "$T"/unreleased.* "$T/lost-checkins" | sort -u)); do
-	ghosts=$((ghosts + 1))
-	echo "VIOLATION: ghost: $i live on $(grep -qx "$i" <<<"$a" && echo A) $(grep -qx "$i" <<<"$b" && echo B) held by no client; its log: $(grep -hE " $i( |\$)" "$T"/client*.log | tr '\n' ';')"
-done
+ghosts_in "end" "$a" "$b" "$T/unreleased.*"
+ghosts=$(sort -u "$T/ghosts" | sed '/^$/d' | wc -l)
 acked=$(cat "$T"/client*.log | awk '$1 == "G"' | wc -l)
 lostseats=$(sort -u "$T/lost-seats" | sed '/^$/d' | wc -l)
 lostcheckins=$(sort -u "$T/lost-checkins" | sed '/^$/d' | wc -l)
