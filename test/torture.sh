@@ -30,7 +30,8 @@
 #      the clients check in what they hold, and every live lease must be one
 #      whose checkin found no final answer (timeouts are 600 s: no seat ends
 #      on its own during a run). A ghost is counted once, then revoked
-#      (without a ban) so that its seat serves the rest of the run;
+#      (without a ban), as a lost checkin is, so that its seat serves the
+#      rest of the run;
 #   S  the pool keeps granting: at each pause a checkout of pool A is
 #      granted within 5 s unless the count is full of seats clients know
 #      (then 409 is right);
@@ -399,14 +400,15 @@ lost_checkins() {
 }
 
 # ghosts_in WHERE A-IDS B-IDS HELD-FILES: every lease live on A or B that is
-# not in HELD-FILES (the ids clients hold or may hold) nor a lost checkin
-# is a ghost: counted once, shown with its client's log, and revoked (no
-# ban) so that the seat serves the rest of the run. Sets revoked.
+# not in HELD-FILES (the ids clients hold or may hold) is revoked (no ban)
+# so that its seat serves the rest of the run; unless it is a lost checkin
+# (counted already), it is a ghost: counted once, shown with its client's
+# log. Sets revoked.
 ghosts_in() {
 	local i n where
 	revoked=""
 	for i in $(comm -23 <(printf '%s\n%s\n' "$2" "$3" | sed '/^$/d' | sort -u) \
-	    <(cat $4 "$T/lost-checkins" 2>/dev/null | sort -u)); do
+	    <(cat $4 2>/dev/null | sort -u)); do
 		where=""
 		for n in A B; do
 			grep -qx "$i" <<<"$([ $n = A ] && echo "$2" || echo "$3")" || continue
@@ -416,7 +418,7 @@ ghosts_in() {
 			    "${URL[$n]}/v1/leases/$i/revoke" || echo "  (revoking $i on $n failed)"
 		done
 		revoked="$revoked $i"
-		grep -qx "$i" "$T/ghosts" && continue
+		grep -qx "$i" "$T/ghosts" "$T/lost-checkins" && continue
 		echo "$i" >>"$T/ghosts"
 		echo "VIOLATION: ghost ($1): $i live on$where, held by no client; its log: $(grep -hE " $i( |\$)" "$T"/client*.log | tr '\n' ';')"
 	done
@@ -447,7 +449,7 @@ check_invariants() {
 	# without a sure answer), and those none does: ghosts
 	known_live=$(comm -12 <(printf '%s\n%s\n' "$a" "$b" | sed '/^$/d' | sort -u) <(cat "$T"/known.* | sort -u) | wc -l)
 	ghosts_in "pause $it" "$a" "$b" "$T/known.*"
-	echo "  held $(echo "$granted" | sed '/^$/d' | wc -l) acknowledged seats; A lists $n_a, B $n_b (of $COUNT); ghosts revoked: ${revoked:-none}"
+	echo "  held $(echo "$granted" | sed '/^$/d' | wc -l) acknowledged seats; A lists $n_a, B $n_b (of $COUNT); ghosts revoked:${revoked:- none}"
 }
 
 # probe_pool: with the clients paused, a checkout of pool A on A is granted
