@@ -605,7 +605,7 @@ ghosts=$(sort -u "$T/ghosts" | sed '/^$/d' | wc -l)
 acked=$(cat "$T"/client*.log | awk '$1 == "G"' | wc -l)
 lostseats=$(sort -u "$T/lost-seats" | sed '/^$/d' | wc -l)
 lostcheckins=$(sort -u "$T/lost-checkins" | sed '/^$/d' | wc -l)
-echo "sampler: $samples samples, at most $worst acknowledged live seats of $COUNT; $probes probe checkouts granted"
+echo "sampler: $samples samples, at most $worst acknowledged live seats of $COUNT; $probes probe checkouts granted, pool stuck at $stuck pauses"
 total=$((over + lostseats + lostcheckins + ghosts + stuck + violations))
 echo "torture: $it iterations ($kills kill -9, $stops SIGSTOP) in $((SECONDS - t0)) s, $acked seats acknowledged, $takeovers takeovers, $cuts torn tails cut, $ghosts ghosts, $over over-grants, $lostseats lost seats, $lostcheckins lost checkins, $total invariant violations"
 [ "$total" -eq 0 ]
