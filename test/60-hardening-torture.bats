@@ -1,22 +1,26 @@
 #!/usr/bin/env bats
-# Hardening: crash torture (test/torture.sh) with a small count: clients
-# check seats out, heartbeat and check them in while the Primary and its
-# backup are killed with SIGKILL at random moments. No acknowledged seat is
-# lost, no more seats than the count are in use, the journals replay clean.
-# `bash test/torture.sh -n 50` runs the long version. Then the option that
-# makes it hold, synchronous_backup, on its own.
+# Hardening: crash and hang torture (test/torture.sh) with a small count: 8
+# clients check seats out, heartbeat and check them in while the Primary and
+# its backup are killed with SIGKILL, and the Primary stopped with SIGSTOP,
+# at random moments. A sampler checks all along that the pair never holds
+# more acknowledged seats than the count; no acknowledged seat or checkin is
+# lost, the pool keeps granting, no seat is left that no client holds, the
+# journals replay clean.
+# `bash test/torture.sh` runs the long version (-n 50 -S 20 -c 8). Then the
+# option that makes it hold, synchronous_backup, on its own.
 
 load helpers-hardening
 
 setup() { sl_setup; }
 teardown() { sl_teardown; }
 
-@test "torture: 8 random kill -9 of Primary and backup under 4 clients: no invariant violated" {
-	run bash "$BATS_TEST_DIRNAME/torture.sh" -n "${SL_TORTURE_ITERATIONS:-8}" -b "$SL_BINDIR"
+@test "torture: random kill -9 and SIGSTOP of Primary and backup under 8 clients: no invariant violated" {
+	local kills=${SL_TORTURE_ITERATIONS:-6} stops=${SL_TORTURE_STOPS:-3}
+	run bash "$BATS_TEST_DIRNAME/torture.sh" -n "$kills" -S "$stops" -c 8 -b "$SL_BINDIR"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	refute_line --partial VIOLATION
-	assert_line --regexp "^torture: ${SL_TORTURE_ITERATIONS:-8} iterations in [0-9]+ s, [0-9]+ seats acknowledged, [0-9]+ takeovers, [0-9]+ torn tails cut, 0 invariant violations$"
+	assert_line --regexp "^torture: $((kills + stops)) iterations \\($kills kill -9, $stops SIGSTOP\\) in [0-9]+ s, [0-9]+ seats acknowledged, [0-9]+ takeovers, [0-9]+ torn tails cut, 0 ghosts, 0 over-grants, 0 lost seats, 0 lost checkins, 0 invariant violations$"
 }
 
 # two servers: A (synchronous_backup) and B backing it up, sharing a token
