@@ -455,7 +455,7 @@ check_invariants() {
 # probe_pool: with the clients paused, a checkout of pool A on A is granted
 # (and checked in) within 5 s, unless seats the clients know fill the count.
 probe_pool() {
-	local id=p$it code="" tries=0 log=$T/client0.log
+	local id=p$it-0123456789abcdef0123456789abcdef code="" tries=0 log=$T/client0.log
 	while [ $tries -lt 50 ]; do
 		code=$(curl -s -o "$T/probe.out" -w '%{http_code}' -m 2 -H 'Content-Type: application/json' \
 		    --data-binary "{\"product\":\"cad\",\"lease\":\"$id\",\"client\":\"probe\"}" "${URL[A]}/v1/checkout")

@@ -174,16 +174,18 @@ pool_query_ok(struct req *r)
 	return 0;
 }
 
-/* A seat of our own pool while a backup may serve the pool (fence.c): it
- * is the backup's to renew or end until it hands the pool back; a checkin
- * here would come back with the handback. 503 sends the holder there. */
+/* A seat of our own pool, or one we do not know (the backup may have
+ * granted it), while a backup may serve the pool (fence.c): it is the
+ * backup's to renew or end until it hands the pool back; a checkin here
+ * would come back with the handback, a 404 would make its holder drop it.
+ * 503 sends the holder to the backup. */
 static int
 own_lease_fenced(struct req *r, const char *id)
 {
 	char why[512];
 
 	if (fence_may_grant(r->srv->fence, why, sizeof(why)) ||
-	    !store_lease_is_own(r->srv->store, id))
+	    store_lease_is_own(r->srv->store, id) == 0)
 		return 0;
 	req_error(r, 503, "not_serving", "%s", why);
 	return 1;

@@ -1165,7 +1165,7 @@ store_lease_is_own(struct store *s, const char *id)
 {
 	pthread_mutex_lock(&s->lock);
 	struct lease *l = lease_find(s, id);
-	int own = l != NULL && l->tomb_until_ms == 0 && l->lic->pool->own;
+	int own = l == NULL ? -1 : l->lic->pool->own;
 	pthread_mutex_unlock(&s->lock);
 	return own;
 }
