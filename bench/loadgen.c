@@ -2383,6 +2383,30 @@ usage(FILE *f)
 	    bindir, nclients, heartbeats, phase_secs, failover_script, json_path);
 }
 
+/* Let the results and the temporary directory go; main's exit status. */
+static int
+finish(void)
+{
+	json_decref(results);
+	if (!keep_tmp)
+		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	else
+		printf("state and logs kept in %s\n", tmpdir);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* The summary line and results.json. */
+static void
+results_write(void)
+{
+	printf("\n%d of %d targets met\n", targets_met, targets_total);
+	json_object_set_new(results, "targets_met", json_integer(targets_met));
+	json_object_set_new(results, "targets_total", json_integer(targets_total));
+	if (json_dump_file(results, json_path, JSON_INDENT(2)) != 0)
+		fatal("cannot write %s", json_path);
+	printf("results: %s\n", json_path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2449,18 +2473,8 @@ main(int argc, char **argv)
 		printf("\nsl benchmark: %d keep-alive clients, fsync on; load average %.2f before,"
 		    " %.2f after\n", nclients, load_before, loadavg());
 		report_mirror();
-		printf("\n%d of %d targets met\n", targets_met, targets_total);
-		json_object_set_new(results, "targets_met", json_integer(targets_met));
-		json_object_set_new(results, "targets_total", json_integer(targets_total));
-		if (json_dump_file(results, json_path, JSON_INDENT(2)) != 0)
-			fatal("cannot write %s", json_path);
-		printf("results: %s\n", json_path);
-		json_decref(results);
-		if (!keep_tmp)
-			nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-		else
-			printf("state and logs kept in %s\n", tmpdir);
-		return fflush(stdout) == 0 ? 0 : 1;
+		results_write();
+		return finish();
 	}
 
 	/* ---- load against one server ---- */
@@ -2890,22 +2904,12 @@ main(int argc, char **argv)
 		    failover_script);
 		json_object_set_new(results, "failover", json_null());
 	}
-	printf("\n%d of %d targets met\n", targets_met, targets_total);
-	json_object_set_new(results, "targets_met", json_integer(targets_met));
-	json_object_set_new(results, "targets_total", json_integer(targets_total));
-	if (json_dump_file(results, json_path, JSON_INDENT(2)) != 0)
-		fatal("cannot write %s", json_path);
-	printf("results: %s\n", json_path);
+	results_write();
 	phase_free(&health);
 	phase_free(&co);
 	phase_free(&hb);
 	phase_free(&ci);
 	phase_free(&lc);
 	phase_free(&half);
-	json_decref(results);
-	if (!keep_tmp)
-		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	else
-		printf("state and logs kept in %s\n", tmpdir);
-	return fflush(stdout) == 0 ? 0 : 1;
+	return finish();
 }

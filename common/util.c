@@ -279,47 +279,8 @@ util_dirname(const char *path)
 char *
 util_read_file(const char *path, size_t *lenp)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) == 0 && st.st_size > 0)
-		cap = (size_t)st.st_size + 1;
-	for (;;) {
-		if (buf == NULL || len + 1 >= cap) {
-			size_t ncap = buf == NULL ? (cap ? cap : 4096) : cap * 2;
-			char *nbuf = realloc(buf, ncap);
-			if (nbuf == NULL)
-				goto fail;
-			buf = nbuf;
-			cap = ncap;
-		}
-		ssize_t r = read(fd, buf + len, cap - len - 1);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	if (buf == NULL && (buf = malloc(1)) == NULL)
-		goto fail;
-	buf[len] = '\0';
-	close(fd);
-	if (lenp != NULL)
-		*lenp = len;
-	return buf;
-fail:;
-	int saved = errno;
-	free(buf);
-	close(fd);
-	errno = saved;
-	return NULL;
+	/* Any size: the journal, snapshots and the usage log of years. */
+	return util_read_file_max(path, SIZE_MAX / 4, lenp);
 }
 
 /* Why this thread's last util_read_file_max failed, for the errno it set. */
