@@ -257,6 +257,28 @@ PY
 	assert_output --regexp "were compacted into a snapshot, but $ST/snapshot.json is missing: seq 1-[0-9]+ are missing"
 }
 
+@test "out of memory in the journal at a checkin: 503, the seat stays held, a retry checks it in" {
+	sl_server_config s1 "$PORT"
+	# The second record appended from now on (the checkin's) fails.
+	export SL_TEST_FAIL_JOURNAL_ALLOC=2
+	sl_start s1
+	unset SL_TEST_FAIL_JOURNAL_ALLOC
+	U=$(sl_url s1)
+	sl_checkout "$U" "{\"product\":\"cad\",\"lease\":\"k1-$H\"}"
+	sl_expect_code 201
+	sl_req DELETE "$U/v1/leases/k1-$H"
+	sl_expect_error 503 out_of_memory
+	[ "$(sl_in_use "$U" cad-1)" = 1 ]
+	sl_req POST "$U/v1/leases/k1-$H/heartbeat"
+	sl_expect_code 200
+	sl_req DELETE "$U/v1/leases/k1-$H"
+	sl_expect_code 200
+	[ "$(sl_in_use "$U" cad-1)" = 0 ]
+	kill9
+	sl_start s1
+	[ "$(sl_in_use "$U" cad-1)" = 0 ]
+}
+
 @test "out of memory in the journal: the checkout gets 503, is not counted, and is not on disk" {
 	sl_server_config s1 "$PORT"
 	# The second record appended from now on fails as if malloc had.

@@ -1231,7 +1231,13 @@ lease_end_event(struct store *s, struct lease *l, const char *why, json_t *extra
 	uint64_t seq;
 
 	lease_unlink(s, l);
-	seq = journal_release(s, l, why);
+	if ((seq = journal_release(s, l, why)) == 0) {
+		/* Not recorded (out of memory): the lease goes on, and the
+		 * caller says so, or tries again. */
+		lease_link(s, l);
+		json_decref(extra);
+		return 0;
+	}
 	if (!l->lic->pool->own) {
 		struct pool *p = l->lic->pool;
 		if (p->released == NULL)
@@ -1267,6 +1273,11 @@ store_checkin(struct store *s, const char *id, const char *pool, struct reply *r
 	pthread_mutex_lock(&s->lock);
 	if ((l = lease_for_holder(s, id, pool, 1, r)) != NULL) {
 		uint64_t seq = lease_end_event(s, l, "checkin", NULL, &ev);
+		if (seq == 0) {
+			reply_error(r, 503, "out_of_memory", "server out of memory: lease %s "
+			    "is not checked in; try again", id);
+			goto out;
+		}
 		/* Answered once its record is on disk and, for our own pool,
 		 * in our backups' mirrors (synchronous_backup), like a grant:
 		 * a checkin acknowledged and then lost to a crash or a
@@ -1280,6 +1291,7 @@ store_checkin(struct store *s, const char *id, const char *pool, struct reply *r
 		json_object_set_new_nocheck(r->body, "released", json_true());
 		free(l);
 	}
+out:
 	pthread_mutex_unlock(&s->lock);
 	if (ev != NULL)
 		usage_event("checkin", ev);
@@ -1464,8 +1476,9 @@ store_expire(struct store *s)
 			/* A pool not served here now: look again at the next tick. */
 			l->due_ms = now + 250;
 			heap_down(s, 1);
+		} else if (lease_end(s, l, "expire", NULL) == 0) {
+			break;		/* out of memory: the next tick tries again */
 		} else {
-			lease_end(s, l, "expire", NULL);
 			s->expiries++;
 			free(l);
 		}
@@ -2368,7 +2381,10 @@ store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended)
 	json_array_foreach(json_object_get(payload, "released"), i, v) {
 		struct lease *l = json_is_string(v) ? lease_find(s, json_string_value(v)) : NULL;
 		if (l != NULL && l->lic->pool == own && l->tomb_until_ms == 0) {
-			seq = lease_end(s, l, "checkin", json_pack("{s:s}", "via", "handback"));
+			if ((q = lease_end(s, l, "checkin", json_pack("{s:s}", "via",
+			    "handback"))) == 0)
+				continue;
+			seq = q;
 			free(l);
 			(*ended)++;
 		}
@@ -2413,7 +2429,9 @@ store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended)
 			continue;
 		log_info("handback: lease %s ends: it was granted here but never answered, and "
 		    "its holder was refused by the backup", l->id);
-		seq = lease_end(s, l, "unanswered", json_pack("{s:s}", "via", "handback"));
+		if ((q = lease_end(s, l, "unanswered", json_pack("{s:s}", "via", "handback"))) == 0)
+			continue;
+		seq = q;
 		free(l);
 		(*ended)++;
 	}
@@ -2432,9 +2450,10 @@ store_release_unanswered(struct store *s, const char *id)
 	 * granted either when its record was not written. */
 	if ((l = lease_find(s, id)) != NULL && l->tomb_until_ms == 0 &&
 	    (l->lic->pool->own || l->lic->pool->status == POOL_HOT_RETRY)) {
-		seq = lease_end(s, l, "unanswered", NULL);
-		s->grants--;
-		free(l);
+		if ((seq = lease_end(s, l, "unanswered", NULL)) != 0) {
+			s->grants--;
+			free(l);
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return seq;
