@@ -250,3 +250,39 @@ checkout_timed() {
 	fo_lic_is "$UA" sim-a '.in_use == 0'
 	kill -CONT "$(fo_pid B)"
 }
+
+@test "1,500 checkouts abandoned on a full disk: none granted when space returns, health answers throughout" {
+	fo_licenses s1 "view viewer unlimited 300"
+	sl_server_config s1 "$(sl_free_port)" "request_timeout = 4"
+	mount_tmpfs "$SL_TMP/s1/state" 2m
+	sl_start s1
+	U=$(sl_url s1)
+	sl_stop s1
+	journal_trim "$SL_TMP/s1/state/journal"
+	dd if=/dev/zero of="$SL_TMP/s1/state/fill" bs=4k 2>/dev/null || true
+	sl_start s1
+	# Fill the journal's last page until the disk refuses.
+	local i=0
+	while [ $i -lt 200 ]; do
+		checkout_timed "$U" '{"product":"viewer"}'
+		[ "$HTTP_CODE" = 201 ] || break
+		i=$((i + 1))
+	done
+	[ "$HTTP_CODE" = 503 ]
+	local granted=$i
+	# 1,500 clients that give up after 0.2 s, 50 at a time.
+	seq 1500 | xargs -P 50 -I{} curl -s -o /dev/null -m 0.2 -H 'Content-Type: application/json' \
+	    -d '{"product":"viewer","client":"gone-{}"}' "$U/v1/checkout" || true
+	# The server still answers others at once, unhealthy.
+	health_is "$U" 503
+	# Space comes back: the abandoned checkouts were never granted.
+	rm -f "$SL_TMP/s1/state/fill"
+	sl_until 10 health_is "$U" 200
+	[ "$(sl_in_use "$U" view)" = "$granted" ]
+	checkout_timed "$U" '{"product":"viewer"}'
+	[ "$HTTP_CODE" = 201 ]
+	[ "$(sl_in_use "$U" view)" = $((granted + 1)) ]
+	fo_kill9 s1
+	sl_start s1
+	[ "$(sl_in_use "$U" view)" = $((granted + 1)) ]
+}
