@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -129,6 +130,22 @@ req_wake(struct req *r)
 }
 
 const char *
+req_addr(struct req *r)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	if (r->addr[0] != '\0')
+		return r->addr;
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL ||
+	    getnameinfo(ci->client_addr, ci->client_addr->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in), r->addr,
+	    sizeof(r->addr), NULL, 0, NI_NUMERICHOST) != 0)
+		r->addr[0] = '\0';
+	return r->addr;
+}
+
+const char *
 req_header(struct req *r, const char *key)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
@@ -186,15 +203,17 @@ route_match(const char *pattern, const char *path, char *arg, size_t arglen)
 	return *pattern == '\0' && *path == '\0';
 }
 
+/* The scheme is matched without regard to case and may be followed by
+ * more than one space (RFC 9110 section 11). */
 static int
 token_ok(struct req *r, const unsigned char *want)
 {
 	const char *h = req_header(r, "Authorization");
 	unsigned char got[crypto_generichash_BYTES];
 
-	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return 0;
-	h += 7;
+	h += strspn(h + 6, " ") + 6;
 	/* Hash first so the comparison takes the same time whatever the input. */
 	crypto_generichash(got, sizeof(got), (const unsigned char *)h, strlen(h), NULL, 0);
 	return sodium_memcmp(got, want, sizeof(got)) == 0;
@@ -362,6 +381,8 @@ send_reply(struct req *r)
 	MHD_add_response_header(resp, "X-SL-Epoch", r->srv->epoch);
 	MHD_add_response_header(resp, "X-SL-Server", r->srv->cfg.name);
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (r->close)
+		MHD_add_response_header(resp, "Connection", "close");
 	if (r->reply.status == 405 && r->reply.body != NULL) {
 		const char *m = json_str(r->reply.body, "message", "");
 		const char *a = strstr(m, "(allowed: ");
@@ -400,6 +421,32 @@ req_durable(void *arg)
 	MHD_resume_connection(r->conn);
 }
 
+/*
+ * A body framed two ways (Content-Length and Transfer-Encoding) is read one
+ * way here and maybe the other way by a proxy in front: what is left over
+ * would be a second, smuggled request (RFC 9112 section 6.1). Such a
+ * request, and one in a transfer coding we cannot read, is answered before
+ * its body is read, and the connection closed after the answer.
+ */
+static int
+framing_refused(struct req *r)
+{
+	const char *te = req_header(r, "Transfer-Encoding");
+
+	if (te == NULL)
+		return 0;
+	if (req_header(r, "Content-Length") != NULL)
+		req_error(r, 400, "bad_request", "a request may not have both Content-Length "
+		    "and Transfer-Encoding");
+	else if (strcasecmp(te, "chunked") != 0)
+		req_error(r, 501, "not_implemented", "transfer coding not supported (only "
+		    "\"chunked\" is)");
+	else
+		return 0;
+	r->close = 1;
+	return 1;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
     const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -417,6 +464,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		r->method = method;
 		r->start_us = metrics_clock_us();
 		*con_cls = r;
+		if (framing_refused(r))
+			return send_reply(r);
 		const char *cl = req_header(r, "Content-Length");
 		unsigned long long declared = cl != NULL ? strtoull(cl, NULL, 10) : 0;
 		if (declared > (unsigned long long)srv->cfg.max_body * 16) {
