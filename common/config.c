@@ -239,7 +239,7 @@ static cfg_opt_t server_opts[] = {
 	CFG_STR("hostname", "", CFGF_NONE),
 	CFG_INT("max_body", 65536, CFGF_NONE),
 	CFG_INT("max_connections", 4096, CFGF_NONE),
-	CFG_INT("max_connections_per_ip", 0, CFGF_NONE),
+	CFG_INT("max_connections_per_ip", 0, CFGF_NODEFAULT),
 	CFG_INT("connection_timeout", 30, CFGF_NONE),
 	CFG_INT("request_timeout", 10, CFGF_NONE),
 	CFG_INT("max_leases_per_client", 0, CFGF_NONE),
@@ -369,7 +369,11 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	c->max_connections = cfg_getint(cfg, "max_connections");
 	if (c->max_connections < 4 || c->max_connections > 1000000)
 		opt_error(&e, path, "", "max_connections", "max_connections must be 4 to 1000000");
-	c->max_connections_per_ip = cfg_getint(cfg, "max_connections_per_ip");
+	/* Unset: 64, or max_connections if that is less (slserve.conf(5)). */
+	if (cfg_size(cfg, "max_connections_per_ip") == 0)
+		c->max_connections_per_ip = c->max_connections < 64 ? c->max_connections : 64;
+	else
+		c->max_connections_per_ip = cfg_getint(cfg, "max_connections_per_ip");
 	if (c->max_connections_per_ip < 0 || c->max_connections_per_ip > c->max_connections)
 		opt_error(&e, path, "", "max_connections_per_ip", "max_connections_per_ip must be "
 		    "0 (no limit) to max_connections");

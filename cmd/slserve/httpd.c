@@ -34,11 +34,16 @@ static char *tls_cert_pem, *tls_key_pem;
 struct conn_watch {
 	int fd;
 	int64_t deadline_ms;		/* util_mono_ms(); 0: a request is being handled */
+	int64_t idle_since_ms;		/* when it last began to wait for a request */
 	struct conn_watch *prev, *next;
 };
 static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct conn_watch *watch_head;
+static struct conn_watch *watch_head, *watch_tail;	/* newest first */
+static long watch_count, max_connections;
 static int64_t request_timeout_ms, idle_timeout_ms;
+
+/* Near max_connections, connections idle this long are closed early. */
+#define CROWD_IDLE_MS	1000
 
 static void
 watch_set(struct MHD_Connection *conn, int64_t deadline_ms)
@@ -51,6 +56,8 @@ watch_set(struct MHD_Connection *conn, int64_t deadline_ms)
 		return;
 	pthread_mutex_lock(&watch_lock);
 	w->deadline_ms = deadline_ms;
+	if (deadline_ms != 0)
+		w->idle_since_ms = util_mono_ms();
 	pthread_mutex_unlock(&watch_lock);
 }
 
@@ -67,12 +74,16 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		if (ci == NULL || (w = calloc(1, sizeof(*w))) == NULL)
 			return;
 		w->fd = ci->connect_fd;
-		w->deadline_ms = util_mono_ms() + request_timeout_ms;
+		w->idle_since_ms = util_mono_ms();
+		w->deadline_ms = w->idle_since_ms + request_timeout_ms;
 		pthread_mutex_lock(&watch_lock);
 		w->next = watch_head;
 		if (watch_head != NULL)
 			watch_head->prev = w;
+		else
+			watch_tail = w;
 		watch_head = w;
+		watch_count++;
 		pthread_mutex_unlock(&watch_lock);
 		*socket_context = w;
 	} else if (w != NULL) {
@@ -83,6 +94,9 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			watch_head = w->next;
 		if (w->next != NULL)
 			w->next->prev = w->prev;
+		else
+			watch_tail = w->prev;
+		watch_count--;
 		pthread_mutex_unlock(&watch_lock);
 		free(w);
 		*socket_context = NULL;
@@ -93,7 +107,7 @@ void
 httpd_sweep(struct server *srv)
 {
 	int64_t now = util_mono_ms();
-	int n = 0;
+	int n = 0, crowded = 0;
 
 	(void)srv;
 	pthread_mutex_lock(&watch_lock);
@@ -104,10 +118,28 @@ httpd_sweep(struct server *srv)
 		w->deadline_ms = 0;
 		n++;
 	}
+	/* Near max_connections, a new client would wait for a slot: make
+	 * room by closing the connections idle longest (oldest first), down
+	 * to half of the limit. A keep-alive client reconnects at no cost. */
+	if (watch_count - n >= max_connections * 3 / 4) {
+		long keep = max_connections / 2;
+		for (struct conn_watch *w = watch_tail; w != NULL &&
+		    watch_count - n - crowded > keep; w = w->prev) {
+			if (w->deadline_ms == 0 || now - w->idle_since_ms < CROWD_IDLE_MS)
+				continue;
+			shutdown(w->fd, SHUT_RDWR);
+			w->deadline_ms = 0;
+			crowded++;
+		}
+	}
 	pthread_mutex_unlock(&watch_lock);
 	if (n > 0)
 		log_debug("http: closed %d connection%s that sent no whole request in time "
 		    "(request_timeout)", n, n == 1 ? "" : "s");
+	if (crowded > 0)
+		log_info("http: %ld connections open, near max_connections (%ld): closed %d "
+		    "idle for %d s or more", watch_count - n, max_connections, crowded,
+		    CROWD_IDLE_MS / 1000);
 }
 
 const char *
@@ -618,6 +650,7 @@ httpd_start(struct server *srv, char *err, size_t errlen)
 	}
 	request_timeout_ms = srv->cfg.request_timeout * 1000;
 	idle_timeout_ms = srv->cfg.connection_timeout * 1000;
+	max_connections = srv->cfg.max_connections;
 	long nthreads = sysconf(_SC_NPROCESSORS_ONLN);
 	if (nthreads < 1)
 		nthreads = 1;
