@@ -243,6 +243,8 @@ static cfg_opt_t server_opts[] = {
 	CFG_INT("connection_timeout", 30, CFGF_NONE),
 	CFG_INT("request_timeout", 10, CFGF_NONE),
 	CFG_INT("max_leases_per_client", 0, CFGF_NONE),
+	CFG_INT("max_leases_per_ip", 1000, CFGF_NONE),
+	CFG_INT("max_leases", 1000000, CFGF_NONE),
 	CFG_BOOL("fsync", cfg_true, CFGF_NONE),
 	CFG_BOOL("synchronous_backup", cfg_true, CFGF_NONE),
 	CFG_INT("compact_after", 100000, CFGF_NONE),
@@ -320,8 +322,8 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	static const char *const tracked[] = { "name", "listen", "url", "state_dir",
 	    "licenses", "admin_token_file", "peer_token_file", "trusted_keys", "hostname",
 	    "max_body", "max_connections", "max_connections_per_ip", "connection_timeout",
-	    "request_timeout", "max_leases_per_client", "fsync", "synchronous_backup",
-	    "compact_after", "min_sync_interval", "handback_wait", "confirm_timeout", "failover|url",
+	    "request_timeout", "max_leases_per_client", "max_leases_per_ip", "max_leases",
+	    "fsync", "synchronous_backup", "compact_after", "min_sync_interval", "handback_wait", "confirm_timeout", "failover|url",
 	    "failover|poll_interval", "failover|fail_after", "failover|witness",
 	    "tls|cert", "tls|key", "ca", "user", "allow_root", "public_status", NULL };
 	conf_track_lines(cfg, tracked);
@@ -386,6 +388,12 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	c->max_leases_per_client = cfg_getint(cfg, "max_leases_per_client");
 	if (c->max_leases_per_client < 0)
 		opt_error(&e, path, "", "max_leases_per_client", "max_leases_per_client must not be negative");
+	c->max_leases_per_ip = cfg_getint(cfg, "max_leases_per_ip");
+	if (c->max_leases_per_ip < 0)
+		opt_error(&e, path, "", "max_leases_per_ip", "max_leases_per_ip must not be negative");
+	c->max_leases = cfg_getint(cfg, "max_leases");
+	if (c->max_leases < 0)
+		opt_error(&e, path, "", "max_leases", "max_leases must not be negative");
 	c->fsync = cfg_getbool(cfg, "fsync") == cfg_true;
 	c->synchronous_backup = cfg_getbool(cfg, "synchronous_backup") == cfg_true;
 	c->compact_after = cfg_getint(cfg, "compact_after");

@@ -131,3 +131,72 @@ checkout() {
 		assert_output 401
 	done
 }
+
+# leaseflood SOURCE COUNT PRODUCT: COUNT checkouts from SOURCE, each under
+# another client, user and host name (test/leaseflood.py); sets FLOODED.
+leaseflood() {
+	FLOODED=$(python3 "$BATS_TEST_DIRNAME/leaseflood.py" "$1" "$PORT" "$2" 16 "$3")
+	echo "# $FLOODED" >&3
+}
+
+@test "leases: a flood of an unlimited license from one address stops at max_leases_per_ip (1000); renaming does not help; another address still gets seats" {
+	start
+	leaseflood 127.0.0.2 1100 viewer
+	jq -e '.codes == {"201": 1000, "429": 100}' <<<"$FLOODED"
+	jq -e '.refused.error == "too_many_leases_per_ip" and .refused.limit == 1000 and
+	    .refused.address == "127.0.0.2" and
+	    (.refused.message | test("127.0.0.2") and test("max_leases_per_ip = 1000"))' <<<"$FLOODED"
+	[ "$(sl_in_use "$U" view-free)" = 1000 ]
+	# another address: seats of every license
+	checkout other u viewer; [ "$CODE" = 201 ]
+	checkout other u cad; [ "$CODE" = 201 ]
+	# the flooding address, under yet another name, of a counted license
+	checkout fresh-name u cad --interface 127.0.0.2
+	[ "$CODE" = 429 ]
+	jq -e '.error == "too_many_leases_per_ip"' <<<"$BODY"
+	[ "$(sl_in_use "$U" cad-1)" = 1 ]
+}
+
+@test "leases: max_leases_per_ip counts by address, not by the names a client asserts, and across a restart" {
+	start "max_leases_per_ip = 2" "compact_after = 10"
+	checkout a1 u1 cad --interface 127.0.0.2; [ "$CODE" = 201 ]
+	local first
+	first=$(jq -r .lease <<<"$BODY")
+	checkout a2 u2 cad --interface 127.0.0.2; [ "$CODE" = 201 ]
+	checkout a3 u3 viewer --interface 127.0.0.2; [ "$CODE" = 429 ]
+	jq -e '.error == "too_many_leases_per_ip" and .limit == 2' <<<"$BODY"
+	checkout b1 u1 viewer --interface 127.0.0.3; [ "$CODE" = 201 ]
+	checkout b2 u2 viewer --interface 127.0.0.3; [ "$CODE" = 201 ]
+	checkout b3 u3 viewer --interface 127.0.0.3; [ "$CODE" = 429 ]
+	checkout c1 u1 viewer; [ "$CODE" = 201 ]
+	# the address is in the journal and the snapshot, so a restart keeps
+	# counting it: enough records for a snapshot first
+	local i id
+	for i in $(seq 6); do
+		checkout "c$i" u1 sim; [ "$CODE" = 201 ]
+		id=$(jq -r .lease <<<"$BODY")
+		curl -fsS -m 3 -o /dev/null -X DELETE "$U/v1/leases/$id"
+	done
+	sl_until 5 grep -q '"addr":"127.0.0.3"' "$SL_TMP/fl/state/snapshot.json"
+	sl_stop fl
+	hd_start fl "$U"
+	checkout a4 u4 viewer --interface 127.0.0.2; [ "$CODE" = 429 ]
+	checkout b4 u4 viewer --interface 127.0.0.3; [ "$CODE" = 429 ]
+	# a checkin frees a place
+	run curl -fsS -m 3 -X DELETE "$U/v1/leases/$first"
+	assert_success
+	checkout a5 u5 viewer --interface 127.0.0.2; [ "$CODE" = 201 ]
+	checkout a6 u6 viewer --interface 127.0.0.2; [ "$CODE" = 429 ]
+}
+
+@test "leases: max_leases bounds the live leases of the server: 503 too_many_leases_total" {
+	start "max_leases = 3"
+	checkout a u viewer; [ "$CODE" = 201 ]
+	checkout b u viewer --interface 127.0.0.2; [ "$CODE" = 201 ]
+	checkout c u cad --interface 127.0.0.3; [ "$CODE" = 201 ]
+	checkout d u viewer; [ "$CODE" = 503 ]
+	jq -e '.error == "too_many_leases_total" and .limit == 3 and
+	    (.message | test("max_leases = 3"))' <<<"$BODY"
+	# unknown products and full licenses answer as before
+	checkout d u nosuch; [ "$CODE" = 404 ]
+}

@@ -1,5 +1,7 @@
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -169,10 +171,13 @@ req_addr(struct req *r)
 	if (r->addr[0] != '\0')
 		return r->addr;
 	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || ci->client_addr == NULL ||
-	    getnameinfo(ci->client_addr, ci->client_addr->sa_family == AF_INET6 ?
-	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in), r->addr,
-	    sizeof(r->addr), NULL, 0, NI_NUMERICHOST) != 0)
+	if (ci == NULL || ci->client_addr == NULL)
+		return r->addr;
+	const struct sockaddr *sa = ci->client_addr;
+	const void *a = sa->sa_family == AF_INET6 ?
+	    (const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr :
+	    (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	if (inet_ntop(sa->sa_family, a, r->addr, sizeof(r->addr)) == NULL)
 		r->addr[0] = '\0';
 	return r->addr;
 }
