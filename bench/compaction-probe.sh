@@ -46,6 +46,7 @@ awk 'BEGIN { for (i = 0; i < 100; i++)
 	echo 'state_dir = "state"'
 	echo 'licenses = "licenses.conf"'
 	echo 'max_leases_per_client = 1000000'
+	echo 'max_leases_per_ip = 0'
 	echo 'compact_after = 20000'
 	[ "$(id -u)" -ne 0 ] || echo 'allow_root = true'
 } >"$tmp/slserve.conf"

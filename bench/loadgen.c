@@ -881,6 +881,9 @@ srv_init(struct slsrv *s, const char *name, const char *tag, const char *extra)
 	    "licenses = \"%s/%s\"\n"
 	    "admin_token_file = \"%s/admin.token\"\n"
 	    "peer_token_file = \"%s/peer.token\"\n"
+	    /* every client of the bench is 127.0.0.1 */
+	    "max_connections_per_ip = 0\n"
+	    "max_leases_per_ip = 0\n"
 	    "%s%s",
 	    name, s->port, tmpdir, strcmp(name, "benchA") == 0 ? "licenses.conf" :
 	    "licenses-b.conf", tmpdir, tmpdir, extra ? extra : "", root_option());

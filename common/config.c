@@ -239,10 +239,12 @@ static cfg_opt_t server_opts[] = {
 	CFG_STR("hostname", "", CFGF_NONE),
 	CFG_INT("max_body", 65536, CFGF_NONE),
 	CFG_INT("max_connections", 4096, CFGF_NONE),
-	CFG_INT("max_connections_per_ip", 0, CFGF_NONE),
+	CFG_INT("max_connections_per_ip", 0, CFGF_NODEFAULT),
 	CFG_INT("connection_timeout", 30, CFGF_NONE),
 	CFG_INT("request_timeout", 10, CFGF_NONE),
 	CFG_INT("max_leases_per_client", 0, CFGF_NONE),
+	CFG_INT("max_leases_per_ip", 1000, CFGF_NONE),
+	CFG_INT("max_leases", 1000000, CFGF_NONE),
 	CFG_BOOL("fsync", cfg_true, CFGF_NONE),
 	CFG_BOOL("synchronous_backup", cfg_true, CFGF_NONE),
 	CFG_INT("compact_after", 100000, CFGF_NONE),
@@ -320,8 +322,8 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	static const char *const tracked[] = { "name", "listen", "url", "state_dir",
 	    "licenses", "admin_token_file", "peer_token_file", "trusted_keys", "hostname",
 	    "max_body", "max_connections", "max_connections_per_ip", "connection_timeout",
-	    "request_timeout", "max_leases_per_client", "fsync", "synchronous_backup",
-	    "compact_after", "min_sync_interval", "handback_wait", "confirm_timeout", "failover|url",
+	    "request_timeout", "max_leases_per_client", "max_leases_per_ip", "max_leases",
+	    "fsync", "synchronous_backup", "compact_after", "min_sync_interval", "handback_wait", "confirm_timeout", "failover|url",
 	    "failover|poll_interval", "failover|fail_after", "failover|witness",
 	    "tls|cert", "tls|key", "ca", "user", "allow_root", "public_status", NULL };
 	conf_track_lines(cfg, tracked);
@@ -369,7 +371,11 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	c->max_connections = cfg_getint(cfg, "max_connections");
 	if (c->max_connections < 4 || c->max_connections > 1000000)
 		opt_error(&e, path, "", "max_connections", "max_connections must be 4 to 1000000");
-	c->max_connections_per_ip = cfg_getint(cfg, "max_connections_per_ip");
+	/* Unset: 64, or max_connections if that is less (slserve.conf(5)). */
+	if (cfg_size(cfg, "max_connections_per_ip") == 0)
+		c->max_connections_per_ip = c->max_connections < 64 ? c->max_connections : 64;
+	else
+		c->max_connections_per_ip = cfg_getint(cfg, "max_connections_per_ip");
 	if (c->max_connections_per_ip < 0 || c->max_connections_per_ip > c->max_connections)
 		opt_error(&e, path, "", "max_connections_per_ip", "max_connections_per_ip must be "
 		    "0 (no limit) to max_connections");
@@ -382,6 +388,12 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	c->max_leases_per_client = cfg_getint(cfg, "max_leases_per_client");
 	if (c->max_leases_per_client < 0)
 		opt_error(&e, path, "", "max_leases_per_client", "max_leases_per_client must not be negative");
+	c->max_leases_per_ip = cfg_getint(cfg, "max_leases_per_ip");
+	if (c->max_leases_per_ip < 0)
+		opt_error(&e, path, "", "max_leases_per_ip", "max_leases_per_ip must not be negative");
+	c->max_leases = cfg_getint(cfg, "max_leases");
+	if (c->max_leases < 0)
+		opt_error(&e, path, "", "max_leases", "max_leases must not be negative");
 	c->fsync = cfg_getbool(cfg, "fsync") == cfg_true;
 	c->synchronous_backup = cfg_getbool(cfg, "synchronous_backup") == cfg_true;
 	c->compact_after = cfg_getint(cfg, "compact_after");

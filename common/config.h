@@ -64,7 +64,9 @@ struct server_config {
 	long max_connections_per_ip;	/* 0 = no limit */
 	long connection_timeout;
 	long request_timeout;		/* seconds for a whole request to arrive */
-	long max_leases_per_client;	/* 0 = no limit */
+	long max_leases_per_client;	/* 0 = no limit, here and below */
+	long max_leases_per_ip;		/* live leases granted to one address */
+	long max_leases;		/* live leases in all */
 	int fsync;
 	int synchronous_backup;		/* a grant is answered once the backups have it */
 	long compact_after;		/* journal records before a snapshot */

@@ -153,6 +153,7 @@ api_checkout(struct req *r, const char *arg)
 	cr.user = json_str(o, "user", "");
 	cr.host = json_str(o, "host", "");
 	cr.pid = (long)json_int(o, "pid", 0);
+	cr.addr = req_addr(r);
 	char why[512];
 	if ((cr.pool == NULL || strcmp(cr.pool, r->srv->cfg.name) == 0) &&
 	    !fence_may_grant(r->srv->fence, why, sizeof(why)))

@@ -1,11 +1,14 @@
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,11 +36,16 @@ static char *tls_cert_pem, *tls_key_pem;
 struct conn_watch {
 	int fd;
 	int64_t deadline_ms;		/* util_mono_ms(); 0: a request is being handled */
+	int64_t idle_since_ms;		/* when it last began to wait for a request */
 	struct conn_watch *prev, *next;
 };
 static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct conn_watch *watch_head;
+static struct conn_watch *watch_head, *watch_tail;	/* newest first */
+static long watch_count, max_connections;
 static int64_t request_timeout_ms, idle_timeout_ms;
+
+/* Near max_connections, connections idle this long are closed early. */
+#define CROWD_IDLE_MS	1000
 
 static void
 watch_set(struct MHD_Connection *conn, int64_t deadline_ms)
@@ -50,6 +58,8 @@ watch_set(struct MHD_Connection *conn, int64_t deadline_ms)
 		return;
 	pthread_mutex_lock(&watch_lock);
 	w->deadline_ms = deadline_ms;
+	if (deadline_ms != 0)
+		w->idle_since_ms = util_mono_ms();
 	pthread_mutex_unlock(&watch_lock);
 }
 
@@ -66,12 +76,16 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		if (ci == NULL || (w = calloc(1, sizeof(*w))) == NULL)
 			return;
 		w->fd = ci->connect_fd;
-		w->deadline_ms = util_mono_ms() + request_timeout_ms;
+		w->idle_since_ms = util_mono_ms();
+		w->deadline_ms = w->idle_since_ms + request_timeout_ms;
 		pthread_mutex_lock(&watch_lock);
 		w->next = watch_head;
 		if (watch_head != NULL)
 			watch_head->prev = w;
+		else
+			watch_tail = w;
 		watch_head = w;
+		watch_count++;
 		pthread_mutex_unlock(&watch_lock);
 		*socket_context = w;
 	} else if (w != NULL) {
@@ -82,6 +96,9 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			watch_head = w->next;
 		if (w->next != NULL)
 			w->next->prev = w->prev;
+		else
+			watch_tail = w->prev;
+		watch_count--;
 		pthread_mutex_unlock(&watch_lock);
 		free(w);
 		*socket_context = NULL;
@@ -92,7 +109,7 @@ void
 httpd_sweep(struct server *srv)
 {
 	int64_t now = util_mono_ms();
-	int n = 0;
+	int n = 0, crowded = 0;
 
 	(void)srv;
 	pthread_mutex_lock(&watch_lock);
@@ -103,10 +120,28 @@ httpd_sweep(struct server *srv)
 		w->deadline_ms = 0;
 		n++;
 	}
+	/* Near max_connections, a new client would wait for a slot: make
+	 * room by closing the connections idle longest (oldest first), down
+	 * to half of the limit. A keep-alive client reconnects at no cost. */
+	if (watch_count - n >= max_connections * 3 / 4) {
+		long keep = max_connections / 2;
+		for (struct conn_watch *w = watch_tail; w != NULL &&
+		    watch_count - n - crowded > keep; w = w->prev) {
+			if (w->deadline_ms == 0 || now - w->idle_since_ms < CROWD_IDLE_MS)
+				continue;
+			shutdown(w->fd, SHUT_RDWR);
+			w->deadline_ms = 0;
+			crowded++;
+		}
+	}
 	pthread_mutex_unlock(&watch_lock);
 	if (n > 0)
 		log_debug("http: closed %d connection%s that sent no whole request in time "
 		    "(request_timeout)", n, n == 1 ? "" : "s");
+	if (crowded > 0)
+		log_info("http: %ld connections open, near max_connections (%ld): closed %d "
+		    "idle for %d s or more", watch_count - n, max_connections, crowded,
+		    CROWD_IDLE_MS / 1000);
 }
 
 const char *
@@ -126,6 +161,25 @@ void
 req_wake(struct req *r)
 {
 	MHD_resume_connection(r->conn);
+}
+
+const char *
+req_addr(struct req *r)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	if (r->addr[0] != '\0')
+		return r->addr;
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL)
+		return r->addr;
+	const struct sockaddr *sa = ci->client_addr;
+	const void *a = sa->sa_family == AF_INET6 ?
+	    (const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr :
+	    (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	if (inet_ntop(sa->sa_family, a, r->addr, sizeof(r->addr)) == NULL)
+		r->addr[0] = '\0';
+	return r->addr;
 }
 
 const char *
@@ -186,15 +240,17 @@ route_match(const char *pattern, const char *path, char *arg, size_t arglen)
 	return *pattern == '\0' && *path == '\0';
 }
 
+/* The scheme is matched without regard to case and may be followed by
+ * more than one space (RFC 9110 section 11). */
 static int
 token_ok(struct req *r, const unsigned char *want)
 {
 	const char *h = req_header(r, "Authorization");
 	unsigned char got[crypto_generichash_BYTES];
 
-	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return 0;
-	h += 7;
+	h += strspn(h + 6, " ") + 6;
 	/* Hash first so the comparison takes the same time whatever the input. */
 	crypto_generichash(got, sizeof(got), (const unsigned char *)h, strlen(h), NULL, 0);
 	return sodium_memcmp(got, want, sizeof(got)) == 0;
@@ -362,6 +418,8 @@ send_reply(struct req *r)
 	MHD_add_response_header(resp, "X-SL-Epoch", r->srv->epoch);
 	MHD_add_response_header(resp, "X-SL-Server", r->srv->cfg.name);
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (r->close)
+		MHD_add_response_header(resp, "Connection", "close");
 	if (r->reply.status == 405 && r->reply.body != NULL) {
 		const char *m = json_str(r->reply.body, "message", "");
 		const char *a = strstr(m, "(allowed: ");
@@ -400,6 +458,32 @@ req_durable(void *arg)
 	MHD_resume_connection(r->conn);
 }
 
+/*
+ * A body framed two ways (Content-Length and Transfer-Encoding) is read one
+ * way here and maybe the other way by a proxy in front: what is left over
+ * would be a second, smuggled request (RFC 9112 section 6.1). Such a
+ * request, and one in a transfer coding we cannot read, is answered before
+ * its body is read, and the connection closed after the answer.
+ */
+static int
+framing_refused(struct req *r)
+{
+	const char *te = req_header(r, "Transfer-Encoding");
+
+	if (te == NULL)
+		return 0;
+	if (req_header(r, "Content-Length") != NULL)
+		req_error(r, 400, "bad_request", "a request may not have both Content-Length "
+		    "and Transfer-Encoding");
+	else if (strcasecmp(te, "chunked") != 0)
+		req_error(r, 501, "not_implemented", "transfer coding not supported (only "
+		    "\"chunked\" is)");
+	else
+		return 0;
+	r->close = 1;
+	return 1;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
     const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -417,6 +501,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		r->method = method;
 		r->start_us = metrics_clock_us();
 		*con_cls = r;
+		if (framing_refused(r))
+			return send_reply(r);
 		const char *cl = req_header(r, "Content-Length");
 		unsigned long long declared = cl != NULL ? strtoull(cl, NULL, 10) : 0;
 		if (declared > (unsigned long long)srv->cfg.max_body * 16) {
@@ -569,6 +655,7 @@ httpd_start(struct server *srv, char *err, size_t errlen)
 	}
 	request_timeout_ms = srv->cfg.request_timeout * 1000;
 	idle_timeout_ms = srv->cfg.connection_timeout * 1000;
+	max_connections = srv->cfg.max_connections;
 	long nthreads = sysconf(_SC_NPROCESSORS_ONLN);
 	if (nthreads < 1)
 		nthreads = 1;

@@ -432,6 +432,8 @@ main(int argc, char **argv)
 	if ((srv.store = store_new(srv.cfg.name, srv.cfg.hostname)) == NULL)
 		startup_failed("out of memory");
 	srv.store->max_leases_per_client = srv.cfg.max_leases_per_client;
+	srv.store->max_leases_per_ip = srv.cfg.max_leases_per_ip;
+	srv.store->max_leases = srv.cfg.max_leases;
 	srv.store->confirm_timeout_ms = srv.cfg.confirm_timeout_ms;
 	if (load_licenses(&srv, &set, err, sizeof(err)) != 0)
 		startup_failed("%s", err);

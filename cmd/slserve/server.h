@@ -49,6 +49,8 @@ struct req {
 	int too_large;
 	int suspended;
 	int answered;
+	int close;			/* answer with Connection: close */
+	char addr[64];			/* the client's address: req_addr */
 	struct reply reply;
 	/* A non-JSON answer (text, NDJSON): used when reply.body is NULL. */
 	char *raw;
@@ -69,6 +71,8 @@ void httpd_quiesce(struct server *srv);
 void httpd_sweep(struct server *srv);
 void httpd_stop(struct server *srv);
 const char *req_query(struct req *r, const char *key);
+/* The numeric address the request came from ("" if unknown). */
+const char *req_addr(struct req *r);
 /* From a handler: answer later. The connection waits, without a thread,
  * until req_wake (from any thread); then r->on_resume, if set, fills in
  * the answer. Every held request must be woken before httpd_stop. */

@@ -88,15 +88,18 @@ text_put(char **pp, const char *src, size_t len)
 	return start;
 }
 
+#define LEASE_ADDR_MAX	63	/* a numeric IPv6 address with a scope */
+
 /* A lease and its strings in one allocation. Strings longer than a field
  * allows are cut, as the fixed-size fields used to cut them. */
 static struct lease *
 lease_new(const char *id, const char *product, const char *client, const char *user,
-    const char *host)
+    const char *host, const char *addr)
 {
 	size_t lp = strnlen(product, SL_ID_MAX), lc = strnlen(client, 255);
 	size_t lu = strnlen(user, 255), lh = strnlen(host, 255);
-	struct lease *l = calloc(1, sizeof(*l) + lp + lc + lu + lh + 4);
+	size_t la = strnlen(addr, LEASE_ADDR_MAX);
+	struct lease *l = calloc(1, sizeof(*l) + lp + lc + lu + lh + la + 5);
 	char *p;
 
 	if (l == NULL)
@@ -108,6 +111,7 @@ lease_new(const char *id, const char *product, const char *client, const char *u
 	l->client = text_put(&p, client, lc);
 	l->user = text_put(&p, user, lu);
 	l->host = text_put(&p, host, lh);
+	l->addr = text_put(&p, addr, la);
 	return l;
 }
 
@@ -212,13 +216,15 @@ lease_schedule(struct store *s, struct lease *l)
 	}
 }
 
-/* Live leases of one client/user/host, so that max_leases_per_client costs
- * a lookup per checkout instead of a walk over every lease. */
+/* Live leases of one client/user/host, or of one address (its key is the
+ * address and two empty strings), so that max_leases_per_client and
+ * max_leases_per_ip cost a lookup per checkout instead of a walk over
+ * every lease. */
 struct holder {
 	struct holder *next;
 	uint32_t hash;
 	long leases;
-	char key[];		/* client, user and host, each NUL-terminated */
+	char key[];		/* three strings, each NUL-terminated */
 };
 
 static uint32_t
@@ -237,10 +243,10 @@ holder_hash(const char *client, const char *user, const char *host)
 }
 
 static struct holder **
-holder_slot(struct store *s, const char *client, const char *user, const char *host,
+holder_slot(struct tally *t, const char *client, const char *user, const char *host,
     uint32_t hash)
 {
-	struct holder **pp = &s->holders[hash & (s->nholder_buckets - 1)];
+	struct holder **pp = &t->buckets[hash & (t->nbuckets - 1)];
 
 	for (; *pp != NULL; pp = &(*pp)->next) {
 		const char *k = (*pp)->key;
@@ -257,90 +263,101 @@ holder_slot(struct store *s, const char *client, const char *user, const char *h
 }
 
 static long
-holder_leases(struct store *s, const char *client, const char *user, const char *host)
+holder_leases(struct tally *t, const char *client, const char *user, const char *host)
 {
 	struct holder *h;
 
-	if (s->holders == NULL)
+	if (t->buckets == NULL)
 		return 0;
-	h = *holder_slot(s, client, user, host, holder_hash(client, user, host));
+	h = *holder_slot(t, client, user, host, holder_hash(client, user, host));
 	return h != NULL ? h->leases : 0;
 }
 
 static int
-holder_grow(struct store *s)
+holder_grow(struct tally *t)
 {
-	size_t n = s->nholder_buckets ? s->nholder_buckets * 2 : 256;
+	size_t n = t->nbuckets ? t->nbuckets * 2 : 256;
 	struct holder **b = calloc(n, sizeof(*b));
 
 	if (b == NULL)
 		return -1;
-	for (size_t i = 0; i < s->nholder_buckets; i++) {
-		for (struct holder *h = s->holders[i], *next; h != NULL; h = next) {
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		for (struct holder *h = t->buckets[i], *next; h != NULL; h = next) {
 			next = h->next;
 			h->next = b[h->hash & (n - 1)];
 			b[h->hash & (n - 1)] = h;
 		}
 	}
-	free(s->holders);
-	s->holders = b;
-	s->nholder_buckets = n;
+	free(t->buckets);
+	t->buckets = b;
+	t->nbuckets = n;
 	return 0;
 }
 
-/* Count a live lease in (delta 1) or out (delta -1) of its holder. */
+/* Count a live lease in (delta 1) or out (delta -1) of the entry of key. */
 static void
-holder_count(struct store *s, const struct lease *l, int delta)
+holder_count(struct tally *t, const char *client, const char *user, const char *host,
+    int delta)
 {
-	uint32_t hash = holder_hash(l->client, l->user, l->host);
+	uint32_t hash = holder_hash(client, user, host);
 	struct holder **pp, *h;
 
-	if (s->holders_lost || (delta < 0 && s->holders == NULL))
+	if (t->lost || (delta < 0 && t->buckets == NULL))
 		return;
-	if (s->nholders + 1 > s->nholder_buckets && delta > 0 && holder_grow(s) != 0)
+	if (t->n + 1 > t->nbuckets && delta > 0 && holder_grow(t) != 0)
 		goto lost;
-	pp = holder_slot(s, l->client, l->user, l->host, hash);
+	pp = holder_slot(t, client, user, host, hash);
 	if ((h = *pp) == NULL) {
 		if (delta < 0)
 			return;
-		size_t lc = strlen(l->client) + 1, lu = strlen(l->user) + 1;
-		size_t lh = strlen(l->host) + 1;
+		size_t lc = strlen(client) + 1, lu = strlen(user) + 1;
+		size_t lh = strlen(host) + 1;
 		if ((h = malloc(sizeof(*h) + lc + lu + lh)) == NULL)
 			goto lost;
-		memcpy(h->key, l->client, lc);
-		memcpy(h->key + lc, l->user, lu);
-		memcpy(h->key + lc + lu, l->host, lh);
+		memcpy(h->key, client, lc);
+		memcpy(h->key + lc, user, lu);
+		memcpy(h->key + lc + lu, host, lh);
 		h->hash = hash;
 		h->leases = 0;
 		h->next = NULL;
 		*pp = h;
-		s->nholders++;
+		t->n++;
 	}
 	h->leases += delta;
 	if (h->leases <= 0) {
 		*pp = h->next;
 		free(h);
-		s->nholders--;
+		t->n--;
 	}
 	return;
 lost:
 	/* Counts are wrong from here on: fall back to counting by a scan. */
-	log_warnx("out of memory counting leases per client; counting by scanning");
-	s->holders_lost = 1;
+	log_warnx("out of memory counting leases per client or address; counting by scanning");
+	t->lost = 1;
 }
 
 static void
-holders_free(struct store *s)
+holders_free(struct tally *t)
 {
-	for (size_t i = 0; i < s->nholder_buckets; i++) {
-		for (struct holder *h = s->holders[i], *next; h != NULL; h = next) {
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		for (struct holder *h = t->buckets[i], *next; h != NULL; h = next) {
 			next = h->next;
 			free(h);
 		}
 	}
-	free(s->holders);
-	s->holders = NULL;
-	s->nholders = s->nholder_buckets = 0;
+	free(t->buckets);
+	t->buckets = NULL;
+	t->n = t->nbuckets = 0;
+}
+
+/* Count a live lease in or out of its holder, its address and the total. */
+static void
+lease_count(struct store *s, const struct lease *l, int delta)
+{
+	holder_count(&s->holders, l->client, l->user, l->host, delta);
+	if (l->addr[0] != '\0')
+		holder_count(&s->addrs, l->addr, "", "", delta);
+	s->live += delta;
 }
 
 static void
@@ -362,7 +379,7 @@ lease_link(struct store *s, struct lease *l)
 	if (l->tomb_until_ms == 0 && l->lic != NULL)
 		l->lic->in_use++;
 	if (l->tomb_until_ms == 0)
-		holder_count(s, l, 1);
+		lease_count(s, l, 1);
 	lease_schedule(s, l);
 }
 
@@ -387,7 +404,7 @@ lease_unlink(struct store *s, struct lease *l)
 	if (l->tomb_until_ms == 0 && l->lic != NULL)
 		l->lic->in_use--;
 	if (l->tomb_until_ms == 0)
-		holder_count(s, l, -1);
+		lease_count(s, l, -1);
 	if (l->heap_pos != 0)
 		heap_remove(s, l);
 }
@@ -438,7 +455,8 @@ store_free(struct store *s)
 	free(s->buckets);
 	free(s->heap);
 	free(s->bans);
-	holders_free(s);
+	holders_free(&s->holders);
+	holders_free(&s->addrs);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -746,7 +764,7 @@ lease_grant_json(const struct store *s, const struct lease *l)
 
 /* A lease's strings, as records name them. */
 struct lease_text {
-	const char *id, *license, *product, *pool, *client, *user, *host;
+	const char *id, *license, *product, *pool, *client, *user, *host, *addr;
 };
 
 /* The lease as the journal, snapshots and peers see it. Its expiry is the
@@ -765,6 +783,8 @@ record_json(const struct lease_text *t, long pid, time_t since, int64_t expires_
 	set_str(o, "client", t->client);
 	set_str(o, "user", t->user);
 	set_str(o, "host", t->host);
+	if (t->addr[0] != '\0')
+		set_str(o, "addr", t->addr);
 	set_int(o, "pid", pid);
 	set_int(o, "since", since);
 	set_int(o, "expires_ms", expires_ms);
@@ -779,7 +799,7 @@ static json_t *
 lease_record_json(const struct lease *l)
 {
 	struct lease_text t = { l->id, l->lic->def.id, l->product, l->lic->pool->name,
-	    l->client, l->user, l->host };
+	    l->client, l->user, l->host, l->addr };
 
 	json_t *o = record_json(&t, l->pid, l->since, l->journaled_ms, l->tomb_until_ms,
 	    l->handed_back);
@@ -877,8 +897,8 @@ client_lease_count(struct store *s, const struct checkout_req *req)
 {
 	long n = 0;
 
-	if (!s->holders_lost)
-		return holder_leases(s, req->client, req->user, req->host);
+	if (!s->holders.lost)
+		return holder_leases(&s->holders, req->client, req->user, req->host);
 	for (const struct lease *l = s->head; l != NULL; l = l->next)
 		if (l->tomb_until_ms == 0 && strcmp(l->client, req->client) == 0 &&
 		    strcmp(l->user, req->user) == 0 && strcmp(l->host, req->host) == 0)
@@ -906,6 +926,19 @@ note_refused(struct pool *p, const struct checkout_req *req)
 	json_array_append_new(p->refused, json_pack("{s:s, s:s, s:s, s:s}", "id", req->lease,
 	    "client", req->client, "user", req->user, "host", req->host));
 	p->dirty |= 2;		/* not in the mirror journal's lines: a new base */
+}
+
+static long
+addr_lease_count(struct store *s, const char *addr)
+{
+	long n = 0;
+
+	if (!s->addrs.lost)
+		return holder_leases(&s->addrs, addr, "", "");
+	for (const struct lease *l = s->head; l != NULL; l = l->next)
+		if (l->tomb_until_ms == 0 && strcmp(l->addr, addr) == 0)
+			n++;
+	return n;
 }
 
 void
@@ -1008,6 +1041,25 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		usage_deny(s, req, reason_lic, full ? "no_seats" : reason);
 		goto out;
 	}
+	if (s->max_leases > 0 && (long)s->live >= s->max_leases) {
+		s->denials++;
+		reply_error(r, 503, "too_many_leases_total", "server \"%s\" holds %zu live "
+		    "leases, its limit (max_leases = %ld)", s->name, s->live, s->max_leases);
+		json_object_set_new(r->body, "limit", json_integer(s->max_leases));
+		usage_deny(s, req, pick, "too_many_leases_total");
+		goto out;
+	}
+	if (s->max_leases_per_ip > 0 && req->addr != NULL && req->addr[0] != '\0' &&
+	    addr_lease_count(s, req->addr) >= s->max_leases_per_ip) {
+		s->denials++;
+		reply_error(r, 429, "too_many_leases_per_ip", "address %s already holds %ld "
+		    "leases on server \"%s\" (max_leases_per_ip = %ld)", req->addr,
+		    s->max_leases_per_ip, s->name, s->max_leases_per_ip);
+		json_object_set_new(r->body, "limit", json_integer(s->max_leases_per_ip));
+		json_object_set_new(r->body, "address", json_string(req->addr));
+		usage_deny(s, req, pick, "too_many_leases_per_ip");
+		goto out;
+	}
 	if (s->max_leases_per_client > 0 &&
 	    client_lease_count(s, req) >= s->max_leases_per_client) {
 		s->denials++;
@@ -1017,7 +1069,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		goto out;
 	}
 	if (heap_reserve(s) != 0 || (l = lease_new(req->lease, req->product, req->client,
-	    req->user, req->host)) == NULL) {
+	    req->user, req->host, req->addr ? req->addr : "")) == NULL) {
 		reply_error(r, 503, "out_of_memory", "server out of memory");
 		goto out;
 	}
@@ -1501,8 +1553,9 @@ struct image_lease {
 	int64_t expires_ms, tomb_until_ms;
 	int handed_back;
 	int adopted;
-	char text[];		/* id, license, product, pool, client, user, host */
+	char text[];		/* id, license, product, pool, client, user, host, addr */
 };
+#define IMAGE_STRINGS	8
 
 struct store_image {
 	char *buf;		/* struct image_lease entries, back to back */
@@ -1514,11 +1567,11 @@ struct store_image {
 static size_t
 image_entry_size(const struct lease *l)
 {
-	const char *v[7] = { l->id, l->lic->def.id, l->product, l->lic->pool->name,
-	    l->client, l->user, l->host };
+	const char *v[IMAGE_STRINGS] = { l->id, l->lic->def.id, l->product,
+	    l->lic->pool->name, l->client, l->user, l->host, l->addr };
 	size_t n = sizeof(struct image_lease);
 
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < IMAGE_STRINGS; i++)
 		n += strlen(v[i]) + 1;
 	return (n + 7) & ~(size_t)7;
 }
@@ -1595,8 +1648,8 @@ image_take(struct store *s, struct store_image *img, struct lease **from, size_t
 			img->cap = ncap;
 		}
 		struct image_lease *e = (struct image_lease *)(img->buf + img->len);
-		const char *v[7] = { l->id, l->lic->def.id, l->product, l->lic->pool->name,
-		    l->client, l->user, l->host };
+		const char *v[IMAGE_STRINGS] = { l->id, l->lic->def.id, l->product,
+		    l->lic->pool->name, l->client, l->user, l->host, l->addr };
 		char *p = e->text;
 		e->size = size;
 		e->pid = l->pid;
@@ -1605,7 +1658,7 @@ image_take(struct store *s, struct store_image *img, struct lease **from, size_t
 		e->tomb_until_ms = l->tomb_until_ms;
 		e->handed_back = l->handed_back;
 		e->adopted = l->adopted;
-		for (int i = 0; i < 7; i++)
+		for (int i = 0; i < IMAGE_STRINGS; i++)
 			text_put(&p, v[i], strlen(v[i]));
 		img->len += e->size;
 		img->n++;
@@ -1699,12 +1752,12 @@ image_part_text(void *arg)
 	for (size_t off = ip->from; ip->rc == 0 && off < ip->to; ) {
 		const struct image_lease *e = (const struct image_lease *)(ip->img->buf + off);
 		const char *p = e->text;
-		const char *v[7];
-		for (int i = 0; i < 7; i++) {
+		const char *v[IMAGE_STRINGS];
+		for (int i = 0; i < IMAGE_STRINGS; i++) {
 			v[i] = p;
 			p += strlen(p) + 1;
 		}
-		struct lease_text t = { v[0], v[1], v[2], v[3], v[4], v[5], v[6] };
+		struct lease_text t = { v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7] };
 		json_t *rec = record_json(&t, e->pid, e->since, e->expires_ms, e->tomb_until_ms,
 		    e->handed_back);
 		if (rec != NULL && e->adopted)
@@ -1824,7 +1877,7 @@ lease_build(json_t *o)
 	    json_str(o, "pool", NULL) == NULL)
 		return NULL;
 	if ((l = lease_new(id, product, json_str(o, "client", ""), json_str(o, "user", ""),
-	    json_str(o, "host", ""))) == NULL)
+	    json_str(o, "host", ""), json_str(o, "addr", ""))) == NULL)
 		return NULL;
 	l->pid = (long)json_int(o, "pid", 0);
 	l->since = (time_t)json_int(o, "since", 0);

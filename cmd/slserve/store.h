@@ -33,6 +33,7 @@ struct lease {
 	const char *client;	/* client, user and host: at most 255 bytes */
 	const char *user;
 	const char *host;
+	const char *addr;	/* the address it was granted to; "" unknown */
 	long pid;
 	time_t since;
 	int64_t expires_ms;	/* wall clock; 0 = hard lease, held until checkin */
@@ -47,7 +48,7 @@ struct lease {
 	struct lic *lic;
 	struct lease *hnext;	/* hash chain */
 	struct lease *prev, *next;
-	char text[];		/* product, client, user, host; each NUL-terminated */
+	char text[];		/* product, client, user, host, addr; each NUL-terminated */
 };
 
 struct ban {
@@ -93,6 +94,14 @@ struct reply {
 struct checkout_req {
 	const char *product, *pool, *lease, *client, *user, *host;
 	long pid;
+	const char *addr;	/* the client's address (not asserted by it); NULL none */
+};
+
+/* Live leases by holder (client, user, host) or by address (store.c). */
+struct tally {
+	struct holder **buckets;
+	size_t n, nbuckets;
+	int lost;		/* an allocation failed: count by scanning */
 };
 
 struct store {
@@ -100,7 +109,9 @@ struct store {
 	char name[SL_ID_MAX + 1];
 	char host_id[256];
 	struct journal *journal;
-	long max_leases_per_client;
+	long max_leases_per_client;	/* 0: no limit, here and below */
+	long max_leases_per_ip;
+	long max_leases;
 	int64_t confirm_timeout_ms;	/* an unconfirmed hard seat ends then */
 	int had_state;		/* its journal had records at start (it lost none) */
 
@@ -129,10 +140,10 @@ struct store {
 	struct ban *bans;
 	size_t nbans;
 
-	/* Live leases per client/user/host, for max_leases_per_client. */
-	struct holder **holders;
-	size_t nholders, nholder_buckets;
-	int holders_lost;	/* an allocation failed: count by scanning */
+	/* Live leases per client/user/host, for max_leases_per_client, and
+	 * per address, for max_leases_per_ip; all live leases. */
+	struct tally holders, addrs;
+	size_t live;
 
 	uint64_t lic_gen;	/* bumped by each store_set_licenses */
 	/* counters since start */
