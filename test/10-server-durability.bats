@@ -261,6 +261,9 @@ PY
 	sl_start_s1
 	local id
 	grant sim f1-0123456789abcdef0123456789abcdef
+	# its confirm record now, not whenever the 201's completion runs
+	sl_req POST "$U/v1/leases/f1-0123456789abcdef0123456789abcdef/heartbeat"
+	sl_expect_code 200
 	for id in f2-0123456789abcdef0123456789abcdef f3-0123456789abcdef0123456789abcdef; do
 		sl_checkout "$U" "{\"product\":\"sim\",\"lease\":\"$id\"}"
 		sl_expect_error 409 no_seats
