@@ -279,6 +279,24 @@ PY
 	[ "$(sl_in_use "$U" cad-1)" = 0 ]
 }
 
+@test "out of memory in the journal at a revoke: 503, the seat stays held; the retry revokes it" {
+	sl_server_config s1 "$PORT"
+	export SL_TEST_FAIL_JOURNAL_ALLOC=2
+	sl_start s1
+	unset SL_TEST_FAIL_JOURNAL_ALLOC
+	U=$(sl_url s1)
+	sl_checkout "$U" "{\"product\":\"cad\",\"lease\":\"v1-$H\"}"
+	sl_expect_code 201
+	sl_admin s1 POST "/v1/leases/v1-$H/revoke" '{}'
+	sl_expect_error 503 out_of_memory
+	[ "$(sl_in_use "$U" cad-1)" = 1 ]
+	sl_req POST "$U/v1/leases/v1-$H/heartbeat"
+	sl_expect_code 200
+	sl_admin s1 POST "/v1/leases/v1-$H/revoke" '{}'
+	sl_expect_code 200
+	[ "$(sl_in_use "$U" cad-1)" = 0 ]
+}
+
 @test "out of memory in the journal: the checkout gets 503, is not counted, and is not on disk" {
 	sl_server_config s1 "$PORT"
 	# The second record appended from now on fails as if malloc had.

@@ -1387,19 +1387,29 @@ store_revoke(struct store *s, const char *idprefix, long for_seconds, const char
 	lease_unlink(s, l);
 	l->tomb_until_ms = until > now_ms() + TOMBSTONE_MIN_MS ? until : now_ms() + TOMBSTONE_MIN_MS;
 	lease_link(s, l);
+	if ((r->wait_seq = journal_lease(s, "revoke", l, reason)) == 0) {
+		/* Not recorded (out of memory): the seat goes on. */
+		lease_unlink(s, l);
+		l->tomb_until_ms = 0;
+		lease_link(s, l);
+		json_decref(extra);
+		reply_error(r, 503, "out_of_memory", "server out of memory: lease %s is not "
+		    "revoked; try again", l->id);
+		goto out;
+	}
 	if (!l->lic->pool->own) {
 		if (l->lic->pool->released == NULL)
 			l->lic->pool->released = json_array();
 		json_array_append_new(l->lic->pool->released, json_string(l->id));
 		l->lic->pool->dirty = 1;
 	}
-	r->wait_seq = journal_lease(s, "revoke", l, reason);
 	r->own_grant = l->lic->pool->own;
 	json_t *ev = usage_json(l);
 	json_object_update(ev, extra);
 	json_decref(extra);
 	usage_event("revoke", ev);
 	s->revokes++;
+	int banned = 1;
 	if (for_seconds > 0) {
 		struct ban *nb = realloc(s->bans, (s->nbans + 1) * sizeof(*nb));
 		if (nb != NULL) {
@@ -1413,8 +1423,17 @@ store_revoke(struct store *s, const char *idprefix, long for_seconds, const char
 			json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "op", "ban",
 			    "license", b->license, "client", b->client, "user", b->user,
 			    "host", b->host, "until_ms", (json_int_t)until);
-			r->wait_seq = journal_append(s->journal, rec);
+			uint64_t bseq = journal_append(s->journal, rec);
 			json_decref(rec);
+			if (bseq > 0) {
+				r->wait_seq = bseq;
+			} else {
+				/* not recorded: not in force either */
+				s->nbans--;
+				banned = 0;
+			}
+		} else {
+			banned = 0;
 		}
 	}
 	char by_esc[1024], reason_esc[1024];
@@ -1424,6 +1443,8 @@ store_revoke(struct store *s, const char *idprefix, long for_seconds, const char
 	r->status = 200;
 	r->body = json_pack("{s:s, s:b, s:I}", "lease", l->id, "revoked", 1,
 	    "until", (json_int_t)(until / 1000));
+	if (!banned)
+		json_object_set_new(r->body, "ban_recorded", json_false());
 out:
 	pthread_mutex_unlock(&s->lock);
 }
