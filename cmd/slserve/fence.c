@@ -53,6 +53,7 @@
 #define FENCE_PERIOD_MIN_MS 50
 #define FENCE_PERIOD_MAX_MS 1000
 #define FENCE_PERIOD_IDLE_MS 250	/* before any backup has answered */
+#define FENCE_ABSENT_ASK_MS 5000	/* how often a backup taken for down is asked */
 
 enum fence_state { FENCE_UNKNOWN, FENCE_HELD, FENCE_SERVING, FENCE_ABSENT };
 
@@ -62,6 +63,7 @@ struct fence_backup {
 	enum fence_state state;
 	int64_t until_ms;		/* HELD: our authority ends here */
 	int64_t ttl_ms;			/* what it last granted */
+	int64_t next_ask_ms;		/* ABSENT: not asked again before this */
 };
 
 struct fence {
@@ -144,6 +146,11 @@ fence_note_backup(struct fence *f, const char *name, const char *url)
 		b->state = FENCE_UNKNOWN;
 		f->wanted = 1;
 		pthread_cond_signal(&f->cv);
+	} else if (b != NULL && b->state == FENCE_ABSENT && b->next_ask_ms != 0) {
+		/* It polls again: ask it now, not in five seconds. */
+		b->next_ask_ms = 0;
+		f->wanted = 1;
+		pthread_cond_signal(&f->cv);
 	}
 	pthread_mutex_unlock(&f->mu);
 }
@@ -216,6 +223,11 @@ fence_round(struct fence *f)
 		n = 0;
 	for (size_t i = 0; i < n; i++) {
 		int64_t until = 0, ttl = 0;
+		/* One taken for down, whose answer changes nothing to what we
+		 * may do, is asked now and then, so that a backup gone for good
+		 * (or hanging) does not hold up the others' renewals. */
+		if (copy[i].state == FENCE_ABSENT && util_mono_ms() < copy[i].next_ask_ms)
+			continue;
 		enum fence_state st = fence_ask(f, &copy[i], &until, &ttl);
 		if (st == FENCE_ABSENT || st == FENCE_UNKNOWN)
 			st = fence_ask(f, &copy[i], &until, &ttl);
@@ -232,6 +244,7 @@ fence_round(struct fence *f)
 				    "it hands the pool back" : st == FENCE_ABSENT ? "; it cannot "
 				    "be asked, so it is taken to be down" : "");
 			b->state = st;
+			b->next_ask_ms = st == FENCE_ABSENT ? util_mono_ms() + FENCE_ABSENT_ASK_MS : 0;
 			if (st == FENCE_HELD) {
 				b->until_ms = until;
 				b->ttl_ms = ttl;
