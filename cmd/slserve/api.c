@@ -106,9 +106,17 @@ api_licenses(struct req *r, const char *arg)
 	(void)arg;
 	r->reply.status = 200;
 	int ok;
+	json_t *lics = store_licenses_json(srv->store), *v;
+	const char *redundancy = failover_redundancy(srv);
+	size_t i;
+	json_array_foreach(lics, i, v)
+		if (strcmp(json_str(v, "role", ""), "primary") == 0)
+			json_object_set_new(v, "redundancy", json_string(redundancy));
 	r->reply.body = json_pack("{s:s, s:s, s:o, s:o}", "server", srv->cfg.name,
-	    "epoch", srv->epoch, "licenses", store_licenses_json(srv->store),
-	    "storage", storage_json(srv, &ok));
+	    "epoch", srv->epoch, "licenses", lics, "storage", storage_json(srv, &ok));
+	/* Who backs this server up and whom it backs up, as in /v1/health:
+	 * slcheck check names a lost or refused backup from one request. */
+	failover_health(srv, r->reply.body);
 }
 
 /* A client-chosen lease id must be as hard to guess as the server's own

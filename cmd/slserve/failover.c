@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,9 @@ struct poller {
 	int refused;		/* polls refused (4xx) in a row: logged every 60th */
 	int synchronous;	/* the Primary waits for us (synchronous_backup) */
 	int long_poll;		/* the Primary held our last poll: poll again now */
+	/* With poll_error_mu: the poller writes them, health reads them. */
+	int refused_polls;	/* polls the Primary refused since the last good one */
+	char last_error[256];	/* why the last poll failed ("": it did not) */
 	atomic_int stop;		/* set under fo->mu; the poller reads it unlocked */
 	pthread_t thread;
 	struct http_client *http;
@@ -53,7 +57,13 @@ struct backup_seen {
 	double interval;
 	long wait_ms;		/* how long we may hold its polls (long poll) */
 	uint64_t acked;		/* our journal up to here is in its mirror */
+	int lost;		/* silent for BACKUP_LOST_POLLS intervals (failover_tick) */
+	time_t lost_since;	/* wall clock: when it was found lost */
 };
+
+/* A backup that has not polled for this many of its poll intervals (since
+ * its last poll, or since we started) no longer backs us up. */
+#define BACKUP_LOST_POLLS 3
 
 /*
  * apply_mu, mu and mirror_mu nest in this order: apply_mu, then mu or
@@ -76,6 +86,10 @@ struct failover {
 	int started;			/* with apply_mu: failover_start ran */
 	int stopped;			/* with apply_mu: failover_stop ran */
 };
+
+/* Guards every poller's refused_polls and last_error; taken alone, or
+ * last under fo->mu. */
+static pthread_mutex_t poll_error_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static struct failover *fo_of(struct server *srv) { return srv->failover; }
 static void full_leases_expire(void);
@@ -169,6 +183,17 @@ backup_watching(const struct backup_seen *b, int64_t now)
 	    now - b->last_ms <= (int64_t)(1000 * b->interval) + b->wait_ms + 250;
 }
 
+/* Has backup b been silent for more than BACKUP_LOST_POLLS of its poll
+ * intervals (and the wait of a held poll)? One never seen since we
+ * started counts from our start. */
+static int
+backup_silent(const struct backup_seen *b, int64_t now, int64_t started)
+{
+	int64_t from = b->last_ms > 0 ? b->last_ms : started;
+
+	return now - from > (int64_t)(BACKUP_LOST_POLLS * 1000 * b->interval) + b->wait_ms;
+}
+
 /* Recompute what the backups hold after a poll or as time passes. */
 static void
 ack_refresh(struct failover *fo)
@@ -219,7 +244,9 @@ backups_load(struct failover *fo)
 		memset(b, 0, sizeof(*b));
 		util_strlcpy(b->name, name, sizeof(b->name));
 		util_strlcpy(b->url, url, sizeof(b->url));
-		b->interval = 1;
+		b->interval = json_real_value(json_object_get(v, "interval"));
+		if (!(b->interval > 0 && b->interval <= 3600))
+			b->interval = 1;
 		fence_note_backup(fo->srv->fence, name, url);
 	}
 	json_decref(arr);
@@ -233,8 +260,9 @@ backups_save(struct failover *fo)
 
 	pthread_mutex_lock(&fo->mu);
 	for (size_t i = 0; i < fo->nbackups; i++)
-		json_array_append_new(arr, json_pack("{s:s, s:s}", "name", fo->backups[i].name,
-		    "url", fo->backups[i].url));
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:f}", "name",
+		    fo->backups[i].name, "url", fo->backups[i].url, "interval",
+		    fo->backups[i].interval));
 	fo->backups_dirty = 0;
 	pthread_mutex_unlock(&fo->mu);
 	json_t *doc = json_pack("{s:o}", "backups", arr);
@@ -831,6 +859,30 @@ poll_good(struct poller *pl)
 	pthread_mutex_unlock(&pl->srv->store->lock);
 	pl->witness_said = 0;
 	pl->refused = 0;
+	pthread_mutex_lock(&poll_error_mu);
+	pl->refused_polls = 0;
+	pl->last_error[0] = '\0';
+	pthread_mutex_unlock(&poll_error_mu);
+}
+
+/* Keep why the last poll failed, for /v1/health; refused: the Primary is
+ * up and said no (it counts as failed there, never towards a takeover). */
+static void
+poll_failed(struct poller *pl, int refused, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+poll_failed(struct poller *pl, int refused, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&poll_error_mu);
+	if (refused)
+		pl->refused_polls++;
+	va_start(ap, fmt);
+	vsnprintf(pl->last_error, sizeof(pl->last_error), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&poll_error_mu);
 }
 
 /* One poll of the Primary. Returns 1 when it brought news (records or a
@@ -896,20 +948,24 @@ poller_once(struct poller *pl)
 		p->failed_polls = 0;
 		pthread_mutex_unlock(&srv->store->lock);
 		int say = pl->refused++ % 60 == 0;
-		if (say && resp.tls_rejected) {
+		if (resp.tls_rejected) {
 			char why[300];
 			log_escape(why, sizeof(why), resp.error);
-			log_warnx("\"%s\" at %s answers with a certificate we cannot verify "
-			    "(%s); it is up, so this server will not take over: check ca",
-			    pl->name, pl->url, why);
-		} else if (say) {
+			poll_failed(pl, 1, "refused: certificate not verified (%s)", why);
+			if (say)
+				log_warnx("\"%s\" at %s answers with a certificate we cannot "
+				    "verify (%s); it is up, so this server will not take over: "
+				    "check ca", pl->name, pl->url, why);
+		} else {
 			char why[200];
 			json_t *e = json_loads(resp.body ? resp.body : "", 0, NULL);
 			log_escape(why, sizeof(why), json_str(e, "message", ""));
 			json_decref(e);
-			log_warnx("\"%s\" at %s refuses our polls (HTTP %ld: %s); it is up, so "
-			    "this server will not take over: check peer_token_file on both",
-			    pl->name, pl->url, resp.status, why);
+			poll_failed(pl, 1, "refused: HTTP %ld: %s", resp.status, why);
+			if (say)
+				log_warnx("\"%s\" at %s refuses our polls (HTTP %ld: %s); it is "
+				    "up, so this server will not take over: check "
+				    "peer_token_file on both", pl->name, pl->url, resp.status, why);
 		}
 		goto out;
 	}
@@ -917,6 +973,8 @@ poller_once(struct poller *pl)
 		pthread_mutex_lock(&srv->store->lock);
 		int failed = ++p->failed_polls;
 		pthread_mutex_unlock(&srv->store->lock);
+		poll_failed(pl, 0, "%s", rc != 0 ? resp.error : resp.status != 200 ?
+		    "server error status" : "not a sync answer");
 		if (failed == 1 || failed == pl->fail_after)
 			log_warnx("poll of \"%s\" at %s failed (%d/%d): %s", pl->name, pl->url,
 			    failed, pl->fail_after, rc != 0 ? resp.error :
@@ -948,6 +1006,9 @@ poller_once(struct poller *pl)
 		pthread_mutex_lock(&srv->store->lock);
 		p->failed_polls++;
 		pthread_mutex_unlock(&srv->store->lock);
+		char as[200];
+		poll_failed(pl, 0, "answers as \"%s\"", log_escape(as, sizeof(as),
+		    json_str(o, "name", "")));
 		goto out;
 	}
 	if (status == POOL_HOT_RETRY) {
@@ -1368,9 +1429,25 @@ failover_tick(struct server *srv)
 	char err[512];
 
 	pthread_mutex_lock(&fo->mu);
-	for (size_t i = 0; i < fo->nbackups; i++)
-		if (backup_watching(&fo->backups[i], now))
+	for (size_t i = 0; i < fo->nbackups; i++) {
+		struct backup_seen *b = &fo->backups[i];
+		if (backup_watching(b, now))
 			watched = 1;
+		int silent = backup_silent(b, now, srv->started_mono_ms);
+		if (silent == b->lost)
+			continue;
+		b->lost = silent;
+		double age = (now - (b->last_ms > 0 ? b->last_ms : srv->started_mono_ms)) / 1000.0;
+		if (silent) {
+			b->lost_since = time(NULL);
+			log_warnx("backup \"%s\" at %s lost: no poll for %.1fs (%d poll intervals "
+			    "of %gs); pool \"%s\" has no backup", b->name, b->url, age,
+			    BACKUP_LOST_POLLS, b->interval, srv->cfg.name);
+		} else {
+			log_info("backup \"%s\" at %s is back: it polls again; pool \"%s\" is "
+			    "backed up", b->name, b->url, srv->cfg.name);
+		}
+	}
 	int save = fo->backups_dirty;
 	pthread_mutex_unlock(&fo->mu);
 	ack_refresh(fo);
@@ -1774,6 +1851,8 @@ api_peer_sync(struct req *r, const char *arg)
 			fo->backups_dirty = 1;
 		}
 		b->last_ms = util_mono_ms();
+		if (b->interval != interval)
+			fo->backups_dirty = 1;
 		b->interval = interval;
 		b->wait_ms = qw != NULL && atol(qw) > 0 && srv->cfg.synchronous_backup ?
 		    (atol(qw) < LONG_POLL_MAX_MS ? atol(qw) : LONG_POLL_MAX_MS) : 0;
@@ -1858,15 +1937,22 @@ poller_json(struct server *srv, struct poller *pl, int64_t now)
 {
 	json_t *o;
 
+	pthread_mutex_lock(&poll_error_mu);
+	int refused = pl->refused_polls;
+	json_t *last_error = pl->last_error[0] ? json_string(pl->last_error) : json_null();
+	pthread_mutex_unlock(&poll_error_mu);
 	pthread_mutex_lock(&srv->store->lock);
-	o = json_pack("{s:s, s:s, s:f, s:i, s:s, s:s, s:s, s:o, s:i}",
+	/* failed_polls counts refused polls too; only the others lead to a
+	 * takeover (fail_after). */
+	o = json_pack("{s:s, s:s, s:f, s:i, s:s, s:s, s:s, s:o, s:i, s:i, s:o}",
 	    "name", pl->name, "url", pl->url, "poll_interval", pl->interval,
 	    "fail_after", pl->fail_after, "witness", pl->witness,
 	    "source", pl->from_config ? "config" : "runtime",
 	    "status", pool_status_str(pl->pool->status),
 	    "last_poll_age", pl->pool->last_poll_ms ?
 	    json_real((now - pl->pool->last_poll_ms) / 1000.0) : json_null(),
-	    "failed_polls", pl->pool->failed_polls);
+	    "failed_polls", pl->pool->failed_polls + refused, "refused_polls", refused,
+	    "last_error", last_error);
 	pthread_mutex_unlock(&srv->store->lock);
 	return o;
 }
@@ -1881,9 +1967,11 @@ failover_health(struct server *srv, json_t *health)
 	pthread_mutex_lock(&fo->mu);
 	for (size_t i = 0; i < fo->nbackups; i++) {
 		struct backup_seen *b = &fo->backups[i];
-		json_array_append_new(backups, json_pack("{s:s, s:s, s:o}", "name", b->name,
-		    "url", b->url, "last_poll_age",
-		    b->last_ms ? json_real((now - b->last_ms) / 1000.0) : json_null()));
+		json_array_append_new(backups, json_pack("{s:s, s:s, s:o, s:s, s:o}", "name",
+		    b->name, "url", b->url, "last_poll_age",
+		    b->last_ms ? json_real((now - b->last_ms) / 1000.0) : json_null(),
+		    "state", b->lost ? "lost" : "polling",
+		    "since", b->lost ? json_integer((json_int_t)b->lost_since) : json_null()));
 	}
 	for (size_t i = 0; i < fo->npollers; i++) {
 		json_t *o = poller_json(srv, fo->pollers[i], now);
@@ -1908,6 +1996,22 @@ failover_health(struct server *srv, json_t *health)
 	json_decref(fences);
 	json_object_set_new(health, "backups", backups);
 	json_object_set_new(health, "backs_up", backs);
+}
+
+const char *
+failover_redundancy(struct server *srv)
+{
+	struct failover *fo = fo_of(srv);
+	const char *r = "none";
+
+	pthread_mutex_lock(&fo->mu);
+	for (size_t i = 0; i < fo->nbackups; i++)
+		if (fo->backups[i].lost)
+			r = "lost";
+		else if (strcmp(r, "none") == 0)
+			r = "ok";
+	pthread_mutex_unlock(&fo->mu);
+	return r;
 }
 
 void

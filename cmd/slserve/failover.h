@@ -39,6 +39,9 @@ int failover_wait_backup(struct server *srv, uint64_t seq, void (*resume)(void *
 
 /* Fields for /v1/health: "backups" and "backs_up". */
 void failover_health(struct server *srv, json_t *health);
+/* Is this server's own pool backed up: "ok" (no backup it knows is
+ * lost), "lost" (one went silent) or "none" (it knows no backup)? */
+const char *failover_redundancy(struct server *srv);
 
 /* Routes. */
 void api_peer_sync(struct req *r, const char *arg);

@@ -102,6 +102,22 @@ load_keys(struct server *srv, char *err, size_t errlen)
 	return 0;
 }
 
+/* Say which licenses are loaded but cannot be checked out here. */
+static void
+licenses_warn_unservable(struct server *srv, const struct license_set *set)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		const struct license *l = &set->v[i];
+		if (license_expired(l))
+			log_warnx("%s:%d: license \"%s\" (%s) expired %s: it cannot be served",
+			    l->file, l->line, l->id, l->product, l->expires);
+		else if (!license_host_matches(l, srv->cfg.hostname))
+			log_warnx("%s:%d: license \"%s\" (%s) is bound to host \"%s\", not "
+			    "\"%s\": it cannot be served here", l->file, l->line, l->id,
+			    l->product, l->host, srv->cfg.hostname);
+	}
+}
+
 /* Read the licenses file and keep the licenses that verify (when trusted
  * keys are configured). Each rejected license is logged with its reason. */
 static int
@@ -111,9 +127,7 @@ load_licenses(struct server *srv, struct license_set *set, char *err, size_t err
 
 	if (license_load(srv->cfg.licenses, set, err, errlen) != 0)
 		return -1;
-	if (srv->nkeys == 0)
-		return 0;
-	for (size_t i = 0; i < set->n; i++) {
+	for (size_t i = 0; srv->nkeys > 0 && i < set->n; i++) {
 		enum license_verdict v = license_verify(&set->v[i], srv->keys, srv->nkeys);
 		if (v != LICENSE_VALID) {
 			log_warnx("%s:%d: license \"%s\" not loaded: %s", set->v[i].file,
@@ -122,7 +136,9 @@ load_licenses(struct server *srv, struct license_set *set, char *err, size_t err
 		}
 		set->v[o++] = set->v[i];
 	}
-	set->n = o;
+	if (srv->nkeys > 0)
+		set->n = o;
+	licenses_warn_unservable(srv, set);
 	return 0;
 }
 

@@ -1517,6 +1517,13 @@ store_licenses_json(struct store *s)
 			    json_real((util_mono_ms() - l->pool->last_poll_ms) / 1000.0) :
 			    json_null());
 		}
+		/* As a checkout would find it (store_checkout): a backup serves
+		 * its Primary's licenses whatever host they name. */
+		const char *why = license_expired(&l->def) ? "expired" : l->pool->own &&
+		    !license_host_matches(&l->def, s->host_id) ? "wrong_host" : NULL;
+		json_object_set_new(o, "servable", json_boolean(why == NULL));
+		if (why != NULL)
+			json_object_set_new(o, "why", json_string(why));
 		json_array_append_new(arr, o);
 	}
 	pthread_mutex_unlock(&s->lock);
