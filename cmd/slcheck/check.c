@@ -33,7 +33,9 @@ struct range {
 struct product {
 	char name[SL_ID_MAX + 1];
 	long in_use;
-	long max;		/* -1: unlimited */
+	long max;		/* of the servable licenses; -1: unlimited */
+	int licenses;		/* licenses of the product seen */
+	int servable;		/* of which can grant seats */
 };
 
 struct check {
@@ -192,6 +194,23 @@ check_count(struct check *c, json_t *lic, const char *where)
 	if ((p = check_product(c, product)) == NULL)
 		return;
 	p->in_use += (long)json_int(lic, "in_use", 0);
+	p->licenses++;
+	/* An expired license, or one bound to another host, grants nothing:
+	 * its seats are no capacity. */
+	if (json_is_false(json_object_get(lic, "servable"))) {
+		const char *why = json_str(lic, "why", "");
+		if (strcmp(why, "expired") == 0)
+			check_problem(c, STATE_WARNING, "license %s on %s expired %s, not served",
+			    json_str(lic, "id", "?"), where, expires);
+		else if (strcmp(why, "wrong_host") == 0)
+			check_problem(c, STATE_WARNING, "license %s on %s bound to host %s, not "
+			    "served", json_str(lic, "id", "?"), where, json_str(lic, "host", "?"));
+		else
+			check_problem(c, STATE_WARNING, "license %s on %s not served (%s)",
+			    json_str(lic, "id", "?"), where, why);
+		return;
+	}
+	p->servable++;
 	if (max < 0 || p->max < 0)
 		p->max = -1;
 	else
@@ -207,6 +226,34 @@ check_count(struct check *c, json_t *lic, const char *where)
 		else if (left < c->expiry_warn)
 			check_problem(c, STATE_WARNING, "license %s on %s expires %s (%ld days)",
 			    id, where, expires, left);
+	}
+}
+
+/* What a server's answer says of its failover: a backup of it that went
+ * silent, or a Primary it backs up that refuses its polls. */
+static void
+check_redundancy(struct check *c, json_t *answer)
+{
+	const char *server = json_str(answer, "server", "?");
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(answer, "backups"), i, v) {
+		json_t *age = json_object_get(v, "last_poll_age");
+		if (strcmp(json_str(v, "state", ""), "lost") != 0)
+			continue;
+		if (json_is_number(age))
+			check_problem(c, STATE_WARNING, "backup %s of %s lost (last poll %.0fs ago)",
+			    json_str(v, "name", "?"), server, json_number_value(age));
+		else
+			check_problem(c, STATE_WARNING, "backup %s of %s lost (no poll since %s "
+			    "started)", json_str(v, "name", "?"), server, server);
+	}
+	json_array_foreach(json_object_get(answer, "backs_up"), i, v) {
+		if (json_int(v, "refused_polls", 0) <= 0)
+			continue;
+		check_problem(c, STATE_WARNING, "backup %s: %s refuses its polls (%s)", server,
+		    json_str(v, "pool", "?"), json_str(v, "last_error", "refused"));
 	}
 }
 
@@ -364,6 +411,7 @@ cmd_check(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 		if (json_is_false(json_object_get(storage, "ok")))
 			check_problem(&c, STATE_CRITICAL, "%s storage unavailable (%s)", cs->url,
 			    json_str(storage, "error", "unknown error"));
+		check_redundancy(&c, r.json);
 		json_array_foreach(json_object_get(r.json, "licenses"), k, lic) {
 			/* A backup's mirror of another pool is counted where it is
 			 * served: at its Primary, or above when that is down. */
@@ -391,6 +439,8 @@ cmd_check(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 		char w[64], cr[64], max[32] = "";
 		size_t len;
 
+		if (p->licenses > 0 && p->servable == 0)
+			check_problem(&c, STATE_CRITICAL, "%s has no servable license", p->name);
 		if (range_alert(&c.crit, p->max, (double)p->in_use))
 			check_problem(&c, STATE_CRITICAL, "%s %ld in use", p->name, p->in_use);
 		else if (range_alert(&c.warn, p->max, (double)p->in_use))

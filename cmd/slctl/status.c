@@ -67,6 +67,61 @@ join_names(char *buf, size_t size, json_t *arr, const char *key, const char *ext
 		snprintf(buf, size, "-");
 }
 
+/* A backup of this server that went silent, or a Primary it backs up
+ * that refuses its polls: said after the table (into trouble, as
+ * "URL: text"), and a failure. Returns the number found. */
+static int
+servers_failover_trouble(const char *url, json_t *health, json_t *trouble)
+{
+	json_t *v;
+	size_t i;
+	int n = 0;
+
+	json_array_foreach(json_object_get(health, "backups"), i, v) {
+		json_t *age = json_object_get(v, "last_poll_age");
+		char since[64], ago[32] = "never";
+		if (strcmp(ctl_json_str(v, "state", ""), "lost") != 0)
+			continue;
+		fmt_time(since, sizeof(since), json_number_value(json_object_get(v, "since")));
+		if (json_is_number(age))
+			fmt_duration(ago, sizeof(ago), json_number_value(age));
+		json_array_append_new(trouble, json_sprintf("%s: backup \"%s\" lost since %s "
+		    "(last poll %s%s): this server has no backup", url,
+		    ctl_json_str(v, "name", "?"), since, ago, json_is_number(age) ? " ago" : ""));
+		n++;
+	}
+	json_array_foreach(json_object_get(health, "backs_up"), i, v) {
+		if (json_integer_value(json_object_get(v, "refused_polls")) <= 0)
+			continue;
+		json_array_append_new(trouble, json_sprintf("%s: \"%s\" refuses the polls of "
+		    "this backup (%s): it does not back \"%s\" up", url,
+		    ctl_json_str(v, "pool", "?"), ctl_json_str(v, "last_error", "refused"),
+		    ctl_json_str(v, "pool", "?")));
+		n++;
+	}
+	return n;
+}
+
+/* NAME, or NAME(lost) for each backup in arr. */
+static void
+join_backups(char *buf, size_t size, json_t *arr)
+{
+	json_t *v;
+	size_t i, off = 0;
+
+	buf[0] = '\0';
+	json_array_foreach(arr, i, v) {
+		int lost = strcmp(ctl_json_str(v, "state", ""), "lost") == 0;
+		int n = snprintf(buf + off, size - off, "%s%s%s", off ? "," : "",
+		    ctl_json_str(v, "name", "?"), lost ? "(lost)" : "");
+		if (n < 0 || (size_t)n >= size - off)
+			break;
+		off += (size_t)n;
+	}
+	if (buf[0] == '\0')
+		snprintf(buf, size, "-");
+}
+
 int
 cmd_servers(struct ctl *ctl, int argc, char **argv)
 {
@@ -84,6 +139,7 @@ cmd_servers(struct ctl *ctl, int argc, char **argv)
 	else if ((t = table_new(nitems(hdr), hdr)) == NULL)
 		return EXIT_OP;
 	down = json_array();	/* reasons, reported after the table */
+	json_t *trouble = json_array();	/* failover trouble, likewise */
 	for (i = 0; i < ctl->nservers; i++) {
 		struct ctl_server *srv = &ctl->servers[i];
 		struct ctl_reply r;
@@ -123,6 +179,8 @@ cmd_servers(struct ctl *ctl, int argc, char **argv)
 			continue;
 		}
 		j = r.json;
+		if (servers_failover_trouble(srv->url, j, trouble) > 0 && worst == 0)
+			worst = EXIT_OP;
 		if (json) {
 			json_t *o = json_deep_copy(j);
 			json_object_set_new(o, "url", json_string(srv->url));
@@ -136,8 +194,7 @@ cmd_servers(struct ctl *ctl, int argc, char **argv)
 				snprintf(uptime, sizeof(uptime), "-");
 			join_names(backs_up, sizeof(backs_up),
 			    json_object_get(j, "backs_up"), "pool", "status");
-			join_names(backups, sizeof(backups),
-			    json_object_get(j, "backups"), "name", NULL);
+			join_backups(backups, sizeof(backups), json_object_get(j, "backups"));
 			const char *row[] = { srv->url, no_storage ? "no-storage" : "up",
 			    ctl_json_str(j, "name", "-"), ctl_json_str(j, "epoch", "-"),
 			    uptime, ctl_json_str(j, "version", "-"), backs_up, backups };
@@ -153,6 +210,9 @@ cmd_servers(struct ctl *ctl, int argc, char **argv)
 		ctl_warnx("%s: %s: %s", json_string_value(json_array_get(d, 0)),
 		    json_array_size(d) == 2 ? "down" : "storage unavailable",
 		    json_string_value(json_array_get(d, 1)));
+	json_array_foreach(trouble, i, d)
+		ctl_warnx("%s", json_string_value(d));
+	json_decref(trouble);
 	json_decref(down);
 	json_decref(out);
 	table_free(t);
@@ -179,7 +239,7 @@ status_rows(struct table *t, json_t *j, int with_server, int with_backup)
 	const char *server = ctl_json_str(j, "server", "-");
 
 	json_array_foreach(json_object_get(j, "licenses"), i, lic) {
-		char in_use[32], max[32], fails[32], age[32];
+		char in_use[32], max[32], fails[32], age[32], status[96];
 		const char *cells[13];
 		size_t n = 0;
 		json_t *m = json_object_get(lic, "max");
@@ -204,7 +264,15 @@ status_rows(struct table *t, json_t *j, int with_server, int with_backup)
 		cells[n++] = max;
 		cells[n++] = fails;
 		cells[n++] = ctl_json_str(lic, "role", "-");
-		cells[n++] = ctl_json_str(lic, "status", "-");
+		/* STATUS, then what is wrong: ",expired" or ",wrong_host" (it
+		 * cannot serve), ",backup_lost" (its backup went silent). */
+		snprintf(status, sizeof(status), "%s%s%s%s", ctl_json_str(lic, "status", "-"),
+		    json_is_false(json_object_get(lic, "servable")) ? "," : "",
+		    json_is_false(json_object_get(lic, "servable")) ?
+		    ctl_json_str(lic, "why", "unservable") : "",
+		    strcmp(ctl_json_str(lic, "redundancy", ""), "lost") == 0 ?
+		    ",backup_lost" : "");
+		cells[n++] = status;
 		cells[n++] = ctl_json_str(lic, "served_by", "-");
 		cells[n++] = ctl_json_str(lic, "expires", "-");
 		if (with_backup) {
