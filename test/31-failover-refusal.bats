@@ -25,6 +25,6 @@ teardown() { sl_teardown; }
 	    -d '{"product":"cad","pool":"A"}'
 	assert_output 503
 	jq -e '.error == "not_serving"' "$SL_TMP/out"
-	curl -s "$(sl_url B)/v1/health" | jq -e '.backs_up[0].status == "warm" and .backs_up[0].failed_polls == 0'
+	curl -s "$(sl_url B)/v1/health" | jq -e '.backs_up[0] | .status == "warm" and .failed_polls > 0 and .refused_polls == .failed_polls and (.last_error | startswith("refused: HTTP 401"))'
 	refute grep -q 'took over' "$SL_TMP/B/log"
 }

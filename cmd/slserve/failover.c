@@ -951,7 +951,7 @@ poller_once(struct poller *pl)
 		if (resp.tls_rejected) {
 			char why[300];
 			log_escape(why, sizeof(why), resp.error);
-			poll_failed(pl, 1, "refused: certificate not verified (%s)", why);
+			poll_failed(pl, 1, "refused: certificate not verified (%s)", resp.error);
 			if (say)
 				log_warnx("\"%s\" at %s answers with a certificate we cannot "
 				    "verify (%s); it is up, so this server will not take over: "
@@ -959,9 +959,10 @@ poller_once(struct poller *pl)
 		} else {
 			char why[200];
 			json_t *e = json_loads(resp.body ? resp.body : "", 0, NULL);
+			poll_failed(pl, 1, "refused: HTTP %ld: %.200s", resp.status,
+			    json_str(e, "message", ""));
 			log_escape(why, sizeof(why), json_str(e, "message", ""));
 			json_decref(e);
-			poll_failed(pl, 1, "refused: HTTP %ld: %s", resp.status, why);
 			if (say)
 				log_warnx("\"%s\" at %s refuses our polls (HTTP %ld: %s); it is "
 				    "up, so this server will not take over: check "
@@ -1006,9 +1007,7 @@ poller_once(struct poller *pl)
 		pthread_mutex_lock(&srv->store->lock);
 		p->failed_polls++;
 		pthread_mutex_unlock(&srv->store->lock);
-		char as[200];
-		poll_failed(pl, 0, "answers as \"%s\"", log_escape(as, sizeof(as),
-		    json_str(o, "name", "")));
+		poll_failed(pl, 0, "answers as \"%.100s\"", json_str(o, "name", ""));
 		goto out;
 	}
 	if (status == POOL_HOT_RETRY) {
@@ -1939,7 +1938,11 @@ poller_json(struct server *srv, struct poller *pl, int64_t now)
 
 	pthread_mutex_lock(&poll_error_mu);
 	int refused = pl->refused_polls;
-	json_t *last_error = pl->last_error[0] ? json_string(pl->last_error) : json_null();
+	/* From the Primary's answer: it may not be UTF-8 */
+	json_t *last_error = pl->last_error[0] == '\0' ? json_null() :
+	    json_string(pl->last_error);
+	if (last_error == NULL)
+		last_error = json_string("(not UTF-8)");
 	pthread_mutex_unlock(&poll_error_mu);
 	pthread_mutex_lock(&srv->store->lock);
 	/* failed_polls counts refused polls too; only the others lead to a
