@@ -64,8 +64,11 @@ unauthorized() {
 	jq -e '[.licenses[] | select(.pool == "A")] | length == 0' <<<"$output"
 	# For five times the fail_after polls: no takeover.
 	window=$(awk -v p="$FO_POLL" -v f="$FO_FAIL" 'BEGIN { print 5 * p * f }')
+	# Refused polls count as failed (issue 18), all of them refused ones:
+	# none counts towards a takeover.
 	fo_holds "$window" fo_health_is "$URL_C" \
-	    '.backs_up[0] | .status == "warm" and .failed_polls == 0 and .last_poll_age == null'
+	    '.backs_up[0] | .status == "warm" and .refused_polls > 0 and
+	    .failed_polls == .refused_polls and .last_poll_age == null'
 	fo_checkout "$URL_C" cad A
 	fo_expect 503 '.error == "not_serving"'
 	! grep -q 'took over' "$SL_TMP/C/log"
