@@ -37,6 +37,10 @@ log_count() { grep -cF -- "$2" "$SL_TMP/$1/log" || true; }
 	run "$SLCTL" -s "$UA" status
 	[ "$status" -eq 0 ]
 	assert_line --regexp '^cad-a +cad +0 +3 +0 +primary +hot,backup_lost +A +never$'
+	# The status page marks the license and the backup the same way.
+	curl -fsS -m 5 -o "$SL_TMP/page.html" "$UA/"
+	grep -Fq '<span class="st hot">hot</span><span class="mark">,backup_lost</span>' "$SL_TMP/page.html"
+	grep -Eq "<td>B</td><td>$UB</td><td>[0-9.]+s ago</td><td class=\"lost\">lost since [0-9-]+ [0-9:]+ [A-Z]+</td>" "$SL_TMP/page.html"
 	sl_until 5 grep -q "backup \"B\" at $UB lost: no poll for" "$SL_TMP/A/log"
 	[ "$(log_count A 'lost: no poll for')" -eq 1 ]
 
@@ -89,6 +93,8 @@ log_count() { grep -cF -- "$2" "$SL_TMP/$1/log" || true; }
 	run "$SLCHECK" -s "$UA,$UB" check -p cad
 	[ "$status" -eq 1 ]
 	assert_output --regexp "^SL WARNING - backup B: A refuses its polls \(refused: HTTP 401: [^)]*\); cad 0/5 \| 'cad'=0;;;0;5\$"
+	curl -fsS -m 5 -o "$SL_TMP/page.html" "$UB/"
+	grep -Eq '<td class="num">[0-9]+</td><td class="lost">refused: HTTP 401: [^<]+</td>' "$SL_TMP/page.html"
 	run "$SLCTL" -s "$UB" servers
 	[ "$status" -eq 1 ]
 	assert_line --regexp "^slctl: $UB: \"A\" refuses the polls of this backup \(refused: HTTP 401: .*\): it does not back \"A\" up\$"
@@ -130,6 +136,9 @@ unservable_licenses() {
 	assert_line --regexp '^cad-1 +cad +0 +4 +0 +primary +hot +lic1 +never$'
 	assert_line --regexp '^cad-old +cad +0 +5 +0 +primary +hot,expired +lic1 +2020-01-01$'
 	assert_line --regexp '^cad-far +cad +0 +6 +0 +primary +hot,wrong_host +lic1 +never$'
+	curl -fsS -m 5 -o "$SL_TMP/page.html" "$u/"
+	grep -Fq '<td class="id">cad-old</td><td>cad</td><td>primary</td><td><span class="st hot">hot</span><span class="mark">,expired</span></td>' "$SL_TMP/page.html"
+	grep -Fq '<td class="id">cad-far</td><td>cad</td><td>primary</td><td><span class="st hot">hot</span><span class="mark">,wrong_host</span></td>' "$SL_TMP/page.html"
 
 	kill -HUP "$(sl_pid lic1)"
 	sl_until 10 grep -q 'reloaded ' "$SL_TMP/lic1/log"

@@ -70,11 +70,12 @@ slctl_rows() {
 	assert_line --index 0 $'cad-1\tcad\tprimary\thot-warm\t1\t2\t0\tlic1\tnever'
 	assert_line --index 1 $'sim-hard\tsim\tprimary\thot-warm\t1\t1\t1\tlic1\tnever'
 	assert_line --index 2 $'view-free\tviewer\tprimary\thot-warm\t2\tunlimited\t0\tlic1\tnever'
-	# The Primary lists its backup; the backup lists the Primary it backs up.
+	# The Primary lists its backup and its state; the backup lists the
+	# Primary it backs up and the last poll error (issue 18 added both).
 	run ops_table_rows lic1.dom backups
-	assert_output --regexp "^lic2	$u2	[0-9.]+s ago\$"
+	assert_output --regexp "^lic2	$u2	[0-9.]+s ago	polling\$"
 	run ops_table_rows lic2.dom backs-up
-	assert_output --regexp "^lic1	$u1	warm	[0-9.]+s ago	0\$"
+	assert_output --regexp "^lic1	$u1	warm	[0-9.]+s ago	0	-\$"
 	grep -Fq 'None: no backup polls this server.' lic2.dom
 }
 

@@ -114,6 +114,7 @@ static const char style[] =
 	".bar>span{display:block;height:100%;background:#43a047}"
 	".bar>span.high{background:#f9a825}.bar>span.full{background:#c62828}"
 	".none{color:#666;font-style:italic}"
+	".mark,.lost{color:#c62828;font-weight:bold}"
 	"#stale,.storage-fault{background:#ffebee;border:1px solid #c62828;padding:.4em .8em;"
 	"margin:0 0 1em}"
 	"footer{margin-top:2em;color:#666}";
@@ -132,8 +133,23 @@ static const char style[] =
 	"s.hidden=false;}).finally(function(){setTimeout(tick,%d);});}" \
 	"setTimeout(tick,%d);})();"
 
+/* What keeps a license from serving, or its pool from being backed up, as
+ * slctl status marks it after the status: ",expired", ",wrong_host",
+ * ",backup_lost". */
 static void
-put_licenses(FILE *f, json_t *lics)
+put_marks(FILE *f, json_t *l, const char *redundancy)
+{
+	if (json_is_false(json_object_get(l, "servable"))) {
+		fputs("<span class=\"mark\">,", f);
+		put_escaped(f, json_str(l, "why", "unservable"));
+		fputs("</span>", f);
+	}
+	if (strcmp(json_str(l, "role", ""), "primary") == 0 && strcmp(redundancy, "lost") == 0)
+		fputs("<span class=\"mark\">,backup_lost</span>", f);
+}
+
+static void
+put_licenses(FILE *f, json_t *lics, const char *redundancy)
 {
 	json_t *l;
 	size_t i;
@@ -159,7 +175,9 @@ put_licenses(FILE *f, json_t *lics)
 		put_escaped(f, status);
 		fputs("\">", f);
 		put_escaped(f, status);
-		fputs("</span></td>", f);
+		fputs("</span>", f);
+		put_marks(f, l, redundancy);
+		fputs("</td>", f);
 
 		/* The bar: share of seats in use; unlimited licenses get none. */
 		int pct = max > 0 ? (int)(in_use * 100 / max) : (max == 0 ? 100 : 0);
@@ -200,7 +218,8 @@ put_failover(FILE *f, struct server *srv)
 		fputs("<p class=\"none\">None.</p>\n", f);
 	} else {
 		fputs("<table id=\"backs-up\"><thead><tr><th>Primary</th><th>URL</th>"
-		    "<th>Status</th><th>Last poll</th><th>Failed polls</th></tr></thead><tbody>\n", f);
+		    "<th>Status</th><th>Last poll</th><th>Failed polls</th><th>Last error</th>"
+		    "</tr></thead><tbody>\n", f);
 		json_array_foreach(backs, i, p) {
 			const char *status = json_str(p, "status", "");
 			fputs("<tr>", f);
@@ -215,6 +234,8 @@ put_failover(FILE *f, struct server *srv)
 			put_cell(f, NULL, age);
 			snprintf(n, sizeof(n), "%lld", json_int(p, "failed_polls", 0));
 			put_cell(f, "num", n);
+			put_cell(f, json_int(p, "refused_polls", 0) > 0 ? "lost" : NULL,
+			    json_str(p, "last_error", "-"));
 			fputs("</tr>\n", f);
 		}
 		fputs("</tbody></table>\n", f);
@@ -225,13 +246,22 @@ put_failover(FILE *f, struct server *srv)
 		fputs("<p class=\"none\">None: no backup polls this server.</p>\n", f);
 	} else {
 		fputs("<table id=\"backups\"><thead><tr><th>Backup</th><th>URL</th>"
-		    "<th>Last poll</th></tr></thead><tbody>\n", f);
+		    "<th>Last poll</th><th>State</th></tr></thead><tbody>\n", f);
 		json_array_foreach(backups, i, p) {
+			int lost = strcmp(json_str(p, "state", ""), "lost") == 0;
+			char state[80] = "polling";
 			fputs("<tr>", f);
 			put_cell(f, NULL, json_str(p, "name", ""));
 			put_cell(f, NULL, json_str(p, "url", ""));
 			fmt_poll_age(age, sizeof(age), json_object_get(p, "last_poll_age"));
 			put_cell(f, NULL, age);
+			if (lost) {
+				struct tm tm;
+				time_t t = (time_t)json_int(p, "since", 0);
+				localtime_r(&t, &tm);
+				strftime(state, sizeof(state), "lost since %Y-%m-%d %H:%M:%S %Z", &tm);
+			}
+			put_cell(f, lost ? "lost" : NULL, state);
 			fputs("</tr>\n", f);
 		}
 		fputs("</tbody></table>\n", f);
@@ -283,7 +313,7 @@ api_status_page(struct req *r, const char *arg)
 	put_storage(f, srv);
 
 	json_t *lics = store_licenses_json(srv->store);
-	put_licenses(f, lics);
+	put_licenses(f, lics, failover_redundancy(srv));
 	json_decref(lics);
 	put_failover(f, srv);
 
