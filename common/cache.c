@@ -32,41 +32,6 @@ cache_seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int
-cache_find_dir(struct cache *c, char *err, size_t errlen)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME");
-	const char *home;
-	int n;
-
-	if (xdg != NULL && xdg[0] == '/') {
-		n = snprintf(c->dir, sizeof(c->dir), "%s/sl", xdg);
-		c->dir_origin = "XDG_CACHE_HOME";
-	} else if (geteuid() == 0) {
-		n = snprintf(c->dir, sizeof(c->dir), "/var/cache/sl");
-		c->dir_origin = "root";
-	} else {
-		home = getenv("HOME");
-		if (home == NULL || home[0] != '/') {
-			struct passwd *pw = getpwuid(geteuid());
-			home = pw != NULL ? pw->pw_dir : NULL;
-		}
-		if (home == NULL) {
-			cache_seterr(err, errlen, "cache: no home directory");
-			return -1;
-		}
-		n = snprintf(c->dir, sizeof(c->dir), "%s/.cache/sl", home);
-		c->dir_origin = "HOME";
-	}
-	if (n < 0 || (size_t)n >= sizeof(c->dir)) {
-		cache_seterr(err, errlen, "cache: directory name too long");
-		return -1;
-	}
-	snprintf(c->path, sizeof(c->path), "%s/servers", c->dir);
-	snprintf(c->lockpath, sizeof(c->lockpath), "%s/lock", c->dir);
-	return 0;
-}
-
 /* mkdir -p, new directories private to the user. */
 static int
 cache_mkdirs(const char *dir, char *err, size_t errlen)
@@ -88,6 +53,90 @@ cache_mkdirs(const char *dir, char *err, size_t errlen)
 			break;
 	}
 	return 0;
+}
+
+/*
+ * Is dir (created if need be) a directory this user can keep the cache in?
+ * A directory in a place all users share (/var/tmp, /tmp) must also be
+ * this user's own, not a symbolic link, and closed to the others, or
+ * another user could read or plant what we rely on.
+ */
+static int
+cache_dir_usable(const char *dir, int shared)
+{
+	char scratch[64];
+	struct stat st;
+
+	if (cache_mkdirs(dir, scratch, sizeof(scratch)) == -1 || lstat(dir, &st) == -1 ||
+	    !S_ISDIR(st.st_mode))
+		return 0;
+	if (shared && (st.st_uid != geteuid() || (st.st_mode & 077) != 0))
+		return 0;
+	return faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0;
+}
+
+/*
+ * The first usable of: $XDG_CACHE_HOME/sl, /var/cache/sl for root,
+ * ~/.cache/sl, /var/tmp/sl-cache-UID, /tmp/sl-cache-UID. A user without a
+ * home (nobody, from cron) gets a private directory in /var/tmp; with none
+ * usable, -1 and the caller goes on without a cache, saying nothing.
+ */
+static int
+cache_find_dir(struct cache *c, char *err, size_t errlen)
+{
+	struct {
+		char dir[sizeof(c->dir)];
+		const char *origin;
+		int shared;
+	} cand[5];
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	size_t n = 0;
+	int len;
+
+	if (xdg != NULL && xdg[0] == '/') {
+		len = snprintf(cand[n].dir, sizeof(cand[n].dir), "%s/sl", xdg);
+		cand[n].origin = "XDG_CACHE_HOME";
+		cand[n].shared = 0;
+		if (len > 0 && (size_t)len < sizeof(cand[n].dir))
+			n++;
+	}
+	if (geteuid() == 0) {
+		snprintf(cand[n].dir, sizeof(cand[n].dir), "/var/cache/sl");
+		cand[n].origin = "root";
+		cand[n].shared = 0;
+		n++;
+	}
+	if (home == NULL || home[0] != '/') {
+		struct passwd *pw = getpwuid(geteuid());
+		home = pw != NULL ? pw->pw_dir : NULL;
+	}
+	if (home != NULL && home[0] == '/') {
+		len = snprintf(cand[n].dir, sizeof(cand[n].dir), "%s/.cache/sl", home);
+		cand[n].origin = "HOME";
+		cand[n].shared = 0;
+		if (len > 0 && (size_t)len < sizeof(cand[n].dir))
+			n++;
+	}
+	snprintf(cand[n].dir, sizeof(cand[n].dir), "/var/tmp/sl-cache-%lu",
+	    (unsigned long)geteuid());
+	cand[n].origin = "tmp";
+	cand[n++].shared = 1;
+	snprintf(cand[n].dir, sizeof(cand[n].dir), "/tmp/sl-cache-%lu", (unsigned long)geteuid());
+	cand[n].origin = "tmp";
+	cand[n++].shared = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!cache_dir_usable(cand[i].dir, cand[i].shared))
+			continue;
+		util_strlcpy(c->dir, cand[i].dir, sizeof(c->dir));
+		c->dir_origin = cand[i].origin;
+		snprintf(c->path, sizeof(c->path), "%s/servers", c->dir);
+		snprintf(c->lockpath, sizeof(c->lockpath), "%s/lock", c->dir);
+		return 0;
+	}
+	cache_seterr(err, errlen, "cache: no writable directory");
+	return -1;
 }
 
 /* Lock DIR/lock; a holder that does not let go within a short while makes

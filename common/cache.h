@@ -6,9 +6,11 @@
  * One flat text file, DIR/servers, read and replaced under an flock on
  * DIR/lock; a replacement is written to a temporary file and renamed over
  * the old one, so readers see the old or the new file, never a mix. DIR is
- * $XDG_CACHE_HOME/sl when XDG_CACHE_HOME is set, else /var/cache/sl for
- * root, else ~/.cache/sl. The file is disposable: malformed lines are
- * skipped, and removing it only loses what was learned.
+ * the first that can be created and written of $XDG_CACHE_HOME/sl,
+ * /var/cache/sl (root), ~/.cache/sl, /var/tmp/sl-cache-UID and
+ * /tmp/sl-cache-UID (those two only if private to the user); with none, no
+ * cache. The file is disposable: malformed lines are skipped, and removing
+ * it only loses what was learned.
  */
 #ifndef SL_CACHE_H
 #define SL_CACHE_H
@@ -32,7 +34,7 @@ struct cache_server {
 
 struct cache {
 	char dir[512];
-	const char *dir_origin;			/* "XDG_CACHE_HOME", "root", "HOME" */
+	const char *dir_origin;			/* "XDG_CACHE_HOME", "root", "HOME", "tmp" */
 	char path[600];
 	char lockpath[600];
 	struct cache_server *v;

@@ -1,15 +1,18 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
 
 static __thread struct conf_errors *current_errors;
 static __thread const char *current_path;
+static __thread int current_error_line;	/* of libconfuse's last message */
 
 void
 conf_errors_init(struct conf_errors *e, char *buf, size_t len)
@@ -53,6 +56,7 @@ conf_confuse_error(cfg_t *cfg, const char *fmt, va_list ap)
 	if (current_errors == NULL)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	current_error_line = cfg != NULL ? cfg->line : 0;
 	if (cfg != NULL && current_path != NULL)
 		conf_error(current_errors, "%s:%d: %s", current_path, cfg->line, msg);
 	else
@@ -100,17 +104,23 @@ conf_blank_comments(char *s)
  * The line where a quoted string opens that the text never closes, or 0.
  * libconfuse drops such a string at the end of a file without a word (and
  * echoes a backslash before the end to stdout): a file cut short must not
- * pass for a good one. Comments are blanked out already.
+ * pass for a good one. A quote left open on one line closes on a later one
+ * and the string that really stays open starts further down: the first
+ * string that runs over a line end is then the one at fault. Comments are
+ * blanked out already.
  */
 static int
 conf_open_quote_line(const char *s)
 {
 	char quote = 0;
-	int line = 1, opened = 0;
+	int line = 1, opened = 0, first_multiline = 0;
 
 	for (const char *p = s; *p != '\0'; p++) {
-		if (*p == '\n')
+		if (*p == '\n') {
+			if (quote != 0 && first_multiline == 0)
+				first_multiline = opened;
 			line++;
+		}
 		if (quote != 0) {
 			if (*p == '\\' && p[1] != '\0') {
 				if (*++p == '\n')
@@ -123,12 +133,42 @@ conf_open_quote_line(const char *s)
 			opened = line;
 		}
 	}
-	return quote != 0 ? opened : 0;
+	if (quote == 0)
+		return 0;
+	return first_multiline != 0 ? first_multiline : opened;
 }
 
-int
-conf_parse(cfg_t *cfg, const char *path, struct conf_errors *e)
+/* Blank out line n (1-based) of s, unless it opens or closes a section:
+ * returns whether it did. */
+static int
+conf_blank_line(char *s, int n)
 {
+	char *p = s, *end;
+
+	for (int line = 1; line < n && p != NULL; line++)
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	if (p == NULL)
+		return 0;
+	end = p + strcspn(p, "\n");
+	if (memchr(p, '{', (size_t)(end - p)) != NULL || memchr(p, '}', (size_t)(end - p)) != NULL)
+		return 0;
+	memset(p, ' ', (size_t)(end - p));
+	return 1;
+}
+
+/*
+ * conf_parse, and with opts (those *cfgp was made with) the errors after
+ * libconfuse's first one as well. When the text parses without the lines
+ * at fault, *cfgp is replaced by that parse (its lines tracked as tracked
+ * says) and 1 returned: the caller can check the values that are left.
+ */
+static int
+conf_parse_opts(cfg_t **cfgp, cfg_opt_t *opts, const char *const *tracked, const char *path,
+    struct conf_errors *e)
+{
+	cfg_t *cfg = *cfgp;
+	int recovered = 0;
 	char *text;
 	int rc;
 
@@ -146,16 +186,45 @@ conf_parse(cfg_t *cfg, const char *path, struct conf_errors *e)
 	cfg_set_error_function(cfg, conf_confuse_error);
 	current_errors = e;
 	current_path = path;
+	current_error_line = 0;
 	rc = cfg_parse_buf(cfg, text);
+	/*
+	 * libconfuse stops at the first error: parse again without its line,
+	 * in a scratch cfg, to report the errors after it too (an error on a
+	 * line that opens or closes a section would only bring false ones).
+	 */
+	for (int pass = 0; rc != CFG_SUCCESS && opts != NULL && pass < 20 &&
+	    current_error_line > 0 && conf_blank_line(text, current_error_line); pass++) {
+		cfg_t *scratch = cfg_init(opts, cfg->flags);
+		if (scratch == NULL)
+			break;
+		if (tracked != NULL)
+			conf_track_lines(scratch, tracked);
+		cfg_set_error_function(scratch, conf_confuse_error);
+		current_error_line = 0;
+		if (cfg_parse_buf(scratch, text) == CFG_SUCCESS) {
+			cfg_free(*cfgp);
+			*cfgp = scratch;
+			recovered = 1;
+			break;
+		}
+		cfg_free(scratch);
+	}
 	current_errors = NULL;
 	current_path = NULL;
 	free(text);
 	if (rc != CFG_SUCCESS) {
 		if (e->count == 0)
 			conf_error(e, "%s: parse error", path);
-		return -1;
+		return recovered ? 1 : -1;
 	}
 	return 0;
+}
+
+int
+conf_parse(cfg_t *cfg, const char *path, struct conf_errors *e)
+{
+	return conf_parse_opts(&cfg, NULL, NULL, path, e) == 0 ? 0 : -1;
 }
 
 struct optline {
@@ -296,8 +365,12 @@ opt_error(struct conf_errors *e, const char *path, const char *title, const char
 		conf_error(e, "%s: %s", path, msg);
 }
 
-int
-config_load(const char *path, struct server_config *c, char *err, size_t errlen)
+static int config_check_files(const struct server_config *c, struct conf_errors *e);
+
+/* config_load, and with check_files what a start needs of the files. */
+static int
+config_load_files(const char *path, struct server_config *c, int check_files, char *err,
+    size_t errlen)
 {
 	struct conf_errors e;
 	cfg_t *cfg;
@@ -327,7 +400,9 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 	    "failover|poll_interval", "failover|fail_after", "failover|witness",
 	    "tls|cert", "tls|key", "ca", "user", "allow_root", "public_status", NULL };
 	conf_track_lines(cfg, tracked);
-	if (conf_parse(cfg, path, &e) != 0)
+	/* After a syntax error, the values of the other lines are checked
+	 * too: every problem in one run. */
+	if (conf_parse_opts(&cfg, server_opts, tracked, path, &e) < 0)
 		goto out;
 
 	s = cfg_getstr(cfg, "name");
@@ -348,6 +423,11 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 		opt_error(&e, path, "", "url", "url must be http://HOST:PORT or https://HOST:PORT");
 	util_strlcpy(c->url, s, sizeof(c->url));
 
+	c->line.state_dir = conf_line("", "state_dir", 0);
+	c->line.admin_token_file = conf_line("", "admin_token_file", 0);
+	c->line.peer_token_file = conf_line("", "peer_token_file", 0);
+	c->line.tls_cert = conf_line("", "cert", 0);	/* tls has no title */
+	c->line.tls_key = conf_line("", "key", 0);
 	c->state_dir = conf_path(c, cfg_getstr(cfg, "state_dir"));
 	c->licenses = conf_path(c, cfg_getstr(cfg, "licenses"));
 	c->admin_token_file = conf_path(c, cfg_getstr(cfg, "admin_token_file"));
@@ -484,6 +564,8 @@ config_load(const char *path, struct server_config *c, char *err, size_t errlen)
 			    "a URL", t);
 		util_strlcpy(fc->witness, s, sizeof(fc->witness));
 	}
+	if (check_files && c->state_dir != NULL && c->licenses != NULL)
+		config_check_files(c, &e);
 	if (e.count == 0)
 		rc = 0;
 out:
@@ -494,6 +576,108 @@ out:
 		memset(c, 0, sizeof(*c));
 	}
 	return rc;
+}
+
+/* An error about the file an option names: "FILE:LINE: " when the option
+ * was set, "FILE: " for a default. */
+static void
+file_error(struct conf_errors *e, const struct server_config *c, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+file_error(struct conf_errors *e, const struct server_config *c, int line, const char *fmt, ...)
+{
+	char msg[700];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		conf_error(e, "%s:%d: %s", c->file, line, msg);
+	else
+		conf_error(e, "%s: %s", c->file, msg);
+}
+
+static void
+check_token_file(struct conf_errors *e, const struct server_config *c, const char *opt,
+    const char *path, int line, const char *default_name)
+{
+	char *dflt = util_path_join(c->state_dir, default_name);
+	int is_default = dflt != NULL && strcmp(dflt, path) == 0;
+	char *text;
+
+	free(dflt);
+	if (line == 0 && is_default)
+		line = c->line.state_dir;	/* where the file comes from */
+	if ((text = util_read_file_max(path, UTIL_SECRET_MAX, NULL)) == NULL) {
+		if (errno == ENOENT && is_default)
+			return;		/* created at the first start */
+		file_error(e, c, line, "%s %s: %s", opt, path, util_read_strerror(errno));
+		return;
+	}
+	text[strcspn(text, "\r\n")] = '\0';
+	if (strlen(text) < CONFIG_TOKEN_MIN)
+		file_error(e, c, line, "%s %s: token shorter than %d characters", opt, path,
+		    CONFIG_TOKEN_MIN);
+	memset(text, 0, strlen(text));
+	free(text);
+}
+
+/*
+ * What a start needs of the files the configuration names: token files
+ * there and long enough (the default ones in the state directory may be
+ * missing: a start creates them), TLS certificate and key readable, the
+ * state directory writable or creatable. Each problem goes to e.
+ */
+static int
+config_check_files(const struct server_config *c, struct conf_errors *e)
+{
+	struct stat st;
+	int before = e->count;
+	if (lstat(c->state_dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			file_error(e, c, c->line.state_dir, "state_dir %s: not a directory",
+			    c->state_dir);
+		else if (faccessat(AT_FDCWD, c->state_dir, W_OK | X_OK, AT_EACCESS) != 0)
+			file_error(e, c, c->line.state_dir, "state_dir %s: not writable (%s)",
+			    c->state_dir, strerror(errno));
+	} else {
+		/* A start creates it (not its parents). */
+		char *parent = util_dirname(c->state_dir);
+		int saved = errno;
+		if (saved != ENOENT)
+			file_error(e, c, c->line.state_dir, "state_dir %s: %s", c->state_dir,
+			    strerror(saved));
+		else if (parent == NULL ||
+		    faccessat(AT_FDCWD, parent, W_OK | X_OK, AT_EACCESS) != 0)
+			file_error(e, c, c->line.state_dir, "state_dir %s: missing, and %s "
+			    "cannot be written to create it (%s)", c->state_dir,
+			    parent ? parent : "its directory", strerror(errno));
+		free(parent);
+	}
+	check_token_file(e, c, "admin_token_file", c->admin_token_file,
+	    c->line.admin_token_file, "admin.token");
+	check_token_file(e, c, "peer_token_file", c->peer_token_file,
+	    c->line.peer_token_file, "peer.token");
+	if (c->tls_cert != NULL && faccessat(AT_FDCWD, c->tls_cert, R_OK, AT_EACCESS) != 0)
+		file_error(e, c, c->line.tls_cert, "tls cert %s: %s", c->tls_cert,
+		    strerror(errno));
+	if (c->tls_key != NULL && faccessat(AT_FDCWD, c->tls_key, R_OK, AT_EACCESS) != 0)
+		file_error(e, c, c->line.tls_key, "tls key %s: %s", c->tls_key, strerror(errno));
+	return e->count - before;
+}
+
+int
+config_load(const char *path, struct server_config *c, char *err, size_t errlen)
+{
+	return config_load_files(path, c, 0, err, errlen);
+}
+
+int
+config_check(const char *path, struct server_config *c, char *err, size_t errlen)
+{
+	return config_load_files(path, c, 1, err, errlen);
 }
 
 void

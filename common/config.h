@@ -81,12 +81,23 @@ struct server_config {
 	int public_status;		/* GET /metrics and GET / without the admin token */
 	struct failover_conf *failover;
 	size_t nfailover;
+	struct {			/* where options were set; 0: not set */
+		int state_dir, admin_token_file, peer_token_file, tls_cert, tls_key;
+	} line;
 };
+
+/* Tokens shorter than this are refused (slserve.conf(5)). */
+#define CONFIG_TOKEN_MIN 16
 
 #define SLSERVE_CONF_DEFAULT "/etc/sl/slserve.conf"
 
 /* Parse and validate slserve.conf. err gets every problem found. */
 int config_load(const char *path, struct server_config *c, char *err, size_t errlen);
 void config_free(struct server_config *c);
+/* config_load (for slserve -n), and what a start needs of the files it
+ * names: token files there and long enough, TLS certificate and key
+ * readable, the state directory writable; each problem with the FILE:LINE
+ * of its option. */
+int config_check(const char *path, struct server_config *c, char *err, size_t errlen);
 
 #endif

@@ -58,6 +58,9 @@ check_fails() {
 	    'admin_token_file = "admin.tok"' 'peer_token_file = "peer.tok"' \
 	    'failover "lic0" {' '  url = "http://127.0.0.1:7071"' '  poll_interval = 0.5' \
 	    '  fail_after = 3' '}'
+	# Token files named in the configuration must exist (slserve -n checks).
+	echo 0123456789abcdef0123 >"$D/admin.tok"
+	echo 0123456789abcdef0123 >"$D/peer.tok"
 	run --separate-stderr "$SLSERVE" -n -f "$D/slserve.conf"
 	assert_success
 	assert_output "configuration OK"
@@ -85,6 +88,49 @@ check_fails() {
 @test "slserve -n: unterminated string names file:line" {
 	printf 'name = "lic1\nlisten = "127.0.0.1:7070"\n' >"$D/slserve.conf"
 	check_fails
+}
+
+@test "slserve -n: a string left open on line 2 is reported at line 2, not where it ends" {
+	printf 'name = "lic1"\nstate_dir = "state\nlicenses = "licenses.conf"\n' >"$D/slserve.conf"
+	check_fails
+	assert_output "$D/slserve.conf:2: unterminated string constant"
+}
+
+@test "slserve -n: two bad lines and the files a start needs: every problem, each at its line" {
+	echo short >"$D/short.token"
+	good_conf 'fsync = maybe' \
+	    'failover "lic0" {' '  url = "http://127.0.0.1:7071"' '  poll_intervall = 1' '}' \
+	    'max_body = 5' \
+	    "admin_token_file = \"short.token\"" \
+	    'peer_token_file = "missing.token"' \
+	    'tls {' '  cert = "cert.pem"' '  key = "key.pem"' '}'
+	sed -i 's|^state_dir = .*|state_dir = "no/such/dir/state"|' "$D/slserve.conf"
+	check_fails
+	cat >"$SL_TMP/want" <<EOF
+$D/slserve.conf:5: invalid boolean value for option 'fsync'
+$D/slserve.conf:8: no such option 'poll_intervall'
+$D/slserve.conf:10: max_body must be 1024 to 16777216 bytes
+$D/slserve.conf:3: state_dir $D/no/such/dir/state: missing, and $D/no/such/dir cannot be written to create it (No such file or directory)
+$D/slserve.conf:11: admin_token_file $D/short.token: token shorter than 16 characters
+$D/slserve.conf:12: peer_token_file $D/missing.token: No such file or directory
+$D/slserve.conf:14: tls cert $D/cert.pem: No such file or directory
+$D/slserve.conf:15: tls key $D/key.pem: No such file or directory
+EOF
+	diff -u "$SL_TMP/want" - <<<"$output"
+	# and a start fails on what -n named (here the state directory first).
+	run timeout 10 "$SLSERVE" -d -f "$D/slserve.conf"
+	[ "$status" -eq 1 ]
+}
+
+@test "slserve -n: the default token files in the state directory may be missing, not short" {
+	good_conf
+	run --separate-stderr "$SLSERVE" -n -f "$D/slserve.conf"
+	assert_success
+	mkdir -m 0700 "$D/state"
+	echo short >"$D/state/peer.token"
+	check_fails
+	# (named at state_dir's line: the file is there because of it)
+	assert_output "$D/slserve.conf:3: peer_token_file $D/state/peer.token: token shorter than 16 characters"
 }
 
 @test "slserve -n: bad listen address names file:line and the value" {

@@ -2,6 +2,7 @@
 # GET /metrics: the Prometheus text format, checked with promtool.
 
 load helpers-ops
+load helpers-failover
 
 setup() {
 	command -v promtool >/dev/null ||
@@ -32,12 +33,11 @@ teardown() { ops_teardown; }
 	grep -Fxi 'Content-Type: text/plain; version=0.0.4; charset=utf-8' <(tr -d '\r' <headers)
 
 	cat >want <<'EOF'
-sl_license_seats_in_use{license="cad-1",product="cad",pool="lic1"} 1
-sl_license_seats_in_use{license="sim-hard",product="sim",pool="lic1"} 0
-sl_license_seats_in_use{license="view-free",product="viewer",pool="lic1"} 0
-sl_license_seats_max{license="cad-1",product="cad",pool="lic1"} 2
-sl_license_seats_max{license="sim-hard",product="sim",pool="lic1"} 1
-sl_license_seats_max{license="view-free",product="viewer",pool="lic1"} -1
+sl_license_seats_in_use{license="cad-1",product="cad",pool="lic1",role="primary"} 1
+sl_license_seats_in_use{license="sim-hard",product="sim",pool="lic1",role="primary"} 0
+sl_license_seats_in_use{license="view-free",product="viewer",pool="lic1",role="primary"} 0
+sl_license_seats_max{license="cad-1",product="cad",pool="lic1",role="primary"} 2
+sl_license_seats_max{license="sim-hard",product="sim",pool="lic1",role="primary"} 1
 sl_license_denials_total{license="cad-1",product="cad",pool="lic1"} 1
 sl_license_denials_total{license="sim-hard",product="sim",pool="lic1"} 0
 sl_license_denials_total{license="view-free",product="viewer",pool="lic1"} 0
@@ -68,7 +68,23 @@ EOF
 	grep -Fxq '# TYPE sl_grants_total counter' metrics.txt
 	grep -Fxq '# TYPE sl_license_seats_in_use gauge' metrics.txt
 	grep -Fxq '# TYPE sl_http_request_duration_seconds histogram' metrics.txt
-	grep -Eq '^sl_build_info\{version="[^"]+",server="lic1",epoch="[0-9a-f]{16}"\} 1$' metrics.txt
+	# Unlimited is no sample, not a number that sums wrong.
+	! grep -q '^sl_license_seats_max{license="view-free"' metrics.txt
+	# The epoch is not on build_info (one series across restarts), but on
+	# the start time, which changes with it.
+	grep -Eq '^sl_build_info\{version="[^"]+",server="lic1"\} 1$' metrics.txt
+	epoch=$(curl -fsS -m 5 "$u/v1/health" | jq -r .epoch)
+	grep -Eq "^sl_start_time_seconds\\{epoch=\"$epoch\"\\} [0-9]+\$" metrics.txt
+}
+
+@test "metrics: HEAD is answered like GET, without a body" {
+	ops_start lic1
+	u=$(sl_url lic1)
+	run curl -sS -m 5 -I -o /dev/null -w '%{http_code} %{size_download}' "$u/metrics"
+	assert_success
+	assert_output "200 0"
+	curl -sS -m 5 -I "$u/metrics" | tr -d '\r' >headers
+	grep -Fxi 'Content-Type: text/plain; version=0.0.4; charset=utf-8' headers
 }
 
 @test "metrics: every license of /v1/licenses, with the same figures" {
@@ -81,11 +97,12 @@ EOF
 	curl -fsS -m 5 "$u/v1/licenses" >licenses.json
 	ops_metrics "$u" metrics.txt
 	jq -r '.licenses[] | "{license=\"\(.id)\",product=\"\(.product)\",pool=\"\(.pool)\"}" as $l |
-	    "sl_license_seats_in_use\($l) \(.in_use)",
-	    "sl_license_seats_max\($l) \(.max)",
+	    "sl_license_seats_in_use\($l | .[:-1]),role=\"\(.role)\"} \(.in_use)",
+	    (select(.max >= 0) | "sl_license_seats_max\($l | .[:-1]),role=\"\(.role)\"} \(.max)"),
 	    "sl_license_denials_total\($l) \(.fails)",
 	    "sl_license_status\($l | .[:-1]),status=\"\(.status)\"} 1"' licenses.json >want
-	[ "$(wc -l <want)" -eq 12 ]
+	# viewer is unlimited: no seats_max sample.
+	[ "$(wc -l <want)" -eq 11 ]
 	while IFS= read -r line; do
 		grep -Fxq -- "$line" metrics.txt || { echo "missing: $line" >&2; false; }
 	done <want
@@ -183,4 +200,39 @@ EOF
 	syncs=$((s1 - s0)) bound=$(( (t1 - t0) / 10000000 + 1 ))
 	echo "syncs $syncs in $(( (t1 - t0) / 1000000 )) ms, at most $bound" >&2
 	[ "$syncs" -ge 1 ] && [ "$syncs" -le "$bound" ]
+}
+
+# The README's scrape config takes both servers of a pair: summed over both
+# by license, the seats in use of role="primary" are the Primary's own, not
+# twice as many (the backup mirrors them under role="backup").
+@test "metrics: a Primary and its warm backup summed by license count each seat once" {
+	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/peer.token"
+	echo >>"$SL_TMP/peer.token"
+	chmod 600 "$SL_TMP/peer.token"
+	fo_start_pair "cad-1 cad 5 30" "view-free viewer unlimited 30"
+	ops_checkout "$UA" cad c1 >/dev/null
+	ops_checkout "$UA" cad c2 >/dev/null
+	ops_checkout "$UA" viewer c3 >/dev/null
+	# The backup mirrors the Primary's seats.
+	sl_until $((5 + FO_MARGIN)) ops_metric_is "$UB" \
+	    'sl_license_seats_in_use{license="cad-1",product="cad",pool="A",role="backup"}' 2
+	ops_metrics "$UA" a.txt
+	ops_metrics "$UB" b.txt
+	for m in a.txt b.txt; do
+		run promtool check metrics <"$m"
+		assert_success
+		assert_output ""
+	done
+	grep -Fxq 'sl_license_seats_in_use{license="cad-1",product="cad",pool="A",role="primary"} 2' a.txt
+	# sum by (license) (sl_license_seats_in_use{role="primary"}) over both targets.
+	cat a.txt b.txt | awk '
+	    /^sl_license_seats_in_use\{/ && /role="primary"/ {
+		match($0, /license="[^"]*"/); sum[substr($0, RSTART + 9, RLENGTH - 10)] += $NF }
+	    END { for (l in sum) print l, sum[l] }' | sort >summed
+	printf '%s\n' 'cad-1 2' 'cad-b 0' 'view-free 1' >expected
+	diff -u expected summed
+	# and that is what the Primary itself and the backup's own pool say.
+	{ curl -fsS -m 5 "$UA/v1/licenses"; curl -fsS -m 5 "$UB/v1/licenses"; } |
+	    jq -r '.licenses[] | select(.role == "primary") | "\(.id) \(.in_use)"' | sort >want
+	diff -u want summed
 }

@@ -26,7 +26,7 @@ refused() {
 is_metrics() {
 	grep -Fxiq 'Content-Type: text/plain; version=0.0.4; charset=utf-8' <(tr -d '\r' <headers)
 	grep -Fxq '# TYPE sl_license_seats_in_use gauge' body
-	grep -Fxq 'sl_license_seats_max{license="cad-1",product="cad",pool="lic1"} 2' body
+	grep -Fxq 'sl_license_seats_max{license="cad-1",product="cad",pool="lic1",role="primary"} 2' body
 }
 
 # is_page: the last answer was the HTML status page.

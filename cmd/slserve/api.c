@@ -42,6 +42,7 @@ const struct route api_routes[] = {
 	{ "POST", "/v1/peer/fence", AUTH_PEER, api_peer_fence },
 	{ "GET", "/v1/peer/probe", AUTH_PEER, api_peer_probe },
 	{ "GET", "/metrics", AUTH_STATUS, api_metrics },
+	{ "HEAD", "/metrics", AUTH_STATUS, api_metrics },	/* libmicrohttpd drops the body */
 	{ "GET", "/", AUTH_STATUS, api_status_page },
 	{ NULL, NULL, 0, NULL }
 };

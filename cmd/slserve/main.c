@@ -185,9 +185,9 @@ load_token(const char *path, int may_create, const char *what, unsigned char *ha
 		return -1;
 	}
 	text[strcspn(text, "\r\n")] = '\0';
-	if (strlen(text) < 16) {
-		snprintf(err, errlen, "%s token file %s: token shorter than 16 characters",
-		    what, path);
+	if (strlen(text) < CONFIG_TOKEN_MIN) {
+		snprintf(err, errlen, "%s token file %s: token shorter than %d characters",
+		    what, path, CONFIG_TOKEN_MIN);
 		free(text);
 		return -1;
 	}
@@ -363,7 +363,7 @@ main(int argc, char **argv)
 	 * freed. */
 	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 
-	if (config_load(conf, &srv.cfg, err, sizeof(err)) != 0) {
+	if ((check_only ? config_check : config_load)(conf, &srv.cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
@@ -374,11 +374,11 @@ main(int argc, char **argv)
 	if (do_recover)
 		return recover(&srv.cfg);
 	if (check_only) {
+		int bad = 0;
 		if (license_load(srv.cfg.licenses, &set, err, sizeof(err)) != 0) {
 			fprintf(stderr, "%s\n", err);
 			return 1;
 		}
-		int bad = 0;
 		for (size_t i = 0; i < set.n && srv.nkeys > 0; i++) {
 			enum license_verdict v = license_verify(&set.v[i], srv.keys, srv.nkeys);
 			if (v != LICENSE_VALID) {

@@ -94,14 +94,23 @@ put_license_sample(FILE *f, const char *name, json_t *l)
 	put_label(f, ",pool", json_str(l, "pool", ""));
 }
 
-/* The metrics that are one number of each license of /v1/licenses. */
+/*
+ * The metrics that are one number of each license of /v1/licenses. The
+ * seat gauges carry the role of the pool here ("primary", or "backup" for
+ * a mirrored copy), so that summing over a Primary and its warm backup
+ * counts each seat once (role="primary"); a negative number (unlimited) is
+ * no sample at all.
+ */
 static const struct {
 	const char *name, *type, *help, *field;
+	int with_role;
 } license_numbers[] = {
-	{ "sl_license_seats_in_use", "gauge", "Seats of the license in use.", "in_use" },
-	{ "sl_license_seats_max", "gauge", "Seats of the license (-1: unlimited).", "max" },
+	{ "sl_license_seats_in_use", "gauge", "Seats of the license in use, by role "
+	    "(primary: its own pool; backup: mirrored from its Primary).", "in_use", 1 },
+	{ "sl_license_seats_max", "gauge", "Seats of the license, by role; "
+	    "absent when unlimited.", "max", 1 },
 	{ "sl_license_denials_total", "counter",
-	    "Checkouts of the license's product refused since start (FAILS).", "fails" },
+	    "Checkouts of the license's product refused since start (FAILS).", "fails", 0 },
 };
 
 static void
@@ -123,8 +132,13 @@ put_licenses(FILE *f, json_t *lics)
 		put_header(f, license_numbers[k].name, license_numbers[k].type,
 		    license_numbers[k].help);
 		json_array_foreach(lics, i, l) {
+			long long v = json_int(l, license_numbers[k].field, 0);
+			if (v < 0)
+				continue;
 			put_license_sample(f, license_numbers[k].name, l);
-			fprintf(f, "} %lld\n", json_int(l, license_numbers[k].field, 0));
+			if (license_numbers[k].with_role)
+				put_label(f, ",role", json_str(l, "role", ""));
+			fprintf(f, "} %lld\n", v);
 		}
 	}
 	put_header(f, "sl_license_status", "gauge",
@@ -289,14 +303,19 @@ api_metrics(struct req *r, const char *arg)
 		req_error(r, 503, "out_of_memory", "server out of memory");
 		return;
 	}
+	/* The epoch changes at every start, as the start time does: it is a
+	 * label of that sample, not of build_info, whose series stays one
+	 * for as long as the version does. */
 	put_header(f, "sl_build_info", "gauge", "Version and name of this slserve (always 1).");
 	fputs("sl_build_info", f);
 	put_label(f, "{version", SL_VERSION);
 	put_label(f, ",server", srv->cfg.name);
-	put_label(f, ",epoch", srv->epoch);
 	fputs("} 1\n", f);
-	put_header(f, "sl_start_time_seconds", "gauge", "When this slserve started (unix time).");
-	fprintf(f, "sl_start_time_seconds %lld\n", (long long)srv->started);
+	put_header(f, "sl_start_time_seconds", "gauge",
+	    "When this slserve started (unix time), with the epoch of this start.");
+	fputs("sl_start_time_seconds", f);
+	put_label(f, "{epoch", srv->epoch);
+	fprintf(f, "} %lld\n", (long long)srv->started);
 
 	json_t *lics = store_licenses_json(srv->store);
 	put_licenses(f, lics);
