@@ -39,3 +39,38 @@ teardown() { fo_teardown; }
 	[ "$(fo_lease_count A "$soft")" = 0 ]
 	[ "$(fo_lease_count A "$hard")" = 0 ]
 }
+
+# handback_adopted URL ID SINCE: B hands back lease ID as one it adopted
+# from its mirror of A (POST /v1/peer/handback, B's side of the protocol).
+handback_adopted() {
+	fo_peer "$1" POST /v1/peer/handback "$(jq -cn --arg id "$2" --argjson since "$3" \
+	    '{pool: "A", from: "B", released: [], leases: [{id: $id, license: "cad-a",
+	      product: "cad", pool: "A", client: "c", user: "u", host: "h", pid: 1,
+	      since: $since, expires_ms: 0, adopted: true}]}')"
+}
+
+@test "a handback does not bring back a seat the Primary checked in, on its first start too" {
+	# A started with an empty state directory and was never restarted.
+	fo_checkout "$UA" cad
+	fo_expect 201
+	l=$(jq -r .lease <<<"$HTTP_BODY")
+	since=$(fo_leases A | jq --arg id "$l" '.leases[] | select(.lease == $id) | .since')
+	fo_checkin "$UA" "$l"
+	fo_expect 200
+	# B's mirror had not seen the checkin when it took over.
+	handback_adopted "$UA" "$l" "$since"
+	fo_expect 200
+	fo_lic_is "$UA" cad-a '.in_use == 0'
+	[ "$(fo_lease_count A "$l")" = 0 ]
+}
+
+@test "a Primary that lost its state takes back the seats its backup adopted before it started" {
+	fo_kill9 A
+	rm -rf "$SL_TMP/A/state"
+	sl_start A
+	l=abcdefabcdefabcdefabcdefabcdef01
+	handback_adopted "$UA" "$l" $(($(date +%s) - 60))
+	fo_expect 200
+	fo_lic_is "$UA" cad-a '.in_use == 1'
+	[ "$(fo_lease_count A "$l")" = 1 ]
+}

@@ -69,6 +69,21 @@ d = open(p, "rb").read().rstrip(b"\0")
 open(p, "r+b").truncate(len(d))' "$1"
 }
 
+# full_disk_server LICENSE: server s1 (URL U, request_timeout 4) with that
+# license, its state on a 2 MiB tmpfs that is full, and its journal with no
+# room written ahead.
+full_disk_server() {
+	fo_licenses s1 "$1"
+	sl_server_config s1 "$(sl_free_port)" "request_timeout = 4"
+	mount_tmpfs "$SL_TMP/s1/state" 2m
+	sl_start s1
+	U=$(sl_url s1)
+	sl_stop s1
+	journal_trim "$SL_TMP/s1/state/journal"
+	dd if=/dev/zero of="$SL_TMP/s1/state/fill" bs=4k 2>/dev/null || true
+	sl_start s1
+}
+
 # health_code URL: the HTTP status of URL/v1/health.
 health_code() { curl -s -m 3 -o /dev/null -w '%{http_code}' "$1/v1/health"; }
 health_is() { [ "$(health_code "$1")" = "$2" ]; }
@@ -86,16 +101,7 @@ checkout_timed() {
 }
 
 @test "disk full: 503 storage_unavailable at once, unhealthy everywhere, healed when space returns" {
-	fo_licenses s1 "sim-hard sim 100 0"
-	sl_server_config s1 "$(sl_free_port)" "request_timeout = 4"
-	mount_tmpfs "$SL_TMP/s1/state" 2m
-	sl_start s1
-	U=$(sl_url s1)
-	sl_stop s1
-	# The disk is full, and the journal has no room written ahead.
-	journal_trim "$SL_TMP/s1/state/journal"
-	dd if=/dev/zero of="$SL_TMP/s1/state/fill" bs=4k 2>/dev/null || true
-	sl_start s1
+	full_disk_server "sim-hard sim 100 0"
 
 	# Seats are granted while the journal's last page has room; the first
 	# record that needs a new block is answered 503, fast.
@@ -252,15 +258,7 @@ checkout_timed() {
 }
 
 @test "1,500 checkouts abandoned on a full disk: none granted when space returns, health answers throughout" {
-	fo_licenses s1 "view viewer unlimited 300"
-	sl_server_config s1 "$(sl_free_port)" "request_timeout = 4"
-	mount_tmpfs "$SL_TMP/s1/state" 2m
-	sl_start s1
-	U=$(sl_url s1)
-	sl_stop s1
-	journal_trim "$SL_TMP/s1/state/journal"
-	dd if=/dev/zero of="$SL_TMP/s1/state/fill" bs=4k 2>/dev/null || true
-	sl_start s1
+	full_disk_server "view viewer unlimited 300"
 	# Fill the journal's last page until the disk refuses.
 	local i=0
 	while [ $i -lt 200 ]; do

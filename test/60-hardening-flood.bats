@@ -5,11 +5,7 @@
 
 load helpers-hardening
 
-setup() {
-	sl_setup
-	PORT=$(sl_free_port)
-	U=http://127.0.0.1:$PORT
-}
+setup() { hd_setup; }
 
 teardown() {
 	[ -z "${FLOOD:-}" ] || kill "$FLOOD" 2>/dev/null || true
@@ -17,10 +13,7 @@ teardown() {
 }
 
 # start [EXTRA-CONFIG-LINES...]: slserve "fl", by default with the defaults.
-start() {
-	sl_server_config fl "$PORT" "$@"
-	hd_start fl "$U"
-}
+start() { hd_start_as fl "$@"; }
 
 # flood COUNT SECONDS [reopen]: test/flood.py from 127.0.0.2 in the
 # background; waits until its burst is sent.

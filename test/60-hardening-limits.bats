@@ -4,11 +4,7 @@
 
 load helpers-hardening
 
-setup() {
-	sl_setup
-	PORT=$(sl_free_port)
-	U=http://127.0.0.1:$PORT
-}
+setup() { hd_setup; }
 
 teardown() {
 	[ -z "${LORIS:-}" ] || kill "$LORIS" 2>/dev/null || true
@@ -16,10 +12,7 @@ teardown() {
 }
 
 # start EXTRA-CONFIG-LINES...: slserve "lim" with those settings.
-start() {
-	sl_server_config lim "$PORT" "$@"
-	hd_start lim "$U"
-}
+start() { hd_start_as lim "$@"; }
 
 # loris IDLE TRICKLE SECONDS: test/slowloris.py in the background; waits
 # until its connections are open ($SL_TMP/loris.out says how many).

@@ -4,6 +4,21 @@
 bats_require_minimum_version 1.5.0
 load helpers
 
+# hd_setup: the test's directory and a free port for its server (PORT, U).
+hd_setup() {
+	sl_setup
+	PORT=$(sl_free_port)
+	U=http://127.0.0.1:$PORT
+}
+
+# hd_start_as NAME [CONFIG-LINES...]: slserve NAME on PORT with those settings.
+hd_start_as() {
+	local name=$1
+	shift
+	sl_server_config "$name" "$PORT" "$@"
+	hd_start "$name" "$U"
+}
+
 # hd_ca DIR NAME: a throwaway CA (DIR/NAME.pem, DIR/NAME.key).
 hd_ca() {
 	mkdir -p "$1"

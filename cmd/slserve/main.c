@@ -473,6 +473,7 @@ main(int argc, char **argv)
 	if (srv.journal == NULL)
 		startup_failed("state: %s", err);
 	srv.store->had_state = journal_last_seq(srv.journal) > 0;
+	srv.store->started = time(NULL);
 	store_grace(srv.store);
 
 	util_random_hex(srv.epoch, 8);

@@ -2490,8 +2490,10 @@ store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended)
 		}
 		/* A seat of ours the backup took from its mirror that we no longer
 		 * hold ended here (its mirror had not seen that yet): taking it
-		 * back would hold a seat nobody has. Unless we lost our state. */
-		if (json_is_true(json_object_get(v, "adopted")) && s->had_state)
+		 * back would hold a seat nobody has. Unless we lost our state:
+		 * we started with none, and it was granted before we started. */
+		if (json_is_true(json_object_get(v, "adopted")) &&
+		    (s->had_state || json_int(v, "since", 0) >= (long long)s->started))
 			continue;
 		if ((q = adopt_lease(s, own, v)) > 0) {
 			seq = q;

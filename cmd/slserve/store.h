@@ -114,6 +114,7 @@ struct store {
 	long max_leases;
 	int64_t confirm_timeout_ms;	/* an unconfirmed hard seat ends then */
 	int had_state;		/* its journal had records at start (it lost none) */
+	time_t started;		/* when this process started serving */
 
 	struct lic **lics;
 	size_t nlics, caplics;
