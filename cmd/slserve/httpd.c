@@ -604,6 +604,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	if (r->answered)
 		metrics_request_done(r->start_us);
+	/* Held and let go, but libmicrohttpd found the client gone and never
+	 * called us again: the handler's context was not used up. */
+	if (r->on_resume != NULL)
+		free(r->ctx);
 	json_decref(r->reply.body);
 	free(r->body);
 	free(r->raw);

@@ -58,7 +58,8 @@ struct req {
 	const char *content_type;
 	int64_t start_us;		/* metrics_clock_us() at arrival */
 	/* A request its handler holds (req_hold): on_resume, when set, makes
-	 * the answer once req_wake has let it go; ctx is the handler's. */
+	 * the answer once req_wake has let it go; ctx is the handler's (a
+	 * single allocation: freed here if on_resume never ran). */
 	void (*on_resume)(struct req *r);
 	void *ctx;
 };
