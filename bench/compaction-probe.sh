@@ -54,21 +54,23 @@ awk 'BEGIN { for (i = 0; i < 100; i++)
 pid=$!
 sl_until 10 curl -fsS -m 1 -o /dev/null "$url/v1/health" 2>/dev/null
 
-# checkouts PREFIX N: a curl config of N checkouts, PREFIX-0..PREFIX-(N-1).
+# checkouts PREFIX N: a curl config of N checkouts, PREFIX-0..PREFIX-(N-1)
+# (each id ending in 32 hex digits: client-chosen ids carry 128 bits).
+H=0123456789abcdef0123456789abcdef
 checkouts() {
-	awk -v url="$url" -v p="$1" -v n="$2" 'BEGIN { for (i = 0; i < n; i++) {
+	awk -v url="$url" -v p="$1" -v n="$2" -v h="$H" 'BEGIN { for (i = 0; i < n; i++) {
 		if (i) print "next"
 		printf "url = \"%s/v1/checkout\"\n", url
-		printf "data = \"{\\\"product\\\":\\\"p%02d\\\",\\\"lease\\\":\\\"%s-%d\\\",\\\"client\\\":\\\"c%d\\\"}\"\n", i % 100, p, i, i % 50
+		printf "data = \"{\\\"product\\\":\\\"p%02d\\\",\\\"lease\\\":\\\"%s-%d-%s\\\",\\\"client\\\":\\\"c%d\\\"}\"\n", i % 100, p, i, h, i % 50
 		print "output = \"/dev/null\""
 		print "write-out = \"%{http_code}\\n\""
 	} }'
 }
 checkouts fill "$leases" >"$tmp/fill.cfg"
 checkouts more 45000 >"$tmp/more.cfg"
-awk -v url="$url" 'BEGIN { for (i = 0; i < 30000; i++) {
+awk -v url="$url" -v h="$H" 'BEGIN { for (i = 0; i < 30000; i++) {
 	if (i) print "next"
-	printf "url = \"%s/v1/leases/fill-7/heartbeat\"\nrequest = \"POST\"\n", url
+	printf "url = \"%s/v1/leases/fill-7-%s/heartbeat\"\nrequest = \"POST\"\n", url, h
 	print "output = \"/dev/null\""
 	print "write-out = \"%{time_total}\\n\""
 } }' >"$tmp/hb.cfg"
