@@ -195,7 +195,7 @@ own_lease_fenced(struct req *r, const char *id)
 	char why[512];
 
 	if (fence_may_grant(r->srv->fence, why, sizeof(why)) ||
-	    store_lease_is_own(r->srv->store, id) == 0)
+	    store_lease_pool_own(r->srv->store, id) == 0)
 		return 0;
 	req_error(r, 503, "not_serving", "%s", why);
 	return 1;

@@ -1213,7 +1213,7 @@ lease_confirm(struct store *s, struct lease *l)
 }
 
 int
-store_lease_is_own(struct store *s, const char *id)
+store_lease_pool_own(struct store *s, const char *id)
 {
 	pthread_mutex_lock(&s->lock);
 	struct lease *l = lease_find(s, id);

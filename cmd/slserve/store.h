@@ -217,9 +217,9 @@ uint64_t store_release_unanswered(struct store *s, const char *id);
 /* The holder of hard seat id has it (its 201 was sent, or it called with
  * the id): it is held until checked in (see store_checkout). */
 void store_confirm(struct store *s, const char *id);
-/* Is id a live lease of this server's own pool (1), of another pool (0),
- * or unknown here (-1)? */
-int store_lease_is_own(struct store *s, const char *id);
+/* Is lease id (live, or a revoked or handed-back marker) of this server's
+ * own pool (1), of another pool (0), or unknown here (-1)? */
+int store_lease_pool_own(struct store *s, const char *id);
 
 /* Reclaim soft leases past their expiry and drop old tombstones and bans. */
 void store_expire(struct store *s);
