@@ -227,60 +227,82 @@ state_write_atomic(const char *path, const void *buf, size_t len, mode_t mode,
 	return state_write_atomic_check(path, buf, len, mode, NULL, NULL, err, errlen);
 }
 
+char *
+state_write_tmp(const char *path, const void *buf, size_t len, mode_t mode,
+    int (*check)(int fd, const char *tmp, void *arg, char *err, size_t errlen),
+    void *arg, char *err, size_t errlen)
+{
+	char *tmp = NULL;
+	int fd;
+
+	if (asprintf(&tmp, "%s.XXXXXX", path) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		free(tmp);
+		return NULL;
+	}
+	if (fchmod(fd, mode) == -1 || state_write_all(fd, buf, len) == -1) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto failed;
+	}
+	if (check != NULL && check(fd, tmp, arg, err, errlen) == -1)
+		goto failed;
+	if (fsync(fd) == -1) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto failed;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto failed;
+	}
+	return tmp;
+failed:
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	free(tmp);
+	return NULL;
+}
+
+int
+state_rename_durable(const char *from, const char *to, char *err, size_t errlen)
+{
+	char *dir;
+	int rc = 0;
+
+	if (rename(from, to) == -1) {
+		snprintf(err, errlen, "rename %s to %s: %s", from, to, strerror(errno));
+		return -1;
+	}
+	if ((dir = util_dirname(to)) == NULL || state_fsync_dir(dir) == -1) {
+		snprintf(err, errlen, "%s: fsync: %s", dir ? dir : to, strerror(errno));
+		rc = -1;
+	}
+	free(dir);
+	return rc;
+}
+
 int
 state_write_atomic_check(const char *path, const void *buf, size_t len, mode_t mode,
     int (*check)(int fd, const char *tmp, void *arg, char *err, size_t errlen),
     void *arg, char *err, size_t errlen)
 {
-	char *tmp = NULL, *dir = NULL;
-	int fd = -1, rc = -1;
+	char *tmp = state_write_tmp(path, buf, len, mode, check, arg, err, errlen);
+	struct stat st;
+	int rc;
 
-	if (asprintf(&tmp, "%s.XXXXXX", path) == -1) {
-		tmp = NULL;
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		free(tmp);
-		tmp = NULL;
-		goto out;
-	}
-	if (fchmod(fd, mode) == -1 || state_write_all(fd, buf, len) == -1) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (check != NULL && check(fd, tmp, arg, err, errlen) == -1)
-		goto out;
-	if (fsync(fd) == -1) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (close(fd) == -1) {
-		fd = -1;
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1) {
-		snprintf(err, errlen, "rename %s to %s: %s", tmp, path, strerror(errno));
-		goto out;
-	}
-	free(tmp);
-	tmp = NULL;
-	if ((dir = util_dirname(path)) == NULL || state_fsync_dir(dir) == -1) {
-		snprintf(err, errlen, "%s: fsync: %s", dir ? dir : path, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	if (fd != -1)
-		close(fd);
-	if (tmp != NULL) {
+	if (tmp == NULL)
+		return -1;
+	rc = state_rename_durable(tmp, path, err, errlen);
+	/* Not renamed: the temporary file goes. Renamed, the directory not
+	 * synced: it is the file now. */
+	if (rc != 0 && lstat(tmp, &st) == 0)
 		unlink(tmp);
-		free(tmp);
-	}
-	free(dir);
+	free(tmp);
 	return rc;
 }
 

@@ -36,6 +36,13 @@ int state_write_atomic(const char *path, const void *buf, size_t len, mode_t mod
 int state_write_atomic_check(const char *path, const void *buf, size_t len, mode_t mode,
     int (*check)(int fd, const char *tmp, void *arg, char *err, size_t errlen),
     void *arg, char *err, size_t errlen);
+/* The first half of it: the temporary file written and synced; its name
+ * (to free), or NULL with err set. */
+char *state_write_tmp(const char *path, const void *buf, size_t len, mode_t mode,
+    int (*check)(int fd, const char *tmp, void *arg, char *err, size_t errlen),
+    void *arg, char *err, size_t errlen);
+/* The second: rename from to to, and fsync to's directory. */
+int state_rename_durable(const char *from, const char *to, char *err, size_t errlen);
 int state_fsync_dir(const char *dir);
 
 /* Journal files: a version line "sl-journal 1", then one record per line:
