@@ -219,14 +219,22 @@ fo_own_status_is() {
 }
 
 # fo_mirror_ids BACKUP PRIMARY: the lease ids BACKUP mirrors for PRIMARY
-# (from its state files: mirror-PRIMARY.json, the base, and the records of
-# mirror-PRIMARY.journal when its first line names that base), sorted, one line.
+# (from its state files: mirror-PRIMARY.json, the base, the records of
+# mirror-PRIMARY.journal when its first line names that base, and those of
+# mirror-PRIMARY.journal.new when its first line names that base, or names
+# it as "after" and the journal was read), sorted, one line.
 fo_mirror_ids() {
 	local base="$SL_TMP/$1/state/mirror-$2.json" log="$SL_TMP/$1/state/mirror-$2.journal"
+	local new="$SL_TMP/$1/state/mirror-$2.journal.new"
 	[ -f "$base" ] || return 0
-	{ cat "$base"; [ -f "$log" ] && tail -n +2 "$log" | cut -d' ' -f2-; } |
-	    jq -rn --arg pool "$2" 'input as $b | reduce inputs as $l ({m: $b.mirror, ok: null};
-		if .ok == null then .ok = ($b.gen != null and $l.base == $b.gen)
+	{
+		cat "$base"
+		[ -f "$log" ] && tail -n +2 "$log" | cut -d' ' -f2-
+		[ -f "$new" ] && { echo '{"file":"new"}'; tail -n +2 "$new" | cut -d' ' -f2-; }
+	} | jq -rn --arg pool "$2" 'input as $b | reduce inputs as $l ({m: $b.mirror, ok: null, prev: false};
+		if $l.file == "new" then .prev = (.ok == true) | .ok = null
+		elif .ok == null then .ok = ($b.gen != null and ($l.base == $b.gen or
+		    (.prev and $l.after == $b.gen)))
 		elif .ok then reduce (($l.records // [])[] | select(.lease.pool == $pool)) as $r (.;
 		    if $r.op == "grant" and (($r.lease.tomb_until_ms // 0) == 0) then .m[$r.lease.id] = $r.lease
 		    elif $r.op == "release" or $r.op == "revoke" then .m |= del(.[$r.lease.id])

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,7 +95,7 @@ static pthread_mutex_t poll_error_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static struct failover *fo_of(struct server *srv) { return srv->failover; }
 static void full_leases_expire(void);
-static void long_poll_durable(void *arg);
+static void long_poll_batch(void *arg);
 static void long_poll_stop(struct server *srv);
 
 /*
@@ -296,6 +298,15 @@ backups_save(struct failover *fo)
  * proportional to the changes. A journal whose first line names another
  * base (we stopped between writing the base and starting the journal over)
  * is older than the base, which holds all of it, and is ignored.
+ *
+ * A journal outgrown while warm is not answered by writing the base on the
+ * poller's thread (a second at 100,000 leases, while the Primary's
+ * checkouts wait for our next poll): the poller copies the state in
+ * memory, starts mirror-NAME.journal.new, whose first line is
+ * {"base":"NEW","after":"OLD"}, appends to it from then on, and a thread
+ * writes base NEW beside it. Once that is on disk, journal.new replaces the
+ * journal. Until then, a start reads the old base, its journal and
+ * journal.new after it; after, base NEW and journal.new.
  */
 #define MIRROR_LOG_MIN (1 << 20)
 
@@ -307,12 +318,21 @@ struct mirror_log {
 	size_t released;	/* entries of pool->released on disk */
 	char epoch[40];		/* the Primary's epoch and sequence on disk: */
 	uint64_t seq;		/*   all that a poll may acknowledge */
+	uint64_t compacting;	/* a new base being written (its job's id), fd is
+				 * journal.new; 0: none */
 };
 
 /* The poller and the main loop both save: one at a time. */
 static pthread_mutex_t mirror_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct mirror_log *mirror_logs;
 static size_t nmirror_logs;
+/* Bases being written by a thread of their own; mirror_close_all waits. */
+static pthread_cond_t mirror_cv = PTHREAD_COND_INITIALIZER;
+static int mirror_compactions;
+static uint64_t mirror_compact_ids;
+/* MIRROR_LOG_MIN; tests set a small one (SL_TEST_MIRROR_LOG_MIN) to see
+ * the journal start over, in the background, after a few records. */
+static size_t mirror_log_min = MIRROR_LOG_MIN;
 
 /* The pool's journal state; NULL when out of memory. With mirror_mu held. */
 static struct mirror_log *
@@ -351,6 +371,161 @@ mirror_path(struct server *srv, const char *pool, const char *ext)
 	return util_path_join(srv->cfg.state_dir, buf);
 }
 
+/* A journal.new that a base now on disk holds (or that we forget). */
+static void
+mirror_new_remove(struct server *srv, const char *pool)
+{
+	char *npath = mirror_path(srv, pool, "journal.new");
+
+	if (npath != NULL && unlink(npath) != 0 && errno != ENOENT)
+		log_warn("%s", npath);
+	free(npath);
+}
+
+struct mirror_compact {
+	struct server *srv;
+	uint64_t id;
+	char pool[SL_ID_MAX + 1];
+	char gen[33];
+	json_t *st;
+};
+
+static struct mirror_log *
+mirror_log_compacting(uint64_t id)
+{
+	for (size_t i = 0; i < nmirror_logs; i++)
+		if (mirror_logs[i].compacting == id)
+			return &mirror_logs[i];
+	return NULL;
+}
+
+/* Write the base of a compaction, then let journal.new replace the
+ * journal, unless the mirror was saved or removed meanwhile. */
+static void *
+mirror_compactor(void *arg)
+{
+	struct mirror_compact *c = arg;
+	struct server *srv = c->srv;
+	char err[512], *tmp = NULL;
+	char *path = mirror_path(srv, c->pool, "json");
+	char *lpath = mirror_path(srv, c->pool, "journal");
+	char *npath = mirror_path(srv, c->pool, "journal.new");
+	char *text;
+	size_t tl = 0;
+
+	/* Behind the poller and the requests, as the journal's compaction. */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+		log_debug("mirror of %s: setpriority: %s", c->pool, strerror(errno));
+	text = json_dumps(c->st, JSON_COMPACT);
+	store_pool_state_free(srv->store, c->st);
+	if (text == NULL || path == NULL || lpath == NULL || npath == NULL)
+		snprintf(err, sizeof(err), "out of memory");
+	else
+		tmp = state_write_tmp(path, text, tl = strlen(text), 0600, NULL, NULL, err,
+		    sizeof(err));
+	free(text);
+
+	pthread_mutex_lock(&mirror_mu);
+	struct mirror_log *m = mirror_log_compacting(c->id);
+	if (m == NULL) {
+		/* saved as a whole, or removed, meanwhile */
+	} else if (tmp == NULL || state_rename_durable(tmp, path, err, sizeof(err)) != 0) {
+		/* journal.new stays, after the journal, until the whole
+		 * mirror is saved: nothing more is appended before. */
+		log_warnx("mirror of %s: %s (the whole mirror is saved again)", c->pool, err);
+		mirror_log_close(m);
+		m->compacting = 0;
+		pthread_mutex_lock(&srv->store->lock);
+		((struct pool *)m->pool)->dirty = 1;
+		pthread_mutex_unlock(&srv->store->lock);
+	} else {
+		/* Base NEW is on disk: journal.new is its journal. Should this
+		 * rename not be made, a start finds journal.new naming base NEW. */
+		free(tmp);
+		tmp = NULL;
+		if (state_rename_durable(npath, lpath, err, sizeof(err)) != 0)
+			log_warnx("mirror of %s: %s", c->pool, err);
+		util_strlcpy(m->gen, c->gen, sizeof(m->gen));
+		m->base_bytes = tl;
+		m->compacting = 0;
+	}
+	if (tmp != NULL) {
+		unlink(tmp);
+		free(tmp);
+	}
+	mirror_compactions--;
+	pthread_cond_broadcast(&mirror_cv);
+	pthread_mutex_unlock(&mirror_mu);
+	free(path);
+	free(lpath);
+	free(npath);
+	free(c);
+	return NULL;
+}
+
+/* The journal has outgrown its bound: copy the state, start journal.new and
+ * have a thread write the base. With mirror_mu held; 0: m->fd is
+ * journal.new now. */
+static int
+mirror_compact_start(struct server *srv, struct pool *p, struct mirror_log *m)
+{
+	struct mirror_compact *c = calloc(1, sizeof(*c));
+	char err[256], line[128], *npath = mirror_path(srv, p->name, "journal.new");
+	char *rec = NULL;
+	size_t rl = 0;
+	int fd = -1, ll;
+	pthread_t t;
+	pthread_attr_t attr;
+
+	if (c == NULL || npath == NULL)
+		goto failed;
+	c->srv = srv;
+	util_strlcpy(c->pool, p->name, sizeof(c->pool));
+	util_random_hex(c->gen, 16);
+	ll = snprintf(line, sizeof(line), "{\"base\":\"%s\",\"after\":\"%s\"}", c->gen,
+	    m->gen);
+	if ((rec = state_journal_record(line, (size_t)ll, &rl)) == NULL ||
+	    (fd = state_journal_reset(npath, err, sizeof(err))) < 0 ||
+	    state_write_all(fd, rec, rl) != 0 || (srv->cfg.fsync && fdatasync(fd) != 0)) {
+		if (fd >= 0)
+			log_warn("%s", npath);
+		else if (rec != NULL)
+			log_warnx("%s", err);
+		goto failed;
+	}
+	if ((c->st = store_pool_state(srv->store, p)) == NULL)
+		goto failed;
+	json_object_set_new(c->st, "gen", json_string(c->gen));
+	c->id = ++mirror_compact_ids;
+	if (pthread_attr_init(&attr) != 0)
+		goto failed;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int started = pthread_create(&t, &attr, mirror_compactor, c) == 0;
+	pthread_attr_destroy(&attr);
+	if (!started)
+		goto failed;
+	/* The thread waits for mirror_mu, held here, before it looks. */
+	mirror_log_close(m);
+	m->fd = fd;
+	m->log_bytes = strlen(STATE_JOURNAL_HEADER) + rl;
+	m->compacting = c->id;
+	mirror_compactions++;
+	free(rec);
+	free(npath);
+	return 0;
+failed:
+	if (fd >= 0) {
+		close(fd);
+		unlink(npath);
+	}
+	if (c != NULL)
+		store_pool_state_free(srv->store, c->st);
+	free(c);
+	free(rec);
+	free(npath);
+	return -1;
+}
+
 /* Write the pool's whole state as a new base and start its journal over.
  * With mirror_mu held; m may be NULL (out of memory). */
 static void
@@ -365,8 +540,11 @@ mirror_save_base(struct server *srv, struct pool *p, struct mirror_log *m)
 	if (m == NULL)
 		m = &none;
 	/* Whatever happens below, the journal open now extends a base that
-	 * no longer holds what memory does: nothing more goes into it. */
+	 * no longer holds what memory does: nothing more goes into it. A base
+	 * being written meanwhile is older than this one: it is not used
+	 * (journal.new goes once this base is on disk). */
 	mirror_log_close(m);
+	m->compacting = 0;
 	util_random_hex(gen, 16);
 	json_t *st = store_pool_state(srv->store, p);
 	json_object_set_new(st, "gen", json_string(gen));
@@ -390,6 +568,7 @@ mirror_save_base(struct server *srv, struct pool *p, struct mirror_log *m)
 		goto failed;
 	}
 	/* The base is on disk: it is what a poll may acknowledge now. */
+	mirror_new_remove(srv, p->name);
 	util_strlcpy(m->gen, gen, sizeof(m->gen));
 	util_strlcpy(m->epoch, json_str(st, "epoch", ""), sizeof(m->epoch));
 	m->seq = (uint64_t)json_int(st, "seq", 0);
@@ -407,7 +586,7 @@ failed:
 	p->dirty = 1;
 	pthread_mutex_unlock(&srv->store->lock);
 out:
-	json_decref(st);
+	store_pool_state_free(srv->store, st);
 	free(text);
 	free(rec);
 	free(log);
@@ -427,10 +606,15 @@ mirror_append(struct server *srv, struct mirror_log *m, json_t *line, const char
 
 	if (m == NULL || m->fd < 0)
 		return -1;
-	limit = m->base_bytes / 2 > MIRROR_LOG_MIN ? m->base_bytes / 2 : MIRROR_LOG_MIN;
+	limit = m->base_bytes / 2 > mirror_log_min ? m->base_bytes / 2 : mirror_log_min;
 	text = json_dumps(line, JSON_COMPACT);
 	rec = text != NULL ? state_journal_record(text, strlen(text), &len) : NULL;
-	if (rec != NULL && m->log_bytes + len <= limit) {
+	/* Outgrown: a new base in the background, this line in journal.new
+	 * (m->pool is the pool whose lock-free copy is made under the store
+	 * lock; the caller holds mirror_mu). */
+	if (rec != NULL && m->log_bytes + len > limit && m->compacting == 0)
+		mirror_compact_start(srv, (struct pool *)m->pool, m);
+	if (rec != NULL && (m->log_bytes + len <= limit || m->compacting != 0)) {
 		if (state_write_all(m->fd, rec, len) == 0 &&
 		    (!srv->cfg.fsync || fdatasync(m->fd) == 0)) {
 			m->log_bytes += len;
@@ -588,6 +772,7 @@ struct mirror_replay {
 	struct server *srv;
 	struct pool *p;
 	const char *gen;
+	const char *after;	/* journal.new: may continue the journal of this base */
 	size_t n;
 	int stale;		/* the journal extends an older base */
 };
@@ -605,7 +790,8 @@ mirror_replay_line(const char *text, size_t len, void *arg)
 	if (!json_is_object(o)) {
 		rc = -1;
 	} else if (rp->n == 0) {
-		if (strcmp(json_str(o, "base", ""), rp->gen) != 0) {
+		if (strcmp(json_str(o, "base", ""), rp->gen) != 0 && (rp->after == NULL ||
+		    strcmp(json_str(o, "after", ""), rp->after) != 0)) {
 			rp->stale = 1;
 			rc = 1;
 		}
@@ -640,19 +826,52 @@ file_size(const char *path)
 	return path != NULL && stat(path, &st) == 0 ? (size_t)st.st_size : 0;
 }
 
-/* At start: the base, then its journal. A journal cut short or unreadable
- * leaves what it held up to there (served should the Primary stay down)
- * and asks the Primary for a full copy. */
+/* At start, a journal.new beside the base: read it when it extends the
+ * base (after == NULL) or continues the journal just read (after: that
+ * journal's base). Returns 1 when read; sets *full when it is torn. */
+static int
+mirror_load_new(const char *npath, const struct mirror_replay *from, const char *after,
+    int *full)
+{
+	struct mirror_replay rp = *from;
+	char err[512];
+	size_t nrec = 0, cut = 0;
+
+	rp.after = after;
+	rp.n = 0;
+	rp.stale = 0;
+	if (state_journal_replay(npath, mirror_replay_line, &rp, &nrec, &cut, err,
+	    sizeof(err)) != 0 && !rp.stale) {
+		log_warnx("%s (ignored after %zu records; a full sync follows)", err, nrec);
+		*full = 1;
+		return 0;
+	}
+	if (rp.stale) {
+		log_info("%s: older than the mirror, which holds it; ignored", npath);
+		return 0;
+	}
+	if (cut > 0 || nrec == 0) {
+		log_warnx("%s: torn or corrupt tail of %zu bytes cut after %zu records (a full "
+		    "sync follows)", npath, cut, nrec);
+		*full = 1;
+	}
+	return 1;
+}
+
+/* At start: the base, then its journal (and journal.new, see above). A
+ * journal cut short or unreadable leaves what it held up to there (served
+ * should the Primary stay down) and asks the Primary for a full copy. */
 static void
 mirror_load(struct server *srv, struct pool *p)
 {
 	char *path = mirror_path(srv, p->name, "json");
 	char *lpath = mirror_path(srv, p->name, "journal");
+	char *npath = mirror_path(srv, p->name, "journal.new");
 	json_error_t jerr;
 	json_t *st = path ? json_load_path(path, UTIL_STATE_MAX, &jerr) : NULL;
 	char err[512];
 	size_t nrec = 0, cut = 0;
-	int full = 0;
+	int full = 0, chained = 0, has_new = npath != NULL && access(npath, F_OK) == 0;
 
 	pthread_mutex_lock(&mirror_mu);
 	struct mirror_log *m = mirror_log_of(p);
@@ -666,7 +885,7 @@ mirror_load(struct server *srv, struct pool *p)
 		goto out;
 	}
 	store_pool_restore(srv->store, p, st);
-	struct mirror_replay rp = { srv, p, json_str(st, "gen", ""), 0, 0 };
+	struct mirror_replay rp = { srv, p, json_str(st, "gen", ""), NULL, 0, 0 };
 	if (rp.gen[0] == '\0') {
 		/* written before mirror journals: it holds everything */
 	} else if (lpath == NULL) {
@@ -682,20 +901,28 @@ mirror_load(struct server *srv, struct pool *p)
 		full = 1;
 	} else if (rp.stale) {
 		log_info("%s: older than %s, which holds it; ignored", lpath, path);
+		/* a base written in the background, its journal not renamed */
+		if (has_new)
+			chained = mirror_load_new(npath, &rp, NULL, &full);
 	} else if (cut > 0 || nrec == 0) {
 		log_warnx("%s: torn or corrupt tail of %zu bytes cut after %zu records (a full "
 		    "sync follows)", lpath, cut, nrec);
 		full = 1;
-	} else if ((m == NULL || (m->fd = state_journal_open(lpath, err, sizeof(err))) < 0)) {
-		if (m != NULL)
-			log_warnx("%s (the next change rewrites the whole mirror)", err);
+	} else if (has_new) {
+		/* stopped while a base was written in the background */
+		chained = mirror_load_new(npath, &rp, rp.gen, &full);
 	}
+	if (rp.gen[0] != '\0' && lpath != NULL && !full && !chained && !rp.stale && m != NULL &&
+	    (m->fd = state_journal_open(lpath, err, sizeof(err))) < 0)
+		log_warnx("%s (the next change rewrites the whole mirror)", err);
 	pthread_mutex_lock(&srv->store->lock);
 	if (full) {
 		p->primary_epoch[0] = '\0';
 		p->primary_seq = 0;
 	}
-	p->dirty = 0;		/* memory holds what the disk does */
+	/* memory holds what the disk does; read from journal.new, in a new
+	 * base next */
+	p->dirty = chained;
 	if (m != NULL) {
 		util_strlcpy(m->gen, rp.gen, sizeof(m->gen));
 		util_strlcpy(m->epoch, p->primary_epoch, sizeof(m->epoch));
@@ -712,6 +939,7 @@ out:
 	json_decref(st);
 	free(path);
 	free(lpath);
+	free(npath);
 }
 
 /* A Primary no longer backed up: its mirror goes, on disk too. */
@@ -727,7 +955,9 @@ mirror_remove(struct server *srv, struct pool *p)
 		m->gen[0] = m->epoch[0] = '\0';
 		m->seq = 0;
 		m->released = m->base_bytes = m->log_bytes = 0;
+		m->compacting = 0;	/* its thread finds it gone */
 	}
+	mirror_new_remove(srv, p->name);
 	for (int i = 0; i < 2; i++) {
 		if ((path = mirror_path(srv, p->name, i ? "journal" : "json")) != NULL &&
 		    unlink(path) != 0 && errno != ENOENT)
@@ -742,6 +972,8 @@ static void
 mirror_close_all(void)
 {
 	pthread_mutex_lock(&mirror_mu);
+	while (mirror_compactions > 0)
+		pthread_cond_wait(&mirror_cv, &mirror_mu);
 	for (size_t i = 0; i < nmirror_logs; i++)
 		mirror_log_close(&mirror_logs[i]);
 	free(mirror_logs);
@@ -1321,6 +1553,9 @@ failover_init(struct server *srv, char *err, size_t errlen)
 		return -1;
 	}
 	fo->srv = srv;
+	const char *min = getenv("SL_TEST_MIRROR_LOG_MIN");
+	if (min != NULL && atol(min) > 0)
+		mirror_log_min = (size_t)atol(min);
 	pthread_mutex_init(&fo->apply_mu, NULL);
 	pthread_mutex_init(&fo->mu, NULL);
 	pthread_condattr_t ca;
@@ -1339,7 +1574,7 @@ failover_start(struct server *srv)
 {
 	struct failover *fo = fo_of(srv);
 
-	journal_set_listener(srv->journal, long_poll_durable, srv);
+	journal_set_listener(srv->journal, long_poll_batch, srv);
 	/* An apply on an HTTP thread starts its pollers itself, or leaves
 	 * them to this. */
 	pthread_mutex_lock(&fo->apply_mu);
@@ -1645,10 +1880,16 @@ peer_sync_reply(struct req *r, uint64_t since, int full, long wait_ms)
 	size_t nrecords = 0, len = 0;
 	uint64_t seq = journal_last_seq(srv->journal);
 
-	if (!full && (records = journal_since_text(srv->journal, since, &nrecords, &len)) == NULL)
+	/* A backup that long-polls gets records as they are appended: it
+	 * writes and syncs them while we do, and a checkout waits for both.
+	 * Should we crash before ours is on disk, it holds a grant no client
+	 * was told of, the holder's retry takes it there (see store_claim), or
+	 * it ends with its timeout, like any unanswered grant. */
+	if (!full && (records = journal_since_text(srv->journal, since, wait_ms > 0, &nrecords,
+	    &len)) == NULL)
 		full = 1;
-	/* Later records follow incrementally (journal_since_text gives only
-	 * durable ones). */
+	/* Later records follow incrementally (a full copy holds only durable
+	 * ones). */
 	if (full && (records = full_leases(srv, &seq, &len)) == NULL) {
 		req_error(r, 503, "out_of_memory", "server out of memory");
 		return;
@@ -1674,13 +1915,13 @@ peer_sync_reply(struct req *r, uint64_t since, int full, long wait_ms)
 
 /*
  * Long polls: a backup's sync that finds nothing new is held, without a
- * thread, until a journal commit makes a record after its `since` durable
- * (the committer tells us: long_poll_durable) or its wait runs out (the
- * main loop: failover_tick_fast). So a grant reaches the backups as soon as
- * it is on our disk, and with synchronous_backup the checkout is answered
- * once the backup's next poll, sent as soon as it has saved the records,
- * says it holds them: a round trip and the backup's own sync, not a poll
- * interval. Kept apart from struct failover, like the ack waiters: held
+ * thread, until the journal's committer takes a record after its `since`
+ * to write it (it tells us: long_poll_batch) or its wait runs out (the
+ * main loop: failover_tick_fast). So a grant reaches the backups while it
+ * is written to our disk, and with synchronous_backup the checkout is
+ * answered once it is on our disk and the backup's next poll, sent as soon
+ * as it has saved the records, says it holds them: a round trip and the
+ * backup's own sync, overlapping ours, not a poll interval. Kept apart from struct failover, like the ack waiters: held
  * requests are let go at stop (long_poll_stop) before it is freed.
  */
 struct long_poll {
@@ -1721,8 +1962,7 @@ long_poll_wake(struct server *srv, int all)
 	pthread_mutex_lock(&lp_mu);
 	for (size_t i = 0; i < nlps; i++) {
 		struct long_poll *lp = lps[i];
-		if (all || now >= lp->deadline_ms ||
-		    journal_is_durable(srv->journal, lp->since + 1))
+		if (all || now >= lp->deadline_ms || journal_last_seq(srv->journal) > lp->since)
 			req_wake(lp->r);	/* lp is the request's now */
 		else
 			lps[o++] = lp;
@@ -1731,9 +1971,9 @@ long_poll_wake(struct server *srv, int all)
 	pthread_mutex_unlock(&lp_mu);
 }
 
-/* The journal's listener: a commit made records durable. */
+/* The journal's listener: the committer took records to write. */
 static void
-long_poll_durable(void *arg)
+long_poll_batch(void *arg)
 {
 	long_poll_wake(arg, 0);
 }
@@ -1869,7 +2109,7 @@ api_peer_sync(struct req *r, const char *arg)
 	long wait_ms = qw != NULL && srv->cfg.synchronous_backup ? atol(qw) : 0;
 	if (wait_ms > LONG_POLL_MAX_MS)
 		wait_ms = LONG_POLL_MAX_MS;
-	if (!full && wait_ms > 0 && journal_is_durable(srv->journal, since + 1) == 0 &&
+	if (!full && wait_ms > 0 && journal_last_seq(srv->journal) <= since &&
 	    long_poll_hold(r, since, wait_ms, qn) == 0)
 		return;
 	peer_sync_reply(r, since, full, wait_ms);

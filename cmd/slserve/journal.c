@@ -85,8 +85,9 @@ struct journal {
 	struct waiter *waiters;
 	size_t nwaiters, capwaiters;
 	struct waiter *ready;		/* durable, being resumed by the committer */
-	void (*listener)(void *);	/* told of every commit (journal_set_listener) */
+	void (*listener)(void *);	/* told of every batch (journal_set_listener) */
 	void *listener_arg;
+	long test_write_delay_ms;	/* SL_TEST_JOURNAL_WRITE_DELAY_MS */
 	size_t capready;
 	int resuming;
 
@@ -760,7 +761,15 @@ committer(void *arg)
 		j->cap = tcap;
 		j->len = 0;
 		uint64_t upto = j->seq;
+		void (*listener)(void *) = j->listener;
+		void *listener_arg = j->listener_arg;
 		pthread_mutex_unlock(&j->mu);
+		/* The batch goes to the backups that long-poll while it is
+		 * written here: their write and sync overlap ours. */
+		if (listener != NULL)
+			listener(listener_arg);
+		if (j->test_write_delay_ms > 0)
+			usleep((useconds_t)j->test_write_delay_ms * 1000);
 
 write:;
 		int64_t t0 = mono_us();
@@ -865,11 +874,6 @@ write:;
 		if (j->do_fsync)
 			j->stats.syncs++;
 		j->expect = wake_waiters(j);
-		if (j->listener != NULL) {
-			pthread_mutex_unlock(&j->mu);
-			j->listener(j->listener_arg);
-			pthread_mutex_lock(&j->mu);
-		}
 		if (j->since_snapshot >= j->compact_after && !j->stopping && !j->compacting &&
 		    t1 >= j->compact_not_before_us)
 			compact_start(j);
@@ -959,6 +963,11 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, long min_s
 	const char *fail_at = getenv("SL_TEST_FAIL_JOURNAL_ALLOC");
 	if (fail_at != NULL)
 		j->fail_alloc_at = strtoul(fail_at, NULL, 10);
+	/* Tests: a write that takes this long, to stop the server (kill -9)
+	 * after a batch went to the backups and before it is on disk here. */
+	const char *delay = getenv("SL_TEST_JOURNAL_WRITE_DELAY_MS");
+	if (delay != NULL)
+		j->test_write_delay_ms = strtol(delay, NULL, 10);
 	s->journal = j;
 	if (load_snapshot(j, err, errlen) != 0)
 		goto fail;
@@ -1276,17 +1285,19 @@ journal_watch(struct journal *j, int64_t stall_ms)
 }
 
 char *
-journal_since_text(struct journal *j, uint64_t since, size_t *count, size_t *lenp)
+journal_since_text(struct journal *j, uint64_t since, int appended, size_t *count,
+    size_t *lenp)
 {
 	char *out = NULL;
 	size_t len = 2, n = 0;		/* "[]" */
 
 	pthread_mutex_lock(&j->mu);
+	uint64_t upto = appended ? j->seq : j->durable;
 	if (since > j->seq || j->seq - since >= RING_SIZE)
 		goto out;
 	/* The records are kept as the text written to the journal: copied,
 	 * not parsed and dumped again (14 us a record under this lock). */
-	for (uint64_t s = since + 1; s <= j->durable; s++) {
+	for (uint64_t s = since + 1; s <= upto; s++) {
 		const char *text = j->ring[s % RING_SIZE];
 		if (text == NULL)
 			goto out;
@@ -1296,7 +1307,7 @@ journal_since_text(struct journal *j, uint64_t since, size_t *count, size_t *len
 		goto out;
 	len = 0;
 	out[len++] = '[';
-	for (uint64_t s = since + 1; s <= j->durable; s++) {
+	for (uint64_t s = since + 1; s <= upto; s++) {
 		const char *text = j->ring[s % RING_SIZE];
 		size_t tl = strlen(text);
 		if (n++ > 0)

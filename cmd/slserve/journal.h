@@ -43,8 +43,8 @@ uint64_t journal_last_seq(struct journal *j);
  * (from the committer or journal_watch): journal_is_durable tells which. */
 int journal_wait(struct journal *j, uint64_t seq, void (*resume)(void *), void *arg);
 /* Have fn(arg) called from the committer thread, without the journal's
- * lock, after every commit that made records durable (one listener; NULL
- * removes it). */
+ * lock, whenever it takes a batch of records to write: they are appended,
+ * and on their way to disk (one listener; NULL removes it). */
 void journal_set_listener(struct journal *j, void (*fn)(void *), void *arg);
 /* Whether seq is on disk already. */
 int journal_is_durable(struct journal *j, uint64_t seq);
@@ -70,10 +70,12 @@ int journal_storage(struct journal *j, struct journal_storage *st);
  * at every 2 s). */
 void journal_watch(struct journal *j, int64_t stall_ms);
 
-/* Durable records since seq for a peer, as the text of a JSON array
- * (count records, len bytes), or NULL when they are no longer kept in
- * memory and a full snapshot is needed (or memory is short). */
-char *journal_since_text(struct journal *j, uint64_t since, size_t *count, size_t *len);
+/* Records since seq for a peer, as the text of a JSON array (count records,
+ * len bytes): the durable ones, or (appended set) every one appended, or
+ * NULL when they are no longer kept in memory and a full snapshot is
+ * needed (or memory is short). */
+char *journal_since_text(struct journal *j, uint64_t since, int appended, size_t *count,
+    size_t *len);
 
 /* Statistics for benchmarks and /metrics; write_times: how long each
  * batch's write and fdatasync took. */

@@ -941,6 +941,27 @@ addr_lease_count(struct store *s, const char *addr)
 	return n;
 }
 
+/* A seat this backup adopted from its mirror, asked for again by its
+ * holder: a grant the Primary wrote, sent us and never answered. It may
+ * have been lost with the Primary (we had it before its disk did): from now
+ * on it is this holder's seat, which a handback brings back even when the
+ * Primary does not hold it. Journaled ({"op":"claim"}); the retry is
+ * answered once that is on disk. */
+static void
+lease_claim(struct store *s, struct lease *l)
+{
+	if (!l->adopted)
+		return;
+	json_t *lj = json_object();
+	set_str(lj, "id", l->id);
+	set_str(lj, "pool", l->lic->pool->name);
+	uint64_t seq = journal_record(s, "claim", lj, NULL);
+	if (seq > 0) {		/* 0: out of memory; asked again, claimed then */
+		l->adopted = 0;
+		l->journaled_seq = seq;
+	}
+}
+
 void
 store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 {
@@ -979,6 +1000,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 			    "user or host; choose a new random lease id", l->id);
 		} else {
 			lease_confirm(s, l);	/* its holder asks again: it has it */
+			lease_claim(s, l);
 			r->status = 200;
 			r->body = lease_grant_json(s, l);
 			r->wait_seq = l->journaled_seq > l->seq ? l->journaled_seq : l->seq;
@@ -2029,6 +2051,10 @@ store_apply_record(struct store *s, json_t *rec)
 			l->expires_ms = l->journaled_ms = 0;
 			lease_schedule(s, l);
 		}
+	} else if (strcmp(op, "claim") == 0) {
+		struct lease *l = lease_find(s, json_str(lj, "id", ""));
+		if (l != NULL)
+			l->adopted = 0;
 	} else if (strcmp(op, "renew") == 0) {
 		/* the latest expiry wins: replay over a fuzzy snapshot */
 		struct lease *l = lease_find(s, json_str(lj, "id", ""));
@@ -2155,6 +2181,21 @@ store_mirror_full(struct store *s, struct pool *p, json_t *leases)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* Replace mirrored lease m (id) by a copy with expires_ms set to v
+ * (a new reference, taken). */
+static void
+mirror_lease_set(struct pool *p, const char *id, json_t *m, json_t *v)
+{
+	json_t *c = json_copy(m);
+
+	if (c == NULL || json_object_set_new(c, "expires_ms", v) != 0 ||
+	    json_object_set_new(p->mirror, id, c) != 0) {
+		/* out of memory: the lease keeps its old expiry, as a grant
+		 * not set is not mirrored */
+		log_warnx("pool \"%s\": out of memory mirroring lease %s", p->name, id);
+	}
+}
+
 void
 store_mirror_records(struct store *s, struct pool *p, json_t *records)
 {
@@ -2171,13 +2212,16 @@ store_mirror_records(struct store *s, struct pool *p, json_t *records)
 		if (!json_is_object(lease) || !util_valid_id(id) ||
 		    strcmp(json_str(lease, "pool", ""), p->name) != 0)
 			continue;
+		/* A lease in the mirror is never changed in place, but
+		 * replaced: store_pool_state's copy shares them. */
 		if (strcmp(op, "grant") == 0 && record_in_pool(lease, p))
 			json_object_set(p->mirror, id, lease);
 		else if (strcmp(op, "confirm") == 0 && (m = json_object_get(p->mirror, id)) != NULL)
-			json_object_set_new(m, "expires_ms", json_integer(0));
+			mirror_lease_set(p, id, m, json_integer(0));
 		else if (strcmp(op, "renew") == 0 && (m = json_object_get(p->mirror, id)) != NULL &&
 		    json_int(lease, "expires_ms", 0) > json_int(m, "expires_ms", 0))
-			json_object_set(m, "expires_ms", json_object_get(lease, "expires_ms"));
+			mirror_lease_set(p, id, m,
+			    json_incref(json_object_get(lease, "expires_ms")));
 		else if (strcmp(op, "release") == 0 || strcmp(op, "revoke") == 0)
 			json_object_del(p->mirror, id);
 		p->dirty = 1;
@@ -2361,15 +2405,27 @@ store_pool_state(struct store *s, struct pool *p)
 		if (s->lics[i]->pool == p && !s->lics[i]->retired)
 			json_array_append_new(lics, license_to_json(&s->lics[i]->def));
 	/* Copies: the caller writes them out after the lock is released, while
-	 * the poller may change the originals. */
+	 * the poller may change the originals. The mirror's leases are shared:
+	 * they are replaced, never changed (store_mirror_records). */
 	json_t *st = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:I}", "pool", p->name,
-	    "licenses", lics, "mirror", p->mirror ? json_deep_copy(p->mirror) : json_object(),
+	    "licenses", lics, "mirror", p->mirror ? json_copy(p->mirror) : json_object(),
 	    "released", p->released ? json_deep_copy(p->released) : json_array(),
 	    "refused", p->refused ? json_deep_copy(p->refused) : json_array(),
 	    "epoch", p->primary_epoch, "seq", (json_int_t)p->primary_seq);
 	p->dirty = 0;
 	pthread_mutex_unlock(&s->lock);
 	return st;
+}
+
+/* The mirror's leases are shared with p->mirror, whose last reference may
+ * be let go by another thread: jansson's reference counts do not order
+ * one thread's reads before another's free, the store lock does. */
+void
+store_pool_state_free(struct store *s, json_t *st)
+{
+	pthread_mutex_lock(&s->lock);
+	json_decref(st);
+	pthread_mutex_unlock(&s->lock);
 }
 
 void

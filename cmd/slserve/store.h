@@ -195,6 +195,8 @@ uint64_t store_handback_commit(struct store *s, struct pool *p, enum handback_by
 void store_handback_cancel(struct store *s, struct pool *p, enum handback_by by);
 /* Persisted state of a pool: {"licenses","mirror","released","epoch","seq"}. */
 json_t *store_pool_state(struct store *s, struct pool *p);
+/* Let go of what store_pool_state gave (it shares the mirror's leases). */
+void store_pool_state_free(struct store *s, json_t *st);
 void store_pool_restore(struct store *s, struct pool *p, json_t *state);
 /* Does this server hold live leases of the pool (it was serving it)? */
 int store_pool_has_leases(struct store *s, struct pool *p);

@@ -1,0 +1,186 @@
+#!/usr/bin/env bats
+# A Primary hands each batch of journal records to its long-polling backups
+# while it writes them to its own disk, so the backup's write and sync
+# overlap its own; a checkout still waits for both. A Primary that dies in
+# between leaves its backup a grant no client was told of: the holder's
+# retry claims it there, and the handback keeps a claimed seat and drops an
+# unclaimed one. And a backup's mirror journal that outgrows its bound is
+# started over while a thread writes the new base (journal.new): a crash at
+# any point of that leaves every mirrored seat readable.
+
+load helpers-failover
+
+setup() { fo_setup; }
+teardown() { fo_teardown; }
+
+BASE() { echo "$SL_TMP/B/state/mirror-A.json"; }
+JOURNAL() { echo "$SL_TMP/B/state/mirror-A.journal"; }
+NEW() { echo "$SL_TMP/B/state/mirror-A.journal.new"; }
+
+# hexid: a random 128-bit lease id.
+hexid() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n'; }
+
+# checkout_id URL LEASE [POOL]: POST /v1/checkout of cad naming LEASE.
+checkout_id() {
+	sl_req POST "$1/v1/checkout" "$(jq -cn --arg l "$2" --arg pool "${3:-}" \
+	    '{product: "cad", client: "fo-test", user: "u", host: "h", pid: 1, lease: $l} +
+	     (if $pool == "" then {} else {pool: $pool} end)')"
+}
+
+checkout_a() {
+	fo_checkout "$UA" cad
+	fo_expect 201
+	jq -r .lease <<<"$HTTP_BODY"
+}
+
+# record JSON: the journal line of JSON (CRC-32, a space, the JSON).
+record() {
+	python3 -c 'import sys, zlib; j = sys.argv[1].encode(); print("%08x %s" % (zlib.crc32(j), sys.argv[1]))' "$1"
+}
+
+@test "a grant sent to the backup but never written by the Primary: its holder's retry claims it, the handback keeps it" {
+	fo_pair "cad-a cad 3 30"
+	fo_config A
+	fo_config B "$(fo_backs_up A)"
+	# Every batch of A's takes 2 s to write: time to kill it in between.
+	SL_TEST_JOURNAL_WRITE_DELAY_MS=2000 sl_start A
+	sl_start B
+	fo_warm B A
+	# l0: written (A's journal is not empty: A does not start as one that
+	# lost its state).
+	l0=$(checkout_a)
+	l1=$(hexid) l2=$(hexid)
+	checkout_id "$UA" "$l1" >/dev/null 2>&1 &
+	p1=$!
+	checkout_id "$UA" "$l2" >/dev/null 2>&1 &
+	p2=$!
+	# B has both grants before A has written them ...
+	sl_until $((3 + FO_MARGIN)) fo_mirror_is B A "$l0 $l1 $l2"
+	# ... and A dies before: neither client was answered.
+	fo_kill9 A
+	wait "$p1" "$p2" || true
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+
+	# B serves the three; l1's holder asks again and gets its seat.
+	checkout_id "$UB" "$l1" A
+	fo_expect 200 '.lease == $l and .pool == "A" and .server == "B"' --arg l "$l1"
+	# l2 nobody claimed still counts: 3 of 3 (an over-count, never a
+	# second grant of a seat).
+	fo_checkout "$UB" cad A
+	fo_expect 409 '.error == "no_seats"'
+
+	# A starts without l1 and l2 on its disk and takes its pool back.
+	sl_start A
+	fo_warm B A
+	fo_heartbeat "$UA" "$l0"
+	fo_expect 200
+	fo_heartbeat "$UA" "$l1"
+	fo_expect 200
+	fo_heartbeat "$UA" "$l2"
+	fo_expect 404 '.error == "unknown_lease"'
+	# 3 seats: l0, l1 and one more.
+	fo_checkout "$UA" cad
+	fo_expect 201
+	fo_checkout "$UA" cad
+	fo_expect 409 '.error == "no_seats"'
+	grep -q "claim" "$SL_TMP/B/state/journal"
+}
+
+@test "a mirror journal past its bound starts over while a thread writes the base; a crash after loses no seat" {
+	fo_pair "cad-a cad 8 30"
+	fo_config A
+	fo_config B "$(fo_backs_up A)"
+	sl_start A
+	# A bound of 1000 bytes: the journal starts over every few checkouts.
+	SL_TEST_MIRROR_LOG_MIN=1000 sl_start B
+	fo_warm B A
+	base_inode=$(stat -c %i "$(BASE)")
+	ids=""
+	for _ in 1 2 3 4 5 6; do
+		ids+="$(checkout_a) "
+	done
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$ids"
+	# The base was written again (a new file), by the thread: it holds
+	# seats now, and no journal.new is left once it is done.
+	[ "$(stat -c %i "$(BASE)")" != "$base_inode" ]
+	jq -e '.mirror | length > 0' "$(BASE)" >/dev/null
+	sl_until $((2 + FO_MARGIN)) test ! -e "$(NEW)"
+	! grep -q "whole mirror is saved again\|torn or corrupt" "$SL_TMP/B/log"
+
+	fo_kill9 A
+	fo_kill9 B
+	sl_start B
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	for l in $ids; do
+		fo_heartbeat "$UB" "$l"
+		fo_expect 200
+	done
+	# 8 seats: the 6, and 2 more.
+	fo_checkout "$UB" cad A
+	fo_expect 201
+	fo_checkout "$UB" cad A
+	fo_expect 201
+	fo_checkout "$UB" cad A
+	fo_expect 409 '.error == "no_seats"'
+}
+
+# split_journal: stop both (kill -9), then make B's state look as if it
+# stopped while a thread wrote a new base: the journal keeps its base line
+# and first record, journal.new (its first line from $1) holds the rest.
+split_journal() {
+	fo_kill9 A
+	fo_kill9 B
+	local j n
+	j=$(JOURNAL)
+	n=$(wc -l <"$j")
+	{ head -n 1 "$j"; record "$1"; tail -n +4 "$j"; } >"$(NEW)"
+	head -n 3 "$j" >"$j.tmp"
+	mv "$j.tmp" "$j"
+	[ "$n" -ge 4 ]
+}
+
+@test "stopped while the base was written in the background: the base, its journal and journal.new after it are read" {
+	fo_start_pair "cad-a cad 3 30"
+	l1=$(checkout_a)
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
+	l2=$(checkout_a)
+	l3=$(checkout_a)
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2 $l3"
+	gen=$(jq -r .gen "$(BASE)")
+	split_journal "{\"base\":\"0123456789abcdef0123456789abcdef\",\"after\":\"$gen\"}"
+	# l2 and l3 are in journal.new alone.
+	! grep -q "$l3" "$(JOURNAL)"
+	grep -q "$l3" "$(NEW)"
+
+	sl_start B
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	for l in "$l1" "$l2" "$l3"; do
+		fo_heartbeat "$UB" "$l"
+		fo_expect 200
+	done
+	fo_checkout "$UB" cad A
+	fo_expect 409 '.error == "no_seats"'
+	# What journal.new held goes into a new base; journal.new goes.
+	sl_until $((2 + FO_MARGIN)) test ! -e "$(NEW)"
+	! grep -q "torn or corrupt\|ignored" "$SL_TMP/B/log"
+}
+
+@test "a journal.new that follows another base is ignored: its seats are not served" {
+	fo_start_pair "cad-a cad 3 30"
+	l1=$(checkout_a)
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
+	l2=$(checkout_a)
+	l3=$(checkout_a)
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2 $l3"
+	# A base written as a whole since (a full sync, a takeover) made this
+	# journal.new stale: its first line names a base that is not there.
+	split_journal '{"base":"0123456789abcdef0123456789abcdef","after":"fedcba9876543210fedcba9876543210"}'
+
+	sl_start B
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	grep -q "mirror-A.journal.new: older than the mirror, which holds it; ignored" "$SL_TMP/B/log"
+	fo_heartbeat "$UB" "$l1"
+	fo_expect 200
+	fo_heartbeat "$UB" "$l3"
+	[ "$HTTP_CODE" != 200 ]
+}
