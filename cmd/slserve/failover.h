@@ -29,13 +29,6 @@ void failover_free(struct server *srv);
 /* Every 100 ms from the main loop: answer held syncs whose wait ran out. */
 void failover_tick_fast(struct server *srv);
 
-/* With synchronous_backup: ask to be told when every backup polling this
- * server has journal record seq. Returns 0 when no wait is needed (the
- * option is off, no backup polls, or they have it); otherwise 1, and
- * resume(arg) is called once they have it, once they stop polling (after
- * three poll intervals), or at shutdown. */
-int failover_wait_backup(struct server *srv, uint64_t seq, void (*resume)(void *),
-    void *arg);
 
 /* Fields for /v1/health: "backups" and "backs_up". */
 void failover_health(struct server *srv, json_t *health);

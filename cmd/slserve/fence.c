@@ -46,6 +46,7 @@
 #include "json.h"
 #include "log.h"
 #include "server.h"
+#include "store.h"
 #include "util.h"
 
 #define FENCE_ASK_MS 60000		/* what we ask for; backups cap it */
@@ -100,6 +101,8 @@ fence_margin(int64_t ttl)
 	return ttl / 10 > 50 ? ttl / 10 : 50;
 }
 
+static void fence_check_reply(struct req *r);
+
 struct fence *
 fence_new(struct server *srv)
 {
@@ -115,6 +118,7 @@ fence_new(struct server *srv)
 	pthread_cond_init(&f->cv, &ca);
 	pthread_cond_init(&f->done_cv, &ca);
 	pthread_condattr_destroy(&ca);
+	srv->reply_check = fence_check_reply;
 	return f;
 }
 
@@ -432,4 +436,28 @@ fence_json(struct fence *f)
 	}
 	pthread_mutex_unlock(&f->mu);
 	return arr;
+}
+
+/*
+ * A new seat of our own pool is answered only while no backup can have
+ * taken the pool over: checked again now (srv->reply_check), after the
+ * grant reached our disk and our backups, since this server may have stood
+ * still (SIGSTOP, a paused VM) since the request came in. If not, the seat
+ * is released, durably, and the client told 503: nothing it was not told
+ * of stays held.
+ */
+static void
+fence_check_reply(struct req *r)
+{
+	char why[512];
+	const char *id;
+
+	if (r->reply.status != 201 || fence_may_grant(r->srv->fence, why, sizeof(why)))
+		return;
+	id = json_str(r->reply.body, "lease", "");
+	uint64_t seq = store_release_unanswered(r->srv->store, id);
+	if (seq > 0)
+		journal_sync_to(r->srv->journal, seq);
+	log_warnx("checkout of lease %s not answered: %s", id, why);
+	req_error(r, 503, "not_serving", "%s", why);
 }

@@ -14,11 +14,9 @@
 
 #include <microhttpd.h>
 
-#include "failover.h"
 #include "journal.h"
 #include "json.h"
 #include "log.h"
-#include "fence.h"
 #include "server.h"
 #include "util.h"
 
@@ -300,31 +298,6 @@ dispatch(struct req *r)
 	req_error(r, 404, "not_found", "no such path: %s", r->url);
 }
 
-/*
- * A new seat of our own pool is answered only while no backup can have
- * taken the pool over (fence.c): checked again now, after the grant
- * reached our disk and our backups, since this server may have stood
- * still (SIGSTOP, a paused VM) since the request came in. If not, the seat
- * is released, durably, and the client told 503: nothing it was not told
- * of stays held.
- */
-static void
-reply_fenced(struct req *r)
-{
-	char why[512];
-	const char *id;
-
-	if (!r->reply.own_grant || r->reply.status != 201 ||
-	    fence_may_grant(r->srv->fence, why, sizeof(why)))
-		return;
-	id = json_str(r->reply.body, "lease", "");
-	uint64_t seq = store_release_unanswered(r->srv->store, id);
-	if (seq > 0)
-		journal_sync_to(r->srv->journal, seq);
-	log_warnx("checkout of lease %s not answered: %s", id, why);
-	req_error(r, 503, "not_serving", "%s", why);
-}
-
 void
 req_storage_unavailable(struct req *r)
 {
@@ -393,7 +366,8 @@ send_reply(struct req *r)
 	const char *ctype;
 	enum MHD_Result ret;
 
-	reply_fenced(r);
+	if (r->reply.own_grant && r->srv->reply_check != NULL)
+		r->srv->reply_check(r);
 	if (r->reply.body != NULL || r->raw == NULL) {
 		if (r->reply.body == NULL)
 			req_error(r, 500, "internal", "no answer");
@@ -445,15 +419,16 @@ req_resume(void *arg)
 }
 
 /* Called by the journal's committer once the reply's record is durable: a
- * seat of our own pool may still have to reach our backups first. */
+ * change to our own pool may wait for more (server.h, reply_wait). */
 static void
 req_durable(void *arg)
 {
 	struct req *r = arg;
 
 	/* Not durable: its write failed; the resumed call answers 503. */
-	if (r->reply.own_grant && journal_is_durable(r->srv->journal, r->reply.wait_seq) &&
-	    failover_wait_backup(r->srv, r->reply.wait_seq, req_resume, r) == 1)
+	if (r->reply.own_grant && r->srv->reply_wait != NULL &&
+	    journal_is_durable(r->srv->journal, r->reply.wait_seq) &&
+	    r->srv->reply_wait(r->srv, r->reply.wait_seq, req_resume, r) == 1)
 		return;
 	MHD_resume_connection(r->conn);
 }
@@ -563,7 +538,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	/* A heartbeat names a seat granted long ago: its record is on disk,
 	 * and suspending and resuming the connection (two epoll_ctl calls,
 	 * a wakeup) would cost more than the answer. */
-	if (r->reply.wait_seq > 0 && !(r->reply.own_grant && srv->cfg.synchronous_backup) &&
+	if (r->reply.wait_seq > 0 && !(r->reply.own_grant && srv->reply_wait != NULL) &&
 	    journal_is_durable(srv->journal, r->reply.wait_seq))
 		r->reply.wait_seq = 0;
 	if (r->reply.wait_seq > 0) {

@@ -19,6 +19,8 @@ struct MHD_Connection;
 struct failover;
 struct fence;
 
+struct req;
+
 struct server {
 	struct server_config cfg;
 	struct store *store;
@@ -36,6 +38,18 @@ struct server {
 	size_t nkeys;
 	pthread_mutex_t reload_lock;
 	atomic_int draining;		/* set by main at SIGTERM, read by HTTP threads */
+	/*
+	 * What a reply changing our own pool (reply.own_grant) waits for once
+	 * its record is on disk, and the last look before it goes out; set
+	 * before serving by the modules that need them (failover.c: the
+	 * backups' acknowledgement, with synchronous_backup; fence.c: that
+	 * no backup can have taken the pool over), NULL otherwise. httpd.c
+	 * knows no more of failover than these.
+	 * reply_wait: 1 when resume(arg) will be called later, 0 to go on.
+	 * reply_check: may replace r's reply (release the seat, answer 503).
+	 */
+	int (*reply_wait)(struct server *srv, uint64_t seq, void (*resume)(void *), void *arg);
+	void (*reply_check)(struct req *r);
 };
 
 /* One HTTP request in flight. */

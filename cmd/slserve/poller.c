@@ -1,0 +1,402 @@
+/*
+ * poller.c: a backup's poller, one thread per Primary it backs up: polls
+ * (GET /v1/peer/sync, long-polled), the mirror kept up to date through
+ * mirrorlog.c, takeover once the Primary has failed fail_after polls (and
+ * the witness and the fence agree), handback once it answers again.
+ * failover.c starts and stops them.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "failcfg.h"
+#include "failover.h"
+#include "failover_int.h"
+#include "fence.h"
+#include "http.h"
+#include "journal.h"
+#include "json.h"
+#include "log.h"
+#include "mirrorlog.h"
+#include "server.h"
+#include "store.h"
+#include "util.h"
+
+/* ---- the poller (backup side) ---- */
+
+static void
+poller_sleep(struct poller *pl, int64_t until_ms)
+{
+	struct failover *fo = fo_of(pl->srv);
+
+	pthread_mutex_lock(&fo->mu);
+	while (!pl->stop) {
+		int64_t left = until_ms - util_mono_ms();
+		if (left <= 0)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += left / 1000;
+		ts.tv_nsec += (left % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&fo->cv, &fo->mu, &ts);
+	}
+	pthread_mutex_unlock(&fo->mu);
+}
+
+/* Push the pool's leases to the Primary; on success stop serving them. */
+static void
+poller_handback(struct poller *pl)
+{
+	struct server *srv = pl->srv;
+	struct http_response resp;
+	char url[700];
+
+	json_t *payload = store_handback_prepare(srv->store, pl->pool, HANDBACK_PUSH);
+	char *body = json_dumps(payload, JSON_COMPACT);
+	json_decref(payload);
+	snprintf(url, sizeof(url), "%s/v1/peer/handback", pl->url);
+	int rc = body ? http_request(pl->http, "POST", url, body, &resp) : -1;
+	free(body);
+	if (rc == 0 && resp.status == 200) {
+		uint64_t seq = store_handback_commit(srv->store, pl->pool, HANDBACK_PUSH);
+		journal_sync_to(srv->journal, seq);
+		mirror_save(srv, pl->pool);
+	} else {
+		char why[512];
+		log_warnx("handback of pool \"%s\" to %s failed: %s", pl->name, pl->url,
+		    log_escape(why, sizeof(why), rc == 0 ? resp.body : resp.error));
+		/* Only our push: a release the Primary asked for meanwhile
+		 * holds the pool until it commits. */
+		store_handback_cancel(srv->store, pl->pool, HANDBACK_PUSH);
+	}
+	http_response_clear(&resp);
+}
+
+/* Does the witness also fail to reach the Primary? Without a witness: yes. */
+static int
+witness_agrees(struct poller *pl)
+{
+	struct http_response resp;
+	char url[1200];
+	char *esc;
+	int agrees = 1;
+
+	if (pl->witness[0] == '\0')
+		return 1;
+	esc = curl_easy_escape(NULL, pl->url, 0);
+	snprintf(url, sizeof(url), "%s/v1/peer/probe?url=%s", pl->witness, esc ? esc : "");
+	curl_free(esc);
+	if (http_request(pl->http, "GET", url, NULL, &resp) == 0 && resp.status == 200) {
+		json_t *o = json_loads(resp.body, 0, NULL);
+		agrees = !json_is_true(json_object_get(o, "reachable"));
+		json_decref(o);
+	} else {
+		/* The witness is unreachable too: we may be the one cut off. */
+		agrees = 0;
+	}
+	http_response_clear(&resp);
+	if (!agrees && !pl->witness_said) {
+		log_info("pool \"%s\": witness %s does not confirm that %s is down; not taking over",
+		    pl->name, pl->witness, pl->url);
+		pl->witness_said = 1;
+	}
+	return agrees;
+}
+
+/* A poll that takes longer than the interval counts as missed, unless
+ * part of the answer came (see poller_once). */
+static long
+poll_timeout_ms(double interval)
+{
+	long t = (long)(interval * 1000);
+
+	return t < 500 ? 500 : (t > 5000 ? 5000 : t);
+}
+
+/* The Primary answered a poll as it should. */
+static void
+poll_good(struct poller *pl)
+{
+	struct pool *p = pl->pool;
+
+	pthread_mutex_lock(&pl->srv->store->lock);
+	if (p->failed_polls >= pl->fail_after)
+		log_info("poll of \"%s\" at %s works again", pl->name, pl->url);
+	p->failed_polls = 0;
+	p->last_poll_ms = util_mono_ms();
+	pthread_mutex_unlock(&pl->srv->store->lock);
+	pl->witness_said = 0;
+	pl->refused = 0;
+	pthread_mutex_lock(&poll_error_mu);
+	pl->refused_polls = 0;
+	pl->last_error[0] = '\0';
+	pthread_mutex_unlock(&poll_error_mu);
+}
+
+static void
+poll_good_cb(void *arg)
+{
+	poll_good(arg);
+}
+
+/* Keep why the last poll failed, for /v1/health; refused: the Primary is
+ * up and said no (it counts as failed there, never towards a takeover). */
+static void
+poll_failed(struct poller *pl, int refused, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+poll_failed(struct poller *pl, int refused, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&poll_error_mu);
+	if (refused)
+		pl->refused_polls++;
+	va_start(ap, fmt);
+	vsnprintf(pl->last_error, sizeof(pl->last_error), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&poll_error_mu);
+}
+
+/* One poll of the Primary. Returns 1 when it brought news (records or a
+ * full copy), so the next poll soon confirms that we hold them. */
+static int
+poller_once(struct poller *pl)
+{
+	struct server *srv = pl->srv;
+	struct pool *p = pl->pool;
+	struct http_response resp;
+	char url[1600], *esc_url;
+	json_t *o = NULL;
+	int news = 0, base = 0;
+
+	pthread_mutex_lock(&srv->store->lock);
+	int unsaved = p->dirty;
+	enum pool_status status = p->status;
+	pthread_mutex_unlock(&srv->store->lock);
+	/* since=SEQ tells a Primary that waits for us that we hold its journal
+	 * up to SEQ: it must be on our disk first. A warm pool's polls are
+	 * saved as they come (mirror_apply); this is a handback, or a save
+	 * that failed. */
+	if (unsaved && status == POOL_WARM)
+		mirror_persist(srv, p, 1);
+	char epoch[40];
+	uint64_t since = mirror_durable(p, epoch, sizeof(epoch));
+
+	esc_url = curl_easy_escape(NULL, srv->cfg.url, 0);
+	/* Long poll: the Primary holds the request until it has news, for at
+	 * most half our poll timeout, so that a held poll is never a missed
+	 * one. */
+	snprintf(url, sizeof(url), "%s/v1/peer/sync?since=%llu&epoch=%s&name=%s&url=%s&interval=%g"
+	    "&wait=%ld&lic=%s", pl->url, (unsigned long long)since, epoch[0] ? epoch : "none",
+	    srv->cfg.name, esc_url ? esc_url : "", pl->interval,
+	    (pl->slow_ms ? pl->slow_ms : poll_timeout_ms(pl->interval)) / 2,
+	    pl->lic_gen[0] ? pl->lic_gen : "none");
+	pl->long_poll = 0;
+	curl_free(esc_url);
+	int rc = http_request(pl->http, "GET", url, NULL, &resp);
+	if (rc != 0 && resp.timed_out && resp.partial) {
+		/* The Primary answers, only slowly (a full copy of many
+		 * leases): not a missed poll. Give the next one more time. */
+		long normal = poll_timeout_ms(pl->interval);
+		pl->slow_ms = pl->slow_ms ? pl->slow_ms * 2 : 4 * normal;
+		if (pl->slow_ms > 60000)
+			pl->slow_ms = 60000;
+		http_client_set_timeout(pl->http, pl->slow_ms);
+		log_info("\"%s\" at %s answers slowly (%.1fs and not done); next poll may take "
+		    "%.0fs", pl->name, pl->url, resp.seconds, pl->slow_ms / 1000.0);
+		goto out;
+	}
+	if (rc == 0 && pl->slow_ms > 0) {
+		pl->slow_ms = 0;
+		http_client_set_timeout(pl->http, poll_timeout_ms(pl->interval));
+	}
+	if (rc == 0 && resp.status == 200)
+		o = json_loads(resp.body, 0, NULL);
+	if ((rc == 0 && resp.status >= 400 && resp.status < 500) || resp.tls_rejected) {
+		/* The Primary is up and refuses us (a wrong peer token, most
+		 * likely), or answers with a certificate our ca does not
+		 * verify: that is no reason to serve its seats a second time. */
+		pthread_mutex_lock(&srv->store->lock);
+		p->failed_polls = 0;
+		pthread_mutex_unlock(&srv->store->lock);
+		int say = pl->refused++ % 60 == 0;
+		if (resp.tls_rejected) {
+			char why[300];
+			log_escape(why, sizeof(why), resp.error);
+			poll_failed(pl, 1, "refused: certificate not verified (%s)", resp.error);
+			if (say)
+				log_warnx("\"%s\" at %s answers with a certificate we cannot "
+				    "verify (%s); it is up, so this server will not take over: "
+				    "check ca", pl->name, pl->url, why);
+		} else {
+			char why[200];
+			json_t *e = json_loads(resp.body ? resp.body : "", 0, NULL);
+			poll_failed(pl, 1, "refused: HTTP %ld: %.200s", resp.status,
+			    json_str(e, "message", ""));
+			log_escape(why, sizeof(why), json_str(e, "message", ""));
+			json_decref(e);
+			if (say)
+				log_warnx("\"%s\" at %s refuses our polls (HTTP %ld: %s); it is "
+				    "up, so this server will not take over: check "
+				    "peer_token_file on both", pl->name, pl->url, resp.status, why);
+		}
+		goto out;
+	}
+	if (o == NULL || !util_valid_id(json_str(o, "name", NULL))) {
+		pthread_mutex_lock(&srv->store->lock);
+		int failed = ++p->failed_polls;
+		pthread_mutex_unlock(&srv->store->lock);
+		poll_failed(pl, 0, "%s", rc != 0 ? resp.error : resp.status != 200 ?
+		    "server error status" : "not a sync answer");
+		if (failed == 1 || failed == pl->fail_after)
+			log_warnx("poll of \"%s\" at %s failed (%d/%d): %s", pl->name, pl->url,
+			    failed, pl->fail_after, rc != 0 ? resp.error :
+			    resp.status != 200 ? "server error status" : "not a sync answer");
+		if (failed >= pl->fail_after && status == POOL_WARM && witness_agrees(pl)) {
+			uint64_t seq = store_takeover(srv->store, p);
+			pthread_mutex_lock(&srv->store->lock);
+			int taken = p->status == POOL_HOT_RETRY;
+			int64_t fenced = p->fenced_until_ms - util_mono_ms();
+			pthread_mutex_unlock(&srv->store->lock);
+			if (taken) {
+				journal_sync_to(srv->journal, seq);
+				mirror_save(srv, p);
+			} else if (failed == pl->fail_after) {
+				log_info("pool \"%s\": not taking over for %.1fs more: the "
+				    "Primary may grant until then (fence)", pl->name,
+				    fenced > 0 ? fenced / 1000.0 : 0.0);
+			}
+		} else if (failed >= pl->fail_after) {
+			/* The Primary that asked for a release went silent before
+			 * it committed: serve its pool again. */
+			store_handback_cancel(srv->store, p, HANDBACK_PULL);
+		}
+		goto out;
+	}
+	if (strcmp(json_str(o, "name", ""), pl->name) != 0) {
+		log_warnx("%s answers as \"%s\", not \"%s\": check failover \"%s\" url", pl->url,
+		    json_str(o, "name", ""), pl->name, pl->name);
+		pthread_mutex_lock(&srv->store->lock);
+		p->failed_polls++;
+		pthread_mutex_unlock(&srv->store->lock);
+		poll_failed(pl, 0, "answers as \"%.100s\"", json_str(o, "name", ""));
+		goto out;
+	}
+	if (status == POOL_HOT_RETRY) {
+		char epoch_esc[160];
+		log_info("\"%s\" at %s answers again (epoch %s); handing its pool back",
+		    pl->name, pl->url, log_escape(epoch_esc, sizeof(epoch_esc),
+		    json_str(o, "epoch", "?")));
+		poller_handback(pl);
+		poll_good(pl);
+	} else {
+		pl->synchronous = json_is_true(json_object_get(o, "synchronous"));
+		pl->long_poll = json_int(o, "long_poll", 0) > 0;
+		news = mirror_apply(srv, p, o, &base, pl->lic_gen, sizeof(pl->lic_gen),
+		    poll_good_cb, pl);
+	}
+out:
+	json_decref(o);
+	http_response_clear(&resp);
+	if (base)
+		mirror_persist(srv, p, 1);
+	return news;
+}
+
+static void *
+poller_main(void *arg)
+{
+	struct poller *pl = arg;
+
+	while (!atomic_load(&pl->stop)) {
+		int64_t start = util_mono_ms();
+		/* After news, poll again soon: the Primary may hold checkouts
+		 * until we confirm them (synchronous_backup). */
+		int news = poller_once(pl);
+		/* A Primary that holds our polls (long poll) waited for us:
+		 * ask again at once. */
+		int64_t wait = pl->long_poll ? 0 : news && pl->synchronous ? 10 :
+		    (int64_t)(pl->interval * 1000);
+		poller_sleep(pl, start + wait);
+	}
+	return NULL;
+}
+
+static struct http_client *
+peer_client(struct server *srv, double interval)
+{
+	struct http_options ho;
+	long t = (long)(interval * 1000);
+
+	memset(&ho, 0, sizeof(ho));
+	ho.connect_timeout_ms = t < 1000 ? (t > 100 ? t : 100) : 1000;
+	ho.timeout_ms = poll_timeout_ms(interval);
+	ho.token = srv->peer_token;
+	ho.cacert = srv->cfg.ca;
+	return http_client_new(&ho);
+}
+
+void
+poller_start(struct poller *pl)
+{
+	pl->http = peer_client(pl->srv, pl->interval);
+	if (pl->http == NULL || pthread_create(&pl->thread, NULL, poller_main, pl) != 0) {
+		log_warnx("cannot start the poller for \"%s\"", pl->name);
+		http_client_free(pl->http);
+		pl->http = NULL;
+	}
+}
+
+void
+poller_join(struct poller *pl)
+{
+	if (pl->http != NULL) {
+		pthread_join(pl->thread, NULL);
+		http_client_free(pl->http);
+		pl->http = NULL;
+	}
+}
+
+/* The wanted set of Primaries: config sections, overridden by runtime entries. */
+/* One Primary this server backs up: its settings and how polling goes.
+ * Called with fo->mu held. */
+json_t *
+poller_json(struct server *srv, struct poller *pl, int64_t now)
+{
+	json_t *o;
+
+	pthread_mutex_lock(&poll_error_mu);
+	int refused = pl->refused_polls;
+	/* From the Primary's answer: it may not be UTF-8 */
+	json_t *last_error = pl->last_error[0] == '\0' ? json_null() :
+	    json_string(pl->last_error);
+	if (last_error == NULL)
+		last_error = json_string("(not UTF-8)");
+	pthread_mutex_unlock(&poll_error_mu);
+	pthread_mutex_lock(&srv->store->lock);
+	/* failed_polls counts refused polls too; only the others lead to a
+	 * takeover (fail_after). */
+	o = json_pack("{s:s, s:s, s:f, s:i, s:s, s:s, s:s, s:o, s:i, s:i, s:o}",
+	    "name", pl->name, "url", pl->url, "poll_interval", pl->interval,
+	    "fail_after", pl->fail_after, "witness", pl->witness,
+	    "source", pl->from_config ? "config" : "runtime",
+	    "status", pool_status_str(pl->pool->status),
+	    "last_poll_age", pl->pool->last_poll_ms ?
+	    json_real((now - pl->pool->last_poll_ms) / 1000.0) : json_null(),
+	    "failed_polls", pl->pool->failed_polls + refused, "refused_polls", refused,
+	    "last_error", last_error);
+	pthread_mutex_unlock(&srv->store->lock);
+	return o;
+}
