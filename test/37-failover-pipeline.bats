@@ -124,6 +124,17 @@ record() {
 	fo_expect 409 '.error == "no_seats"'
 }
 
+# three_mirrored: a pair, and three seats of A (l1, l2, l3) in B's mirror
+# journal, l1 in a record of its own.
+three_mirrored() {
+	fo_start_pair "cad-a cad 3 30"
+	l1=$(checkout_a)
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
+	l2=$(checkout_a)
+	l3=$(checkout_a)
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2 $l3"
+}
+
 # split_journal: stop both (kill -9), then make B's state look as if it
 # stopped while a thread wrote a new base: the journal keeps its base line
 # and first record, journal.new (its first line from $1) holds the rest.
@@ -140,12 +151,7 @@ split_journal() {
 }
 
 @test "stopped while the base was written in the background: the base, its journal and journal.new after it are read" {
-	fo_start_pair "cad-a cad 3 30"
-	l1=$(checkout_a)
-	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
-	l2=$(checkout_a)
-	l3=$(checkout_a)
-	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2 $l3"
+	three_mirrored
 	gen=$(jq -r .gen "$(BASE)")
 	split_journal "{\"base\":\"0123456789abcdef0123456789abcdef\",\"after\":\"$gen\"}"
 	# l2 and l3 are in journal.new alone.
@@ -166,12 +172,7 @@ split_journal() {
 }
 
 @test "a journal.new that follows another base is ignored: its seats are not served" {
-	fo_start_pair "cad-a cad 3 30"
-	l1=$(checkout_a)
-	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
-	l2=$(checkout_a)
-	l3=$(checkout_a)
-	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2 $l3"
+	three_mirrored
 	# A base written as a whole since (a full sync, a takeover) made this
 	# journal.new stale: its first line names a base that is not there.
 	split_journal '{"base":"0123456789abcdef0123456789abcdef","after":"fedcba9876543210fedcba9876543210"}'

@@ -1,3 +1,9 @@
+/*
+ * store.c: leases and licenses in memory: the lease tables (hash, expiry
+ * heap, per-holder tallies), checkout, heartbeat, checkin, revoke and
+ * expiry, each journaled. Its lock guards everything in struct store.
+ * Snapshots and replay are snapshot.c's, failover's pools pool.c's.
+ */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,10 +15,10 @@
 #include "json.h"
 #include "log.h"
 #include "store.h"
+#include "store_int.h"
 #include "usage.h"
 
 #define TOMBSTONE_MIN_MS (3600 * 1000LL)	/* answer 410 this long after a revoke */
-#define HANDBACK_TOMB_MS (600 * 1000LL)
 
 const char *
 pool_status_str(enum pool_status s)
@@ -28,7 +34,7 @@ pool_status_str(enum pool_status s)
 
 static void lease_confirm(struct store *s, struct lease *l);
 
-static int64_t
+int64_t
 now_ms(void)
 {
 	struct timeval tv;
@@ -47,7 +53,7 @@ hash_id(const char *s)
 	return h;
 }
 
-static struct lease *
+struct lease *
 lease_find(struct store *s, const char *id)
 {
 	struct lease *l = s->buckets[hash_id(id) & (s->nbuckets - 1)];
@@ -77,7 +83,7 @@ hash_grow(struct store *s)
 }
 
 /* Copy len bytes of src to *pp, NUL-terminate, advance *pp past it. */
-static const char *
+const char *
 text_put(char **pp, const char *src, size_t len)
 {
 	char *start = *pp;
@@ -92,7 +98,7 @@ text_put(char **pp, const char *src, size_t len)
 
 /* A lease and its strings in one allocation. Strings longer than a field
  * allows are cut, as the fixed-size fields used to cut them. */
-static struct lease *
+struct lease *
 lease_new(const char *id, const char *product, const char *client, const char *user,
     const char *host, const char *addr)
 {
@@ -173,7 +179,7 @@ heap_remove(struct store *s, struct lease *l)
 
 /* Room for one more lease in the heap, taken before a lease is made so
  * that linking it cannot fail. */
-static int
+int
 heap_reserve(struct store *s)
 {
 	if (s->nleases + 2 <= s->capheap)
@@ -195,7 +201,7 @@ lease_due(const struct lease *l)
 }
 
 /* Put the lease in the heap at its due time, move it there, or take it out. */
-static void
+void
 lease_schedule(struct store *s, struct lease *l)
 {
 	int64_t due = lease_due(l), old = l->due_ms;
@@ -360,7 +366,7 @@ lease_count(struct store *s, const struct lease *l, int delta)
 	s->live += delta;
 }
 
-static void
+void
 lease_link(struct store *s, struct lease *l)
 {
 	uint32_t i;
@@ -383,7 +389,7 @@ lease_link(struct store *s, struct lease *l)
 	lease_schedule(s, l);
 }
 
-static void
+void
 lease_unlink(struct store *s, struct lease *l)
 {
 	struct lease **pp = &s->buckets[hash_id(l->id) & (s->nbuckets - 1)];
@@ -551,7 +557,7 @@ lic_index(struct store *s)
 }
 
 /* The license id of pool p. */
-static struct lic *
+struct lic *
 lic_find(struct store *s, const struct pool *p, const char *id)
 {
 	lic_index(s);
@@ -589,7 +595,7 @@ lic_first_of_product(struct store *s, const struct pool *p, const char *product)
 	    s->product_index[lic_slot(p, product) & (s->nlic_index - 1)], p, product);
 }
 
-static struct lic *
+struct lic *
 lic_add(struct store *s, struct pool *p, const struct license *def)
 {
 	struct lic *l = calloc(1, sizeof(*l));
@@ -615,7 +621,7 @@ lic_add(struct store *s, struct pool *p, const struct license *def)
 
 /* A license that leases refer to but no file defines (removed while we were
  * down): kept retired so its seats stay counted until they end. */
-static struct lic *
+struct lic *
 lic_placeholder(struct store *s, struct pool *p, const char *id, const char *product)
 {
 	struct license def;
@@ -632,7 +638,7 @@ lic_placeholder(struct store *s, struct pool *p, const char *id, const char *pro
 	return l;
 }
 
-static void
+void
 lic_drop_retired(struct store *s)
 {
 	size_t o = 0;
@@ -763,14 +769,10 @@ lease_grant_json(const struct store *s, const struct lease *l)
 }
 
 /* A lease's strings, as records name them. */
-struct lease_text {
-	const char *id, *license, *product, *pool, *client, *user, *host, *addr;
-};
-
 /* The lease as the journal, snapshots and peers see it. Its expiry is the
  * journaled one, not what heartbeats made it since: a snapshot that wrote
  * the longer one would let every restart add half a timeout again. */
-static json_t *
+json_t *
 record_json(const struct lease_text *t, long pid, time_t since, int64_t expires_ms,
     int64_t tomb_until_ms, int handed_back)
 {
@@ -795,7 +797,7 @@ record_json(const struct lease_text *t, long pid, time_t since, int64_t expires_
 	return o;
 }
 
-static json_t *
+json_t *
 lease_record_json(const struct lease *l)
 {
 	struct lease_text t = { l->id, l->lic->def.id, l->product, l->lic->pool->name,
@@ -842,7 +844,7 @@ journal_record(struct store *s, const char *op, json_t *lease, const char *why)
 	return seq;
 }
 
-static uint64_t
+uint64_t
 journal_lease(struct store *s, const char *op, const struct lease *l, const char *why)
 {
 	return journal_record(s, op, lease_record_json(l), why);
@@ -1205,7 +1207,7 @@ lease_for_holder(struct store *s, const char *id, const char *pool, int changing
 
 /* Journal a lease's expiry as it is now: {"op":"renew","lease":{"id","pool",
  * "expires_ms"}}. */
-static void
+void
 lease_journal_expiry(struct store *s, struct lease *l)
 {
 	json_t *lj = json_object();
@@ -1331,7 +1333,7 @@ lease_end_event(struct store *s, struct lease *l, const char *why, json_t *extra
 	return seq;
 }
 
-static uint64_t
+uint64_t
 lease_end(struct store *s, struct lease *l, const char *why, json_t *extra)
 {
 	return lease_end_event(s, l, why, extra, NULL);
@@ -1592,493 +1594,6 @@ store_expire(struct store *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* A copy of every lease for a snapshot: taken under the store lock with a
- * memory copy per lease, turned into text without it. Building the JSON
- * tree under the lock stalled every request for a third of a second and
- * took 1.5 KB per lease at 100,000 leases. */
-struct image_lease {
-	size_t size;		/* of this entry, a multiple of 8 */
-	long pid;
-	time_t since;
-	int64_t expires_ms, tomb_until_ms;
-	int handed_back;
-	int adopted;
-	char text[];		/* id, license, product, pool, client, user, host, addr */
-};
-#define IMAGE_STRINGS	8
-
-struct store_image {
-	char *buf;		/* struct image_lease entries, back to back */
-	size_t len, cap;
-	size_t n;		/* leases in it */
-	json_t *bans;
-};
-
-static size_t
-image_entry_size(const struct lease *l)
-{
-	const char *v[IMAGE_STRINGS] = { l->id, l->lic->def.id, l->product,
-	    l->lic->pool->name, l->client, l->user, l->host, l->addr };
-	size_t n = sizeof(struct image_lease);
-
-	for (int i = 0; i < IMAGE_STRINGS; i++)
-		n += strlen(v[i]) + 1;
-	return (n + 7) & ~(size_t)7;
-}
-
-/* Is the lease in the image: for a snapshot, all; for a peer, the live
- * leases of our own pool granted up to upto. */
-static int
-image_wants(const struct lease *l, int peer, uint64_t upto)
-{
-	return !peer || (l->lic->pool->own && l->tomb_until_ms == 0 && l->seq <= upto);
-}
-
-/*
- * Room in an image for about the leases the store holds, its pages
- * touched, made without the store lock: 20 MB at 100,000 leases, some ms
- * of page faults, spent by the compactor, not the committer. (Sizing the
- * buffer in a first pass under the lock cost 6-12 ms of the 45-51 ms a
- * compaction held the lock, when it copied every lease at once.)
- */
-static int
-image_room(struct store *s, struct store_image *img)
-{
-	pthread_mutex_lock(&s->lock);
-	size_t n = s->nleases, avg = s->image_avg ? s->image_avg : 192;
-	pthread_mutex_unlock(&s->lock);
-	img->cap = (n + n / 8 + 64) * avg;
-	if ((img->buf = malloc(img->cap)) == NULL) {
-		img->cap = 0;
-		return -1;
-	}
-	memset(img->buf, 0, img->cap);
-	return 0;
-}
-
-struct store_image *
-store_image_new(void)
-{
-	return calloc(1, sizeof(struct store_image));
-}
-
-struct store_image *
-store_image_reserve(struct store *s)
-{
-	struct store_image *img = store_image_new();
-
-	if (img != NULL && image_room(s, img) != 0) {
-		free(img);
-		return NULL;
-	}
-	return img;
-}
-
-/* Copy leases into img (from store_image_reserve), with the store lock
- * held, from *from on: all of them, or (max > 0) up to max, leaving *from
- * at the first one not copied. img grows if the store did. -1 when out of
- * memory. */
-static int
-image_take(struct store *s, struct store_image *img, struct lease **from, size_t max,
-    int peer, uint64_t upto)
-{
-	struct lease *l;
-	size_t walked = 0;
-
-	for (l = *from; l != NULL && (max == 0 || walked < max); l = l->next, walked++) {
-		if (!image_wants(l, peer, upto))
-			continue;
-		size_t size = image_entry_size(l);
-		if (img->len + size > img->cap) {
-			size_t ncap = img->cap * 2 + size;
-			char *nb = realloc(img->buf, ncap);
-			if (nb == NULL)
-				return -1;
-			img->buf = nb;
-			img->cap = ncap;
-		}
-		struct image_lease *e = (struct image_lease *)(img->buf + img->len);
-		const char *v[IMAGE_STRINGS] = { l->id, l->lic->def.id, l->product,
-		    l->lic->pool->name, l->client, l->user, l->host, l->addr };
-		char *p = e->text;
-		e->size = size;
-		e->pid = l->pid;
-		e->since = l->since;
-		e->expires_ms = l->journaled_ms;
-		e->tomb_until_ms = l->tomb_until_ms;
-		e->handed_back = l->handed_back;
-		e->adopted = l->adopted;
-		for (int i = 0; i < IMAGE_STRINGS; i++)
-			text_put(&p, v[i], strlen(v[i]));
-		img->len += e->size;
-		img->n++;
-	}
-	*from = l;
-	if (img->n > 0)
-		s->image_avg = img->len / img->n + 1;
-	return 0;
-}
-
-/*
- * A compaction's image is taken a slice at a time: at 100,000 leases the
- * walk holds the store lock for 40 ms, and every request waits that long.
- * store_image_take copies the bans and sets a cursor at the newest lease
- * (the caller reads the journal's sequence, S, under the same hold of the
- * lock); store_image_more copies the next slice, taking the lock for that
- * slice alone. A lease that ends while the cursor is on it moves the cursor
- * on (lease_unlink); new leases go in at the head, before the cursor.
- *
- * So the image is fuzzy: each lease as it was when its slice was copied,
- * at S or later, and leases granted after S are missing. That is enough
- * because every change after S is a journal record after S, which a
- * start replays over the snapshot, and replaying is idempotent: a grant or
- * revoke replaces the lease of its id, a release removes it if it is
- * there. The bans are copied at S exactly (a ban record appends).
- */
-int
-store_image_take(struct store *s, struct store_image *img)
-{
-	if ((img->bans = json_array()) == NULL)
-		return -1;
-	s->img_cursor = s->head;
-	for (size_t i = 0; i < s->nbans; i++) {
-		const struct ban *b = &s->bans[i];
-		json_array_append_new(img->bans, json_pack("{s:s, s:s, s:s, s:s, s:I}",
-		    "license", b->license, "client", b->client, "user", b->user,
-		    "host", b->host, "until_ms", (json_int_t)b->until_ms));
-	}
-	return 0;
-}
-
-int
-store_image_more(struct store *s, struct store_image *img, size_t max)
-{
-	if (img->buf == NULL && image_room(s, img) != 0)
-		return -1;
-	pthread_mutex_lock(&s->lock);
-	int rc = image_take(s, img, &s->img_cursor, max, 0, 0);
-	if (rc != 0)
-		s->img_cursor = NULL;
-	else if (s->img_cursor != NULL)
-		rc = 1;
-	pthread_mutex_unlock(&s->lock);
-	return rc;
-}
-
-/* Append len bytes to a growing buffer. */
-static int
-buf_add(char **buf, size_t *len, size_t *cap, const char *text, size_t n)
-{
-	if (*len + n + 1 > *cap) {
-		size_t ncap = *cap ? *cap : 1 << 16;
-		while (ncap < *len + n + 1)
-			ncap *= 2;
-		char *nb = realloc(*buf, ncap);
-		if (nb == NULL)
-			return -1;
-		*buf = nb;
-		*cap = ncap;
-	}
-	memcpy(*buf + *len, text, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-	return 0;
-}
-
-/* A run of an image's entries made into comma-separated records. */
-struct image_part {
-	const struct store_image *img;
-	size_t from, to;	/* byte offsets of entries in img->buf */
-	char *out;
-	size_t len, cap;
-	int rc;
-};
-
-static void *
-image_part_text(void *arg)
-{
-	struct image_part *ip = arg;
-
-	for (size_t off = ip->from; ip->rc == 0 && off < ip->to; ) {
-		const struct image_lease *e = (const struct image_lease *)(ip->img->buf + off);
-		const char *p = e->text;
-		const char *v[IMAGE_STRINGS];
-		for (int i = 0; i < IMAGE_STRINGS; i++) {
-			v[i] = p;
-			p += strlen(p) + 1;
-		}
-		struct lease_text t = { v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7] };
-		json_t *rec = record_json(&t, e->pid, e->since, e->expires_ms, e->tomb_until_ms,
-		    e->handed_back);
-		if (rec != NULL && e->adopted)
-			json_object_set_new(rec, "adopted", json_true());
-		char *one = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
-		json_decref(rec);
-		if (one == NULL || (off > ip->from && buf_add(&ip->out, &ip->len, &ip->cap, ",",
-		    1) != 0) || buf_add(&ip->out, &ip->len, &ip->cap, one, strlen(one)) != 0)
-			ip->rc = -1;
-		free(one);
-		off += e->size;
-	}
-	return NULL;
-}
-
-/* The image's leases as a JSON array in text, appended to out. Making the
- * text is most of a snapshot's and a full sync's time (0.5 s at 100,000
- * leases), so a large image is split between threads, one a core. */
-static int
-image_array(const struct store_image *img, char **out, size_t *len, size_t *cap, int parallel)
-{
-	struct image_part parts[4];
-	long ncpu = parallel ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
-	size_t nparts = img->len < (1 << 20) || ncpu < 2 ? 1 : ncpu > 4 ? 4 : (size_t)ncpu;
-	size_t off = 0, n = 0;
-	int rc;
-
-	memset(parts, 0, sizeof(parts));
-	/* Split at entry boundaries near equal byte counts. */
-	for (size_t i = 0; i < nparts; i++) {
-		size_t want = img->len * (i + 1) / nparts;
-		parts[n].img = img;
-		parts[n].from = off;
-		while (off < img->len && (off < want || off == parts[n].from))
-			off += ((const struct image_lease *)(img->buf + off))->size;
-		parts[n].to = off;
-		if (parts[n].to > parts[n].from || n == 0)
-			n++;
-	}
-	util_run_parallel(image_part_text, parts, sizeof(parts[0]), n);
-	rc = buf_add(out, len, cap, "[", 1);
-	for (size_t i = 0; i < n; i++) {
-		if (parts[i].rc != 0)
-			rc = -1;
-		if (rc == 0 && parts[i].len > 0 && ((i > 0 && buf_add(out, len, cap, ",", 1) != 0) ||
-		    buf_add(out, len, cap, parts[i].out, parts[i].len) != 0))
-			rc = -1;
-		free(parts[i].out);
-	}
-	return rc == 0 ? buf_add(out, len, cap, "]", 1) : -1;
-}
-
-void
-store_image_free(struct store_image *img)
-{
-	json_decref(img->bans);
-	free(img->buf);
-	free(img);
-}
-
-char *
-store_image_text(struct store_image *img, uint64_t seq, size_t *lenp, int parallel)
-{
-	char *out = NULL, *bans = json_dumps(img->bans, JSON_COMPACT), tail[64];
-	size_t len = 0, cap = 0;
-	int n = snprintf(tail, sizeof(tail), ",\"version\":1,\"seq\":%llu}",
-	    (unsigned long long)seq);
-
-	if (bans == NULL || buf_add(&out, &len, &cap, "{\"leases\":", 10) != 0 ||
-	    image_array(img, &out, &len, &cap, parallel) != 0 ||
-	    buf_add(&out, &len, &cap, ",\"bans\":", 8) != 0 ||
-	    buf_add(&out, &len, &cap, bans, strlen(bans)) != 0 ||
-	    buf_add(&out, &len, &cap, tail, (size_t)n) != 0) {
-		free(out);
-		out = NULL;
-	}
-	free(bans);
-	store_image_free(img);
-	*lenp = len;
-	return out;
-}
-
-char *
-store_own_leases_text(struct store *s, uint64_t upto, size_t *lenp)
-{
-	struct store_image *img;
-	char *out = NULL;
-	size_t len = 0, cap = 0;
-
-	if ((img = store_image_reserve(s)) == NULL)
-		return NULL;
-	pthread_mutex_lock(&s->lock);
-	struct lease *from = s->head;
-	int rc = image_take(s, img, &from, 0, 1, upto);
-	pthread_mutex_unlock(&s->lock);
-	if (rc != 0) {
-		store_image_free(img);
-		return NULL;
-	}
-	if (image_array(img, &out, &len, &cap, 1) != 0) {
-		free(out);
-		out = NULL;
-	}
-	store_image_free(img);
-	*lenp = len;
-	return out;
-}
-
-/* A lease from its record form, not yet in the store (no lock needed). */
-static struct lease *
-lease_build(json_t *o)
-{
-	const char *id = json_str(o, "id", NULL), *product = json_str(o, "product", NULL);
-	struct lease *l;
-
-	if (id == NULL || product == NULL || json_str(o, "license", NULL) == NULL ||
-	    json_str(o, "pool", NULL) == NULL)
-		return NULL;
-	if ((l = lease_new(id, product, json_str(o, "client", ""), json_str(o, "user", ""),
-	    json_str(o, "host", ""), json_str(o, "addr", ""))) == NULL)
-		return NULL;
-	l->pid = (long)json_int(o, "pid", 0);
-	l->since = (time_t)json_int(o, "since", 0);
-	l->expires_ms = l->journaled_ms = json_int(o, "expires_ms", 0);
-	l->tomb_until_ms = json_int(o, "tomb_until_ms", 0);
-	l->handed_back = json_is_true(json_object_get(o, "handed_back"));
-	l->adopted = json_is_true(json_object_get(o, "adopted"));
-	return l;
-}
-
-/* Put a built lease into the store under license lic of pool, in place of
- * one with its id. Called with the store lock held; l is freed on failure. */
-static int
-lease_attach(struct store *s, struct lease *l, const char *pool, const char *lic)
-{
-	struct pool *p;
-	struct lease *old;
-
-	if (((p = store_pool(s, pool)) == NULL && (p = store_add_pool(s, pool, "")) == NULL) ||
-	    heap_reserve(s) != 0)
-		goto fail;
-	if ((old = lease_find(s, l->id)) != NULL) {
-		lease_unlink(s, old);
-		free(old);
-	}
-	if ((l->lic = lic_find(s, p, lic)) == NULL &&
-	    (l->lic = lic_placeholder(s, p, lic, l->product)) == NULL)
-		goto fail;
-	lease_link(s, l);
-	return 0;
-fail:
-	free(l);
-	return -1;
-}
-
-/* Make (or replace) a lease from its record form. */
-static int
-lease_from_record(struct store *s, json_t *o)
-{
-	struct lease *l = lease_build(o);
-
-	if (l == NULL)
-		return -1;
-	return lease_attach(s, l, json_str(o, "pool", ""), json_str(o, "license", ""));
-}
-
-int
-store_apply_leases(struct store *s, json_t **recs, size_t n)
-{
-	struct lease **built = calloc(n, sizeof(*built));
-	int rc = 0;
-
-	if (built == NULL)
-		return -1;
-	for (size_t i = 0; i < n && rc == 0; i++)
-		if ((built[i] = lease_build(recs[i])) == NULL)
-			rc = -1;
-	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = lease_attach(s, built[i], json_str(recs[i], "pool", ""),
-		    json_str(recs[i], "license", ""));
-		built[i] = NULL;
-	}
-	pthread_mutex_unlock(&s->lock);
-	for (size_t i = 0; i < n; i++)
-		free(built[i]);
-	free(built);
-	return rc;
-}
-
-int
-store_apply_snapshot(struct store *s, json_t *snap)
-{
-	json_t *v;
-	size_t i;
-	int rc = 0;
-
-	pthread_mutex_lock(&s->lock);
-	json_array_foreach(json_object_get(snap, "leases"), i, v)
-		if (lease_from_record(s, v) != 0)
-			rc = -1;
-	json_array_foreach(json_object_get(snap, "bans"), i, v) {
-		struct ban *nb = realloc(s->bans, (s->nbans + 1) * sizeof(*nb));
-		if (nb == NULL) {
-			rc = -1;
-			break;
-		}
-		s->bans = nb;
-		struct ban *b = &s->bans[s->nbans++];
-		util_strlcpy(b->license, json_str(v, "license", ""), sizeof(b->license));
-		util_strlcpy(b->client, json_str(v, "client", ""), sizeof(b->client));
-		util_strlcpy(b->user, json_str(v, "user", ""), sizeof(b->user));
-		util_strlcpy(b->host, json_str(v, "host", ""), sizeof(b->host));
-		b->until_ms = json_int(v, "until_ms", 0);
-	}
-	pthread_mutex_unlock(&s->lock);
-	return rc;
-}
-
-int
-store_apply_record(struct store *s, json_t *rec)
-{
-	const char *op = json_str(rec, "op", "");
-	json_t *lj = json_object_get(rec, "lease");
-	int rc = 0;
-
-	if (strcmp(op, "ban") == 0) {
-		json_t *bans = json_pack("{s:[O]}", "bans", rec);
-		rc = store_apply_snapshot(s, bans);
-		json_decref(bans);
-		return rc;
-	}
-	if (!json_is_object(lj))
-		return -1;
-	pthread_mutex_lock(&s->lock);
-	if (strcmp(op, "grant") == 0 || strcmp(op, "revoke") == 0) {
-		rc = lease_from_record(s, lj);
-	} else if (strcmp(op, "confirm") == 0) {
-		struct lease *l = lease_find(s, json_str(lj, "id", ""));
-		if (l != NULL && l->tomb_until_ms == 0) {
-			l->expires_ms = l->journaled_ms = 0;
-			lease_schedule(s, l);
-		}
-	} else if (strcmp(op, "claim") == 0) {
-		struct lease *l = lease_find(s, json_str(lj, "id", ""));
-		if (l != NULL)
-			l->adopted = 0;
-	} else if (strcmp(op, "renew") == 0) {
-		/* the latest expiry wins: replay over a fuzzy snapshot */
-		struct lease *l = lease_find(s, json_str(lj, "id", ""));
-		int64_t e = json_int(lj, "expires_ms", 0);
-		if (l != NULL && l->tomb_until_ms == 0 && l->expires_ms > 0 &&
-		    e > l->journaled_ms) {
-			l->expires_ms = l->journaled_ms = e;
-			lease_schedule(s, l);
-		}
-	} else if (strcmp(op, "release") == 0) {
-		struct lease *l = lease_find(s, json_str(lj, "id", ""));
-		if (l != NULL) {
-			lease_unlink(s, l);
-			free(l);
-		}
-		if (json_is_true(json_object_get(lj, "handed_back")))
-			rc = lease_from_record(s, lj);
-	} else {
-		rc = -1;
-	}
-	pthread_mutex_unlock(&s->lock);
-	return rc;
-}
-
 /* A soft lease's expiry resumed from a record of it (a restart, a
  * takeover, a handback): the recorded expiry plus half a timeout, which
  * bounds what any acknowledged heartbeat promised (store_heartbeat), at
@@ -2086,7 +1601,7 @@ store_apply_record(struct store *s, json_t *rec)
  * gone from the file with no timeout left gets RETIRED_GRACE_MS from now. */
 #define RETIRED_GRACE_MS (300 * 1000LL)
 
-static int64_t
+int64_t
 expiry_resumed(const struct lease *l, int64_t recorded, int64_t now)
 {
 	long t = l->lic->def.timeout;
@@ -2117,483 +1632,3 @@ store_grace(struct store *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-void
-store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs)
-{
-	struct license def;
-	char err[256];
-	json_t *v;
-	size_t i;
-	int changed = 0;
-
-	pthread_mutex_lock(&s->lock);
-	for (size_t k = 0; k < s->nlics; k++)
-		if (s->lics[k]->pool == p)
-			s->lics[k]->retired = 1;
-	json_array_foreach(defs, i, v) {
-		if (license_from_json(v, &def, err, sizeof(err)) != 0) {
-			log_warnx("pool %s: %s", p->name, err);
-			continue;
-		}
-		struct lic *l = lic_find(s, p, def.id);
-		if (l == NULL) {
-			l = lic_add(s, p, &def);
-			changed = 1;
-		}
-		if (l != NULL) {
-			changed |= memcmp(&l->def, &def, sizeof(def)) != 0;
-			l->def = def;
-			l->retired = 0;
-		}
-	}
-	for (size_t k = 0; k < s->nlics; k++)
-		changed |= s->lics[k]->pool == p && s->lics[k]->retired;
-	s->lic_index_stale = 1;		/* a product may have changed */
-	lic_drop_retired(s);
-	/* The mirror file keeps them for a restart that must serve the pool. */
-	if (changed)
-		p->dirty = 1;
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* Is this lease record one of the pool's live leases? */
-static int
-record_in_pool(json_t *lease, const struct pool *p)
-{
-	const char *pool = json_str(lease, "pool", "");
-
-	return strcmp(pool, p->name) == 0 && json_int(lease, "tomb_until_ms", 0) == 0;
-}
-
-void
-store_mirror_full(struct store *s, struct pool *p, json_t *leases)
-{
-	json_t *m = json_object(), *v;
-	size_t i;
-
-	json_array_foreach(leases, i, v)
-		if (record_in_pool(v, p) && util_valid_id(json_str(v, "id", NULL)))
-			json_object_set(m, json_str(v, "id", ""), v);
-	pthread_mutex_lock(&s->lock);
-	json_decref(p->mirror);
-	p->mirror = m;
-	p->dirty = 1;
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* Replace mirrored lease m (id) by a copy with expires_ms set to v
- * (a new reference, taken). */
-static void
-mirror_lease_set(struct pool *p, const char *id, json_t *m, json_t *v)
-{
-	json_t *c = json_copy(m);
-
-	if (c == NULL || json_object_set_new(c, "expires_ms", v) != 0 ||
-	    json_object_set_new(p->mirror, id, c) != 0) {
-		/* out of memory: the lease keeps its old expiry, as a grant
-		 * not set is not mirrored */
-		log_warnx("pool \"%s\": out of memory mirroring lease %s", p->name, id);
-	}
-}
-
-void
-store_mirror_records(struct store *s, struct pool *p, json_t *records)
-{
-	json_t *rec, *m;
-	size_t i;
-
-	pthread_mutex_lock(&s->lock);
-	if (p->mirror == NULL)
-		p->mirror = json_object();
-	json_array_foreach(records, i, rec) {
-		const char *op = json_str(rec, "op", "");
-		json_t *lease = json_object_get(rec, "lease");
-		const char *id = json_str(lease, "id", NULL);
-		if (!json_is_object(lease) || !util_valid_id(id) ||
-		    strcmp(json_str(lease, "pool", ""), p->name) != 0)
-			continue;
-		/* A lease in the mirror is never changed in place, but
-		 * replaced: store_pool_state's copy shares them. */
-		if (strcmp(op, "grant") == 0 && record_in_pool(lease, p))
-			json_object_set(p->mirror, id, lease);
-		else if (strcmp(op, "confirm") == 0 && (m = json_object_get(p->mirror, id)) != NULL)
-			mirror_lease_set(p, id, m, json_integer(0));
-		else if (strcmp(op, "renew") == 0 && (m = json_object_get(p->mirror, id)) != NULL &&
-		    json_int(lease, "expires_ms", 0) > json_int(m, "expires_ms", 0))
-			mirror_lease_set(p, id, m,
-			    json_incref(json_object_get(lease, "expires_ms")));
-		else if (strcmp(op, "release") == 0 || strcmp(op, "revoke") == 0)
-			json_object_del(p->mirror, id);
-		p->dirty = 1;
-	}
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* Is live lease l the seat that record rec describes: the same license
- * and holder? */
-static int
-lease_is_record(const struct lease *l, json_t *rec)
-{
-	return strcmp(l->lic->def.id, json_str(rec, "license", "")) == 0 &&
-	    strcmp(l->client, json_str(rec, "client", "")) == 0 &&
-	    strcmp(l->user, json_str(rec, "user", "")) == 0 &&
-	    strcmp(l->host, json_str(rec, "host", "")) == 0;
-}
-
-/* Would adopting rec into pool p take the id of lease l, another pool's
- * seat or tombstone, or another holder's seat? Lease ids are unique per
- * server: replacing l would drop a seat its holder still uses and free it
- * for a second one. Such a record is refused, and logged. */
-static int
-adopt_collides(const struct lease *l, const struct pool *p, json_t *rec, const char *why)
-{
-	char lic[2 * SL_ID_MAX + 8];
-
-	if (l == NULL || (l->lic->pool == p && (l->tomb_until_ms > 0 || lease_is_record(l, rec))))
-		return 0;
-	log_escape(lic, sizeof(lic), json_str(rec, "license", ""));
-	log_warnx("%s: lease %s of pool \"%s\" (license %s) not adopted: the id is held "
-	    "here by %s of pool \"%s\" (license %s)%s", why, l->id, p->name, lic,
-	    l->tomb_until_ms > 0 ? "a revoked lease" : "a seat", l->lic->pool->name,
-	    l->lic->def.id, l->lic->pool == p ? " for another holder" : "");
-	return 1;
-}
-
-/* Adopt one lease record into pool p with what is left of its timeout
- * (expiry_resumed); journaled. */
-static uint64_t
-adopt_lease(struct store *s, struct pool *p, json_t *rec)
-{
-	struct lease *l = lease_find(s, json_str(rec, "id", ""));
-	const char *why = p->own ? "handback" : "takeover";
-
-	if (adopt_collides(l, p, rec, why))
-		return 0;
-	if (l != NULL && l->tomb_until_ms == 0)
-		return 0;	/* already held here */
-	json_t *copy = json_deep_copy(rec);
-	json_object_del(copy, "tomb_until_ms");
-	json_object_del(copy, "handed_back");
-	json_object_del(copy, "adopted");
-	/* a backup serving a Primary's seat: the Primary decides at handback */
-	if (!p->own)
-		json_object_set_new(copy, "adopted", json_true());
-	json_object_set_new(copy, "pool", json_string(p->name));
-	if (lease_from_record(s, copy) != 0) {
-		json_decref(copy);
-		return 0;
-	}
-	json_decref(copy);
-	l = lease_find(s, json_str(rec, "id", ""));
-	l->expires_ms = l->journaled_ms = expiry_resumed(l, l->expires_ms, now_ms());
-	lease_schedule(s, l);
-	l->seq = l->journaled_seq = journal_lease(s, "grant", l, why);
-	return l->seq;
-}
-
-uint64_t
-store_takeover(struct store *s, struct pool *p)
-{
-	uint64_t seq = 0, q;
-	const char *id;
-	json_t *v;
-	int n = 0;
-
-	pthread_mutex_lock(&s->lock);
-	/* The promise to the Primary and the decision are taken under one
-	 * hold of the lock: a fence request cannot slip in between. */
-	if (p->status != POOL_WARM || util_mono_ms() < p->fenced_until_ms) {
-		pthread_mutex_unlock(&s->lock);
-		return 0;
-	}
-	json_object_foreach(p->mirror, id, v) {
-		if ((q = adopt_lease(s, p, v)) > 0) {
-			seq = q;
-			n++;
-		}
-	}
-	p->status = POOL_HOT_RETRY;
-	pthread_mutex_unlock(&s->lock);
-	usage_event("takeover", json_pack("{s:s, s:s, s:i}", "pool", p->name, "by", s->name,
-	    "leases", n));
-	log_info("took over pool \"%s\" from %s: %d leases adopted", p->name, p->primary_url, n);
-	return seq;
-}
-
-json_t *
-store_handback_prepare(struct store *s, struct pool *p, enum handback_by by)
-{
-	json_t *leases = json_array();
-
-	pthread_mutex_lock(&s->lock);
-	/* Not served here: nothing to stop, and no commit will clear it. */
-	if (p->status == POOL_HOT_RETRY)
-		p->handing |= by;
-	for (struct lease *l = s->head; l != NULL; l = l->next)
-		if (l->lic->pool == p && l->tomb_until_ms == 0)
-			json_array_append_new(leases, lease_record_json(l));
-	json_t *payload = json_pack("{s:s, s:s, s:o, s:o, s:o}", "pool", p->name, "from", s->name,
-	    "leases", leases, "released", p->released ? json_deep_copy(p->released) : json_array(),
-	    "refused", p->refused ? json_deep_copy(p->refused) : json_array());
-	pthread_mutex_unlock(&s->lock);
-	return payload;
-}
-
-uint64_t
-store_handback_commit(struct store *s, struct pool *p, enum handback_by by)
-{
-	json_t *mirror = json_object();
-	int64_t tomb = now_ms() + HANDBACK_TOMB_MS;
-	uint64_t seq = 0;
-	int n = 0;
-
-	pthread_mutex_lock(&s->lock);
-	if (p->status != POOL_HOT_RETRY || !(p->handing & by)) {
-		p->handing &= ~by;
-		pthread_mutex_unlock(&s->lock);
-		json_decref(mirror);
-		return 0;
-	}
-	/* Relinking moves a lease to the head: take the next one first, or
-	 * the walk starts over after every lease. */
-	for (struct lease *l = s->head, *next; l != NULL; l = next) {
-		next = l->next;
-		if (l->lic->pool != p || l->tomb_until_ms > 0)
-			continue;
-		json_object_set_new(mirror, l->id, lease_record_json(l));
-		lease_unlink(s, l);
-		l->tomb_until_ms = tomb;
-		l->handed_back = 1;
-		lease_link(s, l);
-		seq = journal_lease(s, "release", l, "handback");
-		n++;
-	}
-	json_decref(p->released);
-	p->released = NULL;
-	json_decref(p->refused);
-	p->refused = NULL;
-	json_decref(p->mirror);
-	p->mirror = mirror;
-	p->status = POOL_WARM;
-	p->handing = 0;		/* handed back: the other handback has nothing left */
-	p->failed_polls = 0;
-	p->primary_epoch[0] = '\0';	/* resync in full */
-	p->primary_seq = 0;
-	p->dirty = 1;
-	pthread_mutex_unlock(&s->lock);
-	usage_event("handback", json_pack("{s:s, s:s, s:i}", "pool", p->name, "by", s->name,
-	    "leases", n));
-	log_info("handed pool \"%s\" back to %s: %d leases", p->name, p->primary_url, n);
-	return seq;
-}
-
-void
-store_handback_cancel(struct store *s, struct pool *p, enum handback_by by)
-{
-	pthread_mutex_lock(&s->lock);
-	p->handing &= ~by;
-	pthread_mutex_unlock(&s->lock);
-}
-
-json_t *
-store_pool_state(struct store *s, struct pool *p)
-{
-	json_t *lics = json_array();
-
-	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < s->nlics; i++)
-		if (s->lics[i]->pool == p && !s->lics[i]->retired)
-			json_array_append_new(lics, license_to_json(&s->lics[i]->def));
-	/* Copies: the caller writes them out after the lock is released, while
-	 * the poller may change the originals. The mirror's leases are shared:
-	 * they are replaced, never changed (store_mirror_records). */
-	json_t *st = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:I}", "pool", p->name,
-	    "licenses", lics, "mirror", p->mirror ? json_copy(p->mirror) : json_object(),
-	    "released", p->released ? json_deep_copy(p->released) : json_array(),
-	    "refused", p->refused ? json_deep_copy(p->refused) : json_array(),
-	    "epoch", p->primary_epoch, "seq", (json_int_t)p->primary_seq);
-	p->dirty = 0;
-	pthread_mutex_unlock(&s->lock);
-	return st;
-}
-
-/* The mirror's leases are shared with p->mirror, whose last reference may
- * be let go by another thread: jansson's reference counts do not order
- * one thread's reads before another's free, the store lock does. */
-void
-store_pool_state_free(struct store *s, json_t *st)
-{
-	pthread_mutex_lock(&s->lock);
-	json_decref(st);
-	pthread_mutex_unlock(&s->lock);
-}
-
-void
-store_pool_restore(struct store *s, struct pool *p, json_t *st)
-{
-	store_pool_set_licenses(s, p, json_object_get(st, "licenses"));
-	pthread_mutex_lock(&s->lock);
-	json_t *m = json_object_get(st, "mirror"), *r = json_object_get(st, "released");
-	json_t *rf = json_object_get(st, "refused");
-	json_decref(p->mirror);
-	json_decref(p->released);
-	json_decref(p->refused);
-	p->mirror = json_is_object(m) ? json_incref(m) : json_object();
-	p->released = json_is_array(r) ? json_incref(r) : json_array();
-	p->refused = json_is_array(rf) ? json_incref(rf) : NULL;
-	util_strlcpy(p->primary_epoch, json_str(st, "epoch", ""), sizeof(p->primary_epoch));
-	p->primary_seq = (uint64_t)json_int(st, "seq", 0);
-	pthread_mutex_unlock(&s->lock);
-}
-
-int
-store_pool_has_leases(struct store *s, struct pool *p)
-{
-	int found = 0;
-
-	pthread_mutex_lock(&s->lock);
-	for (struct lease *l = s->head; l != NULL && !found; l = l->next)
-		found = l->lic->pool == p && l->tomb_until_ms == 0;
-	pthread_mutex_unlock(&s->lock);
-	return found;
-}
-
-json_t *
-store_own_leases(struct store *s, uint64_t upto)
-{
-	json_t *arr = json_array();
-
-	pthread_mutex_lock(&s->lock);
-	for (struct lease *l = s->head; l != NULL; l = l->next)
-		if (l->lic->pool->own && l->tomb_until_ms == 0 && l->seq <= upto)
-			json_array_append_new(arr, lease_record_json(l));
-	pthread_mutex_unlock(&s->lock);
-	return arr;
-}
-
-uint64_t
-store_licenses_gen(struct store *s)
-{
-	pthread_mutex_lock(&s->lock);
-	uint64_t gen = s->lic_gen;
-	pthread_mutex_unlock(&s->lock);
-	return gen;
-}
-
-json_t *
-store_own_licenses(struct store *s)
-{
-	json_t *arr = json_array();
-
-	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < s->nlics; i++)
-		if (s->lics[i]->pool->own && !s->lics[i]->retired)
-			json_array_append_new(arr, license_to_json(&s->lics[i]->def));
-	pthread_mutex_unlock(&s->lock);
-	return arr;
-}
-
-static int
-payload_has_lease(json_t *payload, const char *id)
-{
-	json_t *v;
-	size_t i;
-
-	json_array_foreach(json_object_get(payload, "leases"), i, v)
-		if (strcmp(json_str(v, "id", ""), id) == 0)
-			return 1;
-	return 0;
-}
-
-uint64_t
-store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended)
-{
-	struct pool *own = s->pools[0];
-	uint64_t seq = 0, q;
-	json_t *v;
-	size_t i;
-
-	*adopted = *ended = 0;
-	pthread_mutex_lock(&s->lock);
-	json_array_foreach(json_object_get(payload, "released"), i, v) {
-		struct lease *l = json_is_string(v) ? lease_find(s, json_string_value(v)) : NULL;
-		if (l != NULL && l->lic->pool == own && l->tomb_until_ms == 0) {
-			if ((q = lease_end(s, l, "checkin", json_pack("{s:s}", "via",
-			    "handback"))) == 0)
-				continue;
-			seq = q;
-			free(l);
-			(*ended)++;
-		}
-	}
-	json_array_foreach(json_object_get(payload, "leases"), i, v) {
-		const char *id = json_str(v, "id", NULL);
-		if (!util_valid_id(id) || strcmp(json_str(v, "pool", ""), own->name) != 0)
-			continue;
-		struct lease *l = lease_find(s, id);
-		if (adopt_collides(l, own, v, "handback"))
-			continue;
-		if (l != NULL && l->tomb_until_ms == 0) {
-			int64_t e = expiry_resumed(l, json_int(v, "expires_ms", 0), now_ms());
-			if (l->expires_ms > 0 && e > l->expires_ms) {
-				l->expires_ms = e;
-				lease_schedule(s, l);
-				if (e > l->journaled_ms)
-					lease_journal_expiry(s, l);
-				seq = l->journaled_seq;
-			}
-			continue;
-		}
-		/* A seat of ours the backup took from its mirror that we no longer
-		 * hold ended here (its mirror had not seen that yet): taking it
-		 * back would hold a seat nobody has. Unless we lost our state:
-		 * we started with none, and it was granted before we started. */
-		if (json_is_true(json_object_get(v, "adopted")) &&
-		    (s->had_state || json_int(v, "since", 0) >= (long long)s->started))
-			continue;
-		if ((q = adopt_lease(s, own, v)) > 0) {
-			seq = q;
-			(*adopted)++;
-		}
-	}
-	/* Grants of ours the backup never knew (we failed before answering)
-	 * whose holder asked it again and was told there was no seat. */
-	json_array_foreach(json_object_get(payload, "refused"), i, v) {
-		struct lease *l = lease_find(s, json_str(v, "id", ""));
-		if (l == NULL || l->lic->pool != own || l->tomb_until_ms > 0 ||
-		    strcmp(l->client, json_str(v, "client", "")) != 0 ||
-		    strcmp(l->user, json_str(v, "user", "")) != 0 ||
-		    strcmp(l->host, json_str(v, "host", "")) != 0 ||
-		    payload_has_lease(payload, l->id))
-			continue;
-		log_info("handback: lease %s ends: it was granted here but never answered, and "
-		    "its holder was refused by the backup", l->id);
-		if ((q = lease_end(s, l, "unanswered", json_pack("{s:s}", "via", "handback"))) == 0)
-			continue;
-		seq = q;
-		free(l);
-		(*ended)++;
-	}
-	pthread_mutex_unlock(&s->lock);
-	return seq;
-}
-
-uint64_t
-store_release_unanswered(struct store *s, const char *id)
-{
-	struct lease *l;
-	uint64_t seq = 0;
-
-	pthread_mutex_lock(&s->lock);
-	/* Any pool served: a seat of a Primary's pool taken over is not
-	 * granted either when its record was not written. */
-	if ((l = lease_find(s, id)) != NULL && l->tomb_until_ms == 0 &&
-	    (l->lic->pool->own || l->lic->pool->status == POOL_HOT_RETRY)) {
-		if ((seq = lease_end(s, l, "unanswered", NULL)) != 0) {
-			s->grants--;
-			free(l);
-		}
-	}
-	pthread_mutex_unlock(&s->lock);
-	return seq;
-}

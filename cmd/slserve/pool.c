@@ -1,0 +1,502 @@
+/*
+ * pool.c: the store's side of failover, per pool: a Primary's licenses and
+ * leases mirrored on a backup, takeover, handback (prepare, commit, merge),
+ * and the state of a pool a backup saves (mirrorlog.c).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <pthread.h>
+
+#include "journal.h"
+#include "json.h"
+#include "log.h"
+#include "store.h"
+#include "store_int.h"
+#include "usage.h"
+#include "util.h"
+
+void
+store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs)
+{
+	struct license def;
+	char err[256];
+	json_t *v;
+	size_t i;
+	int changed = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t k = 0; k < s->nlics; k++)
+		if (s->lics[k]->pool == p)
+			s->lics[k]->retired = 1;
+	json_array_foreach(defs, i, v) {
+		if (license_from_json(v, &def, err, sizeof(err)) != 0) {
+			log_warnx("pool %s: %s", p->name, err);
+			continue;
+		}
+		struct lic *l = lic_find(s, p, def.id);
+		if (l == NULL) {
+			l = lic_add(s, p, &def);
+			changed = 1;
+		}
+		if (l != NULL) {
+			changed |= memcmp(&l->def, &def, sizeof(def)) != 0;
+			l->def = def;
+			l->retired = 0;
+		}
+	}
+	for (size_t k = 0; k < s->nlics; k++)
+		changed |= s->lics[k]->pool == p && s->lics[k]->retired;
+	s->lic_index_stale = 1;		/* a product may have changed */
+	lic_drop_retired(s);
+	/* The mirror file keeps them for a restart that must serve the pool. */
+	if (changed)
+		p->dirty = 1;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Is this lease record one of the pool's live leases? */
+static int
+record_in_pool(json_t *lease, const struct pool *p)
+{
+	const char *pool = json_str(lease, "pool", "");
+
+	return strcmp(pool, p->name) == 0 && json_int(lease, "tomb_until_ms", 0) == 0;
+}
+
+void
+store_mirror_full(struct store *s, struct pool *p, json_t *leases)
+{
+	json_t *m = json_object(), *v;
+	size_t i;
+
+	json_array_foreach(leases, i, v)
+		if (record_in_pool(v, p) && util_valid_id(json_str(v, "id", NULL)))
+			json_object_set(m, json_str(v, "id", ""), v);
+	pthread_mutex_lock(&s->lock);
+	json_decref(p->mirror);
+	p->mirror = m;
+	p->dirty = 1;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Replace mirrored lease m (id) by a copy with expires_ms set to v
+ * (a new reference, taken). */
+static void
+mirror_lease_set(struct pool *p, const char *id, json_t *m, json_t *v)
+{
+	json_t *c = json_copy(m);
+
+	if (c == NULL || json_object_set_new(c, "expires_ms", v) != 0 ||
+	    json_object_set_new(p->mirror, id, c) != 0) {
+		/* out of memory: the lease keeps its old expiry, as a grant
+		 * not set is not mirrored */
+		log_warnx("pool \"%s\": out of memory mirroring lease %s", p->name, id);
+	}
+}
+
+void
+store_mirror_records(struct store *s, struct pool *p, json_t *records)
+{
+	json_t *rec, *m;
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	if (p->mirror == NULL)
+		p->mirror = json_object();
+	json_array_foreach(records, i, rec) {
+		const char *op = json_str(rec, "op", "");
+		json_t *lease = json_object_get(rec, "lease");
+		const char *id = json_str(lease, "id", NULL);
+		if (!json_is_object(lease) || !util_valid_id(id) ||
+		    strcmp(json_str(lease, "pool", ""), p->name) != 0)
+			continue;
+		/* A lease in the mirror is never changed in place, but
+		 * replaced: store_pool_state's copy shares them. */
+		if (strcmp(op, "grant") == 0 && record_in_pool(lease, p))
+			json_object_set(p->mirror, id, lease);
+		else if (strcmp(op, "confirm") == 0 && (m = json_object_get(p->mirror, id)) != NULL)
+			mirror_lease_set(p, id, m, json_integer(0));
+		else if (strcmp(op, "renew") == 0 && (m = json_object_get(p->mirror, id)) != NULL &&
+		    json_int(lease, "expires_ms", 0) > json_int(m, "expires_ms", 0))
+			mirror_lease_set(p, id, m,
+			    json_incref(json_object_get(lease, "expires_ms")));
+		else if (strcmp(op, "release") == 0 || strcmp(op, "revoke") == 0)
+			json_object_del(p->mirror, id);
+		p->dirty = 1;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Is live lease l the seat that record rec describes: the same license
+ * and holder? */
+static int
+lease_is_record(const struct lease *l, json_t *rec)
+{
+	return strcmp(l->lic->def.id, json_str(rec, "license", "")) == 0 &&
+	    strcmp(l->client, json_str(rec, "client", "")) == 0 &&
+	    strcmp(l->user, json_str(rec, "user", "")) == 0 &&
+	    strcmp(l->host, json_str(rec, "host", "")) == 0;
+}
+
+/* Would adopting rec into pool p take the id of lease l, another pool's
+ * seat or tombstone, or another holder's seat? Lease ids are unique per
+ * server: replacing l would drop a seat its holder still uses and free it
+ * for a second one. Such a record is refused, and logged. */
+static int
+adopt_collides(const struct lease *l, const struct pool *p, json_t *rec, const char *why)
+{
+	char lic[2 * SL_ID_MAX + 8];
+
+	if (l == NULL || (l->lic->pool == p && (l->tomb_until_ms > 0 || lease_is_record(l, rec))))
+		return 0;
+	log_escape(lic, sizeof(lic), json_str(rec, "license", ""));
+	log_warnx("%s: lease %s of pool \"%s\" (license %s) not adopted: the id is held "
+	    "here by %s of pool \"%s\" (license %s)%s", why, l->id, p->name, lic,
+	    l->tomb_until_ms > 0 ? "a revoked lease" : "a seat", l->lic->pool->name,
+	    l->lic->def.id, l->lic->pool == p ? " for another holder" : "");
+	return 1;
+}
+
+/* Adopt one lease record into pool p with what is left of its timeout
+ * (expiry_resumed); journaled. */
+static uint64_t
+adopt_lease(struct store *s, struct pool *p, json_t *rec)
+{
+	struct lease *l = lease_find(s, json_str(rec, "id", ""));
+	const char *why = p->own ? "handback" : "takeover";
+
+	if (adopt_collides(l, p, rec, why))
+		return 0;
+	if (l != NULL && l->tomb_until_ms == 0)
+		return 0;	/* already held here */
+	json_t *copy = json_deep_copy(rec);
+	json_object_del(copy, "tomb_until_ms");
+	json_object_del(copy, "handed_back");
+	json_object_del(copy, "adopted");
+	/* a backup serving a Primary's seat: the Primary decides at handback */
+	if (!p->own)
+		json_object_set_new(copy, "adopted", json_true());
+	json_object_set_new(copy, "pool", json_string(p->name));
+	if (lease_from_record(s, copy) != 0) {
+		json_decref(copy);
+		return 0;
+	}
+	json_decref(copy);
+	l = lease_find(s, json_str(rec, "id", ""));
+	l->expires_ms = l->journaled_ms = expiry_resumed(l, l->expires_ms, now_ms());
+	lease_schedule(s, l);
+	l->seq = l->journaled_seq = journal_lease(s, "grant", l, why);
+	return l->seq;
+}
+
+uint64_t
+store_takeover(struct store *s, struct pool *p)
+{
+	uint64_t seq = 0, q;
+	const char *id;
+	json_t *v;
+	int n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	/* The promise to the Primary and the decision are taken under one
+	 * hold of the lock: a fence request cannot slip in between. */
+	if (p->status != POOL_WARM || util_mono_ms() < p->fenced_until_ms) {
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	json_object_foreach(p->mirror, id, v) {
+		if ((q = adopt_lease(s, p, v)) > 0) {
+			seq = q;
+			n++;
+		}
+	}
+	p->status = POOL_HOT_RETRY;
+	pthread_mutex_unlock(&s->lock);
+	usage_event("takeover", json_pack("{s:s, s:s, s:i}", "pool", p->name, "by", s->name,
+	    "leases", n));
+	log_info("took over pool \"%s\" from %s: %d leases adopted", p->name, p->primary_url, n);
+	return seq;
+}
+
+json_t *
+store_handback_prepare(struct store *s, struct pool *p, enum handback_by by)
+{
+	json_t *leases = json_array();
+
+	pthread_mutex_lock(&s->lock);
+	/* Not served here: nothing to stop, and no commit will clear it. */
+	if (p->status == POOL_HOT_RETRY)
+		p->handing |= by;
+	for (struct lease *l = s->head; l != NULL; l = l->next)
+		if (l->lic->pool == p && l->tomb_until_ms == 0)
+			json_array_append_new(leases, lease_record_json(l));
+	json_t *payload = json_pack("{s:s, s:s, s:o, s:o, s:o}", "pool", p->name, "from", s->name,
+	    "leases", leases, "released", p->released ? json_deep_copy(p->released) : json_array(),
+	    "refused", p->refused ? json_deep_copy(p->refused) : json_array());
+	pthread_mutex_unlock(&s->lock);
+	return payload;
+}
+
+uint64_t
+store_handback_commit(struct store *s, struct pool *p, enum handback_by by)
+{
+	json_t *mirror = json_object();
+	int64_t tomb = now_ms() + HANDBACK_TOMB_MS;
+	uint64_t seq = 0;
+	int n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (p->status != POOL_HOT_RETRY || !(p->handing & by)) {
+		p->handing &= ~by;
+		pthread_mutex_unlock(&s->lock);
+		json_decref(mirror);
+		return 0;
+	}
+	/* Relinking moves a lease to the head: take the next one first, or
+	 * the walk starts over after every lease. */
+	for (struct lease *l = s->head, *next; l != NULL; l = next) {
+		next = l->next;
+		if (l->lic->pool != p || l->tomb_until_ms > 0)
+			continue;
+		json_object_set_new(mirror, l->id, lease_record_json(l));
+		lease_unlink(s, l);
+		l->tomb_until_ms = tomb;
+		l->handed_back = 1;
+		lease_link(s, l);
+		seq = journal_lease(s, "release", l, "handback");
+		n++;
+	}
+	json_decref(p->released);
+	p->released = NULL;
+	json_decref(p->refused);
+	p->refused = NULL;
+	json_decref(p->mirror);
+	p->mirror = mirror;
+	p->status = POOL_WARM;
+	p->handing = 0;		/* handed back: the other handback has nothing left */
+	p->failed_polls = 0;
+	p->primary_epoch[0] = '\0';	/* resync in full */
+	p->primary_seq = 0;
+	p->dirty = 1;
+	pthread_mutex_unlock(&s->lock);
+	usage_event("handback", json_pack("{s:s, s:s, s:i}", "pool", p->name, "by", s->name,
+	    "leases", n));
+	log_info("handed pool \"%s\" back to %s: %d leases", p->name, p->primary_url, n);
+	return seq;
+}
+
+void
+store_handback_cancel(struct store *s, struct pool *p, enum handback_by by)
+{
+	pthread_mutex_lock(&s->lock);
+	p->handing &= ~by;
+	pthread_mutex_unlock(&s->lock);
+}
+
+json_t *
+store_pool_state(struct store *s, struct pool *p)
+{
+	json_t *lics = json_array();
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->nlics; i++)
+		if (s->lics[i]->pool == p && !s->lics[i]->retired)
+			json_array_append_new(lics, license_to_json(&s->lics[i]->def));
+	/* Copies: the caller writes them out after the lock is released, while
+	 * the poller may change the originals. The mirror's leases are shared:
+	 * they are replaced, never changed (store_mirror_records). */
+	json_t *st = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:I}", "pool", p->name,
+	    "licenses", lics, "mirror", p->mirror ? json_copy(p->mirror) : json_object(),
+	    "released", p->released ? json_deep_copy(p->released) : json_array(),
+	    "refused", p->refused ? json_deep_copy(p->refused) : json_array(),
+	    "epoch", p->primary_epoch, "seq", (json_int_t)p->primary_seq);
+	p->dirty = 0;
+	pthread_mutex_unlock(&s->lock);
+	return st;
+}
+
+/* The mirror's leases are shared with p->mirror, whose last reference may
+ * be let go by another thread: jansson's reference counts do not order
+ * one thread's reads before another's free, the store lock does. */
+void
+store_pool_state_free(struct store *s, json_t *st)
+{
+	pthread_mutex_lock(&s->lock);
+	json_decref(st);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+store_pool_restore(struct store *s, struct pool *p, json_t *st)
+{
+	store_pool_set_licenses(s, p, json_object_get(st, "licenses"));
+	pthread_mutex_lock(&s->lock);
+	json_t *m = json_object_get(st, "mirror"), *r = json_object_get(st, "released");
+	json_t *rf = json_object_get(st, "refused");
+	json_decref(p->mirror);
+	json_decref(p->released);
+	json_decref(p->refused);
+	p->mirror = json_is_object(m) ? json_incref(m) : json_object();
+	p->released = json_is_array(r) ? json_incref(r) : json_array();
+	p->refused = json_is_array(rf) ? json_incref(rf) : NULL;
+	util_strlcpy(p->primary_epoch, json_str(st, "epoch", ""), sizeof(p->primary_epoch));
+	p->primary_seq = (uint64_t)json_int(st, "seq", 0);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int
+store_pool_has_leases(struct store *s, struct pool *p)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (struct lease *l = s->head; l != NULL && !found; l = l->next)
+		found = l->lic->pool == p && l->tomb_until_ms == 0;
+	pthread_mutex_unlock(&s->lock);
+	return found;
+}
+
+json_t *
+store_own_leases(struct store *s, uint64_t upto)
+{
+	json_t *arr = json_array();
+
+	pthread_mutex_lock(&s->lock);
+	for (struct lease *l = s->head; l != NULL; l = l->next)
+		if (l->lic->pool->own && l->tomb_until_ms == 0 && l->seq <= upto)
+			json_array_append_new(arr, lease_record_json(l));
+	pthread_mutex_unlock(&s->lock);
+	return arr;
+}
+
+uint64_t
+store_licenses_gen(struct store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	uint64_t gen = s->lic_gen;
+	pthread_mutex_unlock(&s->lock);
+	return gen;
+}
+
+json_t *
+store_own_licenses(struct store *s)
+{
+	json_t *arr = json_array();
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->nlics; i++)
+		if (s->lics[i]->pool->own && !s->lics[i]->retired)
+			json_array_append_new(arr, license_to_json(&s->lics[i]->def));
+	pthread_mutex_unlock(&s->lock);
+	return arr;
+}
+
+static int
+payload_has_lease(json_t *payload, const char *id)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(payload, "leases"), i, v)
+		if (strcmp(json_str(v, "id", ""), id) == 0)
+			return 1;
+	return 0;
+}
+
+uint64_t
+store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended)
+{
+	struct pool *own = s->pools[0];
+	uint64_t seq = 0, q;
+	json_t *v;
+	size_t i;
+
+	*adopted = *ended = 0;
+	pthread_mutex_lock(&s->lock);
+	json_array_foreach(json_object_get(payload, "released"), i, v) {
+		struct lease *l = json_is_string(v) ? lease_find(s, json_string_value(v)) : NULL;
+		if (l != NULL && l->lic->pool == own && l->tomb_until_ms == 0) {
+			if ((q = lease_end(s, l, "checkin", json_pack("{s:s}", "via",
+			    "handback"))) == 0)
+				continue;
+			seq = q;
+			free(l);
+			(*ended)++;
+		}
+	}
+	json_array_foreach(json_object_get(payload, "leases"), i, v) {
+		const char *id = json_str(v, "id", NULL);
+		if (!util_valid_id(id) || strcmp(json_str(v, "pool", ""), own->name) != 0)
+			continue;
+		struct lease *l = lease_find(s, id);
+		if (adopt_collides(l, own, v, "handback"))
+			continue;
+		if (l != NULL && l->tomb_until_ms == 0) {
+			int64_t e = expiry_resumed(l, json_int(v, "expires_ms", 0), now_ms());
+			if (l->expires_ms > 0 && e > l->expires_ms) {
+				l->expires_ms = e;
+				lease_schedule(s, l);
+				if (e > l->journaled_ms)
+					lease_journal_expiry(s, l);
+				seq = l->journaled_seq;
+			}
+			continue;
+		}
+		/* A seat of ours the backup took from its mirror that we no longer
+		 * hold ended here (its mirror had not seen that yet): taking it
+		 * back would hold a seat nobody has. Unless we lost our state:
+		 * we started with none, and it was granted before we started. */
+		if (json_is_true(json_object_get(v, "adopted")) &&
+		    (s->had_state || json_int(v, "since", 0) >= (long long)s->started))
+			continue;
+		if ((q = adopt_lease(s, own, v)) > 0) {
+			seq = q;
+			(*adopted)++;
+		}
+	}
+	/* Grants of ours the backup never knew (we failed before answering)
+	 * whose holder asked it again and was told there was no seat. */
+	json_array_foreach(json_object_get(payload, "refused"), i, v) {
+		struct lease *l = lease_find(s, json_str(v, "id", ""));
+		if (l == NULL || l->lic->pool != own || l->tomb_until_ms > 0 ||
+		    strcmp(l->client, json_str(v, "client", "")) != 0 ||
+		    strcmp(l->user, json_str(v, "user", "")) != 0 ||
+		    strcmp(l->host, json_str(v, "host", "")) != 0 ||
+		    payload_has_lease(payload, l->id))
+			continue;
+		log_info("handback: lease %s ends: it was granted here but never answered, and "
+		    "its holder was refused by the backup", l->id);
+		if ((q = lease_end(s, l, "unanswered", json_pack("{s:s}", "via", "handback"))) == 0)
+			continue;
+		seq = q;
+		free(l);
+		(*ended)++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return seq;
+}
+
+uint64_t
+store_release_unanswered(struct store *s, const char *id)
+{
+	struct lease *l;
+	uint64_t seq = 0;
+
+	pthread_mutex_lock(&s->lock);
+	/* Any pool served: a seat of a Primary's pool taken over is not
+	 * granted either when its record was not written. */
+	if ((l = lease_find(s, id)) != NULL && l->tomb_until_ms == 0 &&
+	    (l->lic->pool->own || l->lic->pool->status == POOL_HOT_RETRY)) {
+		if ((seq = lease_end(s, l, "unanswered", NULL)) != 0) {
+			s->grants--;
+			free(l);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return seq;
+}

@@ -1,0 +1,42 @@
+/* Inside the store: what store.c, snapshot.c and pool.c share. Every
+ * function here expects the store's lock held unless it says otherwise. */
+#ifndef SLSERVE_STORE_INT_H
+#define SLSERVE_STORE_INT_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "store.h"
+
+/* A lease's strings, as records and snapshot images carry them. */
+struct lease_text {
+	const char *id, *license, *product, *pool, *client, *user, *host, *addr;
+};
+
+/* A handback's release keeps a tombstone this long. */
+#define HANDBACK_TOMB_MS (600 * 1000LL)
+
+int64_t expiry_resumed(const struct lease *l, int64_t recorded, int64_t now);
+int heap_reserve(struct store *s);
+uint64_t journal_lease(struct store *s, const char *op, const struct lease *l, const char *why);
+uint64_t lease_end(struct store *s, struct lease *l, const char *why, json_t *extra);
+struct lease *lease_find(struct store *s, const char *id);
+int lease_from_record(struct store *s, json_t *o);
+void lease_journal_expiry(struct store *s, struct lease *l);
+void lease_link(struct store *s, struct lease *l);
+struct lease *lease_new(const char *id, const char *product, const char *client, const char *user,
+    const char *host, const char *addr);
+json_t *lease_record_json(const struct lease *l);
+void lease_schedule(struct store *s, struct lease *l);
+void lease_unlink(struct store *s, struct lease *l);
+struct lic *lic_add(struct store *s, struct pool *p, const struct license *def);
+void lic_drop_retired(struct store *s);
+struct lic *lic_find(struct store *s, const struct pool *p, const char *id);
+struct lic *lic_placeholder(struct store *s, struct pool *p, const char *id, const char *product);
+int64_t now_ms(void);
+json_t *record_json(const struct lease_text *t, long pid, time_t since, int64_t expires_ms,
+    int64_t tomb_until_ms, int handed_back);
+const char *text_put(char **pp, const char *src, size_t len);
+
+#endif
