@@ -277,6 +277,7 @@ dispatch(struct req *r)
 			}
 			continue;
 		}
+		r->route = rt->id;
 		int needs_admin = rt->auth == AUTH_ADMIN ||
 		    (rt->auth == AUTH_STATUS && !srv->cfg.public_status);
 		if (needs_admin && !token_ok(r, srv->admin_hash)) {
@@ -603,7 +604,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		store_confirm(r->srv->store, json_str(r->reply.body, "lease", ""));
 	}
 	if (r->answered)
-		metrics_request_done(r->start_us);
+		metrics_request_done(r->start_us, r->route,
+		    r->reply.status ? r->reply.status : 200);
 	/* Held and let go, but libmicrohttpd found the client gone and never
 	 * called us again: the handler's context was not used up. */
 	if (r->on_resume != NULL)

@@ -38,6 +38,16 @@ struct server {
 	atomic_int draining;		/* set by main at SIGTERM, read by HTTP threads */
 };
 
+/* What a request asked for, as the route label of
+ * sl_http_request_duration_seconds (metrics.c names them): a fixed set, so
+ * that no client can make new series. ROUTE_OTHER: no route (404, 405...). */
+enum route_id {
+	ROUTE_OTHER, ROUTE_HEALTH, ROUTE_LICENSES, ROUTE_CHECKOUT, ROUTE_HEARTBEAT,
+	ROUTE_CHECKIN, ROUTE_LEASES, ROUTE_REVOKE, ROUTE_RELOAD, ROUTE_USAGE,
+	ROUTE_FAILOVER, ROUTE_PEER_SYNC, ROUTE_PEER_HANDBACK, ROUTE_PEER_RELEASE,
+	ROUTE_PEER_FENCE, ROUTE_PEER_PROBE, ROUTE_METRICS, ROUTE_STATUS_PAGE, ROUTE_COUNT
+};
+
 /* One HTTP request in flight. */
 struct req {
 	struct server *srv;
@@ -57,6 +67,7 @@ struct req {
 	size_t rawlen;
 	const char *content_type;
 	int64_t start_us;		/* metrics_clock_us() at arrival */
+	enum route_id route;		/* set by dispatch; ROUTE_OTHER until then */
 	/* A request its handler holds (req_hold): on_resume, when set, makes
 	 * the answer once req_wake has let it go; ctx is the handler's (a
 	 * single allocation: freed here if on_resume never ran). */
@@ -95,6 +106,7 @@ struct route {
 	const char *pattern;		/* "*" matches one path segment */
 	int auth;			/* AUTH_* */
 	void (*fn)(struct req *r, const char *arg);
+	enum route_id id;
 };
 /* AUTH_STATUS: public, or the admin token's when public_status is false. */
 enum { AUTH_NONE, AUTH_ADMIN, AUTH_PEER, AUTH_STATUS };
@@ -103,7 +115,8 @@ extern const struct route api_routes[];
 /* metrics.c: GET /metrics, and the latency of each answered request. */
 void api_metrics(struct req *r, const char *arg);
 int64_t metrics_clock_us(void);
-void metrics_request_done(int64_t start_us);
+/* A request answered with status, for the route it asked for. */
+void metrics_request_done(int64_t start_us, enum route_id route, unsigned status);
 
 /* statuspage.c: GET /, the HTML status page. */
 void api_status_page(struct req *r, const char *arg);
