@@ -29,7 +29,7 @@ const struct route api_routes[] = {
 	{ "POST", "/v1/checkout", AUTH_NONE, api_checkout, ROUTE_CHECKOUT },
 	{ "POST", "/v1/leases/*/heartbeat", AUTH_NONE, api_heartbeat, ROUTE_HEARTBEAT },
 	{ "DELETE", "/v1/leases/*", AUTH_NONE, api_checkin, ROUTE_CHECKIN },
-	{ "GET", "/v1/leases", AUTH_ADMIN, api_leases, ROUTE_LEASES },
+	{ "GET", "/v1/leases", AUTH_LEASES, api_leases, ROUTE_LEASES },
 	{ "POST", "/v1/leases/*/revoke", AUTH_ADMIN, api_revoke, ROUTE_REVOKE },
 	{ "POST", "/v1/admin/reload", AUTH_ADMIN, api_reload, ROUTE_RELOAD },
 	{ "GET", "/v1/admin/usage", AUTH_ADMIN, api_usage, ROUTE_USAGE },
@@ -227,7 +227,7 @@ api_leases(struct req *r, const char *arg)
 		req_error(r, 400, "bad_request", "product must be 1-64 characters A-Z a-z 0-9 . _ -");
 		return;
 	}
-	store_list_leases(r->srv->store, product, &r->reply);
+	store_list_leases(r->srv->store, product, !r->admin, &r->reply);
 }
 
 static void

@@ -279,12 +279,15 @@ dispatch(struct req *r)
 		}
 		r->route = rt->id;
 		int needs_admin = rt->auth == AUTH_ADMIN ||
-		    (rt->auth == AUTH_STATUS && !srv->cfg.public_status);
+		    (rt->auth == AUTH_STATUS && !srv->cfg.public_status) ||
+		    (rt->auth == AUTH_LEASES && (!srv->cfg.public_leases ||
+		    req_header(r, "Authorization") != NULL));
 		if (needs_admin && !token_ok(r, srv->admin_hash)) {
 			req_error(r, 401, "unauthorized", "this call needs the admin token of "
 			    "server \"%s\" (Authorization: Bearer ...)", srv->cfg.name);
 			return;
 		}
+		r->admin = needs_admin;
 		if (rt->auth == AUTH_PEER && !token_ok(r, srv->peer_hash)) {
 			req_error(r, 401, "unauthorized", "this call needs the peer token of "
 			    "server \"%s\"", srv->cfg.name);

@@ -68,6 +68,7 @@ struct req {
 	const char *content_type;
 	int64_t start_us;		/* metrics_clock_us() at arrival */
 	enum route_id route;		/* set by dispatch; ROUTE_OTHER until then */
+	int admin;			/* it carried the admin token (dispatch) */
 	/* A request its handler holds (req_hold): on_resume, when set, makes
 	 * the answer once req_wake has let it go; ctx is the handler's (a
 	 * single allocation: freed here if on_resume never ran). */
@@ -108,8 +109,10 @@ struct route {
 	void (*fn)(struct req *r, const char *arg);
 	enum route_id id;
 };
-/* AUTH_STATUS: public, or the admin token's when public_status is false. */
-enum { AUTH_NONE, AUTH_ADMIN, AUTH_PEER, AUTH_STATUS };
+/* AUTH_STATUS: public, or the admin token's when public_status is false.
+ * AUTH_LEASES: the admin token's; with public_leases, a request without an
+ * Authorization header is served too, as a public one (r->admin is 0). */
+enum { AUTH_NONE, AUTH_ADMIN, AUTH_PEER, AUTH_STATUS, AUTH_LEASES };
 extern const struct route api_routes[];
 
 /* metrics.c: GET /metrics, and the latency of each answered request. */

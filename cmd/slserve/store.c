@@ -1508,7 +1508,7 @@ out:
 }
 
 void
-store_list_leases(struct store *s, const char *product, struct reply *r)
+store_list_leases(struct store *s, const char *product, int holders_only, struct reply *r)
 {
 	json_t *arr = json_array();
 	int64_t now = now_ms();
@@ -1520,10 +1520,14 @@ store_list_leases(struct store *s, const char *product, struct reply *r)
 			continue;
 		if (product != NULL && strcmp(product, l->product) != 0)
 			continue;
-		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
-		    "lease", l->id, "license", l->lic->def.id, "product", l->product,
-		    "pool", l->lic->pool->name, "client", l->client, "user", l->user,
-		    "host", l->host, "pid", (json_int_t)l->pid, "since", (json_int_t)l->since);
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}",
+		    "license", l->lic->def.id, "product", l->product, "pool", l->lic->pool->name,
+		    "user", l->user, "host", l->host, "since", (json_int_t)l->since);
+		if (!holders_only) {
+			json_object_set_new(o, "lease", json_string(l->id));
+			json_object_set_new(o, "client", json_string(l->client));
+			json_object_set_new(o, "pid", json_integer(l->pid));
+		}
 		if (l->expires_ms > 0)
 			json_object_set_new(o, "expires_in", json_integer(
 			    (l->expires_ms - now) > 0 ? (l->expires_ms - now + 999) / 1000 : 0));

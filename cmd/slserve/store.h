@@ -186,7 +186,10 @@ void store_heartbeat(struct store *s, const char *id, const char *pool, struct r
 void store_checkin(struct store *s, const char *id, const char *pool, struct reply *r);
 void store_revoke(struct store *s, const char *idprefix, long for_seconds,
     const char *reason, const char *by, struct reply *r);
-void store_list_leases(struct store *s, const char *product, struct reply *r);
+/* holders_only: who holds which license since when (public_leases), without
+ * the lease ids (which let their bearer check a seat in), clients and pids. */
+void store_list_leases(struct store *s, const char *product, int holders_only,
+    struct reply *r);
 json_t *store_licenses_json(struct store *s);
 /* A copy of the refusal counters of every pool and product (free it). */
 struct product_denials *store_product_denials(struct store *s, size_t *n);
