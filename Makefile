@@ -91,13 +91,15 @@ clean:
 .PHONY: all bin deps run test clean units
 
 # make install [PREFIX=/usr/local] [SYSCONFDIR=/etc/sl] [DESTDIR=]: binaries,
-# man pages, the systemd unit, bash completions, and the sample configs,
-# which never replace files already in SYSCONFDIR. make uninstall keeps them.
+# man pages, the systemd unit, bash completions, the sample configs and the
+# logrotate snippet, which never replace files already installed (an admin
+# edits them). make uninstall keeps those.
 INSTALL        ?= install
 INSTALL_BINDIR ?= $(PREFIX)/bin
 MANDIR         ?= $(PREFIX)/share/man
 UNITDIR        ?= $(PREFIX)/lib/systemd/system
 COMPLETIONDIR  ?= $(PREFIX)/share/bash-completion/completions
+LOGROTATEDIR   ?= /etc/logrotate.d
 STATEDIR       ?= /var/lib/sl
 SAMPLE_CONFS   := slserve.conf licenses.conf slclient.conf
 COMPLETIONS    := slctl slcheck
@@ -119,13 +121,18 @@ install: all
 	    echo "installing the sample $$t"; \
 	    sed 's|^state_dir *=.*|state_dir = "$(STATEDIR)"|' etc/$$f >$$t.tmp && \
 	    chmod 644 $$t.tmp && mv $$t.tmp $$t || exit 1; done
+	@$(INSTALL) -d $(DESTDIR)$(LOGROTATEDIR) && t=$(DESTDIR)$(LOGROTATEDIR)/slserve; \
+	    if [ -e $$t ]; then echo "keeping $$t (the sample is etc/logrotate.d/slserve)"; \
+	    else echo "installing $$t"; \
+	    sed 's|^/var/lib/sl/usage.log |$(STATEDIR)/usage.log |' etc/logrotate.d/slserve \
+	    >$$t.tmp && chmod 644 $$t.tmp && mv $$t.tmp $$t; fi
 
 uninstall:
 	rm -f $(PROGS:%=$(DESTDIR)$(INSTALL_BINDIR)/%) \
 	    $(DESTDIR)$(UNITDIR)/slserve.service $(COMPLETIONS:%=$(DESTDIR)$(COMPLETIONDIR)/%)
 	@for m in man/*.[0-9]; do f=$(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; \
 	    echo "rm -f $$f"; rm -f $$f; done
-	@echo "kept the configuration in $(DESTDIR)$(SYSCONFDIR) and the state in $(STATEDIR)"
+	@echo "kept the configuration in $(DESTDIR)$(SYSCONFDIR) and $(DESTDIR)$(LOGROTATEDIR)/slserve, and the state in $(STATEDIR)"
 
 .PHONY: install uninstall
 

@@ -750,16 +750,17 @@ struct hist {
 	double count[NHIST];	/* cumulative */
 };
 
-/* The server's histograms of request times and of journal writes (each
- * with its fdatasync), from one scrape of /metrics. */
+/* The server's histograms of request times (its series of every route
+ * and code added up, bucket by bucket) and of journal writes (each with
+ * its fdatasync), from one scrape of /metrics. */
 enum { HIST_REQUESTS, HIST_WRITES, NHISTS };
 
 static int
 server_hist(int port, struct hist h[NHISTS])
 {
 	static const char *const names[NHISTS] = {
-		"sl_http_request_duration_seconds_bucket{le=\"",
-		"sl_journal_write_duration_seconds_bucket{le=\"",
+		"sl_http_request_duration_seconds_bucket{",
+		"sl_journal_write_duration_seconds_bucket{",
 	};
 	struct bconn b = { -1, port, { NULL, 0, 0 } };
 	struct hresp r;
@@ -773,12 +774,19 @@ server_hist(int port, struct hist h[NHISTS])
 		    l = strtok_r(NULL, "\n", &save)) {
 			for (int k = 0; k < NHISTS; k++) {
 				size_t kl = strlen(names[k]);
-				if (strncmp(l, names[k], kl) != 0 || h[k].n >= NHIST)
+				char *le = strstr(l, "le=\""), *q = strstr(l, "} ");
+				if (strncmp(l, names[k], kl) != 0 || le == NULL)
 					continue;
-				char *q = strstr(l, "} ");
-				h[k].le[h[k].n] = strtod(l + kl, NULL);
-				h[k].count[h[k].n] = q ? strtod(q + 2, NULL) : 0;
-				h[k].n++;
+				double bound = strtod(le + 4, NULL);
+				int j = 0;
+				while (j < h[k].n && h[k].le[j] != bound)
+					j++;
+				if (j == h[k].n) {
+					if (h[k].n >= NHIST)
+						continue;
+					h[k].le[h[k].n++] = bound;
+				}
+				h[k].count[j] += q ? strtod(q + 2, NULL) : 0;
 			}
 		}
 		free(text);

@@ -325,6 +325,7 @@ static cfg_opt_t server_opts[] = {
 	CFG_STR("user", "", CFGF_NONE),
 	CFG_BOOL("allow_root", cfg_false, CFGF_NONE),
 	CFG_BOOL("public_status", cfg_true, CFGF_NONE),
+	CFG_BOOL("public_leases", cfg_false, CFGF_NONE),
 	CFG_SEC("failover", failover_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_END()
 };
@@ -398,7 +399,8 @@ config_load_files(const char *path, struct server_config *c, int check_files, ch
 	    "request_timeout", "max_leases_per_client", "max_leases_per_ip", "max_leases",
 	    "fsync", "synchronous_backup", "compact_after", "min_sync_interval", "handback_wait", "confirm_timeout", "failover|url",
 	    "failover|poll_interval", "failover|fail_after", "failover|witness",
-	    "tls|cert", "tls|key", "ca", "user", "allow_root", "public_status", NULL };
+	    "tls|cert", "tls|key", "ca", "user", "allow_root", "public_status",
+	    "public_leases", NULL };
 	conf_track_lines(cfg, tracked);
 	/* After a syntax error, the values of the other lines are checked
 	 * too: every problem in one run. */
@@ -511,6 +513,7 @@ config_load_files(const char *path, struct server_config *c, int check_files, ch
 		util_strlcpy(c->user, s, sizeof(c->user));
 	c->allow_root = cfg_getbool(cfg, "allow_root") == cfg_true;
 	c->public_status = cfg_getbool(cfg, "public_status") == cfg_true;
+	c->public_leases = cfg_getbool(cfg, "public_leases") == cfg_true;
 
 	c->ca = conf_path(c, cfg_getstr(cfg, "ca"));
 	if (c->ca != NULL && access(c->ca, R_OK) != 0)

@@ -79,6 +79,7 @@ struct server_config {
 	char user[64];			/* started as root: run as this user; "" none */
 	int allow_root;			/* started as root without user: go on as root */
 	int public_status;		/* GET /metrics and GET / without the admin token */
+	int public_leases;		/* GET /v1/leases holders without the admin token */
 	struct failover_conf *failover;
 	size_t nfailover;
 	struct {			/* where options were set; 0: not set */

@@ -5,7 +5,7 @@ set -eu
 PKGS="gcc make pkg-config libconfuse-dev libcurl4-openssl-dev libmicrohttpd-dev
 libjansson-dev libsodium-dev bats bats-assert bats-support jq curl mandoc
 iproute2 procps openssl valgrind strace python3
-prometheus chromium tmux bash-completion"
+prometheus chromium tmux bash-completion logrotate"
 # `make fuzz` alone needs clang (libFuzzer).
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang"
 missing=""

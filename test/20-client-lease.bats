@@ -111,3 +111,23 @@ teardown() { sl_teardown; }
 	assert_success
 	[ "$(sl_in_use "$U" cad-1)" = 0 ]
 }
+
+# holder_of LEASE: "user host" of LEASE in lic1's GET /v1/leases (admin).
+holder_of() {
+	curl -fsS -m 5 -H "Authorization: Bearer $(sl_admin_token lic1)" "$U/v1/leases" |
+	    jq -r --arg id "$1" '.leases[] | select(.lease == $id) | "\(.user) \(.host)"'
+}
+
+@test "checkout sends \$USER, else \$LOGNAME, else the login name from the password database" {
+	token=$(USER=alice LOGNAME=bob "$SLCHECK" -s "$U" checkout cad)
+	[ "$(holder_of "${token%%:*}")" = "alice $(hostname)" ]
+	"$SLCHECK" checkin "$token"
+	token=$(env -u USER LOGNAME=bob "$SLCHECK" -s "$U" checkout cad)
+	[ "$(holder_of "${token%%:*}")" = "bob $(hostname)" ]
+	"$SLCHECK" checkin "$token"
+	# cron and systemd units set neither: not "-", but who runs it.
+	token=$(env -u USER -u LOGNAME "$SLCHECK" -s "$U" checkout cad)
+	[ "$(holder_of "${token%%:*}")" = "$(id -un) $(hostname)" ]
+	token=$(USER= LOGNAME= "$SLCHECK" -s "$U" checkout cad)
+	[ "$(holder_of "${token%%:*}")" = "$(id -un) $(hostname)" ]
+}

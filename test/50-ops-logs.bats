@@ -133,3 +133,70 @@ every_line_ok() {
 	assert_failure 1
 	assert_output "slserve: $SL_TMP/lic1/state: state directory is locked by pid $(sl_pid lic1) (is another slserve running?)"
 }
+
+# usage_leases FILE EVENT: the lease ids of FILE's EVENT lines, one a line.
+usage_leases() { jq -r --arg e "$2" 'select(.event == $e) | .lease' "$1"; }
+
+@test "usage log: rotated (mv, SIGHUP), the next checkout lands in the new usage.log" {
+	ops_start lic1
+	u=$(sl_url lic1)
+	st=$SL_TMP/lic1/state
+	a=$(ops_checkout "$u" cad ca)
+	sl_until 3 sl_usage_line lic1 ".event == \"grant\" and .lease == \"$a\""
+	mv "$st/usage.log" "$st/usage.log.1"
+	kill -HUP "$(sl_pid lic1)"
+	sl_until 3 test -f "$st/usage.log"
+	[ "$(stat -c %a "$st/usage.log")" = 600 ]
+	b=$(ops_checkout "$u" cad cb)
+	sl_until 3 sl_usage_line lic1 ".event == \"grant\" and .lease == \"$b\""
+	[ "$(usage_leases "$st/usage.log" grant)" = "$b" ]
+	[ "$(usage_leases "$st/usage.log.1" grant)" = "$a" ]
+	# The server reports from the new file only.
+	run "$SLCTL" -s "$u" -D "$st" report --json
+	assert_success
+	jq -e '.rows == [.rows[] | select(.license == "cad-1")] and .rows[0].checkouts == 1' <<<"$output"
+	# A SIGHUP without rotation keeps appending to the same file.
+	kill -HUP "$(sl_pid lic1)"
+	c=$(ops_checkout "$u" sim cc)
+	sl_until 3 sl_usage_line lic1 ".event == \"grant\" and .lease == \"$c\""
+	[ "$(usage_leases "$st/usage.log" grant | tr '\n' ' ')" = "$b $c " ]
+	! grep -q 'usage log' "$SL_TMP/lic1/log"
+}
+
+@test "usage log: the installed logrotate snippet rotates it and reloads slserve" {
+	ops_start lic1
+	u=$(sl_url lic1)
+	st=$SL_TMP/lic1/state
+	make -s -C "$OPS_REPO" --no-print-directory install DESTDIR="$SL_TMP/root" \
+	    PREFIX=/usr STATEDIR="$st" >/dev/null
+	conf=$SL_TMP/root/etc/logrotate.d/slserve
+	# systemctl as the snippet calls it, for the slserve started here.
+	mkdir bin
+	cat >bin/systemctl <<SH
+#!/bin/sh
+echo "\$*" >>"$SL_TMP/systemctl.calls"
+case "\$*" in
+"--quiet is-active slserve.service") exit 0 ;;
+"reload slserve.service") exec kill -HUP $(sl_pid lic1) ;;
+esac
+exit 1
+SH
+	chmod 755 bin/systemctl
+	a=$(ops_checkout "$u" cad ca)
+	sl_until 3 sl_usage_line lic1 ".event == \"grant\" and .lease == \"$a\""
+	PATH=$SL_TMP/bin:$PATH run logrotate -f -s "$SL_TMP/logrotate.status" "$conf"
+	assert_success
+	assert_output ""
+	[ "$(cat "$SL_TMP/systemctl.calls")" = $'--quiet is-active slserve.service\nreload slserve.service' ]
+	# delaycompress: the first rotated file stays plain
+	[ "$(usage_leases "$st/usage.log.1" grant)" = "$a" ]
+	sl_until 3 test -f "$st/usage.log"
+	b=$(ops_checkout "$u" cad cb)
+	sl_until 3 sl_usage_line lic1 ".event == \"grant\" and .lease == \"$b\""
+	[ "$(usage_leases "$st/usage.log" grant)" = "$b" ]
+	# the second rotation compresses the first
+	PATH=$SL_TMP/bin:$PATH run logrotate -f -s "$SL_TMP/logrotate.status" "$conf"
+	assert_success
+	[ "$(zcat "$st/usage.log.2.gz" | jq -r 'select(.event == "grant") | .lease')" = "$a" ]
+	[ "$(usage_leases "$st/usage.log.1" grant)" = "$b" ]
+}

@@ -41,6 +41,7 @@ sl_license_seats_max{license="sim-hard",product="sim",pool="lic1",role="primary"
 sl_license_denials_total{license="cad-1",product="cad",pool="lic1"} 1
 sl_license_denials_total{license="sim-hard",product="sim",pool="lic1"} 0
 sl_license_denials_total{license="view-free",product="viewer",pool="lic1"} 0
+sl_product_denials_total{pool="lic1",product="cad",reason="no_seats"} 1
 sl_license_status{license="cad-1",product="cad",pool="lic1",status="hot"} 1
 sl_license_status{license="cad-1",product="cad",pool="lic1",status="hot-warm"} 0
 sl_license_status{license="cad-1",product="cad",pool="lic1",status="warm"} 0
@@ -68,6 +69,9 @@ EOF
 	grep -Fxq '# TYPE sl_grants_total counter' metrics.txt
 	grep -Fxq '# TYPE sl_license_seats_in_use gauge' metrics.txt
 	grep -Fxq '# TYPE sl_http_request_duration_seconds histogram' metrics.txt
+	# The unknown product is no label value: it counts in sl_denials_total.
+	[ "$(grep -c '^sl_product_denials_total{' metrics.txt)" -eq 1 ]
+	! grep -q nosuch metrics.txt
 	# Unlimited is no sample, not a number that sums wrong.
 	! grep -q '^sl_license_seats_max{license="view-free"' metrics.txt
 	# The epoch is not on build_info (one series across restarts), but on
@@ -112,11 +116,19 @@ EOF
 	[ "$(grep -c '^sl_license_status{.*} 1$' metrics.txt)" -eq 3 ]
 }
 
-@test "metrics: the latency histogram counts each answered request once" {
+# sum_count FILE: the requests counted in all series of the latency histogram.
+sum_count() {
+	awk '/^sl_http_request_duration_seconds_count\{/ { n += $NF } END { print n + 0 }' "$1"
+}
+
+@test "metrics: the latency histogram counts each answered request once, by route and code" {
 	ops_start lic1
 	u=$(sl_url lic1)
 	ops_metrics "$u" m1.txt
-	n1=$(awk '$1 == "sl_http_request_duration_seconds_count" { print $2 }' m1.txt)
+	n1=$(sum_count m1.txt)
+	# the health calls that waited for the start
+	h1=$(awk '$1 == "sl_http_request_duration_seconds_count{route=\"health\",code=\"200\"}" { print $2 }' m1.txt)
+	[ "$h1" -ge 1 ]
 	for i in 1 2 3 4 5; do curl -fsS -m 5 -o /dev/null "$u/v1/health"; done
 	curl -sS -m 5 -o /dev/null "$u/no/such/path"
 	# The first scrape, five health calls and the 404: seven more, counted
@@ -126,16 +138,89 @@ EOF
 		ops_metrics "$u" m2.txt
 		want=$((n1 + 7 + scrapes))
 		scrapes=$((scrapes + 1))
-		grep -Fxq "sl_http_request_duration_seconds_count $want" m2.txt
+		[ "$(sum_count m2.txt)" = "$want" ]
 	}
 	sl_until 3 scrape_counts_all
 	run promtool check metrics <m2.txt
 	assert_success
-	# Buckets are cumulative, end with +Inf, and +Inf equals the count.
-	awk -v want="$want" '
-	    /^sl_http_request_duration_seconds_bucket/ { if ($2 < last) bad = 1; last = $2; n++; inf = $0 }
+	assert_output ""
+	grep -Fxq "sl_http_request_duration_seconds_count{route=\"health\",code=\"200\"} $((h1 + 5))" m2.txt
+	grep -Fxq 'sl_http_request_duration_seconds_count{route="other",code="404"} 1' m2.txt
+	grep -Eq '^sl_http_request_duration_seconds_count\{route="metrics",code="200"\} [0-9]+$' m2.txt
+	# Buckets of each series are cumulative, end with +Inf, and +Inf
+	# equals that series' count.
+	awk -v want=$((h1 + 5)) '
+	    /^sl_http_request_duration_seconds_bucket\{route="health",code="200",/ {
+		if ($2 < last) bad = 1; last = $2; n++; inf = $0 }
 	    END { exit !(n == 15 && !bad && inf ~ /le="\+Inf"\} / && last == want) }' m2.txt
-	grep -Eq '^sl_http_request_duration_seconds_sum [0-9]+\.[0-9]{6}$' m2.txt
+	grep -Eq '^sl_http_request_duration_seconds_sum\{route="health",code="200"\} [0-9]+\.[0-9]{6}$' m2.txt
+}
+
+@test "metrics: request routes are a fixed set; no id, path or product becomes a label" {
+	ops_start lic1
+	u=$(sl_url lic1)
+	l=$(ops_checkout "$u" cad c1)
+	[ "$(ops_http_code POST "$u/v1/leases/$l/heartbeat")" = 200 ]
+	[ "$(ops_http_code POST "$u/v1/leases/nosuchlease/heartbeat")" = 404 ]
+	[ "$(ops_http_code DELETE "$u/v1/leases/$l")" = 200 ]
+	[ "$(ops_http_code PUT "$u/v1/health")" = 405 ]
+	[ "$(ops_http_code GET "$u/v1/leases")" = 401 ]
+	[ "$(ops_http_code GET "$u/zzz/$RANDOM")" = 404 ]
+	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"nosuch-product"}')" = 404 ]
+	sl_until 3 ops_metric_is "$u" 'sl_http_request_duration_seconds_count{route="checkout",code="404"}' 1
+	ops_metrics "$u" m.txt
+	run promtool check metrics <m.txt
+	assert_success
+	assert_output ""
+	grep '^sl_http_request_duration_seconds_count{' m.txt |
+	    sed 's/^sl_http_request_duration_seconds_count//; s/ [0-9]*$//' | sort >got
+	printf '%s\n' '{route="checkin",code="200"}' '{route="checkout",code="201"}' \
+	    '{route="checkout",code="404"}' '{route="health",code="200"}' \
+	    '{route="heartbeat",code="200"}' \
+	    '{route="heartbeat",code="404"}' '{route="leases",code="401"}' \
+	    '{route="metrics",code="200"}' \
+	    '{route="other",code="404"}' '{route="other",code="405"}' | sort >want
+	diff -u want got
+	! grep -Eq "$l|nosuch|zzz" m.txt
+}
+
+@test "metrics: a refusal counts on the license at fault, or once on its product" {
+	mkdir -p lic1
+	for spec in "cad-a cad 1 never" "cad-b cad 1 never" "sim-old sim 5 2020-01-01" \
+	    "sim-new sim 1 never"; do
+		read -r id product count expires <<<"$spec"
+		printf 'license "%s" {\n product = "%s"\n count = %s\n expires = "%s"\n host = "any"\n timeout = 0\n}\n' \
+		    "$id" "$product" "$count" "$expires"
+	done >lic1/licenses.conf
+	ops_start lic1
+	u=$(sl_url lic1)
+	ops_checkout "$u" cad c1 >/dev/null
+	ops_checkout "$u" cad c2 >/dev/null
+	# Both cad licenses full: the product's refusal, on no license.
+	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"cad","client":"c3"}')" = 409 ]
+	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"cad","client":"c4"}')" = 409 ]
+	# sim: one expired license and one that serves, then is full: the
+	# full one is the only license that could have served.
+	ops_checkout "$u" sim c1 >/dev/null
+	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"sim","client":"c2"}')" = 409 ]
+	ops_metrics "$u" m.txt
+	run promtool check metrics <m.txt
+	assert_success
+	assert_output ""
+	grep -E '^(sl_license_denials_total\{|sl_product_denials_total\{|sl_denials_total )' m.txt >got
+	cat >want <<'WANT'
+sl_license_denials_total{license="cad-a",product="cad",pool="lic1"} 0
+sl_license_denials_total{license="cad-b",product="cad",pool="lic1"} 0
+sl_license_denials_total{license="sim-old",product="sim",pool="lic1"} 0
+sl_license_denials_total{license="sim-new",product="sim",pool="lic1"} 1
+sl_denials_total 3
+sl_product_denials_total{pool="lic1",product="cad",reason="no_seats"} 2
+sl_product_denials_total{pool="lic1",product="sim",reason="no_seats"} 1
+WANT
+	diff -u want got
+	# FAILS in /v1/licenses is the same figure.
+	curl -fsS -m 5 "$u/v1/licenses" |
+	    jq -e '[.licenses[] | {(.id): .fails}] | add == {"cad-a":0,"cad-b":0,"sim-old":0,"sim-new":1}'
 }
 
 @test "metrics: failover status and poll age per Primary, on both sides" {
@@ -150,6 +235,7 @@ EOF
 	    'sl_license_status{license="cad-1",product="cad",pool="lic1",status="hot-warm"}' 1
 	age=$(ops_metric "$u1" "sl_backup_last_poll_age_seconds{backup=\"lic2\",url=\"$u2\"}")
 	awk -v a="$age" 'BEGIN { exit !(a >= 0 && a < 2) }'
+	ops_metric_is "$u1" "sl_backup_up{backup=\"lic2\",url=\"$u2\"}" 1
 	for u in "$u1" "$u2"; do
 		ops_metrics "$u" m.txt
 		run promtool check metrics <m.txt
@@ -235,4 +321,21 @@ EOF
 	{ curl -fsS -m 5 "$UA/v1/licenses"; curl -fsS -m 5 "$UB/v1/licenses"; } |
 	    jq -r '.licenses[] | select(.role == "primary") | "\(.id) \(.in_use)"' | sort >want
 	diff -u want summed
+}
+
+@test "metrics: a backup that stops polling is down on its Primary" {
+	ops_start_pair
+	u1=$(sl_url lic1) u2=$(sl_url lic2)
+	sl_until 5 ops_metric_is "$u1" "sl_backup_up{backup=\"lic2\",url=\"$u2\"}" 1
+	sl_stop lic2
+	# lost after three of its poll intervals (0.2 s) without a poll
+	sl_until 10 ops_metric_is "$u1" "sl_backup_up{backup=\"lic2\",url=\"$u2\"}" 0
+	ops_metrics "$u1" m.txt
+	run promtool check metrics <m.txt
+	assert_success
+	assert_output ""
+	[ "$(grep -c '^sl_backup_up{' m.txt)" -eq 1 ]
+	age=$(awk -v s="sl_backup_last_poll_age_seconds{backup=\"lic2\",url=\"$u2\"}" \
+	    'index($0, s " ") == 1 { print $NF }' m.txt)
+	awk -v a="$age" 'BEGIN { exit !(a >= 0.6) }'
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # public_status = false: /metrics and the status page need the admin token;
-# /v1/health and /v1/licenses stay public.
+# /v1/health and /v1/licenses stay public. public_leases = true: the holders
+# of GET /v1/leases (no lease ids) without the admin token.
 
 load helpers-ops
 
@@ -114,4 +115,56 @@ is_page() {
 	[ -z "$output" ]
 	[[ $stderr == "$SL_TMP/lic1/slserve.conf:5: "* ]] || { echo "stderr: $stderr" >&2; false; }
 	[[ $stderr == *boolean*public_status* ]] || { echo "stderr: $stderr" >&2; false; }
+}
+
+@test "public_leases absent: GET /v1/leases needs the admin token" {
+	ops_start lic1
+	u=$(sl_url lic1)
+	ops_checkout "$u" cad c1 >/dev/null
+	[ "$(get /v1/leases)" = 401 ]
+	refused
+	run --separate-stderr env -u SL_TOKEN "$SLCTL" -s "$u" leases
+	assert_equal "$status" 77
+}
+
+@test "public_leases = true: who holds seats, since when, without the admin token; no lease ids" {
+	ops_start lic1 'public_leases = true'
+	u=$(sl_url lic1)
+	tok=$(sl_admin_token lic1)
+	lease=$(ops_checkout "$u" cad c1)
+	[ "$(get /v1/leases)" = 200 ]
+	jq -e '.server == "lic1" and (.leases | length) == 1 and
+	    (.leases[0] | keys == ["expires_in", "host", "license", "pool", "product", "since", "user"] and
+	     .user == "u" and .host == "h" and .license == "cad-1" and .product == "cad" and
+	     .pool == "lic1" and (.since | type == "number") and (.expires_in | type == "number"))' body
+	! grep -Fq "$lease" body
+	[ "$(get '/v1/leases?product=sim')" = 200 ]
+	jq -e '.leases == []' body
+	# With the admin token: every field, the lease id too.
+	[ "$(get /v1/leases -H "Authorization: Bearer $tok")" = 200 ]
+	jq -e --arg id "$lease" '.leases[0] | .lease == $id and .client == "c1" and .pid == 1' body
+	# A wrong token is refused, not served as public.
+	[ "$(get /v1/leases -H 'Authorization: Bearer not-the-admin-token-0123456789')" = 401 ]
+	refused
+	# The other admin calls stay closed.
+	[ "$(curl -sS -m 5 -o /dev/null -w '%{http_code}' -X POST "$u/v1/leases/$lease/revoke")" = 401 ]
+	[ "$(get /v1/admin/failover)" = 401 ]
+	# slctl leases without a token lists the holders, without ids.
+	run --separate-stderr env -u SL_TOKEN "$SLCTL" -s "$u" --json leases
+	assert_success
+	jq -e '.leases | length == 1 and (.[0] | .user == "u" and has("lease") == false)' <<<"$output"
+	run --separate-stderr env -u SL_TOKEN "$SLCTL" -s "$u" leases
+	assert_success
+	assert_line --index 1 --regexp '^- +cad-1 +lic1 +- +u +h '
+}
+
+@test "slserve -n: public_leases is a boolean, a bad value names file:line" {
+	sl_server_config lic1 "$(sl_free_port)" 'public_leases = true'
+	run --separate-stderr "$SLSERVE" -n -f "$SL_TMP/lic1/slserve.conf"
+	assert_success
+	assert_output "configuration OK"
+	sl_server_config lic1 "$(sl_free_port)" 'public_leases = sometimes'
+	run --separate-stderr "$SLSERVE" -n -f "$SL_TMP/lic1/slserve.conf"
+	[ "$status" -eq 1 ]
+	[[ $stderr == "$SL_TMP/lic1/slserve.conf:5: "*boolean*public_leases* ]] || { echo "stderr: $stderr" >&2; false; }
 }

@@ -6,6 +6,7 @@
  * server is tried; a backup answering 503 not_serving with "primary" sends
  * the request back to that Primary.
  */
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,11 @@ checkout_body(const struct checkout_request *req, const char *pool)
 		host[0] = '\0';
 	if (user == NULL || *user == '\0')
 		user = getenv("LOGNAME");
+	if (user == NULL || *user == '\0') {
+		/* cron, systemd units, su -: the password database knows us */
+		struct passwd *pw = getpwuid(getuid());
+		user = pw != NULL ? pw->pw_name : NULL;
+	}
 	o = json_pack("{s:s, s:s, s:s, s:I}", "product", req->product, "lease", req->lease,
 	    "client", req->client, "pid", (json_int_t)req->pid);
 	if (o == NULL)

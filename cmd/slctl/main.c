@@ -74,7 +74,9 @@ static const struct cmd commands[] = {
 	  "-D): per license (user, host) the peak concurrent use, checkouts,\n"
 	  "denials, seat-hours and top users. DATE is YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS]\n"
 	  "(local time), @UNIXTIME, or a duration back from now (7d, 12h).\n"
-	  "--until is exclusive. --top N shows N top users (default 3).\n" },
+	  "--until is exclusive. --top N shows N top users (default 3).\n"
+	  "With several -s (a Primary and its backups), their logs are merged:\n"
+	  "a seat granted by one server and ended by another counts once.\n" },
 	{ "failover", cmd_failover, CMD_SERVERS | CMD_ADMIN | CMD_LOCAL,
 	  "show [--json]\n"
 	  "failover set NAME --url URL [--poll-interval SECONDS] [--fail-after N]\n"

@@ -1,6 +1,8 @@
 /*
  * slctl report: usage figures from a server's usage log (one JSON object per
- * line: grant, checkin, expire, revoke, deny, takeover, handback).
+ * line: grant, checkin, expire, revoke, deny, takeover, handback), or from
+ * the logs of several servers merged in time order: a lease that one server
+ * granted and another ended (a takeover, a handback) counts once.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -24,6 +26,7 @@ struct tally {				/* one user (or license) inside a row */
 
 struct row {
 	char *key;			/* license id, user or host */
+	char *pool;			/* BY_LICENSE only: the license's pool */
 	char *product;			/* BY_LICENSE only */
 	long max;			/* BY_LICENSE: last known max, -2 unknown */
 	long peak;
@@ -39,7 +42,9 @@ struct row {
 
 struct open_lease {
 	char *id;
+	char *pool;			/* lease ids are unique within a pool */
 	char *key;			/* the row it counts for */
+	char *key_pool;
 	char *sub;			/* the tally inside the row */
 	double start;
 };
@@ -53,16 +58,20 @@ struct report {
 	struct open_lease *leases;
 	size_t nleases;
 	long bad_lines;
+	int merged;			/* from several servers: show the pool */
 };
 
+/* The row of key; by license, of key in pool (two servers' licenses may
+ * share an id). pool is NULL for the other reports. */
 static struct row *
-row_get(struct report *rp, const char *key)
+row_get(struct report *rp, const char *key, const char *pool)
 {
 	struct row *nv;
 	size_t i;
 
 	for (i = 0; i < rp->nrows; i++)
-		if (strcmp(rp->rows[i].key, key) == 0)
+		if (strcmp(rp->rows[i].key, key) == 0 && (pool == NULL ||
+		    strcmp(rp->rows[i].pool, pool) == 0))
 			return &rp->rows[i];
 	nv = realloc(rp->rows, (rp->nrows + 1) * sizeof(*nv));
 	if (nv == NULL)
@@ -71,6 +80,10 @@ row_get(struct report *rp, const char *key)
 	memset(&nv[rp->nrows], 0, sizeof(*nv));
 	if ((nv[rp->nrows].key = strdup(key)) == NULL)
 		return NULL;
+	if (pool != NULL && (nv[rp->nrows].pool = strdup(pool)) == NULL) {
+		free(nv[rp->nrows].key);
+		return NULL;
+	}
 	nv[rp->nrows].max = -2;
 	return &rp->rows[rp->nrows++];
 }
@@ -109,7 +122,7 @@ static void
 close_lease(struct report *rp, size_t i, double ts)
 {
 	struct open_lease *l = &rp->leases[i];
-	struct row *r = row_get(rp, l->key);
+	struct row *r = row_get(rp, l->key, l->key_pool);
 	double s = overlap(rp, l->start, ts);
 
 	if (r != NULL) {
@@ -121,9 +134,17 @@ close_lease(struct report *rp, size_t i, double ts)
 			r->open--;
 	}
 	free(l->id);
+	free(l->pool);
 	free(l->key);
+	free(l->key_pool);
 	free(l->sub);
 	rp->leases[i] = rp->leases[--rp->nleases];
+}
+
+static int
+lease_is(const struct open_lease *l, const char *id, const char *pool)
+{
+	return strcmp(l->id, id) == 0 && strcmp(l->pool, pool) == 0;
 }
 
 static const char *
@@ -142,7 +163,8 @@ report_event(struct report *rp, json_t *ev)
 	const char *lease = ctl_json_str(ev, "lease", NULL);
 	const char *license = field(ev, "license");
 	const char *user = field(ev, "user"), *host = field(ev, "host");
-	const char *key, *sub;
+	const char *pool = field(ev, "pool");
+	const char *key, *sub, *key_pool = NULL;
 	int in_window;
 	double ts;
 	struct row *r;
@@ -159,6 +181,7 @@ report_event(struct report *rp, json_t *ev)
 	switch (rp->by) {
 	case BY_LICENSE:
 		key = license;
+		key_pool = pool;
 		sub = user;
 		break;
 	case BY_USER:
@@ -170,10 +193,11 @@ report_event(struct report *rp, json_t *ev)
 		sub = user;
 		break;
 	}
-	if (rp->by == BY_LICENSE && strcmp(license, "-") == 0 &&
-	    strcmp(event, "deny") != 0)
-		return;			/* takeover/handback of a whole pool */
-	if ((r = row_get(rp, key)) == NULL)
+	/* A takeover or handback of a whole pool: no seat, no user, no host. */
+	if (strcmp(event, "deny") != 0 && (lease == NULL ||
+	    (rp->by == BY_LICENSE && strcmp(license, "-") == 0)))
+		return;
+	if ((r = row_get(rp, key, key_pool)) == NULL)
 		return;
 	if (rp->by == BY_LICENSE) {
 		json_t *iu = json_object_get(ev, "in_use");
@@ -195,14 +219,16 @@ report_event(struct report *rp, json_t *ev)
 		struct open_lease *nv;
 
 		for (i = 0; i < rp->nleases; i++)
-			if (strcmp(rp->leases[i].id, lease) == 0)
-				return;	/* a retried checkout */
+			if (lease_is(&rp->leases[i], lease, pool))
+				return;	/* a retried checkout, here or on its peer */
 		nv = realloc(rp->leases, (rp->nleases + 1) * sizeof(*nv));
 		if (nv == NULL)
 			return;
 		rp->leases = nv;
 		nv[rp->nleases].id = strdup(lease);
+		nv[rp->nleases].pool = strdup(pool);
 		nv[rp->nleases].key = strdup(key);
+		nv[rp->nleases].key_pool = key_pool ? strdup(key_pool) : NULL;
 		nv[rp->nleases].sub = strdup(sub);
 		nv[rp->nleases].start = ts;
 		rp->nleases++;
@@ -220,7 +246,7 @@ report_event(struct report *rp, json_t *ev)
 	    strcmp(event, "revoke") == 0 || strcmp(event, "handback") == 0) &&
 	    lease != NULL) {
 		for (i = 0; i < rp->nleases; i++)
-			if (strcmp(rp->leases[i].id, lease) == 0) {
+			if (lease_is(&rp->leases[i], lease, pool)) {
 				close_lease(rp, i, ts);
 				break;
 			}
@@ -242,33 +268,68 @@ report_window_start(struct report *rp)
 	}
 }
 
-static int
-report_feed(struct report *rp, const char *text, size_t len)
+/* One server's usage log, read an event at a time. */
+struct source {
+	const char *text;
+	size_t len, pos;
+	json_t *head;			/* the next event, or NULL at the end */
+	double head_ts;
+};
+
+/* Move to the next event of src: a JSON object with a numeric "ts" (any
+ * other line counts as malformed). */
+static void
+source_next(struct report *rp, struct source *src)
 {
-	size_t pos = 0;
-	int started = rp->since == -INFINITY;
+	src->head = NULL;
+	while (src->pos < src->len) {
+		const char *line = src->text + src->pos;
+		const char *nl = memchr(line, '\n', src->len - src->pos);
+		size_t n = nl ? (size_t)(nl - line) : src->len - src->pos;
+		json_t *ev, *tsv;
 
-	while (pos < len) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
-		json_t *ev;
-
-		if (n > 0) {
-			ev = json_loadb(text + pos, n, 0, NULL);
-			if (!json_is_object(ev))
-				rp->bad_lines++;
-			else {
-				json_t *tsv = json_object_get(ev, "ts");
-				if (!started && json_is_number(tsv) &&
-				    json_number_value(tsv) >= rp->since) {
-					report_window_start(rp);
-					started = 1;
-				}
-				report_event(rp, ev);
-			}
+		src->pos += n + (nl ? 1 : 0);
+		if (n == 0)
+			continue;
+		ev = json_loadb(line, n, 0, NULL);
+		tsv = json_object_get(ev, "ts");
+		if (!json_is_object(ev) || !json_is_number(tsv)) {
+			rp->bad_lines++;
 			json_decref(ev);
+			continue;
 		}
-		pos += n + (nl ? 1 : 0);
+		src->head = ev;
+		src->head_ts = json_number_value(tsv);
+		return;
+	}
+}
+
+/* Feed the events of every source in time order: each log as it is
+ * written, the logs merged by "ts" (the earlier source first on a tie). */
+static void
+report_feed(struct report *rp, struct source *srcs, size_t nsrcs)
+{
+	int started = rp->since == -INFINITY;
+	size_t i;
+
+	for (i = 0; i < nsrcs; i++)
+		source_next(rp, &srcs[i]);
+	for (;;) {
+		struct source *next = NULL;
+
+		for (i = 0; i < nsrcs; i++)
+			if (srcs[i].head != NULL &&
+			    (next == NULL || srcs[i].head_ts < next->head_ts))
+				next = &srcs[i];
+		if (next == NULL)
+			break;
+		if (!started && next->head_ts >= rp->since) {
+			report_window_start(rp);
+			started = 1;
+		}
+		report_event(rp, next->head);
+		json_decref(next->head);
+		source_next(rp, next);
 	}
 	if (!started)
 		report_window_start(rp);
@@ -282,7 +343,6 @@ report_feed(struct report *rp, const char *text, size_t len)
 		while (rp->nleases > 0)
 			close_lease(rp, rp->nleases - 1, rp->until < now ? rp->until : now);
 	}
-	return 0;
 }
 
 static int
@@ -300,7 +360,12 @@ tally_cmp(const void *a, const void *b)
 static int
 row_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct row *)a)->key, ((const struct row *)b)->key);
+	const struct row *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	if (c != 0 || x->pool == NULL || y->pool == NULL)
+		return c;
+	return strcmp(x->pool, y->pool);
 }
 
 static const char *const by_names[] = { "license", "user", "host" };
@@ -381,6 +446,7 @@ report_print(struct report *rp, int format, size_t ntop)
 
 			json_object_set_new(row, by_names[rp->by], json_string(r->key));
 			if (rp->by == BY_LICENSE) {
+				json_object_set_new(row, "pool", json_string(r->pool));
 				json_object_set_new(row, "product", r->product ?
 				    json_string(r->product) : json_null());
 				json_object_set_new(row, "max", r->max >= -1 ?
@@ -412,8 +478,8 @@ report_print(struct report *rp, int format, size_t ntop)
 	}
 	if (format == 'c') {
 		if (rp->by == BY_LICENSE)
-			printf("license,product,peak,max,checkouts,denials,seat_hours,"
-			    "top_users\n");
+			printf("license,%sproduct,peak,max,checkouts,denials,seat_hours,"
+			    "top_users\n", rp->merged ? "pool," : "");
 		else
 			printf("%s,peak,checkouts,denials,seat_hours,top_%ss\n",
 			    by_names[rp->by], subname);
@@ -423,6 +489,8 @@ report_print(struct report *rp, int format, size_t ntop)
 
 			csv_field(stdout, r->key, 0);
 			if (rp->by == BY_LICENSE) {
+				if (rp->merged)
+					csv_field(stdout, r->pool, 0);
 				csv_field(stdout, r->product ? r->product : "", 0);
 			}
 			printf("%ld,", r->peak);
@@ -440,13 +508,22 @@ report_print(struct report *rp, int format, size_t ntop)
 	{
 		static const char *const lic_hdr[] = { "LICENSE", "PRODUCT", "PEAK",
 		    "MAX", "CHECKOUTS", "DENIALS", "SEAT-HOURS", "TOP USERS" };
+		static const char *const merged_hdr[] = { "LICENSE", "POOL", "PRODUCT",
+		    "PEAK", "MAX", "CHECKOUTS", "DENIALS", "SEAT-HOURS", "TOP USERS" };
 		const char *hdr[6];
 		char keyhdr[16], tophdr[32];
 		struct table *t;
-		size_t k;
+		size_t k, first = 1, last = 5;
 
-		if (rp->by == BY_LICENSE)
+		if (rp->by == BY_LICENSE && rp->merged) {
+			t = table_new(nitems(merged_hdr), merged_hdr);
+			first = 3;
+			last = 8;
+		} else if (rp->by == BY_LICENSE) {
 			t = table_new(nitems(lic_hdr), lic_hdr);
+			first = 2;
+			last = 7;
+		}
 		else {
 			snprintf(keyhdr, sizeof(keyhdr), "%s", rp->by == BY_USER ?
 			    "USER" : "HOST");
@@ -462,13 +539,12 @@ report_print(struct report *rp, int format, size_t ntop)
 		}
 		if (t == NULL)
 			return EXIT_OP;
-		for (k = rp->by == BY_LICENSE ? 2 : 1; k < (rp->by == BY_LICENSE ?
-		    7 : 5); k++)
+		for (k = first; k < last; k++)
 			table_right(t, k);
 		for (i = 0; i < rp->nrows; i++) {
 			struct row *r = &rp->rows[i];
 			char peak[32], max[32], co[32], dn[32], sh[32], top[1024];
-			const char *cells[8];
+			const char *cells[9];
 			size_t n = 0;
 
 			snprintf(peak, sizeof(peak), "%ld", r->peak);
@@ -478,6 +554,8 @@ report_print(struct report *rp, int format, size_t ntop)
 			snprintf(sh, sizeof(sh), "%.2f", r->seat_seconds / 3600);
 			top_text(top, sizeof(top), r, ntop);
 			cells[n++] = r->key;
+			if (rp->by == BY_LICENSE && rp->merged)
+				cells[n++] = r->pool;
 			if (rp->by == BY_LICENSE)
 				cells[n++] = r->product ? r->product : "-";
 			cells[n++] = peak;
@@ -549,12 +627,15 @@ report_free(struct report *rp)
 			free(rp->rows[i].top[j].name);
 		free(rp->rows[i].top);
 		free(rp->rows[i].key);
+		free(rp->rows[i].pool);
 		free(rp->rows[i].product);
 	}
 	free(rp->rows);
 	for (i = 0; i < rp->nleases; i++) {
 		free(rp->leases[i].id);
+		free(rp->leases[i].pool);
 		free(rp->leases[i].key);
+		free(rp->leases[i].key_pool);
 		free(rp->leases[i].sub);
 	}
 	free(rp->leases);
@@ -573,13 +654,15 @@ cmd_report(struct ctl *ctl, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct report rp;
-	char *text = NULL, *path = NULL;
-	size_t len = 0, ntop = 3;
+	struct source srcs[16];
+	char *texts[16] = { NULL }, *path = NULL;
+	size_t nsrcs = 0, ntop = 3;
 	int ch, format = ctl->json ? 'j' : 't', rc = 0;
 	long n;
 	char *end;
 
 	memset(&rp, 0, sizeof(rp));
+	memset(srcs, 0, sizeof(srcs));
 	rp.since = -INFINITY;
 	rp.until = INFINITY;		/* now, and whatever the log holds */
 	while ((ch = getopt_long(argc, argv, "jCs:u:b:n:", longopts, NULL)) != -1) {
@@ -632,22 +715,26 @@ cmd_report(struct ctl *ctl, int argc, char **argv)
 	if (ctl->state_dir != NULL && !ctl->servers_given) {
 		if ((path = util_path_join(ctl->state_dir, "usage.log")) == NULL)
 			return EXIT_OP;
-		if ((text = util_read_file(path, &len)) == NULL) {
+		if ((texts[0] = util_read_file(path, &srcs[0].len)) == NULL) {
 			if (errno != ENOENT) {
 				ctl_warnx("%s: %s", path, strerror(errno));
 				free(path);
 				return EXIT_CONFIG;
 			}
-			len = 0;	/* no usage yet */
+			srcs[0].len = 0;	/* no usage yet */
 		}
+		srcs[0].text = texts[0] ? texts[0] : "";
+		nsrcs = 1;
 	} else {
-		struct ctl_reply r;
-		struct ctl_server *srv;
 		char q[128];
 
-		if ((rc = ctl_need_one_server(ctl, "report")) != 0)
+		/* Several servers only when named (-s, SL_SERVERS): a pair. */
+		if ((ctl->nservers == 0 || !ctl->servers_given) &&
+		    (rc = ctl_need_one_server(ctl, "report")) != 0)
 			return rc;
-		srv = &ctl->servers[0];
+		if (ctl->nservers > nitems(srcs))
+			return ctl_usage_error("report", "at most %zu servers",
+			    nitems(srcs));
 		/* The whole log up to --until: leases open at --since count. */
 		if (isfinite(rp.until))
 			snprintf(q, sizeof(q), "/v1/admin/usage?until=%.0f",
@@ -658,23 +745,32 @@ cmd_report(struct ctl *ctl, int argc, char **argv)
 		ctl->http = NULL;
 		if (ctl->timeout_ms < 60000)
 			ctl->timeout_ms = 60000;
-		if (ctl_call(ctl, srv, "GET", q, NULL, &r) == -1 || r.status != 200) {
-			rc = ctl_fail(ctl, srv, &r, "usage");
+		for (nsrcs = 0; nsrcs < ctl->nservers; nsrcs++) {
+			struct ctl_server *srv = &ctl->servers[nsrcs];
+			struct ctl_reply r;
+
+			if (ctl_call(ctl, srv, "GET", q, NULL, &r) == -1 || r.status != 200) {
+				rc = ctl_fail(ctl, srv, &r, "usage");
+				ctl_reply_clear(&r);
+				goto out;
+			}
+			texts[nsrcs] = r.body;
+			r.body = NULL;
 			ctl_reply_clear(&r);
-			return rc;
+			srcs[nsrcs].text = texts[nsrcs] ? texts[nsrcs] : "";
+			srcs[nsrcs].len = strlen(srcs[nsrcs].text);
 		}
-		text = r.body;
-		len = text ? strlen(text) : 0;
-		r.body = NULL;
-		ctl_reply_clear(&r);
+		rp.merged = nsrcs > 1;
 	}
-	report_feed(&rp, text ? text : "", len);
+	report_feed(&rp, srcs, nsrcs);
 	rc = report_print(&rp, format, ntop);
 	if (rp.bad_lines > 0)
 		ctl_warnx("report: %ld malformed usage log lines skipped",
 		    rp.bad_lines);
+out:
+	for (size_t i = 0; i < nitems(texts); i++)
+		free(texts[i]);
 	report_free(&rp);
-	free(text);
 	free(path);
 	return rc;
 }

@@ -24,27 +24,28 @@ static void api_usage(struct req *r, const char *arg);
 void api_peer_probe(struct req *r, const char *arg);
 
 const struct route api_routes[] = {
-	{ "GET", "/v1/health", AUTH_NONE, api_health },
-	{ "GET", "/v1/licenses", AUTH_NONE, api_licenses },
-	{ "POST", "/v1/checkout", AUTH_NONE, api_checkout },
-	{ "POST", "/v1/leases/*/heartbeat", AUTH_NONE, api_heartbeat },
-	{ "DELETE", "/v1/leases/*", AUTH_NONE, api_checkin },
-	{ "GET", "/v1/leases", AUTH_ADMIN, api_leases },
-	{ "POST", "/v1/leases/*/revoke", AUTH_ADMIN, api_revoke },
-	{ "POST", "/v1/admin/reload", AUTH_ADMIN, api_reload },
-	{ "GET", "/v1/admin/usage", AUTH_ADMIN, api_usage },
-	{ "GET", "/v1/admin/failover", AUTH_ADMIN, api_failover_get },
-	{ "PUT", "/v1/admin/failover", AUTH_ADMIN, api_failover_put },
-	{ "DELETE", "/v1/admin/failover/*", AUTH_ADMIN, api_failover_delete },
-	{ "GET", "/v1/peer/sync", AUTH_PEER, api_peer_sync },
-	{ "POST", "/v1/peer/handback", AUTH_PEER, api_peer_handback },
-	{ "POST", "/v1/peer/release", AUTH_PEER, api_peer_release },
-	{ "POST", "/v1/peer/fence", AUTH_PEER, api_peer_fence },
-	{ "GET", "/v1/peer/probe", AUTH_PEER, api_peer_probe },
-	{ "GET", "/metrics", AUTH_STATUS, api_metrics },
-	{ "HEAD", "/metrics", AUTH_STATUS, api_metrics },	/* libmicrohttpd drops the body */
-	{ "GET", "/", AUTH_STATUS, api_status_page },
-	{ NULL, NULL, 0, NULL }
+	{ "GET", "/v1/health", AUTH_NONE, api_health, ROUTE_HEALTH },
+	{ "GET", "/v1/licenses", AUTH_NONE, api_licenses, ROUTE_LICENSES },
+	{ "POST", "/v1/checkout", AUTH_NONE, api_checkout, ROUTE_CHECKOUT },
+	{ "POST", "/v1/leases/*/heartbeat", AUTH_NONE, api_heartbeat, ROUTE_HEARTBEAT },
+	{ "DELETE", "/v1/leases/*", AUTH_NONE, api_checkin, ROUTE_CHECKIN },
+	{ "GET", "/v1/leases", AUTH_LEASES, api_leases, ROUTE_LEASES },
+	{ "POST", "/v1/leases/*/revoke", AUTH_ADMIN, api_revoke, ROUTE_REVOKE },
+	{ "POST", "/v1/admin/reload", AUTH_ADMIN, api_reload, ROUTE_RELOAD },
+	{ "GET", "/v1/admin/usage", AUTH_ADMIN, api_usage, ROUTE_USAGE },
+	{ "GET", "/v1/admin/failover", AUTH_ADMIN, api_failover_get, ROUTE_FAILOVER },
+	{ "PUT", "/v1/admin/failover", AUTH_ADMIN, api_failover_put, ROUTE_FAILOVER },
+	{ "DELETE", "/v1/admin/failover/*", AUTH_ADMIN, api_failover_delete, ROUTE_FAILOVER },
+	{ "GET", "/v1/peer/sync", AUTH_PEER, api_peer_sync, ROUTE_PEER_SYNC },
+	{ "POST", "/v1/peer/handback", AUTH_PEER, api_peer_handback, ROUTE_PEER_HANDBACK },
+	{ "POST", "/v1/peer/release", AUTH_PEER, api_peer_release, ROUTE_PEER_RELEASE },
+	{ "POST", "/v1/peer/fence", AUTH_PEER, api_peer_fence, ROUTE_PEER_FENCE },
+	{ "GET", "/v1/peer/probe", AUTH_PEER, api_peer_probe, ROUTE_PEER_PROBE },
+	{ "GET", "/metrics", AUTH_STATUS, api_metrics, ROUTE_METRICS },
+	/* libmicrohttpd drops the body */
+	{ "HEAD", "/metrics", AUTH_STATUS, api_metrics, ROUTE_METRICS },
+	{ "GET", "/", AUTH_STATUS, api_status_page, ROUTE_STATUS_PAGE },
+	{ NULL, NULL, 0, NULL, ROUTE_OTHER }
 };
 
 static int
@@ -226,7 +227,7 @@ api_leases(struct req *r, const char *arg)
 		req_error(r, 400, "bad_request", "product must be 1-64 characters A-Z a-z 0-9 . _ -");
 		return;
 	}
-	store_list_leases(r->srv->store, product, &r->reply);
+	store_list_leases(r->srv->store, product, !r->admin, &r->reply);
 }
 
 static void

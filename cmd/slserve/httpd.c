@@ -275,13 +275,17 @@ dispatch(struct req *r)
 			}
 			continue;
 		}
+		r->route = rt->id;
 		int needs_admin = rt->auth == AUTH_ADMIN ||
-		    (rt->auth == AUTH_STATUS && !srv->cfg.public_status);
+		    (rt->auth == AUTH_STATUS && !srv->cfg.public_status) ||
+		    (rt->auth == AUTH_LEASES && (!srv->cfg.public_leases ||
+		    req_header(r, "Authorization") != NULL));
 		if (needs_admin && !token_ok(r, srv->admin_hash)) {
 			req_error(r, 401, "unauthorized", "this call needs the admin token of "
 			    "server \"%s\" (Authorization: Bearer ...)", srv->cfg.name);
 			return;
 		}
+		r->admin = needs_admin;
 		if (rt->auth == AUTH_PEER && !token_ok(r, srv->peer_hash)) {
 			req_error(r, 401, "unauthorized", "this call needs the peer token of "
 			    "server \"%s\"", srv->cfg.name);
@@ -578,7 +582,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		store_confirm(r->srv->store, json_str(r->reply.body, "lease", ""));
 	}
 	if (r->answered)
-		metrics_request_done(r->start_us);
+		metrics_request_done(r->start_us, r->route,
+		    r->reply.status ? r->reply.status : 200);
 	/* Held and let go, but libmicrohttpd found the client gone and never
 	 * called us again: the handler's context was not used up. */
 	if (r->on_resume != NULL)

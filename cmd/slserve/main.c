@@ -529,6 +529,8 @@ main(int argc, char **argv)
 		nanosleep(&ts, NULL);
 		if (atomic_exchange(&got_hup, 0)) {
 			json_t *changes = NULL;
+			if (usage_reopen(err, sizeof(err)) != 0)
+				log_warnx("SIGHUP: usage log: %s", err);
 			if (server_reload(&srv, &changes, err, sizeof(err)) != 0)
 				log_warnx("SIGHUP: %s", err);
 			json_decref(changes);

@@ -14,8 +14,28 @@
 #include "store.h"
 #include "util.h"
 
-/* Every request's time, from its arrival to the end of its answer. */
-static struct util_hist request_latency;
+/* The route labels, by enum route_id: what each names is in slserve(8). */
+static const char *const route_names[ROUTE_COUNT] = {
+	[ROUTE_OTHER] = "other", [ROUTE_HEALTH] = "health",
+	[ROUTE_LICENSES] = "licenses", [ROUTE_CHECKOUT] = "checkout",
+	[ROUTE_HEARTBEAT] = "heartbeat", [ROUTE_CHECKIN] = "checkin",
+	[ROUTE_LEASES] = "leases", [ROUTE_REVOKE] = "revoke",
+	[ROUTE_RELOAD] = "reload", [ROUTE_USAGE] = "usage",
+	[ROUTE_FAILOVER] = "failover", [ROUTE_PEER_SYNC] = "peer_sync",
+	[ROUTE_PEER_HANDBACK] = "peer_handback", [ROUTE_PEER_RELEASE] = "peer_release",
+	[ROUTE_PEER_FENCE] = "peer_fence", [ROUTE_PEER_PROBE] = "peer_probe",
+	[ROUTE_METRICS] = "metrics", [ROUTE_STATUS_PAGE] = "status_page",
+};
+
+/* The statuses slserve answers with; any other counts as code="other". */
+static const unsigned codes[] = {
+	200, 201, 400, 401, 403, 404, 405, 409, 410, 413, 414, 422, 429, 431, 500, 501, 503,
+};
+#define CODE_OTHER nitems(codes)
+
+/* Every request's time, from its arrival to the end of its answer, by
+ * route and status: at most ROUTE_COUNT x 18 series, only those seen shown. */
+static struct util_hist request_latency[ROUTE_COUNT][sizeof(codes) / sizeof(codes[0]) + 1];
 
 int64_t
 metrics_clock_us(void)
@@ -27,9 +47,15 @@ metrics_clock_us(void)
 }
 
 void
-metrics_request_done(int64_t start_us)
+metrics_request_done(int64_t start_us, enum route_id route, unsigned status)
 {
-	util_hist_add(&request_latency, (uint64_t)(metrics_clock_us() - start_us));
+	size_t c = 0;
+
+	while (c < CODE_OTHER && codes[c] != status)
+		c++;
+	if ((unsigned)route >= ROUTE_COUNT)
+		route = ROUTE_OTHER;
+	util_hist_add(&request_latency[route][c], (uint64_t)(metrics_clock_us() - start_us));
 }
 
 /* A label value: backslash, double quote and newline escaped. */
@@ -110,7 +136,9 @@ static const struct {
 	{ "sl_license_seats_max", "gauge", "Seats of the license, by role; "
 	    "absent when unlimited.", "max", 1 },
 	{ "sl_license_denials_total", "counter",
-	    "Checkouts of the license's product refused since start (FAILS).", "fails", 0 },
+	    "Checkouts refused since start because of this license (FAILS): it expired, is "
+	    "bound to another host, barred the client, or was its product's only full "
+	    "license.", "fails", 0 },
 };
 
 static void
@@ -193,25 +221,94 @@ put_counters(FILE *f, struct store *s)
 		put_counter(f, names[i][0], names[i][1], v[i]);
 }
 
+/* The samples of one histogram series from a copy c; labels is "" or
+ * the series' labels followed by a comma ("route=\"x\",code=\"200\","). */
+/* Refused checkouts of each product, once each, by pool and reason. */
+static void
+put_product_denials(FILE *f, struct store *s)
+{
+	size_t n;
+	struct product_denials *d = store_product_denials(s, &n);
+
+	put_header(f, "sl_product_denials_total", "counter",
+	    "Checkouts of the product refused since start, each once, by pool and reason "
+	    "(unknown products count in sl_denials_total only).");
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < DENY_REASONS; k++) {
+			if (d[i].n[k] == 0)
+				continue;
+			fputs("sl_product_denials_total", f);
+			put_label(f, "{pool", d[i].pool);
+			put_label(f, ",product", d[i].product);
+			put_label(f, ",reason", deny_reason_names[k]);
+			fprintf(f, "} %llu\n", (unsigned long long)d[i].n[k]);
+		}
+	free(d);
+}
+
+static void
+put_histogram_series(FILE *f, const char *name, const char *labels, const struct util_hist *c)
+{
+	uint64_t cumulative = 0;
+	size_t n = strlen(labels);
+
+	for (size_t b = 0; b <= UTIL_HIST_BOUNDS; b++) {
+		cumulative += c->count[b];
+		if (b < UTIL_HIST_BOUNDS)
+			fprintf(f, "%s_bucket{%sle=\"%g\"} %llu\n", name, labels,
+			    util_hist_bounds_us[b] / 1e6, (unsigned long long)cumulative);
+		else
+			fprintf(f, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels,
+			    (unsigned long long)cumulative);
+	}
+	/* the labels without their trailing comma, in braces, if any */
+	if (n > 0) {
+		fprintf(f, "%s_sum{%.*s} %.6f\n", name, (int)(n - 1), labels, c->sum_us / 1e6);
+		fprintf(f, "%s_count{%.*s} %llu\n", name, (int)(n - 1), labels,
+		    (unsigned long long)cumulative);
+	} else {
+		fprintf(f, "%s_sum %.6f\n", name, c->sum_us / 1e6);
+		fprintf(f, "%s_count %llu\n", name, (unsigned long long)cumulative);
+	}
+}
+
 static void
 put_histogram(FILE *f, const char *name, const char *help, const struct util_hist *h)
 {
 	struct util_hist c;
-	uint64_t cumulative = 0;
 
 	util_hist_read(h, &c);
 	put_header(f, name, "histogram", help);
-	for (size_t b = 0; b <= UTIL_HIST_BOUNDS; b++) {
-		cumulative += c.count[b];
-		if (b < UTIL_HIST_BOUNDS)
-			fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", name,
-			    util_hist_bounds_us[b] / 1e6, (unsigned long long)cumulative);
-		else
-			fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n", name,
-			    (unsigned long long)cumulative);
-	}
-	fprintf(f, "%s_sum %.6f\n", name, c.sum_us / 1e6);
-	fprintf(f, "%s_count %llu\n", name, (unsigned long long)cumulative);
+	put_histogram_series(f, name, "", &c);
+}
+
+/* Request durations by route and status code: the series seen so far. */
+static void
+put_request_durations(FILE *f)
+{
+	static const char name[] = "sl_http_request_duration_seconds";
+
+	put_header(f, name, "histogram", "Time from a request's arrival to the end of its "
+	    "answer, by route and HTTP status code.");
+	for (size_t rt = 0; rt < ROUTE_COUNT; rt++)
+		for (size_t c = 0; c <= CODE_OTHER; c++) {
+			struct util_hist copy;
+			uint64_t total = 0;
+			char labels[96], code[16];
+
+			util_hist_read(&request_latency[rt][c], &copy);
+			for (size_t b = 0; b <= UTIL_HIST_BOUNDS; b++)
+				total += copy.count[b];
+			if (total == 0)
+				continue;
+			if (c < CODE_OTHER)
+				snprintf(code, sizeof(code), "%u", codes[c]);
+			else
+				snprintf(code, sizeof(code), "other");
+			snprintf(labels, sizeof(labels), "route=\"%s\",code=\"%s\",",
+			    route_names[rt], code);
+			put_histogram_series(f, name, labels, &copy);
+		}
 }
 
 /* The journal: records appended, the writes and syncs that put them on
@@ -276,6 +373,15 @@ put_failover(FILE *f, struct server *srv)
 		put_label(f, "{primary", json_str(p, "pool", ""));
 		fprintf(f, "} %lld\n", json_int(p, "failed_polls", 0));
 	}
+	put_header(f, "sl_backup_up", "gauge",
+	    "1 while each backup of this server polls it, 0 once it is lost (silent for "
+	    "more than three of its poll intervals).");
+	json_array_foreach(backups, i, p) {
+		fputs("sl_backup_up", f);
+		put_label(f, "{backup", json_str(p, "name", ""));
+		put_label(f, ",url", json_str(p, "url", ""));
+		fprintf(f, "} %d\n", strcmp(json_str(p, "state", ""), "lost") != 0);
+	}
 	put_header(f, "sl_backup_last_poll_age_seconds", "gauge",
 	    "Seconds since each backup of this server last polled it "
 	    "(+Inf: not since this server started).");
@@ -321,10 +427,10 @@ api_metrics(struct req *r, const char *arg)
 	put_licenses(f, lics);
 	json_decref(lics);
 	put_counters(f, srv->store);
+	put_product_denials(f, srv->store);
 	put_journal(f, srv->journal);
 	put_failover(f, srv);
-	put_histogram(f, "sl_http_request_duration_seconds",
-	    "Time from a request's arrival to the end of its answer.", &request_latency);
+	put_request_durations(f);
 	if (fclose(f) != 0 || text == NULL) {
 		free(text);
 		req_error(r, 503, "out_of_memory", "server out of memory");

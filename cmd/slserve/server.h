@@ -52,6 +52,16 @@ struct server {
 	void (*reply_check)(struct req *r);
 };
 
+/* What a request asked for, as the route label of
+ * sl_http_request_duration_seconds (metrics.c names them): a fixed set, so
+ * that no client can make new series. ROUTE_OTHER: no route (404, 405...). */
+enum route_id {
+	ROUTE_OTHER, ROUTE_HEALTH, ROUTE_LICENSES, ROUTE_CHECKOUT, ROUTE_HEARTBEAT,
+	ROUTE_CHECKIN, ROUTE_LEASES, ROUTE_REVOKE, ROUTE_RELOAD, ROUTE_USAGE,
+	ROUTE_FAILOVER, ROUTE_PEER_SYNC, ROUTE_PEER_HANDBACK, ROUTE_PEER_RELEASE,
+	ROUTE_PEER_FENCE, ROUTE_PEER_PROBE, ROUTE_METRICS, ROUTE_STATUS_PAGE, ROUTE_COUNT
+};
+
 /* One HTTP request in flight. */
 struct req {
 	struct server *srv;
@@ -71,6 +81,8 @@ struct req {
 	size_t rawlen;
 	const char *content_type;
 	int64_t start_us;		/* metrics_clock_us() at arrival */
+	enum route_id route;		/* set by dispatch; ROUTE_OTHER until then */
+	int admin;			/* it carried the admin token (dispatch) */
 	/* A request its handler holds (req_hold): on_resume, when set, makes
 	 * the answer once req_wake has let it go; ctx is the handler's (a
 	 * single allocation: freed here if on_resume never ran). */
@@ -109,15 +121,19 @@ struct route {
 	const char *pattern;		/* "*" matches one path segment */
 	int auth;			/* AUTH_* */
 	void (*fn)(struct req *r, const char *arg);
+	enum route_id id;
 };
-/* AUTH_STATUS: public, or the admin token's when public_status is false. */
-enum { AUTH_NONE, AUTH_ADMIN, AUTH_PEER, AUTH_STATUS };
+/* AUTH_STATUS: public, or the admin token's when public_status is false.
+ * AUTH_LEASES: the admin token's; with public_leases, a request without an
+ * Authorization header is served too, as a public one (r->admin is 0). */
+enum { AUTH_NONE, AUTH_ADMIN, AUTH_PEER, AUTH_STATUS, AUTH_LEASES };
 extern const struct route api_routes[];
 
 /* metrics.c: GET /metrics, and the latency of each answered request. */
 void api_metrics(struct req *r, const char *arg);
 int64_t metrics_clock_us(void);
-void metrics_request_done(int64_t start_us);
+/* A request answered with status, for the route it asked for. */
+void metrics_request_done(int64_t start_us, enum route_id route, unsigned status);
 
 /* statuspage.c: GET /, the HTML status page. */
 void api_status_page(struct req *r, const char *arg);

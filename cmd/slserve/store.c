@@ -461,6 +461,7 @@ store_free(struct store *s)
 	free(s->buckets);
 	free(s->heap);
 	free(s->bans);
+	free(s->product_denials);
 	holders_free(&s->holders);
 	holders_free(&s->addrs);
 	pthread_mutex_destroy(&s->lock);
@@ -879,6 +880,52 @@ usage_deny(const struct store *s, const struct checkout_req *req, const struct l
 	usage_event("deny", ev);
 }
 
+const char *const deny_reason_names[DENY_REASONS] = {
+	"no_seats", "expired", "wrong_host", "revoked", "too_many_leases_total",
+	"too_many_leases_per_ip", "too_many_leases",
+};
+
+/* Count a refused checkout of product (a license's, never the client's
+ * string) in pool p. */
+static void
+product_denied(struct store *s, const struct pool *p, const char *product,
+    enum deny_reason why)
+{
+	struct product_denials *d = NULL, *nv;
+
+	for (size_t i = 0; i < s->nproduct_denials && d == NULL; i++)
+		if (strcmp(s->product_denials[i].pool, p->name) == 0 &&
+		    strcmp(s->product_denials[i].product, product) == 0)
+			d = &s->product_denials[i];
+	if (d == NULL) {
+		nv = realloc(s->product_denials, (s->nproduct_denials + 1) * sizeof(*nv));
+		if (nv == NULL)
+			return;		/* the count is lost, not the answer */
+		s->product_denials = nv;
+		d = &nv[s->nproduct_denials++];
+		memset(d, 0, sizeof(*d));
+		util_strlcpy(d->pool, p->name, sizeof(d->pool));
+		util_strlcpy(d->product, product, sizeof(d->product));
+	}
+	d->n[why]++;
+}
+
+struct product_denials *
+store_product_denials(struct store *s, size_t *n)
+{
+	struct product_denials *copy;
+
+	pthread_mutex_lock(&s->lock);
+	*n = s->nproduct_denials;
+	copy = malloc((*n ? *n : 1) * sizeof(*copy));
+	if (copy == NULL)
+		*n = 0;
+	else if (*n > 0)
+		memcpy(copy, s->product_denials, *n * sizeof(*copy));
+	pthread_mutex_unlock(&s->lock);
+	return copy;
+}
+
 static int
 ban_matches(const struct store *s, const struct lic *l, const struct checkout_req *req)
 {
@@ -1011,6 +1058,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		goto out;
 	}
 	struct lic *first = lic_first_of_product(s, p, req->product);
+	int nfull = 0;
 	for (struct lic *c = first; c != NULL; c = lic_of_product(c->prod_next, p, req->product)) {
 		if (c->retired)
 			continue;
@@ -1028,8 +1076,10 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 			pick = c;
 			break;
 		}
-		if (strcmp(why, "no_seats") == 0)
+		if (strcmp(why, "no_seats") == 0) {
 			full = 1;
+			nfull++;
+		}
 		if (reason == NULL || strcmp(why, "no_seats") == 0) {
 			reason = why;
 			reason_lic = c;
@@ -1044,10 +1094,15 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 	}
 	if (pick == NULL) {
 		s->denials++;
-		for (struct lic *c = first; c != NULL;
-		    c = lic_of_product(c->prod_next, p, req->product))
-			if (!c->retired)
-				c->fails++;
+		/* FAILS: the refusal of the one license the answer is about (an
+		 * expired, wrong-host or barred license; the only full one). All
+		 * seats of several licenses in use is the product's refusal, and
+		 * counts in product_denials only, not once on each license. */
+		if (!full || nfull == 1)
+			reason_lic->fails++;
+		product_denied(s, p, reason_lic->def.product, full ? DENY_NO_SEATS :
+		    strcmp(reason, "expired") == 0 ? DENY_EXPIRED :
+		    strcmp(reason, "wrong_host") == 0 ? DENY_WRONG_HOST : DENY_REVOKED);
 		if (full && !p->own && req->lease != NULL)
 			note_refused(p, req);
 		if (full)
@@ -1070,6 +1125,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		reply_error(r, 503, "too_many_leases_total", "server \"%s\" holds %zu live "
 		    "leases, its limit (max_leases = %ld)", s->name, s->live, s->max_leases);
 		json_object_set_new(r->body, "limit", json_integer(s->max_leases));
+		product_denied(s, p, pick->def.product, DENY_TOO_MANY_TOTAL);
 		usage_deny(s, req, pick, "too_many_leases_total");
 		goto out;
 	}
@@ -1081,6 +1137,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		    s->max_leases_per_ip, s->name, s->max_leases_per_ip);
 		json_object_set_new(r->body, "limit", json_integer(s->max_leases_per_ip));
 		json_object_set_new(r->body, "address", json_string(req->addr));
+		product_denied(s, p, pick->def.product, DENY_TOO_MANY_PER_IP);
 		usage_deny(s, req, pick, "too_many_leases_per_ip");
 		goto out;
 	}
@@ -1089,6 +1146,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		s->denials++;
 		reply_error(r, 429, "too_many_leases", "this client already holds %ld leases "
 		    "(max_leases_per_client)", s->max_leases_per_client);
+		product_denied(s, p, pick->def.product, DENY_TOO_MANY);
 		usage_deny(s, req, pick, "too_many_leases");
 		goto out;
 	}
@@ -1474,7 +1532,7 @@ out:
 }
 
 void
-store_list_leases(struct store *s, const char *product, struct reply *r)
+store_list_leases(struct store *s, const char *product, int holders_only, struct reply *r)
 {
 	json_t *arr = json_array();
 	int64_t now = now_ms();
@@ -1486,10 +1544,14 @@ store_list_leases(struct store *s, const char *product, struct reply *r)
 			continue;
 		if (product != NULL && strcmp(product, l->product) != 0)
 			continue;
-		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
-		    "lease", l->id, "license", l->lic->def.id, "product", l->product,
-		    "pool", l->lic->pool->name, "client", l->client, "user", l->user,
-		    "host", l->host, "pid", (json_int_t)l->pid, "since", (json_int_t)l->since);
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}",
+		    "license", l->lic->def.id, "product", l->product, "pool", l->lic->pool->name,
+		    "user", l->user, "host", l->host, "since", (json_int_t)l->since);
+		if (!holders_only) {
+			json_object_set_new(o, "lease", json_string(l->id));
+			json_object_set_new(o, "client", json_string(l->client));
+			json_object_set_new(o, "pid", json_integer(l->pid));
+		}
 		if (l->expires_ms > 0)
 			json_object_set_new(o, "expires_in", json_integer(
 			    (l->expires_ms - now) > 0 ? (l->expires_ms - now + 999) / 1000 : 0));

@@ -97,6 +97,21 @@ struct checkout_req {
 	const char *addr;	/* the client's address (not asserted by it); NULL none */
 };
 
+/* Why a checkout of a known product was refused: the error codes of the
+ * answers (unknown_product aside: its name comes from the client). */
+enum deny_reason {
+	DENY_NO_SEATS, DENY_EXPIRED, DENY_WRONG_HOST, DENY_REVOKED,
+	DENY_TOO_MANY_TOTAL, DENY_TOO_MANY_PER_IP, DENY_TOO_MANY, DENY_REASONS
+};
+extern const char *const deny_reason_names[DENY_REASONS];
+
+/* Refused checkouts of one product of one pool since start, by reason. */
+struct product_denials {
+	char pool[SL_ID_MAX + 1];
+	char product[SL_ID_MAX + 1];
+	uint64_t n[DENY_REASONS];
+};
+
 /* Live leases by holder (client, user, host) or by address (store.c). */
 struct tally {
 	struct holder **buckets;
@@ -149,6 +164,9 @@ struct store {
 	uint64_t lic_gen;	/* bumped by each store_set_licenses */
 	/* counters since start */
 	uint64_t grants, checkins, expiries, revokes, denials;
+	/* per pool and product; their names come from licenses only */
+	struct product_denials *product_denials;
+	size_t nproduct_denials;
 };
 
 struct store *store_new(const char *name, const char *host_id);
@@ -168,8 +186,13 @@ void store_heartbeat(struct store *s, const char *id, const char *pool, struct r
 void store_checkin(struct store *s, const char *id, const char *pool, struct reply *r);
 void store_revoke(struct store *s, const char *idprefix, long for_seconds,
     const char *reason, const char *by, struct reply *r);
-void store_list_leases(struct store *s, const char *product, struct reply *r);
+/* holders_only: who holds which license since when (public_leases), without
+ * the lease ids (which let their bearer check a seat in), clients and pids. */
+void store_list_leases(struct store *s, const char *product, int holders_only,
+    struct reply *r);
 json_t *store_licenses_json(struct store *s);
+/* A copy of the refusal counters of every pool and product (free it). */
+struct product_denials *store_product_denials(struct store *s, size_t *n);
 
 /* Failover, backup side (pool is a Primary this server backs up). */
 void store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs);

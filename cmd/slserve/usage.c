@@ -12,21 +12,71 @@
 #include "usage.h"
 
 static FILE *usage_file;
+static char *usage_path;
 static pthread_mutex_t usage_lock = PTHREAD_MUTEX_INITIALIZER;
 static int usage_dirty;
+
+static FILE *
+usage_file_open(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	FILE *f = NULL;
+
+	if (fd < 0 || (f = fdopen(fd, "a")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	setvbuf(f, NULL, _IOFBF, 1 << 16);
+	return f;
+}
 
 int
 usage_open(const char *path, char *err, size_t errlen)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-	if (fd < 0 || (usage_file = fdopen(fd, "a")) == NULL) {
+	if ((usage_path = strdup(path)) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		return -1;
 	}
-	setvbuf(usage_file, NULL, _IOFBF, 1 << 16);
+	if ((usage_file = usage_file_open(path, err, errlen)) == NULL) {
+		free(usage_path);
+		usage_path = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* After a log rotation (SIGHUP): write what is buffered to the old file,
+ * put it on disk, and go on in a new file at the configured path. If the
+ * new file cannot be opened, the old one is kept. */
+int
+usage_reopen(char *err, size_t errlen)
+{
+	FILE *old, *f;
+
+	if (usage_path == NULL) {
+		snprintf(err, errlen, "the usage log is not open");
+		return -1;
+	}
+	if ((f = usage_file_open(usage_path, err, errlen)) == NULL)
+		return -1;
+	pthread_mutex_lock(&usage_lock);
+	old = usage_file;
+	/* Written out first: when the path still names the same file (a
+	 * reload without rotation), its lines stay in order. */
+	if (old != NULL && fflush(old) != 0)
+		log_warn("usage log before reopening");
+	usage_file = f;
+	usage_dirty = 0;
+	pthread_mutex_unlock(&usage_lock);
+	/* No one else reaches the old file now (usage_flush syncs a copy of
+	 * its descriptor), so it is synced outside the lock. */
+	if (old != NULL) {
+		if (fdatasync(fileno(old)) != 0)
+			log_warn("usage log before reopening");
+		fclose(old);
+	}
 	return 0;
 }
 
@@ -69,15 +119,19 @@ usage_flush(void)
 	if (usage_file != NULL && usage_dirty) {
 		if (fflush(usage_file) != 0)
 			log_warn("usage log");
-		fd = fileno(usage_file);
+		/* A copy: usage_reopen may close the file meanwhile. */
+		if ((fd = fcntl(fileno(usage_file), F_DUPFD_CLOEXEC, 0)) < 0)
+			log_warn("usage log");
 		usage_dirty = 0;
 	}
 	pthread_mutex_unlock(&usage_lock);
 	/* Not under the lock: usage_event takes it with the store lock held,
-	 * and a sync can take milliseconds. The file is closed only once the
-	 * HTTP threads and the main loop are done. */
-	if (fd >= 0 && fdatasync(fd) != 0)
-		log_warn("usage log");
+	 * and a sync can take milliseconds. */
+	if (fd >= 0) {
+		if (fdatasync(fd) != 0)
+			log_warn("usage log");
+		close(fd);
+	}
 }
 
 void
@@ -87,5 +141,7 @@ usage_close(void)
 	if (usage_file != NULL)
 		fclose(usage_file);
 	usage_file = NULL;
+	free(usage_path);
+	usage_path = NULL;
 	pthread_mutex_unlock(&usage_lock);
 }

@@ -57,7 +57,7 @@ leases_of(struct store *s, long *in_use)
 	json_t *ids = json_array(), *v, *lics = store_licenses_json(s);
 	size_t i;
 
-	store_list_leases(s, NULL, &r);
+	store_list_leases(s, NULL, 0, &r);
 	json_array_foreach(json_object_get(r.body, "leases"), i, v)
 		json_array_append(ids, json_object_get(v, "lease"));
 	json_decref(r.body);
