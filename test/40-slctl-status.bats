@@ -21,17 +21,18 @@ teardown() { slctl_teardown; }
 	[ "${#lines[@]}" -eq 4 ]
 }
 
-@test "status --json prints the server's JSON" {
+@test "status --json prints an array of the servers' JSON, for one server too" {
 	slctl_start lic1
 	u=$(sl_url lic1)
 	run "$SLCTL" -s "$u" status --json
 	assert_success
-	echo "$output" | jq -e '.server == "lic1" and (.licenses | length) == 3'
-	echo "$output" | jq -e '.licenses[] | select(.id == "view-free") | .max == -1'
+	echo "$output" | jq -e --arg u "$u" 'length == 1 and .[0].server == "lic1" and
+	    .[0].url == $u and (.[0].licenses | length) == 3'
+	echo "$output" | jq -e '.[0].licenses[] | select(.id == "view-free") | .max == -1'
 	# the global --json does the same
 	run "$SLCTL" --json -s "$u" status
 	assert_success
-	echo "$output" | jq -e '.server == "lic1"'
+	echo "$output" | jq -e 'length == 1 and .[0].server == "lic1"'
 }
 
 @test "columns align for long names" {
@@ -64,7 +65,7 @@ LIC
 	assert_line --regexp '^a-very-long-license-identifier-for-alignment +another-rather-long-product +0 +12345 '
 }
 
-@test "several servers: one table with a SERVER column; a down one gives exit 2" {
+@test "several servers: one table with a SERVER column; a down one gives exit 3" {
 	slctl_start lic1
 	slctl_start lic2
 	run "$SLCTL" -s "$(sl_url lic1)" -s "$(sl_url lic2)" status
@@ -77,7 +78,7 @@ LIC
 	echo "$output" | jq -e 'length == 2 and .[0].server == "lic1" and .[1].server == "lic2"'
 	sl_stop lic2
 	run "$SLCTL" -s "$(sl_url lic1)" -s "$(sl_url lic2)" status
-	assert_equal "$status" 2
+	assert_equal "$status" 3
 	assert_line --regexp '^lic1 +cad-1 '
 	assert_output --partial "$(sl_url lic2): licenses: server unreachable"
 }
@@ -93,14 +94,14 @@ server "$(sl_url lic1)" { backup = "$(sl_url lic2)" }
 connect_timeout = 1
 CONF
 	run --separate-stderr "$SLCTL" -f client.conf servers
-	assert_equal "$status" 2
+	assert_equal "$status" 3
 	[ "$stderr" = "slctl: $dead: down: Couldn't connect to server" ]
 	assert_line --index 0 --regexp '^SERVER +STATE +NAME +EPOCH +UPTIME +VERSION +BACKS UP +BACKUPS$'
 	assert_line --index 1 --regexp "^$(sl_url lic1) +up +lic1 +[0-9a-f]{16} +[0-9.]+[smhd]"
 	assert_line --index 2 --regexp "^$(sl_url lic2) +up +lic2 "
 	assert_line --index 3 --regexp "^$dead +down +- "
 	SL_CONFIG=client.conf run --separate-stderr "$SLCTL" servers --json
-	assert_equal "$status" 2
+	assert_equal "$status" 3
 	echo "$output" | jq -e --arg d "$dead" 'length == 3 and .[0].up and .[0].name == "lic1" and (.[2].up | not) and .[2].url == $d'
 	SL_SERVERS="$(sl_url lic1),$(sl_url lic2)" run "$SLCTL" servers
 	assert_success

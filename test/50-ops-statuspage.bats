@@ -9,7 +9,7 @@ teardown() { ops_teardown; }
 
 # The Licenses pane as slctl status --json has it, in the page's columns.
 slctl_rows() {
-	"$SLCTL" -s "$1" status --json | jq -r '.licenses[] | [.id, .product, .role, .status,
+	"$SLCTL" -s "$1" status --json | jq -r '.[0].licenses[] | [.id, .product, .role, .status,
 	    .in_use, (if .max == -1 then "unlimited" else .max end), .fails, .served_by,
 	    .expires] | map(tostring) | join("\t")'
 }
@@ -47,9 +47,9 @@ slctl_rows() {
 	# Wait until the backup has mirrored the Primary and the Primary knows it.
 	mirrored() {
 		"$SLCTL" -s "$u2" status --json |
-		    jq -e '[.licenses[] | select(.pool == "lic1")] | length == 3' >/dev/null &&
+		    jq -e '[.[0].licenses[] | select(.pool == "lic1")] | length == 3' >/dev/null &&
 		"$SLCTL" -s "$u1" status --json |
-		    jq -e 'all(.licenses[]; .status == "hot-warm")' >/dev/null
+		    jq -e 'all(.[0].licenses[]; .status == "hot-warm")' >/dev/null
 	}
 	sl_until 10 mirrored
 

@@ -84,11 +84,11 @@ TLS_REFUSED='TLS: SSL certificate problem: unable to get local issuer certificat
 	assert_success
 
 	run --separate-stderr "$SLCTL" -s "$U" --cacert "$WRONG" status
-	[ "$status" -eq 2 ]	# unreachable
+	[ "$status" -eq 3 ]	# unreachable
 	[ "$stderr" = "slctl: $U: licenses: server unreachable: $TLS_REFUSED" ]
 
 	run --separate-stderr "$SLCTL" -s "$U" --cacert "$SL_TMP/nope.pem" status
-	[ "$status" -eq 2 ]
+	[ "$status" -eq 3 ]
 	[ "$stderr" = "slctl: $U: licenses: server unreachable: TLS: error setting certificate file: $SL_TMP/nope.pem" ]
 }
 

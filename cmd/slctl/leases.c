@@ -66,6 +66,34 @@ leases_rows(struct table *t, json_t *j, const char *server, int long_ids)
 	}
 }
 
+/* Does any server have a license of product (as Primary or as backup)?
+ * No leases of a product nobody licenses is an error, not an empty list.
+ * A server that cannot say sets *rc. */
+static int
+product_known(struct ctl *ctl, const char *product, int *rc)
+{
+	json_t *lic;
+	size_t i, k;
+
+	for (i = 0; i < ctl->nservers; i++) {
+		struct ctl_reply r;
+
+		if (ctl_call(ctl, &ctl->servers[i], "GET", "/v1/licenses", NULL,
+		    &r) == -1 || r.status != 200 || !json_is_object(r.json)) {
+			*rc = ctl_fail(ctl, &ctl->servers[i], &r, "licenses");
+			ctl_reply_clear(&r);
+			return 1;
+		}
+		json_array_foreach(json_object_get(r.json, "licenses"), k, lic)
+			if (strcmp(ctl_json_str(lic, "product", ""), product) == 0) {
+				ctl_reply_clear(&r);
+				return 1;
+			}
+		ctl_reply_clear(&r);
+	}
+	return 0;
+}
+
 int
 cmd_leases(struct ctl *ctl, int argc, char **argv)
 {
@@ -79,8 +107,8 @@ cmd_leases(struct ctl *ctl, int argc, char **argv)
 	const char *product = NULL;
 	char *path = NULL, *esc;
 	struct table *t = NULL;
-	json_t *out = NULL;
-	size_t i;
+	json_t *out = NULL, *single = NULL;
+	size_t i, found = 0;
 	int ch, json = ctl->json, long_ids = 0, rc = 0;
 	int many = ctl->nservers > 1;
 
@@ -137,8 +165,9 @@ cmd_leases(struct ctl *ctl, int argc, char **argv)
 			ctl_reply_clear(&r);
 			continue;
 		}
+		found += json_array_size(json_object_get(r.json, "leases"));
 		if (json && !many)
-			ctl_print_json(r.json);
+			single = json_incref(r.json);
 		else if (json) {
 			json_object_set_new(r.json, "url", json_string(srv->url));
 			json_array_append(out, r.json);
@@ -146,10 +175,21 @@ cmd_leases(struct ctl *ctl, int argc, char **argv)
 			leases_rows(t, r.json, many ? srv->url : NULL, long_ids);
 		ctl_reply_clear(&r);
 	}
+	if (product != NULL && rc == 0 && found == 0 && !product_known(ctl, product, &rc)) {
+		ctl_set_error_code("unknown_product");
+		ctl_warnx("%s: unknown product: no server has a license for it",
+		    product);
+		rc = EXIT_REFUSED;
+		goto out;
+	}
 	if (json && many)
 		ctl_print_json(out);
+	else if (single != NULL)
+		ctl_print_json(single);
 	else if (t != NULL && (rc == 0 || table_rows(t) > 0))
 		table_print(t, stdout);
+out:
+	json_decref(single);
 	json_decref(out);
 	table_free(t);
 	free(path);

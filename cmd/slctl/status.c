@@ -319,10 +319,12 @@ status_once(struct ctl *ctl, int json)
 			int e = ctl_fail(ctl, &ctl->servers[i], &r, "licenses");
 			if (rc == 0)
 				rc = e;
-			if (json && with_server)
-				answers[i] = json_pack("{s:s, s:s}", "url",
+			if (json)
+				answers[i] = json_pack("{s:s, s:s, s:s}", "url",
 				    ctl->servers[i].url, "error", r.status == 0 ?
-				    "unreachable" : "bad_answer");
+				    "unreachable" : ctl_json_str(r.json, "error",
+				    "bad_answer"), "message", r.status == 0 ? r.error :
+				    ctl_json_str(r.json, "message", "not the JSON expected"));
 			ctl_reply_clear(&r);
 			continue;
 		}
@@ -331,22 +333,19 @@ status_once(struct ctl *ctl, int json)
 			with_backup = 1;
 		ctl_reply_clear(&r);
 	}
+	/* One shape for one server or many: an array of answers, each with
+	 * its "url", or {"url", "error", "message"} for a server that failed. */
 	if (json) {
-		if (!with_server) {
-			if (answers[0] != NULL)
-				ctl_print_json(answers[0]);
-		} else {
-			out = json_array();
-			for (i = 0; i < ctl->nservers; i++) {
-				if (answers[i] == NULL)
-					continue;
-				json_object_set_new(answers[i], "url",
-				    json_string(ctl->servers[i].url));
-				json_array_append(out, answers[i]);
-			}
-			ctl_print_json(out);
-			json_decref(out);
+		out = json_array();
+		for (i = 0; i < ctl->nservers; i++) {
+			if (answers[i] == NULL)
+				continue;
+			json_object_set_new(answers[i], "url",
+			    json_string(ctl->servers[i].url));
+			json_array_append(out, answers[i]);
 		}
+		ctl_print_json(out);
+		json_decref(out);
 		goto out;
 	}
 	first = with_server ? 0 : 1;
