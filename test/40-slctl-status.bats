@@ -13,7 +13,7 @@ teardown() { slctl_teardown; }
 	co_lease "$u" cad c1 alice h1 >/dev/null
 	run "$SLCTL" -s "$u" status
 	assert_success
-	assert_line --index 0 --regexp '^LICENSE +PRODUCT +IN USE +MAX +FAILS +ROLE +STATUS +SERVED BY +EXPIRES$'
+	assert_line --index 0 --regexp '^LICENSE +PRODUCT +IN USE +MAX +DENIALS +ROLE +STATUS +SERVED BY +EXPIRES$'
 	assert_line --regexp '^cad-1 +cad +1 +2 +0 +primary +hot +lic1 +never$'
 	assert_line --regexp '^sim-hard +sim +0 +1 +0 +primary +hot +lic1 +never$'
 	assert_line --regexp '^view-free +viewer +0 +unlimited +0 +primary +hot +lic1 +never$'
@@ -133,4 +133,20 @@ CONF
 	[ "$n" -ge 2 ]
 	n=$(grep -c '^cad-1 ' <<<"$output")
 	[ "$n" -ge 2 ]
+}
+
+@test "status -v follows the table with what each status, marker and DENIALS mean" {
+	slctl_start lic1
+	run --separate-stderr "$SLCTL" -s "$(sl_url lic1)" status -v
+	assert_success
+	assert_line --index 0 --regexp '^LICENSE +PRODUCT +IN USE +MAX +DENIALS +ROLE +STATUS +SERVED BY +EXPIRES$'
+	assert_line 'hot           the Primary serves the license and no backup watches it.'
+	assert_line 'hot-warm      the Primary serves the license and a backup polls it, ready to take over.'
+	assert_line 'warm          on a backup: it mirrors the license while the Primary serves it.'
+	assert_line --regexp '^hot-retry +on a backup: the Primary is down and the backup serves its licenses'
+	assert_line --regexp '^,backup_lost +the Primary.s backup stopped polling'
+	assert_line --regexp '^DENIALS +checkouts of the license.s product refused since the server started \(sl_license_denials_total in /metrics, denials in slctl report\)\.$'
+	# without -v, the table alone
+	run "$SLCTL" -s "$(sl_url lic1)" status
+	[ "${#lines[@]}" -eq 4 ]
 }

@@ -23,8 +23,10 @@ static const struct cmd commands[] = {
 	{ "servers", cmd_servers, CMD_SERVERS, "[--json]",
 	  "Show each server: up or down, name, epoch, uptime, version, the\n"
 	  "Primaries it backs up and the backups that poll it.\n" },
-	{ "status", cmd_status, CMD_SERVERS, "[-w SECONDS] [--json]",
+	{ "status", cmd_status, CMD_SERVERS, "[-v] [-w SECONDS] [--json]",
 	  "Show the Licenses table of each server.\n"
+	  "  -v, --verbose    after the table, say what each STATUS, marker and\n"
+	  "                   DENIALS mean\n"
 	  "  -w, --watch SECONDS  redraw the table every SECONDS (fractions\n"
 	  "                   allowed) until interrupted (Ctrl-C), then exit 0\n"
 	  "  --json           print an array of the servers' JSON, one element\n"

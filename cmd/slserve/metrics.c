@@ -110,7 +110,8 @@ static const struct {
 	{ "sl_license_seats_max", "gauge", "Seats of the license, by role; "
 	    "absent when unlimited.", "max", 1 },
 	{ "sl_license_denials_total", "counter",
-	    "Checkouts of the license's product refused since start (FAILS).", "fails", 0 },
+	    "Checkouts of the license's product refused since start (DENIALS in "
+	    "slctl status).", "fails", 0 },
 };
 
 static void
