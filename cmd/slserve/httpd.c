@@ -280,6 +280,12 @@ dispatch(struct req *r)
 		int needs_admin = rt->auth == AUTH_ADMIN ||
 		    (rt->auth == AUTH_STATUS && !srv->cfg.public_status);
 		if (needs_admin && !token_ok(r, srv->admin_hash)) {
+			const char *accept = req_header(r, "Accept");
+			if (rt->fn == api_status_page && accept != NULL &&
+			    strstr(accept, "text/html") != NULL) {
+				api_status_page_private(r);
+				return;
+			}
 			req_error(r, 401, "unauthorized", "this call needs the admin token of "
 			    "server \"%s\" (Authorization: Bearer ...)", srv->cfg.name);
 			return;
