@@ -54,11 +54,11 @@ teardown() { slctl_teardown; }
 
 @test "--json: errors are {error, message} on stdout with the same exit code" {
 	dead="http://127.0.0.1:$(sl_free_port)"
-	run --separate-stderr "$SLCTL" -s "$dead" leases --json
+	run --separate-stderr "$SLCTL" -s "$dead" reload --json
 	assert_equal "$status" 3
-	jq -e --arg d "$dead" '.error == "unreachable" and
-	    .message == "\($d): leases: server unreachable: Couldn'"'"'t connect to server"' <<<"$output"
-	[ "$stderr" = "slctl: $dead: leases: server unreachable: Couldn't connect to server" ]
+	jq -e --arg d "$dead" '. == {"error": "unreachable",
+	    "message": "\($d): reload: server unreachable: Couldn'"'"'t connect to server"}' <<<"$output"
+	[ "$stderr" = "slctl: $dead: reload: server unreachable: Couldn't connect to server" ]
 	run --separate-stderr "$SLCTL" --json -s http:/nohost status
 	assert_equal "$status" 64
 	jq -e '. == {"error": "usage", "message": "-s http:/nohost: not an http:// or https:// URL"}' <<<"$output"
@@ -77,7 +77,7 @@ teardown() { slctl_teardown; }
 	jq -e '.error == "config" and (.message | startswith("SL_SERVERS: "))' <<<"$output"
 }
 
-@test "status --json has one shape for one server or many; a down one is an element with its error" {
+@test "status and leases --json have one shape for one server or many; a down one is an element with its error" {
 	slctl_start lic1
 	dead="http://127.0.0.1:$(sl_free_port)"
 	run --separate-stderr "$SLCTL" -s "$(sl_url lic1)" status --json
@@ -90,6 +90,15 @@ teardown() { slctl_teardown; }
 	run --separate-stderr "$SLCTL" -s "$dead" status --json
 	assert_equal "$status" 3
 	jq -e 'length == 1 and .[0].error == "unreachable"' <<<"$output"
+	D="$SL_TMP/lic1/state"
+	run --separate-stderr "$SLCTL" -s "$(sl_url lic1)" -D "$D" leases --json
+	assert_success
+	jq -e --arg u "$(sl_url lic1)" '. == [{"url": $u, "leases": []}] or
+	    (length == 1 and .[0].url == $u and .[0].leases == [])' <<<"$output"
+	run --separate-stderr "$SLCTL" -s "$(sl_url lic1)" -s "$dead" -D "$D" leases --json
+	assert_equal "$status" 3
+	jq -e --arg d "$dead" 'length == 2 and .[0].leases == [] and .[1].url == $d and
+	    .[1].error == "unreachable"' <<<"$output"
 }
 
 @test "leases of an unknown product is an error (4), as slcheck checkout of it" {

@@ -107,7 +107,7 @@ cmd_leases(struct ctl *ctl, int argc, char **argv)
 	const char *product = NULL;
 	char *path = NULL, *esc;
 	struct table *t = NULL;
-	json_t *out = NULL, *single = NULL;
+	json_t *out = NULL;
 	size_t i, found = 0;
 	int ch, json = ctl->json, long_ids = 0, rc = 0;
 	int many = ctl->nservers > 1;
@@ -162,13 +162,18 @@ cmd_leases(struct ctl *ctl, int argc, char **argv)
 			int e = ctl_fail(ctl, srv, &r, "leases");
 			if (rc == 0)
 				rc = e;
+			if (json)
+				json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "url",
+				    srv->url, "error", r.status == 0 ? "unreachable" :
+				    ctl_json_str(r.json, "error", "bad_answer"), "message",
+				    r.status == 0 ? r.error : ctl_json_str(r.json, "message",
+				    "not the JSON expected")));
 			ctl_reply_clear(&r);
 			continue;
 		}
 		found += json_array_size(json_object_get(r.json, "leases"));
-		if (json && !many)
-			single = json_incref(r.json);
-		else if (json) {
+		/* One shape for one server or many, as status --json. */
+		if (json) {
 			json_object_set_new(r.json, "url", json_string(srv->url));
 			json_array_append(out, r.json);
 		} else
@@ -182,14 +187,11 @@ cmd_leases(struct ctl *ctl, int argc, char **argv)
 		rc = EXIT_REFUSED;
 		goto out;
 	}
-	if (json && many)
+	if (json)
 		ctl_print_json(out);
-	else if (single != NULL)
-		ctl_print_json(single);
 	else if (t != NULL && (rc == 0 || table_rows(t) > 0))
 		table_print(t, stdout);
 out:
-	json_decref(single);
 	json_decref(out);
 	table_free(t);
 	free(path);
