@@ -383,8 +383,8 @@ license_sign_cmd(struct ctl *ctl, int argc, char **argv)
 			warn_lines("", err);
 			goto out;
 		}
-		fprintf(stderr, "%s: signed %zu license%s as %s\n", file, set.n,
-		    set.n == 1 ? "" : "s", key.issuer);
+		fprintf(stderr, "%s: %s: signed %zu license%s as %s\n", ctl_progname,
+		    file, set.n, set.n == 1 ? "" : "s", key.issuer);
 	} else
 		fputs(text, stdout);
 	rc = 0;
