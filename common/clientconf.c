@@ -47,8 +47,6 @@ clientconf_role_name(enum clientconf_role role)
 int
 clientconf_normalize_url(const char *s, char *out)
 {
-	size_t len;
-
 	if (util_url_host(s) == NULL)
 		return -1;
 	for (const char *p = s; *p != '\0'; p++) {
@@ -56,14 +54,7 @@ clientconf_normalize_url(const char *s, char *out)
 		if (!isgraph(ch) || strchr("\"',+?#\\", ch) != NULL)
 			return -1;
 	}
-	len = strlen(s);
-	while (len > 0 && s[len - 1] == '/')
-		len--;
-	if (len >= CLIENTCONF_URL_MAX)
-		return -1;
-	memcpy(out, s, len);
-	out[len] = '\0';
-	return 0;
+	return util_url_with_port(s, out, CLIENTCONF_URL_MAX);
 }
 
 static void

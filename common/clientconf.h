@@ -70,7 +70,8 @@ int clientconf_parse_servers(struct clientconf *cc, const char *spec, const char
 const struct clientconf_server *clientconf_find(const struct clientconf *cc, const char *url);
 
 /* Is s an http:// or https:// base URL we accept? Trailing slashes are
- * removed into out (size CLIENTCONF_URL_MAX). */
+ * removed and the default port 7070 added when none is given, into out
+ * (size CLIENTCONF_URL_MAX). */
 int clientconf_normalize_url(const char *s, char *out);
 
 const char *clientconf_role_name(enum clientconf_role role);

@@ -172,6 +172,30 @@ http_tls_error(CURLcode rc)
 	}
 }
 
+/* A TLS failure in words: OpenSSL's "error:0A00010B:SSL routines::wrong
+ * version number" is a plain-HTTP server asked with https://. */
+static void
+http_tls_words(char *out, size_t outlen, const char *errbuf)
+{
+	const char *text = errbuf, *routines;
+
+	if (strstr(errbuf, "wrong version number") != NULL) {
+		snprintf(out, outlen, "TLS: the server does not speak TLS "
+		    "(its URL is http://, not https://)");
+		return;
+	}
+	if (strstr(errbuf, "SSL_ERROR_SYSCALL") != NULL) {
+		snprintf(out, outlen, "TLS: the server closed the connection in the "
+		    "TLS handshake (does it speak TLS? its URL may be http://)");
+		return;
+	}
+	/* Keep OpenSSL's words, without its packed error code. */
+	if (strncmp(text, "error:", 6) == 0 &&
+	    (routines = strstr(text, " routines::")) != NULL)
+		text = routines + strlen(" routines::");
+	snprintf(out, outlen, "TLS: %s", text);
+}
+
 void
 http_client_set_timeout(struct http_client *c, long timeout_ms)
 {
@@ -254,7 +278,10 @@ http_request(struct http_client *c, const char *method, const char *url,
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 		resp->partial = code != 0 || resp->len > 0;
 		if (http_tls_error(rc) && errbuf[0] != '\0')
-			snprintf(resp->error, sizeof(resp->error), "TLS: %s", errbuf);
+			http_tls_words(resp->error, sizeof(resp->error), errbuf);
+		else if (rc == CURLE_GOT_NOTHING && strncasecmp(url, "http:", 5) == 0)
+			snprintf(resp->error, sizeof(resp->error), "%s (if the server "
+			    "uses TLS, its URL is https://)", curl_easy_strerror(rc));
 		else
 			snprintf(resp->error, sizeof(resp->error), "%s", curl_easy_strerror(rc));
 		free(resp->body);

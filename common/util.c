@@ -86,6 +86,31 @@ util_valid_http_url(const char *url)
 	return 1;
 }
 
+int
+util_url_with_port(const char *url, char *out, size_t outlen)
+{
+	const char *host = util_url_host(url), *end, *colon, *bracket;
+	size_t len = strlen(url);
+	int n;
+
+	if (host == NULL)
+		return -1;
+	while (len > 0 && url[len - 1] == '/')
+		len--;
+	end = memchr(host, '/', len - (size_t)(host - url));
+	if (end == NULL)
+		end = url + len;
+	/* The port is after the last colon, after "]" for an IPv6 address. */
+	colon = memrchr(host, ':', (size_t)(end - host));
+	bracket = host[0] == '[' ? memchr(host, ']', (size_t)(end - host)) : NULL;
+	if (colon != NULL && (host[0] != '[' || (bracket != NULL && colon > bracket)))
+		n = snprintf(out, outlen, "%.*s", (int)len, url);
+	else
+		n = snprintf(out, outlen, "%.*s:%d%.*s", (int)(end - url), url,
+		    SL_DEFAULT_PORT, (int)(url + len - end), end);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
 /* Random bytes are drawn from the kernel a pool at a time: one getrandom
  * call per checkout was one of the server's nine system calls for it. The
  * pool is per thread; bytes handed out are wiped from it, and a child

@@ -28,6 +28,10 @@ const char *util_url_host(const char *url);
 /* An http:// or https:// URL that names a host and has no space, control
  * or non-ASCII byte. */
 int util_valid_http_url(const char *url);
+/* url without trailing slashes and with SL_DEFAULT_PORT added when its
+ * host has no port (libcurl would use 80 or 443), into out. Returns -1
+ * when url is not an http:// or https:// URL or out is too small. */
+int util_url_with_port(const char *url, char *out, size_t outlen);
 
 /* Lowercase hex of len random bytes into out (2*len+1 bytes). */
 void util_random_hex(char *out, size_t len);

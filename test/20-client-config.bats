@@ -31,8 +31,9 @@ conf_fails() {
 	    (.[] | select(.key == "file") | .value == $f and .origin == "-f") and
 	    ([.[] | select(.key == "primary") | .value] == ["http://127.0.0.1:7070"]) and
 	    ([.[] | select(.key == "secondary")] == []) and
-	    (.[] | select(.key == "  backup") | .value == "http://127.0.0.1:7071") and
-	    (.[] | select(.key == "  pool") | .value == "lic1") and
+	    (.[] | select(.key == "backup") | .value == "http://127.0.0.1:7071" and
+	        .server == "http://127.0.0.1:7070") and
+	    (.[] | select(.key == "pool") | .value == "lic1") and
 	    (.[] | select(.key == "primary") | .origin | test(":[0-9]+$")) and
 	    (.[] | select(.key == "connect_timeout") | .value == "1") and
 	    (.[] | select(.key == "timeout") | .value == "3")' <<<"$output"
@@ -125,11 +126,11 @@ EOF
 	SL_SERVERS='http://127.0.0.1:1,http://127.0.0.1:2+http://127.0.0.1:3 s:http://127.0.0.1:4/,http://127.0.0.1:5' \
 	    run "$SLCHECK" --json config
 	assert_success
-	jq -e '[.[] | select(.key == "primary" or .key == "secondary" or .key == "  backup") |
+	jq -e '[.[] | select(.key == "primary" or .key == "secondary" or .key == "backup") |
 	    [.key, .value, .origin]] == [
 	    ["primary", "http://127.0.0.1:1", "SL_SERVERS"],
 	    ["primary", "http://127.0.0.1:2", "SL_SERVERS"],
-	    ["  backup", "http://127.0.0.1:3", "SL_SERVERS"],
+	    ["backup", "http://127.0.0.1:3", "SL_SERVERS"],
 	    ["secondary", "http://127.0.0.1:4", "SL_SERVERS"],
 	    ["secondary", "http://127.0.0.1:5", "SL_SERVERS"]]' <<<"$output"
 }

@@ -39,7 +39,7 @@ teardown() { fo_teardown; }
 	    .failed_polls == 0 and (.last_poll_age | type == "number" and . < 2))'
 
 	# slctl status shows the same columns (SERVER LICENSE PRODUCT IN USE MAX
-	# FAILS ROLE STATUS SERVED BY EXPIRES PRIMARY LAST POLL).
+	# DENIALS ROLE STATUS SERVED BY EXPIRES PRIMARY LAST POLL).
 	run "$SLCTL" -s "$UB" -s "$UA" status
 	assert_success
 	assert_line --regexp '^B +cad-a +cad +[0-9]+ +3 +0 +backup +warm +A +never +A +[0-9.]+s$'

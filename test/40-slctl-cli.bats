@@ -84,10 +84,10 @@ teardown() { slctl_teardown; }
 	assert_equal "$status" 64
 }
 
-@test "unreachable server: exit 2, message names the server" {
+@test "unreachable server: exit 3 (as slcheck), message names the server" {
 	port=$(sl_free_port)
 	run "$SLCTL" -s "http://127.0.0.1:$port" status
-	assert_equal "$status" 2
+	assert_equal "$status" 3
 	assert_output --partial "http://127.0.0.1:$port"
 	assert_output --partial "unreachable"
 	[ "${#lines[@]}" -eq 1 ]

@@ -24,7 +24,8 @@ teardown() { slctl_teardown; }
 	assert_line --regexp "^$a +cad-1 "
 	run "$SLCTL" -s "$U" -D "$SL_TMP/lic1/state" leases cad --json
 	assert_success
-	echo "$output" | jq -e --arg a "$a" '.leases | length == 1 and .[0].lease == $a and .[0].user == "alice" and .[0].pid == 100'
+	echo "$output" | jq -e --arg a "$a" --arg u "$U" 'length == 1 and .[0].url == $u and
+	    (.[0].leases | length == 1 and .[0].lease == $a and .[0].user == "alice" and .[0].pid == 100)'
 	run "$SLCTL" -s "$U" -D "$SL_TMP/lic1/state" leases viewer
 	assert_success
 	[ "${#lines[@]}" -eq 1 ]

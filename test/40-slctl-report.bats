@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # slctl report: figures from the usage log, online and offline (-D).
 
+bats_require_minimum_version 1.5.0
 load helpers-slctl
 
 setup() { slctl_setup; }
@@ -72,7 +73,22 @@ L
 	assert_success
 	assert_line --index 0 "license,product,peak,max,checkouts,denials,seat_hours,top_users"
 	assert_line --index 1 "cad-1,cad,2,2,3,1,2.2778,carol(0.94) bob(0.83) alice(0.50)"
-	assert_line --index 2 "view-free,viewer,1,unlimited,1,0,1.9722,alice(1.97)"
+	assert_line --index 2 "view-free,viewer,1,-1,1,0,1.9722,alice(1.97)"
+}
+
+@test "report: a refused unknown product has no license: null in JSON, empty in CSV" {
+	write_log
+	printf '{"ts":%s,"event":"deny","license":null,"product":"nosuch","pool":"lic1","lease":null,"client":"c9","user":"dave","host":"h9","pid":9,"error":"unknown_product"}\n' \
+	    "$((T0 + 950))" >>st/usage.log
+	run --separate-stderr "$SLCTL" -D st report --until @$((T0 + 10000)) --json
+	assert_success
+	jq -e '[.rows[] | select(.license == null)] | length == 1 and .[0].denials == 1 and .[0].max == null' <<<"$output"
+	jq -e 'all(.rows[]; .license != "-")' <<<"$output"
+	run --separate-stderr "$SLCTL" -D st report --until @$((T0 + 10000)) --csv
+	assert_success
+	assert_line --regexp '^,nosuch,0,,0,1,0\.0000,$'
+	run --separate-stderr "$SLCTL" -D st report --until @$((T0 + 10000)) --by user --json
+	jq -e '[.rows[] | select(.user == "dave")] | length == 1' <<<"$output"
 }
 
 @test "report date forms; a bad date is a usage error" {

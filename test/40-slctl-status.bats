@@ -13,7 +13,7 @@ teardown() { slctl_teardown; }
 	co_lease "$u" cad c1 alice h1 >/dev/null
 	run "$SLCTL" -s "$u" status
 	assert_success
-	assert_line --index 0 --regexp '^LICENSE +PRODUCT +IN USE +MAX +FAILS +ROLE +STATUS +SERVED BY +EXPIRES$'
+	assert_line --index 0 --regexp '^LICENSE +PRODUCT +IN USE +MAX +DENIALS +ROLE +STATUS +SERVED BY +EXPIRES$'
 	assert_line --regexp '^cad-1 +cad +1 +2 +0 +primary +hot +lic1 +never$'
 	assert_line --regexp '^sim-hard +sim +0 +1 +0 +primary +hot +lic1 +never$'
 	assert_line --regexp '^view-free +viewer +0 +unlimited +0 +primary +hot +lic1 +never$'
@@ -21,17 +21,18 @@ teardown() { slctl_teardown; }
 	[ "${#lines[@]}" -eq 4 ]
 }
 
-@test "status --json prints the server's JSON" {
+@test "status --json prints an array of the servers' JSON, for one server too" {
 	slctl_start lic1
 	u=$(sl_url lic1)
 	run "$SLCTL" -s "$u" status --json
 	assert_success
-	echo "$output" | jq -e '.server == "lic1" and (.licenses | length) == 3'
-	echo "$output" | jq -e '.licenses[] | select(.id == "view-free") | .max == -1'
+	echo "$output" | jq -e --arg u "$u" 'length == 1 and .[0].server == "lic1" and
+	    .[0].url == $u and (.[0].licenses | length) == 3'
+	echo "$output" | jq -e '.[0].licenses[] | select(.id == "view-free") | .max == -1'
 	# the global --json does the same
 	run "$SLCTL" --json -s "$u" status
 	assert_success
-	echo "$output" | jq -e '.server == "lic1"'
+	echo "$output" | jq -e 'length == 1 and .[0].server == "lic1"'
 }
 
 @test "columns align for long names" {
@@ -64,7 +65,7 @@ LIC
 	assert_line --regexp '^a-very-long-license-identifier-for-alignment +another-rather-long-product +0 +12345 '
 }
 
-@test "several servers: one table with a SERVER column; a down one gives exit 2" {
+@test "several servers: one table with a SERVER column; a down one gives exit 3" {
 	slctl_start lic1
 	slctl_start lic2
 	run "$SLCTL" -s "$(sl_url lic1)" -s "$(sl_url lic2)" status
@@ -77,7 +78,7 @@ LIC
 	echo "$output" | jq -e 'length == 2 and .[0].server == "lic1" and .[1].server == "lic2"'
 	sl_stop lic2
 	run "$SLCTL" -s "$(sl_url lic1)" -s "$(sl_url lic2)" status
-	assert_equal "$status" 2
+	assert_equal "$status" 3
 	assert_line --regexp '^lic1 +cad-1 '
 	assert_output --partial "$(sl_url lic2): licenses: server unreachable"
 }
@@ -93,14 +94,14 @@ server "$(sl_url lic1)" { backup = "$(sl_url lic2)" }
 connect_timeout = 1
 CONF
 	run --separate-stderr "$SLCTL" -f client.conf servers
-	assert_equal "$status" 2
+	assert_equal "$status" 3
 	[ "$stderr" = "slctl: $dead: down: Couldn't connect to server" ]
 	assert_line --index 0 --regexp '^SERVER +STATE +NAME +EPOCH +UPTIME +VERSION +BACKS UP +BACKUPS$'
 	assert_line --index 1 --regexp "^$(sl_url lic1) +up +lic1 +[0-9a-f]{16} +[0-9.]+[smhd]"
 	assert_line --index 2 --regexp "^$(sl_url lic2) +up +lic2 "
 	assert_line --index 3 --regexp "^$dead +down +- "
 	SL_CONFIG=client.conf run --separate-stderr "$SLCTL" servers --json
-	assert_equal "$status" 2
+	assert_equal "$status" 3
 	echo "$output" | jq -e --arg d "$dead" 'length == 3 and .[0].up and .[0].name == "lic1" and (.[2].up | not) and .[2].url == $d'
 	SL_SERVERS="$(sl_url lic1),$(sl_url lic2)" run "$SLCTL" servers
 	assert_success
@@ -132,4 +133,20 @@ CONF
 	[ "$n" -ge 2 ]
 	n=$(grep -c '^cad-1 ' <<<"$output")
 	[ "$n" -ge 2 ]
+}
+
+@test "status -v follows the table with what each status, marker and DENIALS mean" {
+	slctl_start lic1
+	run --separate-stderr "$SLCTL" -s "$(sl_url lic1)" status -v
+	assert_success
+	assert_line --index 0 --regexp '^LICENSE +PRODUCT +IN USE +MAX +DENIALS +ROLE +STATUS +SERVED BY +EXPIRES$'
+	assert_line 'hot           the Primary serves the license and no backup watches it.'
+	assert_line 'hot-warm      the Primary serves the license and a backup polls it, ready to take over.'
+	assert_line 'warm          on a backup: it mirrors the license while the Primary serves it.'
+	assert_line --regexp '^hot-retry +on a backup: the Primary is down and the backup serves its licenses'
+	assert_line --regexp '^,backup_lost +the Primary.s backup stopped polling'
+	assert_line --regexp '^DENIALS +checkouts of the license.s product refused since the server started \(sl_license_denials_total in /metrics, denials in slctl report\)\.$'
+	# without -v, the table alone
+	run "$SLCTL" -s "$(sl_url lic1)" status
+	[ "${#lines[@]}" -eq 4 ]
 }

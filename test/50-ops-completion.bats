@@ -45,7 +45,7 @@ comp() {
 	run comp slctl report --by ""
 	assert_output "license user host"
 	run comp slctl status --
-	assert_output "--watch --json"
+	assert_output "--verbose --watch --json"
 	run comp slctl help fail
 	assert_output "failover"
 	run comp slctl --t

@@ -168,3 +168,27 @@ is_page() {
 	[ "$status" -eq 1 ]
 	[[ $stderr == "$SL_TMP/lic1/slserve.conf:5: "*boolean*public_leases* ]] || { echo "stderr: $stderr" >&2; false; }
 }
+
+@test "public_status = false: a browser gets a short HTML notice saying how to see the page" {
+	ops_start lic1 'public_status = false'
+	u=$(sl_url lic1)
+	[ "$(get / -H 'Accept: text/html,application/xhtml+xml,*/*;q=0.8')" = 401 ]
+	grep -Fxiq 'Content-Type: text/html; charset=utf-8' <(tr -d '\r' <headers)
+	head -n1 body | grep -Fxq '<!DOCTYPE html>'
+	grep -Fxq '<h1>lic1</h1>' body
+	grep -Fq '<p id="notice">This status page is private (<code>public_status = false</code> in slserve.conf): it needs the admin token of server &quot;lic1&quot;, which a browser does not send.</p>' body
+	grep -Fq "<code>curl -H &quot;Authorization: Bearer \$(cat STATE_DIR/admin.token)&quot; $u/</code>" body
+	grep -Fq "The licenses, without a token: <code>slctl -s $u status</code>" body
+	grep -Fq 'set <code>public_status = true</code> in slserve.conf and restart slserve.' body
+	# Nothing of the page itself, no license, no script, no link.
+	! grep -Fq 'cad-1' body
+	! grep -Eiq '<script|(src|href)=' body
+	# The command it gives works.
+	[ "$(get / -H "Authorization: Bearer $(sl_admin_token lic1)" -H 'Accept: text/html')" = 200 ]
+	is_page
+	# Scripts and /metrics still get the JSON 401.
+	[ "$(get / -H 'Accept: application/json')" = 401 ]
+	refused
+	[ "$(get /metrics -H 'Accept: text/html')" = 401 ]
+	refused
+}

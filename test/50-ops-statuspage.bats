@@ -9,7 +9,7 @@ teardown() { ops_teardown; }
 
 # The Licenses pane as slctl status --json has it, in the page's columns.
 slctl_rows() {
-	"$SLCTL" -s "$1" status --json | jq -r '.licenses[] | [.id, .product, .role, .status,
+	"$SLCTL" -s "$1" status --json | jq -r '.[0].licenses[] | [.id, .product, .role, .status,
 	    .in_use, (if .max == -1 then "unlimited" else .max end), .fails, .served_by,
 	    .expires] | map(tostring) | join("\t")'
 }
@@ -47,9 +47,9 @@ slctl_rows() {
 	# Wait until the backup has mirrored the Primary and the Primary knows it.
 	mirrored() {
 		"$SLCTL" -s "$u2" status --json |
-		    jq -e '[.licenses[] | select(.pool == "lic1")] | length == 3' >/dev/null &&
+		    jq -e '[.[0].licenses[] | select(.pool == "lic1")] | length == 3' >/dev/null &&
 		"$SLCTL" -s "$u1" status --json |
-		    jq -e 'all(.licenses[]; .status == "hot-warm")' >/dev/null
+		    jq -e 'all(.[0].licenses[]; .status == "hot-warm")' >/dev/null
 	}
 	sl_until 10 mirrored
 
@@ -98,4 +98,70 @@ slctl_rows() {
 	grep -Eq '<div id="stale">The server has not answered since [^<]+: the figures below are from before then.</div>' stale.dom
 	run ops_table_rows stale.dom licenses
 	assert_line --index 0 $'cad-1\tcad\tprimary\thot\t1\t2\t0\tlic1\tnever'
+}
+
+# summary FILE: the summary line of a saved page, tags removed.
+summary() {
+	grep '^<p id="summary"' "$1" | sed -e 's|<[^>]*>||g' -e 's|&#39;|'"'"'|g'
+}
+
+@test "status page: a summary line, a legend and UTC times" {
+	ops_start lic1
+	u=$(sl_url lic1)
+	curl -fsS -m 5 -o page.html "$u/"
+	grep -Fxq '<p id="summary" class="ok"><strong>All well.</strong> lic1 (this server) serves its own pool (3 licenses).</p>' page.html
+	# the summary comes first, before any table
+	[ "$(grep -n '^<p id="summary"' page.html | cut -d: -f1)" -lt "$(grep -n '<table' page.html | head -n1 | cut -d: -f1)" ]
+	# the legend, in the words of slctl status -v
+	grep -Fxq '<dt><span class="st hot">hot</span></dt><dd>the Primary serves the license and no backup watches it.</dd>' page.html
+	grep -Fxq '<dt><span class="st hot-warm">hot-warm</span></dt><dd>the Primary serves the license and a backup polls it, ready to take over.</dd>' page.html
+	grep -Fxq '<dt><span class="st warm">warm</span></dt><dd>on a backup: it mirrors the license while the Primary serves it.</dd>' page.html
+	grep -Fq '<dt><span class="st hot-retry">hot-retry</span></dt><dd>on a backup: the Primary is down and the backup serves its licenses' page.html
+	grep -Fq '<dt>Denials</dt><dd>checkouts of the license&#39;s product refused since the server started' page.html
+	grep -Fq '<th>Denials</th>' page.html
+	! grep -Fq '<th>Fails</th>' page.html
+	# times in UTC, today's date in UTC
+	grep -Eq "<span id=\"as-of\">$(date -u +%Y-%m-%d) [0-9]{2}:[0-9]{2}:[0-9]{2} UTC</span>" page.html
+	grep -Fq "toISOString()" page.html
+	! grep -Fq "toLocaleTimeString" page.html
+}
+
+@test "status page summary: a pair, then its backup lost, with since when" {
+	ops_start_pair
+	u1=$(sl_url lic1)
+	u2=$(sl_url lic2)
+	backed_up() { curl -fsS -m 5 "$u1/" >p1.html && grep -Fq 'backed up by lic2.' p1.html; }
+	sl_until 10 backed_up
+	run summary p1.html
+	assert_output 'All well. lic1 (this server) serves its own pool (3 licenses), backed up by lic2.'
+	curl -fsS -m 5 -o p2.html "$u2/"
+	run summary p2.html
+	assert_output --regexp '^All well\. lic2 \(this server\) serves its own pool \(3 licenses\); lic1 serves its own pool, backed up by lic2 \(last poll [0-9.]+s ago\)\.$'
+
+	sl_stop lic2 KILL
+	lost() { curl -fsS -m 5 "$u1/" >p1.html && grep -Fq 'class="trouble"' p1.html; }
+	sl_until 15 lost
+	run summary p1.html
+	assert_output --regexp '^Trouble: backup lic2 lost since [0-9-]{10} [0-9:]{8} UTC: nothing would take over if this server failed\. lic1 \(this server\) serves its own pool \(3 licenses\)\.$'
+	grep -Eq '<td class="lost">lost since [0-9-]{10} [0-9:]{8} UTC</td>' p1.html
+}
+
+@test "status page summary: a takeover says the Primary is down since when and who serves its pool" {
+	ops_start_pair
+	u1=$(sl_url lic1)
+	u2=$(sl_url lic2)
+	warm() { curl -fsS -m 5 "$u2/" >p2.html && grep -Fq 'backed up by lic2 (last poll' p2.html; }
+	sl_until 10 warm
+	t0=$(date -u +%s)
+	sl_stop lic1 KILL
+	taken_over() { curl -fsS -m 5 "$u2/" >p2.html && grep -Fq 'class="trouble"' p2.html; }
+	sl_until 15 taken_over
+	run summary p2.html
+	assert_output --regexp '^Trouble: lic1 has not answered since [0-9-]{10} [0-9:]{8} UTC, and this server serves its licenses\. lic2 \(this server\) serves its own pool \(3 licenses\); lic2 serves pool lic1 while lic1 is down\.$'
+	since=$(grep -Eo 'since [0-9-]{10} [0-9:]{8} UTC' <<<"$output" | cut -c7-25)
+	# the time given is lic1's last answer: at most a few seconds before the kill
+	s=$(date -u -d "$since" +%s)
+	[ "$s" -le "$((t0 + 1))" ] && [ "$s" -ge "$((t0 - 5))" ] ||
+	    { echo "since $since, killed at $(date -u -d "@$t0")"; false; }
+	grep -Fq '<span class="st hot-retry">hot-retry</span>' p2.html
 }

@@ -84,11 +84,11 @@ TLS_REFUSED='TLS: SSL certificate problem: unable to get local issuer certificat
 	assert_success
 
 	run --separate-stderr "$SLCTL" -s "$U" --cacert "$WRONG" status
-	[ "$status" -eq 2 ]	# unreachable
+	[ "$status" -eq 3 ]	# unreachable
 	[ "$stderr" = "slctl: $U: licenses: server unreachable: $TLS_REFUSED" ]
 
 	run --separate-stderr "$SLCTL" -s "$U" --cacert "$SL_TMP/nope.pem" status
-	[ "$status" -eq 2 ]
+	[ "$status" -eq 3 ]
 	[ "$stderr" = "slctl: $U: licenses: server unreachable: TLS: error setting certificate file: $SL_TMP/nope.pem" ]
 }
 
@@ -129,4 +129,15 @@ TLS_REFUSED='TLS: SSL certificate problem: unable to get local issuer certificat
 	run "$SLSERVE" -n -f "$SL_TMP/bad/slserve.conf"
 	[ "$status" -eq 1 ]
 	assert_output "$SL_TMP/bad/slserve.conf:5: ca $SL_TMP/bad/missing.pem: No such file or directory"
+}
+
+@test "tls: the wrong scheme is said in words, by slctl and slcheck alike" {
+	plain="http://127.0.0.1:$PORT"
+	run --separate-stderr "$SLCTL" -s "$plain" status
+	assert_equal "$status" 3
+	echo "$stderr"
+	[[ $stderr == "slctl: $plain: licenses: server unreachable: "*"(if the server uses TLS, its URL is https://)" ]]
+	run --separate-stderr "$SLCHECK" -s "$plain" checkout cad
+	assert_equal "$status" 3
+	[[ $stderr == *"(if the server uses TLS, its URL is https://)"* ]]
 }

@@ -17,6 +17,9 @@
  * asked again (GET /v1/health after an answer). */
 #define SLC_LEARN_INTERVAL 600
 
+char slc_first_error[1024];
+int slc_json_printed;
+
 void
 slc_warnx(const char *fmt, ...)
 {
@@ -28,6 +31,11 @@ slc_warnx(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\n");
+	if (slc_first_error[0] == '\0') {
+		va_start(ap, fmt);
+		vsnprintf(slc_first_error, sizeof(slc_first_error), fmt, ap);
+		va_end(ap);
+	}
 }
 
 void

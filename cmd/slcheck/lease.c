@@ -99,6 +99,7 @@ lease_exit_code(const struct reply *r)
 static int
 print_json(json_t *o)
 {
+	slc_json_printed = 1;
 	if (json_dumpf(o, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) == -1)
 		return -1;
 	putchar('\n');

@@ -125,6 +125,8 @@ slc_usage_error(const char *name, const char *fmt, ...)
 		return 3;
 	}
 	fprintf(stderr, "slcheck: %s\n", msg);
+	if (slc_first_error[0] == '\0')
+		util_strlcpy(slc_first_error, msg, sizeof(slc_first_error));
 	slc_usage_of(name);
 	return SLC_EXIT_USAGE;
 }
@@ -153,6 +155,46 @@ command_lookup(const char *name)
 			fprintf(stderr, " %s", commands[i].name);
 	fprintf(stderr, "\n");
 	return NULL;
+}
+
+/* The code of the JSON error object for an exit status (slcheck(1)). */
+static const char *
+exit_error_code(int rc)
+{
+	switch (rc) {
+	case SLC_EXIT_NO_SEAT:
+		return "no_seat";
+	case SLC_EXIT_UNREACHABLE:
+		return "unreachable";
+	case SLC_EXIT_REFUSED:
+		return "refused";
+	case SLC_EXIT_SERVER_ERROR:
+		return "bad_answer";
+	case SLC_EXIT_LOST:
+		return "lost";
+	case SLC_EXIT_USAGE:
+		return "usage";
+	case SLC_EXIT_CONFIG:
+		return "config";
+	default:
+		return "failed";
+	}
+}
+
+/* With --json, a failure that printed no JSON prints {"error", "message"}
+ * on stdout as well as its line on stderr. */
+static void
+json_error(int rc)
+{
+	json_t *j;
+
+	if (rc == SLC_EXIT_OK || slc_json_printed)
+		return;
+	j = json_pack("{s:s, s:s}", "error", exit_error_code(rc), "message",
+	    slc_first_error[0] ? slc_first_error : exit_error_code(rc));
+	if (j != NULL && json_dumpf(j, stdout, JSON_INDENT(2)) == 0)
+		putchar('\n');
+	json_decref(j);
 }
 
 static int
@@ -254,6 +296,19 @@ setup(struct slc *s, const struct slc_command *c)
 	char err[1024];
 
 	if (c->flags & (CMD_SERVERS | CMD_CONFIG)) {
+		/* A bad -s is a usage error (64), as in slctl; a bad
+		 * SL_SERVERS or file a configuration error (78). */
+		if (s->servers_opt != NULL) {
+			struct clientconf scratch;
+			int bad;
+
+			memset(&scratch, 0, sizeof(scratch));
+			bad = clientconf_parse_servers(&scratch, s->servers_opt, "-s",
+			    err, sizeof(err)) == -1;
+			clientconf_free(&scratch);
+			if (bad)
+				return slc_usage_error(c->name, "%s", err);
+		}
 		if (clientconf_load(&s->conf, s->file_opt, s->servers_opt,
 		    (c->flags & CMD_SERVERS) != 0, err, sizeof(err)) == -1) {
 			if (c->flags & CMD_PLUGIN) {
@@ -330,10 +385,19 @@ main(int argc, char **argv)
 		usage(stderr);
 		return SLC_EXIT_USAGE;
 	}
-	if ((c = command_lookup(argv[0])) == NULL)
+	if ((c = command_lookup(argv[0])) == NULL) {
+		if (s.json) {
+			snprintf(slc_first_error, sizeof(slc_first_error),
+			    "unknown command '%s'", argv[0]);
+			json_error(SLC_EXIT_USAGE);
+		}
 		return SLC_EXIT_USAGE;
-	if ((rc = command_options(&s, c, argc, argv, &opts, &help)) != -1)
+	}
+	if ((rc = command_options(&s, c, argc, argv, &opts, &help)) != -1) {
+		if (s.json && !(c->flags & CMD_PLUGIN))
+			json_error(rc);
 		return rc;
+	}
 	if (help) {
 		if (help == 1)
 			printf("usage: slcheck %s\n", c->usage);
@@ -352,6 +416,9 @@ main(int argc, char **argv)
 	}
 	if ((rc = setup(&s, c)) == -1)
 		rc = c->fn(&s, &opts, argc, argv);
+	/* check speaks the monitoring-plugin protocol, run is its command */
+	if (s.json && !(c->flags & CMD_PLUGIN) && c->fn != cmd_run)
+		json_error(rc);
 	if (slc_flush_stdout() == -1 && rc == SLC_EXIT_OK)
 		rc = (c->flags & CMD_PLUGIN) ? 3 : SLC_EXIT_FAILURE;
 	http_client_free(s.http);

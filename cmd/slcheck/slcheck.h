@@ -108,6 +108,8 @@ struct checkout_request {
 };
 
 /* client.c */
+extern char slc_first_error[1024];	/* the first error said, for --json */
+extern int slc_json_printed;		/* a command printed its JSON */
 void slc_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void slc_debug(struct slc *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int slc_request(struct slc *s, const char *method, const char *base, const char *path,

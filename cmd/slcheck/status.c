@@ -19,6 +19,8 @@ print_json(json_t *o)
 {
 	int rc = json_dumpf(o, stdout, JSON_INDENT(2)) == 0 ? 0 : -1;
 
+	slc_json_printed = 1;
+
 	putchar('\n');
 	return rc;
 }
@@ -102,15 +104,23 @@ cmd_status(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 	return rc;
 }
 
+/* One line of the table, or one {"key", "value", "origin"} of --json, where
+ * a missing value is null (the table says "(none)") and the backup and pool
+ * of a server name it as "server" (the table indents them under it). */
 static void
-config_line(json_t *out, int json, const char *key, const char *value, const char *origin)
+config_line(json_t *out, int json, const char *key, const char *value, const char *origin,
+    const char *server)
 {
 	if (json) {
-		json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "key", key,
-		    "value", value, "origin", origin));
+		json_t *o = json_pack("{s:s, s:s?, s:s}", "key", key, "value", value,
+		    "origin", origin);
+		if (server != NULL)
+			json_object_set_new(o, "server", json_string(server));
+		json_array_append_new(out, o);
 		return;
 	}
-	printf("%-16s %-40s %s\n", key, value, origin);
+	printf("%s%-*s %-40s %s\n", server ? "  " : "", server ? 14 : 16, key,
+	    value ? value : "(none)", origin);
 }
 
 int
@@ -126,8 +136,12 @@ cmd_config(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 		return slc_usage_error(argv[0], "config: unexpected argument \"%s\"", argv[1]);
 	if (!s->json)
 		printf("%-16s %-40s %s\n", "KEY", "VALUE", "ORIGIN");
-	snprintf(file, sizeof(file), "%s%s", cc->file, cc->file_missing ? " (missing)" : "");
-	config_line(out, s->json, "file", file, cc->file_origin);
+	snprintf(file, sizeof(file), "%s%s", cc->file, cc->file_missing && !s->json ?
+	    " (missing)" : "");
+	config_line(out, s->json, "file", file, cc->file_origin, NULL);
+	if (s->json)
+		json_object_set_new(json_array_get(out, 0), "missing",
+		    json_boolean(cc->file_missing));
 	for (size_t i = 0; i < cc->nservers; i++) {
 		const struct clientconf_server *cs = &cc->servers[i];
 		slc_url_t backups[CACHE_MAX_BACKUPS + 1];
@@ -135,24 +149,27 @@ cmd_config(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 		const char *pool_origin = NULL;
 		size_t nb = slc_backups_of(s, cs->url, backups, nitems(backups));
 
-		config_line(out, s->json, clientconf_role_name(cs->role), cs->url, cs->origin);
+		config_line(out, s->json, clientconf_role_name(cs->role), cs->url, cs->origin,
+		    NULL);
 		for (size_t b = 0; b < nb; b++)
-			config_line(out, s->json, "  backup", backups[b],
-			    strcmp(backups[b], cs->backup) == 0 ? cs->backup_origin : "learned");
+			config_line(out, s->json, "backup", backups[b],
+			    strcmp(backups[b], cs->backup) == 0 ? cs->backup_origin : "learned",
+			    cs->url);
 		if (slc_pool_of(s, cs->url, pool, &pool_origin) == 0)
-			config_line(out, s->json, "  pool", pool, pool_origin);
+			config_line(out, s->json, "pool", pool, pool_origin, cs->url);
 	}
 	snprintf(buf, sizeof(buf), "%g", cc->connect_timeout);
-	config_line(out, s->json, "connect_timeout", buf, cc->connect_timeout_origin);
+	config_line(out, s->json, "connect_timeout", buf, cc->connect_timeout_origin, NULL);
 	snprintf(buf, sizeof(buf), "%g", cc->timeout);
-	config_line(out, s->json, "timeout", buf, cc->timeout_origin);
+	config_line(out, s->json, "timeout", buf, cc->timeout_origin, NULL);
 	snprintf(buf, sizeof(buf), "%ld", cc->dead_ttl);
-	config_line(out, s->json, "dead_ttl", buf, cc->dead_ttl_origin);
-	config_line(out, s->json, "token", cc->token ? "(set)" : "(none)", cc->token_origin);
-	config_line(out, s->json, "cacert", cc->cacert[0] ? cc->cacert : "(none)",
-	    cc->cacert_origin);
-	config_line(out, s->json, "cache", s->cache.dir[0] ? s->cache.dir : "(none)",
-	    s->cache.dir_origin ? s->cache.dir_origin : "-");
+	config_line(out, s->json, "dead_ttl", buf, cc->dead_ttl_origin, NULL);
+	config_line(out, s->json, "token", cc->token ? (s->json ? "set" : "(set)") : NULL,
+	    cc->token_origin, NULL);
+	config_line(out, s->json, "cacert", cc->cacert[0] ? cc->cacert : NULL,
+	    cc->cacert_origin, NULL);
+	config_line(out, s->json, "cache", s->cache.dir[0] ? s->cache.dir : NULL,
+	    s->cache.dir_origin ? s->cache.dir_origin : "-", NULL);
 	if (s->json && print_json(out) == -1)
 		rc = SLC_EXIT_FAILURE;
 	json_decref(out);

@@ -222,6 +222,7 @@ cmd_failover(struct ctl *ctl, int argc, char **argv)
 	struct failover_args a;
 	struct failcfg_entry e;
 	const char *op;
+	static char opname[64];
 	char err[512], *end;
 	long n;
 	int ch, rc;
@@ -240,6 +241,9 @@ cmd_failover(struct ctl *ctl, int argc, char **argv)
 	op = argv[1];
 	argc--;
 	argv++;
+	/* getopt names its errors after argv[0] */
+	snprintf(opname, sizeof(opname), "slctl: failover %s", op);
+	argv[0] = opname;
 	while ((ch = getopt_long(argc, argv, "ju:p:n:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'j':

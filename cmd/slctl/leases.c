@@ -66,6 +66,34 @@ leases_rows(struct table *t, json_t *j, const char *server, int long_ids)
 	}
 }
 
+/* Does any server have a license of product (as Primary or as backup)?
+ * No leases of a product nobody licenses is an error, not an empty list.
+ * A server that cannot say sets *rc. */
+static int
+product_known(struct ctl *ctl, const char *product, int *rc)
+{
+	json_t *lic;
+	size_t i, k;
+
+	for (i = 0; i < ctl->nservers; i++) {
+		struct ctl_reply r;
+
+		if (ctl_call(ctl, &ctl->servers[i], "GET", "/v1/licenses", NULL,
+		    &r) == -1 || r.status != 200 || !json_is_object(r.json)) {
+			*rc = ctl_fail(ctl, &ctl->servers[i], &r, "licenses");
+			ctl_reply_clear(&r);
+			return 1;
+		}
+		json_array_foreach(json_object_get(r.json, "licenses"), k, lic)
+			if (strcmp(ctl_json_str(lic, "product", ""), product) == 0) {
+				ctl_reply_clear(&r);
+				return 1;
+			}
+		ctl_reply_clear(&r);
+	}
+	return 0;
+}
+
 int
 cmd_leases(struct ctl *ctl, int argc, char **argv)
 {
@@ -80,7 +108,7 @@ cmd_leases(struct ctl *ctl, int argc, char **argv)
 	char *path = NULL, *esc;
 	struct table *t = NULL;
 	json_t *out = NULL;
-	size_t i;
+	size_t i, found = 0;
 	int ch, json = ctl->json, long_ids = 0, rc = 0;
 	int many = ctl->nservers > 1;
 
@@ -134,22 +162,36 @@ cmd_leases(struct ctl *ctl, int argc, char **argv)
 			int e = ctl_fail(ctl, srv, &r, "leases");
 			if (rc == 0)
 				rc = e;
+			if (json)
+				json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "url",
+				    srv->url, "error", r.status == 0 ? "unreachable" :
+				    ctl_json_str(r.json, "error", "bad_answer"), "message",
+				    r.status == 0 ? r.error : ctl_json_str(r.json, "message",
+				    "not the JSON expected")));
 			ctl_reply_clear(&r);
 			continue;
 		}
-		if (json && !many)
-			ctl_print_json(r.json);
-		else if (json) {
+		found += json_array_size(json_object_get(r.json, "leases"));
+		/* One shape for one server or many, as status --json. */
+		if (json) {
 			json_object_set_new(r.json, "url", json_string(srv->url));
 			json_array_append(out, r.json);
 		} else
 			leases_rows(t, r.json, many ? srv->url : NULL, long_ids);
 		ctl_reply_clear(&r);
 	}
-	if (json && many)
+	if (product != NULL && rc == 0 && found == 0 && !product_known(ctl, product, &rc)) {
+		ctl_set_error_code("unknown_product");
+		ctl_warnx("%s: unknown product: no server has a license for it",
+		    product);
+		rc = EXIT_REFUSED;
+		goto out;
+	}
+	if (json)
 		ctl_print_json(out);
 	else if (t != NULL && (rc == 0 || table_rows(t) > 0))
 		table_print(t, stdout);
+out:
 	json_decref(out);
 	table_free(t);
 	free(path);

@@ -383,8 +383,8 @@ license_sign_cmd(struct ctl *ctl, int argc, char **argv)
 			warn_lines("", err);
 			goto out;
 		}
-		fprintf(stderr, "%s: signed %zu license%s as %s\n", file, set.n,
-		    set.n == 1 ? "" : "s", key.issuer);
+		fprintf(stderr, "%s: %s: signed %zu license%s as %s\n", ctl_progname,
+		    file, set.n, set.n == 1 ? "" : "s", key.issuer);
 	} else
 		fputs(text, stdout);
 	rc = 0;
@@ -841,8 +841,14 @@ cmd_license(struct ctl *ctl, int argc, char **argv)
 
 	if (argc >= 2)
 		for (i = 0; i < nitems(license_cmds); i++)
-			if (strcmp(argv[1], license_cmds[i].name) == 0)
+			if (strcmp(argv[1], license_cmds[i].name) == 0) {
+				/* getopt names its errors after argv[0] */
+				static char name[64];
+				snprintf(name, sizeof(name), "slctl: license %s",
+				    license_cmds[i].name);
+				argv[1] = name;
 				return license_cmds[i].fn(ctl, argc - 1, argv + 1);
+			}
 	if (argc >= 2)
 		ctl_warnx("license: unknown subcommand \"%s\"; valid subcommands: "
 		    "keygen sign verify add remove", argv[1]);

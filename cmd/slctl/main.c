@@ -23,13 +23,17 @@ static const struct cmd commands[] = {
 	{ "servers", cmd_servers, CMD_SERVERS, "[--json]",
 	  "Show each server: up or down, name, epoch, uptime, version, the\n"
 	  "Primaries it backs up and the backups that poll it.\n" },
-	{ "status", cmd_status, CMD_SERVERS, "[--watch SECONDS] [--json]",
+	{ "status", cmd_status, CMD_SERVERS, "[-v] [-w SECONDS] [--json]",
 	  "Show the Licenses table of each server.\n"
-	  "  --watch SECONDS  redraw the table every SECONDS (fractions allowed)\n"
-	  "                   until interrupted\n"
-	  "  --json           print the server's JSON\n" },
+	  "  -v, --verbose    after the table, say what each STATUS, marker and\n"
+	  "                   DENIALS mean\n"
+	  "  -w, --watch SECONDS  redraw the table every SECONDS (fractions\n"
+	  "                   allowed) until interrupted (Ctrl-C), then exit 0\n"
+	  "  --json           print an array of the servers' JSON, one element\n"
+	  "                   per server, each with its \"url\"\n" },
 	{ "leases", cmd_leases, CMD_SERVERS | CMD_ADMIN, "[-l] [--json] [PRODUCT]",
-	  "List the leases (checked-out seats), of PRODUCT only if given.\n"
+	  "List the leases (checked-out seats), of PRODUCT only if given; a\n"
+	  "PRODUCT no server has a license for is an error (exit 4).\n"
 	  "  -l, --long       show whole lease ids instead of their first 8 characters\n"
 	  "  --json           print the server's JSON\n" },
 	{ "revoke", cmd_revoke, CMD_SERVERS | CMD_ADMIN,
@@ -90,6 +94,27 @@ static const struct cmd commands[] = {
 	{ "version", cmd_version, 0, "", "Print the version of slctl.\n" },
 };
 
+/* The first error said, for the JSON error object of --json. */
+static char first_error[1024];
+static char first_error_code[64];
+static int json_printed;
+
+static void
+remember_error(const char *fmt, va_list ap)
+{
+	if (first_error[0] == '\0')
+		vsnprintf(first_error, sizeof(first_error), fmt, ap);
+}
+
+/* The machine-readable code of the error about to be said (the server's
+ * "error", or one of ours); the first one set wins. */
+void
+ctl_set_error_code(const char *code)
+{
+	if (first_error_code[0] == '\0' && first_error[0] == '\0')
+		snprintf(first_error_code, sizeof(first_error_code), "%s", code);
+}
+
 void
 ctl_warnx(const char *fmt, ...)
 {
@@ -101,6 +126,44 @@ ctl_warnx(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	va_start(ap, fmt);
+	remember_error(fmt, ap);
+	va_end(ap);
+}
+
+/* The code of the JSON error object for an exit status. */
+static const char *
+exit_error_code(int rc)
+{
+	switch (rc) {
+	case EXIT_UNREACH:
+		return "unreachable";
+	case EXIT_REFUSED:
+		return "refused";
+	case EXIT_USAGE:
+		return "usage";
+	case EXIT_AUTH:
+		return "unauthorized";
+	case EXIT_CONFIG:
+		return "config";
+	default:
+		return "failed";
+	}
+}
+
+/* With --json, a failure that printed no JSON prints {"error", "message"}. */
+static void
+json_error(int rc)
+{
+	json_t *j;
+
+	if (rc == 0 || json_printed)
+		return;
+	j = json_pack("{s:s, s:s}", "error", first_error_code[0] ? first_error_code :
+	    exit_error_code(rc), "message", first_error[0] ? first_error :
+	    exit_error_code(rc));
+	ctl_print_json(j);
+	json_decref(j);
 }
 
 /* The usage lines of c; each line of c->usage after the first is a whole form. */
@@ -171,6 +234,8 @@ find_command(const char *name)
 	if (n == 1)
 		return found;
 	if (n > 1) {
+		snprintf(first_error, sizeof(first_error), "ambiguous command \"%s\"",
+		    name);
 		fprintf(stderr, "%s: ambiguous command \"%s\", could be:", ctl_progname,
 		    name);
 		for (i = 0; i < nitems(commands); i++)
@@ -178,6 +243,8 @@ find_command(const char *name)
 				fprintf(stderr, " %s", commands[i].name);
 		fputc('\n', stderr);
 	} else {
+		snprintf(first_error, sizeof(first_error), "unknown command \"%s\"",
+		    name);
 		fprintf(stderr, "%s: unknown command \"%s\"; ", ctl_progname, name);
 		list_commands(stderr);
 	}
@@ -196,6 +263,9 @@ ctl_usage_error(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
+	va_start(ap, fmt);
+	remember_error(fmt, ap);
+	va_end(ap);
 	if (cmd != NULL)
 		fprintf(stderr, " (see \"slctl help %s\")", cmd);
 	fputc('\n', stderr);
@@ -209,6 +279,9 @@ ctl_command_usage(const char *cmd)
 	size_t i;
 
 	fflush(stdout);
+	if (first_error[0] == '\0')
+		snprintf(first_error, sizeof(first_error), "%s: bad usage (see "
+		    "\"slctl help %s\")", cmd, cmd);
 	for (i = 0; i < nitems(commands); i++)
 		if (strcmp(commands[i].name, cmd) == 0)
 			print_usage(stderr, &commands[i], "usage: ", "       ");
@@ -241,6 +314,7 @@ ctl_print_json(json_t *j)
 		fputs(s, stdout);
 		fputc('\n', stdout);
 		free(s);
+		json_printed = 1;
 	}
 }
 
@@ -275,16 +349,16 @@ cmd_version(struct ctl *ctl, int argc, char **argv)
 	return 0;
 }
 
-/* Does argv ask for help before any "--"? */
+/* Is opt among argv's options, before any "--"? */
 static int
-wants_help(int argc, char **argv)
+has_option(int argc, char **argv, const char *opt)
 {
 	int i;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
 			return 0;
-		if (strcmp(argv[i], "--help") == 0)
+		if (strcmp(argv[i], opt) == 0)
 			return 1;
 	}
 	return 0;
@@ -336,6 +410,7 @@ main(int argc, char *argv[])
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static char cmdname[64];
 	struct ctl ctl;
 	const struct cmd *c;
 	double secs;
@@ -343,6 +418,9 @@ main(int argc, char *argv[])
 
 	setlocale(LC_CTYPE, "");
 	memset(&ctl, 0, sizeof(ctl));
+	/* getopt names its errors after argv[0]: "slctl: ...", not "bin/slctl: ..." */
+	argv[0] = (char *)ctl_progname;
+	ctl.json = has_option(argc, argv, "--json");
 	ctl.timeout_ms = 5000;
 	if (sodium_init() < 0) {
 		ctl_warnx("libsodium failed to initialise");
@@ -403,6 +481,8 @@ main(int argc, char *argv[])
 			rc = finish(0);
 			goto out;
 		default:
+			snprintf(first_error, sizeof(first_error), "unknown option or "
+			    "missing argument");
 			usage_all(stderr);
 			rc = EXIT_USAGE;
 			goto out;
@@ -419,8 +499,9 @@ main(int argc, char *argv[])
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	argv[0] = (char *)c->name;
-	if (wants_help(argc, argv)) {
+	snprintf(cmdname, sizeof(cmdname), "%s: %s", ctl_progname, c->name);
+	argv[0] = cmdname;
+	if (has_option(argc, argv, "--help")) {
 		command_help(stdout, c);
 		rc = finish(0);
 		goto out;
@@ -440,8 +521,10 @@ main(int argc, char *argv[])
 	}
 	optind = 0;	/* commands run getopt_long afresh */
 	rc = c->handler(&ctl, argc, argv);
-	rc = finish(rc);
 out:
+	if (ctl.json)
+		json_error(rc);
+	rc = finish(rc);
 	ctl_free(&ctl);
 	http_global_cleanup();
 	return rc;

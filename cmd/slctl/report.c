@@ -444,7 +444,9 @@ report_print(struct report *rp, int format, size_t ntop)
 			struct row *r = &rp->rows[i];
 			json_t *row = json_object(), *top = json_array();
 
-			json_object_set_new(row, by_names[rp->by], json_string(r->key));
+			/* "-" in the table: not known (a refused unknown product) */
+			json_object_set_new(row, by_names[rp->by], strcmp(r->key, "-") == 0 ?
+			    json_null() : json_string(r->key));
 			if (rp->by == BY_LICENSE) {
 				json_object_set_new(row, "pool", json_string(r->pool));
 				json_object_set_new(row, "product", r->product ?
@@ -487,16 +489,21 @@ report_print(struct report *rp, int format, size_t ntop)
 			struct row *r = &rp->rows[i];
 			char num[64], top[1024];
 
-			csv_field(stdout, r->key, 0);
+			csv_field(stdout, strcmp(r->key, "-") ? r->key : "", 0);
 			if (rp->by == BY_LICENSE) {
 				if (rp->merged)
 					csv_field(stdout, r->pool, 0);
 				csv_field(stdout, r->product ? r->product : "", 0);
 			}
 			printf("%ld,", r->peak);
+			/* max as in --json and /v1/licenses: -1 is unlimited,
+			 * empty unknown; a number column stays numbers */
 			if (rp->by == BY_LICENSE) {
-				fmt_max(num, sizeof(num), r->max);
-				csv_field(stdout, strcmp(num, "-") ? num : "", 0);
+				if (r->max >= -1)
+					snprintf(num, sizeof(num), "%ld", r->max);
+				else
+					num[0] = '\0';
+				csv_field(stdout, num, 0);
 			}
 			printf("%ld,%ld,%.4f,", r->checkouts, r->denials,
 			    r->seat_seconds / 3600);

@@ -24,16 +24,14 @@ int
 ctl_add_server(struct ctl *ctl, const char *url)
 {
 	struct ctl_server *nv;
-	char *u;
-	size_t i, len;
+	char *u, full[CLIENTCONF_URL_MAX];
+	size_t i;
 
-	if (!util_valid_http_url(url))
+	if (!util_valid_http_url(url) ||
+	    util_url_with_port(url, full, sizeof(full)) == -1)
 		return -1;
-	if ((u = strdup(url)) == NULL)
+	if ((u = strdup(full)) == NULL)
 		return -1;
-	len = strlen(u);
-	while (len > 0 && u[len - 1] == '/')
-		u[--len] = '\0';
 	for (i = 0; i < ctl->nservers; i++)
 		if (strcmp(ctl->servers[i].url, u) == 0) {
 			free(u);
@@ -347,17 +345,20 @@ ctl_fail(struct ctl *ctl, const struct ctl_server *srv,
 	const char *code, *msg;
 
 	if (reply->status == 0) {
+		ctl_set_error_code("unreachable");
 		ctl_warnx("%s: %s: server unreachable: %s", srv->url, what,
 		    reply->error);
 		return EXIT_UNREACH;
 	}
 	if (reply->status == 401) {
+		ctl_set_error_code("unauthorized");
 		ctl_warnx("%s: %s: 401 unauthorized: %s", srv->url, what,
 		    ctl->token_hint[0] ? ctl->token_hint : "admin token refused");
 		return EXIT_AUTH;
 	}
 	code = ctl_json_str(reply->json, "error", NULL);
 	msg = ctl_json_str(reply->json, "message", NULL);
+	ctl_set_error_code(code != NULL ? code : "bad_answer");
 	if (code != NULL && msg != NULL)
 		ctl_warnx("%s: %s: %ld %s: %s", srv->url, what, reply->status, code, msg);
 	else if (code != NULL)

@@ -9,9 +9,10 @@
 
 #include "http.h"
 
-/* Exit codes, documented in slctl(8). */
+/* Exit codes: the table slctl(8) and slcheck(1) share (slcheck.h). */
 #define EXIT_OP		1	/* the server or the operation refused or failed */
-#define EXIT_UNREACH	2	/* a server did not answer */
+#define EXIT_UNREACH	3	/* a server did not answer */
+#define EXIT_REFUSED	4	/* unknown product */
 #define EXIT_USAGE	64	/* bad command line */
 #define EXIT_AUTH	77	/* admin token missing or wrong (401) */
 #define EXIT_CONFIG	78	/* a configuration, key or token file is unusable */
@@ -66,6 +67,7 @@ int ctl_usage_error(const char *cmd, const char *fmt, ...)
 int ctl_command_usage(const char *cmd);
 int ctl_parse_seconds(const char *s, double *out);
 void ctl_print_json(json_t *j);
+void ctl_set_error_code(const char *code);
 
 /* server.c: talking to servers and finding the admin token */
 int ctl_servers_setup(struct ctl *ctl);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "legend.h"
 #include "slctl.h"
 #include "util.h"
 
@@ -296,12 +297,26 @@ has_backup_rows(json_t *j)
 	return 0;
 }
 
+/* What the statuses, markers and DENIALS mean (status -v), from the
+ * words the status page shows too. */
+static void
+print_legend(FILE *f)
+{
+	size_t i;
+
+	fputc('\n', f);
+	for (i = 0; i < legend_nstatuses; i++)
+		fprintf(f, "%-13s %s.\n", legend_statuses[i].name, legend_statuses[i].meaning);
+	for (i = 0; i < legend_nmarks; i++)
+		fprintf(f, "%-13s %s.\n", legend_marks[i].name, legend_marks[i].meaning);
+}
+
 /* One round of status: fetch every server, print one table. */
 static int
-status_once(struct ctl *ctl, int json)
+status_once(struct ctl *ctl, int json, int legend)
 {
 	static const char *const hdr[] = { "SERVER", "LICENSE", "PRODUCT",
-	    "IN USE", "MAX", "FAILS", "ROLE", "STATUS", "SERVED BY", "EXPIRES",
+	    "IN USE", "MAX", "DENIALS", "ROLE", "STATUS", "SERVED BY", "EXPIRES",
 	    "PRIMARY", "LAST POLL" };
 	json_t **answers, *out;
 	struct table *t;
@@ -319,10 +334,12 @@ status_once(struct ctl *ctl, int json)
 			int e = ctl_fail(ctl, &ctl->servers[i], &r, "licenses");
 			if (rc == 0)
 				rc = e;
-			if (json && with_server)
-				answers[i] = json_pack("{s:s, s:s}", "url",
+			if (json)
+				answers[i] = json_pack("{s:s, s:s, s:s}", "url",
 				    ctl->servers[i].url, "error", r.status == 0 ?
-				    "unreachable" : "bad_answer");
+				    "unreachable" : ctl_json_str(r.json, "error",
+				    "bad_answer"), "message", r.status == 0 ? r.error :
+				    ctl_json_str(r.json, "message", "not the JSON expected"));
 			ctl_reply_clear(&r);
 			continue;
 		}
@@ -331,22 +348,19 @@ status_once(struct ctl *ctl, int json)
 			with_backup = 1;
 		ctl_reply_clear(&r);
 	}
+	/* One shape for one server or many: an array of answers, each with
+	 * its "url", or {"url", "error", "message"} for a server that failed. */
 	if (json) {
-		if (!with_server) {
-			if (answers[0] != NULL)
-				ctl_print_json(answers[0]);
-		} else {
-			out = json_array();
-			for (i = 0; i < ctl->nservers; i++) {
-				if (answers[i] == NULL)
-					continue;
-				json_object_set_new(answers[i], "url",
-				    json_string(ctl->servers[i].url));
-				json_array_append(out, answers[i]);
-			}
-			ctl_print_json(out);
-			json_decref(out);
+		out = json_array();
+		for (i = 0; i < ctl->nservers; i++) {
+			if (answers[i] == NULL)
+				continue;
+			json_object_set_new(answers[i], "url",
+			    json_string(ctl->servers[i].url));
+			json_array_append(out, answers[i]);
 		}
+		ctl_print_json(out);
+		json_decref(out);
 		goto out;
 	}
 	first = with_server ? 0 : 1;
@@ -362,8 +376,11 @@ status_once(struct ctl *ctl, int json)
 	for (i = 0; i < ctl->nservers; i++)
 		if (answers[i] != NULL)
 			status_rows(t, answers[i], with_server, with_backup);
-	if (table_rows(t) > 0 || rc == 0)
+	if (table_rows(t) > 0 || rc == 0) {
 		table_print(t, stdout);
+		if (legend)
+			print_legend(stdout);
+	}
 	table_free(t);
 	/* A server that cannot write its state grants nothing: said after
 	 * the table, and a failure (1) like a refused operation. */
@@ -392,16 +409,20 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "watch", required_argument, NULL, 'w' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sigaction sa;
 	double watch = 0;
-	int ch, json = ctl->json, rc, tty;
+	int ch, json = ctl->json, legend = 0, rc, tty;
 
-	while ((ch = getopt_long(argc, argv, "jw:", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "jvw:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
 			json = 1;
+			break;
+		case 'v':
+			legend = 1;
 			break;
 		case 'w':
 			if (ctl_parse_seconds(optarg, &watch) == -1 || watch > 86400)
@@ -416,7 +437,7 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage_error("status", "unexpected argument \"%s\"",
 		    argv[optind]);
 	if (watch == 0)
-		return status_once(ctl, json);
+		return status_once(ctl, json, legend);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_interrupt;
@@ -435,7 +456,7 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 			fputc('\n', stdout);
 		if (!json)
 			printf("Every %gs: slctl status%*s%s\n\n", watch, 4, "", now);
-		rc = status_once(ctl, json);
+		rc = status_once(ctl, json, legend);
 		(void)rc;
 		if (fflush(stdout) != 0)
 			return EXIT_OP;

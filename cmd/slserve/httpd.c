@@ -281,6 +281,12 @@ dispatch(struct req *r)
 		    (rt->auth == AUTH_LEASES && (!srv->cfg.public_leases ||
 		    req_header(r, "Authorization") != NULL));
 		if (needs_admin && !token_ok(r, srv->admin_hash)) {
+			const char *accept = req_header(r, "Accept");
+			if (rt->fn == api_status_page && accept != NULL &&
+			    strstr(accept, "text/html") != NULL) {
+				api_status_page_private(r);
+				return;
+			}
 			req_error(r, 401, "unauthorized", "this call needs the admin token of "
 			    "server \"%s\" (Authorization: Bearer ...)", srv->cfg.name);
 			return;

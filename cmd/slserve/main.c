@@ -150,7 +150,7 @@ server_reload(struct server *srv, json_t **changes, char *err, size_t errlen)
 	pthread_mutex_lock(&srv->reload_lock);
 	if (load_licenses(srv, &set, err, errlen) != 0) {
 		pthread_mutex_unlock(&srv->reload_lock);
-		log_warnx("reload: licenses unchanged: %s", err);
+		log_warnx("reload refused, licenses unchanged: %s", err);
 		return -1;
 	}
 	store_set_licenses(srv->store, &set, changes);
@@ -431,8 +431,9 @@ main(int argc, char **argv)
 	if (state_check_dir(srv.cfg.state_dir, &fixed, err, sizeof(err)) != 0)
 		startup_failed("state_dir: %s", err);
 	if (fixed > 0)
-		log_warnx("%s: took group and other permissions away from %d entries (the "
-		    "directory is 0700, its files 0600)", srv.cfg.state_dir, fixed);
+		log_warnx("%s: took group and other permissions away from %d entr%s (the "
+		    "directory is 0700, its files 0600)", srv.cfg.state_dir, fixed,
+		    fixed == 1 ? "y" : "ies");
 	if (geteuid() != 0 && srv.cfg.user[0] != '\0' && (pw = getpwnam(srv.cfg.user)) != NULL &&
 	    pw->pw_uid != geteuid())
 		log_warnx("user \"%s\" ignored: not started as root", srv.cfg.user);
@@ -457,7 +458,8 @@ main(int argc, char **argv)
 		log_warnx("no trusted_keys configured: licenses are loaded without "
 		    "checking signatures");
 	store_set_licenses(srv.store, &set, NULL);
-	log_info("%zu licenses loaded from %s", set.n, srv.cfg.licenses);
+	log_info("%zu license%s loaded from %s", set.n, set.n == 1 ? "" : "s",
+	    srv.cfg.licenses);
 	license_set_free(&set);
 
 	char *usage_path = util_path_join(srv.cfg.state_dir, "usage.log");
@@ -531,8 +533,8 @@ main(int argc, char **argv)
 			json_t *changes = NULL;
 			if (usage_reopen(err, sizeof(err)) != 0)
 				log_warnx("SIGHUP: usage log: %s", err);
-			if (server_reload(&srv, &changes, err, sizeof(err)) != 0)
-				log_warnx("SIGHUP: %s", err);
+			/* server_reload logs a refused file itself, once */
+			(void)server_reload(&srv, &changes, err, sizeof(err));
 			json_decref(changes);
 		}
 		failover_tick_fast(&srv);

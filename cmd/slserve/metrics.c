@@ -136,9 +136,9 @@ static const struct {
 	{ "sl_license_seats_max", "gauge", "Seats of the license, by role; "
 	    "absent when unlimited.", "max", 1 },
 	{ "sl_license_denials_total", "counter",
-	    "Checkouts refused since start because of this license (FAILS): it expired, is "
-	    "bound to another host, barred the client, or was its product's only full "
-	    "license.", "fails", 0 },
+	    "Checkouts refused since start because of this license (DENIALS in slctl "
+	    "status): it expired, is bound to another host, barred the client, or was its "
+	    "product's only full license.", "fails", 0 },
 };
 
 static void

@@ -137,6 +137,9 @@ void metrics_request_done(int64_t start_us, enum route_id route, unsigned status
 
 /* statuspage.c: GET /, the HTML status page. */
 void api_status_page(struct req *r, const char *arg);
+/* The 401 of the status page for a browser (Accept: text/html) when
+ * public_status = false: a short HTML notice saying how to see it. */
+void api_status_page_private(struct req *r);
 
 /* main.c */
 int server_reload(struct server *srv, json_t **changes, char *err, size_t errlen);

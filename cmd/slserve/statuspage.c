@@ -1,5 +1,7 @@
-/* GET /: a read-only HTML status page for people: this server's Licenses
- * pane, the Primaries it backs up and its backups. Self-contained (no
+/* GET /: a read-only HTML status page for people: a one-line summary (all
+ * well, or what is wrong and since when, and which server serves which
+ * pool), this server's Licenses pane with a legend, the Primaries it backs
+ * up and its backups; every time in UTC. Self-contained (no
  * external assets); every value is HTML-escaped. A small inline script
  * fetches the page again every few seconds and swaps the content in, so a
  * server that stops answering leaves the last figures on screen with a
@@ -12,6 +14,7 @@
 #include "failover.h"
 #include "journal.h"
 #include "json.h"
+#include "legend.h"
 #include "server.h"
 #include "store.h"
 #include "util.h"
@@ -78,18 +81,26 @@ fmt_poll_age(char *buf, size_t size, json_t *age)
 	snprintf(buf, size, "%s ago", d);
 }
 
+/* A wall-clock time as people read it on the page: always UTC. */
+static void
+fmt_utc(char *buf, size_t size, time_t t)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
 /* A banner while the journal cannot write: this server grants nothing. */
 static void
 put_storage(FILE *f, struct server *srv)
 {
 	struct journal_storage st;
 	char since[64];
-	struct tm tm;
 
 	if (journal_storage(srv->journal, &st))
 		return;
-	localtime_r(&st.since, &tm);
-	strftime(since, sizeof(since), "%Y-%m-%d %H:%M:%S %Z", &tm);
+	fmt_utc(since, sizeof(since), st.since);
 	fputs("<p class=\"storage-fault\" id=\"storage\"><strong>Storage unavailable</strong> "
 	    "since ", f);
 	put_escaped(f, since);
@@ -114,6 +125,11 @@ static const char style[] =
 	".bar>span{display:block;height:100%;background:#43a047}"
 	".bar>span.high{background:#f9a825}.bar>span.full{background:#c62828}"
 	".none{color:#666;font-style:italic}"
+	"#summary{font-size:1.1em;padding:.5em .8em;margin:1em 0;border:1px solid}"
+	"#summary.ok{background:#e8f5e9;border-color:#2e7d32}"
+	"#summary.trouble{background:#fff3e0;border-color:#e65100}"
+	"#legend{color:#444;margin:.8em 0 0}#legend dt{float:left;clear:left;width:7.5em;"
+	"font-weight:bold}#legend dd{margin:0 0 .2em 8em}"
 	".mark,.lost{color:#c62828;font-weight:bold}"
 	"#stale,.storage-fault{background:#ffebee;border:1px solid #c62828;padding:.4em .8em;"
 	"margin:0 0 1em}"
@@ -127,7 +143,7 @@ static const char style[] =
 	"if(n)document.getElementById('page').replaceWith(n);" \
 	"var b=document.body;b.dataset.refreshes=+b.dataset.refreshes+1;" \
 	"down=null;document.getElementById('stale').hidden=true;}).catch(function(e){" \
-	"if(down===null)down=new Date().toLocaleTimeString();" \
+	"if(down===null)down=new Date().toISOString().slice(0,19).replace('T',' ')+' UTC';" \
 	"var s=document.getElementById('stale');s.textContent='The server has not answered " \
 	"since '+down+' ('+e.message+'): the figures below are from before then.';" \
 	"s.hidden=false;}).finally(function(){setTimeout(tick,%d);});}" \
@@ -160,7 +176,7 @@ put_licenses(FILE *f, json_t *lics, const char *redundancy)
 		return;
 	}
 	fputs("<table id=\"licenses\"><thead><tr><th>License</th><th>Product</th>"
-	    "<th>Role</th><th>Status</th><th>In use</th><th>Max</th><th>Fails</th>"
+	    "<th>Role</th><th>Status</th><th>In use</th><th>Max</th><th>Denials</th>"
 	    "<th>Served by</th><th>Expires</th></tr></thead><tbody>\n", f);
 	json_array_foreach(lics, i, l) {
 		long long in_use = json_int(l, "in_use", 0), max = json_int(l, "max", 0);
@@ -256,10 +272,9 @@ put_failover(FILE *f, struct server *srv)
 			fmt_poll_age(age, sizeof(age), json_object_get(p, "last_poll_age"));
 			put_cell(f, NULL, age);
 			if (lost) {
-				struct tm tm;
-				time_t t = (time_t)json_int(p, "since", 0);
-				localtime_r(&t, &tm);
-				strftime(state, sizeof(state), "lost since %Y-%m-%d %H:%M:%S %Z", &tm);
+				char since[64];
+				fmt_utc(since, sizeof(since), (time_t)json_int(p, "since", 0));
+				snprintf(state, sizeof(state), "lost since %s", since);
 			}
 			put_cell(f, lost ? "lost" : NULL, state);
 			fputs("</tr>\n", f);
@@ -269,6 +284,172 @@ put_failover(FILE *f, struct server *srv)
 	json_decref(h);
 }
 
+/* Append ", " or "; " and then text to the summary being built. */
+static void
+summary_add(FILE *f, int *n, const char *sep)
+{
+	if ((*n)++ > 0)
+		fputs(sep, f);
+}
+
+/*
+ * The line a person reads first: "All well." or "Trouble:" with what is
+ * wrong and since when (storage, a Primary down and this backup serving
+ * its pool, refused polls, a lost backup, licenses that cannot serve),
+ * then which server serves which pool.
+ */
+static void
+put_summary(FILE *f, struct server *srv, json_t *lics, json_t *health, time_t now)
+{
+	struct journal_storage st;
+	char *trouble = NULL, *serving = NULL, when[64], age[32];
+	size_t tlen = 0, slen = 0;
+	int nt = 0, ns = 0, own = 0;
+	FILE *t, *sv;
+	json_t *v;
+	size_t i;
+
+	if ((t = open_memstream(&trouble, &tlen)) == NULL)
+		return;
+	if ((sv = open_memstream(&serving, &slen)) == NULL) {
+		fclose(t);
+		free(trouble);
+		return;
+	}
+	if (!journal_storage(srv->journal, &st)) {
+		fmt_utc(when, sizeof(when), st.since);
+		summary_add(t, &nt, "; ");
+		fputs("storage unavailable since ", t);
+		put_escaped(t, when);
+		fputs(": this server grants no seat", t);
+	}
+
+	/* This server's own pool, and the backups that watch it. */
+	json_array_foreach(lics, i, v)
+		if (strcmp(json_str(v, "role", ""), "primary") == 0)
+			own++;
+	summary_add(sv, &ns, "; ");
+	put_escaped(sv, srv->cfg.name);
+	fprintf(sv, " (this server) serves its own pool (%d license%s)", own,
+	    own == 1 ? "" : "s");
+	json_t *backups = json_object_get(health, "backups");
+	int polling = 0;
+	json_array_foreach(backups, i, v) {
+		if (strcmp(json_str(v, "state", ""), "lost") == 0) {
+			fmt_utc(when, sizeof(when), (time_t)json_int(v, "since", 0));
+			summary_add(t, &nt, "; ");
+			fputs("backup ", t);
+			put_escaped(t, json_str(v, "name", "?"));
+			fputs(" lost since ", t);
+			put_escaped(t, when);
+			fputs(": nothing would take over if this server failed", t);
+			continue;
+		}
+		fputs(polling++ == 0 ? ", backed up by " : " and ", sv);
+		put_escaped(sv, json_str(v, "name", "?"));
+	}
+
+	/* The Primaries this server backs up. */
+	json_array_foreach(json_object_get(health, "backs_up"), i, v) {
+		const char *pool = json_str(v, "pool", "?");
+		json_t *a = json_object_get(v, "last_poll_age");
+
+		summary_add(sv, &ns, "; ");
+		if (strcmp(json_str(v, "status", ""), "hot-retry") == 0) {
+			summary_add(t, &nt, "; ");
+			put_escaped(t, pool);
+			if (json_is_number(a)) {
+				fmt_utc(when, sizeof(when), now - (time_t)json_number_value(a));
+				fputs(" has not answered since ", t);
+				put_escaped(t, when);
+			} else
+				fputs(" has not answered since this server started", t);
+			fputs(", and this server serves its licenses", t);
+			put_escaped(sv, srv->cfg.name);
+			fputs(" serves pool ", sv);
+			put_escaped(sv, pool);
+			fputs(" while ", sv);
+			put_escaped(sv, pool);
+			fputs(" is down", sv);
+			continue;
+		}
+		if (json_int(v, "refused_polls", 0) > 0) {
+			summary_add(t, &nt, "; ");
+			put_escaped(t, pool);
+			fputs(" refuses this server's polls (", t);
+			put_escaped(t, json_str(v, "last_error", "refused"));
+			fputs("): this server does not back it up", t);
+		}
+		put_escaped(sv, pool);
+		fputs(" serves its own pool, backed up by ", sv);
+		put_escaped(sv, srv->cfg.name);
+		if (json_is_number(a)) {
+			fmt_age(age, sizeof(age), json_number_value(a));
+			fprintf(sv, " (last poll %s ago)", age);
+		} else
+			fputs(" (no good poll yet)", sv);
+	}
+
+	/* Licenses that cannot grant a seat. */
+	json_array_foreach(lics, i, v) {
+		if (!json_is_false(json_object_get(v, "servable")))
+			continue;
+		summary_add(t, &nt, "; ");
+		fputs("license ", t);
+		put_escaped(t, json_str(v, "id", "?"));
+		const char *why = json_str(v, "why", "");
+		if (strcmp(why, "expired") == 0) {
+			fputs(" expired ", t);
+			put_escaped(t, json_str(v, "expires", ""));
+		} else if (strcmp(why, "wrong_host") == 0)
+			fputs(" is bound to another host", t);
+		else {
+			fputs(" cannot serve: ", t);
+			put_escaped(t, why);
+		}
+		fputs(" and grants no seat", t);
+	}
+	fclose(t);
+	fclose(sv);
+
+	fprintf(f, "<p id=\"summary\" class=\"%s\">", nt > 0 ? "trouble" : "ok");
+	if (nt > 0)
+		fprintf(f, "<strong>Trouble:</strong> %s. ", trouble);
+	else
+		fputs("<strong>All well.</strong> ", f);
+	fprintf(f, "%s.</p>\n", serving);
+	free(trouble);
+	free(serving);
+}
+
+/* What the statuses and markers mean, in the words of slctl status -v. */
+static void
+put_legend(FILE *f)
+{
+	size_t i;
+
+	fputs("<dl id=\"legend\">\n", f);
+	for (i = 0; i < legend_nstatuses; i++) {
+		fputs("<dt><span class=\"st ", f);
+		put_escaped(f, legend_statuses[i].name);
+		fputs("\">", f);
+		put_escaped(f, legend_statuses[i].name);
+		fputs("</span></dt><dd>", f);
+		put_escaped(f, legend_statuses[i].meaning);
+		fputs(".</dd>\n", f);
+	}
+	for (i = 0; i < legend_nmarks; i++) {
+		fputs("<dt>", f);
+		/* the column is "Denials" on the page */
+		put_escaped(f, strcmp(legend_marks[i].name, "DENIALS") == 0 ? "Denials" :
+		    legend_marks[i].name);
+		fputs("</dt><dd>", f);
+		put_escaped(f, legend_marks[i].meaning);
+		fputs(".</dd>\n", f);
+	}
+	fputs("</dl>\n", f);
+}
+
 void
 api_status_page(struct req *r, const char *arg)
 {
@@ -276,7 +457,6 @@ api_status_page(struct req *r, const char *arg)
 	char *text = NULL, up[32], now[64];
 	size_t len = 0;
 	time_t t = time(NULL);
-	struct tm tm;
 	FILE *f;
 
 	(void)arg;
@@ -285,8 +465,7 @@ api_status_page(struct req *r, const char *arg)
 		return;
 	}
 	fmt_age(up, sizeof(up), (util_mono_ms() - srv->started_mono_ms) / 1000.0);
-	localtime_r(&t, &tm);
-	strftime(now, sizeof(now), "%Y-%m-%d %H:%M:%S %Z", &tm);
+	fmt_utc(now, sizeof(now), t);
 
 	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 	    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -310,10 +489,15 @@ api_status_page(struct req *r, const char *arg)
 	fputs(" &middot; as of <span id=\"as-of\">", f);
 	put_escaped(f, now);
 	fputs("</span></p>\n", f);
+	json_t *lics = store_licenses_json(srv->store);
+	json_t *health = json_object();
+	failover_health(srv, health);
+	put_summary(f, srv, lics, health, t);
+	json_decref(health);
 	put_storage(f, srv);
 
-	json_t *lics = store_licenses_json(srv->store);
 	put_licenses(f, lics, failover_redundancy(srv));
+	put_legend(f);
 	json_decref(lics);
 	put_failover(f, srv);
 
@@ -328,6 +512,54 @@ api_status_page(struct req *r, const char *arg)
 		req_error(r, 503, "out_of_memory", "server out of memory");
 		return;
 	}
+	r->raw = text;
+	r->rawlen = len;
+	r->content_type = "text/html; charset=utf-8";
+}
+
+void
+api_status_page_private(struct req *r)
+{
+	struct server *srv = r->srv;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if ((f = open_memstream(&text, &len)) == NULL) {
+		req_error(r, 503, "out_of_memory", "server out of memory");
+		return;
+	}
+	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+	    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+	    "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+	    "style-src 'unsafe-inline'\">\n<title>", f);
+	put_escaped(f, srv->cfg.name);
+	fprintf(f, " - sl license server</title>\n<style>%s</style>\n</head><body>\n"
+	    "<main id=\"private\">\n<h1>", style);
+	put_escaped(f, srv->cfg.name);
+	fputs("</h1>\n<p id=\"notice\">This status page is private "
+	    "(<code>public_status = false</code> in slserve.conf): it needs the admin "
+	    "token of server &quot;", f);
+	put_escaped(f, srv->cfg.name);
+	fputs("&quot;, which a browser does not send.</p>\n<ul id=\"how\">\n"
+	    "<li>With the token (the <code>admin_token_file</code> of slserve.conf, by "
+	    "default <code>admin.token</code> in its <code>state_dir</code>):<br>"
+	    "<code>curl -H &quot;Authorization: Bearer $(cat STATE_DIR/admin.token)&quot; ", f);
+	put_escaped(f, srv->cfg.url);
+	fputs("/</code></li>\n<li>The licenses, without a token: <code>slctl -s ", f);
+	put_escaped(f, srv->cfg.url);
+	fputs(" status</code>, or <code>GET /v1/licenses</code> and "
+	    "<code>GET /v1/health</code>.</li>\n"
+	    "<li>To show this page to everyone: set <code>public_status = true</code> "
+	    "in slserve.conf and restart slserve.</li>\n</ul>\n</main>\n</body></html>\n", f);
+	if (fclose(f) != 0 || text == NULL) {
+		free(text);
+		req_error(r, 503, "out_of_memory", "server out of memory");
+		return;
+	}
+	json_decref(r->reply.body);
+	r->reply.body = NULL;
+	r->reply.status = 401;
 	r->raw = text;
 	r->rawlen = len;
 	r->content_type = "text/html; charset=utf-8";
