@@ -620,13 +620,6 @@ api_peer_sync(struct req *r, const char *arg)
 	}
 	if (!(interval > 0 && interval <= 3600))
 		interval = 1;
-	/* A Primary that cannot write its journal cannot serve: a failed
-	 * poll for the backup, which takes over after fail_after of them
-	 * (and once our fence promise has run out, fence.c). */
-	if (!journal_storage(srv->journal, NULL)) {
-		req_storage_unavailable(r);
-		return;
-	}
 	/* How long we wait for a backup that stops polling (synchronous_backup)
 	 * follows from its interval: it may not announce a long one. */
 	if (interval > PEER_INTERVAL_MAX)
@@ -674,8 +667,12 @@ api_peer_sync(struct req *r, const char *arg)
 	long wait_ms = qw != NULL && srv->cfg.synchronous_backup ? atol(qw) : 0;
 	if (wait_ms > LONG_POLL_MAX_MS)
 		wait_ms = LONG_POLL_MAX_MS;
+	/* A Primary that cannot write its journal cannot serve: it answers
+	 * at once, 503, a failed poll for the backup, which takes over after
+	 * fail_after of them (and once our fence promise has run out,
+	 * fence.c); see peersync_reply. */
 	if (!full && wait_ms > 0 && journal_last_seq(srv->journal) <= since &&
-	    peersync_hold(r, since, wait_ms, qn) == 0)
+	    journal_storage(srv->journal, NULL) && peersync_hold(r, since, wait_ms, qn) == 0)
 		return;
 	peersync_reply(r, since, full, wait_ms);
 }

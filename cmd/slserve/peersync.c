@@ -118,15 +118,27 @@ peersync_reply(struct req *r, uint64_t since, int full, long wait_ms)
 	char *records = NULL;
 	size_t nrecords = 0, len = 0;
 	uint64_t seq = journal_last_seq(srv->journal);
+	int failing = !journal_storage(srv->journal, NULL);
 
 	/* A backup that long-polls gets records as they are appended: it
 	 * writes and syncs them while we do, and a checkout waits for both.
 	 * Should we crash before ours is on disk, it holds a grant no client
-	 * was told of, the holder's retry takes it there (see store_claim), or
-	 * it ends with its timeout, like any unanswered grant. */
-	if (!full && (records = journal_since_text(srv->journal, since, wait_ms > 0, &nrecords,
-	    &len)) == NULL)
+	 * was told of, the holder's retry takes it there (lease_claim in
+	 * store.c), or it ends with its timeout, like any unanswered grant.
+	 *
+	 * While our journal cannot write, the answer is 503: a failed poll,
+	 * after fail_after of which the backup takes over. It still carries
+	 * what we appended: the grants it may hold whose write failed are
+	 * released there (their requests were answered 503), before it
+	 * takes over with them. */
+	if (!full && (records = journal_since_text(srv->journal, since, wait_ms > 0 || failing,
+	    &nrecords, &len)) == NULL)
 		full = 1;
+	if (failing && (full || wait_ms <= 0)) {
+		free(records);
+		req_storage_unavailable(r);
+		return;
+	}
 	/* Later records follow incrementally (a full copy holds only durable
 	 * ones). */
 	if (full && (records = full_leases(srv, &seq, &len)) == NULL) {
@@ -139,15 +151,20 @@ peersync_reply(struct req *r, uint64_t since, int full, long wait_ms)
 	const char *have = req_query(r, "lic");
 	snprintf(gen, sizeof(gen), "%s-%llu", srv->epoch,
 	    (unsigned long long)store_licenses_gen(srv->store));
-	r->reply.status = 200;
-	r->reply.body = json_pack("{s:s, s:s, s:I, s:b, s:s}", "name", srv->cfg.name,
-	    "epoch", srv->epoch, "seq", (json_int_t)(full ? seq : since + nrecords),
-	    "full", full, "licenses_gen", gen);
+	if (failing) {
+		req_storage_unavailable(r);
+	} else {
+		r->reply.status = 200;
+		r->reply.body = json_object();
+	}
+	json_object_update_new(r->reply.body, json_pack("{s:s, s:s, s:I, s:b, s:s}", "name",
+	    srv->cfg.name, "epoch", srv->epoch, "seq", (json_int_t)(full ? seq : since + nrecords),
+	    "full", full, "licenses_gen", gen));
 	if (full || have == NULL || strcmp(have, gen) != 0)
 		json_object_set_new(r->reply.body, "licenses", store_own_licenses(srv->store));
 	if (srv->cfg.synchronous_backup)
 		json_object_set_new(r->reply.body, "synchronous", json_true());
-	if (wait_ms > 0)
+	if (wait_ms > 0 && !failing)
 		json_object_set_new(r->reply.body, "long_poll", json_integer(wait_ms));
 	reply_splice(r, full ? "leases" : "records", records, len);
 }
@@ -190,8 +207,8 @@ long_poll_resume(struct req *r)
 	free(lp);
 }
 
-/* Let go of the held syncs that have news, whose wait ran out, or (all)
- * every one. */
+/* Let go of the held syncs that have news, whose wait ran out, while our
+ * journal cannot write (they are answered 503 at once), or (all) every one. */
 static void
 long_poll_wake(struct server *srv, int all)
 {
@@ -201,7 +218,8 @@ long_poll_wake(struct server *srv, int all)
 	pthread_mutex_lock(&lp_mu);
 	for (size_t i = 0; i < nlps; i++) {
 		struct long_poll *lp = lps[i];
-		if (all || now >= lp->deadline_ms || journal_last_seq(srv->journal) > lp->since)
+		if (all || now >= lp->deadline_ms || journal_last_seq(srv->journal) > lp->since ||
+		    !journal_storage(srv->journal, NULL))
 			req_wake(lp->r);	/* lp is the request's now */
 		else
 			lps[o++] = lp;

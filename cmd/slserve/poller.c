@@ -149,6 +149,41 @@ poll_good_cb(void *arg)
 	poll_good(arg);
 }
 
+static void
+poll_not_good(void *arg)
+{
+	(void)arg;
+}
+
+/*
+ * A Primary whose journal cannot write answers 503 (a failed poll), with
+ * the records it appended since our sequence: among them the releases of
+ * grants whose write failed, which it sent us as it wrote them and whose
+ * requests it answered 503. Take them in while warm, so that a takeover
+ * does not hold those seats; the poll still counts as failed.
+ */
+static void
+poll_failing_records(struct poller *pl, const struct http_response *resp, int *base)
+{
+	json_t *o;
+
+	if (resp->body == NULL || (o = json_loads(resp->body, 0, NULL)) == NULL)
+		return;
+	pthread_mutex_lock(&pl->srv->store->lock);
+	int warm = pl->pool->status == POOL_WARM && pl->pool->handing == 0;
+	pthread_mutex_unlock(&pl->srv->store->lock);
+	char epoch[40];
+	mirror_durable(pl->pool, epoch, sizeof(epoch));
+	if (warm && strcmp(json_str(o, "error", ""), "storage_unavailable") == 0 &&
+	    strcmp(json_str(o, "name", ""), pl->name) == 0 &&
+	    strcmp(json_str(o, "epoch", ""), epoch) == 0 &&
+	    !json_is_true(json_object_get(o, "full")) &&
+	    json_is_array(json_object_get(o, "records")))
+		mirror_apply(pl->srv, pl->pool, o, base, pl->lic_gen, sizeof(pl->lic_gen),
+		    poll_not_good, NULL);
+	json_decref(o);
+}
+
 /* Keep why the last poll failed, for /v1/health; refused: the Primary is
  * up and said no (it counts as failed there, never towards a takeover). */
 static void
@@ -224,6 +259,8 @@ poller_once(struct poller *pl)
 	}
 	if (rc == 0 && resp.status == 200)
 		o = json_loads(resp.body, 0, NULL);
+	else if (rc == 0 && resp.status == 503)
+		poll_failing_records(pl, &resp, &base);
 	if ((rc == 0 && resp.status >= 400 && resp.status < 500) || resp.tls_rejected) {
 		/* The Primary is up and refuses us (a wrong peer token, most
 		 * likely), or answers with a certificate our ca does not
