@@ -2458,19 +2458,6 @@ store_pool_has_leases(struct store *s, struct pool *p)
 	return found;
 }
 
-json_t *
-store_own_leases(struct store *s, uint64_t upto)
-{
-	json_t *arr = json_array();
-
-	pthread_mutex_lock(&s->lock);
-	for (struct lease *l = s->head; l != NULL; l = l->next)
-		if (l->lic->pool->own && l->tomb_until_ms == 0 && l->seq <= upto)
-			json_array_append_new(arr, lease_record_json(l));
-	pthread_mutex_unlock(&s->lock);
-	return arr;
-}
-
 uint64_t
 store_licenses_gen(struct store *s)
 {
