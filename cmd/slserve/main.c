@@ -20,6 +20,7 @@
 #include "config.h"
 #include "failover.h"
 #include "fence.h"
+#include "http.h"
 #include "journal.h"
 #include "license.h"
 #include "log.h"
@@ -421,6 +422,10 @@ main(int argc, char **argv)
 		daemonize();
 	log_init("slserve", foreground, verbose);
 	pthread_mutex_init(&srv.reload_lock, NULL);
+	/* libcurl's global state is not thread-safe to set up: here, after the
+	 * fork and before any thread (pollers, fence, journal, httpd). */
+	if (http_global_init() != 0)
+		startup_failed("cannot initialise libcurl");
 
 	if (state_ensure_dir(srv.cfg.state_dir, err, sizeof(err)) != 0)
 		startup_failed("state_dir: %s", err);
@@ -568,6 +573,7 @@ main(int argc, char **argv)
 		free(srv.peer_token);
 	}
 	config_free(&srv.cfg);
+	http_global_cleanup();
 	close(lockfd);
 	log_info("stopped");
 	return 0;
