@@ -675,8 +675,10 @@ store_set_licenses(struct store *s, const struct license_set *set, json_t **chan
 		const struct license *def = &set->v[i];
 		struct lic *l = lic_find(s, own, def->id);
 		if (l == NULL) {
-			lic_add(s, own, def);
-			json_array_append_new(added, json_string(def->id));
+			if (lic_add(s, own, def) == NULL)
+				log_warnx("license \"%s\": out of memory; not loaded", def->id);
+			else
+				json_array_append_new(added, json_string(def->id));
 			continue;
 		}
 		if (l->retired) {
@@ -2137,8 +2139,10 @@ store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs)
 		}
 		struct lic *l = lic_find(s, p, def.id);
 		if (l == NULL) {
-			l = lic_add(s, p, &def);
-			changed = 1;
+			if ((l = lic_add(s, p, &def)) == NULL)
+				log_warnx("pool %s: license \"%s\": out of memory; not loaded",
+				    p->name, def.id);
+			changed |= l != NULL;
 		}
 		if (l != NULL) {
 			changed |= memcmp(&l->def, &def, sizeof(def)) != 0;
