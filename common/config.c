@@ -391,7 +391,7 @@ config_load_files(const char *path, struct server_config *c, int check_files, ch
 		free(dir);
 	if ((cfg = cfg_init(server_opts, CFGF_NONE)) == NULL) {
 		conf_error(&e, "%s: out of memory", path);
-		return -1;
+		goto out;
 	}
 	static const char *const tracked[] = { "name", "listen", "url", "state_dir",
 	    "licenses", "admin_token_file", "peer_token_file", "trusted_keys", "hostname",
@@ -573,7 +573,8 @@ config_load_files(const char *path, struct server_config *c, int check_files, ch
 		rc = 0;
 out:
 	conf_lines_reset();
-	cfg_free(cfg);
+	if (cfg != NULL)
+		cfg_free(cfg);
 	if (rc != 0) {
 		config_free(c);
 		memset(c, 0, sizeof(*c));

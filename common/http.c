@@ -77,13 +77,6 @@ http_client_free(struct http_client *c)
 }
 
 void
-http_client_set_token(struct http_client *c, const char *token)
-{
-	free(c->token);
-	c->token = token ? strdup(token) : NULL;
-}
-
-void
 http_client_set_deadline(struct http_client *c, int64_t deadline_ms)
 {
 	c->deadline_ms = deadline_ms;

@@ -31,7 +31,6 @@ struct http_response {
 
 struct http_client *http_client_new(const struct http_options *opts);
 void http_client_free(struct http_client *c);
-void http_client_set_token(struct http_client *c, const char *token);
 
 /* The whole-request timeout of later requests (0: 3000). */
 void http_client_set_timeout(struct http_client *c, long timeout_ms);

@@ -131,16 +131,6 @@ json_int(const json_t *obj, const char *key, long long dflt)
 }
 
 char *
-json_error_body(const char *code, const char *message)
-{
-	json_t *o = json_pack("{s:s, s:s}", "error", code, "message", message);
-	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-	json_decref(o);
-	return s;
-}
-
-char *
 json_compact(const json_t *o, size_t extra, size_t *lenp)
 {
 	char stack[2048];

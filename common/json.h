@@ -37,9 +37,6 @@ json_t *json_load_path(const char *path, size_t max, json_error_t *error);
 const char *json_str(const json_t *obj, const char *key, const char *dflt);
 long long json_int(const json_t *obj, const char *key, long long dflt);
 
-/* {"error": code, "message": message} as a malloc'd string. */
-char *json_error_body(const char *code, const char *message);
-
 /* o as compact JSON text in a new buffer with room for extra more bytes
  * after the text and its NUL; *lenp gets the text's length. NULL if o cannot
  * be dumped or memory is short. Cheaper than json_dumps, which grows its

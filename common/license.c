@@ -52,6 +52,15 @@ license_error(struct conf_errors *eb, const char *path, int line, const char *id
 	conf_error(eb, "%s:%d: license \"%.64s\": %s", path, line, id, msg);
 }
 
+/* A host a license may name: not empty, short enough, and nothing that
+ * would break the licenses file or the canonical form. */
+static int
+license_valid_host(const char *s)
+{
+	return s != NULL && *s != '\0' && strlen(s) < sizeof(((struct license *)0)->host) &&
+	    strpbrk(s, " \t\n\"\\") == NULL;
+}
+
 static int
 license_from_section(cfg_t *sec, const char *path, struct license *l, struct conf_errors *eb)
 {
@@ -89,7 +98,7 @@ license_from_section(cfg_t *sec, const char *path, struct license *l, struct con
 		char *end;
 		errno = 0;
 		long v = strtol(s, &end, 10);
-		if (errno != 0 || *end != '\0' || end == s || v < 0 || v > 100000000)
+		if (errno != 0 || *end != '\0' || end == s || v < 0 || v > LICENSE_COUNT_MAX)
 			LBAD("count", "count must be a number from 0 or \"unlimited\", not \"%.64s\"", s);
 		else
 			l->count = v;
@@ -106,14 +115,15 @@ license_from_section(cfg_t *sec, const char *path, struct license *l, struct con
 	}
 
 	s = cfg_getstr(sec, "host");
-	if (*s == '\0' || strlen(s) >= sizeof(l->host) || strpbrk(s, " \t\n\"\\") != NULL)
+	if (!license_valid_host(s))
 		LBAD("host", "invalid host \"%.64s\"", s);
 	else
 		util_strlcpy(l->host, s, sizeof(l->host));
 
 	long t = cfg_getint(sec, "timeout");
-	if (t < 0 || t > 30L * 86400)
-		LBAD("timeout", "timeout must be 0 (hard) to 2592000 seconds, not %ld", t);
+	if (t < 0 || t > LICENSE_TIMEOUT_MAX)
+		LBAD("timeout", "timeout must be 0 (hard) to %ld seconds, not %ld",
+		    LICENSE_TIMEOUT_MAX, t);
 	l->timeout = t;
 
 	s = cfg_getstr(sec, "issuer");
@@ -474,6 +484,7 @@ license_from_json(const json_t *o, struct license *l, char *err, size_t errlen)
 	const char *issuer = json_string_value(json_object_get(o, "issuer"));
 	const char *sig = json_string_value(json_object_get(o, "signature"));
 	json_t *count = json_object_get(o, "count"), *timeout = json_object_get(o, "timeout");
+	json_int_t c, t;
 
 	memset(l, 0, sizeof(*l));
 	if (!util_valid_id(id) || !util_valid_id(product) || expires == NULL ||
@@ -481,27 +492,48 @@ license_from_json(const json_t *o, struct license *l, char *err, size_t errlen)
 		snprintf(err, errlen, "license: missing or invalid field");
 		return -1;
 	}
-	util_strlcpy(l->id, id, sizeof(l->id));
-	util_strlcpy(l->product, product, sizeof(l->product));
-	l->count = (long)json_integer_value(count);
-	l->timeout = (long)json_integer_value(timeout);
-	if (l->count < LICENSE_UNLIMITED || l->timeout < 0 || strlen(host) >= sizeof(l->host) ||
-	    strlen(expires) >= sizeof(l->expires)) {
-		snprintf(err, errlen, "license \"%s\": invalid count, timeout, host or expires", id);
+	/* The file parser's ranges: a peer's timeout near LONG_MAX would
+	 * overflow the seat's expiry (timeout * 1000) at the first checkout. */
+	c = json_integer_value(count);
+	t = json_integer_value(timeout);
+	if (c < LICENSE_UNLIMITED || c > LICENSE_COUNT_MAX) {
+		snprintf(err, errlen, "license \"%s\": count must be 0 to %ld or unlimited, not %lld",
+		    id, LICENSE_COUNT_MAX, (long long)c);
 		return -1;
 	}
-	util_strlcpy(l->expires, expires, sizeof(l->expires));
-	util_strlcpy(l->host, host, sizeof(l->host));
+	if (t < 0 || t > LICENSE_TIMEOUT_MAX) {
+		snprintf(err, errlen, "license \"%s\": timeout must be 0 (hard) to %ld seconds, "
+		    "not %lld", id, LICENSE_TIMEOUT_MAX, (long long)t);
+		return -1;
+	}
+	if (!license_valid_host(host)) {
+		snprintf(err, errlen, "license \"%s\": invalid host", id);
+		return -1;
+	}
 	if (strcmp(expires, "never") == 0) {
 		l->expires_day = -1;
-	} else if ((l->expires_day = util_parse_date(expires)) < 0) {
+	} else if (strlen(expires) >= sizeof(l->expires) ||
+	    (l->expires_day = util_parse_date(expires)) < 0) {
 		snprintf(err, errlen, "license \"%s\": invalid expires", id);
 		return -1;
 	}
-	if (issuer != NULL && util_valid_id(issuer))
-		util_strlcpy(l->issuer, issuer, sizeof(l->issuer));
-	if (sig != NULL && strlen(sig) < sizeof(l->signature))
-		util_strlcpy(l->signature, sig, sizeof(l->signature));
+	if (issuer == NULL)
+		issuer = "";
+	if (sig == NULL)
+		sig = "";
+	if ((*issuer != '\0' && !util_valid_id(issuer)) || strlen(sig) >= sizeof(l->signature) ||
+	    (*issuer == '\0') != (*sig == '\0')) {
+		snprintf(err, errlen, "license \"%s\": invalid issuer or signature", id);
+		return -1;
+	}
+	util_strlcpy(l->id, id, sizeof(l->id));
+	util_strlcpy(l->product, product, sizeof(l->product));
+	l->count = (long)c;
+	l->timeout = (long)t;
+	util_strlcpy(l->expires, expires, sizeof(l->expires));
+	util_strlcpy(l->host, host, sizeof(l->host));
+	util_strlcpy(l->issuer, issuer, sizeof(l->issuer));
+	util_strlcpy(l->signature, sig, sizeof(l->signature));
 	util_strlcpy(l->file, "(peer)", sizeof(l->file));
 	return 0;
 }

@@ -7,6 +7,8 @@
 #include "util.h"
 
 #define LICENSE_UNLIMITED (-1L)
+#define LICENSE_COUNT_MAX 100000000L	/* seats of a counted license */
+#define LICENSE_TIMEOUT_MAX (30L * 86400)	/* seconds a soft seat may live unrenewed */
 #define LICENSE_SIG_LEN 64		/* Ed25519 signature bytes */
 #define LICENSE_PK_LEN 32
 #define LICENSE_SK_LEN 64
@@ -81,7 +83,8 @@ const char *license_verdict_str(enum license_verdict v);
 int license_host_matches(const struct license *l, const char *host_id);
 
 /* Licenses as JSON, for peers (a backup mirrors its Primary's licenses).
- * license_from_json validates like the file parser; -1 with err on bad input. */
+ * license_from_json validates like the file parser, with the same ranges
+ * (what a peer sends is bounded as a file is); -1 with err on bad input. */
 struct json_t;
 struct json_t *license_to_json(const struct license *l);
 int license_from_json(const struct json_t *o, struct license *l, char *err, size_t errlen);

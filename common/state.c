@@ -1,6 +1,8 @@
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +285,73 @@ state_rename_durable(const char *from, const char *to, char *err, size_t errlen)
 		rc = -1;
 	}
 	free(dir);
+	return rc;
+}
+
+/* Is name what state_write_tmp makes of some path: NAME.XXXXXX? Sets
+ * base (NAME) when it is. */
+static int
+state_tmp_name(const char *name, char *base, size_t baselen)
+{
+	size_t len = strlen(name);
+
+	if (len < 8 || len - 7 >= baselen || name[len - 7] != '.')
+		return 0;
+	for (size_t i = len - 6; i < len; i++)
+		if (!isalnum((unsigned char)name[i]))
+			return 0;
+	memcpy(base, name, len - 7);
+	base[len - 7] = '\0';
+	return 1;
+}
+
+int
+state_remove_stale_tmp(const char *dir, int (*own)(const char *name),
+    void (*removed)(const char *name, void *arg), void *arg, char *err, size_t errlen)
+{
+	char base[NAME_MAX + 1];
+	struct dirent *de;
+	struct stat st;
+	int dfd, count = 0, rc = -1;
+	DIR *d;
+
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
+	    (d = fdopendir(dfd)) == NULL) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		if (dfd != -1)
+			close(dfd);
+		return -1;
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (!state_tmp_name(de->d_name, base, sizeof(base)) || !own(base))
+			continue;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+			if (errno == ENOENT)
+				continue;
+			snprintf(err, errlen, "%s/%s: %s", dir, de->d_name, strerror(errno));
+			goto out;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		if (unlinkat(dfd, de->d_name, 0) == -1 && errno != ENOENT) {
+			snprintf(err, errlen, "%s/%s: %s", dir, de->d_name, strerror(errno));
+			goto out;
+		}
+		count++;
+		if (removed != NULL)
+			removed(de->d_name, arg);
+	}
+	if (errno != 0) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if (count > 0 && fsync(dfd) == -1) {
+		snprintf(err, errlen, "%s: fsync: %s", dir, strerror(errno));
+		goto out;
+	}
+	rc = count;
+out:
+	closedir(d);
 	return rc;
 }
 

@@ -43,6 +43,14 @@ char *state_write_tmp(const char *path, const void *buf, size_t len, mode_t mode
     void *arg, char *err, size_t errlen);
 /* The second: rename from to to, and fsync to's directory. */
 int state_rename_durable(const char *from, const char *to, char *err, size_t errlen);
+/* Remove the temporary files a crash left in dir: regular files named
+ * NAME.XXXXXX (six letters or digits, as state_write_tmp makes them) where
+ * own(NAME) says NAME is one of the caller's files. removed(name, arg) is
+ * told of each; the directory is synced after. Returns how many were
+ * removed, or -1 with err. The caller must hold what keeps other writers of
+ * those files out (the state directory's lock, failover.ini's lock). */
+int state_remove_stale_tmp(const char *dir, int (*own)(const char *name),
+    void (*removed)(const char *name, void *arg), void *arg, char *err, size_t errlen);
 int state_fsync_dir(const char *dir);
 
 /* Journal files: a version line "sl-journal 1", then one record per line:

@@ -12,12 +12,6 @@
 
 #include "util.h"
 
-time_t
-util_now(void)
-{
-	return time(NULL);
-}
-
 int64_t
 util_mono_ms(void)
 {

@@ -12,8 +12,7 @@
 
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Seconds since the epoch, and a monotonic clock in milliseconds. */
-time_t util_now(void);
+/* A monotonic clock in milliseconds. */
 int64_t util_mono_ms(void);
 
 /* Copy with truncation; always NUL-terminates. Returns strlen(src). */

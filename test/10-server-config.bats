@@ -306,3 +306,21 @@ EOF
 		[[ $stderr == *"usage: slserve "* ]] || { echo "slserve $args: $stderr" >&2; return 1; }
 	done
 }
+
+@test "slserve sets libcurl up once, on the main thread, before any thread or handle (gdb)" {
+	command -v gdb >/dev/null || skip "gdb is not installed"
+	# A failover section: a poller makes a libcurl handle on its own thread.
+	sl_server_config s1 "$(sl_free_port)" \
+	    "failover \"p0\" { url = \"http://127.0.0.1:$(sl_free_port)\" poll_interval = 0.1 }"
+	# Stop at whichever comes first: libcurl's global set-up, or a handle
+	# (which sets it up itself when nothing did, on the caller's thread).
+	run timeout 60 gdb -q -batch -ex 'set breakpoint pending on' \
+	    -ex 'break curl_global_init' -ex 'break curl_easy_init' -ex run -ex bt \
+	    -ex 'info threads' -ex kill --args "$SLSERVE" -d -f "$SL_TMP/s1/slserve.conf"
+	echo "$output"
+	assert_line --regexp '^(Thread 1 .* hit )?Breakpoint 1, .* in curl_global_init '
+	assert_line --regexp '^#[0-9]+ .* in main '
+	refute_line --regexp '(^| hit )Breakpoint 2, '
+	# one thread: the main one
+	[ "$(grep -cE '^\*? +[0-9]+ +Thread ' <<<"$output")" -eq 1 ]
+}

@@ -702,3 +702,40 @@ strace_stop() {
 	sl_req POST "$U/v1/leases/in-flight-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect_code 200
 }
+
+@test "temporary files a crash left (NAME.XXXXXX of slserve's own state files) are removed at start, each logged" {
+	sl_start_s1
+	sl_req POST "$U/v1/checkout" '{"product":"cad","lease":"kept-0123456789abcdef0123456789abcdef"}'
+	sl_expect_code 201
+	sl_stop s1
+	local st="$SL_TMP/s1/state" f
+	# What state_write_atomic leaves when killed between mkostemp and rename.
+	local stale=(snapshot.json.Ab12Cd journal.x1Y2z3 journal.new.000000 admin.token.QwErTy
+	    peer.token.zzzzzz backups.json.A1b2C3 failover.ini.9aZ8bY mirror-lic0.json.abcdef
+	    mirror-lic0.journal.ABCDEF mirror-p.q_r-1.journal.new.a1a1a1)
+	# Names that are not: not ours, not six letters or digits, not a file.
+	local kept=(usage.log.Ab12Cd notes.Ab12Cd snapshot.json.Ab12C snapshot.json.Ab12Cde
+	    snapshot.json.Ab-2Cd journal.Ab12Cd.bak mirror-.json.Ab12Cd
+	    failover.ini.lock.Ab12Cd)
+	for f in "${stale[@]}"; do echo torn >"$st/$f"; done
+	for f in "${kept[@]}"; do echo mine >"$st/$f"; done
+	mkdir "$st/journal.Dir123"
+	sl_start s1
+	for f in "${stale[@]}"; do
+		[ ! -e "$st/$f" ] || { echo "$f is still there" >&2; return 1; }
+		grep -qF "/state/$f: removed, a temporary file an interrupted write left behind" \
+		    "$SL_TMP/s1/log" || { echo "no log line for $f" >&2; return 1; }
+	done
+	for f in "${kept[@]}"; do
+		[ "$(cat "$st/$f")" = mine ] || { echo "$f was removed" >&2; return 1; }
+		if grep -qF "/state/$f: removed" "$SL_TMP/s1/log"; then
+			echo "$f: logged as removed" >&2
+			return 1
+		fi
+	done
+	[ -d "$st/journal.Dir123" ]
+	[ "$(grep -c 'removed, a temporary file' "$SL_TMP/s1/log")" -eq "${#stale[@]}" ]
+	# The state itself is whole: the seat is there.
+	sl_req POST "$U/v1/leases/kept-0123456789abcdef0123456789abcdef/heartbeat"
+	sl_expect_code 200
+}

@@ -32,6 +32,7 @@ static void
 run_signal(int sig, siginfo_t *info, void *uctx)
 {
 	pid_t child = (pid_t)run_child;
+	int saved_errno = errno;	/* kill may set it under the interrupted code */
 
 	(void)uctx;
 	if (child > 0) {
@@ -41,6 +42,7 @@ run_signal(int sig, siginfo_t *info, void *uctx)
 		run_early_signal = sig;
 		run_stop = 1;
 	}
+	errno = saved_errno;
 }
 
 struct run_state {

@@ -18,8 +18,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "failcfg.h"
 #include "failover.h"
 #include "fence.h"
+#include "http.h"
 #include "journal.h"
 #include "license.h"
 #include "log.h"
@@ -210,6 +212,74 @@ is_default_token_path(const struct server *srv, const char *path, const char *ba
 
 	free(d);
 	return same;
+}
+
+/* The files of the state directory that slserve replaces through a
+ * temporary file (state_write_atomic): its journal and snapshot, tokens,
+ * backups.json and the mirrors of the Primaries it backs up. */
+static int
+daemon_state_file(const char *name)
+{
+	static const char *const fixed[] = { "journal", "journal.new", "snapshot.json",
+	    "admin.token", "peer.token", "backups.json" };
+	static const char *const mirror_ext[] = { ".journal.new", ".journal", ".json" };
+	char id[SL_ID_MAX + 1];
+
+	for (size_t i = 0; i < nitems(fixed); i++)
+		if (strcmp(name, fixed[i]) == 0)
+			return 1;
+	if (strncmp(name, "mirror-", 7) != 0)
+		return 0;
+	name += 7;
+	for (size_t i = 0; i < nitems(mirror_ext); i++) {
+		size_t len = strlen(name), ext = strlen(mirror_ext[i]);
+		if (len > ext && len - ext < sizeof(id) &&
+		    strcmp(name + len - ext, mirror_ext[i]) == 0) {
+			memcpy(id, name, len - ext);
+			id[len - ext] = '\0';
+			return util_valid_id(id);
+		}
+	}
+	return 0;
+}
+
+static int
+failcfg_state_file(const char *name)
+{
+	return strcmp(name, FAILCFG_FILE) == 0;
+}
+
+static void
+stale_tmp_removed(const char *name, void *arg)
+{
+	log_info("%s/%s: removed, a temporary file an interrupted write left behind",
+	    (const char *)arg, name);
+}
+
+/* At start, the temporary files (NAME.XXXXXX) that a crash in the middle of
+ * replacing one of our state files left: nothing reads them, and they would
+ * pile up. failover.ini is also written by slctl, under its own lock. */
+static int
+remove_stale_temps(const char *state_dir, char *err, size_t errlen)
+{
+	char *lockpath = util_path_join(state_dir, FAILCFG_LOCK);
+	int lockfd, rc = -1;
+
+	if (state_remove_stale_tmp(state_dir, daemon_state_file, stale_tmp_removed,
+	    (void *)state_dir, err, errlen) < 0)
+		goto out;
+	if (lockpath == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if ((lockfd = state_lock_wait(lockpath, err, errlen)) < 0)
+		goto out;
+	rc = state_remove_stale_tmp(state_dir, failcfg_state_file, stale_tmp_removed,
+	    (void *)state_dir, err, errlen) < 0 ? -1 : 0;
+	close(lockfd);
+out:
+	free(lockpath);
+	return rc;
 }
 
 /* Become uid:gid with user's groups, for good: checked, not assumed. */
@@ -421,6 +491,10 @@ main(int argc, char **argv)
 		daemonize();
 	log_init("slserve", foreground, verbose);
 	pthread_mutex_init(&srv.reload_lock, NULL);
+	/* libcurl's global state is not thread-safe to set up: here, after the
+	 * fork and before any thread (pollers, fence, journal, httpd). */
+	if (http_global_init() != 0)
+		startup_failed("cannot initialise libcurl");
 
 	if (state_ensure_dir(srv.cfg.state_dir, err, sizeof(err)) != 0)
 		startup_failed("state_dir: %s", err);
@@ -434,6 +508,8 @@ main(int argc, char **argv)
 		log_warnx("%s: took group and other permissions away from %d entr%s (the "
 		    "directory is 0700, its files 0600)", srv.cfg.state_dir, fixed,
 		    fixed == 1 ? "y" : "ies");
+	if (remove_stale_temps(srv.cfg.state_dir, err, sizeof(err)) != 0)
+		startup_failed("state_dir: %s", err);
 	if (geteuid() != 0 && srv.cfg.user[0] != '\0' && (pw = getpwnam(srv.cfg.user)) != NULL &&
 	    pw->pw_uid != geteuid())
 		log_warnx("user \"%s\" ignored: not started as root", srv.cfg.user);
@@ -572,6 +648,7 @@ main(int argc, char **argv)
 		free(srv.peer_token);
 	}
 	config_free(&srv.cfg);
+	http_global_cleanup();
 	close(lockfd);
 	log_info("stopped");
 	return 0;

@@ -40,8 +40,10 @@ store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs)
 		}
 		struct lic *l = lic_find(s, p, def.id);
 		if (l == NULL) {
-			l = lic_add(s, p, &def);
-			changed = 1;
+			if ((l = lic_add(s, p, &def)) == NULL)
+				log_warnx("pool %s: license \"%s\": out of memory; not loaded",
+				    p->name, def.id);
+			changed |= l != NULL;
 		}
 		if (l != NULL) {
 			changed |= memcmp(&l->def, &def, sizeof(def)) != 0;
@@ -359,19 +361,6 @@ store_pool_has_leases(struct store *s, struct pool *p)
 		found = l->lic->pool == p && l->tomb_until_ms == 0;
 	pthread_mutex_unlock(&s->lock);
 	return found;
-}
-
-json_t *
-store_own_leases(struct store *s, uint64_t upto)
-{
-	json_t *arr = json_array();
-
-	pthread_mutex_lock(&s->lock);
-	for (struct lease *l = s->head; l != NULL; l = l->next)
-		if (l->lic->pool->own && l->tomb_until_ms == 0 && l->seq <= upto)
-			json_array_append_new(arr, lease_record_json(l));
-	pthread_mutex_unlock(&s->lock);
-	return arr;
 }
 
 uint64_t

@@ -682,8 +682,10 @@ store_set_licenses(struct store *s, const struct license_set *set, json_t **chan
 		const struct license *def = &set->v[i];
 		struct lic *l = lic_find(s, own, def->id);
 		if (l == NULL) {
-			lic_add(s, own, def);
-			json_array_append_new(added, json_string(def->id));
+			if (lic_add(s, own, def) == NULL)
+				log_warnx("license \"%s\": out of memory; not loaded", def->id);
+			else
+				json_array_append_new(added, json_string(def->id));
 			continue;
 		}
 		if (l->retired) {

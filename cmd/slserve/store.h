@@ -75,9 +75,6 @@ struct pool {
 	int handing;		/* HANDBACK_* under way: no checkouts or checkins */
 	int64_t fenced_until_ms;	/* monotonic: we promised the Primary not to
 					 * take over before this (POST /v1/peer/fence) */
-	/* This server's own pool: when a backup last polled, and how often. */
-	int64_t backup_seen_ms;
-	double backup_interval;
 };
 
 /* The result of an operation: HTTP status, body, and the journal sequence
@@ -225,9 +222,8 @@ void store_pool_restore(struct store *s, struct pool *p, json_t *state);
 int store_pool_has_leases(struct store *s, struct pool *p);
 
 /* Failover, Primary side. */
-/* Own live leases granted at or before sequence upto. */
-json_t *store_own_leases(struct store *s, uint64_t upto);
-/* The same as JSON text, made outside the store lock (NULL: no memory). */
+/* Own live leases granted at or before sequence upto, as JSON text made
+ * outside the store lock (NULL: no memory). */
 char *store_own_leases_text(struct store *s, uint64_t upto, size_t *len);
 json_t *store_own_licenses(struct store *s);
 /* Changes whenever store_own_licenses may have (within one start). */
