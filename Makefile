@@ -71,7 +71,7 @@ run: deps
 # C tests of slserve's parts that a request cannot reach (test/unit/NAME.c,
 # run by the bats suite from $(BUILD)/test/unit-NAME).
 UNITS := image license
-UNIT_SLSERVE := store journal usage
+UNIT_SLSERVE := store snapshot pool journal usage
 $(BUILD)/test/unit/%.o: CFLAGS += -Icmd/slserve
 $(BUILD)/test/unit-%: $(BUILD)/test/unit/%.o $(UNIT_SLSERVE:%=$(BUILD)/cmd/slserve/%.o) \
     $(BUILD)/libsl.a
