@@ -163,7 +163,7 @@ FUZZ_TIME    ?= 60
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz
 # The parts of slserve a harness needs, by harness.
-FUZZ_SLSERVE_journal := store journal usage
+FUZZ_SLSERVE_journal := store snapshot pool journal usage
 FUZZ_SLSERVE_request := api_fields
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Wall -Wextra -D_GNU_SOURCE -Icommon -Icmd/slserve \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
