@@ -125,14 +125,14 @@ script_results_from_output(const char *text)
 json_t *
 run_failover_script(void)
 {
-	char outpath[700], jpath[700];
+	char *outpath, *jpath;
 	double secs;
 	json_t *res;
 
 	if (access(failover_script, R_OK) != 0)
 		return NULL;
-	snprintf(outpath, sizeof(outpath), "%s/failover.out", tmpdir);
-	snprintf(jpath, sizeof(jpath), "%s/failover.json", tmpdir);
+	outpath = path_in(tmpdir, "failover.out");
+	jpath = path_in(tmpdir, "failover.json");
 	int st = script_run(outpath, jpath, &secs);
 	json_t *j = json_load_file(jpath, 0, NULL);
 	char *text = script_output(outpath);
@@ -144,5 +144,7 @@ run_failover_script(void)
 	if (j != NULL)
 		json_object_set_new(res, "results", j);
 	free(text);
+	free(outpath);
+	free(jpath);
 	return res;
 }

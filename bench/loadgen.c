@@ -27,6 +27,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "util.h"
+
 #include "loadgen.h"
 
 /* ---- options ---- */
@@ -61,6 +65,16 @@ fatal(const char *fmt, ...)
 	if (tmpdir[0] != '\0')
 		fprintf(stderr, "loadgen: state and server logs kept in %s\n", tmpdir);
 	exit(1);
+}
+
+char *
+path_in(const char *dir, const char *name)
+{
+	char *path = util_path_join(dir, name);
+
+	if (path == NULL)
+		fatal("out of memory");
+	return path;
 }
 
 static void
@@ -200,6 +214,9 @@ main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	atexit(kill_children);
+	/* util_random_hex draws from libsodium. */
+	if (sodium_init() < 0)
+		fatal("libsodium failed to initialise");
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/slbench.XXXXXX");
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp: %s", strerror(errno));

@@ -41,6 +41,8 @@ extern char tmpdir[256];
 
 /* Say what went wrong on stderr, kill the servers, exit 1. */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* dir/name (util_path_join), malloc'd; fatal when memory is short. */
+char *path_in(const char *dir, const char *name);
 
 static inline uint64_t
 now_ns(void)

@@ -127,13 +127,14 @@ void
 disk_probe(double *p50, double *p99)
 {
 	struct samples s = { NULL, 0, 0, 0 };
-	char path[300], rec[200];
+	char *path = path_in(tmpdir, "fsync-probe"), rec[200];
 	int fd;
 
 	*p50 = *p99 = -1;
-	snprintf(path, sizeof(path), "%s/fsync-probe", tmpdir);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600)) < 0)
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600)) < 0) {
+		free(path);
 		return;
+	}
 	memset(rec, 'x', sizeof(rec));
 	uint64_t end = now_ns() + 2000000000ull;
 	for (int i = 0; i < 1000 && now_ns() < end; i++) {
@@ -144,6 +145,7 @@ disk_probe(double *p50, double *p99)
 	}
 	close(fd);
 	unlink(path);
+	free(path);
 	*p50 = sample_pct(&s, 0.5);
 	*p99 = sample_pct(&s, 0.99);
 	sample_free(&s);

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util.h"
+
 #include "loadgen.h"
 
 json_t *results;
@@ -90,7 +92,7 @@ report_operations(struct load_result *l)
 		{ &l->halfh, OP_HEALTH, "health at the same rate", 0 },
 	};
 	json_t *ops = json_object();
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (size_t i = 0; i < nitems(rows); i++) {
 		struct phase *ph = rows[i].ph;
 		struct opstat *st = &ph->st[rows[i].op];
 		if (ph->issued == 0)
@@ -139,7 +141,7 @@ report_stalls(struct load_result *l)
 	printf("  (stalls, %s: ms per s of run that the\n   whole machine / one of its CPUs "
 	    "stood still:", stall_probe_realtime() ? "seen by a SCHED_FIFO thread on each CPU" :
 	    "seen by a thread on each CPU without real-time priority (CPU contention counts)");
-	for (size_t i = 0, shown = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+	for (size_t i = 0, shown = 0; i < nitems(runs); i++) {
 		if (runs[i]->issued == 0)
 			continue;
 		struct stall_sum ss = stall_sum(runs[i]->from, runs[i]->to, 2.0);
@@ -275,7 +277,7 @@ mirror_table(struct mirror_result *m)
 	    "\nbackup has the grant on its disk)\n");
 	printf("%-26s %10s %8s %8s %8s %8s %7s\n", "run", "req/s", "p50 ms", "p99 ms",
 	    "p99.9 ms", "max ms", "cpu us");
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (size_t i = 0; i < nitems(rows); i++) {
 		struct phase *ph = rows[i].ph;
 		struct opstat *st = &ph->st[OP_CHECKOUT];
 		char cpu[16] = "-", key[64];
@@ -483,7 +485,7 @@ report_big(struct scale_result *big, struct scale_result *small)
 		    "backup full sync at 100k leases (ms)" };
 		printf("\nat 100,000 leases: not reached (%ld leases after %.0f s of checkouts)\n",
 		    big->filled, big->fill_s);
-		for (size_t i = 0; i < sizeof(figs) / sizeof(figs[0]); i++) {
+		for (size_t i = 0; i < nitems(figs); i++) {
 			printf("%-52s %10s  %-12s %s\n", figs[i], "-", "", verdict(0));
 			target_json(figs[i], -1, "not reached", 0);
 		}

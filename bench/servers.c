@@ -11,12 +11,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "util.h"
 
 #include "loadgen.h"
 
@@ -44,18 +45,6 @@ write_file(const char *path, const char *text)
 		fatal("%s: %s", path, strerror(errno));
 }
 
-static void
-random_hex(char *out, size_t bytes)
-{
-	unsigned char b[64];
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0 || bytes > sizeof(b) || read(fd, b, bytes) != (ssize_t)bytes)
-		fatal("/dev/urandom: %s", strerror(errno));
-	close(fd);
-	for (size_t i = 0; i < bytes; i++)
-		sprintf(out + 2 * i, "%02x", b[i]);
-}
 
 static int
 free_port(void)
@@ -81,7 +70,7 @@ static const char *
 root_option(void)
 {
 	static const char *opt;
-	char path[600], exe[PATH_MAX], text[1024];
+	char text[1024], *path, *exe;
 	int st;
 	pid_t pid;
 
@@ -90,12 +79,12 @@ root_option(void)
 	opt = "";
 	if (geteuid() != 0)
 		return opt;
-	snprintf(path, sizeof(path), "%s/probe.conf", tmpdir);
+	path = path_in(tmpdir, "probe.conf");
 	snprintf(text, sizeof(text), "name = \"probe\"\nlisten = \"127.0.0.1:1\"\n"
 	    "state_dir = \"probe-state\"\nlicenses = \"%s/licenses.conf\"\n"
 	    "allow_root = true\n", tmpdir);
 	write_file(path, text);
-	snprintf(exe, sizeof(exe), "%s/slserve", bindir);
+	exe = path_in(bindir, "slserve");
 	if ((pid = fork()) == 0) {
 		int fd = open("/dev/null", O_WRONLY);
 		if (fd >= 0) {
@@ -108,6 +97,8 @@ root_option(void)
 	if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		opt = "allow_root = true\n";
 	unlink(path);
+	free(path);
+	free(exe);
 	return opt;
 }
 
@@ -154,11 +145,10 @@ srv_forget(pid_t pid)
 double
 srv_start(struct slsrv *s)
 {
-	char exe[PATH_MAX];
+	char *exe = path_in(bindir, "slserve");
 	uint64_t t0 = now_ns();
 	pid_t pid;
 
-	snprintf(exe, sizeof(exe), "%s/slserve", bindir);
 	if ((pid = fork()) < 0)
 		fatal("fork: %s", strerror(errno));
 	if (pid == 0) {
@@ -172,8 +162,9 @@ srv_start(struct slsrv *s)
 		execl(exe, "slserve", "-d", "-f", s->conf, (char *)NULL);
 		_exit(127);
 	}
+	free(exe);
 	s->pid = pid;
-	if (nchildren < (int)(sizeof(children) / sizeof(children[0])))
+	if (nchildren < (int)nitems(children))
 		children[nchildren++] = pid;
 	struct bconn b = BCONN_INIT(s->port);
 	struct hresp r;
@@ -220,10 +211,19 @@ srv_stop(struct slsrv *s)
 	return ns_ms(now_ns() - t0);
 }
 
+static void
+write_tmp_file(const char *name, const char *text)
+{
+	char *path = path_in(tmpdir, name);
+
+	write_file(path, text);
+	free(path);
+}
+
 void
 write_licenses(void)
 {
-	char path[512];
+	char tok[100];
 	size_t cap = NLICENSES * 160 + 256, len = 0;
 	char *text = malloc(cap);
 
@@ -234,21 +234,16 @@ write_licenses(void)
 		len += (size_t)snprintf(text + len, cap - len,
 		    "license \"bench-%02d\" { product = \"p%02d\" count = %d expires = \"never\" "
 		    "host = \"any\" timeout = %d }\n", i, i, SEATS, LEASE_TIMEOUT);
-	snprintf(path, sizeof(path), "%s/licenses.conf", tmpdir);
-	write_file(path, text);
+	write_tmp_file("licenses.conf", text);
 	free(text);
-	snprintf(path, sizeof(path), "%s/licenses-b.conf", tmpdir);
-	write_file(path, "license \"b-own\" { product = \"bown\" count = 5 expires = \"never\" "
+	write_tmp_file("licenses-b.conf", "license \"b-own\" { product = \"bown\" count = 5 expires = \"never\" "
 	    "host = \"any\" timeout = 300 }\n");
-	random_hex(peer_token, 32);
-	random_hex(admin_token, 32);
-	char tok[100];
-	snprintf(path, sizeof(path), "%s/peer.token", tmpdir);
+	util_random_hex(peer_token, 32);
+	util_random_hex(admin_token, 32);
 	snprintf(tok, sizeof(tok), "%s\n", peer_token);
-	write_file(path, tok);
-	snprintf(path, sizeof(path), "%s/admin.token", tmpdir);
+	write_tmp_file("peer.token", tok);
 	snprintf(tok, sizeof(tok), "%s\n", admin_token);
-	write_file(path, tok);
+	write_tmp_file("admin.token", tok);
 }
 
 /* The journal records the last start of a server replayed, from its log. */
