@@ -136,15 +136,15 @@ uninstall:
 
 .PHONY: install uninstall
 
-# `make bench`: bench/loadgen.c drives a server it starts itself (see
+# `make bench`: loadgen (bench/*.c) drives a server it starts itself (see
 # BENCHMARKS.md); the table goes to stdout, the figures to results.json.
 # loadgen runs bench/failover-times.sh itself and puts its times in both.
 # bench/compaction-probe.sh then times requests during compactions.
 BENCH_BIN := $(BUILD)/bench/loadgen
 
-$(BENCH_BIN): bench/loadgen.c
+$(BENCH_BIN): $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard bench/*.c))) $(BUILD)/libsl.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 bench: all $(BENCH_BIN)
 	@mkdir -p build/bench
