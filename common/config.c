@@ -336,11 +336,12 @@ conf_path(const struct server_config *c, const char *value)
 	return value != NULL && value[0] != '\0' ? util_path_join(c->dir, value) : NULL;
 }
 
+/* The one rule (util_valid_http_url): a scheme, a host, nothing blank
+ * or non-ASCII; and no quote, since it is written into JSON and logs. */
 static int
 valid_url(const char *u)
 {
-	return u != NULL && (strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0) &&
-	    strlen(u) < 500 && strpbrk(u, " \t\r\n\"") == NULL;
+	return u != NULL && util_valid_http_url(u) && strlen(u) < 500 && strchr(u, '"') == NULL;
 }
 
 /* An error about option opt of the section titled title ("" for the top

@@ -85,6 +85,14 @@ check_fails() {
 	assert_output --partial "bogus_option"
 }
 
+@test "slserve -n: a url or failover url without a host is refused at its line" {
+	good_conf 'url = "http://"' 'failover "A" {' '  url = "https:///path"' '}'
+	check_fails
+	assert_line --index 0 "$D/slserve.conf:5: url must be http://HOST:PORT or https://HOST:PORT"
+	assert_line --index 1 "$D/slserve.conf:7: failover \"A\": url must be http://HOST:PORT or https://HOST:PORT"
+	[ "${#lines[@]}" -eq 2 ]
+}
+
 @test "slserve -n: unterminated string names file:line" {
 	printf 'name = "lic1\nlisten = "127.0.0.1:7070"\n' >"$D/slserve.conf"
 	check_fails
