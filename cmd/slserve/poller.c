@@ -87,16 +87,19 @@ static int
 witness_agrees(struct poller *pl)
 {
 	struct http_response resp;
-	char url[1200];
-	char *esc;
+	char *url = NULL, *esc;
 	int agrees = 1;
 
 	if (pl->witness[0] == '\0')
 		return 1;
+	/* The Primary's URL escaped may be three times as long: made to size. */
 	esc = curl_easy_escape(NULL, pl->url, 0);
-	snprintf(url, sizeof(url), "%s/v1/peer/probe?url=%s", pl->witness, esc ? esc : "");
+	if (esc == NULL || asprintf(&url, "%s/v1/peer/probe?url=%s", pl->witness, esc) == -1)
+		url = NULL;
 	curl_free(esc);
-	if (http_request(pl->http, "GET", url, NULL, &resp) == 0 && resp.status == 200) {
+	memset(&resp, 0, sizeof(resp));
+	if (url != NULL && http_request(pl->http, "GET", url, NULL, &resp) == 0 &&
+	    resp.status == 200) {
 		json_t *o = json_loads(resp.body, 0, NULL);
 		agrees = !json_is_true(json_object_get(o, "reachable"));
 		json_decref(o);
@@ -105,6 +108,7 @@ witness_agrees(struct poller *pl)
 		agrees = 0;
 	}
 	http_response_clear(&resp);
+	free(url);
 	if (!agrees && !pl->witness_said) {
 		log_info("pool \"%s\": witness %s does not confirm that %s is down; not taking over",
 		    pl->name, pl->witness, pl->url);
@@ -212,7 +216,7 @@ poller_once(struct poller *pl)
 	struct server *srv = pl->srv;
 	struct pool *p = pl->pool;
 	struct http_response resp;
-	char url[1600], *esc_url;
+	char *url = NULL, *esc_url;
 	json_t *o = NULL;
 	int news = 0, base = 0;
 
@@ -233,14 +237,20 @@ poller_once(struct poller *pl)
 	/* Long poll: the Primary holds the request until it has news, for at
 	 * most half our poll timeout, so that a held poll is never a missed
 	 * one. */
-	snprintf(url, sizeof(url), "%s/v1/peer/sync?since=%llu&epoch=%s&name=%s&url=%s&interval=%g"
-	    "&wait=%ld&lic=%s", pl->url, (unsigned long long)since, epoch[0] ? epoch : "none",
-	    srv->cfg.name, esc_url ? esc_url : "", pl->interval,
+	/* Made to size: our URL escaped may be three times as long. */
+	if (esc_url == NULL || asprintf(&url, "%s/v1/peer/sync?since=%llu&epoch=%s&name=%s&url=%s"
+	    "&interval=%g&wait=%ld&lic=%s", pl->url, (unsigned long long)since,
+	    epoch[0] ? epoch : "none", srv->cfg.name, esc_url, pl->interval,
 	    (pl->slow_ms ? pl->slow_ms : poll_timeout_ms(pl->interval)) / 2,
-	    pl->lic_gen[0] ? pl->lic_gen : "none");
+	    pl->lic_gen[0] ? pl->lic_gen : "none") == -1)
+		url = NULL;
 	pl->long_poll = 0;
 	curl_free(esc_url);
-	int rc = http_request(pl->http, "GET", url, NULL, &resp);
+	memset(&resp, 0, sizeof(resp));
+	int rc = url != NULL ? http_request(pl->http, "GET", url, NULL, &resp) : -1;
+	if (url == NULL)
+		snprintf(resp.error, sizeof(resp.error), "out of memory");
+	free(url);
 	if (rc != 0 && resp.timed_out && resp.partial) {
 		/* The Primary answers, only slowly (a full copy of many
 		 * leases): not a missed poll. Give the next one more time. */
