@@ -78,3 +78,37 @@ unauthorized() {
 	sl_stop B
 	sl_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot
 }
+
+@test "a witness's probes of a server that hangs do not hold its HTTP threads: health answers first" {
+	# A server that accepts and never answers: each probe of it takes the
+	# probe's whole timeout (1 s).
+	port=$(sl_free_port)
+	python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)
+' "$port" &
+hang=$!
+	sl_until 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
+	tok=$(head -n1 "$SL_TMP/peer.token")
+	# As many probes at once as B has HTTP threads and more, then a health check.
+	pids=()
+	for i in 1 2 3 4; do
+		{ curl -sS -m 10 -H "Authorization: Bearer $tok" \
+		    "$UB/v1/peer/probe?url=http://127.0.0.1:$port" >"probe.$i"; date +%s%N >"probe.$i.done"; } &
+		pids+=($!)
+	done
+	sleep 0.2
+	curl -fsS -m 10 "$UB/v1/health" >/dev/null
+	date +%s%N >health.done
+	wait "${pids[@]}"
+	kill "$hang"
+	# Each probe says the server is not reachable, and came after health.
+	for i in 1 2 3 4; do
+		jq -e --arg u "http://127.0.0.1:$port" '.url == $u and .reachable == false' "probe.$i" >/dev/null
+		[ "$(cat health.done)" -lt "$(cat "probe.$i.done")" ]
+	done
+}

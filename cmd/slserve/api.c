@@ -11,6 +11,7 @@
 #include "server.h"
 #include "usage.h"
 #include "util.h"
+#include "witness.h"
 
 static void api_health(struct req *r, const char *arg);
 static void api_licenses(struct req *r, const char *arg);
@@ -21,7 +22,6 @@ static void api_leases(struct req *r, const char *arg);
 static void api_revoke(struct req *r, const char *arg);
 static void api_reload(struct req *r, const char *arg);
 static void api_usage(struct req *r, const char *arg);
-void api_peer_probe(struct req *r, const char *arg);
 
 const struct route api_routes[] = {
 	{ "GET", "/v1/health", AUTH_NONE, api_health, ROUTE_HEALTH },

@@ -28,6 +28,7 @@
 #include "peersync.h"
 #include "ackwait.h"
 #include "failover_int.h"
+#include "witness.h"
 #include "json.h"
 #include "log.h"
 #include "server.h"
@@ -438,6 +439,7 @@ failover_stop(struct server *srv)
 	if (srv->journal != NULL)
 		peersync_stop(srv);
 	ackwait_update(0, 0, 1);
+	witness_stop();
 	pthread_mutex_lock(&fo->apply_mu);
 	fo->stopped = 1;
 	pthread_mutex_unlock(&fo->apply_mu);
@@ -979,35 +981,6 @@ api_peer_fence(struct req *r, const char *arg)
 	    "server", srv->cfg.name) : json_pack("{s:b, s:I, s:s}", "serving", 0, "ttl_ms",
 	    (json_int_t)ttl, "server", srv->cfg.name);
 	json_decref(o);
-}
-
-/* A witness answers whether it can reach a server (any slserve can be one). */
-void api_peer_probe(struct req *r, const char *arg);
-
-void
-api_peer_probe(struct req *r, const char *arg)
-{
-	const char *target = req_query(r, "url");
-	struct http_response resp;
-	char url[700];
-
-	(void)arg;
-	if (!failcfg_valid_url(target)) {
-		req_error(r, 400, "bad_request", "probe needs url=http://HOST:PORT");
-		return;
-	}
-	struct http_options ho = { 500, 1000, NULL, r->srv->cfg.ca, NULL };
-	struct http_client *c = http_client_new(&ho);
-	if (c == NULL) {
-		req_error(r, 503, "out_of_memory", "out of memory");
-		return;
-	}
-	snprintf(url, sizeof(url), "%s/v1/health", target);
-	int ok = http_request(c, "GET", url, NULL, &resp) == 0 && resp.status == 200;
-	http_response_clear(&resp);
-	http_client_free(c);
-	r->reply.status = 200;
-	r->reply.body = json_pack("{s:s, s:b}", "url", target, "reachable", ok);
 }
 
 void
