@@ -15,7 +15,8 @@ const struct legend_entry legend_marks[] = {
 	{ ",wrong_host", "the license is bound to another host: it grants no seat here" },
 	{ ",backup_lost", "the Primary's backup stopped polling: nothing would take "
 	    "over if the Primary failed" },
-	{ "DENIALS", "checkouts of the license's product refused since the server "
-	    "started (sl_license_denials_total in /metrics, denials in slctl report)" },
+	{ "DENIALS", "checkouts refused since the server started because of this license: "
+	    "expired, bound to another host, barred, or its product's only full one "
+	    "(sl_license_denials_total in /metrics, denials in slctl report)" },
 };
 const size_t legend_nmarks = sizeof(legend_marks) / sizeof(legend_marks[0]);

@@ -94,8 +94,8 @@ fatalx(const char *fmt, ...)
 	exit(1);
 }
 
-char *
-log_escape(char *dst, size_t dstlen, const char *src)
+static char *
+escape(char *dst, size_t dstlen, const char *src, int quotes)
 {
 	size_t o = 0;
 
@@ -103,11 +103,23 @@ log_escape(char *dst, size_t dstlen, const char *src)
 		return dst;
 	for (; src != NULL && *src != '\0' && o + 5 < dstlen; src++) {
 		unsigned char c = (unsigned char)*src;
-		if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"')
+		if (c >= 0x20 && c < 0x7f && c != '\\' && (c != '"' || !quotes))
 			dst[o++] = (char)c;
 		else
 			o += snprintf(dst + o, dstlen - o, "\\x%02x", c);
 	}
 	dst[o] = '\0';
 	return dst;
+}
+
+char *
+log_escape(char *dst, size_t dstlen, const char *src)
+{
+	return escape(dst, dstlen, src, 1);
+}
+
+char *
+log_escape_text(char *dst, size_t dstlen, const char *src)
+{
+	return escape(dst, dstlen, src, 0);
 }

@@ -20,5 +20,8 @@ void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
 /* Escape a client-supplied string for a log line (printable ASCII, \xNN otherwise).
  * Returns dst. */
 char *log_escape(char *dst, size_t dstlen, const char *src);
+/* The same, quotes left as they are: for a peer's own messages (a
+ * Primary's error text names servers in quotes), not for client strings. */
+char *log_escape_text(char *dst, size_t dstlen, const char *src);
 
 #endif

@@ -156,7 +156,9 @@ handed_back() {
 	within_counts "$UA"
 	sl_until 3 sl_usage_line A '.event == "handback" and .from == "B" and .adopted == 1 and .ended == 1'
 	sl_until 3 sl_usage_line B '.event == "handback" and .pool == "A" and .leases == 2'
-	grep -q 'handback from "B": 1 leases taken back, 1 ended' "$SL_TMP/A/log"
+	# Both sides count the same 2 leases; A says what became of them.
+	grep -q 'handback from "B": 2 leases handed back (1 new here, the others held here already or ended), 1 ended while it served' "$SL_TMP/A/log"
+	grep -q 'handed pool "A" back to .*: 2 leases$' "$SL_TMP/B/log"
 	for l in "$l1" "$l3"; do
 		handed_back "$UB" "$l"
 		fo_heartbeat "$UA" "$l"

@@ -58,6 +58,8 @@ unauthorized() {
 	sl_start C
 	# C's polls are refused (401): A is up, so C says so and stays warm.
 	sl_until $((2 + FO_MARGIN)) grep -q 'refuses our polls (HTTP 401' "$SL_TMP/C/log"
+	# The Primary's own words, its quotes as they are (no \x22 noise).
+	grep -q 'refuses our polls (HTTP 401: this call needs the peer token of server "A"' "$SL_TMP/C/log"
 	fo_health_is "$UA" '.backups | map(.name) == ["B"]'
 	run curl -fsS -m 3 "$URL_C/v1/licenses"
 	assert_success

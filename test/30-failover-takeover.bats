@@ -59,6 +59,9 @@ teardown() { fo_teardown; }
 
 	# The takeover is logged, with the adopted seats.
 	sl_until 3 sl_usage_line B '.event == "takeover" and .pool == "A" and .by == "B" and .leases == 2'
+	# ... and in words, in UTC, once.
+	[ "$(grep -cE 'warning: "A" is down: "B" serves its licenses since [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} UTC$' "$SL_TMP/B/log")" = 1 ]
+	grep -q 'took over pool "A" from .*: 2 leases adopted$' "$SL_TMP/B/log"
 	for l in "$l1" "$l2" "$l3"; do
 		[ "$(fo_lease_count B "$l")" = 1 ]
 	done

@@ -145,7 +145,7 @@ CONF
 	assert_line 'warm          on a backup: it mirrors the license while the Primary serves it.'
 	assert_line --regexp '^hot-retry +on a backup: the Primary is down and the backup serves its licenses'
 	assert_line --regexp '^,backup_lost +the Primary.s backup stopped polling'
-	assert_line --regexp '^DENIALS +checkouts of the license.s product refused since the server started \(sl_license_denials_total in /metrics, denials in slctl report\)\.$'
+	assert_line --regexp '^DENIALS +checkouts refused since the server started because of this license: expired, bound to another host, barred, or its product.s only full one \(sl_license_denials_total in /metrics, denials in slctl report\)\.$'
 	# without -v, the table alone
 	run "$SLCTL" -s "$(sl_url lic1)" status
 	[ "${#lines[@]}" -eq 4 ]

@@ -117,7 +117,7 @@ summary() {
 	grep -Fxq '<dt><span class="st hot-warm">hot-warm</span></dt><dd>the Primary serves the license and a backup polls it, ready to take over.</dd>' page.html
 	grep -Fxq '<dt><span class="st warm">warm</span></dt><dd>on a backup: it mirrors the license while the Primary serves it.</dd>' page.html
 	grep -Fq '<dt><span class="st hot-retry">hot-retry</span></dt><dd>on a backup: the Primary is down and the backup serves its licenses' page.html
-	grep -Fq '<dt>Denials</dt><dd>checkouts of the license&#39;s product refused since the server started' page.html
+	grep -Fq '<dt>Denials</dt><dd>checkouts refused since the server started because of this license' page.html
 	grep -Fq '<th>Denials</th>' page.html
 	! grep -Fq '<th>Fails</th>' page.html
 	# times in UTC, today's date in UTC
@@ -164,4 +164,42 @@ summary() {
 	[ "$s" -le "$((t0 + 1))" ] && [ "$s" -ge "$((t0 - 5))" ] ||
 	    { echo "since $since, killed at $(date -u -d "@$t0")"; false; }
 	grep -Fq '<span class="st hot-retry">hot-retry</span>' p2.html
+}
+
+# seen_summary URL PNG: the summary line as Chromium renders the page (its
+# DOM after scripts ran), with a screenshot kept in PNG.
+seen_summary() {
+	ops_chromium --window-size=1100,700 --screenshot="$2" "$1/"
+	[ "$(head -c 4 "$2" | tail -c 3)" = PNG ]
+	ops_chromium --dump-dom "$1/" >seen.dom
+	summary seen.dom
+}
+
+@test "status page in Chromium: a lost backup, then a takeover, in the summary a person sees" {
+	ops_need_chromium
+	ops_start_pair
+	u1=$(sl_url lic1)
+	u2=$(sl_url lic2)
+	mkdir -p "$OPS_ARTIFACTS"
+	warm() { curl -fsS -m 5 "$u2/" >p2.html && grep -Fq 'backed up by lic2 (last poll' p2.html; }
+	sl_until 10 warm
+	run seen_summary "$u2" "$OPS_ARTIFACTS/statuspage-warm.png"
+	assert_output --regexp '^All well\. lic2 \(this server\) serves its own pool \(3 licenses\); lic1 serves its own pool, backed up by lic2 \(last poll [0-9.]+s ago\)\.$'
+
+	# The Primary dies: its backup's page says so, in words, and who serves.
+	sl_stop lic1 KILL
+	taken_over() { curl -fsS -m 5 "$u2/" >p2.html && grep -Fq 'class="trouble"' p2.html; }
+	sl_until 15 taken_over
+	run seen_summary "$u2" "$OPS_ARTIFACTS/statuspage-takeover.png"
+	assert_output --regexp '^Trouble: lic1 has not answered since [0-9-]{10} [0-9:]{8} UTC, and this server serves its licenses\. lic2 \(this server\) serves its own pool \(3 licenses\); lic2 serves pool lic1 while lic1 is down\.$'
+
+	# The Primary is back and takes its pool back; then its backup dies.
+	sl_start lic1
+	back() { curl -fsS -m 5 "$u1/" >p1.html && grep -Fq 'backed up by lic2.' p1.html; }
+	sl_until 15 back
+	sl_stop lic2 KILL
+	lost() { curl -fsS -m 5 "$u1/" >p1.html && grep -Fq 'class="trouble"' p1.html; }
+	sl_until 15 lost
+	run seen_summary "$u1" "$OPS_ARTIFACTS/statuspage-lost-backup.png"
+	assert_output --regexp '^Trouble: backup lic2 lost since [0-9-]{10} [0-9:]{8} UTC: nothing would take over if this server failed\. lic1 \(this server\) serves its own pool \(3 licenses\)\.$'
 }

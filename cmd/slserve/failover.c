@@ -548,10 +548,14 @@ merge_payload(struct server *srv, json_t *payload, const char *from)
 
 	journal_sync_to(srv->journal, seq);
 	fence_handed_back(srv->fence, from);
-	if (adopted == 0 && ended == 0)
+	size_t n = json_array_size(json_object_get(payload, "leases"));
+	if (n == 0 && adopted == 0 && ended == 0)
 		return;
-	log_info("handback from \"%s\": %d leases taken back, %d ended while it served",
-	    from, adopted, ended);
+	/* The same count as the backup's "handed pool back" line, then what
+	 * became of them here. */
+	log_info("handback from \"%s\": %zu lease%s handed back (%d new here, the others "
+	    "held here already or ended), %d ended while it served", from, n, n == 1 ? "" : "s",
+	    adopted, ended);
 	usage_event("handback", json_pack("{s:s, s:s, s:s, s:i, s:i}", "pool", srv->cfg.name,
 	    "from", from, "by", srv->cfg.name, "adopted", adopted, "ended", ended));
 }

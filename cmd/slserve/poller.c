@@ -74,7 +74,7 @@ poller_handback(struct poller *pl)
 	} else {
 		char why[512];
 		log_warnx("handback of pool \"%s\" to %s failed: %s", pl->name, pl->url,
-		    log_escape(why, sizeof(why), rc == 0 ? resp.body : resp.error));
+		    log_escape_text(why, sizeof(why), rc == 0 ? resp.body : resp.error));
 		/* Only our push: a release the Primary asked for meanwhile
 		 * holds the pool until it commits. */
 		store_handback_cancel(srv->store, pl->pool, HANDBACK_PUSH);
@@ -292,7 +292,7 @@ poller_once(struct poller *pl)
 			json_t *e = json_loads(resp.body ? resp.body : "", 0, NULL);
 			poll_failed(pl, 1, "refused: HTTP %ld: %.200s", resp.status,
 			    json_str(e, "message", ""));
-			log_escape(why, sizeof(why), json_str(e, "message", ""));
+			log_escape_text(why, sizeof(why), json_str(e, "message", ""));
 			json_decref(e);
 			if (say)
 				log_warnx("\"%s\" at %s refuses our polls (HTTP %ld: %s); it is "

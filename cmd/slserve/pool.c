@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pthread.h>
@@ -221,7 +222,15 @@ store_takeover(struct store *s, struct pool *p)
 	pthread_mutex_unlock(&s->lock);
 	usage_event("takeover", json_pack("{s:s, s:s, s:i}", "pool", p->name, "by", s->name,
 	    "leases", n));
-	log_info("took over pool \"%s\" from %s: %d leases adopted", p->name, p->primary_url, n);
+	char since[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	strftime(since, sizeof(since), "%Y-%m-%d %H:%M:%S", gmtime_r(&now, &tm));
+	/* In words first: what an operator looking at the log wants to know. */
+	log_warnx("\"%s\" is down: \"%s\" serves its licenses since %s UTC", p->name,
+	    s->name, since);
+	log_info("took over pool \"%s\" from %s: %d lease%s adopted", p->name, p->primary_url, n,
+	    n == 1 ? "" : "s");
 	return seq;
 }
 
@@ -288,7 +297,9 @@ store_handback_commit(struct store *s, struct pool *p, enum handback_by by)
 	pthread_mutex_unlock(&s->lock);
 	usage_event("handback", json_pack("{s:s, s:s, s:i}", "pool", p->name, "by", s->name,
 	    "leases", n));
-	log_info("handed pool \"%s\" back to %s: %d leases", p->name, p->primary_url, n);
+	log_info("handed pool \"%s\" back to %s: %d lease%s", p->name, p->primary_url, n,
+	    n == 1 ? "" : "s");
+	log_info("\"%s\" is back: it serves its licenses again", p->name);
 	return seq;
 }
 
