@@ -152,7 +152,7 @@ is_page() {
 	# slctl leases without a token lists the holders, without ids.
 	run --separate-stderr env -u SL_TOKEN "$SLCTL" -s "$u" --json leases
 	assert_success
-	jq -e '.leases | length == 1 and (.[0] | .user == "u" and has("lease") == false)' <<<"$output"
+	jq -e 'length == 1 and (.[0].leases | length == 1 and (.[0] | .user == "u" and has("lease") == false))' <<<"$output"
 	run --separate-stderr env -u SL_TOKEN "$SLCTL" -s "$u" leases
 	assert_success
 	assert_line --index 1 --regexp '^- +cad-1 +lic1 +- +u +h '
