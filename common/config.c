@@ -227,7 +227,15 @@ conf_parse(cfg_t *cfg, const char *path, struct conf_errors *e)
 	return conf_parse_opts(&cfg, NULL, NULL, path, e) == 0 ? 0 : -1;
 }
 
+int
+conf_parse_all(cfg_t **cfgp, cfg_opt_t *opts, const char *const *tracked, const char *path,
+    struct conf_errors *e)
+{
+	return conf_parse_opts(cfgp, opts, tracked, path, e);
+}
+
 struct optline {
+	char section[32];		/* the kind of section: "product", "group" */
 	char title[SL_ID_MAX + 1];
 	char opt[32];
 	int line;
@@ -243,6 +251,7 @@ conf_note_line(cfg_t *sec, cfg_opt_t *opt)
 
 	if (n != NULL) {
 		optlines = n;
+		util_strlcpy(n[noptlines].section, sec->name ? sec->name : "", sizeof(n->section));
 		util_strlcpy(n[noptlines].title, title ? title : "", sizeof(n->title));
 		util_strlcpy(n[noptlines].opt, opt->name, sizeof(n->opt));
 		n[noptlines++].line = sec->line;
@@ -261,10 +270,17 @@ conf_track_lines(cfg_t *cfg, const char *const *names)
 int
 conf_line(const char *title, const char *opt, int dflt)
 {
+	return conf_line_in(NULL, title, opt, dflt);
+}
+
+int
+conf_line_in(const char *section, const char *title, const char *opt, int dflt)
+{
 	int best = 0;
 
 	for (size_t i = 0; i < noptlines; i++) {
-		if (strcmp(optlines[i].title, title) != 0)
+		if (strcmp(optlines[i].title, title) != 0 ||
+		    (section != NULL && strcmp(optlines[i].section, section) != 0))
 			continue;
 		if (opt != NULL && strcmp(optlines[i].opt, opt) == 0)
 			best = optlines[i].line;
@@ -302,6 +318,7 @@ static cfg_opt_t server_opts[] = {
 	CFG_STR("url", "", CFGF_NONE),
 	CFG_STR("state_dir", "/var/lib/sl", CFGF_NONE),
 	CFG_STR("licenses", "licenses.conf", CFGF_NONE),
+	CFG_STR("options", "", CFGF_NONE),
 	CFG_STR("admin_token_file", "", CFGF_NONE),
 	CFG_STR("peer_token_file", "", CFGF_NONE),
 	CFG_STR_LIST("trusted_keys", "{}", CFGF_NONE),
@@ -393,7 +410,7 @@ config_load_files(const char *path, struct server_config *c, int check_files, ch
 		return -1;
 	}
 	static const char *const tracked[] = { "name", "listen", "url", "state_dir",
-	    "licenses", "admin_token_file", "peer_token_file", "trusted_keys", "hostname",
+	    "licenses", "options", "admin_token_file", "peer_token_file", "trusted_keys", "hostname",
 	    "max_body", "max_connections", "max_connections_per_ip", "connection_timeout",
 	    "request_timeout", "max_leases_per_client", "max_leases_per_ip", "max_leases",
 	    "fsync", "synchronous_backup", "compact_after", "min_sync_interval", "handback_wait", "confirm_timeout", "failover|url",
@@ -430,6 +447,8 @@ config_load_files(const char *path, struct server_config *c, int check_files, ch
 	c->line.tls_key = conf_line("", "key", 0);
 	c->state_dir = conf_path(c, cfg_getstr(cfg, "state_dir"));
 	c->licenses = conf_path(c, cfg_getstr(cfg, "licenses"));
+	c->options = conf_path(c, cfg_getstr(cfg, "options"));
+	c->line.options = conf_line("", "options", 0);
 	c->admin_token_file = conf_path(c, cfg_getstr(cfg, "admin_token_file"));
 	c->peer_token_file = conf_path(c, cfg_getstr(cfg, "peer_token_file"));
 	if (c->admin_token_file == NULL)
@@ -687,6 +706,7 @@ config_free(struct server_config *c)
 	free(c->dir);
 	free(c->state_dir);
 	free(c->licenses);
+	free(c->options);
 	free(c->admin_token_file);
 	free(c->peer_token_file);
 	for (size_t i = 0; c->trusted_keys != NULL && i < c->ntrusted_keys; i++)

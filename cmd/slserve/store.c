@@ -14,6 +14,7 @@
 #include "journal.h"
 #include "json.h"
 #include "log.h"
+#include "policy.h"
 #include "store.h"
 #include "store_int.h"
 #include "usage.h"
@@ -463,6 +464,7 @@ store_free(struct store *s)
 	free(s->bans);
 	holders_free(&s->holders);
 	holders_free(&s->addrs);
+	policy_free(s->policy);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -659,6 +661,18 @@ lic_drop_retired(struct store *s)
 	if (o != s->nlics)
 		s->lic_index_stale = 1;
 	s->nlics = o;
+}
+
+void
+store_set_policy(struct store *s, struct policy *policy)
+{
+	struct policy *old;
+
+	pthread_mutex_lock(&s->lock);
+	old = s->policy;
+	s->policy = policy;
+	pthread_mutex_unlock(&s->lock);
+	policy_free(old);
 }
 
 void

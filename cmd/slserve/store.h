@@ -12,6 +12,7 @@
 #include "license.h"
 
 struct journal;
+struct policy;
 
 enum pool_status { POOL_HOT, POOL_HOT_WARM, POOL_WARM, POOL_HOT_RETRY };
 const char *pool_status_str(enum pool_status s);
@@ -146,6 +147,8 @@ struct store {
 	struct tally holders, addrs;
 	size_t live;
 
+	struct policy *policy;	/* the own pool's usage policy; NULL: none */
+
 	uint64_t lic_gen;	/* bumped by each store_set_licenses */
 	/* counters since start */
 	uint64_t grants, checkins, expiries, revokes, denials;
@@ -157,6 +160,10 @@ void store_free(struct store *s);
 /* Install a licenses file into the own pool (start and reload). changes gets
  * {"added":[...],"removed":[...],"changed":[...]}. */
 void store_set_licenses(struct store *s, const struct license_set *set, json_t **changes);
+
+/* Install the usage policy of the own pool (NULL: none), which the store
+ * owns from now on; the one before it is freed. */
+void store_set_policy(struct store *s, struct policy *policy);
 
 /* Add (or find) a pool for a Primary this server backs up. */
 struct pool *store_add_pool(struct store *s, const char *name, const char *url);

@@ -1,0 +1,448 @@
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <confuse.h>
+
+#include "config.h"
+#include "policy.h"
+
+#define POLICY_LINGER_MAX 86400L		/* a day */
+#define POLICY_BORROW_MAX (366L * 86400)	/* a year */
+
+static cfg_opt_t group_opts[] = {
+	CFG_STR_LIST("members", "{}", CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t entry_opts[] = {
+	CFG_STR_LIST("reserve", "{}", CFGF_NONE),
+	CFG_STR_LIST("max", "{}", CFGF_NONE),
+	CFG_STR_LIST("include", "{}", CFGF_NONE),
+	CFG_STR_LIST("exclude", "{}", CFGF_NONE),
+	CFG_INT("linger", 0, CFGF_NONE),
+	CFG_STR("borrow", "", CFGF_NONE),
+	CFG_BOOL("queue", cfg_false, CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t policy_opts[] = {
+	CFG_SEC("group", group_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_SEC("hostgroup", group_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_SEC("product", entry_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_SEC("license", entry_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_END()
+};
+
+static const char *const tracked[] = { "group|members", "hostgroup|members",
+    "product|reserve", "product|max", "product|include", "product|exclude",
+    "product|linger", "product|borrow", "product|queue",
+    "license|reserve", "license|max", "license|include", "license|exclude",
+    "license|linger", "license|borrow", "license|queue", NULL };
+
+/* An error about option opt of section kind "title": FILE:LINE, the line
+ * the option was set on (or the section's). */
+static void
+entry_error(struct conf_errors *e, const char *path, const char *kind, const char *title,
+    const char *opt, int dflt, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+static void
+entry_error(struct conf_errors *e, const char *path, const char *kind, const char *title,
+    const char *opt, int dflt, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	conf_error(e, "%s:%d: %s", path, conf_line_in(kind, title, opt, dflt), msg);
+}
+
+/* A user, host or group name: printable, no blanks, quotes or colons. */
+static int
+valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 255)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isgraph((unsigned char)*s) || *s == '"' || *s == ':' || *s == '\\')
+			return 0;
+	return 1;
+}
+
+static const struct policy_group *
+group_find(const struct policy_group *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			return &v[i];
+	return NULL;
+}
+
+static int
+load_groups(cfg_t *cfg, const char *kind, const char *path, struct policy_group **vp,
+    size_t *np, struct conf_errors *e)
+{
+	size_t n = cfg_size(cfg, kind);
+	struct policy_group *v = calloc(n + 1, sizeof(*v));
+
+	*vp = v;
+	*np = 0;
+	if (v == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		cfg_t *g = cfg_getnsec(cfg, kind, (unsigned)i);
+		const char *t = cfg_title(g);
+		struct policy_group *pg = &v[(*np)++];
+		size_t m = cfg_size(g, "members");
+		if (!valid_name(t))
+			entry_error(e, path, kind, t, NULL, g->line, "%s \"%.64s\": invalid name "
+			    "(no blanks, quotes or colons)", kind, t);
+		pg->name = strdup(t);
+		pg->members = calloc(m + 1, sizeof(char *));
+		if (pg->name == NULL || pg->members == NULL)
+			return -1;
+		for (size_t j = 0; j < m; j++) {
+			const char *mem = cfg_getnstr(g, "members", (unsigned)j);
+			if (!valid_name(mem)) {
+				entry_error(e, path, kind, t, "members", g->line, "%s \"%.64s\": "
+				    "invalid member \"%.64s\"", kind, t, mem);
+				continue;
+			}
+			if ((pg->members[pg->n++] = strdup(mem)) == NULL)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* Parse "TARGET" into t. Returns NULL, or what is wrong with it. */
+static const char *
+parse_target(const struct policy *p, const char *s, struct policy_target *t)
+{
+	static const struct { const char *prefix; enum policy_kind kind; } kinds[] = {
+		{ "user:", POLICY_USER }, { "host:", POLICY_HOST },
+		{ "group:", POLICY_GROUP }, { "hostgroup:", POLICY_HOSTGROUP },
+	};
+	static char why[400];
+	const char *name = NULL;
+
+	memset(t, 0, sizeof(*t));
+	if (strcmp(s, "*") == 0) {
+		t->kind = POLICY_ALL;
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		size_t n = strlen(kinds[i].prefix);
+		if (strncmp(s, kinds[i].prefix, n) == 0) {
+			t->kind = kinds[i].kind;
+			name = s + n;
+			break;
+		}
+	}
+	if (name == NULL)
+		return "want user:NAME, host:NAME, group:NAME, hostgroup:NAME, KIND:* or *";
+	if (strcmp(name, "*") == 0) {
+		t->each = 1;
+		return NULL;
+	}
+	if (!valid_name(name))
+		return "invalid name (no blanks, quotes or colons)";
+	if (t->kind == POLICY_GROUP &&
+	    (t->group = group_find(p->groups, p->ngroups, name)) == NULL) {
+		snprintf(why, sizeof(why), "no group \"%.64s\" in this file", name);
+		return why;
+	}
+	if (t->kind == POLICY_HOSTGROUP &&
+	    (t->group = group_find(p->hostgroups, p->nhostgroups, name)) == NULL) {
+		snprintf(why, sizeof(why), "no hostgroup \"%.64s\" in this file", name);
+		return why;
+	}
+	/* "host:lab" where lab is a hostgroup is a slip for hostgroup:lab, and
+	 * would quietly match nobody: say so rather than guess. */
+	if (t->kind == POLICY_HOST && group_find(p->hostgroups, p->nhostgroups, name) != NULL) {
+		snprintf(why, sizeof(why), "\"%.64s\" is a hostgroup: write hostgroup:%.64s",
+		    name, name);
+		return why;
+	}
+	if (t->kind == POLICY_USER && group_find(p->groups, p->ngroups, name) != NULL) {
+		snprintf(why, sizeof(why), "\"%.64s\" is a group: write group:%.64s", name, name);
+		return why;
+	}
+	if ((t->name = strdup(name)) == NULL)
+		return "out of memory";
+	return NULL;
+}
+
+/* Parse one list option of a section into *vp: "N TARGET" when counted,
+ * else "TARGET". */
+static int
+load_rules(const struct policy *p, cfg_t *sec, const char *kind, const char *opt, int counted,
+    const char *path, struct policy_rule **vp, size_t *np, struct conf_errors *e)
+{
+	const char *title = cfg_title(sec);
+	size_t n = cfg_size(sec, opt);
+	struct policy_rule *v = calloc(n + 1, sizeof(*v));
+	int line = conf_line_in(kind, title, opt, sec->line);
+
+	*vp = v;
+	*np = 0;
+	if (v == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = cfg_getnstr(sec, opt, (unsigned)i), *target = s;
+		struct policy_rule *r = &v[*np];
+		const char *why;
+		if (counted) {
+			char *end;
+			errno = 0;
+			long k = strtol(s, &end, 10);
+			if (!isdigit((unsigned char)s[0]) || errno != 0 || k > INT_MAX ||
+			    (*end != ' ' && *end != '\t')) {
+				conf_error(e, "%s:%d: %s \"%.64s\": %s \"%.100s\": want \"N TARGET\" "
+				    "with N a whole number of seats", path, line, kind, title, opt, s);
+				continue;
+			}
+			if (k == 0 && strcmp(opt, "reserve") == 0) {
+				conf_error(e, "%s:%d: %s \"%.64s\": reserve \"%.100s\": reserves "
+				    "no seat", path, line, kind, title, s);
+				continue;
+			}
+			r->n = k;
+			for (target = end; *target == ' ' || *target == '\t'; target++)
+				;
+		}
+		if ((why = parse_target(p, target, &r->target)) != NULL) {
+			conf_error(e, "%s:%d: %s \"%.64s\": %s \"%.100s\": %s", path, line, kind,
+			    title, opt, s, why);
+			continue;
+		}
+		if (strcmp(opt, "reserve") == 0 && (r->target.each || r->target.kind == POLICY_ALL)) {
+			conf_error(e, "%s:%d: %s \"%.64s\": reserve \"%.100s\": seats are "
+			    "reserved for a user, host, group or hostgroup by name", path, line,
+			    kind, title, s);
+			free(r->target.name);
+			continue;
+		}
+		util_strlcpy(r->text, s, sizeof(r->text));
+		r->line = line;
+		(*np)++;
+	}
+	return 0;
+}
+
+/* "7d", "12h", "30m", "90s" or "3600" (seconds): seconds, or -1. */
+static long
+parse_duration(const char *s)
+{
+	char *end;
+	long unit = 1;
+
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (!isdigit((unsigned char)s[0]) || errno != 0 || v > POLICY_BORROW_MAX)
+		return -1;
+	switch (*end) {
+	case '\0': case 's': unit = 1; break;
+	case 'm': unit = 60; break;
+	case 'h': unit = 3600; break;
+	case 'd': unit = 86400; break;
+	default: return -1;
+	}
+	if (*end != '\0' && end[1] != '\0')
+		return -1;
+	return v * unit;
+}
+
+/* The seats of a product, or of one license; -1: unlimited; -2: none. */
+static long
+seats_of(const struct license_set *set, const char *name, int is_license)
+{
+	long total = -2;
+
+	for (size_t i = 0; i < set->n; i++) {
+		const struct license *l = &set->v[i];
+		if (strcmp(is_license ? l->id : l->product, name) != 0)
+			continue;
+		if (l->count == LICENSE_UNLIMITED)
+			return -1;
+		total = (total < 0 ? 0 : total) + l->count;
+	}
+	return total;
+}
+
+static int
+load_entry(struct policy *p, cfg_t *sec, const char *kind, const char *path,
+    const struct license_set *licenses, struct policy_entry *pe, struct conf_errors *e)
+{
+	const char *t = cfg_title(sec);
+	const char *s;
+
+	pe->is_license = strcmp(kind, "license") == 0;
+	pe->line = conf_line_in(kind, t, NULL, sec->line);
+	util_strlcpy(pe->name, t, sizeof(pe->name));
+	if (load_rules(p, sec, kind, "reserve", 1, path, &pe->reserve, &pe->nreserve, e) != 0 ||
+	    load_rules(p, sec, kind, "max", 1, path, &pe->max, &pe->nmax, e) != 0 ||
+	    load_rules(p, sec, kind, "include", 0, path, &pe->include, &pe->ninclude, e) != 0 ||
+	    load_rules(p, sec, kind, "exclude", 0, path, &pe->exclude, &pe->nexclude, e) != 0)
+		return -1;
+	long seats = licenses ? seats_of(licenses, t, pe->is_license) : -1;
+	if (seats == -2) {
+		conf_error(e, "%s:%d: %s \"%.64s\": no such %s in the licenses file", path,
+		    pe->line, kind, t, kind);
+	} else if (seats >= 0) {
+		long reserved = 0;
+		for (size_t i = 0; i < pe->nreserve; i++)
+			reserved += pe->reserve[i].n;
+		if (reserved > seats)
+			entry_error(e, path, kind, t, "reserve", pe->line, "%s \"%.64s\": reserve "
+			    "asks for %ld seats; it has %ld", kind, t, reserved, seats);
+	}
+	pe->linger = cfg_getint(sec, "linger");
+	if (pe->linger < 0 || pe->linger > POLICY_LINGER_MAX)
+		entry_error(e, path, kind, t, "linger", pe->line, "%s \"%.64s\": linger must be "
+		    "0 to %ld seconds", kind, t, POLICY_LINGER_MAX);
+	s = cfg_getstr(sec, "borrow");
+	if (s[0] != '\0' && (pe->borrow = parse_duration(s)) <= 0)
+		entry_error(e, path, kind, t, "borrow", pe->line, "%s \"%.64s\": borrow \"%.32s\": "
+		    "want a duration of 1 second to 366 days (90s, 30m, 12h, 7d)", kind, t, s);
+	pe->queue = cfg_getbool(sec, "queue") == cfg_true;
+	return 0;
+}
+
+int
+policy_load(const char *path, const struct license_set *licenses, struct policy **out,
+    char *err, size_t errlen)
+{
+	struct conf_errors e;
+	struct policy *p;
+	cfg_t *cfg;
+	int rc = -1;
+
+	*out = NULL;
+	conf_errors_init(&e, err, errlen);
+	if ((p = calloc(1, sizeof(*p))) == NULL || (p->file = strdup(path)) == NULL ||
+	    (cfg = cfg_init(policy_opts, CFGF_NONE)) == NULL) {
+		conf_error(&e, "%s: out of memory", path);
+		policy_free(p);
+		return -1;
+	}
+	conf_track_lines(cfg, tracked);
+	if (conf_parse_all(&cfg, policy_opts, tracked, path, &e) < 0)
+		goto out;
+	if (load_groups(cfg, "group", path, &p->groups, &p->ngroups, &e) != 0 ||
+	    load_groups(cfg, "hostgroup", path, &p->hostgroups, &p->nhostgroups, &e) != 0)
+		goto nomem;
+	size_t np = cfg_size(cfg, "product"), nl = cfg_size(cfg, "license");
+	if ((p->entries = calloc(np + nl + 1, sizeof(*p->entries))) == NULL)
+		goto nomem;
+	for (size_t i = 0; i < np + nl; i++) {
+		const char *kind = i < np ? "product" : "license";
+		cfg_t *sec = cfg_getnsec(cfg, kind, (unsigned)(i < np ? i : i - np));
+		if (load_entry(p, sec, kind, path, licenses, &p->entries[p->nentries++], &e) != 0)
+			goto nomem;
+	}
+	if (e.count == 0)
+		rc = 0;
+	goto out;
+nomem:
+	conf_error(&e, "%s: out of memory", path);
+out:
+	conf_lines_reset();
+	cfg_free(cfg);
+	if (rc == 0)
+		*out = p;
+	else
+		policy_free(p);
+	return rc;
+}
+
+static void
+rules_free(struct policy_rule *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		free(v[i].target.name);
+	free(v);
+}
+
+static void
+groups_free(struct policy_group *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++) {
+		for (size_t j = 0; j < v[i].n; j++)
+			free(v[i].members[j]);
+		free(v[i].members);
+		free(v[i].name);
+	}
+	free(v);
+}
+
+void
+policy_free(struct policy *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < p->nentries; i++) {
+		struct policy_entry *pe = &p->entries[i];
+		rules_free(pe->reserve, pe->nreserve);
+		rules_free(pe->max, pe->nmax);
+		rules_free(pe->include, pe->ninclude);
+		rules_free(pe->exclude, pe->nexclude);
+	}
+	free(p->entries);
+	groups_free(p->groups, p->ngroups);
+	groups_free(p->hostgroups, p->nhostgroups);
+	free(p->file);
+	free(p);
+}
+
+static const struct policy_entry *
+entry_find(const struct policy *p, const char *name, int is_license)
+{
+	for (size_t i = 0; p != NULL && i < p->nentries; i++)
+		if (p->entries[i].is_license == is_license && strcmp(p->entries[i].name, name) == 0)
+			return &p->entries[i];
+	return NULL;
+}
+
+const struct policy_entry *
+policy_product(const struct policy *p, const char *product)
+{
+	return entry_find(p, product, 0);
+}
+
+const struct policy_entry *
+policy_license(const struct policy *p, const char *id)
+{
+	return entry_find(p, id, 1);
+}
+
+int
+policy_group_has(const struct policy_group *g, const char *name)
+{
+	for (size_t i = 0; g != NULL && i < g->n; i++)
+		if (strcmp(g->members[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+int
+policy_member(const struct policy_target *t, const char *user, const char *host)
+{
+	if (t->kind == POLICY_ALL || t->each)
+		return 1;
+	switch (t->kind) {
+	case POLICY_USER: return strcmp(t->name, user) == 0;
+	case POLICY_HOST: return strcmp(t->name, host) == 0;
+	case POLICY_GROUP: return policy_group_has(t->group, user);
+	case POLICY_HOSTGROUP: return policy_group_has(t->group, host);
+	default: return 0;
+	}
+}
