@@ -138,6 +138,41 @@ conf_open_quote_line(const char *s)
 	return first_multiline != 0 ? first_multiline : opened;
 }
 
+/*
+ * The line of a "{" the text never closes, or 0. libconfuse takes the end
+ * of the file for the end of an open section: a file cut short in a
+ * section must not pass for a good one. Comments are blanked out and
+ * quoted strings skipped (the quotes are known to be closed).
+ */
+static int
+conf_open_brace_line(const char *s)
+{
+	int line = 1, depth = 0, lines[64];
+	char quote = 0;
+
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p == '\n')
+			line++;
+		if (quote != 0) {
+			if (*p == '\\' && p[1] != '\0') {
+				if (*++p == '\n')
+					line++;
+			} else if (*p == quote) {
+				quote = 0;
+			}
+		} else if (*p == '"' || *p == '\'') {
+			quote = *p;
+		} else if (*p == '{') {
+			if (depth < 64)
+				lines[depth] = line;
+			depth++;
+		} else if (*p == '}' && depth > 0) {
+			depth--;
+		}
+	}
+	return depth > 0 ? lines[depth - 1 < 64 ? depth - 1 : 63] : 0;
+}
+
 /* Blank out line n (1-based) of s, unless it opens or closes a section:
  * returns whether it did. */
 static int
@@ -180,6 +215,12 @@ conf_parse_opts(cfg_t **cfgp, cfg_opt_t *opts, const char *const *tracked, const
 	int open_line = conf_open_quote_line(text);
 	if (open_line > 0) {
 		conf_error(e, "%s:%d: unterminated string constant", path, open_line);
+		free(text);
+		return -1;
+	}
+	if ((open_line = conf_open_brace_line(text)) > 0) {
+		conf_error(e, "%s:%d: \"{\" not closed before the end of the file", path,
+		    open_line);
 		free(text);
 		return -1;
 	}
