@@ -137,3 +137,196 @@ O
 	assert_output "changed cad-1 count 2 -> 5"
 	[ "$(sl_license_field "$U" cad-1 max)" = 5 ]
 }
+
+@test "include and exclude: 403 excluded naming the rule; exclude wins; others untouched" {
+	cat >"$OPT" <<'O'
+group "eda" { members = { "alice", "bob" } }
+hostgroup "lab" { members = { "ws1" } }
+product "cad" {
+  include = { "group:eda", "hostgroup:lab" }
+  exclude = { "user:mallory" }
+}
+license "sim-hard" { exclude = { "host:kiosk" } }
+O
+	opt_start
+	co_as cad alice anywhere
+	sl_expect_code 201
+	co_as cad carol ws1
+	sl_expect_code 201
+	co_as cad carol ws9
+	refused 403 excluded
+	sl_json '.rule == "include" and .message == ("user \"carol\" on host \"ws9\" may not use product \"cad\": not in its include list (" + $f + ":4)")' --arg f "$OPT"
+	# mallory is on a host of the lab, but exclude wins
+	co_as cad mallory ws1
+	refused 403 excluded
+	sl_json '.rule == "exclude \"user:mallory\"" and .message == ("user \"mallory\" on host \"ws1\" may not use product \"cad\": exclude \"user:mallory\" (" + $f + ":5)")' --arg f "$OPT"
+	# A license section: its own rules.
+	co_as sim carol kiosk
+	refused 403 excluded
+	sl_json '.rule == "exclude \"host:kiosk\"" and (.message | contains("license \"sim-hard\""))'
+	# Products without rules serve everyone.
+	co_as viewer mallory kiosk
+	sl_expect_code 201
+	co_as sim mallory ws1
+	sl_expect_code 201
+	# Refusals are counted (FAILS, metrics) and logged by reason.
+	[ "$(sl_license_field "$U" cad-1 fails)" = 2 ]
+	[ "$(sl_license_field "$U" cad-1 in_use)" = 2 ]
+	sl_usage_has s1 '.event == "deny" and .error == "excluded" and .user == "mallory"'
+	curl -fsS -m 3 "$U/metrics" >"$SL_TMP/metrics"
+	grep -Fxq 'sl_policy_denials_total{reason="excluded"} 3' "$SL_TMP/metrics"
+	grep -Fxq 'sl_policy_denials_total{reason="max_reached"} 0' "$SL_TMP/metrics"
+	grep -Fxq 'sl_denials_total 3' "$SL_TMP/metrics"
+}
+
+@test "max per user, per group and for everyone: 409 max_reached; a retry of a held lease is not counted twice" {
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 5 never any 30; sl_lic view-free viewer unlimited never any 60)
+	cat >"$OPT" <<'O'
+group "eda" { members = { "alice", "bob", "dave" } }
+product "cad" {
+  max = { "1 user:*", "2 group:eda" }
+}
+product "viewer" { max = { "2 *" } }
+O
+	opt_start
+	co '"product":"cad","user":"alice","host":"h1","client":"c","lease":"0123456789abcdef0123456789abcdef"'
+	sl_expect_code 201
+	co '"product":"cad","user":"alice","host":"h1","client":"c","lease":"0123456789abcdef0123456789abcdef"'
+	sl_expect_code 200
+	co_as cad alice h2
+	refused 409 max_reached
+	sl_json '.rule == "max \"1 user:*\"" and .message == ("user \"alice\" holds 1 seat of product \"cad\", the most max \"1 user:*\" allows (" + $f + ":3)")' --arg f "$OPT"
+	co_as cad bob h1
+	sl_expect_code 201
+	co_as cad dave h3
+	refused 409 max_reached
+	sl_json '.rule == "max \"2 group:eda\"" and (.message | startswith("group:eda holds 2 seats of product \"cad\""))'
+	# carol is in no group: only user:* holds her
+	co_as cad carol h1
+	sl_expect_code 201
+	co_as cad carol h1 other-client
+	refused 409 max_reached
+	[ "$(sl_license_field "$U" cad-1 in_use)" = 3 ]
+	# A seat let go lets the group take one again.
+	sl_req DELETE "$U/v1/leases/0123456789abcdef0123456789abcdef"
+	sl_expect_code 200
+	co_as cad dave h3
+	sl_expect_code 201
+	# "N *": everyone together, on an unlimited license.
+	co_as viewer a h1
+	sl_expect_code 201
+	co_as viewer b h2
+	sl_expect_code 201
+	co_as viewer c h3
+	refused 409 max_reached
+	sl_json '.rule == "max \"2 *\"" and (.message | startswith("everyone together holds 2 seats of product \"viewer\""))'
+	sl_usage_has s1 '.event == "deny" and .error == "max_reached" and .user == "c"'
+	curl -fsS -m 3 "$U/metrics" | grep -Fxq 'sl_policy_denials_total{reason="max_reached"} 4'
+}
+
+@test "reserve: outsiders see the count minus unused reservations; members take reserved seats" {
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 3 never any 30)
+	cat >"$OPT" <<'O'
+group "eda" { members = { "alice", "bob" } }
+product "cad" {
+  reserve = { "2 group:eda" }
+}
+O
+	opt_start
+	co_as cad carol h1
+	sl_expect_code 201
+	co_as cad mallory h2
+	refused 409 reserved
+	sl_json '.rule == "reserve \"2 group:eda\"" and .message == ("the 2 free seats of product \"cad\" are reserved for others: reserve \"2 group:eda\" (" + $f + ":3)")' --arg f "$OPT"
+	co_as cad alice h1
+	sl_expect_code 201
+	a=$(jq -r .lease <<<"$HTTP_BODY")
+	co_as cad bob h2
+	sl_expect_code 201
+	# full: no_seats, for members and others alike
+	co_as cad alice h9
+	sl_expect_error 409 no_seats
+	co_as cad mallory h2
+	sl_expect_error 409 no_seats
+	# alice's seat freed: still eda's (bob uses one of two)
+	sl_req DELETE "$U/v1/leases/$a"
+	sl_expect_code 200
+	co_as cad mallory h2
+	refused 409 reserved
+	sl_json '.message | startswith("the 1 free seat of product \"cad\" is reserved for others")'
+	co_as cad alice h1
+	sl_expect_code 201
+	[ "$(sl_license_field "$U" cad-1 in_use)" = 3 ]
+	curl -fsS -m 3 "$U/metrics" | grep -Fxq 'sl_policy_denials_total{reason="reserved"} 2'
+}
+
+@test "a license section's reserve keeps seats of that license; the product's other license serves" {
+	sl_write_licenses s1 < <(sl_lic cad-a cad 1 never any 30; sl_lic cad-b cad 1 never any 30)
+	printf 'license "cad-a" { reserve = { "1 user:carol" } }\n' >"$OPT"
+	opt_start
+	co_as cad mallory h1
+	sl_expect_code 201
+	sl_json '.license == "cad-b"'
+	co_as cad mallory h1
+	refused 409 reserved
+	sl_json '.rule == "reserve \"1 user:carol\"" and (.message | contains("license \"cad-a\""))'
+	co_as cad carol h1
+	sl_expect_code 201
+	sl_json '.license == "cad-a"'
+}
+
+@test "a bad options file on reload keeps the policy in force" {
+	printf 'product "cad" { exclude = { "user:mallory" } }\n' >"$OPT"
+	opt_start
+	co_as cad mallory h1
+	refused 403 excluded
+	printf 'product "cad" { exclude = { "user:mallory" }\n' >"$OPT"
+	reload_api
+	sl_expect_code 422
+	sl_json '.error == "bad_config" and .message == ($f + ":1: \"{\" not closed before the end of the file")' --arg f "$OPT"
+	co_as cad mallory h1
+	refused 403 excluded
+	printf 'product "cad" { exclude = { "user:eve" } }\n' >"$OPT"
+	reload_api
+	sl_expect_code 200
+	co_as cad mallory h1
+	sl_expect_code 201
+	co_as cad eve h1
+	refused 403 excluded
+}
+
+@test "slcheck: excluded exits 4 (refused), max_reached and reserved exit 2 (no seat)" {
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 2 never any 30; sl_lic sim-1 sim 2 never any 30)
+	cat >"$OPT" <<'O'
+group "eda" { members = { "alice" } }
+product "cad" { exclude = { "user:mallory" } max = { "1 user:*" } }
+product "sim" { reserve = { "1 group:eda" } }
+O
+	opt_start
+	USER=mallory LOGNAME=mallory run --separate-stderr "$SLCHECK" -s "$U" checkout cad
+	assert_equal "$status" 4
+	[[ $stderr == *"excluded"*"exclude \"user:mallory\""* ]] || { echo "$stderr" >&2; false; }
+	USER=carol LOGNAME=carol run --separate-stderr "$SLCHECK" -s "$U" checkout cad
+	assert_equal "$status" 0
+	USER=carol LOGNAME=carol run --separate-stderr "$SLCHECK" -s "$U" checkout cad
+	assert_equal "$status" 2
+	[[ $stderr == *"max_reached"* ]] || { echo "$stderr" >&2; false; }
+	USER=carol LOGNAME=carol run --separate-stderr "$SLCHECK" -s "$U" checkout sim
+	assert_equal "$status" 0
+	USER=dave LOGNAME=dave run --separate-stderr "$SLCHECK" -s "$U" checkout sim
+	assert_equal "$status" 2
+	[[ $stderr == *"reserved"* ]] || { echo "$stderr" >&2; false; }
+	USER=alice LOGNAME=alice run --separate-stderr "$SLCHECK" -s "$U" checkout sim
+	assert_equal "$status" 0
+}
+
+@test "the sample etc/options.conf passes slserve -n with the sample licenses" {
+	local etc="$BATS_TEST_DIRNAME/../etc"
+	mkdir -p "$SL_TMP/etc"
+	cp "$etc/licenses.conf" "$etc/options.conf" "$SL_TMP/etc/"
+	sed 's|^# options  = |options = |; s|^state_dir = .*|state_dir = "state"|' "$etc/slserve.conf" >"$SL_TMP/etc/slserve.conf"
+	grep -q '^options = "options.conf"' "$SL_TMP/etc/slserve.conf"
+	run --separate-stderr "$SLSERVE" -n -f "$SL_TMP/etc/slserve.conf"
+	assert_success
+	assert_output "configuration OK"
+}

@@ -137,7 +137,11 @@ try_checkout(struct slc *s, const char *url, const char *pool,
 	}
 	case REPLY_ERROR:
 		snprintf(what, sizeof(what), "%s", r.detail);
-		if (r.status == 409 && strcmp(r.code, "no_seats") == 0) {
+		/* The usage policy's max_reached and reserved are a lack of
+		 * seats for this holder: another server may have one, and
+		 * one may free here (--wait). */
+		if (r.status == 409 && (strcmp(r.code, "no_seats") == 0 ||
+		    strcmp(r.code, "max_reached") == 0 || strcmp(r.code, "reserved") == 0)) {
 			out = OUT_NO_SEATS;
 		} else if (r.status == 503 && strcmp(r.code, "not_serving") == 0 &&
 		    clientconf_normalize_url(json_str(r.json, "primary", ""), redirect) == 0 &&

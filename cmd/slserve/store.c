@@ -15,6 +15,7 @@
 #include "json.h"
 #include "log.h"
 #include "policy.h"
+#include "rules.h"
 #include "store.h"
 #include "store_int.h"
 #include "usage.h"
@@ -383,8 +384,14 @@ lease_link(struct store *s, struct lease *l)
 		s->head->prev = l;
 	s->head = l;
 	s->nleases++;
-	if (l->tomb_until_ms == 0 && l->lic != NULL)
+	if (l->tomb_until_ms == 0 && l->lic != NULL) {
 		l->lic->in_use++;
+		l->lic_prev = NULL;
+		l->lic_next = l->lic->live;
+		if (l->lic->live != NULL)
+			l->lic->live->lic_prev = l;
+		l->lic->live = l;
+	}
 	if (l->tomb_until_ms == 0)
 		lease_count(s, l, 1);
 	lease_schedule(s, l);
@@ -408,8 +415,16 @@ lease_unlink(struct store *s, struct lease *l)
 	if (l->next != NULL)
 		l->next->prev = l->prev;
 	s->nleases--;
-	if (l->tomb_until_ms == 0 && l->lic != NULL)
+	if (l->tomb_until_ms == 0 && l->lic != NULL) {
 		l->lic->in_use--;
+		if (l->lic_prev != NULL)
+			l->lic_prev->lic_next = l->lic_next;
+		else
+			l->lic->live = l->lic_next;
+		if (l->lic_next != NULL)
+			l->lic_next->lic_prev = l->lic_prev;
+		l->lic_prev = l->lic_next = NULL;
+	}
 	if (l->tomb_until_ms == 0)
 		lease_count(s, l, -1);
 	if (l->heap_pos != 0)
@@ -579,7 +594,7 @@ lic_find(struct store *s, const struct pool *p, const char *id)
 }
 
 /* From l on (a chain of lic_index), the next license of pool p for product. */
-static struct lic *
+struct lic *
 lic_of_product(struct lic *l, const struct pool *p, const char *product)
 {
 	while (l != NULL && (l->pool != p || strcmp(l->def.product, product) != 0))
@@ -589,7 +604,7 @@ lic_of_product(struct lic *l, const struct pool *p, const char *product)
 
 /* The first license of pool p for product, in the order of lics; the next
  * is lic_of_product(l->prod_next, p, product). */
-static struct lic *
+struct lic *
 lic_first_of_product(struct store *s, const struct pool *p, const char *product)
 {
 	lic_index(s);
@@ -978,10 +993,44 @@ lease_claim(struct store *s, struct lease *l)
 	}
 }
 
+/* Which reason to give when the licenses of a product refuse a checkout
+ * for different ones: a seat free but not for this holder (reserved,
+ * max_reached) says most; then none free; then excluded from one license
+ * (another may free a seat). */
+static int
+reason_rank(const char *why)
+{
+	static const char *const order[] = { "excluded", "no_seats", "max_reached", "reserved" };
+
+	for (int i = (int)(sizeof(order) / sizeof(order[0])) - 1; i >= 0; i--)
+		if (strcmp(why, order[i]) == 0)
+			return i + 1;
+	return 0;
+}
+
+/* Answer a checkout the usage policy refuses; count and log it by reason. */
+static void
+policy_deny(struct store *s, const struct checkout_req *req, struct lic *l,
+    const struct refusal *f, struct reply *r)
+{
+	s->denials++;
+	if (strcmp(f->code, "excluded") == 0)
+		s->policy_denials[0]++;
+	else if (strcmp(f->code, "max_reached") == 0)
+		s->policy_denials[1]++;
+	else
+		s->policy_denials[2]++;
+	l->fails++;
+	reply_error(r, f->status, f->code, "%s", f->message);
+	json_object_set_new(r->body, "rule", json_string(f->rule));
+	usage_deny(s, req, l, f->code);
+}
+
 void
 store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 {
 	struct lic *pick = NULL, *reason_lic = NULL;
+	struct refusal refusal, refusal2, *reason_refusal = NULL;
 	const char *reason = NULL;
 	int candidates = 0, full = 0;
 	struct pool *p;
@@ -1025,28 +1074,47 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		goto out;
 	}
 	struct lic *first = lic_first_of_product(s, p, req->product);
+	/* The usage policy, of our own pool: the product's rules first. */
+	const struct policy *pol = p->own ? s->policy : NULL;
+	const struct policy_entry *pe = pol ? policy_product(pol, req->product) : NULL;
+	if (pe != NULL && first != NULL && (rules_admit(pol, pe, req, &refusal) ||
+	    rules_max(s, p, NULL, pe, req, &refusal) ||
+	    rules_reserve(s, p, NULL, pe, req, &refusal))) {
+		policy_deny(s, req, first, &refusal, r);
+		goto out;
+	}
 	for (struct lic *c = first; c != NULL; c = lic_of_product(c->prod_next, p, req->product)) {
 		if (c->retired)
 			continue;
 		candidates++;
 		const char *why = NULL;
+		int by_rule = 0;
+		const struct policy_entry *le = pol ? policy_license(pol, c->def.id) : NULL;
+		struct refusal *lf = reason_refusal == &refusal ? &refusal2 : &refusal;
 		if (license_expired(&c->def))
 			why = "expired";
 		else if (p->own && !license_host_matches(&c->def, s->host_id))
 			why = "wrong_host";
 		else if (s->nbans > 0 && ban_matches(s, c, req))
 			why = "revoked";
-		else if (c->def.count != LICENSE_UNLIMITED && c->in_use >= c->def.count)
+		else if (le != NULL && (by_rule = rules_admit(pol, le, req, lf)))
+			why = lf->code;
+		else if (c->def.count != LICENSE_UNLIMITED && c->in_use + c->lingering >= c->def.count)
 			why = "no_seats";
+		else if (le != NULL && (by_rule = (rules_max(s, p, c, le, req, lf) ||
+		    rules_reserve(s, p, c, le, req, lf))))
+			why = lf->code;
 		if (why == NULL) {
 			pick = c;
 			break;
 		}
 		if (strcmp(why, "no_seats") == 0)
 			full = 1;
-		if (reason == NULL || strcmp(why, "no_seats") == 0) {
+		if (reason == NULL || reason_rank(why) > reason_rank(reason) ||
+		    (strcmp(why, "no_seats") == 0 && strcmp(reason, "no_seats") == 0)) {
 			reason = why;
 			reason_lic = c;
+			reason_refusal = by_rule ? lf : NULL;
 		}
 	}
 	if (candidates == 0) {
@@ -1054,6 +1122,10 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		reply_error(r, 404, "unknown_product", "no license for product \"%s\" in pool "
 		    "\"%s\"", req->product, p->name);
 		usage_deny(s, req, NULL, "unknown_product");
+		goto out;
+	}
+	if (pick == NULL && reason_refusal != NULL) {
+		policy_deny(s, req, reason_lic, reason_refusal, r);
 		goto out;
 	}
 	if (pick == NULL) {

@@ -24,6 +24,8 @@ struct lic {
 	long fails;
 	int retired;		/* gone from the licenses file; kept while leased */
 	struct lic *prod_next;	/* next in its product_index chain */
+	struct lease *live;	/* its live leases (not tombstones), for the policy */
+	long lingering;		/* seats held by a linger after their checkin */
 };
 
 struct lease {
@@ -49,6 +51,7 @@ struct lease {
 	struct lic *lic;
 	struct lease *hnext;	/* hash chain */
 	struct lease *prev, *next;
+	struct lease *lic_prev, *lic_next;	/* in lic->live while live */
 	char text[];		/* product, client, user, host, addr; each NUL-terminated */
 };
 
@@ -152,6 +155,7 @@ struct store {
 	uint64_t lic_gen;	/* bumped by each store_set_licenses */
 	/* counters since start */
 	uint64_t grants, checkins, expiries, revokes, denials;
+	uint64_t policy_denials[3];	/* of denials: excluded, max_reached, reserved */
 };
 
 struct store *store_new(const char *name, const char *host_id);

@@ -1,0 +1,28 @@
+/* The usage policy at checkout (rules.c); called with the store lock held. */
+#ifndef SLSERVE_RULES_H
+#define SLSERVE_RULES_H
+
+#include "policy.h"
+#include "store.h"
+
+/* Why the policy refuses a checkout. */
+struct refusal {
+	unsigned status;		/* 403, 409 */
+	const char *code;		/* "excluded", "max_reached", "reserved" */
+	char message[700];
+	char rule[400];			/* the rule at fault: exclude "user:mallory" */
+	int line;			/* its line in the options file */
+};
+
+/* include and exclude of section pe: 1 (f filled) when req may not use it. */
+int rules_admit(const struct policy *pol, const struct policy_entry *pe,
+    const struct checkout_req *req, struct refusal *f);
+/* max and reserve of section pe over the seats it governs in pool p: of
+ * license lic (a license section), or of every license of its product (lic
+ * NULL). 1 (f filled) when a new seat for req would break them. */
+int rules_max(struct store *s, struct pool *p, struct lic *lic, const struct policy_entry *pe,
+    const struct checkout_req *req, struct refusal *f);
+int rules_reserve(struct store *s, struct pool *p, struct lic *lic,
+    const struct policy_entry *pe, const struct checkout_req *req, struct refusal *f);
+
+#endif
