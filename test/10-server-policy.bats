@@ -330,3 +330,68 @@ O
 	assert_success
 	assert_output "configuration OK"
 }
+
+# bob_gets_seat: a checkout of cad as bob on h2 is granted.
+bob_gets_seat() { co_as cad bob h2; [ "$HTTP_CODE" = 201 ]; }
+
+@test "linger: a checked-in seat stays with its holder, who takes it back at once; others wait it out" {
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 never any 30; sl_lic sim-1 sim 1 never any 30)
+	printf 'product "cad" { linger = 3 }\n' >"$OPT"
+	opt_start
+	co_as cad alice h1 c1
+	sl_expect_code 201
+	a=$(jq -r .lease <<<"$HTTP_BODY")
+	sl_req DELETE "$U/v1/leases/$a"
+	sl_expect_code 200
+	sl_json '. == {"lease": $a, "released": true, "linger": 3}' --arg a "$a"
+	sl_req GET "$U/v1/licenses"
+	sl_json '.licenses[] | select(.id == "cad-1") | .in_use == 0 and .lingering == 1'
+	# Anyone else: no seat, and the message says why.
+	co_as cad bob h2
+	sl_expect_code 409
+	sl_json '.error == "no_seats" and (.message | contains("1 of them kept for the holder that checked it in (linger)"))'
+	# The same user on the same host but another client is someone else.
+	co_as cad alice h1 c2
+	sl_expect_error 409 no_seats
+	# Its holder takes it back at once.
+	co_as cad alice h1 c1
+	sl_expect_code 201
+	a=$(jq -r .lease <<<"$HTTP_BODY")
+	sl_req GET "$U/v1/licenses"
+	sl_json '.licenses[] | select(.id == "cad-1") | .in_use == 1 and (has("lingering") | not)'
+	# Checked in again, the seat frees by itself once the linger is over.
+	sl_req DELETE "$U/v1/leases/$a"
+	sl_expect_code 200
+	t0=$(date +%s%N)
+	co_as cad bob h2
+	sl_expect_error 409 no_seats
+	sl_until 10 bob_gets_seat
+	waited_ms=$((($(date +%s%N) - t0) / 1000000))
+	[ "$waited_ms" -ge 2500 ] || { echo "seat freed after $waited_ms ms, before its linger" >&2; false; }
+	sl_usage_has s1 '.event == "checkin" and .linger == 3 and .user == "alice"'
+	# A product without linger frees its seat at once.
+	co_as sim alice h1 c1
+	sl_expect_code 201
+	a=$(jq -r .lease <<<"$HTTP_BODY")
+	sl_req DELETE "$U/v1/leases/$a"
+	sl_json '. == {"lease": $a, "released": true}' --arg a "$a"
+	co_as sim bob h2
+	sl_expect_code 201
+}
+
+@test "linger of a license section wins over its product's; a restart lets lingering seats go" {
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 never any 30)
+	printf 'product "cad" { linger = 1 }\nlicense "cad-1" { linger = 600 }\n' >"$OPT"
+	opt_start
+	co_as cad alice h1 c1
+	a=$(jq -r .lease <<<"$HTTP_BODY")
+	sl_req DELETE "$U/v1/leases/$a"
+	sl_json '.linger == 600'
+	co_as cad bob h2
+	sl_expect_error 409 no_seats
+	# Not journaled: after a restart the seat is free.
+	sl_stop s1
+	sl_start s1
+	co_as cad bob h2
+	sl_expect_code 201
+}

@@ -6,6 +6,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy.h"
@@ -228,4 +229,95 @@ rules_reserve(struct store *s, struct pool *p, struct lic *lic, const struct pol
 	    total - used == 1 ? "" : "s", what(pe), pe->name, total - used == 1 ? "is" : "are",
 	    first->text, s->policy->file, first->line);
 	return 1;
+}
+
+/*
+ * Lingering seats: after a checkin, the seat stays with its holder
+ * (client, user and host) for the linger of its license or product. Kept in
+ * memory only: a restart or a takeover lets them go early, which frees a
+ * seat and never counts one twice.
+ */
+struct linger {
+	struct linger *next;
+	struct lic *lic;
+	int64_t until_ms;
+	char key[];		/* client, user, host; each NUL-terminated */
+};
+
+long
+rules_linger_seconds(const struct store *s, const struct lic *lic)
+{
+	const struct policy_entry *pe;
+
+	if (s->policy == NULL || !lic->pool->own)
+		return 0;
+	if ((pe = policy_license(s->policy, lic->def.id)) != NULL && pe->linger > 0)
+		return pe->linger;
+	if ((pe = policy_product(s->policy, lic->def.product)) != NULL)
+		return pe->linger;
+	return 0;
+}
+
+void
+rules_linger_add(struct store *s, const struct lease *l, long seconds)
+{
+	size_t lc = strlen(l->client) + 1, lu = strlen(l->user) + 1, lh = strlen(l->host) + 1;
+	struct linger *g = malloc(sizeof(*g) + lc + lu + lh);
+
+	if (g == NULL)
+		return;		/* the seat is free at once: never more seats */
+	memcpy(g->key, l->client, lc);
+	memcpy(g->key + lc, l->user, lu);
+	memcpy(g->key + lc + lu, l->host, lh);
+	g->lic = l->lic;
+	g->until_ms = now_ms() + seconds * 1000;
+	g->next = s->lingers;
+	s->lingers = g;
+	g->lic->lingering++;
+}
+
+static void
+linger_drop(struct linger **pp)
+{
+	struct linger *g = *pp;
+
+	*pp = g->next;
+	g->lic->lingering--;
+	free(g);
+}
+
+void
+rules_linger_sweep(struct store *s, int all)
+{
+	int64_t now = now_ms();
+
+	for (struct linger **pp = &s->lingers; *pp != NULL;) {
+		if (all || (*pp)->until_ms <= now)
+			linger_drop(pp);
+		else
+			pp = &(*pp)->next;
+	}
+}
+
+int
+rules_linger_take(struct store *s, const struct pool *p, const struct checkout_req *req)
+{
+	int64_t now = now_ms();
+
+	for (struct linger **pp = &s->lingers; *pp != NULL; pp = &(*pp)->next) {
+		struct linger *g = *pp;
+		const char *k = g->key;
+		if (g->until_ms <= now || g->lic->pool != p ||
+		    strcmp(g->lic->def.product, req->product) != 0 || strcmp(k, req->client) != 0)
+			continue;
+		k += strlen(k) + 1;
+		if (strcmp(k, req->user) != 0)
+			continue;
+		k += strlen(k) + 1;
+		if (strcmp(k, req->host) != 0)
+			continue;
+		linger_drop(pp);
+		return 1;
+	}
+	return 0;
 }

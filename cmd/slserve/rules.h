@@ -25,4 +25,15 @@ int rules_max(struct store *s, struct pool *p, struct lic *lic, const struct pol
 int rules_reserve(struct store *s, struct pool *p, struct lic *lic,
     const struct policy_entry *pe, const struct checkout_req *req, struct refusal *f);
 
+/* Lingering seats (rules.c). The linger of lic, from its license section
+ * or else its product's; 0: none. */
+long rules_linger_seconds(const struct store *s, const struct lic *lic);
+/* Keep the seat of lease l, just checked in, for its holder. */
+void rules_linger_add(struct store *s, const struct lease *l, long seconds);
+/* Let go of the lingers past their time (all: every one). */
+void rules_linger_sweep(struct store *s, int all);
+/* req's holder asks again for a product whose seat lingers for it in pool
+ * p: let the seat go for req to take. 1 when there was one. */
+int rules_linger_take(struct store *s, const struct pool *p, const struct checkout_req *req);
+
 #endif

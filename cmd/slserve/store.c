@@ -479,6 +479,7 @@ store_free(struct store *s)
 	free(s->bans);
 	holders_free(&s->holders);
 	holders_free(&s->addrs);
+	rules_linger_sweep(s, 1);
 	policy_free(s->policy);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -663,7 +664,7 @@ lic_drop_retired(struct store *s)
 	for (size_t i = 0; i < s->nlics; i++) {
 		struct lic *l = s->lics[i];
 		int referenced = 0;
-		if (l->retired && l->in_use == 0) {
+		if (l->retired && l->in_use == 0 && l->lingering == 0) {
 			for (struct lease *x = s->head; x != NULL && !referenced; x = x->next)
 				referenced = x->lic == l;
 			if (!referenced) {
@@ -1073,6 +1074,12 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		}
 		goto out;
 	}
+	/* A seat that lingers for this holder is its own again; the others
+	 * past their time are let go. */
+	if (s->lingers != NULL) {
+		rules_linger_sweep(s, 0);
+		rules_linger_take(s, p, req);
+	}
 	struct lic *first = lic_first_of_product(s, p, req->product);
 	/* The usage policy, of our own pool: the product's rules first. */
 	const struct policy *pol = p->own ? s->policy : NULL;
@@ -1136,7 +1143,16 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 				c->fails++;
 		if (full && !p->own && req->lease != NULL)
 			note_refused(p, req);
-		if (full)
+		long lingering = 0;
+		for (struct lic *c = first; c != NULL;
+		    c = lic_of_product(c->prod_next, p, req->product))
+			lingering += c->lingering;
+		if (full && lingering > 0)
+			reply_error(r, 409, "no_seats", "all seats of product \"%s\" in pool "
+			    "\"%s\" are in use on server \"%s\", %ld of them kept for the "
+			    "holder that checked it in (linger)", req->product, p->name, s->name,
+			    lingering);
+		else if (full)
 			reply_error(r, 409, "no_seats", "all seats of product \"%s\" in pool "
 			    "\"%s\" are in use on server \"%s\"", req->product, p->name, s->name);
 		else if (strcmp(reason, "expired") == 0)
@@ -1434,7 +1450,9 @@ store_checkin(struct store *s, const char *id, const char *pool, struct reply *r
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_lock(&s->lock);
 	if ((l = lease_for_holder(s, id, pool, 1, r)) != NULL) {
-		uint64_t seq = lease_end_event(s, l, "checkin", NULL, &ev);
+		long linger = rules_linger_seconds(s, l->lic);
+		uint64_t seq = lease_end_event(s, l, "checkin", linger > 0 ?
+		    json_pack("{s:I}", "linger", (json_int_t)linger) : NULL, &ev);
 		if (seq == 0) {
 			reply_error(r, 503, "out_of_memory", "server out of memory: lease %s "
 			    "is not checked in; try again", id);
@@ -1451,6 +1469,10 @@ store_checkin(struct store *s, const char *id, const char *pool, struct reply *r
 		r->body = json_object();
 		set_str(r->body, "lease", id);
 		json_object_set_new_nocheck(r->body, "released", json_true());
+		if (linger > 0) {
+			rules_linger_add(s, l, linger);
+			set_int(r->body, "linger", linger);
+		}
 		free(l);
 	}
 out:
@@ -1631,6 +1653,8 @@ store_licenses_json(struct store *s)
 		 * its Primary's licenses whatever host they name. */
 		const char *why = license_expired(&l->def) ? "expired" : l->pool->own &&
 		    !license_host_matches(&l->def, s->host_id) ? "wrong_host" : NULL;
+		if (l->lingering > 0)
+			json_object_set_new(o, "lingering", json_integer(l->lingering));
 		json_object_set_new(o, "servable", json_boolean(why == NULL));
 		if (why != NULL)
 			json_object_set_new(o, "why", json_string(why));
@@ -1677,6 +1701,8 @@ store_expire(struct store *s)
 		if (s->bans[i].until_ms > now)
 			s->bans[o++] = s->bans[i];
 	s->nbans = o;
+	if (s->lingers != NULL)
+		rules_linger_sweep(s, 0);
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -151,6 +151,7 @@ struct store {
 	size_t live;
 
 	struct policy *policy;	/* the own pool's usage policy; NULL: none */
+	struct linger *lingers;	/* seats kept for their holders (rules.c) */
 
 	uint64_t lic_gen;	/* bumped by each store_set_licenses */
 	/* counters since start */
