@@ -181,10 +181,44 @@ parse_target(const struct policy *p, const char *s, struct policy_target *t)
 	return NULL;
 }
 
-/* Parse one list option of a section into *vp: "N TARGET" when counted,
- * else "TARGET". */
+/* Parse one rule of option opt ("reserve", "max": "N TARGET"; "include",
+ * "exclude": "TARGET") into r. Returns NULL, or what is wrong with it. */
+static const char *
+parse_rule(const struct policy *p, const char *opt, const char *s, struct policy_rule *r)
+{
+	int counted = strcmp(opt, "reserve") == 0 || strcmp(opt, "max") == 0;
+	const char *target = s, *why;
+
+	memset(r, 0, sizeof(*r));
+	if (strlen(s) >= sizeof(r->text))
+		return "too long";
+	if (counted) {
+		char *end;
+		errno = 0;
+		long k = strtol(s, &end, 10);
+		if (!isdigit((unsigned char)s[0]) || errno != 0 || k > INT_MAX ||
+		    (*end != ' ' && *end != '\t'))
+			return "want \"N TARGET\" with N a whole number of seats";
+		if (k == 0 && strcmp(opt, "reserve") == 0)
+			return "reserves no seat";
+		r->n = k;
+		for (target = end; *target == ' ' || *target == '\t'; target++)
+			;
+	}
+	if ((why = parse_target(p, target, &r->target)) != NULL)
+		return why;
+	if (strcmp(opt, "reserve") == 0 && (r->target.each || r->target.kind == POLICY_ALL)) {
+		free(r->target.name);
+		r->target.name = NULL;
+		return "seats are reserved for a user, host, group or hostgroup by name";
+	}
+	util_strlcpy(r->text, s, sizeof(r->text));
+	return NULL;
+}
+
+/* Parse one list option of a section into *vp. */
 static int
-load_rules(const struct policy *p, cfg_t *sec, const char *kind, const char *opt, int counted,
+load_rules(const struct policy *p, cfg_t *sec, const char *kind, const char *opt,
     const char *path, struct policy_rule **vp, size_t *np, struct conf_errors *e)
 {
 	const char *title = cfg_title(sec);
@@ -197,43 +231,14 @@ load_rules(const struct policy *p, cfg_t *sec, const char *kind, const char *opt
 	if (v == NULL)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		const char *s = cfg_getnstr(sec, opt, (unsigned)i), *target = s;
-		struct policy_rule *r = &v[*np];
-		const char *why;
-		if (counted) {
-			char *end;
-			errno = 0;
-			long k = strtol(s, &end, 10);
-			if (!isdigit((unsigned char)s[0]) || errno != 0 || k > INT_MAX ||
-			    (*end != ' ' && *end != '\t')) {
-				conf_error(e, "%s:%d: %s \"%.64s\": %s \"%.100s\": want \"N TARGET\" "
-				    "with N a whole number of seats", path, line, kind, title, opt, s);
-				continue;
-			}
-			if (k == 0 && strcmp(opt, "reserve") == 0) {
-				conf_error(e, "%s:%d: %s \"%.64s\": reserve \"%.100s\": reserves "
-				    "no seat", path, line, kind, title, s);
-				continue;
-			}
-			r->n = k;
-			for (target = end; *target == ' ' || *target == '\t'; target++)
-				;
-		}
-		if ((why = parse_target(p, target, &r->target)) != NULL) {
+		const char *s = cfg_getnstr(sec, opt, (unsigned)i);
+		const char *why = parse_rule(p, opt, s, &v[*np]);
+		if (why != NULL) {
 			conf_error(e, "%s:%d: %s \"%.64s\": %s \"%.100s\": %s", path, line, kind,
 			    title, opt, s, why);
 			continue;
 		}
-		if (strcmp(opt, "reserve") == 0 && (r->target.each || r->target.kind == POLICY_ALL)) {
-			conf_error(e, "%s:%d: %s \"%.64s\": reserve \"%.100s\": seats are "
-			    "reserved for a user, host, group or hostgroup by name", path, line,
-			    kind, title, s);
-			free(r->target.name);
-			continue;
-		}
-		util_strlcpy(r->text, s, sizeof(r->text));
-		r->line = line;
-		(*np)++;
+		v[(*np)++].line = line;
 	}
 	return 0;
 }
@@ -288,10 +293,10 @@ load_entry(struct policy *p, cfg_t *sec, const char *kind, const char *path,
 	pe->is_license = strcmp(kind, "license") == 0;
 	pe->line = conf_line_in(kind, t, NULL, sec->line);
 	util_strlcpy(pe->name, t, sizeof(pe->name));
-	if (load_rules(p, sec, kind, "reserve", 1, path, &pe->reserve, &pe->nreserve, e) != 0 ||
-	    load_rules(p, sec, kind, "max", 1, path, &pe->max, &pe->nmax, e) != 0 ||
-	    load_rules(p, sec, kind, "include", 0, path, &pe->include, &pe->ninclude, e) != 0 ||
-	    load_rules(p, sec, kind, "exclude", 0, path, &pe->exclude, &pe->nexclude, e) != 0)
+	if (load_rules(p, sec, kind, "reserve", path, &pe->reserve, &pe->nreserve, e) != 0 ||
+	    load_rules(p, sec, kind, "max", path, &pe->max, &pe->nmax, e) != 0 ||
+	    load_rules(p, sec, kind, "include", path, &pe->include, &pe->ninclude, e) != 0 ||
+	    load_rules(p, sec, kind, "exclude", path, &pe->exclude, &pe->nexclude, e) != 0)
 		return -1;
 	long seats = licenses ? seats_of(licenses, t, pe->is_license) : -1;
 	if (seats == -2) {
@@ -445,4 +450,170 @@ policy_member(const struct policy_target *t, const char *user, const char *host)
 	case POLICY_HOSTGROUP: return policy_group_has(t->group, host);
 	default: return 0;
 	}
+}
+
+/*
+ * The policy as JSON, for a backup that serves its Primary's pool:
+ * {"file", "groups": {NAME: [MEMBER...]}, "hostgroups": {...},
+ *  "entries": [{"name", "license", "line", "reserve": [[TEXT, LINE]...],
+ *  "max", "include", "exclude", "linger", "borrow", "queue"}]}.
+ */
+static json_t *
+groups_json(const struct policy_group *v, size_t n)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *m = json_array();
+		for (size_t j = 0; j < v[i].n; j++)
+			json_array_append_new(m, json_string(v[i].members[j]));
+		json_object_set_new(o, v[i].name, m);
+	}
+	return o;
+}
+
+static json_t *
+rules_json(const struct policy_rule *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("[s, i]", v[i].text, v[i].line));
+	return a;
+}
+
+json_t *
+policy_to_json(const struct policy *p)
+{
+	json_t *entries = json_array();
+
+	for (size_t i = 0; i < p->nentries; i++) {
+		const struct policy_entry *pe = &p->entries[i];
+		json_array_append_new(entries, json_pack("{s:s, s:b, s:i, s:o, s:o, s:o, s:o, "
+		    "s:I, s:I, s:b}", "name", pe->name, "license", pe->is_license, "line", pe->line,
+		    "reserve", rules_json(pe->reserve, pe->nreserve),
+		    "max", rules_json(pe->max, pe->nmax),
+		    "include", rules_json(pe->include, pe->ninclude),
+		    "exclude", rules_json(pe->exclude, pe->nexclude),
+		    "linger", (json_int_t)pe->linger, "borrow", (json_int_t)pe->borrow,
+		    "queue", pe->queue));
+	}
+	return json_pack("{s:s, s:o, s:o, s:o}", "file", p->file,
+	    "groups", groups_json(p->groups, p->ngroups),
+	    "hostgroups", groups_json(p->hostgroups, p->nhostgroups), "entries", entries);
+}
+
+static int
+groups_from_json(json_t *o, struct policy_group **vp, size_t *np, char *err, size_t errlen)
+{
+	const char *name;
+	json_t *m;
+
+	*np = 0;
+	if ((*vp = calloc(json_object_size(o) + 1, sizeof(**vp))) == NULL)
+		goto nomem;
+	json_object_foreach(o, name, m) {
+		struct policy_group *g = &(*vp)[(*np)++];
+		json_t *v;
+		size_t i;
+		if (!valid_name(name) || !json_is_array(m)) {
+			snprintf(err, errlen, "policy: invalid group \"%.64s\"", name);
+			return -1;
+		}
+		if ((g->name = strdup(name)) == NULL ||
+		    (g->members = calloc(json_array_size(m) + 1, sizeof(char *))) == NULL)
+			goto nomem;
+		json_array_foreach(m, i, v) {
+			const char *s = json_string_value(v);
+			if (s == NULL || !valid_name(s)) {
+				snprintf(err, errlen, "policy: group \"%.64s\": invalid member", name);
+				return -1;
+			}
+			if ((g->members[g->n++] = strdup(s)) == NULL)
+				goto nomem;
+		}
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "policy: out of memory");
+	return -1;
+}
+
+static int
+rules_from_json(const struct policy *p, json_t *a, const char *opt, struct policy_rule **vp,
+    size_t *np, char *err, size_t errlen)
+{
+	json_t *v;
+	size_t i;
+
+	*np = 0;
+	if ((*vp = calloc(json_array_size(a) + 1, sizeof(**vp))) == NULL) {
+		snprintf(err, errlen, "policy: out of memory");
+		return -1;
+	}
+	json_array_foreach(a, i, v) {
+		const char *s = json_string_value(json_array_get(v, 0)), *why;
+		if (s == NULL || (why = parse_rule(p, opt, s, &(*vp)[*np])) != NULL) {
+			snprintf(err, errlen, "policy: %s \"%.100s\": %s", opt, s ? s : "",
+			    s ? why : "not a string");
+			return -1;
+		}
+		(*vp)[(*np)++].line = (int)json_integer_value(json_array_get(v, 1));
+	}
+	return 0;
+}
+
+int
+policy_from_json(json_t *o, struct policy **out, char *err, size_t errlen)
+{
+	static const char *const opts[] = { "reserve", "max", "include", "exclude" };
+	struct policy *p = calloc(1, sizeof(*p));
+	json_t *entries = json_object_get(o, "entries"), *v;
+	size_t i;
+
+	*out = NULL;
+	if (p == NULL || (p->file = strdup(json_string_value(json_object_get(o, "file")) ?
+	    json_string_value(json_object_get(o, "file")) : "(peer)")) == NULL) {
+		snprintf(err, errlen, "policy: out of memory");
+		goto fail;
+	}
+	if (groups_from_json(json_object_get(o, "groups"), &p->groups, &p->ngroups, err,
+	    errlen) != 0 || groups_from_json(json_object_get(o, "hostgroups"),
+	    &p->hostgroups, &p->nhostgroups, err, errlen) != 0)
+		goto fail;
+	if ((p->entries = calloc(json_array_size(entries) + 1, sizeof(*p->entries))) == NULL) {
+		snprintf(err, errlen, "policy: out of memory");
+		goto fail;
+	}
+	json_array_foreach(entries, i, v) {
+		struct policy_entry *pe = &p->entries[p->nentries++];
+		const char *name = json_string_value(json_object_get(v, "name"));
+		if (!util_valid_id(name)) {
+			snprintf(err, errlen, "policy: an entry without a valid name");
+			goto fail;
+		}
+		util_strlcpy(pe->name, name, sizeof(pe->name));
+		pe->is_license = json_is_true(json_object_get(v, "license"));
+		pe->line = (int)json_integer_value(json_object_get(v, "line"));
+		struct policy_rule **vp[] = { &pe->reserve, &pe->max, &pe->include, &pe->exclude };
+		size_t *np[] = { &pe->nreserve, &pe->nmax, &pe->ninclude, &pe->nexclude };
+		for (size_t k = 0; k < 4; k++)
+			if (rules_from_json(p, json_object_get(v, opts[k]), opts[k], vp[k], np[k],
+			    err, errlen) != 0)
+				goto fail;
+		pe->linger = (long)json_integer_value(json_object_get(v, "linger"));
+		pe->borrow = (long)json_integer_value(json_object_get(v, "borrow"));
+		pe->queue = json_is_true(json_object_get(v, "queue"));
+		if (pe->linger < 0 || pe->linger > POLICY_LINGER_MAX || pe->borrow < 0 ||
+		    pe->borrow > POLICY_BORROW_MAX) {
+			snprintf(err, errlen, "policy: %s \"%s\": invalid linger or borrow",
+			    pe->is_license ? "license" : "product", name);
+			goto fail;
+		}
+	}
+	*out = p;
+	return 0;
+fail:
+	policy_free(p);
+	return -1;
 }

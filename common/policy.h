@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "license.h"
 #include "util.h"
 
@@ -59,6 +61,12 @@ struct policy {
 int policy_load(const char *path, const struct license_set *licenses, struct policy **out,
     char *err, size_t errlen);
 void policy_free(struct policy *p);
+
+/* The policy as JSON, and back, for a backup that serves a Primary's pool
+ * (the Primary checked it against its licenses). policy_from_json: -1 with
+ * err on bad input. */
+json_t *policy_to_json(const struct policy *p);
+int policy_from_json(json_t *o, struct policy **out, char *err, size_t errlen);
 
 /* The product or license section for name, or NULL. */
 const struct policy_entry *policy_product(const struct policy *p, const char *product);

@@ -149,10 +149,9 @@ max_each_group(const struct policy *pol, const struct scope *sc, const struct po
 }
 
 int
-rules_max(struct store *s, struct pool *p, struct lic *lic, const struct policy_entry *pe,
-    const struct checkout_req *req, struct refusal *f)
+rules_max(struct store *s, const struct policy *pol, struct pool *p, struct lic *lic,
+    const struct policy_entry *pe, const struct checkout_req *req, struct refusal *f)
 {
-	const struct policy *pol = s->policy;
 	struct scope sc = { s, p, pe, lic };
 
 	for (size_t i = 0; i < pe->nmax; i++) {
@@ -192,8 +191,8 @@ servable(const struct store *s, const struct pool *p, const struct lic *c)
 }
 
 int
-rules_reserve(struct store *s, struct pool *p, struct lic *lic, const struct policy_entry *pe,
-    const struct checkout_req *req, struct refusal *f)
+rules_reserve(struct store *s, const struct policy *pol, struct pool *p, struct lic *lic,
+    const struct policy_entry *pe, const struct checkout_req *req, struct refusal *f)
 {
 	struct scope sc = { s, p, pe, lic };
 	const struct policy_rule *first = NULL;
@@ -227,7 +226,7 @@ rules_reserve(struct store *s, struct pool *p, struct lic *lic, const struct pol
 	refuse(f, 409, "reserved", pe, "reserve", first, "the %ld free seat%s of %s \"%s\" %s "
 	    "reserved for others: reserve \"%s\" (%s:%d)", total - used,
 	    total - used == 1 ? "" : "s", what(pe), pe->name, total - used == 1 ? "is" : "are",
-	    first->text, s->policy->file, first->line);
+	    first->text, pol->file, first->line);
 	return 1;
 }
 
@@ -247,13 +246,14 @@ struct linger {
 long
 rules_linger_seconds(const struct store *s, const struct lic *lic)
 {
+	const struct policy *pol = lic->pool->own ? s->policy : lic->pool->policy;
 	const struct policy_entry *pe;
 
-	if (s->policy == NULL || !lic->pool->own)
+	if (pol == NULL)
 		return 0;
-	if ((pe = policy_license(s->policy, lic->def.id)) != NULL && pe->linger > 0)
+	if ((pe = policy_license(pol, lic->def.id)) != NULL && pe->linger > 0)
 		return pe->linger;
-	if ((pe = policy_product(s->policy, lic->def.product)) != NULL)
+	if ((pe = policy_product(pol, lic->def.product)) != NULL)
 		return pe->linger;
 	return 0;
 }

@@ -17,16 +17,16 @@ struct refusal {
 /* include and exclude of section pe: 1 (f filled) when req may not use it. */
 int rules_admit(const struct policy *pol, const struct policy_entry *pe,
     const struct checkout_req *req, struct refusal *f);
-/* max and reserve of section pe over the seats it governs in pool p: of
+/* max and reserve of section pe (of policy pol) over the seats it governs in pool p: of
  * license lic (a license section), or of every license of its product (lic
  * NULL). 1 (f filled) when a new seat for req would break them. */
-int rules_max(struct store *s, struct pool *p, struct lic *lic, const struct policy_entry *pe,
-    const struct checkout_req *req, struct refusal *f);
-int rules_reserve(struct store *s, struct pool *p, struct lic *lic,
+int rules_max(struct store *s, const struct policy *pol, struct pool *p, struct lic *lic,
+    const struct policy_entry *pe, const struct checkout_req *req, struct refusal *f);
+int rules_reserve(struct store *s, const struct policy *pol, struct pool *p, struct lic *lic,
     const struct policy_entry *pe, const struct checkout_req *req, struct refusal *f);
 
 /* Lingering seats (rules.c). The linger of lic, from its license section
- * or else its product's; 0: none. */
+ * or else its product's, in the policy of its pool; 0: none. */
 long rules_linger_seconds(const struct store *s, const struct lic *lic);
 /* Keep the seat of lease l, just checked in, for its holder. */
 void rules_linger_add(struct store *s, const struct lease *l, long seconds);

@@ -468,6 +468,8 @@ store_free(struct store *s)
 		json_decref(s->pools[i]->mirror);
 		json_decref(s->pools[i]->released);
 		json_decref(s->pools[i]->refused);
+		policy_free(s->pools[i]->policy);
+		json_decref(s->pools[i]->policy_json);
 		free(s->pools[i]);
 	}
 	free(s->lics);
@@ -481,6 +483,7 @@ store_free(struct store *s)
 	holders_free(&s->addrs);
 	rules_linger_sweep(s, 1);
 	policy_free(s->policy);
+	json_decref(s->policy_json);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -684,10 +687,18 @@ store_set_policy(struct store *s, struct policy *policy)
 {
 	struct policy *old;
 
+	json_t *pj = policy != NULL ? policy_to_json(policy) : NULL, *old_json;
+
 	pthread_mutex_lock(&s->lock);
 	old = s->policy;
+	old_json = s->policy_json;
 	s->policy = policy;
+	s->policy_json = pj;
+	/* Backups get the policy with the licenses: make them fetch both. */
+	if (!(pj == NULL ? old_json == NULL : old_json != NULL && json_equal(pj, old_json)))
+		s->lic_gen++;
 	pthread_mutex_unlock(&s->lock);
+	json_decref(old_json);
 	policy_free(old);
 }
 
@@ -1081,12 +1092,13 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		rules_linger_take(s, p, req);
 	}
 	struct lic *first = lic_first_of_product(s, p, req->product);
-	/* The usage policy, of our own pool: the product's rules first. */
-	const struct policy *pol = p->own ? s->policy : NULL;
+	/* The usage policy of the pool (a Primary's, as it sent it, when we
+	 * serve its pool): the product's rules first. */
+	const struct policy *pol = p->own ? s->policy : p->policy;
 	const struct policy_entry *pe = pol ? policy_product(pol, req->product) : NULL;
 	if (pe != NULL && first != NULL && (rules_admit(pol, pe, req, &refusal) ||
-	    rules_max(s, p, NULL, pe, req, &refusal) ||
-	    rules_reserve(s, p, NULL, pe, req, &refusal))) {
+	    rules_max(s, pol, p, NULL, pe, req, &refusal) ||
+	    rules_reserve(s, pol, p, NULL, pe, req, &refusal))) {
 		policy_deny(s, req, first, &refusal, r);
 		goto out;
 	}
@@ -1108,8 +1120,8 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 			why = lf->code;
 		else if (c->def.count != LICENSE_UNLIMITED && c->in_use + c->lingering >= c->def.count)
 			why = "no_seats";
-		else if (le != NULL && (by_rule = (rules_max(s, p, c, le, req, lf) ||
-		    rules_reserve(s, p, c, le, req, lf))))
+		else if (le != NULL && (by_rule = (rules_max(s, pol, p, c, le, req, lf) ||
+		    rules_reserve(s, pol, p, c, le, req, lf))))
 			why = lf->code;
 		if (why == NULL) {
 			pick = c;

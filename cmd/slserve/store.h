@@ -79,6 +79,10 @@ struct pool {
 	int handing;		/* HANDBACK_* under way: no checkouts or checkins */
 	int64_t fenced_until_ms;	/* monotonic: we promised the Primary not to
 					 * take over before this (POST /v1/peer/fence) */
+	/* A Primary's usage policy, as it sent it with its licenses (its
+	 * policy_to_json, kept to tell a change); NULL: none. */
+	struct policy *policy;
+	json_t *policy_json;
 	/* This server's own pool: when a backup last polled, and how often. */
 	int64_t backup_seen_ms;
 	double backup_interval;
@@ -151,6 +155,7 @@ struct store {
 	size_t live;
 
 	struct policy *policy;	/* the own pool's usage policy; NULL: none */
+	json_t *policy_json;	/* the same for backups (store_own_licenses) */
 	struct linger *lingers;	/* seats kept for their holders (rules.c) */
 
 	uint64_t lic_gen;	/* bumped by each store_set_licenses */
