@@ -243,29 +243,6 @@ load_rules(const struct policy *p, cfg_t *sec, const char *kind, const char *opt
 	return 0;
 }
 
-/* "7d", "12h", "30m", "90s" or "3600" (seconds): seconds, or -1. */
-static long
-parse_duration(const char *s)
-{
-	char *end;
-	long unit = 1;
-
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (!isdigit((unsigned char)s[0]) || errno != 0 || v > POLICY_BORROW_MAX)
-		return -1;
-	switch (*end) {
-	case '\0': case 's': unit = 1; break;
-	case 'm': unit = 60; break;
-	case 'h': unit = 3600; break;
-	case 'd': unit = 86400; break;
-	default: return -1;
-	}
-	if (*end != '\0' && end[1] != '\0')
-		return -1;
-	return v * unit;
-}
-
 /* The seats of a product, or of one license; -1: unlimited; -2: none. */
 static long
 seats_of(const struct license_set *set, const char *name, int is_license)
@@ -315,7 +292,8 @@ load_entry(struct policy *p, cfg_t *sec, const char *kind, const char *path,
 		entry_error(e, path, kind, t, "linger", pe->line, "%s \"%.64s\": linger must be "
 		    "0 to %ld seconds", kind, t, POLICY_LINGER_MAX);
 	s = cfg_getstr(sec, "borrow");
-	if (s[0] != '\0' && (pe->borrow = parse_duration(s)) <= 0)
+	if (s[0] != '\0' && ((pe->borrow = util_parse_duration(s)) <= 0 ||
+	    pe->borrow > POLICY_BORROW_MAX))
 		entry_error(e, path, kind, t, "borrow", pe->line, "%s \"%.64s\": borrow \"%.32s\": "
 		    "want a duration of 1 second to 366 days (90s, 30m, 12h, 7d)", kind, t, s);
 	pe->queue = cfg_getbool(sec, "queue") == cfg_true;

@@ -395,3 +395,79 @@ bob_gets_seat() { co_as cad bob h2; [ "$HTTP_CODE" = 201 ]; }
 	co_as cad bob h2
 	sl_expect_code 201
 }
+
+# leases_field ID FIELD: one field of lease ID in s1's GET /v1/leases.
+leases_field() {
+	sl_admin s1 GET /v1/leases
+	jq -r --arg id "$1" --arg f "$2" '.leases[] | select(.lease == $id) | .[$f]' <<<"$HTTP_BODY"
+}
+
+# in_use_is ID N: license ID has N seats in use.
+in_use_is() { [ "$(sl_in_use "$U" "$1")" = "$2" ]; }
+
+@test "borrow: no heartbeats, a fixed end that survives kill -9; longer than allowed or not allowed: 403" {
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 2 never any 30; sl_lic sim-hard sim 1 never any 0;
+	    sl_lic view-free viewer unlimited never any 60)
+	printf 'product "cad" { borrow = "1h" }\nlicense "sim-hard" { borrow = "8s" }\n' >"$OPT"
+	opt_start
+	co '"product":"cad","user":"alice","host":"h1","borrow":3601'
+	sl_expect_code 403
+	sl_json '.error == "borrow_too_long" and .borrow_max == 3600 and .message == "a borrow of product \"cad\" is at most 3600 seconds; 3601 asked"'
+	co '"product":"viewer","user":"alice","host":"h1","borrow":60'
+	sl_expect_code 403
+	sl_json '.error == "borrow_not_allowed" and .borrow_max == 0'
+	co '"product":"cad","user":"alice","host":"h1","borrow":0'
+	sl_expect_error 400 bad_request
+	[ "$(sl_license_field "$U" cad-1 in_use)" = 0 ]
+	# A borrow of a soft license: no heartbeat interval, its end in the answer.
+	now=$(date +%s)
+	co '"product":"cad","user":"alice","host":"h1","borrow":8'
+	sl_expect_code 201
+	sl_json '.heartbeat_interval == 0 and .expires_in <= 8 and .expires_in >= 7 and
+	    (.borrowed_until - $now | . >= 7 and . <= 9)' --argjson now "$now"
+	cad=$(jq -r .lease <<<"$HTTP_BODY")
+	until=$(jq -r .borrowed_until <<<"$HTTP_BODY")
+	[ "$(leases_field "$cad" borrowed_until)" = "$until" ]
+	# A heartbeat renews nothing.
+	sl_req POST "$U/v1/leases/$cad/heartbeat" -
+	sl_expect_code 200
+	sl_json '.heartbeat_interval == 0 and .expires_in <= 8 and .borrowed_until == ($u | tonumber)' --arg u "$until"
+	# A hard license's seat borrowed ends at its time too.
+	co '"product":"sim","user":"alice","host":"h1","borrow":8'
+	sl_expect_code 201
+	sim=$(jq -r .lease <<<"$HTTP_BODY")
+	# kill -9 and a restart keep both, with the same end.
+	sl_stop s1 KILL
+	sl_start s1
+	[ "$(leases_field "$cad" borrowed_until)" = "$until" ]
+	[ -n "$(leases_field "$sim" borrowed_until)" ]
+	[ "$(sl_in_use "$U" cad-1)" = 1 ] && [ "$(sl_in_use "$U" sim-hard)" = 1 ]
+	# Both end by themselves, within a few seconds of their time (not the
+	# soft license's timeout of 30 s, and never for the hard one).
+	sl_until 15 in_use_is cad-1 0
+	[ "$(date +%s)" -ge "$until" ]
+	sl_until 5 in_use_is sim-hard 0
+	sl_usage_has s1 '.event == "expire" and .lease == "'"$cad"'"'
+}
+
+@test "slcheck checkout --borrow: a token that checks in early; slctl leases shows when it ends" {
+	printf 'product "cad" { borrow = "7d" }\n' >"$OPT"
+	opt_start
+	run --separate-stderr "$SLCHECK" -s "$U" checkout --borrow 8d cad
+	assert_equal "$status" 4
+	[[ $stderr == *"borrow_too_long"*"at most 604800 seconds; 691200 asked"* ]] || { echo "$stderr" >&2; false; }
+	run --separate-stderr "$SLCHECK" -s "$U" checkout --borrow soon cad
+	assert_equal "$status" 64
+	run --separate-stderr "$SLCHECK" -s "$U" checkout --borrow 7d cad
+	assert_success
+	token=$output
+	lease=${token%%:*}
+	until=$(leases_field "$lease" borrowed_until)
+	[ "$((until - $(date +%s)))" -ge $((7 * 86400 - 5)) ]
+	run "$SLCTL" -s "$U" -D "$SL_TMP/s1/state" leases
+	assert_success
+	assert_line --regexp "^${lease:0:8} +cad-1 .* borrowed until $(date -d "@$until" '+%Y-%m-%d %H:%M:%S')\$"
+	run "$SLCHECK" -s "$U" checkin "$token"
+	assert_success
+	[ "$(sl_license_field "$U" cad-1 in_use)" = 0 ]
+}

@@ -14,6 +14,7 @@ product "cad" {
   reserve = { "1 group:eda" }
   max     = { "1 user:*" }
   exclude = { "user:mallory" }
+  borrow  = "1h"
 }
 O
 	fo_config A 'options = "options.conf"'
@@ -118,4 +119,42 @@ b_grants_bob() { co_pool "$UB" bob A; [ "$HTTP_CODE" = 201 ]; }
 	fo_expect 403 '.error == "excluded" and .rule == "exclude \"user:mallory\""'
 	co_pool "$UB" bob A
 	fo_expect 409 '.error == "max_reached"'
+}
+
+# borrowed_until NAME ID: borrowed_until of lease ID in server NAME's leases.
+borrowed_until() {
+	fo_leases "$1" | jq -r --arg id "$2" '.leases[] | select(.lease == $id) | .borrowed_until'
+}
+
+# b_grants_alice: B grants a seat of A's pool to alice.
+b_grants_alice() { co_pool "$UB" alice A; [ "$HTTP_CODE" = 201 ]; }
+
+# a_holds ID UNTIL: A lists lease ID with that end.
+a_holds() { [ "$(borrowed_until A "$1")" = "$2" ]; }
+
+@test "a borrowed seat keeps its end through a takeover and a handback" {
+	co_pool "$UA" carol
+	fo_expect 201
+	c=$(jq -r .lease <<<"$HTTP_BODY")
+	sl_req POST "$UA/v1/checkout" '{"product":"cad","client":"c","user":"carol2","host":"h","borrow":3600}'
+	fo_expect 201 '.heartbeat_interval == 0'
+	l=$(jq -r .lease <<<"$HTTP_BODY")
+	until=$(jq -r .borrowed_until <<<"$HTTP_BODY")
+	sl_until $((2 + FO_MARGIN)) eval '[[ " $(fo_mirror_ids B A) " == *" $l "* ]]'
+	fo_kill9 A
+	# carol and carol2 hold 2 of 3; the last is eda's: alice's.
+	sl_until "$(fo_takeover_limit)" b_grants_alice
+	[ "$(borrowed_until B "$l")" = "$until" ]
+	fo_heartbeat "$UB" "$l"
+	fo_expect 200 '.heartbeat_interval == 0 and .borrowed_until == ($u | tonumber)' --arg u "$until"
+	# The Primary's policy on the backup: a borrow over an hour is refused.
+	fo_checkin "$UB" "$c"
+	fo_expect 200
+	sl_req POST "$UB/v1/checkout" '{"product":"cad","pool":"A","client":"c","user":"dave2","host":"h","borrow":3601}'
+	fo_expect 403 '.error == "borrow_too_long"'
+	sl_start A
+	sl_until $((5 + FO_MARGIN)) a_holds "$l" "$until"
+	sl_until $((5 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
+	fo_heartbeat "$UA" "$l"
+	fo_expect 200 '.borrowed_until == ($u | tonumber)' --arg u "$until"
 }

@@ -75,6 +75,8 @@ checkout_body(const struct checkout_request *req, const char *pool)
 		return NULL;
 	if (pool != NULL)
 		json_object_set_new(o, "pool", json_string(pool));
+	if (req->borrow > 0)
+		json_object_set_new(o, "borrow", json_integer(req->borrow));
 	if (user != NULL && *user != '\0' && strlen(user) < 256)
 		json_object_set_new(o, "user", json_string(user));
 	if (host[0] != '\0')

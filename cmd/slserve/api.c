@@ -162,6 +162,12 @@ api_checkout(struct req *r, const char *arg)
 	cr.user = json_str(o, "user", "");
 	cr.host = json_str(o, "host", "");
 	cr.pid = (long)json_int(o, "pid", 0);
+	cr.borrow = (long)json_int(o, "borrow", 0);
+	if (json_object_get(o, "borrow") != NULL && (cr.borrow < 1 || cr.borrow > 366L * 86400)) {
+		req_error(r, 400, "bad_request", "field \"borrow\": seconds, 1 to 31622400");
+		json_decref(o);
+		return;
+	}
 	cr.addr = req_addr(r);
 	char why[512];
 	if ((cr.pool == NULL || strcmp(cr.pool, r->srv->cfg.name) == 0) &&

@@ -321,3 +321,17 @@ rules_linger_take(struct store *s, const struct pool *p, const struct checkout_r
 	}
 	return 0;
 }
+
+long
+rules_borrow_seconds(const struct policy *pol, const struct lic *lic)
+{
+	const struct policy_entry *pe;
+
+	if (pol == NULL)
+		return 0;
+	if ((pe = policy_license(pol, lic->def.id)) != NULL && pe->borrow > 0)
+		return pe->borrow;
+	if ((pe = policy_product(pol, lic->def.product)) != NULL)
+		return pe->borrow;
+	return 0;
+}

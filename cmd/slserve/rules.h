@@ -25,6 +25,10 @@ int rules_max(struct store *s, const struct policy *pol, struct pool *p, struct 
 int rules_reserve(struct store *s, const struct policy *pol, struct pool *p, struct lic *lic,
     const struct policy_entry *pe, const struct checkout_req *req, struct refusal *f);
 
+/* The longest borrow of lic's seats in policy pol, from its license
+ * section or else its product's; 0: no borrowing. */
+long rules_borrow_seconds(const struct policy *pol, const struct lic *lic);
+
 /* Lingering seats (rules.c). The linger of lic, from its license section
  * or else its product's, in the policy of its pool; 0: none. */
 long rules_linger_seconds(const struct store *s, const struct lic *lic);

@@ -794,6 +794,15 @@ set_int(json_t *o, const char *key, json_int_t v)
 	json_object_set_new_nocheck(o, key, json_integer(v));
 }
 
+/* Whole seconds left of a borrow (0 when over). */
+static long
+borrow_left(const struct lease *l)
+{
+	int64_t left = l->borrowed_until_ms - now_ms();
+
+	return left > 0 ? (long)((left + 999) / 1000) : 0;
+}
+
 static json_t *
 lease_grant_json(const struct store *s, const struct lease *l)
 {
@@ -804,6 +813,13 @@ lease_grant_json(const struct store *s, const struct lease *l)
 	set_str(o, "product", l->product);
 	set_str(o, "pool", l->lic->pool->name);
 	set_str(o, "server", s->name);
+	if (l->borrowed_until_ms > 0) {
+		/* A borrow needs no heartbeats: it ends at a fixed time. */
+		set_int(o, "expires_in", borrow_left(l));
+		set_int(o, "heartbeat_interval", 0);
+		set_int(o, "borrowed_until", l->borrowed_until_ms / 1000);
+		return o;
+	}
 	set_int(o, "expires_in", l->lic->def.timeout);
 	set_int(o, "heartbeat_interval", heartbeat_interval(l->lic->def.timeout));
 	return o;
@@ -849,6 +865,8 @@ lease_record_json(const struct lease *l)
 
 	if (l->adopted)
 		json_object_set_new(o, "adopted", json_true());
+	if (l->borrowed_until_ms > 0)
+		set_int(o, "borrowed_until_ms", l->borrowed_until_ms);
 	return o;
 }
 
@@ -1179,6 +1197,25 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		usage_deny(s, req, reason_lic, full ? "no_seats" : reason);
 		goto out;
 	}
+	if (req->borrow > 0) {
+		long allowed = rules_borrow_seconds(pol, pick);
+		if (allowed == 0 || req->borrow > allowed) {
+			s->denials++;
+			pick->fails++;
+			if (allowed == 0)
+				reply_error(r, 403, "borrow_not_allowed", "license \"%s\" of product "
+				    "\"%s\" may not be borrowed (no borrow in the usage policy)",
+				    pick->def.id, req->product);
+			else
+				reply_error(r, 403, "borrow_too_long", "a borrow of product \"%s\" "
+				    "is at most %ld seconds; %ld asked", req->product, allowed,
+				    req->borrow);
+			json_object_set_new(r->body, "borrow_max", json_integer(allowed));
+			usage_deny(s, req, pick, allowed == 0 ? "borrow_not_allowed" :
+			    "borrow_too_long");
+			goto out;
+		}
+	}
 	if (s->max_leases > 0 && (long)s->live >= s->max_leases) {
 		s->denials++;
 		reply_error(r, 503, "too_many_leases_total", "server \"%s\" holds %zu live "
@@ -1222,6 +1259,11 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 	l->expires_ms = now_ms() + (pick->def.timeout > 0 ? pick->def.timeout * 1000 :
 	    s->confirm_timeout_ms);
 	r->unconfirmed = pick->def.timeout == 0;
+	if (req->borrow > 0) {
+		/* A borrow ends at its time, hard license or soft, held or not. */
+		l->borrowed_until_ms = l->expires_ms = now_ms() + req->borrow * 1000;
+		r->unconfirmed = 0;
+	}
 	l->journaled_ms = l->expires_ms;
 	l->lic = pick;
 	lease_link(s, l);
@@ -1340,7 +1382,8 @@ lease_journal_expiry(struct store *s, struct lease *l)
 static void
 lease_confirm(struct store *s, struct lease *l)
 {
-	if (l->lic->def.timeout != 0 || l->expires_ms == 0 || l->tomb_until_ms > 0)
+	if (l->lic->def.timeout != 0 || l->expires_ms == 0 || l->tomb_until_ms > 0 ||
+	    l->borrowed_until_ms > 0)
 		return;
 	json_t *lj = json_object();
 	set_str(lj, "id", l->id);
@@ -1387,7 +1430,14 @@ store_heartbeat(struct store *s, const char *id, const char *pool, struct reply 
 
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_lock(&s->lock);
-	if ((l = lease_for_holder(s, id, pool, 0, r)) != NULL) {
+	if ((l = lease_for_holder(s, id, pool, 0, r)) != NULL && l->borrowed_until_ms > 0) {
+		/* Nothing to renew: the borrow ends at its time. */
+		r->status = 200;
+		r->body = json_pack("{s:s, s:I, s:I, s:I}", "lease", l->id, "expires_in",
+		    (json_int_t)borrow_left(l), "heartbeat_interval", (json_int_t)0,
+		    "borrowed_until", (json_int_t)(l->borrowed_until_ms / 1000));
+		r->wait_seq = l->journaled_seq > l->seq ? l->journaled_seq : l->seq;
+	} else if (l != NULL) {
 		long t = l->lic->def.timeout;
 		if (t == 0 && l->expires_ms > 0) {
 			lease_confirm(s, l);
@@ -1615,6 +1665,9 @@ store_list_leases(struct store *s, const char *product, struct reply *r)
 			    (l->expires_ms - now) > 0 ? (l->expires_ms - now + 999) / 1000 : 0));
 		else
 			json_object_set_new(o, "expires_in", json_null());
+		if (l->borrowed_until_ms > 0)
+			json_object_set_new(o, "borrowed_until",
+			    json_integer(l->borrowed_until_ms / 1000));
 		json_array_append_new(arr, o);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -1731,6 +1784,8 @@ expiry_resumed(const struct lease *l, int64_t recorded, int64_t now)
 	long t = l->lic->def.timeout;
 	int64_t e = recorded + t * 500, cap = now + t * 1000;
 
+	if (l->borrowed_until_ms > 0)
+		return l->borrowed_until_ms;	/* neither more nor less */
 	if (t == 0 && recorded > 0 && l->lic->retired)
 		e = cap = now + RETIRED_GRACE_MS;
 	else if (recorded == 0)		/* no expiry recorded: a hard lease's */

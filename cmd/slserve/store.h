@@ -40,6 +40,8 @@ struct lease {
 	long pid;
 	time_t since;
 	int64_t expires_ms;	/* wall clock; 0 = hard lease, held until checkin */
+	int64_t borrowed_until_ms;	/* > 0: a borrow, ending then whatever
+					 * happens (expires_ms is the same) */
 	int64_t journaled_ms;	/* its expiry as the journal last recorded it */
 	uint64_t journaled_seq;	/* the record of that: a promise waits for it */
 	int64_t tomb_until_ms;	/* > 0: revoked or handed back; kept to answer 410 */
@@ -103,6 +105,7 @@ struct checkout_req {
 	const char *product, *pool, *lease, *client, *user, *host;
 	long pid;
 	const char *addr;	/* the client's address (not asserted by it); NULL none */
+	long borrow;		/* seconds of a borrow; 0: an ordinary seat */
 };
 
 /* Live leases by holder (client, user, host) or by address (store.c). */
