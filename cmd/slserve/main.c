@@ -181,7 +181,7 @@ server_reload(struct server *srv, json_t **changes, char *err, size_t errlen)
 	pthread_mutex_lock(&srv->reload_lock);
 	if (load_licenses(srv, &set, err, errlen) != 0) {
 		pthread_mutex_unlock(&srv->reload_lock);
-		log_warnx("reload: licenses and policy unchanged: %s", err);
+		log_warnx("reload: licenses unchanged, usage policy unchanged: %s", err);
 		return -1;
 	}
 	/* The licenses and the policy that governs them change together, or
@@ -190,7 +190,7 @@ server_reload(struct server *srv, json_t **changes, char *err, size_t errlen)
 	if (load_policy(srv, &set, &policy, err, errlen) != 0) {
 		license_set_free(&set);
 		pthread_mutex_unlock(&srv->reload_lock);
-		log_warnx("reload: licenses and policy unchanged: %s", err);
+		log_warnx("reload: licenses unchanged, usage policy unchanged: %s", err);
 		return -1;
 	}
 	store_set_licenses(srv->store, &set, changes);
