@@ -471,3 +471,25 @@ in_use_is() { [ "$(sl_in_use "$U" "$1")" = "$2" ]; }
 	assert_success
 	[ "$(sl_license_field "$U" cad-1 in_use)" = 0 ]
 }
+
+@test "slctl report --json counts denials by reason" {
+	printf 'product "cad" {\n  max = { "1 user:*" }\n  exclude = { "user:mallory" }\n}\n' >"$OPT"
+	opt_start
+	co_as cad alice h1
+	sl_expect_code 201
+	co_as cad alice h2
+	refused 409 max_reached
+	co_as cad mallory h1
+	refused 403 excluded
+	co_as cad mallory h2
+	refused 403 excluded
+	co_as cad bob h1
+	sl_expect_code 201
+	co_as cad carol h1
+	sl_expect_error 409 no_seats
+	sl_usage_has s1 '.event == "deny" and .error == "no_seats"'
+	run "$SLCTL" -D "$SL_TMP/s1/state" report --json
+	assert_success
+	jq -e '.rows[] | select(.license == "cad-1") | .denials == 4 and
+	    .denials_by_reason == {"max_reached": 1, "excluded": 2, "no_seats": 1}' <<<"$output"
+}
