@@ -116,6 +116,8 @@ load_groups(cfg_t *cfg, const char *kind, const char *path, struct policy_group 
 				    "invalid member \"%.64s\"", kind, t, mem);
 				continue;
 			}
+			if (policy_group_has(pg, mem))
+				continue;	/* counted once */
 			if ((pg->members[pg->n++] = strdup(mem)) == NULL)
 				return -1;
 		}
@@ -507,6 +509,8 @@ groups_from_json(json_t *o, struct policy_group **vp, size_t *np, char *err, siz
 				snprintf(err, errlen, "policy: group \"%.64s\": invalid member", name);
 				return -1;
 			}
+			if (policy_group_has(g, s))
+				continue;
 			if ((g->members[g->n++] = strdup(s)) == NULL)
 				goto nomem;
 		}

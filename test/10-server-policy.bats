@@ -493,3 +493,31 @@ in_use_is() { [ "$(sl_in_use "$U" "$1")" = "$2" ]; }
 	jq -e '.rows[] | select(.license == "cad-1") | .denials == 4 and
 	    .denials_by_reason == {"max_reached": 1, "excluded": 2, "no_seats": 1}' <<<"$output"
 }
+
+@test "max per host and per hostgroup: host:* and hostgroup:* count each on its own" {
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 10 never any 30)
+	cat >"$OPT" <<'O'
+hostgroup "lab" { members = { "ws1", "ws2", "ws1" } }
+hostgroup "office" { members = { "pc1", "pc2" } }
+product "cad" { max = { "1 host:*", "2 hostgroup:*" } }
+O
+	opt_start
+	co_as cad alice ws1
+	sl_expect_code 201
+	co_as cad bob ws1
+	refused 409 max_reached
+	sl_json '.rule == "max \"1 host:*\"" and (.message | startswith("host \"ws1\" holds 1 seat of product \"cad\""))'
+	co_as cad bob ws2
+	sl_expect_code 201
+	co_as cad carol ws3
+	sl_expect_code 201
+	# the lab holds two: its third host is refused, the office is not
+	printf 'hostgroup "lab" { members = { "ws1", "ws2", "ws4" } }\nhostgroup "office" { members = { "pc1", "pc2" } }\nproduct "cad" { max = { "1 host:*", "2 hostgroup:*" } }\n' >"$OPT"
+	reload_api
+	sl_expect_code 200
+	co_as cad dave ws4
+	refused 409 max_reached
+	sl_json '.rule == "max \"2 hostgroup:*\"" and (.message | startswith("hostgroup \"lab\" holds 2 seats"))'
+	co_as cad dave pc1
+	sl_expect_code 201
+}

@@ -56,15 +56,46 @@ counts(const struct policy_rule *r, const struct policy_group *group,
 	}
 }
 
+/* The live leases of one license that rule r counts, from its tallies by
+ * user and by host: a lookup per name, not a walk over its leases. -1 when
+ * a tally lost count. */
+static long
+held_tallied(struct lic *c, const struct policy_rule *r, const struct policy_group *group,
+    const struct checkout_req *req)
+{
+	const struct policy_target *t = &r->target;
+	const struct policy_group *g = t->each ? group : t->group;
+	struct tally *tt = t->kind == POLICY_HOST || t->kind == POLICY_HOSTGROUP ? &c->hosts :
+	    &c->users;
+	long n = 0, k;
+
+	if (t->kind == POLICY_ALL)
+		return c->in_use;
+	if (t->kind == POLICY_USER || t->kind == POLICY_HOST)
+		return tally_count(tt, t->each ? (t->kind == POLICY_USER ? req->user :
+		    req->host) : t->name);
+	for (size_t i = 0; g != NULL && i < g->n; i++) {
+		if ((k = tally_count(tt, g->members[i])) < 0)
+			return -1;
+		n += k;
+	}
+	return n;
+}
+
 static long
 held(const struct scope *sc, const struct policy_rule *r, const struct policy_group *group,
     const struct checkout_req *req)
 {
-	long n = 0;
+	long n = 0, k;
 
-	for (struct lic *c = scope_first(sc); c != NULL; c = scope_next(sc, c))
+	for (struct lic *c = scope_first(sc); c != NULL; c = scope_next(sc, c)) {
+		if ((k = held_tallied(c, r, group, req)) >= 0) {
+			n += k;
+			continue;
+		}
 		for (const struct lease *l = c->live; l != NULL; l = l->lic_next)
 			n += counts(r, group, req, l);
+	}
 	return n;
 }
 

@@ -358,6 +358,20 @@ holders_free(struct tally *t)
 	t->n = t->nbuckets = 0;
 }
 
+long
+tally_count(struct tally *t, const char *key)
+{
+	return t->lost ? -1 : holder_leases(t, key, "", "");
+}
+
+void
+lic_free(struct lic *l)
+{
+	holders_free(&l->users);
+	holders_free(&l->hosts);
+	free(l);
+}
+
 /* Count a live lease in or out of its holder, its address and the total. */
 static void
 lease_count(struct store *s, const struct lease *l, int delta)
@@ -386,6 +400,8 @@ lease_link(struct store *s, struct lease *l)
 	s->nleases++;
 	if (l->tomb_until_ms == 0 && l->lic != NULL) {
 		l->lic->in_use++;
+		holder_count(&l->lic->users, l->user, "", "", 1);
+		holder_count(&l->lic->hosts, l->host, "", "", 1);
 		l->lic_prev = NULL;
 		l->lic_next = l->lic->live;
 		if (l->lic->live != NULL)
@@ -417,6 +433,8 @@ lease_unlink(struct store *s, struct lease *l)
 	s->nleases--;
 	if (l->tomb_until_ms == 0 && l->lic != NULL) {
 		l->lic->in_use--;
+		holder_count(&l->lic->users, l->user, "", "", -1);
+		holder_count(&l->lic->hosts, l->host, "", "", -1);
 		if (l->lic_prev != NULL)
 			l->lic_prev->lic_next = l->lic_next;
 		else
@@ -463,7 +481,7 @@ store_free(struct store *s)
 		free(l);
 	}
 	for (size_t i = 0; i < s->nlics; i++)
-		free(s->lics[i]);
+		lic_free(s->lics[i]);
 	for (size_t i = 0; i < s->npools; i++) {
 		json_decref(s->pools[i]->mirror);
 		json_decref(s->pools[i]->released);
@@ -671,7 +689,7 @@ lic_drop_retired(struct store *s)
 			for (struct lease *x = s->head; x != NULL && !referenced; x = x->next)
 				referenced = x->lic == l;
 			if (!referenced) {
-				free(l);
+				lic_free(l);
 				continue;
 			}
 		}

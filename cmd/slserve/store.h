@@ -17,6 +17,13 @@ struct policy;
 enum pool_status { POOL_HOT, POOL_HOT_WARM, POOL_WARM, POOL_HOT_RETRY };
 const char *pool_status_str(enum pool_status s);
 
+/* Live leases by holder (client, user, host) or by address (store.c). */
+struct tally {
+	struct holder **buckets;
+	size_t n, nbuckets;
+	int lost;		/* an allocation failed: count by scanning */
+};
+
 struct lic {
 	struct license def;
 	struct pool *pool;
@@ -25,6 +32,7 @@ struct lic {
 	int retired;		/* gone from the licenses file; kept while leased */
 	struct lic *prod_next;	/* next in its product_index chain */
 	struct lease *live;	/* its live leases (not tombstones), for the policy */
+	struct tally users, hosts;	/* the same counted by user, by host */
 	long lingering;		/* seats held by a linger after their checkin */
 };
 
@@ -106,13 +114,6 @@ struct checkout_req {
 	long pid;
 	const char *addr;	/* the client's address (not asserted by it); NULL none */
 	long borrow;		/* seconds of a borrow; 0: an ordinary seat */
-};
-
-/* Live leases by holder (client, user, host) or by address (store.c). */
-struct tally {
-	struct holder **buckets;
-	size_t n, nbuckets;
-	int lost;		/* an allocation failed: count by scanning */
 };
 
 struct store {
