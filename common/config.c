@@ -372,6 +372,7 @@ static cfg_opt_t server_opts[] = {
 	CFG_INT("max_leases_per_client", 0, CFGF_NONE),
 	CFG_INT("max_leases_per_ip", 1000, CFGF_NONE),
 	CFG_INT("max_leases", 1000000, CFGF_NONE),
+	CFG_INT("queue_max_wait", 300, CFGF_NONE),
 	CFG_BOOL("fsync", cfg_true, CFGF_NONE),
 	CFG_BOOL("synchronous_backup", cfg_true, CFGF_NONE),
 	CFG_INT("compact_after", 100000, CFGF_NONE),
@@ -453,7 +454,7 @@ config_load_files(const char *path, struct server_config *c, int check_files, ch
 	static const char *const tracked[] = { "name", "listen", "url", "state_dir",
 	    "licenses", "options", "admin_token_file", "peer_token_file", "trusted_keys", "hostname",
 	    "max_body", "max_connections", "max_connections_per_ip", "connection_timeout",
-	    "request_timeout", "max_leases_per_client", "max_leases_per_ip", "max_leases",
+	    "request_timeout", "max_leases_per_client", "max_leases_per_ip", "max_leases", "queue_max_wait",
 	    "fsync", "synchronous_backup", "compact_after", "min_sync_interval", "handback_wait", "confirm_timeout", "failover|url",
 	    "failover|poll_interval", "failover|fail_after", "failover|witness",
 	    "tls|cert", "tls|key", "ca", "user", "allow_root", "public_status", NULL };
@@ -534,6 +535,10 @@ config_load_files(const char *path, struct server_config *c, int check_files, ch
 	c->max_leases = cfg_getint(cfg, "max_leases");
 	if (c->max_leases < 0)
 		opt_error(&e, path, "", "max_leases", "max_leases must not be negative");
+	c->queue_max_wait = cfg_getint(cfg, "queue_max_wait");
+	if (c->queue_max_wait < 0 || c->queue_max_wait > 3600)
+		opt_error(&e, path, "", "queue_max_wait", "queue_max_wait must be 0 to 3600 "
+		    "seconds");
 	c->fsync = cfg_getbool(cfg, "fsync") == cfg_true;
 	c->synchronous_backup = cfg_getbool(cfg, "synchronous_backup") == cfg_true;
 	c->compact_after = cfg_getint(cfg, "compact_after");

@@ -78,6 +78,7 @@ struct server_config {
 	long max_leases_per_client;	/* 0 = no limit, here and below */
 	long max_leases_per_ip;		/* live leases granted to one address */
 	long max_leases;		/* live leases in all */
+	long queue_max_wait;		/* seconds a checkout may wait in the queue */
 	int fsync;
 	int synchronous_backup;		/* a grant is answered once the backups have it */
 	long compact_after;		/* journal records before a snapshot */

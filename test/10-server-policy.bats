@@ -521,3 +521,108 @@ O
 	co_as cad dave pc1
 	sl_expect_code 201
 }
+
+# wait_co NAME USER WAIT: a checkout of cad as USER waiting up to WAIT
+# seconds, in the background; its answer in $SL_TMP/NAME.out (status code on
+# the last line).
+wait_co() {
+	curl -sS -m 30 -o "$SL_TMP/$1.body" -w '%{http_code}\n' -X POST "$U/v1/checkout" \
+	    -H 'Content-Type: application/json' \
+	    -d "{\"product\":\"cad\",\"client\":\"c\",\"user\":\"$2\",\"host\":\"h\",\"wait\":$3}" \
+	    >"$SL_TMP/$1.code" 2>&1 &
+	echo $! >"$SL_TMP/$1.curl"
+}
+
+# queued_is N: /v1/licenses shows N waiters for cad-1.
+queued_is() { [ "$(sl_license_field "$U" cad-1 queued)" = "$1" ]; }
+
+# answered NAME CODE: the background checkout NAME was answered CODE.
+answered() { [ "$(cat "$SL_TMP/$1.code" 2>/dev/null)" = "$2" ]; }
+
+@test "queue: two waiters are served in arrival order as seats free; queued shows them; a wait runs out with 409" {
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 never any 30)
+	printf 'product "cad" { queue = true }\n' >"$OPT"
+	opt_start
+	co_as cad alice h1
+	sl_expect_code 201
+	a=$(jq -r .lease <<<"$HTTP_BODY")
+	wait_co bob bob 20
+	sl_until 5 queued_is 1
+	wait_co carol carol 20
+	sl_until 5 queued_is 2
+	# a checkout without wait is refused at once, and does not queue
+	co_as cad dave h1
+	sl_expect_error 409 no_seats
+	queued_is 2
+	sl_req DELETE "$U/v1/leases/$a"
+	sl_expect_code 200
+	sl_until 5 answered bob 201
+	jq -e '.license == "cad-1" and .product == "cad"' "$SL_TMP/bob.body"
+	b=$(jq -r .lease "$SL_TMP/bob.body")
+	queued_is 1
+	answered carol "" || [ ! -s "$SL_TMP/carol.code" ]
+	sl_req DELETE "$U/v1/leases/$b"
+	sl_expect_code 200
+	sl_until 5 answered carol 201
+	sl_until 5 queued_is 0
+	sl_admin s1 GET /v1/leases
+	sl_json '[.leases[].user] == ["carol"]'
+	# A wait that runs out: its refusal, with how long it waited.
+	wait_co erin erin 1
+	sl_until 5 answered erin 409
+	jq -e '.error == "no_seats" and (.waited | . >= 0.9 and . < 3)' "$SL_TMP/erin.body"
+	curl -fsS -m 3 "$U/metrics" | grep -Fxq 'sl_queued_checkouts 0'
+}
+
+@test "queue: a waiter whose client goes away leaves the queue; without queue = true, wait is ignored" {
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 never any 30; sl_lic sim-1 sim 1 never any 30)
+	printf 'product "cad" { queue = true }\n' >"$OPT"
+	opt_start
+	co_as cad alice h1
+	a=$(jq -r .lease <<<"$HTTP_BODY")
+	wait_co gone gone 25
+	sl_until 5 queued_is 1
+	curl -fsS -m 3 "$U/metrics" | grep -Fxq 'sl_queued_checkouts 1'
+	kill "$(cat "$SL_TMP/gone.curl")"
+	sl_until 5 queued_is 0
+	sl_req DELETE "$U/v1/leases/$a"
+	sl_expect_code 200
+	[ "$(sl_license_field "$U" cad-1 in_use)" = 0 ]
+	# sim has no queue: a checkout with wait is answered at once
+	co_as sim alice h1
+	sl_expect_code 201
+	t0=$(date +%s%N)
+	co '"product":"sim","user":"bob","host":"h","wait":20'
+	sl_expect_error 409 no_seats
+	[ $((($(date +%s%N) - t0) / 1000000)) -lt 3000 ]
+}
+
+@test "queue: the first waiter the policy allows gets a freed seat; SIGTERM answers waiters 503" {
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 2 never any 30)
+	printf 'product "cad" {\n  max = { "1 user:*" }\n  queue = true\n}\n' >"$OPT"
+	opt_start
+	co_as cad alice h1
+	a=$(jq -r .lease <<<"$HTTP_BODY")
+	co_as cad carol h1
+	c=$(jq -r .lease <<<"$HTTP_BODY")
+	wait_co alice2 alice 20
+	sl_until 5 queued_is 1
+	wait_co bob bob 20
+	sl_until 5 queued_is 2
+	# carol's seat frees: alice, first in line, may not hold two; bob may.
+	sl_req DELETE "$U/v1/leases/$c"
+	sl_until 5 answered bob 201
+	queued_is 1
+	# alice lets her seat go: her waiting checkout takes one.
+	sl_req DELETE "$U/v1/leases/$a"
+	sl_until 5 answered alice2 201
+	queued_is 0
+	# A waiter when the server stops is answered, and the stop is prompt.
+	wait_co dave dave 25
+	sl_until 5 queued_is 1
+	pid=$(sl_pid s1)
+	kill -TERM "$pid"
+	sl_until 5 answered dave 503
+	jq -e '.error == "stopping"' "$SL_TMP/dave.body"
+	sl_wait_gone "$pid" 5
+}

@@ -10,6 +10,7 @@ const struct json_field api_checkout_fields[] = {
 	{ "host", JK_TEXT, 0 },
 	{ "pid", JK_UINT, 0 },
 	{ "borrow", JK_UINT, 0 },
+	{ "wait", JK_UINT, 0 },
 	{ NULL, 0, 0 }
 };
 

@@ -24,6 +24,7 @@
 #include "license.h"
 #include "log.h"
 #include "policy.h"
+#include "queue.h"
 #include "server.h"
 #include "state.h"
 #include "usage.h"
@@ -588,6 +589,7 @@ main(int argc, char **argv)
 			json_decref(changes);
 		}
 		failover_tick_fast(&srv);
+		queue_serve(&srv);
 		int64_t now = util_mono_ms();
 		if (now - last_tick >= 250) {
 			last_tick = now;
@@ -602,6 +604,7 @@ main(int argc, char **argv)
 	log_info("stopping: no new connections; finishing requests in flight");
 	httpd_quiesce(&srv);
 	atomic_store(&srv.draining, 1);
+	queue_stop(&srv);
 	failover_stop(&srv);
 	journal_sync_to(srv.journal, journal_last_seq(srv.journal));
 	struct timespec grace = { 0, 200 * 1000000L };

@@ -10,6 +10,7 @@
 #include "failover.h"
 #include "journal.h"
 #include "json.h"
+#include "queue.h"
 #include "server.h"
 #include "store.h"
 #include "util.h"
@@ -111,6 +112,8 @@ static const struct {
 	    "absent when unlimited.", "max", 1 },
 	{ "sl_license_denials_total", "counter",
 	    "Checkouts of the license's product refused since start (FAILS).", "fails", 0 },
+	{ "sl_license_queued", "gauge",
+	    "Checkouts waiting in the queue for the license's product.", "queued", 0 },
 };
 
 static void
@@ -328,9 +331,13 @@ api_metrics(struct req *r, const char *arg)
 	fprintf(f, "} %lld\n", (long long)srv->started);
 
 	json_t *lics = store_licenses_json(srv->store);
+	queue_annotate(lics);
 	put_licenses(f, lics);
 	json_decref(lics);
 	put_counters(f, srv->store);
+	put_header(f, "sl_queued_checkouts", "gauge",
+	    "Checkouts waiting in this server's queue for a seat (all products).");
+	fprintf(f, "sl_queued_checkouts %ld\n", queue_length());
 	put_journal(f, srv->journal);
 	put_failover(f, srv);
 	put_histogram(f, "sl_http_request_duration_seconds",

@@ -323,9 +323,10 @@ rules_linger_sweep(struct store *s, int all)
 	int64_t now = now_ms();
 
 	for (struct linger **pp = &s->lingers; *pp != NULL;) {
-		if (all || (*pp)->until_ms <= now)
+		if (all || (*pp)->until_ms <= now) {
 			linger_drop(pp);
-		else
+			s->free_gen++;	/* a seat for the queue (queue.c) */
+		} else
 			pp = &(*pp)->next;
 	}
 }

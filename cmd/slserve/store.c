@@ -433,6 +433,7 @@ lease_unlink(struct store *s, struct lease *l)
 	s->nleases--;
 	if (l->tomb_until_ms == 0 && l->lic != NULL) {
 		l->lic->in_use--;
+		s->free_gen++;
 		holder_count(&l->lic->users, l->user, "", "", -1);
 		holder_count(&l->lic->hosts, l->host, "", "", -1);
 		if (l->lic_prev != NULL)
@@ -715,9 +716,35 @@ store_set_policy(struct store *s, struct policy *policy)
 	/* Backups get the policy with the licenses: make them fetch both. */
 	if (!(pj == NULL ? old_json == NULL : old_json != NULL && json_equal(pj, old_json)))
 		s->lic_gen++;
+	s->free_gen++;
 	pthread_mutex_unlock(&s->lock);
 	json_decref(old_json);
 	policy_free(old);
+}
+
+int
+store_queue_allowed(struct store *s, const char *pool, const char *product)
+{
+	const struct policy_entry *pe;
+	struct pool *p;
+	int allowed = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if ((p = store_pool(s, pool)) != NULL) {
+		const struct policy *pol = p->own ? s->policy : p->policy;
+		allowed = pol != NULL && (pe = policy_product(pol, product)) != NULL && pe->queue;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return allowed;
+}
+
+uint64_t
+store_free_gen(struct store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	uint64_t gen = s->free_gen;
+	pthread_mutex_unlock(&s->lock);
+	return gen;
 }
 
 void
@@ -756,6 +783,7 @@ store_set_licenses(struct store *s, const struct license_set *set, json_t **chan
 	s->lic_index_stale = 1;		/* a product may have changed */
 	lic_drop_retired(s);
 	s->lic_gen++;
+	s->free_gen++;
 	pthread_mutex_unlock(&s->lock);
 	if (changes != NULL)
 		*changes = json_pack("{s:o, s:o, s:o}", "added", added, "removed", removed,
@@ -944,6 +972,8 @@ static void
 usage_deny(const struct store *s, const struct checkout_req *req, const struct lic *l,
     const char *code)
 {
+	if (req->quiet)
+		return;		/* a queued waiter asking again: counted once */
 	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:I, s:s}",
 	    "product", req->product, "pool", l ? l->pool->name : (req->pool ? req->pool : s->name),
 	    "client", req->client, "user", req->user, "host", req->host, "lease",
@@ -1061,14 +1091,16 @@ static void
 policy_deny(struct store *s, const struct checkout_req *req, struct lic *l,
     const struct refusal *f, struct reply *r)
 {
-	s->denials++;
-	if (strcmp(f->code, "excluded") == 0)
+	s->denials += !req->quiet;
+	if (req->quiet)
+		;
+	else if (strcmp(f->code, "excluded") == 0)
 		s->policy_denials[0]++;
 	else if (strcmp(f->code, "max_reached") == 0)
 		s->policy_denials[1]++;
 	else
 		s->policy_denials[2]++;
-	l->fails++;
+	l->fails += !req->quiet;
 	reply_error(r, f->status, f->code, "%s", f->message);
 	json_object_set_new(r->body, "rule", json_string(f->rule));
 	usage_deny(s, req, l, f->code);
@@ -1173,7 +1205,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		}
 	}
 	if (candidates == 0) {
-		s->denials++;
+		s->denials += !req->quiet;
 		reply_error(r, 404, "unknown_product", "no license for product \"%s\" in pool "
 		    "\"%s\"", req->product, p->name);
 		usage_deny(s, req, NULL, "unknown_product");
@@ -1184,11 +1216,11 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		goto out;
 	}
 	if (pick == NULL) {
-		s->denials++;
+		s->denials += !req->quiet;
 		for (struct lic *c = first; c != NULL;
 		    c = lic_of_product(c->prod_next, p, req->product))
 			if (!c->retired)
-				c->fails++;
+				c->fails += !req->quiet;
 		if (full && !p->own && req->lease != NULL)
 			note_refused(p, req);
 		long lingering = 0;
@@ -1218,8 +1250,8 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 	if (req->borrow > 0) {
 		long allowed = rules_borrow_seconds(pol, pick);
 		if (allowed == 0 || req->borrow > allowed) {
-			s->denials++;
-			pick->fails++;
+			s->denials += !req->quiet;
+			pick->fails += !req->quiet;
 			if (allowed == 0)
 				reply_error(r, 403, "borrow_not_allowed", "license \"%s\" of product "
 				    "\"%s\" may not be borrowed (no borrow in the usage policy)",
@@ -1235,7 +1267,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		}
 	}
 	if (s->max_leases > 0 && (long)s->live >= s->max_leases) {
-		s->denials++;
+		s->denials += !req->quiet;
 		reply_error(r, 503, "too_many_leases_total", "server \"%s\" holds %zu live "
 		    "leases, its limit (max_leases = %ld)", s->name, s->live, s->max_leases);
 		json_object_set_new(r->body, "limit", json_integer(s->max_leases));
@@ -1244,7 +1276,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 	}
 	if (s->max_leases_per_ip > 0 && req->addr != NULL && req->addr[0] != '\0' &&
 	    addr_lease_count(s, req->addr) >= s->max_leases_per_ip) {
-		s->denials++;
+		s->denials += !req->quiet;
 		reply_error(r, 429, "too_many_leases_per_ip", "address %s already holds %ld "
 		    "leases on server \"%s\" (max_leases_per_ip = %ld)", req->addr,
 		    s->max_leases_per_ip, s->name, s->max_leases_per_ip);
@@ -1255,7 +1287,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 	}
 	if (s->max_leases_per_client > 0 &&
 	    client_lease_count(s, req) >= s->max_leases_per_client) {
-		s->denials++;
+		s->denials += !req->quiet;
 		reply_error(r, 429, "too_many_leases", "this client already holds %ld leases "
 		    "(max_leases_per_client)", s->max_leases_per_client);
 		usage_deny(s, req, pick, "too_many_leases");

@@ -114,6 +114,8 @@ struct checkout_req {
 	long pid;
 	const char *addr;	/* the client's address (not asserted by it); NULL none */
 	long borrow;		/* seconds of a borrow; 0: an ordinary seat */
+	int quiet;		/* a queued waiter asking again: a refusal is not
+				 * counted or logged again (queue.c) */
 };
 
 struct store {
@@ -163,6 +165,7 @@ struct store {
 	struct linger *lingers;	/* seats kept for their holders (rules.c) */
 
 	uint64_t lic_gen;	/* bumped by each store_set_licenses */
+	uint64_t free_gen;	/* store_free_gen */
 	/* counters since start */
 	uint64_t grants, checkins, expiries, revokes, denials;
 	uint64_t policy_denials[3];	/* of denials: excluded, max_reached, reserved */
@@ -184,6 +187,11 @@ struct pool *store_add_pool(struct store *s, const char *name, const char *url);
 struct pool *store_pool(struct store *s, const char *name);
 
 void store_checkout(struct store *s, const struct checkout_req *req, struct reply *r);
+/* Does the usage policy of pool let waiters queue for product? */
+int store_queue_allowed(struct store *s, const char *pool, const char *product);
+/* Changes whenever a seat may have freed (a lease ended, a linger went,
+ * licenses or policy changed): the queue asks again only then. */
+uint64_t store_free_gen(struct store *s);
 /* pool: the pool the holder says the lease is of (?pool=), or NULL. */
 void store_heartbeat(struct store *s, const char *id, const char *pool, struct reply *r);
 void store_checkin(struct store *s, const char *id, const char *pool, struct reply *r);
