@@ -626,3 +626,36 @@ answered() { [ "$(cat "$SL_TMP/$1.code" 2>/dev/null)" = "$2" ]; }
 	jq -e '.error == "stopping"' "$SL_TMP/dave.body"
 	sl_wait_gone "$pid" 5
 }
+
+# slc_wait NAME USER: slcheck checkout --wait 20 cad as USER, in the
+# background: its token in $SL_TMP/NAME.tok, its status in NAME.rc.
+slc_wait() {
+	( USER=$2 LOGNAME=$2 "$SLCHECK" -s "$U" checkout --wait 20 cad >"$SL_TMP/$1.tok" \
+	    2>"$SL_TMP/$1.err"; echo $? >"$SL_TMP/$1.rc" ) &
+}
+
+# slc_done NAME: the background slcheck NAME has exited 0.
+slc_done() { [ "$(cat "$SL_TMP/$1.rc" 2>/dev/null)" = 0 ]; }
+
+@test "slcheck checkout --wait waits in the server's queue: two waiters served in arrival order, queued: 2" {
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 never any 30)
+	printf 'product "cad" { queue = true }\n' >"$OPT"
+	opt_start
+	USER=alice LOGNAME=alice run "$SLCHECK" -s "$U" checkout cad
+	assert_success
+	ta=$output
+	slc_wait bob bob
+	sl_until 5 queued_is 1
+	slc_wait carol carol
+	sl_until 5 queued_is 2
+	run "$SLCHECK" -s "$U" checkin "$ta"
+	assert_success
+	sl_until 5 slc_done bob
+	[ ! -e "$SL_TMP/carol.rc" ]
+	queued_is 1
+	run "$SLCHECK" -s "$U" checkin "$(cat "$SL_TMP/bob.tok")"
+	assert_success
+	sl_until 5 slc_done carol
+	sl_admin s1 GET /v1/leases
+	sl_json '[.leases[].user] == ["carol"]'
+}

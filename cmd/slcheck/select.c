@@ -77,6 +77,8 @@ checkout_body(const struct checkout_request *req, const char *pool)
 		json_object_set_new(o, "pool", json_string(pool));
 	if (req->borrow > 0)
 		json_object_set_new(o, "borrow", json_integer(req->borrow));
+	if (req->wait > 0)
+		json_object_set_new(o, "wait", json_integer(req->wait));
 	if (user != NULL && *user != '\0' && strlen(user) < 256)
 		json_object_set_new(o, "user", json_string(user));
 	if (host[0] != '\0')
@@ -307,8 +309,18 @@ select_checkout_wait(struct slc *s, struct checkout_request *req, double wait,
 		deadline = start + (int64_t)(wait * 1000);
 		http_client_set_deadline(s->http, deadline);
 	}
-	for (;;) {
+	for (int round = 0;; round++) {
+		/* After a first round that asks every server once, a server
+		 * whose policy queues checkouts holds the request until a seat
+		 * frees for us or the time left is up (the others ignore it). */
+		if (round > 0 && deadline > 0) {
+			int64_t left = deadline - util_mono_ms();
+			req->wait = left > 1500 ? (long)((left - 500) / 1000) : 0;
+			http_client_set_long_poll(s->http, req->wait * 1000);
+		}
 		rc = select_checkout(s, req, seat, why, sizeof(why), &cut);
+		req->wait = 0;
+		http_client_set_long_poll(s->http, 0);
 		if (rc == SLC_EXIT_OK)
 			break;
 		/* A round the deadline cut short says less than the one before. */

@@ -107,6 +107,7 @@ struct checkout_request {
 	const char *client;
 	pid_t pid;
 	long borrow;			/* seconds of a borrow; 0: none */
+	long wait;			/* seconds to wait in a server's queue */
 };
 
 /* client.c */
