@@ -659,3 +659,27 @@ slc_done() { [ "$(cat "$SL_TMP/$1.rc" 2>/dev/null)" = 0 ]; }
 	sl_admin s1 GET /v1/leases
 	sl_json '[.leases[].user] == ["carol"]'
 }
+
+@test "waiters show in slctl status (QUEUED, only while some wait), the status page and the metrics" {
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 never any 30; sl_lic sim-1 sim 1 never any 30)
+	printf 'product "cad" { queue = true }\n' >"$OPT"
+	opt_start
+	run "$SLCTL" -s "$U" status
+	assert_success
+	assert_line --index 0 --regexp '^LICENSE +PRODUCT +IN USE +MAX +FAILS +ROLE +STATUS +SERVED BY +EXPIRES$'
+	co_as cad alice h1
+	sl_expect_code 201
+	wait_co bob bob 20
+	wait_co carol carol 20
+	sl_until 5 queued_is 2
+	run "$SLCTL" -s "$U" status
+	assert_success
+	assert_line --index 0 --regexp '^LICENSE +PRODUCT +IN USE +MAX +FAILS +ROLE +STATUS +SERVED BY +EXPIRES +QUEUED$'
+	assert_line --regexp '^cad-1 +cad +1 +1 +[0-9]+ +primary +hot +s1 +never +2$'
+	assert_line --regexp '^sim-1 +sim +0 +1 +0 +primary +hot +s1 +never +0$'
+	curl -fsS -m 3 "$U/" | grep -Fq '<span class="queued" title="checkouts waiting in the queue">2 queued</span>'
+	curl -fsS -m 3 "$U/metrics" >"$SL_TMP/metrics"
+	grep -Fxq 'sl_license_queued{license="cad-1",product="cad",pool="s1"} 2' "$SL_TMP/metrics"
+	grep -Fxq 'sl_license_queued{license="sim-1",product="sim",pool="s1"} 0' "$SL_TMP/metrics"
+	grep -Fxq 'sl_queued_checkouts 2' "$SL_TMP/metrics"
+}
