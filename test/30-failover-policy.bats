@@ -158,3 +158,33 @@ a_holds() { [ "$(borrowed_until A "$1")" = "$2" ]; }
 	fo_heartbeat "$UA" "$l"
 	fo_expect 200 '.borrowed_until == ($u | tonumber)' --arg u "$until"
 }
+
+# queued_on URL N: the server at URL shows N checkouts waiting for cad-a.
+queued_on() {
+	[ "$(curl -fsS -m 3 "$1/v1/licenses" | jq -r '.licenses[] | select(.id == "cad-a") | .queued')" = "$2" ]
+}
+
+@test "a waiter in the Primary's queue moves to the backup when the Primary fails, and gets a seat there" {
+	printf 'product "cad" { queue = true }\n' >"$SL_TMP/A/options.conf"
+	run "$SLCTL" -s "$UA" -D "$SL_TMP/A/state" reload
+	assert_success
+	sl_until $((3 + FO_MARGIN)) mirror_policy_is '.entries[0].queue == true'
+	for u in u1 u2 u3; do
+		co_pool "$UA" "$u"
+		fo_expect 201
+	done
+	l1=$(fo_leases A | jq -r '.leases[] | select(.user == "u1") | .lease')
+	( USER=dave LOGNAME=dave SL_SERVERS="$UA+$UB" "$SLCHECK" checkout --wait 40 cad \
+	    >"$SL_TMP/dave.tok" 2>"$SL_TMP/dave.err"; echo $? >"$SL_TMP/dave.rc" ) &
+	sl_until 10 queued_on "$UA" 1
+	sl_until $((2 + FO_MARGIN)) eval '[[ " $(fo_mirror_ids B A) " == *" $l1 "* ]]'
+	fo_kill9 A
+	# The backup takes over and holds the waiter in its queue of pool A.
+	sl_until $((10 + FO_MARGIN)) queued_on "$UB" 1
+	[ ! -e "$SL_TMP/dave.rc" ]
+	fo_checkin "$UB" "$l1"
+	fo_expect 200
+	sl_until 10 eval '[ "$(cat "$SL_TMP/dave.rc" 2>/dev/null)" = 0 ]'
+	grep -q ":A@$UB\$" "$SL_TMP/dave.tok"
+	fo_lic_is "$UB" cad-a '.in_use == 3 and .queued == 0'
+}
