@@ -146,6 +146,7 @@ api_checkout(struct req *r, const char *arg)
 	json_t *o;
 
 	(void)arg;
+	memset(&cr, 0, sizeof(cr));
 	if ((o = req_json(r, api_checkout_fields, 0)) == NULL || storage_refuses(r)) {
 		json_decref(o);
 		return;
