@@ -138,6 +138,41 @@ conf_open_quote_line(const char *s)
 	return first_multiline != 0 ? first_multiline : opened;
 }
 
+/*
+ * The line of a "{" the text never closes, or 0. libconfuse takes the end
+ * of the file for the end of an open section: a file cut short in a
+ * section must not pass for a good one. Comments are blanked out and
+ * quoted strings skipped (the quotes are known to be closed).
+ */
+static int
+conf_open_brace_line(const char *s)
+{
+	int line = 1, depth = 0, lines[64];
+	char quote = 0;
+
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p == '\n')
+			line++;
+		if (quote != 0) {
+			if (*p == '\\' && p[1] != '\0') {
+				if (*++p == '\n')
+					line++;
+			} else if (*p == quote) {
+				quote = 0;
+			}
+		} else if (*p == '"' || *p == '\'') {
+			quote = *p;
+		} else if (*p == '{') {
+			if (depth < 64)
+				lines[depth] = line;
+			depth++;
+		} else if (*p == '}' && depth > 0) {
+			depth--;
+		}
+	}
+	return depth > 0 ? lines[depth - 1 < 64 ? depth - 1 : 63] : 0;
+}
+
 /* Blank out line n (1-based) of s, unless it opens or closes a section:
  * returns whether it did. */
 static int
@@ -180,6 +215,12 @@ conf_parse_opts(cfg_t **cfgp, cfg_opt_t *opts, const char *const *tracked, const
 	int open_line = conf_open_quote_line(text);
 	if (open_line > 0) {
 		conf_error(e, "%s:%d: unterminated string constant", path, open_line);
+		free(text);
+		return -1;
+	}
+	if ((open_line = conf_open_brace_line(text)) > 0) {
+		conf_error(e, "%s:%d: \"{\" not closed before the end of the file", path,
+		    open_line);
 		free(text);
 		return -1;
 	}
@@ -227,7 +268,15 @@ conf_parse(cfg_t *cfg, const char *path, struct conf_errors *e)
 	return conf_parse_opts(&cfg, NULL, NULL, path, e) == 0 ? 0 : -1;
 }
 
+int
+conf_parse_all(cfg_t **cfgp, cfg_opt_t *opts, const char *const *tracked, const char *path,
+    struct conf_errors *e)
+{
+	return conf_parse_opts(cfgp, opts, tracked, path, e);
+}
+
 struct optline {
+	char section[32];		/* the kind of section: "product", "group" */
 	char title[SL_ID_MAX + 1];
 	char opt[32];
 	int line;
@@ -243,6 +292,7 @@ conf_note_line(cfg_t *sec, cfg_opt_t *opt)
 
 	if (n != NULL) {
 		optlines = n;
+		util_strlcpy(n[noptlines].section, sec->name ? sec->name : "", sizeof(n->section));
 		util_strlcpy(n[noptlines].title, title ? title : "", sizeof(n->title));
 		util_strlcpy(n[noptlines].opt, opt->name, sizeof(n->opt));
 		n[noptlines++].line = sec->line;
@@ -261,10 +311,17 @@ conf_track_lines(cfg_t *cfg, const char *const *names)
 int
 conf_line(const char *title, const char *opt, int dflt)
 {
+	return conf_line_in(NULL, title, opt, dflt);
+}
+
+int
+conf_line_in(const char *section, const char *title, const char *opt, int dflt)
+{
 	int best = 0;
 
 	for (size_t i = 0; i < noptlines; i++) {
-		if (strcmp(optlines[i].title, title) != 0)
+		if (strcmp(optlines[i].title, title) != 0 ||
+		    (section != NULL && strcmp(optlines[i].section, section) != 0))
 			continue;
 		if (opt != NULL && strcmp(optlines[i].opt, opt) == 0)
 			best = optlines[i].line;
@@ -302,6 +359,7 @@ static cfg_opt_t server_opts[] = {
 	CFG_STR("url", "", CFGF_NONE),
 	CFG_STR("state_dir", "/var/lib/sl", CFGF_NONE),
 	CFG_STR("licenses", "licenses.conf", CFGF_NONE),
+	CFG_STR("options", "", CFGF_NONE),
 	CFG_STR("admin_token_file", "", CFGF_NONE),
 	CFG_STR("peer_token_file", "", CFGF_NONE),
 	CFG_STR_LIST("trusted_keys", "{}", CFGF_NONE),
@@ -314,6 +372,7 @@ static cfg_opt_t server_opts[] = {
 	CFG_INT("max_leases_per_client", 0, CFGF_NONE),
 	CFG_INT("max_leases_per_ip", 1000, CFGF_NONE),
 	CFG_INT("max_leases", 1000000, CFGF_NONE),
+	CFG_INT("queue_max_wait", 300, CFGF_NONE),
 	CFG_BOOL("fsync", cfg_true, CFGF_NONE),
 	CFG_BOOL("synchronous_backup", cfg_true, CFGF_NONE),
 	CFG_INT("compact_after", 100000, CFGF_NONE),
@@ -395,9 +454,9 @@ config_load_files(const char *path, struct server_config *c, int check_files, ch
 		goto out;
 	}
 	static const char *const tracked[] = { "name", "listen", "url", "state_dir",
-	    "licenses", "admin_token_file", "peer_token_file", "trusted_keys", "hostname",
+	    "licenses", "options", "admin_token_file", "peer_token_file", "trusted_keys", "hostname",
 	    "max_body", "max_connections", "max_connections_per_ip", "connection_timeout",
-	    "request_timeout", "max_leases_per_client", "max_leases_per_ip", "max_leases",
+	    "request_timeout", "max_leases_per_client", "max_leases_per_ip", "max_leases", "queue_max_wait",
 	    "fsync", "synchronous_backup", "compact_after", "min_sync_interval", "handback_wait", "confirm_timeout", "failover|url",
 	    "failover|poll_interval", "failover|fail_after", "failover|witness",
 	    "tls|cert", "tls|key", "ca", "user", "allow_root", "public_status",
@@ -433,6 +492,8 @@ config_load_files(const char *path, struct server_config *c, int check_files, ch
 	c->line.tls_key = conf_line("", "key", 0);
 	c->state_dir = conf_path(c, cfg_getstr(cfg, "state_dir"));
 	c->licenses = conf_path(c, cfg_getstr(cfg, "licenses"));
+	c->options = conf_path(c, cfg_getstr(cfg, "options"));
+	c->line.options = conf_line("", "options", 0);
 	c->admin_token_file = conf_path(c, cfg_getstr(cfg, "admin_token_file"));
 	c->peer_token_file = conf_path(c, cfg_getstr(cfg, "peer_token_file"));
 	if (c->admin_token_file == NULL)
@@ -477,6 +538,10 @@ config_load_files(const char *path, struct server_config *c, int check_files, ch
 	c->max_leases = cfg_getint(cfg, "max_leases");
 	if (c->max_leases < 0)
 		opt_error(&e, path, "", "max_leases", "max_leases must not be negative");
+	c->queue_max_wait = cfg_getint(cfg, "queue_max_wait");
+	if (c->queue_max_wait < 0 || c->queue_max_wait > 3600)
+		opt_error(&e, path, "", "queue_max_wait", "queue_max_wait must be 0 to 3600 "
+		    "seconds");
 	c->fsync = cfg_getbool(cfg, "fsync") == cfg_true;
 	c->synchronous_backup = cfg_getbool(cfg, "synchronous_backup") == cfg_true;
 	c->compact_after = cfg_getint(cfg, "compact_after");
@@ -692,6 +757,7 @@ config_free(struct server_config *c)
 	free(c->dir);
 	free(c->state_dir);
 	free(c->licenses);
+	free(c->options);
 	free(c->admin_token_file);
 	free(c->peer_token_file);
 	for (size_t i = 0; c->trusted_keys != NULL && i < c->ntrusted_keys; i++)

@@ -24,6 +24,13 @@ void conf_blank_comments(char *s);
 /* Parse path into cfg, sending libconfuse's messages to e.
  * Returns 0, or -1 (with e->count > 0). */
 int conf_parse(cfg_t *cfg, const char *path, struct conf_errors *e);
+/* conf_parse, reporting the errors after libconfuse's first one too: the
+ * text is parsed again without each line at fault (*cfgp, made from opts,
+ * may be replaced; tracked as for conf_track_lines). Returns 0; 1 when
+ * errors were found but the rest parsed into *cfgp (its values can still be
+ * checked); -1 when nothing could be parsed. */
+int conf_parse_all(cfg_t **cfgp, cfg_opt_t *opts, const char *const *tracked, const char *path,
+    struct conf_errors *e);
 
 /* libconfuse keeps only the line where a section ends; errors should name
  * the line an option was set on. conf_track_lines records it for the named
@@ -33,6 +40,9 @@ int conf_parse(cfg_t *cfg, const char *path, struct conf_errors *e);
  * conf_lines_reset forgets them. */
 void conf_track_lines(cfg_t *cfg, const char *const *names);
 int conf_line(const char *title, const char *opt, int dflt);
+/* conf_line for a section of one kind ("product"): titles may repeat
+ * across kinds. */
+int conf_line_in(const char *section, const char *title, const char *opt, int dflt);
 void conf_lines_reset(void);
 
 struct failover_conf {
@@ -54,6 +64,7 @@ struct server_config {
 	int listen_port;
 	char *state_dir;
 	char *licenses;
+	char *options;			/* the usage policy file; NULL: none */
 	char *admin_token_file;
 	char *peer_token_file;
 	char **trusted_keys;
@@ -67,6 +78,7 @@ struct server_config {
 	long max_leases_per_client;	/* 0 = no limit, here and below */
 	long max_leases_per_ip;		/* live leases granted to one address */
 	long max_leases;		/* live leases in all */
+	long queue_max_wait;		/* seconds a checkout may wait in the queue */
 	int fsync;
 	int synchronous_backup;		/* a grant is answered once the backups have it */
 	long compact_after;		/* journal records before a snapshot */
@@ -83,7 +95,7 @@ struct server_config {
 	struct failover_conf *failover;
 	size_t nfailover;
 	struct {			/* where options were set; 0: not set */
-		int state_dir, admin_token_file, peer_token_file, tls_cert, tls_key;
+		int state_dir, options, admin_token_file, peer_token_file, tls_cert, tls_key;
 	} line;
 };
 

@@ -22,6 +22,7 @@ struct http_client {
 	char *token;
 	char *cacert;
 	int64_t deadline_ms;
+	long long_poll_ms;	/* more time a request may take: a server-side wait */
 };
 
 int
@@ -74,6 +75,12 @@ http_client_free(struct http_client *c)
 	free(c->token);
 	free(c->cacert);
 	free(c);
+}
+
+void
+http_client_set_long_poll(struct http_client *c, long ms)
+{
+	c->long_poll_ms = ms > 0 ? ms : 0;
 }
 
 void
@@ -213,6 +220,7 @@ http_request(struct http_client *c, const char *method, const char *url,
 		    util_read_strerror(errno));
 		return -1;
 	}
+	total_ms += c->long_poll_ms;
 	if (c->deadline_ms > 0) {
 		int64_t left = c->deadline_ms - util_mono_ms();
 		if (left <= 0) {

@@ -39,6 +39,9 @@ void http_client_set_timeout(struct http_client *c, long timeout_ms);
  * clock (0 removes it): connect and total timeouts are cut to the time left,
  * and a request made after the deadline fails at once with timed_out set. */
 void http_client_set_deadline(struct http_client *c, int64_t deadline_ms);
+/* Let each request take ms more than its timeout (a long poll: a checkout
+ * that waits on the server); 0 ends it. The deadline still bounds it. */
+void http_client_set_long_poll(struct http_client *c, long ms);
 
 /* Perform one request. body may be NULL (no body). Returns 0 when an HTTP
  * answer came (any status), -1 on a transport error (resp->error says why).

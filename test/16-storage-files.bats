@@ -74,10 +74,10 @@ log_has() { grep -qF -- "$2" "$SL_TMP/$1/log"; }
 	assert_equal "$status" 1
 	assert_output "slctl: $U: reload refused, nothing changed: $LIC: not a regular file"
 	kill -HUP "$(sl_pid lic1)"
-	sl_until 10 log_has lic1 "reload refused, licenses unchanged: $LIC: not a regular file"
+	sl_until 10 log_has lic1 "reload refused, licenses unchanged, usage policy unchanged: $LIC: not a regular file"
 	sl_http_ok "$U/v1/health"
 	# said once per reload: once for slctl reload, once for SIGHUP
-	[ "$(grep -cF "reload refused, licenses unchanged: $LIC: not a regular file" "$SL_TMP/lic1/log")" -eq 2 ]
+	[ "$(grep -cF "reload refused, licenses unchanged, usage policy unchanged: $LIC: not a regular file" "$SL_TMP/lic1/log")" -eq 2 ]
 	kill -0 "$(sl_pid lic1)"
 	sl_http_ok "$U/v1/health"
 	[ "$(licenses_summary "$U")" = "$before" ]

@@ -66,7 +66,7 @@ comp() {
 	run comp slcheck run --on-loss ""
 	assert_output "term warn"
 	run comp slcheck checkout --
-	assert_output "--wait --json"
+	assert_output "--wait --borrow --json"
 	# No server named: no server is asked, no product offered.
 	run comp slcheck checkout ""
 	assert_output ""

@@ -113,12 +113,16 @@ cmd_checkout(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 	struct seat seat;
 	char token[512];
 	double wait = 0;
+	long borrow = 0;
 	int rc;
 
 	for (int i = 0; i < o->n; i++) {
 		if (o->v[i].ch == OPT_WAIT && (wait = slc_parse_seconds(o->v[i].arg)) < 0)
 			return slc_usage_error(argv[0], "--wait: \"%s\" is not a number of seconds",
 			    o->v[i].arg);
+		if (o->v[i].ch == OPT_BORROW && (borrow = util_parse_duration(o->v[i].arg)) < 1)
+			return slc_usage_error(argv[0], "--borrow: \"%s\" is not a duration "
+			    "(90s, 30m, 12h, 7d)", o->v[i].arg);
 	}
 	if (argc != 2)
 		return slc_usage_error(argv[0], "checkout: %s", argc < 2 ?
@@ -127,6 +131,7 @@ cmd_checkout(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 		return slc_usage_error(argv[0], "checkout: \"%s\" is not a product name",
 		    argv[1]);
 	checkout_request_init(&req, argv[1], "slcheck");
+	req.borrow = borrow;
 	if ((rc = select_checkout_wait(s, &req, wait, &seat)) != SLC_EXIT_OK)
 		return rc;
 	token_format(&seat.token, token, sizeof(token));

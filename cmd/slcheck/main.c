@@ -32,6 +32,7 @@ static int cmd_help(struct slc *, const struct slc_opts *, int, char **);
 
 static const struct option checkout_longopts[] = {
 	{ "wait", required_argument, NULL, OPT_WAIT },
+	{ "borrow", required_argument, NULL, OPT_BORROW },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -54,7 +55,7 @@ static const struct option check_longopts[] = {
 
 static const struct slc_command commands[] = {
 	{ "checkout", cmd_checkout, CMD_SERVERS, "", checkout_longopts,
-	    "checkout [--wait SECONDS] [--json] PRODUCT" },
+	    "checkout [--wait SECONDS] [--borrow DURATION] [--json] PRODUCT" },
 	{ "heartbeat", cmd_heartbeat, CMD_CONFIG, "", NULL,
 	    "heartbeat [--json] TOKEN" },
 	{ "checkin", cmd_checkin, CMD_CONFIG, "", NULL,

@@ -81,6 +81,10 @@ checkout_body(const struct checkout_request *req, const char *pool)
 		return NULL;
 	if (pool != NULL)
 		json_object_set_new(o, "pool", json_string(pool));
+	if (req->borrow > 0)
+		json_object_set_new(o, "borrow", json_integer(req->borrow));
+	if (req->wait > 0)
+		json_object_set_new(o, "wait", json_integer(req->wait));
 	if (user != NULL && *user != '\0' && strlen(user) < 256)
 		json_object_set_new(o, "user", json_string(user));
 	if (host[0] != '\0')
@@ -143,7 +147,11 @@ try_checkout(struct slc *s, const char *url, const char *pool,
 	}
 	case REPLY_ERROR:
 		snprintf(what, sizeof(what), "%s", r.detail);
-		if (r.status == 409 && strcmp(r.code, "no_seats") == 0) {
+		/* The usage policy's max_reached and reserved are a lack of
+		 * seats for this holder: another server may have one, and
+		 * one may free here (--wait). */
+		if (r.status == 409 && (strcmp(r.code, "no_seats") == 0 ||
+		    strcmp(r.code, "max_reached") == 0 || strcmp(r.code, "reserved") == 0)) {
 			out = OUT_NO_SEATS;
 		} else if (r.status == 503 && strcmp(r.code, "not_serving") == 0 &&
 		    clientconf_normalize_url(json_str(r.json, "primary", ""), redirect) == 0 &&
@@ -307,8 +315,18 @@ select_checkout_wait(struct slc *s, struct checkout_request *req, double wait,
 		deadline = start + (int64_t)(wait * 1000);
 		http_client_set_deadline(s->http, deadline);
 	}
-	for (;;) {
+	for (int round = 0;; round++) {
+		/* After a first round that asks every server once, a server
+		 * whose policy queues checkouts holds the request until a seat
+		 * frees for us or the time left is up (the others ignore it). */
+		if (round > 0 && deadline > 0) {
+			int64_t left = deadline - util_mono_ms();
+			req->wait = left > 1500 ? (long)((left - 500) / 1000) : 0;
+			http_client_set_long_poll(s->http, req->wait * 1000);
+		}
 		rc = select_checkout(s, req, seat, why, sizeof(why), &cut);
+		req->wait = 0;
+		http_client_set_long_poll(s->http, 0);
 		if (rc == SLC_EXIT_OK)
 			break;
 		/* A round the deadline cut short says less than the one before. */

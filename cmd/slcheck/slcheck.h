@@ -45,6 +45,7 @@ enum {
 	OPT_GRACE,
 	OPT_EXPIRY_WARN,
 	OPT_CACERT,
+	OPT_BORROW,
 };
 
 /* What the dispatcher sets up for a command. */
@@ -105,6 +106,8 @@ struct checkout_request {
 	char lease[SL_ID_MAX + 1];	/* the client's lease id: retries are idempotent */
 	const char *client;
 	pid_t pid;
+	long borrow;			/* seconds of a borrow; 0: none */
+	long wait;			/* seconds to wait in a server's queue */
 };
 
 /* client.c */

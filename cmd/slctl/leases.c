@@ -29,7 +29,7 @@ leases_rows(struct table *t, json_t *j, const char *server, int long_ids)
 	size_t i;
 
 	json_array_foreach(json_object_get(j, "leases"), i, l) {
-		char id[SL_ID_MAX + 1], pid[32], since[64], left[32];
+		char id[SL_ID_MAX + 1], pid[32], since[64], left[96], until[64];
 		const char *cells[11];
 		size_t n = 0;
 		json_t *v;
@@ -47,10 +47,16 @@ leases_rows(struct table *t, json_t *j, const char *server, int long_ids)
 		else
 			snprintf(since, sizeof(since), "-");
 		v = json_object_get(l, "expires_in");
-		if (json_is_number(v))
+		if (json_is_number(json_object_get(l, "borrowed_until"))) {
+			/* a borrow ends at its time: say when */
+			fmt_time(until, sizeof(until),
+			    json_number_value(json_object_get(l, "borrowed_until")));
+			snprintf(left, sizeof(left), "borrowed until %s", until);
+		} else if (json_is_number(v)) {
 			fmt_duration(left, sizeof(left), json_number_value(v));
-		else
+		} else {
 			snprintf(left, sizeof(left), "never");
+		}
 		if (server != NULL)
 			cells[n++] = server;
 		cells[n++] = id;

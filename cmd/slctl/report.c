@@ -32,6 +32,11 @@ struct row {
 	long peak;
 	long checkouts;
 	long denials;
+	struct {			/* denials by the server's error code */
+		char code[32];
+		long n;
+	} reasons[16];
+	size_t nreasons;
 	double seat_seconds;
 	long open;			/* leases open now (own tracking) */
 	long in_use;			/* BY_LICENSE: last in_use the server logged */
@@ -250,8 +255,17 @@ report_event(struct report *rp, json_t *ev)
 				close_lease(rp, i, ts);
 				break;
 			}
-	} else if (strcmp(event, "deny") == 0 && in_window)
+	} else if (strcmp(event, "deny") == 0 && in_window) {
+		const char *code = ctl_json_str(ev, "error", "-");
 		r->denials++;
+		for (i = 0; i < r->nreasons && strcmp(r->reasons[i].code, code) != 0; i++)
+			;
+		if (i == r->nreasons && r->nreasons < nitems(r->reasons))
+			snprintf(r->reasons[r->nreasons++].code, sizeof(r->reasons[0].code),
+			    "%s", code);
+		if (i < r->nreasons)
+			r->reasons[i].n++;
+	}
 }
 
 /* Leases open when the window starts count for the peak. */
@@ -457,6 +471,11 @@ report_print(struct report *rp, int format, size_t ntop)
 			json_object_set_new(row, "peak", json_integer(r->peak));
 			json_object_set_new(row, "checkouts", json_integer(r->checkouts));
 			json_object_set_new(row, "denials", json_integer(r->denials));
+			json_t *why = json_object();
+			for (j = 0; j < r->nreasons; j++)
+				json_object_set_new(why, r->reasons[j].code,
+				    json_integer(r->reasons[j].n));
+			json_object_set_new(row, "denials_by_reason", why);
 			json_object_set_new(row, "seat_seconds", json_real(r->seat_seconds));
 			json_object_set_new(row, "seat_hours",
 			    json_real(r->seat_seconds / 3600));

@@ -233,15 +233,15 @@ fmt_number(char *buf, size_t size, json_t *v, const char *dflt)
 
 /* Add the licenses of one server's answer to t. */
 static void
-status_rows(struct table *t, json_t *j, int with_server, int with_backup)
+status_rows(struct table *t, json_t *j, int with_server, int with_backup, int with_queue)
 {
 	json_t *lic;
 	size_t i;
 	const char *server = ctl_json_str(j, "server", "-");
 
 	json_array_foreach(json_object_get(j, "licenses"), i, lic) {
-		char in_use[32], max[32], fails[32], age[32], status[96];
-		const char *cells[13];
+		char in_use[32], max[32], fails[32], age[32], status[96], queued[32];
+		const char *cells[14];
 		size_t n = 0;
 		json_t *m = json_object_get(lic, "max");
 		json_t *a = json_object_get(lic, "last_poll_age");
@@ -281,8 +281,25 @@ status_rows(struct table *t, json_t *j, int with_server, int with_backup)
 			    ctl_json_str(lic, "pool", "-")) : "-";
 			cells[n++] = age;
 		}
+		if (with_queue) {
+			fmt_number(queued, sizeof(queued), json_object_get(lic, "queued"), "-");
+			cells[n++] = queued;
+		}
 		table_add(t, cells);
 	}
+}
+
+/* Does a license of this answer have checkouts waiting in the queue? */
+static int
+has_queued_rows(json_t *j)
+{
+	json_t *lic;
+	size_t i;
+
+	json_array_foreach(json_object_get(j, "licenses"), i, lic)
+		if (json_integer_value(json_object_get(lic, "queued")) > 0)
+			return 1;
+	return 0;
 }
 
 static int
@@ -321,7 +338,8 @@ status_once(struct ctl *ctl, int json, int legend)
 	json_t **answers, *out;
 	struct table *t;
 	size_t i, first, ncols;
-	int rc = 0, with_server = ctl->nservers > 1, with_backup = 0;
+	int rc = 0, with_server = ctl->nservers > 1, with_backup = 0, with_queue = 0;
+	const char *cols[nitems(hdr) + 1];
 
 	if ((answers = calloc(ctl->nservers, sizeof(*answers))) == NULL)
 		return EXIT_OP;
@@ -346,6 +364,8 @@ status_once(struct ctl *ctl, int json, int legend)
 		answers[i] = json_incref(r.json);
 		if (has_backup_rows(r.json))
 			with_backup = 1;
+		if (has_queued_rows(r.json))
+			with_queue = 1;
 		ctl_reply_clear(&r);
 	}
 	/* One shape for one server or many: an array of answers, each with
@@ -365,7 +385,10 @@ status_once(struct ctl *ctl, int json, int legend)
 	}
 	first = with_server ? 0 : 1;
 	ncols = nitems(hdr) - first - (with_backup ? 0 : 2);
-	if ((t = table_new(ncols, hdr + first)) == NULL) {
+	memcpy(cols, hdr + first, ncols * sizeof(*cols));
+	if (with_queue)		/* shown while checkouts wait */
+		cols[ncols++] = "QUEUED";
+	if ((t = table_new(ncols, cols)) == NULL) {
 		rc = EXIT_OP;
 		goto out;
 	}
@@ -373,9 +396,11 @@ status_once(struct ctl *ctl, int json, int legend)
 	table_right(t, 4 - first);
 	table_right(t, 5 - first);
 	table_right(t, 11 - first);
+	if (with_queue)
+		table_right(t, ncols - 1);
 	for (i = 0; i < ctl->nservers; i++)
 		if (answers[i] != NULL)
-			status_rows(t, answers[i], with_server, with_backup);
+			status_rows(t, answers[i], with_server, with_backup, with_queue);
 	if (table_rows(t) > 0 || rc == 0) {
 		table_print(t, stdout);
 		if (legend)

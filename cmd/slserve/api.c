@@ -8,6 +8,7 @@
 #include "journal.h"
 #include "json.h"
 #include "log.h"
+#include "queue.h"
 #include "server.h"
 #include "usage.h"
 #include "util.h"
@@ -109,6 +110,7 @@ api_licenses(struct req *r, const char *arg)
 	r->reply.status = 200;
 	int ok;
 	json_t *lics = store_licenses_json(srv->store), *v;
+	queue_annotate(lics);
 	const char *redundancy = failover_redundancy(srv);
 	size_t i;
 	json_array_foreach(lics, i, v)
@@ -145,6 +147,7 @@ api_checkout(struct req *r, const char *arg)
 	json_t *o;
 
 	(void)arg;
+	memset(&cr, 0, sizeof(cr));
 	if ((o = req_json(r, api_checkout_fields, 0)) == NULL || storage_refuses(r)) {
 		json_decref(o);
 		return;
@@ -163,13 +166,23 @@ api_checkout(struct req *r, const char *arg)
 	cr.user = json_str(o, "user", "");
 	cr.host = json_str(o, "host", "");
 	cr.pid = (long)json_int(o, "pid", 0);
+	cr.borrow = (long)json_int(o, "borrow", 0);
+	if (json_object_get(o, "borrow") != NULL && (cr.borrow < 1 || cr.borrow > 366L * 86400)) {
+		req_error(r, 400, "bad_request", "field \"borrow\": seconds, 1 to 31622400");
+		json_decref(o);
+		return;
+	}
 	cr.addr = req_addr(r);
+	/* Seconds to wait in the queue for a seat, at most queue_max_wait. */
+	int64_t wait = json_int(o, "wait", 0);
+	if (wait > r->srv->cfg.queue_max_wait)
+		wait = r->srv->cfg.queue_max_wait;
 	char why[512];
 	if ((cr.pool == NULL || strcmp(cr.pool, r->srv->cfg.name) == 0) &&
 	    !fence_may_grant(r->srv->fence, why, sizeof(why)))
 		req_error(r, 503, "not_serving", "%s", why);
 	else
-		store_checkout(r->srv->store, &cr, &r->reply);
+		queue_checkout(r, &cr, wait * 1000);
 	json_decref(o);
 }
 
@@ -213,8 +226,12 @@ static void
 api_checkin(struct req *r, const char *arg)
 {
 	if (arg_is_id(r, arg) && pool_query_ok(r) && !storage_refuses(r) &&
-	    !own_lease_fenced(r, arg))
+	    !own_lease_fenced(r, arg)) {
 		store_checkin(r->srv->store, arg, req_query(r, "pool"), &r->reply);
+		/* the seat is free: the first waiter allowed gets it now */
+		if (r->reply.status == 200)
+			queue_serve(r->srv);
+	}
 }
 
 static void

@@ -9,6 +9,8 @@ const struct json_field api_checkout_fields[] = {
 	{ "user", JK_TEXT, 0 },
 	{ "host", JK_TEXT, 0 },
 	{ "pid", JK_UINT, 0 },
+	{ "borrow", JK_UINT, 0 },
+	{ "wait", JK_UINT, 0 },
 	{ NULL, 0, 0 }
 };
 

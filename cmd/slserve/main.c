@@ -25,6 +25,8 @@
 #include "journal.h"
 #include "license.h"
 #include "log.h"
+#include "policy.h"
+#include "queue.h"
 #include "server.h"
 #include "state.h"
 #include "usage.h"
@@ -144,18 +146,59 @@ load_licenses(struct server *srv, struct license_set *set, char *err, size_t err
 	return 0;
 }
 
+/* Read the options file, if slserve.conf names one, against the licenses
+ * it will govern: *out is NULL when there is none. */
+static int
+load_policy(struct server *srv, const struct license_set *set, struct policy **out, char *err,
+    size_t errlen)
+{
+	*out = NULL;
+	if (srv->cfg.options == NULL)
+		return 0;
+	if (access(srv->cfg.options, R_OK) != 0) {
+		snprintf(err, errlen, "%s:%d: options %s: %s", srv->cfg.file, srv->cfg.line.options,
+		    srv->cfg.options, strerror(errno));
+		return -1;
+	}
+	return policy_load(srv->cfg.options, set, out, err, errlen);
+}
+
+/* Say what policy is in force from now on. */
+static void
+log_policy(const struct server *srv, const struct policy *policy, const char *how)
+{
+	if (policy == NULL)
+		log_info("%s: no usage policy (no options file)", how);
+	else
+		log_info("%s: usage policy from %s: %zu products and licenses, %zu groups, "
+		    "%zu hostgroups", how, srv->cfg.options, policy->nentries, policy->ngroups,
+		    policy->nhostgroups);
+}
+
 int
 server_reload(struct server *srv, json_t **changes, char *err, size_t errlen)
 {
 	struct license_set set;
+	struct policy *policy;
 
 	pthread_mutex_lock(&srv->reload_lock);
 	if (load_licenses(srv, &set, err, errlen) != 0) {
 		pthread_mutex_unlock(&srv->reload_lock);
-		log_warnx("reload refused, licenses unchanged: %s", err);
+		log_warnx("reload refused, licenses unchanged, usage policy unchanged: %s", err);
+		return -1;
+	}
+	/* The licenses and the policy that governs them change together, or
+	 * not at all: a bad options file keeps the old policy, and the
+	 * licenses it was checked against. */
+	if (load_policy(srv, &set, &policy, err, errlen) != 0) {
+		license_set_free(&set);
+		pthread_mutex_unlock(&srv->reload_lock);
+		log_warnx("reload refused, licenses unchanged, usage policy unchanged: %s", err);
 		return -1;
 	}
 	store_set_licenses(srv->store, &set, changes);
+	log_policy(srv, policy, "reloaded");
+	store_set_policy(srv->store, policy);
 	license_set_free(&set);
 	pthread_mutex_unlock(&srv->reload_lock);
 	char *text = changes && *changes ? json_dumps(*changes, JSON_COMPACT) : NULL;
@@ -457,6 +500,12 @@ main(int argc, char **argv)
 				bad = 1;
 			}
 		}
+		struct policy *policy;
+		if (load_policy(&srv, &set, &policy, err, sizeof(err)) != 0) {
+			fprintf(stderr, "%s\n", err);
+			bad = 1;
+		}
+		policy_free(policy);
 		license_set_free(&set);
 		if (bad)
 			return 1;
@@ -533,9 +582,15 @@ main(int argc, char **argv)
 	if (srv.nkeys == 0)
 		log_warnx("no trusted_keys configured: licenses are loaded without "
 		    "checking signatures");
+	struct policy *policy;
+	if (load_policy(&srv, &set, &policy, err, sizeof(err)) != 0)
+		startup_failed("%s", err);
 	store_set_licenses(srv.store, &set, NULL);
 	log_info("%zu license%s loaded from %s", set.n, set.n == 1 ? "" : "s",
 	    srv.cfg.licenses);
+	if (policy != NULL)
+		log_policy(&srv, policy, "start");
+	store_set_policy(srv.store, policy);
 	license_set_free(&set);
 
 	char *usage_path = util_path_join(srv.cfg.state_dir, "usage.log");
@@ -614,6 +669,7 @@ main(int argc, char **argv)
 			json_decref(changes);
 		}
 		failover_tick_fast(&srv);
+		queue_serve(&srv);
 		int64_t now = util_mono_ms();
 		if (now - last_tick >= 250) {
 			last_tick = now;
@@ -628,6 +684,7 @@ main(int argc, char **argv)
 	log_info("stopping: no new connections; finishing requests in flight");
 	httpd_quiesce(&srv);
 	atomic_store(&srv.draining, 1);
+	queue_stop(&srv);
 	failover_stop(&srv);
 	journal_sync_to(srv.journal, journal_last_seq(srv.journal));
 	struct timespec grace = { 0, 200 * 1000000L };

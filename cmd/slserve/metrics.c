@@ -10,6 +10,7 @@
 #include "failover.h"
 #include "journal.h"
 #include "json.h"
+#include "queue.h"
 #include "server.h"
 #include "store.h"
 #include "util.h"
@@ -139,6 +140,8 @@ static const struct {
 	    "Checkouts refused since start because of this license (DENIALS in slctl "
 	    "status): it expired, is bound to another host, barred the client, or was its "
 	    "product's only full license.", "fails", 0 },
+	{ "sl_license_queued", "gauge",
+	    "Checkouts waiting in the queue for the license's product.", "queued", 0 },
 };
 
 static void
@@ -210,19 +213,27 @@ put_counters(FILE *f, struct store *s)
 		{ "sl_denials_total", "Checkouts refused since start." },
 	};
 
+	static const char *const reasons[] = { "excluded", "max_reached", "reserved" };
+	uint64_t by_policy[nitems(reasons)];
+
 	pthread_mutex_lock(&s->lock);
 	v[0] = s->grants;
 	v[1] = s->checkins;
 	v[2] = s->expiries;
 	v[3] = s->revokes;
 	v[4] = s->denials;
+	for (size_t i = 0; i < nitems(reasons); i++)
+		by_policy[i] = s->policy_denials[i];
 	pthread_mutex_unlock(&s->lock);
 	for (size_t i = 0; i < nitems(v); i++)
 		put_counter(f, names[i][0], names[i][1], v[i]);
+	put_header(f, "sl_policy_denials_total", "counter",
+	    "Checkouts the usage policy (options file) refused since start, by reason.");
+	for (size_t i = 0; i < nitems(reasons); i++)
+		fprintf(f, "sl_policy_denials_total{reason=\"%s\"} %llu\n", reasons[i],
+		    (unsigned long long)by_policy[i]);
 }
 
-/* The samples of one histogram series from a copy c; labels is "" or
- * the series' labels followed by a comma ("route=\"x\",code=\"200\","). */
 /* Refused checkouts of each product, once each, by pool and reason. */
 static void
 put_product_denials(FILE *f, struct store *s)
@@ -246,6 +257,8 @@ put_product_denials(FILE *f, struct store *s)
 	free(d);
 }
 
+/* The samples of one histogram series from a copy c; labels is "" or
+ * the series' labels followed by a comma ("route=\"x\",code=\"200\","). */
 static void
 put_histogram_series(FILE *f, const char *name, const char *labels, const struct util_hist *c)
 {
@@ -424,10 +437,14 @@ api_metrics(struct req *r, const char *arg)
 	fprintf(f, "} %lld\n", (long long)srv->started);
 
 	json_t *lics = store_licenses_json(srv->store);
+	queue_annotate(lics);
 	put_licenses(f, lics);
 	json_decref(lics);
 	put_counters(f, srv->store);
 	put_product_denials(f, srv->store);
+	put_header(f, "sl_queued_checkouts", "gauge",
+	    "Checkouts waiting in this server's queue for a seat (all products).");
+	fprintf(f, "sl_queued_checkouts %ld\n", queue_length());
 	put_journal(f, srv->journal);
 	put_failover(f, srv);
 	put_request_durations(f);

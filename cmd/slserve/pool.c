@@ -16,10 +16,46 @@
 #include "journal.h"
 #include "json.h"
 #include "log.h"
+#include "policy.h"
 #include "store.h"
 #include "store_int.h"
 #include "usage.h"
 #include "util.h"
+
+/*
+ * The Primary's usage policy comes with its licenses: each carries it as
+ * "policy" (store_own_licenses), none when it has no options file. Install
+ * it for pool p; 1 when it changed. A policy that does not parse is logged
+ * and none is applied (the Primary checked it against its licenses).
+ */
+static int
+pool_set_policy(struct pool *p, json_t *defs)
+{
+	json_t *pj = NULL, *v;
+	struct policy *policy = NULL;
+	char err[512];
+	size_t i;
+
+	json_array_foreach(defs, i, v)
+		if (json_is_object(pj = json_object_get(v, "policy")))
+			break;
+	if (!json_is_object(pj))
+		pj = NULL;
+	if (pj == NULL ? p->policy_json == NULL : p->policy_json != NULL &&
+	    json_equal(pj, p->policy_json))
+		return 0;
+	if (pj != NULL && policy_from_json(pj, &policy, err, sizeof(err)) != 0) {
+		log_warnx("pool %s: its Primary's usage policy is not applied: %s", p->name, err);
+		pj = NULL;
+	}
+	policy_free(p->policy);
+	json_decref(p->policy_json);
+	p->policy = policy;
+	p->policy_json = pj != NULL ? json_deep_copy(pj) : NULL;
+	log_info("pool %s: %s", p->name, policy != NULL ? "its Primary's usage policy "
+	    "applies when this server serves it" : "no usage policy");
+	return 1;
+}
 
 void
 store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs)
@@ -54,6 +90,7 @@ store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs)
 	}
 	for (size_t k = 0; k < s->nlics; k++)
 		changed |= s->lics[k]->pool == p && s->lics[k]->retired;
+	changed |= pool_set_policy(p, defs);
 	s->lic_index_stale = 1;		/* a product may have changed */
 	lic_drop_retired(s);
 	/* The mirror file keeps them for a restart that must serve the pool. */
@@ -311,6 +348,18 @@ store_handback_cancel(struct store *s, struct pool *p, enum handback_by by)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* A license for a peer or the mirror file, with the usage policy of its
+ * pool: a copy, as the answer is written out after the lock is let go. */
+static json_t *
+lic_json(struct license def, json_t *policy)
+{
+	json_t *o = license_to_json(&def);
+
+	if (o != NULL && policy != NULL)
+		json_object_set_new(o, "policy", json_deep_copy(policy));
+	return o;
+}
+
 json_t *
 store_pool_state(struct store *s, struct pool *p)
 {
@@ -319,7 +368,7 @@ store_pool_state(struct store *s, struct pool *p)
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < s->nlics; i++)
 		if (s->lics[i]->pool == p && !s->lics[i]->retired)
-			json_array_append_new(lics, license_to_json(&s->lics[i]->def));
+			json_array_append_new(lics, lic_json(s->lics[i]->def, p->policy_json));
 	/* Copies: the caller writes them out after the lock is released, while
 	 * the poller may change the originals. The mirror's leases are shared:
 	 * they are replaced, never changed (store_mirror_records). */
@@ -391,7 +440,7 @@ store_own_licenses(struct store *s)
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < s->nlics; i++)
 		if (s->lics[i]->pool->own && !s->lics[i]->retired)
-			json_array_append_new(arr, license_to_json(&s->lics[i]->def));
+			json_array_append_new(arr, lic_json(s->lics[i]->def, s->policy_json));
 	pthread_mutex_unlock(&s->lock);
 	return arr;
 }

@@ -29,7 +29,7 @@ struct image_lease {
 	size_t size;		/* of this entry, a multiple of 8 */
 	long pid;
 	time_t since;
-	int64_t expires_ms, tomb_until_ms;
+	int64_t expires_ms, tomb_until_ms, borrowed_until_ms;
 	int handed_back;
 	int adopted;
 	char text[];		/* id, license, product, pool, client, user, host, addr */
@@ -135,6 +135,7 @@ image_take(struct store *s, struct store_image *img, struct lease **from, size_t
 		e->since = l->since;
 		e->expires_ms = l->journaled_ms;
 		e->tomb_until_ms = l->tomb_until_ms;
+		e->borrowed_until_ms = l->borrowed_until_ms;
 		e->handed_back = l->handed_back;
 		e->adopted = l->adopted;
 		for (int i = 0; i < IMAGE_STRINGS; i++)
@@ -241,6 +242,9 @@ image_part_text(void *arg)
 		    e->handed_back);
 		if (rec != NULL && e->adopted)
 			json_object_set_new(rec, "adopted", json_true());
+		if (rec != NULL && e->borrowed_until_ms > 0)
+			json_object_set_new(rec, "borrowed_until_ms",
+			    json_integer(e->borrowed_until_ms));
 		char *one = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
 		json_decref(rec);
 		if (one == NULL || (off > ip->from && buf_add(&ip->out, &ip->len, &ip->cap, ",",
@@ -364,6 +368,8 @@ lease_build(json_t *o)
 	l->tomb_until_ms = json_int(o, "tomb_until_ms", 0);
 	l->handed_back = json_is_true(json_object_get(o, "handed_back"));
 	l->adopted = json_is_true(json_object_get(o, "adopted"));
+	if ((l->borrowed_until_ms = json_int(o, "borrowed_until_ms", 0)) > 0)
+		l->expires_ms = l->journaled_ms = l->borrowed_until_ms;
 	return l;
 }
 

@@ -15,6 +15,7 @@
 #include "journal.h"
 #include "json.h"
 #include "legend.h"
+#include "queue.h"
 #include "server.h"
 #include "store.h"
 #include "util.h"
@@ -201,9 +202,14 @@ put_licenses(FILE *f, json_t *lics, const char *redundancy)
 			pct = 100;
 		fprintf(f, "<td class=\"num\"><div class=\"use\"><div class=\"bar\" "
 		    "title=\"%s\"><span class=\"%s\" style=\"width:%d%%\"></span></div>"
-		    "<span class=\"in-use\">%lld</span></div></td>",
+		    "<span class=\"in-use\">%lld</span></div>",
 		    max < 0 ? "unlimited" : "seats in use",
 		    max >= 0 && in_use >= max ? "full" : pct >= 80 ? "high" : "", pct, in_use);
+		/* checkouts waiting for a seat of its product (queue.c) */
+		if (json_int(l, "queued", 0) > 0)
+			fprintf(f, " <span class=\"queued\" title=\"checkouts waiting in the "
+			    "queue\">%lld queued</span>", json_int(l, "queued", 0));
+		fputs("</td>", f);
 		if (max < 0)
 			snprintf(n, sizeof(n), "unlimited");
 		else
@@ -496,6 +502,7 @@ api_status_page(struct req *r, const char *arg)
 	json_decref(health);
 	put_storage(f, srv);
 
+	queue_annotate(lics);
 	put_licenses(f, lics, failover_redundancy(srv));
 	put_legend(f);
 	json_decref(lics);

@@ -14,6 +14,8 @@
 #include "journal.h"
 #include "json.h"
 #include "log.h"
+#include "policy.h"
+#include "rules.h"
 #include "store.h"
 #include "store_int.h"
 #include "usage.h"
@@ -356,6 +358,20 @@ holders_free(struct tally *t)
 	t->n = t->nbuckets = 0;
 }
 
+long
+tally_count(struct tally *t, const char *key)
+{
+	return t->lost ? -1 : holder_leases(t, key, "", "");
+}
+
+void
+lic_free(struct lic *l)
+{
+	holders_free(&l->users);
+	holders_free(&l->hosts);
+	free(l);
+}
+
 /* Count a live lease in or out of its holder, its address and the total. */
 static void
 lease_count(struct store *s, const struct lease *l, int delta)
@@ -382,8 +398,16 @@ lease_link(struct store *s, struct lease *l)
 		s->head->prev = l;
 	s->head = l;
 	s->nleases++;
-	if (l->tomb_until_ms == 0 && l->lic != NULL)
+	if (l->tomb_until_ms == 0 && l->lic != NULL) {
 		l->lic->in_use++;
+		holder_count(&l->lic->users, l->user, "", "", 1);
+		holder_count(&l->lic->hosts, l->host, "", "", 1);
+		l->lic_prev = NULL;
+		l->lic_next = l->lic->live;
+		if (l->lic->live != NULL)
+			l->lic->live->lic_prev = l;
+		l->lic->live = l;
+	}
 	if (l->tomb_until_ms == 0)
 		lease_count(s, l, 1);
 	lease_schedule(s, l);
@@ -407,8 +431,19 @@ lease_unlink(struct store *s, struct lease *l)
 	if (l->next != NULL)
 		l->next->prev = l->prev;
 	s->nleases--;
-	if (l->tomb_until_ms == 0 && l->lic != NULL)
+	if (l->tomb_until_ms == 0 && l->lic != NULL) {
 		l->lic->in_use--;
+		s->free_gen++;
+		holder_count(&l->lic->users, l->user, "", "", -1);
+		holder_count(&l->lic->hosts, l->host, "", "", -1);
+		if (l->lic_prev != NULL)
+			l->lic_prev->lic_next = l->lic_next;
+		else
+			l->lic->live = l->lic_next;
+		if (l->lic_next != NULL)
+			l->lic_next->lic_prev = l->lic_prev;
+		l->lic_prev = l->lic_next = NULL;
+	}
 	if (l->tomb_until_ms == 0)
 		lease_count(s, l, -1);
 	if (l->heap_pos != 0)
@@ -447,11 +482,13 @@ store_free(struct store *s)
 		free(l);
 	}
 	for (size_t i = 0; i < s->nlics; i++)
-		free(s->lics[i]);
+		lic_free(s->lics[i]);
 	for (size_t i = 0; i < s->npools; i++) {
 		json_decref(s->pools[i]->mirror);
 		json_decref(s->pools[i]->released);
 		json_decref(s->pools[i]->refused);
+		policy_free(s->pools[i]->policy);
+		json_decref(s->pools[i]->policy_json);
 		free(s->pools[i]);
 	}
 	free(s->lics);
@@ -464,6 +501,9 @@ store_free(struct store *s)
 	free(s->product_denials);
 	holders_free(&s->holders);
 	holders_free(&s->addrs);
+	rules_linger_sweep(s, 1);
+	policy_free(s->policy);
+	json_decref(s->policy_json);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -578,7 +618,7 @@ lic_find(struct store *s, const struct pool *p, const char *id)
 }
 
 /* From l on (a chain of lic_index), the next license of pool p for product. */
-static struct lic *
+struct lic *
 lic_of_product(struct lic *l, const struct pool *p, const char *product)
 {
 	while (l != NULL && (l->pool != p || strcmp(l->def.product, product) != 0))
@@ -588,7 +628,7 @@ lic_of_product(struct lic *l, const struct pool *p, const char *product)
 
 /* The first license of pool p for product, in the order of lics; the next
  * is lic_of_product(l->prod_next, p, product). */
-static struct lic *
+struct lic *
 lic_first_of_product(struct store *s, const struct pool *p, const char *product)
 {
 	lic_index(s);
@@ -647,11 +687,11 @@ lic_drop_retired(struct store *s)
 	for (size_t i = 0; i < s->nlics; i++) {
 		struct lic *l = s->lics[i];
 		int referenced = 0;
-		if (l->retired && l->in_use == 0) {
+		if (l->retired && l->in_use == 0 && l->lingering == 0) {
 			for (struct lease *x = s->head; x != NULL && !referenced; x = x->next)
 				referenced = x->lic == l;
 			if (!referenced) {
-				free(l);
+				lic_free(l);
 				continue;
 			}
 		}
@@ -660,6 +700,52 @@ lic_drop_retired(struct store *s)
 	if (o != s->nlics)
 		s->lic_index_stale = 1;
 	s->nlics = o;
+}
+
+void
+store_set_policy(struct store *s, struct policy *policy)
+{
+	struct policy *old;
+
+	json_t *pj = policy != NULL ? policy_to_json(policy) : NULL, *old_json;
+
+	pthread_mutex_lock(&s->lock);
+	old = s->policy;
+	old_json = s->policy_json;
+	s->policy = policy;
+	s->policy_json = pj;
+	/* Backups get the policy with the licenses: make them fetch both. */
+	if (!(pj == NULL ? old_json == NULL : old_json != NULL && json_equal(pj, old_json)))
+		s->lic_gen++;
+	s->free_gen++;
+	pthread_mutex_unlock(&s->lock);
+	json_decref(old_json);
+	policy_free(old);
+}
+
+int
+store_queue_allowed(struct store *s, const char *pool, const char *product)
+{
+	const struct policy_entry *pe;
+	struct pool *p;
+	int allowed = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if ((p = store_pool(s, pool)) != NULL) {
+		const struct policy *pol = p->own ? s->policy : p->policy;
+		allowed = pol != NULL && (pe = policy_product(pol, product)) != NULL && pe->queue;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return allowed;
+}
+
+uint64_t
+store_free_gen(struct store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	uint64_t gen = s->free_gen;
+	pthread_mutex_unlock(&s->lock);
+	return gen;
 }
 
 void
@@ -700,6 +786,7 @@ store_set_licenses(struct store *s, const struct license_set *set, json_t **chan
 	s->lic_index_stale = 1;		/* a product may have changed */
 	lic_drop_retired(s);
 	s->lic_gen++;
+	s->free_gen++;
 	pthread_mutex_unlock(&s->lock);
 	if (changes != NULL)
 		*changes = json_pack("{s:o, s:o, s:o}", "added", added, "removed", removed,
@@ -756,6 +843,15 @@ set_int(json_t *o, const char *key, json_int_t v)
 	json_object_set_new_nocheck(o, key, json_integer(v));
 }
 
+/* Whole seconds left of a borrow (0 when over). */
+static long
+borrow_left(const struct lease *l)
+{
+	int64_t left = l->borrowed_until_ms - now_ms();
+
+	return left > 0 ? (long)((left + 999) / 1000) : 0;
+}
+
 static json_t *
 lease_grant_json(const struct store *s, const struct lease *l)
 {
@@ -766,6 +862,13 @@ lease_grant_json(const struct store *s, const struct lease *l)
 	set_str(o, "product", l->product);
 	set_str(o, "pool", l->lic->pool->name);
 	set_str(o, "server", s->name);
+	if (l->borrowed_until_ms > 0) {
+		/* A borrow needs no heartbeats: it ends at a fixed time. */
+		set_int(o, "expires_in", borrow_left(l));
+		set_int(o, "heartbeat_interval", 0);
+		set_int(o, "borrowed_until", l->borrowed_until_ms / 1000);
+		return o;
+	}
 	set_int(o, "expires_in", l->lic->def.timeout);
 	set_int(o, "heartbeat_interval", heartbeat_interval(l->lic->def.timeout));
 	return o;
@@ -811,6 +914,8 @@ lease_record_json(const struct lease *l)
 
 	if (l->adopted)
 		json_object_set_new(o, "adopted", json_true());
+	if (l->borrowed_until_ms > 0)
+		set_int(o, "borrowed_until_ms", l->borrowed_until_ms);
 	return o;
 }
 
@@ -870,6 +975,8 @@ static void
 usage_deny(const struct store *s, const struct checkout_req *req, const struct lic *l,
     const char *code)
 {
+	if (req->quiet)
+		return;		/* a queued waiter asking again: counted once */
 	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:I, s:s}",
 	    "product", req->product, "pool", l ? l->pool->name : (req->pool ? req->pool : s->name),
 	    "client", req->client, "user", req->user, "host", req->host, "lease",
@@ -1013,10 +1120,46 @@ lease_claim(struct store *s, struct lease *l)
 	}
 }
 
+/* Which reason to give when the licenses of a product refuse a checkout
+ * for different ones: a seat free but not for this holder (reserved,
+ * max_reached) says most; then none free; then excluded from one license
+ * (another may free a seat). */
+static int
+reason_rank(const char *why)
+{
+	static const char *const order[] = { "excluded", "no_seats", "max_reached", "reserved" };
+
+	for (int i = (int)(sizeof(order) / sizeof(order[0])) - 1; i >= 0; i--)
+		if (strcmp(why, order[i]) == 0)
+			return i + 1;
+	return 0;
+}
+
+/* Answer a checkout the usage policy refuses; count and log it by reason. */
+static void
+policy_deny(struct store *s, const struct checkout_req *req, struct lic *l,
+    const struct refusal *f, struct reply *r)
+{
+	s->denials += !req->quiet;
+	if (req->quiet)
+		;
+	else if (strcmp(f->code, "excluded") == 0)
+		s->policy_denials[0]++;
+	else if (strcmp(f->code, "max_reached") == 0)
+		s->policy_denials[1]++;
+	else
+		s->policy_denials[2]++;
+	l->fails += !req->quiet;
+	reply_error(r, f->status, f->code, "%s", f->message);
+	json_object_set_new(r->body, "rule", json_string(f->rule));
+	usage_deny(s, req, l, f->code);
+}
+
 void
 store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 {
 	struct lic *pick = NULL, *reason_lic = NULL;
+	struct refusal refusal, refusal2, *reason_refusal = NULL;
 	const char *reason = NULL;
 	int candidates = 0, full = 0;
 	struct pool *p;
@@ -1059,21 +1202,45 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		}
 		goto out;
 	}
+	/* A seat that lingers for this holder is its own again; the others
+	 * past their time are let go. */
+	if (s->lingers != NULL) {
+		rules_linger_sweep(s, 0);
+		rules_linger_take(s, p, req);
+	}
 	struct lic *first = lic_first_of_product(s, p, req->product);
 	int nfull = 0;
+	/* The usage policy of the pool (a Primary's, as it sent it, when we
+	 * serve its pool): the product's rules first. */
+	const struct policy *pol = p->own ? s->policy : p->policy;
+	const struct policy_entry *pe = pol ? policy_product(pol, req->product) : NULL;
+	if (pe != NULL && first != NULL && (rules_admit(pol, pe, req, &refusal) ||
+	    rules_max(s, pol, p, NULL, pe, req, &refusal) ||
+	    rules_reserve(s, pol, p, NULL, pe, req, &refusal))) {
+		policy_deny(s, req, first, &refusal, r);
+		goto out;
+	}
 	for (struct lic *c = first; c != NULL; c = lic_of_product(c->prod_next, p, req->product)) {
 		if (c->retired)
 			continue;
 		candidates++;
 		const char *why = NULL;
+		int by_rule = 0;
+		const struct policy_entry *le = pol ? policy_license(pol, c->def.id) : NULL;
+		struct refusal *lf = reason_refusal == &refusal ? &refusal2 : &refusal;
 		if (license_expired(&c->def))
 			why = "expired";
 		else if (p->own && !license_host_matches(&c->def, s->host_id))
 			why = "wrong_host";
 		else if (s->nbans > 0 && ban_matches(s, c, req))
 			why = "revoked";
-		else if (c->def.count != LICENSE_UNLIMITED && c->in_use >= c->def.count)
+		else if (le != NULL && (by_rule = rules_admit(pol, le, req, lf)))
+			why = lf->code;
+		else if (c->def.count != LICENSE_UNLIMITED && c->in_use + c->lingering >= c->def.count)
 			why = "no_seats";
+		else if (le != NULL && (by_rule = (rules_max(s, pol, p, c, le, req, lf) ||
+		    rules_reserve(s, pol, p, c, le, req, lf))))
+			why = lf->code;
 		if (why == NULL) {
 			pick = c;
 			break;
@@ -1082,32 +1249,49 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 			full = 1;
 			nfull++;
 		}
-		if (reason == NULL || strcmp(why, "no_seats") == 0) {
+		if (reason == NULL || reason_rank(why) > reason_rank(reason) ||
+		    (strcmp(why, "no_seats") == 0 && strcmp(reason, "no_seats") == 0)) {
 			reason = why;
 			reason_lic = c;
+			reason_refusal = by_rule ? lf : NULL;
 		}
 	}
 	if (candidates == 0) {
-		s->denials++;
+		s->denials += !req->quiet;
 		reply_error(r, 404, "unknown_product", "no license for product \"%s\" in pool "
 		    "\"%s\"", req->product, p->name);
 		usage_deny(s, req, NULL, "unknown_product");
 		goto out;
 	}
+	if (pick == NULL && reason_refusal != NULL) {
+		policy_deny(s, req, reason_lic, reason_refusal, r);
+		goto out;
+	}
 	if (pick == NULL) {
-		s->denials++;
+		s->denials += !req->quiet;
 		/* FAILS: the refusal of the one license the answer is about (an
 		 * expired, wrong-host or barred license; the only full one). All
 		 * seats of several licenses in use is the product's refusal, and
-		 * counts in product_denials only, not once on each license. */
-		if (!full || nfull == 1)
+		 * counts in product_denials only, not once on each license. A
+		 * queued waiter asking again is not counted again. */
+		if (!req->quiet && (!full || nfull == 1))
 			reason_lic->fails++;
-		product_denied(s, p, reason_lic->def.product, full ? DENY_NO_SEATS :
-		    strcmp(reason, "expired") == 0 ? DENY_EXPIRED :
-		    strcmp(reason, "wrong_host") == 0 ? DENY_WRONG_HOST : DENY_REVOKED);
+		if (!req->quiet)
+			product_denied(s, p, reason_lic->def.product, full ? DENY_NO_SEATS :
+			    strcmp(reason, "expired") == 0 ? DENY_EXPIRED :
+			    strcmp(reason, "wrong_host") == 0 ? DENY_WRONG_HOST : DENY_REVOKED);
 		if (full && !p->own && req->lease != NULL)
 			note_refused(p, req);
-		if (full)
+		long lingering = 0;
+		for (struct lic *c = first; c != NULL;
+		    c = lic_of_product(c->prod_next, p, req->product))
+			lingering += c->lingering;
+		if (full && lingering > 0)
+			reply_error(r, 409, "no_seats", "all seats of product \"%s\" in pool "
+			    "\"%s\" are in use on server \"%s\", %ld of them kept for the "
+			    "holder that checked it in (linger)", req->product, p->name, s->name,
+			    lingering);
+		else if (full)
 			reply_error(r, 409, "no_seats", "all seats of product \"%s\" in pool "
 			    "\"%s\" are in use on server \"%s\"", req->product, p->name, s->name);
 		else if (strcmp(reason, "expired") == 0)
@@ -1122,8 +1306,27 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 		usage_deny(s, req, reason_lic, full ? "no_seats" : reason);
 		goto out;
 	}
+	if (req->borrow > 0) {
+		long allowed = rules_borrow_seconds(pol, pick);
+		if (allowed == 0 || req->borrow > allowed) {
+			s->denials += !req->quiet;
+			pick->fails += !req->quiet;
+			if (allowed == 0)
+				reply_error(r, 403, "borrow_not_allowed", "license \"%s\" of product "
+				    "\"%s\" may not be borrowed (no borrow in the usage policy)",
+				    pick->def.id, req->product);
+			else
+				reply_error(r, 403, "borrow_too_long", "a borrow of product \"%s\" "
+				    "is at most %ld seconds; %ld asked", req->product, allowed,
+				    req->borrow);
+			json_object_set_new(r->body, "borrow_max", json_integer(allowed));
+			usage_deny(s, req, pick, allowed == 0 ? "borrow_not_allowed" :
+			    "borrow_too_long");
+			goto out;
+		}
+	}
 	if (s->max_leases > 0 && (long)s->live >= s->max_leases) {
-		s->denials++;
+		s->denials += !req->quiet;
 		reply_error(r, 503, "too_many_leases_total", "server \"%s\" holds %zu live "
 		    "leases, its limit (max_leases = %ld)", s->name, s->live, s->max_leases);
 		json_object_set_new(r->body, "limit", json_integer(s->max_leases));
@@ -1133,7 +1336,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 	}
 	if (s->max_leases_per_ip > 0 && req->addr != NULL && req->addr[0] != '\0' &&
 	    addr_lease_count(s, req->addr) >= s->max_leases_per_ip) {
-		s->denials++;
+		s->denials += !req->quiet;
 		reply_error(r, 429, "too_many_leases_per_ip", "address %s already holds %ld "
 		    "leases on server \"%s\" (max_leases_per_ip = %ld)", req->addr,
 		    s->max_leases_per_ip, s->name, s->max_leases_per_ip);
@@ -1145,7 +1348,7 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 	}
 	if (s->max_leases_per_client > 0 &&
 	    client_lease_count(s, req) >= s->max_leases_per_client) {
-		s->denials++;
+		s->denials += !req->quiet;
 		reply_error(r, 429, "too_many_leases", "this client already holds %ld leases "
 		    "(max_leases_per_client)", s->max_leases_per_client);
 		product_denied(s, p, pick->def.product, DENY_TOO_MANY);
@@ -1168,6 +1371,11 @@ store_checkout(struct store *s, const struct checkout_req *req, struct reply *r)
 	l->expires_ms = now_ms() + (pick->def.timeout > 0 ? pick->def.timeout * 1000 :
 	    s->confirm_timeout_ms);
 	r->unconfirmed = pick->def.timeout == 0;
+	if (req->borrow > 0) {
+		/* A borrow ends at its time, hard license or soft, held or not. */
+		l->borrowed_until_ms = l->expires_ms = now_ms() + req->borrow * 1000;
+		r->unconfirmed = 0;
+	}
 	l->journaled_ms = l->expires_ms;
 	l->lic = pick;
 	lease_link(s, l);
@@ -1286,7 +1494,8 @@ lease_journal_expiry(struct store *s, struct lease *l)
 static void
 lease_confirm(struct store *s, struct lease *l)
 {
-	if (l->lic->def.timeout != 0 || l->expires_ms == 0 || l->tomb_until_ms > 0)
+	if (l->lic->def.timeout != 0 || l->expires_ms == 0 || l->tomb_until_ms > 0 ||
+	    l->borrowed_until_ms > 0)
 		return;
 	json_t *lj = json_object();
 	set_str(lj, "id", l->id);
@@ -1333,7 +1542,14 @@ store_heartbeat(struct store *s, const char *id, const char *pool, struct reply 
 
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_lock(&s->lock);
-	if ((l = lease_for_holder(s, id, pool, 0, r)) != NULL) {
+	if ((l = lease_for_holder(s, id, pool, 0, r)) != NULL && l->borrowed_until_ms > 0) {
+		/* Nothing to renew: the borrow ends at its time. */
+		r->status = 200;
+		r->body = json_pack("{s:s, s:I, s:I, s:I}", "lease", l->id, "expires_in",
+		    (json_int_t)borrow_left(l), "heartbeat_interval", (json_int_t)0,
+		    "borrowed_until", (json_int_t)(l->borrowed_until_ms / 1000));
+		r->wait_seq = l->journaled_seq > l->seq ? l->journaled_seq : l->seq;
+	} else if (l != NULL) {
 		long t = l->lic->def.timeout;
 		if (t == 0 && l->expires_ms > 0) {
 			lease_confirm(s, l);
@@ -1408,7 +1624,9 @@ store_checkin(struct store *s, const char *id, const char *pool, struct reply *r
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_lock(&s->lock);
 	if ((l = lease_for_holder(s, id, pool, 1, r)) != NULL) {
-		uint64_t seq = lease_end_event(s, l, "checkin", NULL, &ev);
+		long linger = rules_linger_seconds(s, l->lic);
+		uint64_t seq = lease_end_event(s, l, "checkin", linger > 0 ?
+		    json_pack("{s:I}", "linger", (json_int_t)linger) : NULL, &ev);
 		if (seq == 0) {
 			reply_error(r, 503, "out_of_memory", "server out of memory: lease %s "
 			    "is not checked in; try again", id);
@@ -1425,6 +1643,10 @@ store_checkin(struct store *s, const char *id, const char *pool, struct reply *r
 		r->body = json_object();
 		set_str(r->body, "lease", id);
 		json_object_set_new_nocheck(r->body, "released", json_true());
+		if (linger > 0) {
+			rules_linger_add(s, l, linger);
+			set_int(r->body, "linger", linger);
+		}
 		free(l);
 	}
 out:
@@ -1559,6 +1781,9 @@ store_list_leases(struct store *s, const char *product, int holders_only, struct
 			    (l->expires_ms - now) > 0 ? (l->expires_ms - now + 999) / 1000 : 0));
 		else
 			json_object_set_new(o, "expires_in", json_null());
+		if (l->borrowed_until_ms > 0)
+			json_object_set_new(o, "borrowed_until",
+			    json_integer(l->borrowed_until_ms / 1000));
 		json_array_append_new(arr, o);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -1609,6 +1834,8 @@ store_licenses_json(struct store *s)
 		 * its Primary's licenses whatever host they name. */
 		const char *why = license_expired(&l->def) ? "expired" : l->pool->own &&
 		    !license_host_matches(&l->def, s->host_id) ? "wrong_host" : NULL;
+		if (l->lingering > 0)
+			json_object_set_new(o, "lingering", json_integer(l->lingering));
 		json_object_set_new(o, "servable", json_boolean(why == NULL));
 		if (why != NULL)
 			json_object_set_new(o, "why", json_string(why));
@@ -1655,6 +1882,8 @@ store_expire(struct store *s)
 		if (s->bans[i].until_ms > now)
 			s->bans[o++] = s->bans[i];
 	s->nbans = o;
+	if (s->lingers != NULL)
+		rules_linger_sweep(s, 0);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -1671,6 +1900,8 @@ expiry_resumed(const struct lease *l, int64_t recorded, int64_t now)
 	long t = l->lic->def.timeout;
 	int64_t e = recorded + t * 500, cap = now + t * 1000;
 
+	if (l->borrowed_until_ms > 0)
+		return l->borrowed_until_ms;	/* neither more nor less */
 	if (t == 0 && recorded > 0 && l->lic->retired)
 		e = cap = now + RETIRED_GRACE_MS;
 	else if (recorded == 0)		/* no expiry recorded: a hard lease's */

@@ -12,9 +12,17 @@
 #include "license.h"
 
 struct journal;
+struct policy;
 
 enum pool_status { POOL_HOT, POOL_HOT_WARM, POOL_WARM, POOL_HOT_RETRY };
 const char *pool_status_str(enum pool_status s);
+
+/* Live leases by holder (client, user, host) or by address (store.c). */
+struct tally {
+	struct holder **buckets;
+	size_t n, nbuckets;
+	int lost;		/* an allocation failed: count by scanning */
+};
 
 struct lic {
 	struct license def;
@@ -23,6 +31,9 @@ struct lic {
 	long fails;
 	int retired;		/* gone from the licenses file; kept while leased */
 	struct lic *prod_next;	/* next in its product_index chain */
+	struct lease *live;	/* its live leases (not tombstones), for the policy */
+	struct tally users, hosts;	/* the same counted by user, by host */
+	long lingering;		/* seats held by a linger after their checkin */
 };
 
 struct lease {
@@ -37,6 +48,8 @@ struct lease {
 	long pid;
 	time_t since;
 	int64_t expires_ms;	/* wall clock; 0 = hard lease, held until checkin */
+	int64_t borrowed_until_ms;	/* > 0: a borrow, ending then whatever
+					 * happens (expires_ms is the same) */
 	int64_t journaled_ms;	/* its expiry as the journal last recorded it */
 	uint64_t journaled_seq;	/* the record of that: a promise waits for it */
 	int64_t tomb_until_ms;	/* > 0: revoked or handed back; kept to answer 410 */
@@ -48,6 +61,7 @@ struct lease {
 	struct lic *lic;
 	struct lease *hnext;	/* hash chain */
 	struct lease *prev, *next;
+	struct lease *lic_prev, *lic_next;	/* in lic->live while live */
 	char text[];		/* product, client, user, host, addr; each NUL-terminated */
 };
 
@@ -75,6 +89,10 @@ struct pool {
 	int handing;		/* HANDBACK_* under way: no checkouts or checkins */
 	int64_t fenced_until_ms;	/* monotonic: we promised the Primary not to
 					 * take over before this (POST /v1/peer/fence) */
+	/* A Primary's usage policy, as it sent it with its licenses (its
+	 * policy_to_json, kept to tell a change); NULL: none. */
+	struct policy *policy;
+	json_t *policy_json;
 };
 
 /* The result of an operation: HTTP status, body, and the journal sequence
@@ -92,6 +110,9 @@ struct checkout_req {
 	const char *product, *pool, *lease, *client, *user, *host;
 	long pid;
 	const char *addr;	/* the client's address (not asserted by it); NULL none */
+	long borrow;		/* seconds of a borrow; 0: an ordinary seat */
+	int quiet;		/* a queued waiter asking again: a refusal is not
+				 * counted or logged again (queue.c) */
 };
 
 /* Why a checkout of a known product was refused: the error codes of the
@@ -107,13 +128,6 @@ struct product_denials {
 	char pool[SL_ID_MAX + 1];
 	char product[SL_ID_MAX + 1];
 	uint64_t n[DENY_REASONS];
-};
-
-/* Live leases by holder (client, user, host) or by address (store.c). */
-struct tally {
-	struct holder **buckets;
-	size_t n, nbuckets;
-	int lost;		/* an allocation failed: count by scanning */
 };
 
 struct store {
@@ -158,12 +172,18 @@ struct store {
 	struct tally holders, addrs;
 	size_t live;
 
+	struct policy *policy;	/* the own pool's usage policy; NULL: none */
+	json_t *policy_json;	/* the same for backups (store_own_licenses) */
+	struct linger *lingers;	/* seats kept for their holders (rules.c) */
+
 	uint64_t lic_gen;	/* bumped by each store_set_licenses */
+	uint64_t free_gen;	/* store_free_gen */
 	/* counters since start */
 	uint64_t grants, checkins, expiries, revokes, denials;
 	/* per pool and product; their names come from licenses only */
 	struct product_denials *product_denials;
 	size_t nproduct_denials;
+	uint64_t policy_denials[3];	/* of denials: excluded, max_reached, reserved */
 };
 
 struct store *store_new(const char *name, const char *host_id);
@@ -173,11 +193,20 @@ void store_free(struct store *s);
  * {"added":[...],"removed":[...],"changed":[...]}. */
 void store_set_licenses(struct store *s, const struct license_set *set, json_t **changes);
 
+/* Install the usage policy of the own pool (NULL: none), which the store
+ * owns from now on; the one before it is freed. */
+void store_set_policy(struct store *s, struct policy *policy);
+
 /* Add (or find) a pool for a Primary this server backs up. */
 struct pool *store_add_pool(struct store *s, const char *name, const char *url);
 struct pool *store_pool(struct store *s, const char *name);
 
 void store_checkout(struct store *s, const struct checkout_req *req, struct reply *r);
+/* Does the usage policy of pool let waiters queue for product? */
+int store_queue_allowed(struct store *s, const char *pool, const char *product);
+/* Changes whenever a seat may have freed (a lease ended, a linger went,
+ * licenses or policy changed): the queue asks again only then. */
+uint64_t store_free_gen(struct store *s);
 /* pool: the pool the holder says the lease is of (?pool=), or NULL. */
 void store_heartbeat(struct store *s, const char *id, const char *pool, struct reply *r);
 void store_checkin(struct store *s, const char *id, const char *pool, struct reply *r);

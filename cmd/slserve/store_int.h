@@ -33,6 +33,12 @@ void lease_unlink(struct store *s, struct lease *l);
 struct lic *lic_add(struct store *s, struct pool *p, const struct license *def);
 void lic_drop_retired(struct store *s);
 struct lic *lic_find(struct store *s, const struct pool *p, const char *id);
+/* Live leases of key in a tally of one string (a license's users or
+ * hosts); -1 when the tally lost count (count by scanning then). */
+long tally_count(struct tally *t, const char *key);
+void lic_free(struct lic *l);
+struct lic *lic_first_of_product(struct store *s, const struct pool *p, const char *product);
+struct lic *lic_of_product(struct lic *l, const struct pool *p, const char *product);
 struct lic *lic_placeholder(struct store *s, struct pool *p, const char *id, const char *product);
 int64_t now_ms(void);
 json_t *record_json(const struct lease_text *t, long pid, time_t since, int64_t expires_ms,

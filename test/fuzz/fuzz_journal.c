@@ -57,7 +57,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	store_set_licenses(s, &set, NULL);
 	struct journal *j = journal_open(fuzz_dir(), 0, 100000, 0, s, err, sizeof(err));
 	if (j != NULL) {
-		struct checkout_req cr = { "cad", NULL, NULL, "c", "u", "h", 1, NULL };
+		struct checkout_req cr = { "cad", NULL, NULL, "c", "u", "h", 1, NULL, 0, 0 };
 		struct reply r;
 		store_grace(s);
 		store_expire(s);

@@ -41,7 +41,7 @@ static int failed;
 static void
 checkout(struct store *s, const char *id)
 {
-	struct checkout_req cr = { "viewer", NULL, id, "c", "u", "h", 1, NULL };
+	struct checkout_req cr = { "viewer", NULL, id, "c", "u", "h", 1, NULL, 0, 0 };
 	struct reply r;
 
 	store_checkout(s, &cr, &r);
