@@ -100,17 +100,17 @@ hang=$!
 	pids=()
 	for i in 1 2 3 4; do
 		{ curl -sS -m 10 -H "Authorization: Bearer $tok" \
-		    "$UB/v1/peer/probe?url=http://127.0.0.1:$port" >"probe.$i"; date +%s%N >"probe.$i.done"; } &
+		    "$UB/v1/peer/probe?url=http://127.0.0.1:$port" >"$SL_TMP/probe.$i"; date +%s%N >"$SL_TMP/probe.$i.done"; } &
 		pids+=($!)
 	done
 	sleep 0.2
 	curl -fsS -m 10 "$UB/v1/health" >/dev/null
-	date +%s%N >health.done
+	date +%s%N >"$SL_TMP/health.done"
 	wait "${pids[@]}"
 	kill "$hang"
 	# Each probe says the server is not reachable, and came after health.
 	for i in 1 2 3 4; do
-		jq -e --arg u "http://127.0.0.1:$port" '.url == $u and .reachable == false' "probe.$i" >/dev/null
-		[ "$(cat health.done)" -lt "$(cat "probe.$i.done")" ]
+		jq -e --arg u "http://127.0.0.1:$port" '.url == $u and .reachable == false' "$SL_TMP/probe.$i" >/dev/null
+		[ "$(cat "$SL_TMP/health.done")" -lt "$(cat "$SL_TMP/probe.$i.done")" ]
 	done
 }
