@@ -128,7 +128,7 @@ O
 	assert_output "slctl: $U: reload refused, nothing changed: $OPT:2: product \"cad\": max \"1 group:gone\": no group \"gone\" in this file"
 	# SIGHUP logs why
 	kill -HUP "$(sl_pid s1)"
-	sl_until 3 grep -q "SIGHUP: $OPT:2: product \"cad\": max \"1 group:gone\"" "$SL_TMP/s1/log"
+	sl_until 3 grep -q "reload refused, licenses unchanged, usage policy unchanged: $OPT:2: product \"cad\": max \"1 group:gone\"" "$SL_TMP/s1/log"
 	[ "$(sl_license_field "$U" cad-1 max)" = 2 ]
 	# Mended, both are taken; an options file emptied is no policy.
 	: >"$OPT"
@@ -169,7 +169,7 @@ O
 	sl_expect_code 201
 	co_as sim mallory ws1
 	sl_expect_code 201
-	# Refusals are counted (FAILS, metrics) and logged by reason.
+	# Refusals are counted (DENIALS, metrics) and logged by reason.
 	[ "$(sl_license_field "$U" cad-1 fails)" = 2 ]
 	[ "$(sl_license_field "$U" cad-1 in_use)" = 2 ]
 	sl_usage_has s1 '.event == "deny" and .error == "excluded" and .user == "mallory"'
@@ -666,7 +666,7 @@ slc_done() { [ "$(cat "$SL_TMP/$1.rc" 2>/dev/null)" = 0 ]; }
 	opt_start
 	run "$SLCTL" -s "$U" status
 	assert_success
-	assert_line --index 0 --regexp '^LICENSE +PRODUCT +IN USE +MAX +FAILS +ROLE +STATUS +SERVED BY +EXPIRES$'
+	assert_line --index 0 --regexp '^LICENSE +PRODUCT +IN USE +MAX +DENIALS +ROLE +STATUS +SERVED BY +EXPIRES$'
 	co_as cad alice h1
 	sl_expect_code 201
 	wait_co bob bob 20
@@ -674,7 +674,7 @@ slc_done() { [ "$(cat "$SL_TMP/$1.rc" 2>/dev/null)" = 0 ]; }
 	sl_until 5 queued_is 2
 	run "$SLCTL" -s "$U" status
 	assert_success
-	assert_line --index 0 --regexp '^LICENSE +PRODUCT +IN USE +MAX +FAILS +ROLE +STATUS +SERVED BY +EXPIRES +QUEUED$'
+	assert_line --index 0 --regexp '^LICENSE +PRODUCT +IN USE +MAX +DENIALS +ROLE +STATUS +SERVED BY +EXPIRES +QUEUED$'
 	assert_line --regexp '^cad-1 +cad +1 +1 +[0-9]+ +primary +hot +s1 +never +2$'
 	assert_line --regexp '^sim-1 +sim +0 +1 +0 +primary +hot +s1 +never +0$'
 	curl -fsS -m 3 "$U/" | grep -Fq '<span class="queued" title="checkouts waiting in the queue">2 queued</span>'
