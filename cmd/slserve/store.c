@@ -477,6 +477,7 @@ store_free(struct store *s)
 {
 	if (s == NULL)
 		return;
+	rules_linger_sweep(s, 1);	/* they point at licenses */
 	for (struct lease *l = s->head, *n; l != NULL; l = n) {
 		n = l->next;
 		free(l);
@@ -501,7 +502,6 @@ store_free(struct store *s)
 	free(s->product_denials);
 	holders_free(&s->holders);
 	holders_free(&s->addrs);
-	rules_linger_sweep(s, 1);
 	policy_free(s->policy);
 	json_decref(s->policy_json);
 	pthread_mutex_destroy(&s->lock);
