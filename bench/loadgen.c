@@ -48,6 +48,7 @@ int external_port;
 double only_rate;
 static int keep_tmp;
 static int only_mirror;		/* -M: only the mirrored checkout */
+static int only_policy;		/* -Y: only the usage policy run */
 
 char tmpdir[256];
 
@@ -100,7 +101,7 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: loadgen [-K] [-b bindir] [-c clients] [-k heartbeats] [-t seconds]\n"
 	    "               [-s scales] [-F failover-script] [-o results.json] [-P port]\n"
-	    "               [-R rate] [-M]\n"
+	    "               [-R rate] [-M | -Y]\n"
 	    "  -b dir      where slserve is (default %s)\n"
 	    "  -c N        concurrent keep-alive clients (default %d)\n"
 	    "  -k N        heartbeats per lease in the lifecycle run (default %d)\n"
@@ -112,7 +113,8 @@ usage(FILE *f)
 	    "  -K          keep the temporary state directory\n"
 	    "  -P PORT     only the load phases, against a server already on PORT\n"
 	    "  -R RATE     only the open-loop runs (checkout, then health), at RATE a second\n"
-	    "  -M          only the mirrored checkout (a Primary alone, then with a backup)\n",
+	    "  -M          only the mirrored checkout (a Primary alone, then with a backup)\n"
+	    "  -Y          only the checkout with a usage policy of ten rules, and without\n",
 	    bindir, nclients, heartbeats, phase_secs, failover_script, json_path);
 }
 
@@ -151,7 +153,7 @@ parse_options(int argc, char **argv, int *status)
 {
 	int ch;
 
-	while ((ch = getopt(argc, argv, "b:c:F:hk:KMo:P:R:s:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "b:c:F:hk:KMo:P:R:s:t:Y")) != -1) {
 		switch (ch) {
 		case 'b': bindir = optarg; break;
 		case 'c': nclients = atoi(optarg); break;
@@ -159,6 +161,7 @@ parse_options(int argc, char **argv, int *status)
 		case 'k': heartbeats = atoi(optarg); break;
 		case 'K': keep_tmp = 1; break;
 		case 'M': only_mirror = 1; break;
+		case 'Y': only_policy = 1; break;
 		case 'o': json_path = optarg; break;
 		case 'P': external_port = atoi(optarg); break;
 		case 'R': only_rate = atof(optarg); break;
@@ -174,7 +177,8 @@ parse_options(int argc, char **argv, int *status)
 	if (optind != argc || nclients < 1 || nclients > MAX_CONNS || heartbeats < 0 ||
 	    heartbeats > 1000 || !(phase_secs >= 0.5 && phase_secs <= 120) ||
 	    !(only_rate == 0 || (only_rate >= 1 && only_rate <= 1e6)) ||
-	    (only_mirror && (external_port > 0 || only_rate > 0)))
+	    ((only_mirror || only_policy) && (external_port > 0 || only_rate > 0)) ||
+	    (only_mirror && only_policy))
 		goto bad;
 	/* Against another's server, or only the open loops: no scale runs
 	 * and no failover script. */
@@ -197,6 +201,18 @@ main_mirror(double load_before)
 	printf("\nsl benchmark: %d keep-alive clients, fsync on; load average %.2f before,"
 	    " %.2f after\n", nclients, load_before, loadavg());
 	report_mirror();
+	results_write();
+	return finish();
+}
+
+/* -Y: the usage policy run alone. */
+static int
+main_policy(double load_before)
+{
+	run_policy();
+	printf("\nsl benchmark: %d keep-alive clients, fsync on; load average %.2f before,"
+	    " %.2f after\n", nclients, load_before, loadavg());
+	report_policy();
 	results_write();
 	return finish();
 }
@@ -226,10 +242,14 @@ main(int argc, char **argv)
 	results_new(load_before);
 	if (only_mirror)
 		return main_mirror(load_before);
+	if (only_policy)
+		return main_policy(load_before);
 
 	run_load(&load);
-	if (external_port == 0 && only_rate == 0)
+	if (external_port == 0 && only_rate == 0) {
 		run_mirror();
+		run_policy();
+	}
 	for (int i = 0; i < nscales; i++)
 		run_scale(scales[i], &sres[i]);
 	disk_probe(&disk50, &disk99);
@@ -239,6 +259,7 @@ main(int argc, char **argv)
 
 	report_load(&load, disk50, disk99, load_before);
 	report_mirror();
+	report_policy();
 	report_scale();
 	report_failover(failover);
 	results_write();

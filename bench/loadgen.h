@@ -43,6 +43,8 @@ extern char tmpdir[256];
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* dir/name (util_path_join), malloc'd; fatal when memory is short. */
 char *path_in(const char *dir, const char *name);
+/* Write text to path, or exit. */
+void write_file(const char *path, const char *text);
 
 static inline uint64_t
 now_ns(void)
@@ -312,6 +314,16 @@ extern int mirror_ran;
 
 void run_mirror(void);
 
+/* policy.c: the checkout rate with a usage policy of ten rules (issue 19). */
+#define POLICY_ROUNDS 2
+struct policy_result {
+	double rate[2];		/* checkouts/s summed over the rounds: without, with */
+	double p50[2];		/* of the last round */
+	int ran;
+};
+extern struct policy_result pres;
+void run_policy(void);
+
 /* failover.c: the failover timing script's results, or NULL without it. */
 json_t *run_failover_script(void);
 
@@ -323,6 +335,7 @@ extern json_t *results;
 void results_new(double load_before);
 void report_load(struct load_result *l, double disk50, double disk99, double load_before);
 void report_mirror(void);
+void report_policy(void);
 void report_scale(void);
 void report_failover(json_t *failover);
 /* The summary line and results.json. */

@@ -636,3 +636,24 @@ results_write(void)
 		fatal("cannot write %s", json_path);
 	printf("results: %s\n", json_path);
 }
+
+/* The usage policy run (policy.c). */
+void
+report_policy(void)
+{
+	if (!pres.ran)
+		return;
+	double ratio = pres.rate[0] > 0 ? pres.rate[1] / pres.rate[0] : 0;
+	int ok = ratio >= 0.9;
+
+	printf("\n%-52s %10s  %-12s %s\n", "usage policy (issue 19)", "value", "target", "");
+	printf("%-52s %10.2f  %-12s %s\n", "checkout rate, ten rules / no policy", ratio, ">= 0.9",
+	    verdict(ok));
+	target_json("checkout rate with a policy of ten rules / without", ratio, ">= 0.9", ok);
+	printf("  (%.0f -> %.0f checkouts/s, mean of %d rounds taken in turn; p50 %.3f -> %.3f ms"
+	    " in the last)\n", pres.rate[0] / POLICY_ROUNDS, pres.rate[1] / POLICY_ROUNDS,
+	    POLICY_ROUNDS, pres.p50[0], pres.p50[1]);
+	json_object_set_new(results, "policy", json_pack("{s:f, s:f, s:f, s:i, s:b}",
+	    "rate_without", pres.rate[0] / POLICY_ROUNDS, "rate_with", pres.rate[1] / POLICY_ROUNDS,
+	    "ratio", ratio, "rounds", POLICY_ROUNDS, "met", ok));
+}

@@ -36,7 +36,7 @@ kill_children(void)
 }
 
 
-static void
+void
 write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
