@@ -315,10 +315,11 @@ extern int mirror_ran;
 void run_mirror(void);
 
 /* policy.c: the checkout rate with a usage policy of ten rules (issue 19). */
-#define POLICY_ROUNDS 2
+#define POLICY_ROUNDS 3
 struct policy_result {
 	double rate[2];		/* checkouts/s summed over the rounds: without, with */
 	double p50[2];		/* of the last round */
+	int live;		/* the rules refused a checkout they should (403) */
 	int ran;
 };
 extern struct policy_result pres;

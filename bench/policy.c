@@ -85,6 +85,13 @@ run_policy(void)
 			    k ? "with ten rules" : "without a policy", nclients, phase_secs, r + 1);
 			pres.rate[k] += policy_phase(&s[k], k ? "policy" : "nopolicy", &pres.p50[k]);
 		}
+	/* The rules were live: one of them refuses mallory. */
+	struct bconn b = BCONN_INIT(s[1].port);
+	struct hresp r;
+	pres.live = bhttp(&b, "POST", "/v1/checkout", NULL, "{\"product\":\"p00\",\"client\":"
+	    "\"bench-probe\",\"user\":\"mallory\",\"host\":\"loadgen\",\"pid\":1}", &r,
+	    5000) == 0 && r.status == 403;
+	bconn_free(&b);
 	srv_stop(&s[1]);
 	srv_stop(&s[0]);
 	pres.ran = 1;
