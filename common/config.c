@@ -101,19 +101,26 @@ conf_blank_comments(char *s)
 }
 
 /*
- * The line where a quoted string opens that the text never closes, or 0.
- * libconfuse drops such a string at the end of a file without a word (and
- * echoes a backslash before the end to stdout): a file cut short must not
- * pass for a good one. A quote left open on one line closes on a later one
- * and the string that really stays open starts further down: the first
- * string that runs over a line end is then the one at fault. Comments are
- * blanked out already.
+ * What the text leaves open at its end, which libconfuse would not say: a
+ * file cut short must not pass for a good one. Comments are blanked out
+ * already. One pass, quoted strings skipped as libconfuse reads them:
+ *
+ * *quote_line: where a quoted string opens that the text never closes, or
+ * 0. libconfuse drops such a string at the end of a file without a word
+ * (and echoes a backslash before the end to stdout). A quote left open on
+ * one line closes on a later one and the string that really stays open
+ * starts further down: the first string that runs over a line end is then
+ * the one at fault.
+ *
+ * *brace_line: the line of a "{" never closed, or 0 (libconfuse takes the
+ * end of the file for the end of an open section); meant for a text whose
+ * quotes are all closed.
  */
-static int
-conf_open_quote_line(const char *s)
+static void
+conf_open_lines(const char *s, int *quote_line, int *brace_line)
 {
 	char quote = 0;
-	int line = 1, opened = 0, first_multiline = 0;
+	int line = 1, opened = 0, first_multiline = 0, depth = 0, lines[64];
 
 	for (const char *p = s; *p != '\0'; p++) {
 		if (*p == '\n') {
@@ -131,37 +138,6 @@ conf_open_quote_line(const char *s)
 		} else if (*p == '"' || *p == '\'') {
 			quote = *p;
 			opened = line;
-		}
-	}
-	if (quote == 0)
-		return 0;
-	return first_multiline != 0 ? first_multiline : opened;
-}
-
-/*
- * The line of a "{" the text never closes, or 0. libconfuse takes the end
- * of the file for the end of an open section: a file cut short in a
- * section must not pass for a good one. Comments are blanked out and
- * quoted strings skipped (the quotes are known to be closed).
- */
-static int
-conf_open_brace_line(const char *s)
-{
-	int line = 1, depth = 0, lines[64];
-	char quote = 0;
-
-	for (const char *p = s; *p != '\0'; p++) {
-		if (*p == '\n')
-			line++;
-		if (quote != 0) {
-			if (*p == '\\' && p[1] != '\0') {
-				if (*++p == '\n')
-					line++;
-			} else if (*p == quote) {
-				quote = 0;
-			}
-		} else if (*p == '"' || *p == '\'') {
-			quote = *p;
 		} else if (*p == '{') {
 			if (depth < 64)
 				lines[depth] = line;
@@ -170,7 +146,8 @@ conf_open_brace_line(const char *s)
 			depth--;
 		}
 	}
-	return depth > 0 ? lines[depth - 1 < 64 ? depth - 1 : 63] : 0;
+	*quote_line = quote == 0 ? 0 : first_multiline != 0 ? first_multiline : opened;
+	*brace_line = depth > 0 ? lines[depth - 1 < 64 ? depth - 1 : 63] : 0;
 }
 
 /* Blank out line n (1-based) of s, unless it opens or closes a section:
@@ -212,15 +189,14 @@ conf_parse_opts(cfg_t **cfgp, cfg_opt_t *opts, const char *const *tracked, const
 		return -1;
 	}
 	conf_blank_comments(text);
-	int open_line = conf_open_quote_line(text);
-	if (open_line > 0) {
-		conf_error(e, "%s:%d: unterminated string constant", path, open_line);
-		free(text);
-		return -1;
-	}
-	if ((open_line = conf_open_brace_line(text)) > 0) {
-		conf_error(e, "%s:%d: \"{\" not closed before the end of the file", path,
-		    open_line);
+	int quote_line, brace_line;
+	conf_open_lines(text, &quote_line, &brace_line);
+	if (quote_line > 0 || brace_line > 0) {
+		if (quote_line > 0)
+			conf_error(e, "%s:%d: unterminated string constant", path, quote_line);
+		else
+			conf_error(e, "%s:%d: \"{\" not closed before the end of the file",
+			    path, brace_line);
 		free(text);
 		return -1;
 	}
