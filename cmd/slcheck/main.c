@@ -158,30 +158,6 @@ command_lookup(const char *name)
 	return NULL;
 }
 
-/* The code of the JSON error object for an exit status (slcheck(1)). */
-static const char *
-exit_error_code(int rc)
-{
-	switch (rc) {
-	case SLC_EXIT_NO_SEAT:
-		return "no_seat";
-	case SLC_EXIT_UNREACHABLE:
-		return "unreachable";
-	case SLC_EXIT_REFUSED:
-		return "refused";
-	case SLC_EXIT_SERVER_ERROR:
-		return "bad_answer";
-	case SLC_EXIT_LOST:
-		return "lost";
-	case SLC_EXIT_USAGE:
-		return "usage";
-	case SLC_EXIT_CONFIG:
-		return "config";
-	default:
-		return "failed";
-	}
-}
-
 /* With --json, a failure that printed no JSON prints {"error", "message"}
  * on stdout as well as its line on stderr. */
 static void
@@ -191,8 +167,8 @@ json_error(int rc)
 
 	if (rc == SLC_EXIT_OK || slc_json_printed)
 		return;
-	j = json_pack("{s:s, s:s}", "error", exit_error_code(rc), "message",
-	    slc_first_error[0] ? slc_first_error : exit_error_code(rc));
+	j = json_pack("{s:s, s:s}", "error", sl_exit_name(rc), "message",
+	    slc_first_error[0] ? slc_first_error : sl_exit_name(rc));
 	if (j != NULL && json_dumpf(j, stdout, JSON_INDENT(2)) == 0)
 		putchar('\n');
 	json_decref(j);

@@ -10,23 +10,24 @@
 
 #include "cache.h"
 #include "clientconf.h"
+#include "exitcode.h"
 #include "http.h"
 #include "util.h"
 
-/* Exit codes, documented in slcheck(1). `check` uses the monitoring-plugin
- * codes 0-3 instead, and `run` passes the command's own status through. */
+/* Exit codes, documented in slcheck(1): the table slctl shares
+ * (exitcode.h). `check` uses the monitoring-plugin codes 0-3 instead, and
+ * `run` passes the command's own status through. */
 enum {
-	SLC_EXIT_OK = 0,
-	SLC_EXIT_FAILURE = 1,		/* a local failure: fork, output, memory */
-	SLC_EXIT_NO_SEAT = 2,		/* servers answered, none had a free seat */
-	SLC_EXIT_UNREACHABLE = 3,	/* no server answered */
-	SLC_EXIT_REFUSED = 4,		/* unknown product, expired, wrong host, revoked */
-	SLC_EXIT_SERVER_ERROR = 5,	/* an answer slcheck cannot use (5xx, bad JSON) */
-	SLC_EXIT_LOST = 6,		/* the lease is gone (unknown, revoked, expired) */
-	SLC_EXIT_USAGE = 64,
-	SLC_EXIT_CONFIG = 78,
+	SLC_EXIT_OK = SL_EXIT_OK,
+	SLC_EXIT_FAILURE = SL_EXIT_FAILURE,
+	SLC_EXIT_NO_SEAT = SL_EXIT_NO_SEAT,
+	SLC_EXIT_UNREACHABLE = SL_EXIT_UNREACHABLE,
+	SLC_EXIT_REFUSED = SL_EXIT_REFUSED,
+	SLC_EXIT_SERVER_ERROR = SL_EXIT_BAD_ANSWER,
+	SLC_EXIT_LOST = SL_EXIT_LOST,
+	SLC_EXIT_USAGE = SL_EXIT_USAGE,
+	SLC_EXIT_CONFIG = SL_EXIT_CONFIG,
 };
-
 /* Options of a command, parsed by the dispatcher: short option character
  * (or a long-only code) and argument. */
 struct slc_opts {

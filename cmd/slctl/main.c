@@ -131,26 +131,6 @@ ctl_warnx(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The code of the JSON error object for an exit status. */
-static const char *
-exit_error_code(int rc)
-{
-	switch (rc) {
-	case EXIT_UNREACH:
-		return "unreachable";
-	case EXIT_REFUSED:
-		return "refused";
-	case EXIT_USAGE:
-		return "usage";
-	case EXIT_AUTH:
-		return "unauthorized";
-	case EXIT_CONFIG:
-		return "config";
-	default:
-		return "failed";
-	}
-}
-
 /* With --json, a failure that printed no JSON prints {"error", "message"}. */
 static void
 json_error(int rc)
@@ -160,8 +140,8 @@ json_error(int rc)
 	if (rc == 0 || json_printed)
 		return;
 	j = json_pack("{s:s, s:s}", "error", first_error_code[0] ? first_error_code :
-	    exit_error_code(rc), "message", first_error[0] ? first_error :
-	    exit_error_code(rc));
+	    sl_exit_name(rc), "message", first_error[0] ? first_error :
+	    sl_exit_name(rc));
 	ctl_print_json(j);
 	json_decref(j);
 }

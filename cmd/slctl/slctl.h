@@ -7,15 +7,16 @@
 
 #include <jansson.h>
 
+#include "exitcode.h"
 #include "http.h"
 
-/* Exit codes: the table slctl(8) and slcheck(1) share (slcheck.h). */
-#define EXIT_OP		1	/* the server or the operation refused or failed */
-#define EXIT_UNREACH	3	/* a server did not answer */
-#define EXIT_REFUSED	4	/* unknown product */
-#define EXIT_USAGE	64	/* bad command line */
-#define EXIT_AUTH	77	/* admin token missing or wrong (401) */
-#define EXIT_CONFIG	78	/* a configuration, key or token file is unusable */
+/* Exit codes: the table slctl(8) and slcheck(1) share (exitcode.h). */
+#define EXIT_OP		SL_EXIT_FAILURE
+#define EXIT_UNREACH	SL_EXIT_UNREACHABLE
+#define EXIT_REFUSED	SL_EXIT_REFUSED
+#define EXIT_USAGE	SL_EXIT_USAGE
+#define EXIT_AUTH	SL_EXIT_AUTH
+#define EXIT_CONFIG	SL_EXIT_CONFIG
 
 /* What a command needs; the dispatcher sets it up before calling it. */
 #define CMD_SERVERS	0x01	/* the server list (-s, SL_SERVERS, slclient.conf) */
