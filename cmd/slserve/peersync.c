@@ -213,13 +213,14 @@ static void
 long_poll_wake(struct server *srv, int all)
 {
 	int64_t now = util_mono_ms();
+	uint64_t last = journal_last_seq(srv->journal);
+	int failing = !journal_storage(srv->journal, NULL);
 	size_t o = 0;
 
 	pthread_mutex_lock(&lp_mu);
 	for (size_t i = 0; i < nlps; i++) {
 		struct long_poll *lp = lps[i];
-		if (all || now >= lp->deadline_ms || journal_last_seq(srv->journal) > lp->since ||
-		    !journal_storage(srv->journal, NULL))
+		if (all || failing || now >= lp->deadline_ms || last > lp->since)
 			req_wake(lp->r);	/* lp is the request's now */
 		else
 			lps[o++] = lp;
