@@ -46,9 +46,12 @@ struct server {
 	 * no backup can have taken the pool over), NULL otherwise. httpd.c
 	 * knows no more of failover than these.
 	 * reply_wait: 1 when resume(arg) will be called later, 0 to go on.
+	 * reply_unwait: take a reply_wait back; 1 when it still waited (its
+	 * resume will not be called).
 	 * reply_check: may replace r's reply (release the seat, answer 503).
 	 */
 	int (*reply_wait)(struct server *srv, uint64_t seq, void (*resume)(void *), void *arg);
+	int (*reply_unwait)(void (*resume)(void *), void *arg);
 	void (*reply_check)(struct req *r);
 };
 
@@ -72,6 +75,7 @@ struct req {
 	size_t len;
 	int too_large;
 	int suspended;
+	int gone;			/* its client closed while it waited (httpd_sweep) */
 	int answered;
 	int close;			/* answer with Connection: close */
 	char addr[64];			/* the client's address: req_addr */
