@@ -26,6 +26,7 @@ reply_error(struct reply *r, unsigned status, const char *code, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	json_decref(r->body);
 	r->status = status;
 	r->body = json_pack("{s:s, s:s}", "error", code, "message", msg);
 	r->wait_seq = 0;

@@ -107,7 +107,8 @@ struct reply {
 };
 
 /* Answer r with an error: status, and {"error":code,"message":...} as the
- * body; nothing to wait for. No lock needed (record.c). */
+ * body, which replaces the one r had (NULL or its own); nothing to wait
+ * for. No lock needed (record.c). */
 void reply_error(struct reply *r, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
