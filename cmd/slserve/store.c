@@ -745,13 +745,27 @@ store_set_policy(struct store *s, struct policy *policy)
 	policy_free(old);
 }
 
+/* A generation counter of the store (free_gen, lic_gen), read under its
+ * lock. */
+static uint64_t
+gen_read(struct store *s, const uint64_t *gen)
+{
+	pthread_mutex_lock(&s->lock);
+	uint64_t v = *gen;
+	pthread_mutex_unlock(&s->lock);
+	return v;
+}
+
 uint64_t
 store_free_gen(struct store *s)
 {
-	pthread_mutex_lock(&s->lock);
-	uint64_t gen = s->free_gen;
-	pthread_mutex_unlock(&s->lock);
-	return gen;
+	return gen_read(s, &s->free_gen);
+}
+
+uint64_t
+store_licenses_gen(struct store *s)
+{
+	return gen_read(s, &s->lic_gen);
 }
 
 void
