@@ -245,21 +245,6 @@ req_header(struct req *r, const char *key)
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
 }
 
-void
-req_error(struct req *r, unsigned status, const char *code, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	json_decref(r->reply.body);
-	r->reply.status = status;
-	r->reply.body = json_pack("{s:s, s:s}", "error", code, "message", msg);
-	r->reply.wait_seq = 0;
-}
-
 /* Decode the request body against fields; on failure answer 400. */
 json_t *
 req_json(struct req *r, const struct json_field *fields, int allow_empty)

@@ -113,8 +113,8 @@ const char *req_header(struct req *r, const char *key);
 /* Decode the request body against fields; on failure answer 400 and NULL. */
 struct json_field;
 json_t *req_json(struct req *r, const struct json_field *fields, int allow_empty);
-void req_error(struct req *r, unsigned status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* Answer r with an error, replacing the answer it had (reply_error). */
+#define req_error(r, ...)	reply_error(&(r)->reply, __VA_ARGS__)
 
 /* Answer 503 storage_unavailable: the journal cannot write (journal.c). */
 void req_storage_unavailable(struct req *r);
