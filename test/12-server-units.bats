@@ -26,3 +26,7 @@ unit() {
 @test "lease tables: counts, checkins, tallies, expiry in deadline order, ids across pools" {
 	unit leases
 }
+
+@test "checkout answers: statuses and error codes, retries by the holder, revokes and bans, the usage policy" {
+	unit checkout
+}
