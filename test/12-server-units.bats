@@ -10,7 +10,8 @@ setup() { sl_setup; }
 
 teardown() { sl_teardown; }
 
-# unit NAME: run test/unit-NAME in an empty directory of its own.
+# unit NAME: run test/unit-NAME in an empty directory of its own; when it
+# fails, show what it printed but its info lines (its log, to stderr).
 unit() {
 	local bin="$SL_BINDIR/../test/unit-$1"
 	[ -x "$bin" ] || { echo "$bin: missing (make units)" >&2; return 1; }
@@ -18,7 +19,7 @@ unit() {
 	run timeout 60 "$bin" "$SL_TMP/unit-$1"
 	if [ "$status" -ne 0 ]; then
 		echo "unit-$1 exited $status:" >&2
-		printf '%s\n' "$output" >&2
+		printf '%s\n' "$output" | grep -v '^[0-9T:.-]* info: ' >&2
 		return 1
 	fi
 }
@@ -29,4 +30,8 @@ unit() {
 
 @test "checkout answers: statuses and error codes, retries by the holder, revokes and bans, the usage policy" {
 	unit checkout
+}
+
+@test "journal: group commit, a start reads it back, a torn tail cut, damage and gaps named, compaction keeps every lease" {
+	unit journal
 }
