@@ -70,7 +70,7 @@ run: deps
 
 # C tests of slserve's parts that a request cannot reach (test/unit/NAME.c,
 # run by the bats suite from $(BUILD)/test/unit-NAME).
-UNITS := image license leases checkout journal
+UNITS := image license leases checkout journal mirror
 UNIT_SLSERVE := store snapshot pool journal journal_load journal_compact usage rules mirrorlog
 $(BUILD)/test/unit/%.o: CFLAGS += -Icmd/slserve
 $(BUILD)/test/unit-%: $(BUILD)/test/unit/%.o $(UNIT_SLSERVE:%=$(BUILD)/cmd/slserve/%.o) \

@@ -35,3 +35,7 @@ unit() {
 @test "journal: group commit, a start reads it back, a torn tail cut, damage and gaps named, compaction keeps every lease" {
 	unit journal
 }
+
+@test "mirror log: a backup's mirror back after restarts, a stale journal refused, another epoch a new base, a torn one a full sync" {
+	unit mirror
+}
