@@ -364,7 +364,8 @@ test_torn(const char *dir, const char *want)
 	 * (the room written ahead). */
 	const char *json = "{\"op\":\"grant\",\"lease\":{\"id\":\"torn-0123456789abcdef\","
 	    "\"license\":\"view\",\"product\":\"view\",\"pool\":\"unit\",\"client\":\"c\","
-	    "\"user\":\"torn\",\"host\":\"h\",\"pid\":1,\"since\":1,\"expires_ms\":1},\"seq\":99999}";
+	    "\"user\":\"torn\",\"host\":\"h\",\"pid\":1,\"since\":1,\"expires_ms\":1},"
+	    "\"seq\":99999}";
 	size_t rl;
 	char *rec = state_journal_record(json, strlen(json), &rl);
 	int fd = open(path, O_WRONLY);
