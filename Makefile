@@ -68,8 +68,10 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/run.sh
 
-# C tests of slserve's parts that a request cannot reach (test/unit/NAME.c,
-# run by the bats suite from $(BUILD)/test/unit-NAME).
+# C tests of slserve's parts on their own, without a server or a network:
+# what a request cannot reach, and the lease store, the journal and the
+# mirror log with their files (test/unit/NAME.c, run by the bats suite from
+# $(BUILD)/test/unit-NAME; test/12-server-units.bats runs most).
 UNITS := image license leases checkout journal mirror
 UNIT_SLSERVE := store snapshot pool journal journal_load journal_compact usage rules mirrorlog
 $(BUILD)/test/unit/%.o: CFLAGS += -Icmd/slserve
