@@ -263,8 +263,11 @@ char *store_own_leases_text(struct store *s, uint64_t upto, size_t *len);
 json_t *store_own_licenses(struct store *s);
 /* Changes whenever store_own_licenses may have (within one start). */
 uint64_t store_licenses_gen(struct store *s);
-/* Take leases back from a backup. Returns the sequence to sync. */
-uint64_t store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended);
+/* Take leases back from a backup. Returns the sequence to sync; *lost: a
+ * lease could not be journaled (out of memory) and is not taken, so the
+ * backup must not end the pool (it hands back again later). */
+uint64_t store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended,
+    int *lost);
 
 /* End the lease id (of a pool this server serves) that its client was
  * told was not granted: fencing (fence.c), a record not written, an answer
