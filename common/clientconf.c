@@ -57,20 +57,6 @@ clientconf_normalize_url(const char *s, char *out)
 	return util_url_with_port(s, out, CLIENTCONF_URL_MAX);
 }
 
-static void
-clientconf_seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-clientconf_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Keep the first error libconfuse or a validator reports, as FILE:LINE: msg. */
 static void
 clientconf_confuse_error(cfg_t *cfg, const char *fmt, va_list ap)
@@ -245,18 +231,18 @@ clientconf_add(struct clientconf *cc, const char *url, enum clientconf_role role
 
 	for (size_t i = 0; i < cc->nservers; i++) {
 		if (strcmp(cc->servers[i].url, url) == 0) {
-			clientconf_seterr(err, errlen, "%s: server %s is listed twice", origin, url);
+			util_seterr(err, errlen, "%s: server %s is listed twice", origin, url);
 			return -1;
 		}
 	}
 	if (cc->nservers == CLIENTCONF_MAX_SERVERS) {
-		clientconf_seterr(err, errlen, "%s: too many servers (at most %d)", origin,
+		util_seterr(err, errlen, "%s: too many servers (at most %d)", origin,
 		    CLIENTCONF_MAX_SERVERS);
 		return -1;
 	}
 	s = realloc(cc->servers, (cc->nservers + 1) * sizeof(*s));
 	if (s == NULL) {
-		clientconf_seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	cc->servers = s;
@@ -288,7 +274,7 @@ clientconf_parse_servers(struct clientconf *cc, const char *spec, const char *or
 	cc->servers = NULL;
 	cc->nservers = 0;
 	if ((copy = strdup(spec)) == NULL) {
-		clientconf_seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	for (entry = strtok_r(copy, ", \t\n", &save); entry != NULL;
@@ -307,18 +293,18 @@ clientconf_parse_servers(struct clientconf *cc, const char *spec, const char *or
 		if ((plus = strchr(entry, '+')) != NULL) {
 			*plus++ = '\0';
 			if (clientconf_normalize_url(plus, backup) == -1) {
-				clientconf_seterr(err, errlen, "%s: \"%.300s\": the backup is not "
+				util_seterr(err, errlen, "%s: \"%.300s\": the backup is not "
 				    "an http:// or https:// URL", origin, plus);
 				goto out;
 			}
 		}
 		if (clientconf_normalize_url(entry, url) == -1) {
-			clientconf_seterr(err, errlen, "%s: \"%.300s\" is not an http:// or "
+			util_seterr(err, errlen, "%s: \"%.300s\" is not an http:// or "
 			    "https:// URL (entries are [p:|s:]URL[+BACKUP_URL])", origin, entry);
 			goto out;
 		}
 		if (strcmp(url, backup) == 0) {
-			clientconf_seterr(err, errlen, "%s: %s is its own backup", origin, url);
+			util_seterr(err, errlen, "%s: %s is its own backup", origin, url);
 			goto out;
 		}
 		if (clientconf_add(cc, url, role, origin, err, errlen) == -1)
@@ -330,7 +316,7 @@ clientconf_parse_servers(struct clientconf *cc, const char *spec, const char *or
 		}
 	}
 	if (cc->nservers == 0) {
-		clientconf_seterr(err, errlen, "%s: no server URL given", origin);
+		util_seterr(err, errlen, "%s: no server URL given", origin);
 		goto out;
 	}
 	/* Primaries first, each role in the order given (the sort is stable
@@ -370,7 +356,7 @@ clientconf_read_token(struct clientconf *cc, const char *path, const char *where
 	char *start, *end;
 
 	if (buf == NULL) {
-		clientconf_seterr(err, errlen, "%s: token_file %s: %s", where, path,
+		util_seterr(err, errlen, "%s: token_file %s: %s", where, path,
 		    util_read_strerror(errno));
 		return -1;
 	}
@@ -382,7 +368,7 @@ clientconf_read_token(struct clientconf *cc, const char *path, const char *where
 		end--;
 	*end = '\0';
 	if (*start == '\0') {
-		clientconf_seterr(err, errlen, "%s: token_file %s is empty", where, path);
+		util_seterr(err, errlen, "%s: token_file %s is empty", where, path);
 		sodium_memzero(buf, len);
 		free(buf);
 		return -1;
@@ -391,7 +377,7 @@ clientconf_read_token(struct clientconf *cc, const char *path, const char *where
 	sodium_memzero(buf, len);
 	free(buf);
 	if (cc->token == NULL) {
-		clientconf_seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -429,16 +415,16 @@ clientconf_parse_file(struct clientconf *cc, int use_lists, char *err, size_t er
 	parse.err = err;
 	parse.errlen = errlen;
 	if ((text = util_read_file_max(path, UTIL_CONF_MAX, &len)) == NULL) {
-		clientconf_seterr(err, errlen, "%s: %s", path, util_read_strerror(errno));
+		util_seterr(err, errlen, "%s: %s", path, util_read_strerror(errno));
 		return -1;
 	}
 	if (strlen(text) != len) {
-		clientconf_seterr(err, errlen, "%s: not a text file (contains NUL bytes)", path);
+		util_seterr(err, errlen, "%s: not a text file (contains NUL bytes)", path);
 		goto out;
 	}
 	conf_blank_comments(text);
 	if ((cfg = cfg_init(opts, CFGF_NONE)) == NULL) {
-		clientconf_seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		goto out;
 	}
 	cfg_set_error_function(cfg, clientconf_confuse_error);
@@ -459,11 +445,11 @@ clientconf_parse_file(struct clientconf *cc, int use_lists, char *err, size_t er
 	clientconf_current = NULL;
 	if (prc != CFG_SUCCESS) {
 		if (parse.nerrors == 0)
-			clientconf_seterr(err, errlen, "%s: cannot parse", path);
+			util_seterr(err, errlen, "%s: cannot parse", path);
 		goto out;
 	}
 	if ((dir = util_dirname(path)) == NULL) {
-		clientconf_seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		goto out;
 	}
 
@@ -478,14 +464,14 @@ clientconf_parse_file(struct clientconf *cc, int use_lists, char *err, size_t er
 		clientconf_origin(cc->dead_ttl_origin, path, parse.dead_ttl_line);
 
 	if (cfg_size(cfg, "token") > 0 && cfg_size(cfg, "token_file") > 0) {
-		clientconf_seterr(err, errlen, "%s:%d: token and token_file are both set",
+		util_seterr(err, errlen, "%s:%d: token and token_file are both set",
 		    path, parse.token_line > parse.token_file_line ?
 		    parse.token_line : parse.token_file_line);
 		goto out;
 	}
 	if (cfg_size(cfg, "token") > 0) {
 		if ((cc->token = strdup(cfg_getstr(cfg, "token"))) == NULL) {
-			clientconf_seterr(err, errlen, "out of memory");
+			util_seterr(err, errlen, "out of memory");
 			goto out;
 		}
 		clientconf_origin(cc->token_origin, path, parse.token_line);
@@ -504,7 +490,7 @@ clientconf_parse_file(struct clientconf *cc, int use_lists, char *err, size_t er
 	if (cfg_size(cfg, "cacert") > 0) {
 		char *ca = util_path_join(dir, cfg_getstr(cfg, "cacert"));
 		if (ca == NULL || strlen(ca) >= sizeof(cc->cacert)) {
-			clientconf_seterr(err, errlen, "%s:%d: cacert: path too long", path,
+			util_seterr(err, errlen, "%s:%d: cacert: path too long", path,
 			    parse.cacert_line);
 			free(ca);
 			goto out;
@@ -553,14 +539,14 @@ clientconf_parse_file(struct clientconf *cc, int use_lists, char *err, size_t er
 		if (s == NULL) {
 			if (!use_lists)
 				continue;	/* -s or SL_SERVERS chose other servers */
-			clientconf_seterr(err, errlen, "%s:%d: server \"%s\" is not listed in "
+			util_seterr(err, errlen, "%s:%d: server \"%s\" is not listed in "
 			    "primary or secondary", path, sl ? sl->line : 0, url);
 			goto out;
 		}
 		if (cfg_size(sec, "backup") > 0 && s->backup[0] == '\0') {
 			clientconf_normalize_url(cfg_getstr(sec, "backup"), s->backup);
 			if (strcmp(s->backup, s->url) == 0) {
-				clientconf_seterr(err, errlen, "%s:%d: server \"%s\" is its own "
+				util_seterr(err, errlen, "%s:%d: server \"%s\" is its own "
 				    "backup", path, sl ? sl->backup_line : 0, url);
 				goto out;
 			}
@@ -613,7 +599,7 @@ clientconf_load(struct clientconf *cc, const char *file, const char *servers,
 		strcpy(cc->file_origin, "default");
 	}
 	if (strlen(file) >= sizeof(cc->file)) {
-		clientconf_seterr(err, errlen, "%.100s...: file name too long", file);
+		util_seterr(err, errlen, "%.100s...: file name too long", file);
 		goto out;
 	}
 	util_strlcpy(cc->file, file, sizeof(cc->file));
@@ -627,7 +613,7 @@ clientconf_load(struct clientconf *cc, const char *file, const char *servers,
 	    errno == ENOENT) {
 		cc->file_missing = 1;
 		if (need_servers && servers == NULL) {
-			clientconf_seterr(err, errlen, "%s: %s (name servers with -s URL, "
+			util_seterr(err, errlen, "%s: %s (name servers with -s URL, "
 			    "SL_SERVERS or -f FILE)", file, strerror(ENOENT));
 			goto out;
 		}
@@ -635,7 +621,7 @@ clientconf_load(struct clientconf *cc, const char *file, const char *servers,
 		goto out;
 	}
 	if (need_servers && cc->nservers == 0) {
-		clientconf_seterr(err, errlen, "%s: no primary or secondary server configured",
+		util_seterr(err, errlen, "%s: no primary or secondary server configured",
 		    cc->file);
 		goto out;
 	}
@@ -645,7 +631,7 @@ clientconf_load(struct clientconf *cc, const char *file, const char *servers,
 			free(cc->token);
 		}
 		if ((cc->token = strdup(env)) == NULL) {
-			clientconf_seterr(err, errlen, "out of memory");
+			util_seterr(err, errlen, "out of memory");
 			goto out;
 		}
 		strcpy(cc->token_origin, "SL_TOKEN");

@@ -1,7 +1,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,22 +12,6 @@
 #include "util.h"
 
 #define FAILCFG_LINE_MAX 4096
-
-static void
-failcfg_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-failcfg_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 void
 failcfg_free(struct failcfg *cfg)
@@ -71,24 +54,24 @@ int
 failcfg_validate(const struct failcfg_entry *e, char *err, size_t errlen)
 {
 	if (!util_valid_id(e->name)) {
-		failcfg_err(err, errlen, "invalid name \"%s\": use 1 to %d of "
+		util_seterr(err, errlen, "invalid name \"%s\": use 1 to %d of "
 		    "A-Z a-z 0-9 . _ -", e->name, SL_ID_MAX);
 		return -1;
 	}
 	if (!failcfg_valid_url(e->url)) {
-		failcfg_err(err, errlen, "%s: invalid url \"%s\": must start "
+		util_seterr(err, errlen, "%s: invalid url \"%s\": must start "
 		    "with http:// or https:// and name a host", e->name, e->url);
 		return -1;
 	}
 	if (!isfinite(e->poll_interval) || e->poll_interval < FAILCFG_POLL_MIN ||
 	    e->poll_interval > FAILCFG_POLL_MAX) {
-		failcfg_err(err, errlen, "%s: poll_interval %g out of range "
+		util_seterr(err, errlen, "%s: poll_interval %g out of range "
 		    "(%g to %g seconds)", e->name, e->poll_interval, FAILCFG_POLL_MIN,
 		    FAILCFG_POLL_MAX);
 		return -1;
 	}
 	if (e->fail_after < 1 || e->fail_after > FAILCFG_FAIL_MAX) {
-		failcfg_err(err, errlen, "%s: fail_after %d out of range (1 to %d)",
+		util_seterr(err, errlen, "%s: fail_after %d out of range (1 to %d)",
 		    e->name, e->fail_after, FAILCFG_FAIL_MAX);
 		return -1;
 	}
@@ -161,16 +144,16 @@ failcfg_close_section(struct failcfg *cfg, struct failcfg_entry *cur,
 	char why[512];
 
 	if (!have_url) {
-		failcfg_err(err, errlen, "%s:%d: [%s]: missing url", fname,
+		util_seterr(err, errlen, "%s:%d: [%s]: missing url", fname,
 		    cur->line, cur->name);
 		return -1;
 	}
 	if (failcfg_validate(cur, why, sizeof(why)) == -1) {
-		failcfg_err(err, errlen, "%s:%d: %s", fname, cur->line, why);
+		util_seterr(err, errlen, "%s:%d: %s", fname, cur->line, why);
 		return -1;
 	}
 	if (failcfg_append(cfg, cur) == -1) {
-		failcfg_err(err, errlen, "%s: out of memory", fname);
+		util_seterr(err, errlen, "%s: out of memory", fname);
 		return -1;
 	}
 	return 0;
@@ -196,7 +179,7 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 		for (p = text; p < nul; p++)
 			if (*p == '\n')
 				l++;
-		failcfg_err(err, errlen, "%s:%d: NUL byte in file", fname, l);
+		util_seterr(err, errlen, "%s:%d: NUL byte in file", fname, l);
 		return -1;
 	}
 	memset(&cur, 0, sizeof(cur));
@@ -207,7 +190,7 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 
 		lineno++;
 		if (n >= sizeof(line)) {
-			failcfg_err(err, errlen, "%s:%d: line too long", fname, lineno);
+			util_seterr(err, errlen, "%s:%d: line too long", fname, lineno);
 			goto fail;
 		}
 		memcpy(line, text + pos, n);
@@ -219,7 +202,7 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 		if (*s == '[') {
 			char *close = strchr(s, ']');
 			if (close == NULL || *failcfg_trim(close + 1) != '\0') {
-				failcfg_err(err, errlen, "%s:%d: malformed section "
+				util_seterr(err, errlen, "%s:%d: malformed section "
 				    "header (expected [NAME])", fname, lineno);
 				goto fail;
 			}
@@ -229,13 +212,13 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 			*close = '\0';
 			key = failcfg_trim(s + 1);
 			if (!util_valid_id(key)) {
-				failcfg_err(err, errlen, "%s:%d: invalid section "
+				util_seterr(err, errlen, "%s:%d: invalid section "
 				    "name \"%.64s\": use 1 to %d of A-Z a-z 0-9 . _ -",
 				    fname, lineno, key, SL_ID_MAX);
 				goto fail;
 			}
 			if (failcfg_find(&cfg, key) != NULL) {
-				failcfg_err(err, errlen, "%s:%d: duplicate section "
+				util_seterr(err, errlen, "%s:%d: duplicate section "
 				    "[%s]", fname, lineno, key);
 				goto fail;
 			}
@@ -246,7 +229,7 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 			continue;
 		}
 		if ((eq = strchr(s, '=')) == NULL) {
-			failcfg_err(err, errlen, "%s:%d: expected KEY = VALUE or "
+			util_seterr(err, errlen, "%s:%d: expected KEY = VALUE or "
 			    "[NAME]", fname, lineno);
 			goto fail;
 		}
@@ -254,7 +237,7 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 		key = failcfg_trim(s);
 		val = failcfg_trim(eq + 1);
 		if (!in_section) {
-			failcfg_err(err, errlen, "%s:%d: \"%.64s\" outside a "
+			util_seterr(err, errlen, "%s:%d: \"%.64s\" outside a "
 			    "[NAME] section", fname, lineno, key);
 			goto fail;
 		}
@@ -262,7 +245,7 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 			if (have_url)
 				goto duplicate;
 			if (!failcfg_valid_url(val)) {
-				failcfg_err(err, errlen, "%s:%d: invalid url "
+				util_seterr(err, errlen, "%s:%d: invalid url "
 				    "\"%.200s\": must start with http:// or https:// "
 				    "and name a host", fname, lineno, val);
 				goto fail;
@@ -275,7 +258,7 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 			if (failcfg_parse_double(val, &cur.poll_interval) == -1 ||
 			    cur.poll_interval < FAILCFG_POLL_MIN ||
 			    cur.poll_interval > FAILCFG_POLL_MAX) {
-				failcfg_err(err, errlen, "%s:%d: poll_interval "
+				util_seterr(err, errlen, "%s:%d: poll_interval "
 				    "\"%.64s\": expected seconds, %g to %g", fname,
 				    lineno, val, FAILCFG_POLL_MIN, FAILCFG_POLL_MAX);
 				goto fail;
@@ -286,21 +269,21 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 				goto duplicate;
 			if (failcfg_parse_int(val, &cur.fail_after) == -1 ||
 			    cur.fail_after < 1 || cur.fail_after > FAILCFG_FAIL_MAX) {
-				failcfg_err(err, errlen, "%s:%d: fail_after "
+				util_seterr(err, errlen, "%s:%d: fail_after "
 				    "\"%.64s\": expected an integer from 1 to %d",
 				    fname, lineno, val, FAILCFG_FAIL_MAX);
 				goto fail;
 			}
 			seen_fail = 1;
 		} else {
-			failcfg_err(err, errlen, "%s:%d: unknown key \"%.64s\" "
+			util_seterr(err, errlen, "%s:%d: unknown key \"%.64s\" "
 			    "(expected url, poll_interval or fail_after)",
 			    fname, lineno, key);
 			goto fail;
 		}
 		continue;
 duplicate:
-		failcfg_err(err, errlen, "%s:%d: duplicate key \"%s\" in [%s]",
+		util_seterr(err, errlen, "%s:%d: duplicate key \"%s\" in [%s]",
 		    fname, lineno, key, cur.name);
 		goto fail;
 	}
@@ -324,14 +307,14 @@ failcfg_load(const char *state_dir, struct failcfg *out, char *err, size_t errle
 	out->v = NULL;
 	out->n = 0;
 	if ((path = util_path_join(state_dir, FAILCFG_FILE)) == NULL) {
-		failcfg_err(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	if ((text = util_read_file_max(path, UTIL_CONF_MAX, &len)) == NULL) {
 		if (errno == ENOENT)
 			rc = 0;
 		else
-			failcfg_err(err, errlen, "%s: %s", path, util_read_strerror(errno));
+			util_seterr(err, errlen, "%s: %s", path, util_read_strerror(errno));
 		goto out;
 	}
 	rc = failcfg_parse(text, len, path, out, err, errlen);
@@ -407,7 +390,7 @@ static int
 failcfg_own_tmp(int fd, const char *tmp, void *arg, char *err, size_t errlen)
 {
 	if (failcfg_own_like(fd, arg) == -1) {
-		failcfg_err(err, errlen, "%s: chmod: %s", tmp, strerror(errno));
+		util_seterr(err, errlen, "%s: chmod: %s", tmp, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -430,17 +413,17 @@ failcfg_edit(const char *state_dir, const struct failcfg_entry *e,
 	if (e != NULL && failcfg_validate(e, err, errlen) == -1)
 		return -1;
 	if (e == NULL && !util_valid_id(name)) {
-		failcfg_err(err, errlen, "invalid name \"%s\"", name);
+		util_seterr(err, errlen, "invalid name \"%s\"", name);
 		return -1;
 	}
 	if ((lockpath = util_path_join(state_dir, FAILCFG_LOCK)) == NULL) {
-		failcfg_err(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	if ((lockfd = state_lock_wait(lockpath, err, errlen)) == -1)
 		goto out;
 	if (failcfg_own_like(lockfd, state_dir) == -1) {
-		failcfg_err(err, errlen, "%s: %s", lockpath, strerror(errno));
+		util_seterr(err, errlen, "%s: %s", lockpath, strerror(errno));
 		goto out;
 	}
 	if (failcfg_load(state_dir, &cfg, err, errlen) == -1)
@@ -454,7 +437,7 @@ failcfg_edit(const char *state_dir, const struct failcfg_entry *e,
 		if (i < cfg.n)
 			cfg.v[i] = ne;
 		else if (failcfg_append(&cfg, &ne) == -1) {
-			failcfg_err(err, errlen, "out of memory");
+			util_seterr(err, errlen, "out of memory");
 			goto out;
 		}
 	} else {
@@ -469,11 +452,11 @@ failcfg_edit(const char *state_dir, const struct failcfg_entry *e,
 		cfg.n--;
 	}
 	if ((text = failcfg_format(&cfg)) == NULL) {
-		failcfg_err(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		goto out;
 	}
 	if ((path = util_path_join(state_dir, FAILCFG_FILE)) == NULL) {
-		failcfg_err(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		goto out;
 	}
 	if (state_write_atomic_check(path, text, strlen(text), 0600, failcfg_own_tmp,
