@@ -1,6 +1,14 @@
+/*
+ * STATE_DIR/failover.ini, the failover settings changed at run time: its
+ * parser, its writer and the locked edit slserve and slctl share. Its keys
+ * are the options of slserve.conf's failover sections marked OPTION_INI in
+ * the options table (options.c), which gives their types, ranges and
+ * defaults and where struct failcfg_entry keeps them.
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +20,38 @@
 #include "util.h"
 
 #define FAILCFG_LINE_MAX 4096
+
+const struct option_def *
+failcfg_option(const char *key)
+{
+	const struct option_def *o = option_find("failover", key);
+
+	return o != NULL && (o->flags & OPTION_INI) ? o : NULL;
+}
+
+static void *
+failcfg_field(struct failcfg_entry *e, const struct option_def *o)
+{
+	return (char *)e + o->entry_offset;
+}
+
+/* The value of a number key of e. */
+static double
+failcfg_number(const struct failcfg_entry *e, const struct option_def *o)
+{
+	const void *field = (const char *)e + o->entry_offset;
+
+	return o->type == OPTION_INT ? *(const int *)field : *(const double *)field;
+}
+
+static void
+failcfg_set_number(struct failcfg_entry *e, const struct option_def *o, double v)
+{
+	if (o->type == OPTION_INT)
+		*(int *)failcfg_field(e, o) = (int)v;
+	else
+		*(double *)failcfg_field(e, o) = v;
+}
 
 void
 failcfg_free(struct failcfg *cfg)
@@ -40,8 +80,9 @@ failcfg_entry_init(struct failcfg_entry *e, const char *name, const char *url)
 	memset(e, 0, sizeof(*e));
 	util_strlcpy(e->name, name ? name : "", sizeof(e->name));
 	util_strlcpy(e->url, url ? url : "", sizeof(e->url));
-	e->poll_interval = FAILCFG_POLL_DEFAULT;
-	e->fail_after = FAILCFG_FAIL_DEFAULT;
+	for (size_t i = 0; i < noption_defs; i++)
+		if ((option_defs[i].flags & OPTION_INI) && option_defs[i].type != OPTION_STRING)
+			failcfg_set_number(e, &option_defs[i], option_defs[i].number);
 }
 
 int
@@ -63,16 +104,17 @@ failcfg_validate(const struct failcfg_entry *e, char *err, size_t errlen)
 		    "with http:// or https:// and name a host", e->name, e->url);
 		return -1;
 	}
-	if (!isfinite(e->poll_interval) || e->poll_interval < FAILCFG_POLL_MIN ||
-	    e->poll_interval > FAILCFG_POLL_MAX) {
-		util_seterr(err, errlen, "%s: poll_interval %g out of range "
-		    "(%g to %g seconds)", e->name, e->poll_interval, FAILCFG_POLL_MIN,
-		    FAILCFG_POLL_MAX);
-		return -1;
-	}
-	if (e->fail_after < 1 || e->fail_after > FAILCFG_FAIL_MAX) {
-		util_seterr(err, errlen, "%s: fail_after %d out of range (1 to %d)",
-		    e->name, e->fail_after, FAILCFG_FAIL_MAX);
+	for (size_t i = 0; i < noption_defs; i++) {
+		const struct option_def *o = &option_defs[i];
+		char value[64], range[96];
+
+		if (!(o->flags & OPTION_INI) || o->type == OPTION_STRING ||
+		    option_in_range(o, failcfg_number(e, o)))
+			continue;
+		option_format(o, failcfg_number(e, o), value, sizeof(value));
+		option_range(o, 1, range, sizeof(range));
+		util_seterr(err, errlen, "%s: %s %s out of range (%s)", e->name, o->name,
+		    value, range);
 		return -1;
 	}
 	return 0;
@@ -91,36 +133,66 @@ failcfg_trim(char *s)
 	return s;
 }
 
+/* Set key o of cur from its text s, a number within o's range, or say
+ * why not (as "LINE: ..." after fname). */
 static int
-failcfg_parse_double(const char *s, double *out)
+failcfg_parse_number(struct failcfg_entry *cur, const struct option_def *o, const char *s,
+    const char *fname, int lineno, char *err, size_t errlen)
 {
-	char *end;
-	double d;
+	char *end = NULL, range[96];
+	double v = NAN;
 
-	if (*s == '\0')
-		return -1;
 	errno = 0;
-	d = strtod(s, &end);
-	if (errno != 0 || *end != '\0' || !isfinite(d))
+	if (*s != '\0')
+		v = o->type == OPTION_INT ? (double)strtol(s, &end, 10) : strtod(s, &end);
+	if (*s != '\0' && errno == 0 && *end == '\0' && option_in_range(o, v)) {
+		failcfg_set_number(cur, o, v);
+		return 0;
+	}
+	option_range(o, 0, range, sizeof(range));
+	if (o->type == OPTION_INT)
+		util_seterr(err, errlen, "%s:%d: %s \"%.64s\": expected an integer from %s",
+		    fname, lineno, o->name, s, range);
+	else
+		util_seterr(err, errlen, "%s:%d: %s \"%.64s\": expected %s, %s", fname, lineno,
+		    o->name, s, o->unit ? o->unit : "a number", range);
+	return -1;
+}
+
+/* Set key o of cur from its text val, or say why not. */
+static int
+failcfg_parse_value(struct failcfg_entry *cur, const struct option_def *o, const char *val,
+    const char *fname, int lineno, char *err, size_t errlen)
+{
+	if (o->type != OPTION_STRING)
+		return failcfg_parse_number(cur, o, val, fname, lineno, err, errlen);
+	/* The one string key, url, is a URL. */
+	if (!failcfg_valid_url(val)) {
+		util_seterr(err, errlen, "%s:%d: invalid %s \"%.200s\": must start with "
+		    "http:// or https:// and name a host", fname, lineno, o->name, val);
 		return -1;
-	*out = d;
+	}
+	util_strlcpy(failcfg_field(cur, o), val, o->entry_size);
 	return 0;
 }
 
-static int
-failcfg_parse_int(const char *s, int *out)
+/* "url, poll_interval or fail_after": the keys of a section. */
+static void
+failcfg_keys(char *buf, size_t len)
 {
-	char *end;
-	long v;
+	size_t n = 0, at = 0;
 
-	if (*s == '\0')
-		return -1;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < -1000000 || v > 1000000)
-		return -1;
-	*out = (int)v;
-	return 0;
+	for (size_t i = 0; i < noption_defs; i++)
+		if (option_defs[i].flags & OPTION_INI)
+			n++;
+	buf[0] = '\0';
+	for (size_t i = 0, k = 0; i < noption_defs && at < len; i++) {
+		if (!(option_defs[i].flags & OPTION_INI))
+			continue;
+		k++;
+		at += (size_t)snprintf(buf + at, len - at, "%s%s", k == 1 ? "" : k == n ?
+		    " or " : ", ", option_defs[i].name);
+	}
 }
 
 static int
@@ -136,17 +208,30 @@ failcfg_append(struct failcfg *cfg, const struct failcfg_entry *e)
 	return 0;
 }
 
-/* Check the section that just ended (cur) and add it to cfg. */
+/* Bit of option o in a set of the keys a section has set: the options
+ * table has fewer than 64 rows (test/unit/options.c checks). */
+static uint64_t
+failcfg_key_bit(const struct option_def *o)
+{
+	return (uint64_t)1 << (o - option_defs);
+}
+
+/* Check the section that just ended (cur, whose keys seen were set) and
+ * add it to cfg. */
 static int
 failcfg_close_section(struct failcfg *cfg, struct failcfg_entry *cur,
-    int have_url, const char *fname, char *err, size_t errlen)
+    uint64_t seen, const char *fname, char *err, size_t errlen)
 {
 	char why[512];
 
-	if (!have_url) {
-		util_seterr(err, errlen, "%s:%d: [%s]: missing url", fname,
-		    cur->line, cur->name);
-		return -1;
+	for (size_t i = 0; i < noption_defs; i++) {
+		const struct option_def *o = &option_defs[i];
+		if ((o->flags & OPTION_INI) && (o->flags & OPTION_NODEFAULT) &&
+		    !(seen & failcfg_key_bit(o))) {
+			util_seterr(err, errlen, "%s:%d: [%s]: missing %s", fname,
+			    cur->line, cur->name, o->name);
+			return -1;
+		}
 	}
 	if (failcfg_validate(cur, why, sizeof(why)) == -1) {
 		util_seterr(err, errlen, "%s:%d: %s", fname, cur->line, why);
@@ -167,8 +252,8 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 	struct failcfg_entry cur;
 	char line[FAILCFG_LINE_MAX];
 	size_t pos = 0;
-	int lineno = 0, in_section = 0, have_url = 0;
-	int seen_poll = 0, seen_fail = 0;
+	int lineno = 0, in_section = 0;
+	uint64_t seen = 0;
 
 	out->v = NULL;
 	out->n = 0;
@@ -186,6 +271,7 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 	while (pos < len) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		const struct option_def *o;
 		char *s, *eq, *key, *val;
 
 		lineno++;
@@ -207,7 +293,7 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 				goto fail;
 			}
 			if (in_section && failcfg_close_section(&cfg, &cur,
-			    have_url, fname, err, errlen) == -1)
+			    seen, fname, err, errlen) == -1)
 				goto fail;
 			*close = '\0';
 			key = failcfg_trim(s + 1);
@@ -225,7 +311,7 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 			failcfg_entry_init(&cur, key, "");
 			cur.line = lineno;
 			in_section = 1;
-			have_url = seen_poll = seen_fail = 0;
+			seen = 0;
 			continue;
 		}
 		if ((eq = strchr(s, '=')) == NULL) {
@@ -241,53 +327,23 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 			    "[NAME] section", fname, lineno, key);
 			goto fail;
 		}
-		if (strcmp(key, "url") == 0) {
-			if (have_url)
-				goto duplicate;
-			if (!failcfg_valid_url(val)) {
-				util_seterr(err, errlen, "%s:%d: invalid url "
-				    "\"%.200s\": must start with http:// or https:// "
-				    "and name a host", fname, lineno, val);
-				goto fail;
-			}
-			util_strlcpy(cur.url, val, sizeof(cur.url));
-			have_url = 1;
-		} else if (strcmp(key, "poll_interval") == 0) {
-			if (seen_poll)
-				goto duplicate;
-			if (failcfg_parse_double(val, &cur.poll_interval) == -1 ||
-			    cur.poll_interval < FAILCFG_POLL_MIN ||
-			    cur.poll_interval > FAILCFG_POLL_MAX) {
-				util_seterr(err, errlen, "%s:%d: poll_interval "
-				    "\"%.64s\": expected seconds, %g to %g", fname,
-				    lineno, val, FAILCFG_POLL_MIN, FAILCFG_POLL_MAX);
-				goto fail;
-			}
-			seen_poll = 1;
-		} else if (strcmp(key, "fail_after") == 0) {
-			if (seen_fail)
-				goto duplicate;
-			if (failcfg_parse_int(val, &cur.fail_after) == -1 ||
-			    cur.fail_after < 1 || cur.fail_after > FAILCFG_FAIL_MAX) {
-				util_seterr(err, errlen, "%s:%d: fail_after "
-				    "\"%.64s\": expected an integer from 1 to %d",
-				    fname, lineno, val, FAILCFG_FAIL_MAX);
-				goto fail;
-			}
-			seen_fail = 1;
-		} else {
+		if ((o = failcfg_option(key)) == NULL) {
+			char keys[256];
+			failcfg_keys(keys, sizeof(keys));
 			util_seterr(err, errlen, "%s:%d: unknown key \"%.64s\" "
-			    "(expected url, poll_interval or fail_after)",
-			    fname, lineno, key);
+			    "(expected %s)", fname, lineno, key, keys);
 			goto fail;
 		}
-		continue;
-duplicate:
-		util_seterr(err, errlen, "%s:%d: duplicate key \"%s\" in [%s]",
-		    fname, lineno, key, cur.name);
-		goto fail;
+		if (seen & failcfg_key_bit(o)) {
+			util_seterr(err, errlen, "%s:%d: duplicate key \"%s\" in [%s]",
+			    fname, lineno, key, cur.name);
+			goto fail;
+		}
+		if (failcfg_parse_value(&cur, o, val, fname, lineno, err, errlen) == -1)
+			goto fail;
+		seen |= failcfg_key_bit(o);
 	}
-	if (in_section && failcfg_close_section(&cfg, &cur, have_url, fname,
+	if (in_section && failcfg_close_section(&cfg, &cur, seen, fname,
 	    err, errlen) == -1)
 		goto fail;
 	*out = cfg;
@@ -351,11 +407,25 @@ failcfg_format(const struct failcfg *cfg)
 	    "\"slctl failover\".\n");
 	for (i = 0; i < cfg->n; i++) {
 		const struct failcfg_entry *e = &cfg->v[i];
-		char poll[64];
 
-		failcfg_format_double(poll, sizeof(poll), e->poll_interval);
-		fprintf(f, "\n[%s]\nurl = %s\npoll_interval = %s\n"
-		    "fail_after = %d\n", e->name, e->url, poll, e->fail_after);
+		fprintf(f, "\n[%s]\n", e->name);
+		for (size_t k = 0; k < noption_defs; k++) {
+			const struct option_def *o = &option_defs[k];
+			char value[64];
+
+			if (!(o->flags & OPTION_INI))
+				continue;
+			if (o->type == OPTION_STRING)
+				fprintf(f, "%s = %s\n", o->name,
+				    (const char *)e + o->entry_offset);
+			else if (o->type == OPTION_INT)
+				fprintf(f, "%s = %d\n", o->name, (int)failcfg_number(e, o));
+			else {
+				failcfg_format_double(value, sizeof(value),
+				    failcfg_number(e, o));
+				fprintf(f, "%s = %s\n", o->name, value);
+			}
+		}
 	}
 	if (ferror(f)) {
 		fclose(f);
