@@ -1,6 +1,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,47 @@ struct clientconf_parse {
 
 /* libconfuse's error callback carries no user pointer; parsing is not reentrant. */
 static struct clientconf_parse *clientconf_current;
+
+/*
+ * The top-level options whose line is kept (the origin slcheck config
+ * shows), and the range of the numbers: seconds (floats) more than min and
+ * at most max, counts of seconds (integers) min to max.
+ */
+static const struct clientconf_option {
+	const char *name;
+	size_t line;		/* its field in struct clientconf_parse */
+	double min, max;
+} clientconf_options[] = {
+	{ "primary", offsetof(struct clientconf_parse, primary_line), 0, 0 },
+	{ "secondary", offsetof(struct clientconf_parse, secondary_line), 0, 0 },
+	{ "connect_timeout", offsetof(struct clientconf_parse, connect_timeout_line), 0, 60 },
+	{ "timeout", offsetof(struct clientconf_parse, timeout_line), 0, 600 },
+	{ "dead_ttl", offsetof(struct clientconf_parse, dead_ttl_line), 0, 86400 },
+	{ "token", offsetof(struct clientconf_parse, token_line), 0, 0 },
+	{ "token_file", offsetof(struct clientconf_parse, token_file_line), 0, 0 },
+	{ "cacert", offsetof(struct clientconf_parse, cacert_line), 0, 0 },
+};
+
+static const struct clientconf_option *
+clientconf_option(const char *name)
+{
+	for (size_t i = 0; i < nitems(clientconf_options); i++)
+		if (strcmp(clientconf_options[i].name, name) == 0)
+			return &clientconf_options[i];
+	return NULL;
+}
+
+/* The end of a validate callback of a top-level option whose value is
+ * good: keep the line it was set on. */
+static int
+clientconf_seen(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const struct clientconf_option *o = clientconf_option(opt->name);
+
+	if (o != NULL)
+		*(int *)((char *)clientconf_current + o->line) = cfg->line;
+	return 0;
+}
 
 const char *
 clientconf_role_name(enum clientconf_role role)
@@ -83,61 +125,43 @@ clientconf_validate_urls(cfg_t *cfg, cfg_opt_t *opt)
 			return -1;
 		}
 	}
-	if (strcmp(opt->name, "primary") == 0)
-		clientconf_current->primary_line = cfg->line;
-	else
-		clientconf_current->secondary_line = cfg->line;
-	return 0;
+	return clientconf_seen(cfg, opt);
 }
 
+/* A number within its range in clientconf_options. */
 static int
-clientconf_validate_seconds(cfg_t *cfg, cfg_opt_t *opt)
+clientconf_validate_number(cfg_t *cfg, cfg_opt_t *opt)
 {
-	double v = cfg_opt_getnfloat(opt, 0);
-	double max = strcmp(opt->name, "connect_timeout") == 0 ? 60 : 600;
+	const struct clientconf_option *o = clientconf_option(opt->name);
 
-	if (!(v > 0 && v <= max)) {
-		cfg_error(cfg, "%s: %g is out of range (more than 0, at most %g seconds)",
-		    opt->name, v, max);
-		return -1;
+	if (opt->type == CFGT_FLOAT) {
+		double v = cfg_opt_getnfloat(opt, 0);
+		if (!(v > o->min && v <= o->max)) {
+			cfg_error(cfg, "%s: %g is out of range (more than %g, at most %g "
+			    "seconds)", opt->name, v, o->min, o->max);
+			return -1;
+		}
+	} else {
+		long v = cfg_opt_getnint(opt, 0);
+		if (v < o->min || v > o->max) {
+			cfg_error(cfg, "%s: %ld is out of range (%g to %g seconds)", opt->name,
+			    v, o->min, o->max);
+			return -1;
+		}
 	}
-	if (strcmp(opt->name, "connect_timeout") == 0)
-		clientconf_current->connect_timeout_line = cfg->line;
-	else
-		clientconf_current->timeout_line = cfg->line;
-	return 0;
-}
-
-static int
-clientconf_validate_dead_ttl(cfg_t *cfg, cfg_opt_t *opt)
-{
-	long v = cfg_opt_getnint(opt, 0);
-
-	if (v < 0 || v > 86400) {
-		cfg_error(cfg, "dead_ttl: %ld is out of range (0 to 86400 seconds)", v);
-		return -1;
-	}
-	clientconf_current->dead_ttl_line = cfg->line;
-	return 0;
+	return clientconf_seen(cfg, opt);
 }
 
 static int
 clientconf_validate_string(cfg_t *cfg, cfg_opt_t *opt)
 {
-	struct clientconf_parse *p = clientconf_current;
 	const char *s = cfg_opt_getnstr(opt, 0);
 
 	if (s == NULL || *s == '\0') {
 		cfg_error(cfg, "%s: empty value", opt->name);
 		return -1;
 	}
-	if (strcmp(opt->name, "token") == 0)
-		p->token_line = cfg->line;
-	else if (strcmp(opt->name, "token_file") == 0)
-		p->token_file_line = cfg->line;
-	else
-		p->cacert_line = cfg->line;
-	return 0;
+	return clientconf_seen(cfg, opt);
 }
 
 static struct clientconf_section_lines *
@@ -159,37 +183,43 @@ clientconf_section(cfg_t *sec)
 	return s;
 }
 
+/* clientconf_seen for backup and pool, the options of a server section. */
+static int
+clientconf_section_seen(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct clientconf_section_lines *sl = clientconf_section(cfg);
+
+	if (sl != NULL)
+		*(strcmp(opt->name, "backup") == 0 ? &sl->backup_line : &sl->pool_line) =
+		    cfg->line;
+	return 0;
+}
+
 static int
 clientconf_validate_backup(cfg_t *cfg, cfg_opt_t *opt)
 {
 	char url[CLIENTCONF_URL_MAX];
 	const char *s = cfg_opt_getnstr(opt, 0);
-	struct clientconf_section_lines *sl;
 
 	if (s == NULL || clientconf_normalize_url(s, url) == -1) {
 		cfg_error(cfg, "backup: \"%.300s\" is not an http:// or https:// URL",
 		    s ? s : "");
 		return -1;
 	}
-	if ((sl = clientconf_section(cfg)) != NULL)
-		sl->backup_line = cfg->line;
-	return 0;
+	return clientconf_section_seen(cfg, opt);
 }
 
 static int
 clientconf_validate_pool(cfg_t *cfg, cfg_opt_t *opt)
 {
 	const char *s = cfg_opt_getnstr(opt, 0);
-	struct clientconf_section_lines *sl;
 
 	if (!util_valid_id(s)) {
 		cfg_error(cfg, "pool: \"%.100s\" is not a server name "
 		    "(1 to 64 of A-Z a-z 0-9 . _ -)", s ? s : "");
 		return -1;
 	}
-	if ((sl = clientconf_section(cfg)) != NULL)
-		sl->pool_line = cfg->line;
-	return 0;
+	return clientconf_section_seen(cfg, opt);
 }
 
 static int
@@ -430,9 +460,9 @@ clientconf_parse_file(struct clientconf *cc, int use_lists, char *err, size_t er
 	cfg_set_error_function(cfg, clientconf_confuse_error);
 	cfg_set_validate_func(cfg, "primary", clientconf_validate_urls);
 	cfg_set_validate_func(cfg, "secondary", clientconf_validate_urls);
-	cfg_set_validate_func(cfg, "connect_timeout", clientconf_validate_seconds);
-	cfg_set_validate_func(cfg, "timeout", clientconf_validate_seconds);
-	cfg_set_validate_func(cfg, "dead_ttl", clientconf_validate_dead_ttl);
+	cfg_set_validate_func(cfg, "connect_timeout", clientconf_validate_number);
+	cfg_set_validate_func(cfg, "timeout", clientconf_validate_number);
+	cfg_set_validate_func(cfg, "dead_ttl", clientconf_validate_number);
 	cfg_set_validate_func(cfg, "token", clientconf_validate_string);
 	cfg_set_validate_func(cfg, "token_file", clientconf_validate_string);
 	cfg_set_validate_func(cfg, "cacert", clientconf_validate_string);
