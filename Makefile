@@ -70,7 +70,7 @@ run: deps
 
 # C tests of slserve's parts that a request cannot reach (test/unit/NAME.c,
 # run by the bats suite from $(BUILD)/test/unit-NAME).
-UNITS := image license
+UNITS := image license options
 UNIT_SLSERVE := store snapshot pool journal journal_load journal_compact usage rules
 $(BUILD)/test/unit/%.o: CFLAGS += -Icmd/slserve
 $(BUILD)/test/unit-%: $(BUILD)/test/unit/%.o $(UNIT_SLSERVE:%=$(BUILD)/cmd/slserve/%.o) \
