@@ -492,13 +492,18 @@ conf_in_range(const struct conf_reader *r, const char *name, double v)
 	}
 	if ((o->flags & OPTION_OWN_RANGE) || option_in_range(o, v))
 		return 1;
-	if (isfinite(o->max))
+	if (isfinite(o->max)) {
 		option_range(o, 1, range, sizeof(range));
-	else if (o->min != 0)
+		opt_error(r->e, r->path, r->title, name, "%s%s must be %s", r->prefix, name,
+		    range);
+	} else if (o->min != 0) {
 		option_format(o, o->min, range, sizeof(range));
-	opt_error(r->e, r->path, r->title, name, "%s%s must %s%s", r->prefix, name,
-	    isfinite(o->max) ? "be " : o->min != 0 ? "be at least " : "not be negative",
-	    isfinite(o->max) || o->min != 0 ? range : "");
+		opt_error(r->e, r->path, r->title, name, "%s%s must be at least %s", r->prefix,
+		    name, range);
+	} else {
+		opt_error(r->e, r->path, r->title, name, "%s%s must not be negative", r->prefix,
+		    name);
+	}
 	return 0;
 }
 
