@@ -380,8 +380,10 @@ failover_init(struct server *srv, char *err, size_t errlen)
 	fo->srv = srv;
 	mirror_init();
 	/* A change to our own pool is answered once our backups hold it. */
-	if (srv->cfg.synchronous_backup)
+	if (srv->cfg.synchronous_backup) {
 		srv->reply_wait = ackwait_wait;
+		srv->reply_unwait = ackwait_unwait;
+	}
 	pthread_mutex_init(&fo->apply_mu, NULL);
 	pthread_mutex_init(&fo->mu, NULL);
 	pthread_condattr_t ca;

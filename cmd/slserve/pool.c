@@ -423,15 +423,6 @@ store_pool_has_leases(struct store *s, struct pool *p)
 	return found;
 }
 
-uint64_t
-store_licenses_gen(struct store *s)
-{
-	pthread_mutex_lock(&s->lock);
-	uint64_t gen = s->lic_gen;
-	pthread_mutex_unlock(&s->lock);
-	return gen;
-}
-
 json_t *
 store_own_licenses(struct store *s)
 {

@@ -106,6 +106,12 @@ struct reply {
 				 * synchronous_backup applies */
 };
 
+/* Answer r with an error: status, and {"error":code,"message":...} as the
+ * body, which replaces the one r had (NULL or its own); nothing to wait
+ * for. No lock needed (record.c). */
+void reply_error(struct reply *r, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 struct checkout_req {
 	const char *product, *pool, *lease, *client, *user, *host;
 	long pid;
@@ -286,7 +292,7 @@ struct store_image;
  * remain, 0 when the image is whole, -1 when out of memory (the image is
  * still freed with store_image_free). The leases are each as they were
  * when copied: replaying the journal's records after the sequence read
- * with store_image_take makes them what they are (see store.c). */
+ * with store_image_take makes them what they are (see snapshot.c). */
 struct store_image *store_image_new(void);
 struct store_image *store_image_reserve(struct store *s);
 int store_image_take(struct store *s, struct store_image *img);
