@@ -210,8 +210,9 @@ failover_online(struct ctl *ctl, const char *op, const struct failover_args *a)
 }
 
 int
-cmd_failover(struct ctl *ctl, int argc, char **argv)
+cmd_failover(void *arg, int argc, char **argv)
 {
+	struct ctl *ctl = arg;
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "url", required_argument, NULL, 'u' },

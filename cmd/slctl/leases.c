@@ -101,8 +101,9 @@ product_known(struct ctl *ctl, const char *product, int *rc)
 }
 
 int
-cmd_leases(struct ctl *ctl, int argc, char **argv)
+cmd_leases(void *arg, int argc, char **argv)
 {
+	struct ctl *ctl = arg;
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "long", no_argument, NULL, 'l' },
@@ -130,8 +131,8 @@ cmd_leases(struct ctl *ctl, int argc, char **argv)
 			return ctl_command_usage("leases");
 		}
 	}
-	if (argc - optind > 1)
-		return ctl_usage_error("leases", "too many arguments");
+	if ((rc = ctl_operands("leases", argc - optind, argv + optind)) != 0)
+		return rc;
 	if (argc - optind == 1) {
 		product = argv[optind];
 		if (!util_valid_id(product))
@@ -205,8 +206,9 @@ out:
 }
 
 int
-cmd_revoke(struct ctl *ctl, int argc, char **argv)
+cmd_revoke(void *arg, int argc, char **argv)
 {
+	struct ctl *ctl = arg;
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "for", required_argument, NULL, 'f' },
@@ -240,9 +242,8 @@ cmd_revoke(struct ctl *ctl, int argc, char **argv)
 			return ctl_command_usage("revoke");
 		}
 	}
-	if (argc - optind != 1)
-		return ctl_usage_error("revoke", argc - optind == 0 ?
-		    "missing LEASE" : "too many arguments");
+	if ((rc = ctl_operands("revoke", argc - optind, argv + optind)) != 0)
+		return rc;
 	lease = argv[optind];
 	if ((rc = check_lease_arg("revoke", lease)) != 0)
 		return rc;
@@ -339,26 +340,16 @@ resolve_lease(struct ctl *ctl, const char *prefix, char *id, size_t idlen,
 }
 
 int
-cmd_remove(struct ctl *ctl, int argc, char **argv)
+cmd_remove(void *arg, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct ctl *ctl = arg;
 	char id[SL_ID_MAX + 1], path[128];
 	struct ctl_reply r;
 	size_t server = 0;
-	int ch, json = ctl->json, rc;
+	int json = ctl->json, rc;
 
-	while ((ch = getopt_long(argc, argv, "j", longopts, NULL)) != -1) {
-		if (ch == 'j')
-			json = 1;
-		else
-			return ctl_command_usage("remove");
-	}
-	if (argc - optind != 1)
-		return ctl_usage_error("remove", argc - optind == 0 ?
-		    "missing LEASE" : "too many arguments");
+	if ((rc = ctl_json_options("remove", argc, argv, &json)) != 0)
+		return rc;
 	if ((rc = check_lease_arg("remove", argv[optind])) != 0)
 		return rc;
 	if ((rc = resolve_lease(ctl, argv[optind], id, sizeof(id), &server)) != 0)
@@ -424,25 +415,15 @@ reload_print(const char *server, json_t *j)
 }
 
 int
-cmd_reload(struct ctl *ctl, int argc, char **argv)
+cmd_reload(void *arg, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct ctl *ctl = arg;
 	json_t *out = NULL;
 	size_t i;
-	int ch, json = ctl->json, rc = 0;
+	int json = ctl->json, rc = 0;
 
-	while ((ch = getopt_long(argc, argv, "j", longopts, NULL)) != -1) {
-		if (ch == 'j')
-			json = 1;
-		else
-			return ctl_command_usage("reload");
-	}
-	if (optind != argc)
-		return ctl_usage_error("reload", "unexpected argument \"%s\"",
-		    argv[optind]);
+	if ((rc = ctl_json_options("reload", argc, argv, &json)) != 0)
+		return rc;
 	if (json && ctl->nservers > 1)
 		out = json_array();
 	for (i = 0; i < ctl->nservers; i++) {

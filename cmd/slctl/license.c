@@ -835,8 +835,9 @@ static const struct {
 };
 
 int
-cmd_license(struct ctl *ctl, int argc, char **argv)
+cmd_license(void *arg, int argc, char **argv)
 {
+	struct ctl *ctl = arg;
 	size_t i;
 
 	if (argc >= 2)

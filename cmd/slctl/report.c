@@ -668,8 +668,9 @@ report_free(struct report *rp)
 }
 
 int
-cmd_report(struct ctl *ctl, int argc, char **argv)
+cmd_report(void *arg, int argc, char **argv)
 {
+	struct ctl *ctl = arg;
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "csv", no_argument, NULL, 'C' },
@@ -732,9 +733,8 @@ cmd_report(struct ctl *ctl, int argc, char **argv)
 			return ctl_command_usage("report");
 		}
 	}
-	if (optind != argc)
-		return ctl_usage_error("report", "unexpected argument \"%s\"",
-		    argv[optind]);
+	if ((rc = ctl_operands("report", argc - optind, argv + optind)) != 0)
+		return rc;
 	if (rp.since >= rp.until)
 		return ctl_usage_error("report", "--since must come before --until");
 

@@ -22,27 +22,6 @@ on_interrupt(int sig)
 	interrupted = 1;
 }
 
-/* Parse the options of a command that only takes --json. */
-static int
-json_only_options(const char *cmd, int argc, char **argv, int *json)
-{
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int ch;
-
-	while ((ch = getopt_long(argc, argv, "j", longopts, NULL)) != -1) {
-		if (ch == 'j')
-			*json = 1;
-		else
-			return ctl_command_usage(cmd);
-	}
-	if (optind != argc)
-		return ctl_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
-	return 0;
-}
-
 static void
 join_names(char *buf, size_t size, json_t *arr, const char *key, const char *extra)
 {
@@ -124,8 +103,9 @@ join_backups(char *buf, size_t size, json_t *arr)
 }
 
 int
-cmd_servers(struct ctl *ctl, int argc, char **argv)
+cmd_servers(void *arg, int argc, char **argv)
 {
+	struct ctl *ctl = arg;
 	static const char *const hdr[] = { "SERVER", "STATE", "NAME", "EPOCH",
 	    "UPTIME", "VERSION", "BACKS UP", "BACKUPS" };
 	struct table *t = NULL;
@@ -133,7 +113,7 @@ cmd_servers(struct ctl *ctl, int argc, char **argv)
 	size_t i;
 	int json = ctl->json, rc, worst = 0;
 
-	if ((rc = json_only_options("servers", argc, argv, &json)) != 0)
+	if ((rc = ctl_json_options("servers", argc, argv, &json)) != 0)
 		return rc;
 	if (json)
 		out = json_array();
@@ -429,8 +409,9 @@ out:
 }
 
 int
-cmd_status(struct ctl *ctl, int argc, char **argv)
+cmd_status(void *arg, int argc, char **argv)
 {
+	struct ctl *ctl = arg;
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "watch", required_argument, NULL, 'w' },
@@ -458,9 +439,8 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 			return ctl_command_usage("status");
 		}
 	}
-	if (optind != argc)
-		return ctl_usage_error("status", "unexpected argument \"%s\"",
-		    argv[optind]);
+	if ((rc = ctl_operands("status", argc - optind, argv + optind)) != 0)
+		return rc;
 	if (watch == 0)
 		return status_once(ctl, json, legend);
 
