@@ -210,9 +210,9 @@ failover_online(struct ctl *ctl, const char *op, const struct failover_args *a)
 }
 
 int
-cmd_failover(void *arg, int argc, char **argv)
+cmd_failover(void *ctx, int argc, char **argv)
 {
-	struct ctl *ctl = arg;
+	struct ctl *ctl = ctx;
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "url", required_argument, NULL, 'u' },

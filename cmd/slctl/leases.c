@@ -101,9 +101,9 @@ product_known(struct ctl *ctl, const char *product, int *rc)
 }
 
 int
-cmd_leases(void *arg, int argc, char **argv)
+cmd_leases(void *ctx, int argc, char **argv)
 {
-	struct ctl *ctl = arg;
+	struct ctl *ctl = ctx;
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "long", no_argument, NULL, 'l' },
@@ -206,9 +206,9 @@ out:
 }
 
 int
-cmd_revoke(void *arg, int argc, char **argv)
+cmd_revoke(void *ctx, int argc, char **argv)
 {
-	struct ctl *ctl = arg;
+	struct ctl *ctl = ctx;
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "for", required_argument, NULL, 'f' },
@@ -340,9 +340,9 @@ resolve_lease(struct ctl *ctl, const char *prefix, char *id, size_t idlen,
 }
 
 int
-cmd_remove(void *arg, int argc, char **argv)
+cmd_remove(void *ctx, int argc, char **argv)
 {
-	struct ctl *ctl = arg;
+	struct ctl *ctl = ctx;
 	char id[SL_ID_MAX + 1], path[128];
 	struct ctl_reply r;
 	size_t server = 0;
@@ -415,9 +415,9 @@ reload_print(const char *server, json_t *j)
 }
 
 int
-cmd_reload(void *arg, int argc, char **argv)
+cmd_reload(void *ctx, int argc, char **argv)
 {
-	struct ctl *ctl = arg;
+	struct ctl *ctl = ctx;
 	json_t *out = NULL;
 	size_t i;
 	int json = ctl->json, rc = 0;

@@ -835,9 +835,9 @@ static const struct {
 };
 
 int
-cmd_license(void *arg, int argc, char **argv)
+cmd_license(void *ctx, int argc, char **argv)
 {
-	struct ctl *ctl = arg;
+	struct ctl *ctl = ctx;
 	size_t i;
 
 	if (argc >= 2)

@@ -290,12 +290,12 @@ ctl_print_json(json_t *j)
 }
 
 int
-cmd_help(void *arg, int argc, char **argv)
+cmd_help(void *ctx, int argc, char **argv)
 {
 	const struct cmd_entry *c;
 	int rc;
 
-	(void)arg;
+	(void)ctx;
 	if ((rc = ctl_operands("help", argc - 1, argv + 1)) != 0)
 		return rc;
 	if (argc < 2) {
@@ -311,11 +311,11 @@ cmd_help(void *arg, int argc, char **argv)
 }
 
 int
-cmd_version(void *arg, int argc, char **argv)
+cmd_version(void *ctx, int argc, char **argv)
 {
 	int rc;
 
-	(void)arg;
+	(void)ctx;
 	if ((rc = ctl_operands("version", argc - 1, argv + 1)) != 0)
 		return rc;
 	printf("slctl %s\n", SL_VERSION);

@@ -668,9 +668,9 @@ report_free(struct report *rp)
 }
 
 int
-cmd_report(void *arg, int argc, char **argv)
+cmd_report(void *ctx, int argc, char **argv)
 {
-	struct ctl *ctl = arg;
+	struct ctl *ctl = ctx;
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "csv", no_argument, NULL, 'C' },

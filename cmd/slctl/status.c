@@ -103,9 +103,9 @@ join_backups(char *buf, size_t size, json_t *arr)
 }
 
 int
-cmd_servers(void *arg, int argc, char **argv)
+cmd_servers(void *ctx, int argc, char **argv)
 {
-	struct ctl *ctl = arg;
+	struct ctl *ctl = ctx;
 	static const char *const hdr[] = { "SERVER", "STATE", "NAME", "EPOCH",
 	    "UPTIME", "VERSION", "BACKS UP", "BACKUPS" };
 	struct table *t = NULL;
@@ -409,9 +409,9 @@ out:
 }
 
 int
-cmd_status(void *arg, int argc, char **argv)
+cmd_status(void *ctx, int argc, char **argv)
 {
-	struct ctl *ctl = arg;
+	struct ctl *ctl = ctx;
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "watch", required_argument, NULL, 'w' },
