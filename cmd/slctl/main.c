@@ -266,11 +266,7 @@ ctl_parse_seconds(const char *s, double *out)
 	char *end;
 	double d;
 
-	if (s == NULL || *s == '\0')
-		return -1;
-	errno = 0;
-	d = strtod(s, &end);
-	if (errno != 0 || *end != '\0' || !isfinite(d) || d <= 0)
+	if (util_parse_number(s, &d, &end) == -1 || *end != '\0' || d <= 0)
 		return -1;
 	*out = d;
 	return 0;

@@ -90,6 +90,9 @@ void table_free(struct table *t);
 size_t table_rows(const struct table *t);
 void fmt_duration(char *buf, size_t size, double seconds);
 void fmt_time(char *buf, size_t size, double unixtime);
+int fmt_list_add(char *buf, size_t size, size_t *off, const char *sep,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void fmt_list_end(char *buf, size_t size);
 
 /* the commands */
 int cmd_servers(void *, int, char **);

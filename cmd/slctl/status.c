@@ -32,19 +32,12 @@ join_names(char *buf, size_t size, json_t *arr, const char *key, const char *ext
 	json_array_foreach(arr, i, v) {
 		const char *name = ctl_json_str(v, key, "?");
 		const char *x = extra ? ctl_json_str(v, extra, NULL) : NULL;
-		int n;
 
-		if (x != NULL)
-			n = snprintf(buf + off, size - off, "%s%s(%s)", off ? "," : "",
-			    name, x);
-		else
-			n = snprintf(buf + off, size - off, "%s%s", off ? "," : "", name);
-		if (n < 0 || (size_t)n >= size - off)
+		if ((x != NULL ? fmt_list_add(buf, size, &off, ",", "%s(%s)", name, x) :
+		    fmt_list_add(buf, size, &off, ",", "%s", name)) == -1)
 			break;
-		off += (size_t)n;
 	}
-	if (buf[0] == '\0')
-		snprintf(buf, size, "-");
+	fmt_list_end(buf, size);
 }
 
 /* A backup of this server that went silent, or a Primary it backs up
