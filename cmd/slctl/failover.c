@@ -213,13 +213,6 @@ int
 cmd_failover(void *ctx, int argc, char **argv)
 {
 	struct ctl *ctl = ctx;
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "url", required_argument, NULL, 'u' },
-		{ "poll-interval", required_argument, NULL, 'p' },
-		{ "fail-after", required_argument, NULL, 'n' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct failover_args a;
 	struct failcfg_entry e;
 	const char *op;
@@ -245,11 +238,8 @@ cmd_failover(void *ctx, int argc, char **argv)
 	/* getopt names its errors after argv[0] */
 	snprintf(opname, sizeof(opname), "slctl: failover %s", op);
 	argv[0] = opname;
-	while ((ch = getopt_long(argc, argv, "ju:p:n:", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, &a.json)) != -1) {
 		switch (ch) {
-		case 'j':
-			a.json = 1;
-			break;
 		case 'u':
 			a.url = optarg;
 			break;

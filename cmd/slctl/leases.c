@@ -104,11 +104,6 @@ int
 cmd_leases(void *ctx, int argc, char **argv)
 {
 	struct ctl *ctl = ctx;
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "long", no_argument, NULL, 'l' },
-		{ NULL, 0, NULL, 0 },
-	};
 	static const char *const hdr[] = { "SERVER", "LEASE", "LICENSE", "POOL",
 	    "CLIENT", "USER", "HOST", "PID", "SINCE", "EXPIRES IN" };
 	const char *product = NULL;
@@ -119,11 +114,8 @@ cmd_leases(void *ctx, int argc, char **argv)
 	int ch, json = ctl->json, long_ids = 0, rc = 0;
 	int many = ctl->nservers > 1;
 
-	while ((ch = getopt_long(argc, argv, "jl", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, &json)) != -1) {
 		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
 		case 'l':
 			long_ids = 1;
 			break;
@@ -209,12 +201,6 @@ int
 cmd_revoke(void *ctx, int argc, char **argv)
 {
 	struct ctl *ctl = ctx;
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "for", required_argument, NULL, 'f' },
-		{ "reason", required_argument, NULL, 'r' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *lease, *reason = NULL;
 	long duration = -1;
 	char path[128];
@@ -222,11 +208,8 @@ cmd_revoke(void *ctx, int argc, char **argv)
 	size_t i;
 	int ch, json = ctl->json, rc;
 
-	while ((ch = getopt_long(argc, argv, "jf:r:", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, &json)) != -1) {
 		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
 		case 'f':
 			if ((duration = util_parse_duration(optarg)) < 0)
 				return ctl_usage_error("revoke", "--for %s: expected "
@@ -348,7 +331,7 @@ cmd_remove(void *ctx, int argc, char **argv)
 	size_t server = 0;
 	int json = ctl->json, rc;
 
-	if ((rc = ctl_json_options("remove", argc, argv, &json)) != 0)
+	if ((rc = ctl_json_options(ctl, argc, argv, &json)) != 0)
 		return rc;
 	if ((rc = check_lease_arg("remove", argv[optind])) != 0)
 		return rc;
@@ -422,7 +405,7 @@ cmd_reload(void *ctx, int argc, char **argv)
 	size_t i;
 	int json = ctl->json, rc = 0;
 
-	if ((rc = ctl_json_options("reload", argc, argv, &json)) != 0)
+	if ((rc = ctl_json_options(ctl, argc, argv, &json)) != 0)
 		return rc;
 	if (json && ctl->nservers > 1)
 		out = json_array();

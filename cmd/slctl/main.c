@@ -19,12 +19,52 @@
 
 const char *ctl_progname = "slctl";
 
+/* The options of each command, which it reads with ctl_getopt. */
+#define OPTION_JSON	{ "json", no_argument, NULL, 'j' }
+#define OPTION_END	{ NULL, 0, NULL, 0 }
+static const struct option json_options[] = { OPTION_JSON, OPTION_END };
+static const struct option status_options[] = {
+	OPTION_JSON,
+	{ "watch", required_argument, NULL, 'w' },
+	{ "verbose", no_argument, NULL, 'v' },
+	OPTION_END
+};
+static const struct option leases_options[] = {
+	OPTION_JSON,
+	{ "long", no_argument, NULL, 'l' },
+	OPTION_END
+};
+static const struct option revoke_options[] = {
+	OPTION_JSON,
+	{ "for", required_argument, NULL, 'f' },
+	{ "reason", required_argument, NULL, 'r' },
+	OPTION_END
+};
+static const struct option report_options[] = {
+	OPTION_JSON,
+	{ "csv", no_argument, NULL, 'C' },
+	{ "since", required_argument, NULL, 's' },
+	{ "until", required_argument, NULL, 'u' },
+	{ "by", required_argument, NULL, 'b' },
+	{ "top", required_argument, NULL, 'n' },
+	OPTION_END
+};
+static const struct option failover_options[] = {
+	OPTION_JSON,
+	{ "url", required_argument, NULL, 'u' },
+	{ "poll-interval", required_argument, NULL, 'p' },
+	{ "fail-after", required_argument, NULL, 'n' },
+	OPTION_END
+};
+
 static const struct cmd_entry commands[] = {
 	{ .name = "servers", .handler = cmd_servers, .flags = CMD_SERVERS,
+	  .shortopts = "j", .longopts = json_options,
 	  .args = "[--json]",
 	  .help = "Show each server: up or down, name, epoch, uptime, version, the\n"
 	  "Primaries it backs up and the backups that poll it.\n" },
 	{ .name = "status", .handler = cmd_status, .flags = CMD_SERVERS,
+	  .shortopts = "jvw:", .longopts = status_options,
 	  .args = "[-v] [-w SECONDS] [--json]",
 	  .help = "Show the Licenses table of each server.\n"
 	  "  -v, --verbose    after the table, say what each STATUS, marker and\n"
@@ -34,6 +74,7 @@ static const struct cmd_entry commands[] = {
 	  "  --json           print an array of the servers' JSON, one element\n"
 	  "                   per server, each with its \"url\"\n" },
 	{ .name = "leases", .handler = cmd_leases, .flags = CMD_SERVERS | CMD_ADMIN,
+	  .shortopts = "jl", .longopts = leases_options,
 	  .max = 1, .too_many = "too many arguments",
 	  .args = "[-l] [--json] [PRODUCT]",
 	  .help = "List the leases (checked-out seats), of PRODUCT only if given; a\n"
@@ -41,6 +82,7 @@ static const struct cmd_entry commands[] = {
 	  "  -l, --long       show whole lease ids instead of their first 8 characters\n"
 	  "  --json           print the server's JSON\n" },
 	{ .name = "revoke", .handler = cmd_revoke, .flags = CMD_SERVERS | CMD_ADMIN,
+	  .shortopts = "jf:r:", .longopts = revoke_options,
 	  .min = 1, .max = 1,
 	  .too_few = "missing LEASE", .too_many = "too many arguments",
 	  .args = "[--for DURATION] [--reason TEXT] [--json] LEASE",
@@ -51,12 +93,14 @@ static const struct cmd_entry commands[] = {
 	  "  --for DURATION   bar the holder for DURATION (default: no bar)\n"
 	  "  --reason TEXT    why, recorded in the usage log\n" },
 	{ .name = "remove", .handler = cmd_remove, .flags = CMD_SERVERS | CMD_ADMIN,
+	  .shortopts = "j", .longopts = json_options,
 	  .min = 1, .max = 1,
 	  .too_few = "missing LEASE", .too_many = "too many arguments",
 	  .args = "[--json] LEASE",
 	  .help = "Check LEASE in on its holder's behalf, without barring it (lmremove).\n"
 	  "LEASE may be a unique prefix of at least 6 characters.\n" },
 	{ .name = "reload", .handler = cmd_reload, .flags = CMD_SERVERS | CMD_ADMIN,
+	  .shortopts = "j", .longopts = json_options,
 	  .args = "[--json]",
 	  .help = "Make each server re-read its licenses file, keeping its leases, and\n"
 	  "print what was added, removed or changed. A broken file changes\n"
@@ -84,6 +128,7 @@ static const struct cmd_entry commands[] = {
 	  "  -H HOST      the host identity to check host-bound licenses against\n"
 	  "  --no-reload  edit the file only\n" },
 	{ .name = "report", .handler = cmd_report, .flags = CMD_SERVERS | CMD_ADMIN | CMD_LOCAL,
+	  .shortopts = "jCs:u:b:n:", .longopts = report_options,
 	  .args = "[--since DATE] [--until DATE] [--by license|user|host] [--top N] [--json | --csv]",
 	  .help = "Usage report from the server's usage log (or STATE_DIR/usage.log with\n"
 	  "-D): per license (user, host) the peak concurrent use, checkouts,\n"
@@ -93,6 +138,7 @@ static const struct cmd_entry commands[] = {
 	  "With several -s (a Primary and its backups), their logs are merged:\n"
 	  "a seat granted by one server and ended by another counts once.\n" },
 	{ .name = "failover", .handler = cmd_failover, .flags = CMD_SERVERS | CMD_ADMIN | CMD_LOCAL,
+	  .shortopts = "ju:p:n:", .longopts = failover_options,
 	  .max = -1,
 	  .args = "show [--json]\n"
 	  "failover set NAME --url URL [--poll-interval SECONDS] [--fail-after N]\n"
@@ -240,23 +286,30 @@ ctl_operands(const char *cmd, int n, char **v)
 	return 0;
 }
 
-/* The options of a command that takes only --json, then its operands. */
+/*
+ * The next option of the running command, from the options of its entry,
+ * as getopt_long returns it. With json, -j (--json) sets *json and is not
+ * returned.
+ */
 int
-ctl_json_options(const char *cmd, int argc, char **argv, int *json)
+ctl_getopt(struct ctl *ctl, int argc, char **argv, int *json)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct cmd_entry *c = ctl->cmd;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "j", longopts, NULL)) != -1) {
-		if (ch == 'j')
-			*json = 1;
-		else
-			return ctl_command_usage(cmd);
-	}
-	return ctl_operands(cmd, argc - optind, argv + optind);
+	while ((ch = getopt_long(argc, argv, c->shortopts, c->longopts,
+	    NULL)) == 'j' && json != NULL)
+		*json = 1;
+	return ch;
+}
+
+/* The options of a command that takes only --json, then its operands. */
+int
+ctl_json_options(struct ctl *ctl, int argc, char **argv, int *json)
+{
+	if (ctl_getopt(ctl, argc, argv, json) != -1)
+		return ctl_command_usage(ctl->cmd->name);
+	return ctl_operands(ctl->cmd->name, argc - optind, argv + optind);
 }
 
 /* Seconds, fractions allowed, as for --watch and --poll-interval. */
@@ -489,6 +542,7 @@ main(int argc, char *argv[])
 			goto out;
 	}
 	optind = 0;	/* commands run getopt_long afresh */
+	ctl.cmd = c;
 	rc = c->handler(&ctl, argc, argv);
 out:
 	if (ctl.json)

@@ -675,15 +675,6 @@ int
 cmd_report(void *ctx, int argc, char **argv)
 {
 	struct ctl *ctl = ctx;
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "csv", no_argument, NULL, 'C' },
-		{ "since", required_argument, NULL, 's' },
-		{ "until", required_argument, NULL, 'u' },
-		{ "by", required_argument, NULL, 'b' },
-		{ "top", required_argument, NULL, 'n' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct report rp;
 	struct source srcs[16];
 	char *texts[16] = { NULL }, *path = NULL;
@@ -696,7 +687,7 @@ cmd_report(void *ctx, int argc, char **argv)
 	memset(srcs, 0, sizeof(srcs));
 	rp.since = -INFINITY;
 	rp.until = INFINITY;		/* now, and whatever the log holds */
-	while ((ch = getopt_long(argc, argv, "jCs:u:b:n:", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
 		case 'C':

@@ -44,6 +44,7 @@ struct ctl {
 	char *token;			/* admin token, or NULL */
 	char token_hint[512];		/* why there is no token, for a 401 */
 	struct http_client *http;
+	const struct cmd_entry *cmd;	/* the command running */
 };
 
 struct ctl_reply {
@@ -60,7 +61,8 @@ int ctl_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int ctl_command_usage(const char *cmd);
 int ctl_operands(const char *cmd, int n, char **v);
-int ctl_json_options(const char *cmd, int argc, char **argv, int *json);
+int ctl_getopt(struct ctl *ctl, int argc, char **argv, int *json);
+int ctl_json_options(struct ctl *ctl, int argc, char **argv, int *json);
 int ctl_parse_seconds(const char *s, double *out);
 void ctl_print_json(json_t *j);
 void ctl_set_error_code(const char *code);

@@ -106,7 +106,7 @@ cmd_servers(void *ctx, int argc, char **argv)
 	size_t i;
 	int json = ctl->json, rc, worst = 0;
 
-	if ((rc = ctl_json_options("servers", argc, argv, &json)) != 0)
+	if ((rc = ctl_json_options(ctl, argc, argv, &json)) != 0)
 		return rc;
 	if (json)
 		out = json_array();
@@ -405,21 +405,12 @@ int
 cmd_status(void *ctx, int argc, char **argv)
 {
 	struct ctl *ctl = ctx;
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "watch", required_argument, NULL, 'w' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct sigaction sa;
 	double watch = 0;
 	int ch, json = ctl->json, legend = 0, rc, tty;
 
-	while ((ch = getopt_long(argc, argv, "jvw:", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, &json)) != -1) {
 		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
 		case 'v':
 			legend = 1;
 			break;
