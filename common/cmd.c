@@ -30,15 +30,26 @@ is_prefix(const struct cmd_table *t, const char *prefix, const char *name)
 	return strncmp(name, prefix, len) == 0;
 }
 
-/* " name" for each command that prefix begins, or for all if prefix is NULL. */
-void
-cmd_list(FILE *f, const struct cmd_table *t, const char *prefix)
+/*
+ * The names of the commands that prefix begins, or of all if prefix is
+ * NULL, into buf, each after a space. Returns -1 when they do not fit.
+ */
+int
+cmd_names(const struct cmd_table *t, const char *prefix, char *buf, size_t size)
 {
-	size_t i;
+	size_t i, off = 0;
+	int n;
 
-	for (i = 0; i < t->ncmds; i++)
-		if (prefix == NULL || is_prefix(t, prefix, t->cmds[i].name))
-			fprintf(f, " %s", t->cmds[i].name);
+	buf[0] = '\0';
+	for (i = 0; i < t->ncmds; i++) {
+		if (prefix != NULL && !is_prefix(t, prefix, t->cmds[i].name))
+			continue;
+		n = snprintf(buf + off, size - off, " %s", t->cmds[i].name);
+		if (n < 0 || (size_t)n >= size - off)
+			return -1;
+		off += (size_t)n;
+	}
+	return 0;
 }
 
 /*
@@ -50,6 +61,7 @@ const struct cmd_entry *
 cmd_lookup(const struct cmd_table *t, const char *name, char *err, size_t errlen)
 {
 	const struct cmd_entry *found;
+	char names[1024];
 	size_t i, n = 0;
 
 	if ((found = cmd_find(t, name)) != NULL)
@@ -63,11 +75,10 @@ cmd_lookup(const struct cmd_table *t, const char *name, char *err, size_t errlen
 		return found;
 	snprintf(err, errlen, "%s command %c%s%c", n > 1 ? "ambiguous" :
 	    "unknown", t->quote, name, t->quote);
+	cmd_names(t, n > 1 ? name : NULL, names, sizeof(names));
 	fflush(stdout);
-	fprintf(stderr, "%s: %s%s", t->prog, err, n > 1 ? t->ambiguous :
-	    t->unknown);
-	cmd_list(stderr, t, n > 1 ? name : NULL);
-	fputc('\n', stderr);
+	fprintf(stderr, "%s: %s%s%s\n", t->prog, err, n > 1 ? t->ambiguous :
+	    t->unknown, names);
 	return NULL;
 }
 

@@ -26,7 +26,8 @@ struct cmd_entry {
 	int flags;			/* what the program's dispatcher sets up */
 	const char *shortopts;		/* options the dispatcher parses for */
 	const struct option *longopts;	/* the command, if it does */
-	int (*handler)(void *ctx, int argc, char **argv);
+	int (*handler)(void *ctx, int argc, char **argv);	/* NULL: a subcommand
+					 * its command runs itself */
 	const char *help;		/* said after the usage by --help, or NULL */
 };
 
@@ -43,7 +44,8 @@ struct cmd_table {
 const struct cmd_entry *cmd_find(const struct cmd_table *t, const char *name);
 const struct cmd_entry *cmd_lookup(const struct cmd_table *t, const char *name,
     char *err, size_t errlen);
-void cmd_list(FILE *f, const struct cmd_table *t, const char *prefix);
+int cmd_names(const struct cmd_table *t, const char *prefix, char *buf,
+    size_t size);
 void cmd_print_usage(FILE *f, const struct cmd_table *t, const struct cmd_entry *c,
     const char *first, const char *rest);
 void cmd_print_help(FILE *f, const struct cmd_table *t, const struct cmd_entry *c);

@@ -312,6 +312,39 @@ ctl_json_options(struct ctl *ctl, int argc, char **argv, int *json)
 	return ctl_operands(ctl->cmd->name, argc - optind, argv + optind);
 }
 
+/*
+ * The subcommand of cmd that argv[1] names exactly, among t's. Else says
+ * which there are (when one was named) and the usage of cmd, and returns
+ * NULL.
+ */
+const struct cmd_entry *
+ctl_subcommand(const char *cmd, const struct cmd_table *t, int argc, char **argv)
+{
+	const struct cmd_entry *c;
+	char names[512];
+
+	if (argc >= 2 && (c = cmd_find(t, argv[1])) != NULL)
+		return c;
+	if (argc >= 2) {
+		cmd_names(t, NULL, names, sizeof(names));
+		ctl_warnx("%s: unknown subcommand \"%s\"; valid subcommands:%s", cmd,
+		    argv[1], names);
+	}
+	ctl_command_usage(cmd);
+	return NULL;
+}
+
+/* Check the n operands v of subcommand sub of cmd against its entry. */
+int
+ctl_sub_operands(const char *cmd, const struct cmd_entry *sub, int n, char **v)
+{
+	char err[512];
+
+	if (cmd_operands(sub, n, v, err, sizeof(err)) == -1)
+		return ctl_usage_error(cmd, "%s: %s", sub->name, err);
+	return 0;
+}
+
 /* Seconds, fractions allowed, as for --watch and --poll-interval. */
 int
 ctl_parse_seconds(const char *s, double *out)

@@ -61,6 +61,9 @@ int ctl_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int ctl_command_usage(const char *cmd);
 int ctl_operands(const char *cmd, int n, char **v);
+const struct cmd_entry *ctl_subcommand(const char *cmd, const struct cmd_table *t,
+    int argc, char **argv);
+int ctl_sub_operands(const char *cmd, const struct cmd_entry *sub, int n, char **v);
 int ctl_getopt(struct ctl *ctl, int argc, char **argv, int *json);
 int ctl_json_options(struct ctl *ctl, int argc, char **argv, int *json);
 int ctl_parse_seconds(const char *s, double *out);
