@@ -72,7 +72,7 @@ run: deps
 # what a request cannot reach, and the lease store, the journal and the
 # mirror log with their files (test/unit/NAME.c, run by the bats suite from
 # $(BUILD)/test/unit-NAME; test/12-server-units.bats runs most).
-UNITS := image license leases checkout journal mirror
+UNITS := image license leases checkout journal mirror cmd
 UNIT_SLSERVE := store checkout record snapshot pool journal journal_load journal_compact usage rules mirrorlog
 $(BUILD)/test/unit/%.o: CFLAGS += -Icmd/slserve
 $(BUILD)/test/unit-%: $(BUILD)/test/unit/%.o $(UNIT_SLSERVE:%=$(BUILD)/cmd/slserve/%.o) \
