@@ -24,10 +24,11 @@ struct cmd_entry {
 	const char *too_many;		/* with more than max; NULL: the first
 					 * one is an unexpected argument */
 	int flags;			/* what the program's dispatcher sets up */
-	const char *shortopts;		/* options the dispatcher parses for */
-	const struct option *longopts;	/* the command, if it does */
-	int (*handler)(void *ctx, int argc, char **argv);	/* NULL: a subcommand
-					 * its command runs itself */
+	const char *shortopts;		/* the command's options, as getopt_long */
+	const struct option *longopts;	/* takes them; NULL: none */
+	/* Runs the command on the program's context, or NULL for a
+	 * subcommand that its command runs itself. */
+	int (*handler)(void *ctx, int argc, char **argv);
 	const char *help;		/* said after the usage by --help, or NULL */
 };
 

@@ -297,8 +297,8 @@ ctl_getopt(struct ctl *ctl, int argc, char **argv, int *json)
 	const struct cmd_entry *c = ctl->cmd;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, c->shortopts, c->longopts,
-	    NULL)) == 'j' && json != NULL)
+	while ((ch = getopt_long(argc, argv, c->shortopts ? c->shortopts : "",
+	    c->longopts, NULL)) == 'j' && json != NULL)
 		*json = 1;
 	return ch;
 }
