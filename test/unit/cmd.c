@@ -16,15 +16,8 @@
 #include "cmd.h"
 #include "util.h"
 
-static int failed;
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "cmd: " __VA_ARGS__);			\
-		fputc('\n', stderr);					\
-		failed = 1;						\
-	}								\
-} while (0)
+#define UNIT "cmd"
+#include "unit.h"
 
 static const struct cmd_entry cmds[] = {
 	{ .name = "checkout", .min = 1, .max = 1, .too_few = "name the PRODUCT",
