@@ -68,11 +68,13 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/run.sh
 
-# C tests of slserve's parts on their own, without a server or a network:
-# what a request cannot reach, and the lease store, the journal and the
-# mirror log with their files (test/unit/NAME.c, run by the bats suite from
-# $(BUILD)/test/unit-NAME; test/12-server-units.bats runs most).
-UNITS := image license leases checkout journal mirror options
+# C tests run on their own, without a server or a network: slserve's parts
+# (what a request cannot reach, and the lease store, the journal and the
+# mirror log with their files) and the command table of slctl and slcheck
+# (test/unit/NAME.c, run by the bats suite from $(BUILD)/test/unit-NAME;
+# test/12-server-units.bats runs most, 40-slctl-cli.bats runs cmd,
+# 10-server-config.bats options).
+UNITS := image license leases checkout journal mirror options cmd
 UNIT_SLSERVE := store checkout record snapshot pool journal journal_load journal_compact usage rules mirrorlog
 $(BUILD)/test/unit/%.o: CFLAGS += -Icmd/slserve
 $(BUILD)/test/unit-%: $(BUILD)/test/unit/%.o $(UNIT_SLSERVE:%=$(BUILD)/cmd/slserve/%.o) \

@@ -1,6 +1,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -166,6 +167,21 @@ util_crc32(const void *buf, size_t len)
 	while (len-- > 0)
 		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
 	return crc ^ 0xffffffffu;
+}
+
+int
+util_parse_number(const char *s, double *out, char **rest)
+{
+	double d;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	errno = 0;
+	d = strtod(s, rest);
+	if (errno != 0 || *rest == s || !isfinite(d))
+		return -1;
+	*out = d;
+	return 0;
 }
 
 long

@@ -51,6 +51,11 @@ void util_hist_read(const struct util_hist *h, struct util_hist *copy);
 /* CRC-32 (IEEE) of a buffer, used to detect torn journal records. */
 uint32_t util_crc32(const void *buf, size_t len);
 
+/* The finite number s starts with into *out, and where it ends into *rest.
+ * -1 when s is NULL or empty, or starts with no number or an overflowing
+ * one. */
+int util_parse_number(const char *s, double *out, char **rest);
+
 /* "90", "90s", "15m", "2h", "7d" -> seconds. -1 on error. */
 long util_parse_duration(const char *s);
 

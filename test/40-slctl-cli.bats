@@ -32,6 +32,14 @@ teardown() { slctl_teardown; }
 	done < <("$SLCTL" help | grep '^  slctl ')
 }
 
+@test "the command table slctl and slcheck share passes its unit test" {
+	mkdir -p "$SL_TMP/unit"
+	run "$SL_BINDIR/../test/unit-cmd" "$SL_TMP/unit"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
 @test "unknown command lists the valid ones, exit 64" {
 	run "$SLCTL" frobnicate
 	assert_equal "$status" 64

@@ -330,12 +330,14 @@ check_alarm(int sig)
 }
 
 int
-cmd_check(struct slc *s, const struct slc_opts *o, int argc, char **argv)
+cmd_check(void *ctx, int argc, char **argv)
 {
+	struct slc *s = ctx;
+	const struct slc_opts *o = &s->opts;
 	struct check c;
 	double timeout = 10;
 	char perf[4096] = "", usage[2048] = "";
-	int primaries_up = 0;
+	int primaries_up = 0, rc;
 
 	memset(&c, 0, sizeof(c));
 	c.s = s;
@@ -369,8 +371,8 @@ cmd_check(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 			break;
 		}
 	}
-	if (argc > 1)
-		return slc_usage_error(argv[0], "check: unexpected argument \"%s\"", argv[1]);
+	if ((rc = slc_operands(argv[0], argc - 1, argv + 1)) != 0)
+		return rc;
 
 	/* Every request ends before the deadline; alarm() is the backstop. */
 	signal(SIGALRM, check_alarm);

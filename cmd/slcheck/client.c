@@ -70,11 +70,7 @@ slc_parse_seconds(const char *text)
 	char *end;
 	double v;
 
-	if (text == NULL || *text == '\0')
-		return -1;
-	errno = 0;
-	v = strtod(text, &end);
-	if (errno != 0 || end == text || !isfinite(v) || v < 0)
+	if (util_parse_number(text, &v, &end) == -1 || v < 0)
 		return -1;
 	if (*end == '\0' || strcmp(end, "s") == 0)
 		return v;

@@ -107,8 +107,10 @@ print_json(json_t *o)
 }
 
 int
-cmd_checkout(struct slc *s, const struct slc_opts *o, int argc, char **argv)
+cmd_checkout(void *ctx, int argc, char **argv)
 {
+	struct slc *s = ctx;
+	const struct slc_opts *o = &s->opts;
 	struct checkout_request req;
 	struct seat seat;
 	char token[512];
@@ -124,9 +126,8 @@ cmd_checkout(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 			return slc_usage_error(argv[0], "--borrow: \"%s\" is not a duration "
 			    "(90s, 30m, 12h, 7d)", o->v[i].arg);
 	}
-	if (argc != 2)
-		return slc_usage_error(argv[0], "checkout: %s", argc < 2 ?
-		    "name the PRODUCT" : "one PRODUCT only");
+	if ((rc = slc_operands(argv[0], argc - 1, argv + 1)) != 0)
+		return rc;
 	if (!util_valid_id(argv[1]))
 		return slc_usage_error(argv[0], "checkout: \"%s\" is not a product name",
 		    argv[1]);
@@ -157,9 +158,8 @@ lease_command(struct slc *s, int argc, char **argv, const char *method, const ch
 	char token[512];
 	int rc;
 
-	if (argc != 2)
-		return slc_usage_error(argv[0], "%s: %s", argv[0], argc < 2 ?
-		    "give the TOKEN printed by checkout" : "one TOKEN only");
+	if ((rc = slc_operands(argv[0], argc - 1, argv + 1)) != 0)
+		return rc;
 	if (token_parse(argv[1], &t) == -1)
 		return slc_usage_error(argv[0], "%s: \"%.200s\" is not a token "
 		    "(LEASE:POOL@URL)", argv[0], argv[1]);
@@ -180,15 +180,13 @@ lease_command(struct slc *s, int argc, char **argv, const char *method, const ch
 }
 
 int
-cmd_heartbeat(struct slc *s, const struct slc_opts *o, int argc, char **argv)
+cmd_heartbeat(void *ctx, int argc, char **argv)
 {
-	(void)o;
-	return lease_command(s, argc, argv, "POST", "heartbeat");
+	return lease_command(ctx, argc, argv, "POST", "heartbeat");
 }
 
 int
-cmd_checkin(struct slc *s, const struct slc_opts *o, int argc, char **argv)
+cmd_checkin(void *ctx, int argc, char **argv)
 {
-	(void)o;
-	return lease_command(s, argc, argv, "DELETE", NULL);
+	return lease_command(ctx, argc, argv, "DELETE", NULL);
 }

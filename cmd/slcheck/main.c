@@ -18,17 +18,9 @@
 #define CMD_CONFIG	0x02	/* reads the configuration; servers optional */
 #define CMD_PLUGIN	0x04	/* monitoring plugin: every failure is UNKNOWN */
 #define CMD_IN_ORDER	0x08	/* options end at the first operand */
+#define CMD_OWN_STATUS	0x10	/* exits as its child did: no JSON error */
 
-struct slc_command {
-	const char *name;
-	int (*fn)(struct slc *, const struct slc_opts *, int, char **);
-	int flags;
-	const char *shortopts;
-	const struct option *longopts;
-	const char *usage;
-};
-
-static int cmd_help(struct slc *, const struct slc_opts *, int, char **);
+static int cmd_help(void *, int, char **);
 
 static const struct option checkout_longopts[] = {
 	{ "wait", required_argument, NULL, OPT_WAIT },
@@ -53,24 +45,43 @@ static const struct option check_longopts[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-static const struct slc_command commands[] = {
-	{ "checkout", cmd_checkout, CMD_SERVERS, "", checkout_longopts,
-	    "checkout [--wait SECONDS] [--borrow DURATION] [--json] PRODUCT" },
-	{ "heartbeat", cmd_heartbeat, CMD_CONFIG, "", NULL,
-	    "heartbeat [--json] TOKEN" },
-	{ "checkin", cmd_checkin, CMD_CONFIG, "", NULL,
-	    "checkin [--json] TOKEN" },
-	{ "run", cmd_run, CMD_SERVERS | CMD_IN_ORDER, "E:", run_longopts,
-	    "run [--wait SECONDS] [--on-loss term|warn] [--grace SECONDS] [-E CODE]\n"
-	    "                   PRODUCT [--] COMMAND [ARGUMENT ...]" },
-	{ "check", cmd_check, CMD_SERVERS | CMD_PLUGIN, "w:c:p:t:", check_longopts,
-	    "check [-w RANGE] [-c RANGE] [-p PRODUCT] [-t SECONDS] [--expiry-warn DAYS]" },
-	{ "status", cmd_status, CMD_SERVERS, "", NULL,
-	    "status [--json]" },
-	{ "config", cmd_config, CMD_CONFIG, "", NULL,
-	    "config [--json]" },
-	{ "help", cmd_help, 0, "", NULL,
-	    "help [COMMAND]" },
+static const struct cmd_entry commands[] = {
+	{ .name = "checkout", .handler = cmd_checkout, .flags = CMD_SERVERS,
+	  .longopts = checkout_longopts,
+	  .min = 1, .max = 1,
+	  .too_few = "name the PRODUCT", .too_many = "one PRODUCT only",
+	  .args = "[--wait SECONDS] [--borrow DURATION] [--json] PRODUCT" },
+	{ .name = "heartbeat", .handler = cmd_heartbeat, .flags = CMD_CONFIG,
+	  .min = 1, .max = 1,
+	  .too_few = "give the TOKEN printed by checkout", .too_many = "one TOKEN only",
+	  .args = "[--json] TOKEN" },
+	{ .name = "checkin", .handler = cmd_checkin, .flags = CMD_CONFIG,
+	  .min = 1, .max = 1,
+	  .too_few = "give the TOKEN printed by checkout", .too_many = "one TOKEN only",
+	  .args = "[--json] TOKEN" },
+	{ .name = "run", .handler = cmd_run,
+	  .flags = CMD_SERVERS | CMD_IN_ORDER | CMD_OWN_STATUS,
+	  .shortopts = "E:", .longopts = run_longopts,
+	  .max = -1,		/* run.c counts them around the "--" */
+	  .args = "[--wait SECONDS] [--on-loss term|warn] [--grace SECONDS] [-E CODE]\n"
+	  "                   PRODUCT [--] COMMAND [ARGUMENT ...]" },
+	{ .name = "check", .handler = cmd_check, .flags = CMD_SERVERS | CMD_PLUGIN,
+	  .shortopts = "w:c:p:t:", .longopts = check_longopts,
+	  .args = "[-w RANGE] [-c RANGE] [-p PRODUCT] [-t SECONDS] [--expiry-warn DAYS]" },
+	{ .name = "status", .handler = cmd_status, .flags = CMD_SERVERS,
+	  .args = "[--json]" },
+	{ .name = "config", .handler = cmd_config, .flags = CMD_CONFIG,
+	  .args = "[--json]" },
+	{ .name = "help", .handler = cmd_help, .max = -1, .args = "[COMMAND]" },
+};
+
+static const struct cmd_table table = {
+	.prog = "slcheck",
+	.cmds = commands,
+	.ncmds = nitems(commands),
+	.quote = '\'',
+	.unknown = "; commands are:",
+	.ambiguous = "; commands are:",
 };
 
 static const struct option global_longopts[] = {
@@ -90,31 +101,13 @@ usage(FILE *fp)
 	fprintf(fp, "usage: slcheck [-hVv] [-f FILE] [-s SERVERS] [--cacert FILE] [--json] "
 	    "COMMAND [ARGS]\n");
 	for (size_t i = 0; i < nitems(commands); i++)
-		fprintf(fp, "       slcheck %s\n", commands[i].usage);
-}
-
-static const struct slc_command *
-command_find(const char *name)
-{
-	for (size_t i = 0; i < nitems(commands); i++)
-		if (strcmp(commands[i].name, name) == 0)
-			return &commands[i];
-	return NULL;
-}
-
-static void
-slc_usage_of(const char *name)
-{
-	const struct slc_command *c = command_find(name);
-
-	if (c != NULL)
-		fprintf(stderr, "usage: slcheck %s\n", c->usage);
+		cmd_print_usage(fp, &table, &commands[i], "       ", "       ");
 }
 
 int
 slc_usage_error(const char *name, const char *fmt, ...)
 {
-	const struct slc_command *c = command_find(name);
+	const struct cmd_entry *c = cmd_find(&table, name);
 	char msg[512];
 	va_list ap;
 
@@ -128,34 +121,30 @@ slc_usage_error(const char *name, const char *fmt, ...)
 	fprintf(stderr, "slcheck: %s\n", msg);
 	if (slc_first_error[0] == '\0')
 		util_strlcpy(slc_first_error, msg, sizeof(slc_first_error));
-	slc_usage_of(name);
+	if (c != NULL)
+		cmd_print_usage(stderr, &table, c, "usage: ", "       ");
 	return SLC_EXIT_USAGE;
 }
 
-/* Exact name, or a prefix of exactly one name. */
-static const struct slc_command *
+/* Check the n operands v of command against its entry; 0 if they suit it,
+ * else the usage error's exit code. */
+int
+slc_operands(const char *name, int n, char **v)
+{
+	char err[512];
+
+	if (cmd_operands(cmd_find(&table, name), n, v, err, sizeof(err)) == -1)
+		return slc_usage_error(name, "%s: %s", name, err);
+	return 0;
+}
+
+/* Exact name, or a prefix of exactly one name; else says why not. */
+static const struct cmd_entry *
 command_lookup(const char *name)
 {
-	const struct slc_command *found = NULL;
-	size_t len = strlen(name), matches = 0;
+	char err[512];
 
-	if ((found = command_find(name)) != NULL)
-		return found;
-	for (size_t i = 0; i < nitems(commands); i++) {
-		if (len > 0 && strncmp(commands[i].name, name, len) == 0) {
-			found = &commands[i];
-			matches++;
-		}
-	}
-	if (matches == 1)
-		return found;
-	fprintf(stderr, "slcheck: %s command '%s'; commands are:",
-	    matches > 1 ? "ambiguous" : "unknown", name);
-	for (size_t i = 0; i < nitems(commands); i++)
-		if (matches <= 1 || strncmp(commands[i].name, name, len) == 0)
-			fprintf(stderr, " %s", commands[i].name);
-	fprintf(stderr, "\n");
-	return NULL;
+	return cmd_lookup(&table, name, err, sizeof(err));
 }
 
 /* With --json, a failure that printed no JSON prints {"error", "message"}
@@ -175,15 +164,15 @@ json_error(int rc)
 }
 
 static int
-cmd_help(struct slc *s, const struct slc_opts *o, int argc, char **argv)
+cmd_help(void *ctx, int argc, char **argv)
 {
-	(void)s;
-	(void)o;
+	const struct cmd_entry *c;
+
+	(void)ctx;
 	if (argc > 1) {
-		const struct slc_command *c = command_lookup(argv[1]);
-		if (c == NULL)
+		if ((c = command_lookup(argv[1])) == NULL)
 			return SLC_EXIT_USAGE;
-		printf("usage: slcheck %s\n", c->usage);
+		cmd_print_help(stdout, &table, c);
 		return SLC_EXIT_OK;
 	}
 	usage(stdout);
@@ -217,7 +206,7 @@ global_option(struct slc *s, int ch, const char *arg)
 /* Parse the command's options (its own and the global ones) into o. On a
  * usage error returns the exit code, else -1; *help is set for -h. */
 static int
-command_options(struct slc *s, const struct slc_command *c, int argc, char **argv,
+command_options(struct slc *s, const struct cmd_entry *c, int argc, char **argv,
     struct slc_opts *o, int *help)
 {
 	struct option longopts[32];
@@ -226,7 +215,7 @@ command_options(struct slc *s, const struct slc_command *c, int argc, char **arg
 	int ch;
 
 	snprintf(shortopts, sizeof(shortopts), "%s:f:s:vhV%s",
-	    (c->flags & CMD_IN_ORDER) ? "+" : "", c->shortopts);
+	    (c->flags & CMD_IN_ORDER) ? "+" : "", c->shortopts ? c->shortopts : "");
 	for (const struct option *g = global_longopts; g->name != NULL; g++)
 		longopts[n++] = *g;
 	for (const struct option *l = c->longopts; l != NULL && l->name != NULL; l++)
@@ -267,7 +256,7 @@ command_options(struct slc *s, const struct slc_command *c, int argc, char **arg
 }
 
 static int
-setup(struct slc *s, const struct slc_command *c)
+setup(struct slc *s, const struct cmd_entry *c)
 {
 	struct http_options ho;
 	char err[1024];
@@ -329,8 +318,7 @@ int
 main(int argc, char **argv)
 {
 	struct slc s;
-	struct slc_opts opts;
-	const struct slc_command *c;
+	const struct cmd_entry *c;
 	int ch, rc, help = 0;
 
 	memset(&s, 0, sizeof(s));
@@ -370,14 +358,14 @@ main(int argc, char **argv)
 		}
 		return SLC_EXIT_USAGE;
 	}
-	if ((rc = command_options(&s, c, argc, argv, &opts, &help)) != -1) {
+	if ((rc = command_options(&s, c, argc, argv, &s.opts, &help)) != -1) {
 		if (s.json && !(c->flags & CMD_PLUGIN))
 			json_error(rc);
 		return rc;
 	}
 	if (help) {
 		if (help == 1)
-			printf("usage: slcheck %s\n", c->usage);
+			cmd_print_help(stdout, &table, c);
 		return slc_flush_stdout() == 0 ? SLC_EXIT_OK : SLC_EXIT_FAILURE;
 	}
 	argc -= optind;
@@ -392,9 +380,9 @@ main(int argc, char **argv)
 		return SLC_EXIT_FAILURE;
 	}
 	if ((rc = setup(&s, c)) == -1)
-		rc = c->fn(&s, &opts, argc, argv);
+		rc = c->handler(&s, argc, argv);
 	/* check speaks the monitoring-plugin protocol, run is its command */
-	if (s.json && !(c->flags & CMD_PLUGIN) && c->fn != cmd_run)
+	if (s.json && !(c->flags & (CMD_PLUGIN | CMD_OWN_STATUS)))
 		json_error(rc);
 	if (slc_flush_stdout() == -1 && rc == SLC_EXIT_OK)
 		rc = (c->flags & CMD_PLUGIN) ? 3 : SLC_EXIT_FAILURE;

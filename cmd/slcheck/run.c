@@ -237,8 +237,10 @@ run_supervise(struct run_state *st, const sigset_t *chld)
 }
 
 int
-cmd_run(struct slc *s, const struct slc_opts *o, int argc, char **argv)
+cmd_run(void *ctx, int argc, char **argv)
 {
+	struct slc *s = ctx;
+	const struct slc_opts *o = &s->opts;
 	struct run_state st;
 	struct sigaction sa;
 	sigset_t chld, oldmask;
@@ -283,6 +285,7 @@ cmd_run(struct slc *s, const struct slc_opts *o, int argc, char **argv)
 		argv++;
 		argc--;
 	}
+	/* After "--" argv[0] is the PRODUCT: no usage line follows. */
 	if (argc < 3)
 		return slc_usage_error(argv[0], "run: name the PRODUCT and the COMMAND");
 	if (!util_valid_id(argv[1]))

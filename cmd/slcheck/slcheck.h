@@ -10,6 +10,7 @@
 
 #include "cache.h"
 #include "clientconf.h"
+#include "cmd.h"
 #include "exitcode.h"
 #include "http.h"
 #include "util.h"
@@ -61,6 +62,7 @@ struct slc {
 	const char *servers_opt;	/* -s */
 	const char *cacert_opt;		/* --cacert */
 	volatile sig_atomic_t *stop;	/* set by a signal: give up waiting */
+	struct slc_opts opts;		/* the command's own options */
 };
 
 enum reply_kind {
@@ -148,24 +150,25 @@ void checkout_request_init(struct checkout_request *req, const char *product,
 int lease_call(struct slc *s, const char *method, struct token *t, const char *what,
     struct reply *r);
 int lease_exit_code(const struct reply *r);
-int cmd_checkout(struct slc *s, const struct slc_opts *o, int argc, char **argv);
-int cmd_heartbeat(struct slc *s, const struct slc_opts *o, int argc, char **argv);
-int cmd_checkin(struct slc *s, const struct slc_opts *o, int argc, char **argv);
+int cmd_checkout(void *ctx, int argc, char **argv);
+int cmd_heartbeat(void *ctx, int argc, char **argv);
+int cmd_checkin(void *ctx, int argc, char **argv);
 
 /* run.c */
-int cmd_run(struct slc *s, const struct slc_opts *o, int argc, char **argv);
+int cmd_run(void *ctx, int argc, char **argv);
 
 /* check.c */
-int cmd_check(struct slc *s, const struct slc_opts *o, int argc, char **argv);
+int cmd_check(void *ctx, int argc, char **argv);
 
 /* status.c */
-int cmd_status(struct slc *s, const struct slc_opts *o, int argc, char **argv);
-int cmd_config(struct slc *s, const struct slc_opts *o, int argc, char **argv);
+int cmd_status(void *ctx, int argc, char **argv);
+int cmd_config(void *ctx, int argc, char **argv);
 
 /* main.c */
 /* Report a usage error of command; returns the exit code to use (64, or
  * UNKNOWN for the monitoring plugin). */
 int slc_usage_error(const char *command, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+int slc_operands(const char *command, int n, char **v);
 
 #endif

@@ -26,16 +26,17 @@ print_json(json_t *o)
 }
 
 int
-cmd_status(struct slc *s, const struct slc_opts *o, int argc, char **argv)
+cmd_status(void *ctx, int argc, char **argv)
 {
+	struct slc *s = ctx;
 	struct status_row rows[128];
-	json_t *out = json_array();
+	json_t *out;
 	size_t nrows = 0;
 	int up = 0, rc;
 
-	(void)o;
-	if (argc > 1)
-		return slc_usage_error(argv[0], "status: unexpected argument \"%s\"", argv[1]);
+	if ((rc = slc_operands(argv[0], argc - 1, argv + 1)) != 0)
+		return rc;
+	out = json_array();
 	for (size_t i = 0; i < s->conf.nservers && nrows < nitems(rows); i++) {
 		slc_url_t backups[CACHE_MAX_BACKUPS + 1];
 		const struct clientconf_server *cs = &s->conf.servers[i];
@@ -124,16 +125,17 @@ config_line(json_t *out, int json, const char *key, const char *value, const cha
 }
 
 int
-cmd_config(struct slc *s, const struct slc_opts *o, int argc, char **argv)
+cmd_config(void *ctx, int argc, char **argv)
 {
+	struct slc *s = ctx;
 	const struct clientconf *cc = &s->conf;
-	json_t *out = json_array();
+	json_t *out;
 	char buf[64], file[600];
 	int rc = SLC_EXIT_OK;
 
-	(void)o;
-	if (argc > 1)
-		return slc_usage_error(argv[0], "config: unexpected argument \"%s\"", argv[1]);
+	if ((rc = slc_operands(argv[0], argc - 1, argv + 1)) != 0)
+		return rc;
+	out = json_array();
 	if (!s->json)
 		printf("%-16s %-40s %s\n", "KEY", "VALUE", "ORIGIN");
 	snprintf(file, sizeof(file), "%s%s", cc->file, cc->file_missing && !s->json ?

@@ -209,16 +209,26 @@ failover_online(struct ctl *ctl, const char *op, const struct failover_args *a)
 	return 0;
 }
 
+/* The subcommands, which cmd_failover runs itself, with their operands. */
+static const struct cmd_entry failover_cmds[] = {
+	{ .name = "show" },
+	{ .name = "set", .min = 1, .max = 1, .too_few = "missing NAME",
+	  .too_many = "too many arguments" },
+	{ .name = "clear", .min = 1, .max = 1, .too_few = "missing NAME",
+	  .too_many = "too many arguments" },
+};
+
+static const struct cmd_table failover_table = {
+	.prog = "slctl failover",
+	.cmds = failover_cmds,
+	.ncmds = nitems(failover_cmds),
+};
+
 int
-cmd_failover(struct ctl *ctl, int argc, char **argv)
+cmd_failover(void *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "url", required_argument, NULL, 'u' },
-		{ "poll-interval", required_argument, NULL, 'p' },
-		{ "fail-after", required_argument, NULL, 'n' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct ctl *ctl = ctx;
+	const struct cmd_entry *sub;
 	struct failover_args a;
 	struct failcfg_entry e;
 	const char *op;
@@ -231,24 +241,16 @@ cmd_failover(struct ctl *ctl, int argc, char **argv)
 	a.json = ctl->json;
 	a.poll_interval = FAILCFG_POLL_DEFAULT;
 	a.fail_after = FAILCFG_FAIL_DEFAULT;
-	if (argc < 2 || (strcmp(argv[1], "show") != 0 && strcmp(argv[1], "set") != 0 &&
-	    strcmp(argv[1], "clear") != 0)) {
-		if (argc >= 2)
-			ctl_warnx("failover: unknown subcommand \"%s\"; valid "
-			    "subcommands: show set clear", argv[1]);
-		return ctl_command_usage("failover");
-	}
-	op = argv[1];
+	if ((sub = ctl_subcommand("failover", &failover_table, argc, argv)) == NULL)
+		return EXIT_USAGE;
+	op = sub->name;
 	argc--;
 	argv++;
 	/* getopt names its errors after argv[0] */
 	snprintf(opname, sizeof(opname), "slctl: failover %s", op);
 	argv[0] = opname;
-	while ((ch = getopt_long(argc, argv, "ju:p:n:", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, &a.json)) != -1) {
 		switch (ch) {
-		case 'j':
-			a.json = 1;
-			break;
 		case 'u':
 			a.url = optarg;
 			break;
@@ -275,14 +277,9 @@ cmd_failover(struct ctl *ctl, int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (strcmp(op, "show") == 0) {
-		if (argc != 0)
-			return ctl_usage_error("failover", "show: unexpected "
-			    "argument \"%s\"", argv[0]);
-	} else {
-		if (argc != 1)
-			return ctl_usage_error("failover", "%s: %s", op, argc == 0 ?
-			    "missing NAME" : "too many arguments");
+	if ((rc = ctl_sub_operands("failover", sub, argc, argv)) != 0)
+		return rc;
+	if (strcmp(op, "show") != 0) {
 		a.name = argv[0];
 		if (!util_valid_id(a.name))
 			return ctl_usage_error("failover", "invalid name \"%s\": use "

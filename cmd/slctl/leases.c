@@ -101,13 +101,9 @@ product_known(struct ctl *ctl, const char *product, int *rc)
 }
 
 int
-cmd_leases(struct ctl *ctl, int argc, char **argv)
+cmd_leases(void *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "long", no_argument, NULL, 'l' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct ctl *ctl = ctx;
 	static const char *const hdr[] = { "SERVER", "LEASE", "LICENSE", "POOL",
 	    "CLIENT", "USER", "HOST", "PID", "SINCE", "EXPIRES IN" };
 	const char *product = NULL;
@@ -118,11 +114,8 @@ cmd_leases(struct ctl *ctl, int argc, char **argv)
 	int ch, json = ctl->json, long_ids = 0, rc = 0;
 	int many = ctl->nservers > 1;
 
-	while ((ch = getopt_long(argc, argv, "jl", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, &json)) != -1) {
 		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
 		case 'l':
 			long_ids = 1;
 			break;
@@ -130,8 +123,8 @@ cmd_leases(struct ctl *ctl, int argc, char **argv)
 			return ctl_command_usage("leases");
 		}
 	}
-	if (argc - optind > 1)
-		return ctl_usage_error("leases", "too many arguments");
+	if ((rc = ctl_operands("leases", argc - optind, argv + optind)) != 0)
+		return rc;
 	if (argc - optind == 1) {
 		product = argv[optind];
 		if (!util_valid_id(product))
@@ -205,14 +198,9 @@ out:
 }
 
 int
-cmd_revoke(struct ctl *ctl, int argc, char **argv)
+cmd_revoke(void *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "for", required_argument, NULL, 'f' },
-		{ "reason", required_argument, NULL, 'r' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct ctl *ctl = ctx;
 	const char *lease, *reason = NULL;
 	long duration = -1;
 	char path[128];
@@ -220,11 +208,8 @@ cmd_revoke(struct ctl *ctl, int argc, char **argv)
 	size_t i;
 	int ch, json = ctl->json, rc;
 
-	while ((ch = getopt_long(argc, argv, "jf:r:", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, &json)) != -1) {
 		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
 		case 'f':
 			if ((duration = util_parse_duration(optarg)) < 0)
 				return ctl_usage_error("revoke", "--for %s: expected "
@@ -240,9 +225,8 @@ cmd_revoke(struct ctl *ctl, int argc, char **argv)
 			return ctl_command_usage("revoke");
 		}
 	}
-	if (argc - optind != 1)
-		return ctl_usage_error("revoke", argc - optind == 0 ?
-		    "missing LEASE" : "too many arguments");
+	if ((rc = ctl_operands("revoke", argc - optind, argv + optind)) != 0)
+		return rc;
 	lease = argv[optind];
 	if ((rc = check_lease_arg("revoke", lease)) != 0)
 		return rc;
@@ -339,26 +323,16 @@ resolve_lease(struct ctl *ctl, const char *prefix, char *id, size_t idlen,
 }
 
 int
-cmd_remove(struct ctl *ctl, int argc, char **argv)
+cmd_remove(void *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct ctl *ctl = ctx;
 	char id[SL_ID_MAX + 1], path[128];
 	struct ctl_reply r;
 	size_t server = 0;
-	int ch, json = ctl->json, rc;
+	int json = ctl->json, rc;
 
-	while ((ch = getopt_long(argc, argv, "j", longopts, NULL)) != -1) {
-		if (ch == 'j')
-			json = 1;
-		else
-			return ctl_command_usage("remove");
-	}
-	if (argc - optind != 1)
-		return ctl_usage_error("remove", argc - optind == 0 ?
-		    "missing LEASE" : "too many arguments");
+	if ((rc = ctl_json_options(ctl, argc, argv, &json)) != 0)
+		return rc;
 	if ((rc = check_lease_arg("remove", argv[optind])) != 0)
 		return rc;
 	if ((rc = resolve_lease(ctl, argv[optind], id, sizeof(id), &server)) != 0)
@@ -424,25 +398,15 @@ reload_print(const char *server, json_t *j)
 }
 
 int
-cmd_reload(struct ctl *ctl, int argc, char **argv)
+cmd_reload(void *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct ctl *ctl = ctx;
 	json_t *out = NULL;
 	size_t i;
-	int ch, json = ctl->json, rc = 0;
+	int json = ctl->json, rc = 0;
 
-	while ((ch = getopt_long(argc, argv, "j", longopts, NULL)) != -1) {
-		if (ch == 'j')
-			json = 1;
-		else
-			return ctl_command_usage("reload");
-	}
-	if (optind != argc)
-		return ctl_usage_error("reload", "unexpected argument \"%s\"",
-		    argv[optind]);
+	if ((rc = ctl_json_options(ctl, argc, argv, &json)) != 0)
+		return rc;
 	if (json && ctl->nservers > 1)
 		out = json_array();
 	for (i = 0; i < ctl->nservers; i++) {

@@ -260,32 +260,21 @@ keyring_free(struct keyring *kr)
 		config_free(&kr->sc);
 }
 
-/* Exactly one operand (what names it) after the options of license sub. */
 static int
-need_one_operand(int argc, const char *sub, const char *what)
+license_keygen_cmd(void *ctx, int argc, char **argv)
 {
-	if (argc - optind == 1)
-		return 0;
-	if (argc - optind == 0)
-		return ctl_usage_error("license", "%s: missing %s", sub, what);
-	return ctl_usage_error("license", "%s: too many arguments", sub);
-}
-
-static int
-license_keygen_cmd(struct ctl *ctl, int argc, char **argv)
-{
+	struct ctl *ctl = ctx;
 	const char *dir = ".";
 	char *pub = NULL, *sec = NULL, err[1024];
 	int ch, rc = 0;
 
-	(void)ctl;
-	while ((ch = getopt(argc, argv, "d:")) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, NULL)) != -1) {
 		if (ch == 'd')
 			dir = optarg;
 		else
 			return ctl_command_usage("license");
 	}
-	if ((rc = need_one_operand(argc, "keygen", "ISSUER")) != 0)
+	if ((rc = ctl_sub_operands("license", ctl->cmd, argc - optind, argv + optind)) != 0)
 		return rc;
 	if (!util_valid_id(argv[optind]))
 		return ctl_usage_error("license", "keygen: invalid issuer \"%s\": use "
@@ -305,8 +294,9 @@ license_keygen_cmd(struct ctl *ctl, int argc, char **argv)
 }
 
 static int
-license_sign_cmd(struct ctl *ctl, int argc, char **argv)
+license_sign_cmd(void *ctx, int argc, char **argv)
 {
+	struct ctl *ctl = ctx;
 	struct license_set set = { NULL, 0 };
 	struct license_key key;
 	char err[8192], *text = NULL, *sectext;
@@ -314,8 +304,7 @@ license_sign_cmd(struct ctl *ctl, int argc, char **argv)
 	int ch, in_place = 0, rc, lockfd = -1;
 	size_t i, s, e;
 
-	(void)ctl;
-	while ((ch = getopt(argc, argv, "k:i")) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, NULL)) != -1) {
 		switch (ch) {
 		case 'k':
 			keyfile = optarg;
@@ -327,7 +316,7 @@ license_sign_cmd(struct ctl *ctl, int argc, char **argv)
 			return ctl_command_usage("license");
 		}
 	}
-	if ((rc = need_one_operand(argc, "sign", "FILE")) != 0)
+	if ((rc = ctl_sub_operands("license", ctl->cmd, argc - optind, argv + optind)) != 0)
 		return rc;
 	if (keyfile == NULL)
 		return ctl_usage_error("license", "sign: missing -k SECRET-KEY");
@@ -398,12 +387,9 @@ out:
 }
 
 static int
-license_verify_cmd(struct ctl *ctl, int argc, char **argv)
+license_verify_cmd(void *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct ctl *ctl = ctx;
 	static const char *const hdr[] = { "LICENSE", "PRODUCT", "ISSUER", "RESULT" };
 	struct license_set set = { NULL, 0 };
 	struct keyring kr;
@@ -416,11 +402,8 @@ license_verify_cmd(struct ctl *ctl, int argc, char **argv)
 
 	if (keyring_init(&kr, argc) == -1)
 		return EXIT_OP;
-	while ((ch = getopt_long(argc, argv, "jk:H:", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, &json)) != -1) {
 		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
 		case 'k':
 			kr.paths[kr.n++] = optarg;
 			break;
@@ -432,7 +415,7 @@ license_verify_cmd(struct ctl *ctl, int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((rc = need_one_operand(argc, "verify", "FILE")) != 0)
+	if ((rc = ctl_sub_operands("license", ctl->cmd, argc - optind, argv + optind)) != 0)
 		goto out;
 	if (host == NULL) {
 		if (keyring_server_conf(ctl, &kr) == -1) {
@@ -666,12 +649,9 @@ edit_free(struct licenses_edit *ed)
 }
 
 static int
-license_add_cmd(struct ctl *ctl, int argc, char **argv)
+license_add_cmd(void *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "no-reload", no_argument, NULL, 'R' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct ctl *ctl = ctx;
 	struct licenses_edit ed = LICENSES_EDIT_INIT;
 	struct license_set add = { NULL, 0 };
 	struct keyring kr;
@@ -682,7 +662,7 @@ license_add_cmd(struct ctl *ctl, int argc, char **argv)
 
 	if (keyring_init(&kr, argc) == -1)
 		return EXIT_OP;
-	while ((ch = getopt_long(argc, argv, "L:k:", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, NULL)) != -1) {
 		switch (ch) {
 		case 'L':
 			given = optarg;
@@ -698,7 +678,7 @@ license_add_cmd(struct ctl *ctl, int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((rc = need_one_operand(argc, "add", "FILE")) != 0 ||
+	if ((rc = ctl_sub_operands("license", ctl->cmd, argc - optind, argv + optind)) != 0 ||
 	    (rc = edit_target(ctl, given, &path, reload)) != 0 ||
 	    (rc = keyring_load(ctl, &kr)) != 0)
 		goto out;
@@ -765,19 +745,16 @@ out:
 }
 
 static int
-license_remove_cmd(struct ctl *ctl, int argc, char **argv)
+license_remove_cmd(void *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "no-reload", no_argument, NULL, 'R' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct ctl *ctl = ctx;
 	struct licenses_edit ed = LICENSES_EDIT_INIT;
 	char *path = NULL, *nt;
 	const char *given = NULL;
 	int ch, reload = 1, rc, i;
 	size_t s, e;
 
-	while ((ch = getopt_long(argc, argv, "L:", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, NULL)) != -1) {
 		switch (ch) {
 		case 'L':
 			given = optarg;
@@ -789,8 +766,9 @@ license_remove_cmd(struct ctl *ctl, int argc, char **argv)
 			return ctl_command_usage("license");
 		}
 	}
-	if (argc - optind < 1)
-		return ctl_usage_error("license", "remove: missing ID");
+	if ((rc = ctl_sub_operands("license", ctl->cmd, argc - optind,
+	    argv + optind)) != 0)
+		return rc;
 	for (i = optind; i < argc; i++)
 		if (!util_valid_id(argv[i]))
 			return ctl_usage_error("license", "remove: invalid license "
@@ -823,34 +801,51 @@ out:
 	return rc;
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(struct ctl *, int, char **);
-} license_cmds[] = {
-	{ "keygen", license_keygen_cmd },
-	{ "sign", license_sign_cmd },
-	{ "verify", license_verify_cmd },
-	{ "add", license_add_cmd },
-	{ "remove", license_remove_cmd },
+static const struct option json_option[] = {
+	{ "json", no_argument, NULL, 'j' },
+	{ NULL, 0, NULL, 0 },
+};
+static const struct option no_reload_option[] = {
+	{ "no-reload", no_argument, NULL, 'R' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct cmd_entry license_cmds[] = {
+	{ .name = "keygen", .handler = license_keygen_cmd, .shortopts = "d:",
+	  .min = 1, .max = 1, .too_few = "missing ISSUER",
+	  .too_many = "too many arguments" },
+	{ .name = "sign", .handler = license_sign_cmd, .shortopts = "k:i",
+	  .min = 1, .max = 1, .too_few = "missing FILE",
+	  .too_many = "too many arguments" },
+	{ .name = "verify", .handler = license_verify_cmd, .shortopts = "jk:H:",
+	  .longopts = json_option, .min = 1, .max = 1, .too_few = "missing FILE",
+	  .too_many = "too many arguments" },
+	{ .name = "add", .handler = license_add_cmd, .shortopts = "L:k:",
+	  .longopts = no_reload_option, .min = 1, .max = 1,
+	  .too_few = "missing FILE", .too_many = "too many arguments" },
+	{ .name = "remove", .handler = license_remove_cmd, .shortopts = "L:",
+	  .longopts = no_reload_option, .min = 1, .max = -1,
+	  .too_few = "missing ID" },
+};
+
+static const struct cmd_table license_table = {
+	.prog = "slctl license",
+	.cmds = license_cmds,
+	.ncmds = nitems(license_cmds),
 };
 
 int
-cmd_license(struct ctl *ctl, int argc, char **argv)
+cmd_license(void *ctx, int argc, char **argv)
 {
-	size_t i;
+	struct ctl *ctl = ctx;
+	const struct cmd_entry *c;
+	/* getopt names its errors after argv[0] */
+	static char name[64];
 
-	if (argc >= 2)
-		for (i = 0; i < nitems(license_cmds); i++)
-			if (strcmp(argv[1], license_cmds[i].name) == 0) {
-				/* getopt names its errors after argv[0] */
-				static char name[64];
-				snprintf(name, sizeof(name), "slctl: license %s",
-				    license_cmds[i].name);
-				argv[1] = name;
-				return license_cmds[i].fn(ctl, argc - 1, argv + 1);
-			}
-	if (argc >= 2)
-		ctl_warnx("license: unknown subcommand \"%s\"; valid subcommands: "
-		    "keygen sign verify add remove", argv[1]);
-	return ctl_command_usage("license");
+	if ((c = ctl_subcommand("license", &license_table, argc, argv)) == NULL)
+		return EXIT_USAGE;
+	snprintf(name, sizeof(name), "slctl: license %s", c->name);
+	argv[1] = name;
+	ctl->cmd = c;
+	return c->handler(ctl, argc - 1, argv + 1);
 }

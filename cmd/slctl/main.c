@@ -19,45 +19,100 @@
 
 const char *ctl_progname = "slctl";
 
-static const struct cmd commands[] = {
-	{ "servers", cmd_servers, CMD_SERVERS, "[--json]",
-	  "Show each server: up or down, name, epoch, uptime, version, the\n"
+/* The options of each command, which it reads with ctl_getopt. */
+#define OPTION_JSON	{ "json", no_argument, NULL, 'j' }
+#define OPTION_END	{ NULL, 0, NULL, 0 }
+static const struct option json_options[] = { OPTION_JSON, OPTION_END };
+static const struct option status_options[] = {
+	OPTION_JSON,
+	{ "watch", required_argument, NULL, 'w' },
+	{ "verbose", no_argument, NULL, 'v' },
+	OPTION_END
+};
+static const struct option leases_options[] = {
+	OPTION_JSON,
+	{ "long", no_argument, NULL, 'l' },
+	OPTION_END
+};
+static const struct option revoke_options[] = {
+	OPTION_JSON,
+	{ "for", required_argument, NULL, 'f' },
+	{ "reason", required_argument, NULL, 'r' },
+	OPTION_END
+};
+static const struct option report_options[] = {
+	OPTION_JSON,
+	{ "csv", no_argument, NULL, 'C' },
+	{ "since", required_argument, NULL, 's' },
+	{ "until", required_argument, NULL, 'u' },
+	{ "by", required_argument, NULL, 'b' },
+	{ "top", required_argument, NULL, 'n' },
+	OPTION_END
+};
+static const struct option failover_options[] = {
+	OPTION_JSON,
+	{ "url", required_argument, NULL, 'u' },
+	{ "poll-interval", required_argument, NULL, 'p' },
+	{ "fail-after", required_argument, NULL, 'n' },
+	OPTION_END
+};
+
+static const struct cmd_entry commands[] = {
+	{ .name = "servers", .handler = cmd_servers, .flags = CMD_SERVERS,
+	  .shortopts = "j", .longopts = json_options,
+	  .args = "[--json]",
+	  .help = "Show each server: up or down, name, epoch, uptime, version, the\n"
 	  "Primaries it backs up and the backups that poll it.\n" },
-	{ "status", cmd_status, CMD_SERVERS, "[-v] [-w SECONDS] [--json]",
-	  "Show the Licenses table of each server.\n"
+	{ .name = "status", .handler = cmd_status, .flags = CMD_SERVERS,
+	  .shortopts = "jvw:", .longopts = status_options,
+	  .args = "[-v] [-w SECONDS] [--json]",
+	  .help = "Show the Licenses table of each server.\n"
 	  "  -v, --verbose    after the table, say what each STATUS, marker and\n"
 	  "                   DENIALS mean\n"
 	  "  -w, --watch SECONDS  redraw the table every SECONDS (fractions\n"
 	  "                   allowed) until interrupted (Ctrl-C), then exit 0\n"
 	  "  --json           print an array of the servers' JSON, one element\n"
 	  "                   per server, each with its \"url\"\n" },
-	{ "leases", cmd_leases, CMD_SERVERS | CMD_ADMIN, "[-l] [--json] [PRODUCT]",
-	  "List the leases (checked-out seats), of PRODUCT only if given; a\n"
+	{ .name = "leases", .handler = cmd_leases, .flags = CMD_SERVERS | CMD_ADMIN,
+	  .shortopts = "jl", .longopts = leases_options,
+	  .max = 1, .too_many = "too many arguments",
+	  .args = "[-l] [--json] [PRODUCT]",
+	  .help = "List the leases (checked-out seats), of PRODUCT only if given; a\n"
 	  "PRODUCT no server has a license for is an error (exit 4).\n"
 	  "  -l, --long       show whole lease ids instead of their first 8 characters\n"
 	  "  --json           print the server's JSON\n" },
-	{ "revoke", cmd_revoke, CMD_SERVERS | CMD_ADMIN,
-	  "[--for DURATION] [--reason TEXT] [--json] LEASE",
-	  "Free the seat of LEASE now. Its holder's next heartbeat gets 410 and\n"
+	{ .name = "revoke", .handler = cmd_revoke, .flags = CMD_SERVERS | CMD_ADMIN,
+	  .shortopts = "jf:r:", .longopts = revoke_options,
+	  .min = 1, .max = 1,
+	  .too_few = "missing LEASE", .too_many = "too many arguments",
+	  .args = "[--for DURATION] [--reason TEXT] [--json] LEASE",
+	  .help = "Free the seat of LEASE now. Its holder's next heartbeat gets 410 and\n"
 	  "the same client, user and host cannot take a seat of that license\n"
 	  "again for DURATION (90, 90s, 15m, 2h, 7d). LEASE may be shortened to\n"
 	  "a unique prefix of at least 6 characters.\n"
 	  "  --for DURATION   bar the holder for DURATION (default: no bar)\n"
 	  "  --reason TEXT    why, recorded in the usage log\n" },
-	{ "remove", cmd_remove, CMD_SERVERS | CMD_ADMIN, "[--json] LEASE",
-	  "Check LEASE in on its holder's behalf, without barring it (lmremove).\n"
+	{ .name = "remove", .handler = cmd_remove, .flags = CMD_SERVERS | CMD_ADMIN,
+	  .shortopts = "j", .longopts = json_options,
+	  .min = 1, .max = 1,
+	  .too_few = "missing LEASE", .too_many = "too many arguments",
+	  .args = "[--json] LEASE",
+	  .help = "Check LEASE in on its holder's behalf, without barring it (lmremove).\n"
 	  "LEASE may be a unique prefix of at least 6 characters.\n" },
-	{ "reload", cmd_reload, CMD_SERVERS | CMD_ADMIN, "[--json]",
-	  "Make each server re-read its licenses file, keeping its leases, and\n"
+	{ .name = "reload", .handler = cmd_reload, .flags = CMD_SERVERS | CMD_ADMIN,
+	  .shortopts = "j", .longopts = json_options,
+	  .args = "[--json]",
+	  .help = "Make each server re-read its licenses file, keeping its leases, and\n"
 	  "print what was added, removed or changed. A broken file changes\n"
 	  "nothing; the error names the file and line.\n" },
-	{ "license", cmd_license, 0,
-	  "keygen [-d DIR] ISSUER\n"
+	{ .name = "license", .handler = cmd_license, .flags = 0,
+	  .max = -1,
+	  .args = "keygen [-d DIR] ISSUER\n"
 	  "license sign -k SECRET-KEY [-i] FILE\n"
 	  "license verify [-k PUBLIC-KEY]... [-H HOST] [--json] FILE\n"
 	  "license add [-L LICENSES] [-k PUBLIC-KEY]... [--no-reload] FILE\n"
 	  "license remove [-L LICENSES] [--no-reload] ID ...",
-	  "Issuer keys and signed licenses.\n"
+	  .help = "Issuer keys and signed licenses.\n"
 	  "  keygen   write DIR/ISSUER.pub and DIR/ISSUER.key (mode 0600)\n"
 	  "  sign     sign every license of FILE; print the result, or with -i\n"
 	  "           replace FILE\n"
@@ -72,26 +127,33 @@ static const struct cmd commands[] = {
 	  "               trusted_keys of slserve.conf)\n"
 	  "  -H HOST      the host identity to check host-bound licenses against\n"
 	  "  --no-reload  edit the file only\n" },
-	{ "report", cmd_report, CMD_SERVERS | CMD_ADMIN | CMD_LOCAL,
-	  "[--since DATE] [--until DATE] [--by license|user|host] [--top N] [--json | --csv]",
-	  "Usage report from the server's usage log (or STATE_DIR/usage.log with\n"
+	{ .name = "report", .handler = cmd_report, .flags = CMD_SERVERS | CMD_ADMIN | CMD_LOCAL,
+	  .shortopts = "jCs:u:b:n:", .longopts = report_options,
+	  .args = "[--since DATE] [--until DATE] [--by license|user|host] [--top N] [--json | --csv]",
+	  .help = "Usage report from the server's usage log (or STATE_DIR/usage.log with\n"
 	  "-D): per license (user, host) the peak concurrent use, checkouts,\n"
 	  "denials, seat-hours and top users. DATE is YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS]\n"
 	  "(local time), @UNIXTIME, or a duration back from now (7d, 12h).\n"
 	  "--until is exclusive. --top N shows N top users (default 3).\n"
 	  "With several -s (a Primary and its backups), their logs are merged:\n"
 	  "a seat granted by one server and ended by another counts once.\n" },
-	{ "failover", cmd_failover, CMD_SERVERS | CMD_ADMIN | CMD_LOCAL,
-	  "show [--json]\n"
+	{ .name = "failover", .handler = cmd_failover, .flags = CMD_SERVERS | CMD_ADMIN | CMD_LOCAL,
+	  .shortopts = "ju:p:n:", .longopts = failover_options,
+	  .max = -1,
+	  .args = "show [--json]\n"
 	  "failover set NAME --url URL [--poll-interval SECONDS] [--fail-after N]\n"
 	  "failover clear NAME",
-	  "Show or change which Primaries a server backs up, at run time: online\n"
+	  .help = "Show or change which Primaries a server backs up, at run time: online\n"
 	  "through the admin API, or offline on -D STATE_DIR while slserve is\n"
 	  "stopped. poll_interval defaults to 1 second (fractions allowed, at\n"
 	  "most 3600), fail_after to 3 (1 to 100).\n" },
-	{ "help", cmd_help, 0, "[COMMAND]",
-	  "Show the usage of slctl or of COMMAND.\n" },
-	{ "version", cmd_version, 0, "", "Print the version of slctl.\n" },
+	{ .name = "help", .handler = cmd_help, .flags = 0,
+	  .max = 1, .too_many = "too many arguments",
+	  .args = "[COMMAND]",
+	  .help = "Show the usage of slctl or of COMMAND.\n" },
+	{ .name = "version", .handler = cmd_version, .flags = 0,
+	  .max = 0, .too_many = "too many arguments",
+	  .args = "", .help = "Print the version of slctl.\n" },
 };
 
 /* The first error said, for the JSON error object of --json. */
@@ -146,22 +208,15 @@ json_error(int rc)
 	json_decref(j);
 }
 
-/* The usage lines of c; each line of c->usage after the first is a whole form. */
-static void
-print_usage(FILE *f, const struct cmd *c, const char *first, const char *rest)
-{
-	const char *u = c->usage, *nl;
-
-	nl = strchr(u, '\n');
-	fprintf(f, "%sslctl %s%s%.*s\n", first, c->name, *u ? " " : "",
-	    nl ? (int)(nl - u) : (int)strlen(u), u);
-	while (nl != NULL) {
-		u = nl + 1;
-		nl = strchr(u, '\n');
-		fprintf(f, "%sslctl %.*s\n", rest,
-		    nl ? (int)(nl - u) : (int)strlen(u), u);
-	}
-}
+static const struct cmd_table table = {
+	.prog = "slctl",
+	.cmds = commands,
+	.ncmds = nitems(commands),
+	.quote = '"',
+	.unknown = "; valid commands:",
+	.ambiguous = ", could be:",
+	.empty_is_prefix = 1,
+};
 
 static void
 usage_all(FILE *f)
@@ -174,61 +229,14 @@ usage_all(FILE *f)
 	    "             COMMAND [ARG...]\n"
 	    "commands:\n");
 	for (i = 0; i < nitems(commands); i++)
-		print_usage(f, &commands[i], "  ", "  ");
-}
-
-static void
-list_commands(FILE *f)
-{
-	size_t i;
-
-	fprintf(f, "valid commands:");
-	for (i = 0; i < nitems(commands); i++)
-		fprintf(f, " %s", commands[i].name);
-	fputc('\n', f);
-}
-
-static void
-command_help(FILE *f, const struct cmd *c)
-{
-	print_usage(f, c, "usage: ", "       ");
-	fputc('\n', f);
-	fputs(c->help, f);
+		cmd_print_usage(f, &table, &commands[i], "  ", "  ");
 }
 
 /* Find a command by name or unique prefix; print why when there is none. */
-static const struct cmd *
+static const struct cmd_entry *
 find_command(const char *name)
 {
-	const struct cmd *found = NULL;
-	size_t i, n = 0;
-
-	for (i = 0; i < nitems(commands); i++)
-		if (strcmp(commands[i].name, name) == 0)
-			return &commands[i];
-	for (i = 0; i < nitems(commands); i++)
-		if (strncmp(commands[i].name, name, strlen(name)) == 0) {
-			found = &commands[i];
-			n++;
-		}
-	if (n == 1)
-		return found;
-	if (n > 1) {
-		snprintf(first_error, sizeof(first_error), "ambiguous command \"%s\"",
-		    name);
-		fprintf(stderr, "%s: ambiguous command \"%s\", could be:", ctl_progname,
-		    name);
-		for (i = 0; i < nitems(commands); i++)
-			if (strncmp(commands[i].name, name, strlen(name)) == 0)
-				fprintf(stderr, " %s", commands[i].name);
-		fputc('\n', stderr);
-	} else {
-		snprintf(first_error, sizeof(first_error), "unknown command \"%s\"",
-		    name);
-		fprintf(stderr, "%s: unknown command \"%s\"; ", ctl_progname, name);
-		list_commands(stderr);
-	}
-	return NULL;
+	return cmd_lookup(&table, name, first_error, sizeof(first_error));
 }
 
 int
@@ -256,16 +264,85 @@ ctl_usage_error(const char *cmd, const char *fmt, ...)
 int
 ctl_command_usage(const char *cmd)
 {
-	size_t i;
+	const struct cmd_entry *c;
 
 	fflush(stdout);
 	if (first_error[0] == '\0')
 		snprintf(first_error, sizeof(first_error), "%s: bad usage (see "
 		    "\"slctl help %s\")", cmd, cmd);
-	for (i = 0; i < nitems(commands); i++)
-		if (strcmp(commands[i].name, cmd) == 0)
-			print_usage(stderr, &commands[i], "usage: ", "       ");
+	if ((c = cmd_find(&table, cmd)) != NULL)
+		cmd_print_usage(stderr, &table, c, "usage: ", "       ");
 	return EXIT_USAGE;
+}
+
+/* Check the n operands v of cmd against its entry; say what is wrong. */
+int
+ctl_operands(const char *cmd, int n, char **v)
+{
+	char err[512];
+
+	if (cmd_operands(cmd_find(&table, cmd), n, v, err, sizeof(err)) == -1)
+		return ctl_usage_error(cmd, "%s", err);
+	return 0;
+}
+
+/*
+ * The next option of the running command, from the options of its entry,
+ * as getopt_long returns it. With json, -j (--json) sets *json and is not
+ * returned.
+ */
+int
+ctl_getopt(struct ctl *ctl, int argc, char **argv, int *json)
+{
+	const struct cmd_entry *c = ctl->cmd;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, c->shortopts ? c->shortopts : "",
+	    c->longopts, NULL)) == 'j' && json != NULL)
+		*json = 1;
+	return ch;
+}
+
+/* The options of a command that takes only --json, then its operands. */
+int
+ctl_json_options(struct ctl *ctl, int argc, char **argv, int *json)
+{
+	if (ctl_getopt(ctl, argc, argv, json) != -1)
+		return ctl_command_usage(ctl->cmd->name);
+	return ctl_operands(ctl->cmd->name, argc - optind, argv + optind);
+}
+
+/*
+ * The subcommand of cmd that argv[1] names exactly, among t's. Else says
+ * which there are (when one was named) and the usage of cmd, and returns
+ * NULL.
+ */
+const struct cmd_entry *
+ctl_subcommand(const char *cmd, const struct cmd_table *t, int argc, char **argv)
+{
+	const struct cmd_entry *c;
+	char names[512];
+
+	if (argc >= 2 && (c = cmd_find(t, argv[1])) != NULL)
+		return c;
+	if (argc >= 2) {
+		cmd_names(t, NULL, names, sizeof(names));
+		ctl_warnx("%s: unknown subcommand \"%s\"; valid subcommands:%s", cmd,
+		    argv[1], names);
+	}
+	ctl_command_usage(cmd);
+	return NULL;
+}
+
+/* Check the n operands v of subcommand sub of cmd against its entry. */
+int
+ctl_sub_operands(const char *cmd, const struct cmd_entry *sub, int n, char **v)
+{
+	char err[512];
+
+	if (cmd_operands(sub, n, v, err, sizeof(err)) == -1)
+		return ctl_usage_error(cmd, "%s: %s", sub->name, err);
+	return 0;
 }
 
 /* Seconds, fractions allowed, as for --watch and --poll-interval. */
@@ -275,11 +352,7 @@ ctl_parse_seconds(const char *s, double *out)
 	char *end;
 	double d;
 
-	if (s == NULL || *s == '\0')
-		return -1;
-	errno = 0;
-	d = strtod(s, &end);
-	if (errno != 0 || *end != '\0' || !isfinite(d) || d <= 0)
+	if (util_parse_number(s, &d, &end) == -1 || *end != '\0' || d <= 0)
 		return -1;
 	*out = d;
 	return 0;
@@ -299,32 +372,34 @@ ctl_print_json(json_t *j)
 }
 
 int
-cmd_help(struct ctl *ctl, int argc, char **argv)
+cmd_help(void *ctx, int argc, char **argv)
 {
-	const struct cmd *c;
+	const struct cmd_entry *c;
+	int rc;
 
-	(void)ctl;
+	(void)ctx;
+	if ((rc = ctl_operands("help", argc - 1, argv + 1)) != 0)
+		return rc;
 	if (argc < 2) {
 		usage_all(stdout);
 		printf("\nRun \"slctl help COMMAND\" for the options of a command; "
 		    "see slctl(8).\n");
 		return 0;
 	}
-	if (argc > 2)
-		return ctl_usage_error("help", "too many arguments");
 	if ((c = find_command(argv[1])) == NULL)
 		return EXIT_USAGE;
-	command_help(stdout, c);
+	cmd_print_help(stdout, &table, c);
 	return 0;
 }
 
 int
-cmd_version(struct ctl *ctl, int argc, char **argv)
+cmd_version(void *ctx, int argc, char **argv)
 {
-	(void)ctl;
-	(void)argv;
-	if (argc > 1)
-		return ctl_usage_error("version", "too many arguments");
+	int rc;
+
+	(void)ctx;
+	if ((rc = ctl_operands("version", argc - 1, argv + 1)) != 0)
+		return rc;
 	printf("slctl %s\n", SL_VERSION);
 	return 0;
 }
@@ -392,7 +467,7 @@ main(int argc, char *argv[])
 	};
 	static char cmdname[64];
 	struct ctl ctl;
-	const struct cmd *c;
+	const struct cmd_entry *c;
 	double secs;
 	int ch, rc;
 
@@ -482,7 +557,7 @@ main(int argc, char *argv[])
 	snprintf(cmdname, sizeof(cmdname), "%s: %s", ctl_progname, c->name);
 	argv[0] = cmdname;
 	if (has_option(argc, argv, "--help")) {
-		command_help(stdout, c);
+		cmd_print_help(stdout, &table, c);
 		rc = finish(0);
 		goto out;
 	}
@@ -500,6 +575,7 @@ main(int argc, char *argv[])
 			goto out;
 	}
 	optind = 0;	/* commands run getopt_long afresh */
+	ctl.cmd = c;
 	rc = c->handler(&ctl, argc, argv);
 out:
 	if (ctl.json)

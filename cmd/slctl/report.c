@@ -66,6 +66,18 @@ struct report {
 	int merged;			/* from several servers: show the pool */
 };
 
+/* base, an array of n elements of size bytes, with one more, zeroed, at
+ * its end; NULL when there is no memory (base is left as it was). */
+static void *
+grow_zeroed(void *base, size_t n, size_t size)
+{
+	char *nv;
+
+	if ((nv = realloc(base, (n + 1) * size)) != NULL)
+		memset(nv + n * size, 0, size);
+	return nv;
+}
+
 /* The row of key; by license, of key in pool (two servers' licenses may
  * share an id). pool is NULL for the other reports. */
 static struct row *
@@ -78,11 +90,9 @@ row_get(struct report *rp, const char *key, const char *pool)
 		if (strcmp(rp->rows[i].key, key) == 0 && (pool == NULL ||
 		    strcmp(rp->rows[i].pool, pool) == 0))
 			return &rp->rows[i];
-	nv = realloc(rp->rows, (rp->nrows + 1) * sizeof(*nv));
-	if (nv == NULL)
+	if ((nv = grow_zeroed(rp->rows, rp->nrows, sizeof(*nv))) == NULL)
 		return NULL;
 	rp->rows = nv;
-	memset(&nv[rp->nrows], 0, sizeof(*nv));
 	if ((nv[rp->nrows].key = strdup(key)) == NULL)
 		return NULL;
 	if (pool != NULL && (nv[rp->nrows].pool = strdup(pool)) == NULL) {
@@ -102,11 +112,9 @@ tally_get(struct row *r, const char *name)
 	for (i = 0; i < r->ntop; i++)
 		if (strcmp(r->top[i].name, name) == 0)
 			return &r->top[i];
-	nv = realloc(r->top, (r->ntop + 1) * sizeof(*nv));
-	if (nv == NULL)
+	if ((nv = grow_zeroed(r->top, r->ntop, sizeof(*nv))) == NULL)
 		return NULL;
 	r->top = nv;
-	memset(&nv[r->ntop], 0, sizeof(*nv));
 	if ((nv[r->ntop].name = strdup(name)) == NULL)
 		return NULL;
 	return &r->top[r->ntop++];
@@ -391,17 +399,13 @@ top_text(char *buf, size_t size, const struct row *r, size_t ntop)
 
 	buf[0] = '\0';
 	for (i = 0; i < r->ntop && i < ntop; i++) {
-		int n;
 		if (strcmp(r->top[i].name, "-") == 0)
 			continue;
-		n = snprintf(buf + off, size - off, "%s%s(%.2f)", off ? " " : "",
-		    r->top[i].name, r->top[i].seat_seconds / 3600);
-		if (n < 0 || (size_t)n >= size - off)
+		if (fmt_list_add(buf, size, &off, " ", "%s(%.2f)", r->top[i].name,
+		    r->top[i].seat_seconds / 3600) == -1)
 			break;
-		off += (size_t)n;
 	}
-	if (buf[0] == '\0')
-		snprintf(buf, size, "-");
+	fmt_list_end(buf, size);
 }
 
 static void
@@ -668,17 +672,9 @@ report_free(struct report *rp)
 }
 
 int
-cmd_report(struct ctl *ctl, int argc, char **argv)
+cmd_report(void *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "csv", no_argument, NULL, 'C' },
-		{ "since", required_argument, NULL, 's' },
-		{ "until", required_argument, NULL, 'u' },
-		{ "by", required_argument, NULL, 'b' },
-		{ "top", required_argument, NULL, 'n' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct ctl *ctl = ctx;
 	struct report rp;
 	struct source srcs[16];
 	char *texts[16] = { NULL }, *path = NULL;
@@ -691,7 +687,7 @@ cmd_report(struct ctl *ctl, int argc, char **argv)
 	memset(srcs, 0, sizeof(srcs));
 	rp.since = -INFINITY;
 	rp.until = INFINITY;		/* now, and whatever the log holds */
-	while ((ch = getopt_long(argc, argv, "jCs:u:b:n:", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
 		case 'C':
@@ -732,9 +728,8 @@ cmd_report(struct ctl *ctl, int argc, char **argv)
 			return ctl_command_usage("report");
 		}
 	}
-	if (optind != argc)
-		return ctl_usage_error("report", "unexpected argument \"%s\"",
-		    argv[optind]);
+	if ((rc = ctl_operands("report", argc - optind, argv + optind)) != 0)
+		return rc;
 	if (rp.since >= rp.until)
 		return ctl_usage_error("report", "--since must come before --until");
 

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "cmd.h"
 #include "exitcode.h"
 #include "http.h"
 
@@ -43,6 +44,7 @@ struct ctl {
 	char *token;			/* admin token, or NULL */
 	char token_hint[512];		/* why there is no token, for a 401 */
 	struct http_client *http;
+	const struct cmd_entry *cmd;	/* the command running */
 };
 
 struct ctl_reply {
@@ -52,20 +54,18 @@ struct ctl_reply {
 	char error[256];
 };
 
-struct cmd {
-	const char *name;
-	int (*handler)(struct ctl *, int, char **);
-	int flags;
-	const char *usage;		/* the arguments, as in the man page SYNOPSIS */
-	const char *help;		/* one line */
-};
-
 /* main.c */
 extern const char *ctl_progname;
 void ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int ctl_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int ctl_command_usage(const char *cmd);
+int ctl_operands(const char *cmd, int n, char **v);
+const struct cmd_entry *ctl_subcommand(const char *cmd, const struct cmd_table *t,
+    int argc, char **argv);
+int ctl_sub_operands(const char *cmd, const struct cmd_entry *sub, int n, char **v);
+int ctl_getopt(struct ctl *ctl, int argc, char **argv, int *json);
+int ctl_json_options(struct ctl *ctl, int argc, char **argv, int *json);
 int ctl_parse_seconds(const char *s, double *out);
 void ctl_print_json(json_t *j);
 void ctl_set_error_code(const char *code);
@@ -95,18 +95,21 @@ void table_free(struct table *t);
 size_t table_rows(const struct table *t);
 void fmt_duration(char *buf, size_t size, double seconds);
 void fmt_time(char *buf, size_t size, double unixtime);
+int fmt_list_add(char *buf, size_t size, size_t *off, const char *sep,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void fmt_list_end(char *buf, size_t size);
 
 /* the commands */
-int cmd_servers(struct ctl *, int, char **);
-int cmd_status(struct ctl *, int, char **);
-int cmd_leases(struct ctl *, int, char **);
-int cmd_revoke(struct ctl *, int, char **);
-int cmd_remove(struct ctl *, int, char **);
-int cmd_reload(struct ctl *, int, char **);
-int cmd_license(struct ctl *, int, char **);
-int cmd_report(struct ctl *, int, char **);
-int cmd_failover(struct ctl *, int, char **);
-int cmd_help(struct ctl *, int, char **);
-int cmd_version(struct ctl *, int, char **);
+int cmd_servers(void *, int, char **);
+int cmd_status(void *, int, char **);
+int cmd_leases(void *, int, char **);
+int cmd_revoke(void *, int, char **);
+int cmd_remove(void *, int, char **);
+int cmd_reload(void *, int, char **);
+int cmd_license(void *, int, char **);
+int cmd_report(void *, int, char **);
+int cmd_failover(void *, int, char **);
+int cmd_help(void *, int, char **);
+int cmd_version(void *, int, char **);
 
 #endif

@@ -22,27 +22,6 @@ on_interrupt(int sig)
 	interrupted = 1;
 }
 
-/* Parse the options of a command that only takes --json. */
-static int
-json_only_options(const char *cmd, int argc, char **argv, int *json)
-{
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int ch;
-
-	while ((ch = getopt_long(argc, argv, "j", longopts, NULL)) != -1) {
-		if (ch == 'j')
-			*json = 1;
-		else
-			return ctl_command_usage(cmd);
-	}
-	if (optind != argc)
-		return ctl_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
-	return 0;
-}
-
 static void
 join_names(char *buf, size_t size, json_t *arr, const char *key, const char *extra)
 {
@@ -53,19 +32,12 @@ join_names(char *buf, size_t size, json_t *arr, const char *key, const char *ext
 	json_array_foreach(arr, i, v) {
 		const char *name = ctl_json_str(v, key, "?");
 		const char *x = extra ? ctl_json_str(v, extra, NULL) : NULL;
-		int n;
 
-		if (x != NULL)
-			n = snprintf(buf + off, size - off, "%s%s(%s)", off ? "," : "",
-			    name, x);
-		else
-			n = snprintf(buf + off, size - off, "%s%s", off ? "," : "", name);
-		if (n < 0 || (size_t)n >= size - off)
+		if ((x != NULL ? fmt_list_add(buf, size, &off, ",", "%s(%s)", name, x) :
+		    fmt_list_add(buf, size, &off, ",", "%s", name)) == -1)
 			break;
-		off += (size_t)n;
 	}
-	if (buf[0] == '\0')
-		snprintf(buf, size, "-");
+	fmt_list_end(buf, size);
 }
 
 /* A backup of this server that went silent, or a Primary it backs up
@@ -124,8 +96,9 @@ join_backups(char *buf, size_t size, json_t *arr)
 }
 
 int
-cmd_servers(struct ctl *ctl, int argc, char **argv)
+cmd_servers(void *ctx, int argc, char **argv)
 {
+	struct ctl *ctl = ctx;
 	static const char *const hdr[] = { "SERVER", "STATE", "NAME", "EPOCH",
 	    "UPTIME", "VERSION", "BACKS UP", "BACKUPS" };
 	struct table *t = NULL;
@@ -133,7 +106,7 @@ cmd_servers(struct ctl *ctl, int argc, char **argv)
 	size_t i;
 	int json = ctl->json, rc, worst = 0;
 
-	if ((rc = json_only_options("servers", argc, argv, &json)) != 0)
+	if ((rc = ctl_json_options(ctl, argc, argv, &json)) != 0)
 		return rc;
 	if (json)
 		out = json_array();
@@ -429,23 +402,15 @@ out:
 }
 
 int
-cmd_status(struct ctl *ctl, int argc, char **argv)
+cmd_status(void *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "watch", required_argument, NULL, 'w' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct ctl *ctl = ctx;
 	struct sigaction sa;
 	double watch = 0;
 	int ch, json = ctl->json, legend = 0, rc, tty;
 
-	while ((ch = getopt_long(argc, argv, "jvw:", longopts, NULL)) != -1) {
+	while ((ch = ctl_getopt(ctl, argc, argv, &json)) != -1) {
 		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
 		case 'v':
 			legend = 1;
 			break;
@@ -458,9 +423,8 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 			return ctl_command_usage("status");
 		}
 	}
-	if (optind != argc)
-		return ctl_usage_error("status", "unexpected argument \"%s\"",
-		    argv[optind]);
+	if ((rc = ctl_operands("status", argc - optind, argv + optind)) != 0)
+		return rc;
 	if (watch == 0)
 		return status_once(ctl, json, legend);
 

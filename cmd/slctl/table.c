@@ -1,4 +1,5 @@
 /* Aligned text tables and the time formats slctl prints. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,42 @@ fmt_duration(char *buf, size_t size, double seconds)
 		snprintf(buf, size, "%ldh%02ldm", s / 3600, s % 3600 / 60);
 	else
 		snprintf(buf, size, "%ldd%02ldh", s / 86400, s % 86400 / 3600);
+}
+
+/*
+ * Add an item, formatted, to the list in buf (size bytes, the first *off
+ * of them used), after sep unless it is the first. Returns -1 when it does
+ * not fit: what fits of it is there, and the list is full.
+ */
+int
+fmt_list_add(char *buf, size_t size, size_t *off, const char *sep,
+    const char *fmt, ...)
+{
+	va_list ap;
+	size_t o = *off;
+	int n;
+
+	if (o > 0) {
+		n = snprintf(buf + o, size - o, "%s", sep);
+		if (n < 0 || (size_t)n >= size - o)
+			return -1;
+		o += (size_t)n;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(buf + o, size - o, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size - o)
+		return -1;
+	*off = o + (size_t)n;
+	return 0;
+}
+
+/* "-" for a list that stayed empty. */
+void
+fmt_list_end(char *buf, size_t size)
+{
+	if (buf[0] == '\0')
+		snprintf(buf, size, "-");
 }
 
 /* Local time as YYYY-MM-DD HH:MM:SS. */

@@ -32,15 +32,8 @@
 #include "store.h"
 #include "util.h"
 
-static int failed;
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "checkout: " __VA_ARGS__);		\
-		fputc('\n', stderr);					\
-		failed = 1;						\
-	}								\
-} while (0)
+#define UNIT "checkout"
+#include "unit.h"
 
 /* This server is lic1.example; "bound" is another host's. */
 static const char licenses_conf[] =

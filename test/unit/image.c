@@ -26,17 +26,10 @@
 #include "store.h"
 #include "util.h"
 
+#define UNIT "image"
+#include "unit.h"
+
 #define LEASES 300
-
-static int failed;
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "image: " __VA_ARGS__);			\
-		fputc('\n', stderr);					\
-		failed = 1;						\
-	}								\
-} while (0)
 
 static void
 checkout(struct store *s, const char *id)

@@ -37,15 +37,8 @@
 #include "store.h"
 #include "util.h"
 
-static int failed;
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "journal: " __VA_ARGS__);		\
-		fputc('\n', stderr);					\
-		failed = 1;						\
-	}								\
-} while (0)
+#define UNIT "journal"
+#include "unit.h"
 
 /* view: unlimited soft seats; sim: hard ones. */
 static struct store *

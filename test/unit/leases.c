@@ -33,15 +33,8 @@
 #include "store_int.h"
 #include "util.h"
 
-static int failed;
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "leases: " __VA_ARGS__);		\
-		fputc('\n', stderr);					\
-		failed = 1;						\
-	}								\
-} while (0)
+#define UNIT "leases"
+#include "unit.h"
 
 /* cad: 3 + 2 soft seats on two licenses; sim, lab: 1 hard; view: unlimited. */
 static const char licenses_conf[] =

@@ -17,15 +17,8 @@
 #include "license.h"
 #include "util.h"
 
-static int failed;
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "license: " __VA_ARGS__);		\
-		fputc('\n', stderr);					\
-		failed = 1;						\
-	}								\
-} while (0)
+#define UNIT "license"
+#include "unit.h"
 
 /* A license a peer could send, as the file parser would make it. */
 static json_t *

@@ -40,15 +40,8 @@
 #include "store.h"
 #include "util.h"
 
-static int failed;
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "mirror: " __VA_ARGS__);		\
-		fputc('\n', stderr);					\
-		failed = 1;						\
-	}								\
-} while (0)
+#define UNIT "mirror"
+#include "unit.h"
 
 #define ID_A "a0000000000000000000000000000000"
 #define ID_B "b0000000000000000000000000000000"

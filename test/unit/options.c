@@ -14,19 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define UNIT "options"
+#include "unit.h"
+
 #include "failcfg.h"
 #include "options.h"
 #include "util.h"
 
-static int failed;
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "options: " __VA_ARGS__);		\
-		fputc('\n', stderr);					\
-		failed = 1;						\
-	}								\
-} while (0)
 
 /* The page's text, cut into lines. */
 static char *page, **lines;
