@@ -40,14 +40,21 @@ now_ms(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+#define FNV_BASIS 2166136261u
+
+/* FNV-1a of h carried on over s; with nul, over its NUL as well. */
+static uint32_t
+fnv1a(uint32_t h, const char *s, int nul)
+{
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return nul ? h * 16777619u : h;	/* h ^ 0 == h */
+}
+
 static uint32_t
 hash_id(const char *s)
 {
-	uint32_t h = 2166136261u;	/* FNV-1a */
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
+	return fnv1a(FNV_BASIS, s, 0);
 }
 
 struct lease *
@@ -233,16 +240,8 @@ struct holder {
 static uint32_t
 holder_hash(const char *client, const char *user, const char *host)
 {
-	uint32_t h = 2166136261u;	/* FNV-1a over the three, NULs included */
-	const char *parts[3] = { client, user, host };
-
-	for (int i = 0; i < 3; i++) {
-		const char *p = parts[i];
-		do
-			h = (h ^ (unsigned char)*p) * 16777619u;
-		while (*p++ != '\0');
-	}
-	return h;
+	/* the three, NULs included: ("ab", "") and ("a", "b") differ */
+	return fnv1a(fnv1a(fnv1a(FNV_BASIS, client, 1), user, 1), host, 1);
 }
 
 static struct holder **
