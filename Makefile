@@ -73,7 +73,7 @@ run: deps
 # mirror log with their files (test/unit/NAME.c, run by the bats suite from
 # $(BUILD)/test/unit-NAME; test/12-server-units.bats runs most).
 UNITS := image license leases checkout journal mirror options
-UNIT_SLSERVE := store checkout record snapshot pool journal journal_load journal_compact usage rules mirrorlog
+UNIT_SLSERVE := store checkout record snapshot pool store_view journal journal_load journal_compact usage rules mirrorlog
 $(BUILD)/test/unit/%.o: CFLAGS += -Icmd/slserve
 $(BUILD)/test/unit-%: $(BUILD)/test/unit/%.o $(UNIT_SLSERVE:%=$(BUILD)/cmd/slserve/%.o) \
     $(BUILD)/libsl.a
@@ -165,7 +165,7 @@ FUZZ_TIME    ?= 60
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz
 # The parts of slserve a harness needs, by harness.
-FUZZ_SLSERVE_journal := store checkout record snapshot pool journal journal_load journal_compact usage rules
+FUZZ_SLSERVE_journal := store checkout record snapshot pool store_view journal journal_load journal_compact usage rules
 FUZZ_SLSERVE_request := api_fields
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Wall -Wextra -D_GNU_SOURCE -Icommon -Icmd/slserve \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

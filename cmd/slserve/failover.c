@@ -195,27 +195,6 @@ wanted_free(struct wanted *w)
 	free(w->from_config);
 }
 
-/* Seats of pool p that this server holds while it serves the pool
- * (hot-retry), and in *ended those that ended here and that its Primary
- * has not yet been told of (the handback tells it). */
-static long
-pool_serving(struct server *srv, const struct pool *p, long *ended)
-{
-	long seats = 0;
-
-	*ended = 0;
-	pthread_mutex_lock(&srv->store->lock);
-	if (p->status == POOL_HOT_RETRY) {
-		for (size_t i = 0; i < srv->store->nlics; i++)
-			if (srv->store->lics[i]->pool == p)
-				seats += srv->store->lics[i]->in_use;
-		if (p->released != NULL)
-			*ended = (long)json_array_size(p->released);
-	}
-	pthread_mutex_unlock(&srv->store->lock);
-	return seats;
-}
-
 /* A Primary this server no longer backs up: forget its licenses and its
  * mirror, so the Licenses table stops showing them as warm. A pool served
  * here (hot-retry) that holds seats, or leases that ended here, is kept:
@@ -225,25 +204,19 @@ pool_serving(struct server *srv, const struct pool *p, long *ended)
 static void
 pool_forget(struct server *srv, struct pool *p)
 {
+	const char *name = store_pool_name(p);
 	long ended;
 
-	if (pool_serving(srv, p, &ended) > 0 || ended > 0) {
+	if (store_pool_serving(srv->store, p, &ended) > 0 || ended > 0) {
 		log_warnx("no longer backing up \"%s\", but serving its pool: its seats stay "
-		    "here until \"%s\" takes them back", p->name, p->name);
+		    "here until \"%s\" takes them back", name, name);
 		return;
 	}
 	store_pool_set_licenses(srv->store, p, NULL);
 	store_mirror_full(srv->store, p, NULL);
-	pthread_mutex_lock(&srv->store->lock);
-	p->primary_epoch[0] = '\0';	/* backed up again: resync in full */
-	p->primary_seq = 0;
-	p->failed_polls = 0;
-	p->last_poll_ms = 0;
-	p->dirty = 0;
-	p->status = POOL_WARM;	/* served with no seat left: not any more */
-	pthread_mutex_unlock(&srv->store->lock);
+	store_pool_reset(srv->store, p);
 	mirror_remove(srv, p);
-	log_info("no longer backing up \"%s\"", p->name);
+	log_info("no longer backing up \"%s\"", name);
 }
 
 /* Make the pollers match the configuration and the runtime file. One
@@ -324,10 +297,8 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 		pl->interval = w.v[k].poll_interval;
 		pl->fail_after = w.v[k].fail_after;
 		pl->from_config = w.from_config[k];
-		pthread_mutex_lock(&srv->store->lock);
-		int is_new = store_pool(srv->store, pl->name) == NULL;
-		pl->pool = store_add_pool(srv->store, pl->name, pl->url);
-		pthread_mutex_unlock(&srv->store->lock);
+		int is_new;
+		pl->pool = store_pool_add(srv->store, pl->name, pl->url, &is_new);
 		if (pl->pool == NULL) {
 			free(pl);
 			break;
@@ -412,16 +383,12 @@ failover_start(struct server *srv)
 		struct poller *pl = fo->pollers[i];
 		/* What we promised before a restart is forgotten: take it that
 		 * we promised the most (a takeover time) just now. */
-		pthread_mutex_lock(&srv->store->lock);
-		pl->pool->fenced_until_ms = util_mono_ms() +
-		    (int64_t)(pl->interval * pl->fail_after * 1000);
-		pthread_mutex_unlock(&srv->store->lock);
+		store_pool_fenced_until(srv->store, pl->pool, util_mono_ms() +
+		    (int64_t)(pl->interval * pl->fail_after * 1000));
 		/* We were serving this pool when we stopped: go on until the
 		 * Primary answers and takes it back. */
 		if (store_pool_has_leases(srv->store, pl->pool)) {
-			pthread_mutex_lock(&srv->store->lock);
-			pl->pool->status = POOL_HOT_RETRY;
-			pthread_mutex_unlock(&srv->store->lock);
+			store_pool_set_status(srv->store, pl->pool, POOL_HOT_RETRY);
 			log_info("pool \"%s\": serving its leases again until \"%s\" takes them back",
 			    pl->name, pl->name);
 		}
@@ -512,25 +479,17 @@ failover_tick(struct server *srv)
 	int save = fo->backups_dirty;
 	pthread_mutex_unlock(&fo->mu);
 	ack_refresh(fo);
-	pthread_mutex_lock(&srv->store->lock);
-	srv->store->pools[0]->status = watched ? POOL_HOT_WARM : POOL_HOT;
-	pthread_mutex_unlock(&srv->store->lock);
+	store_own_pool_watched(srv->store, watched);
 	if (save)
 		backups_save(fo);
 
-	/* An apply on an HTTP thread may add a pool (store_add_pool moves
-	 * the array) meanwhile: read it under the store lock. A pool, once
-	 * added, stays at its index until the store is freed. */
-	for (size_t i = 1;; i++) {
-		pthread_mutex_lock(&srv->store->lock);
-		struct pool *p = i < srv->store->npools ? srv->store->pools[i] : NULL;
-		int dirty = p != NULL && p->dirty;
-		pthread_mutex_unlock(&srv->store->lock);
-		if (p == NULL)
-			break;
+	/* An apply on an HTTP thread may add a pool meanwhile: one at a
+	 * time, by index (a pool keeps its index until the store is freed). */
+	struct pool *p;
+	int dirty;
+	for (size_t i = 0; (p = store_mirror_pool(srv->store, i, &dirty)) != NULL; i++)
 		if (dirty)
 			mirror_persist(srv, p, 0);
-	}
 	ini_mtime(srv, &mt);
 	pthread_mutex_lock(&fo->mu);
 	int changed = mt.tv_sec != fo->ini_mtime.tv_sec || mt.tv_nsec != fo->ini_mtime.tv_nsec;
@@ -728,11 +687,9 @@ api_peer_release(struct req *r, const char *arg)
 	if ((o = req_json(r, api_handback_fields, 0)) == NULL)
 		return;
 	struct store *s = r->srv->store;
-	pthread_mutex_lock(&s->lock);
-	struct pool *p = store_pool(s, json_str(o, "pool", ""));
-	int own = p != NULL && p->own;
-	enum pool_status status = p != NULL ? p->status : POOL_WARM;
-	pthread_mutex_unlock(&s->lock);
+	int own;
+	enum pool_status status;
+	struct pool *p = store_pool_find(s, json_str(o, "pool", ""), &own, &status);
 	if (p == NULL || own) {
 		req_error(r, 404, "unknown_pool", "server \"%s\" does not back up \"%s\"",
 		    r->srv->cfg.name, json_str(o, "pool", ""));
@@ -747,8 +704,8 @@ api_peer_release(struct req *r, const char *arg)
 		r->reply.body = store_handback_prepare(s, p, HANDBACK_PULL);
 	} else {
 		r->reply.status = 200;
-		r->reply.body = json_pack("{s:s, s:s, s:[], s:[]}", "pool", p->name, "from",
-		    r->srv->cfg.name, "leases", "released");
+		r->reply.body = json_pack("{s:s, s:s, s:[], s:[]}", "pool", store_pool_name(p),
+		    "from", r->srv->cfg.name, "leases", "released");
 	}
 	json_decref(o);
 }
@@ -871,12 +828,11 @@ failover_clear_refused(struct req *r, const char *name)
 		return 0;	/* failcfg_clear says why */
 	runtime = failcfg_find(&rt, name) != NULL;
 	failcfg_free(&rt);
-	pthread_mutex_lock(&srv->store->lock);
-	struct pool *p = store_pool(srv->store, name);
-	pthread_mutex_unlock(&srv->store->lock);
-	if (!runtime || p == NULL || p->own)
+	int own;
+	struct pool *p = store_pool_find(srv->store, name, &own, NULL);
+	if (!runtime || p == NULL || own)
 		return 0;
-	seats = pool_serving(srv, p, &ended);
+	seats = store_pool_serving(srv->store, p, &ended);
 	if (seats == 0 && ended == 0)
 		return 0;
 	if (ended > 0)
@@ -987,15 +943,8 @@ api_peer_fence(struct req *r, const char *arg)
 	}
 	if (ttl > cap)
 		ttl = cap;
-	pthread_mutex_lock(&srv->store->lock);
-	struct pool *p = store_pool(srv->store, name);
-	int serving = p == NULL || p->own || p->status == POOL_HOT_RETRY;
-	/* Handing back: it serves no more unless the handback fails; the
-	 * Primary asks again in a moment. */
-	int handing = serving && p != NULL && p->handing;
-	if (!serving && util_mono_ms() + ttl > p->fenced_until_ms)
-		p->fenced_until_ms = util_mono_ms() + ttl;
-	pthread_mutex_unlock(&srv->store->lock);
+	int handing;
+	int serving = store_pool_fence(srv->store, name, ttl, &handing);
 	r->reply.status = 200;
 	r->reply.body = serving ? json_pack("{s:b, s:b, s:s}", "serving", 1, "handing", handing,
 	    "server", srv->cfg.name) : json_pack("{s:b, s:I, s:s}", "serving", 0, "ttl_ms",
