@@ -229,6 +229,12 @@ void store_revoke(struct store *s, const char *idprefix, long for_seconds,
 void store_list_leases(struct store *s, const char *product, int holders_only,
     struct reply *r);
 json_t *store_licenses_json(struct store *s);
+/* The counters since start, copied at one instant (store_view.c). */
+struct store_counters {
+	uint64_t grants, checkins, expiries, revokes, denials;
+	uint64_t policy_denials[3];	/* excluded, max_reached, reserved */
+};
+void store_counters(struct store *s, struct store_counters *c);
 /* A copy of the refusal counters of every pool and product (free it). */
 struct product_denials *store_product_denials(struct store *s, size_t *n);
 

@@ -1,7 +1,8 @@
 /*
  * store_view.c: what other modules read of the store at one instant, each
  * under one hold of its lock, so that none takes the lock itself: the
- * start of a compaction's image with the journal's sequence it matches.
+ * start of a compaction's image with the journal's sequence it matches,
+ * and the counters /metrics shows.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -20,4 +21,18 @@ store_image_start(struct store *s, struct store_image *img, uint64_t *seqp)
 	*seqp = journal_last_seq(s->journal);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
+}
+
+void
+store_counters(struct store *s, struct store_counters *c)
+{
+	pthread_mutex_lock(&s->lock);
+	c->grants = s->grants;
+	c->checkins = s->checkins;
+	c->expiries = s->expiries;
+	c->revokes = s->revokes;
+	c->denials = s->denials;
+	for (size_t i = 0; i < 3; i++)
+		c->policy_denials[i] = s->policy_denials[i];
+	pthread_mutex_unlock(&s->lock);
 }
