@@ -219,15 +219,138 @@ pool_forget(struct server *srv, struct pool *p)
 	log_info("no longer backing up \"%s\"", name);
 }
 
-/* Make the pollers match the configuration and the runtime file. One
- * apply at a time, and none once failover_stop has run (-2). */
+/*
+ * A PUT or DELETE /v1/admin/failover whose apply stopped pollers for good:
+ * answered once their pools are forgotten (poller_finish), without an
+ * HTTP thread waiting for that. left counts them, and the handler itself
+ * until it has held the request; with fo->mu.
+ */
+struct apply_wait {
+	struct req *r;
+	size_t left;
+	int rc;
+	char err[512];
+};
+
+/* A stopped poller, to be joined: with fo->mu held. 0, or -1 when out of
+ * memory (then the caller joins it). */
 static int
-failover_apply(struct server *srv, char *err, size_t errlen)
+retire_locked(struct failover *fo, struct poller *pl)
+{
+	struct poller **nr = realloc(fo->retiring, (fo->nretiring + 1) * sizeof(*nr));
+
+	if (nr == NULL)
+		return -1;
+	fo->retiring = nr;
+	fo->retiring[fo->nretiring++] = pl;
+	return 0;
+}
+
+/* The stopped poller of Primary name, which a new poller of it claims (it
+ * joins it before polling); NULL if none. With fo->mu held. */
+static struct poller *
+retiring_claim(struct failover *fo, const char *name)
+{
+	for (size_t i = 0; i < fo->nretiring; i++) {
+		struct poller *pl = fo->retiring[i];
+		if (strcmp(pl->name, name) == 0) {
+			fo->retiring[i] = fo->retiring[--fo->nretiring];
+			return pl;
+		}
+	}
+	return NULL;
+}
+
+/* Start pl; when it cannot start, the poller it was to replace is joined
+ * by failover_tick instead. With fo->mu held when locked. */
+static void
+poller_launch(struct failover *fo, struct poller *pl, int locked)
+{
+	if (poller_start(pl) == 0 || pl->predecessor == NULL)
+		return;
+	if (!locked)
+		pthread_mutex_lock(&fo->mu);
+	if (retire_locked(fo, pl->predecessor) == 0)
+		pl->predecessor = NULL;
+	if (!locked)
+		pthread_mutex_unlock(&fo->mu);
+}
+
+void
+poller_finish(struct server *srv, struct poller *pl)
+{
+	struct failover *fo = fo_of(srv);
+	struct apply_wait *aw = pl->waiter;
+	int wake = 0;
+
+	poller_join(pl);
+	/* Its thread joined what it replaced; one that never ran did not. */
+	if (pl->predecessor != NULL)
+		poller_finish(srv, pl->predecessor);
+	if (pl->forget)
+		pool_forget(srv, pl->pool);
+	if (aw != NULL) {
+		pthread_mutex_lock(&fo->mu);
+		wake = --aw->left == 0;
+		pthread_mutex_unlock(&fo->mu);
+	}
+	if (wake)
+		req_wake(aw->r);
+	free(pl);
+}
+
+/* Has a stopped poller's thread returned (or, one never started, that of
+ * the poller it replaced)? With apply_mu held. */
+static int
+poller_done(struct poller *pl)
+{
+	if (pl->started)
+		return atomic_load(&pl->exited);
+	return pl->predecessor == NULL || poller_done(pl->predecessor);
+}
+
+/* From the main loop's tick: be done with the stopped pollers that no new
+ * poller claimed, once their threads have returned. Under apply_mu, so
+ * that no poller of the same Primary starts while its pool is forgotten. */
+static void
+pollers_reap(struct server *srv)
+{
+	struct failover *fo = fo_of(srv);
+	struct poller **done = NULL;
+	size_t ndone = 0;
+
+	pthread_mutex_lock(&fo->apply_mu);
+	pthread_mutex_lock(&fo->mu);
+	if (fo->nretiring > 0 && (done = malloc(fo->nretiring * sizeof(*done))) != NULL) {
+		for (size_t i = 0; i < fo->nretiring; ) {
+			if (poller_done(fo->retiring[i])) {
+				done[ndone++] = fo->retiring[i];
+				fo->retiring[i] = fo->retiring[--fo->nretiring];
+			} else {
+				i++;
+			}
+		}
+	}
+	pthread_mutex_unlock(&fo->mu);
+	for (size_t i = 0; i < ndone; i++)
+		poller_finish(srv, done[i]);
+	pthread_mutex_unlock(&fo->apply_mu);
+	free(done);
+}
+
+/*
+ * Make the pollers match the configuration and the runtime file. One
+ * apply at a time, and none once failover_stop has run (-2). A poller
+ * stopped for good whose pool is yet to be forgotten adds to aw->left
+ * (aw may be NULL: nobody waits).
+ */
+static int
+failover_apply(struct server *srv, struct apply_wait *aw, char *err, size_t errlen)
 {
 	struct failover *fo = fo_of(srv);
 	struct wanted w;
-	struct poller **stopped = NULL;
-	size_t nstopped = 0;
+	struct poller **unjoined = NULL;
+	size_t nunjoined = 0;
 
 	pthread_mutex_lock(&fo->apply_mu);
 	if (fo->stopped) {
@@ -255,28 +378,30 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 			continue;
 		}
 		atomic_store(&pl->stop, 1);
-		struct poller **ns = realloc(stopped, (nstopped + 1) * sizeof(*ns));
-		if (ns != NULL) {
-			stopped = ns;
-			stopped[nstopped++] = pl;
+		/* Its Primary gone: its pool is forgotten once it is joined.
+		 * Else the new poller of the Primary joins it (below). */
+		pl->forget = k == w.n;
+		if (pl->forget && aw != NULL) {
+			pl->waiter = aw;
+			aw->left++;
+		}
+		if (!pl->forget)
+			log_info("stopped polling \"%s\" (its settings changed)", pl->name);
+		if (retire_locked(fo, pl) != 0) {
+			/* Out of memory: joined here, as a last resort. */
+			struct poller **nu = realloc(unjoined, (nunjoined + 1) * sizeof(*nu));
+			if (nu != NULL) {
+				unjoined = nu;
+				unjoined[nunjoined++] = pl;
+			}
 		}
 		fo->pollers[i] = fo->pollers[--fo->npollers];
 	}
 	pthread_cond_broadcast(&fo->cv);
 	pthread_mutex_unlock(&fo->mu);
-	for (size_t i = 0; i < nstopped; i++) {
-		int kept = 0;
-		poller_join(stopped[i]);
-		for (size_t k = 0; k < w.n; k++)
-			kept |= strcmp(w.v[k].name, stopped[i]->name) == 0;
-		if (!kept)
-			pool_forget(srv, stopped[i]->pool);
-		else
-			log_info("stopped polling \"%s\" (its settings changed)",
-			    stopped[i]->name);
-		free(stopped[i]);
-	}
-	free(stopped);
+	for (size_t i = 0; i < nunjoined; i++)
+		poller_finish(srv, unjoined[i]);
+	free(unjoined);
 
 	/* Start the missing ones. */
 	for (size_t k = 0; k < w.n; k++) {
@@ -310,6 +435,9 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 		if (np != NULL) {
 			fo->pollers = np;
 			fo->pollers[fo->npollers++] = pl;
+			/* The Primary's stopped poller, if any: this one joins it
+			 * before its first poll. */
+			pl->predecessor = retiring_claim(fo, pl->name);
 		}
 		pthread_mutex_unlock(&fo->mu);
 		if (np == NULL) {
@@ -317,7 +445,7 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 			break;
 		}
 		if (fo->started)
-			poller_start(pl);
+			poller_launch(fo, pl, 0);
 		log_info("backing up \"%s\" at %s (poll every %gs, take over after %d missed%s%s)",
 		    pl->name, pl->url, pl->interval, pl->fail_after,
 		    pl->witness[0] ? ", witness " : "", pl->witness);
@@ -365,7 +493,7 @@ failover_init(struct server *srv, char *err, size_t errlen)
 	srv->failover = fo;
 	backups_load(fo);
 	ini_mtime(srv, &fo->ini_mtime);
-	return failover_apply(srv, err, errlen);
+	return failover_apply(srv, NULL, err, errlen);
 }
 
 void
@@ -392,7 +520,7 @@ failover_start(struct server *srv)
 			log_info("pool \"%s\": serving its leases again until \"%s\" takes them back",
 			    pl->name, pl->name);
 		}
-		poller_start(pl);
+		poller_launch(fo, pl, 1);
 	}
 	pthread_mutex_unlock(&fo->mu);
 	pthread_mutex_unlock(&fo->apply_mu);
@@ -418,9 +546,21 @@ failover_stop(struct server *srv)
 	pthread_cond_broadcast(&fo->cv);
 	pthread_mutex_unlock(&fo->mu);
 	/* No apply changes fo->pollers any more: joined outside fo->mu,
-	 * which the pollers take. */
+	 * which the pollers take. Each joins the poller it replaced. */
 	for (size_t i = 0; i < fo->npollers; i++)
 		poller_join(fo->pollers[i]);
+	/* Then the stopped ones no poller claimed, which failover_tick has
+	 * not joined yet; a request waiting for one is answered before the
+	 * HTTP daemon stops. */
+	pthread_mutex_lock(&fo->mu);
+	struct poller **retiring = fo->retiring;
+	size_t nretiring = fo->nretiring;
+	fo->retiring = NULL;
+	fo->nretiring = 0;
+	pthread_mutex_unlock(&fo->mu);
+	for (size_t i = 0; i < nretiring; i++)
+		poller_finish(srv, retiring[i]);
+	free(retiring);
 }
 
 void
@@ -438,6 +578,7 @@ failover_free(struct server *srv)
 	if (fo->backups_dirty)
 		backups_save(fo);
 	free(fo->pollers);
+	free(fo->retiring);
 	free(fo->backups);
 	pthread_mutex_destroy(&fo->apply_mu);
 	pthread_mutex_destroy(&fo->mu);
@@ -490,12 +631,13 @@ failover_tick(struct server *srv)
 	for (size_t i = 0; (p = store_mirror_pool(srv->store, i, &dirty)) != NULL; i++)
 		if (dirty)
 			mirror_persist(srv, p, 0);
+	pollers_reap(srv);
 	ini_mtime(srv, &mt);
 	pthread_mutex_lock(&fo->mu);
 	int changed = mt.tv_sec != fo->ini_mtime.tv_sec || mt.tv_nsec != fo->ini_mtime.tv_nsec;
 	fo->ini_mtime = mt;
 	pthread_mutex_unlock(&fo->mu);
-	if (changed && failover_apply(srv, err, sizeof(err)) != 0)
+	if (changed && failover_apply(srv, NULL, err, sizeof(err)) != 0)
 		log_warnx("failover settings unchanged: %s", err);
 }
 
@@ -784,11 +926,38 @@ api_failover_get(struct req *r, const char *arg)
 	r->reply.body = json_pack("{s:s, s:o}", "server", srv->cfg.name, "failover", arr);
 }
 
-/* The runtime file changed under our hands: apply it, answer with the result. */
+/* The answer to a PUT or DELETE once applied. */
+static void
+failover_applied(struct req *r, int rc, const char *err)
+{
+	if (rc != 0) {
+		req_error(r, rc == -2 ? 503 : 500, rc == -2 ? "stopping" : "state", "%s", err);
+		return;
+	}
+	api_failover_get(r, NULL);
+}
+
+static void
+failover_applied_resume(struct req *r)
+{
+	struct apply_wait *aw = r->ctx;
+
+	r->ctx = NULL;
+	failover_applied(r, aw->rc, aw->err);
+	free(aw);
+}
+
+/*
+ * The runtime file changed under our hands: apply it, answer with the
+ * result. A Primary no longer backed up is forgotten (its mirror removed)
+ * before the answer, once its poller has stopped: the request is held
+ * until then (poller_finish), and the thread goes on.
+ */
 static void
 failover_reapply(struct req *r)
 {
 	struct failover *fo = fo_of(r->srv);
+	struct apply_wait *aw = calloc(1, sizeof(*aw));
 	struct timespec mt;
 	char err[512];
 
@@ -798,12 +967,28 @@ failover_reapply(struct req *r)
 	pthread_mutex_lock(&fo->mu);
 	fo->ini_mtime = mt;
 	pthread_mutex_unlock(&fo->mu);
-	int rc = failover_apply(r->srv, err, sizeof(err));
-	if (rc != 0) {
-		req_error(r, rc == -2 ? 503 : 500, rc == -2 ? "stopping" : "state", "%s", err);
+	if (aw == NULL) {
+		/* No memory to wait with: answered at once. */
+		int rc = failover_apply(r->srv, NULL, err, sizeof(err));
+		failover_applied(r, rc, err);
 		return;
 	}
-	api_failover_get(r, NULL);
+	aw->r = r;
+	aw->left = 1;		/* ours, until the request is held if it must be */
+	aw->rc = failover_apply(r->srv, aw, aw->err, sizeof(aw->err));
+	pthread_mutex_lock(&fo->mu);
+	int wait = aw->left > 1;
+	if (wait) {
+		r->ctx = aw;
+		r->on_resume = failover_applied_resume;
+		req_hold(r);
+	}
+	aw->left--;
+	pthread_mutex_unlock(&fo->mu);
+	if (!wait) {
+		failover_applied(r, aw->rc, aw->err);
+		free(aw);
+	}
 }
 
 /*

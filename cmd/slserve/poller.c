@@ -354,6 +354,11 @@ poller_main(void *arg)
 {
 	struct poller *pl = arg;
 
+	/* The poller this one replaces polls no more once joined. */
+	if (pl->predecessor != NULL) {
+		poller_finish(pl->srv, pl->predecessor);
+		pl->predecessor = NULL;
+	}
 	while (!atomic_load(&pl->stop)) {
 		int64_t start = util_mono_ms();
 		/* After news, poll again soon: the Primary may hold checkouts
@@ -365,6 +370,7 @@ poller_main(void *arg)
 		    (int64_t)(pl->interval * 1000);
 		poller_sleep(pl, start + wait);
 	}
+	atomic_store(&pl->exited, 1);
 	return NULL;
 }
 
@@ -382,7 +388,7 @@ peer_client(struct server *srv, double interval)
 	return http_client_new(&ho);
 }
 
-void
+int
 poller_start(struct poller *pl)
 {
 	pl->http = peer_client(pl->srv, pl->interval);
@@ -390,7 +396,10 @@ poller_start(struct poller *pl)
 		log_warnx("cannot start the poller for \"%s\"", pl->name);
 		http_client_free(pl->http);
 		pl->http = NULL;
+		return -1;
 	}
+	pl->started = 1;
+	return 0;
 }
 
 void
