@@ -37,7 +37,8 @@
 #include "usage.h"
 #include "util.h"
 
-/* Guards every poller's refused_polls and last_error (failover_int.h). */
+/* Guards every poller's refused_polls and last_error (failover_int.h);
+ * lock order: locks.h. */
 pthread_mutex_t poll_error_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Is backup b polling us: its next poll due within one poll interval (after

@@ -72,7 +72,7 @@ struct backup_seen {
  */
 struct failover {
 	struct server *srv;
-	pthread_mutex_t apply_mu;
+	pthread_mutex_t apply_mu;	/* lock order: locks.h */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct poller **pollers;

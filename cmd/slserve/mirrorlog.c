@@ -2,8 +2,8 @@
  * mirrorlog.c: a backup's mirror of each Primary it backs up, on disk
  * (mirror-NAME.json, mirror-NAME.journal, mirror-NAME.journal.new): saved
  * as polls bring changes, started over in the background, read at start.
- * The poller (failover.c) calls it; it keeps its own lock (mirror_mu),
- * taken before the store's.
+ * The poller (poller.c) calls it; it keeps its own lock (mirror_mu; lock
+ * order: locks.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -68,7 +68,8 @@ struct mirror_log {
 				 * journal.new; 0: none */
 };
 
-/* The poller and the main loop both save: one at a time. */
+/* The poller and the main loop both save: one at a time (lock order:
+ * locks.h). */
 static pthread_mutex_t mirror_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct mirror_log *mirror_logs;
 static size_t nmirror_logs;

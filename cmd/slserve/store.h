@@ -137,7 +137,7 @@ struct product_denials {
 };
 
 struct store {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;	/* taken by the store module only: locks.h */
 	char name[SL_ID_MAX + 1];
 	char host_id[256];
 	struct journal *journal;
