@@ -18,8 +18,8 @@
  *   full_mu		peersync.c: the full sync's copy of our leases; under
  *			it, the journal's mu, then (not nested) the store's lock.
  *   store lock		struct store: taken by the store module only (store.c,
- *			pool.c, snapshot.c, store_view.c); other modules call
- *			its functions.
+ *			checkout.c, record.c, pool.c, snapshot.c,
+ *			store_view.c); other modules call its functions.
  *   usage_lock		usage.c: the usage log, written under the store lock.
  *   j->mu		struct journal (journal*.c): records are appended under
  *			the store lock.

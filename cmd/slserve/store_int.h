@@ -1,6 +1,6 @@
 /* Inside the store: what its files share (store.c the tables, checkout.c
  * the checkout policy, record.c the JSON and journal records, snapshot.c,
- * pool.c). Every function here expects the store's lock held unless it
+ * pool.c, store_view.c). Every function here expects the store's lock held unless it
  * says otherwise. */
 #ifndef SLSERVE_STORE_INT_H
 #define SLSERVE_STORE_INT_H
