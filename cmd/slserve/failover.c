@@ -547,9 +547,16 @@ failover_stop(struct server *srv)
 	pthread_cond_broadcast(&fo->cv);
 	pthread_mutex_unlock(&fo->mu);
 	/* No apply changes fo->pollers any more: joined outside fo->mu,
-	 * which the pollers take. Each joins the poller it replaced. */
-	for (size_t i = 0; i < fo->npollers; i++)
-		poller_join(fo->pollers[i]);
+	 * which the pollers take. Each joins the poller it replaced; one
+	 * never started (stopped before failover_start) has not. */
+	for (size_t i = 0; i < fo->npollers; i++) {
+		struct poller *pl = fo->pollers[i];
+		poller_join(pl);
+		if (pl->predecessor != NULL) {
+			poller_finish(srv, pl->predecessor);
+			pl->predecessor = NULL;
+		}
+	}
 	/* Then the stopped ones no poller claimed, which failover_tick has
 	 * not joined yet; a request waiting for one is answered before the
 	 * HTTP daemon stops. */
