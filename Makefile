@@ -75,7 +75,7 @@ run: deps
 # test/12-server-units.bats runs most, 40-slctl-cli.bats runs cmd,
 # 10-server-config.bats options).
 UNITS := image license leases checkout journal mirror options cmd
-UNIT_SLSERVE := store checkout record snapshot pool journal journal_load journal_compact usage rules mirrorlog
+UNIT_SLSERVE := store checkout record snapshot pool store_view journal journal_load journal_compact usage rules mirrorlog
 $(BUILD)/test/unit/%.o: CFLAGS += -Icmd/slserve
 $(BUILD)/test/unit-%: $(BUILD)/test/unit/%.o $(UNIT_SLSERVE:%=$(BUILD)/cmd/slserve/%.o) \
     $(BUILD)/libsl.a
@@ -167,7 +167,7 @@ FUZZ_TIME    ?= 60
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz
 # The parts of slserve a harness needs, by harness.
-FUZZ_SLSERVE_journal := store checkout record snapshot pool journal journal_load journal_compact usage rules
+FUZZ_SLSERVE_journal := store checkout record snapshot pool store_view journal journal_load journal_compact usage rules
 FUZZ_SLSERVE_request := api_fields
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Wall -Wextra -D_GNU_SOURCE -Icommon -Icmd/slserve \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

@@ -15,7 +15,11 @@ setup() {
 	UC=$URL_C
 }
 
-teardown() { fo_teardown; }
+teardown() {
+	# the silent Primary first: a poll it holds would hold B's stop
+	[ -f "$SL_TMP/hang.pid" ] && kill "$(cat "$SL_TMP/hang.pid")" 2>/dev/null
+	fo_teardown
+}
 
 # ctl ARGS...: slctl online against B with B's admin token.
 ctl() { "$SLCTL" -s "$UB" --token-file "$SL_TMP/B/state/admin.token" "$@"; }
@@ -89,4 +93,75 @@ live_pollers() {
 	[ "$(fo_pid B)" = "$pid" ]
 	fo_warm B A
 	fo_health_is "$UA" '[.backups[] | select(.name == "B")] | length == 1'
+}
+
+# hang_listen PORT LOG: a "Primary" at PORT that accepts polls and never
+# answers, each one waiting out its timeout; LOG gets "listening", then
+# "accept N" and "close N", N the connections open after each. Stopped in
+# teardown.
+hang_listen() {
+	python3 - "$1" "$2" >/dev/null 2>&1 3>&- <<'PY' &
+import selectors, socket, sys
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.listen(16)
+log = open(sys.argv[2], "a", buffering=1)
+log.write("listening\n")
+sel = selectors.DefaultSelector()
+sel.register(srv, selectors.EVENT_READ)
+n = 0
+while True:
+    for key, _ in sel.select():
+        if key.fileobj is srv:
+            c, _ = srv.accept()
+            n += 1
+            log.write("accept %d\n" % n)
+            sel.register(c, selectors.EVENT_READ)
+        elif not key.fileobj.recv(65536):
+            sel.unregister(key.fileobj)
+            key.fileobj.close()
+            n -= 1
+            log.write("close %d\n" % n)
+PY
+	echo $! >"$SL_TMP/hang.pid"
+	sl_until 5 grep -qs '^listening$' "$2"
+}
+
+# polls_seen N: the silent Primary has seen N polls or more.
+polls_seen() { [ "$(grep -c '^accept' "$SL_TMP/hang.log")" -ge "$1" ]; }
+
+@test "a set replaces a poller stuck in a poll without waiting for it; the new one polls once the old one has stopped" {
+	hang_listen "$FO_PORT_C" "$SL_TMP/hang.log"
+	fo_config B
+	sl_start B
+	run ctl failover set C --url "$UC" --poll-interval 5 --fail-after 100
+	assert_success
+	# C's poller is in a poll that C never answers (5 s timeout).
+	sl_until 5 polls_seen 1
+
+	t0=$(fo_now_ms)
+	run ctl failover set C --url "$UC" --poll-interval 4 --fail-after 100
+	t1=$(fo_now_ms)
+	assert_success
+	# Answered at once: the stopped poller is joined by its successor,
+	# not by the HTTP thread.
+	[ $((t1 - t0)) -lt 2000 ]
+	run ctl failover show --json
+	assert_success
+	jq -e '.failover | map({name, poll_interval}) == [{"name": "C", "poll_interval": 4}]' <<<"$output"
+	[ "$(live_pollers C)" -eq 1 ]
+
+	# The new poller polls only after the old one's poll has timed out:
+	# never two polls of C at once.
+	sl_until $((10 + FO_MARGIN)) polls_seen 2
+	run grep -c '^accept 2$' "$SL_TMP/hang.log"
+	[ "$output" -eq 0 ]
+
+	# A clear is answered once the pool is forgotten (the poller stopped).
+	run ctl failover clear C
+	assert_success
+	grep -q 'no longer backing up "C"' "$SL_TMP/B/log"
+	fo_health_is "$UB" '.backs_up == []'
+	[ "$(live_pollers C)" -eq 0 ]
 }

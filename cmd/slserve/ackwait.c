@@ -22,7 +22,7 @@ struct ack_waiter {
 	void (*resume)(void *);
 	void *arg;
 };
-static pthread_mutex_t ack_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t ack_mu = PTHREAD_MUTEX_INITIALIZER;	/* a leaf: locks.h */
 static struct ack_waiter *ack_waiters;
 static size_t ack_nwaiters, ack_capwaiters;
 static int ack_watched;		/* some backup polls us */

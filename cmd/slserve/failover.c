@@ -37,7 +37,8 @@
 #include "usage.h"
 #include "util.h"
 
-/* Guards every poller's refused_polls and last_error (failover_int.h). */
+/* Guards every poller's refused_polls and last_error (failover_int.h);
+ * lock order: locks.h. */
 pthread_mutex_t poll_error_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Is backup b polling us: its next poll due within one poll interval (after
@@ -195,27 +196,6 @@ wanted_free(struct wanted *w)
 	free(w->from_config);
 }
 
-/* Seats of pool p that this server holds while it serves the pool
- * (hot-retry), and in *ended those that ended here and that its Primary
- * has not yet been told of (the handback tells it). */
-static long
-pool_serving(struct server *srv, const struct pool *p, long *ended)
-{
-	long seats = 0;
-
-	*ended = 0;
-	pthread_mutex_lock(&srv->store->lock);
-	if (p->status == POOL_HOT_RETRY) {
-		for (size_t i = 0; i < srv->store->nlics; i++)
-			if (srv->store->lics[i]->pool == p)
-				seats += srv->store->lics[i]->in_use;
-		if (p->released != NULL)
-			*ended = (long)json_array_size(p->released);
-	}
-	pthread_mutex_unlock(&srv->store->lock);
-	return seats;
-}
-
 /* A Primary this server no longer backs up: forget its licenses and its
  * mirror, so the Licenses table stops showing them as warm. A pool served
  * here (hot-retry) that holds seats, or leases that ended here, is kept:
@@ -225,36 +205,153 @@ pool_serving(struct server *srv, const struct pool *p, long *ended)
 static void
 pool_forget(struct server *srv, struct pool *p)
 {
+	const char *name = store_pool_name(p);
 	long ended;
 
-	if (pool_serving(srv, p, &ended) > 0 || ended > 0) {
+	if (store_pool_serving(srv->store, p, &ended) > 0 || ended > 0) {
 		log_warnx("no longer backing up \"%s\", but serving its pool: its seats stay "
-		    "here until \"%s\" takes them back", p->name, p->name);
+		    "here until \"%s\" takes them back", name, name);
 		return;
 	}
 	store_pool_set_licenses(srv->store, p, NULL);
 	store_mirror_full(srv->store, p, NULL);
-	pthread_mutex_lock(&srv->store->lock);
-	p->primary_epoch[0] = '\0';	/* backed up again: resync in full */
-	p->primary_seq = 0;
-	p->failed_polls = 0;
-	p->last_poll_ms = 0;
-	p->dirty = 0;
-	p->status = POOL_WARM;	/* served with no seat left: not any more */
-	pthread_mutex_unlock(&srv->store->lock);
+	store_pool_reset(srv->store, p);
 	mirror_remove(srv, p);
-	log_info("no longer backing up \"%s\"", p->name);
+	log_info("no longer backing up \"%s\"", name);
 }
 
-/* Make the pollers match the configuration and the runtime file. One
- * apply at a time, and none once failover_stop has run (-2). */
+/*
+ * A PUT or DELETE /v1/admin/failover whose apply stopped pollers for good:
+ * answered once their pools are forgotten (poller_finish), without an
+ * HTTP thread waiting for that. left counts them, and the handler itself
+ * until it has held the request; with fo->mu.
+ */
+struct apply_wait {
+	struct req *r;
+	size_t left;
+	int rc;
+	char err[512];
+};
+
+/* A stopped poller, to be joined: with fo->mu held. 0, or -1 when out of
+ * memory (then the caller joins it). */
 static int
-failover_apply(struct server *srv, char *err, size_t errlen)
+retire_locked(struct failover *fo, struct poller *pl)
+{
+	struct poller **nr = realloc(fo->retiring, (fo->nretiring + 1) * sizeof(*nr));
+
+	if (nr == NULL)
+		return -1;
+	fo->retiring = nr;
+	fo->retiring[fo->nretiring++] = pl;
+	return 0;
+}
+
+/* The stopped poller of Primary name, which a new poller of it claims (it
+ * joins it before polling); NULL if none. With fo->mu held. */
+static struct poller *
+retiring_claim(struct failover *fo, const char *name)
+{
+	for (size_t i = 0; i < fo->nretiring; i++) {
+		struct poller *pl = fo->retiring[i];
+		if (strcmp(pl->name, name) == 0) {
+			fo->retiring[i] = fo->retiring[--fo->nretiring];
+			return pl;
+		}
+	}
+	return NULL;
+}
+
+/* Start pl; when it cannot start, the poller it was to replace is joined
+ * by failover_tick instead. With fo->mu held when locked. */
+static void
+poller_launch(struct failover *fo, struct poller *pl, int locked)
+{
+	if (poller_start(pl) == 0 || pl->predecessor == NULL)
+		return;
+	if (!locked)
+		pthread_mutex_lock(&fo->mu);
+	if (retire_locked(fo, pl->predecessor) == 0)
+		pl->predecessor = NULL;
+	if (!locked)
+		pthread_mutex_unlock(&fo->mu);
+}
+
+void
+poller_finish(struct server *srv, struct poller *pl)
+{
+	struct failover *fo = fo_of(srv);
+	struct apply_wait *aw = pl->waiter;
+	int wake = 0;
+
+	poller_join(pl);
+	/* Its thread joined what it replaced; one that never ran did not. */
+	if (pl->predecessor != NULL)
+		poller_finish(srv, pl->predecessor);
+	if (pl->forget)
+		pool_forget(srv, pl->pool);
+	if (aw != NULL) {
+		pthread_mutex_lock(&fo->mu);
+		wake = --aw->left == 0;
+		pthread_mutex_unlock(&fo->mu);
+	}
+	if (wake)
+		req_wake(aw->r);
+	free(pl);
+}
+
+/* Has a stopped poller's thread returned (or, one never started, that of
+ * the poller it replaced)? With apply_mu held. */
+static int
+poller_done(struct poller *pl)
+{
+	if (pl->started)
+		return atomic_load(&pl->exited);
+	return pl->predecessor == NULL || poller_done(pl->predecessor);
+}
+
+/* From the main loop's tick: be done with the stopped pollers that no new
+ * poller claimed, once their threads have returned. Under apply_mu, so
+ * that no poller of the same Primary starts while its pool is forgotten. */
+static void
+pollers_reap(struct server *srv)
+{
+	struct failover *fo = fo_of(srv);
+	struct poller **done = NULL;
+	size_t ndone = 0;
+
+	pthread_mutex_lock(&fo->apply_mu);
+	pthread_mutex_lock(&fo->mu);
+	if (fo->nretiring > 0 && (done = malloc(fo->nretiring * sizeof(*done))) != NULL) {
+		for (size_t i = 0; i < fo->nretiring; ) {
+			if (poller_done(fo->retiring[i])) {
+				done[ndone++] = fo->retiring[i];
+				fo->retiring[i] = fo->retiring[--fo->nretiring];
+			} else {
+				i++;
+			}
+		}
+	}
+	pthread_mutex_unlock(&fo->mu);
+	for (size_t i = 0; i < ndone; i++)
+		poller_finish(srv, done[i]);
+	pthread_mutex_unlock(&fo->apply_mu);
+	free(done);
+}
+
+/*
+ * Make the pollers match the configuration and the runtime file. One
+ * apply at a time, and none once failover_stop has run (-2). A poller
+ * stopped for good whose pool is yet to be forgotten adds to aw->left
+ * (aw may be NULL: nobody waits).
+ */
+static int
+failover_apply(struct server *srv, struct apply_wait *aw, char *err, size_t errlen)
 {
 	struct failover *fo = fo_of(srv);
 	struct wanted w;
-	struct poller **stopped = NULL;
-	size_t nstopped = 0;
+	struct poller **unjoined = NULL;
+	size_t nunjoined = 0;
 
 	pthread_mutex_lock(&fo->apply_mu);
 	if (fo->stopped) {
@@ -282,28 +379,30 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 			continue;
 		}
 		atomic_store(&pl->stop, 1);
-		struct poller **ns = realloc(stopped, (nstopped + 1) * sizeof(*ns));
-		if (ns != NULL) {
-			stopped = ns;
-			stopped[nstopped++] = pl;
+		/* Its Primary gone: its pool is forgotten once it is joined.
+		 * Else the new poller of the Primary joins it (below). */
+		pl->forget = k == w.n;
+		if (pl->forget && aw != NULL) {
+			pl->waiter = aw;
+			aw->left++;
+		}
+		if (!pl->forget)
+			log_info("stopped polling \"%s\" (its settings changed)", pl->name);
+		if (retire_locked(fo, pl) != 0) {
+			/* Out of memory: joined here, as a last resort. */
+			struct poller **nu = realloc(unjoined, (nunjoined + 1) * sizeof(*nu));
+			if (nu != NULL) {
+				unjoined = nu;
+				unjoined[nunjoined++] = pl;
+			}
 		}
 		fo->pollers[i] = fo->pollers[--fo->npollers];
 	}
 	pthread_cond_broadcast(&fo->cv);
 	pthread_mutex_unlock(&fo->mu);
-	for (size_t i = 0; i < nstopped; i++) {
-		int kept = 0;
-		poller_join(stopped[i]);
-		for (size_t k = 0; k < w.n; k++)
-			kept |= strcmp(w.v[k].name, stopped[i]->name) == 0;
-		if (!kept)
-			pool_forget(srv, stopped[i]->pool);
-		else
-			log_info("stopped polling \"%s\" (its settings changed)",
-			    stopped[i]->name);
-		free(stopped[i]);
-	}
-	free(stopped);
+	for (size_t i = 0; i < nunjoined; i++)
+		poller_finish(srv, unjoined[i]);
+	free(unjoined);
 
 	/* Start the missing ones. */
 	for (size_t k = 0; k < w.n; k++) {
@@ -324,10 +423,8 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 		pl->interval = w.v[k].poll_interval;
 		pl->fail_after = w.v[k].fail_after;
 		pl->from_config = w.from_config[k];
-		pthread_mutex_lock(&srv->store->lock);
-		int is_new = store_pool(srv->store, pl->name) == NULL;
-		pl->pool = store_add_pool(srv->store, pl->name, pl->url);
-		pthread_mutex_unlock(&srv->store->lock);
+		int is_new;
+		pl->pool = store_pool_add(srv->store, pl->name, pl->url, &is_new);
 		if (pl->pool == NULL) {
 			free(pl);
 			break;
@@ -339,6 +436,9 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 		if (np != NULL) {
 			fo->pollers = np;
 			fo->pollers[fo->npollers++] = pl;
+			/* The Primary's stopped poller, if any: this one joins it
+			 * before its first poll. */
+			pl->predecessor = retiring_claim(fo, pl->name);
 		}
 		pthread_mutex_unlock(&fo->mu);
 		if (np == NULL) {
@@ -346,7 +446,7 @@ failover_apply(struct server *srv, char *err, size_t errlen)
 			break;
 		}
 		if (fo->started)
-			poller_start(pl);
+			poller_launch(fo, pl, 0);
 		log_info("backing up \"%s\" at %s (poll every %gs, take over after %d missed%s%s)",
 		    pl->name, pl->url, pl->interval, pl->fail_after,
 		    pl->witness[0] ? ", witness " : "", pl->witness);
@@ -394,7 +494,7 @@ failover_init(struct server *srv, char *err, size_t errlen)
 	srv->failover = fo;
 	backups_load(fo);
 	ini_mtime(srv, &fo->ini_mtime);
-	return failover_apply(srv, err, errlen);
+	return failover_apply(srv, NULL, err, errlen);
 }
 
 void
@@ -412,20 +512,16 @@ failover_start(struct server *srv)
 		struct poller *pl = fo->pollers[i];
 		/* What we promised before a restart is forgotten: take it that
 		 * we promised the most (a takeover time) just now. */
-		pthread_mutex_lock(&srv->store->lock);
-		pl->pool->fenced_until_ms = util_mono_ms() +
-		    (int64_t)(pl->interval * pl->fail_after * 1000);
-		pthread_mutex_unlock(&srv->store->lock);
+		store_pool_fenced_until(srv->store, pl->pool, util_mono_ms() +
+		    (int64_t)(pl->interval * pl->fail_after * 1000));
 		/* We were serving this pool when we stopped: go on until the
 		 * Primary answers and takes it back. */
 		if (store_pool_has_leases(srv->store, pl->pool)) {
-			pthread_mutex_lock(&srv->store->lock);
-			pl->pool->status = POOL_HOT_RETRY;
-			pthread_mutex_unlock(&srv->store->lock);
+			store_pool_set_status(srv->store, pl->pool, POOL_HOT_RETRY);
 			log_info("pool \"%s\": serving its leases again until \"%s\" takes them back",
 			    pl->name, pl->name);
 		}
-		poller_start(pl);
+		poller_launch(fo, pl, 1);
 	}
 	pthread_mutex_unlock(&fo->mu);
 	pthread_mutex_unlock(&fo->apply_mu);
@@ -451,9 +547,28 @@ failover_stop(struct server *srv)
 	pthread_cond_broadcast(&fo->cv);
 	pthread_mutex_unlock(&fo->mu);
 	/* No apply changes fo->pollers any more: joined outside fo->mu,
-	 * which the pollers take. */
-	for (size_t i = 0; i < fo->npollers; i++)
-		poller_join(fo->pollers[i]);
+	 * which the pollers take. Each joins the poller it replaced; one
+	 * never started (stopped before failover_start) has not. */
+	for (size_t i = 0; i < fo->npollers; i++) {
+		struct poller *pl = fo->pollers[i];
+		poller_join(pl);
+		if (pl->predecessor != NULL) {
+			poller_finish(srv, pl->predecessor);
+			pl->predecessor = NULL;
+		}
+	}
+	/* Then the stopped ones no poller claimed, which failover_tick has
+	 * not joined yet; a request waiting for one is answered before the
+	 * HTTP daemon stops. */
+	pthread_mutex_lock(&fo->mu);
+	struct poller **retiring = fo->retiring;
+	size_t nretiring = fo->nretiring;
+	fo->retiring = NULL;
+	fo->nretiring = 0;
+	pthread_mutex_unlock(&fo->mu);
+	for (size_t i = 0; i < nretiring; i++)
+		poller_finish(srv, retiring[i]);
+	free(retiring);
 }
 
 void
@@ -471,6 +586,7 @@ failover_free(struct server *srv)
 	if (fo->backups_dirty)
 		backups_save(fo);
 	free(fo->pollers);
+	free(fo->retiring);
 	free(fo->backups);
 	pthread_mutex_destroy(&fo->apply_mu);
 	pthread_mutex_destroy(&fo->mu);
@@ -512,31 +628,24 @@ failover_tick(struct server *srv)
 	int save = fo->backups_dirty;
 	pthread_mutex_unlock(&fo->mu);
 	ack_refresh(fo);
-	pthread_mutex_lock(&srv->store->lock);
-	srv->store->pools[0]->status = watched ? POOL_HOT_WARM : POOL_HOT;
-	pthread_mutex_unlock(&srv->store->lock);
+	store_own_pool_watched(srv->store, watched);
 	if (save)
 		backups_save(fo);
 
-	/* An apply on an HTTP thread may add a pool (store_add_pool moves
-	 * the array) meanwhile: read it under the store lock. A pool, once
-	 * added, stays at its index until the store is freed. */
-	for (size_t i = 1;; i++) {
-		pthread_mutex_lock(&srv->store->lock);
-		struct pool *p = i < srv->store->npools ? srv->store->pools[i] : NULL;
-		int dirty = p != NULL && p->dirty;
-		pthread_mutex_unlock(&srv->store->lock);
-		if (p == NULL)
-			break;
+	/* An apply on an HTTP thread may add a pool meanwhile: one at a
+	 * time, by index (a pool keeps its index until the store is freed). */
+	struct pool *p;
+	int dirty;
+	for (size_t i = 0; (p = store_mirror_pool(srv->store, i, &dirty)) != NULL; i++)
 		if (dirty)
 			mirror_persist(srv, p, 0);
-	}
+	pollers_reap(srv);
 	ini_mtime(srv, &mt);
 	pthread_mutex_lock(&fo->mu);
 	int changed = mt.tv_sec != fo->ini_mtime.tv_sec || mt.tv_nsec != fo->ini_mtime.tv_nsec;
 	fo->ini_mtime = mt;
 	pthread_mutex_unlock(&fo->mu);
-	if (changed && failover_apply(srv, err, sizeof(err)) != 0)
+	if (changed && failover_apply(srv, NULL, err, sizeof(err)) != 0)
 		log_warnx("failover settings unchanged: %s", err);
 }
 
@@ -728,11 +837,9 @@ api_peer_release(struct req *r, const char *arg)
 	if ((o = req_json(r, api_handback_fields, 0)) == NULL)
 		return;
 	struct store *s = r->srv->store;
-	pthread_mutex_lock(&s->lock);
-	struct pool *p = store_pool(s, json_str(o, "pool", ""));
-	int own = p != NULL && p->own;
-	enum pool_status status = p != NULL ? p->status : POOL_WARM;
-	pthread_mutex_unlock(&s->lock);
+	int own;
+	enum pool_status status;
+	struct pool *p = store_pool_find(s, json_str(o, "pool", ""), &own, &status);
 	if (p == NULL || own) {
 		req_error(r, 404, "unknown_pool", "server \"%s\" does not back up \"%s\"",
 		    r->srv->cfg.name, json_str(o, "pool", ""));
@@ -747,8 +854,8 @@ api_peer_release(struct req *r, const char *arg)
 		r->reply.body = store_handback_prepare(s, p, HANDBACK_PULL);
 	} else {
 		r->reply.status = 200;
-		r->reply.body = json_pack("{s:s, s:s, s:[], s:[]}", "pool", p->name, "from",
-		    r->srv->cfg.name, "leases", "released");
+		r->reply.body = json_pack("{s:s, s:s, s:[], s:[]}", "pool", store_pool_name(p),
+		    "from", r->srv->cfg.name, "leases", "released");
 	}
 	json_decref(o);
 }
@@ -827,11 +934,38 @@ api_failover_get(struct req *r, const char *arg)
 	r->reply.body = json_pack("{s:s, s:o}", "server", srv->cfg.name, "failover", arr);
 }
 
-/* The runtime file changed under our hands: apply it, answer with the result. */
+/* The answer to a PUT or DELETE once applied. */
+static void
+failover_applied(struct req *r, int rc, const char *err)
+{
+	if (rc != 0) {
+		req_error(r, rc == -2 ? 503 : 500, rc == -2 ? "stopping" : "state", "%s", err);
+		return;
+	}
+	api_failover_get(r, NULL);
+}
+
+static void
+failover_applied_resume(struct req *r)
+{
+	struct apply_wait *aw = r->ctx;
+
+	r->ctx = NULL;
+	failover_applied(r, aw->rc, aw->err);
+	free(aw);
+}
+
+/*
+ * The runtime file changed under our hands: apply it, answer with the
+ * result. A Primary no longer backed up is forgotten (its mirror removed)
+ * before the answer, once its poller has stopped: the request is held
+ * until then (poller_finish), and the thread goes on.
+ */
 static void
 failover_reapply(struct req *r)
 {
 	struct failover *fo = fo_of(r->srv);
+	struct apply_wait *aw = calloc(1, sizeof(*aw));
 	struct timespec mt;
 	char err[512];
 
@@ -841,12 +975,28 @@ failover_reapply(struct req *r)
 	pthread_mutex_lock(&fo->mu);
 	fo->ini_mtime = mt;
 	pthread_mutex_unlock(&fo->mu);
-	int rc = failover_apply(r->srv, err, sizeof(err));
-	if (rc != 0) {
-		req_error(r, rc == -2 ? 503 : 500, rc == -2 ? "stopping" : "state", "%s", err);
+	if (aw == NULL) {
+		/* No memory to wait with: answered at once. */
+		int rc = failover_apply(r->srv, NULL, err, sizeof(err));
+		failover_applied(r, rc, err);
 		return;
 	}
-	api_failover_get(r, NULL);
+	aw->r = r;
+	aw->left = 1;		/* ours, until the request is held if it must be */
+	aw->rc = failover_apply(r->srv, aw, aw->err, sizeof(aw->err));
+	pthread_mutex_lock(&fo->mu);
+	int wait = aw->left > 1;
+	if (wait) {
+		r->ctx = aw;
+		r->on_resume = failover_applied_resume;
+		req_hold(r);
+	}
+	aw->left--;
+	pthread_mutex_unlock(&fo->mu);
+	if (!wait) {
+		failover_applied(r, aw->rc, aw->err);
+		free(aw);
+	}
 }
 
 /*
@@ -871,12 +1021,11 @@ failover_clear_refused(struct req *r, const char *name)
 		return 0;	/* failcfg_clear says why */
 	runtime = failcfg_find(&rt, name) != NULL;
 	failcfg_free(&rt);
-	pthread_mutex_lock(&srv->store->lock);
-	struct pool *p = store_pool(srv->store, name);
-	pthread_mutex_unlock(&srv->store->lock);
-	if (!runtime || p == NULL || p->own)
+	int own;
+	struct pool *p = store_pool_find(srv->store, name, &own, NULL);
+	if (!runtime || p == NULL || own)
 		return 0;
-	seats = pool_serving(srv, p, &ended);
+	seats = store_pool_serving(srv->store, p, &ended);
 	if (seats == 0 && ended == 0)
 		return 0;
 	if (ended > 0)
@@ -987,15 +1136,8 @@ api_peer_fence(struct req *r, const char *arg)
 	}
 	if (ttl > cap)
 		ttl = cap;
-	pthread_mutex_lock(&srv->store->lock);
-	struct pool *p = store_pool(srv->store, name);
-	int serving = p == NULL || p->own || p->status == POOL_HOT_RETRY;
-	/* Handing back: it serves no more unless the handback fails; the
-	 * Primary asks again in a moment. */
-	int handing = serving && p != NULL && p->handing;
-	if (!serving && util_mono_ms() + ttl > p->fenced_until_ms)
-		p->fenced_until_ms = util_mono_ms() + ttl;
-	pthread_mutex_unlock(&srv->store->lock);
+	int handing;
+	int serving = store_pool_fence(srv->store, name, ttl, &handing);
 	r->reply.status = 200;
 	r->reply.body = serving ? json_pack("{s:b, s:b, s:s}", "serving", 1, "handing", handing,
 	    "server", srv->cfg.name) : json_pack("{s:b, s:I, s:s}", "serving", 0, "ttl_ms",

@@ -1,5 +1,5 @@
-/* Inside failover: what failover.c and poller.c share. Lock order in
- * struct failover's comment. */
+/* Inside failover: what failover.c and poller.c share. Lock order:
+ * locks.h. */
 #ifndef SLSERVE_FAILOVER_INT_H
 #define SLSERVE_FAILOVER_INT_H
 
@@ -35,6 +35,15 @@ struct poller {
 	atomic_int stop;		/* set under fo->mu; the poller reads it unlocked */
 	pthread_t thread;
 	struct http_client *http;
+	/* Set by failover_apply (apply_mu and fo->mu held) before the thread
+	 * starts: the stopped poller of the same Primary, which this one
+	 * joins (poller_finish) before its first poll; its own thread then
+	 * clears it. */
+	struct poller *predecessor;
+	int forget;		/* stopped for good: its pool is forgotten once joined */
+	struct apply_wait *waiter;	/* the request answered once it is */
+	int started;		/* poller_start made its thread (with apply_mu) */
+	atomic_int exited;	/* its thread returned: joining it does not wait */
 };
 
 /* A backup that polls this server. */
@@ -54,15 +63,16 @@ struct backup_seen {
 #define BACKUP_LOST_POLLS 3
 
 /*
- * apply_mu, mu and mirror_mu (mirrorlog.c) nest in this order: apply_mu,
- * then mu or mirror_mu (never both at once), then the store's lock.
  * failover_apply runs on the main loop's tick (failover.ini changed) and
  * on HTTP threads (PUT and DELETE /v1/admin/failover): apply_mu makes it
- * one at a time, so that a Primary never gets two pollers.
+ * one at a time (lock order: locks.h). It joins no poller: a stopped one
+ * is joined by the poller that replaces it, before that one's first poll,
+ * or else by failover_tick once its thread has returned, so that a Primary
+ * never has two pollers polling and no HTTP thread waits out a poll.
  */
 struct failover {
 	struct server *srv;
-	pthread_mutex_t apply_mu;
+	pthread_mutex_t apply_mu;	/* lock order: locks.h */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct poller **pollers;
@@ -71,19 +81,27 @@ struct failover {
 	size_t nbackups;
 	int backups_dirty;
 	struct timespec ini_mtime;	/* with mu */
+	/* With mu: stopped pollers not yet joined, nor claimed by a poller
+	 * of the same Primary (at most one a Primary). */
+	struct poller **retiring;
+	size_t nretiring;
 	int started;			/* with apply_mu: failover_start ran */
 	int stopped;			/* with apply_mu: failover_stop ran */
 };
 
-/* Guards every poller's refused_polls and last_error; taken alone, or
- * last under fo->mu. */
+/* Guards every poller's refused_polls and last_error (locks.h). */
 extern pthread_mutex_t poll_error_mu;
 
 static inline struct failover *fo_of(struct server *srv) { return srv->failover; }
 
-/* Start pl's thread (its state set by failover_apply); stop it and wait. */
-void poller_start(struct poller *pl);
+/* Start pl's thread (its state set by failover_apply): 0, or -1 when it
+ * could not. Wait for a stopped poller's thread to return. */
+int poller_start(struct poller *pl);
 void poller_join(struct poller *pl);
+/* Be done with a stopped poller: join it (and what it replaced, if it
+ * never ran), forget its pool if it was stopped for good, answer the
+ * request that waits for that, free it. */
+void poller_finish(struct server *srv, struct poller *pl);
 /* pl's settings and how polling goes, for /v1/health; with fo->mu held. */
 json_t *poller_json(struct server *srv, struct poller *pl, int64_t now);
 

@@ -69,7 +69,7 @@ struct fence_backup {
 
 struct fence {
 	struct server *srv;
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;		/* a leaf: locks.h */
 	pthread_cond_t cv;		/* wakes the thread: a round is wanted */
 	pthread_cond_t done_cv;		/* a round ended */
 	struct fence_backup *v;

@@ -38,7 +38,7 @@ struct conn_watch {
 	struct req *held;		/* a new seat's answer waiting (watch_hold) */
 	struct conn_watch *prev, *next;
 };
-static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;	/* a leaf: locks.h */
 static struct conn_watch *watch_head, *watch_tail;	/* newest first */
 static long watch_count, max_connections;
 static int64_t request_timeout_ms, idle_timeout_ms;

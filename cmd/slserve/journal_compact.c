@@ -26,8 +26,8 @@
 
 /* Start a memory copy of the state as of the last record appended; *seqp
  * gets that record's sequence. The leases are copied after, by
- * store_image_more, into room it makes then (not by the committer). The
- * store lock first, as appenders take it. NULL when memory is short. */
+ * store_image_more, into room it makes then (not by the committer). NULL
+ * when memory is short. */
 static struct store_image *
 journal_image(struct journal *j, uint64_t *seqp)
 {
@@ -35,12 +35,7 @@ journal_image(struct journal *j, uint64_t *seqp)
 
 	if (img == NULL)
 		return NULL;
-	pthread_mutex_lock(&j->store->lock);
-	pthread_mutex_lock(&j->mu);
-	int rc = store_image_take(j->store, img);
-	*seqp = j->seq;
-	pthread_mutex_unlock(&j->mu);
-	pthread_mutex_unlock(&j->store->lock);
+	int rc = store_image_start(j->store, img, seqp);
 	if (rc != 0) {
 		store_image_free(img);
 		return NULL;

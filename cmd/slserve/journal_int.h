@@ -45,7 +45,7 @@ struct waiter {
 };
 
 struct journal {
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;		/* after the store's lock: locks.h */
 	pthread_cond_t work;		/* committer: something to write */
 	pthread_cond_t done;		/* blocking waiters: durable_seq moved */
 	pthread_t thread;

@@ -214,24 +214,21 @@ put_counters(FILE *f, struct store *s)
 	};
 
 	static const char *const reasons[] = { "excluded", "max_reached", "reserved" };
-	uint64_t by_policy[nitems(reasons)];
+	struct store_counters c;
 
-	pthread_mutex_lock(&s->lock);
-	v[0] = s->grants;
-	v[1] = s->checkins;
-	v[2] = s->expiries;
-	v[3] = s->revokes;
-	v[4] = s->denials;
-	for (size_t i = 0; i < nitems(reasons); i++)
-		by_policy[i] = s->policy_denials[i];
-	pthread_mutex_unlock(&s->lock);
+	store_counters(s, &c);
+	v[0] = c.grants;
+	v[1] = c.checkins;
+	v[2] = c.expiries;
+	v[3] = c.revokes;
+	v[4] = c.denials;
 	for (size_t i = 0; i < nitems(v); i++)
 		put_counter(f, names[i][0], names[i][1], v[i]);
 	put_header(f, "sl_policy_denials_total", "counter",
 	    "Checkouts the usage policy (options file) refused since start, by reason.");
 	for (size_t i = 0; i < nitems(reasons); i++)
 		fprintf(f, "sl_policy_denials_total{reason=\"%s\"} %llu\n", reasons[i],
-		    (unsigned long long)by_policy[i]);
+		    (unsigned long long)c.policy_denials[i]);
 }
 
 /* Refused checkouts of each product, once each, by pool and reason. */

@@ -2,8 +2,8 @@
  * mirrorlog.c: a backup's mirror of each Primary it backs up, on disk
  * (mirror-NAME.json, mirror-NAME.journal, mirror-NAME.journal.new): saved
  * as polls bring changes, started over in the background, read at start.
- * The poller (failover.c) calls it; it keeps its own lock (mirror_mu),
- * taken before the store's.
+ * The poller (poller.c) calls it; it keeps its own lock (mirror_mu; lock
+ * order: locks.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -68,7 +68,8 @@ struct mirror_log {
 				 * journal.new; 0: none */
 };
 
-/* The poller and the main loop both save: one at a time. */
+/* The poller and the main loop both save: one at a time (lock order:
+ * locks.h). */
 static pthread_mutex_t mirror_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct mirror_log *mirror_logs;
 static size_t nmirror_logs;
@@ -190,9 +191,7 @@ mirror_compactor(void *arg)
 		log_warnx("mirror of %s: %s (the whole mirror is saved again)", c->pool, err);
 		mirror_log_close(m);
 		m->compacting = 0;
-		pthread_mutex_lock(&srv->store->lock);
-		((struct pool *)m->pool)->dirty = 1;
-		pthread_mutex_unlock(&srv->store->lock);
+		store_pool_set_dirty(srv->store, (struct pool *)m->pool, 1);
 	} else {
 		/* Base NEW is on disk: journal.new is its journal. Should this
 		 * rename not be made, a start finds journal.new naming base NEW. */
@@ -225,7 +224,7 @@ static int
 mirror_compact_start(struct server *srv, struct pool *p, struct mirror_log *m)
 {
 	struct mirror_compact *c = calloc(1, sizeof(*c));
-	char err[256], line[128], *npath = mirror_path(srv, p->name, "journal.new");
+	char err[256], line[128], *npath = mirror_path(srv, store_pool_name(p), "journal.new");
 	char *rec = NULL;
 	size_t rl = 0;
 	int fd = -1, ll;
@@ -235,7 +234,7 @@ mirror_compact_start(struct server *srv, struct pool *p, struct mirror_log *m)
 	if (c == NULL || npath == NULL)
 		goto failed;
 	c->srv = srv;
-	util_strlcpy(c->pool, p->name, sizeof(c->pool));
+	util_strlcpy(c->pool, store_pool_name(p), sizeof(c->pool));
 	util_random_hex(c->gen, 16);
 	ll = snprintf(line, sizeof(line), "{\"base\":\"%s\",\"after\":\"%s\"}", c->gen,
 	    m->gen);
@@ -287,9 +286,10 @@ static void
 mirror_save_base(struct server *srv, struct pool *p, struct mirror_log *m)
 {
 	struct mirror_log none = { .fd = -1 };
+	const char *name = store_pool_name(p);
 	char err[256], gen[33], line[64];
-	char *path = mirror_path(srv, p->name, "json");
-	char *lpath = mirror_path(srv, p->name, "journal");
+	char *path = mirror_path(srv, name, "json");
+	char *lpath = mirror_path(srv, name, "journal");
 	size_t hl = strlen(STATE_JOURNAL_HEADER), rl = 0, tl = 0;
 
 	if (m == NULL)
@@ -315,15 +315,15 @@ mirror_save_base(struct server *srv, struct pool *p, struct mirror_log *m)
 		memcpy(log + hl, rec, rl);
 	}
 	if (text == NULL || path == NULL || lpath == NULL || log == NULL) {
-		log_warnx("mirror of %s: out of memory; not saved", p->name);
+		log_warnx("mirror of %s: out of memory; not saved", name);
 		goto failed;
 	}
 	if (state_write_atomic(path, text, tl, 0600, err, sizeof(err)) != 0) {
-		log_warnx("mirror of %s: %s", p->name, err);
+		log_warnx("mirror of %s: %s", name, err);
 		goto failed;
 	}
 	/* The base is on disk: it is what a poll may acknowledge now. */
-	mirror_new_remove(srv, p->name);
+	mirror_new_remove(srv, name);
 	util_strlcpy(m->gen, gen, sizeof(m->gen));
 	util_strlcpy(m->epoch, json_str(st, "epoch", ""), sizeof(m->epoch));
 	m->seq = (uint64_t)json_int(st, "seq", 0);
@@ -333,13 +333,11 @@ mirror_save_base(struct server *srv, struct pool *p, struct mirror_log *m)
 	if (state_write_atomic(lpath, log, hl + rl, 0600, err, sizeof(err)) != 0 ||
 	    (m->fd = state_journal_open(lpath, err, sizeof(err))) < 0)
 		log_warnx("mirror journal of %s: %s (the next change rewrites the whole mirror)",
-		    p->name, err);
+		    name, err);
 	goto out;
 failed:
 	/* try again at the next tick */
-	pthread_mutex_lock(&srv->store->lock);
-	p->dirty = 1;
-	pthread_mutex_unlock(&srv->store->lock);
+	store_pool_set_dirty(srv->store, p, 1);
 out:
 	store_pool_state_free(srv->store, st);
 	free(text);
@@ -405,32 +403,22 @@ mirror_save(struct server *srv, struct pool *p)
 void
 mirror_persist(struct server *srv, struct pool *p, int wait)
 {
-	json_t *ids = NULL;
-	size_t n = 0;
+	json_t *ids;
+	size_t n;
+	int dirty;
 
 	if (wait)
 		pthread_mutex_lock(&mirror_mu);
 	else if (pthread_mutex_trylock(&mirror_mu) != 0)
 		return;
 	struct mirror_log *m = mirror_log_of(p);
-	pthread_mutex_lock(&srv->store->lock);
-	int dirty = p->dirty;
-	if (p->released != NULL)
-		n = json_array_size(p->released);
-	/* While serving, only p->released changes (lease_end, revoke), and
-	 * only at its end. */
-	if (dirty && !(dirty & 2) && m != NULL && m->fd >= 0 && p->status == POOL_HOT_RETRY &&
-	    n > m->released) {
-		ids = json_array();
-		for (size_t i = m->released; i < n; i++)
-			json_array_append_new(ids, json_string(json_string_value(
-			    json_array_get(p->released, i))));
-		p->dirty = 0;
-	}
-	pthread_mutex_unlock(&srv->store->lock);
+	/* Only the leases released since the journal's last line, when
+	 * nothing else changed: one line for them. */
+	ids = store_pool_take_released(srv->store, p, m != NULL && m->fd >= 0,
+	    m != NULL ? m->released : 0, &dirty, &n);
 	if (ids != NULL) {
 		json_t *line = json_pack("{s:o}", "released", ids);
-		if (mirror_append(srv, m, line, p->name) == 0)
+		if (mirror_append(srv, m, line, store_pool_name(p)) == 0)
 			m->released = n;
 		else
 			mirror_save_base(srv, p, m);
@@ -461,20 +449,14 @@ mirror_apply(struct server *srv, struct pool *p, json_t *o, int *base, char *lic
 		store_pool_set_licenses(srv->store, p, json_object_get(o, "licenses"));
 		util_strlcpy(lic_gen, json_str(o, "licenses_gen", ""), lic_gen_len);
 	}
-	pthread_mutex_lock(&srv->store->lock);
 	/* Set by a change of the licenses, or by a save that failed: neither
 	 * is in the records. */
-	*base = full || p->dirty;
-	pthread_mutex_unlock(&srv->store->lock);
+	*base = full || store_pool_dirty(srv->store, p);
 	if (full)
 		store_mirror_full(srv->store, p, json_object_get(o, "leases"));
 	else
 		store_mirror_records(srv->store, p, json_object_get(o, "records"));
-	pthread_mutex_lock(&srv->store->lock);
-	util_strlcpy(p->primary_epoch, epoch, sizeof(p->primary_epoch));
-	news = p->primary_seq != seq || full;
-	p->primary_seq = seq;
-	pthread_mutex_unlock(&srv->store->lock);
+	news = store_pool_synced(srv->store, p, epoch, seq) || full;
 	/* In memory: the poll is good. On disk next (a second for a full
 	 * copy of 100,000 leases). */
 	good(arg);
@@ -485,7 +467,7 @@ mirror_apply(struct server *srv, struct pool *p, json_t *o, int *base, char *lic
 	} else if (!*base && m != NULL && m->fd >= 0 && strcmp(m->epoch, epoch) == 0) {
 		json_t *line = json_pack("{s:I, s:s, s:O}", "seq", (json_int_t)seq,
 		    "epoch", epoch, "records", json_object_get(o, "records"));
-		*base = line == NULL || mirror_append(srv, m, line, p->name) != 0;
+		*base = line == NULL || mirror_append(srv, m, line, store_pool_name(p)) != 0;
 		if (!*base)
 			m->seq = seq;
 		json_decref(line);
@@ -495,9 +477,7 @@ mirror_apply(struct server *srv, struct pool *p, json_t *o, int *base, char *lic
 	/* Only the poller changes a warm pool: what the records changed is
 	 * on disk now, or the whole mirror is to be saved (p->dirty also
 	 * tells the main loop's tick, should it come first). */
-	pthread_mutex_lock(&srv->store->lock);
-	p->dirty = *base;
-	pthread_mutex_unlock(&srv->store->lock);
+	store_pool_set_dirty(srv->store, p, *base);
 	pthread_mutex_unlock(&mirror_mu);
 	return news;
 }
@@ -535,8 +515,7 @@ mirror_replay_line(const char *text, size_t len, void *arg)
 	struct mirror_replay *rp = arg;
 	struct store *s = rp->srv->store;
 	struct pool *p = rp->p;
-	json_t *o = json_loadb(text, len, 0, NULL), *v;
-	size_t i;
+	json_t *o = json_loadb(text, len, 0, NULL);
 	int rc = 0;
 
 	if (!json_is_object(o)) {
@@ -548,20 +527,10 @@ mirror_replay_line(const char *text, size_t len, void *arg)
 			rc = 1;
 		}
 	} else if (json_is_array(json_object_get(o, "released"))) {
-		pthread_mutex_lock(&s->lock);
-		if (p->released == NULL)
-			p->released = json_array();
-		json_array_foreach(json_object_get(o, "released"), i, v)
-			if (json_is_string(v))
-				json_array_append_new(p->released,
-				    json_string(json_string_value(v)));
-		pthread_mutex_unlock(&s->lock);
+		store_pool_add_released(s, p, json_object_get(o, "released"));
 	} else if (json_is_integer(json_object_get(o, "seq"))) {
 		store_mirror_records(s, p, json_object_get(o, "records"));
-		pthread_mutex_lock(&s->lock);
-		util_strlcpy(p->primary_epoch, json_str(o, "epoch", ""), sizeof(p->primary_epoch));
-		p->primary_seq = (uint64_t)json_int(o, "seq", 0);
-		pthread_mutex_unlock(&s->lock);
+		store_pool_synced(s, p, json_str(o, "epoch", ""), (uint64_t)json_int(o, "seq", 0));
 	} else {
 		rc = -1;
 	}
@@ -616,9 +585,11 @@ mirror_load_new(const char *npath, const struct mirror_replay *from, const char 
 void
 mirror_load(struct server *srv, struct pool *p)
 {
-	char *path = mirror_path(srv, p->name, "json");
-	char *lpath = mirror_path(srv, p->name, "journal");
-	char *npath = mirror_path(srv, p->name, "journal.new");
+	const char *name = store_pool_name(p);
+	char *path = mirror_path(srv, name, "json");
+	char *lpath = mirror_path(srv, name, "journal");
+	char *npath = mirror_path(srv, name, "journal.new");
+	struct pool_sync sync;
 	json_error_t jerr;
 	json_t *st = path ? json_load_path(path, UTIL_STATE_MAX, &jerr) : NULL;
 	char err[512];
@@ -633,7 +604,7 @@ mirror_load(struct server *srv, struct pool *p)
 			    jerr.line, jerr.text);
 		else if (lpath != NULL && access(lpath, F_OK) == 0)
 			log_warnx("%s: no mirror-%s.json that it extends (ignored; a full sync "
-			    "follows)", lpath, p->name);
+			    "follows)", lpath, name);
 		goto out;
 	}
 	store_pool_restore(srv->store, p, st);
@@ -667,25 +638,19 @@ mirror_load(struct server *srv, struct pool *p)
 	if (rp.gen[0] != '\0' && lpath != NULL && !full && !chained && !rp.stale && m != NULL &&
 	    (m->fd = state_journal_open(lpath, err, sizeof(err))) < 0)
 		log_warnx("%s (the next change rewrites the whole mirror)", err);
-	pthread_mutex_lock(&srv->store->lock);
-	if (full) {
-		p->primary_epoch[0] = '\0';
-		p->primary_seq = 0;
-	}
 	/* memory holds what the disk does; read from journal.new, in a new
 	 * base next */
-	p->dirty = chained;
+	store_pool_loaded(srv->store, p, full, chained, &sync);
 	if (m != NULL) {
 		util_strlcpy(m->gen, rp.gen, sizeof(m->gen));
-		util_strlcpy(m->epoch, p->primary_epoch, sizeof(m->epoch));
-		m->seq = p->primary_seq;
-		m->released = p->released != NULL ? json_array_size(p->released) : 0;
+		util_strlcpy(m->epoch, sync.epoch, sizeof(m->epoch));
+		m->seq = sync.seq;
+		m->released = sync.released;
 		m->base_bytes = file_size(path);
 		m->log_bytes = file_size(lpath);
 		if (full)
 			mirror_log_close(m);
 	}
-	pthread_mutex_unlock(&srv->store->lock);
 out:
 	pthread_mutex_unlock(&mirror_mu);
 	json_decref(st);
@@ -709,9 +674,9 @@ mirror_remove(struct server *srv, struct pool *p)
 		m->released = m->base_bytes = m->log_bytes = 0;
 		m->compacting = 0;	/* its thread finds it gone */
 	}
-	mirror_new_remove(srv, p->name);
+	mirror_new_remove(srv, store_pool_name(p));
 	for (int i = 0; i < 2; i++) {
-		if ((path = mirror_path(srv, p->name, i ? "journal" : "json")) != NULL &&
+		if ((path = mirror_path(srv, store_pool_name(p), i ? "journal" : "json")) != NULL &&
 		    unlink(path) != 0 && errno != ENOENT)
 			log_warn("%s", path);
 		free(path);

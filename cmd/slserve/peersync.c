@@ -29,7 +29,7 @@ static void long_poll_stop(struct server *srv);
  * time; a request that finds nothing changed since the last one gets a copy.
  */
 #define FULL_KEEP_MS 5000
-static pthread_mutex_t full_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t full_mu = PTHREAD_MUTEX_INITIALIZER;	/* locks.h */
 static char *full_text;
 static size_t full_len;
 static uint64_t full_seq;
@@ -187,7 +187,7 @@ struct long_poll {
 	long wait_ms;
 	char backup[SL_ID_MAX + 1];
 };
-static pthread_mutex_t lp_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t lp_mu = PTHREAD_MUTEX_INITIALIZER;	/* a leaf: locks.h */
 static struct long_poll **lps;
 static size_t nlps, caplps;
 static int lp_stopped;

@@ -131,14 +131,8 @@ poll_timeout_ms(double interval)
 static void
 poll_good(struct poller *pl)
 {
-	struct pool *p = pl->pool;
-
-	pthread_mutex_lock(&pl->srv->store->lock);
-	if (p->failed_polls >= pl->fail_after)
+	if (store_pool_poll_good(pl->srv->store, pl->pool) >= pl->fail_after)
 		log_info("poll of \"%s\" at %s works again", pl->name, pl->url);
-	p->failed_polls = 0;
-	p->last_poll_ms = util_mono_ms();
-	pthread_mutex_unlock(&pl->srv->store->lock);
 	pl->witness_said = 0;
 	pl->refused = 0;
 	pthread_mutex_lock(&poll_error_mu);
@@ -169,13 +163,13 @@ poll_not_good(void *arg)
 static void
 poll_failing_records(struct poller *pl, const struct http_response *resp, int *base)
 {
+	struct pool_view v;
 	json_t *o;
 
 	if (resp->body == NULL || (o = json_loads(resp->body, 0, NULL)) == NULL)
 		return;
-	pthread_mutex_lock(&pl->srv->store->lock);
-	int warm = pl->pool->status == POOL_WARM && pl->pool->handing == 0;
-	pthread_mutex_unlock(&pl->srv->store->lock);
+	store_pool_view(pl->srv->store, pl->pool, &v);
+	int warm = v.status == POOL_WARM && v.handing == 0;
 	char epoch[40];
 	mirror_durable(pl->pool, epoch, sizeof(epoch));
 	if (warm && strcmp(json_str(o, "error", ""), "storage_unavailable") == 0 &&
@@ -216,14 +210,14 @@ poller_once(struct poller *pl)
 	struct server *srv = pl->srv;
 	struct pool *p = pl->pool;
 	struct http_response resp;
+	struct pool_view v;
 	char *url = NULL, *esc_url;
 	json_t *o = NULL;
 	int news = 0, base = 0;
 
-	pthread_mutex_lock(&srv->store->lock);
-	int unsaved = p->dirty;
-	enum pool_status status = p->status;
-	pthread_mutex_unlock(&srv->store->lock);
+	store_pool_view(srv->store, p, &v);
+	int unsaved = v.dirty;
+	enum pool_status status = v.status;
 	/* since=SEQ tells a Primary that waits for us that we hold its journal
 	 * up to SEQ: it must be on our disk first. A warm pool's polls are
 	 * saved as they come (mirror_apply); this is a handback, or a save
@@ -275,9 +269,7 @@ poller_once(struct poller *pl)
 		/* The Primary is up and refuses us (a wrong peer token, most
 		 * likely), or answers with a certificate our ca does not
 		 * verify: that is no reason to serve its seats a second time. */
-		pthread_mutex_lock(&srv->store->lock);
-		p->failed_polls = 0;
-		pthread_mutex_unlock(&srv->store->lock);
+		store_pool_poll_refused(srv->store, p);
 		int say = pl->refused++ % 60 == 0;
 		if (resp.tls_rejected) {
 			char why[300];
@@ -302,9 +294,7 @@ poller_once(struct poller *pl)
 		goto out;
 	}
 	if (o == NULL || !util_valid_id(json_str(o, "name", NULL))) {
-		pthread_mutex_lock(&srv->store->lock);
-		int failed = ++p->failed_polls;
-		pthread_mutex_unlock(&srv->store->lock);
+		int failed = store_pool_poll_failed(srv->store, p);
 		poll_failed(pl, 0, "%s", rc != 0 ? resp.error : resp.status != 200 ?
 		    "server error status" : "not a sync answer");
 		if (failed == 1 || failed == pl->fail_after)
@@ -313,10 +303,9 @@ poller_once(struct poller *pl)
 			    resp.status != 200 ? "server error status" : "not a sync answer");
 		if (failed >= pl->fail_after && status == POOL_WARM && witness_agrees(pl)) {
 			uint64_t seq = store_takeover(srv->store, p);
-			pthread_mutex_lock(&srv->store->lock);
-			int taken = p->status == POOL_HOT_RETRY;
-			int64_t fenced = p->fenced_until_ms - util_mono_ms();
-			pthread_mutex_unlock(&srv->store->lock);
+			store_pool_view(srv->store, p, &v);
+			int taken = v.status == POOL_HOT_RETRY;
+			int64_t fenced = v.fenced_until_ms - util_mono_ms();
 			if (taken) {
 				journal_sync_to(srv->journal, seq);
 				mirror_save(srv, p);
@@ -335,9 +324,7 @@ poller_once(struct poller *pl)
 	if (strcmp(json_str(o, "name", ""), pl->name) != 0) {
 		log_warnx("%s answers as \"%s\", not \"%s\": check failover \"%s\" url", pl->url,
 		    json_str(o, "name", ""), pl->name, pl->name);
-		pthread_mutex_lock(&srv->store->lock);
-		p->failed_polls++;
-		pthread_mutex_unlock(&srv->store->lock);
+		store_pool_poll_failed(srv->store, p);
 		poll_failed(pl, 0, "answers as \"%.100s\"", json_str(o, "name", ""));
 		goto out;
 	}
@@ -367,6 +354,11 @@ poller_main(void *arg)
 {
 	struct poller *pl = arg;
 
+	/* The poller this one replaces polls no more once joined. */
+	if (pl->predecessor != NULL) {
+		poller_finish(pl->srv, pl->predecessor);
+		pl->predecessor = NULL;
+	}
 	while (!atomic_load(&pl->stop)) {
 		int64_t start = util_mono_ms();
 		/* After news, poll again soon: the Primary may hold checkouts
@@ -378,6 +370,7 @@ poller_main(void *arg)
 		    (int64_t)(pl->interval * 1000);
 		poller_sleep(pl, start + wait);
 	}
+	atomic_store(&pl->exited, 1);
 	return NULL;
 }
 
@@ -395,7 +388,7 @@ peer_client(struct server *srv, double interval)
 	return http_client_new(&ho);
 }
 
-void
+int
 poller_start(struct poller *pl)
 {
 	pl->http = peer_client(pl->srv, pl->interval);
@@ -403,7 +396,10 @@ poller_start(struct poller *pl)
 		log_warnx("cannot start the poller for \"%s\"", pl->name);
 		http_client_free(pl->http);
 		pl->http = NULL;
+		return -1;
 	}
+	pl->started = 1;
+	return 0;
 }
 
 void
@@ -422,6 +418,7 @@ poller_join(struct poller *pl)
 json_t *
 poller_json(struct server *srv, struct poller *pl, int64_t now)
 {
+	struct pool_view v;
 	json_t *o;
 
 	pthread_mutex_lock(&poll_error_mu);
@@ -432,18 +429,17 @@ poller_json(struct server *srv, struct poller *pl, int64_t now)
 	if (last_error == NULL)
 		last_error = json_string("(not UTF-8)");
 	pthread_mutex_unlock(&poll_error_mu);
-	pthread_mutex_lock(&srv->store->lock);
+	store_pool_view(srv->store, pl->pool, &v);
 	/* failed_polls counts refused polls too; only the others lead to a
 	 * takeover (fail_after). */
 	o = json_pack("{s:s, s:s, s:f, s:i, s:s, s:s, s:s, s:o, s:i, s:i, s:o}",
 	    "name", pl->name, "url", pl->url, "poll_interval", pl->interval,
 	    "fail_after", pl->fail_after, "witness", pl->witness,
 	    "source", pl->from_config ? "config" : "runtime",
-	    "status", pool_status_str(pl->pool->status),
-	    "last_poll_age", pl->pool->last_poll_ms ?
-	    json_real((now - pl->pool->last_poll_ms) / 1000.0) : json_null(),
-	    "failed_polls", pl->pool->failed_polls + refused, "refused_polls", refused,
+	    "status", pool_status_str(v.status),
+	    "last_poll_age", v.last_poll_ms ?
+	    json_real((now - v.last_poll_ms) / 1000.0) : json_null(),
+	    "failed_polls", v.failed_polls + refused, "refused_polls", refused,
 	    "last_error", last_error);
-	pthread_mutex_unlock(&srv->store->lock);
 	return o;
 }

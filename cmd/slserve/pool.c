@@ -557,3 +557,241 @@ store_release_unanswered(struct store *s, const char *id)
 	pthread_mutex_unlock(&s->lock);
 	return seq;
 }
+
+/* ---- a pool's failover state, read and written for failover.c, poller.c
+ * and mirrorlog.c: each function one hold of the store lock ---- */
+
+const char *
+store_pool_name(const struct pool *p)
+{
+	return p->name;		/* set when the pool is made, never changed */
+}
+
+struct pool *
+store_pool_add(struct store *s, const char *name, const char *url, int *is_new)
+{
+	pthread_mutex_lock(&s->lock);
+	*is_new = store_pool(s, name) == NULL;
+	struct pool *p = store_add_pool(s, name, url);
+	pthread_mutex_unlock(&s->lock);
+	return p;
+}
+
+struct pool *
+store_pool_find(struct store *s, const char *name, int *own, enum pool_status *status)
+{
+	pthread_mutex_lock(&s->lock);
+	struct pool *p = store_pool(s, name);
+	if (own != NULL)
+		*own = p != NULL && p->own;
+	if (status != NULL)
+		*status = p != NULL ? p->status : POOL_WARM;
+	pthread_mutex_unlock(&s->lock);
+	return p;
+}
+
+struct pool *
+store_mirror_pool(struct store *s, size_t i, int *dirty)
+{
+	pthread_mutex_lock(&s->lock);
+	/* pools[0] is our own; a pool, once added, keeps its index */
+	struct pool *p = i + 1 < s->npools ? s->pools[i + 1] : NULL;
+	*dirty = p != NULL && p->dirty;
+	pthread_mutex_unlock(&s->lock);
+	return p;
+}
+
+void
+store_pool_view(struct store *s, const struct pool *p, struct pool_view *v)
+{
+	pthread_mutex_lock(&s->lock);
+	v->status = p->status;
+	v->dirty = p->dirty;
+	v->handing = p->handing;
+	v->failed_polls = p->failed_polls;
+	v->last_poll_ms = p->last_poll_ms;
+	v->fenced_until_ms = p->fenced_until_ms;
+	pthread_mutex_unlock(&s->lock);
+}
+
+long
+store_pool_serving(struct store *s, const struct pool *p, long *ended)
+{
+	long seats = 0;
+
+	*ended = 0;
+	pthread_mutex_lock(&s->lock);
+	if (p->status == POOL_HOT_RETRY) {
+		for (size_t i = 0; i < s->nlics; i++)
+			if (s->lics[i]->pool == p)
+				seats += s->lics[i]->in_use;
+		if (p->released != NULL)
+			*ended = (long)json_array_size(p->released);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return seats;
+}
+
+void
+store_pool_reset(struct store *s, struct pool *p)
+{
+	pthread_mutex_lock(&s->lock);
+	p->primary_epoch[0] = '\0';	/* backed up again: resync in full */
+	p->primary_seq = 0;
+	p->failed_polls = 0;
+	p->last_poll_ms = 0;
+	p->dirty = 0;
+	p->status = POOL_WARM;	/* served with no seat left: not any more */
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+store_pool_set_status(struct store *s, struct pool *p, enum pool_status status)
+{
+	pthread_mutex_lock(&s->lock);
+	p->status = status;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+store_own_pool_watched(struct store *s, int watched)
+{
+	pthread_mutex_lock(&s->lock);
+	s->pools[0]->status = watched ? POOL_HOT_WARM : POOL_HOT;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+store_pool_fenced_until(struct store *s, struct pool *p, int64_t until_ms)
+{
+	pthread_mutex_lock(&s->lock);
+	p->fenced_until_ms = until_ms;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int
+store_pool_fence(struct store *s, const char *name, int64_t ttl_ms, int *handing)
+{
+	pthread_mutex_lock(&s->lock);
+	struct pool *p = store_pool(s, name);
+	int serving = p == NULL || p->own || p->status == POOL_HOT_RETRY;
+	/* Handing back: it serves no more unless the handback fails; the
+	 * Primary asks again in a moment. */
+	*handing = serving && p != NULL && p->handing;
+	if (!serving && util_mono_ms() + ttl_ms > p->fenced_until_ms)
+		p->fenced_until_ms = util_mono_ms() + ttl_ms;
+	pthread_mutex_unlock(&s->lock);
+	return serving;
+}
+
+int
+store_pool_poll_good(struct store *s, struct pool *p)
+{
+	pthread_mutex_lock(&s->lock);
+	int failed = p->failed_polls;
+	p->failed_polls = 0;
+	p->last_poll_ms = util_mono_ms();
+	pthread_mutex_unlock(&s->lock);
+	return failed;
+}
+
+int
+store_pool_poll_failed(struct store *s, struct pool *p)
+{
+	pthread_mutex_lock(&s->lock);
+	int failed = ++p->failed_polls;
+	pthread_mutex_unlock(&s->lock);
+	return failed;
+}
+
+void
+store_pool_poll_refused(struct store *s, struct pool *p)
+{
+	pthread_mutex_lock(&s->lock);
+	p->failed_polls = 0;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int
+store_pool_dirty(struct store *s, const struct pool *p)
+{
+	pthread_mutex_lock(&s->lock);
+	int dirty = p->dirty;
+	pthread_mutex_unlock(&s->lock);
+	return dirty;
+}
+
+void
+store_pool_set_dirty(struct store *s, struct pool *p, int dirty)
+{
+	pthread_mutex_lock(&s->lock);
+	p->dirty = dirty;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int
+store_pool_synced(struct store *s, struct pool *p, const char *epoch, uint64_t seq)
+{
+	pthread_mutex_lock(&s->lock);
+	util_strlcpy(p->primary_epoch, epoch, sizeof(p->primary_epoch));
+	int moved = p->primary_seq != seq;
+	p->primary_seq = seq;
+	pthread_mutex_unlock(&s->lock);
+	return moved;
+}
+
+void
+store_pool_add_released(struct store *s, struct pool *p, json_t *ids)
+{
+	json_t *v;
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	if (p->released == NULL)
+		p->released = json_array();
+	json_array_foreach(ids, i, v)
+		if (json_is_string(v))
+			json_array_append_new(p->released, json_string(json_string_value(v)));
+	pthread_mutex_unlock(&s->lock);
+}
+
+json_t *
+store_pool_take_released(struct store *s, struct pool *p, int appendable, size_t from,
+    int *dirty, size_t *n)
+{
+	json_t *ids = NULL;
+
+	*n = 0;
+	pthread_mutex_lock(&s->lock);
+	*dirty = p->dirty;
+	if (p->released != NULL)
+		*n = json_array_size(p->released);
+	/* While serving, only p->released changes (lease_end, revoke), and
+	 * only at its end. */
+	if (*dirty && !(*dirty & 2) && appendable && p->status == POOL_HOT_RETRY &&
+	    *n > from) {
+		ids = json_array();
+		for (size_t i = from; i < *n; i++)
+			json_array_append_new(ids, json_string(json_string_value(
+			    json_array_get(p->released, i))));
+		p->dirty = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ids;
+}
+
+void
+store_pool_loaded(struct store *s, struct pool *p, int resync, int dirty,
+    struct pool_sync *sync)
+{
+	pthread_mutex_lock(&s->lock);
+	if (resync) {
+		p->primary_epoch[0] = '\0';
+		p->primary_seq = 0;
+	}
+	p->dirty = dirty;
+	util_strlcpy(sync->epoch, p->primary_epoch, sizeof(sync->epoch));
+	sync->seq = p->primary_seq;
+	sync->released = p->released != NULL ? json_array_size(p->released) : 0;
+	pthread_mutex_unlock(&s->lock);
+}

@@ -31,7 +31,7 @@ struct waiter {
 	char text[];
 };
 
-static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;	/* locks.h */
 static struct waiter *head;
 static long nwaiters;
 static int stopping;

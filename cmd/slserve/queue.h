@@ -2,8 +2,7 @@
  * The checkout queue (queue.c): a checkout with "wait" of a product whose
  * usage policy has queue = true waits, its request held, in one FIFO per
  * pool and product until a seat the policy lets it take frees, or its wait
- * is over. Lock order: the queue's lock, then the store's (the store never
- * calls the queue).
+ * is over. Lock order: locks.h (the store never calls the queue).
  */
 #ifndef SLSERVE_QUEUE_H
 #define SLSERVE_QUEUE_H

@@ -36,7 +36,7 @@ struct server {
 	char *peer_token;		/* sent to the Primaries we back up */
 	struct license_key *keys;	/* trusted issuer keys */
 	size_t nkeys;
-	pthread_mutex_t reload_lock;
+	pthread_mutex_t reload_lock;	/* lock order: locks.h */
 	atomic_int draining;		/* set by main at SIGTERM, read by HTTP threads */
 	/*
 	 * What a reply changing our own pool (reply.own_grant) waits for once

@@ -137,7 +137,7 @@ struct product_denials {
 };
 
 struct store {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;	/* taken by the store module only: locks.h */
 	char name[SL_ID_MAX + 1];
 	char host_id[256];
 	struct journal *journal;
@@ -203,9 +203,15 @@ void store_set_licenses(struct store *s, const struct license_set *set, json_t *
  * owns from now on; the one before it is freed. */
 void store_set_policy(struct store *s, struct policy *policy);
 
-/* Add (or find) a pool for a Primary this server backs up. */
-struct pool *store_add_pool(struct store *s, const char *name, const char *url);
-struct pool *store_pool(struct store *s, const char *name);
+/* Add (or find) a pool for a Primary this server backs up; *is_new: it
+ * was not there. */
+struct pool *store_pool_add(struct store *s, const char *name, const char *url, int *is_new);
+/* The pool named name (NULL or "": our own), NULL if none; its kind and
+ * status (POOL_WARM when none) read with it, when asked. */
+struct pool *store_pool_find(struct store *s, const char *name, int *own,
+    enum pool_status *status);
+/* The name it was made with (never changes). */
+const char *store_pool_name(const struct pool *p);
 
 void store_checkout(struct store *s, const struct checkout_req *req, struct reply *r);
 /* Does the usage policy of pool let waiters queue for product? */
@@ -223,6 +229,12 @@ void store_revoke(struct store *s, const char *idprefix, long for_seconds,
 void store_list_leases(struct store *s, const char *product, int holders_only,
     struct reply *r);
 json_t *store_licenses_json(struct store *s);
+/* The counters since start, copied at one instant (store_view.c). */
+struct store_counters {
+	uint64_t grants, checkins, expiries, revokes, denials;
+	uint64_t policy_denials[3];	/* excluded, max_reached, reserved */
+};
+void store_counters(struct store *s, struct store_counters *c);
 /* A copy of the refusal counters of every pool and product (free it). */
 struct product_denials *store_product_denials(struct store *s, size_t *n);
 
@@ -255,6 +267,67 @@ void store_pool_state_free(struct store *s, json_t *st);
 void store_pool_restore(struct store *s, struct pool *p, json_t *state);
 /* Does this server hold live leases of the pool (it was serving it)? */
 int store_pool_has_leases(struct store *s, struct pool *p);
+
+/* A backup's view of pool p, read under one hold of the store lock. */
+struct pool_view {
+	enum pool_status status;
+	int dirty;		/* changed since the mirror was saved */
+	int handing;		/* a handback under way */
+	int failed_polls;
+	int64_t last_poll_ms;	/* monotonic; 0: never */
+	int64_t fenced_until_ms;	/* monotonic: no takeover before */
+};
+void store_pool_view(struct store *s, const struct pool *p, struct pool_view *v);
+/* The i-th pool of a Primary this server backs up (from 0; NULL past the
+ * last), and whether its mirror is to be saved. A pool keeps its index. */
+struct pool *store_mirror_pool(struct store *s, size_t i, int *dirty);
+/* Seats of pool p that this server holds while it serves the pool
+ * (hot-retry), and in *ended those that ended here and that its Primary
+ * has not yet been told of (the handback tells it). */
+long store_pool_serving(struct store *s, const struct pool *p, long *ended);
+/* A Primary no longer backed up: synced in full if backed up again, and
+ * warm (not served). */
+void store_pool_reset(struct store *s, struct pool *p);
+void store_pool_set_status(struct store *s, struct pool *p, enum pool_status status);
+/* Our own pool: hot-warm while a backup polls us, hot when none does. */
+void store_own_pool_watched(struct store *s, int watched);
+/* We promised not to take pool p over before until_ms (monotonic). */
+void store_pool_fenced_until(struct store *s, struct pool *p, int64_t until_ms);
+/* POST /v1/peer/fence: does this server serve pool name (unknown, our own,
+ * or hot-retry)? If not, promise not to take it over for ttl_ms from now
+ * (a longer promise stands). *handing: serving, but handing it back. */
+int store_pool_fence(struct store *s, const char *name, int64_t ttl_ms, int *handing);
+/* A poll of the Primary worked: returns the failed polls before it. */
+int store_pool_poll_good(struct store *s, struct pool *p);
+/* A poll failed: returns the failed polls in a row, this one counted. */
+int store_pool_poll_failed(struct store *s, struct pool *p);
+/* The Primary is up and refused the poll: no step towards a takeover. */
+void store_pool_poll_refused(struct store *s, struct pool *p);
+/* The mirror's save state (mirrorlog.c): p->dirty, its bit 2 a change
+ * that only a new base holds. */
+int store_pool_dirty(struct store *s, const struct pool *p);
+void store_pool_set_dirty(struct store *s, struct pool *p, int dirty);
+/* The mirror holds the Primary's journal up to seq of epoch: returns 1
+ * when seq is not the one it held. */
+int store_pool_synced(struct store *s, struct pool *p, const char *epoch, uint64_t seq);
+/* Ids of leases that ended here while serving, read from the mirror's
+ * journal at start. */
+void store_pool_add_released(struct store *s, struct pool *p, json_t *ids);
+/* The ids released since the first from (the mirror's journal holds
+ * those), when only they changed, the pool is served and the journal takes
+ * lines (appendable): then the pool is no longer dirty. NULL otherwise.
+ * *dirty and *n (the ids released in all) as they were. */
+json_t *store_pool_take_released(struct store *s, struct pool *p, int appendable,
+    size_t from, int *dirty, size_t *n);
+/* What a mirror just read from disk holds: the sync state is dropped when
+ * resync (a full sync follows), the pool is dirty or not as said. */
+struct pool_sync {
+	char epoch[40];
+	uint64_t seq;
+	size_t released;	/* ids in p->released */
+};
+void store_pool_loaded(struct store *s, struct pool *p, int resync, int dirty,
+    struct pool_sync *sync);
 
 /* Failover, Primary side. */
 /* Own live leases granted at or before sequence upto, as JSON text made
@@ -299,6 +372,9 @@ struct store_image;
 struct store_image *store_image_new(void);
 struct store_image *store_image_reserve(struct store *s);
 int store_image_take(struct store *s, struct store_image *img);
+/* store_image_take for a compaction (store_view.c): takes the lock, and
+ * *seqp gets the journal's last sequence, which the image is as of. */
+int store_image_start(struct store *s, struct store_image *img, uint64_t *seqp);
 int store_image_more(struct store *s, struct store_image *img, size_t max);
 /* The snapshot's text at seq ({"leases":[...],"bans":[...],"version":1,
  * "seq":N}); frees the image. NULL when out of memory. parallel: made by

@@ -1,6 +1,6 @@
 /* Inside the store: what its files share (store.c the tables, checkout.c
  * the checkout policy, record.c the JSON and journal records, snapshot.c,
- * pool.c). Every function here expects the store's lock held unless it
+ * pool.c, store_view.c). Every function here expects the store's lock held unless it
  * says otherwise. */
 #ifndef SLSERVE_STORE_INT_H
 #define SLSERVE_STORE_INT_H
@@ -19,6 +19,9 @@ struct lease_text {
 /* A handback's release keeps a tombstone this long. */
 #define HANDBACK_TOMB_MS (600 * 1000LL)
 
+/* Find a pool by name (NULL or "": our own); add (or find) one. */
+struct pool *store_pool(struct store *s, const char *name);
+struct pool *store_add_pool(struct store *s, const char *name, const char *url);
 /* Live leases of an address, or of the holder of req (client, user,
  * host): by their tally, or by a scan when it lost count. */
 long addr_lease_count(struct store *s, const char *addr);

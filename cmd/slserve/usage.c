@@ -13,7 +13,7 @@
 
 static FILE *usage_file;
 static char *usage_path;
-static pthread_mutex_t usage_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t usage_lock = PTHREAD_MUTEX_INITIALIZER;	/* locks.h */
 static int usage_dirty;
 
 static FILE *

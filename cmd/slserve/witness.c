@@ -26,7 +26,7 @@ struct probe {
 	int reachable;
 };
 
-static pthread_mutex_t probe_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t probe_mu = PTHREAD_MUTEX_INITIALIZER;	/* a leaf: locks.h */
 static pthread_cond_t probe_cv = PTHREAD_COND_INITIALIZER;
 static int probes_running;
 static int probes_stopped;

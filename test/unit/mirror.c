@@ -114,7 +114,8 @@ start(void)
 	srv.store = store_new("lic1", "");
 	if (srv.store == NULL)
 		exit(2);
-	struct pool *p = store_add_pool(srv.store, "lic0", "http://127.0.0.1:9");
+	int is_new;
+	struct pool *p = store_pool_add(srv.store, "lic0", "http://127.0.0.1:9", &is_new);
 	if (p == NULL)
 		exit(2);
 	mirror_load(&srv, p);
