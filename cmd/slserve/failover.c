@@ -1,9 +1,9 @@
 /*
  * failover.c: this server as a backup (a poller thread per Primary it backs
  * up: polls, takeover, handback) and as a Primary (the registry of the
- * backups that poll it, what they acknowledged, taking its leases back),
- * and the failover routes. The mirror files are mirrorlog.c's, the sync
- * answers and long polls peersync.c's, the fence fence.c's.
+ * backups that poll it, what they acknowledged), and the failover routes.
+ * The mirror files are mirrorlog.c's, the sync answers and long polls
+ * peersync.c's, the fence fence.c's, taking a pool back handback.c's.
  */
 #include <errno.h>
 #include <math.h>
@@ -649,82 +649,6 @@ failover_tick(struct server *srv)
 		log_warnx("failover settings unchanged: %s", err);
 }
 
-/* ---- Primary side: merging a backup's leases ---- */
-
-/* Take a backup's leases back: 0 once they are on our disk, and the pool
- * ours again; -1 when some are not (no memory, storage unavailable): the
- * backup must keep the pool and hand it back again later. */
-static int
-merge_payload(struct server *srv, json_t *payload, const char *from)
-{
-	int adopted, ended, lost;
-	uint64_t seq = store_merge_handback(srv->store, payload, &adopted, &ended, &lost);
-
-	if (journal_sync_to(srv->journal, seq) != 0 || lost) {
-		log_warnx("handback from \"%s\" not taken: %s; it keeps the pool and hands it "
-		    "back again", from, lost ? "a lease could not be journaled (out of memory)" :
-		    "the journal cannot write");
-		return -1;
-	}
-	fence_handed_back(srv->fence, from);
-	size_t n = json_array_size(json_object_get(payload, "leases"));
-	if (n == 0 && adopted == 0 && ended == 0)
-		return 0;
-	/* The same count as the backup's "handed pool back" line, then what
-	 * became of them here. */
-	log_info("handback from \"%s\": %zu lease%s handed back (%d new here, the others "
-	    "held here already or ended), %d ended while it served", from, n, n == 1 ? "" : "s",
-	    adopted, ended);
-	usage_event("handback", json_pack("{s:s, s:s, s:s, s:i, s:i}", "pool", srv->cfg.name,
-	    "from", from, "by", srv->cfg.name, "adopted", adopted, "ended", ended));
-	return 0;
-}
-
-void
-failover_reclaim(struct server *srv)
-{
-	struct failover *fo = fo_of(srv);
-	int64_t deadline = util_mono_ms() + srv->cfg.handback_wait_ms;
-	char url[700], body[256];
-
-	for (size_t i = 0; i < fo->nbackups; i++) {
-		struct backup_seen *b = &fo->backups[i];
-		int64_t left = deadline - util_mono_ms();
-		if (left <= 0) {
-			log_warnx("handback: no time left to ask %s; it hands back when it polls",
-			    b->url);
-			continue;
-		}
-		struct http_options ho = { left < 1000 ? left : 1000, left, srv->peer_token,
-		    srv->cfg.ca, NULL };
-		struct http_client *c = http_client_new(&ho);
-		struct http_response resp;
-		if (c == NULL)
-			continue;
-		snprintf(url, sizeof(url), "%s/v1/peer/release", b->url);
-		snprintf(body, sizeof(body), "{\"pool\":\"%s\"}", srv->cfg.name);
-		if (http_request(c, "POST", url, body, &resp) == 0 && resp.status == 200) {
-			json_t *payload = json_loads(resp.body, 0, NULL);
-			/* Not merged: no commit, the backup keeps the pool. */
-			if (payload != NULL && merge_payload(srv, payload, b->name) == 0) {
-				http_response_clear(&resp);
-				snprintf(body, sizeof(body), "{\"pool\":\"%s\",\"commit\":true}",
-				    srv->cfg.name);
-				if (http_request(c, "POST", url, body, &resp) != 0 ||
-				    resp.status != 200)
-					log_warnx("handback: %s did not confirm; it will hand back "
-					    "when it polls", b->url);
-			}
-			json_decref(payload);
-		} else {
-			log_warnx("handback: backup \"%s\" at %s: %s", b->name, b->url,
-			    resp.status ? "error answer" : resp.error);
-		}
-		http_response_clear(&resp);
-		http_client_free(c);
-	}
-}
-
 /* ---- routes ---- */
 
 void
@@ -801,137 +725,6 @@ api_peer_sync(struct req *r, const char *arg)
 	    journal_storage(srv->journal, NULL) && peersync_hold(r, since, wait_ms, qn) == 0)
 		return;
 	peersync_reply(r, since, full, wait_ms);
-}
-
-void
-api_peer_handback(struct req *r, const char *arg)
-{
-	json_t *o;
-
-	(void)arg;
-	if ((o = req_json(r, api_handback_fields, 0)) == NULL)
-		return;
-	if (strcmp(json_str(o, "pool", ""), r->srv->cfg.name) != 0) {
-		req_error(r, 409, "wrong_pool", "this is server \"%s\", not \"%s\"",
-		    r->srv->cfg.name, json_str(o, "pool", ""));
-		json_decref(o);
-		return;
-	}
-	if (merge_payload(r->srv, o, json_str(o, "from", "?")) != 0) {
-		json_decref(o);
-		req_error(r, 503, "storage_unavailable", "server \"%s\" could not record the "
-		    "leases handed back; hand back again later", r->srv->cfg.name);
-		return;
-	}
-	json_decref(o);
-	r->reply.status = 200;
-	r->reply.body = json_pack("{s:b}", "accepted", 1);
-}
-
-void
-api_peer_release(struct req *r, const char *arg)
-{
-	json_t *o;
-
-	(void)arg;
-	if ((o = req_json(r, api_handback_fields, 0)) == NULL)
-		return;
-	struct store *s = r->srv->store;
-	int own;
-	enum pool_status status;
-	struct pool *p = store_pool_find(s, json_str(o, "pool", ""), &own, &status);
-	if (p == NULL || own) {
-		req_error(r, 404, "unknown_pool", "server \"%s\" does not back up \"%s\"",
-		    r->srv->cfg.name, json_str(o, "pool", ""));
-	} else if (json_is_true(json_object_get(o, "commit"))) {
-		/* 0 unless our prepare still holds the pool */
-		uint64_t seq = store_handback_commit(s, p, HANDBACK_PULL);
-		journal_sync_to(r->srv->journal, seq);
-		r->reply.status = 200;
-		r->reply.body = json_pack("{s:b}", "committed", 1);
-	} else if (status == POOL_HOT_RETRY) {
-		r->reply.status = 200;
-		r->reply.body = store_handback_prepare(s, p, HANDBACK_PULL);
-	} else {
-		r->reply.status = 200;
-		r->reply.body = json_pack("{s:s, s:s, s:[], s:[]}", "pool", store_pool_name(p),
-		    "from", r->srv->cfg.name, "leases", "released");
-	}
-	json_decref(o);
-}
-
-void
-failover_health(struct server *srv, json_t *health)
-{
-	struct failover *fo = fo_of(srv);
-	json_t *backups = json_array(), *backs = json_array();
-	int64_t now = util_mono_ms();
-
-	pthread_mutex_lock(&fo->mu);
-	for (size_t i = 0; i < fo->nbackups; i++) {
-		struct backup_seen *b = &fo->backups[i];
-		json_array_append_new(backups, json_pack("{s:s, s:s, s:o, s:s, s:o}", "name",
-		    b->name, "url", b->url, "last_poll_age",
-		    b->last_ms ? json_real((now - b->last_ms) / 1000.0) : json_null(),
-		    "state", b->lost ? "lost" : "polling",
-		    "since", b->lost ? json_integer((json_int_t)b->lost_since) : json_null()));
-	}
-	for (size_t i = 0; i < fo->npollers; i++) {
-		json_t *o = poller_json(srv, fo->pollers[i], now);
-		/* health names the Primary "pool"; the failover settings "name" */
-		json_object_set(o, "pool", json_object_get(o, "name"));
-		json_object_del(o, "name");
-		json_array_append_new(backs, o);
-	}
-	pthread_mutex_unlock(&fo->mu);
-	/* Each backup's promise not to take over (fence.c). */
-	json_t *fences = fence_json(srv->fence), *v, *fv;
-	size_t i, k;
-	json_array_foreach(backups, i, v) {
-		json_array_foreach(fences, k, fv) {
-			if (strcmp(json_str(fv, "name", ""), json_str(v, "name", "")) != 0)
-				continue;
-			json_object_set(v, "fence", json_object_get(fv, "fence"));
-			if (json_object_get(fv, "fence_left") != NULL)
-				json_object_set(v, "fence_left", json_object_get(fv, "fence_left"));
-		}
-	}
-	json_decref(fences);
-	json_object_set_new(health, "backups", backups);
-	json_object_set_new(health, "backs_up", backs);
-}
-
-const char *
-failover_redundancy(struct server *srv)
-{
-	struct failover *fo = fo_of(srv);
-	const char *r = "none";
-
-	pthread_mutex_lock(&fo->mu);
-	for (size_t i = 0; i < fo->nbackups; i++)
-		if (fo->backups[i].lost)
-			r = "lost";
-		else if (strcmp(r, "none") == 0)
-			r = "ok";
-	pthread_mutex_unlock(&fo->mu);
-	return r;
-}
-
-void
-api_failover_get(struct req *r, const char *arg)
-{
-	struct server *srv = r->srv;
-	struct failover *fo = fo_of(srv);
-	json_t *arr = json_array();
-	int64_t now = util_mono_ms();
-
-	(void)arg;
-	pthread_mutex_lock(&fo->mu);
-	for (size_t i = 0; i < fo->npollers; i++)
-		json_array_append_new(arr, poller_json(srv, fo->pollers[i], now));
-	pthread_mutex_unlock(&fo->mu);
-	r->reply.status = 200;
-	r->reply.body = json_pack("{s:s, s:o}", "server", srv->cfg.name, "failover", arr);
 }
 
 /* The answer to a PUT or DELETE once applied. */
