@@ -13,12 +13,18 @@
 #include "util.h"
 
 int64_t
-util_mono_ms(void)
+util_mono_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+util_mono_ms(void)
+{
+	return util_mono_us() / 1000;
 }
 
 size_t

@@ -12,7 +12,8 @@
 
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
 
-/* A monotonic clock in milliseconds. */
+/* A monotonic clock in microseconds, and the same in milliseconds. */
+int64_t util_mono_us(void);
 int64_t util_mono_ms(void);
 
 /* Copy with truncation; always NUL-terminates. Returns strlen(src). */

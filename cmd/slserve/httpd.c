@@ -484,7 +484,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		r->conn = conn;
 		r->url = url;
 		r->method = method;
-		r->start_us = metrics_clock_us();
+		r->start_us = util_mono_us();
 		*con_cls = r;
 		if (framing_refused(r))
 			return send_reply(r);

@@ -38,15 +38,6 @@ static const unsigned codes[] = {
  * route and status: at most ROUTE_COUNT x 18 series, only those seen shown. */
 static struct util_hist request_latency[ROUTE_COUNT][sizeof(codes) / sizeof(codes[0]) + 1];
 
-int64_t
-metrics_clock_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 void
 metrics_request_done(int64_t start_us, enum route_id route, unsigned status)
 {
@@ -56,7 +47,7 @@ metrics_request_done(int64_t start_us, enum route_id route, unsigned status)
 		c++;
 	if ((unsigned)route >= ROUTE_COUNT)
 		route = ROUTE_OTHER;
-	util_hist_add(&request_latency[route][c], (uint64_t)(metrics_clock_us() - start_us));
+	util_hist_add(&request_latency[route][c], (uint64_t)(util_mono_us() - start_us));
 }
 
 /* A label value: backslash, double quote and newline escaped. */

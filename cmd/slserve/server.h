@@ -80,7 +80,7 @@ struct req {
 	char *raw;
 	size_t rawlen;
 	const char *content_type;
-	int64_t start_us;		/* metrics_clock_us() at arrival */
+	int64_t start_us;		/* util_mono_us() at arrival */
 	enum route_id route;		/* set by dispatch; ROUTE_OTHER until then */
 	int admin;			/* it carried the admin token (dispatch) */
 	/* A request its handler holds (req_hold): on_resume, when set, makes
@@ -131,7 +131,6 @@ extern const struct route api_routes[];
 
 /* metrics.c: GET /metrics, and the latency of each answered request. */
 void api_metrics(struct req *r, const char *arg);
-int64_t metrics_clock_us(void);
 /* A request answered with status, for the route it asked for. */
 void metrics_request_done(int64_t start_us, enum route_id route, unsigned status);
 
