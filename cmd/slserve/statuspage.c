@@ -50,24 +50,6 @@ put_cell(FILE *f, const char *cls, const char *text)
 	fputs("</td>", f);
 }
 
-/* 45s, 4m30s, 2h05m, 3d04h (as slctl prints durations). */
-static void
-fmt_age(char *buf, size_t size, double seconds)
-{
-	long s = (long)(seconds + 0.5);
-
-	if (seconds < 10)
-		snprintf(buf, size, "%.1fs", seconds < 0 ? 0 : seconds);
-	else if (s < 60)
-		snprintf(buf, size, "%lds", s);
-	else if (s < 3600)
-		snprintf(buf, size, "%ldm%02lds", s / 60, s % 60);
-	else if (s < 86400)
-		snprintf(buf, size, "%ldh%02ldm", s / 3600, s % 3600 / 60);
-	else
-		snprintf(buf, size, "%ldd%02ldh", s / 86400, s % 86400 / 3600);
-}
-
 /* "0.4s ago", or "never" for a null age. */
 static void
 fmt_poll_age(char *buf, size_t size, json_t *age)
@@ -78,7 +60,7 @@ fmt_poll_age(char *buf, size_t size, json_t *age)
 		snprintf(buf, size, "never");
 		return;
 	}
-	fmt_age(d, sizeof(d), json_number_value(age));
+	util_fmt_duration(d, sizeof(d), json_number_value(age), 1);
 	snprintf(buf, size, "%s ago", d);
 }
 
@@ -390,7 +372,7 @@ put_summary(FILE *f, struct server *srv, json_t *lics, json_t *health, time_t no
 		fputs(" serves its own pool, backed up by ", sv);
 		put_escaped(sv, srv->cfg.name);
 		if (json_is_number(a)) {
-			fmt_age(age, sizeof(age), json_number_value(a));
+			util_fmt_duration(age, sizeof(age), json_number_value(a), 1);
 			fprintf(sv, " (last poll %s ago)", age);
 		} else
 			fputs(" (no good poll yet)", sv);
@@ -470,7 +452,8 @@ api_status_page(struct req *r, const char *arg)
 		req_error(r, 503, "out_of_memory", "server out of memory");
 		return;
 	}
-	fmt_age(up, sizeof(up), (util_mono_ms() - srv->started_mono_ms) / 1000.0);
+	util_fmt_duration(up, sizeof(up), (util_mono_ms() - srv->started_mono_ms) / 1000.0,
+	    1);
 	fmt_utc(now, sizeof(now), t);
 
 	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
