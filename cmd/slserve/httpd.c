@@ -201,6 +201,30 @@ req_error(struct req *r, unsigned status, const char *code, const char *fmt, ...
 	r->reply.wait_seq = 0;
 }
 
+FILE *
+req_text_open(struct req *r)
+{
+	FILE *f = open_memstream(&r->raw, &r->rawlen);
+
+	if (f == NULL)
+		req_error(r, 503, "out_of_memory", "server out of memory");
+	return f;
+}
+
+int
+req_text_close(struct req *r, FILE *f, const char *content_type)
+{
+	if (fclose(f) != 0 || r->raw == NULL) {
+		free(r->raw);
+		r->raw = NULL;
+		r->rawlen = 0;
+		req_error(r, 503, "out_of_memory", "server out of memory");
+		return -1;
+	}
+	r->content_type = content_type;
+	return 0;
+}
+
 /* Decode the request body against fields; on failure answer 400. */
 json_t *
 req_json(struct req *r, const struct json_field *fields, int allow_empty)

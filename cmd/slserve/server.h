@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -111,6 +112,13 @@ struct json_field;
 json_t *req_json(struct req *r, const struct json_field *fields, int allow_empty);
 void req_error(struct req *r, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* A text answer (the status page, /metrics) written to a stream:
+ * req_text_open gives the stream, or NULL after answering 503 when memory
+ * is short; req_text_close makes what was written r's answer, of
+ * content_type, and returns 0, or answers 503 and returns -1. */
+FILE *req_text_open(struct req *r);
+int req_text_close(struct req *r, FILE *f, const char *content_type);
 
 /* Answer 503 storage_unavailable: the journal cannot write (journal.c). */
 void req_storage_unavailable(struct req *r);
