@@ -452,17 +452,22 @@ req_resume(void *arg)
 	MHD_resume_connection(r->conn);
 }
 
-/* Called by the journal's committer once the reply's record is durable: a
- * change to our own pool may wait for more (server.h, reply_wait). */
+int
+req_wait_more(struct req *r, void (*resume)(void *))
+{
+	/* Not durable: its write failed, and the answer is a 503 at once. */
+	return r->reply.own_grant && r->srv->reply_wait != NULL &&
+	    journal_is_durable(r->srv->journal, r->reply.wait_seq) &&
+	    r->srv->reply_wait(r->srv, r->reply.wait_seq, resume, r) == 1;
+}
+
+/* Called by the journal's committer once the reply's record is durable. */
 static void
 req_durable(void *arg)
 {
 	struct req *r = arg;
 
-	/* Not durable: its write failed; the resumed call answers 503. */
-	if (r->reply.own_grant && r->srv->reply_wait != NULL &&
-	    journal_is_durable(r->srv->journal, r->reply.wait_seq) &&
-	    r->srv->reply_wait(r->srv, r->reply.wait_seq, req_resume, r) == 1)
+	if (req_wait_more(r, req_resume))
 		return;
 	MHD_resume_connection(r->conn);
 }

@@ -113,6 +113,11 @@ json_t *req_json(struct req *r, const struct json_field *fields, int allow_empty
 void req_error(struct req *r, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Once r's record is on disk: 1 when a change to our own pool waits for
+ * more (reply_wait above) and resume(r) will be called when it may be
+ * answered; 0 to answer now. */
+int req_wait_more(struct req *r, void (*resume)(void *));
+
 /* A text answer (the status page, /metrics) written to a stream:
  * req_text_open gives the stream, or NULL after answering 503 when memory
  * is short; req_text_close makes what was written r's answer, of
