@@ -18,6 +18,15 @@
 struct mirror_result mres;
 int mirror_ran;
 
+/* Whether member key of o is the string want. */
+static int
+str_is(json_t *o, const char *key, const char *want)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v != NULL && strcmp(v, want) == 0;
+}
+
 /* Seats of pool's licenses a backup mirrors, from its /v1/licenses. */
 static long
 mirrored_seats(int port, const char *pool)
@@ -28,12 +37,9 @@ mirrored_seats(int port, const char *pool)
 
 	if (o == NULL)
 		fatal("GET /v1/licenses on port %d failed", port);
-	json_array_foreach(json_object_get(o, "licenses"), i, v) {
-		const char *role = json_string_value(json_object_get(v, "role"));
-		const char *p = json_string_value(json_object_get(v, "pool"));
-		if (role != NULL && strcmp(role, "backup") == 0 && p != NULL && strcmp(p, pool) == 0)
+	json_array_foreach(json_object_get(o, "licenses"), i, v)
+		if (str_is(v, "role", "backup") && str_is(v, "pool", pool))
 			n += (long)json_integer_value(json_object_get(v, "in_use"));
-	}
 	json_decref(o);
 	return n;
 }
@@ -46,13 +52,10 @@ backup_warm(int port, const char *pool)
 	int warm = 0;
 	size_t i;
 
-	json_array_foreach(json_object_get(h, "backs_up"), i, v) {
-		const char *p = json_string_value(json_object_get(v, "pool"));
-		const char *st = json_string_value(json_object_get(v, "status"));
-		if (p != NULL && strcmp(p, pool) == 0 && st != NULL && strcmp(st, "warm") == 0 &&
+	json_array_foreach(json_object_get(h, "backs_up"), i, v)
+		if (str_is(v, "pool", pool) && str_is(v, "status", "warm") &&
 		    json_is_number(json_object_get(v, "last_poll_age")))
 			warm = 1;
-	}
 	json_decref(h);
 	return warm;
 }
