@@ -208,13 +208,15 @@ state_lock_dir(const char *dir, pid_t *holder, char *err, size_t errlen)
 	return fd;
 }
 
-int
-state_write_all(int fd, const void *buf, size_t len)
+/* Write all of buf at *off (advanced as it goes), or at the file's offset
+ * when off is NULL, retrying on EINTR and short writes. */
+static int
+state_write_at(int fd, const void *buf, size_t len, off_t *off)
 {
 	const char *p = buf;
 
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = off == NULL ? write(fd, p, len) : pwrite(fd, p, len, *off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -222,27 +224,22 @@ state_write_all(int fd, const void *buf, size_t len)
 		}
 		p += n;
 		len -= (size_t)n;
+		if (off != NULL)
+			*off += n;
 	}
 	return 0;
 }
 
 int
+state_write_all(int fd, const void *buf, size_t len)
+{
+	return state_write_at(fd, buf, len, NULL);
+}
+
+int
 state_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 {
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
+	return state_write_at(fd, buf, len, &off);
 }
 
 int
