@@ -112,17 +112,22 @@ put_license_sample(FILE *f, const char *name, json_t *l)
 	put_label(f, ",pool", json_str(l, "pool", ""));
 }
 
-/* The samples of a status gauge for object o, each after the labels that
- * start(f, name, o) writes: 1 for its current status, 0 for the others. */
+/* A status gauge: for each object o of array, samples after the labels
+ * that start(f, name, o) writes, 1 for its status, 0 for the others. */
 static void
-put_status_samples(FILE *f, const char *name, void (*start)(FILE *, const char *, json_t *),
-    json_t *o, const char *current)
+put_status_gauge(FILE *f, const char *name, const char *help, json_t *array,
+    void (*start)(FILE *, const char *, json_t *))
 {
-	for (size_t k = 0; k < nitems(statuses); k++) {
-		start(f, name, o);
-		put_label(f, ",status", statuses[k]);
-		fprintf(f, "} %d\n", strcmp(current, statuses[k]) == 0);
-	}
+	json_t *o;
+	size_t i;
+
+	put_header(f, name, "gauge", help);
+	json_array_foreach(array, i, o)
+		for (size_t k = 0; k < nitems(statuses); k++) {
+			start(f, name, o);
+			put_label(f, ",status", statuses[k]);
+			fprintf(f, "} %d\n", strcmp(json_str(o, "status", ""), statuses[k]) == 0);
+		}
 }
 
 /*
@@ -176,11 +181,9 @@ put_licenses(FILE *f, json_t *lics)
 			fprintf(f, "} %lld\n", v);
 		}
 	}
-	put_header(f, "sl_license_status", "gauge",
-	    "Status of the license: 1 for its current status, 0 for the others.");
-	json_array_foreach(lics, i, l)
-		put_status_samples(f, "sl_license_status", put_license_sample, l,
-		    json_str(l, "status", ""));
+	put_status_gauge(f, "sl_license_status",
+	    "Status of the license: 1 for its current status, 0 for the others.", lics,
+	    put_license_sample);
 	put_header(f, "sl_license_expiry_timestamp_seconds", "gauge",
 	    "When the license stops granting seats (end of its expiry day); "
 	    "absent when it never expires.");
@@ -383,12 +386,10 @@ put_failover(FILE *f, struct server *srv)
 	failover_health(srv, h);
 	backs = json_object_get(h, "backs_up");
 	backups = json_object_get(h, "backups");
-	put_header(f, "sl_failover_status", "gauge",
+	put_status_gauge(f, "sl_failover_status",
 	    "Each Primary this server backs up: 1 for the status of its pool here "
-	    "(warm: mirroring, hot-retry: serving it), 0 for the others.");
-	json_array_foreach(backs, i, p)
-		put_status_samples(f, "sl_failover_status", put_primary_url_sample, p,
-		    json_str(p, "status", ""));
+	    "(warm: mirroring, hot-retry: serving it), 0 for the others.", backs,
+	    put_primary_url_sample);
 	put_header(f, "sl_failover_last_poll_age_seconds", "gauge",
 	    "Seconds since the last good poll of each Primary this server backs up "
 	    "(+Inf: none yet).");
