@@ -377,6 +377,23 @@ put_backup_sample(FILE *f, const char *name, json_t *b)
 	put_label(f, ",url", json_str(b, "url", ""));
 }
 
+/* The age of the last poll of each member of array (its last_poll_age),
+ * after the labels that start(f, name, o) writes. */
+static void
+put_poll_age_gauge(FILE *f, const char *name, const char *help, json_t *array,
+    void (*start)(FILE *, const char *, json_t *))
+{
+	json_t *o;
+	size_t i;
+
+	put_header(f, name, "gauge", help);
+	json_array_foreach(array, i, o) {
+		start(f, name, o);
+		fputc('}', f);
+		put_age(f, json_object_get(o, "last_poll_age"));
+	}
+}
+
 static void
 put_failover(FILE *f, struct server *srv)
 {
@@ -390,14 +407,9 @@ put_failover(FILE *f, struct server *srv)
 	    "Each Primary this server backs up: 1 for the status of its pool here "
 	    "(warm: mirroring, hot-retry: serving it), 0 for the others.", backs,
 	    put_primary_url_sample);
-	put_header(f, "sl_failover_last_poll_age_seconds", "gauge",
+	put_poll_age_gauge(f, "sl_failover_last_poll_age_seconds",
 	    "Seconds since the last good poll of each Primary this server backs up "
-	    "(+Inf: none yet).");
-	json_array_foreach(backs, i, p) {
-		put_primary_sample(f, "sl_failover_last_poll_age_seconds", p);
-		fputc('}', f);
-		put_age(f, json_object_get(p, "last_poll_age"));
-	}
+	    "(+Inf: none yet).", backs, put_primary_sample);
 	put_header(f, "sl_failover_failed_polls", "gauge",
 	    "Consecutive failed polls of each Primary this server backs up.");
 	json_array_foreach(backs, i, p) {
@@ -411,14 +423,9 @@ put_failover(FILE *f, struct server *srv)
 		put_backup_sample(f, "sl_backup_up", p);
 		fprintf(f, "} %d\n", strcmp(json_str(p, "state", ""), "lost") != 0);
 	}
-	put_header(f, "sl_backup_last_poll_age_seconds", "gauge",
+	put_poll_age_gauge(f, "sl_backup_last_poll_age_seconds",
 	    "Seconds since each backup of this server last polled it "
-	    "(+Inf: not since this server started).");
-	json_array_foreach(backups, i, p) {
-		put_backup_sample(f, "sl_backup_last_poll_age_seconds", p);
-		fputc('}', f);
-		put_age(f, json_object_get(p, "last_poll_age"));
-	}
+	    "(+Inf: not since this server started).", backups, put_backup_sample);
 	json_decref(h);
 }
 
