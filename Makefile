@@ -68,10 +68,12 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/run.sh
 
-# C tests of slserve's parts that a request cannot reach (test/unit/NAME.c,
-# run by the bats suite from $(BUILD)/test/unit-NAME).
-UNITS := image license
-UNIT_SLSERVE := store snapshot pool journal journal_load journal_compact usage rules
+# C tests of slserve's parts on their own, without a server or a network:
+# what a request cannot reach, and the lease store, the journal and the
+# mirror log with their files (test/unit/NAME.c, run by the bats suite from
+# $(BUILD)/test/unit-NAME; test/12-server-units.bats runs most).
+UNITS := image license leases checkout journal mirror options
+UNIT_SLSERVE := store checkout record snapshot pool journal journal_load journal_compact usage rules mirrorlog
 $(BUILD)/test/unit/%.o: CFLAGS += -Icmd/slserve
 $(BUILD)/test/unit-%: $(BUILD)/test/unit/%.o $(UNIT_SLSERVE:%=$(BUILD)/cmd/slserve/%.o) \
     $(BUILD)/libsl.a
@@ -163,7 +165,7 @@ FUZZ_TIME    ?= 60
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz
 # The parts of slserve a harness needs, by harness.
-FUZZ_SLSERVE_journal := store snapshot pool journal journal_load journal_compact usage rules
+FUZZ_SLSERVE_journal := store checkout record snapshot pool journal journal_load journal_compact usage rules
 FUZZ_SLSERVE_request := api_fields
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Wall -Wextra -D_GNU_SOURCE -Icommon -Icmd/slserve \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

@@ -18,20 +18,6 @@
 #define CACHE_MAX_ENTRIES 256
 #define CACHE_LOCK_WAIT_MS 500
 
-static void
-cache_seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-cache_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* mkdir -p, new directories private to the user. */
 static int
 cache_mkdirs(const char *dir, char *err, size_t errlen)
@@ -45,7 +31,7 @@ cache_mkdirs(const char *dir, char *err, size_t errlen)
 		char saved = *p;
 		*p = '\0';
 		if (mkdir(buf, 0700) == -1 && errno != EEXIST) {
-			cache_seterr(err, errlen, "cache: %s: %s", buf, strerror(errno));
+			util_seterr(err, errlen, "cache: %s: %s", buf, strerror(errno));
 			return -1;
 		}
 		*p = saved;
@@ -125,7 +111,7 @@ cache_find_dir(struct cache *c, char *err, size_t errlen)
 	if (cache_try_dir(c, "tmp", 1, "/var/tmp/sl-cache-%lu", (unsigned long)geteuid()) ||
 	    cache_try_dir(c, "tmp", 1, "/tmp/sl-cache-%lu", (unsigned long)geteuid()))
 		return 0;
-	cache_seterr(err, errlen, "cache: no writable directory");
+	util_seterr(err, errlen, "cache: no writable directory");
 	return -1;
 }
 
@@ -138,18 +124,18 @@ cache_lock(const struct cache *c, int how, char *err, size_t errlen)
 	int64_t give_up = util_mono_ms() + CACHE_LOCK_WAIT_MS;
 
 	if (fd == -1) {
-		cache_seterr(err, errlen, "cache: %s: %s", c->lockpath, strerror(errno));
+		util_seterr(err, errlen, "cache: %s: %s", c->lockpath, strerror(errno));
 		return -1;
 	}
 	while (flock(fd, how | LOCK_NB) == -1) {
 		if (errno != EWOULDBLOCK && errno != EINTR) {
-			cache_seterr(err, errlen, "cache: lock %s: %s", c->lockpath,
+			util_seterr(err, errlen, "cache: lock %s: %s", c->lockpath,
 			    strerror(errno));
 			close(fd);
 			return -1;
 		}
 		if (util_mono_ms() >= give_up) {
-			cache_seterr(err, errlen, "cache: %s: held by another process",
+			util_seterr(err, errlen, "cache: %s: held by another process",
 			    c->lockpath);
 			close(fd);
 			return -1;
@@ -232,13 +218,13 @@ cache_read(struct cache *c, char *err, size_t errlen)
 	c->v = NULL;
 	c->n = 0;
 	if (util_check_file(c->path, UTIL_CONF_MAX) == -1) {
-		cache_seterr(err, errlen, "cache: %s: %s", c->path, util_read_strerror(errno));
+		util_seterr(err, errlen, "cache: %s: %s", c->path, util_read_strerror(errno));
 		return -1;
 	}
 	if ((fp = fopen(c->path, "re")) == NULL) {
 		if (errno == ENOENT)
 			return 0;
-		cache_seterr(err, errlen, "cache: %s: %s", c->path, strerror(errno));
+		util_seterr(err, errlen, "cache: %s: %s", c->path, strerror(errno));
 		return -1;
 	}
 	if (fgets(line, sizeof(line), fp) != NULL &&
@@ -261,7 +247,7 @@ cache_write(struct cache *c, char *err, size_t errlen)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", c->path);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1 ||
 	    (fp = fdopen(fd, "w")) == NULL) {
-		cache_seterr(err, errlen, "cache: %s: %s", tmp, strerror(errno));
+		util_seterr(err, errlen, "cache: %s: %s", tmp, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return -1;
@@ -278,13 +264,13 @@ cache_write(struct cache *c, char *err, size_t errlen)
 		fprintf(fp, "%s\n", e->nbackups == 0 ? "-" : "");
 	}
 	if (fflush(fp) == EOF || ferror(fp)) {
-		cache_seterr(err, errlen, "cache: %s: %s", tmp, strerror(errno));
+		util_seterr(err, errlen, "cache: %s: %s", tmp, strerror(errno));
 		fclose(fp);
 		unlink(tmp);
 		return -1;
 	}
 	if (fclose(fp) == EOF || rename(tmp, c->path) == -1) {
-		cache_seterr(err, errlen, "cache: %s: %s", c->path, strerror(errno));
+		util_seterr(err, errlen, "cache: %s: %s", c->path, strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
@@ -351,7 +337,7 @@ cache_update(struct cache *c, const char *url, const struct cache_change *ch,
 	int fd, rc = -1;
 
 	if (c->dir[0] == '\0') {
-		cache_seterr(err, errlen, "cache: not open");
+		util_seterr(err, errlen, "cache: not open");
 		return -1;
 	}
 	if (cache_mkdirs(c->dir, err, errlen) == -1)
@@ -361,7 +347,7 @@ cache_update(struct cache *c, const char *url, const struct cache_change *ch,
 	if (cache_read(c, err, errlen) == -1)
 		goto out;
 	if ((e = cache_entry(c, url)) == NULL && (e = cache_add(c, url)) == NULL) {
-		cache_seterr(err, errlen, "cache: too many servers");
+		util_seterr(err, errlen, "cache: too many servers");
 		goto out;
 	}
 	switch (ch->op) {

@@ -1,6 +1,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,47 @@ struct clientconf_parse {
 /* libconfuse's error callback carries no user pointer; parsing is not reentrant. */
 static struct clientconf_parse *clientconf_current;
 
+/*
+ * The top-level options whose line is kept (the origin slcheck config
+ * shows), and the range of the numbers: seconds (floats) more than min and
+ * at most max, counts of seconds (integers) min to max.
+ */
+static const struct clientconf_option {
+	const char *name;
+	size_t line;		/* its field in struct clientconf_parse */
+	double min, max;
+} clientconf_options[] = {
+	{ "primary", offsetof(struct clientconf_parse, primary_line), 0, 0 },
+	{ "secondary", offsetof(struct clientconf_parse, secondary_line), 0, 0 },
+	{ "connect_timeout", offsetof(struct clientconf_parse, connect_timeout_line), 0, 60 },
+	{ "timeout", offsetof(struct clientconf_parse, timeout_line), 0, 600 },
+	{ "dead_ttl", offsetof(struct clientconf_parse, dead_ttl_line), 0, 86400 },
+	{ "token", offsetof(struct clientconf_parse, token_line), 0, 0 },
+	{ "token_file", offsetof(struct clientconf_parse, token_file_line), 0, 0 },
+	{ "cacert", offsetof(struct clientconf_parse, cacert_line), 0, 0 },
+};
+
+static const struct clientconf_option *
+clientconf_option(const char *name)
+{
+	for (size_t i = 0; i < nitems(clientconf_options); i++)
+		if (strcmp(clientconf_options[i].name, name) == 0)
+			return &clientconf_options[i];
+	return NULL;
+}
+
+/* The end of a validate callback of a top-level option whose value is
+ * good: keep the line it was set on. */
+static int
+clientconf_seen(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const struct clientconf_option *o = clientconf_option(opt->name);
+
+	if (o != NULL)
+		*(int *)((char *)clientconf_current + o->line) = cfg->line;
+	return 0;
+}
+
 const char *
 clientconf_role_name(enum clientconf_role role)
 {
@@ -55,20 +97,6 @@ clientconf_normalize_url(const char *s, char *out)
 			return -1;
 	}
 	return util_url_with_port(s, out, CLIENTCONF_URL_MAX);
-}
-
-static void
-clientconf_seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-clientconf_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 /* Keep the first error libconfuse or a validator reports, as FILE:LINE: msg. */
@@ -97,61 +125,43 @@ clientconf_validate_urls(cfg_t *cfg, cfg_opt_t *opt)
 			return -1;
 		}
 	}
-	if (strcmp(opt->name, "primary") == 0)
-		clientconf_current->primary_line = cfg->line;
-	else
-		clientconf_current->secondary_line = cfg->line;
-	return 0;
+	return clientconf_seen(cfg, opt);
 }
 
+/* A number within its range in clientconf_options. */
 static int
-clientconf_validate_seconds(cfg_t *cfg, cfg_opt_t *opt)
+clientconf_validate_number(cfg_t *cfg, cfg_opt_t *opt)
 {
-	double v = cfg_opt_getnfloat(opt, 0);
-	double max = strcmp(opt->name, "connect_timeout") == 0 ? 60 : 600;
+	const struct clientconf_option *o = clientconf_option(opt->name);
 
-	if (!(v > 0 && v <= max)) {
-		cfg_error(cfg, "%s: %g is out of range (more than 0, at most %g seconds)",
-		    opt->name, v, max);
-		return -1;
+	if (opt->type == CFGT_FLOAT) {
+		double v = cfg_opt_getnfloat(opt, 0);
+		if (!(v > o->min && v <= o->max)) {
+			cfg_error(cfg, "%s: %g is out of range (more than %g, at most %g "
+			    "seconds)", opt->name, v, o->min, o->max);
+			return -1;
+		}
+	} else {
+		long v = cfg_opt_getnint(opt, 0);
+		if (v < o->min || v > o->max) {
+			cfg_error(cfg, "%s: %ld is out of range (%g to %g seconds)", opt->name,
+			    v, o->min, o->max);
+			return -1;
+		}
 	}
-	if (strcmp(opt->name, "connect_timeout") == 0)
-		clientconf_current->connect_timeout_line = cfg->line;
-	else
-		clientconf_current->timeout_line = cfg->line;
-	return 0;
-}
-
-static int
-clientconf_validate_dead_ttl(cfg_t *cfg, cfg_opt_t *opt)
-{
-	long v = cfg_opt_getnint(opt, 0);
-
-	if (v < 0 || v > 86400) {
-		cfg_error(cfg, "dead_ttl: %ld is out of range (0 to 86400 seconds)", v);
-		return -1;
-	}
-	clientconf_current->dead_ttl_line = cfg->line;
-	return 0;
+	return clientconf_seen(cfg, opt);
 }
 
 static int
 clientconf_validate_string(cfg_t *cfg, cfg_opt_t *opt)
 {
-	struct clientconf_parse *p = clientconf_current;
 	const char *s = cfg_opt_getnstr(opt, 0);
 
 	if (s == NULL || *s == '\0') {
 		cfg_error(cfg, "%s: empty value", opt->name);
 		return -1;
 	}
-	if (strcmp(opt->name, "token") == 0)
-		p->token_line = cfg->line;
-	else if (strcmp(opt->name, "token_file") == 0)
-		p->token_file_line = cfg->line;
-	else
-		p->cacert_line = cfg->line;
-	return 0;
+	return clientconf_seen(cfg, opt);
 }
 
 static struct clientconf_section_lines *
@@ -173,37 +183,43 @@ clientconf_section(cfg_t *sec)
 	return s;
 }
 
+/* clientconf_seen for backup and pool, the options of a server section. */
+static int
+clientconf_section_seen(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct clientconf_section_lines *sl = clientconf_section(cfg);
+
+	if (sl != NULL)
+		*(strcmp(opt->name, "backup") == 0 ? &sl->backup_line : &sl->pool_line) =
+		    cfg->line;
+	return 0;
+}
+
 static int
 clientconf_validate_backup(cfg_t *cfg, cfg_opt_t *opt)
 {
 	char url[CLIENTCONF_URL_MAX];
 	const char *s = cfg_opt_getnstr(opt, 0);
-	struct clientconf_section_lines *sl;
 
 	if (s == NULL || clientconf_normalize_url(s, url) == -1) {
 		cfg_error(cfg, "backup: \"%.300s\" is not an http:// or https:// URL",
 		    s ? s : "");
 		return -1;
 	}
-	if ((sl = clientconf_section(cfg)) != NULL)
-		sl->backup_line = cfg->line;
-	return 0;
+	return clientconf_section_seen(cfg, opt);
 }
 
 static int
 clientconf_validate_pool(cfg_t *cfg, cfg_opt_t *opt)
 {
 	const char *s = cfg_opt_getnstr(opt, 0);
-	struct clientconf_section_lines *sl;
 
 	if (!util_valid_id(s)) {
 		cfg_error(cfg, "pool: \"%.100s\" is not a server name "
 		    "(1 to 64 of A-Z a-z 0-9 . _ -)", s ? s : "");
 		return -1;
 	}
-	if ((sl = clientconf_section(cfg)) != NULL)
-		sl->pool_line = cfg->line;
-	return 0;
+	return clientconf_section_seen(cfg, opt);
 }
 
 static int
@@ -245,18 +261,18 @@ clientconf_add(struct clientconf *cc, const char *url, enum clientconf_role role
 
 	for (size_t i = 0; i < cc->nservers; i++) {
 		if (strcmp(cc->servers[i].url, url) == 0) {
-			clientconf_seterr(err, errlen, "%s: server %s is listed twice", origin, url);
+			util_seterr(err, errlen, "%s: server %s is listed twice", origin, url);
 			return -1;
 		}
 	}
 	if (cc->nservers == CLIENTCONF_MAX_SERVERS) {
-		clientconf_seterr(err, errlen, "%s: too many servers (at most %d)", origin,
+		util_seterr(err, errlen, "%s: too many servers (at most %d)", origin,
 		    CLIENTCONF_MAX_SERVERS);
 		return -1;
 	}
 	s = realloc(cc->servers, (cc->nservers + 1) * sizeof(*s));
 	if (s == NULL) {
-		clientconf_seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	cc->servers = s;
@@ -288,7 +304,7 @@ clientconf_parse_servers(struct clientconf *cc, const char *spec, const char *or
 	cc->servers = NULL;
 	cc->nservers = 0;
 	if ((copy = strdup(spec)) == NULL) {
-		clientconf_seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	for (entry = strtok_r(copy, ", \t\n", &save); entry != NULL;
@@ -307,18 +323,18 @@ clientconf_parse_servers(struct clientconf *cc, const char *spec, const char *or
 		if ((plus = strchr(entry, '+')) != NULL) {
 			*plus++ = '\0';
 			if (clientconf_normalize_url(plus, backup) == -1) {
-				clientconf_seterr(err, errlen, "%s: \"%.300s\": the backup is not "
+				util_seterr(err, errlen, "%s: \"%.300s\": the backup is not "
 				    "an http:// or https:// URL", origin, plus);
 				goto out;
 			}
 		}
 		if (clientconf_normalize_url(entry, url) == -1) {
-			clientconf_seterr(err, errlen, "%s: \"%.300s\" is not an http:// or "
+			util_seterr(err, errlen, "%s: \"%.300s\" is not an http:// or "
 			    "https:// URL (entries are [p:|s:]URL[+BACKUP_URL])", origin, entry);
 			goto out;
 		}
 		if (strcmp(url, backup) == 0) {
-			clientconf_seterr(err, errlen, "%s: %s is its own backup", origin, url);
+			util_seterr(err, errlen, "%s: %s is its own backup", origin, url);
 			goto out;
 		}
 		if (clientconf_add(cc, url, role, origin, err, errlen) == -1)
@@ -330,7 +346,7 @@ clientconf_parse_servers(struct clientconf *cc, const char *spec, const char *or
 		}
 	}
 	if (cc->nservers == 0) {
-		clientconf_seterr(err, errlen, "%s: no server URL given", origin);
+		util_seterr(err, errlen, "%s: no server URL given", origin);
 		goto out;
 	}
 	/* Primaries first, each role in the order given (the sort is stable
@@ -370,7 +386,7 @@ clientconf_read_token(struct clientconf *cc, const char *path, const char *where
 	char *start, *end;
 
 	if (buf == NULL) {
-		clientconf_seterr(err, errlen, "%s: token_file %s: %s", where, path,
+		util_seterr(err, errlen, "%s: token_file %s: %s", where, path,
 		    util_read_strerror(errno));
 		return -1;
 	}
@@ -382,7 +398,7 @@ clientconf_read_token(struct clientconf *cc, const char *path, const char *where
 		end--;
 	*end = '\0';
 	if (*start == '\0') {
-		clientconf_seterr(err, errlen, "%s: token_file %s is empty", where, path);
+		util_seterr(err, errlen, "%s: token_file %s is empty", where, path);
 		sodium_memzero(buf, len);
 		free(buf);
 		return -1;
@@ -391,7 +407,7 @@ clientconf_read_token(struct clientconf *cc, const char *path, const char *where
 	sodium_memzero(buf, len);
 	free(buf);
 	if (cc->token == NULL) {
-		clientconf_seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -429,24 +445,24 @@ clientconf_parse_file(struct clientconf *cc, int use_lists, char *err, size_t er
 	parse.err = err;
 	parse.errlen = errlen;
 	if ((text = util_read_file_max(path, UTIL_CONF_MAX, &len)) == NULL) {
-		clientconf_seterr(err, errlen, "%s: %s", path, util_read_strerror(errno));
+		util_seterr(err, errlen, "%s: %s", path, util_read_strerror(errno));
 		return -1;
 	}
 	if (strlen(text) != len) {
-		clientconf_seterr(err, errlen, "%s: not a text file (contains NUL bytes)", path);
+		util_seterr(err, errlen, "%s: not a text file (contains NUL bytes)", path);
 		goto out;
 	}
 	conf_blank_comments(text);
 	if ((cfg = cfg_init(opts, CFGF_NONE)) == NULL) {
-		clientconf_seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		goto out;
 	}
 	cfg_set_error_function(cfg, clientconf_confuse_error);
 	cfg_set_validate_func(cfg, "primary", clientconf_validate_urls);
 	cfg_set_validate_func(cfg, "secondary", clientconf_validate_urls);
-	cfg_set_validate_func(cfg, "connect_timeout", clientconf_validate_seconds);
-	cfg_set_validate_func(cfg, "timeout", clientconf_validate_seconds);
-	cfg_set_validate_func(cfg, "dead_ttl", clientconf_validate_dead_ttl);
+	cfg_set_validate_func(cfg, "connect_timeout", clientconf_validate_number);
+	cfg_set_validate_func(cfg, "timeout", clientconf_validate_number);
+	cfg_set_validate_func(cfg, "dead_ttl", clientconf_validate_number);
 	cfg_set_validate_func(cfg, "token", clientconf_validate_string);
 	cfg_set_validate_func(cfg, "token_file", clientconf_validate_string);
 	cfg_set_validate_func(cfg, "cacert", clientconf_validate_string);
@@ -459,11 +475,11 @@ clientconf_parse_file(struct clientconf *cc, int use_lists, char *err, size_t er
 	clientconf_current = NULL;
 	if (prc != CFG_SUCCESS) {
 		if (parse.nerrors == 0)
-			clientconf_seterr(err, errlen, "%s: cannot parse", path);
+			util_seterr(err, errlen, "%s: cannot parse", path);
 		goto out;
 	}
 	if ((dir = util_dirname(path)) == NULL) {
-		clientconf_seterr(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		goto out;
 	}
 
@@ -478,14 +494,14 @@ clientconf_parse_file(struct clientconf *cc, int use_lists, char *err, size_t er
 		clientconf_origin(cc->dead_ttl_origin, path, parse.dead_ttl_line);
 
 	if (cfg_size(cfg, "token") > 0 && cfg_size(cfg, "token_file") > 0) {
-		clientconf_seterr(err, errlen, "%s:%d: token and token_file are both set",
+		util_seterr(err, errlen, "%s:%d: token and token_file are both set",
 		    path, parse.token_line > parse.token_file_line ?
 		    parse.token_line : parse.token_file_line);
 		goto out;
 	}
 	if (cfg_size(cfg, "token") > 0) {
 		if ((cc->token = strdup(cfg_getstr(cfg, "token"))) == NULL) {
-			clientconf_seterr(err, errlen, "out of memory");
+			util_seterr(err, errlen, "out of memory");
 			goto out;
 		}
 		clientconf_origin(cc->token_origin, path, parse.token_line);
@@ -504,7 +520,7 @@ clientconf_parse_file(struct clientconf *cc, int use_lists, char *err, size_t er
 	if (cfg_size(cfg, "cacert") > 0) {
 		char *ca = util_path_join(dir, cfg_getstr(cfg, "cacert"));
 		if (ca == NULL || strlen(ca) >= sizeof(cc->cacert)) {
-			clientconf_seterr(err, errlen, "%s:%d: cacert: path too long", path,
+			util_seterr(err, errlen, "%s:%d: cacert: path too long", path,
 			    parse.cacert_line);
 			free(ca);
 			goto out;
@@ -553,14 +569,14 @@ clientconf_parse_file(struct clientconf *cc, int use_lists, char *err, size_t er
 		if (s == NULL) {
 			if (!use_lists)
 				continue;	/* -s or SL_SERVERS chose other servers */
-			clientconf_seterr(err, errlen, "%s:%d: server \"%s\" is not listed in "
+			util_seterr(err, errlen, "%s:%d: server \"%s\" is not listed in "
 			    "primary or secondary", path, sl ? sl->line : 0, url);
 			goto out;
 		}
 		if (cfg_size(sec, "backup") > 0 && s->backup[0] == '\0') {
 			clientconf_normalize_url(cfg_getstr(sec, "backup"), s->backup);
 			if (strcmp(s->backup, s->url) == 0) {
-				clientconf_seterr(err, errlen, "%s:%d: server \"%s\" is its own "
+				util_seterr(err, errlen, "%s:%d: server \"%s\" is its own "
 				    "backup", path, sl ? sl->backup_line : 0, url);
 				goto out;
 			}
@@ -613,7 +629,7 @@ clientconf_load(struct clientconf *cc, const char *file, const char *servers,
 		strcpy(cc->file_origin, "default");
 	}
 	if (strlen(file) >= sizeof(cc->file)) {
-		clientconf_seterr(err, errlen, "%.100s...: file name too long", file);
+		util_seterr(err, errlen, "%.100s...: file name too long", file);
 		goto out;
 	}
 	util_strlcpy(cc->file, file, sizeof(cc->file));
@@ -627,7 +643,7 @@ clientconf_load(struct clientconf *cc, const char *file, const char *servers,
 	    errno == ENOENT) {
 		cc->file_missing = 1;
 		if (need_servers && servers == NULL) {
-			clientconf_seterr(err, errlen, "%s: %s (name servers with -s URL, "
+			util_seterr(err, errlen, "%s: %s (name servers with -s URL, "
 			    "SL_SERVERS or -f FILE)", file, strerror(ENOENT));
 			goto out;
 		}
@@ -635,7 +651,7 @@ clientconf_load(struct clientconf *cc, const char *file, const char *servers,
 		goto out;
 	}
 	if (need_servers && cc->nservers == 0) {
-		clientconf_seterr(err, errlen, "%s: no primary or secondary server configured",
+		util_seterr(err, errlen, "%s: no primary or secondary server configured",
 		    cc->file);
 		goto out;
 	}
@@ -645,7 +661,7 @@ clientconf_load(struct clientconf *cc, const char *file, const char *servers,
 			free(cc->token);
 		}
 		if ((cc->token = strdup(env)) == NULL) {
-			clientconf_seterr(err, errlen, "out of memory");
+			util_seterr(err, errlen, "out of memory");
 			goto out;
 		}
 		strcpy(cc->token_origin, "SL_TOKEN");

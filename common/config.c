@@ -1,5 +1,13 @@
+/*
+ * slserve.conf: its options come from the options table (options.c), from
+ * which the libconfuse option lists, the lines followed for errors and the
+ * range checks are made. Also the libconfuse plumbing every config file
+ * shares: error collection, comment blanking, parsing past the first error
+ * and the line each option was set on.
+ */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "options.h"
 
 static __thread struct conf_errors *current_errors;
 static __thread const char *current_path;
@@ -315,55 +324,109 @@ conf_lines_reset(void)
 	noptlines = 0;
 }
 
-static cfg_opt_t failover_opts[] = {
-	CFG_STR("url", NULL, CFGF_NODEFAULT),
-	CFG_FLOAT("poll_interval", 1.0, CFGF_NONE),
-	CFG_INT("fail_after", 3, CFGF_NONE),
-	CFG_STR("witness", "", CFGF_NONE),
-	CFG_END()
-};
+/* Whether o is an option (not a section) of section (NULL: the top level). */
+static int
+conf_in_section(const struct option_def *o, const char *section)
+{
+	if (section == NULL || o->section == NULL)
+		return section == o->section;
+	return strcmp(section, o->section) == 0;
+}
 
-static cfg_opt_t tls_opts[] = {
-	CFG_STR("cert", NULL, CFGF_NODEFAULT),
-	CFG_STR("key", NULL, CFGF_NODEFAULT),
-	CFG_END()
-};
+static void
+conf_opts_free(cfg_opt_t *v)
+{
+	for (cfg_opt_t *p = v; p != NULL && p->name != NULL; p++)
+		if (p->type == CFGT_SEC)
+			conf_opts_free(p->subopts);
+	free(v);
+}
 
-static cfg_opt_t server_opts[] = {
-	CFG_STR("name", NULL, CFGF_NODEFAULT),
-	CFG_STR("listen", "127.0.0.1:7070", CFGF_NONE),
-	CFG_STR("url", "", CFGF_NONE),
-	CFG_STR("state_dir", "/var/lib/sl", CFGF_NONE),
-	CFG_STR("licenses", "licenses.conf", CFGF_NONE),
-	CFG_STR("options", "", CFGF_NONE),
-	CFG_STR("admin_token_file", "", CFGF_NONE),
-	CFG_STR("peer_token_file", "", CFGF_NONE),
-	CFG_STR_LIST("trusted_keys", "{}", CFGF_NONE),
-	CFG_STR("hostname", "", CFGF_NONE),
-	CFG_INT("max_body", 65536, CFGF_NONE),
-	CFG_INT("max_connections", 4096, CFGF_NONE),
-	CFG_INT("max_connections_per_ip", 0, CFGF_NODEFAULT),
-	CFG_INT("connection_timeout", 30, CFGF_NONE),
-	CFG_INT("request_timeout", 10, CFGF_NONE),
-	CFG_INT("max_leases_per_client", 0, CFGF_NONE),
-	CFG_INT("max_leases_per_ip", 1000, CFGF_NONE),
-	CFG_INT("max_leases", 1000000, CFGF_NONE),
-	CFG_INT("queue_max_wait", 300, CFGF_NONE),
-	CFG_BOOL("fsync", cfg_true, CFGF_NONE),
-	CFG_BOOL("synchronous_backup", cfg_true, CFGF_NONE),
-	CFG_INT("compact_after", 100000, CFGF_NONE),
-	CFG_FLOAT("min_sync_interval", 0.0004, CFGF_NONE),
-	CFG_FLOAT("handback_wait", 3.0, CFGF_NONE),
-	CFG_FLOAT("confirm_timeout", 300.0, CFGF_NONE),
-	CFG_SEC("tls", tls_opts, CFGF_NONE),
-	CFG_STR("ca", "", CFGF_NONE),
-	CFG_STR("user", "", CFGF_NONE),
-	CFG_BOOL("allow_root", cfg_false, CFGF_NONE),
-	CFG_BOOL("public_status", cfg_true, CFGF_NONE),
-	CFG_BOOL("public_leases", cfg_false, CFGF_NONE),
-	CFG_SEC("failover", failover_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
-	CFG_END()
-};
+/*
+ * The libconfuse options of section (NULL: the top level) of
+ * slserve.conf, made from the options table, with those of the sections
+ * in it. malloc'd, for conf_opts_free; NULL when out of memory.
+ */
+static cfg_opt_t *
+conf_opts(const char *section)
+{
+	size_t n = 0, k = 0;
+	cfg_opt_t *v;
+
+	for (size_t i = 0; i < noption_defs; i++)
+		n += conf_in_section(&option_defs[i], section);
+	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
+		return NULL;
+	for (size_t i = 0; i < noption_defs; i++) {
+		const struct option_def *o = &option_defs[i];
+		cfg_flag_t flags = o->flags & OPTION_NODEFAULT ? CFGF_NODEFAULT : CFGF_NONE;
+		cfg_opt_t *sub;
+
+		if (!conf_in_section(o, section))
+			continue;
+		switch (o->type) {
+		case OPTION_STRING:
+			v[k++] = (cfg_opt_t)CFG_STR(o->name, o->string, flags);
+			break;
+		case OPTION_LIST:
+			v[k++] = (cfg_opt_t)CFG_STR_LIST(o->name, (char *)o->string, flags);
+			break;
+		case OPTION_INT:
+			v[k++] = (cfg_opt_t)CFG_INT(o->name, (long)o->number, flags);
+			break;
+		case OPTION_FLOAT:
+			v[k++] = (cfg_opt_t)CFG_FLOAT(o->name, o->number, flags);
+			break;
+		case OPTION_BOOL:
+			v[k++] = (cfg_opt_t)CFG_BOOL(o->name, o->number != 0 ? cfg_true :
+			    cfg_false, flags);
+			break;
+		case OPTION_SECTION:
+			if ((sub = conf_opts(o->name)) == NULL) {
+				conf_opts_free(v);
+				return NULL;
+			}
+			v[k++] = (cfg_opt_t)CFG_SEC(o->name, sub, o->flags & OPTION_MULTI ?
+			    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES : CFGF_NONE);
+			break;
+		}
+	}
+	v[k] = (cfg_opt_t)CFG_END();
+	return v;
+}
+
+/* The names conf_track_lines follows in slserve.conf: every option of the
+ * table, "section|name" in a section. One malloc'd block; NULL when out of
+ * memory. */
+static const char **
+conf_tracked(void)
+{
+	size_t n = 0, bytes = 0;
+	const char **v;
+	char *p;
+
+	for (size_t i = 0; i < noption_defs; i++) {
+		const struct option_def *o = &option_defs[i];
+		if (o->type == OPTION_SECTION)
+			continue;
+		n++;
+		bytes += (o->section ? strlen(o->section) + 1 : 0) + strlen(o->name) + 1;
+	}
+	if ((v = malloc((n + 1) * sizeof(*v) + bytes)) == NULL)
+		return NULL;
+	p = (char *)(v + n + 1);
+	n = 0;
+	for (size_t i = 0; i < noption_defs; i++) {
+		const struct option_def *o = &option_defs[i];
+		if (o->type == OPTION_SECTION)
+			continue;
+		v[n++] = p;
+		p += sprintf(p, "%s%s%s", o->section ? o->section : "", o->section ? "|" : "",
+		    o->name) + 1;
+	}
+	v[n] = NULL;
+	return v;
+}
 
 static char *
 conf_path(const struct server_config *c, const char *value)
@@ -402,6 +465,64 @@ opt_error(struct conf_errors *e, const char *path, const char *title, const char
 		conf_error(e, "%s: %s", path, msg);
 }
 
+/* A section of slserve.conf that config_load_files reads numbers from. */
+struct conf_reader {
+	struct conf_errors *e;
+	const char *path;
+	cfg_t *sec;
+	const char *section;	/* its name in the options table; NULL: top level */
+	const char *title;	/* its title; "" at the top level */
+	char prefix[96];	/* what its errors start with: "failover \"A\": " */
+};
+
+/*
+ * Whether the value v of option name of r's section is within the options
+ * table's range; if not, an error at the option's line: "NAME must be MIN
+ * to MAX UNIT", "must be at least MIN" or "must not be negative".
+ */
+static int
+conf_in_range(const struct conf_reader *r, const char *name, double v)
+{
+	const struct option_def *o = option_find(r->section, name);
+	char range[96];
+
+	if (o == NULL) {
+		conf_error(r->e, "%s: %s: not in the options table", r->path, name);
+		return 0;
+	}
+	if ((o->flags & OPTION_OWN_RANGE) || option_in_range(o, v))
+		return 1;
+	if (isfinite(o->max)) {
+		option_range(o, 1, range, sizeof(range));
+		opt_error(r->e, r->path, r->title, name, "%s%s must be %s", r->prefix, name,
+		    range);
+	} else if (o->min != 0) {
+		option_format(o, o->min, range, sizeof(range));
+		opt_error(r->e, r->path, r->title, name, "%s%s must be at least %s", r->prefix,
+		    name, range);
+	} else {
+		opt_error(r->e, r->path, r->title, name, "%s%s must not be negative", r->prefix,
+		    name);
+	}
+	return 0;
+}
+
+/* The integer option name of r's section into *v; whether it is in range. */
+static int
+conf_int(const struct conf_reader *r, const char *name, long *v)
+{
+	*v = cfg_getint(r->sec, name);
+	return conf_in_range(r, name, (double)*v);
+}
+
+/* The number option name of r's section into *v; whether it is in range. */
+static int
+conf_float(const struct conf_reader *r, const char *name, double *v)
+{
+	*v = cfg_getfloat(r->sec, name);
+	return conf_in_range(r, name, *v);
+}
+
 static int config_check_files(const struct server_config *c, struct conf_errors *e);
 
 /* config_load, and with check_files what a start needs of the files. */
@@ -410,8 +531,12 @@ config_load_files(const char *path, struct server_config *c, int check_files, ch
     size_t errlen)
 {
 	struct conf_errors e;
-	cfg_t *cfg;
+	struct conf_reader top;
+	cfg_opt_t *opts = conf_opts(NULL);
+	const char **tracked = conf_tracked();
+	cfg_t *cfg = NULL;
 	const char *s;
+	double seconds;
 	int rc = -1;
 
 	memset(c, 0, sizeof(*c));
@@ -425,23 +550,16 @@ config_load_files(const char *path, struct server_config *c, int check_files, ch
 		c->dir = dir;
 	else
 		free(dir);
-	if ((cfg = cfg_init(server_opts, CFGF_NONE)) == NULL) {
+	if (opts == NULL || tracked == NULL || (cfg = cfg_init(opts, CFGF_NONE)) == NULL) {
 		conf_error(&e, "%s: out of memory", path);
 		goto out;
 	}
-	static const char *const tracked[] = { "name", "listen", "url", "state_dir",
-	    "licenses", "options", "admin_token_file", "peer_token_file", "trusted_keys", "hostname",
-	    "max_body", "max_connections", "max_connections_per_ip", "connection_timeout",
-	    "request_timeout", "max_leases_per_client", "max_leases_per_ip", "max_leases", "queue_max_wait",
-	    "fsync", "synchronous_backup", "compact_after", "min_sync_interval", "handback_wait", "confirm_timeout", "failover|url",
-	    "failover|poll_interval", "failover|fail_after", "failover|witness",
-	    "tls|cert", "tls|key", "ca", "user", "allow_root", "public_status",
-	    "public_leases", NULL };
 	conf_track_lines(cfg, tracked);
 	/* After a syntax error, the values of the other lines are checked
 	 * too: every problem in one run. */
-	if (conf_parse_opts(&cfg, server_opts, tracked, path, &e) < 0)
+	if (conf_parse_opts(&cfg, opts, tracked, path, &e) < 0)
 		goto out;
+	top = (struct conf_reader){ &e, path, cfg, NULL, "", "" };
 
 	s = cfg_getstr(cfg, "name");
 	if (s == NULL) {
@@ -485,12 +603,8 @@ config_load_files(const char *path, struct server_config *c, int check_files, ch
 		c->trusted_keys[i] = conf_path(c, cfg_getnstr(cfg, "trusted_keys", (unsigned)i));
 
 	util_strlcpy(c->hostname, cfg_getstr(cfg, "hostname"), sizeof(c->hostname));
-	c->max_body = cfg_getint(cfg, "max_body");
-	if (c->max_body < 1024 || c->max_body > 16L << 20)
-		opt_error(&e, path, "", "max_body", "max_body must be 1024 to 16777216 bytes");
-	c->max_connections = cfg_getint(cfg, "max_connections");
-	if (c->max_connections < 4 || c->max_connections > 1000000)
-		opt_error(&e, path, "", "max_connections", "max_connections must be 4 to 1000000");
+	conf_int(&top, "max_body", &c->max_body);
+	conf_int(&top, "max_connections", &c->max_connections);
 	/* Unset: 64, or max_connections if that is less (slserve.conf(5)). */
 	if (cfg_size(cfg, "max_connections_per_ip") == 0)
 		c->max_connections_per_ip = c->max_connections < 64 ? c->max_connections : 64;
@@ -499,44 +613,21 @@ config_load_files(const char *path, struct server_config *c, int check_files, ch
 	if (c->max_connections_per_ip < 0 || c->max_connections_per_ip > c->max_connections)
 		opt_error(&e, path, "", "max_connections_per_ip", "max_connections_per_ip must be "
 		    "0 (no limit) to max_connections");
-	c->connection_timeout = cfg_getint(cfg, "connection_timeout");
-	if (c->connection_timeout < 1 || c->connection_timeout > 86400)
-		opt_error(&e, path, "", "connection_timeout", "connection_timeout must be 1 to 86400 seconds");
-	c->request_timeout = cfg_getint(cfg, "request_timeout");
-	if (c->request_timeout < 1 || c->request_timeout > 86400)
-		opt_error(&e, path, "", "request_timeout", "request_timeout must be 1 to 86400 seconds");
-	c->max_leases_per_client = cfg_getint(cfg, "max_leases_per_client");
-	if (c->max_leases_per_client < 0)
-		opt_error(&e, path, "", "max_leases_per_client", "max_leases_per_client must not be negative");
-	c->max_leases_per_ip = cfg_getint(cfg, "max_leases_per_ip");
-	if (c->max_leases_per_ip < 0)
-		opt_error(&e, path, "", "max_leases_per_ip", "max_leases_per_ip must not be negative");
-	c->max_leases = cfg_getint(cfg, "max_leases");
-	if (c->max_leases < 0)
-		opt_error(&e, path, "", "max_leases", "max_leases must not be negative");
-	c->queue_max_wait = cfg_getint(cfg, "queue_max_wait");
-	if (c->queue_max_wait < 0 || c->queue_max_wait > 3600)
-		opt_error(&e, path, "", "queue_max_wait", "queue_max_wait must be 0 to 3600 "
-		    "seconds");
+	conf_int(&top, "connection_timeout", &c->connection_timeout);
+	conf_int(&top, "request_timeout", &c->request_timeout);
+	conf_int(&top, "max_leases_per_client", &c->max_leases_per_client);
+	conf_int(&top, "max_leases_per_ip", &c->max_leases_per_ip);
+	conf_int(&top, "max_leases", &c->max_leases);
+	conf_int(&top, "queue_max_wait", &c->queue_max_wait);
 	c->fsync = cfg_getbool(cfg, "fsync") == cfg_true;
 	c->synchronous_backup = cfg_getbool(cfg, "synchronous_backup") == cfg_true;
-	c->compact_after = cfg_getint(cfg, "compact_after");
-	if (c->compact_after < 10)
-		opt_error(&e, path, "", "compact_after", "compact_after must be at least 10");
-	double msi = cfg_getfloat(cfg, "min_sync_interval");
-	if (!(msi >= 0 && msi <= 0.01))
-		opt_error(&e, path, "", "min_sync_interval",
-		    "min_sync_interval must be 0 to 0.01 seconds");
-	else
-		c->min_sync_us = (long)(msi * 1e6 + 0.5);
-	double hw = cfg_getfloat(cfg, "handback_wait");
-	if (hw < 0 || hw > 600)
-		opt_error(&e, path, "", "handback_wait", "handback_wait must be 0 to 600 seconds");
-	c->handback_wait_ms = (long)(hw * 1000);
-	double ct = cfg_getfloat(cfg, "confirm_timeout");
-	if (!(ct >= 1 && ct <= 86400))
-		opt_error(&e, path, "", "confirm_timeout", "confirm_timeout must be 1 to 86400 seconds");
-	c->confirm_timeout_ms = (long)(ct * 1000);
+	conf_int(&top, "compact_after", &c->compact_after);
+	if (conf_float(&top, "min_sync_interval", &seconds))
+		c->min_sync_us = (long)(seconds * 1e6 + 0.5);
+	if (conf_float(&top, "handback_wait", &seconds))
+		c->handback_wait_ms = (long)(seconds * 1000);
+	if (conf_float(&top, "confirm_timeout", &seconds))
+		c->confirm_timeout_ms = (long)(seconds * 1000);
 
 	cfg_t *tls = cfg_getsec(cfg, "tls");
 	if (tls != NULL && (cfg_getstr(tls, "cert") != NULL || cfg_getstr(tls, "key") != NULL)) {
@@ -594,15 +685,12 @@ config_load_files(const char *path, struct server_config *c, int check_files, ch
 			    "http://HOST:PORT or https://HOST:PORT", t);
 		else
 			util_strlcpy(fc->url, s, sizeof(fc->url));
-		fc->poll_interval = cfg_getfloat(f, "poll_interval");
-		if (!(fc->poll_interval >= 0.05 && fc->poll_interval <= 3600))
-			opt_error(&e, path, t, "poll_interval", "failover \"%.64s\": "
-			    "poll_interval must be 0.05 to 3600 seconds", t);
-		long fa = cfg_getint(f, "fail_after");
-		if (fa < 1 || fa > 100)
-			opt_error(&e, path, t, "fail_after", "failover \"%.64s\": fail_after "
-			    "must be 1 to 100", t);
-		fc->fail_after = (int)fa;
+		struct conf_reader fr = { &e, path, f, "failover", t, "" };
+		snprintf(fr.prefix, sizeof(fr.prefix), "failover \"%.64s\": ", t);
+		conf_float(&fr, "poll_interval", &fc->poll_interval);
+		long fail_after;
+		conf_int(&fr, "fail_after", &fail_after);
+		fc->fail_after = (int)fail_after;
 		s = cfg_getstr(f, "witness");
 		if (s[0] != '\0' && !valid_url(s))
 			opt_error(&e, path, t, "witness", "failover \"%.64s\": witness must be "
@@ -617,6 +705,8 @@ out:
 	conf_lines_reset();
 	if (cfg != NULL)
 		cfg_free(cfg);
+	conf_opts_free(opts);
+	free(tracked);
 	if (rc != 0) {
 		config_free(c);
 		memset(c, 0, sizeof(*c));

@@ -54,6 +54,9 @@ struct failover_conf {
 	int line;
 };
 
+/* What config_load makes of slserve.conf. An option's name, type, range and
+ * default are in the options table (options.c); its field here is filled by
+ * config_load_files. */
 struct server_config {
 	char *file;			/* the config file */
 	char *dir;			/* its directory: relative paths start here */

@@ -1,7 +1,14 @@
+/*
+ * STATE_DIR/failover.ini, the failover settings changed at run time: its
+ * parser, its writer and the locked edit slserve and slctl share. Its keys
+ * are the options of slserve.conf's failover sections marked OPTION_INI in
+ * the options table (options.c), which gives their types, ranges and
+ * defaults and where struct failcfg_entry keeps them.
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,20 +21,36 @@
 
 #define FAILCFG_LINE_MAX 4096
 
-static void
-failcfg_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-failcfg_err(char *err, size_t errlen, const char *fmt, ...)
+const struct option_def *
+failcfg_option(const char *key)
 {
-	va_list ap;
+	const struct option_def *o = option_find("failover", key);
 
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
+	return o != NULL && (o->flags & OPTION_INI) ? o : NULL;
+}
+
+static void *
+failcfg_field(struct failcfg_entry *e, const struct option_def *o)
+{
+	return (char *)e + o->entry_offset;
+}
+
+/* The value of a number key of e. */
+static double
+failcfg_number(const struct failcfg_entry *e, const struct option_def *o)
+{
+	const void *field = (const char *)e + o->entry_offset;
+
+	return o->type == OPTION_INT ? *(const int *)field : *(const double *)field;
+}
+
+static void
+failcfg_set_number(struct failcfg_entry *e, const struct option_def *o, double v)
+{
+	if (o->type == OPTION_INT)
+		*(int *)failcfg_field(e, o) = (int)v;
+	else
+		*(double *)failcfg_field(e, o) = v;
 }
 
 void
@@ -57,8 +80,9 @@ failcfg_entry_init(struct failcfg_entry *e, const char *name, const char *url)
 	memset(e, 0, sizeof(*e));
 	util_strlcpy(e->name, name ? name : "", sizeof(e->name));
 	util_strlcpy(e->url, url ? url : "", sizeof(e->url));
-	e->poll_interval = FAILCFG_POLL_DEFAULT;
-	e->fail_after = FAILCFG_FAIL_DEFAULT;
+	for (size_t i = 0; i < noption_defs; i++)
+		if ((option_defs[i].flags & OPTION_INI) && option_defs[i].type != OPTION_STRING)
+			failcfg_set_number(e, &option_defs[i], option_defs[i].number);
 }
 
 int
@@ -71,25 +95,26 @@ int
 failcfg_validate(const struct failcfg_entry *e, char *err, size_t errlen)
 {
 	if (!util_valid_id(e->name)) {
-		failcfg_err(err, errlen, "invalid name \"%s\": use 1 to %d of "
+		util_seterr(err, errlen, "invalid name \"%s\": use 1 to %d of "
 		    "A-Z a-z 0-9 . _ -", e->name, SL_ID_MAX);
 		return -1;
 	}
 	if (!failcfg_valid_url(e->url)) {
-		failcfg_err(err, errlen, "%s: invalid url \"%s\": must start "
+		util_seterr(err, errlen, "%s: invalid url \"%s\": must start "
 		    "with http:// or https:// and name a host", e->name, e->url);
 		return -1;
 	}
-	if (!isfinite(e->poll_interval) || e->poll_interval < FAILCFG_POLL_MIN ||
-	    e->poll_interval > FAILCFG_POLL_MAX) {
-		failcfg_err(err, errlen, "%s: poll_interval %g out of range "
-		    "(%g to %g seconds)", e->name, e->poll_interval, FAILCFG_POLL_MIN,
-		    FAILCFG_POLL_MAX);
-		return -1;
-	}
-	if (e->fail_after < 1 || e->fail_after > FAILCFG_FAIL_MAX) {
-		failcfg_err(err, errlen, "%s: fail_after %d out of range (1 to %d)",
-		    e->name, e->fail_after, FAILCFG_FAIL_MAX);
+	for (size_t i = 0; i < noption_defs; i++) {
+		const struct option_def *o = &option_defs[i];
+		char value[64], range[96];
+
+		if (!(o->flags & OPTION_INI) || o->type == OPTION_STRING ||
+		    option_in_range(o, failcfg_number(e, o)))
+			continue;
+		option_format(o, failcfg_number(e, o), value, sizeof(value));
+		option_range(o, 1, range, sizeof(range));
+		util_seterr(err, errlen, "%s: %s %s out of range (%s)", e->name, o->name,
+		    value, range);
 		return -1;
 	}
 	return 0;
@@ -108,36 +133,66 @@ failcfg_trim(char *s)
 	return s;
 }
 
+/* Set key o of cur from its text s, a number within o's range, or say
+ * why not (as "LINE: ..." after fname). */
 static int
-failcfg_parse_double(const char *s, double *out)
+failcfg_parse_number(struct failcfg_entry *cur, const struct option_def *o, const char *s,
+    const char *fname, int lineno, char *err, size_t errlen)
 {
-	char *end;
-	double d;
+	char *end = NULL, range[96];
+	double v = NAN;
 
-	if (*s == '\0')
-		return -1;
 	errno = 0;
-	d = strtod(s, &end);
-	if (errno != 0 || *end != '\0' || !isfinite(d))
+	if (*s != '\0')
+		v = o->type == OPTION_INT ? (double)strtol(s, &end, 10) : strtod(s, &end);
+	if (*s != '\0' && errno == 0 && *end == '\0' && option_in_range(o, v)) {
+		failcfg_set_number(cur, o, v);
+		return 0;
+	}
+	option_range(o, 0, range, sizeof(range));
+	if (o->type == OPTION_INT)
+		util_seterr(err, errlen, "%s:%d: %s \"%.64s\": expected an integer from %s",
+		    fname, lineno, o->name, s, range);
+	else
+		util_seterr(err, errlen, "%s:%d: %s \"%.64s\": expected %s, %s", fname, lineno,
+		    o->name, s, o->unit ? o->unit : "a number", range);
+	return -1;
+}
+
+/* Set key o of cur from its text val, or say why not. */
+static int
+failcfg_parse_value(struct failcfg_entry *cur, const struct option_def *o, const char *val,
+    const char *fname, int lineno, char *err, size_t errlen)
+{
+	if (o->type != OPTION_STRING)
+		return failcfg_parse_number(cur, o, val, fname, lineno, err, errlen);
+	/* The one string key, url, is a URL. */
+	if (!failcfg_valid_url(val)) {
+		util_seterr(err, errlen, "%s:%d: invalid %s \"%.200s\": must start with "
+		    "http:// or https:// and name a host", fname, lineno, o->name, val);
 		return -1;
-	*out = d;
+	}
+	util_strlcpy(failcfg_field(cur, o), val, o->entry_size);
 	return 0;
 }
 
-static int
-failcfg_parse_int(const char *s, int *out)
+/* "url, poll_interval or fail_after": the keys of a section. */
+static void
+failcfg_keys(char *buf, size_t len)
 {
-	char *end;
-	long v;
+	size_t n = 0, at = 0;
 
-	if (*s == '\0')
-		return -1;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < -1000000 || v > 1000000)
-		return -1;
-	*out = (int)v;
-	return 0;
+	for (size_t i = 0; i < noption_defs; i++)
+		if (option_defs[i].flags & OPTION_INI)
+			n++;
+	buf[0] = '\0';
+	for (size_t i = 0, k = 0; i < noption_defs && at < len; i++) {
+		if (!(option_defs[i].flags & OPTION_INI))
+			continue;
+		k++;
+		at += (size_t)snprintf(buf + at, len - at, "%s%s", k == 1 ? "" : k == n ?
+		    " or " : ", ", option_defs[i].name);
+	}
 }
 
 static int
@@ -153,24 +208,37 @@ failcfg_append(struct failcfg *cfg, const struct failcfg_entry *e)
 	return 0;
 }
 
-/* Check the section that just ended (cur) and add it to cfg. */
+/* Bit of option o in a set of the keys a section has set: the options
+ * table has fewer than 64 rows (test/unit/options.c checks). */
+static uint64_t
+failcfg_key_bit(const struct option_def *o)
+{
+	return (uint64_t)1 << (o - option_defs);
+}
+
+/* Check the section that just ended (cur, whose keys seen were set) and
+ * add it to cfg. */
 static int
 failcfg_close_section(struct failcfg *cfg, struct failcfg_entry *cur,
-    int have_url, const char *fname, char *err, size_t errlen)
+    uint64_t seen, const char *fname, char *err, size_t errlen)
 {
 	char why[512];
 
-	if (!have_url) {
-		failcfg_err(err, errlen, "%s:%d: [%s]: missing url", fname,
-		    cur->line, cur->name);
-		return -1;
+	for (size_t i = 0; i < noption_defs; i++) {
+		const struct option_def *o = &option_defs[i];
+		if ((o->flags & OPTION_INI) && (o->flags & OPTION_NODEFAULT) &&
+		    !(seen & failcfg_key_bit(o))) {
+			util_seterr(err, errlen, "%s:%d: [%s]: missing %s", fname,
+			    cur->line, cur->name, o->name);
+			return -1;
+		}
 	}
 	if (failcfg_validate(cur, why, sizeof(why)) == -1) {
-		failcfg_err(err, errlen, "%s:%d: %s", fname, cur->line, why);
+		util_seterr(err, errlen, "%s:%d: %s", fname, cur->line, why);
 		return -1;
 	}
 	if (failcfg_append(cfg, cur) == -1) {
-		failcfg_err(err, errlen, "%s: out of memory", fname);
+		util_seterr(err, errlen, "%s: out of memory", fname);
 		return -1;
 	}
 	return 0;
@@ -184,8 +252,8 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 	struct failcfg_entry cur;
 	char line[FAILCFG_LINE_MAX];
 	size_t pos = 0;
-	int lineno = 0, in_section = 0, have_url = 0;
-	int seen_poll = 0, seen_fail = 0;
+	int lineno = 0, in_section = 0;
+	uint64_t seen = 0;
 
 	out->v = NULL;
 	out->n = 0;
@@ -196,18 +264,19 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 		for (p = text; p < nul; p++)
 			if (*p == '\n')
 				l++;
-		failcfg_err(err, errlen, "%s:%d: NUL byte in file", fname, l);
+		util_seterr(err, errlen, "%s:%d: NUL byte in file", fname, l);
 		return -1;
 	}
 	memset(&cur, 0, sizeof(cur));
 	while (pos < len) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		const struct option_def *o;
 		char *s, *eq, *key, *val;
 
 		lineno++;
 		if (n >= sizeof(line)) {
-			failcfg_err(err, errlen, "%s:%d: line too long", fname, lineno);
+			util_seterr(err, errlen, "%s:%d: line too long", fname, lineno);
 			goto fail;
 		}
 		memcpy(line, text + pos, n);
@@ -219,34 +288,34 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 		if (*s == '[') {
 			char *close = strchr(s, ']');
 			if (close == NULL || *failcfg_trim(close + 1) != '\0') {
-				failcfg_err(err, errlen, "%s:%d: malformed section "
+				util_seterr(err, errlen, "%s:%d: malformed section "
 				    "header (expected [NAME])", fname, lineno);
 				goto fail;
 			}
 			if (in_section && failcfg_close_section(&cfg, &cur,
-			    have_url, fname, err, errlen) == -1)
+			    seen, fname, err, errlen) == -1)
 				goto fail;
 			*close = '\0';
 			key = failcfg_trim(s + 1);
 			if (!util_valid_id(key)) {
-				failcfg_err(err, errlen, "%s:%d: invalid section "
+				util_seterr(err, errlen, "%s:%d: invalid section "
 				    "name \"%.64s\": use 1 to %d of A-Z a-z 0-9 . _ -",
 				    fname, lineno, key, SL_ID_MAX);
 				goto fail;
 			}
 			if (failcfg_find(&cfg, key) != NULL) {
-				failcfg_err(err, errlen, "%s:%d: duplicate section "
+				util_seterr(err, errlen, "%s:%d: duplicate section "
 				    "[%s]", fname, lineno, key);
 				goto fail;
 			}
 			failcfg_entry_init(&cur, key, "");
 			cur.line = lineno;
 			in_section = 1;
-			have_url = seen_poll = seen_fail = 0;
+			seen = 0;
 			continue;
 		}
 		if ((eq = strchr(s, '=')) == NULL) {
-			failcfg_err(err, errlen, "%s:%d: expected KEY = VALUE or "
+			util_seterr(err, errlen, "%s:%d: expected KEY = VALUE or "
 			    "[NAME]", fname, lineno);
 			goto fail;
 		}
@@ -254,57 +323,27 @@ failcfg_parse(const char *text, size_t len, const char *fname,
 		key = failcfg_trim(s);
 		val = failcfg_trim(eq + 1);
 		if (!in_section) {
-			failcfg_err(err, errlen, "%s:%d: \"%.64s\" outside a "
+			util_seterr(err, errlen, "%s:%d: \"%.64s\" outside a "
 			    "[NAME] section", fname, lineno, key);
 			goto fail;
 		}
-		if (strcmp(key, "url") == 0) {
-			if (have_url)
-				goto duplicate;
-			if (!failcfg_valid_url(val)) {
-				failcfg_err(err, errlen, "%s:%d: invalid url "
-				    "\"%.200s\": must start with http:// or https:// "
-				    "and name a host", fname, lineno, val);
-				goto fail;
-			}
-			util_strlcpy(cur.url, val, sizeof(cur.url));
-			have_url = 1;
-		} else if (strcmp(key, "poll_interval") == 0) {
-			if (seen_poll)
-				goto duplicate;
-			if (failcfg_parse_double(val, &cur.poll_interval) == -1 ||
-			    cur.poll_interval < FAILCFG_POLL_MIN ||
-			    cur.poll_interval > FAILCFG_POLL_MAX) {
-				failcfg_err(err, errlen, "%s:%d: poll_interval "
-				    "\"%.64s\": expected seconds, %g to %g", fname,
-				    lineno, val, FAILCFG_POLL_MIN, FAILCFG_POLL_MAX);
-				goto fail;
-			}
-			seen_poll = 1;
-		} else if (strcmp(key, "fail_after") == 0) {
-			if (seen_fail)
-				goto duplicate;
-			if (failcfg_parse_int(val, &cur.fail_after) == -1 ||
-			    cur.fail_after < 1 || cur.fail_after > FAILCFG_FAIL_MAX) {
-				failcfg_err(err, errlen, "%s:%d: fail_after "
-				    "\"%.64s\": expected an integer from 1 to %d",
-				    fname, lineno, val, FAILCFG_FAIL_MAX);
-				goto fail;
-			}
-			seen_fail = 1;
-		} else {
-			failcfg_err(err, errlen, "%s:%d: unknown key \"%.64s\" "
-			    "(expected url, poll_interval or fail_after)",
-			    fname, lineno, key);
+		if ((o = failcfg_option(key)) == NULL) {
+			char keys[256];
+			failcfg_keys(keys, sizeof(keys));
+			util_seterr(err, errlen, "%s:%d: unknown key \"%.64s\" "
+			    "(expected %s)", fname, lineno, key, keys);
 			goto fail;
 		}
-		continue;
-duplicate:
-		failcfg_err(err, errlen, "%s:%d: duplicate key \"%s\" in [%s]",
-		    fname, lineno, key, cur.name);
-		goto fail;
+		if (seen & failcfg_key_bit(o)) {
+			util_seterr(err, errlen, "%s:%d: duplicate key \"%s\" in [%s]",
+			    fname, lineno, key, cur.name);
+			goto fail;
+		}
+		if (failcfg_parse_value(&cur, o, val, fname, lineno, err, errlen) == -1)
+			goto fail;
+		seen |= failcfg_key_bit(o);
 	}
-	if (in_section && failcfg_close_section(&cfg, &cur, have_url, fname,
+	if (in_section && failcfg_close_section(&cfg, &cur, seen, fname,
 	    err, errlen) == -1)
 		goto fail;
 	*out = cfg;
@@ -324,14 +363,14 @@ failcfg_load(const char *state_dir, struct failcfg *out, char *err, size_t errle
 	out->v = NULL;
 	out->n = 0;
 	if ((path = util_path_join(state_dir, FAILCFG_FILE)) == NULL) {
-		failcfg_err(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	if ((text = util_read_file_max(path, UTIL_CONF_MAX, &len)) == NULL) {
 		if (errno == ENOENT)
 			rc = 0;
 		else
-			failcfg_err(err, errlen, "%s: %s", path, util_read_strerror(errno));
+			util_seterr(err, errlen, "%s: %s", path, util_read_strerror(errno));
 		goto out;
 	}
 	rc = failcfg_parse(text, len, path, out, err, errlen);
@@ -368,11 +407,25 @@ failcfg_format(const struct failcfg *cfg)
 	    "\"slctl failover\".\n");
 	for (i = 0; i < cfg->n; i++) {
 		const struct failcfg_entry *e = &cfg->v[i];
-		char poll[64];
 
-		failcfg_format_double(poll, sizeof(poll), e->poll_interval);
-		fprintf(f, "\n[%s]\nurl = %s\npoll_interval = %s\n"
-		    "fail_after = %d\n", e->name, e->url, poll, e->fail_after);
+		fprintf(f, "\n[%s]\n", e->name);
+		for (size_t k = 0; k < noption_defs; k++) {
+			const struct option_def *o = &option_defs[k];
+			char value[64];
+
+			if (!(o->flags & OPTION_INI))
+				continue;
+			if (o->type == OPTION_STRING)
+				fprintf(f, "%s = %s\n", o->name,
+				    (const char *)e + o->entry_offset);
+			else if (o->type == OPTION_INT)
+				fprintf(f, "%s = %d\n", o->name, (int)failcfg_number(e, o));
+			else {
+				failcfg_format_double(value, sizeof(value),
+				    failcfg_number(e, o));
+				fprintf(f, "%s = %s\n", o->name, value);
+			}
+		}
 	}
 	if (ferror(f)) {
 		fclose(f);
@@ -407,7 +460,7 @@ static int
 failcfg_own_tmp(int fd, const char *tmp, void *arg, char *err, size_t errlen)
 {
 	if (failcfg_own_like(fd, arg) == -1) {
-		failcfg_err(err, errlen, "%s: chmod: %s", tmp, strerror(errno));
+		util_seterr(err, errlen, "%s: chmod: %s", tmp, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -430,17 +483,17 @@ failcfg_edit(const char *state_dir, const struct failcfg_entry *e,
 	if (e != NULL && failcfg_validate(e, err, errlen) == -1)
 		return -1;
 	if (e == NULL && !util_valid_id(name)) {
-		failcfg_err(err, errlen, "invalid name \"%s\"", name);
+		util_seterr(err, errlen, "invalid name \"%s\"", name);
 		return -1;
 	}
 	if ((lockpath = util_path_join(state_dir, FAILCFG_LOCK)) == NULL) {
-		failcfg_err(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	if ((lockfd = state_lock_wait(lockpath, err, errlen)) == -1)
 		goto out;
 	if (failcfg_own_like(lockfd, state_dir) == -1) {
-		failcfg_err(err, errlen, "%s: %s", lockpath, strerror(errno));
+		util_seterr(err, errlen, "%s: %s", lockpath, strerror(errno));
 		goto out;
 	}
 	if (failcfg_load(state_dir, &cfg, err, errlen) == -1)
@@ -454,7 +507,7 @@ failcfg_edit(const char *state_dir, const struct failcfg_entry *e,
 		if (i < cfg.n)
 			cfg.v[i] = ne;
 		else if (failcfg_append(&cfg, &ne) == -1) {
-			failcfg_err(err, errlen, "out of memory");
+			util_seterr(err, errlen, "out of memory");
 			goto out;
 		}
 	} else {
@@ -469,11 +522,11 @@ failcfg_edit(const char *state_dir, const struct failcfg_entry *e,
 		cfg.n--;
 	}
 	if ((text = failcfg_format(&cfg)) == NULL) {
-		failcfg_err(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		goto out;
 	}
 	if ((path = util_path_join(state_dir, FAILCFG_FILE)) == NULL) {
-		failcfg_err(err, errlen, "out of memory");
+		util_seterr(err, errlen, "out of memory");
 		goto out;
 	}
 	if (state_write_atomic_check(path, text, strlen(text), 0600, failcfg_own_tmp,

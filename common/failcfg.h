@@ -4,16 +4,22 @@
 
 #include <stddef.h>
 
+#include "options.h"
 #include "util.h"
 
 #define FAILCFG_FILE		"failover.ini"
 #define FAILCFG_LOCK		"failover.ini.lock"
 #define FAILCFG_URL_MAX		512
-#define FAILCFG_POLL_DEFAULT	1.0
-#define FAILCFG_POLL_MIN	0.05
-#define FAILCFG_POLL_MAX	3600.0
-#define FAILCFG_FAIL_DEFAULT	3
-#define FAILCFG_FAIL_MAX	100
+
+/* The option of the options table that is failover.ini key key, or NULL. */
+const struct option_def *failcfg_option(const char *key);
+
+/* Defaults and bounds for the callers that check settings before an edit
+ * (slctl failover set), from the options table. */
+#define FAILCFG_POLL_DEFAULT	(failcfg_option("poll_interval")->number)
+#define FAILCFG_POLL_MAX	(failcfg_option("poll_interval")->max)
+#define FAILCFG_FAIL_DEFAULT	((int)failcfg_option("fail_after")->number)
+#define FAILCFG_FAIL_MAX	((int)failcfg_option("fail_after")->max)
 
 /*
  * The file is a flat INI file, one section per Primary this server backs up:
@@ -24,9 +30,10 @@
  *	fail_after = 3
  *
  * Blank lines and lines starting with '#' or ';' are ignored. Section names
- * are 1..64 of [A-Za-z0-9._-]; url is required (http:// or https://);
- * poll_interval is seconds (fractions allowed, > 0, <= 3600, default 1);
- * fail_after is 1..100 (default 3).
+ * are 1..64 of [A-Za-z0-9._-]; the keys, their ranges and defaults are
+ * the options of the options table marked OPTION_INI: url is required
+ * (http:// or https://); poll_interval is seconds (fractions allowed, 0.05
+ * to 3600, default 1); fail_after is 1..100 (default 3).
  */
 struct failcfg_entry {
 	char name[SL_ID_MAX + 1];

@@ -96,6 +96,11 @@ int util_check_file(const char *path, size_t max);
  * or util_check_file failure "not a regular file" or "larger than MAX bytes". */
 const char *util_read_strerror(int errnum);
 
+/* Format a message into err (errlen bytes) for the caller to show; nothing
+ * when err is NULL or errlen 0. */
+void util_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Parse "host:port" or "[v6]:port" into host (size hostlen) and port.
  * Returns 0, or -1 if malformed. */
 int util_parse_hostport(const char *s, char *host, size_t hostlen, int *port);

@@ -166,6 +166,15 @@ EOF
 	assert_output --partial "min_sync_interval"
 }
 
+@test "the options table and slserve.conf(5) agree; failover.ini keeps the table's bounds" {
+	# test/unit/options.c: every option of the table (common/options.c),
+	# from which slserve.conf and failover.ini are parsed, has an item in
+	# the page stating its range and default; failover.ini accepts the
+	# bounds and refuses a step beyond them.
+	run "$SL_BINDIR/../test/unit-options" "$BATS_TEST_DIRNAME/../man/slserve.conf.5"
+	[ "$status" -eq 0 ] || { echo "$output" >&2; return 1; }
+}
+
 @test "slserve -n: failover section with a bad url names file:line" {
 	good_conf 'failover "lic0" {' '  url = "ftp://elsewhere"' '}'
 	check_fails

@@ -55,6 +55,22 @@ ackwait_wait(struct server *srv, uint64_t seq, void (*resume)(void *), void *arg
 	return wait;
 }
 
+int
+ackwait_unwait(void (*resume)(void *), void *arg)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&ack_mu);
+	for (size_t i = 0; i < ack_nwaiters && !found; i++) {
+		if (ack_waiters[i].resume != resume || ack_waiters[i].arg != arg)
+			continue;
+		ack_waiters[i] = ack_waiters[--ack_nwaiters];
+		found = 1;
+	}
+	pthread_mutex_unlock(&ack_mu);
+	return found;
+}
+
 /* Set what the backups hold and answer the checkouts that waited for it
  * (all of them when no backup polls, or at shutdown). */
 void

@@ -380,8 +380,10 @@ failover_init(struct server *srv, char *err, size_t errlen)
 	fo->srv = srv;
 	mirror_init();
 	/* A change to our own pool is answered once our backups hold it. */
-	if (srv->cfg.synchronous_backup)
+	if (srv->cfg.synchronous_backup) {
 		srv->reply_wait = ackwait_wait;
+		srv->reply_unwait = ackwait_unwait;
+	}
 	pthread_mutex_init(&fo->apply_mu, NULL);
 	pthread_mutex_init(&fo->mu, NULL);
 	pthread_condattr_t ca;
@@ -540,17 +542,25 @@ failover_tick(struct server *srv)
 
 /* ---- Primary side: merging a backup's leases ---- */
 
-static void
+/* Take a backup's leases back: 0 once they are on our disk, and the pool
+ * ours again; -1 when some are not (no memory, storage unavailable): the
+ * backup must keep the pool and hand it back again later. */
+static int
 merge_payload(struct server *srv, json_t *payload, const char *from)
 {
-	int adopted, ended;
-	uint64_t seq = store_merge_handback(srv->store, payload, &adopted, &ended);
+	int adopted, ended, lost;
+	uint64_t seq = store_merge_handback(srv->store, payload, &adopted, &ended, &lost);
 
-	journal_sync_to(srv->journal, seq);
+	if (journal_sync_to(srv->journal, seq) != 0 || lost) {
+		log_warnx("handback from \"%s\" not taken: %s; it keeps the pool and hands it "
+		    "back again", from, lost ? "a lease could not be journaled (out of memory)" :
+		    "the journal cannot write");
+		return -1;
+	}
 	fence_handed_back(srv->fence, from);
 	size_t n = json_array_size(json_object_get(payload, "leases"));
 	if (n == 0 && adopted == 0 && ended == 0)
-		return;
+		return 0;
 	/* The same count as the backup's "handed pool back" line, then what
 	 * became of them here. */
 	log_info("handback from \"%s\": %zu lease%s handed back (%d new here, the others "
@@ -558,6 +568,7 @@ merge_payload(struct server *srv, json_t *payload, const char *from)
 	    adopted, ended);
 	usage_event("handback", json_pack("{s:s, s:s, s:s, s:i, s:i}", "pool", srv->cfg.name,
 	    "from", from, "by", srv->cfg.name, "adopted", adopted, "ended", ended));
+	return 0;
 }
 
 void
@@ -585,8 +596,8 @@ failover_reclaim(struct server *srv)
 		snprintf(body, sizeof(body), "{\"pool\":\"%s\"}", srv->cfg.name);
 		if (http_request(c, "POST", url, body, &resp) == 0 && resp.status == 200) {
 			json_t *payload = json_loads(resp.body, 0, NULL);
-			if (payload != NULL) {
-				merge_payload(srv, payload, b->name);
+			/* Not merged: no commit, the backup keeps the pool. */
+			if (payload != NULL && merge_payload(srv, payload, b->name) == 0) {
 				http_response_clear(&resp);
 				snprintf(body, sizeof(body), "{\"pool\":\"%s\",\"commit\":true}",
 				    srv->cfg.name);
@@ -697,7 +708,12 @@ api_peer_handback(struct req *r, const char *arg)
 		json_decref(o);
 		return;
 	}
-	merge_payload(r->srv, o, json_str(o, "from", "?"));
+	if (merge_payload(r->srv, o, json_str(o, "from", "?")) != 0) {
+		json_decref(o);
+		req_error(r, 503, "storage_unavailable", "server \"%s\" could not record the "
+		    "leases handed back; hand back again later", r->srv->cfg.name);
+		return;
+	}
 	json_decref(o);
 	r->reply.status = 200;
 	r->reply.body = json_pack("{s:b}", "accepted", 1);

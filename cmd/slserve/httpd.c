@@ -35,6 +35,7 @@ struct conn_watch {
 	int fd;
 	int64_t deadline_ms;		/* util_mono_ms(); 0: a request is being handled */
 	int64_t idle_since_ms;		/* when it last began to wait for a request */
+	struct req *held;		/* a new seat's answer waiting (watch_hold) */
 	struct conn_watch *prev, *next;
 };
 static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -59,6 +60,49 @@ watch_set(struct MHD_Connection *conn, int64_t deadline_ms)
 	if (deadline_ms != 0)
 		w->idle_since_ms = util_mono_ms();
 	pthread_mutex_unlock(&watch_lock);
+}
+
+/*
+ * A new seat's answer waits, its connection suspended, for the disk and
+ * the backups: libmicrohttpd watches such a socket no more. httpd_sweep
+ * does, so that a client that gives up frees its connection and its seat
+ * at once, not when the wait ends (r NULL: it waits no more).
+ */
+static void
+watch_hold(struct MHD_Connection *conn, struct req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_watch *w = ci != NULL ? ci->socket_context : NULL;
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&watch_lock);
+	w->held = r;
+	pthread_mutex_unlock(&watch_lock);
+}
+
+/* Has the peer closed (or reset) its end? Seen without reading: a
+ * pipelined request is data, not end of file. */
+static int
+peer_closed(int fd)
+{
+	char c;
+	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE));
+}
+
+static void req_durable(void *arg);
+static void req_resume(void *arg);
+
+/* Take back the wait of a held request whose client closed: 1 when this
+ * call now owns its resumption. watch_lock held. */
+static int
+held_unwait(struct req *r)
+{
+	return journal_unwait(r->srv->journal, req_durable, r) ||
+	    (r->srv->reply_unwait != NULL && r->srv->reply_unwait(req_resume, r));
 }
 
 static void
@@ -108,10 +152,20 @@ httpd_sweep(struct server *srv)
 {
 	int64_t now = util_mono_ms();
 	int n = 0, crowded = 0;
+	struct req *gone[64];
+	size_t ngone = 0;
 
 	(void)srv;
 	pthread_mutex_lock(&watch_lock);
 	for (struct conn_watch *w = watch_head; w != NULL; w = w->next) {
+		/* Its wait may be ending right now: then whoever ends it
+		 * resumes the request, and it is seen gone there. */
+		if (w->held != NULL && ngone < sizeof(gone) / sizeof(gone[0]) &&
+		    peer_closed(w->fd) && held_unwait(w->held)) {
+			w->held->gone = 1;
+			gone[ngone++] = w->held;
+			w->held = NULL;
+		}
 		if (w->deadline_ms == 0 || w->deadline_ms > now)
 			continue;
 		shutdown(w->fd, SHUT_RDWR);
@@ -133,6 +187,11 @@ httpd_sweep(struct server *srv)
 		}
 	}
 	pthread_mutex_unlock(&watch_lock);
+	/* Suspended requests are not freed by libmicrohttpd, so they are
+	 * still there; resumed without watch_lock, which its threads take
+	 * under locks of libmicrohttpd's own. */
+	for (size_t i = 0; i < ngone; i++)
+		MHD_resume_connection(gone[i]->conn);
 	if (n > 0)
 		log_debug("http: closed %d connection%s that sent no whole request in time "
 		    "(request_timeout)", n, n == 1 ? "" : "s");
@@ -184,21 +243,6 @@ const char *
 req_header(struct req *r, const char *key)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
-}
-
-void
-req_error(struct req *r, unsigned status, const char *code, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	json_decref(r->reply.body);
-	r->reply.status = status;
-	r->reply.body = json_pack("{s:s, s:s}", "error", code, "message", msg);
-	r->reply.wait_seq = 0;
 }
 
 FILE *
@@ -372,23 +416,22 @@ reply_not_written(struct req *r)
  * a pipelined request is data, not end of file. The seat is released and
  * the answer is 503, which reaches a client that only half-closed.
  */
-static void
+static int
 reply_client_gone(struct req *r)
 {
 	const union MHD_ConnectionInfo *ci;
-	char c;
 
-	if (r->reply.status != 201 || (ci = MHD_get_connection_info(r->conn,
-	    MHD_CONNECTION_INFO_CONNECTION_FD)) == NULL)
-		return;
-	ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n != 0 && !(n < 0 && (errno == ECONNRESET || errno == EPIPE)))
-		return;
+	if (r->reply.status != 201)
+		return 0;
+	if (!r->gone && ((ci = MHD_get_connection_info(r->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD)) == NULL || !peer_closed(ci->connect_fd)))
+		return 0;
 	const char *id = json_str(r->reply.body, "lease", "");
 	if (store_release_unanswered(r->srv->store, id) > 0)
 		log_info("checkout of lease %s released: its client closed the connection "
 		    "before the answer", id);
 	req_error(r, 503, "client_gone", "the connection was closed before the answer");
+	return 1;
 }
 
 static enum MHD_Result
@@ -534,8 +577,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	}
 	if (r->suspended) {
 		r->suspended = 0;
-		reply_not_written(r);
-		reply_client_gone(r);
+		watch_hold(conn, NULL);
+		/* A client gone is not answered, whatever its record's fate. */
+		if (!reply_client_gone(r))
+			reply_not_written(r);
 		if (r->on_resume != NULL) {
 			void (*fn)(struct req *) = r->on_resume;
 			r->on_resume = NULL;
@@ -583,6 +628,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	if (r->reply.wait_seq > 0) {
 		MHD_suspend_connection(conn);
 		r->suspended = 1;
+		if (r->reply.status == 201)
+			watch_hold(conn, r);
 		if (journal_wait(srv->journal, r->reply.wait_seq, req_durable, r) == 1)
 			return MHD_YES;
 		/* Already durable, or storage is unhealthy: the resumed call

@@ -652,6 +652,24 @@ out:
 	return rc;
 }
 
+int
+journal_unwait(struct journal *j, void (*resume)(void *), void *arg)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&j->mu);
+	for (size_t i = 0; i < j->nwaiters && !found; i++) {
+		if (j->waiters[i].resume != resume || j->waiters[i].arg != arg)
+			continue;
+		memmove(&j->waiters[i], &j->waiters[i + 1],
+		    (j->nwaiters - i - 1) * sizeof(j->waiters[0]));
+		j->nwaiters--;
+		found = 1;
+	}
+	pthread_mutex_unlock(&j->mu);
+	return found;
+}
+
 void
 journal_set_listener(struct journal *j, void (*fn)(void *), void *arg)
 {

@@ -47,6 +47,9 @@ int journal_wait(struct journal *j, uint64_t seq, void (*resume)(void *), void *
  * and on their way to disk (one listener; NULL removes it). */
 void journal_set_listener(struct journal *j, void (*fn)(void *), void *arg);
 /* Whether seq is on disk already. */
+/* Take back journal_wait(j, .., resume, arg): 1 when it still waited
+ * (resume will not be called), 0 when it has been let go already. */
+int journal_unwait(struct journal *j, void (*resume)(void *), void *arg);
 int journal_is_durable(struct journal *j, uint64_t seq);
 /* Block until seq is durable (for non-HTTP callers): 0; or -1 at once
  * while storage is unhealthy (seq is not on disk yet). */

@@ -124,7 +124,7 @@ peersync_reply(struct req *r, uint64_t since, int full, long wait_ms)
 	 * writes and syncs them while we do, and a checkout waits for both.
 	 * Should we crash before ours is on disk, it holds a grant no client
 	 * was told of, the holder's retry takes it there (lease_claim in
-	 * store.c), or it ends with its timeout, like any unanswered grant.
+	 * checkout.c), or it ends with its timeout, like any unanswered grant.
 	 *
 	 * While our journal cannot write, the answer is 503: a failed poll,
 	 * after fail_after of which the backup takes over. It still carries

@@ -202,10 +202,16 @@ adopt_collides(const struct lease *l, const struct pool *p, json_t *rec, const c
 	return 1;
 }
 
-/* Adopt one lease record into pool p with what is left of its timeout
- * (expiry_resumed); journaled. */
+/*
+ * Adopt one lease record into pool p with what is left of its timeout
+ * (expiry_resumed); journaled. A record the journal cannot take (out of
+ * memory) sets *lost. At a handback the lease is then not taken: the
+ * backup keeps the pool and hands it back again. At a takeover it stays
+ * counted: the mirror on disk holds it (a restart adopts it again), and
+ * dropping it would free its seat for a second holder.
+ */
 static uint64_t
-adopt_lease(struct store *s, struct pool *p, json_t *rec)
+adopt_lease(struct store *s, struct pool *p, json_t *rec, int *lost)
 {
 	struct lease *l = lease_find(s, json_str(rec, "id", ""));
 	const char *why = p->own ? "handback" : "takeover";
@@ -231,6 +237,17 @@ adopt_lease(struct store *s, struct pool *p, json_t *rec)
 	l->expires_ms = l->journaled_ms = expiry_resumed(l, l->expires_ms, now_ms());
 	lease_schedule(s, l);
 	l->seq = l->journaled_seq = journal_lease(s, "grant", l, why);
+	if (l->seq == 0) {
+		*lost = 1;
+		log_warnx("%s: lease %s of pool \"%s\" could not be journaled (out of memory)%s",
+		    why, l->id, p->name, p->own ? "; the handback is tried again" :
+		    "; held in memory, its record is in the mirror");
+		if (p->own) {
+			lease_unlink(s, l);
+			free(l);
+		}
+		return 0;
+	}
 	return l->seq;
 }
 
@@ -240,7 +257,7 @@ store_takeover(struct store *s, struct pool *p)
 	uint64_t seq = 0, q;
 	const char *id;
 	json_t *v;
-	int n = 0;
+	int n = 0, lost = 0;
 
 	pthread_mutex_lock(&s->lock);
 	/* The promise to the Primary and the decision are taken under one
@@ -250,7 +267,7 @@ store_takeover(struct store *s, struct pool *p)
 		return 0;
 	}
 	json_object_foreach(p->mirror, id, v) {
-		if ((q = adopt_lease(s, p, v)) > 0) {
+		if ((q = adopt_lease(s, p, v, &lost)) > 0) {
 			seq = q;
 			n++;
 		}
@@ -423,15 +440,6 @@ store_pool_has_leases(struct store *s, struct pool *p)
 	return found;
 }
 
-uint64_t
-store_licenses_gen(struct store *s)
-{
-	pthread_mutex_lock(&s->lock);
-	uint64_t gen = s->lic_gen;
-	pthread_mutex_unlock(&s->lock);
-	return gen;
-}
-
 json_t *
 store_own_licenses(struct store *s)
 {
@@ -458,14 +466,14 @@ payload_has_lease(json_t *payload, const char *id)
 }
 
 uint64_t
-store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended)
+store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended, int *lost)
 {
 	struct pool *own = s->pools[0];
 	uint64_t seq = 0, q;
 	json_t *v;
 	size_t i;
 
-	*adopted = *ended = 0;
+	*adopted = *ended = *lost = 0;
 	pthread_mutex_lock(&s->lock);
 	json_array_foreach(json_object_get(payload, "released"), i, v) {
 		struct lease *l = json_is_string(v) ? lease_find(s, json_string_value(v)) : NULL;
@@ -503,7 +511,7 @@ store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended)
 		if (json_is_true(json_object_get(v, "adopted")) &&
 		    (s->had_state || json_int(v, "since", 0) >= (long long)s->started))
 			continue;
-		if ((q = adopt_lease(s, own, v)) > 0) {
+		if ((q = adopt_lease(s, own, v, lost)) > 0) {
 			seq = q;
 			(*adopted)++;
 		}

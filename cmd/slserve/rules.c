@@ -2,7 +2,7 @@
  * The usage policy at checkout: the include, exclude, max and reserve rules
  * of the options file (policy.h) applied to a holder's request, on the
  * seats of a product or of one license of a pool. Every function here is
- * called by store.c with the store's lock held.
+ * called by checkout.c and store.c with the store's lock held.
  */
 #include <stdarg.h>
 #include <stddef.h>

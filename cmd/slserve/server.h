@@ -47,9 +47,12 @@ struct server {
 	 * no backup can have taken the pool over), NULL otherwise. httpd.c
 	 * knows no more of failover than these.
 	 * reply_wait: 1 when resume(arg) will be called later, 0 to go on.
+	 * reply_unwait: take a reply_wait back; 1 when it still waited (its
+	 * resume will not be called).
 	 * reply_check: may replace r's reply (release the seat, answer 503).
 	 */
 	int (*reply_wait)(struct server *srv, uint64_t seq, void (*resume)(void *), void *arg);
+	int (*reply_unwait)(void (*resume)(void *), void *arg);
 	void (*reply_check)(struct req *r);
 };
 
@@ -73,6 +76,7 @@ struct req {
 	size_t len;
 	int too_large;
 	int suspended;
+	int gone;			/* its client closed while it waited (httpd_sweep) */
 	int answered;
 	int close;			/* answer with Connection: close */
 	char addr[64];			/* the client's address: req_addr */
@@ -110,8 +114,8 @@ const char *req_header(struct req *r, const char *key);
 /* Decode the request body against fields; on failure answer 400 and NULL. */
 struct json_field;
 json_t *req_json(struct req *r, const struct json_field *fields, int allow_empty);
-void req_error(struct req *r, unsigned status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* Answer r with an error, replacing the answer it had (reply_error). */
+#define req_error(r, ...)	reply_error(&(r)->reply, __VA_ARGS__)
 
 /* Once r's record is on disk: 1 when a change to our own pool waits for
  * more (reply_wait above) and resume(r) will be called when it may be

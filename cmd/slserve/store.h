@@ -106,6 +106,12 @@ struct reply {
 				 * synchronous_backup applies */
 };
 
+/* Answer r with an error: status, and {"error":code,"message":...} as the
+ * body, which replaces the one r had (NULL or its own); nothing to wait
+ * for. No lock needed (record.c). */
+void reply_error(struct reply *r, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 struct checkout_req {
 	const char *product, *pool, *lease, *client, *user, *host;
 	long pid;
@@ -257,8 +263,11 @@ char *store_own_leases_text(struct store *s, uint64_t upto, size_t *len);
 json_t *store_own_licenses(struct store *s);
 /* Changes whenever store_own_licenses may have (within one start). */
 uint64_t store_licenses_gen(struct store *s);
-/* Take leases back from a backup. Returns the sequence to sync. */
-uint64_t store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended);
+/* Take leases back from a backup. Returns the sequence to sync; *lost: a
+ * lease could not be journaled (out of memory) and is not taken, so the
+ * backup must not end the pool (it hands back again later). */
+uint64_t store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended,
+    int *lost);
 
 /* End the lease id (of a pool this server serves) that its client was
  * told was not granted: fencing (fence.c), a record not written, an answer
@@ -286,7 +295,7 @@ struct store_image;
  * remain, 0 when the image is whole, -1 when out of memory (the image is
  * still freed with store_image_free). The leases are each as they were
  * when copied: replaying the journal's records after the sequence read
- * with store_image_take makes them what they are (see store.c). */
+ * with store_image_take makes them what they are (see snapshot.c). */
 struct store_image *store_image_new(void);
 struct store_image *store_image_reserve(struct store *s);
 int store_image_take(struct store *s, struct store_image *img);

@@ -1,0 +1,393 @@
+/*
+ * A backup's mirror of a Primary's pool on disk, mirrorlog.c
+ * (test/12-server-units.bats runs this), fed sync answers as the poller
+ * would be, without a network:
+ *
+ *  - a full copy and then incremental records, applied to the pool and
+ *    saved as a base and journal lines, come back after a restart (leases,
+ *    expiries, the Primary's epoch and sequence that a poll acknowledges),
+ *    and a takeover then serves exactly those seats; the seats ended while
+ *    serving come back as well, for the handback;
+ *  - a mirror journal left from an older base (a stop between writing the
+ *    base and starting its journal over) is refused: its records are not
+ *    applied again;
+ *  - records of another epoch than the one on disk are saved as a new base,
+ *    not appended to the old chain;
+ *  - a torn mirror journal keeps what held before the tear, and the
+ *    restart acknowledges nothing (sequence 0: a full copy follows).
+ *
+ * usage: mirror DIR (an empty directory).
+ * Prints what is wrong and exits 1, or exits 0.
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "journal.h"
+#include "json.h"
+#include "license.h"
+#include "log.h"
+#include "mirrorlog.h"
+#include "server.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+
+static int failed;
+
+#define CHECK(cond, ...) do {						\
+	if (!(cond)) {							\
+		fprintf(stderr, "mirror: " __VA_ARGS__);		\
+		fputc('\n', stderr);					\
+		failed = 1;						\
+	}								\
+} while (0)
+
+#define ID_A "a0000000000000000000000000000000"
+#define ID_B "b0000000000000000000000000000000"
+#define ID_C "c0000000000000000000000000000000"
+#define ID_D "d0000000000000000000000000000000"
+#define ID_E "e0000000000000000000000000000000"
+#define ID_F "f0000000000000000000000000000000"
+
+static struct server srv;
+static const char *dir;
+static int64_t soon;		/* an expiry a minute from the start */
+
+/* A lease of the Primary lic0 as its journal and snapshots carry it. */
+static json_t *
+lease(const char *id, int64_t expires_ms)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:I}", "id", id,
+	    "license", "cad-0", "product", "cad", "pool", "lic0", "client", "c", "user", "u",
+	    "host", "h", "pid", 1, "since", 1, "expires_ms", (json_int_t)expires_ms);
+}
+
+static json_t *
+record(const char *op, json_t *lease_json)
+{
+	return json_pack("{s:s, s:o}", "op", op, "lease", lease_json);
+}
+
+static json_t *
+licenses(void)
+{
+	struct license def;
+
+	memset(&def, 0, sizeof(def));
+	util_strlcpy(def.id, "cad-0", sizeof(def.id));
+	util_strlcpy(def.product, "cad", sizeof(def.product));
+	util_strlcpy(def.expires, "never", sizeof(def.expires));
+	util_strlcpy(def.host, "any", sizeof(def.host));
+	def.count = 5;
+	def.timeout = 60;
+	def.expires_day = -1;
+	return json_pack("[o]", license_to_json(&def));
+}
+
+static void
+good(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* Apply a sync answer (consumed) as the poller does, saving a base when
+ * mirror_apply says so; returns whether it asked for one. */
+static int
+apply(struct pool *p, json_t *o, const char *what)
+{
+	char lic_gen[64] = "";
+	int base = 0, goods = 0;
+
+	mirror_apply(&srv, p, o, &base, lic_gen, sizeof(lic_gen), good, &goods);
+	CHECK(goods == 1, "%s: the poll was called good %d times", what, goods);
+	json_decref(o);
+	if (base)
+		mirror_persist(&srv, p, 1);
+	return base;
+}
+
+/* A new store with the pool lic0 backed up, its mirror loaded from disk. */
+static struct pool *
+start(void)
+{
+	srv.store = store_new("lic1", "");
+	if (srv.store == NULL)
+		exit(2);
+	struct pool *p = store_add_pool(srv.store, "lic0", "http://127.0.0.1:9");
+	if (p == NULL)
+		exit(2);
+	mirror_load(&srv, p);
+	return p;
+}
+
+static void
+stop(void)
+{
+	mirror_close_all();
+	store_free(srv.store);
+	srv.store = NULL;
+}
+
+/* The mirror holds exactly the ids given (a NULL-terminated list). */
+static void
+mirror_is(struct pool *p, const char *what, ...)
+{
+	va_list ap;
+	const char *id;
+	size_t n = 0;
+
+	pthread_mutex_lock(&srv.store->lock);
+	va_start(ap, what);
+	while ((id = va_arg(ap, const char *)) != NULL) {
+		n++;
+		CHECK(json_object_get(p->mirror, id) != NULL, "%s: lease %s is not mirrored",
+		    what, id);
+	}
+	va_end(ap);
+	CHECK(json_object_size(p->mirror) == n, "%s: %zu leases mirrored, not %zu", what,
+	    json_object_size(p->mirror), n);
+	pthread_mutex_unlock(&srv.store->lock);
+}
+
+static int64_t
+mirrored_expiry(struct pool *p, const char *id)
+{
+	pthread_mutex_lock(&srv.store->lock);
+	int64_t e = json_int(json_object_get(p->mirror, id), "expires_ms", -1);
+	pthread_mutex_unlock(&srv.store->lock);
+	return e;
+}
+
+static void
+durable_is(struct pool *p, uint64_t seq, const char *epoch, const char *what)
+{
+	char got[40];
+	uint64_t s = mirror_durable(p, got, sizeof(got));
+
+	CHECK(s == seq && strcmp(got, epoch) == 0, "%s: a poll would acknowledge %s seq "
+	    "%llu, not %s seq %llu", what, got, (unsigned long long)s, epoch,
+	    (unsigned long long)seq);
+}
+
+static char *
+path_of(const char *name)
+{
+	char *p = util_path_join(dir, name);
+
+	if (p == NULL)
+		exit(2);
+	return p;
+}
+
+static char *
+read_or_die(const char *path, size_t *len)
+{
+	char *text = util_read_file(path, len);
+
+	if (text == NULL) {
+		fprintf(stderr, "mirror: cannot read %s\n", path);
+		exit(2);
+	}
+	return text;
+}
+
+static void
+write_or_die(const char *path, const char *text, size_t len)
+{
+	char err[512];
+
+	if (state_write_atomic(path, text, len, 0600, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mirror: %s\n", err);
+		exit(2);
+	}
+}
+
+/* Full copy, records, a restart, a takeover, and the seats ended while
+ * serving after another restart. Returns the journal as it was after the
+ * records (for test_stale). */
+static char *
+test_restart(size_t *old_len)
+{
+	struct pool *p = start();
+
+	durable_is(p, 0, "", "nothing on disk");
+	json_t *o = json_pack("{s:b, s:s, s:I, s:o, s:s, s:[ooo]}", "full", 1, "epoch", "E1",
+	    "seq", (json_int_t)5, "licenses", licenses(), "licenses_gen", "g1", "leases",
+	    lease(ID_A, soon), lease(ID_B, soon), lease(ID_C, soon));
+	CHECK(apply(p, o, "full copy") == 1, "a full copy was not saved as a base");
+	durable_is(p, 5, "E1", "after a full copy");
+	mirror_is(p, "full copy", ID_A, ID_B, ID_C, NULL);
+
+	o = json_pack("{s:s, s:I, s:[oooo]}", "epoch", "E1", "seq", (json_int_t)9, "records",
+	    record("grant", lease(ID_D, soon)), record("release",
+	    json_pack("{s:s, s:s}", "id", ID_A, "pool", "lic0")),
+	    record("renew", json_pack("{s:s, s:s, s:I}", "id", ID_B, "pool", "lic0",
+	    "expires_ms", (json_int_t)(soon + 30000))),
+	    record("confirm", json_pack("{s:s, s:s}", "id", ID_C, "pool", "lic0")));
+	CHECK(apply(p, o, "records") == 0, "records of the same epoch were saved as a new "
+	    "base, not appended");
+	durable_is(p, 9, "E1", "after records");
+	mirror_is(p, "records", ID_B, ID_C, ID_D, NULL);
+
+	char *lpath = path_of("mirror-lic0.journal");
+	char *old = read_or_die(lpath, old_len);
+	stop();
+
+	p = start();
+	mirror_is(p, "after a restart", ID_B, ID_C, ID_D, NULL);
+	CHECK(mirrored_expiry(p, ID_B) == soon + 30000, "after a restart the renewed lease "
+	    "expires at %lld, not %lld", (long long)mirrored_expiry(p, ID_B),
+	    (long long)(soon + 30000));
+	CHECK(mirrored_expiry(p, ID_C) == 0, "after a restart the confirmed hard seat "
+	    "expires at %lld", (long long)mirrored_expiry(p, ID_C));
+	durable_is(p, 9, "E1", "after a restart");
+
+	/* The Primary is gone: the seats mirrored are the ones served. */
+	char err[512], *jdir = path_of("journal-lic1");
+	struct journal *j;
+	if (mkdir(jdir, 0700) != 0 ||
+	    (j = journal_open(jdir, 0, 1000000, 0, srv.store, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "mirror: journal in %s: %s\n", jdir, err);
+		exit(2);
+	}
+	store_takeover(srv.store, p);
+	mirror_save(&srv, p);
+	CHECK(p->status == POOL_HOT_RETRY, "takeover: pool lic0 is %s",
+	    pool_status_str(p->status));
+	json_t *lics = store_licenses_json(srv.store), *v;
+	size_t i;
+	long in_use = -1;
+	json_array_foreach(lics, i, v)
+		if (strcmp(json_str(v, "id", ""), "cad-0") == 0)
+			in_use = (long)json_int(v, "in_use", -1);
+	json_decref(lics);
+	CHECK(in_use == 3, "after a takeover cad-0 has %ld seats in use, not 3", in_use);
+	struct reply r;
+	store_heartbeat(srv.store, ID_D, "lic0", &r);
+	CHECK(r.status == 200, "heartbeat of a seat mirrored before a restart: HTTP %u",
+	    r.status);
+	json_decref(r.body);
+	store_heartbeat(srv.store, ID_A, "lic0", &r);
+	CHECK(r.status == 404, "heartbeat of a seat released before the restart: HTTP %u",
+	    r.status);
+	json_decref(r.body);
+	store_checkin(srv.store, ID_D, "lic0", &r);
+	CHECK(r.status == 200, "checkin while serving: HTTP %u", r.status);
+	json_decref(r.body);
+	journal_sync_to(j, r.wait_seq);
+	mirror_persist(&srv, p, 1);
+	journal_close(j);
+	stop();
+
+	p = start();
+	pthread_mutex_lock(&srv.store->lock);
+	CHECK(json_array_size(p->released) == 1 &&
+	    strcmp(json_string_value(json_array_get(p->released, 0)), ID_D) == 0,
+	    "after a restart the seats ended while serving are %zu, not [%s]",
+	    json_array_size(p->released), ID_D);
+	pthread_mutex_unlock(&srv.store->lock);
+	stop();
+	free(jdir);
+	free(lpath);
+	return old;
+}
+
+/* A journal of an older base, as a stop between a new base and its
+ * journal leaves it: not applied. */
+static void
+test_stale(const char *old, size_t old_len)
+{
+	struct pool *p = start();
+	char *lpath = path_of("mirror-lic0.journal");
+
+	/* The Primary restarted: a full copy of another epoch, one seat. */
+	json_t *o = json_pack("{s:b, s:s, s:I, s:o, s:s, s:[o]}", "full", 1, "epoch", "E2",
+	    "seq", (json_int_t)3, "licenses", licenses(), "licenses_gen", "g2", "leases",
+	    lease(ID_E, soon));
+	CHECK(apply(p, o, "full copy of E2") == 1, "a full copy was not saved as a base");
+	durable_is(p, 3, "E2", "after a full copy of E2");
+	stop();
+	write_or_die(lpath, old, old_len);
+
+	p = start();
+	mirror_is(p, "the journal of an older base beside a new one", ID_E, NULL);
+	durable_is(p, 3, "E2", "the journal of an older base beside a new one");
+
+	/* Records go on: the first in a new base (the journal was refused),
+	 * the next appended to it. */
+	o = json_pack("{s:s, s:I, s:[o]}", "epoch", "E2", "seq", (json_int_t)4, "records",
+	    record("grant", lease(ID_F, soon)));
+	apply(p, o, "records after a refused journal");
+	o = json_pack("{s:s, s:I, s:[o]}", "epoch", "E2", "seq", (json_int_t)5, "records",
+	    record("grant", lease(ID_A, soon)));
+	CHECK(apply(p, o, "records after a new base") == 0, "records after a new base were "
+	    "not appended");
+	durable_is(p, 5, "E2", "records after a new base");
+
+	/* Records of another epoch than the one on disk: a new base, then
+	 * appended to. */
+	o = json_pack("{s:s, s:I, s:[o]}", "epoch", "E3", "seq", (json_int_t)2, "records",
+	    record("release", json_pack("{s:s, s:s}", "id", ID_E, "pool", "lic0")));
+	CHECK(apply(p, o, "records of another epoch") == 1, "records of epoch E3 were "
+	    "appended to a chain of epoch E2");
+	durable_is(p, 2, "E3", "records of another epoch");
+	o = json_pack("{s:s, s:I, s:[o]}", "epoch", "E3", "seq", (json_int_t)3, "records",
+	    record("grant", lease(ID_B, soon)));
+	CHECK(apply(p, o, "records of E3") == 0, "records of E3 after its base were not "
+	    "appended");
+	mirror_is(p, "records of E3", ID_F, ID_A, ID_B, NULL);
+	stop();
+	p = start();
+	mirror_is(p, "a restart after records of another epoch", ID_F, ID_A, ID_B, NULL);
+	durable_is(p, 3, "E3", "a restart after records of another epoch");
+	stop();
+
+	/* The journal torn in the middle of a line after those. */
+	size_t len, rl;
+	char *text = read_or_die(lpath, &len);
+	const char *line = "{\"seq\":4,\"epoch\":\"E3\",\"records\":[]}";
+	char *rec = state_journal_record(line, strlen(line), &rl);
+	char *torn = malloc(len + rl);
+	if (rec == NULL || torn == NULL)
+		exit(2);
+	memcpy(torn, text, len);
+	memcpy(torn + len, rec, rl / 2);
+	write_or_die(lpath, torn, len + rl / 2);
+	free(rec);
+	free(torn);
+	free(text);
+	p = start();
+	mirror_is(p, "a torn mirror journal", ID_F, ID_A, ID_B, NULL);
+	durable_is(p, 0, "", "a torn mirror journal");
+	stop();
+	free(lpath);
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t old_len;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: mirror DIR\n");
+		return 2;
+	}
+	log_init("mirror", 1, 0);
+	mirror_init();
+	dir = argv[1];
+	srv.cfg.state_dir = argv[1];
+	srv.cfg.fsync = 1;
+	soon = (int64_t)time(NULL) * 1000 + 60000;
+	char *old = test_restart(&old_len);
+	test_stale(old, old_len);
+	free(old);
+	return failed;
+}
