@@ -199,9 +199,16 @@ hist_total(const struct hist *h)
 	return h->n > 0 ? h->count[h->n - 1] : 0;
 }
 
-/* Seats in use on a server, from /v1/licenses. */
+int
+member_is(json_t *o, const char *key, const char *want)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v != NULL && strcmp(v, want) == 0;
+}
+
 long
-seats_in_use(int port)
+seats_in_role(int port, const char *role, const char *pool)
 {
 	json_t *o = get_json(port, "/v1/licenses", NULL, 5000), *v;
 	long n = 0;
@@ -210,9 +217,14 @@ seats_in_use(int port)
 	if (o == NULL)
 		fatal("GET /v1/licenses on port %d failed", port);
 	json_array_foreach(json_object_get(o, "licenses"), i, v)
-		if (strcmp(json_string_value(json_object_get(v, "role")) ?
-		    json_string_value(json_object_get(v, "role")) : "", "primary") == 0)
+		if (member_is(v, "role", role) && (pool == NULL || member_is(v, "pool", pool)))
 			n += (long)json_integer_value(json_object_get(v, "in_use"));
 	json_decref(o);
 	return n;
+}
+
+long
+seats_in_use(int port)
+{
+	return seats_in_role(port, "primary", NULL);
 }

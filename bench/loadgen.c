@@ -193,26 +193,14 @@ bad:
 	return -1;
 }
 
-/* -M: the mirrored checkout alone. */
+/* -M or -Y: the mirrored checkout or the usage policy run alone. */
 static int
-main_mirror(double load_before)
+main_alone(void (*run)(void), void (*report)(void), double load_before)
 {
-	run_mirror();
+	run();
 	printf("\nsl benchmark: %d keep-alive clients, fsync on; load average %.2f before,"
 	    " %.2f after\n", nclients, load_before, loadavg());
-	report_mirror();
-	results_write();
-	return finish();
-}
-
-/* -Y: the usage policy run alone. */
-static int
-main_policy(double load_before)
-{
-	run_policy();
-	printf("\nsl benchmark: %d keep-alive clients, fsync on; load average %.2f before,"
-	    " %.2f after\n", nclients, load_before, loadavg());
-	report_policy();
+	report();
 	results_write();
 	return finish();
 }
@@ -241,9 +229,9 @@ main(int argc, char **argv)
 	double load_before = loadavg();
 	results_new(load_before);
 	if (only_mirror)
-		return main_mirror(load_before);
+		return main_alone(run_mirror, report_mirror, load_before);
 	if (only_policy)
-		return main_policy(load_before);
+		return main_alone(run_policy, report_policy, load_before);
 
 	run_load(&load);
 	if (external_port == 0 && only_rate == 0) {

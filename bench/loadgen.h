@@ -162,8 +162,13 @@ void bconn_close(struct bconn *b);
 void bconn_free(struct bconn *b);
 /* GET path and decode the JSON answer; NULL unless 200. */
 json_t *get_json(int port, const char *path, const char *auth, int timeout_ms);
-/* Seats in use on a server, from /v1/licenses. */
+/* Seats in use of a server's own licenses (role primary), from /v1/licenses. */
 long seats_in_use(int port);
+/* Seats in use on a server of its licenses in role ("primary", "backup"),
+ * of pool only unless it is NULL, from /v1/licenses. */
+long seats_in_role(int port, const char *role, const char *pool);
+/* Whether member key of o is the string want. */
+int member_is(json_t *o, const char *key, const char *want);
 
 /* The server's own request latency histogram (GET /metrics): from a
  * request's headers to its answer, so what the server itself took, not

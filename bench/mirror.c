@@ -18,26 +18,6 @@
 struct mirror_result mres;
 int mirror_ran;
 
-/* Seats of pool's licenses a backup mirrors, from its /v1/licenses. */
-static long
-mirrored_seats(int port, const char *pool)
-{
-	json_t *o = get_json(port, "/v1/licenses", NULL, 5000), *v;
-	long n = 0;
-	size_t i;
-
-	if (o == NULL)
-		fatal("GET /v1/licenses on port %d failed", port);
-	json_array_foreach(json_object_get(o, "licenses"), i, v) {
-		const char *role = json_string_value(json_object_get(v, "role"));
-		const char *p = json_string_value(json_object_get(v, "pool"));
-		if (role != NULL && strcmp(role, "backup") == 0 && p != NULL && strcmp(p, pool) == 0)
-			n += (long)json_integer_value(json_object_get(v, "in_use"));
-	}
-	json_decref(o);
-	return n;
-}
-
 /* The backup's health lists pool as warm, after a good poll. */
 static int
 backup_warm(int port, const char *pool)
@@ -46,13 +26,10 @@ backup_warm(int port, const char *pool)
 	int warm = 0;
 	size_t i;
 
-	json_array_foreach(json_object_get(h, "backs_up"), i, v) {
-		const char *p = json_string_value(json_object_get(v, "pool"));
-		const char *st = json_string_value(json_object_get(v, "status"));
-		if (p != NULL && strcmp(p, pool) == 0 && st != NULL && strcmp(st, "warm") == 0 &&
+	json_array_foreach(json_object_get(h, "backs_up"), i, v)
+		if (member_is(v, "pool", pool) && member_is(v, "status", "warm") &&
 		    json_is_number(json_object_get(v, "last_poll_age")))
 			warm = 1;
-	}
 	json_decref(h);
 	return warm;
 }
@@ -191,7 +168,7 @@ run_mirror(void)
 	 * each one now, without waiting for another poll. */
 	m->granted = (long)ids.n;
 	m->primary_in_use = seats_in_use(a.port);
-	m->backup_mirrored = mirrored_seats(b.port, "benchA");
+	m->backup_mirrored = seats_in_role(b.port, "backup", "benchA");
 	if (!backup_warm(b.port, "benchA"))
 		m->backup_mirrored = -1;	/* not warm after the run: that is a failure */
 	empty_sync(&a, m);

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,31 @@ cache_dir_usable(const char *dir, int shared)
 	return faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0;
 }
 
+/* Make the directory fmt names c's cache when it fits and is usable;
+ * origin says where it came from. 1 if it did. */
+static int
+cache_try_dir(struct cache *c, const char *origin, int shared, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int
+cache_try_dir(struct cache *c, const char *origin, int shared, const char *fmt, ...)
+{
+	char dir[sizeof(c->dir)];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(dir, sizeof(dir), fmt, ap);
+	va_end(ap);
+	if (len <= 0 || (size_t)len >= sizeof(dir) || !cache_dir_usable(dir, shared))
+		return 0;
+	util_strlcpy(c->dir, dir, sizeof(c->dir));
+	c->dir_origin = origin;
+	snprintf(c->path, sizeof(c->path), "%s/servers", c->dir);
+	snprintf(c->lockpath, sizeof(c->lockpath), "%s/lock", c->dir);
+	return 1;
+}
+
 /*
  * The first usable of: $XDG_CACHE_HOME/sl, /var/cache/sl for root,
  * ~/.cache/sl, /var/tmp/sl-cache-UID, /tmp/sl-cache-UID. A user without a
@@ -69,57 +95,22 @@ cache_dir_usable(const char *dir, int shared)
 static int
 cache_find_dir(struct cache *c, char *err, size_t errlen)
 {
-	struct {
-		char dir[sizeof(c->dir)];
-		const char *origin;
-		int shared;
-	} cand[5];
 	const char *xdg = getenv("XDG_CACHE_HOME");
 	const char *home = getenv("HOME");
-	size_t n = 0;
-	int len;
 
-	if (xdg != NULL && xdg[0] == '/') {
-		len = snprintf(cand[n].dir, sizeof(cand[n].dir), "%s/sl", xdg);
-		cand[n].origin = "XDG_CACHE_HOME";
-		cand[n].shared = 0;
-		if (len > 0 && (size_t)len < sizeof(cand[n].dir))
-			n++;
-	}
-	if (geteuid() == 0) {
-		snprintf(cand[n].dir, sizeof(cand[n].dir), "/var/cache/sl");
-		cand[n].origin = "root";
-		cand[n].shared = 0;
-		n++;
-	}
+	if (xdg != NULL && xdg[0] == '/' && cache_try_dir(c, "XDG_CACHE_HOME", 0, "%s/sl", xdg))
+		return 0;
+	if (geteuid() == 0 && cache_try_dir(c, "root", 0, "/var/cache/sl"))
+		return 0;
 	if (home == NULL || home[0] != '/') {
 		struct passwd *pw = getpwuid(geteuid());
 		home = pw != NULL ? pw->pw_dir : NULL;
 	}
-	if (home != NULL && home[0] == '/') {
-		len = snprintf(cand[n].dir, sizeof(cand[n].dir), "%s/.cache/sl", home);
-		cand[n].origin = "HOME";
-		cand[n].shared = 0;
-		if (len > 0 && (size_t)len < sizeof(cand[n].dir))
-			n++;
-	}
-	snprintf(cand[n].dir, sizeof(cand[n].dir), "/var/tmp/sl-cache-%lu",
-	    (unsigned long)geteuid());
-	cand[n].origin = "tmp";
-	cand[n++].shared = 1;
-	snprintf(cand[n].dir, sizeof(cand[n].dir), "/tmp/sl-cache-%lu", (unsigned long)geteuid());
-	cand[n].origin = "tmp";
-	cand[n++].shared = 1;
-
-	for (size_t i = 0; i < n; i++) {
-		if (!cache_dir_usable(cand[i].dir, cand[i].shared))
-			continue;
-		util_strlcpy(c->dir, cand[i].dir, sizeof(c->dir));
-		c->dir_origin = cand[i].origin;
-		snprintf(c->path, sizeof(c->path), "%s/servers", c->dir);
-		snprintf(c->lockpath, sizeof(c->lockpath), "%s/lock", c->dir);
+	if (home != NULL && home[0] == '/' && cache_try_dir(c, "HOME", 0, "%s/.cache/sl", home))
 		return 0;
-	}
+	if (cache_try_dir(c, "tmp", 1, "/var/tmp/sl-cache-%lu", (unsigned long)geteuid()) ||
+	    cache_try_dir(c, "tmp", 1, "/tmp/sl-cache-%lu", (unsigned long)geteuid()))
+		return 0;
 	util_seterr(err, errlen, "cache: no writable directory");
 	return -1;
 }

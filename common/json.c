@@ -19,45 +19,42 @@ json_text_ok(const char *s)
 	return 1;
 }
 
+/* What a field of each kind must be, as its error says. */
+static const char *const kind_wants[] = {
+	[JK_ID] = "a name of 1-64 characters A-Z a-z 0-9 . _ -",
+	[JK_TEXT] = "a printable string of at most 255 bytes",
+	[JK_UINT] = "a non-negative integer",
+	[JK_NUMBER] = "a non-negative number",
+	[JK_BOOL] = "true or false",
+};
+
 static int
-json_field_check(const char *name, json_t *v, enum json_kind kind, char *err, size_t errlen)
+json_kind_ok(json_t *v, enum json_kind kind)
 {
 	switch (kind) {
 	case JK_ID:
-		if (!json_is_string(v) || !util_valid_id(json_string_value(v))) {
-			snprintf(err, errlen, "field \"%s\": want a name of 1-64 characters "
-			    "A-Z a-z 0-9 . _ -", name);
-			return -1;
-		}
-		return 0;
+		return json_is_string(v) && util_valid_id(json_string_value(v));
 	case JK_TEXT:
-		if (!json_is_string(v) || !json_text_ok(json_string_value(v))) {
-			snprintf(err, errlen, "field \"%s\": want a printable string of at "
-			    "most 255 bytes", name);
-			return -1;
-		}
-		return 0;
+		return json_is_string(v) && json_text_ok(json_string_value(v));
 	case JK_UINT:
-		if (!json_is_integer(v) || json_integer_value(v) < 0) {
-			snprintf(err, errlen, "field \"%s\": want a non-negative integer", name);
-			return -1;
-		}
-		return 0;
+		return json_is_integer(v) && json_integer_value(v) >= 0;
 	case JK_NUMBER:
-		if (!json_is_number(v) || json_number_value(v) < 0) {
-			snprintf(err, errlen, "field \"%s\": want a non-negative number", name);
-			return -1;
-		}
-		return 0;
+		return json_is_number(v) && !(json_number_value(v) < 0);
 	case JK_BOOL:
-		if (!json_is_boolean(v)) {
-			snprintf(err, errlen, "field \"%s\": want true or false", name);
-			return -1;
-		}
-		return 0;
+		return json_is_boolean(v);
 	case JK_ANY:
-		return 0;
+		return 1;
 	}
+	return 0;
+}
+
+static int
+json_field_check(const char *name, json_t *v, enum json_kind kind, char *err, size_t errlen)
+{
+	if (json_kind_ok(v, kind))
+		return 0;
+	if ((size_t)kind < nitems(kind_wants) && kind_wants[kind] != NULL)
+		snprintf(err, errlen, "field \"%s\": want %s", name, kind_wants[kind]);
 	return -1;
 }
 

@@ -55,48 +55,29 @@ state_open_dir(const char *dir, int *fdp, char *err, size_t errlen)
 	return d;
 }
 
-int
-state_check_dir(const char *dir, int *fixed, char *err, size_t errlen)
+/* What state_walk_dir does to the directory dir open as fd (name NULL)
+ * and to each entry name in it: 0, or -1 with err set. */
+typedef int (*state_visit_fn)(int fd, const char *dir, const char *name, void *arg,
+    char *err, size_t errlen);
+
+/* Open dir without following a symbolic link and visit it, then each of
+ * its entries but "." and ".."; stops at the first visit that fails. */
+static int
+state_walk_dir(const char *dir, state_visit_fn visit, void *arg, char *err, size_t errlen)
 {
 	struct dirent *de;
-	struct stat st;
 	DIR *d;
 	int fd, rc = -1;
 
-	*fixed = 0;
 	if ((d = state_open_dir(dir, &fd, err, errlen)) == NULL)
 		return -1;
-	if (fstat(fd, &st) != 0) {
-		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+	if (visit(fd, dir, NULL, arg, err, errlen) != 0)
 		goto out;
-	}
-	if ((st.st_mode & 077) != 0) {
-		if (fchmod(fd, st.st_mode & 0700) != 0) {
-			snprintf(err, errlen, "%s: chmod 0700: %s", dir, strerror(errno));
-			goto out;
-		}
-		(*fixed)++;
-	}
 	while ((errno = 0, de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-			snprintf(err, errlen, "%s/%s: %s", dir, de->d_name, strerror(errno));
+		if (visit(fd, dir, de->d_name, arg, err, errlen) != 0)
 			goto out;
-		}
-		if (S_ISLNK(st.st_mode)) {
-			snprintf(err, errlen, "%s/%s: is a symbolic link; nothing in the state "
-			    "directory is followed", dir, de->d_name);
-			goto out;
-		}
-		if (S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
-			if (fchmodat(fd, de->d_name, st.st_mode & 0600, 0) != 0) {
-				snprintf(err, errlen, "%s/%s: chmod 0600: %s", dir, de->d_name,
-				    strerror(errno));
-				goto out;
-			}
-			(*fixed)++;
-		}
 	}
 	if (errno != 0) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
@@ -108,31 +89,86 @@ out:
 	return rc;
 }
 
+/* state_check_dir's visit: arg counts the modes fixed. */
+static int
+state_check_entry(int fd, const char *dir, const char *name, void *arg, char *err,
+    size_t errlen)
+{
+	int *fixed = arg;
+	struct stat st;
+
+	if (name == NULL) {
+		if (fstat(fd, &st) != 0) {
+			snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+			return -1;
+		}
+		if ((st.st_mode & 077) != 0) {
+			if (fchmod(fd, st.st_mode & 0700) != 0) {
+				snprintf(err, errlen, "%s: chmod 0700: %s", dir, strerror(errno));
+				return -1;
+			}
+			(*fixed)++;
+		}
+		return 0;
+	}
+	if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		snprintf(err, errlen, "%s/%s: %s", dir, name, strerror(errno));
+		return -1;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		snprintf(err, errlen, "%s/%s: is a symbolic link; nothing in the state "
+		    "directory is followed", dir, name);
+		return -1;
+	}
+	if (S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+		if (fchmodat(fd, name, st.st_mode & 0600, 0) != 0) {
+			snprintf(err, errlen, "%s/%s: chmod 0600: %s", dir, name, strerror(errno));
+			return -1;
+		}
+		(*fixed)++;
+	}
+	return 0;
+}
+
+int
+state_check_dir(const char *dir, int *fixed, char *err, size_t errlen)
+{
+	*fixed = 0;
+	return state_walk_dir(dir, state_check_entry, fixed, err, errlen);
+}
+
+struct state_owner {
+	uid_t uid;
+	gid_t gid;
+};
+
+/* state_chown_dir's visit: arg is the new owner. */
+static int
+state_chown_entry(int fd, const char *dir, const char *name, void *arg, char *err,
+    size_t errlen)
+{
+	const struct state_owner *o = arg;
+
+	if (name == NULL) {
+		if (fchown(fd, o->uid, o->gid) != 0) {
+			snprintf(err, errlen, "%s: chown: %s", dir, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if (fchownat(fd, name, o->uid, o->gid, AT_SYMLINK_NOFOLLOW) != 0) {
+		snprintf(err, errlen, "%s/%s: chown: %s", dir, name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int
 state_chown_dir(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
-	struct dirent *de;
-	DIR *d;
-	int fd, rc = -1;
+	struct state_owner o = { uid, gid };
 
-	if ((d = state_open_dir(dir, &fd, err, errlen)) == NULL)
-		return -1;
-	if (fchown(fd, uid, gid) != 0) {
-		snprintf(err, errlen, "%s: chown: %s", dir, strerror(errno));
-		goto out;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (fchownat(fd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
-			snprintf(err, errlen, "%s/%s: chown: %s", dir, de->d_name, strerror(errno));
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	closedir(d);
-	return rc;
+	return state_walk_dir(dir, state_chown_entry, &o, err, errlen);
 }
 
 int
@@ -172,13 +208,15 @@ state_lock_dir(const char *dir, pid_t *holder, char *err, size_t errlen)
 	return fd;
 }
 
-int
-state_write_all(int fd, const void *buf, size_t len)
+/* Write all of buf at *off (advanced as it goes), or at the file's offset
+ * when off is NULL, retrying on EINTR and short writes. */
+static int
+state_write_at(int fd, const void *buf, size_t len, off_t *off)
 {
 	const char *p = buf;
 
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = off == NULL ? write(fd, p, len) : pwrite(fd, p, len, *off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -186,27 +224,22 @@ state_write_all(int fd, const void *buf, size_t len)
 		}
 		p += n;
 		len -= (size_t)n;
+		if (off != NULL)
+			*off += n;
 	}
 	return 0;
 }
 
 int
+state_write_all(int fd, const void *buf, size_t len)
+{
+	return state_write_at(fd, buf, len, NULL);
+}
+
+int
 state_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 {
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
+	return state_write_at(fd, buf, len, &off);
 }
 
 int

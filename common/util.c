@@ -15,12 +15,40 @@
 #include "util.h"
 
 int64_t
-util_mono_ms(void)
+util_mono_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+util_mono_ms(void)
+{
+	return util_mono_us() / 1000;
+}
+
+void
+util_fmt_duration(char *buf, size_t size, double seconds, int tenths)
+{
+	long s;
+
+	if (seconds < 0)
+		seconds = 0;
+	if (seconds < 10 && (tenths || seconds != (long)seconds)) {
+		snprintf(buf, size, "%.1fs", seconds);
+		return;
+	}
+	s = (long)(seconds + 0.5);
+	if (s < 60)
+		snprintf(buf, size, "%lds", s);
+	else if (s < 3600)
+		snprintf(buf, size, "%ldm%02lds", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, size, "%ldh%02ldm", s / 3600, s % 3600 / 60);
+	else
+		snprintf(buf, size, "%ldd%02ldh", s / 86400, s % 86400 / 3600);
 }
 
 size_t

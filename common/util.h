@@ -12,8 +12,14 @@
 
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
 
-/* A monotonic clock in milliseconds. */
+/* A monotonic clock in microseconds, and the same in milliseconds. */
+int64_t util_mono_us(void);
 int64_t util_mono_ms(void);
+
+/* A duration as slctl and the status page print it: 4.5s, 45s, 4m30s,
+ * 2h05m, 3d04h (negative is 0). Under ten seconds a whole number has no
+ * tenths ("5s") unless tenths is set ("5.0s"). */
+void util_fmt_duration(char *buf, size_t size, double seconds, int tenths);
 
 /* Copy with truncation; always NUL-terminates. Returns strlen(src). */
 size_t util_strlcpy(char *dst, const char *src, size_t size);

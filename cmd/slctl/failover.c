@@ -65,7 +65,7 @@ failover_print(json_t *list, int json)
 			snprintf(fail, sizeof(fail), "%lld",
 			    (long long)json_integer_value(f));
 		if (json_is_number(a))
-			fmt_duration(age, sizeof(age), json_number_value(a));
+			util_fmt_duration(age, sizeof(age), json_number_value(a), 0);
 		const char *row[] = { ctl_json_str(e, "name", "-"),
 		    ctl_json_str(e, "url", "-"), poll, fail,
 		    ctl_json_str(e, "source", "-"), ctl_json_str(e, "status", "-"),

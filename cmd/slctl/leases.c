@@ -53,7 +53,7 @@ leases_rows(struct table *t, json_t *j, const char *server, int long_ids)
 			    json_number_value(json_object_get(l, "borrowed_until")));
 			snprintf(left, sizeof(left), "borrowed until %s", until);
 		} else if (json_is_number(v)) {
-			fmt_duration(left, sizeof(left), json_number_value(v));
+			util_fmt_duration(left, sizeof(left), json_number_value(v), 0);
 		} else {
 			snprintf(left, sizeof(left), "never");
 		}

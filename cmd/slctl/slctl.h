@@ -93,7 +93,6 @@ int table_add(struct table *t, const char *const *cells);
 int table_print(struct table *t, FILE *f);
 void table_free(struct table *t);
 size_t table_rows(const struct table *t);
-void fmt_duration(char *buf, size_t size, double seconds);
 void fmt_time(char *buf, size_t size, double unixtime);
 int fmt_list_add(char *buf, size_t size, size_t *off, const char *sep,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));

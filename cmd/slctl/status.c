@@ -57,7 +57,7 @@ servers_failover_trouble(const char *url, json_t *health, json_t *trouble)
 			continue;
 		fmt_time(since, sizeof(since), json_number_value(json_object_get(v, "since")));
 		if (json_is_number(age))
-			fmt_duration(ago, sizeof(ago), json_number_value(age));
+			util_fmt_duration(ago, sizeof(ago), json_number_value(age), 0);
 		json_array_append_new(trouble, json_sprintf("%s: backup \"%s\" lost since %s "
 		    "(last poll %s%s): this server has no backup", url,
 		    ctl_json_str(v, "name", "?"), since, ago, json_is_number(age) ? " ago" : ""));
@@ -162,8 +162,8 @@ cmd_servers(void *ctx, int argc, char **argv)
 			json_array_append_new(out, o);
 		} else {
 			json_t *up = json_object_get(j, "uptime");
-			fmt_duration(uptime, sizeof(uptime),
-			    json_is_number(up) ? json_number_value(up) : 0);
+			util_fmt_duration(uptime, sizeof(uptime),
+			    json_is_number(up) ? json_number_value(up) : 0, 0);
 			if (!json_is_number(up))
 				snprintf(uptime, sizeof(uptime), "-");
 			join_names(backs_up, sizeof(backs_up),
@@ -227,7 +227,7 @@ status_rows(struct table *t, json_t *j, int with_server, int with_backup, int wi
 			fmt_number(max, sizeof(max), m, "-");
 		fmt_number(fails, sizeof(fails), json_object_get(lic, "fails"), "-");
 		if (json_is_number(a))
-			fmt_duration(age, sizeof(age), json_number_value(a));
+			util_fmt_duration(age, sizeof(age), json_number_value(a), 0);
 		else
 			snprintf(age, sizeof(age), backup ? "never" : "-");
 		if (with_server)

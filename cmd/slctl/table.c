@@ -1,4 +1,4 @@
-/* Aligned text tables and the time formats slctl prints. */
+/* Aligned text tables, bounded lists and the local time format slctl prints. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,29 +152,6 @@ table_free(struct table *t)
 	free(t->cells);
 	free(t->right);
 	free(t);
-}
-
-/* 45s, 4m30s, 2h05m, 3d04h. */
-void
-fmt_duration(char *buf, size_t size, double seconds)
-{
-	long s;
-
-	if (seconds < 0)
-		seconds = 0;
-	if (seconds < 10 && seconds != (long)seconds) {
-		snprintf(buf, size, "%.1fs", seconds);
-		return;
-	}
-	s = (long)(seconds + 0.5);
-	if (s < 60)
-		snprintf(buf, size, "%lds", s);
-	else if (s < 3600)
-		snprintf(buf, size, "%ldm%02lds", s / 60, s % 60);
-	else if (s < 86400)
-		snprintf(buf, size, "%ldh%02ldm", s / 3600, s % 3600 / 60);
-	else
-		snprintf(buf, size, "%ldd%02ldh", s / 86400, s % 86400 / 3600);
 }
 
 /*

@@ -245,6 +245,30 @@ req_header(struct req *r, const char *key)
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
 }
 
+FILE *
+req_text_open(struct req *r)
+{
+	FILE *f = open_memstream(&r->raw, &r->rawlen);
+
+	if (f == NULL)
+		req_error(r, 503, "out_of_memory", "server out of memory");
+	return f;
+}
+
+int
+req_text_close(struct req *r, FILE *f, const char *content_type)
+{
+	if (fclose(f) != 0 || r->raw == NULL) {
+		free(r->raw);
+		r->raw = NULL;
+		r->rawlen = 0;
+		req_error(r, 503, "out_of_memory", "server out of memory");
+		return -1;
+	}
+	r->content_type = content_type;
+	return 0;
+}
+
 /* Decode the request body against fields; on failure answer 400. */
 json_t *
 req_json(struct req *r, const struct json_field *fields, int allow_empty)
@@ -471,17 +495,22 @@ req_resume(void *arg)
 	MHD_resume_connection(r->conn);
 }
 
-/* Called by the journal's committer once the reply's record is durable: a
- * change to our own pool may wait for more (server.h, reply_wait). */
+int
+req_wait_more(struct req *r, void (*resume)(void *))
+{
+	/* Not durable: its write failed, and the answer is a 503 at once. */
+	return r->reply.own_grant && r->srv->reply_wait != NULL &&
+	    journal_is_durable(r->srv->journal, r->reply.wait_seq) &&
+	    r->srv->reply_wait(r->srv, r->reply.wait_seq, resume, r) == 1;
+}
+
+/* Called by the journal's committer once the reply's record is durable. */
 static void
 req_durable(void *arg)
 {
 	struct req *r = arg;
 
-	/* Not durable: its write failed; the resumed call answers 503. */
-	if (r->reply.own_grant && r->srv->reply_wait != NULL &&
-	    journal_is_durable(r->srv->journal, r->reply.wait_seq) &&
-	    r->srv->reply_wait(r->srv, r->reply.wait_seq, req_resume, r) == 1)
+	if (req_wait_more(r, req_resume))
 		return;
 	MHD_resume_connection(r->conn);
 }
@@ -527,7 +556,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		r->conn = conn;
 		r->url = url;
 		r->method = method;
-		r->start_us = metrics_clock_us();
+		r->start_us = util_mono_us();
 		*con_cls = r;
 		if (framing_refused(r))
 			return send_reply(r);

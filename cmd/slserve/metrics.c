@@ -38,15 +38,6 @@ static const unsigned codes[] = {
  * route and status: at most ROUTE_COUNT x 18 series, only those seen shown. */
 static struct util_hist request_latency[ROUTE_COUNT][sizeof(codes) / sizeof(codes[0]) + 1];
 
-int64_t
-metrics_clock_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 void
 metrics_request_done(int64_t start_us, enum route_id route, unsigned status)
 {
@@ -56,7 +47,7 @@ metrics_request_done(int64_t start_us, enum route_id route, unsigned status)
 		c++;
 	if ((unsigned)route >= ROUTE_COUNT)
 		route = ROUTE_OTHER;
-	util_hist_add(&request_latency[route][c], (uint64_t)(metrics_clock_us() - start_us));
+	util_hist_add(&request_latency[route][c], (uint64_t)(util_mono_us() - start_us));
 }
 
 /* A label value: backslash, double quote and newline escaped. */
@@ -121,6 +112,24 @@ put_license_sample(FILE *f, const char *name, json_t *l)
 	put_label(f, ",pool", json_str(l, "pool", ""));
 }
 
+/* A status gauge: for each object o of array, samples after the labels
+ * that start(f, name, o) writes, 1 for its status, 0 for the others. */
+static void
+put_status_gauge(FILE *f, const char *name, const char *help, json_t *array,
+    void (*start)(FILE *, const char *, json_t *))
+{
+	json_t *o;
+	size_t i;
+
+	put_header(f, name, "gauge", help);
+	json_array_foreach(array, i, o)
+		for (size_t k = 0; k < nitems(statuses); k++) {
+			start(f, name, o);
+			put_label(f, ",status", statuses[k]);
+			fprintf(f, "} %d\n", strcmp(json_str(o, "status", ""), statuses[k]) == 0);
+		}
+}
+
 /*
  * The metrics that are one number of each license of /v1/licenses. The
  * seat gauges carry the role of the pool here ("primary", or "backup" for
@@ -172,15 +181,9 @@ put_licenses(FILE *f, json_t *lics)
 			fprintf(f, "} %lld\n", v);
 		}
 	}
-	put_header(f, "sl_license_status", "gauge",
-	    "Status of the license: 1 for its current status, 0 for the others.");
-	json_array_foreach(lics, i, l) {
-		for (k = 0; k < nitems(statuses); k++) {
-			put_license_sample(f, "sl_license_status", l);
-			put_label(f, ",status", statuses[k]);
-			fprintf(f, "} %d\n", strcmp(json_str(l, "status", ""), statuses[k]) == 0);
-		}
-	}
+	put_status_gauge(f, "sl_license_status",
+	    "Status of the license: 1 for its current status, 0 for the others.", lics,
+	    put_license_sample);
 	put_header(f, "sl_license_expiry_timestamp_seconds", "gauge",
 	    "When the license stops granting seats (end of its expiry day); "
 	    "absent when it never expires.");
@@ -346,6 +349,48 @@ put_journal(FILE *f, struct journal *j)
 	fprintf(f, "sl_storage_healthy %d\n", journal_storage(j, NULL));
 }
 
+/* The start of a sample of name for Primary p this server backs up. */
+static void
+put_primary_sample(FILE *f, const char *name, json_t *p)
+{
+	fputs(name, f);
+	put_label(f, "{primary", json_str(p, "pool", ""));
+}
+
+/* The same with the Primary's URL, which its status carries. */
+static void
+put_primary_url_sample(FILE *f, const char *name, json_t *p)
+{
+	put_primary_sample(f, name, p);
+	put_label(f, ",url", json_str(p, "url", ""));
+}
+
+/* The start of a sample of name for backup b of this server. */
+static void
+put_backup_sample(FILE *f, const char *name, json_t *b)
+{
+	fputs(name, f);
+	put_label(f, "{backup", json_str(b, "name", ""));
+	put_label(f, ",url", json_str(b, "url", ""));
+}
+
+/* The age of the last poll of each member of array (its last_poll_age),
+ * after the labels that start(f, name, o) writes. */
+static void
+put_poll_age_gauge(FILE *f, const char *name, const char *help, json_t *array,
+    void (*start)(FILE *, const char *, json_t *))
+{
+	json_t *o;
+	size_t i;
+
+	put_header(f, name, "gauge", help);
+	json_array_foreach(array, i, o) {
+		start(f, name, o);
+		fputc('}', f);
+		put_age(f, json_object_get(o, "last_poll_age"));
+	}
+}
+
 static void
 put_failover(FILE *f, struct server *srv)
 {
@@ -355,53 +400,29 @@ put_failover(FILE *f, struct server *srv)
 	failover_health(srv, h);
 	backs = json_object_get(h, "backs_up");
 	backups = json_object_get(h, "backups");
-	put_header(f, "sl_failover_status", "gauge",
+	put_status_gauge(f, "sl_failover_status",
 	    "Each Primary this server backs up: 1 for the status of its pool here "
-	    "(warm: mirroring, hot-retry: serving it), 0 for the others.");
-	json_array_foreach(backs, i, p) {
-		for (size_t k = 0; k < nitems(statuses); k++) {
-			fputs("sl_failover_status", f);
-			put_label(f, "{primary", json_str(p, "pool", ""));
-			put_label(f, ",url", json_str(p, "url", ""));
-			put_label(f, ",status", statuses[k]);
-			fprintf(f, "} %d\n", strcmp(json_str(p, "status", ""), statuses[k]) == 0);
-		}
-	}
-	put_header(f, "sl_failover_last_poll_age_seconds", "gauge",
+	    "(warm: mirroring, hot-retry: serving it), 0 for the others.", backs,
+	    put_primary_url_sample);
+	put_poll_age_gauge(f, "sl_failover_last_poll_age_seconds",
 	    "Seconds since the last good poll of each Primary this server backs up "
-	    "(+Inf: none yet).");
-	json_array_foreach(backs, i, p) {
-		fputs("sl_failover_last_poll_age_seconds", f);
-		put_label(f, "{primary", json_str(p, "pool", ""));
-		fputc('}', f);
-		put_age(f, json_object_get(p, "last_poll_age"));
-	}
+	    "(+Inf: none yet).", backs, put_primary_sample);
 	put_header(f, "sl_failover_failed_polls", "gauge",
 	    "Consecutive failed polls of each Primary this server backs up.");
 	json_array_foreach(backs, i, p) {
-		fputs("sl_failover_failed_polls", f);
-		put_label(f, "{primary", json_str(p, "pool", ""));
+		put_primary_sample(f, "sl_failover_failed_polls", p);
 		fprintf(f, "} %lld\n", json_int(p, "failed_polls", 0));
 	}
 	put_header(f, "sl_backup_up", "gauge",
 	    "1 while each backup of this server polls it, 0 once it is lost (silent for "
 	    "more than three of its poll intervals).");
 	json_array_foreach(backups, i, p) {
-		fputs("sl_backup_up", f);
-		put_label(f, "{backup", json_str(p, "name", ""));
-		put_label(f, ",url", json_str(p, "url", ""));
+		put_backup_sample(f, "sl_backup_up", p);
 		fprintf(f, "} %d\n", strcmp(json_str(p, "state", ""), "lost") != 0);
 	}
-	put_header(f, "sl_backup_last_poll_age_seconds", "gauge",
+	put_poll_age_gauge(f, "sl_backup_last_poll_age_seconds",
 	    "Seconds since each backup of this server last polled it "
-	    "(+Inf: not since this server started).");
-	json_array_foreach(backups, i, p) {
-		fputs("sl_backup_last_poll_age_seconds", f);
-		put_label(f, "{backup", json_str(p, "name", ""));
-		put_label(f, ",url", json_str(p, "url", ""));
-		fputc('}', f);
-		put_age(f, json_object_get(p, "last_poll_age"));
-	}
+	    "(+Inf: not since this server started).", backups, put_backup_sample);
 	json_decref(h);
 }
 
@@ -410,15 +431,11 @@ void
 api_metrics(struct req *r, const char *arg)
 {
 	struct server *srv = r->srv;
-	char *text = NULL;
-	size_t len = 0;
 	FILE *f;
 
 	(void)arg;
-	if ((f = open_memstream(&text, &len)) == NULL) {
-		req_error(r, 503, "out_of_memory", "server out of memory");
+	if ((f = req_text_open(r)) == NULL)
 		return;
-	}
 	/* The epoch changes at every start, as the start time does: it is a
 	 * label of that sample, not of build_info, whose series stays one
 	 * for as long as the version does. */
@@ -445,12 +462,5 @@ api_metrics(struct req *r, const char *arg)
 	put_journal(f, srv->journal);
 	put_failover(f, srv);
 	put_request_durations(f);
-	if (fclose(f) != 0 || text == NULL) {
-		free(text);
-		req_error(r, 503, "out_of_memory", "server out of memory");
-		return;
-	}
-	r->raw = text;
-	r->rawlen = len;
-	r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	req_text_close(r, f, "text/plain; version=0.0.4; charset=utf-8");
 }

@@ -93,9 +93,7 @@ waiter_durable(void *arg)
 {
 	struct req *r = arg;
 
-	if (r->reply.own_grant && r->srv->reply_wait != NULL &&
-	    journal_is_durable(r->srv->journal, r->reply.wait_seq) &&
-	    r->srv->reply_wait(r->srv, r->reply.wait_seq, waiter_wake, r) == 1)
+	if (req_wait_more(r, waiter_wake))
 		return;
 	req_wake(r);
 }

@@ -5,6 +5,7 @@
  * called by checkout.c and store.c with the store's lock held.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,19 +275,38 @@ struct linger {
 	char key[];		/* client, user, host; each NUL-terminated */
 };
 
-long
-rules_linger_seconds(const struct store *s, const struct lic *lic)
+/* The long at offset field of a policy section (linger, borrow). */
+static long
+entry_long(const struct policy_entry *pe, size_t field)
 {
-	const struct policy *pol = lic->pool->own ? s->policy : lic->pool->policy;
+	long v;
+
+	memcpy(&v, (const char *)pe + field, sizeof(v));
+	return v;
+}
+
+/* The seconds pol sets for lic, field being the offset of that long in
+ * struct policy_entry: its license section's when that sets some, else
+ * its product section's, else 0. */
+static long
+policy_seconds(const struct policy *pol, const struct lic *lic, size_t field)
+{
 	const struct policy_entry *pe;
 
 	if (pol == NULL)
 		return 0;
-	if ((pe = policy_license(pol, lic->def.id)) != NULL && pe->linger > 0)
-		return pe->linger;
+	if ((pe = policy_license(pol, lic->def.id)) != NULL && entry_long(pe, field) > 0)
+		return entry_long(pe, field);
 	if ((pe = policy_product(pol, lic->def.product)) != NULL)
-		return pe->linger;
+		return entry_long(pe, field);
 	return 0;
+}
+
+long
+rules_linger_seconds(const struct store *s, const struct lic *lic)
+{
+	return policy_seconds(lic->pool->own ? s->policy : lic->pool->policy, lic,
+	    offsetof(struct policy_entry, linger));
 }
 
 void
@@ -357,13 +377,5 @@ rules_linger_take(struct store *s, const struct pool *p, const struct checkout_r
 long
 rules_borrow_seconds(const struct policy *pol, const struct lic *lic)
 {
-	const struct policy_entry *pe;
-
-	if (pol == NULL)
-		return 0;
-	if ((pe = policy_license(pol, lic->def.id)) != NULL && pe->borrow > 0)
-		return pe->borrow;
-	if ((pe = policy_product(pol, lic->def.product)) != NULL)
-		return pe->borrow;
-	return 0;
+	return policy_seconds(pol, lic, offsetof(struct policy_entry, borrow));
 }

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -84,7 +85,7 @@ struct req {
 	char *raw;
 	size_t rawlen;
 	const char *content_type;
-	int64_t start_us;		/* metrics_clock_us() at arrival */
+	int64_t start_us;		/* util_mono_us() at arrival */
 	enum route_id route;		/* set by dispatch; ROUTE_OTHER until then */
 	int admin;			/* it carried the admin token (dispatch) */
 	/* A request its handler holds (req_hold): on_resume, when set, makes
@@ -116,6 +117,18 @@ json_t *req_json(struct req *r, const struct json_field *fields, int allow_empty
 /* Answer r with an error, replacing the answer it had (reply_error). */
 #define req_error(r, ...)	reply_error(&(r)->reply, __VA_ARGS__)
 
+/* Once r's record is on disk: 1 when a change to our own pool waits for
+ * more (reply_wait above) and resume(r) will be called when it may be
+ * answered; 0 to answer now. */
+int req_wait_more(struct req *r, void (*resume)(void *));
+
+/* A text answer (the status page, /metrics) written to a stream:
+ * req_text_open gives the stream, or NULL after answering 503 when memory
+ * is short; req_text_close makes what was written r's answer, of
+ * content_type, and returns 0, or answers 503 and returns -1. */
+FILE *req_text_open(struct req *r);
+int req_text_close(struct req *r, FILE *f, const char *content_type);
+
 /* Answer 503 storage_unavailable: the journal cannot write (journal.c). */
 void req_storage_unavailable(struct req *r);
 
@@ -135,7 +148,6 @@ extern const struct route api_routes[];
 
 /* metrics.c: GET /metrics, and the latency of each answered request. */
 void api_metrics(struct req *r, const char *arg);
-int64_t metrics_clock_us(void);
 /* A request answered with status, for the route it asked for. */
 void metrics_request_done(int64_t start_us, enum route_id route, unsigned status);
 

@@ -50,22 +50,15 @@ put_cell(FILE *f, const char *cls, const char *text)
 	fputs("</td>", f);
 }
 
-/* 45s, 4m30s, 2h05m, 3d04h (as slctl prints durations). */
+/* A status as a coloured badge: <span class="st hot">hot</span>. */
 static void
-fmt_age(char *buf, size_t size, double seconds)
+put_status(FILE *f, const char *status)
 {
-	long s = (long)(seconds + 0.5);
-
-	if (seconds < 10)
-		snprintf(buf, size, "%.1fs", seconds < 0 ? 0 : seconds);
-	else if (s < 60)
-		snprintf(buf, size, "%lds", s);
-	else if (s < 3600)
-		snprintf(buf, size, "%ldm%02lds", s / 60, s % 60);
-	else if (s < 86400)
-		snprintf(buf, size, "%ldh%02ldm", s / 3600, s % 3600 / 60);
-	else
-		snprintf(buf, size, "%ldd%02ldh", s / 86400, s % 86400 / 3600);
+	fputs("<span class=\"st ", f);
+	put_escaped(f, status);
+	fputs("\">", f);
+	put_escaped(f, status);
+	fputs("</span>", f);
 }
 
 /* "0.4s ago", or "never" for a null age. */
@@ -78,7 +71,7 @@ fmt_poll_age(char *buf, size_t size, json_t *age)
 		snprintf(buf, size, "never");
 		return;
 	}
-	fmt_age(d, sizeof(d), json_number_value(age));
+	util_fmt_duration(d, sizeof(d), json_number_value(age), 1);
 	snprintf(buf, size, "%s ago", d);
 }
 
@@ -188,11 +181,8 @@ put_licenses(FILE *f, json_t *lics, const char *redundancy)
 		put_cell(f, "id", json_str(l, "id", ""));
 		put_cell(f, NULL, json_str(l, "product", ""));
 		put_cell(f, NULL, json_str(l, "role", ""));
-		fputs("<td><span class=\"st ", f);
-		put_escaped(f, status);
-		fputs("\">", f);
-		put_escaped(f, status);
-		fputs("</span>", f);
+		fputs("<td>", f);
+		put_status(f, status);
 		put_marks(f, l, redundancy);
 		fputs("</td>", f);
 
@@ -247,11 +237,9 @@ put_failover(FILE *f, struct server *srv)
 			fputs("<tr>", f);
 			put_cell(f, NULL, json_str(p, "pool", ""));
 			put_cell(f, NULL, json_str(p, "url", ""));
-			fputs("<td><span class=\"st ", f);
-			put_escaped(f, status);
-			fputs("\">", f);
-			put_escaped(f, status);
-			fputs("</span></td>", f);
+			fputs("<td>", f);
+			put_status(f, status);
+			fputs("</td>", f);
 			fmt_poll_age(age, sizeof(age), json_object_get(p, "last_poll_age"));
 			put_cell(f, NULL, age);
 			snprintf(n, sizeof(n), "%lld", json_int(p, "failed_polls", 0));
@@ -390,7 +378,7 @@ put_summary(FILE *f, struct server *srv, json_t *lics, json_t *health, time_t no
 		fputs(" serves its own pool, backed up by ", sv);
 		put_escaped(sv, srv->cfg.name);
 		if (json_is_number(a)) {
-			fmt_age(age, sizeof(age), json_number_value(a));
+			util_fmt_duration(age, sizeof(age), json_number_value(a), 1);
 			fprintf(sv, " (last poll %s ago)", age);
 		} else
 			fputs(" (no good poll yet)", sv);
@@ -436,11 +424,9 @@ put_legend(FILE *f)
 
 	fputs("<dl id=\"legend\">\n", f);
 	for (i = 0; i < legend_nstatuses; i++) {
-		fputs("<dt><span class=\"st ", f);
-		put_escaped(f, legend_statuses[i].name);
-		fputs("\">", f);
-		put_escaped(f, legend_statuses[i].name);
-		fputs("</span></dt><dd>", f);
+		fputs("<dt>", f);
+		put_status(f, legend_statuses[i].name);
+		fputs("</dt><dd>", f);
 		put_escaped(f, legend_statuses[i].meaning);
 		fputs(".</dd>\n", f);
 	}
@@ -460,17 +446,15 @@ void
 api_status_page(struct req *r, const char *arg)
 {
 	struct server *srv = r->srv;
-	char *text = NULL, up[32], now[64];
-	size_t len = 0;
+	char up[32], now[64];
 	time_t t = time(NULL);
 	FILE *f;
 
 	(void)arg;
-	if ((f = open_memstream(&text, &len)) == NULL) {
-		req_error(r, 503, "out_of_memory", "server out of memory");
+	if ((f = req_text_open(r)) == NULL)
 		return;
-	}
-	fmt_age(up, sizeof(up), (util_mono_ms() - srv->started_mono_ms) / 1000.0);
+	util_fmt_duration(up, sizeof(up), (util_mono_ms() - srv->started_mono_ms) / 1000.0,
+	    1);
 	fmt_utc(now, sizeof(now), t);
 
 	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
@@ -514,28 +498,17 @@ api_status_page(struct req *r, const char *arg)
 	    "<a href=\"metrics\">/metrics</a>.</footer>\n<script>", REFRESH_SECONDS);
 	fprintf(f, STATUS_SCRIPT, REFRESH_SECONDS * 1000, REFRESH_SECONDS * 1000);
 	fputs("</script>\n</body></html>\n", f);
-	if (fclose(f) != 0 || text == NULL) {
-		free(text);
-		req_error(r, 503, "out_of_memory", "server out of memory");
-		return;
-	}
-	r->raw = text;
-	r->rawlen = len;
-	r->content_type = "text/html; charset=utf-8";
+	req_text_close(r, f, "text/html; charset=utf-8");
 }
 
 void
 api_status_page_private(struct req *r)
 {
 	struct server *srv = r->srv;
-	char *text = NULL;
-	size_t len = 0;
 	FILE *f;
 
-	if ((f = open_memstream(&text, &len)) == NULL) {
-		req_error(r, 503, "out_of_memory", "server out of memory");
+	if ((f = req_text_open(r)) == NULL)
 		return;
-	}
 	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 	    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
 	    "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
@@ -559,15 +532,9 @@ api_status_page_private(struct req *r)
 	    "<code>GET /v1/health</code>.</li>\n"
 	    "<li>To show this page to everyone: set <code>public_status = true</code> "
 	    "in slserve.conf and restart slserve.</li>\n</ul>\n</main>\n</body></html>\n", f);
-	if (fclose(f) != 0 || text == NULL) {
-		free(text);
-		req_error(r, 503, "out_of_memory", "server out of memory");
+	if (req_text_close(r, f, "text/html; charset=utf-8") != 0)
 		return;
-	}
 	json_decref(r->reply.body);
 	r->reply.body = NULL;
 	r->reply.status = 401;
-	r->raw = text;
-	r->rawlen = len;
-	r->content_type = "text/html; charset=utf-8";
 }
