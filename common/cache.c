@@ -1,3 +1,8 @@
+/*
+ * cache.c: the client's cache of what slcheck learnt about servers between
+ * runs (dead marks, names, backups), in a locked file under
+ * $XDG_CACHE_HOME or a fallback directory.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

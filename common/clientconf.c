@@ -1,3 +1,8 @@
+/*
+ * clientconf.c: slclient.conf, read with libconfuse: the servers a client
+ * asks, in order (Primary and Secondary), and its timeouts, each value
+ * checked with the file and line at fault.
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>

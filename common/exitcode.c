@@ -1,3 +1,4 @@
+/* exitcode.c: the exit codes slctl and slcheck share, and their names in --json. */
 #include "exitcode.h"
 
 const char *

@@ -1,3 +1,7 @@
+/*
+ * http.c: every HTTP client call of sl, over libcurl: one handle per peer
+ * reused for keep-alive, deadlines and long polls, TLS errors in words.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

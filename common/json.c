@@ -1,3 +1,8 @@
+/*
+ * json.c: JSON helpers over jansson: strict decoding of request bodies
+ * against a field table, bounded loads of state files, member getters with
+ * defaults, and compact dumps.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,7 @@
+/*
+ * legend.c: the words sl shows people for each license status and marker,
+ * one table for slctl status -v and the status page.
+ */
 #include "legend.h"
 
 const struct legend_entry legend_statuses[] = {

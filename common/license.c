@@ -1,3 +1,7 @@
+/*
+ * license.c: the licenses file (libconfuse), a license's canonical form,
+ * Ed25519 keys and signatures (libsodium), expiry and host checks.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>

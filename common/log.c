@@ -1,3 +1,7 @@
+/*
+ * log.c: the daemon's log, one line per event with a level, to stderr or
+ * syslog, and the escaping of client-supplied text in it.
+ */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>

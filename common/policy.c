@@ -1,3 +1,8 @@
+/*
+ * policy.c: the usage policy, the options file (sl-options(5)): groups,
+ * host groups and rules, loaded with the file and line at fault, and its
+ * JSON form, which a Primary hands its backups.
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>

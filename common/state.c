@@ -1,3 +1,8 @@
+/*
+ * state.c: the state directory: its checks and lock, atomic file
+ * replacement, durable renames, stale temporary files, and the journal's
+ * line format (CRC-32 and JSON).
+ */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>

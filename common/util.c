@@ -1,3 +1,7 @@
+/*
+ * util.c: small helpers shared by the three programs: clocks, bounded
+ * file reads, ids, URLs, numbers and durations in words.
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>

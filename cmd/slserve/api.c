@@ -1,3 +1,8 @@
+/*
+ * api.c: the route table of slserve's HTTP API (method, path, who may
+ * call it, handler, metrics route) and the handlers of the lease and admin
+ * routes that are not failover's; httpd.c dispatches through it.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

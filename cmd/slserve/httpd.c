@@ -1,3 +1,9 @@
+/*
+ * httpd.c: slserve's HTTP server on libmicrohttpd: reading requests
+ * within their limits, the connection watch (timeouts, crowding, clients
+ * gone while their answer waits), suspending a reply until its record is
+ * durable (and the hooks reply_wait and reply_check), and sending answers.
+ */
 #include <errno.h>
 #include <arpa/inet.h>
 #include <netdb.h>

@@ -1,3 +1,8 @@
+/*
+ * usage.c: the usage log, usage.log in the state directory: one JSON line
+ * per grant, checkin, expiry, revoke, denial, takeover and handback, which
+ * slctl report reads. Buffered, flushed every second, reopened on SIGHUP.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
