@@ -82,15 +82,6 @@ out:
 	return fd;
 }
 
-int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Resume the requests whose records are durable. Called with j->mu held;
  * the resumes (a syscall each) happen with it let go, because appenders
  * hold the store lock while they wait for j->mu. Returns how many. */
@@ -186,7 +177,7 @@ storage_fail(struct journal *j, const char *why, int for_good)
 static void
 gather(struct journal *j)
 {
-	int64_t now = mono_us(), wait = j->sync_us / 2;
+	int64_t now = util_mono_us(), wait = j->sync_us / 2;
 	struct timespec until;
 
 	if (j->min_sync_us > 0 && !j->stopping && now < j->last_sync_us + j->min_sync_us) {
@@ -233,7 +224,7 @@ committer(void *arg)
 				continue;
 			}
 			int64_t due = j->first_us + LAZY_SYNC_US;
-			if (mono_us() >= due)
+			if (util_mono_us() >= due)
 				break;
 			struct timespec until = { due / 1000000, (due % 1000000) * 1000 };
 			pthread_cond_timedwait(&j->work, &j->mu, &until);
@@ -264,7 +255,7 @@ committer(void *arg)
 			usleep((useconds_t)j->test_write_delay_ms * 1000);
 
 write:;
-		int64_t t0 = mono_us();
+		int64_t t0 = util_mono_us();
 		pthread_mutex_lock(&j->mu);
 		int lost = j->dir_lost, was_ok = j->storage_ok;
 		j->writing_since_us = t0;
@@ -288,7 +279,7 @@ write:;
 			    (j->do_fsync && fdatasync(j->fd) != 0);
 			werr = errno;
 		}
-		int64_t t1 = mono_us();
+		int64_t t1 = util_mono_us();
 		if (!failed) {
 			if (end > j->size)
 				j->size = end;
@@ -318,9 +309,9 @@ write:;
 			j->backoff_ms = j->backoff_ms ? j->backoff_ms * 2 : BACKOFF_MIN_MS;
 			if (j->backoff_ms > BACKOFF_MAX_MS)
 				j->backoff_ms = BACKOFF_MAX_MS;
-			int64_t due = mono_us() + j->backoff_ms * 1000;
+			int64_t due = util_mono_us() + j->backoff_ms * 1000;
 			struct timespec until = { due / 1000000, (due % 1000000) * 1000 };
-			while (!j->stopping && mono_us() < due)
+			while (!j->stopping && util_mono_us() < due)
 				pthread_cond_timedwait(&j->work, &j->mu, &until);
 			if (j->stopping) {
 				log_warnx("journal %s: stopping with %zu bytes of records not "
@@ -569,7 +560,7 @@ journal_append(struct journal *j, json_t *rec)
 	/* Nothing can fail from here: the sequence is taken. */
 	j->seq = seq;
 	if (j->len == 0)
-		j->first_us = mono_us();
+		j->first_us = util_mono_us();
 	memcpy(j->buf + j->len, line, linelen);
 	j->len += linelen;
 	j->since_snapshot++;
@@ -740,7 +731,7 @@ journal_watch(struct journal *j, int64_t stall_ms)
 {
 	static int64_t last_dir_check_us;
 	char why[sizeof(j->storage_error)];
-	int64_t now = mono_us();
+	int64_t now = util_mono_us();
 
 	pthread_mutex_lock(&j->mu);
 	if (j->storage_ok && j->writing_since_us > 0 &&

@@ -149,7 +149,7 @@ compactor(void *arg)
 		j->rotated = 0;
 	} else {
 		/* Both journals stay; the next try writes a newer snapshot. */
-		j->compact_not_before_us = mono_us() + 10 * 1000000;
+		j->compact_not_before_us = util_mono_us() + 10 * 1000000;
 	}
 	j->compacting = 0;
 	pthread_mutex_unlock(&j->mu);
@@ -202,12 +202,12 @@ compact_start(struct journal *j)
 		j->compacting = 0;
 		store_image_free(img);
 		log_warnx("journal compaction: cannot start a thread");
-		j->compact_not_before_us = mono_us() + 10 * 1000000;
+		j->compact_not_before_us = util_mono_us() + 10 * 1000000;
 		return;
 	}
 	j->compactor_joinable = 1;
 	return;
 later:
 	pthread_mutex_lock(&j->mu);
-	j->compact_not_before_us = mono_us() + 10 * 1000000;
+	j->compact_not_before_us = util_mono_us() + 10 * 1000000;
 }

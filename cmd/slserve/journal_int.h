@@ -128,7 +128,6 @@ int journal_replay_file(struct journal *j, const char *path, size_t *records, si
     char *err, size_t errlen);
 void journal_use_fd(struct journal *j, int fd, off_t end, off_t room, int sync);
 int load_snapshot(struct journal *j, char *err, size_t errlen);
-int64_t mono_us(void);
 #define RECOVER_HINT "run \"slserve --recover\" to keep what holds and accept the loss " \
 	"(slserve(8), Recovery)"
 

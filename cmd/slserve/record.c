@@ -42,10 +42,10 @@ heartbeat_interval(long timeout)
 
 /*
  * The objects a checkout or checkin builds (its answer, its journal record,
- * its usage line) are made member by member without json_pack's format
- * parsing and UTF-8 checks, which were a sixth of a checkout's
- * instructions: every string is an id checked when it came in (request,
- * licenses file) or text jansson itself decoded, valid UTF-8 either way.
+ * its usage line) are made member by member, without json_pack's format
+ * parsing and UTF-8 checks, which would be most of their cost: every string
+ * is an id checked when it came in (request, licenses file) or text
+ * jansson itself decoded, valid UTF-8 either way.
  */
 void
 record_set_str(json_t *o, const char *key, const char *v)
