@@ -6,7 +6,8 @@ load helpers-client
 
 setup() {
 	sl_setup
-	cl_server lic1 "cad-1 cad 4 30" "view-1 viewer unlimited 30"
+	sl_licenses lic1 "cad-1 cad 4 30" "view-1 viewer unlimited 30"
+	sl_start lic1
 }
 
 teardown() { sl_teardown; }
@@ -84,7 +85,8 @@ well_formed() {
 }
 
 @test "WARNING when only a Secondary is serving; a blackholed Primary cannot starve it" {
-	cl_server lic3 "cad-3 cad 5 30"
+	sl_licenses lic3 "cad-3 cad 5 30"
+	sl_start lic3
 	cl_blackhole hole
 	cl_timed "$SLCHECK" -s "$URL_hole,s:$URL_lic3" check -t 2 -p cad
 	[ "$status" -eq 1 ]
@@ -94,7 +96,8 @@ well_formed() {
 }
 
 @test "a Secondary down is a WARNING; both up and OK sums their seats" {
-	cl_server lic3 "cad-3 cad 5 30"
+	sl_licenses lic3 "cad-3 cad 5 30"
+	sl_start lic3
 	run "$SLCHECK" -s "$URL_lic1,s:$URL_lic3" check -p cad
 	[ "$status" -eq 0 ]
 	[ "$output" = "SL OK - cad 0/9 | 'cad'=0;;;0;9" ]
@@ -110,8 +113,8 @@ well_formed() {
 	sl_stop lic1
 	pa=$(sl_free_port)
 	pb=$(sl_free_port)
-	cl_lic cad-1 cad 3 30 | cl_licenses pa
-	cl_lic own-2 other 5 30 | cl_licenses pb
+	sl_licenses pa "cad-1 cad 3 30"
+	sl_licenses pb "own-2 other 5 30"
 	sl_server_config pa "$pa" "url = \"http://127.0.0.1:$pa\"" "peer_token_file = \"$SL_TMP/peer.token\""
 	sl_server_config pb "$pb" "url = \"http://127.0.0.1:$pb\"" "peer_token_file = \"$SL_TMP/peer.token\"" \
 	    "failover \"pa\" {
@@ -137,7 +140,7 @@ well_formed() {
 @test "--expiry-warn DAYS: a license expiring sooner is a WARNING" {
 	sl_stop lic1
 	soon=$(date -d '+10 days' +%F)
-	cl_lic cad-9 cad 2 30 "$soon" | cl_licenses lic9
+	sl_licenses lic9 "cad-9 cad 2 30 $soon"
 	sl_start lic9
 	run "$SLCHECK" -s "$URL_lic9" check --expiry-warn 30
 	[ "$status" -eq 1 ]

@@ -6,7 +6,8 @@ load helpers-client
 
 setup() {
 	sl_setup
-	cl_server lic1 "cad-1 cad 2 30" "sim-1 sim 1 0" "old-1 old 5 30 2020-01-01"
+	sl_licenses lic1 "cad-1 cad 2 30" "sim-1 sim 1 0" "old-1 old 5 30 2020-01-01"
+	sl_start lic1
 	U=$(sl_url lic1)
 }
 

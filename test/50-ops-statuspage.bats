@@ -4,8 +4,8 @@
 
 load helpers-ops
 
-setup() { ops_setup; }
-teardown() { ops_teardown; }
+setup() { sl_setup_cd; }
+teardown() { sl_teardown; }
 
 # The Licenses pane as slctl status --json has it, in the page's columns.
 slctl_rows() {
@@ -15,7 +15,7 @@ slctl_rows() {
 }
 
 @test "status page: served as HTML without external assets; values escaped" {
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
 	tok=$(sl_admin_token lic1)
 	printf '%s' '{"name":"ghost","url":"http://127.0.0.1:9/\"><script>document.title=1</script>&","poll_interval":60}' >body
@@ -39,10 +39,10 @@ slctl_rows() {
 	ops_need_chromium
 	ops_start_pair
 	u1=$(sl_url lic1) u2=$(sl_url lic2)
-	ops_checkout "$u1" cad c1 >/dev/null
-	ops_checkout "$u1" sim c1 >/dev/null
-	ops_checkout "$u1" viewer c1 >/dev/null
-	ops_checkout "$u1" viewer c2 >/dev/null
+	sl_co_lease "$u1" cad client=c1 >/dev/null
+	sl_co_lease "$u1" sim client=c1 >/dev/null
+	sl_co_lease "$u1" viewer client=c1 >/dev/null
+	sl_co_lease "$u1" viewer client=c2 >/dev/null
 	[ "$(ops_http_code POST "$u1/v1/checkout" -d '{"product":"sim"}')" = 409 ]
 	# Wait until the backup has mirrored the Primary and the Primary knows it.
 	mirrored() {
@@ -81,9 +81,9 @@ slctl_rows() {
 
 @test "status page refreshes itself, and says so when the server stops answering" {
 	ops_need_chromium
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
-	ops_checkout "$u" cad >/dev/null
+	sl_co_lease "$u" cad client=c1 >/dev/null
 	# Eleven seconds of the page's time: two refreshes from the server.
 	ops_chromium --virtual-time-budget=11000 --dump-dom "$u/" >live.dom
 	grep -Fq '<body data-refreshes="2">' live.dom
@@ -106,7 +106,7 @@ summary() {
 }
 
 @test "status page: a summary line, a legend and UTC times" {
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
 	curl -fsS -m 5 -o page.html "$u/"
 	grep -Fxq '<p id="summary" class="ok"><strong>All well.</strong> lic1 (this server) serves its own pool (3 licenses).</p>' page.html

@@ -124,7 +124,7 @@ in_use_on_a() {
 	server B "$IP_B" "failover \"A\" { url = \"$A\" poll_interval = 0.2 fail_after = 3 witness = \"$W\" }"
 	sl_until 10 backup_status_is warm
 	cut
-	sl_until 10 hd_log_has B "witness $W does not confirm that $A is down; not taking over"
+	sl_until 10 sl_log_has B "witness $W does not confirm that $A is down; not taking over"
 	backup_status_is warm
 	local on_a on_b
 	on_a=$(grants "$A")
