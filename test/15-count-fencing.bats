@@ -122,8 +122,7 @@ check_count_after_handback() {
 	sl_expect 400
 	sl_req POST "$UB/v1/peer/fence" '{"pool":"A","ttl_ms":1000}'
 	sl_expect 401
-	sl_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	fo_peer "$UB" POST /v1/peer/fence '{"pool":"A","ttl_ms":60000}'
 	sl_expect 200 '.serving == true'
 }

@@ -106,8 +106,7 @@ renews_of() {
 	sl_expect 201 '.pool == "A" and .license == "cad-a"'
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$x"
 
-	sl_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 
 	# B's seat X still belongs to its holder, and its license is full.
 	lease_of B "$x" '.pool == "B" and .license == "cad-b" and .client == "b-client" and

@@ -23,8 +23,7 @@ co() {	# co URL POOL LEASE CLIENT: a checkout of cad naming the lease id
 	fo_start_pair "cad-a cad 1 30"
 	sl_co "$UA" cad
 	sl_expect 201
-	sl_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	co "$UB" A "$G" c1
 	sl_expect 409 '.error == "no_seats"'
 	# what B would hand back now (a Primary's pull, not committed)

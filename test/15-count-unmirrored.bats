@@ -30,8 +30,7 @@ ci() { sl_req DELETE "$1/v1/leases/$UNSEEN$2" -; }
 	hb "$UB" "?pool=no%20such"
 	sl_expect 400 '.error == "bad_request"'
 	# Once the backup serves the pool, a lease it does not hold is unknown.
-	sl_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	hb "$UB" "?pool=A"
 	sl_expect 404 '.error == "unknown_lease"'
 }

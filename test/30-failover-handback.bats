@@ -45,8 +45,7 @@ handed_back() {
 	ls=$(fo_token_lease "$ts")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2 $l3 $ls"
 
-	sl_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	# The 2-second seat nobody renews expires on the backup.
 	sl_until $((3 + FO_MARGIN)) fo_lic_is "$UB" short-a '.in_use == 0'
 	# While A is down: a new seat from the backup, a checkin and a heartbeat.
@@ -102,16 +101,14 @@ handed_back() {
 	t1=$("$SLCHECK" checkout cad)
 	l1=$(fo_token_lease "$t1")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
-	sl_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	l2=$(fo_token_lease "$("$SLCHECK" checkout cad)")
 	sl_start A
 	leases_exactly A "$l1 $l2"
 	# The backup resyncs with the restarted Primary, the seat it granted included.
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
 
-	sl_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	fo_lic_is "$UB" cad-a '.in_use == 2'
 	l3=$(fo_token_lease "$("$SLCHECK" checkout cad)")
 	run -"$EX_NO_SEAT" "$SLCHECK" checkout cad
@@ -176,8 +173,7 @@ handed_back() {
 	t1=$("$SLCHECK" checkout cad)
 	l1=$(fo_token_lease "$t1")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
-	sl_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	sl_co "$UB" cad pool=A
 	sl_expect 201
 	l2=$(jq -r .lease <<<"$HTTP_BODY")

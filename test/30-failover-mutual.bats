@@ -22,6 +22,15 @@ teardown() { sl_teardown; }
 
 lease_of() { jq -r .lease <<<"$HTTP_BODY"; }
 
+# takes_over_with SURVIVOR DEAD LEASE: once SURVIVOR mirrors DEAD's seat LEASE,
+# kill -9 DEAD; SURVIVOR takes its pool over and keeps LEASE (heartbeat 200).
+takes_over_with() {
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is "$1" "$2" "$3" || return 1
+	fo_kill9_taken_over "$2" "$1" || return 1
+	sl_heartbeat "$(sl_url "$1")" "$3"
+	sl_expect 200
+}
+
 # only_leases NAME POOL "ID...": NAME lists exactly these leases of POOL, each once.
 only_leases() {
 	local want got
@@ -46,13 +55,9 @@ only_leases() {
 	sl_co "$UB" cad
 	sl_expect 201 '.pool == "B"'
 	lb1=$(lease_of)
-	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$la1"
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is A B "$lb1"
 
-	sl_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
-	sl_heartbeat "$UB" "$la1"
-	sl_expect 200
+	takes_over_with B A "$la1"
 	sl_co "$UB" cad pool=A
 	sl_expect 201 '.pool == "A" and .license == "cad-a" and .server == "B"'
 	la2=$(lease_of)
@@ -90,12 +95,8 @@ only_leases() {
 	sl_co "$UB" cad
 	sl_expect 201
 	lb1=$(lease_of)
-	sl_until $((2 + FO_MARGIN)) fo_mirror_is A B "$lb1"
 
-	sl_kill9 B
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UA" B hot-retry
-	sl_heartbeat "$UA" "$lb1"
-	sl_expect 200
+	takes_over_with A B "$lb1"
 	sl_co "$UA" cad pool=B
 	sl_expect 201 '.pool == "B" and .server == "A"'
 	lb2=$(lease_of)

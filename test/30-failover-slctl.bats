@@ -74,8 +74,7 @@ PY
 	run ctl failover set A --url "$UA" --poll-interval "$FO_POLL" --fail-after "$FO_FAIL"
 	assert_success
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
-	sl_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	sl_heartbeat "$UB" "$l1"
 	sl_expect 200
 }

@@ -76,8 +76,7 @@ teardown() { sl_teardown; }
 	t2=$("$SLCHECK" checkout sim)
 	l1=$(fo_token_lease "$t1") l2=$(fo_token_lease "$t2")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
-	sl_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 
 	# The token names the dead Primary; slcheck reaches the lease on the backup.
 	run --separate-stderr "$SLCHECK" --json heartbeat "$t1"
@@ -142,8 +141,7 @@ teardown() { sl_teardown; }
 	lease=$(fo_leases A | jq -r '.leases[] | select(.license == "run-a") | .lease')
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$lease"
 
-	sl_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	# The run's next heartbeats (every second) reach the backup.
 	sl_until $((3 + FO_MARGIN)) grep -q "lease $lease: now with $UB" run.err
 	fo_lic_is "$UB" run-a '.in_use == 1'

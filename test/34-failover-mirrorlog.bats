@@ -114,8 +114,7 @@ journal_lines() { tail -n +2 "$(fo_mirror_journal B A)" | wc -l; }
 	l1=$(sl_co_lease "$UA" cad)
 	l2=$(sl_co_lease "$UA" cad)
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
-	sl_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	sl_checkin "$UB" "$l1"
 	sl_expect 200
 	# The checkin goes into the journal, after the takeover's base.

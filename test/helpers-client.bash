@@ -1,7 +1,24 @@
 # test/helpers-client.bash: what the client tests (test/20-client-*.bats) add
-# to helpers.bash: servers that do not answer, and timing a command.
+# to helpers.bash (and helpers-failover.bash): a Primary and backup pair as a
+# client sees it, servers that do not answer, and timing a command.
 
-load helpers
+load helpers-failover
+
+# cl_pair PRIMARY "LICENSE" BACKUP "LICENSE": PRIMARY and its backup BACKUP
+# (polling every 0.2 s, taking over after 2 missed polls), each with its one
+# license (an sl_licenses spec), its url set and a shared peer token; both
+# started.
+cl_pair() {
+	local a=$1 b=$3
+	sl_peer_token
+	fo_ports "$a" "$b"
+	sl_licenses "$a" "$2"
+	sl_licenses "$b" "$4"
+	fo_config "$a" "url = \"$(sl_url "$a")\""
+	fo_config "$b" "url = \"$(sl_url "$b")\"" "$(fo_backs_up "$a" 0.2 2)"
+	sl_start "$a"
+	sl_start "$b"
+}
 
 # cl_blackhole NAME: a listener on a free port that accepts connections
 # (the kernel completes them) and never answers. Exports URL_NAME.

@@ -18,9 +18,7 @@ FO_MARGIN=${FO_MARGIN:-4}
 # fo_setup: sl_setup and the shared peer token.
 fo_setup() {
 	sl_setup
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/peer.token"
-	echo >>"$SL_TMP/peer.token"
-	chmod 600 "$SL_TMP/peer.token"
+	sl_peer_token
 }
 
 # fo_holds SECONDS CMD...: CMD succeeds every 50 ms for SECONDS: a property
@@ -122,6 +120,13 @@ fo_pair() {
 	sl_licenses A "$@"
 	sl_licenses B "cad-b cad 2 30"
 	UA=$URL_A UB=$URL_B
+}
+
+# fo_kill9_taken_over PRIMARY BACKUP: kill -9 PRIMARY, then wait (no longer
+# than the design allows) until BACKUP serves PRIMARY's pool (hot-retry).
+fo_kill9_taken_over() {
+	sl_kill9 "$1" || return 1
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$(sl_url "$2")" "$1" hot-retry
 }
 
 # fo_takeover_limit: the longest takeover the design allows (poll_interval x

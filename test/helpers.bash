@@ -90,8 +90,9 @@ sl_kill9() {
 	kill -KILL "$(sl_pid "$1")" && sl_stop "$1" KILL
 }
 
-# sl_stop_all: every process with a pid file in $SL_TMP woken (if stopped),
-# sent SIGTERM and waited for (SIGKILL after 5 s); the pid files removed.
+# sl_stop_all [SECONDS]: every process with a pid file in $SL_TMP woken (if
+# stopped), sent SIGTERM and waited for (SIGKILL after SECONDS, 5 unless
+# given, then up to 5 s more until it is gone); the pid files removed.
 sl_stop_all() {
 	local pidfile pid
 	for pidfile in "$SL_TMP"/*.pid; do
@@ -99,7 +100,8 @@ sl_stop_all() {
 		pid=$(cat "$pidfile")
 		kill -CONT "$pid" 2>/dev/null || true
 		kill -TERM "$pid" 2>/dev/null || true
-		sl_wait_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
+		sl_wait_gone "$pid" "${1:-5}" ||
+		    { kill -KILL "$pid" 2>/dev/null; sl_wait_gone "$pid" 5; } || true
 		rm -f "$pidfile"
 	done
 }
@@ -154,6 +156,21 @@ sl_serve() {
 	shift
 	sl_server_config "$name" "$(sl_free_port)" "$@"
 	sl_start "$name"
+}
+
+# sl_start_with NAME "ID PRODUCT COUNT TIMEOUT [EXPIRES [HOST]]"...: server
+# NAME with these licenses (sl_licenses), started by sl_start.
+sl_start_with() {
+	sl_licenses "$@"
+	sl_start "$1"
+}
+
+# sl_peer_token: a fresh peer token for the test's servers to share, in
+# $SL_TMP/peer.token (mode 600).
+sl_peer_token() {
+	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/peer.token"
+	echo >>"$SL_TMP/peer.token"
+	chmod 600 "$SL_TMP/peer.token"
 }
 
 # sl_url NAME: the URL of server NAME (once started).
