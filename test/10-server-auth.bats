@@ -6,8 +6,7 @@ load helpers-server
 setup() {
 	sl_setup
 	sl_start_s1
-	sl_checkout "$U" '{"product":"cad","lease":"held-1-0123456789abcdef0123456789abcdef"}'
-	sl_expect 201
+	sl_grant cad held-1-0123456789abcdef0123456789abcdef
 	TOKEN=$(sl_admin_token s1)
 }
 

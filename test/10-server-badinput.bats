@@ -8,10 +8,8 @@ setup() {
 	sl_setup
 	sl_start_s1
 	# Some state that must survive every bad request untouched.
-	sl_checkout "$U" '{"product":"cad","lease":"held-1-0123456789abcdef0123456789abcdef"}'
-	sl_expect 201
-	sl_checkout "$U" '{"product":"sim","lease":"held-2-0123456789abcdef0123456789abcdef"}'
-	sl_expect 201
+	sl_grant cad held-1-0123456789abcdef0123456789abcdef
+	sl_grant sim held-2-0123456789abcdef0123456789abcdef
 	BEFORE=$(sl_fingerprint "$U")
 }
 

@@ -14,22 +14,27 @@ teardown() {
 	sl_server_teardown
 }
 
-# grant PRODUCT ID...: check out a seat of PRODUCT as each lease ID (201).
-grant() {
-	local product=$1 id
-	shift
-	for id; do
-		sl_checkout "$U" "{\"product\":\"$product\",\"lease\":\"$id\"}"
-		sl_expect 201 || return 1
-	done
-}
-
 # alive ID...: each lease answers its heartbeat (200).
 alive() {
 	local id
 	for id; do
-		sl_req POST "$U/v1/leases/$id/heartbeat"
+		sl_heartbeat "$U" "$id"
 		sl_expect 200 || return 1
+	done
+}
+
+# restart_replays N: start s1 again; its log says it replayed N journal records.
+restart_replays() {
+	sl_start s1 || return 1
+	sl_log_has s1 "$1 journal records replayed"
+}
+
+# unknown ID...: each lease is unknown to the server (its heartbeat: 404).
+unknown() {
+	local id
+	for id; do
+		sl_heartbeat "$U" "$id"
+		sl_expect_error 404 unknown_lease || return 1
 	done
 }
 
@@ -204,7 +209,7 @@ sl_product_of() {
 
 @test "a torn last journal record is cut at restart; earlier seats are intact" {
 	sl_start_s1
-	grant viewer t1-0123456789abcdef0123456789abcdef t2-0123456789abcdef0123456789abcdef t3-0123456789abcdef0123456789abcdef
+	sl_grant viewer t1-0123456789abcdef0123456789abcdef t2-0123456789abcdef0123456789abcdef t3-0123456789abcdef0123456789abcdef
 	sl_kill9 s1
 	local journal="$SL_TMP/s1/state/journal"
 	[ "$(wc -l <"$journal")" -ge 4 ]	# version line + 3 grants
@@ -214,8 +219,7 @@ sl_product_of() {
 	grep -q "journal: cut [0-9]* bytes of a torn or corrupt record" "$SL_TMP/s1/log"
 	alive t1-0123456789abcdef0123456789abcdef t2-0123456789abcdef0123456789abcdef t3-0123456789abcdef0123456789abcdef
 	[ "$(sl_in_use "$U" view-free)" = 3 ]
-	sl_req POST "$U/v1/leases/torn/heartbeat"
-	sl_expect_error 404 unknown_lease
+	unknown torn
 	# The journal is whole again: a new grant, a kill and a restart cut nothing.
 	sl_checkout "$U" '{"product":"viewer","lease":"t4-0123456789abcdef0123456789abcdef"}'
 	sl_expect 201
@@ -227,7 +231,7 @@ sl_product_of() {
 
 @test "killed while compacting: journal and journal.new both replay; nothing lost or doubled" {
 	sl_start_s1
-	grant viewer k1-0123456789abcdef0123456789abcdef k2-0123456789abcdef0123456789abcdef k3-0123456789abcdef0123456789abcdef k4-0123456789abcdef0123456789abcdef
+	sl_grant viewer k1-0123456789abcdef0123456789abcdef k2-0123456789abcdef0123456789abcdef k3-0123456789abcdef0123456789abcdef k4-0123456789abcdef0123456789abcdef
 	checkin_on_disk k2-0123456789abcdef0123456789abcdef
 	local st="$SL_TMP/s1/state"
 	sl_kill9 s1
@@ -243,11 +247,9 @@ assert head == b"sl-journal 1" and len(recs) == 5, recs
 open(st + "/journal", "wb").write(b"\n".join([head] + recs[:3]) + b"\n")
 open(st + "/journal.new", "wb").write(b"\n".join([head] + recs[3:]) + b"\n")
 PY
-	sl_start s1
-	grep -q "5 journal records replayed" "$SL_TMP/s1/log"
+	restart_replays 5
 	alive k1-0123456789abcdef0123456789abcdef k3-0123456789abcdef0123456789abcdef k4-0123456789abcdef0123456789abcdef
-	sl_req POST "$U/v1/leases/k2-0123456789abcdef0123456789abcdef/heartbeat"
-	sl_expect_error 404 unknown_lease
+	unknown k2-0123456789abcdef0123456789abcdef
 	[ "$(sl_in_use "$U" view-free)" = 3 ]
 	# The start folded both into a snapshot and removed journal.new.
 	[ ! -e "$st/journal.new" ]
@@ -259,7 +261,7 @@ PY
 @test "a snapshot copied while leases changed is made whole by the journal after it" {
 	sl_start_s1
 	local id
-	grant sim f1-0123456789abcdef0123456789abcdef
+	sl_grant sim f1-0123456789abcdef0123456789abcdef
 	# its confirm record now, not whenever the 201's completion runs
 	sl_req POST "$U/v1/leases/f1-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect 200
@@ -267,7 +269,7 @@ PY
 		sl_checkout "$U" "{\"product\":\"sim\",\"lease\":\"$id\"}"
 		sl_expect_error 409 no_seats
 	done
-	grant viewer a1-0123456789abcdef0123456789abcdef a2-0123456789abcdef0123456789abcdef a3-0123456789abcdef0123456789abcdef
+	sl_grant viewer a1-0123456789abcdef0123456789abcdef a2-0123456789abcdef0123456789abcdef a3-0123456789abcdef0123456789abcdef
 	checkin_on_disk a2-0123456789abcdef0123456789abcdef
 	local st="$SL_TMP/s1/state"
 	sl_kill9 s1
@@ -290,11 +292,9 @@ snap = {"leases": [f1] + [o["lease"] for o in ops[2:5]], "bans": [], "version": 
 open(st + "/snapshot.json", "w").write(json.dumps(snap))
 open(st + "/journal", "wb").write(b"\n".join([head] + recs[3:]) + b"\n")
 PY
-	sl_start s1
-	grep -q "3 journal records replayed" "$SL_TMP/s1/log"
+	restart_replays 3
 	alive f1-0123456789abcdef0123456789abcdef a1-0123456789abcdef0123456789abcdef a3-0123456789abcdef0123456789abcdef
-	sl_req POST "$U/v1/leases/a2-0123456789abcdef0123456789abcdef/heartbeat"
-	sl_expect_error 404 unknown_lease
+	unknown a2-0123456789abcdef0123456789abcdef
 	# Counted once each: a replayed grant of a lease the snapshot holds
 	# replaces it, and the one hard seat of sim-hard is still taken once.
 	[ "$(sl_in_use "$U" view-free)" = 2 ]
@@ -374,8 +374,7 @@ churn_cfg() {
 	    >>"$SL_TMP/s1/state/journal"
 	sl_start s1
 	grep -q "cut [0-9]* bytes" "$SL_TMP/s1/log"
-	sl_req POST "$U/v1/leases/forged/heartbeat"
-	sl_expect_error 404 unknown_lease
+	unknown forged
 	[ "$(sl_in_use "$U" cad-1)" = 0 ]
 	sl_req POST "$U/v1/leases/h1-0123456789abcdef0123456789abcdef/heartbeat"
 	sl_expect 200
@@ -383,7 +382,7 @@ churn_cfg() {
 
 @test "a last record torn mid-write is cut; the seats before it survive, none counted twice" {
 	sl_start_s1
-	grant viewer a1-0123456789abcdef0123456789abcdef a2-0123456789abcdef0123456789abcdef a3-0123456789abcdef0123456789abcdef
+	sl_grant viewer a1-0123456789abcdef0123456789abcdef a2-0123456789abcdef0123456789abcdef a3-0123456789abcdef0123456789abcdef
 	sl_kill9 s1
 	# Tear the last record (a3's grant) as a crash inside write(2) would:
 	# its last 7 bytes never reached the disk. The journal ends in zeros
@@ -400,8 +399,7 @@ PY
 	sl_start s1
 	grep -q "cut [0-9]* bytes" "$SL_TMP/s1/log"
 	alive a1-0123456789abcdef0123456789abcdef a2-0123456789abcdef0123456789abcdef
-	sl_req POST "$U/v1/leases/a3-0123456789abcdef0123456789abcdef/heartbeat"
-	sl_expect_error 404 unknown_lease
+	unknown a3-0123456789abcdef0123456789abcdef
 	[ "$(sl_in_use "$U" view-free)" = 2 ]
 	sl_admin s1 GET /v1/leases
 	sl_json '[.leases[].lease] | sort == ["a1-0123456789abcdef0123456789abcdef", "a2-0123456789abcdef0123456789abcdef"]'

@@ -21,13 +21,7 @@ teardown() {
 H=0123456789abcdef0123456789abcdef
 
 # grant ID...: check out a viewer seat (unlimited) as each lease ID (201).
-grant() {
-	local id
-	for id; do
-		sl_checkout "$U" "{\"product\":\"viewer\",\"lease\":\"$id-$H\"}"
-		sl_expect 201 || return 1
-	done
-}
+grant() { sl_grant viewer "${@/%/-$H}"; }
 
 # start_refused: slserve -d on s1's configuration exits non-zero by itself
 # (before serving); its output is in $output.

@@ -16,16 +16,9 @@ MOUNTS=()
 setup() { fo_setup; }
 
 teardown() {
-	local pidfile pid m
-	for pidfile in "$SL_TMP"/*.pid; do
-		[ -f "$pidfile" ] || continue
-		pid=$(cat "$pidfile")
-		kill -CONT "$pid" 2>/dev/null || true
-		kill -TERM "$pid" 2>/dev/null || true
-		sl_wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null || true
-		sl_wait_gone "$pid" 5 || true
-		rm -f "$pidfile"
-	done
+	local m
+	# the servers gone before their file systems are unmounted
+	sl_stop_all 10
 	for m in "${MOUNTS[@]}"; do
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 	done

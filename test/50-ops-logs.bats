@@ -28,8 +28,9 @@ every_line_ok() {
 	# An administrator's User-Agent and reason with a terminal escape, quotes
 	# and a backslash: they reach the log as \xNN, never raw.
 	printf '%s' '{"reason":"because \"quoted\" \\ slash"}' >body
-	[ "$(ops_http_code POST "$u/v1/leases/$lease/revoke" -H "Authorization: Bearer $tok" \
-	    -H $'User-Agent: ops\x1b[2Jx"y' --data-binary @body)" = 200 ]
+	sl_req POST "$u/v1/leases/$lease/revoke" @body -H "Authorization: Bearer $tok" \
+	    -H $'User-Agent: ops\x1b[2Jx"y'
+	sl_expect 200
 	sl_until 3 sl_log_has -F lic1 "revoked lease $lease of license cad-1 (for 0s) by ops\\x1b[2Jx\\x22y: because \\x22quoted\\x22 \\x5c slash"
 	! grep -q $'\x1b' "$SL_TMP/lic1/log"
 
@@ -60,12 +61,18 @@ every_line_ok() {
 	sl_until 5 sl_log_has -F lic1 'backup "lic2"'
 
 	lease=$(sl_co_lease "$u1" sim client=c1)
-	[ "$(ops_http_code POST "$u1/v1/leases/$lease/heartbeat")" = 200 ]
-	[ "$(ops_http_code GET "$u1/v1/leases" -H "Authorization: Bearer $tok")" = 200 ]
-	[ "$(ops_http_code POST "$u1/v1/admin/reload" -H "Authorization: Bearer $tok")" = 200 ]
-	[ "$(ops_http_code GET "$u1/v1/leases" -H 'Authorization: Bearer wrong-admin-token-0123456789')" = 401 ]
-	[ "$(ops_http_code GET "$u1/v1/peer/sync?name=x" -H 'Authorization: Bearer wrong-peer-token-0123456789')" = 401 ]
-	[ "$(ops_http_code POST "$u1/v1/leases/$lease/revoke" -H "Authorization: Bearer $tok" -d '{}')" = 200 ]
+	sl_req POST "$u1/v1/leases/$lease/heartbeat" -
+	sl_expect 200
+	sl_req GET "$u1/v1/leases" - -H "Authorization: Bearer $tok"
+	sl_expect 200
+	sl_req POST "$u1/v1/admin/reload" - -H "Authorization: Bearer $tok"
+	sl_expect 200
+	sl_req GET "$u1/v1/leases" - -H 'Authorization: Bearer wrong-admin-token-0123456789'
+	sl_expect 401
+	sl_req GET "$u1/v1/peer/sync?name=x" - -H 'Authorization: Bearer wrong-peer-token-0123456789'
+	sl_expect 401
+	sl_req POST "$u1/v1/leases/$lease/revoke" '{}' -H "Authorization: Bearer $tok"
+	sl_expect 200
 	"$SLCTL" -s "$u1" --token-file "$SL_TMP/lic1/state/admin.token" leases >/dev/null
 	sl_stop lic2
 	sl_stop lic1

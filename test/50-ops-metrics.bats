@@ -17,14 +17,19 @@ teardown() { sl_teardown; }
 	tok=$(sl_admin_token lic1)
 	l1=$(sl_co_lease "$u" cad client=c1)
 	sl_co_lease "$u" cad client=c2 >/dev/null
-	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"cad","client":"c3"}')" = 409 ]
-	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"nosuch"}')" = 404 ]
-	[ "$(ops_http_code DELETE "$u/v1/leases/$l1")" = 200 ]
+	sl_req POST "$u/v1/checkout" '{"product":"cad","client":"c3"}'
+	sl_expect 409
+	sl_req POST "$u/v1/checkout" '{"product":"nosuch"}'
+	sl_expect 404
+	sl_req DELETE "$u/v1/leases/$l1" -
+	sl_expect 200
 	l3=$(sl_co_lease "$u" sim client=c1)
 	# A hard seat is confirmed once (its answer sent, or this heartbeat):
 	# one confirm record, whichever comes first (slserve(8), Leases).
-	[ "$(ops_http_code POST "$u/v1/leases/$l3/heartbeat")" = 200 ]
-	[ "$(ops_http_code POST "$u/v1/leases/$l3/revoke" -H "Authorization: Bearer $tok" -d '{}')" = 200 ]
+	sl_req POST "$u/v1/leases/$l3/heartbeat" -
+	sl_expect 200
+	sl_req POST "$u/v1/leases/$l3/revoke" '{}' -H "Authorization: Bearer $tok"
+	sl_expect 200
 
 	curl -fsS -m 5 -D headers "$u/metrics" >metrics.txt
 	run promtool check metrics <metrics.txt
@@ -97,7 +102,8 @@ EOF
 	sl_co_lease "$u" viewer client=c1 >/dev/null
 	sl_co_lease "$u" viewer client=c1 >/dev/null
 	sl_co_lease "$u" sim client=c1 >/dev/null
-	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"sim"}')" = 409 ]
+	sl_req POST "$u/v1/checkout" '{"product":"sim"}'
+	sl_expect 409
 	curl -fsS -m 5 "$u/v1/licenses" >licenses.json
 	ops_metrics "$u" metrics.txt
 	jq -r '.licenses[] | "{license=\"\(.id)\",product=\"\(.product)\",pool=\"\(.pool)\"}" as $l |
@@ -160,13 +166,20 @@ sum_count() {
 	sl_serve lic1
 	u=$(sl_url lic1)
 	l=$(sl_co_lease "$u" cad client=c1)
-	[ "$(ops_http_code POST "$u/v1/leases/$l/heartbeat")" = 200 ]
-	[ "$(ops_http_code POST "$u/v1/leases/nosuchlease/heartbeat")" = 404 ]
-	[ "$(ops_http_code DELETE "$u/v1/leases/$l")" = 200 ]
-	[ "$(ops_http_code PUT "$u/v1/health")" = 405 ]
-	[ "$(ops_http_code GET "$u/v1/leases")" = 401 ]
-	[ "$(ops_http_code GET "$u/zzz/$RANDOM")" = 404 ]
-	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"nosuch-product"}')" = 404 ]
+	sl_req POST "$u/v1/leases/$l/heartbeat" -
+	sl_expect 200
+	sl_req POST "$u/v1/leases/nosuchlease/heartbeat" -
+	sl_expect 404
+	sl_req DELETE "$u/v1/leases/$l" -
+	sl_expect 200
+	sl_req PUT "$u/v1/health" -
+	sl_expect 405
+	sl_req GET "$u/v1/leases" -
+	sl_expect 401
+	sl_req GET "$u/zzz/$RANDOM" -
+	sl_expect 404
+	sl_req POST "$u/v1/checkout" '{"product":"nosuch-product"}'
+	sl_expect 404
 	sl_until 3 ops_metric_is "$u" 'sl_http_request_duration_seconds_count{route="checkout",code="404"}' 1
 	ops_metrics "$u" m.txt
 	run promtool check metrics <m.txt
@@ -197,12 +210,15 @@ sum_count() {
 	sl_co_lease "$u" cad client=c1 >/dev/null
 	sl_co_lease "$u" cad client=c2 >/dev/null
 	# Both cad licenses full: the product's refusal, on no license.
-	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"cad","client":"c3"}')" = 409 ]
-	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"cad","client":"c4"}')" = 409 ]
+	sl_req POST "$u/v1/checkout" '{"product":"cad","client":"c3"}'
+	sl_expect 409
+	sl_req POST "$u/v1/checkout" '{"product":"cad","client":"c4"}'
+	sl_expect 409
 	# sim: one expired license and one that serves, then is full: the
 	# full one is the only license that could have served.
 	sl_co_lease "$u" sim client=c1 >/dev/null
-	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"sim","client":"c2"}')" = 409 ]
+	sl_req POST "$u/v1/checkout" '{"product":"sim","client":"c2"}'
+	sl_expect 409
 	ops_metrics "$u" m.txt
 	run promtool check metrics <m.txt
 	assert_success
@@ -256,11 +272,8 @@ WANT
 @test "metrics: label values are escaped; a Primary never polled is +Inf old" {
 	sl_serve lic1
 	u=$(sl_url lic1)
-	tok=$(sl_admin_token lic1)
 	# A URL with a double quote and a backslash, set at run time.
-	printf '%s' '{"name":"ghost","url":"http://127.0.0.1:9/a\"b\\c","poll_interval":60}' >body
-	[ "$(ops_http_code PUT "$u/v1/admin/failover" -H "Authorization: Bearer $tok" \
-	    --data-binary @body)" = 200 ]
+	ops_ghost lic1 'http://127.0.0.1:9/a"b\c'
 	ops_metrics "$u" m.txt
 	run promtool check metrics <m.txt
 	assert_success

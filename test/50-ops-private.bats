@@ -103,14 +103,19 @@ is_page() {
 	head -n1 body | grep -Fxq '<!DOCTYPE html>'
 }
 
-@test "slserve -n: public_status is a boolean, a bad value names file:line" {
-	sl_server_config lic1 "$(sl_free_port)" 'public_status = false'
+# check_conf LINE: `run` slserve -n on a config of lic1 with LINE (its
+# stderr apart).
+check_conf() {
+	sl_server_config lic1 "$(sl_free_port)" "$1"
 	run --separate-stderr "$SLSERVE" -n -f "$SL_TMP/lic1/slserve.conf"
+}
+
+@test "slserve -n: public_status is a boolean, a bad value names file:line" {
+	check_conf 'public_status = false'
 	assert_success
 	assert_output "configuration OK"
 
-	sl_server_config lic1 "$(sl_free_port)" 'public_status = maybe'
-	run --separate-stderr "$SLSERVE" -n -f "$SL_TMP/lic1/slserve.conf"
+	check_conf 'public_status = maybe'
 	[ "$status" -eq 1 ]
 	[ -z "$output" ]
 	[[ $stderr == "$SL_TMP/lic1/slserve.conf:5: "* ]] || { echo "stderr: $stderr" >&2; false; }
@@ -159,12 +164,10 @@ is_page() {
 }
 
 @test "slserve -n: public_leases is a boolean, a bad value names file:line" {
-	sl_server_config lic1 "$(sl_free_port)" 'public_leases = true'
-	run --separate-stderr "$SLSERVE" -n -f "$SL_TMP/lic1/slserve.conf"
+	check_conf 'public_leases = true'
 	assert_success
 	assert_output "configuration OK"
-	sl_server_config lic1 "$(sl_free_port)" 'public_leases = sometimes'
-	run --separate-stderr "$SLSERVE" -n -f "$SL_TMP/lic1/slserve.conf"
+	check_conf 'public_leases = sometimes'
 	[ "$status" -eq 1 ]
 	[[ $stderr == "$SL_TMP/lic1/slserve.conf:5: "*boolean*public_leases* ]] || { echo "stderr: $stderr" >&2; false; }
 }

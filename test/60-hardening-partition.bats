@@ -55,8 +55,7 @@ server() {
 	shift 2
 	sl_server_config "$name" 7070 "peer_token_file = \"$SL_TMP/peer.token\"" "$@"
 	sed -i "s/^listen = .*/listen = \"$ip:7070\"/" "$SL_TMP/$name/slserve.conf"
-	printf 'license "%s-cad" {\n  product = "cad"\n  count = %d\n  expires = "never"\n  host = "any"\n  timeout = 300\n}\n' \
-	    "$name" "$COUNT" >"$SL_TMP/$name/licenses.conf"
+	sl_licenses "$name" "$name-cad cad $COUNT 300"
 	ip netns exec "${NS}$(tr 'A-Z' 'a-z' <<<"$name")" \
 	    "$SLSERVE" -d -f "$SL_TMP/$name/slserve.conf" >>"$SL_TMP/$name/log" 2>&1 &
 	echo $! >"$SL_TMP/$name.pid"

@@ -5,11 +5,7 @@
 
 load helpers-hardening
 
-setup() {
-	sl_setup
-	PORT=$(sl_free_port)
-	U=http://127.0.0.1:$PORT
-}
+setup() { hd_setup p; }
 
 teardown() { sl_teardown; }
 
@@ -18,6 +14,10 @@ conf() {
 	sl_server_config p "$PORT" "$@"
 	sed -i '/^allow_root = true$/d' "$SL_TMP/p/slserve.conf"
 }
+
+# run_p: `run` slserve -d on server p's configuration (under timeout 10),
+# its stderr apart.
+run_p() { run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/p/slserve.conf"; }
 
 need_root() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root"
@@ -40,7 +40,7 @@ ids() {
 @test "privileges: as root without user or allow_root, slserve refuses to start" {
 	need_root
 	conf
-	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/p/slserve.conf"
+	run_p
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "slserve: refusing to run as root: set user = \"NAME\" in $SL_TMP/p/slserve.conf (or -u NAME) to run as NAME once the port is bound, or allow_root = true" ]
 	[ ! -e "$SL_TMP/p/state" ]
@@ -76,9 +76,7 @@ ids() {
 	need_root
 	conf
 	let_nobody_in
-	"$SLSERVE" -d -u nobody -f "$SL_TMP/p/slserve.conf" >>"$SL_TMP/p/log" 2>&1 &
-	echo $! >"$SL_TMP/p.pid"
-	sl_until 10 curl -fsS -m 1 -o /dev/null "$U/v1/health"
+	SL_SERVE_OPTS="-u nobody" sl_start p
 	[ "$(stat -c %u /proc/"$(sl_pid p)")" = "$(id -u nobody)" ]
 	sl_stop p
 
@@ -122,7 +120,7 @@ ids() {
 	# the journal replaced by a link to a file elsewhere
 	mv "$SL_TMP/p/state/journal" "$SL_TMP/elsewhere"
 	ln -s "$SL_TMP/elsewhere" "$SL_TMP/p/state/journal"
-	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/p/slserve.conf"
+	run_p
 	[ "$status" -eq 1 ]
 	[[ $stderr == *"state_dir: $SL_TMP/p/state/journal: is a symbolic link; nothing in the state directory is followed" ]]
 	# the link and its target are untouched
@@ -133,7 +131,7 @@ ids() {
 	mv "$SL_TMP/elsewhere" "$SL_TMP/p/state/journal"
 	mv "$SL_TMP/p/state/snapshot.json" "$SL_TMP/snap"
 	ln -s "$SL_TMP/nowhere" "$SL_TMP/p/state/snapshot.json"
-	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/p/slserve.conf"
+	run_p
 	[ "$status" -eq 1 ]
 	[[ $stderr == *"$SL_TMP/p/state/snapshot.json: is a symbolic link"* ]]
 	[ ! -e "$SL_TMP/nowhere" ]
@@ -142,7 +140,7 @@ ids() {
 	mv "$SL_TMP/snap" "$SL_TMP/p/state/snapshot.json"
 	mv "$SL_TMP/p/state" "$SL_TMP/realstate"
 	ln -s "$SL_TMP/realstate" "$SL_TMP/p/state"
-	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/p/slserve.conf"
+	run_p
 	[ "$status" -eq 1 ]
 	[[ $stderr == *"$SL_TMP/p/state: is a symbolic link; refusing to use it"* ]]
 }

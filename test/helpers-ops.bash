@@ -18,11 +18,13 @@ ops_start_pair() {
 	    "  fail_after = 3" "}"
 }
 
-# ops_http_code METHOD URL [CURL-ARGS...]: prints the HTTP status only.
-ops_http_code() {
-	local method=$1 url=$2
-	shift 2
-	curl -sS -m 5 -o /dev/null -w '%{http_code}' -X "$method" "$@" "$url"
+# ops_ghost NAME URL: server NAME is told at run time (PUT /v1/admin/failover,
+# with its admin token) to back up a Primary "ghost" at URL, polled every
+# 60 s; answered 200.
+ops_ghost() {
+	sl_admin "$1" PUT /v1/admin/failover \
+	    "$(jq -cn --arg url "$2" '{name: "ghost", url: $url, poll_interval: 60}')"
+	sl_expect 200
 }
 
 # ops_metrics URL FILE: GET URL/metrics into FILE.

@@ -16,6 +16,17 @@ sl_start_s1() {
 	U=$(sl_url s1)
 }
 
+# sl_grant PRODUCT LEASE...: on $U, a seat of PRODUCT checked out as each
+# lease id LEASE (201 each).
+sl_grant() {
+	local product=$1 id
+	shift
+	for id; do
+		sl_checkout "$U" "{\"product\":\"$product\",\"lease\":\"$id\"}"
+		sl_expect 201 || return 1
+	done
+}
+
 # sl_usage_has NAME JQ-CONDITION: poll until a line of server NAME's usage
 # log satisfies the condition (the log is flushed every 250 ms).
 sl_usage_has() {
