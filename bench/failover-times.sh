@@ -18,7 +18,7 @@ set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 # sl_until SECONDS CMD...: run CMD until it succeeds, for at most SECONDS,
 # every SL_POLL_EVERY seconds (the test suite's bounded poll); sl_free_port;
-# sl_bench_args (test/poll.sh).
+# sl_token; sl_bench_args (test/poll.sh).
 . "$here/test/poll.sh"
 sl_bench_args failover-times 5 17 "$@"
 runs=$count
@@ -103,7 +103,7 @@ handed_back() { # the Primary lists all 4 seats and the backup is warm again
 one_run() {
 	dir=$tmp/run.$$.$(now_ms)
 	mkdir -p "$dir"
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$dir/peer.token"
+	sl_token "$dir/peer.token"
 	pa=$(sl_free_port)
 	pb=$(sl_free_port)
 	while [ "$pb" = "$pa" ]; do pb=$(sl_free_port); done

@@ -8,8 +8,7 @@ setup() {
 	fo_setup
 	cd "$SL_TMP" || return 1
 	# One admin token for the pair: slctl sends the same one to both.
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/admin.token"
-	chmod 600 "$SL_TMP/admin.token"
+	sl_token "$SL_TMP/admin.token"
 	export SL_TOKEN
 	SL_TOKEN=$(cat "$SL_TMP/admin.token")
 }

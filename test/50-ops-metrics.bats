@@ -305,9 +305,7 @@ WANT
 # by license, the seats in use of role="primary" are the Primary's own, not
 # twice as many (the backup mirrors them under role="backup").
 @test "metrics: a Primary and its warm backup summed by license count each seat once" {
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/peer.token"
-	echo >>"$SL_TMP/peer.token"
-	chmod 600 "$SL_TMP/peer.token"
+	sl_token "$SL_TMP/peer.token"
 	fo_start_pair "cad-1 cad 5 30" "view-free viewer unlimited 30"
 	sl_co_lease "$UA" cad client=c1 >/dev/null
 	sl_co_lease "$UA" cad client=c2 >/dev/null

@@ -73,8 +73,7 @@ log_count() { grep -cF -- "$2" "$SL_TMP/$1/log" || true; }
 @test "backup refused by its Primary (wrong peer token): failed polls with the reason, no takeover, WARNING" {
 	fo_pair "cad-a cad 3 30"
 	fo_config A
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/other.token"
-	chmod 600 "$SL_TMP/other.token"
+	sl_token "$SL_TMP/other.token"
 	fo_ports B
 	sl_server_config B "$(fo_port B)" "peer_token_file = \"$SL_TMP/other.token\"" "$(fo_backs_up A)"
 	sl_start A

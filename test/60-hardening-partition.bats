@@ -34,7 +34,7 @@ setup() {
 		ip -n "${NS}$x" link set eth0 up
 		ip -n "${NS}$x" link set lo up
 	done
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/peer.token"
+	sl_token "$SL_TMP/peer.token"
 	A=http://$IP_A:7070 B=http://$IP_B:7070 W=http://$IP_W:7070
 }
 

@@ -93,7 +93,7 @@ TLS_REFUSED='TLS: SSL certificate problem: unable to get local issuer certificat
 }
 
 @test "tls: a backup polls an HTTPS Primary, verified with ca; another CA is refused and logged" {
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/peer.token"
+	sl_token "$SL_TMP/peer.token"
 	# The Primary again, now with the shared peer token.
 	sl_stop tls
 	sl_server_config tls "$PORT" "peer_token_file = \"$SL_TMP/peer.token\"" \

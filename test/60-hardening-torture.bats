@@ -25,7 +25,7 @@ teardown() { sl_teardown; }
 
 # two servers: A (synchronous_backup) and B backing it up, sharing a token
 sync_pair() {
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/peer.token"
+	sl_token "$SL_TMP/peer.token"
 	PA=$(sl_free_port)
 	PB=$(sl_free_port)
 	while [ "$PB" = "$PA" ]; do PB=$(sl_free_port); done

@@ -10,7 +10,7 @@ load helpers-failover
 # started.
 cl_pair() {
 	local a=$1 b=$3
-	sl_peer_token
+	sl_token "$SL_TMP/peer.token"
 	fo_ports "$a" "$b"
 	sl_licenses "$a" "$2"
 	sl_licenses "$b" "$4"

@@ -18,7 +18,7 @@ FO_MARGIN=${FO_MARGIN:-4}
 # fo_setup: sl_setup and the shared peer token.
 fo_setup() {
 	sl_setup
-	sl_peer_token
+	sl_token "$SL_TMP/peer.token"
 }
 
 # fo_holds SECONDS CMD...: CMD succeeds every 50 ms for SECONDS: a property

@@ -165,14 +165,6 @@ sl_start_with() {
 	sl_start "$1"
 }
 
-# sl_peer_token: a fresh peer token for the test's servers to share, in
-# $SL_TMP/peer.token (mode 600).
-sl_peer_token() {
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/peer.token"
-	echo >>"$SL_TMP/peer.token"
-	chmod 600 "$SL_TMP/peer.token"
-}
-
 # sl_url NAME: the URL of server NAME (once started).
 sl_url() { local v="URL_$1"; echo "${!v}"; }
 

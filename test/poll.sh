@@ -1,5 +1,6 @@
-# test/poll.sh: the one bounded poll of the test code, a free port, and what
-# the test and bench scripts share (their options, their scratch directory);
+# test/poll.sh: the one bounded poll of the test code, a free port, a
+# token, and what the test and bench scripts share (their options, their
+# scratch directory);
 # sourced by test/helpers.bash (so every bats file has them),
 # test/torture.sh, test/valgrind.sh, bench/failover-times.sh and
 # bench/compaction-probe.sh. Plain sh (with `local`, which dash, bash and
@@ -34,6 +35,14 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])
 s.close()
 PY
+}
+
+# sl_token FILE: a fresh token (48 hex digits and a newline) in FILE, mode
+# 600: a peer token for servers to share, or an admin token.
+sl_token() {
+	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$1"
+	echo >>"$1"
+	chmod 600 "$1"
 }
 
 # sl_bench_args NAME COUNT HELP-LINES "$@": the options of bench script NAME:

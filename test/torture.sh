@@ -67,8 +67,8 @@ declare -A PID PORT URL
 violations=0 cuts=0 acked=0 stuck=0 probes=0 takeovers=0
 SAMPLER_PID=""
 
-# sl_until SECONDS CMD...: a bounded poll; sl_free_port; sl_scratch_done
-# (test/poll.sh).
+# sl_until SECONDS CMD...: a bounded poll; sl_free_port; sl_token;
+# sl_scratch_done (test/poll.sh).
 . "$here/poll.sh"
 
 cleanup() {
@@ -111,7 +111,7 @@ if [ "$(id -u)" -eq 0 ]; then	# slserve refuses root unless told
 	echo 'allow_root = true' >>"$T/A/slserve.conf"
 	echo 'allow_root = true' >>"$T/B/slserve.conf"
 fi
-od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$T/peer.token"
+sl_token "$T/peer.token"
 : >"$T/lost-seats"
 : >"$T/lost-checkins"
 : >"$T/ghosts"

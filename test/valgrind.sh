@@ -22,8 +22,8 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/sl-vg.XXXXXX")
 declare -A PID
 failed=0
 
-# sl_until SECONDS CMD...: a bounded poll; sl_free_port; sl_scratch_done
-# (test/poll.sh).
+# sl_until SECONDS CMD...: a bounded poll; sl_free_port; sl_token;
+# sl_scratch_done (test/poll.sh).
 . "$here/poll.sh"
 
 cleanup() {
@@ -85,7 +85,7 @@ license "$n-sim" {
 EOF
 done
 [ "${PORT[A]}" != "${PORT[B]}" ] || fail "sl_free_port gave the same port twice"
-od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$T/peer.token"
+sl_token "$T/peer.token"
 for n in A B; do
 	{
 		echo "name = \"$n\""
