@@ -11,8 +11,7 @@ teardown() { sl_teardown; }
 
 @test "a handback the Primary cannot journal (out of memory) is not taken; the next one is, and survives kill -9" {
 	fo_start_pair "cad-a cad 3 30"
-	sl_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	# A seat granted by the backup while it serves A's pool.
 	sl_co "$UB" cad pool=A
 	sl_expect 201
