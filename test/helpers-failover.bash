@@ -1,7 +1,8 @@
 # test/helpers-failover.bash: what the tests of two or more servers
-# (test/15-count-*, 30- to 37-failover-*, and others that need a pair) add to
-# helpers.bash: a shared peer token, distinct ports, failover sections, pairs
-# started and warm, and what a backup mirrors.
+# (test/15-count-*, 30- to 37-failover-*, and others that need a pair; the
+# client tests through helpers-client.bash) add to helpers.bash: a shared
+# peer token, distinct ports, failover sections, pairs started and warm,
+# takeovers, and what a backup mirrors.
 #
 # Every test runs real slserve processes on free ports in its own $SL_TMP.
 # Servers share one peer token ($SL_TMP/peer.token). Waits are bounded polls

@@ -1,7 +1,7 @@
-# test/helpers-server.bash: what the server tests (test/10-server-*.bats,
-# 16-storage-*) add to helpers.bash: their server s1 on a port of the test's
-# own, waits on the usage log, and a teardown that fails the test on a
-# sanitizer report.
+# test/helpers-server.bash: what the one-server tests (test/10-server-*.bats,
+# 16-storage-corruption) add to helpers.bash: their server s1 on a port of
+# the test's own, seats under chosen lease ids, waits on the usage log, and a
+# teardown that fails the test on a sanitizer report.
 
 load helpers
 
