@@ -14,17 +14,10 @@
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-bindir=${SL_BINDIR:-$here/bin}
-leases=100000
-while getopts b:n:h opt; do
-	case $opt in
-	b) bindir=$OPTARG ;;
-	n) leases=$OPTARG ;;
-	*) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 64 ;;
-	esac
-done
-slserve=$bindir/slserve
-[ -x "$slserve" ] || { echo "compaction-probe: no $slserve (run make)" >&2; exit 1; }
+# sl_until, sl_free_port, sl_bench_args (test/poll.sh)
+. "$here/test/poll.sh"
+sl_bench_args compaction-probe 100000 13 "$@"
+leases=$count
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/slprobe.XXXXXX")
 pid=""
@@ -33,7 +26,6 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
-. "$here/test/poll.sh"
 
 port=$(sl_free_port)
 url=http://127.0.0.1:$port

@@ -16,19 +16,14 @@
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-bindir=${SL_BINDIR:-$here/bin}
-runs=5
-while getopts b:n:h opt; do
-	case $opt in
-	b) bindir=$OPTARG ;;
-	n) runs=$OPTARG ;;
-	*) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 64 ;;
-	esac
-done
+# sl_until SECONDS CMD...: run CMD until it succeeds, for at most SECONDS,
+# every SL_POLL_EVERY seconds (the test suite's bounded poll); sl_free_port;
+# sl_token; sl_bench_args (test/poll.sh).
+. "$here/test/poll.sh"
+sl_bench_args failover-times 5 17 "$@"
+runs=$count
 shift $((OPTIND - 1))
 [ $# -gt 0 ] || set -- 1:3 0.2:3
-slserve=$bindir/slserve
-[ -x "$slserve" ] || { echo "failover-times: no $slserve (run make)" >&2; exit 1; }
 for tool in curl jq python3; do
 	command -v "$tool" >/dev/null || { echo "failover-times: needs $tool" >&2; exit 1; }
 done
@@ -42,10 +37,6 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# sl_until SECONDS CMD...: run CMD until it succeeds, for at most SECONDS,
-# every SL_POLL_EVERY seconds (the test suite's bounded poll); sl_free_port.
-. "$here/test/poll.sh"
 
 healthy() { curl -fsS -m 1 -o /dev/null "$1/v1/health" 2>/dev/null; }
 
@@ -112,7 +103,7 @@ handed_back() { # the Primary lists all 4 seats and the backup is warm again
 one_run() {
 	dir=$tmp/run.$$.$(now_ms)
 	mkdir -p "$dir"
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$dir/peer.token"
+	sl_token "$dir/peer.token"
 	pa=$(sl_free_port)
 	pb=$(sl_free_port)
 	while [ "$pb" = "$pa" ]; do pb=$(sl_free_port); done

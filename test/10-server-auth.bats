@@ -6,8 +6,7 @@ load helpers-server
 setup() {
 	sl_setup
 	sl_start_s1
-	sl_checkout "$U" '{"product":"cad","lease":"held-1-0123456789abcdef0123456789abcdef"}'
-	sl_expect_code 201
+	sl_grant cad held-1-0123456789abcdef0123456789abcdef
 	TOKEN=$(sl_admin_token s1)
 }
 
@@ -38,7 +37,7 @@ every_admin_call_refused() {
 	[ "$(sl_fingerprint "$U")" = "$before" ]
 	# The seat is still held.
 	sl_req POST "$U/v1/leases/held-1-0123456789abcdef0123456789abcdef/heartbeat"
-	sl_expect_code 200
+	sl_expect 200
 }
 
 @test "admin calls without a token: 401 unauthorized, nothing changes" {
@@ -67,32 +66,32 @@ every_admin_call_refused() {
 
 @test "admin calls with the right token work" {
 	sl_admin s1 GET /v1/leases
-	sl_expect_code 200
+	sl_expect 200
 	sl_json '[.leases[].lease] == ["held-1-0123456789abcdef0123456789abcdef"]'
 	sl_admin s1 GET /v1/admin/usage
-	sl_expect_code 200
+	sl_expect 200
 	sed -i '/license "cad-1"/,/}/s/count   = 2/count   = 7/' "$SL_TMP/s1/licenses.conf"
 	sl_admin s1 POST /v1/admin/reload
-	sl_expect_code 200
+	sl_expect 200
 	sl_json '.changed == [{"id": "cad-1", "old_count": 2, "new_count": 7}]'
 	[ "$(sl_license_field "$U" cad-1 max)" = 7 ]
 	sl_admin s1 POST /v1/leases/held-1-0123456789abcdef0123456789abcdef/revoke '{"reason":"test"}'
-	sl_expect_code 200
+	sl_expect 200
 	sl_json '.lease == "held-1-0123456789abcdef0123456789abcdef" and .revoked == true'
 	[ "$(sl_in_use "$U" cad-1)" = 0 ]
 }
 
 @test "the public calls need no token" {
 	sl_req GET "$U/v1/health"
-	sl_expect_code 200
+	sl_expect 200
 	sl_req GET "$U/v1/licenses"
-	sl_expect_code 200
+	sl_expect 200
 	sl_checkout "$U" '{"product":"cad"}'
-	sl_expect_code 201
+	sl_expect 201
 	sl_req POST "$U/v1/leases/held-1-0123456789abcdef0123456789abcdef/heartbeat"
-	sl_expect_code 200
+	sl_expect 200
 	sl_req DELETE "$U/v1/leases/held-1-0123456789abcdef0123456789abcdef"
-	sl_expect_code 200
+	sl_expect 200
 }
 
 @test "admin.token is created at first start: mode 0600, a long random token, kept across restarts" {
@@ -109,7 +108,7 @@ every_admin_call_refused() {
 	[ "$(cat "$f")" = "$first" ]
 	[ "$(grep -c 'admin token created' "$SL_TMP/s1/log")" -eq 1 ]
 	sl_admin s1 GET /v1/leases
-	sl_expect_code 200
+	sl_expect 200
 	# Another server has another token.
 	sl_server_config s2 "$(sl_free_port)"
 	sl_start s2
@@ -125,7 +124,7 @@ every_admin_call_refused() {
 	echo 'admin_token_file = "admin.tok"' >>"$SL_TMP/s1/slserve.conf"
 	sl_start s1
 	sl_req GET "$U/v1/leases" - -H "Authorization: Bearer my-own-admin-token-0123456789"
-	sl_expect_code 200
+	sl_expect 200
 	sl_req GET "$U/v1/leases" - -H "Authorization: Bearer $TOKEN"
 	sl_expect_error 401 unauthorized
 	sl_stop s1

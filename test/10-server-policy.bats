@@ -33,7 +33,7 @@ reload_api() { sl_admin s1 POST /v1/admin/reload; }
 # refused STATUS CODE: the answer is STATUS with error CODE, a message, and
 # the rule at fault.
 refused() {
-	sl_expect_code "$1" || return 1
+	sl_expect "$1" || return 1
 	sl_json '.error == $code and (.message | type == "string" and length > 0) and
 	    (.rule | type == "string" and length > 0)' --arg code "$2"
 }
@@ -114,13 +114,13 @@ O
 	grep -q "start: usage policy from $OPT: 1 products and licenses, 0 groups, 0 hostgroups" "$SL_TMP/s1/log"
 	printf 'group "g" { members = { "a" } }\nproduct "cad" { max = { "1 group:g" } }\n' >"$OPT"
 	reload_api
-	sl_expect_code 200
+	sl_expect 200
 	sl_until 3 grep -q "reloaded: usage policy from $OPT: 1 products and licenses, 1 groups" "$SL_TMP/s1/log"
 	# A bad options file, with a good license change: neither is taken.
 	sed -i 's/count   = 2/count   = 5/' "$SL_TMP/s1/licenses.conf"
 	printf 'product "cad" {\n  max = { "1 group:gone" }\n}\n' >"$OPT"
 	reload_api
-	sl_expect_code 422
+	sl_expect 422
 	sl_json '.error == "bad_config" and .message == ($f + ":2: product \"cad\": max \"1 group:gone\": no group \"gone\" in this file")' --arg f "$OPT"
 	[ "$(sl_license_field "$U" cad-1 max)" = 2 ]
 	run "$SLCTL" -s "$U" -D "$SL_TMP/s1/state" reload
@@ -150,9 +150,9 @@ license "sim-hard" { exclude = { "host:kiosk" } }
 O
 	opt_start
 	co_as cad alice anywhere
-	sl_expect_code 201
+	sl_expect 201
 	co_as cad carol ws1
-	sl_expect_code 201
+	sl_expect 201
 	co_as cad carol ws9
 	refused 403 excluded
 	sl_json '.rule == "include" and .message == ("user \"carol\" on host \"ws9\" may not use product \"cad\": not in its include list (" + $f + ":4)")' --arg f "$OPT"
@@ -166,9 +166,9 @@ O
 	sl_json '.rule == "exclude \"host:kiosk\"" and (.message | contains("license \"sim-hard\""))'
 	# Products without rules serve everyone.
 	co_as viewer mallory kiosk
-	sl_expect_code 201
+	sl_expect 201
 	co_as sim mallory ws1
-	sl_expect_code 201
+	sl_expect 201
 	# Refusals are counted (DENIALS, metrics) and logged by reason.
 	[ "$(sl_license_field "$U" cad-1 fails)" = 2 ]
 	[ "$(sl_license_field "$U" cad-1 in_use)" = 2 ]
@@ -180,7 +180,7 @@ O
 }
 
 @test "max per user, per group and for everyone: 409 max_reached; a retry of a held lease is not counted twice" {
-	sl_write_licenses s1 < <(sl_lic cad-1 cad 5 never any 30; sl_lic view-free viewer unlimited never any 60)
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 5 30; sl_lic view-free viewer unlimited 60)
 	cat >"$OPT" <<'O'
 group "eda" { members = { "alice", "bob", "dave" } }
 product "cad" {
@@ -190,33 +190,33 @@ product "viewer" { max = { "2 *" } }
 O
 	opt_start
 	co '"product":"cad","user":"alice","host":"h1","client":"c","lease":"0123456789abcdef0123456789abcdef"'
-	sl_expect_code 201
+	sl_expect 201
 	co '"product":"cad","user":"alice","host":"h1","client":"c","lease":"0123456789abcdef0123456789abcdef"'
-	sl_expect_code 200
+	sl_expect 200
 	co_as cad alice h2
 	refused 409 max_reached
 	sl_json '.rule == "max \"1 user:*\"" and .message == ("user \"alice\" holds 1 seat of product \"cad\", the most max \"1 user:*\" allows (" + $f + ":3)")' --arg f "$OPT"
 	co_as cad bob h1
-	sl_expect_code 201
+	sl_expect 201
 	co_as cad dave h3
 	refused 409 max_reached
 	sl_json '.rule == "max \"2 group:eda\"" and (.message | startswith("group:eda holds 2 seats of product \"cad\""))'
 	# carol is in no group: only user:* holds her
 	co_as cad carol h1
-	sl_expect_code 201
+	sl_expect 201
 	co_as cad carol h1 other-client
 	refused 409 max_reached
 	[ "$(sl_license_field "$U" cad-1 in_use)" = 3 ]
 	# A seat let go lets the group take one again.
 	sl_req DELETE "$U/v1/leases/0123456789abcdef0123456789abcdef"
-	sl_expect_code 200
+	sl_expect 200
 	co_as cad dave h3
-	sl_expect_code 201
+	sl_expect 201
 	# "N *": everyone together, on an unlimited license.
 	co_as viewer a h1
-	sl_expect_code 201
+	sl_expect 201
 	co_as viewer b h2
-	sl_expect_code 201
+	sl_expect 201
 	co_as viewer c h3
 	refused 409 max_reached
 	sl_json '.rule == "max \"2 *\"" and (.message | startswith("everyone together holds 2 seats of product \"viewer\""))'
@@ -225,7 +225,7 @@ O
 }
 
 @test "reserve: outsiders see the count minus unused reservations; members take reserved seats" {
-	sl_write_licenses s1 < <(sl_lic cad-1 cad 3 never any 30)
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 3 30)
 	cat >"$OPT" <<'O'
 group "eda" { members = { "alice", "bob" } }
 product "cad" {
@@ -234,15 +234,15 @@ product "cad" {
 O
 	opt_start
 	co_as cad carol h1
-	sl_expect_code 201
+	sl_expect 201
 	co_as cad mallory h2
 	refused 409 reserved
 	sl_json '.rule == "reserve \"2 group:eda\"" and .message == ("the 2 free seats of product \"cad\" are reserved for others: reserve \"2 group:eda\" (" + $f + ":3)")' --arg f "$OPT"
 	co_as cad alice h1
-	sl_expect_code 201
+	sl_expect 201
 	a=$(jq -r .lease <<<"$HTTP_BODY")
 	co_as cad bob h2
-	sl_expect_code 201
+	sl_expect 201
 	# full: no_seats, for members and others alike
 	co_as cad alice h9
 	sl_expect_error 409 no_seats
@@ -250,28 +250,28 @@ O
 	sl_expect_error 409 no_seats
 	# alice's seat freed: still eda's (bob uses one of two)
 	sl_req DELETE "$U/v1/leases/$a"
-	sl_expect_code 200
+	sl_expect 200
 	co_as cad mallory h2
 	refused 409 reserved
 	sl_json '.message | startswith("the 1 free seat of product \"cad\" is reserved for others")'
 	co_as cad alice h1
-	sl_expect_code 201
+	sl_expect 201
 	[ "$(sl_license_field "$U" cad-1 in_use)" = 3 ]
 	curl -fsS -m 3 "$U/metrics" | grep -Fxq 'sl_policy_denials_total{reason="reserved"} 2'
 }
 
 @test "a license section's reserve keeps seats of that license; the product's other license serves" {
-	sl_write_licenses s1 < <(sl_lic cad-a cad 1 never any 30; sl_lic cad-b cad 1 never any 30)
+	sl_write_licenses s1 < <(sl_lic cad-a cad 1 30; sl_lic cad-b cad 1 30)
 	printf 'license "cad-a" { reserve = { "1 user:carol" } }\n' >"$OPT"
 	opt_start
 	co_as cad mallory h1
-	sl_expect_code 201
+	sl_expect 201
 	sl_json '.license == "cad-b"'
 	co_as cad mallory h1
 	refused 409 reserved
 	sl_json '.rule == "reserve \"1 user:carol\"" and (.message | contains("license \"cad-a\""))'
 	co_as cad carol h1
-	sl_expect_code 201
+	sl_expect 201
 	sl_json '.license == "cad-a"'
 }
 
@@ -282,21 +282,21 @@ O
 	refused 403 excluded
 	printf 'product "cad" { exclude = { "user:mallory" }\n' >"$OPT"
 	reload_api
-	sl_expect_code 422
+	sl_expect 422
 	sl_json '.error == "bad_config" and .message == ($f + ":1: \"{\" not closed before the end of the file")' --arg f "$OPT"
 	co_as cad mallory h1
 	refused 403 excluded
 	printf 'product "cad" { exclude = { "user:eve" } }\n' >"$OPT"
 	reload_api
-	sl_expect_code 200
+	sl_expect 200
 	co_as cad mallory h1
-	sl_expect_code 201
+	sl_expect 201
 	co_as cad eve h1
 	refused 403 excluded
 }
 
 @test "slcheck: excluded exits 4 (refused), max_reached and reserved exit 2 (no seat)" {
-	sl_write_licenses s1 < <(sl_lic cad-1 cad 2 never any 30; sl_lic sim-1 sim 2 never any 30)
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 2 30; sl_lic sim-1 sim 2 30)
 	cat >"$OPT" <<'O'
 group "eda" { members = { "alice" } }
 product "cad" { exclude = { "user:mallory" } max = { "1 user:*" } }
@@ -335,33 +335,33 @@ O
 bob_gets_seat() { co_as cad bob h2; [ "$HTTP_CODE" = 201 ]; }
 
 @test "linger: a checked-in seat stays with its holder, who takes it back at once; others wait it out" {
-	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 never any 30; sl_lic sim-1 sim 1 never any 30)
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 30; sl_lic sim-1 sim 1 30)
 	printf 'product "cad" { linger = 3 }\n' >"$OPT"
 	opt_start
 	co_as cad alice h1 c1
-	sl_expect_code 201
+	sl_expect 201
 	a=$(jq -r .lease <<<"$HTTP_BODY")
 	sl_req DELETE "$U/v1/leases/$a"
-	sl_expect_code 200
+	sl_expect 200
 	sl_json '. == {"lease": $a, "released": true, "linger": 3}' --arg a "$a"
 	sl_req GET "$U/v1/licenses"
 	sl_json '.licenses[] | select(.id == "cad-1") | .in_use == 0 and .lingering == 1'
 	# Anyone else: no seat, and the message says why.
 	co_as cad bob h2
-	sl_expect_code 409
+	sl_expect 409
 	sl_json '.error == "no_seats" and (.message | contains("1 of them kept for the holder that checked it in (linger)"))'
 	# The same user on the same host but another client is someone else.
 	co_as cad alice h1 c2
 	sl_expect_error 409 no_seats
 	# Its holder takes it back at once.
 	co_as cad alice h1 c1
-	sl_expect_code 201
+	sl_expect 201
 	a=$(jq -r .lease <<<"$HTTP_BODY")
 	sl_req GET "$U/v1/licenses"
 	sl_json '.licenses[] | select(.id == "cad-1") | .in_use == 1 and (has("lingering") | not)'
 	# Checked in again, the seat frees by itself once the linger is over.
 	sl_req DELETE "$U/v1/leases/$a"
-	sl_expect_code 200
+	sl_expect 200
 	t0=$(date +%s%N)
 	co_as cad bob h2
 	sl_expect_error 409 no_seats
@@ -371,16 +371,16 @@ bob_gets_seat() { co_as cad bob h2; [ "$HTTP_CODE" = 201 ]; }
 	sl_usage_has s1 '.event == "checkin" and .linger == 3 and .user == "alice"'
 	# A product without linger frees its seat at once.
 	co_as sim alice h1 c1
-	sl_expect_code 201
+	sl_expect 201
 	a=$(jq -r .lease <<<"$HTTP_BODY")
 	sl_req DELETE "$U/v1/leases/$a"
 	sl_json '. == {"lease": $a, "released": true}' --arg a "$a"
 	co_as sim bob h2
-	sl_expect_code 201
+	sl_expect 201
 }
 
 @test "linger of a license section wins over its product's; a restart lets lingering seats go" {
-	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 never any 30)
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 30)
 	printf 'product "cad" { linger = 1 }\nlicense "cad-1" { linger = 600 }\n' >"$OPT"
 	opt_start
 	co_as cad alice h1 c1
@@ -393,7 +393,7 @@ bob_gets_seat() { co_as cad bob h2; [ "$HTTP_CODE" = 201 ]; }
 	sl_stop s1
 	sl_start s1
 	co_as cad bob h2
-	sl_expect_code 201
+	sl_expect 201
 }
 
 # leases_field ID FIELD: one field of lease ID in s1's GET /v1/leases.
@@ -406,15 +406,15 @@ leases_field() {
 in_use_is() { [ "$(sl_in_use "$U" "$1")" = "$2" ]; }
 
 @test "borrow: no heartbeats, a fixed end that survives kill -9; longer than allowed or not allowed: 403" {
-	sl_write_licenses s1 < <(sl_lic cad-1 cad 2 never any 30; sl_lic sim-hard sim 1 never any 0;
-	    sl_lic view-free viewer unlimited never any 60)
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 2 30; sl_lic sim-hard sim 1 0;
+	    sl_lic view-free viewer unlimited 60)
 	printf 'product "cad" { borrow = "1h" }\nlicense "sim-hard" { borrow = "8s" }\n' >"$OPT"
 	opt_start
 	co '"product":"cad","user":"alice","host":"h1","borrow":3601'
-	sl_expect_code 403
+	sl_expect 403
 	sl_json '.error == "borrow_too_long" and .borrow_max == 3600 and .message == "a borrow of product \"cad\" is at most 3600 seconds; 3601 asked"'
 	co '"product":"viewer","user":"alice","host":"h1","borrow":60'
-	sl_expect_code 403
+	sl_expect 403
 	sl_json '.error == "borrow_not_allowed" and .borrow_max == 0'
 	co '"product":"cad","user":"alice","host":"h1","borrow":0'
 	sl_expect_error 400 bad_request
@@ -422,7 +422,7 @@ in_use_is() { [ "$(sl_in_use "$U" "$1")" = "$2" ]; }
 	# A borrow of a soft license: no heartbeat interval, its end in the answer.
 	now=$(date +%s)
 	co '"product":"cad","user":"alice","host":"h1","borrow":8'
-	sl_expect_code 201
+	sl_expect 201
 	sl_json '.heartbeat_interval == 0 and .expires_in <= 8 and .expires_in >= 7 and
 	    (.borrowed_until - $now | . >= 7 and . <= 9)' --argjson now "$now"
 	cad=$(jq -r .lease <<<"$HTTP_BODY")
@@ -430,11 +430,11 @@ in_use_is() { [ "$(sl_in_use "$U" "$1")" = "$2" ]; }
 	[ "$(leases_field "$cad" borrowed_until)" = "$until" ]
 	# A heartbeat renews nothing.
 	sl_req POST "$U/v1/leases/$cad/heartbeat" -
-	sl_expect_code 200
+	sl_expect 200
 	sl_json '.heartbeat_interval == 0 and .expires_in <= 8 and .borrowed_until == ($u | tonumber)' --arg u "$until"
 	# A hard license's seat borrowed ends at its time too.
 	co '"product":"sim","user":"alice","host":"h1","borrow":8'
-	sl_expect_code 201
+	sl_expect 201
 	sim=$(jq -r .lease <<<"$HTTP_BODY")
 	# kill -9 and a restart keep both, with the same end.
 	sl_stop s1 KILL
@@ -476,7 +476,7 @@ in_use_is() { [ "$(sl_in_use "$U" "$1")" = "$2" ]; }
 	printf 'product "cad" {\n  max = { "1 user:*" }\n  exclude = { "user:mallory" }\n}\n' >"$OPT"
 	opt_start
 	co_as cad alice h1
-	sl_expect_code 201
+	sl_expect 201
 	co_as cad alice h2
 	refused 409 max_reached
 	co_as cad mallory h1
@@ -484,7 +484,7 @@ in_use_is() { [ "$(sl_in_use "$U" "$1")" = "$2" ]; }
 	co_as cad mallory h2
 	refused 403 excluded
 	co_as cad bob h1
-	sl_expect_code 201
+	sl_expect 201
 	co_as cad carol h1
 	sl_expect_error 409 no_seats
 	sl_usage_has s1 '.event == "deny" and .error == "no_seats"'
@@ -495,7 +495,7 @@ in_use_is() { [ "$(sl_in_use "$U" "$1")" = "$2" ]; }
 }
 
 @test "max per host and per hostgroup: host:* and hostgroup:* count each on its own" {
-	sl_write_licenses s1 < <(sl_lic cad-1 cad 10 never any 30)
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 10 30)
 	cat >"$OPT" <<'O'
 hostgroup "lab" { members = { "ws1", "ws2", "ws1" } }
 hostgroup "office" { members = { "pc1", "pc2" } }
@@ -503,23 +503,23 @@ product "cad" { max = { "1 host:*", "2 hostgroup:*" } }
 O
 	opt_start
 	co_as cad alice ws1
-	sl_expect_code 201
+	sl_expect 201
 	co_as cad bob ws1
 	refused 409 max_reached
 	sl_json '.rule == "max \"1 host:*\"" and (.message | startswith("host \"ws1\" holds 1 seat of product \"cad\""))'
 	co_as cad bob ws2
-	sl_expect_code 201
+	sl_expect 201
 	co_as cad carol ws3
-	sl_expect_code 201
+	sl_expect 201
 	# the lab holds two: its third host is refused, the office is not
 	printf 'hostgroup "lab" { members = { "ws1", "ws2", "ws4" } }\nhostgroup "office" { members = { "pc1", "pc2" } }\nproduct "cad" { max = { "1 host:*", "2 hostgroup:*" } }\n' >"$OPT"
 	reload_api
-	sl_expect_code 200
+	sl_expect 200
 	co_as cad dave ws4
 	refused 409 max_reached
 	sl_json '.rule == "max \"2 hostgroup:*\"" and (.message | startswith("hostgroup \"lab\" holds 2 seats"))'
 	co_as cad dave pc1
-	sl_expect_code 201
+	sl_expect 201
 }
 
 # wait_co NAME USER WAIT: a checkout of cad as USER waiting up to WAIT
@@ -540,11 +540,11 @@ queued_is() { [ "$(sl_license_field "$U" cad-1 queued)" = "$1" ]; }
 answered() { [ "$(cat "$SL_TMP/$1.code" 2>/dev/null)" = "$2" ]; }
 
 @test "queue: two waiters are served in arrival order as seats free; queued shows them; a wait runs out with 409" {
-	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 never any 30)
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 30)
 	printf 'product "cad" { queue = true }\n' >"$OPT"
 	opt_start
 	co_as cad alice h1
-	sl_expect_code 201
+	sl_expect 201
 	a=$(jq -r .lease <<<"$HTTP_BODY")
 	wait_co bob bob 20
 	sl_until 5 queued_is 1
@@ -555,14 +555,14 @@ answered() { [ "$(cat "$SL_TMP/$1.code" 2>/dev/null)" = "$2" ]; }
 	sl_expect_error 409 no_seats
 	queued_is 2
 	sl_req DELETE "$U/v1/leases/$a"
-	sl_expect_code 200
+	sl_expect 200
 	sl_until 5 answered bob 201
 	jq -e '.license == "cad-1" and .product == "cad"' "$SL_TMP/bob.body"
 	b=$(jq -r .lease "$SL_TMP/bob.body")
 	queued_is 1
 	answered carol "" || [ ! -s "$SL_TMP/carol.code" ]
 	sl_req DELETE "$U/v1/leases/$b"
-	sl_expect_code 200
+	sl_expect 200
 	sl_until 5 answered carol 201
 	sl_until 5 queued_is 0
 	sl_admin s1 GET /v1/leases
@@ -575,7 +575,7 @@ answered() { [ "$(cat "$SL_TMP/$1.code" 2>/dev/null)" = "$2" ]; }
 }
 
 @test "queue: a waiter whose client goes away leaves the queue; without queue = true, wait is ignored" {
-	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 never any 30; sl_lic sim-1 sim 1 never any 30)
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 30; sl_lic sim-1 sim 1 30)
 	printf 'product "cad" { queue = true }\n' >"$OPT"
 	opt_start
 	co_as cad alice h1
@@ -586,11 +586,11 @@ answered() { [ "$(cat "$SL_TMP/$1.code" 2>/dev/null)" = "$2" ]; }
 	kill "$(cat "$SL_TMP/gone.curl")"
 	sl_until 5 queued_is 0
 	sl_req DELETE "$U/v1/leases/$a"
-	sl_expect_code 200
+	sl_expect 200
 	[ "$(sl_license_field "$U" cad-1 in_use)" = 0 ]
 	# sim has no queue: a checkout with wait is answered at once
 	co_as sim alice h1
-	sl_expect_code 201
+	sl_expect 201
 	t0=$(date +%s%N)
 	co '"product":"sim","user":"bob","host":"h","wait":20'
 	sl_expect_error 409 no_seats
@@ -598,7 +598,7 @@ answered() { [ "$(cat "$SL_TMP/$1.code" 2>/dev/null)" = "$2" ]; }
 }
 
 @test "queue: the first waiter the policy allows gets a freed seat; SIGTERM answers waiters 503" {
-	sl_write_licenses s1 < <(sl_lic cad-1 cad 2 never any 30)
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 2 30)
 	printf 'product "cad" {\n  max = { "1 user:*" }\n  queue = true\n}\n' >"$OPT"
 	opt_start
 	co_as cad alice h1
@@ -638,7 +638,7 @@ slc_wait() {
 slc_done() { [ "$(cat "$SL_TMP/$1.rc" 2>/dev/null)" = 0 ]; }
 
 @test "slcheck checkout --wait waits in the server's queue: two waiters served in arrival order, queued: 2" {
-	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 never any 30)
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 30)
 	printf 'product "cad" { queue = true }\n' >"$OPT"
 	opt_start
 	USER=alice LOGNAME=alice run "$SLCHECK" -s "$U" checkout cad
@@ -661,14 +661,14 @@ slc_done() { [ "$(cat "$SL_TMP/$1.rc" 2>/dev/null)" = 0 ]; }
 }
 
 @test "waiters show in slctl status (QUEUED, only while some wait), the status page and the metrics" {
-	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 never any 30; sl_lic sim-1 sim 1 never any 30)
+	sl_write_licenses s1 < <(sl_lic cad-1 cad 1 30; sl_lic sim-1 sim 1 30)
 	printf 'product "cad" { queue = true }\n' >"$OPT"
 	opt_start
 	run "$SLCTL" -s "$U" status
 	assert_success
 	assert_line --index 0 --regexp '^LICENSE +PRODUCT +IN USE +MAX +DENIALS +ROLE +STATUS +SERVED BY +EXPIRES$'
 	co_as cad alice h1
-	sl_expect_code 201
+	sl_expect 201
 	wait_co bob bob 20
 	wait_co carol carol 20
 	sl_until 5 queued_is 2

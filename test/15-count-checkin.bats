@@ -10,21 +10,21 @@ setup() {
 	fo_setup
 	fo_start_pair "cad-a cad 2 30" "hard-a sim 1 0"
 }
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 @test "checkins acknowledged just before kill -9 of the Primary stay checked in through takeover and handback" {
 	local soft hard
-	fo_checkout "$UA" cad
-	fo_expect 201
+	sl_co "$UA" cad
+	sl_expect 201
 	soft=$(jq -r .lease <<<"$HTTP_BODY")
-	fo_checkout "$UA" sim
-	fo_expect 201
+	sl_co "$UA" sim
+	sl_expect 201
 	hard=$(jq -r .lease <<<"$HTTP_BODY")
-	fo_checkin "$UA" "$soft"
-	fo_expect 200
-	fo_checkin "$UA" "$hard"
-	fo_expect 200
-	fo_kill9 A	# at once: no poll interval for the backup to catch up
+	sl_checkin "$UA" "$soft"
+	sl_expect 200
+	sl_checkin "$UA" "$hard"
+	sl_expect 200
+	sl_kill9 A	# at once: no poll interval for the backup to catch up
 
 	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	fo_lic_is "$UB" cad-a '.in_use == 0'
@@ -51,26 +51,26 @@ handback_adopted() {
 
 @test "a handback does not bring back a seat the Primary checked in, on its first start too" {
 	# A started with an empty state directory and was never restarted.
-	fo_checkout "$UA" cad
-	fo_expect 201
+	sl_co "$UA" cad
+	sl_expect 201
 	l=$(jq -r .lease <<<"$HTTP_BODY")
 	since=$(fo_leases A | jq --arg id "$l" '.leases[] | select(.lease == $id) | .since')
-	fo_checkin "$UA" "$l"
-	fo_expect 200
+	sl_checkin "$UA" "$l"
+	sl_expect 200
 	# B's mirror had not seen the checkin when it took over.
 	handback_adopted "$UA" "$l" "$since"
-	fo_expect 200
+	sl_expect 200
 	fo_lic_is "$UA" cad-a '.in_use == 0'
 	[ "$(fo_lease_count A "$l")" = 0 ]
 }
 
 @test "a Primary that lost its state takes back the seats its backup adopted before it started" {
-	fo_kill9 A
+	sl_kill9 A
 	rm -rf "$SL_TMP/A/state"
 	sl_start A
 	l=abcdefabcdefabcdefabcdefabcdef01
 	handback_adopted "$UA" "$l" $(($(date +%s) - 60))
-	fo_expect 200
+	sl_expect 200
 	fo_lic_is "$UA" cad-a '.in_use == 1'
 	[ "$(fo_lease_count A "$l")" = 1 ]
 }

@@ -17,7 +17,7 @@ setup() {
 	sl_start B
 	fo_warm B A
 }
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 ID=feedfacefeedfacefeedfacefeedface
 
@@ -31,13 +31,13 @@ held() { [ "$(fo_lease_count A "$ID")" = "$1" ]; }
 
 # A grant on A's disk whose answer never left A; A restarted.
 unanswered_grant() {
-	kill -STOP "$(fo_pid B)"
+	kill -STOP "$(sl_pid B)"
 	curl -sS -m 10 -o "$SL_TMP/ans" -w '%{http_code}' -H 'Content-Type: application/json' \
 	    -d "{\"product\":\"sim\",\"lease\":\"$ID\",\"client\":\"c\",\"user\":\"u\",\"host\":\"h\"}" \
 	    "$UA/v1/checkout" >"$SL_TMP/code" 2>/dev/null &
 	local cpid=$!
 	sl_until 5 on_disk
-	fo_kill9 A
+	sl_kill9 A
 	wait "$cpid" || true
 	[ "$(cat "$SL_TMP/code")" = 000 ]	# no answer came
 	sl_start A
@@ -49,26 +49,26 @@ unanswered_grant() {
 	fo_lic_is "$UA" hard-a '.in_use == 1'
 	sl_until $((7 + FO_MARGIN)) fo_lic_is "$UA" hard-a '.in_use == 0'
 	held 0
-	kill -CONT "$(fo_pid B)"
+	kill -CONT "$(sl_pid B)"
 }
 
 @test "the holder that asks again for its unanswered hard seat gets it, and keeps it" {
 	unanswered_grant
 	checkout_hard
-	fo_expect 200 '.lease == $id and .license == "hard-a"' --arg id "$ID"
+	sl_expect 200 '.lease == $id and .license == "hard-a"' --arg id "$ID"
 	# held past confirm_timeout: the retry confirmed it
 	fo_holds 7 held 1
 	fo_lic_is "$UA" hard-a '.in_use == 1'
-	kill -CONT "$(fo_pid B)"
+	kill -CONT "$(sl_pid B)"
 }
 
 @test "a hard seat whose 201 went out is held past confirm_timeout, across a restart" {
-	kill -STOP "$(fo_pid B)"	# nothing waits on B's acknowledgement longer than a poll
+	kill -STOP "$(sl_pid B)"	# nothing waits on B's acknowledgement longer than a poll
 	checkout_hard
-	fo_expect 201 '.lease == $id' --arg id "$ID"
-	kill -CONT "$(fo_pid B)"
+	sl_expect 201 '.lease == $id' --arg id "$ID"
+	kill -CONT "$(sl_pid B)"
 	fo_holds 7 held 1
-	fo_kill9 A
+	sl_kill9 A
 	sl_start A
 	fo_holds 7 held 1
 	fo_lic_is "$UA" hard-a '.in_use == 1'

@@ -8,7 +8,7 @@
 load helpers-failover
 
 setup() { fo_setup; }
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 # hung_primary [CONFIG-LINES...]: A (cad-a, 4 seats) and its backup B, A's
 # config lines given; one seat from A, then A stopped until B has taken
@@ -23,20 +23,20 @@ hung_primary() {
 	sl_start B
 	fo_warm B A
 
-	fo_checkout "$UA" cad
-	fo_expect 201
+	sl_co "$UA" cad
+	sl_expect 201
 	local l1
 	l1=$(jq -r .lease <<<"$HTTP_BODY")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
 	ACKED=1
 
-	kill -STOP "$(fo_pid A)"
+	kill -STOP "$(sl_pid A)"
 	sl_until "$(fo_takeover_limit)" fo_granted_pool_a
 	ACKED=$((ACKED + 1))
-	while fo_checkout "$UB" cad A && [ "$HTTP_CODE" = 201 ]; do
+	while sl_co "$UB" cad pool=A && [ "$HTTP_CODE" = 201 ]; do
 		ACKED=$((ACKED + 1))
 	done
-	fo_expect 409 '.error == "no_seats"'
+	sl_expect 409 '.error == "no_seats"'
 	[ "$ACKED" -eq 4 ]
 
 	# Checkouts that reach the stopped Primary wait in its socket.
@@ -50,7 +50,7 @@ hung_primary() {
 	done
 	# Let them reach A's socket before it runs again.
 	sl_until 5 queued_at_a 6
-	kill -CONT "$(fo_pid A)"
+	kill -CONT "$(sl_pid A)"
 	wait "${pids[@]}" || true
 	QUEUED_201=0
 	for i in 1 2 3 4 5 6; do
@@ -83,8 +83,8 @@ check_count_after_handback() {
 	fo_lic_is "$UA" cad-a '.in_use == 4 and .max == 4'
 	[ "$(fo_leases A | jq '[.leases[] | select(.license == "cad-a")] | length')" -eq 4 ]
 	# ... and A, back in charge, refuses a fifth.
-	fo_checkout "$UA" cad
-	fo_expect 409 '.error == "no_seats"'
+	sl_co "$UA" cad
+	sl_expect 409 '.error == "no_seats"'
 }
 
 @test "SIGSTOP of the Primary past takeover, asynchronous mirroring: no queued checkout granted" {
@@ -101,12 +101,12 @@ check_count_after_handback() {
 
 @test "a Primary whose backup is down still grants; health shows the backup absent" {
 	fo_start_pair "cad-a cad 4 30"
-	sl_until $((2 + FO_MARGIN)) fo_health_is "$UA" \
+	sl_until $((2 + FO_MARGIN)) sl_health_is "$UA" \
 	    'any(.backups[]; .name == "B" and .fence == "held" and .fence_left > 0)'
-	fo_kill9 B
-	fo_checkout "$UA" cad
-	fo_expect 201 '.pool == "A"'
-	sl_until $((3 + FO_MARGIN)) fo_health_is "$UA" \
+	sl_kill9 B
+	sl_co "$UA" cad
+	sl_expect 201 '.pool == "A"'
+	sl_until $((3 + FO_MARGIN)) sl_health_is "$UA" \
 	    'any(.backups[]; .name == "B" and .fence == "absent")'
 	grep -q 'fence: backup "B" at .*: absent' "$SL_TMP/A/log"
 }
@@ -115,15 +115,14 @@ check_count_after_handback() {
 	fo_start_pair "cad-a cad 4 30"
 	fo_peer "$UB" POST /v1/peer/fence '{"pool":"A","ttl_ms":60000}'
 	# poll_interval 0.2 x fail_after 3
-	fo_expect 200 '.serving == false and .ttl_ms == 600 and .server == "B"'
+	sl_expect 200 '.serving == false and .ttl_ms == 600 and .server == "B"'
 	fo_peer "$UB" POST /v1/peer/fence '{"pool":"nosuch","ttl_ms":1000}'
-	fo_expect 404 '.error == "unknown_pool"'
+	sl_expect 404 '.error == "unknown_pool"'
 	fo_peer "$UB" POST /v1/peer/fence '{"pool":"A"}'
-	fo_expect 400
+	sl_expect 400
 	sl_req POST "$UB/v1/peer/fence" '{"pool":"A","ttl_ms":1000}'
-	fo_expect 401
-	fo_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_expect 401
+	fo_kill9_taken_over A B
 	fo_peer "$UB" POST /v1/peer/fence '{"pool":"A","ttl_ms":60000}'
-	fo_expect 200 '.serving == true'
+	sl_expect 200 '.serving == true'
 }

@@ -7,7 +7,7 @@
 load helpers-failover
 
 setup() { fo_setup; }
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 # A 32-hex-digit lease id, as slcheck makes them.
 id_new() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n'; }
@@ -22,7 +22,7 @@ checkout_as() {
 
 # one_server LICENSE...: server S on a free port with these licenses (URL S).
 one_server() {
-	fo_licenses S "$@"
+	sl_licenses S "$@"
 	fo_config S
 	sl_start S
 	S=$(sl_url S)
@@ -65,12 +65,12 @@ renews_of() {
 	n=${winner##*.}
 	lease_of S "$id" ".user == \"user$n\" and .host == \"host$n\""
 	checkout_as "$S" cad "$id" bats "user$n" "host$n"
-	fo_expect 200 '.lease == $id and .license == "cad-1"' --arg id "$id"
+	sl_expect 200 '.lease == $id and .license == "cad-1"' --arg id "$id"
 	# same user, another host or client: not the same holder
 	checkout_as "$S" cad "$id" bats "user$n" elsewhere
-	fo_expect 409 '.error == "lease_conflict"'
+	sl_expect 409 '.error == "lease_conflict"'
 	checkout_as "$S" cad "$id" other "user$n" "host$n"
-	fo_expect 409 '.error == "lease_conflict"'
+	sl_expect 409 '.error == "lease_conflict"'
 	fo_lic_is "$S" cad-1 '.in_use == 1'
 }
 
@@ -78,20 +78,20 @@ renews_of() {
 	one_server "cad-1 cad 3 30"
 	for id in j1 job-1 0123456789abcdef0123456789abcde; do
 		checkout_as "$S" cad "$id" bats u h
-		fo_expect 400 '.error == "bad_request" and (.message | test("lease"))'
+		sl_expect 400 '.error == "bad_request" and (.message | test("lease"))'
 	done
 	fo_lic_is "$S" cad-1 '.in_use == 0'
 	for id in "$(id_new)" 0f8fad5b-d9cb-469f-a165-70867728950e "job-$(id_new)"; do
 		checkout_as "$S" cad "$id" bats u h
-		fo_expect 201 '.lease == $id' --arg id "$id"
+		sl_expect 201 '.lease == $id' --arg id "$id"
 	done
 	fo_lic_is "$S" cad-1 '.in_use == 3'
 }
 
 @test "takeover: the Primary's lease with the id of one of the backup's own seats is refused" {
 	fo_ports A B
-	fo_licenses A "cad-a cad 1 30"
-	fo_licenses B "cad-b cad 1 30"
+	sl_licenses A "cad-a cad 1 30"
+	sl_licenses B "cad-b cad 1 30"
 	fo_config A
 	fo_config B "$(fo_backs_up A)"
 	sl_start A
@@ -101,20 +101,19 @@ renews_of() {
 	x=$(id_new)
 	# B's own 1-seat license holds X for one holder; A grants X for another.
 	checkout_as "$UB" cad "$x" b-client b-user b-host
-	fo_expect 201 '.pool == "B" and .license == "cad-b"'
+	sl_expect 201 '.pool == "B" and .license == "cad-b"'
 	checkout_as "$UA" cad "$x" a-client a-user a-host
-	fo_expect 201 '.pool == "A" and .license == "cad-a"'
+	sl_expect 201 '.pool == "A" and .license == "cad-a"'
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$x"
 
-	fo_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 
 	# B's seat X still belongs to its holder, and its license is full.
 	lease_of B "$x" '.pool == "B" and .license == "cad-b" and .client == "b-client" and
 	    .user == "b-user" and .host == "b-host"'
 	fo_lic_is "$UB" cad-b '.in_use == 1'
 	checkout_as "$UB" cad "$(id_new)" c-client c-user c-host
-	fo_expect 409 '.error == "no_seats"'
+	sl_expect 409 '.error == "no_seats"'
 	fo_lic_is "$UB" cad-b '.in_use == 1'
 	# The refused record holds no seat of A's pool, and the log says why.
 	fo_lic_is "$UB" cad-a '.in_use == 0'
@@ -126,16 +125,16 @@ renews_of() {
 	one_server "soft-1 soft 1 5"
 	id=$(id_new)
 	checkout_as "$S" soft "$id" bats u h
-	fo_expect 201
-	fo_heartbeat "$S" "$id"
-	fo_expect 200
-	t0=$(fo_now_ms)
+	sl_expect 201
+	sl_heartbeat "$S" "$id"
+	sl_expect 200
+	t0=$(sl_now_ms)
 	limit_ms=$(((5 + 3 + FO_MARGIN) * 1000))
 	# The holder is gone; slserve is killed and restarted, about every 2 s,
 	# until the seat has ended (it did not: each start gave a fresh timeout).
 	ended=0 restarts=0
-	while [ $(($(fo_now_ms) - t0)) -lt "$limit_ms" ]; do
-		fo_kill9 S
+	while [ $(($(sl_now_ms) - t0)) -lt "$limit_ms" ]; do
+		sl_kill9 S
 		sl_start S
 		restarts=$((restarts + 1))
 		if sl_until 1.5 fo_lic_is "$S" soft-1 '.in_use == 0'; then
@@ -143,34 +142,34 @@ renews_of() {
 			break
 		fi
 	done
-	took=$(($(fo_now_ms) - t0))
+	took=$(($(sl_now_ms) - t0))
 	echo "# seat ended after ${took} ms and $restarts restarts (limit $limit_ms ms)" >&3
 	[ "$ended" = 1 ]
 	[ "$restarts" -ge 2 ]
 	# ... for good: a new holder gets the one seat.
 	checkout_as "$S" soft "$(id_new)" bats u2 h2
-	fo_expect 201
+	sl_expect 201
 }
 
 @test "a heartbeat's renewal survives kill -9; a restart gives no fresh timeout" {
 	one_server "soft-6 soft 1 6"
 	id=$(id_new)
 	checkout_as "$S" soft "$id" bats u h
-	fo_expect 201
+	sl_expect 201
 	# A heartbeat right after the grant is not journaled (every other one is).
-	fo_heartbeat "$S" "$id"
-	fo_expect 200
+	sl_heartbeat "$S" "$id"
+	sl_expect 200
 	[ "$(renews_of S "$id")" = 0 ]
 	# Half a timeout on, a heartbeat is journaled before it is answered.
 	sl_until 6 lease_of S "$id" '.expires_in <= 3'
-	fo_heartbeat "$S" "$id"
-	fo_expect 200 '.expires_in == 6'
+	sl_heartbeat "$S" "$id"
+	sl_expect 200 '.expires_in == 6'
 	[ "$(renews_of S "$id")" = 1 ]
 
-	fo_kill9 S
+	sl_kill9 S
 	sl_start S
 	lease_of S "$id" '.expires_in != null and .expires_in <= 6 and .expires_in > 0'
 	fo_lic_is "$S" soft-6 '.in_use == 1'
-	fo_heartbeat "$S" "$id"
-	fo_expect 200
+	sl_heartbeat "$S" "$id"
+	sl_expect 200
 }

@@ -9,7 +9,7 @@
 load helpers-failover
 
 setup() { fo_setup; }
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 G=0123456789abcdef0123456789abcdef
 
@@ -21,37 +21,36 @@ co() {	# co URL POOL LEASE CLIENT: a checkout of cad naming the lease id
 
 @test "a backup serving a full pool remembers refused retries and hands them back" {
 	fo_start_pair "cad-a cad 1 30"
-	fo_checkout "$UA" cad
-	fo_expect 201
-	fo_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	sl_co "$UA" cad
+	sl_expect 201
+	fo_kill9_taken_over A B
 	co "$UB" A "$G" c1
-	fo_expect 409 '.error == "no_seats"'
+	sl_expect 409 '.error == "no_seats"'
 	# what B would hand back now (a Primary's pull, not committed)
 	fo_peer "$UB" POST /v1/peer/release '{"pool":"A"}'
-	fo_expect 200 '.refused == [{"id": $g, "client": "c1", "user": "u", "host": "h"}]' --arg g "$G"
+	sl_expect 200 '.refused == [{"id": $g, "client": "c1", "user": "u", "host": "h"}]' --arg g "$G"
 	# kept with the mirror (saved within a tick): a restart of B keeps it
 	sl_until 5 grep -q "$G" "$SL_TMP/B/state/mirror-A.json"
-	fo_kill9 B
+	sl_kill9 B
 	sl_start B
 	fo_peer "$UB" POST /v1/peer/release '{"pool":"A"}'
-	fo_expect 200 '.refused | length == 1'
+	sl_expect 200 '.refused | length == 1'
 }
 
 @test "the handback ends a grant whose holder the backup refused; not another holder's" {
 	fo_start_pair "cad-a cad 3 30"
 	co "$UA" "" "$G" c1
-	fo_expect 201
+	sl_expect 201
 	other=fedcba9876543210fedcba9876543210
 	co "$UA" "" "$other" c2
-	fo_expect 201
+	sl_expect 201
 	fo_lic_is "$UA" cad-a '.in_use == 2'
 	# B's handback names both ids as refused, the second for another holder.
 	fo_peer "$UA" POST /v1/peer/handback "$(jq -cn --arg g "$G" --arg o "$other" \
 	    '{pool: "A", from: "B", leases: [], released: [],
 	      refused: [{id: $g, client: "c1", user: "u", host: "h"},
 	                {id: $o, client: "someone-else", user: "u", host: "h"}]}')"
-	fo_expect 200
+	sl_expect 200
 	fo_lic_is "$UA" cad-a '.in_use == 1'
 	[ "$(fo_lease_count A "$G")" = 0 ]
 	[ "$(fo_lease_count A "$other")" = 1 ]

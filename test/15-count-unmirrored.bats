@@ -8,7 +8,7 @@
 load helpers-failover
 
 setup() { fo_setup; }
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 UNSEEN=0123456789abcdef0123456789abcdef
 
@@ -19,21 +19,20 @@ ci() { sl_req DELETE "$1/v1/leases/$UNSEEN$2" -; }
 @test "warm backup: an unknown lease of the Primary's pool is 503 not_serving, not 404" {
 	fo_start_pair "cad-a cad 2 30"
 	hb "$UB" "?pool=A"
-	fo_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
+	sl_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
 	ci "$UB" "?pool=A"
-	fo_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
+	sl_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
 	# Without the pool, or naming the backup's own pool, unknown is unknown.
 	hb "$UB" ""
-	fo_expect 404 '.error == "unknown_lease"'
+	sl_expect 404 '.error == "unknown_lease"'
 	hb "$UB" "?pool=B"
-	fo_expect 404 '.error == "unknown_lease"'
+	sl_expect 404 '.error == "unknown_lease"'
 	hb "$UB" "?pool=no%20such"
-	fo_expect 400 '.error == "bad_request"'
+	sl_expect 400 '.error == "bad_request"'
 	# Once the backup serves the pool, a lease it does not hold is unknown.
-	fo_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	hb "$UB" "?pool=A"
-	fo_expect 404 '.error == "unknown_lease"'
+	sl_expect 404 '.error == "unknown_lease"'
 }
 
 @test "slcheck heartbeat of a seat the warm backup has not mirrored: kept (exit 3), not lost (exit 6)" {
@@ -45,8 +44,8 @@ ci() { sl_req DELETE "$1/v1/leases/$UNSEEN$2" -; }
 	sl_start A
 	sl_start B
 	fo_warm B A
-	kill -STOP "$(fo_pid A)"
+	kill -STOP "$(sl_pid A)"
 	run -"$EX_UNREACHABLE" env SL_SERVERS="$UA+$UB" "$SLCHECK" heartbeat "$UNSEEN:A@$UA"
 	[[ $output == *"no server answered"* ]]
-	kill -CONT "$(fo_pid A)"
+	kill -CONT "$(sl_pid A)"
 }

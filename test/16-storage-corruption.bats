@@ -21,22 +21,7 @@ teardown() {
 H=0123456789abcdef0123456789abcdef
 
 # grant ID...: check out a viewer seat (unlimited) as each lease ID (201).
-grant() {
-	local id
-	for id; do
-		sl_checkout "$U" "{\"product\":\"viewer\",\"lease\":\"$id-$H\"}"
-		sl_expect_code 201 || return 1
-	done
-}
-
-# kill9: kill -9 server s1 and wait until it is gone.
-kill9() {
-	local pid
-	pid=$(sl_pid s1)
-	kill -KILL "$pid"
-	sl_wait_gone "$pid" 5
-	rm -f "$SL_TMP/s1.pid"
-}
+grant() { sl_grant viewer "${@/%/-$H}"; }
 
 # start_refused: slserve -d on s1's configuration exits non-zero by itself
 # (before serving); its output is in $output.
@@ -79,7 +64,7 @@ compacted_past() {
 @test "a flipped byte in record 2 of 8: the start is refused, naming file, byte and seq; nothing is cut" {
 	sl_start_s1
 	grant r1 r2 r3 r4 r5 r6 r7 r8
-	kill9
+	sl_kill9 s1
 	local off before
 	off=$(flip_in_record 2 "$ST/journal")
 	before=$(sha256sum <"$ST/journal")
@@ -97,7 +82,7 @@ compacted_past() {
 @test "slserve --recover keeps the 7 records that hold, says seq 2 is lost, keeps the damaged copy" {
 	sl_start_s1
 	grant r1 r2 r3 r4 r5 r6 r7 r8
-	kill9
+	sl_kill9 s1
 	flip_in_record 2 "$ST/journal" >/dev/null
 	local damaged
 	damaged=$(sha256sum <"$ST/journal")
@@ -114,7 +99,7 @@ compacted_past() {
 	[ "$(sl_in_use "$U" view-free)" = 7 ]
 	# The loss is accepted for good: new grants, a crash and a restart.
 	grant r9
-	kill9
+	sl_kill9 s1
 	sl_start s1
 	[ "$(leases)" = "r1 r3 r4 r5 r6 r7 r8 r9" ]
 	# A second recovery finds nothing to do, and never overwrites the copy.
@@ -135,7 +120,7 @@ compacted_past() {
 
 @test "slserve --recover with nothing readable fails and leaves the file alone" {
 	sl_start_s1
-	kill9
+	sl_kill9 s1
 	rm "$ST/snapshot.json"
 	printf 'sl-journal 1\nnot a record\n00000000 {"seq":1}\n' >"$ST/journal"
 	local before
@@ -149,7 +134,7 @@ compacted_past() {
 @test "a torn tail (half a record) is still cut, and the start succeeds" {
 	sl_start_s1
 	grant t1 t2 t3
-	kill9
+	sl_kill9 s1
 	local size
 	size=$(stat -c %s "$ST/journal")
 	printf '%s' "$(grep -a "\"t3-$H\"" "$ST/journal" | head -c 40)" >>"$ST/journal"
@@ -162,7 +147,7 @@ compacted_past() {
 @test "a write the machine's crash kept only in part (a sector of zeros, records after it) is a torn tail: cut" {
 	sl_start_s1
 	grant t1 t2 t3
-	kill9
+	sl_kill9 s1
 	# The next batch, never synced: its records went into the room
 	# written ahead, but one whole sector of it never reached the disk.
 	# Prints how many of its records end before that sector.
@@ -207,7 +192,7 @@ PY
 	sl_until 10 compacted_past 10
 	local snap
 	snap=$(snapshot_seq)
-	kill9
+	sl_kill9 s1
 	rm "$ST/snapshot.json"
 
 	start_refused
@@ -230,7 +215,7 @@ PY
 	sl_until 10 compacted_past 10
 	local snap
 	snap=$(snapshot_seq)
-	kill9
+	sl_kill9 s1
 	rm "$ST/journal"
 
 	start_refused
@@ -265,16 +250,16 @@ PY
 	unset SL_TEST_FAIL_JOURNAL_ALLOC
 	U=$(sl_url s1)
 	sl_checkout "$U" "{\"product\":\"cad\",\"lease\":\"k1-$H\"}"
-	sl_expect_code 201
+	sl_expect 201
 	sl_req DELETE "$U/v1/leases/k1-$H"
 	sl_expect_error 503 out_of_memory
 	[ "$(sl_in_use "$U" cad-1)" = 1 ]
 	sl_req POST "$U/v1/leases/k1-$H/heartbeat"
-	sl_expect_code 200
+	sl_expect 200
 	sl_req DELETE "$U/v1/leases/k1-$H"
-	sl_expect_code 200
+	sl_expect 200
 	[ "$(sl_in_use "$U" cad-1)" = 0 ]
-	kill9
+	sl_kill9 s1
 	sl_start s1
 	[ "$(sl_in_use "$U" cad-1)" = 0 ]
 }
@@ -286,14 +271,14 @@ PY
 	unset SL_TEST_FAIL_JOURNAL_ALLOC
 	U=$(sl_url s1)
 	sl_checkout "$U" "{\"product\":\"cad\",\"lease\":\"v1-$H\"}"
-	sl_expect_code 201
+	sl_expect 201
 	sl_admin s1 POST "/v1/leases/v1-$H/revoke" '{}'
 	sl_expect_error 503 out_of_memory
 	[ "$(sl_in_use "$U" cad-1)" = 1 ]
 	sl_req POST "$U/v1/leases/v1-$H/heartbeat"
-	sl_expect_code 200
+	sl_expect 200
 	sl_admin s1 POST "/v1/leases/v1-$H/revoke" '{}'
-	sl_expect_code 200
+	sl_expect 200
 	[ "$(sl_in_use "$U" cad-1)" = 0 ]
 }
 
@@ -311,9 +296,9 @@ PY
 	grep -q "journal: out of memory; record not appended" "$SL_TMP/s1/log"
 	# The journal has no gap: the next grant takes the next sequence number.
 	sl_checkout "$U" "{\"product\":\"cad\",\"lease\":\"m3-$H\"}"
-	sl_expect_code 201
+	sl_expect 201
 	[ "$(sl_in_use "$U" cad-1)" = 1 ]
-	kill9
+	sl_kill9 s1
 	! grep -aq "\"m2-$H\"" "$ST/journal"
 	sl_start s1
 	[ "$(leases)" = "m1 m3" ]

@@ -16,16 +16,9 @@ MOUNTS=()
 setup() { fo_setup; }
 
 teardown() {
-	local pidfile pid m
-	for pidfile in "$SL_TMP"/*.pid; do
-		[ -f "$pidfile" ] || continue
-		pid=$(cat "$pidfile")
-		kill -CONT "$pid" 2>/dev/null || true
-		kill -TERM "$pid" 2>/dev/null || true
-		sl_wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null || true
-		sl_wait_gone "$pid" 5 || true
-		rm -f "$pidfile"
-	done
+	local m
+	# the servers gone before their file systems are unmounted
+	sl_stop_all 10
 	for m in "${MOUNTS[@]}"; do
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 	done
@@ -73,7 +66,7 @@ open(p, "r+b").truncate(len(d))' "$1"
 # license, its state on a 2 MiB tmpfs that is full, and its journal with no
 # room written ahead.
 full_disk_server() {
-	fo_licenses s1 "$1"
+	sl_licenses s1 "$1"
 	sl_server_config s1 "$(sl_free_port)" "request_timeout = 4"
 	mount_tmpfs "$SL_TMP/s1/state" 2m
 	sl_start s1
@@ -95,9 +88,9 @@ metric() { curl -fsS -m 3 "$1/metrics" | awk -v n="$2" '$1 == n { print $2 }'; }
 # HTTP_BODY and MS, how long it took.
 checkout_timed() {
 	local t0
-	t0=$(fo_now_ms)
+	t0=$(sl_now_ms)
 	sl_req POST "$1/v1/checkout" "$2" -m 5
-	MS=$(($(fo_now_ms) - t0))
+	MS=$(($(sl_now_ms) - t0))
 }
 
 @test "disk full: 503 storage_unavailable at once, unhealthy everywhere, healed when space returns" {
@@ -112,25 +105,25 @@ checkout_timed() {
 		acked+=("full-$i-$H")
 	done
 	echo "# ${#acked[@]} seats granted before the disk was full; 503 after ${MS} ms" >&3
-	fo_expect 503 '.error == "storage_unavailable" and (.message | test("No space left"))'
+	sl_expect 503 '.error == "storage_unavailable" and (.message | test("No space left"))'
 	[ "$MS" -lt 3000 ]
 	# No seat counts that was not acknowledged: the failed grant was rolled back.
 	[ "$(sl_in_use "$U" sim-hard)" = "${#acked[@]}" ]
 
 	# While unhealthy: refused before anything changes, at once.
 	checkout_timed "$U" "{\"product\":\"sim\",\"lease\":\"full-late-$H\"}"
-	fo_expect 503 '.error == "storage_unavailable"'
+	sl_expect 503 '.error == "storage_unavailable"'
 	[ "$MS" -lt 1000 ]
 	sl_req DELETE "$U/v1/leases/${acked[0]}" - -m 5
-	fo_expect 503 '.error == "storage_unavailable"'
+	sl_expect 503 '.error == "storage_unavailable"'
 	[ "$(sl_in_use "$U" sim-hard)" = "${#acked[@]}" ]
 	# Heartbeats of seats on disk go on.
 	sl_req POST "$U/v1/leases/${acked[0]}/heartbeat" - -m 5
-	fo_expect 200
+	sl_expect 200
 
 	# Health, slcheck, slctl, metrics, the status page tell the truth.
 	sl_req GET "$U/v1/health"
-	fo_expect 503 '.status == "storage_unavailable" and .storage.ok == false and
+	sl_expect 503 '.status == "storage_unavailable" and .storage.ok == false and
 	    (.storage.error | test("No space left")) and (.storage.since | type == "number")'
 	run "$SLCHECK" -s "$U" check
 	assert_equal "$status" 2
@@ -153,21 +146,21 @@ checkout_timed() {
 	[ "$(metric "$U" sl_storage_healthy)" = 1 ]
 	grep -q 'storage healthy' "$SL_TMP/s1/log"
 	sl_req POST "$U/v1/checkout" "{\"product\":\"sim\",\"lease\":\"after-$H\"}" -m 5
-	fo_expect 201
+	sl_expect 201
 	acked+=("after-$H")
 	run "$SLCHECK" -s "$U" check
 	assert_equal "$status" 0
 
 	# kill -9 and start again: exactly the acknowledged seats are held.
-	fo_kill9 s1
+	sl_kill9 s1
 	sl_start s1
 	[ "$(sl_in_use "$U" sim-hard)" = "${#acked[@]}" ]
 	for id in "${acked[@]}"; do
 		sl_req POST "$U/v1/leases/$id/heartbeat" - -m 5
-		fo_expect 200
+		sl_expect 200
 	done
 	sl_req POST "$U/v1/leases/full-late-$H/heartbeat" - -m 5
-	fo_expect 404
+	sl_expect 404
 }
 
 @test "EIO under a Primary: 503 at once, health 503, its backup takes over and grants its pool" {
@@ -178,17 +171,17 @@ checkout_timed() {
 	sl_start A
 	sl_start B
 	fo_warm B A
-	fo_checkout "$UA" sim
-	fo_expect 201
+	sl_co "$UA" sim
+	sl_expect 201
 	held=$(jq -r .lease <<<"$HTTP_BODY")
 
 	shutdown_fs "$SL_TMP/A/state"
-	t0=$(fo_now_ms)
+	t0=$(sl_now_ms)
 	checkout_timed "$UA" '{"product":"sim"}'
-	fo_expect 503 '.error == "storage_unavailable"'
+	sl_expect 503 '.error == "storage_unavailable"'
 	[ "$MS" -lt 3000 ]
 	sl_req GET "$UA/v1/health"
-	fo_expect 503 '.storage.ok == false and (.storage.error | length > 0)'
+	sl_expect 503 '.storage.ok == false and (.storage.error | length > 0)'
 	[ "$(metric "$UA" sl_storage_healthy)" = 0 ]
 	# The Primary's seats: the one it acknowledged, not the refused one.
 	fo_lic_is "$UA" sim-a '.in_use == 1'
@@ -196,11 +189,11 @@ checkout_timed() {
 	# The backup's polls fail (503) and the Primary renews no fence: the
 	# backup takes over within its takeover time, and serves pool A.
 	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
-	echo "# EIO -> backup serves pool A after $(($(fo_now_ms) - t0)) ms (limit $(fo_takeover_limit) s)" >&3
-	fo_checkout "$UB" sim A
-	fo_expect 201 '.pool == "A" and .server == "B"'
-	fo_heartbeat "$UB" "$held"
-	fo_expect 200
+	echo "# EIO -> backup serves pool A after $(($(sl_now_ms) - t0)) ms (limit $(fo_takeover_limit) s)" >&3
+	sl_co "$UB" sim pool=A
+	sl_expect 201 '.pool == "A" and .server == "B"'
+	sl_heartbeat "$UB" "$held"
+	sl_expect 200
 	fo_lic_is "$UB" sim-a '.in_use == 2'
 }
 
@@ -209,20 +202,20 @@ checkout_timed() {
 	sl_start s1
 	U=$(sl_url s1)
 	sl_req POST "$U/v1/checkout" '{"product":"sim"}'
-	fo_expect 201
+	sl_expect 201
 	rm -rf "$SL_TMP/s1/state"
 	sl_until 5 health_is "$U" 503
 	sl_req GET "$U/v1/health"
-	fo_expect 503 '.storage.ok == false and (.storage.error | test("was removed"))'
+	sl_expect 503 '.storage.ok == false and (.storage.error | test("was removed"))'
 	sl_req POST "$U/v1/checkout" '{"product":"cad"}' -m 5
-	fo_expect 503 '.error == "storage_unavailable"'
+	sl_expect 503 '.error == "storage_unavailable"'
 	grep -q "state/lock was removed\|state was removed" "$SL_TMP/s1/log"
 	[ "$(grep -c 'until slserve is restarted' "$SL_TMP/s1/log")" = 1 ]
 	# It does not heal by itself: the directory made again is not its own.
 	mkdir -p "$SL_TMP/s1/state"
 	sl_until 5 health_is "$U" 503
 	sl_req POST "$U/v1/checkout" '{"product":"cad"}' -m 5
-	fo_expect 503 '.error == "storage_unavailable"'
+	sl_expect 503 '.error == "storage_unavailable"'
 }
 
 @test "state directory replaced: a second slserve may start there; the first answers 503" {
@@ -234,9 +227,9 @@ checkout_timed() {
 	cp -a "$SL_TMP/s1/state.old/." "$SL_TMP/s1/state/"
 	sl_until 5 health_is "$U" 503
 	sl_req GET "$U/v1/health"
-	fo_expect 503 '.storage.ok == false and (.storage.error | test("replaced|removed"))'
+	sl_expect 503 '.storage.ok == false and (.storage.error | test("replaced|removed"))'
 	sl_req POST "$U/v1/checkout" '{"product":"cad"}' -m 5
-	fo_expect 503 '.error == "storage_unavailable"'
+	sl_expect 503 '.error == "storage_unavailable"'
 }
 
 @test "a checkout whose client went away before its 201 is released, not held" {
@@ -248,13 +241,13 @@ checkout_timed() {
 	fo_warm B A
 	# The backup stands still: a grant waits for its mirror (synchronous
 	# backup) longer than this client does.
-	kill -STOP "$(fo_pid B)"
+	kill -STOP "$(sl_pid B)"
 	run curl -s -m 0.3 -o /dev/null -d "{\"product\":\"sim\",\"lease\":\"gone-1-$H\"}" "$UA/v1/checkout"
 	assert_equal "$status" 28
 	sl_until 10 grep -qE "checkout of lease gone-1-$H released: its (client closed|answer was not)" \
 	    "$SL_TMP/A/log" || { cat "$SL_TMP/A/log" "$SL_TMP/A/state/usage.log" >&2; false; }
 	fo_lic_is "$UA" sim-a '.in_use == 0'
-	kill -CONT "$(fo_pid B)"
+	kill -CONT "$(sl_pid B)"
 }
 
 @test "1,500 checkouts abandoned on a full disk: none granted when space returns, health answers throughout" {
@@ -280,7 +273,7 @@ checkout_timed() {
 	checkout_timed "$U" '{"product":"viewer"}'
 	[ "$HTTP_CODE" = 201 ]
 	[ "$(sl_in_use "$U" view)" = $((granted + 1)) ]
-	fo_kill9 s1
+	sl_kill9 s1
 	sl_start s1
 	[ "$(sl_in_use "$U" view)" = $((granted + 1)) ]
 }

@@ -2,22 +2,19 @@
 # Storage faults: files the programs read that are devices, FIFOs or too
 # large are refused by name, at once, without reading them (issue 16).
 
-load helpers-slctl
+load helpers
 
 setup() {
-	slctl_setup
+	sl_setup_cd
 	D="$SL_TMP/lic1"
 	LIC="$D/licenses.conf"
 	sl_server_config lic1 "$(sl_free_port)"
 	sl_default_licenses >"$LIC"
 }
-teardown() { slctl_teardown; }
+teardown() { sl_teardown; }
 
 # rss_kb PID: resident set size of PID in kB.
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-
-# log_has NAME TEXT: server NAME's log holds TEXT.
-log_has() { grep -qF -- "$2" "$SL_TMP/$1/log"; }
 
 @test "slserve -n: a licenses file linked to /dev/zero is not a regular file" {
 	rm "$LIC"
@@ -65,8 +62,8 @@ log_has() { grep -qF -- "$2" "$SL_TMP/$1/log"; }
 @test "reload with licenses linked to /dev/zero: refused, old licenses kept, RSS small" {
 	sl_start lic1
 	U=$(sl_url lic1)
-	a=$(co_lease "$U" cad c1 alice h1)
-	before=$(licenses_summary "$U")
+	a=$(sl_co_lease "$U" cad client=c1 user=alice host=h1 pid=100)
+	before=$(sl_licenses_summary "$U")
 	rss0=$(rss_kb "$(sl_pid lic1)")
 	mv "$LIC" "$LIC.good"
 	ln -s /dev/zero "$LIC"
@@ -74,14 +71,15 @@ log_has() { grep -qF -- "$2" "$SL_TMP/$1/log"; }
 	assert_equal "$status" 1
 	assert_output "slctl: $U: reload refused, nothing changed: $LIC: not a regular file"
 	kill -HUP "$(sl_pid lic1)"
-	sl_until 10 log_has lic1 "reload refused, licenses unchanged, usage policy unchanged: $LIC: not a regular file"
+	sl_until 10 sl_log_has -F lic1 "reload refused, licenses unchanged, usage policy unchanged: $LIC: not a regular file"
 	sl_http_ok "$U/v1/health"
 	# said once per reload: once for slctl reload, once for SIGHUP
 	[ "$(grep -cF "reload refused, licenses unchanged, usage policy unchanged: $LIC: not a regular file" "$SL_TMP/lic1/log")" -eq 2 ]
 	kill -0 "$(sl_pid lic1)"
 	sl_http_ok "$U/v1/health"
-	[ "$(licenses_summary "$U")" = "$before" ]
-	[ "$(hb "$U" "$a")" = 200 ]
+	[ "$(sl_licenses_summary "$U")" = "$before" ]
+	sl_heartbeat "$U" "$a"
+	sl_expect 200
 	rss1=$(rss_kb "$(sl_pid lic1)")
 	echo "RSS $rss0 kB -> $rss1 kB"
 	[ "$rss1" -lt $((rss0 + 32768)) ]
@@ -90,12 +88,12 @@ log_has() { grep -qF -- "$2" "$SL_TMP/$1/log"; }
 @test "reload with a sparse 17M licenses file: refused with the size" {
 	sl_start lic1
 	U=$(sl_url lic1)
-	before=$(licenses_summary "$U")
+	before=$(sl_licenses_summary "$U")
 	truncate -s 17M "$LIC"
 	run timeout 10 "$SLCTL" -s "$U" -D "$D/state" reload
 	assert_equal "$status" 1
 	assert_output "slctl: $U: reload refused, nothing changed: $LIC: larger than 16777216 bytes"
-	[ "$(licenses_summary "$U")" = "$before" ]
+	[ "$(sl_licenses_summary "$U")" = "$before" ]
 }
 
 @test "token files: a FIFO is refused at once by slserve, slctl and slcheck" {

@@ -7,15 +7,14 @@
 load helpers-failover
 
 setup() { fo_setup; }
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 @test "a handback the Primary cannot journal (out of memory) is not taken; the next one is, and survives kill -9" {
 	fo_start_pair "cad-a cad 3 30"
-	fo_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	# A seat granted by the backup while it serves A's pool.
-	fo_checkout "$UB" cad A
-	fo_expect 201
+	sl_co "$UB" cad pool=A
+	sl_expect 201
 	l=$(jq -r .lease <<<"$HTTP_BODY")
 	# A comes back; the first record it appends (the adoption of l) fails
 	# as if malloc had.
@@ -25,12 +24,12 @@ teardown() { fo_teardown; }
 	grep -q "lease $l of pool \"A\" could not be journaled" "$SL_TMP/A/log"
 	# The next handback takes it: l is A's, on A's disk.
 	sl_until $((5 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
-	fo_heartbeat "$UA" "$l"
-	fo_expect 200
+	sl_heartbeat "$UA" "$l"
+	sl_expect 200
 	fo_lic_is "$UA" cad-a '.in_use == 1'
-	fo_kill9 A
+	sl_kill9 A
 	sl_start A
-	fo_heartbeat "$UA" "$l"
-	fo_expect 200
+	sl_heartbeat "$UA" "$l"
+	sl_expect 200
 	fo_lic_is "$UA" cad-a '.in_use == 1'
 }

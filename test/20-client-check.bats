@@ -6,7 +6,7 @@ load helpers-client
 
 setup() {
 	sl_setup
-	cl_server lic1 "cad-1 cad 4 30" "view-1 viewer unlimited 30"
+	sl_start_with lic1 "cad-1 cad 4 30" "view-1 viewer unlimited 30"
 }
 
 teardown() { sl_teardown; }
@@ -84,7 +84,7 @@ well_formed() {
 }
 
 @test "WARNING when only a Secondary is serving; a blackholed Primary cannot starve it" {
-	cl_server lic3 "cad-3 cad 5 30"
+	sl_start_with lic3 "cad-3 cad 5 30"
 	cl_blackhole hole
 	cl_timed "$SLCHECK" -s "$URL_hole,s:$URL_lic3" check -t 2 -p cad
 	[ "$status" -eq 1 ]
@@ -94,7 +94,7 @@ well_formed() {
 }
 
 @test "a Secondary down is a WARNING; both up and OK sums their seats" {
-	cl_server lic3 "cad-3 cad 5 30"
+	sl_start_with lic3 "cad-3 cad 5 30"
 	run "$SLCHECK" -s "$URL_lic1,s:$URL_lic3" check -p cad
 	[ "$status" -eq 0 ]
 	[ "$output" = "SL OK - cad 0/9 | 'cad'=0;;;0;9" ]
@@ -105,22 +105,8 @@ well_formed() {
 }
 
 @test "WARNING when a backup serves a Primary's pool" {
-	head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SL_TMP/peer.token"
-	chmod 600 "$SL_TMP/peer.token"
 	sl_stop lic1
-	pa=$(sl_free_port)
-	pb=$(sl_free_port)
-	cl_lic cad-1 cad 3 30 | cl_licenses pa
-	cl_lic own-2 other 5 30 | cl_licenses pb
-	sl_server_config pa "$pa" "url = \"http://127.0.0.1:$pa\"" "peer_token_file = \"$SL_TMP/peer.token\""
-	sl_server_config pb "$pb" "url = \"http://127.0.0.1:$pb\"" "peer_token_file = \"$SL_TMP/peer.token\"" \
-	    "failover \"pa\" {
-  url = \"http://127.0.0.1:$pa\"
-  poll_interval = 0.2
-  fail_after = 2
-}"
-	sl_start pa
-	sl_start pb
+	cl_pair pa "cad-1 cad 3 30" pb "own-2 other 5 30"
 	export SL_SERVERS="$URL_pa+$URL_pb"
 	run "$SLCHECK" check -p cad
 	[ "$status" -eq 0 ]
@@ -137,8 +123,7 @@ well_formed() {
 @test "--expiry-warn DAYS: a license expiring sooner is a WARNING" {
 	sl_stop lic1
 	soon=$(date -d '+10 days' +%F)
-	cl_lic cad-9 cad 2 30 "$soon" | cl_licenses lic9
-	sl_start lic9
+	sl_start_with lic9 "cad-9 cad 2 30 $soon"
 	run "$SLCHECK" -s "$URL_lic9" check --expiry-warn 30
 	[ "$status" -eq 1 ]
 	well_formed WARNING

@@ -6,11 +6,18 @@ load helpers-client
 
 setup() {
 	sl_setup
-	cl_server lic1 "cad-1 cad 2 30" "sim-1 sim 1 0" "old-1 old 5 30 2020-01-01"
+	sl_start_with lic1 "cad-1 cad 2 30" "sim-1 sim 1 0" "old-1 old 5 30 2020-01-01"
 	U=$(sl_url lic1)
 }
 
 teardown() { sl_teardown; }
+
+# heartbeat_exits CODE TOKEN: slcheck heartbeat TOKEN exits CODE (its stderr
+# in $stderr).
+heartbeat_exits() {
+	run --separate-stderr "$SLCHECK" heartbeat "$2"
+	[ "$status" -eq "$1" ]
+}
 
 @test "checkout prints one token LEASE:POOL@URL and the seat is taken" {
 	run --separate-stderr "$SLCHECK" -s "$U" checkout cad
@@ -44,16 +51,14 @@ teardown() { sl_teardown; }
 	run --separate-stderr "$SLCHECK" checkin "$token"
 	[ "$status" -eq "$EX_LOST" ]
 	[[ $stderr == "slcheck: checkin ${token%%:*}: $U: unknown_lease"* ]]
-	run --separate-stderr "$SLCHECK" heartbeat "$token"
-	[ "$status" -eq "$EX_LOST" ]
+	heartbeat_exits "$EX_LOST" "$token"
 }
 
 @test "a revoked lease: heartbeat exits 'lost'" {
 	token=$("$SLCHECK" -s "$U" checkout cad)
 	curl -fsS -m 3 -X POST -H "Authorization: Bearer $(sl_admin_token lic1)" \
 	    "$U/v1/leases/${token%%:*}/revoke" >/dev/null
-	run --separate-stderr "$SLCHECK" heartbeat "$token"
-	[ "$status" -eq "$EX_LOST" ]
+	heartbeat_exits "$EX_LOST" "$token"
 	[[ $stderr == *revoked* ]]
 }
 
@@ -72,8 +77,7 @@ teardown() { sl_teardown; }
 	run --separate-stderr "$SLCHECK" -s "$dead" checkout cad
 	[ "$status" -eq "$EX_UNREACHABLE" ]
 	[[ $stderr == "slcheck: cad: no server answered ($dead: no answer: "* ]]
-	run --separate-stderr "$SLCHECK" heartbeat "0123456789abcdef:elsewhere@$dead"
-	[ "$status" -eq "$EX_UNREACHABLE" ]
+	heartbeat_exits "$EX_UNREACHABLE" "0123456789abcdef:elsewhere@$dead"
 }
 
 @test "checkout --wait takes the seat as soon as one is checked in" {

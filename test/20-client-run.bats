@@ -7,7 +7,7 @@ load helpers-client
 setup() {
 	sl_setup
 	# timeout 3: heartbeat every second, so loss is seen quickly.
-	cl_server lic1 "cad-1 cad 1 3" "sim-1 sim 1 0"
+	sl_start_with lic1 "cad-1 cad 1 3" "sim-1 sim 1 0"
 	export SL_SERVERS=$URL_lic1
 }
 

@@ -9,8 +9,8 @@ setup() { sl_setup; }
 teardown() { sl_teardown; }
 
 @test "Primary full: the Secondary grants, and says so in --json" {
-	cl_server lic1 "cad-1 cad 1 30"
-	cl_server lic3 "cad-3 cad 5 30"
+	sl_start_with lic1 "cad-1 cad 1 30"
+	sl_start_with lic3 "cad-3 cad 5 30"
 	"$SLCHECK" -s "$URL_lic1" checkout cad >/dev/null
 	export SL_SERVERS="p:$URL_lic1,s:$URL_lic3"
 	run --separate-stderr "$SLCHECK" --json checkout cad
@@ -27,7 +27,7 @@ teardown() { sl_teardown; }
 }
 
 @test "Primary down: the Secondary grants" {
-	cl_server lic3 "cad-3 cad 5 30"
+	sl_start_with lic3 "cad-3 cad 5 30"
 	dead=$(cl_dead_url)
 	SL_SERVERS="$dead,s:$URL_lic3" run --separate-stderr "$SLCHECK" checkout cad
 	[ "$status" -eq "$EX_OK" ]
@@ -35,9 +35,9 @@ teardown() { sl_teardown; }
 }
 
 @test "Primaries are asked in order; the first with the product and a seat grants" {
-	cl_server lic1 "sim-1 sim 1 0"
-	cl_server lic2 "cad-2 cad 1 30"
-	cl_server lic3 "cad-3 cad 1 30"
+	sl_start_with lic1 "sim-1 sim 1 0"
+	sl_start_with lic2 "cad-2 cad 1 30"
+	sl_start_with lic3 "cad-3 cad 1 30"
 	export SL_SERVERS="$URL_lic1,$URL_lic2,s:$URL_lic3"
 	run "$SLCHECK" checkout cad
 	assert_success
@@ -53,7 +53,7 @@ teardown() { sl_teardown; }
 @test "Primary down with a configured backup: the backup is asked for the Primary's pool" {
 	# lic2 is a plain server, not lic1's failover: it answers what it was
 	# asked, which shows that slcheck named pool lic1.
-	cl_server lic2 "cad-2 cad 5 30"
+	sl_start_with lic2 "cad-2 cad 5 30"
 	dead=$(cl_dead_url)
 	cat >"$SL_TMP/slclient.conf" <<EOF
 primary = { "$dead" }
@@ -70,8 +70,8 @@ EOF
 }
 
 @test "the Primary's pool is learned from its answers when not configured" {
-	cl_server lic1 "cad-1 cad 5 30"
-	cl_server lic2 "cad-2 cad 5 30"
+	sl_start_with lic1 "cad-1 cad 5 30"
+	sl_start_with lic2 "cad-2 cad 5 30"
 	export SL_SERVERS="$URL_lic1+$URL_lic2"
 	token=$("$SLCHECK" checkout cad)
 	"$SLCHECK" checkin "$token"
@@ -84,7 +84,7 @@ EOF
 }
 
 @test "a backup is not asked when the Primary's pool cannot be known" {
-	cl_server lic2 "cad-2 cad 5 30"
+	sl_start_with lic2 "cad-2 cad 5 30"
 	dead=$(cl_dead_url)
 	SL_SERVERS="$dead+$URL_lic2" run --separate-stderr "$SLCHECK" checkout cad
 	[ "$status" -eq "$EX_UNREACHABLE" ]
@@ -92,23 +92,7 @@ EOF
 }
 
 @test "failover: a backup learned from the Primary's health serves its pool while it is down" {
-	head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SL_TMP/peer.token"
-	chmod 600 "$SL_TMP/peer.token"
-	pa=$(sl_free_port)
-	pb=$(sl_free_port)
-	cl_lic cad-1 cad 3 30 | cl_licenses lic1
-	cl_lic own-2 cad 5 30 | cl_licenses lic2
-	sl_server_config lic1 "$pa" "url = \"http://127.0.0.1:$pa\"" \
-	    "peer_token_file = \"$SL_TMP/peer.token\""
-	sl_server_config lic2 "$pb" "url = \"http://127.0.0.1:$pb\"" \
-	    "peer_token_file = \"$SL_TMP/peer.token\"" \
-	    "failover \"lic1\" {
-  url = \"http://127.0.0.1:$pa\"
-  poll_interval = 0.2
-  fail_after = 2
-}"
-	sl_start lic1
-	sl_start lic2
+	cl_pair lic1 "cad-1 cad 3 30" lic2 "own-2 cad 5 30"
 	# The backup polls the Primary, which then lists it in its health.
 	sl_until 10 sh -c "curl -fsS -m 1 '$URL_lic1/v1/health' | jq -e '.backups | length > 0' >/dev/null"
 	export SL_SERVERS="$URL_lic1"
@@ -128,7 +112,7 @@ EOF
 
 @test "a blackholed server is given up on within the timeout, then skipped while dead" {
 	cl_blackhole hole
-	cl_server lic3 "cad-3 cad 5 30"
+	sl_start_with lic3 "cad-3 cad 5 30"
 	cat >"$SL_TMP/slclient.conf" <<EOF
 primary = { "$URL_hole" }
 secondary = { "$URL_lic3" }

@@ -12,7 +12,7 @@ setup() {
 	export SL_SERVERS="$UA+$UB"
 }
 
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 # leases_exactly NAME "ID..." : server NAME lists exactly these leases, each once.
 leases_exactly() {
@@ -32,8 +32,8 @@ within_counts() {
 
 # handed_back URL LEASE: the backup answers for LEASE 503 not_serving naming A.
 handed_back() {
-	fo_heartbeat "$1" "$2"
-	fo_expect 503 '.error == "not_serving" and .primary == $u and (.message | test("A"))' --arg u "$UA"
+	sl_heartbeat "$1" "$2"
+	sl_expect 503 '.error == "not_serving" and .primary == $u and (.message | test("A"))' --arg u "$UA"
 }
 
 @test "restart after kill -9: the Primary takes every seat back before serving; none lost or doubled" {
@@ -45,8 +45,7 @@ handed_back() {
 	ls=$(fo_token_lease "$ts")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2 $l3 $ls"
 
-	fo_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	# The 2-second seat nobody renews expires on the backup.
 	sl_until $((3 + FO_MARGIN)) fo_lic_is "$UB" short-a '.in_use == 0'
 	# While A is down: a new seat from the backup, a checkin and a heartbeat.
@@ -75,10 +74,10 @@ handed_back() {
 	for l in "$l1" "$l3" "$l4"; do
 		handed_back "$UB" "$l"
 	done
-	fo_checkin "$UB" "$l4"
-	fo_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
-	fo_checkout "$UB" cad A
-	fo_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
+	sl_checkin "$UB" "$l4"
+	sl_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
+	sl_co "$UB" cad pool=A
+	sl_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
 
 	# slcheck follows the backup's answer to the Primary.
 	run --separate-stderr "$SLCHECK" --json heartbeat "$t4"
@@ -102,16 +101,14 @@ handed_back() {
 	t1=$("$SLCHECK" checkout cad)
 	l1=$(fo_token_lease "$t1")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
-	fo_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	l2=$(fo_token_lease "$("$SLCHECK" checkout cad)")
 	sl_start A
 	leases_exactly A "$l1 $l2"
 	# The backup resyncs with the restarted Primary, the seat it granted included.
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
 
-	fo_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	fo_lic_is "$UB" cad-a '.in_use == 2'
 	l3=$(fo_token_lease "$("$SLCHECK" checkout cad)")
 	run -"$EX_NO_SEAT" "$SLCHECK" checkout cad
@@ -121,8 +118,8 @@ handed_back() {
 	# B lets the pool go at the handback's second step, just after A serves.
 	sl_until $((2 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
 	for l in "$l1" "$l2" "$l3"; do
-		fo_heartbeat "$UA" "$l"
-		fo_expect 200
+		sl_heartbeat "$UA" "$l"
+		sl_expect 200
 	done
 }
 
@@ -132,23 +129,23 @@ handed_back() {
 	l1=$(fo_token_lease "$t1") l2=$(fo_token_lease "$t2")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
 
-	kill -STOP "$(fo_pid A)"
+	kill -STOP "$(sl_pid A)"
 	# A hung Primary costs a poll timeout per poll (at least 0.5 s) instead
 	# of a refused connection.
 	limit=$(awk -v p="$FO_POLL" -v f="$FO_FAIL" -v m="$FO_MARGIN" \
 	    'BEGIN { t = p < 0.5 ? 0.5 : p; print t * f + p + m }')
 	sl_until "$limit" fo_pool_status_is "$UB" A hot-retry
-	fo_checkout "$UB" cad A
-	fo_expect 201 '.pool == "A" and .server == "B"'
+	sl_co "$UB" cad pool=A
+	sl_expect 201 '.pool == "A" and .server == "B"'
 	l3=$(jq -r .lease <<<"$HTTP_BODY")
-	fo_checkout "$UB" cad A
-	fo_expect 409 '.error == "no_seats"'
-	fo_checkin "$UB" "$l2"
-	fo_expect 200
-	fo_heartbeat "$UB" "$l1"
-	fo_expect 200
+	sl_co "$UB" cad pool=A
+	sl_expect 409 '.error == "no_seats"'
+	sl_checkin "$UB" "$l2"
+	sl_expect 200
+	sl_heartbeat "$UB" "$l1"
+	sl_expect 200
 
-	kill -CONT "$(fo_pid A)"
+	kill -CONT "$(sl_pid A)"
 	# The backup's next good poll pushes the pool back (POST /v1/peer/handback).
 	sl_until $((2 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
 	leases_exactly A "$l1 $l3"
@@ -161,42 +158,41 @@ handed_back() {
 	grep -q 'handed pool "A" back to .*: 2 leases$' "$SL_TMP/B/log"
 	for l in "$l1" "$l3"; do
 		handed_back "$UB" "$l"
-		fo_heartbeat "$UA" "$l"
-		fo_expect 200
+		sl_heartbeat "$UA" "$l"
+		sl_expect 200
 	done
-	fo_heartbeat "$UA" "$l2"
-	fo_expect 404 '.error == "unknown_lease"'
-	fo_checkout "$UA" cad
-	fo_expect 201 '.pool == "A" and .server == "A"'
-	fo_checkout "$UA" cad
-	fo_expect 409 '.error == "no_seats"'
+	sl_heartbeat "$UA" "$l2"
+	sl_expect 404 '.error == "unknown_lease"'
+	sl_co "$UA" cad
+	sl_expect 201 '.pool == "A" and .server == "A"'
+	sl_co "$UA" cad
+	sl_expect 409 '.error == "no_seats"'
 }
 
 @test "a Primary whose backup hangs starts after handback_wait; the backup pushes the seats when it resumes" {
 	t1=$("$SLCHECK" checkout cad)
 	l1=$(fo_token_lease "$t1")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
-	fo_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
-	fo_checkout "$UB" cad A
-	fo_expect 201
+	fo_kill9_taken_over A B
+	sl_co "$UB" cad pool=A
+	sl_expect 201
 	l2=$(jq -r .lease <<<"$HTTP_BODY")
 
-	kill -STOP "$(fo_pid B)"
+	kill -STOP "$(sl_pid B)"
 	fo_config A "handback_wait = 1"
-	t0=$(fo_now_ms)
+	t0=$(sl_now_ms)
 	sl_start A
-	took=$(($(fo_now_ms) - t0))
+	took=$(($(sl_now_ms) - t0))
 	echo "# the Primary served ${took} ms after its start (handback_wait 1 s, backup hung)" >&3
 	[ "$took" -lt $((1000 + FO_MARGIN * 1000)) ]
 	grep -q 'handback: backup "B"' "$SL_TMP/A/log"
 	leases_exactly A "$l1"
 
-	kill -CONT "$(fo_pid B)"
+	kill -CONT "$(sl_pid B)"
 	sl_until $((2 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
 	leases_exactly A "$l1 $l2"
 	within_counts "$UA"
 	handed_back "$UB" "$l2"
-	fo_heartbeat "$UA" "$l2"
-	fo_expect 200
+	sl_heartbeat "$UA" "$l2"
+	sl_expect 200
 }

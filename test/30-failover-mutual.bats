@@ -7,8 +7,8 @@ load helpers-failover
 setup() {
 	fo_setup
 	fo_ports A B
-	fo_licenses A "cad-a cad 2 30"
-	fo_licenses B "cad-b cad 2 30"
+	sl_licenses A "cad-a cad 2 30"
+	sl_licenses B "cad-b cad 2 30"
 	fo_config A "$(fo_backs_up B)"
 	fo_config B "$(fo_backs_up A)"
 	sl_start A
@@ -18,9 +18,18 @@ setup() {
 	UA=$URL_A UB=$URL_B
 }
 
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 lease_of() { jq -r .lease <<<"$HTTP_BODY"; }
+
+# takes_over_with SURVIVOR DEAD LEASE: once SURVIVOR mirrors DEAD's seat LEASE,
+# kill -9 DEAD; SURVIVOR takes its pool over and keeps LEASE (heartbeat 200).
+takes_over_with() {
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is "$1" "$2" "$3" || return 1
+	fo_kill9_taken_over "$2" "$1" || return 1
+	sl_heartbeat "$(sl_url "$1")" "$3"
+	sl_expect 200
+}
 
 # only_leases NAME POOL "ID...": NAME lists exactly these leases of POOL, each once.
 only_leases() {
@@ -38,35 +47,31 @@ only_leases() {
 	fo_lic_is "$UA" cad-b '.role == "backup" and .status == "warm" and .served_by == "B" and .primary == "B"'
 	fo_lic_is "$UB" cad-b '.role == "primary" and .status == "hot-warm" and .served_by == "B"'
 	fo_lic_is "$UB" cad-a '.role == "backup" and .status == "warm" and .served_by == "A" and .primary == "A"'
-	fo_health_is "$UA" '(.backups | map(.name) == ["B"]) and (.backs_up | map(.pool) == ["B"])'
-	fo_health_is "$UB" '(.backups | map(.name) == ["A"]) and (.backs_up | map(.pool) == ["A"])'
-	fo_checkout "$UA" cad
-	fo_expect 201 '.pool == "A"'
+	sl_health_is "$UA" '(.backups | map(.name) == ["B"]) and (.backs_up | map(.pool) == ["B"])'
+	sl_health_is "$UB" '(.backups | map(.name) == ["A"]) and (.backs_up | map(.pool) == ["A"])'
+	sl_co "$UA" cad
+	sl_expect 201 '.pool == "A"'
 	la1=$(lease_of)
-	fo_checkout "$UB" cad
-	fo_expect 201 '.pool == "B"'
+	sl_co "$UB" cad
+	sl_expect 201 '.pool == "B"'
 	lb1=$(lease_of)
-	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$la1"
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is A B "$lb1"
 
-	fo_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
-	fo_heartbeat "$UB" "$la1"
-	fo_expect 200
-	fo_checkout "$UB" cad A
-	fo_expect 201 '.pool == "A" and .license == "cad-a" and .server == "B"'
+	takes_over_with B A "$la1"
+	sl_co "$UB" cad pool=A
+	sl_expect 201 '.pool == "A" and .license == "cad-a" and .server == "B"'
 	la2=$(lease_of)
-	fo_checkout "$UB" cad A
-	fo_expect 409 '.error == "no_seats"'
+	sl_co "$UB" cad pool=A
+	sl_expect 409 '.error == "no_seats"'
 	# B's own pool is served as before, from B's own license only.
 	fo_lic_is "$UB" cad-b '.in_use == 1 and .role == "primary"'
 	# Nobody polls B now: its own licenses go from hot-warm to hot.
 	sl_until $((1 + FO_MARGIN)) fo_own_status_is "$UB" hot
-	fo_checkout "$UB" cad
-	fo_expect 201 '.pool == "B" and .license == "cad-b"'
+	sl_co "$UB" cad
+	sl_expect 201 '.pool == "B" and .license == "cad-b"'
 	lb2=$(lease_of)
-	fo_checkout "$UB" cad
-	fo_expect 409 '.error == "no_seats"'
+	sl_co "$UB" cad
+	sl_expect 409 '.error == "no_seats"'
 	fo_lic_is "$UB" cad-a '.in_use == 2 and .status == "hot-retry"'
 
 	sl_start A
@@ -82,22 +87,18 @@ only_leases() {
 	sl_until $((2 + FO_MARGIN)) fo_pool_status_is "$UA" B warm
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is A B "$lb1 $lb2"
 	sl_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot-warm
-	fo_checkout "$UA" cad B
-	fo_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UB"
+	sl_co "$UA" cad pool=B
+	sl_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UB"
 }
 
 @test "kill -9 B: A serves pool B; restart B: handback to B" {
-	fo_checkout "$UB" cad
-	fo_expect 201
+	sl_co "$UB" cad
+	sl_expect 201
 	lb1=$(lease_of)
-	sl_until $((2 + FO_MARGIN)) fo_mirror_is A B "$lb1"
 
-	fo_kill9 B
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UA" B hot-retry
-	fo_heartbeat "$UA" "$lb1"
-	fo_expect 200
-	fo_checkout "$UA" cad B
-	fo_expect 201 '.pool == "B" and .server == "A"'
+	takes_over_with A B "$lb1"
+	sl_co "$UA" cad pool=B
+	sl_expect 201 '.pool == "B" and .server == "A"'
 	lb2=$(lease_of)
 	fo_lic_is "$UA" cad-a '.in_use == 0'
 
@@ -105,6 +106,6 @@ only_leases() {
 	only_leases B B "$lb1 $lb2"
 	sl_until $((2 + FO_MARGIN)) fo_pool_status_is "$UA" B warm
 	sl_until $((2 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
-	fo_heartbeat "$UB" "$lb2"
-	fo_expect 200
+	sl_heartbeat "$UB" "$lb2"
+	sl_expect 200
 }

@@ -8,7 +8,7 @@ load helpers-failover
 
 setup() { fo_setup; }
 
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 # fake_primary NAME LICENSES-JSON: on NAME's port, a Primary that answers
 # every GET /v1/peer/sync with a full sync of no leases and these licenses
@@ -60,7 +60,7 @@ peer_lic() {
 
 @test "peer licenses: a timeout near LONG_MAX or a count past the file's range is refused, logged, never served" {
 	fo_ports A B
-	fo_licenses B "cad-b cad 2 30"
+	sl_licenses B "cad-b cad 2 30"
 	fo_config B "$(fo_backs_up A)"
 	fake_primary A "[$(peer_lic ok 2 30), $(peer_lic huge 1 9223372036854775807),
 	    $(peer_lic edge 1 9223372036854776), $(peer_lic month 1 2592001),
@@ -80,11 +80,11 @@ peer_lic() {
 	# its own timeout; the others stay unknown there.
 	touch "$SL_TMP/A.down"
 	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$URL_B" A hot-retry
-	fo_checkout "$URL_B" ok A
-	fo_expect 201 '.license == "ok" and .pool == "A" and .expires_in == 30'
+	sl_co "$URL_B" ok pool=A
+	sl_expect 201 '.license == "ok" and .pool == "A" and .expires_in == 30'
 	for product in huge edge month many; do
-		fo_checkout "$URL_B" "$product" A
-		fo_expect 404 '.error | type == "string"'
+		sl_co "$URL_B" "$product" pool=A
+		sl_expect 404 '.error | type == "string"'
 	done
 	# Still serving (a sanitizer build would have aborted on an overflow).
 	sl_http_ok "$URL_B/v1/health"

@@ -11,7 +11,7 @@ setup() {
 	echo "not-the-peer-token-0123456789" >"$SL_TMP/wrong.token"
 }
 
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 # unauthorized METHOD URL [BODY]: 401 unauthorized without a token, with a
 # wrong one, and with the server's admin token; the answer carries the epoch.
@@ -19,13 +19,13 @@ unauthorized() {
 	local method=$1 url=$2 body=${3--} admin
 	admin=$(sl_admin_token A)
 	sl_req "$method" "$url" "$body"
-	fo_expect 401 '.error == "unauthorized" and (.message | length > 0)'
+	sl_expect 401 '.error == "unauthorized" and (.message | length > 0)'
 	sl_req "$method" "$url" "$body" -H "Authorization: Bearer $(cat "$SL_TMP/wrong.token")"
-	fo_expect 401 '.error == "unauthorized"'
+	sl_expect 401 '.error == "unauthorized"'
 	sl_req "$method" "$url" "$body" -H "Authorization: Bearer $admin"
-	fo_expect 401 '.error == "unauthorized"'
+	sl_expect 401 '.error == "unauthorized"'
 	sl_req "$method" "$url" "$body" -H "Authorization: Basic $(head -n1 "$SL_TMP/peer.token")"
-	fo_expect 401 '.error == "unauthorized"'
+	sl_expect 401 '.error == "unauthorized"'
 	curl -s -m 5 -D - -o /dev/null -X "$method" "$url" | grep -qi '^X-SL-Epoch: [0-9a-f]\{16\}'
 }
 
@@ -34,7 +34,7 @@ unauthorized() {
 	unauthorized GET "$UA/v1/peer/sync?since=0&epoch=none&name=X&url="
 	fo_peer "$UA" GET "/v1/peer/sync?since=0&epoch=none&name=X&url="
 	epoch=$(curl -fsS -m 3 "$UA/v1/health" | jq -r .epoch)
-	fo_expect 200 '.name == "A" and .epoch == $e and .full == true and
+	sl_expect 200 '.name == "A" and .epoch == $e and .full == true and
 	    (.licenses | map(.id) == ["cad-a"]) and (.leases | type == "array")' --arg e "$epoch"
 
 	# handback: 401, and the lease it carries does not slip in.
@@ -42,8 +42,8 @@ unauthorized() {
 	unauthorized POST "$UA/v1/peer/handback" "$body"
 	[ "$(fo_leases A | jq '.leases | length')" = 0 ]
 	fo_lic_is "$UA" cad-a '.in_use == 0'
-	fo_heartbeat "$UA" intruder01
-	fo_expect 404 '.error == "unknown_lease"'
+	sl_heartbeat "$UA" intruder01
+	sl_expect 404 '.error == "unknown_lease"'
 
 	# release and probe, on the backup: 401, and the backup stays as it was.
 	unauthorized POST "$UB/v1/peer/release" '{"pool":"A"}'
@@ -53,14 +53,14 @@ unauthorized() {
 
 @test "a backup with another peer token is refused: it mirrors nothing, never takes over, the Primary stays hot" {
 	fo_ports C
-	fo_licenses C "cad-c cad 1 30"
+	sl_licenses C "cad-c cad 1 30"
 	sl_server_config C "$(fo_port C)" "peer_token_file = \"$SL_TMP/wrong.token\"" "$(fo_backs_up A)"
 	sl_start C
 	# C's polls are refused (401): A is up, so C says so and stays warm.
 	sl_until $((2 + FO_MARGIN)) grep -q 'refuses our polls (HTTP 401' "$SL_TMP/C/log"
 	# The Primary's own words, its quotes as they are (no \x22 noise).
 	grep -q 'refuses our polls (HTTP 401: this call needs the peer token of server "A"' "$SL_TMP/C/log"
-	fo_health_is "$UA" '.backups | map(.name) == ["B"]'
+	sl_health_is "$UA" '.backups | map(.name) == ["B"]'
 	run curl -fsS -m 3 "$URL_C/v1/licenses"
 	assert_success
 	jq -e '[.licenses[] | select(.pool == "A")] | length == 0' <<<"$output"
@@ -68,11 +68,11 @@ unauthorized() {
 	window=$(awk -v p="$FO_POLL" -v f="$FO_FAIL" 'BEGIN { print 5 * p * f }')
 	# Refused polls count as failed (issue 18), all of them refused ones:
 	# none counts towards a takeover.
-	fo_holds "$window" fo_health_is "$URL_C" \
+	fo_holds "$window" sl_health_is "$URL_C" \
 	    '.backs_up[0] | .status == "warm" and .refused_polls > 0 and
 	    .failed_polls == .refused_polls and .last_poll_age == null'
-	fo_checkout "$URL_C" cad A
-	fo_expect 503 '.error == "not_serving"'
+	sl_co "$URL_C" cad pool=A
+	sl_expect 503 '.error == "not_serving"'
 	! grep -q 'took over' "$SL_TMP/C/log"
 	# Said once, not on every poll (the log would fill at one line a poll).
 	[ "$(grep -c 'refuses our polls' "$SL_TMP/C/log")" -eq 1 ]

@@ -24,16 +24,7 @@ O
 	fo_warm B A
 }
 
-teardown() { fo_teardown; }
-
-# co_pool URL USER [POOL]: a checkout of cad as USER on host h.
-co_pool() {
-	local body
-	body=$(jq -cn --arg u "$2" --arg pool "${3:-}" \
-	    '{product: "cad", client: "fo-test", user: $u, host: "h", pid: 1} +
-	     (if $pool == "" then {} else {pool: $pool} end)')
-	sl_req POST "$1/v1/checkout" "$body"
-}
+teardown() { sl_teardown; }
 
 # mirror_policy_is JQ: B's saved mirror of A carries a policy for which JQ holds.
 mirror_policy_is() {
@@ -42,34 +33,34 @@ mirror_policy_is() {
 }
 
 # b_grants_bob: B grants a seat of A's pool to bob.
-b_grants_bob() { co_pool "$UB" bob A; [ "$HTTP_CODE" = 201 ]; }
+b_grants_bob() { sl_co "$UB" cad user=bob pool=A; [ "$HTTP_CODE" = 201 ]; }
 
 @test "takeover: the backup applies its Primary's exclude, max and reserve to the Primary's pool" {
 	sl_until $((3 + FO_MARGIN)) grep -q "pool A: its Primary's usage policy applies when this server serves it" "$SL_TMP/B/log"
 	sl_until $((3 + FO_MARGIN)) mirror_policy_is '.entries[0].name == "cad"'
-	co_pool "$UA" carol
-	fo_expect 201
+	sl_co "$UA" cad user=carol
+	sl_expect 201
 	l1=$(jq -r .lease <<<"$HTTP_BODY")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
-	fo_kill9 A
+	sl_kill9 A
 	sl_until "$(fo_takeover_limit)" b_grants_bob
-	fo_expect 201 '.pool == "A" and .license == "cad-a" and .server == "B"'
+	sl_expect 201 '.pool == "A" and .license == "cad-a" and .server == "B"'
 	# carol (mirrored) and bob hold 2 of 3; the last is eda's.
-	co_pool "$UB" mallory A
-	fo_expect 403 '.error == "excluded" and .rule == "exclude \"user:mallory\"" and
+	sl_co "$UB" cad user=mallory pool=A
+	sl_expect 403 '.error == "excluded" and .rule == "exclude \"user:mallory\"" and
 	    (.message | endswith("options.conf:5)"))'
-	co_pool "$UB" bob A
-	fo_expect 409 '.error == "max_reached" and .rule == "max \"1 user:*\""'
-	co_pool "$UB" carol A
-	fo_expect 409 '.error == "max_reached"'
-	co_pool "$UB" dave A
-	fo_expect 409 '.error == "reserved" and .rule == "reserve \"1 group:eda\""'
-	co_pool "$UB" alice A
-	fo_expect 201 '.pool == "A"'
+	sl_co "$UB" cad user=bob pool=A
+	sl_expect 409 '.error == "max_reached" and .rule == "max \"1 user:*\""'
+	sl_co "$UB" cad user=carol pool=A
+	sl_expect 409 '.error == "max_reached"'
+	sl_co "$UB" cad user=dave pool=A
+	sl_expect 409 '.error == "reserved" and .rule == "reserve \"1 group:eda\""'
+	sl_co "$UB" cad user=alice pool=A
+	sl_expect 201 '.pool == "A"'
 	fo_lic_is "$UB" cad-a '.in_use == 3 and .status == "hot-retry"'
 	# B's own pool has no policy: mallory may use B's own license.
-	co_pool "$UB" mallory
-	fo_expect 201 '.pool == "B" and .license == "cad-b"'
+	sl_co "$UB" cad user=mallory
+	sl_expect 201 '.pool == "B" and .license == "cad-b"'
 	curl -fsS -m 3 "$UB/metrics" >"$SL_TMP/metrics"
 	grep -Fxq 'sl_policy_denials_total{reason="excluded"} 1' "$SL_TMP/metrics"
 	grep -Fxq 'sl_policy_denials_total{reason="max_reached"} 2' "$SL_TMP/metrics"
@@ -87,12 +78,12 @@ b_grants_bob() { co_pool "$UB" bob A; [ "$HTTP_CODE" = 201 ]; }
 	run "$SLCTL" -s "$UA" -D "$SL_TMP/A/state" reload
 	assert_success
 	sl_until $((3 + FO_MARGIN)) mirror_policy_is '.entries == [] and .groups == {}'
-	fo_kill9 A
+	sl_kill9 A
 	sl_until "$(fo_takeover_limit)" b_grants_bob
-	co_pool "$UB" bob A
-	fo_expect 201
-	co_pool "$UB" mallory A
-	fo_expect 201
+	sl_co "$UB" cad user=bob pool=A
+	sl_expect 201
+	sl_co "$UB" cad user=mallory pool=A
+	sl_expect 201
 }
 
 @test "a Primary without an options file: the backup applies no policy to its pool" {
@@ -101,24 +92,24 @@ b_grants_bob() { co_pool "$UB" bob A; [ "$HTTP_CODE" = 201 ]; }
 	sl_start A
 	sl_until $((5 + FO_MARGIN)) grep -q "pool A: no usage policy" "$SL_TMP/B/log"
 	sl_until $((3 + FO_MARGIN)) jq -e '[.licenses[] | has("policy")] == [false]' "$SL_TMP/B/state/mirror-A.json"
-	fo_kill9 A
+	sl_kill9 A
 	sl_until "$(fo_takeover_limit)" b_grants_bob
-	co_pool "$UB" bob A
-	fo_expect 201
+	sl_co "$UB" cad user=bob pool=A
+	sl_expect 201
 }
 
 @test "a backup restarted during a takeover still applies the Primary's policy (kept with the mirror)" {
 	sl_until $((3 + FO_MARGIN)) mirror_policy_is '.entries[0].name == "cad"'
-	fo_kill9 A
+	sl_kill9 A
 	sl_until "$(fo_takeover_limit)" b_grants_bob
-	fo_kill9 B
+	sl_kill9 B
 	sl_start B
 	fo_pool_status_is "$UB" A hot-retry
 	fo_lic_is "$UB" cad-a '.in_use == 1'
-	co_pool "$UB" mallory A
-	fo_expect 403 '.error == "excluded" and .rule == "exclude \"user:mallory\""'
-	co_pool "$UB" bob A
-	fo_expect 409 '.error == "max_reached"'
+	sl_co "$UB" cad user=mallory pool=A
+	sl_expect 403 '.error == "excluded" and .rule == "exclude \"user:mallory\""'
+	sl_co "$UB" cad user=bob pool=A
+	sl_expect 409 '.error == "max_reached"'
 }
 
 # borrowed_until NAME ID: borrowed_until of lease ID in server NAME's leases.
@@ -127,36 +118,36 @@ borrowed_until() {
 }
 
 # b_grants_alice: B grants a seat of A's pool to alice.
-b_grants_alice() { co_pool "$UB" alice A; [ "$HTTP_CODE" = 201 ]; }
+b_grants_alice() { sl_co "$UB" cad user=alice pool=A; [ "$HTTP_CODE" = 201 ]; }
 
 # a_holds ID UNTIL: A lists lease ID with that end.
 a_holds() { [ "$(borrowed_until A "$1")" = "$2" ]; }
 
 @test "a borrowed seat keeps its end through a takeover and a handback" {
-	co_pool "$UA" carol
-	fo_expect 201
+	sl_co "$UA" cad user=carol
+	sl_expect 201
 	c=$(jq -r .lease <<<"$HTTP_BODY")
 	sl_req POST "$UA/v1/checkout" '{"product":"cad","client":"c","user":"carol2","host":"h","borrow":3600}'
-	fo_expect 201 '.heartbeat_interval == 0'
+	sl_expect 201 '.heartbeat_interval == 0'
 	l=$(jq -r .lease <<<"$HTTP_BODY")
 	until=$(jq -r .borrowed_until <<<"$HTTP_BODY")
 	sl_until $((2 + FO_MARGIN)) eval '[[ " $(fo_mirror_ids B A) " == *" $l "* ]]'
-	fo_kill9 A
+	sl_kill9 A
 	# carol and carol2 hold 2 of 3; the last is eda's: alice's.
 	sl_until "$(fo_takeover_limit)" b_grants_alice
 	[ "$(borrowed_until B "$l")" = "$until" ]
-	fo_heartbeat "$UB" "$l"
-	fo_expect 200 '.heartbeat_interval == 0 and .borrowed_until == ($u | tonumber)' --arg u "$until"
+	sl_heartbeat "$UB" "$l"
+	sl_expect 200 '.heartbeat_interval == 0 and .borrowed_until == ($u | tonumber)' --arg u "$until"
 	# The Primary's policy on the backup: a borrow over an hour is refused.
-	fo_checkin "$UB" "$c"
-	fo_expect 200
+	sl_checkin "$UB" "$c"
+	sl_expect 200
 	sl_req POST "$UB/v1/checkout" '{"product":"cad","pool":"A","client":"c","user":"dave2","host":"h","borrow":3601}'
-	fo_expect 403 '.error == "borrow_too_long"'
+	sl_expect 403 '.error == "borrow_too_long"'
 	sl_start A
 	sl_until $((5 + FO_MARGIN)) a_holds "$l" "$until"
 	sl_until $((5 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
-	fo_heartbeat "$UA" "$l"
-	fo_expect 200 '.borrowed_until == ($u | tonumber)' --arg u "$until"
+	sl_heartbeat "$UA" "$l"
+	sl_expect 200 '.borrowed_until == ($u | tonumber)' --arg u "$until"
 }
 
 # queued_on URL N: the server at URL shows N checkouts waiting for cad-a.
@@ -170,20 +161,20 @@ queued_on() {
 	assert_success
 	sl_until $((3 + FO_MARGIN)) mirror_policy_is '.entries[0].queue == true'
 	for u in u1 u2 u3; do
-		co_pool "$UA" "$u"
-		fo_expect 201
+		sl_co "$UA" cad user="$u"
+		sl_expect 201
 	done
 	l1=$(fo_leases A | jq -r '.leases[] | select(.user == "u1") | .lease')
 	( USER=dave LOGNAME=dave SL_SERVERS="$UA+$UB" "$SLCHECK" checkout --wait 40 cad \
 	    >"$SL_TMP/dave.tok" 2>"$SL_TMP/dave.err"; echo $? >"$SL_TMP/dave.rc" ) &
 	sl_until 10 queued_on "$UA" 1
 	sl_until $((2 + FO_MARGIN)) eval '[[ " $(fo_mirror_ids B A) " == *" $l1 "* ]]'
-	fo_kill9 A
+	sl_kill9 A
 	# The backup takes over and holds the waiter in its queue of pool A.
 	sl_until $((10 + FO_MARGIN)) queued_on "$UB" 1
 	[ ! -e "$SL_TMP/dave.rc" ]
-	fo_checkin "$UB" "$l1"
-	fo_expect 200
+	sl_checkin "$UB" "$l1"
+	sl_expect 200
 	sl_until 10 eval '[ "$(cat "$SL_TMP/dave.rc" 2>/dev/null)" = 0 ]'
 	grep -q ":A@$UB\$" "$SL_TMP/dave.tok"
 	fo_lic_is "$UB" cad-a '.in_use == 3 and .queued == 0'

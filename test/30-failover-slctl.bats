@@ -11,7 +11,7 @@ setup() {
 	fo_pair "cad-a cad 3 30"
 }
 
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 # ctl ARGS...: slctl online against B with B's admin token.
 ctl() { "$SLCTL" -s "$UB" --token-file "$SL_TMP/B/state/admin.token" "$@"; }
@@ -40,7 +40,7 @@ PY
 	fo_config B
 	sl_start A
 	sl_start B
-	pid=$(fo_pid B)
+	pid=$(sl_pid B)
 	no_pool_a_licenses
 
 	run ctl failover set A --url "$UA" --poll-interval "$FO_POLL" --fail-after "$FO_FAIL"
@@ -49,7 +49,7 @@ PY
 	sl_until $((2 + FO_MARGIN)) fo_lic_is "$UB" cad-a \
 	    '.role == "backup" and .status == "warm" and .served_by == "A" and .primary == "A" and .max == 3'
 	fo_warm B A
-	[ "$(fo_pid B)" = "$pid" ]
+	[ "$(sl_pid B)" = "$pid" ]
 	run ctl failover show --json
 	assert_success
 	jq -e --arg u "$UA" --argjson p "$FO_POLL" --argjson f "$FO_FAIL" \
@@ -60,7 +60,7 @@ PY
 	run ctl failover clear A
 	assert_success
 	# B no longer backs A up: A's licenses leave B's table, and A goes hot.
-	fo_health_is "$UB" '.backs_up == []'
+	sl_health_is "$UB" '.backs_up == []'
 	no_pool_a_licenses
 	[ ! -e "$SL_TMP/B/state/mirror-A.json" ]
 	sl_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot
@@ -68,16 +68,15 @@ PY
 	jq -e '.failover == []' <<<"$output"
 
 	# Set again: B mirrors A afresh and takes over with the settings given.
-	fo_checkout "$UA" cad
-	fo_expect 201
+	sl_co "$UA" cad
+	sl_expect 201
 	l1=$(jq -r .lease <<<"$HTTP_BODY")
 	run ctl failover set A --url "$UA" --poll-interval "$FO_POLL" --fail-after "$FO_FAIL"
 	assert_success
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
-	fo_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
-	fo_heartbeat "$UB" "$l1"
-	fo_expect 200
+	fo_kill9_taken_over A B
+	sl_heartbeat "$UB" "$l1"
+	sl_expect 200
 }
 
 @test "a runtime entry overrides the configuration's; clearing it restores the configured one" {
@@ -99,9 +98,9 @@ PY
 	assert_success
 	run ctl failover show --json
 	jq -e '.failover | length == 1 and (.[0] | .source == "config" and .poll_interval == 30)' <<<"$output"
-	fo_health_is "$UB" '.backs_up | map(.pool) == ["A"]'
-	fo_admin B DELETE /v1/admin/failover/A
-	fo_expect 409 '.error == "in_config"'
+	sl_health_is "$UB" '.backs_up | map(.pool) == ["A"]'
+	sl_admin B DELETE /v1/admin/failover/A
+	sl_expect 409 '.error == "in_config"'
 	run ctl failover clear A
 	assert_failure
 }
@@ -131,7 +130,7 @@ PY
 	run "$SLCTL" -D "$SL_TMP/B/state" failover clear A
 	assert_success
 	sl_start B
-	fo_health_is "$UB" '.backs_up == []'
+	sl_health_is "$UB" '.backs_up == []'
 	no_pool_a_licenses
 	sl_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot
 }
@@ -153,7 +152,7 @@ PY
 	run ctl failover show --json
 	assert_success
 	[ "$(jq -r '[.failover[].name] | sort | join(" ")' <<<"$output")" = "$want" ]
-	sl_until 3 fo_health_is "$UB" '.backs_up | length == 20'
+	sl_until 3 sl_health_is "$UB" '.backs_up | length == 20'
 
 	# Offline: 10 clears and 10 sets at once while B is stopped.
 	sl_stop B

@@ -9,11 +9,11 @@ setup() {
 	fo_start_pair "cad-a cad 3 30" "view-a viewer unlimited 60"
 }
 
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 @test "while the backup polls: Primary hot-warm, backup warm with served_by, primary and last_poll_age" {
-	fo_checkout "$UA" cad
-	fo_expect 201
+	sl_co "$UA" cad
+	sl_expect 201
 	# hot-warm holds steadily while polls arrive (five poll intervals).
 	fo_holds "$(awk -v p="$FO_POLL" 'BEGIN { print 5 * p }')" fo_own_status_is "$UA" hot-warm
 	fo_lic_is "$UA" cad-a '.role == "primary" and .status == "hot-warm" and .served_by == "A" and
@@ -31,10 +31,10 @@ teardown() { fo_teardown; }
 	    .pool == "B" and (has("primary") | not)'
 
 	# Health on both sides.
-	fo_health_is "$UA" '.name == "A" and .backs_up == [] and (.backups | length == 1) and
+	sl_health_is "$UA" '.name == "A" and .backs_up == [] and (.backups | length == 1) and
 	    (.backups[0] | .name == "B" and .url == "'"$UB"'" and
 	    (.last_poll_age | type == "number" and . < 2))'
-	fo_health_is "$UB" '.name == "B" and .backups == [] and (.backs_up | length == 1) and
+	sl_health_is "$UB" '.name == "B" and .backups == [] and (.backs_up | length == 1) and
 	    (.backs_up[0] | .pool == "A" and .url == "'"$UA"'" and .status == "warm" and
 	    .failed_polls == 0 and (.last_poll_age | type == "number" and . < 2))'
 
@@ -49,24 +49,24 @@ teardown() { fo_teardown; }
 
 @test "hot within about three poll intervals after the backup stops" {
 	sl_stop B
-	t0=$(fo_now_ms)
+	t0=$(sl_now_ms)
 	limit=$(awk -v p="$FO_POLL" -v m="$FO_MARGIN" 'BEGIN { print 3 * p + m }')
 	sl_until "$limit" fo_own_status_is "$UA" hot
-	echo "# hot-warm -> hot $(($(fo_now_ms) - t0)) ms after the backup stopped" >&3
-	fo_health_is "$UA" '.backups[0].name == "B" and .backups[0].last_poll_age > 0.5'
+	echo "# hot-warm -> hot $(($(sl_now_ms) - t0)) ms after the backup stopped" >&3
+	sl_health_is "$UA" '.backups[0].name == "B" and .backups[0].last_poll_age > 0.5'
 	# And back to hot-warm once it polls again.
 	sl_start B
 	sl_until $((2 + FO_MARGIN)) fo_own_status_is "$UA" hot-warm
 }
 
 @test "after a takeover the backup shows hot-retry, served by itself, with a growing last_poll_age" {
-	fo_kill9 A
+	sl_kill9 A
 	limit=$(awk -v p="$FO_POLL" -v f="$FO_FAIL" -v m="$FO_MARGIN" 'BEGIN { print p * f + p + m }')
 	sl_until "$limit" fo_lic_is "$UB" cad-a '.status == "hot-retry"'
 	fo_lic_is "$UB" cad-a '.role == "backup" and .served_by == "B" and .primary == "A" and .pool == "A"'
 	fo_lic_is "$UB" view-a '.status == "hot-retry" and .served_by == "B"'
 	fo_lic_is "$UB" cad-b '.status == "hot" and .served_by == "B"'
-	age1=$(fo_lic "$UB" cad-a last_poll_age)
+	age1=$(sl_license_field "$UB" cad-a last_poll_age)
 	sl_until 3 fo_lic_is "$UB" cad-a ".last_poll_age > $age1"
-	fo_health_is "$UB" '.backs_up[0] | .status == "hot-retry" and .failed_polls >= '"$FO_FAIL"
+	sl_health_is "$UB" '.backs_up[0] | .status == "hot-retry" and .failed_polls >= '"$FO_FAIL"
 }

@@ -11,7 +11,7 @@ setup() {
 	fo_start_pair "cad-a cad 3 30" "sim-a sim 1 0" "run-a runner 1 3"
 }
 
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 @test "kill -9 of the Primary: the backup grants pool-A seats in time, up to A's count only" {
 	export SL_SERVERS="$UA+$UB"
@@ -24,25 +24,25 @@ teardown() { fo_teardown; }
 
 	# Before the takeover the backup sends pool-A requests to the Primary,
 	# the mirrored seats included (503, not 404: the seat is not lost).
-	fo_checkout "$UB" cad A
-	fo_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
-	fo_heartbeat "$UB" "$l1"
-	fo_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
-	fo_checkin "$UB" "$l2"
-	fo_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
+	sl_co "$UB" cad pool=A
+	sl_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
+	sl_heartbeat "$UB" "$l1"
+	sl_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
+	sl_checkin "$UB" "$l2"
+	sl_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
 	fo_lic_is "$UA" cad-a '.in_use == 2'
 
-	t0=$(fo_now_ms)
-	fo_kill9 A
+	t0=$(sl_now_ms)
+	sl_kill9 A
 	sl_until "$(fo_takeover_limit)" fo_granted_pool_a
-	took=$(($(fo_now_ms) - t0))
+	took=$(($(sl_now_ms) - t0))
 	echo "# takeover: kill -9 -> first seat on the backup in ${took} ms (limit $(fo_takeover_limit) s)" >&3
-	fo_expect 201 '.pool == "A" and .license == "cad-a" and .product == "cad" and .server == "B"'
+	sl_expect 201 '.pool == "A" and .license == "cad-a" and .product == "cad" and .server == "B"'
 	l3=$(jq -r .lease <<<"$HTTP_BODY")
 
 	# Mirrored seats count: 2 held + 1 new = A's count of 3; no more.
-	fo_checkout "$UB" cad A
-	fo_expect 409 '.error == "no_seats"'
+	sl_co "$UB" cad pool=A
+	sl_expect 409 '.error == "no_seats"'
 	fo_lic_is "$UB" cad-a '.in_use == 3 and .max == 3 and .role == "backup" and
 	    .status == "hot-retry" and .served_by == "B" and .primary == "A" and .pool == "A"'
 
@@ -52,8 +52,8 @@ teardown() { fo_teardown; }
 	run -"$EX_NO_SEAT" "$SLCHECK" checkout cad
 	fo_lic_is "$UB" cad-b '.in_use == 0'
 	# ... and a checkout naming no pool uses B's own license, never A's.
-	fo_checkout "$UB" cad
-	fo_expect 201 '.pool == "B" and .license == "cad-b" and .server == "B"'
+	sl_co "$UB" cad
+	sl_expect 201 '.pool == "B" and .license == "cad-b" and .server == "B"'
 	fo_lic_is "$UB" cad-b '.in_use == 1'
 	fo_lic_is "$UB" cad-a '.in_use == 3'
 
@@ -66,8 +66,8 @@ teardown() { fo_teardown; }
 		[ "$(fo_lease_count B "$l")" = 1 ]
 	done
 	# A pool the backup does not back up is unknown.
-	fo_checkout "$UB" cad Z
-	fo_expect 404 '.error == "unknown_pool"'
+	sl_co "$UB" cad pool=Z
+	sl_expect 404 '.error == "unknown_pool"'
 }
 
 @test "seats A granted keep working through slcheck after kill -9: heartbeat and checkin" {
@@ -76,8 +76,7 @@ teardown() { fo_teardown; }
 	t2=$("$SLCHECK" checkout sim)
 	l1=$(fo_token_lease "$t1") l2=$(fo_token_lease "$t2")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
-	fo_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 
 	# The token names the dead Primary; slcheck reaches the lease on the backup.
 	run --separate-stderr "$SLCHECK" --json heartbeat "$t1"
@@ -90,13 +89,13 @@ teardown() { fo_teardown; }
 	[ "$status" -eq "$EX_OK" ]
 	jq -e --arg u "$UB" '.server_url == $u' <<<"$output"
 	# The same straight at the backup.
-	fo_heartbeat "$UB" "$l1"
-	fo_expect 200 '.lease == $l and .expires_in == 30' --arg l "$l1"
+	sl_heartbeat "$UB" "$l1"
+	sl_expect 200 '.lease == $l and .expires_in == 30' --arg l "$l1"
 	# A checkout retried by its holder with the lease id A granted is idempotent
 	# on the backup.
 	sl_req POST "$UB/v1/checkout" "$(fo_leases B | jq -c --arg l "$l1" \
 	    '.leases[] | select(.lease == $l) | {product, pool, lease, client, user, host}')"
-	fo_expect 200 '.lease == $l and .pool == "A" and .license == "cad-a"' --arg l "$l1"
+	sl_expect 200 '.lease == $l and .pool == "A" and .license == "cad-a"' --arg l "$l1"
 	fo_lic_is "$UB" cad-a '.in_use == 1'
 
 	# A hard seat of A is checked in through the backup; its seat is free again.
@@ -104,8 +103,8 @@ teardown() { fo_teardown; }
 	run "$SLCHECK" checkin "$t2"
 	[ "$status" -eq "$EX_OK" ]
 	fo_lic_is "$UB" sim-a '.in_use == 0'
-	fo_heartbeat "$UB" "$l2"
-	fo_expect 404 '.error == "unknown_lease"'
+	sl_heartbeat "$UB" "$l2"
+	sl_expect 404 '.error == "unknown_lease"'
 	t3=$("$SLCHECK" checkout sim)
 	[[ $t3 == *":A@$UB" ]]
 	fo_lic_is "$UB" sim-a '.in_use == 1 and .max == 1'
@@ -115,18 +114,18 @@ teardown() { fo_teardown; }
 @test "the takeover is durable: the backup restarts while the Primary is down and goes on serving" {
 	fo_takeover_with_seats
 
-	fo_kill9 B
+	sl_kill9 B
 	sl_start B
 	fo_pool_status_is "$UB" A hot-retry
 	fo_lic_is "$UB" cad-a '.in_use == 2 and .status == "hot-retry"'
 	for l in "$l1" "$l2"; do
-		fo_heartbeat "$UB" "$l"
-		fo_expect 200
+		sl_heartbeat "$UB" "$l"
+		sl_expect 200
 	done
-	fo_checkout "$UB" cad A
-	fo_expect 201 '.pool == "A"'
-	fo_checkout "$UB" cad A
-	fo_expect 409 '.error == "no_seats"'
+	sl_co "$UB" cad pool=A
+	sl_expect 201 '.pool == "A"'
+	sl_co "$UB" cad pool=A
+	sl_expect 409 '.error == "no_seats"'
 }
 
 @test "slcheck run keeps its seat through a takeover: heartbeats move to the backup, checkin there" {
@@ -142,8 +141,7 @@ teardown() { fo_teardown; }
 	lease=$(fo_leases A | jq -r '.leases[] | select(.license == "run-a") | .lease')
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$lease"
 
-	fo_kill9 A
-	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	fo_kill9_taken_over A B
 	# The run's next heartbeats (every second) reach the backup.
 	sl_until $((3 + FO_MARGIN)) grep -q "lease $lease: now with $UB" run.err
 	fo_lic_is "$UB" run-a '.in_use == 1'
@@ -155,8 +153,8 @@ teardown() { fo_teardown; }
 	[ "$rc" -eq 7 ]
 	! grep -q "seat lost\|seat taken again" run.err
 	fo_lic_is "$UB" run-a '.in_use == 0'
-	fo_heartbeat "$UB" "$lease"
-	fo_expect 404 '.error == "unknown_lease"'
+	sl_heartbeat "$UB" "$lease"
+	sl_expect 404 '.error == "unknown_lease"'
 }
 
 @test "between the Primary's failure and the takeover, held seats are not lost: the backup answers 503" {
@@ -169,10 +167,10 @@ teardown() { fo_teardown; }
 	t1=$("$SLCHECK" checkout cad)
 	l1=$(fo_token_lease "$t1")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
-	fo_kill9 A
+	sl_kill9 A
 	fo_pool_status_is "$UB" A warm
-	fo_heartbeat "$UB" "$l1"
-	fo_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
+	sl_heartbeat "$UB" "$l1"
+	sl_expect 503 '.error == "not_serving" and .primary == $u' --arg u "$UA"
 	# slcheck: no server answers for the seat right now (3), it is not lost (6).
 	run -"$EX_UNREACHABLE" "$SLCHECK" heartbeat "$t1"
 	run -"$EX_UNREACHABLE" "$SLCHECK" checkin "$t1"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # A backup whose Primary is up but refuses its polls must not take over.
 
-load helpers
+load helpers-failover
 
 setup() { sl_setup; }
 teardown() { sl_teardown; }
@@ -9,13 +9,9 @@ teardown() { sl_teardown; }
 @test "a Primary that refuses the backup's peer token is not taken over" {
 	echo "primary-token-0123456789abcdef" >"$SL_TMP/a.token"
 	echo "another-token-0123456789abcdef" >"$SL_TMP/b.token"
-	local pa pb
-	pa=$(sl_free_port)
-	pb=$(sl_free_port)
-	sl_server_config A "$pa" "peer_token_file = \"$SL_TMP/a.token\""
-	sl_server_config B "$pb" "peer_token_file = \"$SL_TMP/b.token\"" \
-	    'failover "A" {' "  url = \"http://127.0.0.1:$pa\"" '  poll_interval = 0.1' \
-	    '  fail_after = 2' '}'
+	fo_ports A B
+	sl_server_config A "$(fo_port A)" "peer_token_file = \"$SL_TMP/a.token\""
+	sl_server_config B "$(fo_port B)" "peer_token_file = \"$SL_TMP/b.token\"" "$(fo_backs_up A 0.1 2)"
 	sl_start A
 	sl_start B
 	sl_until 10 grep -q 'refuses our polls (HTTP 401' "$SL_TMP/B/log" || { cat "$SL_TMP/B/log"; false; }

@@ -5,26 +5,18 @@
 # of asynchronous mirroring (synchronous_backup = false); with the default,
 # the Primary answers only once the backup holds the seat.
 
-load helpers
+load helpers-failover
 
-setup() { sl_setup; }
+setup() { fo_setup; }
 teardown() { sl_teardown; }
 
 in_use() { curl -fsS -m 2 "$1/v1/licenses" | jq -r --arg id "$2" '.licenses[] | select(.id == $id and .pool == "A") | .in_use'; }
 in_use_is() { [ "$(in_use "$1" "$2")" = "$3" ]; }
 
 @test "a seat the backup never mirrored is taken again under its own id and counted once" {
-	echo "shared-peer-token-0123456789" >"$SL_TMP/peer.token"
-	local pa pb
-	pa=$(sl_free_port)
-	pb=$(sl_free_port)
-	mkdir -p "$SL_TMP/A"
-	printf 'license "cad-1" {\n  product = "cad"\n  count = 2\n  timeout = 3\n}\n' >"$SL_TMP/A/licenses.conf"
-	sl_server_config A "$pa" "peer_token_file = \"$SL_TMP/peer.token\"" 'handback_wait = 5' \
-	    'synchronous_backup = false'
-	sl_server_config B "$pb" "peer_token_file = \"$SL_TMP/peer.token\"" \
-	    'failover "A" {' "  url = \"http://127.0.0.1:$pa\"" '  poll_interval = 0.2' \
-	    '  fail_after = 2' '}'
+	printf 'license "cad-1" {\n  product = "cad"\n  count = 2\n  timeout = 3\n}\n' | sl_write_licenses A
+	fo_config A 'handback_wait = 5' 'synchronous_backup = false'
+	fo_config B "$(fo_backs_up A 0.2 2)"
 	sl_start A
 	sl_start B
 	sl_until 5 bash -c "curl -fsS $(sl_url B)/v1/licenses | jq -e '.licenses[] | select(.pool == \"A\")' >/dev/null"

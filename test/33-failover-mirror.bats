@@ -1,21 +1,16 @@
 #!/usr/bin/env bats
 # A warm backup's Licenses pane shows the seats its Primary holds.
 
-load helpers
+load helpers-failover
 
-setup() { sl_setup; }
+setup() { fo_setup; }
 teardown() { sl_teardown; }
 
 # start_pair: Primary A and its backup B (polling every 0.2 s), sharing a
 # peer token, both started.
 start_pair() {
-	echo "shared-peer-token-0123456789" >"$SL_TMP/peer.token"
-	local pa pb
-	pa=$(sl_free_port)
-	pb=$(sl_free_port)
-	sl_server_config A "$pa" "peer_token_file = \"$SL_TMP/peer.token\""
-	sl_server_config B "$pb" "peer_token_file = \"$SL_TMP/peer.token\"" \
-	    'failover "A" {' "  url = \"http://127.0.0.1:$pa\"" '  poll_interval = 0.2' '}'
+	fo_config A
+	fo_config B "$(fo_backs_up A 0.2 3)"
 	sl_start A
 	sl_start B
 }

@@ -15,7 +15,7 @@ setup() {
 	sl_start B
 }
 
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 ctl() { "$SLCTL" -s "$UB" --token-file "$SL_TMP/B/state/admin.token" "$@"; }
 
@@ -31,19 +31,19 @@ ctl() { "$SLCTL" -s "$UB" --token-file "$SL_TMP/B/state/admin.token" "$@"; }
 	assert_output --partial "failover clear: 409 serving:"
 	assert_output --partial 'serving pool "A" while "A" is down: it holds 2 seats of it'
 	assert_output --partial 'Wait until "A" answers again and takes them back'
-	fo_admin B DELETE /v1/admin/failover/A
-	fo_expect 409 '.error == "serving"'
+	sl_admin B DELETE /v1/admin/failover/A
+	sl_expect 409 '.error == "serving"'
 	# Nothing changed: the setting stays, and so does the service.
 	run ctl failover show --json
 	jq -e '.failover | length == 1 and (.[0] | .name == "A" and .status == "hot-retry")' <<<"$output"
 	for l in "$l1" "$l2"; do
-		fo_heartbeat "$UB" "$l"
-		fo_expect 200
+		sl_heartbeat "$UB" "$l"
+		sl_expect 200
 	done
 
 	# A seat that ended here counts too: A must hear of it at the handback.
-	fo_checkin "$UB" "$l2"
-	fo_expect 200
+	sl_checkin "$UB" "$l2"
+	sl_expect 200
 	run ctl failover clear A
 	[ "$status" -eq 1 ]
 	assert_output --partial 'it holds 1 seat of it, and 1 that ended here'
@@ -55,7 +55,7 @@ ctl() { "$SLCTL" -s "$UB" --token-file "$SL_TMP/B/state/admin.token" "$@"; }
 	run ctl failover clear A
 	assert_success
 	assert_output --partial "no longer backing up A"
-	fo_health_is "$UB" '.backs_up == []'
+	sl_health_is "$UB" '.backs_up == []'
 	[ ! -e "$SL_TMP/B/state/mirror-A.json" ]
 	[ ! -e "$SL_TMP/B/state/mirror-A.journal" ]
 }

@@ -8,8 +8,8 @@ load helpers-failover
 setup() {
 	fo_setup
 	fo_ports A B C
-	fo_licenses A "cad-a cad 3 30"
-	fo_licenses B "cad-b cad 2 30"
+	sl_licenses A "cad-a cad 3 30"
+	sl_licenses B "cad-b cad 2 30"
 	UA=$URL_A UB=$URL_B
 	# C is named but never started: its poller polls an empty port.
 	UC=$URL_C
@@ -18,7 +18,7 @@ setup() {
 teardown() {
 	# the silent Primary first: a poll it holds would hold B's stop
 	[ -f "$SL_TMP/hang.pid" ] && kill "$(cat "$SL_TMP/hang.pid")" 2>/dev/null
-	fo_teardown
+	sl_teardown
 }
 
 # ctl ARGS...: slctl online against B with B's admin token.
@@ -50,7 +50,7 @@ live_pollers() {
 	fo_config B
 	sl_start A
 	sl_start B
-	pid=$(fo_pid B)
+	pid=$(sl_pid B)
 
 	for round in 1 2 3 4 5 6 7 8 9 10; do
 		pids=()
@@ -73,7 +73,7 @@ live_pollers() {
 		# until B runs what failover.ini says, then check it stays so.
 		wantA=$(ini_poll A)
 		wantC=$(ini_poll C)
-		sl_until $((5 + FO_MARGIN)) fo_health_is "$UB" \
+		sl_until $((5 + FO_MARGIN)) sl_health_is "$UB" \
 		    "([.backs_up[] | select(.pool == \"A\") | .poll_interval] == [$wantA]) and
 		     ([.backs_up[] | select(.pool == \"C\") | .poll_interval] == [$wantC])"
 
@@ -90,9 +90,9 @@ live_pollers() {
 	done
 
 	# Still the same server, and the one poller of A works: B mirrors A.
-	[ "$(fo_pid B)" = "$pid" ]
+	[ "$(sl_pid B)" = "$pid" ]
 	fo_warm B A
-	fo_health_is "$UA" '[.backups[] | select(.name == "B")] | length == 1'
+	sl_health_is "$UA" '[.backups[] | select(.name == "B")] | length == 1'
 }
 
 # hang_listen PORT LOG: a "Primary" at PORT that accepts polls and never
@@ -140,9 +140,9 @@ polls_seen() { [ "$(grep -c '^accept' "$SL_TMP/hang.log")" -ge "$1" ]; }
 	# C's poller is in a poll that C never answers (5 s timeout).
 	sl_until 5 polls_seen 1
 
-	t0=$(fo_now_ms)
+	t0=$(sl_now_ms)
 	run ctl failover set C --url "$UC" --poll-interval 4 --fail-after 100
-	t1=$(fo_now_ms)
+	t1=$(sl_now_ms)
 	assert_success
 	# Answered at once: the stopped poller is joined by its successor,
 	# not by the HTTP thread.
@@ -162,6 +162,6 @@ polls_seen() { [ "$(grep -c '^accept' "$SL_TMP/hang.log")" -ge "$1" ]; }
 	run ctl failover clear C
 	assert_success
 	grep -q 'no longer backing up "C"' "$SL_TMP/B/log"
-	fo_health_is "$UB" '.backs_up == []'
+	sl_health_is "$UB" '.backs_up == []'
 	[ "$(live_pollers C)" -eq 0 ]
 }

@@ -11,27 +11,12 @@
 load helpers-failover
 
 setup() { fo_setup; }
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
-BASE() { echo "$SL_TMP/B/state/mirror-A.json"; }
-JOURNAL() { echo "$SL_TMP/B/state/mirror-A.journal"; }
 NEW() { echo "$SL_TMP/B/state/mirror-A.journal.new"; }
 
 # hexid: a random 128-bit lease id.
 hexid() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n'; }
-
-# checkout_id URL LEASE [POOL]: POST /v1/checkout of cad naming LEASE.
-checkout_id() {
-	sl_req POST "$1/v1/checkout" "$(jq -cn --arg l "$2" --arg pool "${3:-}" \
-	    '{product: "cad", client: "fo-test", user: "u", host: "h", pid: 1, lease: $l} +
-	     (if $pool == "" then {} else {pool: $pool} end)')"
-}
-
-checkout_a() {
-	fo_checkout "$UA" cad
-	fo_expect 201
-	jq -r .lease <<<"$HTTP_BODY"
-}
 
 # record JSON: the journal line of JSON (CRC-32, a space, the JSON).
 record() {
@@ -48,41 +33,41 @@ record() {
 	fo_warm B A
 	# l0: written (A's journal is not empty: A does not start as one that
 	# lost its state).
-	l0=$(checkout_a)
+	l0=$(sl_co_lease "$UA" cad)
 	l1=$(hexid) l2=$(hexid)
-	checkout_id "$UA" "$l1" >/dev/null 2>&1 &
+	sl_co "$UA" cad lease="$l1" >/dev/null 2>&1 &
 	p1=$!
-	checkout_id "$UA" "$l2" >/dev/null 2>&1 &
+	sl_co "$UA" cad lease="$l2" >/dev/null 2>&1 &
 	p2=$!
 	# B has both grants before A has written them ...
 	sl_until $((3 + FO_MARGIN)) fo_mirror_is B A "$l0 $l1 $l2"
 	# ... and A dies before: neither client was answered.
-	fo_kill9 A
+	sl_kill9 A
 	wait "$p1" "$p2" || true
 	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 
 	# B serves the three; l1's holder asks again and gets its seat.
-	checkout_id "$UB" "$l1" A
-	fo_expect 200 '.lease == $l and .pool == "A" and .server == "B"' --arg l "$l1"
+	sl_co "$UB" cad lease="$l1" pool=A
+	sl_expect 200 '.lease == $l and .pool == "A" and .server == "B"' --arg l "$l1"
 	# l2 nobody claimed still counts: 3 of 3 (an over-count, never a
 	# second grant of a seat).
-	fo_checkout "$UB" cad A
-	fo_expect 409 '.error == "no_seats"'
+	sl_co "$UB" cad pool=A
+	sl_expect 409 '.error == "no_seats"'
 
 	# A starts without l1 and l2 on its disk and takes its pool back.
 	sl_start A
 	fo_warm B A
-	fo_heartbeat "$UA" "$l0"
-	fo_expect 200
-	fo_heartbeat "$UA" "$l1"
-	fo_expect 200
-	fo_heartbeat "$UA" "$l2"
-	fo_expect 404 '.error == "unknown_lease"'
+	sl_heartbeat "$UA" "$l0"
+	sl_expect 200
+	sl_heartbeat "$UA" "$l1"
+	sl_expect 200
+	sl_heartbeat "$UA" "$l2"
+	sl_expect 404 '.error == "unknown_lease"'
 	# 3 seats: l0, l1 and one more.
-	fo_checkout "$UA" cad
-	fo_expect 201
-	fo_checkout "$UA" cad
-	fo_expect 409 '.error == "no_seats"'
+	sl_co "$UA" cad
+	sl_expect 201
+	sl_co "$UA" cad
+	sl_expect 409 '.error == "no_seats"'
 	grep -q "claim" "$SL_TMP/B/state/journal"
 }
 
@@ -94,44 +79,44 @@ record() {
 	# A bound of 1000 bytes: the journal starts over every few checkouts.
 	SL_TEST_MIRROR_LOG_MIN=1000 sl_start B
 	fo_warm B A
-	base_inode=$(stat -c %i "$(BASE)")
+	base_inode=$(stat -c %i "$(fo_mirror_base B A)")
 	ids=""
 	for _ in 1 2 3 4 5 6; do
-		ids+="$(checkout_a) "
+		ids+="$(sl_co_lease "$UA" cad) "
 	done
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$ids"
 	# The base was written again (a new file), by the thread: it holds
 	# seats now, and no journal.new is left once it is done.
-	[ "$(stat -c %i "$(BASE)")" != "$base_inode" ]
-	jq -e '.mirror | length > 0' "$(BASE)" >/dev/null
+	[ "$(stat -c %i "$(fo_mirror_base B A)")" != "$base_inode" ]
+	jq -e '.mirror | length > 0' "$(fo_mirror_base B A)" >/dev/null
 	sl_until $((2 + FO_MARGIN)) test ! -e "$(NEW)"
 	! grep -q "whole mirror is saved again\|torn or corrupt" "$SL_TMP/B/log"
 
-	fo_kill9 A
-	fo_kill9 B
+	sl_kill9 A
+	sl_kill9 B
 	sl_start B
 	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	for l in $ids; do
-		fo_heartbeat "$UB" "$l"
-		fo_expect 200
+		sl_heartbeat "$UB" "$l"
+		sl_expect 200
 	done
 	# 8 seats: the 6, and 2 more.
-	fo_checkout "$UB" cad A
-	fo_expect 201
-	fo_checkout "$UB" cad A
-	fo_expect 201
-	fo_checkout "$UB" cad A
-	fo_expect 409 '.error == "no_seats"'
+	sl_co "$UB" cad pool=A
+	sl_expect 201
+	sl_co "$UB" cad pool=A
+	sl_expect 201
+	sl_co "$UB" cad pool=A
+	sl_expect 409 '.error == "no_seats"'
 }
 
 # three_mirrored: a pair, and three seats of A (l1, l2, l3) in B's mirror
 # journal, l1 in a record of its own.
 three_mirrored() {
 	fo_start_pair "cad-a cad 3 30"
-	l1=$(checkout_a)
+	l1=$(sl_co_lease "$UA" cad)
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
-	l2=$(checkout_a)
-	l3=$(checkout_a)
+	l2=$(sl_co_lease "$UA" cad)
+	l3=$(sl_co_lease "$UA" cad)
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2 $l3"
 }
 
@@ -139,10 +124,10 @@ three_mirrored() {
 # stopped while a thread wrote a new base: the journal keeps its base line
 # and first record, journal.new (its first line from $1) holds the rest.
 split_journal() {
-	fo_kill9 A
-	fo_kill9 B
+	sl_kill9 A
+	sl_kill9 B
 	local j n
-	j=$(JOURNAL)
+	j=$(fo_mirror_journal B A)
 	n=$(wc -l <"$j")
 	{ head -n 1 "$j"; record "$1"; tail -n +4 "$j"; } >"$(NEW)"
 	head -n 3 "$j" >"$j.tmp"
@@ -152,20 +137,20 @@ split_journal() {
 
 @test "stopped while the base was written in the background: the base, its journal and journal.new after it are read" {
 	three_mirrored
-	gen=$(jq -r .gen "$(BASE)")
+	gen=$(jq -r .gen "$(fo_mirror_base B A)")
 	split_journal "{\"base\":\"0123456789abcdef0123456789abcdef\",\"after\":\"$gen\"}"
 	# l2 and l3 are in journal.new alone.
-	! grep -q "$l3" "$(JOURNAL)"
+	! grep -q "$l3" "$(fo_mirror_journal B A)"
 	grep -q "$l3" "$(NEW)"
 
 	sl_start B
 	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	for l in "$l1" "$l2" "$l3"; do
-		fo_heartbeat "$UB" "$l"
-		fo_expect 200
+		sl_heartbeat "$UB" "$l"
+		sl_expect 200
 	done
-	fo_checkout "$UB" cad A
-	fo_expect 409 '.error == "no_seats"'
+	sl_co "$UB" cad pool=A
+	sl_expect 409 '.error == "no_seats"'
 	# What journal.new held goes into a new base; journal.new goes.
 	sl_until $((2 + FO_MARGIN)) test ! -e "$(NEW)"
 	! grep -q "torn or corrupt\|ignored" "$SL_TMP/B/log"
@@ -180,8 +165,8 @@ split_journal() {
 	sl_start B
 	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
 	grep -q "mirror-A.journal.new: older than the mirror, which holds it; ignored" "$SL_TMP/B/log"
-	fo_heartbeat "$UB" "$l1"
-	fo_expect 200
-	fo_heartbeat "$UB" "$l3"
+	sl_heartbeat "$UB" "$l1"
+	sl_expect 200
+	sl_heartbeat "$UB" "$l3"
 	[ "$HTTP_CODE" != 200 ]
 }

@@ -1,10 +1,10 @@
 #!/usr/bin/env bats
 # slctl: command table, help, usage errors, exit codes without a server.
 
-load helpers-slctl
+load helpers
 
-setup() { slctl_setup; }
-teardown() { slctl_teardown; }
+setup() { sl_setup_cd; }
+teardown() { sl_teardown; }
 
 @test "slctl help lists every command and exits 0" {
 	run "$SLCTL" help

@@ -5,10 +5,10 @@
 # the default port 7070, TLS errors in words.
 
 bats_require_minimum_version 1.5.0
-load helpers-slctl
+load helpers
 
-setup() { slctl_setup; }
-teardown() { slctl_teardown; }
+setup() { sl_setup_cd; }
+teardown() { sl_teardown; }
 
 @test "a bad -s URL is a usage error (64) from both tools, said the same way" {
 	run --separate-stderr "$SLCTL" -s http:/nohost status
@@ -78,7 +78,7 @@ teardown() { slctl_teardown; }
 }
 
 @test "status and leases --json have one shape for one server or many; a down one is an element with its error" {
-	slctl_start lic1
+	sl_serve lic1
 	dead="http://127.0.0.1:$(sl_free_port)"
 	run --separate-stderr "$SLCTL" -s "$(sl_url lic1)" status --json
 	assert_success
@@ -102,7 +102,7 @@ teardown() { slctl_teardown; }
 }
 
 @test "leases of an unknown product is an error (4), as slcheck checkout of it" {
-	slctl_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
 	run --separate-stderr "$SLCTL" -s "$u" -D "$SL_TMP/lic1/state" leases nosuch
 	assert_equal "$status" 4
@@ -133,7 +133,7 @@ teardown() { slctl_teardown; }
 }
 
 @test "https:// to a plain-HTTP server is said in words" {
-	slctl_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
 	s=${u/http:/https:}
 	run --separate-stderr "$SLCTL" -s "$s" status

@@ -2,10 +2,10 @@
 # slctl failover show|set|clear, offline (-D) and online (admin API), and
 # the runtime settings file common/failcfg edits.
 
-load helpers-slctl
+load helpers
 
-setup() { slctl_setup; mkdir -p st; }
-teardown() { slctl_teardown; }
+setup() { sl_setup_cd; mkdir -p st; }
+teardown() { sl_teardown; }
 
 @test "offline set, show, clear on a stopped server's state directory" {
 	run "$SLCTL" -D st failover set lic0 --url http://127.0.0.1:7071 --poll-interval 0.5 --fail-after 4
@@ -113,7 +113,7 @@ teardown() { slctl_teardown; }
 }
 
 @test "offline edits refuse a state directory held by a running slserve" {
-	slctl_start lic1
+	sl_serve lic1
 	run "$SLCTL" -D "$SL_TMP/lic1/state" failover set lic0 --url http://127.0.0.1:7071
 	assert_equal "$status" 1
 	assert_output --regexp "in use by a running slserve \(pid $(sl_pid lic1)\)"
@@ -126,17 +126,17 @@ teardown() { slctl_teardown; }
 }
 
 @test "a setting made offline is applied when slserve starts" {
-	slctl_start lic0
+	sl_serve lic0
 	mkdir -p "$SL_TMP/lic2/state"
 	"$SLCTL" -D "$SL_TMP/lic2/state" failover set lic0 --url "$(sl_url lic0)" --poll-interval 0.2
-	slctl_start lic2
-	sl_until 10 slctl_health_is "$(sl_url lic2)" '.backs_up | map(.pool) == ["lic0"]' ||
+	sl_serve lic2
+	sl_until 10 sl_health_is "$(sl_url lic2)" '.backs_up | map(.pool) == ["lic0"]' ||
 	    { curl -sS "$(sl_url lic2)/v1/health" >&2; return 1; }
 }
 
 @test "online show, set, clear through the admin API" {
-	slctl_start lic0
-	slctl_start lic2 "failover \"lic9\" { url = \"http://127.0.0.1:9\" }"
+	sl_serve lic0
+	sl_serve lic2 "failover \"lic9\" { url = \"http://127.0.0.1:9\" }"
 	CTL=("$SLCTL" -s "$(sl_url lic2)" -D "$SL_TMP/lic2/state")
 	run "${CTL[@]}" failover show --json
 	assert_success
@@ -149,7 +149,7 @@ teardown() { slctl_teardown; }
 	assert_line --regexp "^lic0 +$(sl_url lic0) +0\.2 +2 +runtime( |$)"
 	assert_line --regexp '^lic9 +http://127\.0\.0\.1:9 +1 +3 +config( |$)'
 	# applied without a restart, and written to the runtime file
-	sl_until 10 slctl_health_is "$(sl_url lic2)" '.backs_up | map(.pool) | index("lic0")'
+	sl_until 10 sl_health_is "$(sl_url lic2)" '.backs_up | map(.pool) | index("lic0")'
 	grep -q '^\[lic0\]$' "$SL_TMP/lic2/state/failover.ini"
 	run "${CTL[@]}" failover clear lic0
 	assert_success
@@ -162,7 +162,7 @@ teardown() { slctl_teardown; }
 }
 
 @test "online failover with a wrong or missing token: exit 77, nothing changes" {
-	slctl_start lic2
+	sl_serve lic2
 	run "$SLCTL" -s "$(sl_url lic2)" failover set lic0 --url http://127.0.0.1:9
 	assert_equal "$status" 77
 	SL_TOKEN=wrong run "$SLCTL" -s "$(sl_url lic2)" failover set lic0 --url http://127.0.0.1:9

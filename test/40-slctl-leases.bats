@@ -1,19 +1,19 @@
 #!/usr/bin/env bats
 # slctl leases, revoke, remove and the admin token.
 
-load helpers-slctl
+load helpers
 
 setup() {
-	slctl_setup
-	slctl_start lic1
+	sl_setup_cd
+	sl_serve lic1
 	U=$(sl_url lic1)
 	TOKEN=$(sl_admin_token lic1)
 }
-teardown() { slctl_teardown; }
+teardown() { sl_teardown; }
 
 @test "leases lists every seat with short ids; --json and -l give whole ids" {
-	a=$(co_lease "$U" cad c1 alice h1)
-	b=$(co_lease "$U" sim c2 bob h2)
+	a=$(sl_co_lease "$U" cad client=c1 user=alice host=h1 pid=100)
+	b=$(sl_co_lease "$U" sim client=c2 user=bob host=h2 pid=100)
 	run "$SLCTL" -s "$U" -D "$SL_TMP/lic1/state" leases
 	assert_success
 	assert_line --index 0 --regexp '^LEASE +LICENSE +POOL +CLIENT +USER +HOST +PID +SINCE +EXPIRES IN$'
@@ -32,7 +32,7 @@ teardown() { slctl_teardown; }
 }
 
 @test "the admin token comes from --token-file, SL_TOKEN, -D or -c" {
-	co_lease "$U" cad c1 alice h1 >/dev/null
+	sl_co_lease "$U" cad client=c1 user=alice host=h1 pid=100 >/dev/null
 	echo "$TOKEN" >tok
 	run "$SLCTL" -s "$U" --token-file tok leases
 	assert_success
@@ -60,13 +60,14 @@ teardown() { slctl_teardown; }
 }
 
 @test "wrong token: exit 77 naming its source, and nothing changes" {
-	a=$(co_lease "$U" cad c1 alice h1)
+	a=$(sl_co_lease "$U" cad client=c1 user=alice host=h1 pid=100)
 	echo wrongwrongwrong >bad
 	run "$SLCTL" -s "$U" --token-file bad revoke "$a"
 	assert_equal "$status" 77
 	assert_output --partial "the token of --token-file bad was refused"
 	[ "$(sl_in_use "$U" cad-1)" = 1 ]
-	[ "$(hb "$U" "$a")" = 200 ]
+	sl_heartbeat "$U" "$a"
+	sl_expect 200
 	SL_TOKEN=nope run "$SLCTL" -s "$U" remove "$a"
 	assert_equal "$status" 77
 	assert_output --partial "SL_TOKEN"
@@ -76,32 +77,33 @@ teardown() { slctl_teardown; }
 }
 
 @test "revoke frees the seat; heartbeat 410; same client refused for DURATION; others not" {
-	a=$(co_lease "$U" cad c1 alice h1)
+	a=$(sl_co_lease "$U" cad client=c1 user=alice host=h1 pid=100)
 	[ "$(sl_in_use "$U" cad-1)" = 1 ]
 	run "$SLCTL" -s "$U" -D "$SL_TMP/lic1/state" revoke "${a:0:8}" --for 1h --reason "left running"
 	assert_success
 	assert_output --regexp "^revoked lease $a on $U; its client, user and host are refused until [0-9-]+ [0-9:]+$"
 	[ "$(sl_in_use "$U" cad-1)" = 0 ]
-	[ "$(hb "$U" "$a")" = 410 ]
-	out=$(co "$U" cad c1 alice h1)
-	[ "$(tail -n1 <<<"$out")" = 403 ]
-	head -n1 <<<"$out" | jq -e '.error == "revoked"'
+	sl_heartbeat "$U" "$a"
+	sl_expect 410
+	sl_co "$U" cad client=c1 user=alice host=h1 pid=100
+	sl_expect 403 '.error == "revoked"'
 	# another user on the same host still gets a seat
-	out=$(co "$U" cad c9 bob h1)
-	[ "$(tail -n1 <<<"$out")" = 201 ]
+	sl_co "$U" cad client=c9 user=bob host=h1 pid=100
+	sl_expect 201
 	# the revoke is in the usage log with its reason
 	sl_until 10 grep -q -- '"event":"revoke"' "$SL_TMP/lic1/state/usage.log"
 	grep '"event":"revoke"' "$SL_TMP/lic1/state/usage.log" | jq -e --arg a "$a" 'select(.lease == $a) | .reason == "left running"'
 }
 
 @test "revoke without --for frees the seat but does not bar the holder" {
-	a=$(co_lease "$U" cad c1 alice h1)
+	a=$(sl_co_lease "$U" cad client=c1 user=alice host=h1 pid=100)
 	run "$SLCTL" -s "$U" -D "$SL_TMP/lic1/state" revoke "$a" --json
 	assert_success
 	echo "$output" | jq -e --arg a "$a" '.lease == $a and .revoked == true'
-	[ "$(hb "$U" "$a")" = 410 ]
-	out=$(co "$U" cad c1 alice h1)
-	[ "$(tail -n1 <<<"$out")" = 201 ]
+	sl_heartbeat "$U" "$a"
+	sl_expect 410
+	sl_co "$U" cad client=c1 user=alice host=h1 pid=100
+	sl_expect 201
 }
 
 @test "revoke of an unknown or ambiguous lease: exit 1" {
@@ -117,22 +119,23 @@ teardown() { slctl_teardown; }
 	assert_output --partial "409 ambiguous"
 	[ "$(sl_in_use "$U" cad-1)" = 2 ]
 	# two servers sharing one token: asked in turn, neither knows it
-	slctl_start lic2 "admin_token_file = \"$SL_TMP/lic1/state/admin.token\""
+	sl_serve lic2 "admin_token_file = \"$SL_TMP/lic1/state/admin.token\""
 	run "$SLCTL" -s "$U" -s "$(sl_url lic2)" --token-file "$SL_TMP/lic1/state/admin.token" revoke 0123456789abcdef
 	assert_equal "$status" 1
 	assert_output --partial 'no lease "0123456789abcdef" on any of the 2 servers'
 }
 
 @test "remove checks a lease in without barring it" {
-	a=$(co_lease "$U" cad c1 alice h1)
-	b=$(co_lease "$U" cad c2 bob h2)
+	a=$(sl_co_lease "$U" cad client=c1 user=alice host=h1 pid=100)
+	b=$(sl_co_lease "$U" cad client=c2 user=bob host=h2 pid=100)
 	run "$SLCTL" -s "$U" -D "$SL_TMP/lic1/state" remove "${a:0:7}"
 	assert_success
 	assert_output "removed lease $a on $U"
 	[ "$(sl_in_use "$U" cad-1)" = 1 ]
-	[ "$(hb "$U" "$b")" = 200 ]
-	out=$(co "$U" cad c1 alice h1)
-	[ "$(tail -n1 <<<"$out")" = 201 ]
+	sl_heartbeat "$U" "$b"
+	sl_expect 200
+	sl_co "$U" cad client=c1 user=alice host=h1 pid=100
+	sl_expect 201
 	run "$SLCTL" -s "$U" -D "$SL_TMP/lic1/state" remove "${a:0:7}"
 	assert_equal "$status" 1
 	assert_output --partial "no lease"

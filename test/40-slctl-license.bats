@@ -1,10 +1,10 @@
 #!/usr/bin/env bats
 # slctl license keygen|sign|verify|add|remove.
 
-load helpers-slctl
+load helpers
 
 setup() {
-	slctl_setup
+	sl_setup_cd
 	cat >lic.conf <<'L'
 # site licenses
 license "cad-9" {
@@ -30,7 +30,7 @@ license "bound-1" {
 }
 L
 }
-teardown() { slctl_teardown; }
+teardown() { sl_teardown; }
 
 keys() {
 	"$SLCTL" license keygen -d "$SL_TMP" acme >/dev/null
@@ -119,7 +119,7 @@ keys() {
 
 @test "add and remove edit the server's licenses file atomically and reload it" {
 	keys
-	slctl_start lic1 "trusted_keys = { \"$SL_TMP/acme.pub\" }"
+	sl_serve lic1 "trusted_keys = { \"$SL_TMP/acme.pub\" }"
 	"$SLCTL" license sign -k acme.key -i "$SL_TMP/lic1/licenses.conf" 2>/dev/null
 	SL_TOKEN=$(sl_admin_token lic1) "$SLCTL" -s "$(sl_url lic1)" reload >/dev/null
 	cat >new.conf <<'L'
@@ -165,7 +165,7 @@ L
 }
 
 @test "add with a wrong token changes nothing (exit 77)" {
-	slctl_start lic1
+	sl_serve lic1
 	cp "$SL_TMP/lic1/licenses.conf" before.conf
 	printf 'license "n1" {\n  product = "cad"\n  count = 1\n}\n' >new.conf
 	echo wrong >bad.token

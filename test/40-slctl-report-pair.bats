@@ -8,12 +8,11 @@ setup() {
 	fo_setup
 	cd "$SL_TMP" || return 1
 	# One admin token for the pair: slctl sends the same one to both.
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/admin.token"
-	chmod 600 "$SL_TMP/admin.token"
+	sl_token "$SL_TMP/admin.token"
 	export SL_TOKEN
 	SL_TOKEN=$(cat "$SL_TMP/admin.token")
 }
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 # lease_count URL ID: how many times URL's GET /v1/leases lists lease ID.
 lease_count() {
@@ -37,23 +36,23 @@ usage_ts() {
 	fo_warm B A
 	# l1 from A, in A's usage log (flushed four times a second) and
 	# mirrored by B; A dies; l2 of A's pool from B.
-	fo_checkout "$UA" cad
-	fo_expect 201
+	sl_co "$UA" cad
+	sl_expect 201
 	l1=$(jq -r .lease <<<"$HTTP_BODY")
 	sl_until 3 sl_usage_line A ".event == \"grant\" and .lease == \"$l1\""
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
-	fo_kill9 A
+	sl_kill9 A
 	sl_until "$(fo_takeover_limit)" fo_granted_pool_a
 	l2=$(jq -r .lease <<<"$HTTP_BODY")
 	# B ends l1, a seat A granted.
-	fo_checkin "$UB" "$l1"
-	fo_expect 200
+	sl_checkin "$UB" "$l1"
+	sl_expect 200
 	# A comes back and takes l2 back; A ends it.
 	sl_start A
 	sl_until $((5 + FO_MARGIN)) lease_listed "$UA" "$l2"
 	sl_until $((5 + FO_MARGIN)) fo_pool_status_is "$UB" A warm
-	fo_checkin "$UA" "$l2"
-	fo_expect 200
+	sl_checkin "$UA" "$l2"
+	sl_expect 200
 	sl_until 3 sl_usage_line A ".event == \"checkin\" and .lease == \"$l2\""
 	sl_until 3 sl_usage_line B ".event == \"checkin\" and .lease == \"$l1\""
 	[ "$(usage_ts B grant "$l1")" = "" ]	# B logged no grant of l1: A did
@@ -103,8 +102,8 @@ usage_ts() {
 	fo_pair "cad-1 cad 2 30"
 	fo_config A "admin_token_file = \"$SL_TMP/admin.token\""
 	sl_start A
-	fo_checkout "$UA" cad
-	fo_expect 201
+	sl_co "$UA" cad
+	sl_expect 201
 	dead=http://127.0.0.1:$(sl_free_port)
 	run --separate-stderr "$SLCTL" -s "$UA" -s "$dead" report --json
 	# 3: no answer (one table of exit codes for slctl and slcheck)

@@ -2,10 +2,10 @@
 # slctl report: figures from the usage log, online and offline (-D).
 
 bats_require_minimum_version 1.5.0
-load helpers-slctl
+load helpers
 
-setup() { slctl_setup; }
-teardown() { slctl_teardown; }
+setup() { sl_setup_cd; }
+teardown() { sl_teardown; }
 
 T0=1700000000
 
@@ -109,15 +109,18 @@ L
 }
 
 @test "online report matches a scripted sequence of checkouts" {
-	slctl_start lic1
+	sl_serve lic1
 	U=$(sl_url lic1)
-	a=$(co_lease "$U" cad ca alice ha)
-	co_lease "$U" cad cb bob hb >/dev/null
-	[ "$(co "$U" cad cc carol hc | tail -n1)" = 409 ]
-	[ "$(ci "$U" "$a")" = 200 ]
-	co_lease "$U" cad cc carol hc >/dev/null
-	[ "$(co "$U" cad cd dave hd | tail -n1)" = 409 ]
-	co_lease "$U" viewer ca alice ha >/dev/null
+	a=$(sl_co_lease "$U" cad client=ca user=alice host=ha pid=100)
+	sl_co_lease "$U" cad client=cb user=bob host=hb pid=100 >/dev/null
+	sl_co "$U" cad client=cc user=carol host=hc pid=100
+	sl_expect 409
+	sl_checkin "$U" "$a"
+	sl_expect 200
+	sl_co_lease "$U" cad client=cc user=carol host=hc pid=100 >/dev/null
+	sl_co "$U" cad client=cd user=dave host=hd pid=100
+	sl_expect 409
+	sl_co_lease "$U" viewer client=ca user=alice host=ha pid=100 >/dev/null
 	run "$SLCTL" -s "$U" -D "$SL_TMP/lic1/state" report --json
 	assert_success
 	jq -e '.rows[] | select(.license == "cad-1") | .peak == 2 and .max == 2 and .checkouts == 3 and .denials == 2' <<<"$output"

@@ -2,15 +2,15 @@
 # slctl servers and slctl status against real servers.
 
 bats_require_minimum_version 1.5.0
-load helpers-slctl
+load helpers
 
-setup() { slctl_setup; }
-teardown() { slctl_teardown; }
+setup() { sl_setup_cd; }
+teardown() { sl_teardown; }
 
 @test "status prints the Licenses table; unlimited spelled out" {
-	slctl_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
-	co_lease "$u" cad c1 alice h1 >/dev/null
+	sl_co_lease "$u" cad client=c1 user=alice host=h1 pid=100 >/dev/null
 	run "$SLCTL" -s "$u" status
 	assert_success
 	assert_line --index 0 --regexp '^LICENSE +PRODUCT +IN USE +MAX +DENIALS +ROLE +STATUS +SERVED BY +EXPIRES$'
@@ -22,7 +22,7 @@ teardown() { slctl_teardown; }
 }
 
 @test "status --json prints an array of the servers' JSON, for one server too" {
-	slctl_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
 	run "$SLCTL" -s "$u" status --json
 	assert_success
@@ -50,7 +50,7 @@ license "a-very-long-license-identifier-for-alignment" {
 LIC
 	mkdir -p "$SL_TMP/lic1"
 	cp "$SL_TMP/lic1.licenses" "$SL_TMP/lic1/licenses.conf"
-	slctl_start lic1
+	sl_serve lic1
 	run "$SLCTL" -s "$(sl_url lic1)" status
 	assert_success
 	# every column starts at the same offset on every line
@@ -66,8 +66,8 @@ LIC
 }
 
 @test "several servers: one table with a SERVER column; a down one gives exit 3" {
-	slctl_start lic1
-	slctl_start lic2
+	sl_serve lic1
+	sl_serve lic2
 	run "$SLCTL" -s "$(sl_url lic1)" -s "$(sl_url lic2)" status
 	assert_success
 	assert_line --index 0 --regexp '^SERVER +LICENSE +PRODUCT'
@@ -84,8 +84,8 @@ LIC
 }
 
 @test "servers from slclient.conf (primary, backup, secondary) and SL_SERVERS" {
-	slctl_start lic1
-	slctl_start lic2
+	sl_serve lic1
+	sl_serve lic2
 	dead="http://127.0.0.1:$(sl_free_port)"
 	cat >client.conf <<CONF
 primary = { "$(sl_url lic1)" }
@@ -109,12 +109,12 @@ CONF
 }
 
 @test "servers shows backups and primaries backed up" {
-	slctl_start lic1
-	slctl_start lic2 "peer_token_file = \"$SL_TMP/lic1/state/peer.token\"" "failover \"lic1\" { url = \"$(sl_url lic1)\"
+	sl_serve lic1
+	sl_serve lic2 "peer_token_file = \"$SL_TMP/lic1/state/peer.token\"" "failover \"lic1\" { url = \"$(sl_url lic1)\"
   poll_interval = 0.2
   fail_after = 3 }"
 	# wait until lic1 knows its backup
-	sl_until 10 slctl_health_is "$(sl_url lic1)" '.backups | length == 1' || true
+	sl_until 10 sl_health_is "$(sl_url lic1)" '.backups | length == 1' || true
 	run "$SLCTL" -s "$(sl_url lic1)" -s "$(sl_url lic2)" servers
 	assert_success
 	assert_line --regexp "^$(sl_url lic1) +up +lic1 .* - +lic2$"
@@ -126,7 +126,7 @@ CONF
 }
 
 @test "status --watch redraws until interrupted, then exits 0" {
-	slctl_start lic1
+	sl_serve lic1
 	run timeout --preserve-status -s INT 3 "$SLCTL" -s "$(sl_url lic1)" status --watch 0.5
 	assert_success
 	n=$(grep -c '^Every 0.5s: slctl status' <<<"$output")
@@ -136,7 +136,7 @@ CONF
 }
 
 @test "status -v follows the table with what each status, marker and DENIALS mean" {
-	slctl_start lic1
+	sl_serve lic1
 	run --separate-stderr "$SLCTL" -s "$(sl_url lic1)" status -v
 	assert_success
 	assert_line --index 0 --regexp '^LICENSE +PRODUCT +IN USE +MAX +DENIALS +ROLE +STATUS +SERVED BY +EXPIRES$'

@@ -4,7 +4,7 @@
 load helpers-ops
 
 setup() {
-	ops_setup
+	sl_setup_cd
 	PATH="$SL_BINDIR:$PATH"
 	# shellcheck source=/dev/null
 	source "$OPS_REPO/etc/bash_completion.d/slctl"
@@ -13,7 +13,7 @@ setup() {
 }
 teardown() {
 	[ ! -S "$SL_TMP/tmux.sock" ] || tmux -S "$SL_TMP/tmux.sock" kill-server 2>/dev/null || :
-	ops_teardown
+	sl_teardown
 }
 
 # comp WORD...: complete the last word of the command line; prints COMPREPLY
@@ -73,7 +73,7 @@ comp() {
 }
 
 @test "completion: product names from the server named with -s or SL_SERVERS" {
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
 	run comp slctl -s "$u" leases ""
 	assert_output "cad sim viewer"
@@ -152,7 +152,7 @@ completes() {
 @test "completion through a real bash: -s http://host:port, -f and SL_SERVERS" {
 	command -v tmux >/dev/null ||
 	    skip "tmux is not installed (Debian package tmux; scripts/deps.sh installs it)"
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
 	printf 'primary = { "%s" }\n' "$u" >"$SL_TMP/client.conf"
 	modes=plain

@@ -3,8 +3,8 @@
 
 load helpers-ops
 
-setup() { ops_setup; }
-teardown() { ops_teardown; }
+setup() { sl_setup_cd; }
+teardown() { sl_teardown; }
 
 # make_install ARGS...: make install from the checkout, quietly.
 make_install() { make -s -C "$OPS_REPO" --no-print-directory install "$@"; }

@@ -4,26 +4,11 @@
 
 load helpers-ops
 
-setup() { ops_setup; }
-teardown() { ops_teardown; }
+setup() { sl_setup_cd; }
+teardown() { sl_teardown; }
 
 # A log line on stderr (slserve -d): local time, level, message.
 LINE_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} (debug|info|warning|error): [^ ]'
-
-# start_verbose NAME [EXTRA CONFIG LINES...]: start slserve -d -v NAME on a
-# free port, its stderr in $SL_TMP/NAME/log.
-start_verbose() {
-	local name=$1 port
-	shift
-	port=$(sl_free_port)
-	sl_server_config "$name" "$port" "$@"
-	"$SLSERVE" -d -v -f "$SL_TMP/$name/slserve.conf" >>"$SL_TMP/$name/log" 2>&1 &
-	echo $! >"$SL_TMP/$name.pid"
-	printf -v "URL_$name" '%s' "http://127.0.0.1:$port"
-	sl_wait_http "http://127.0.0.1:$port/v1/health"
-}
-
-log_has() { grep -Fq -- "$2" "$SL_TMP/$1/log"; }
 
 # every_line_ok FILE REGEX: each line of FILE matches REGEX.
 every_line_ok() {
@@ -36,25 +21,26 @@ every_line_ok() {
 }
 
 @test "logs: one line per event with a level; client strings escaped; SIGHUP reloads" {
-	start_verbose lic1
+	SL_SERVE_OPTS=-v sl_serve lic1
 	u=$(sl_url lic1)
 	tok=$(sl_admin_token lic1)
-	lease=$(ops_checkout "$u" cad)
+	lease=$(sl_co_lease "$u" cad client=c1)
 	# An administrator's User-Agent and reason with a terminal escape, quotes
 	# and a backslash: they reach the log as \xNN, never raw.
 	printf '%s' '{"reason":"because \"quoted\" \\ slash"}' >body
-	[ "$(ops_http_code POST "$u/v1/leases/$lease/revoke" -H "Authorization: Bearer $tok" \
-	    -H $'User-Agent: ops\x1b[2Jx"y' --data-binary @body)" = 200 ]
-	sl_until 3 log_has lic1 "revoked lease $lease of license cad-1 (for 0s) by ops\\x1b[2Jx\\x22y: because \\x22quoted\\x22 \\x5c slash"
+	sl_req POST "$u/v1/leases/$lease/revoke" @body -H "Authorization: Bearer $tok" \
+	    -H $'User-Agent: ops\x1b[2Jx"y'
+	sl_expect 200
+	sl_until 3 sl_log_has -F lic1 "revoked lease $lease of license cad-1 (for 0s) by ops\\x1b[2Jx\\x22y: because \\x22quoted\\x22 \\x5c slash"
 	! grep -q $'\x1b' "$SL_TMP/lic1/log"
 
 	# SIGHUP (systemctl reload) re-reads the licenses file.
 	printf 'license "new-1" {\n product = "cad"\n count = 1\n expires = "never"\n host = "any"\n timeout = 0\n}\n' \
 	    >>"$SL_TMP/lic1/licenses.conf"
 	kill -HUP "$(sl_pid lic1)"
-	sl_until 5 log_has lic1 'info: reloaded '"$SL_TMP/lic1/licenses.conf"': {"added":["new-1"],"removed":[],"changed":[]}'
+	sl_until 5 sl_log_has -F lic1 'info: reloaded '"$SL_TMP/lic1/licenses.conf"': {"added":["new-1"],"removed":[],"changed":[]}'
 	sl_stop lic1
-	log_has lic1 'info: stopped'
+	sl_log_has -F lic1 'info: stopped'
 	every_line_ok "$SL_TMP/lic1/log" "$LINE_RE"
 }
 
@@ -65,22 +51,28 @@ every_line_ok() {
 	sl_default_licenses >"$SL_TMP/lic1/licenses.conf"
 	"$SLCTL" license sign -k "$SL_TMP/keys/acme.key" -i "$SL_TMP/lic1/licenses.conf"
 	sed -i '0,/count *= *2/s//count = 20/' "$SL_TMP/lic1/licenses.conf"
-	start_verbose lic1 "trusted_keys = { \"$SL_TMP/keys/acme.pub\" }"
+	SL_SERVE_OPTS=-v sl_serve lic1 "trusted_keys = { \"$SL_TMP/keys/acme.pub\" }"
 	u1=$(sl_url lic1)
-	log_has lic1 'license "cad-1" not loaded'
-	start_verbose lic2 "peer_token_file = \"$SL_TMP/lic1/state/peer.token\"" \
+	sl_log_has -F lic1 'license "cad-1" not loaded'
+	SL_SERVE_OPTS=-v sl_serve lic2 "peer_token_file = \"$SL_TMP/lic1/state/peer.token\"" \
 	    "failover \"lic1\" {" "  url = \"$u1\"" "  poll_interval = 0.2" "  fail_after = 3" "}"
 	u2=$(sl_url lic2)
 	tok=$(sl_admin_token lic1)
-	sl_until 5 log_has lic1 'backup "lic2"'
+	sl_until 5 sl_log_has -F lic1 'backup "lic2"'
 
-	lease=$(ops_checkout "$u1" sim)
-	[ "$(ops_http_code POST "$u1/v1/leases/$lease/heartbeat")" = 200 ]
-	[ "$(ops_http_code GET "$u1/v1/leases" -H "Authorization: Bearer $tok")" = 200 ]
-	[ "$(ops_http_code POST "$u1/v1/admin/reload" -H "Authorization: Bearer $tok")" = 200 ]
-	[ "$(ops_http_code GET "$u1/v1/leases" -H 'Authorization: Bearer wrong-admin-token-0123456789')" = 401 ]
-	[ "$(ops_http_code GET "$u1/v1/peer/sync?name=x" -H 'Authorization: Bearer wrong-peer-token-0123456789')" = 401 ]
-	[ "$(ops_http_code POST "$u1/v1/leases/$lease/revoke" -H "Authorization: Bearer $tok" -d '{}')" = 200 ]
+	lease=$(sl_co_lease "$u1" sim client=c1)
+	sl_req POST "$u1/v1/leases/$lease/heartbeat" -
+	sl_expect 200
+	sl_req GET "$u1/v1/leases" - -H "Authorization: Bearer $tok"
+	sl_expect 200
+	sl_req POST "$u1/v1/admin/reload" - -H "Authorization: Bearer $tok"
+	sl_expect 200
+	sl_req GET "$u1/v1/leases" - -H 'Authorization: Bearer wrong-admin-token-0123456789'
+	sl_expect 401
+	sl_req GET "$u1/v1/peer/sync?name=x" - -H 'Authorization: Bearer wrong-peer-token-0123456789'
+	sl_expect 401
+	sl_req POST "$u1/v1/leases/$lease/revoke" '{}' -H "Authorization: Bearer $tok"
+	sl_expect 200
 	"$SLCTL" -s "$u1" --token-file "$SL_TMP/lic1/state/admin.token" leases >/dev/null
 	sl_stop lic2
 	sl_stop lic1
@@ -112,7 +104,7 @@ every_line_ok() {
 	    "$SLSERVE" -d -f "$SL_TMP/lic1/slserve.conf" 2>>"$SL_TMP/lic1/log" &
 	echo $! >"$SL_TMP/lic1.pid"
 	sl_wait_http "http://127.0.0.1:$port/v1/health"
-	log_has lic1 "<4>warning: no trusted_keys configured"
+	sl_log_has -F lic1 "<4>warning: no trusted_keys configured"
 	sl_until 3 grep -Eq "^<6>info: slserve [^ ]+ \"lic1\" serving on 127.0.0.1:$port " "$SL_TMP/lic1/log"
 	sl_stop lic1
 	every_line_ok "$SL_TMP/lic1/log" '^<[3467]>(debug|info|warning|error): [^ ]'
@@ -138,16 +130,16 @@ every_line_ok() {
 usage_leases() { jq -r --arg e "$2" 'select(.event == $e) | .lease' "$1"; }
 
 @test "usage log: rotated (mv, SIGHUP), the next checkout lands in the new usage.log" {
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
 	st=$SL_TMP/lic1/state
-	a=$(ops_checkout "$u" cad ca)
+	a=$(sl_co_lease "$u" cad client=ca)
 	sl_until 3 sl_usage_line lic1 ".event == \"grant\" and .lease == \"$a\""
 	mv "$st/usage.log" "$st/usage.log.1"
 	kill -HUP "$(sl_pid lic1)"
 	sl_until 3 test -f "$st/usage.log"
 	[ "$(stat -c %a "$st/usage.log")" = 600 ]
-	b=$(ops_checkout "$u" cad cb)
+	b=$(sl_co_lease "$u" cad client=cb)
 	sl_until 3 sl_usage_line lic1 ".event == \"grant\" and .lease == \"$b\""
 	[ "$(usage_leases "$st/usage.log" grant)" = "$b" ]
 	[ "$(usage_leases "$st/usage.log.1" grant)" = "$a" ]
@@ -157,14 +149,14 @@ usage_leases() { jq -r --arg e "$2" 'select(.event == $e) | .lease' "$1"; }
 	jq -e '.rows == [.rows[] | select(.license == "cad-1")] and .rows[0].checkouts == 1' <<<"$output"
 	# A SIGHUP without rotation keeps appending to the same file.
 	kill -HUP "$(sl_pid lic1)"
-	c=$(ops_checkout "$u" sim cc)
+	c=$(sl_co_lease "$u" sim client=cc)
 	sl_until 3 sl_usage_line lic1 ".event == \"grant\" and .lease == \"$c\""
 	[ "$(usage_leases "$st/usage.log" grant | tr '\n' ' ')" = "$b $c " ]
 	! grep -q 'usage log' "$SL_TMP/lic1/log"
 }
 
 @test "usage log: the installed logrotate snippet rotates it and reloads slserve" {
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
 	st=$SL_TMP/lic1/state
 	make -s -C "$OPS_REPO" --no-print-directory install DESTDIR="$SL_TMP/root" \
@@ -182,7 +174,7 @@ esac
 exit 1
 SH
 	chmod 755 bin/systemctl
-	a=$(ops_checkout "$u" cad ca)
+	a=$(sl_co_lease "$u" cad client=ca)
 	sl_until 3 sl_usage_line lic1 ".event == \"grant\" and .lease == \"$a\""
 	PATH=$SL_TMP/bin:$PATH run logrotate -f -s "$SL_TMP/logrotate.status" "$conf"
 	assert_success
@@ -191,7 +183,7 @@ SH
 	# delaycompress: the first rotated file stays plain
 	[ "$(usage_leases "$st/usage.log.1" grant)" = "$a" ]
 	sl_until 3 test -f "$st/usage.log"
-	b=$(ops_checkout "$u" cad cb)
+	b=$(sl_co_lease "$u" cad client=cb)
 	sl_until 3 sl_usage_line lic1 ".event == \"grant\" and .lease == \"$b\""
 	[ "$(usage_leases "$st/usage.log" grant)" = "$b" ]
 	# the second rotation compresses the first

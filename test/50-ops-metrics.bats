@@ -7,24 +7,29 @@ load helpers-failover
 setup() {
 	command -v promtool >/dev/null ||
 	    skip "promtool is not installed (Debian package prometheus; scripts/deps.sh installs it)"
-	ops_setup
+	sl_setup_cd
 }
-teardown() { ops_teardown; }
+teardown() { sl_teardown; }
 
 @test "metrics: valid for promtool; seats, denials, status and counters" {
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
 	tok=$(sl_admin_token lic1)
-	l1=$(ops_checkout "$u" cad c1)
-	ops_checkout "$u" cad c2 >/dev/null
-	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"cad","client":"c3"}')" = 409 ]
-	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"nosuch"}')" = 404 ]
-	[ "$(ops_http_code DELETE "$u/v1/leases/$l1")" = 200 ]
-	l3=$(ops_checkout "$u" sim c1)
+	l1=$(sl_co_lease "$u" cad client=c1)
+	sl_co_lease "$u" cad client=c2 >/dev/null
+	sl_req POST "$u/v1/checkout" '{"product":"cad","client":"c3"}'
+	sl_expect 409
+	sl_req POST "$u/v1/checkout" '{"product":"nosuch"}'
+	sl_expect 404
+	sl_req DELETE "$u/v1/leases/$l1" -
+	sl_expect 200
+	l3=$(sl_co_lease "$u" sim client=c1)
 	# A hard seat is confirmed once (its answer sent, or this heartbeat):
 	# one confirm record, whichever comes first (slserve(8), Leases).
-	[ "$(ops_http_code POST "$u/v1/leases/$l3/heartbeat")" = 200 ]
-	[ "$(ops_http_code POST "$u/v1/leases/$l3/revoke" -H "Authorization: Bearer $tok" -d '{}')" = 200 ]
+	sl_req POST "$u/v1/leases/$l3/heartbeat" -
+	sl_expect 200
+	sl_req POST "$u/v1/leases/$l3/revoke" '{}' -H "Authorization: Bearer $tok"
+	sl_expect 200
 
 	curl -fsS -m 5 -D headers "$u/metrics" >metrics.txt
 	run promtool check metrics <metrics.txt
@@ -82,7 +87,7 @@ EOF
 }
 
 @test "metrics: HEAD is answered like GET, without a body" {
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
 	run curl -sS -m 5 -I -o /dev/null -w '%{http_code} %{size_download}' "$u/metrics"
 	assert_success
@@ -92,12 +97,13 @@ EOF
 }
 
 @test "metrics: every license of /v1/licenses, with the same figures" {
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
-	ops_checkout "$u" viewer >/dev/null
-	ops_checkout "$u" viewer >/dev/null
-	ops_checkout "$u" sim >/dev/null
-	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"sim"}')" = 409 ]
+	sl_co_lease "$u" viewer client=c1 >/dev/null
+	sl_co_lease "$u" viewer client=c1 >/dev/null
+	sl_co_lease "$u" sim client=c1 >/dev/null
+	sl_req POST "$u/v1/checkout" '{"product":"sim"}'
+	sl_expect 409
 	curl -fsS -m 5 "$u/v1/licenses" >licenses.json
 	ops_metrics "$u" metrics.txt
 	jq -r '.licenses[] | "{license=\"\(.id)\",product=\"\(.product)\",pool=\"\(.pool)\"}" as $l |
@@ -122,7 +128,7 @@ sum_count() {
 }
 
 @test "metrics: the latency histogram counts each answered request once, by route and code" {
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
 	ops_metrics "$u" m1.txt
 	n1=$(sum_count m1.txt)
@@ -157,16 +163,23 @@ sum_count() {
 }
 
 @test "metrics: request routes are a fixed set; no id, path or product becomes a label" {
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
-	l=$(ops_checkout "$u" cad c1)
-	[ "$(ops_http_code POST "$u/v1/leases/$l/heartbeat")" = 200 ]
-	[ "$(ops_http_code POST "$u/v1/leases/nosuchlease/heartbeat")" = 404 ]
-	[ "$(ops_http_code DELETE "$u/v1/leases/$l")" = 200 ]
-	[ "$(ops_http_code PUT "$u/v1/health")" = 405 ]
-	[ "$(ops_http_code GET "$u/v1/leases")" = 401 ]
-	[ "$(ops_http_code GET "$u/zzz/$RANDOM")" = 404 ]
-	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"nosuch-product"}')" = 404 ]
+	l=$(sl_co_lease "$u" cad client=c1)
+	sl_req POST "$u/v1/leases/$l/heartbeat" -
+	sl_expect 200
+	sl_req POST "$u/v1/leases/nosuchlease/heartbeat" -
+	sl_expect 404
+	sl_req DELETE "$u/v1/leases/$l" -
+	sl_expect 200
+	sl_req PUT "$u/v1/health" -
+	sl_expect 405
+	sl_req GET "$u/v1/leases" -
+	sl_expect 401
+	sl_req GET "$u/zzz/$RANDOM" -
+	sl_expect 404
+	sl_req POST "$u/v1/checkout" '{"product":"nosuch-product"}'
+	sl_expect 404
 	sl_until 3 ops_metric_is "$u" 'sl_http_request_duration_seconds_count{route="checkout",code="404"}' 1
 	ops_metrics "$u" m.txt
 	run promtool check metrics <m.txt
@@ -192,17 +205,20 @@ sum_count() {
 		printf 'license "%s" {\n product = "%s"\n count = %s\n expires = "%s"\n host = "any"\n timeout = 0\n}\n' \
 		    "$id" "$product" "$count" "$expires"
 	done >lic1/licenses.conf
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
-	ops_checkout "$u" cad c1 >/dev/null
-	ops_checkout "$u" cad c2 >/dev/null
+	sl_co_lease "$u" cad client=c1 >/dev/null
+	sl_co_lease "$u" cad client=c2 >/dev/null
 	# Both cad licenses full: the product's refusal, on no license.
-	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"cad","client":"c3"}')" = 409 ]
-	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"cad","client":"c4"}')" = 409 ]
+	sl_req POST "$u/v1/checkout" '{"product":"cad","client":"c3"}'
+	sl_expect 409
+	sl_req POST "$u/v1/checkout" '{"product":"cad","client":"c4"}'
+	sl_expect 409
 	# sim: one expired license and one that serves, then is full: the
 	# full one is the only license that could have served.
-	ops_checkout "$u" sim c1 >/dev/null
-	[ "$(ops_http_code POST "$u/v1/checkout" -d '{"product":"sim","client":"c2"}')" = 409 ]
+	sl_co_lease "$u" sim client=c1 >/dev/null
+	sl_req POST "$u/v1/checkout" '{"product":"sim","client":"c2"}'
+	sl_expect 409
 	ops_metrics "$u" m.txt
 	run promtool check metrics <m.txt
 	assert_success
@@ -254,13 +270,10 @@ WANT
 }
 
 @test "metrics: label values are escaped; a Primary never polled is +Inf old" {
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
-	tok=$(sl_admin_token lic1)
 	# A URL with a double quote and a backslash, set at run time.
-	printf '%s' '{"name":"ghost","url":"http://127.0.0.1:9/a\"b\\c","poll_interval":60}' >body
-	[ "$(ops_http_code PUT "$u/v1/admin/failover" -H "Authorization: Bearer $tok" \
-	    --data-binary @body)" = 200 ]
+	ops_ghost lic1 'http://127.0.0.1:9/a"b\c'
 	ops_metrics "$u" m.txt
 	run promtool check metrics <m.txt
 	assert_success
@@ -269,7 +282,7 @@ WANT
 }
 
 @test "metrics: journal syncs are min_sync_interval apart, however fast requests come" {
-	ops_start lic1 'min_sync_interval = 0.01'
+	sl_serve lic1 'min_sync_interval = 0.01'
 	u=$(sl_url lic1)
 	s0=$(ops_metric "$u" sl_journal_syncs_total)
 	# 40 checkouts one after another on one connection: each waits for its
@@ -292,13 +305,11 @@ WANT
 # by license, the seats in use of role="primary" are the Primary's own, not
 # twice as many (the backup mirrors them under role="backup").
 @test "metrics: a Primary and its warm backup summed by license count each seat once" {
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/peer.token"
-	echo >>"$SL_TMP/peer.token"
-	chmod 600 "$SL_TMP/peer.token"
+	sl_token "$SL_TMP/peer.token"
 	fo_start_pair "cad-1 cad 5 30" "view-free viewer unlimited 30"
-	ops_checkout "$UA" cad c1 >/dev/null
-	ops_checkout "$UA" cad c2 >/dev/null
-	ops_checkout "$UA" viewer c3 >/dev/null
+	sl_co_lease "$UA" cad client=c1 >/dev/null
+	sl_co_lease "$UA" cad client=c2 >/dev/null
+	sl_co_lease "$UA" viewer client=c3 >/dev/null
 	# The backup mirrors the Primary's seats.
 	sl_until $((5 + FO_MARGIN)) ops_metric_is "$UB" \
 	    'sl_license_seats_in_use{license="cad-1",product="cad",pool="A",role="backup"}' 2

@@ -5,8 +5,8 @@
 
 load helpers-ops
 
-setup() { ops_setup; }
-teardown() { ops_teardown; }
+setup() { sl_setup_cd; }
+teardown() { sl_teardown; }
 
 # get PATH [CURL-ARGS...]: GET $u/PATH into body (headers into headers);
 # prints the HTTP status.
@@ -38,7 +38,7 @@ is_page() {
 }
 
 @test "public_status = false: /metrics and / need the admin token" {
-	ops_start lic1 'public_status = false'
+	sl_serve lic1 'public_status = false'
 	u=$(sl_url lic1)
 	tok=$(sl_admin_token lic1)
 	peer=$(cat "$SL_TMP/lic1/state/peer.token")
@@ -62,7 +62,7 @@ is_page() {
 }
 
 @test "public_status = false: /v1/health, /v1/licenses, slctl status and slcheck check stay open" {
-	ops_start lic1 'public_status = false'
+	sl_serve lic1 'public_status = false'
 	u=$(sl_url lic1)
 
 	[ "$(get /v1/health)" = 200 ]
@@ -70,7 +70,7 @@ is_page() {
 	[ "$(get /v1/licenses)" = 200 ]
 	jq -e '[.licenses[].id] | sort == ["cad-1", "sim-hard", "view-free"]' body
 	# Checkouts, too: the switch is about reading the status only.
-	ops_checkout "$u" cad c1 >/dev/null
+	sl_co_lease "$u" cad client=c1 >/dev/null
 	[ "$(get /v1/licenses)" = 200 ]
 	jq -e '.licenses[] | select(.id == "cad-1") | .in_use == 1' body
 
@@ -84,7 +84,7 @@ is_page() {
 }
 
 @test "public_status absent or true: /metrics and / stay public" {
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
 	[ "$(get /metrics)" = 200 ]
 	is_metrics
@@ -95,7 +95,7 @@ is_page() {
 	is_metrics
 
 	sl_stop lic1
-	ops_start lic2 'public_status = true'
+	sl_serve lic2 'public_status = true'
 	u=$(sl_url lic2)
 	[ "$(get /metrics)" = 200 ]
 	grep -Fxq '# TYPE sl_license_seats_in_use gauge' body
@@ -103,14 +103,19 @@ is_page() {
 	head -n1 body | grep -Fxq '<!DOCTYPE html>'
 }
 
-@test "slserve -n: public_status is a boolean, a bad value names file:line" {
-	sl_server_config lic1 "$(sl_free_port)" 'public_status = false'
+# check_conf LINE: `run` slserve -n on a config of lic1 with LINE (its
+# stderr apart).
+check_conf() {
+	sl_server_config lic1 "$(sl_free_port)" "$1"
 	run --separate-stderr "$SLSERVE" -n -f "$SL_TMP/lic1/slserve.conf"
+}
+
+@test "slserve -n: public_status is a boolean, a bad value names file:line" {
+	check_conf 'public_status = false'
 	assert_success
 	assert_output "configuration OK"
 
-	sl_server_config lic1 "$(sl_free_port)" 'public_status = maybe'
-	run --separate-stderr "$SLSERVE" -n -f "$SL_TMP/lic1/slserve.conf"
+	check_conf 'public_status = maybe'
 	[ "$status" -eq 1 ]
 	[ -z "$output" ]
 	[[ $stderr == "$SL_TMP/lic1/slserve.conf:5: "* ]] || { echo "stderr: $stderr" >&2; false; }
@@ -118,9 +123,9 @@ is_page() {
 }
 
 @test "public_leases absent: GET /v1/leases needs the admin token" {
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
-	ops_checkout "$u" cad c1 >/dev/null
+	sl_co_lease "$u" cad client=c1 >/dev/null
 	[ "$(get /v1/leases)" = 401 ]
 	refused
 	run --separate-stderr env -u SL_TOKEN "$SLCTL" -s "$u" leases
@@ -128,10 +133,10 @@ is_page() {
 }
 
 @test "public_leases = true: who holds seats, since when, without the admin token; no lease ids" {
-	ops_start lic1 'public_leases = true'
+	sl_serve lic1 'public_leases = true'
 	u=$(sl_url lic1)
 	tok=$(sl_admin_token lic1)
-	lease=$(ops_checkout "$u" cad c1)
+	lease=$(sl_co_lease "$u" cad client=c1)
 	[ "$(get /v1/leases)" = 200 ]
 	jq -e '.server == "lic1" and (.leases | length) == 1 and
 	    (.leases[0] | keys == ["expires_in", "host", "license", "pool", "product", "since", "user"] and
@@ -159,18 +164,16 @@ is_page() {
 }
 
 @test "slserve -n: public_leases is a boolean, a bad value names file:line" {
-	sl_server_config lic1 "$(sl_free_port)" 'public_leases = true'
-	run --separate-stderr "$SLSERVE" -n -f "$SL_TMP/lic1/slserve.conf"
+	check_conf 'public_leases = true'
 	assert_success
 	assert_output "configuration OK"
-	sl_server_config lic1 "$(sl_free_port)" 'public_leases = sometimes'
-	run --separate-stderr "$SLSERVE" -n -f "$SL_TMP/lic1/slserve.conf"
+	check_conf 'public_leases = sometimes'
 	[ "$status" -eq 1 ]
 	[[ $stderr == "$SL_TMP/lic1/slserve.conf:5: "*boolean*public_leases* ]] || { echo "stderr: $stderr" >&2; false; }
 }
 
 @test "public_status = false: a browser gets a short HTML notice saying how to see the page" {
-	ops_start lic1 'public_status = false'
+	sl_serve lic1 'public_status = false'
 	u=$(sl_url lic1)
 	[ "$(get / -H 'Accept: text/html,application/xhtml+xml,*/*;q=0.8')" = 401 ]
 	grep -Fxiq 'Content-Type: text/html; charset=utf-8' <(tr -d '\r' <headers)

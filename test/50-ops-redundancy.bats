@@ -6,7 +6,7 @@
 load helpers-failover
 
 setup() { fo_setup; }
-teardown() { fo_teardown; }
+teardown() { sl_teardown; }
 
 # lost_limit: the longest a Primary may take to call a stopped backup lost
 # (three of its poll intervals and a tick), plus the margin of a busy machine.
@@ -18,13 +18,13 @@ log_count() { grep -cF -- "$2" "$SL_TMP/$1/log" || true; }
 @test "backup killed: lost on the Primary everywhere, then back" {
 	fo_start_pair "cad-a cad 3 30"
 	fo_lic_is "$UA" cad-a '.redundancy == "ok"'
-	fo_health_is "$UA" '.backups[0] | .name == "B" and .state == "polling" and .since == null'
+	sl_health_is "$UA" '.backups[0] | .name == "B" and .state == "polling" and .since == null'
 	run "$SLCHECK" -s "$UA" check
 	assert_output "SL OK - cad 0/3 | 'cad'=0;;;0;3"
 	[ "$status" -eq 0 ]
 
-	fo_kill9 B
-	sl_until "$(lost_limit)" fo_health_is "$UA" \
+	sl_kill9 B
+	sl_until "$(lost_limit)" sl_health_is "$UA" \
 	    '.backups[0] | .name == "B" and .state == "lost" and (.since | type == "number")'
 	fo_lic_is "$UA" cad-a '.redundancy == "lost" and .status == "hot"'
 	run "$SLCHECK" -s "$UA" check
@@ -46,7 +46,7 @@ log_count() { grep -cF -- "$2" "$SL_TMP/$1/log" || true; }
 
 	sl_start B
 	sl_until $((5 + FO_MARGIN)) fo_lic_is "$UA" cad-a '.redundancy == "ok" and .status == "hot-warm"'
-	fo_health_is "$UA" '.backups[0] | .state == "polling" and .since == null'
+	sl_health_is "$UA" '.backups[0] | .state == "polling" and .since == null'
 	sl_until 5 grep -q "backup \"B\" at $UB is back: it polls again" "$SL_TMP/A/log"
 	[ "$(log_count A "lost: no poll for")" -eq 1 ]
 	[ "$(log_count A "is back: it polls again")" -eq 1 ]
@@ -64,7 +64,7 @@ log_count() { grep -cF -- "$2" "$SL_TMP/$1/log" || true; }
 	sl_stop A
 	sl_start A
 	sl_until "$(lost_limit)" fo_lic_is "$UA" cad-a '.redundancy == "lost"'
-	fo_health_is "$UA" '.backups[0] | .name == "B" and .state == "lost" and .last_poll_age == null'
+	sl_health_is "$UA" '.backups[0] | .name == "B" and .state == "lost" and .last_poll_age == null'
 	run "$SLCHECK" -s "$UA" check
 	[ "$status" -eq 1 ]
 	assert_output "SL WARNING - backup B of A lost (no poll since A started); cad 0/3 | 'cad'=0;;;0;3"
@@ -73,19 +73,18 @@ log_count() { grep -cF -- "$2" "$SL_TMP/$1/log" || true; }
 @test "backup refused by its Primary (wrong peer token): failed polls with the reason, no takeover, WARNING" {
 	fo_pair "cad-a cad 3 30"
 	fo_config A
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/other.token"
-	chmod 600 "$SL_TMP/other.token"
+	sl_token "$SL_TMP/other.token"
 	fo_ports B
 	sl_server_config B "$(fo_port B)" "peer_token_file = \"$SL_TMP/other.token\"" "$(fo_backs_up A)"
 	sl_start A
 	sl_start B
 	# Five times the polls a takeover would need.
-	sl_until $((10 + FO_MARGIN)) fo_health_is "$UB" ".backs_up[0].failed_polls >= $((5 * FO_FAIL))"
-	fo_health_is "$UB" '.backs_up[0] | .pool == "A" and .status == "warm" and
+	sl_until $((10 + FO_MARGIN)) sl_health_is "$UB" ".backs_up[0].failed_polls >= $((5 * FO_FAIL))"
+	sl_health_is "$UB" '.backs_up[0] | .pool == "A" and .status == "warm" and
 	    .refused_polls >= 1 and .failed_polls >= .refused_polls and
 	    (.last_error | startswith("refused: HTTP 401"))'
-	fo_checkout "$UB" cad A
-	fo_expect 503 '.error == "not_serving"'
+	sl_co "$UB" cad pool=A
+	sl_expect 503 '.error == "not_serving"'
 	refute grep -q 'took over' "$SL_TMP/B/log"
 	# A never heard of B: its own pool has no backup.
 	fo_lic_is "$UA" cad-a '.redundancy == "none" and .status == "hot"'

@@ -4,8 +4,8 @@
 
 load helpers-ops
 
-setup() { ops_setup; }
-teardown() { ops_teardown; }
+setup() { sl_setup_cd; }
+teardown() { sl_teardown; }
 
 # The Licenses pane as slctl status --json has it, in the page's columns.
 slctl_rows() {
@@ -15,12 +15,9 @@ slctl_rows() {
 }
 
 @test "status page: served as HTML without external assets; values escaped" {
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
-	tok=$(sl_admin_token lic1)
-	printf '%s' '{"name":"ghost","url":"http://127.0.0.1:9/\"><script>document.title=1</script>&","poll_interval":60}' >body
-	[ "$(ops_http_code PUT "$u/v1/admin/failover" -H "Authorization: Bearer $tok" \
-	    --data-binary @body)" = 200 ]
+	ops_ghost lic1 'http://127.0.0.1:9/"><script>document.title=1</script>&'
 	curl -fsS -m 5 -D headers -o page.html "$u/"
 	grep -Fxi 'Content-Type: text/html; charset=utf-8' <(tr -d '\r' <headers)
 	grep -Fq '<title>lic1 - sl license server</title>' page.html
@@ -32,18 +29,20 @@ slctl_rows() {
 	# The hostile URL is text, not markup.
 	[ "$(grep -c '<script' page.html)" -eq 1 ]
 	grep -Fq '<td>http://127.0.0.1:9/&quot;&gt;&lt;script&gt;document.title=1&lt;/script&gt;&amp;</td>' page.html
-	[ "$(ops_http_code POST "$u/")" = 405 ]
+	sl_req POST "$u/" -
+	sl_expect 405
 }
 
 @test "status page in Chromium: what a person sees equals slctl status" {
 	ops_need_chromium
 	ops_start_pair
 	u1=$(sl_url lic1) u2=$(sl_url lic2)
-	ops_checkout "$u1" cad c1 >/dev/null
-	ops_checkout "$u1" sim c1 >/dev/null
-	ops_checkout "$u1" viewer c1 >/dev/null
-	ops_checkout "$u1" viewer c2 >/dev/null
-	[ "$(ops_http_code POST "$u1/v1/checkout" -d '{"product":"sim"}')" = 409 ]
+	sl_co_lease "$u1" cad client=c1 >/dev/null
+	sl_co_lease "$u1" sim client=c1 >/dev/null
+	sl_co_lease "$u1" viewer client=c1 >/dev/null
+	sl_co_lease "$u1" viewer client=c2 >/dev/null
+	sl_req POST "$u1/v1/checkout" '{"product":"sim"}'
+	sl_expect 409
 	# Wait until the backup has mirrored the Primary and the Primary knows it.
 	mirrored() {
 		"$SLCTL" -s "$u2" status --json |
@@ -81,9 +80,9 @@ slctl_rows() {
 
 @test "status page refreshes itself, and says so when the server stops answering" {
 	ops_need_chromium
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
-	ops_checkout "$u" cad >/dev/null
+	sl_co_lease "$u" cad client=c1 >/dev/null
 	# Eleven seconds of the page's time: two refreshes from the server.
 	ops_chromium --virtual-time-budget=11000 --dump-dom "$u/" >live.dom
 	grep -Fq '<body data-refreshes="2">' live.dom
@@ -101,12 +100,15 @@ slctl_rows() {
 }
 
 # summary FILE: the summary line of a saved page, tags removed.
+# page_has URL FILE TEXT: the status page at URL/, saved in FILE, holds TEXT.
+page_has() { curl -fsS -m 5 "$1/" >"$2" && grep -Fq -- "$3" "$2"; }
+
 summary() {
 	grep '^<p id="summary"' "$1" | sed -e 's|<[^>]*>||g' -e 's|&#39;|'"'"'|g'
 }
 
 @test "status page: a summary line, a legend and UTC times" {
-	ops_start lic1
+	sl_serve lic1
 	u=$(sl_url lic1)
 	curl -fsS -m 5 -o page.html "$u/"
 	grep -Fxq '<p id="summary" class="ok"><strong>All well.</strong> lic1 (this server) serves its own pool (3 licenses).</p>' page.html
@@ -130,8 +132,7 @@ summary() {
 	ops_start_pair
 	u1=$(sl_url lic1)
 	u2=$(sl_url lic2)
-	backed_up() { curl -fsS -m 5 "$u1/" >p1.html && grep -Fq 'backed up by lic2.' p1.html; }
-	sl_until 10 backed_up
+	sl_until 10 page_has "$u1" p1.html 'backed up by lic2.'
 	run summary p1.html
 	assert_output 'All well. lic1 (this server) serves its own pool (3 licenses), backed up by lic2.'
 	curl -fsS -m 5 -o p2.html "$u2/"
@@ -139,8 +140,7 @@ summary() {
 	assert_output --regexp '^All well\. lic2 \(this server\) serves its own pool \(3 licenses\); lic1 serves its own pool, backed up by lic2 \(last poll [0-9.]+s ago\)\.$'
 
 	sl_stop lic2 KILL
-	lost() { curl -fsS -m 5 "$u1/" >p1.html && grep -Fq 'class="trouble"' p1.html; }
-	sl_until 15 lost
+	sl_until 15 page_has "$u1" p1.html 'class="trouble"'
 	run summary p1.html
 	assert_output --regexp '^Trouble: backup lic2 lost since [0-9-]{10} [0-9:]{8} UTC: nothing would take over if this server failed\. lic1 \(this server\) serves its own pool \(3 licenses\)\.$'
 	grep -Eq '<td class="lost">lost since [0-9-]{10} [0-9:]{8} UTC</td>' p1.html
@@ -150,12 +150,10 @@ summary() {
 	ops_start_pair
 	u1=$(sl_url lic1)
 	u2=$(sl_url lic2)
-	warm() { curl -fsS -m 5 "$u2/" >p2.html && grep -Fq 'backed up by lic2 (last poll' p2.html; }
-	sl_until 10 warm
+	sl_until 10 page_has "$u2" p2.html 'backed up by lic2 (last poll'
 	t0=$(date -u +%s)
 	sl_stop lic1 KILL
-	taken_over() { curl -fsS -m 5 "$u2/" >p2.html && grep -Fq 'class="trouble"' p2.html; }
-	sl_until 15 taken_over
+	sl_until 15 page_has "$u2" p2.html 'class="trouble"'
 	run summary p2.html
 	assert_output --regexp '^Trouble: lic1 has not answered since [0-9-]{10} [0-9:]{8} UTC, and this server serves its licenses\. lic2 \(this server\) serves its own pool \(3 licenses\); lic2 serves pool lic1 while lic1 is down\.$'
 	since=$(grep -Eo 'since [0-9-]{10} [0-9:]{8} UTC' <<<"$output" | cut -c7-25)
@@ -181,25 +179,21 @@ seen_summary() {
 	u1=$(sl_url lic1)
 	u2=$(sl_url lic2)
 	mkdir -p "$OPS_ARTIFACTS"
-	warm() { curl -fsS -m 5 "$u2/" >p2.html && grep -Fq 'backed up by lic2 (last poll' p2.html; }
-	sl_until 10 warm
+	sl_until 10 page_has "$u2" p2.html 'backed up by lic2 (last poll'
 	run seen_summary "$u2" "$OPS_ARTIFACTS/statuspage-warm.png"
 	assert_output --regexp '^All well\. lic2 \(this server\) serves its own pool \(3 licenses\); lic1 serves its own pool, backed up by lic2 \(last poll [0-9.]+s ago\)\.$'
 
 	# The Primary dies: its backup's page says so, in words, and who serves.
 	sl_stop lic1 KILL
-	taken_over() { curl -fsS -m 5 "$u2/" >p2.html && grep -Fq 'class="trouble"' p2.html; }
-	sl_until 15 taken_over
+	sl_until 15 page_has "$u2" p2.html 'class="trouble"'
 	run seen_summary "$u2" "$OPS_ARTIFACTS/statuspage-takeover.png"
 	assert_output --regexp '^Trouble: lic1 has not answered since [0-9-]{10} [0-9:]{8} UTC, and this server serves its licenses\. lic2 \(this server\) serves its own pool \(3 licenses\); lic2 serves pool lic1 while lic1 is down\.$'
 
 	# The Primary is back and takes its pool back; then its backup dies.
 	sl_start lic1
-	back() { curl -fsS -m 5 "$u1/" >p1.html && grep -Fq 'backed up by lic2.' p1.html; }
-	sl_until 15 back
+	sl_until 15 page_has "$u1" p1.html 'backed up by lic2.'
 	sl_stop lic2 KILL
-	lost() { curl -fsS -m 5 "$u1/" >p1.html && grep -Fq 'class="trouble"' p1.html; }
-	sl_until 15 lost
+	sl_until 15 page_has "$u1" p1.html 'class="trouble"'
 	run seen_summary "$u1" "$OPS_ARTIFACTS/statuspage-lost-backup.png"
 	assert_output --regexp '^Trouble: backup lic2 lost since [0-9-]{10} [0-9:]{8} UTC: nothing would take over if this server failed\. lic1 \(this server\) serves its own pool \(3 licenses\)\.$'
 }

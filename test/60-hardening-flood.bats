@@ -5,15 +5,10 @@
 
 load helpers-hardening
 
-setup() { hd_setup; }
+setup() { hd_setup fl; }
 
-teardown() {
-	[ -z "${FLOOD:-}" ] || kill "$FLOOD" 2>/dev/null || true
-	sl_teardown
-}
-
-# start [EXTRA-CONFIG-LINES...]: slserve "fl", by default with the defaults.
-start() { hd_start_as fl "$@"; }
+# (a background helper's pid file lets sl_teardown stop it)
+teardown() { sl_teardown; }
 
 # flood COUNT SECONDS [reopen]: test/flood.py from 127.0.0.2 in the
 # background; waits until its burst is sent.
@@ -24,6 +19,7 @@ flood() {
 	python3 "$BATS_TEST_DIRNAME/flood.py" 127.0.0.2 127.0.0.1 "$PORT" "$@" \
 	    >"$SL_TMP/flood.out" &
 	FLOOD=$!
+	echo "$FLOOD" >"$SL_TMP/flood.pid"
 	sl_until 20 grep -q '^ready' "$SL_TMP/flood.out"
 }
 
@@ -44,7 +40,7 @@ checkout() {
 }
 
 @test "flood: 5000 connections held and reopened by one address do not keep another client from a seat" {
-	start
+	hd_start
 	flood 5000 20 reopen
 	local i
 	for i in $(seq 10); do
@@ -60,7 +56,7 @@ checkout() {
 }
 
 @test "flood: a burst of 5000 idle connections from one address does not delay a health check" {
-	start
+	hd_start
 	flood 5000 10
 	local i ms worst=0
 	for i in $(seq 10); do
@@ -73,7 +69,7 @@ checkout() {
 }
 
 @test "framing: Content-Length with Transfer-Encoding is refused with 400 and a close, in either order; nothing is granted" {
-	start
+	hd_start
 	local body='{"product":"cad","client":"c","user":"u","host":"h"}'
 	local smuggled=$'GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n'
 	[ "$(sl_in_use "$U" cad-1)" = 0 ]
@@ -96,7 +92,7 @@ checkout() {
 }
 
 @test "framing: an unknown transfer coding gets 501 and a close at once" {
-	start
+	hd_start
 	local t0=$SECONDS
 	run raw < <(printf 'POST /v1/checkout HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: xchunked\r\n\r\n{"product":"cad"}')
 	assert_line --index 0 'HTTP/1.1 501 Not Implemented'
@@ -111,7 +107,7 @@ checkout() {
 }
 
 @test "auth: the Authorization scheme is matched without regard to case, with one or more spaces" {
-	start
+	hd_start
 	local token
 	token=$(sl_admin_token fl)
 	local auth
@@ -133,7 +129,7 @@ leaseflood() {
 }
 
 @test "leases: a flood of an unlimited license from one address stops at max_leases_per_ip (1000); renaming does not help; another address still gets seats" {
-	start
+	hd_start
 	leaseflood 127.0.0.2 1100 viewer
 	jq -e '.codes == {"201": 1000, "429": 100}' <<<"$FLOODED"
 	jq -e '.refused.error == "too_many_leases_per_ip" and .refused.limit == 1000 and
@@ -151,7 +147,7 @@ leaseflood() {
 }
 
 @test "leases: max_leases_per_ip counts by address, not by the names a client asserts, and across a restart" {
-	start "max_leases_per_ip = 2" "compact_after = 10"
+	hd_start "max_leases_per_ip = 2" "compact_after = 10"
 	checkout a1 u1 cad --interface 127.0.0.2; [ "$CODE" = 201 ]
 	local first
 	first=$(jq -r .lease <<<"$BODY")
@@ -172,7 +168,7 @@ leaseflood() {
 	done
 	sl_until 5 grep -q '"addr":"127.0.0.3"' "$SL_TMP/fl/state/snapshot.json"
 	sl_stop fl
-	hd_start fl "$U"
+	sl_start fl
 	checkout a4 u4 viewer --interface 127.0.0.2; [ "$CODE" = 429 ]
 	checkout b4 u4 viewer --interface 127.0.0.3; [ "$CODE" = 429 ]
 	# a checkin frees a place
@@ -183,7 +179,7 @@ leaseflood() {
 }
 
 @test "leases: max_leases bounds the live leases of the server: 503 too_many_leases_total" {
-	start "max_leases = 3"
+	hd_start "max_leases = 3"
 	checkout a u viewer; [ "$CODE" = 201 ]
 	checkout b u viewer --interface 127.0.0.2; [ "$CODE" = 201 ]
 	checkout c u cad --interface 127.0.0.3; [ "$CODE" = 201 ]

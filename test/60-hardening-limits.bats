@@ -4,21 +4,17 @@
 
 load helpers-hardening
 
-setup() { hd_setup; }
+setup() { hd_setup lim; }
 
-teardown() {
-	[ -z "${LORIS:-}" ] || kill "$LORIS" 2>/dev/null || true
-	sl_teardown
-}
-
-# start EXTRA-CONFIG-LINES...: slserve "lim" with those settings.
-start() { hd_start_as lim "$@"; }
+# (a background helper's pid file lets sl_teardown stop it)
+teardown() { sl_teardown; }
 
 # loris IDLE TRICKLE SECONDS: test/slowloris.py in the background; waits
 # until its connections are open ($SL_TMP/loris.out says how many).
 loris() {
 	python3 "$BATS_TEST_DIRNAME/slowloris.py" 127.0.0.1 "$PORT" "$@" >"$SL_TMP/loris.out" &
 	LORIS=$!
+	echo "$LORIS" >"$SL_TMP/loris.pid"
 	sl_until 20 grep -q '^ready' "$SL_TMP/loris.out"
 }
 
@@ -38,7 +34,7 @@ checkout() {
 }
 
 @test "limits: max_connections is enforced; near it, the longest idle connections are closed to make room" {
-	start "max_connections = 8"
+	hd_start "max_connections = 8"
 	loris 8 0 30
 	grep -qx 'ready 8' "$SL_TMP/loris.out"
 	# every slot is held: a ninth client waits...
@@ -49,11 +45,11 @@ checkout() {
 	run curl -fsS -m 5 -o /dev/null -w '%{http_code}' "$U/v1/health"
 	assert_output 200
 	[ $((SECONDS - t0)) -le 3 ]
-	sl_until 5 hd_log_has lim 'near max_connections \(8\): closed 4 idle'
+	sl_until 5 sl_log_has lim 'near max_connections \(8\): closed 4 idle'
 }
 
 @test "limits: max_connections_per_ip turns the extra connections of one address away at once" {
-	start "max_connections_per_ip = 4"
+	hd_start "max_connections_per_ip = 4"
 	loris 4 0 30
 	local t0=$SECONDS
 	run curl -sS -m 5 -o /dev/null "$U/v1/health"
@@ -65,7 +61,7 @@ checkout() {
 }
 
 @test "limits: connections that send no whole request within request_timeout are closed, trickling or idle" {
-	start "connection_timeout = 30" "request_timeout = 2"
+	hd_start "connection_timeout = 30" "request_timeout = 2"
 	loris 3 2 8
 	sl_until 15 grep -q '^closed' "$SL_TMP/loris.out"
 	run cat "$SL_TMP/loris.out"
@@ -76,7 +72,7 @@ checkout() {
 }
 
 @test "limits: an idle connection is closed after connection_timeout" {
-	start "connection_timeout = 2" "request_timeout = 60"
+	hd_start "connection_timeout = 2" "request_timeout = 60"
 	loris 3 0 6
 	sl_until 10 grep -q '^closed' "$SL_TMP/loris.out"
 	run cat "$SL_TMP/loris.out"
@@ -88,7 +84,7 @@ checkout() {
 	ulimit -Sn "$(ulimit -Hn)"
 	# the default max_connections, and no limit per address: all of them
 	# come from 127.0.0.1
-	start "max_connections_per_ip = 0"
+	hd_start "max_connections_per_ip = 0"
 	loris 2000 30 30
 	grep -qx 'ready 2030' "$SL_TMP/loris.out"
 	local i ms worst=0
@@ -105,7 +101,7 @@ checkout() {
 }
 
 @test "limits: header fields beyond the connection memory get 431, a long URL 414" {
-	start
+	hd_start
 	run curl -sS -m 3 -o /dev/null -w '%{http_code}' -H "X-Big: $(head -c 40000 /dev/zero | tr '\0' a)" "$U/v1/health"
 	assert_output 431
 	local hdrs=() i value
@@ -121,7 +117,7 @@ checkout() {
 }
 
 @test "limits: max_body bounds request bodies, with or without Content-Length" {
-	start "max_body = 2048"
+	hd_start "max_body = 2048"
 	local pad
 	pad=$(head -c 1900 /dev/zero | tr '\0' ' ')
 	run curl -sS -m 3 -w '\n%{http_code}' -H 'Content-Type: application/json' \
@@ -144,7 +140,7 @@ checkout() {
 }
 
 @test "limits: max_leases_per_client: 429 too_many_leases beyond it; others and checkins unaffected" {
-	start "max_leases_per_client = 2"
+	hd_start "max_leases_per_client = 2"
 	checkout alice u1; [ "$CODE" = 201 ]
 	local first
 	first=$(jq -r .lease <<<"$BODY")
@@ -162,7 +158,7 @@ checkout() {
 	checkout alice u1; [ "$CODE" = 429 ]
 	# the count survives a restart (it is rebuilt from the journal)
 	sl_stop lim
-	hd_start lim "$U"
+	sl_start lim
 	checkout alice u1; [ "$CODE" = 429 ]
 	checkout alice u2; [ "$CODE" = 201 ]
 }

@@ -34,7 +34,7 @@ setup() {
 		ip -n "${NS}$x" link set eth0 up
 		ip -n "${NS}$x" link set lo up
 	done
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/peer.token"
+	sl_token "$SL_TMP/peer.token"
 	A=http://$IP_A:7070 B=http://$IP_B:7070 W=http://$IP_W:7070
 }
 
@@ -55,8 +55,7 @@ server() {
 	shift 2
 	sl_server_config "$name" 7070 "peer_token_file = \"$SL_TMP/peer.token\"" "$@"
 	sed -i "s/^listen = .*/listen = \"$ip:7070\"/" "$SL_TMP/$name/slserve.conf"
-	printf 'license "%s-cad" {\n  product = "cad"\n  count = %d\n  expires = "never"\n  host = "any"\n  timeout = 300\n}\n' \
-	    "$name" "$COUNT" >"$SL_TMP/$name/licenses.conf"
+	sl_licenses "$name" "$name-cad cad $COUNT 300"
 	ip netns exec "${NS}$(tr 'A-Z' 'a-z' <<<"$name")" \
 	    "$SLSERVE" -d -f "$SL_TMP/$name/slserve.conf" >>"$SL_TMP/$name/log" 2>&1 &
 	echo $! >"$SL_TMP/$name.pid"
@@ -124,7 +123,7 @@ in_use_on_a() {
 	server B "$IP_B" "failover \"A\" { url = \"$A\" poll_interval = 0.2 fail_after = 3 witness = \"$W\" }"
 	sl_until 10 backup_status_is warm
 	cut
-	sl_until 10 hd_log_has B "witness $W does not confirm that $A is down; not taking over"
+	sl_until 10 sl_log_has B "witness $W does not confirm that $A is down; not taking over"
 	backup_status_is warm
 	local on_a on_b
 	on_a=$(grants "$A")

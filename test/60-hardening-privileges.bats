@@ -5,11 +5,7 @@
 
 load helpers-hardening
 
-setup() {
-	sl_setup
-	PORT=$(sl_free_port)
-	U=http://127.0.0.1:$PORT
-}
+setup() { hd_setup p; }
 
 teardown() { sl_teardown; }
 
@@ -18,6 +14,10 @@ conf() {
 	sl_server_config p "$PORT" "$@"
 	sed -i '/^allow_root = true$/d' "$SL_TMP/p/slserve.conf"
 }
+
+# run_p: `run` slserve -d on server p's configuration (under timeout 10),
+# its stderr apart.
+run_p() { run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/p/slserve.conf"; }
 
 need_root() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root"
@@ -40,7 +40,7 @@ ids() {
 @test "privileges: as root without user or allow_root, slserve refuses to start" {
 	need_root
 	conf
-	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/p/slserve.conf"
+	run_p
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "slserve: refusing to run as root: set user = \"NAME\" in $SL_TMP/p/slserve.conf (or -u NAME) to run as NAME once the port is bound, or allow_root = true" ]
 	[ ! -e "$SL_TMP/p/state" ]
@@ -54,38 +54,36 @@ ids() {
 	need_root
 	conf 'user = "nobody"'
 	let_nobody_in
-	hd_start p "$U"
+	sl_start p
 	local uid gid
 	uid=$(id -u nobody) gid=$(id -g nobody)
 	run ids "$(sl_pid p)"
 	assert_output "$uid $uid $uid $uid $gid $gid $gid $gid |$(id -G nobody | sed 's/^/ /')"
-	hd_log_has p "running as user \"nobody\" \\(uid $uid, gid $gid\\)"
+	sl_log_has p "running as user \"nobody\" \\(uid $uid, gid $gid\\)"
 	# it still writes its state: a grant, a reload, a snapshot at stop
 	run curl -fsS -m 3 -H 'Content-Type: application/json' -d '{"product":"cad"}' "$U/v1/checkout"
 	assert_success
 	kill -HUP "$(sl_pid p)"
-	sl_until 5 hd_log_has p "reloaded"
+	sl_until 5 sl_log_has p "reloaded"
 	[ "$(stat -c '%U %a' "$SL_TMP/p/state")" = "nobody 700" ]
 	run find "$SL_TMP/p/state" -mindepth 1 ! -user nobody
 	assert_output ""
 	sl_stop p
-	hd_log_has p "stopped"
+	sl_log_has p "stopped"
 }
 
 @test "privileges: -u nobody on the command line does the same; allow_root stays root" {
 	need_root
 	conf
 	let_nobody_in
-	"$SLSERVE" -d -u nobody -f "$SL_TMP/p/slserve.conf" >>"$SL_TMP/p/log" 2>&1 &
-	echo $! >"$SL_TMP/p.pid"
-	sl_until 10 curl -fsS -m 1 -o /dev/null "$U/v1/health"
+	SL_SERVE_OPTS="-u nobody" sl_start p
 	[ "$(stat -c %u /proc/"$(sl_pid p)")" = "$(id -u nobody)" ]
 	sl_stop p
 
 	echo 'allow_root = true' >>"$SL_TMP/p/slserve.conf"
-	hd_start p "$U"
+	sl_start p
 	[ "$(stat -c %u /proc/"$(sl_pid p)")" = 0 ]
-	hd_log_has p "running as root"
+	sl_log_has p "running as root"
 
 	run "$SLSERVE" -d -u no-such-user-here -f "$SL_TMP/p/slserve.conf"
 	[ "$status" -eq 1 ]
@@ -98,7 +96,7 @@ ids() {
 
 @test "state files: the directory is 0700 and every file in it 0600, also after loosening" {
 	sl_server_config p "$PORT"
-	hd_start p "$U"
+	sl_start p
 	run curl -fsS -m 3 -H 'Content-Type: application/json' -d '{"product":"cad"}' "$U/v1/checkout"
 	assert_success
 	sl_stop p
@@ -108,8 +106,8 @@ ids() {
 	# files made by hand, or a directory opened up, are closed at the next start
 	chmod 0755 "$SL_TMP/p/state"
 	chmod 0644 "$SL_TMP/p/state/usage.log" "$SL_TMP/p/state/admin.token"
-	hd_start p "$U"
-	hd_log_has p "took group and other permissions away from 3 entries"
+	sl_start p
+	sl_log_has p "took group and other permissions away from 3 entries"
 	[ "$(stat -c %a "$SL_TMP/p/state")" = 700 ]
 	run find "$SL_TMP/p/state" -mindepth 1 -type f ! -perm 0600
 	assert_output ""
@@ -117,12 +115,12 @@ ids() {
 
 @test "state files: a symbolic link in the state directory is refused, not followed" {
 	sl_server_config p "$PORT"
-	hd_start p "$U"
+	sl_start p
 	sl_stop p
 	# the journal replaced by a link to a file elsewhere
 	mv "$SL_TMP/p/state/journal" "$SL_TMP/elsewhere"
 	ln -s "$SL_TMP/elsewhere" "$SL_TMP/p/state/journal"
-	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/p/slserve.conf"
+	run_p
 	[ "$status" -eq 1 ]
 	[[ $stderr == *"state_dir: $SL_TMP/p/state/journal: is a symbolic link; nothing in the state directory is followed" ]]
 	# the link and its target are untouched
@@ -133,7 +131,7 @@ ids() {
 	mv "$SL_TMP/elsewhere" "$SL_TMP/p/state/journal"
 	mv "$SL_TMP/p/state/snapshot.json" "$SL_TMP/snap"
 	ln -s "$SL_TMP/nowhere" "$SL_TMP/p/state/snapshot.json"
-	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/p/slserve.conf"
+	run_p
 	[ "$status" -eq 1 ]
 	[[ $stderr == *"$SL_TMP/p/state/snapshot.json: is a symbolic link"* ]]
 	[ ! -e "$SL_TMP/nowhere" ]
@@ -142,7 +140,7 @@ ids() {
 	mv "$SL_TMP/snap" "$SL_TMP/p/state/snapshot.json"
 	mv "$SL_TMP/p/state" "$SL_TMP/realstate"
 	ln -s "$SL_TMP/realstate" "$SL_TMP/p/state"
-	run --separate-stderr timeout 10 "$SLSERVE" -d -f "$SL_TMP/p/slserve.conf"
+	run_p
 	[ "$status" -eq 1 ]
 	[[ $stderr == *"$SL_TMP/p/state: is a symbolic link; refusing to use it"* ]]
 }
@@ -152,7 +150,7 @@ ids() {
 	command -v setpriv >/dev/null || skip "no setpriv"
 	conf 'user = "nobody"'
 	let_nobody_in
-	hd_start p "$U"		# leaves the state directory to nobody
+	sl_start p		# leaves the state directory to nobody
 	sl_stop p
 	run "$SLCTL" -D "$SL_TMP/p/state" failover set lic0 --url http://127.0.0.1:9 --poll-interval 5
 	assert_success
@@ -164,5 +162,5 @@ ids() {
 	    "$SLSERVE" -d -f "$SL_TMP/p/slserve.conf" >>"$SL_TMP/p/log" 2>&1 &
 	echo $! >"$SL_TMP/p.pid"
 	sl_until 10 curl -fsS -m 1 -o /dev/null "$U/v1/health"
-	sl_until 5 hd_log_has p 'backing up "lic0"'
+	sl_until 5 sl_log_has p 'backing up "lic0"'
 }

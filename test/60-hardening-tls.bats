@@ -23,7 +23,7 @@ setup() {
 	U=https://127.0.0.1:$PORT
 	sl_server_config tls "$PORT" \
 	    "tls { cert = \"$HD_PKI/server.pem\" key = \"$HD_PKI/server.key\" }"
-	hd_start tls "$U" --cacert "$CA"
+	sl_start tls --cacert "$CA"
 }
 
 teardown() { sl_teardown; }
@@ -93,19 +93,19 @@ TLS_REFUSED='TLS: SSL certificate problem: unable to get local issuer certificat
 }
 
 @test "tls: a backup polls an HTTPS Primary, verified with ca; another CA is refused and logged" {
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/peer.token"
+	sl_token "$SL_TMP/peer.token"
 	# The Primary again, now with the shared peer token.
 	sl_stop tls
 	sl_server_config tls "$PORT" "peer_token_file = \"$SL_TMP/peer.token\"" \
 	    "tls { cert = \"$HD_PKI/server.pem\" key = \"$HD_PKI/server.key\" }"
-	hd_start tls "$U" --cacert "$CA"
+	sl_start tls --cacert "$CA"
 
 	local bport wport
 	bport=$(sl_free_port)
 	sl_server_config good "$bport" "peer_token_file = \"$SL_TMP/peer.token\"" \
 	    "ca = \"$CA\"" \
 	    "failover \"tls\" { url = \"$U\" poll_interval = 0.2 fail_after = 100 }"
-	hd_start good "http://127.0.0.1:$bport"
+	sl_start good
 	sl_until 10 bash -c "curl -fsS -m 1 http://127.0.0.1:$bport/v1/health |
 	    jq -e 'any(.backs_up[]; .pool == \"tls\" and .status == \"warm\" and .last_poll_age != null)'"
 	sl_until 5 bash -c "curl -fsS -m 1 --cacert '$CA' '$U/v1/licenses' |
@@ -115,9 +115,9 @@ TLS_REFUSED='TLS: SSL certificate problem: unable to get local issuer certificat
 	sl_server_config bad "$wport" "peer_token_file = \"$SL_TMP/peer.token\"" \
 	    "ca = \"$WRONG\"" \
 	    "failover \"tls\" { url = \"$U\" poll_interval = 0.2 fail_after = 2 }"
-	hd_start bad "http://127.0.0.1:$wport"
+	sl_start bad
 	# A Primary whose certificate does not verify is up: no takeover.
-	sl_until 10 hd_log_has bad "\"tls\" at $U answers with a certificate we cannot verify \\($TLS_REFUSED\\)"
+	sl_until 10 sl_log_has bad "\"tls\" at $U answers with a certificate we cannot verify \\($TLS_REFUSED\\)"
 	sleep 1	# five times what fail_after = 2 needs
 	run curl -fsS -m 3 "http://127.0.0.1:$wport/v1/health"
 	jq -e 'any(.backs_up[]; .pool == "tls" and .status == "warm" and .last_poll_age == null)' <<<"$output"

@@ -25,7 +25,7 @@ teardown() { sl_teardown; }
 
 # two servers: A (synchronous_backup) and B backing it up, sharing a token
 sync_pair() {
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/peer.token"
+	sl_token "$SL_TMP/peer.token"
 	PA=$(sl_free_port)
 	PB=$(sl_free_port)
 	while [ "$PB" = "$PA" ]; do PB=$(sl_free_port); done
@@ -33,8 +33,8 @@ sync_pair() {
 	sl_server_config A "$PA" "peer_token_file = \"$SL_TMP/peer.token\"" "synchronous_backup = true"
 	sl_server_config B "$PB" "peer_token_file = \"$SL_TMP/peer.token\"" \
 	    "failover \"A\" { url = \"$A\" poll_interval = 0.5 fail_after = 2 }"
-	hd_start A "$A"
-	hd_start B "$B"
+	sl_start A
+	sl_start B
 	sl_until 10 bash -c "curl -fsS -m 1 $A/v1/licenses | jq -e 'all(.licenses[]; .status == \"hot-warm\")'"
 }
 

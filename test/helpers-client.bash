@@ -1,37 +1,23 @@
-# Helpers for the client tests (test/20-client-*.bats), on top of helpers.bash.
+# test/helpers-client.bash: what the client tests (test/20-client-*.bats) add
+# to helpers.bash (and helpers-failover.bash): a Primary and backup pair as a
+# client sees it, servers that do not answer, and timing a command.
 
-bats_require_minimum_version 1.5.0
-load helpers
+load helpers-failover
 
-# Exit codes of slcheck, as slcheck(1) documents them.
-EX_OK=0 EX_NO_SEAT=2 EX_UNREACHABLE=3 EX_REFUSED=4 EX_LOST=6 EX_USAGE=64 EX_CONFIG=78
-
-# cl_licenses NAME: licenses.conf for server NAME from stdin (before sl_start).
-cl_licenses() {
-	mkdir -p "$SL_TMP/$1"
-	cat >"$SL_TMP/$1/licenses.conf"
-}
-
-# cl_lic ID PRODUCT COUNT TIMEOUT [EXPIRES]: one license section.
-cl_lic() {
-	local count=$3
-	case $count in unlimited) count='"unlimited"' ;; esac
-	printf 'license "%s" {\n  product = "%s"\n  count = %s\n  expires = "%s"\n  host = "any"\n  timeout = %s\n}\n' \
-	    "$1" "$2" "$count" "${5:-never}" "$4"
-}
-
-# cl_server NAME [LICENSE-LINES...]: start server NAME on a free port with
-# licenses from cl_lic lines given as "ID PRODUCT COUNT TIMEOUT [EXPIRES]".
-cl_server() {
-	local name=$1 spec
-	shift
-	if [ $# -gt 0 ]; then
-		for spec in "$@"; do
-			# shellcheck disable=SC2086
-			cl_lic $spec
-		done | cl_licenses "$name"
-	fi
-	sl_start "$name"
+# cl_pair PRIMARY "LICENSE" BACKUP "LICENSE": PRIMARY and its backup BACKUP
+# (polling every 0.2 s, taking over after 2 missed polls), each with its one
+# license (an sl_licenses spec), its url set and a shared peer token; both
+# started.
+cl_pair() {
+	local a=$1 b=$3
+	sl_token "$SL_TMP/peer.token"
+	fo_ports "$a" "$b"
+	sl_licenses "$a" "$2"
+	sl_licenses "$b" "$4"
+	fo_config "$a" "url = \"$(sl_url "$a")\""
+	fo_config "$b" "url = \"$(sl_url "$b")\"" "$(fo_backs_up "$a" 0.2 2)"
+	sl_start "$a"
+	sl_start "$b"
 }
 
 # cl_blackhole NAME: a listener on a free port that accepts connections
@@ -58,14 +44,8 @@ cl_dead_url() { echo "http://127.0.0.1:$(sl_free_port)"; }
 
 # cl_timed CMD...: `run` CMD and set ELAPSED_MS to the milliseconds it took.
 cl_timed() {
-	local t0 t1
-	t0=$(date +%s%N)
+	local t0
+	t0=$(sl_now_ms)
 	run "$@"
-	t1=$(date +%s%N)
-	ELAPSED_MS=$(((t1 - t0) / 1000000))
-}
-
-# cl_in_use_total URL: seats in use on a server, over its own licenses.
-cl_in_use_total() {
-	curl -fsS -m 3 "$1/v1/licenses" | jq '[.licenses[] | select(.role != "backup") | .in_use] | add // 0'
+	ELAPSED_MS=$(($(sl_now_ms) - t0))
 }

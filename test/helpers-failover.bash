@@ -1,15 +1,14 @@
-# Helpers for the failover tests (test/30-failover-*.bats), on top of helpers.bash.
+# test/helpers-failover.bash: what the tests of two or more servers
+# (test/15-count-*, 30- to 37-failover-*, and others that need a pair; the
+# client tests through helpers-client.bash) add to helpers.bash: a shared
+# peer token, distinct ports, failover sections, pairs started and warm,
+# takeovers, and what a backup mirrors.
 #
 # Every test runs real slserve processes on free ports in its own $SL_TMP.
 # Servers share one peer token ($SL_TMP/peer.token). Waits are bounded polls
 # (sl_until), never fixed sleeps.
 
-bats_require_minimum_version 1.5.0
 load helpers
-
-# Exit codes of slcheck, as slcheck(1) documents them (used by the test files).
-# shellcheck disable=SC2034
-EX_OK=0 EX_NO_SEAT=2 EX_UNREACHABLE=3 EX_LOST=6
 
 # Short timings keep the tests fast: takeover after FO_POLL x FO_FAIL + a poll.
 FO_POLL=${FO_POLL:-0.2}
@@ -17,17 +16,11 @@ FO_FAIL=${FO_FAIL:-3}
 # The shared test machine is noisy: every deadline gets this many seconds more.
 FO_MARGIN=${FO_MARGIN:-4}
 
+# fo_setup: sl_setup and the shared peer token.
 fo_setup() {
 	sl_setup
-	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$SL_TMP/peer.token"
-	echo >>"$SL_TMP/peer.token"
-	chmod 600 "$SL_TMP/peer.token"
+	sl_token "$SL_TMP/peer.token"
 }
-
-fo_teardown() { sl_teardown; }
-
-# fo_now_ms: wall-clock milliseconds.
-fo_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # fo_holds SECONDS CMD...: CMD succeeds every 50 ms for SECONDS: a property
 # that must not change (an observation window, not a wait for an event).
@@ -35,9 +28,9 @@ fo_holds() {
 	local limit_ms t0
 	limit_ms=$(awk -v s="$1" 'BEGIN { printf "%d", s * 1000 }')
 	shift
-	t0=$(fo_now_ms)
-	while [ $(($(fo_now_ms) - t0)) -lt "$limit_ms" ]; do
-		"$@" || { echo "stopped holding after $(($(fo_now_ms) - t0)) ms: $*" >&2; return 1; }
+	t0=$(sl_now_ms)
+	while [ $(($(sl_now_ms) - t0)) -lt "$limit_ms" ]; do
+		"$@" || { echo "stopped holding after $(($(sl_now_ms) - t0)) ms: $*" >&2; return 1; }
 		sleep 0.05
 	done
 }
@@ -58,21 +51,8 @@ fo_ports() {
 	done
 }
 
+# fo_port NAME: the port fo_ports gave server NAME.
 fo_port() { local v="FO_PORT_$1"; echo "${!v}"; }
-
-# fo_licenses NAME "ID PRODUCT COUNT TIMEOUT"...: the licenses file of NAME.
-fo_licenses() {
-	local name=$1 id product count timeout
-	shift
-	mkdir -p "$SL_TMP/$name"
-	: >"$SL_TMP/$name/licenses.conf"
-	for spec in "$@"; do
-		read -r id product count timeout <<<"$spec"
-		case $count in unlimited) count='"unlimited"' ;; esac
-		printf 'license "%s" {\n  product = "%s"\n  count = %s\n  expires = "never"\n  host = "any"\n  timeout = %s\n}\n' \
-		    "$id" "$product" "$count" "$timeout" >>"$SL_TMP/$name/licenses.conf"
-	done
-}
 
 # fo_backs_up PRIMARY [POLL [FAIL]]: a failover section (one argument).
 fo_backs_up() {
@@ -90,69 +70,12 @@ fo_config() {
 	    "peer_token_file = \"$SL_TMP/peer.token\"" "$@"
 }
 
-# fo_pid NAME: the pid of server NAME.
-fo_pid() { cat "$SL_TMP/$1.pid"; }
-
-# fo_kill9 NAME: kill -9 server NAME and wait until it is gone.
-fo_kill9() {
-	local pid
-	pid=$(fo_pid "$1")
-	kill -KILL "$pid"
-	sl_wait_gone "$pid" 10
-	rm -f "$SL_TMP/$1.pid"
-}
-
-# ---- HTTP ----
-
-# fo_expect CODE [JQ-FILTER [JQ-ARGS...]]: the last answer had status CODE
-# and (if given) jq -e FILTER holds on its body.
-fo_expect() {
-	local code=$1
-	shift
-	if [ "$HTTP_CODE" != "$code" ]; then
-		echo "expected HTTP $code, got $HTTP_CODE: $HTTP_BODY" >&2
-		return 1
-	fi
-	[ $# -eq 0 ] && return 0
-	local filter=$1
-	shift
-	jq -e "$@" "$filter" <<<"$HTTP_BODY" >/dev/null && return 0
-	echo "jq -e '$filter' is false on: $HTTP_BODY" >&2
-	return 1
-}
-
-# fo_checkout URL PRODUCT [POOL [CLIENT]]: POST /v1/checkout.
-fo_checkout() {
-	local body
-	body=$(jq -cn --arg p "$2" --arg pool "${3:-}" --arg c "${4:-fo-test}" \
-	    '{product: $p, client: $c, user: "u", host: "h", pid: 1} +
-	     (if $pool == "" then {} else {pool: $pool} end)')
-	sl_req POST "$1/v1/checkout" "$body"
-}
-
-fo_heartbeat() { sl_req POST "$1/v1/leases/$2/heartbeat" -; }
-fo_checkin() { sl_req DELETE "$1/v1/leases/$2" -; }
-
-# fo_admin NAME METHOD PATH [BODY]: with server NAME's admin token.
-fo_admin() {
-	local name=$1 method=$2 path=$3
-	shift 3
-	sl_req "$method" "$(sl_url "$name")$path" "${1--}" \
-	    -H "Authorization: Bearer $(sl_admin_token "$name")"
-}
-
 # fo_peer URL METHOD PATH [BODY]: with the shared peer token.
 fo_peer() {
 	local url=$1 method=$2 path=$3
 	shift 3
 	sl_req "$method" "$url$path" "${1--}" \
 	    -H "Authorization: Bearer $(head -n1 "$SL_TMP/peer.token")"
-}
-
-# fo_lic URL ID FIELD: one field of one license in /v1/licenses (as JSON).
-fo_lic() {
-	curl -fsS -m 3 "$1/v1/licenses" |
-	    jq -c --arg id "$2" --arg f "$3" '.licenses[] | select(.id == $id) | .[$f]'
 }
 
 # fo_lic_is URL ID JQ-FILTER: jq -e FILTER holds on license ID of URL.
@@ -162,24 +85,19 @@ fo_lic_is() {
 	    >/dev/null 2>&1
 }
 
-# fo_health_is URL JQ-FILTER: jq -e FILTER holds on URL's /v1/health.
-fo_health_is() {
-	curl -fsS -m 3 "$1/v1/health" 2>/dev/null | jq -e "$2" >/dev/null 2>&1
-}
-
 # fo_pool_status_is BACKUP-URL PRIMARY STATUS: the backup reports the pool so.
 fo_pool_status_is() {
-	fo_health_is "$1" "any(.backs_up[]; .pool == \"$2\" and .status == \"$3\")"
+	sl_health_is "$1" "any(.backs_up[]; .pool == \"$2\" and .status == \"$3\")"
 }
 
 # fo_warm BACKUP PRIMARY: wait until BACKUP has polled PRIMARY and mirrors it
 # warm, and PRIMARY's own licenses show hot-warm.
 fo_warm() {
 	local b=$1 a=$2
-	sl_until $((5 + FO_MARGIN)) fo_health_is "$(sl_url "$b")" \
+	sl_until $((5 + FO_MARGIN)) sl_health_is "$(sl_url "$b")" \
 	    "any(.backs_up[]; .pool == \"$a\" and .status == \"warm\" and
 	     (.last_poll_age | type == \"number\"))" || return 1
-	sl_until $((2 + FO_MARGIN)) fo_health_is "$(sl_url "$a")" \
+	sl_until $((2 + FO_MARGIN)) sl_health_is "$(sl_url "$a")" \
 	    "[.backups[] | select(.name == \"$b\")] | length == 1" || return 1
 	sl_until $((2 + FO_MARGIN)) fo_own_status_is "$(sl_url "$a")" hot-warm
 }
@@ -200,9 +118,16 @@ fo_start_pair() {
 # B's own "cad-b cad 2 30".
 fo_pair() {
 	fo_ports A B
-	fo_licenses A "$@"
-	fo_licenses B "cad-b cad 2 30"
+	sl_licenses A "$@"
+	sl_licenses B "cad-b cad 2 30"
 	UA=$URL_A UB=$URL_B
+}
+
+# fo_kill9_taken_over PRIMARY BACKUP: kill -9 PRIMARY, then wait (no longer
+# than the design allows) until BACKUP serves PRIMARY's pool (hot-retry).
+fo_kill9_taken_over() {
+	sl_kill9 "$1" || return 1
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$(sl_url "$2")" "$1" hot-retry
 }
 
 # fo_takeover_limit: the longest takeover the design allows (poll_interval x
@@ -218,14 +143,24 @@ fo_own_status_is() {
 	    >/dev/null 2>&1
 }
 
+# fo_mirror_base BACKUP PRIMARY: the file of the base of BACKUP's mirror of
+# PRIMARY's pool.
+fo_mirror_base() { echo "$SL_TMP/$1/state/mirror-$2.json"; }
+
+# fo_mirror_journal BACKUP PRIMARY: the journal of that mirror (records
+# after its base).
+fo_mirror_journal() { echo "$SL_TMP/$1/state/mirror-$2.journal"; }
+
 # fo_mirror_ids BACKUP PRIMARY: the lease ids BACKUP mirrors for PRIMARY
 # (from its state files: mirror-PRIMARY.json, the base, the records of
 # mirror-PRIMARY.journal when its first line names that base, and those of
 # mirror-PRIMARY.journal.new when its first line names that base, or names
 # it as "after" and the journal was read), sorted, one line.
 fo_mirror_ids() {
-	local base="$SL_TMP/$1/state/mirror-$2.json" log="$SL_TMP/$1/state/mirror-$2.journal"
-	local new="$SL_TMP/$1/state/mirror-$2.journal.new"
+	local base log new
+	base=$(fo_mirror_base "$1" "$2")
+	log=$(fo_mirror_journal "$1" "$2")
+	new=$log.new
 	[ -f "$base" ] || return 0
 	{
 		cat "$base"
@@ -264,18 +199,18 @@ fo_token_lease() { echo "${1%%:*}"; }
 
 # fo_granted_pool_a: B grants a seat of A's pool (its answer in HTTP_BODY).
 fo_granted_pool_a() {
-	fo_checkout "$UB" cad A
+	sl_co "$UB" cad pool=A
 	[ "$HTTP_CODE" = 201 ]
 }
 
 # fo_takeover_with_seats: a seat from A (l1) that B mirrors, kill -9 of A,
 # then a seat of A's pool from B once it has taken over (l2).
 fo_takeover_with_seats() {
-	fo_checkout "$UA" cad
-	fo_expect 201
+	sl_co "$UA" cad
+	sl_expect 201
 	l1=$(jq -r .lease <<<"$HTTP_BODY")
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1"
-	fo_kill9 A
+	sl_kill9 A
 	sl_until "$(fo_takeover_limit)" fo_granted_pool_a
 	l2=$(jq -r .lease <<<"$HTTP_BODY")
 }

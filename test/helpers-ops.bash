@@ -1,6 +1,7 @@
-# Helpers for the operations tests (test/50-ops-*.bats), on top of helpers.bash.
+# test/helpers-ops.bash: what the operations tests (test/50-ops-*.bats) add
+# to helpers.bash: a Primary and backup pair by the names the pages show,
+# metrics scrapes, and a headless Chromium for the status page.
 
-bats_require_minimum_version 1.5.0
 load helpers
 
 OPS_REPO=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
@@ -8,49 +9,22 @@ OPS_REPO=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 # shellcheck disable=SC2034
 OPS_ARTIFACTS="$OPS_REPO/test/artifacts"
 
-ops_setup() {
-	sl_setup
-	cd "$SL_TMP" || return 1
-}
-
-ops_teardown() {
-	cd /
-	sl_teardown
-}
-
-# ops_start NAME [EXTRA CONFIG LINES...]: start server NAME on a free port.
-ops_start() {
-	local name=$1
-	shift
-	sl_server_config "$name" "$(sl_free_port)" "$@"
-	sl_start "$name"
-}
-
 # ops_start_pair: Primary lic1 and backup lic2 (polling every 0.2 s, taking
 # over after 3 missed polls), sharing lic1's peer token.
 ops_start_pair() {
-	ops_start lic1 || return 1
-	ops_start lic2 "peer_token_file = \"$SL_TMP/lic1/state/peer.token\"" \
+	sl_serve lic1 || return 1
+	sl_serve lic2 "peer_token_file = \"$SL_TMP/lic1/state/peer.token\"" \
 	    "failover \"lic1\" {" "  url = \"$(sl_url lic1)\"" "  poll_interval = 0.2" \
 	    "  fail_after = 3" "}"
 }
 
-# ops_checkout URL PRODUCT [CLIENT]: check out a seat; prints the lease id.
-ops_checkout() {
-	local out code
-	out=$(curl -sS -m 5 -X POST -H 'Content-Type: application/json' \
-	    -d "{\"product\":\"$2\",\"client\":\"${3:-c1}\",\"user\":\"u\",\"host\":\"h\",\"pid\":1}" \
-	    -w '\n%{http_code}' "$1/v1/checkout") || return 1
-	code=$(tail -n1 <<<"$out")
-	[ "$code" = 201 ] || { echo "checkout of $2: HTTP $code: $out" >&2; return 1; }
-	head -n1 <<<"$out" | jq -r .lease
-}
-
-# ops_http_code METHOD URL [CURL-ARGS...]: prints the HTTP status only.
-ops_http_code() {
-	local method=$1 url=$2
-	shift 2
-	curl -sS -m 5 -o /dev/null -w '%{http_code}' -X "$method" "$@" "$url"
+# ops_ghost NAME URL: server NAME is told at run time (PUT /v1/admin/failover,
+# with its admin token) to back up a Primary "ghost" at URL, polled every
+# 60 s; answered 200.
+ops_ghost() {
+	sl_admin "$1" PUT /v1/admin/failover \
+	    "$(jq -cn --arg url "$2" '{name: "ghost", url: $url, poll_interval: 60}')"
+	sl_expect 200
 }
 
 # ops_metrics URL FILE: GET URL/metrics into FILE.

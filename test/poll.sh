@@ -1,4 +1,6 @@
-# test/poll.sh: the one bounded poll of the test code, and a free port;
+# test/poll.sh: the one bounded poll of the test code, a free port, a
+# token, and what the test and bench scripts share (their options, their
+# scratch directory);
 # sourced by test/helpers.bash (so every bats file has them),
 # test/torture.sh, test/valgrind.sh, bench/failover-times.sh and
 # bench/compaction-probe.sh. Plain sh (with `local`, which dash, bash and
@@ -33,4 +35,45 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])
 s.close()
 PY
+}
+
+# sl_token FILE: a fresh token (48 hex digits and a newline) in FILE, mode
+# 600: a peer token for servers to share, or an admin token.
+sl_token() {
+	od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$1"
+	echo >>"$1"
+	chmod 600 "$1"
+}
+
+# sl_bench_args NAME COUNT HELP-LINES "$@": the options of bench script NAME:
+# -b BINDIR (default $SL_BINDIR, else the checkout's bin, $here/bin) and
+# -n COUNT (COUNT unless given); -h or an unknown option prints lines 2 to
+# HELP-LINES of the script (its header) and exits 64; exits 1 when BINDIR
+# has no slserve. Sets bindir, count and slserve; the caller shifts
+# $((OPTIND - 1)) for what follows the options.
+sl_bench_args() {
+	local name=$1 help=$3 opt
+	count=$2
+	bindir=${SL_BINDIR:-$here/bin}
+	shift 3
+	while getopts b:n:h opt; do
+		case $opt in
+		b) bindir=$OPTARG ;;
+		n) count=$OPTARG ;;
+		*) sed -n "2,${help}s/^# \{0,1\}//p" "$0"; exit 64 ;;
+		esac
+	done
+	slserve=$bindir/slserve
+	[ -x "$slserve" ] || { echo "$name: no $slserve (run make)" >&2; exit 1; }
+}
+
+# sl_scratch_done DIR KEEP WHAT: the end of a script's scratch directory DIR:
+# kept when KEEP is 1, and said so on stderr ("WHAT kept in DIR"); removed
+# otherwise.
+sl_scratch_done() {
+	if [ "$2" = 1 ]; then
+		echo "$3 kept in $1" >&2
+	else
+		rm -rf "$1"
+	fi
 }

@@ -67,17 +67,19 @@ declare -A PID PORT URL
 violations=0 cuts=0 acked=0 stuck=0 probes=0 takeovers=0
 SAMPLER_PID=""
 
+# sl_until SECONDS CMD...: a bounded poll; sl_free_port; sl_token;
+# sl_scratch_done (test/poll.sh).
+. "$here/poll.sh"
+
 cleanup() {
 	touch "$T/stop" "$T/sampler.stop"
 	local p
 	for p in "${CLIENT_PIDS[@]:-}" $SAMPLER_PID; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
 	for p in "${PID[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	if [ "$KEEP" = 1 ] || [ "${total:-1}" -ne 0 ]; then
-		echo "torture: files kept in $T" >&2
-	else
-		rm -rf "$T"
-	fi
+	local keep=$KEEP
+	[ "${total:-1}" -eq 0 ] || keep=1
+	sl_scratch_done "$T" "$keep" "torture: files"
 }
 trap cleanup EXIT
 
@@ -86,8 +88,6 @@ violation() {
 	echo "VIOLATION: $*"
 }
 
-# sl_until SECONDS CMD...: a bounded poll; sl_free_port (test/poll.sh).
-. "$here/poll.sh"
 
 # ---- the servers ----
 
@@ -111,7 +111,7 @@ if [ "$(id -u)" -eq 0 ]; then	# slserve refuses root unless told
 	echo 'allow_root = true' >>"$T/A/slserve.conf"
 	echo 'allow_root = true' >>"$T/B/slserve.conf"
 fi
-od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$T/peer.token"
+sl_token "$T/peer.token"
 : >"$T/lost-seats"
 : >"$T/lost-checkins"
 : >"$T/ghosts"

@@ -22,15 +22,17 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/sl-vg.XXXXXX")
 declare -A PID
 failed=0
 
+# sl_until SECONDS CMD...: a bounded poll; sl_free_port; sl_token;
+# sl_scratch_done (test/poll.sh).
+. "$here/poll.sh"
+
 cleanup() {
 	local n
 	for n in "${!PID[@]}"; do kill -KILL "${PID[$n]}" 2>/dev/null; done
 	wait 2>/dev/null
-	if [ "${VG_KEEP:-0}" = 1 ] || [ "$failed" -ne 0 ]; then
-		echo "valgrind.sh: logs kept in $T" >&2
-	else
-		rm -rf "$T"
-	fi
+	local keep=${VG_KEEP:-0}
+	[ "$failed" -eq 0 ] || keep=1
+	sl_scratch_done "$T" "$keep" "valgrind.sh: logs"
 }
 trap cleanup EXIT
 
@@ -41,8 +43,6 @@ fail() {
 }
 step() { echo "# $*"; }
 
-# sl_until SECONDS CMD...: a bounded poll; sl_free_port (test/poll.sh).
-. "$here/poll.sh"
 # sl_req METHOD URL [BODY [CURL-ARGS...]]: sets HTTP_CODE and HTTP_BODY
 # (test/http.bash), keeping the answer in $SL_TMP; valgrind is slow.
 . "$here/http.bash"
@@ -85,7 +85,7 @@ license "$n-sim" {
 EOF
 done
 [ "${PORT[A]}" != "${PORT[B]}" ] || fail "sl_free_port gave the same port twice"
-od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$T/peer.token"
+sl_token "$T/peer.token"
 for n in A B; do
 	{
 		echo "name = \"$n\""
