@@ -20,6 +20,16 @@
 char slc_first_error[1024];
 int slc_json_printed;
 
+int
+slc_print_json(json_t *o)
+{
+	slc_json_printed = 1;
+	if (json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == -1)
+		return -1;
+	putchar('\n');
+	return 0;
+}
+
 void
 slc_warnx(const char *fmt, ...)
 {

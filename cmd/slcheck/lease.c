@@ -96,16 +96,6 @@ lease_exit_code(const struct reply *r)
 	}
 }
 
-static int
-print_json(json_t *o)
-{
-	slc_json_printed = 1;
-	if (json_dumpf(o, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) == -1)
-		return -1;
-	putchar('\n');
-	return 0;
-}
-
 int
 cmd_checkout(void *ctx, int argc, char **argv)
 {
@@ -141,7 +131,7 @@ cmd_checkout(void *ctx, int argc, char **argv)
 		json_object_set_new(out, "server_url", json_string(seat.token.url));
 		json_object_set_new(out, "token", json_string(token));
 		json_object_set_new(out, "via", json_string(seat.via));
-		rc = print_json(out) == 0 ? SLC_EXIT_OK : SLC_EXIT_FAILURE;
+		rc = slc_print_json(out) == 0 ? SLC_EXIT_OK : SLC_EXIT_FAILURE;
 		json_decref(out);
 	} else {
 		printf("%s\n", token);
@@ -172,7 +162,7 @@ lease_command(struct slc *s, int argc, char **argv, const char *method, const ch
 		token_format(&t, token, sizeof(token));
 		json_object_set_new(r.json, "server_url", json_string(t.url));
 		json_object_set_new(r.json, "token", json_string(token));
-		if (print_json(r.json) == -1)
+		if (slc_print_json(r.json) == -1)
 			rc = SLC_EXIT_FAILURE;
 	}
 	reply_free(&r);

@@ -158,8 +158,8 @@ json_error(int rc)
 		return;
 	j = json_pack("{s:s, s:s}", "error", sl_exit_name(rc), "message",
 	    slc_first_error[0] ? slc_first_error : sl_exit_name(rc));
-	if (j != NULL && json_dumpf(j, stdout, JSON_INDENT(2)) == 0)
-		putchar('\n');
+	if (j != NULL)
+		slc_print_json(j);
 	json_decref(j);
 }
 

@@ -116,6 +116,9 @@ struct checkout_request {
 /* client.c */
 extern char slc_first_error[1024];	/* the first error said, for --json */
 extern int slc_json_printed;		/* a command printed its JSON */
+/* o as --json output on stdout (indented, in its members' order); sets
+ * slc_json_printed. 0, or -1 when it could not be written. */
+int slc_print_json(json_t *o);
 void slc_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void slc_debug(struct slc *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int slc_request(struct slc *s, const char *method, const char *base, const char *path,

@@ -14,17 +14,6 @@ struct status_row {
 	const char *of;		/* for a backup: the server it backs up */
 };
 
-static int
-print_json(json_t *o)
-{
-	int rc = json_dumpf(o, stdout, JSON_INDENT(2)) == 0 ? 0 : -1;
-
-	slc_json_printed = 1;
-
-	putchar('\n');
-	return rc;
-}
-
 int
 cmd_status(void *ctx, int argc, char **argv)
 {
@@ -99,7 +88,7 @@ cmd_status(void *ctx, int argc, char **argv)
 			slc_learn(s, rows[i].url);
 	}
 	rc = up > 0 ? SLC_EXIT_OK : SLC_EXIT_UNREACHABLE;
-	if (s->json && print_json(out) == -1)
+	if (s->json && slc_print_json(out) == -1)
 		rc = SLC_EXIT_FAILURE;
 	json_decref(out);
 	return rc;
@@ -172,7 +161,7 @@ cmd_config(void *ctx, int argc, char **argv)
 	    cc->cacert_origin, NULL);
 	config_line(out, s->json, "cache", s->cache.dir[0] ? s->cache.dir : NULL,
 	    s->cache.dir_origin ? s->cache.dir_origin : "-", NULL);
-	if (s->json && print_json(out) == -1)
+	if (s->json && slc_print_json(out) == -1)
 		rc = SLC_EXIT_FAILURE;
 	json_decref(out);
 	return rc;

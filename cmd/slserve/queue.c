@@ -120,8 +120,7 @@ waiter_refuse(struct waiter *w, unsigned status, const char *code, const char *m
 	struct reply rep;
 
 	memset(&rep, 0, sizeof(rep));
-	rep.status = status;
-	rep.body = json_pack("{s:s, s:s}", "error", code, "message", msg);
+	reply_error(&rep, status, code, "%s", msg);
 	waiter_answer(w, &rep);
 }
 
