@@ -421,7 +421,7 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, long min_s
 	const char *delay = getenv("SL_TEST_JOURNAL_WRITE_DELAY_MS");
 	if (delay != NULL)
 		j->test_write_delay_ms = strtol(delay, NULL, 10);
-	s->journal = j;
+	store_set_journal(s, j);
 	if (load_snapshot(j, err, errlen) != 0)
 		goto fail;
 	int journal_existed = access(j->path, F_OK) == 0;
@@ -483,7 +483,7 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, long min_s
 	}
 	return j;
 fail:
-	s->journal = NULL;
+	store_set_journal(s, NULL);
 	if (j->fd >= 0)
 		close(j->fd);
 	free(j->ring);

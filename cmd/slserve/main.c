@@ -573,10 +573,8 @@ main(int argc, char **argv)
 
 	if ((srv.store = store_new(srv.cfg.name, srv.cfg.hostname)) == NULL)
 		startup_failed("out of memory");
-	srv.store->max_leases_per_client = srv.cfg.max_leases_per_client;
-	srv.store->max_leases_per_ip = srv.cfg.max_leases_per_ip;
-	srv.store->max_leases = srv.cfg.max_leases;
-	srv.store->confirm_timeout_ms = srv.cfg.confirm_timeout_ms;
+	store_set_limits(srv.store, srv.cfg.max_leases_per_client, srv.cfg.max_leases_per_ip,
+	    srv.cfg.max_leases, srv.cfg.confirm_timeout_ms);
 	if (load_licenses(&srv, &set, err, sizeof(err)) != 0)
 		startup_failed("%s", err);
 	if (srv.nkeys == 0)
@@ -605,8 +603,7 @@ main(int argc, char **argv)
 	    srv.cfg.min_sync_us, srv.store, err, sizeof(err));
 	if (srv.journal == NULL)
 		startup_failed("state: %s", err);
-	srv.store->had_state = journal_last_seq(srv.journal) > 0;
-	srv.store->started = time(NULL);
+	store_set_started(srv.store, journal_last_seq(srv.journal) > 0, time(NULL));
 	store_grace(srv.store);
 
 	util_random_hex(srv.epoch, 8);

@@ -494,6 +494,35 @@ store_new(const char *name, const char *host_id)
 }
 
 void
+store_set_journal(struct store *s, struct journal *j)
+{
+	pthread_mutex_lock(&s->lock);
+	s->journal = j;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+store_set_limits(struct store *s, long per_client, long per_ip, long total,
+    int64_t confirm_timeout_ms)
+{
+	pthread_mutex_lock(&s->lock);
+	s->max_leases_per_client = per_client;
+	s->max_leases_per_ip = per_ip;
+	s->max_leases = total;
+	s->confirm_timeout_ms = confirm_timeout_ms;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+store_set_started(struct store *s, int had_state, time_t now)
+{
+	pthread_mutex_lock(&s->lock);
+	s->had_state = had_state;
+	s->started = now;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
 store_free(struct store *s)
 {
 	if (s == NULL)

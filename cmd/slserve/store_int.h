@@ -11,6 +11,86 @@
 
 #include "store.h"
 
+struct pool {
+	char name[SL_ID_MAX + 1];
+	int own;		/* this server's own licenses */
+	char primary_url[512];	/* for a Primary this server backs up */
+	enum pool_status status;
+	/* A Primary this server backs up: */
+	json_t *mirror;		/* its leases as last synced: object id -> lease record */
+	json_t *released;	/* ids of its leases that ended here while serving */
+	json_t *refused;	/* [{id,client,user,host}]: retries of client-chosen
+				 * ids refused (no seat) here while serving */
+	char primary_epoch[40];	/* its epoch and sequence as last synced */
+	uint64_t primary_seq;
+	int64_t last_poll_ms;	/* monotonic time of the last good poll; 0: never */
+	int failed_polls;
+	int dirty;		/* mirror changed since it was last saved */
+	int handing;		/* HANDBACK_* under way: no checkouts or checkins */
+	int64_t fenced_until_ms;	/* monotonic: we promised the Primary not to
+					 * take over before this (POST /v1/peer/fence) */
+	/* A Primary's usage policy, as it sent it with its licenses (its
+	 * policy_to_json, kept to tell a change); NULL: none. */
+	struct policy *policy;
+	json_t *policy_json;
+};
+
+struct store {
+	pthread_mutex_t lock;	/* taken by the store module only: locks.h */
+	char name[SL_ID_MAX + 1];
+	char host_id[256];
+	struct journal *journal;
+	long max_leases_per_client;	/* 0: no limit, here and below */
+	long max_leases_per_ip;
+	long max_leases;
+	int64_t confirm_timeout_ms;	/* an unconfirmed hard seat ends then */
+	int had_state;		/* its journal had records at start (it lost none) */
+	time_t started;		/* when this process started serving */
+
+	struct lic **lics;
+	size_t nlics, caplics;
+	/* lics by pool and id (open addressing), and chains of lics by pool
+	 * and product in the order of lics; made again after a change */
+	struct lic **lic_index, **product_index;
+	struct lic *all_lics;		/* the one chain, without memory for them */
+	size_t nlic_index;
+	int lic_index_stale;
+	struct pool **pools;
+	size_t npools;
+
+	struct lease **buckets;
+	size_t nbuckets;
+	size_t nleases;		/* in the hash, tombstones included */
+	size_t image_avg;	/* bytes a lease took in the last image */
+	struct lease *img_cursor;	/* the next lease a compaction's image copies */
+	struct lease *head;	/* every lease, for listing and snapshots */
+	/* Soft leases and tombstones by the time they may end (a min-heap,
+	 * slots from 1), so expiry looks only at what is due. */
+	struct lease **heap;
+	size_t nheap, capheap;
+
+	struct ban *bans;
+	size_t nbans;
+
+	/* Live leases per client/user/host, for max_leases_per_client, and
+	 * per address, for max_leases_per_ip; all live leases. */
+	struct tally holders, addrs;
+	size_t live;
+
+	struct policy *policy;	/* the own pool's usage policy; NULL: none */
+	json_t *policy_json;	/* the same for backups (store_own_licenses) */
+	struct linger *lingers;	/* seats kept for their holders (rules.c) */
+
+	uint64_t lic_gen;	/* bumped by each store_set_licenses */
+	uint64_t free_gen;	/* store_free_gen */
+	/* counters since start */
+	uint64_t grants, checkins, expiries, revokes, denials;
+	/* per pool and product; their names come from licenses only */
+	struct product_denials *product_denials;
+	size_t nproduct_denials;
+	uint64_t policy_denials[3];	/* of denials: excluded, max_reached, reserved */
+};
+
 /* A lease's strings, as records and snapshot images carry them. */
 struct lease_text {
 	const char *id, *license, *product, *pool, *client, *user, *host, *addr;

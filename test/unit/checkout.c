@@ -30,6 +30,7 @@
 #include "log.h"
 #include "policy.h"
 #include "store.h"
+#include "store_int.h"
 #include "util.h"
 
 #define UNIT "checkout"

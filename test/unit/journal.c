@@ -35,6 +35,7 @@
 #include "log.h"
 #include "state.h"
 #include "store.h"
+#include "store_int.h"
 #include "util.h"
 
 #define UNIT "journal"

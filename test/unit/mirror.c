@@ -38,6 +38,7 @@
 #include "server.h"
 #include "state.h"
 #include "store.h"
+#include "store_int.h"
 #include "util.h"
 
 #define UNIT "mirror"
