@@ -52,12 +52,20 @@ static int64_t request_timeout_ms, idle_timeout_ms;
 /* Near max_connections, connections idle this long are closed early. */
 #define CROWD_IDLE_MS	1000
 
-static void
-watch_set(struct MHD_Connection *conn, int64_t deadline_ms)
+/* The watch of conn (on_connection made it), or NULL when it has none. */
+static struct conn_watch *
+watch_of(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	struct conn_watch *w = ci != NULL ? ci->socket_context : NULL;
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+static void
+watch_set(struct MHD_Connection *conn, int64_t deadline_ms)
+{
+	struct conn_watch *w = watch_of(conn);
 
 	if (w == NULL)
 		return;
@@ -77,9 +85,7 @@ watch_set(struct MHD_Connection *conn, int64_t deadline_ms)
 static void
 watch_hold(struct MHD_Connection *conn, struct req *r)
 {
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	struct conn_watch *w = ci != NULL ? ci->socket_context : NULL;
+	struct conn_watch *w = watch_of(conn);
 
 	if (w == NULL)
 		return;
