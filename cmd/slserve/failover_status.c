@@ -50,7 +50,6 @@ failover_view_free(struct failover_view *v)
 {
 	free(v->backups);
 	free(v->primaries);
-	memset(v, 0, sizeof(*v));
 }
 
 const char *

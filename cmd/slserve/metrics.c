@@ -368,10 +368,8 @@ put_primary_sample(FILE *f, const char *name, const struct primary_view *p)
 static void
 put_primary_url_sample(FILE *f, const char *name, const void *p)
 {
-	const struct primary_view *v = p;
-
-	put_primary_sample(f, name, v);
-	put_label(f, ",url", v->url);
+	put_primary_sample(f, name, p);
+	put_label(f, ",url", ((const struct primary_view *)p)->url);
 }
 
 /* The start of a sample of name for backup b of this server. */
@@ -383,48 +381,70 @@ put_backup_sample(FILE *f, const char *name, const struct backup_view *b)
 	put_label(f, ",url", b->url);
 }
 
+/* The failover gauges, in their order on the page: of each Primary this
+ * server backs up (up to FAILED_POLLS), then of each backup that polls it. */
+enum failover_gauge { STATUS, POLL_AGE, FAILED_POLLS, BACKUP_UP, BACKUP_POLL_AGE };
+static const struct {
+	const char *name, *help;
+	enum failover_gauge what;
+} failover_gauges[] = {
+	{ "sl_failover_status", "Each Primary this server backs up: 1 for the status of "
+	    "its pool here (warm: mirroring, hot-retry: serving it), 0 for the others.",
+	    STATUS },
+	{ "sl_failover_last_poll_age_seconds", "Seconds since the last good poll of each "
+	    "Primary this server backs up (+Inf: none yet).", POLL_AGE },
+	{ "sl_failover_failed_polls",
+	    "Consecutive failed polls of each Primary this server backs up.", FAILED_POLLS },
+	{ "sl_backup_up", "1 while each backup of this server polls it, 0 once it is lost "
+	    "(silent for more than three of its poll intervals).", BACKUP_UP },
+	{ "sl_backup_last_poll_age_seconds", "Seconds since each backup of this server "
+	    "last polled it (+Inf: not since this server started).", BACKUP_POLL_AGE },
+};
+
+/* The samples of gauge what for Primary p. */
+static void
+put_primary_gauge(FILE *f, const char *name, enum failover_gauge what,
+    const struct primary_view *p)
+{
+	if (what == STATUS) {
+		put_status_samples(f, name, p->status, put_primary_url_sample, p);
+		return;
+	}
+	put_primary_sample(f, name, p);
+	if (what == POLL_AGE)
+		put_age(f, p->polled, p->last_poll_age);
+	else
+		fprintf(f, "} %d\n", p->failed_polls);
+}
+
+/* The sample of gauge what for backup b. */
+static void
+put_backup_gauge(FILE *f, const char *name, enum failover_gauge what,
+    const struct backup_view *b)
+{
+	put_backup_sample(f, name, b);
+	if (what == BACKUP_POLL_AGE)
+		put_age(f, b->polled, b->last_poll_age);
+	else
+		fprintf(f, "} %d\n", !b->lost);
+}
+
 static void
 put_failover(FILE *f, struct server *srv)
 {
 	struct failover_view fv;
-	const struct primary_view *p;
-	const struct backup_view *b;
+	size_t i;
 
 	failover_view(srv, &fv);
-	const struct primary_view *pend = fv.primaries + fv.nprimaries;
-	const struct backup_view *bend = fv.backups + fv.nbackups;
-	put_header(f, "sl_failover_status", "gauge",
-	    "Each Primary this server backs up: 1 for the status of its pool here "
-	    "(warm: mirroring, hot-retry: serving it), 0 for the others.");
-	for (p = fv.primaries; p < pend; p++)
-		put_status_samples(f, "sl_failover_status", p->status, put_primary_url_sample,
-		    p);
-	put_header(f, "sl_failover_last_poll_age_seconds", "gauge",
-	    "Seconds since the last good poll of each Primary this server backs up "
-	    "(+Inf: none yet).");
-	for (p = fv.primaries; p < pend; p++) {
-		put_primary_sample(f, "sl_failover_last_poll_age_seconds", p);
-		put_age(f, p->polled, p->last_poll_age);
-	}
-	put_header(f, "sl_failover_failed_polls", "gauge",
-	    "Consecutive failed polls of each Primary this server backs up.");
-	for (p = fv.primaries; p < pend; p++) {
-		put_primary_sample(f, "sl_failover_failed_polls", p);
-		fprintf(f, "} %d\n", p->failed_polls);
-	}
-	put_header(f, "sl_backup_up", "gauge",
-	    "1 while each backup of this server polls it, 0 once it is lost (silent for "
-	    "more than three of its poll intervals).");
-	for (b = fv.backups; b < bend; b++) {
-		put_backup_sample(f, "sl_backup_up", b);
-		fprintf(f, "} %d\n", !b->lost);
-	}
-	put_header(f, "sl_backup_last_poll_age_seconds", "gauge",
-	    "Seconds since each backup of this server last polled it "
-	    "(+Inf: not since this server started).");
-	for (b = fv.backups; b < bend; b++) {
-		put_backup_sample(f, "sl_backup_last_poll_age_seconds", b);
-		put_age(f, b->polled, b->last_poll_age);
+	for (size_t k = 0; k < nitems(failover_gauges); k++) {
+		const char *name = failover_gauges[k].name;
+		enum failover_gauge what = failover_gauges[k].what;
+
+		put_header(f, name, "gauge", failover_gauges[k].help);
+		for (i = 0; what <= FAILED_POLLS && i < fv.nprimaries; i++)
+			put_primary_gauge(f, name, what, &fv.primaries[i]);
+		for (i = 0; what >= BACKUP_UP && i < fv.nbackups; i++)
+			put_backup_gauge(f, name, what, &fv.backups[i]);
 	}
 	failover_view_free(&fv);
 }
