@@ -1,5 +1,6 @@
 /* GET /metrics: the server's state in the Prometheus text format (0.0.4),
- * and the request latency histogram that httpd.c feeds. */
+ * from the typed views of the store, the queue and failover, and the
+ * request latency histogram that httpd.c feeds. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>

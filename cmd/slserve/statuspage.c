@@ -1,7 +1,8 @@
 /* GET /: a read-only HTML status page for people: a one-line summary (all
  * well, or what is wrong and since when, and which server serves which
  * pool), this server's Licenses pane with a legend, the Primaries it backs
- * up and its backups; every time in UTC. Self-contained (no
+ * up and its backups, all from one typed view of the licenses and one of
+ * failover, so that the parts agree; every time in UTC. Self-contained (no
  * external assets); every value is HTML-escaped. A small inline script
  * fetches the page again every few seconds and swaps the content in, so a
  * server that stops answering leaves the last figures on screen with a
