@@ -186,6 +186,19 @@ run_table() {
 	grep -qi '^Allow: POST'$'\r''$' "$SL_TMP/h"
 }
 
+@test "405: the Allow header lists every method of the path, in route order; no Allow otherwise" {
+	curl -s -o /dev/null -D "$SL_TMP/h" -X DELETE "$U/v1/admin/failover"
+	grep -qi '^Allow: GET, PUT'$'\r''$' "$SL_TMP/h"
+	curl -s -o "$SL_TMP/b" -D "$SL_TMP/h" -X POST "$U/metrics"
+	grep -qi '^Allow: GET, HEAD'$'\r''$' "$SL_TMP/h"
+	jq -e '.message == "POST is not allowed on /metrics (allowed: GET, HEAD)"' "$SL_TMP/b"
+	curl -s -o /dev/null -D "$SL_TMP/h" "$U/v1/health"
+	[ -z "$(grep -i '^Allow:' "$SL_TMP/h")" ]
+	curl -s -o /dev/null -D "$SL_TMP/h" -X PUT "$U/v1/no/such/path"
+	grep -q '^HTTP/1.1 404' "$SL_TMP/h"
+	[ -z "$(grep -i '^Allow:' "$SL_TMP/h")" ]
+}
+
 @test "invalid lease ids in the path: 400 bad_request; unknown ones 404" {
 	local long65
 	long65=$(head -c 65 /dev/zero | tr '\0' a)

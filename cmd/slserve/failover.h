@@ -4,8 +4,11 @@
 #define SLSERVE_FAILOVER_H
 
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
+
+#include "store.h"
 
 struct server;
 struct req;
@@ -29,6 +32,39 @@ void failover_free(struct server *srv);
 /* Every 100 ms from the main loop: answer held syncs whose wait ran out. */
 void failover_tick_fast(struct server *srv);
 
+
+/* The failover part of /v1/health, typed, for the views (/metrics, the
+ * status page): the backups that poll this server and the Primaries it
+ * backs up, read at one instant (failover_status.c). */
+struct backup_view {
+	char name[SL_ID_MAX + 1];
+	char url[512];
+	int polled;		/* it polled since we started: last_poll_age is set */
+	double last_poll_age;	/* seconds */
+	int lost;		/* state "lost" (else "polling") */
+	time_t lost_since;	/* wall clock, when lost */
+};
+struct primary_view {
+	char pool[SL_ID_MAX + 1];	/* the Primary's name */
+	char url[512];
+	enum pool_status status;	/* of its pool here */
+	int polled;		/* a good poll since we started: last_poll_age is set */
+	double last_poll_age;	/* seconds */
+	int failed_polls;	/* in a row, refused ones included */
+	int refused_polls;	/* refused since the last good one */
+	char last_error[256];	/* why the last poll failed; "": it did not */
+};
+struct failover_view {
+	struct backup_view *backups;
+	size_t nbackups;
+	struct primary_view *primaries;
+	size_t nprimaries;
+};
+/* Fill v (empty when memory is short); failover_view_free lets it go. */
+void failover_view(struct server *srv, struct failover_view *v);
+void failover_view_free(struct failover_view *v);
+/* failover_redundancy as of the view. */
+const char *failover_view_redundancy(const struct failover_view *v);
 
 /* Fields for /v1/health: "backups" and "backs_up". */
 void failover_health(struct server *srv, json_t *health);

@@ -104,5 +104,9 @@ void poller_join(struct poller *pl);
 void poller_finish(struct server *srv, struct poller *pl);
 /* pl's settings and how polling goes, for /v1/health; with fo->mu held. */
 json_t *poller_json(struct server *srv, struct poller *pl, int64_t now);
+/* How polling goes, typed, for the views; with fo->mu held. */
+struct primary_view;
+void poller_view(struct server *srv, struct poller *pl, int64_t now,
+    struct primary_view *v);
 
 #endif

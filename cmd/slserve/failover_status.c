@@ -1,8 +1,10 @@
 /*
  * failover_status.c: what failover reports. The failover part of
  * /v1/health (the backups that poll us, the Primaries we back up), the
- * one-line redundancy summary, and GET /v1/admin/failover.
+ * same typed for /metrics and the status page, the one-line redundancy
+ * summary, and GET /v1/admin/failover.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "failover.h"
@@ -12,21 +14,69 @@
 #include "server.h"
 #include "util.h"
 
+/* A backup that polls us as the views see it; with fo->mu held. */
+static void
+backup_view_fill(const struct backup_seen *b, int64_t now, struct backup_view *v)
+{
+	util_strlcpy(v->name, b->name, sizeof(v->name));
+	util_strlcpy(v->url, b->url, sizeof(v->url));
+	v->polled = b->last_ms != 0;
+	v->last_poll_age = (now - b->last_ms) / 1000.0;
+	v->lost = b->lost;
+	v->lost_since = b->lost_since;
+}
+
+void
+failover_view(struct server *srv, struct failover_view *v)
+{
+	struct failover *fo = fo_of(srv);
+	int64_t now = util_mono_ms();
+
+	memset(v, 0, sizeof(*v));
+	pthread_mutex_lock(&fo->mu);
+	v->backups = calloc(fo->nbackups + 1, sizeof(*v->backups));
+	v->primaries = calloc(fo->npollers + 1, sizeof(*v->primaries));
+	if (v->backups != NULL && v->primaries != NULL) {
+		for (size_t i = 0; i < fo->nbackups; i++)
+			backup_view_fill(&fo->backups[i], now, &v->backups[v->nbackups++]);
+		for (size_t i = 0; i < fo->npollers; i++)
+			poller_view(srv, fo->pollers[i], now, &v->primaries[v->nprimaries++]);
+	}
+	pthread_mutex_unlock(&fo->mu);
+}
+
+void
+failover_view_free(struct failover_view *v)
+{
+	free(v->backups);
+	free(v->primaries);
+}
+
+const char *
+failover_view_redundancy(const struct failover_view *v)
+{
+	for (size_t i = 0; i < v->nbackups; i++)
+		if (v->backups[i].lost)
+			return "lost";
+	return v->nbackups > 0 ? "ok" : "none";
+}
+
 void
 failover_health(struct server *srv, json_t *health)
 {
 	struct failover *fo = fo_of(srv);
 	json_t *backups = json_array(), *backs = json_array();
 	int64_t now = util_mono_ms();
+	struct backup_view b;
 
 	pthread_mutex_lock(&fo->mu);
 	for (size_t i = 0; i < fo->nbackups; i++) {
-		struct backup_seen *b = &fo->backups[i];
+		backup_view_fill(&fo->backups[i], now, &b);
 		json_array_append_new(backups, json_pack("{s:s, s:s, s:o, s:s, s:o}", "name",
-		    b->name, "url", b->url, "last_poll_age",
-		    b->last_ms ? json_real((now - b->last_ms) / 1000.0) : json_null(),
-		    "state", b->lost ? "lost" : "polling",
-		    "since", b->lost ? json_integer((json_int_t)b->lost_since) : json_null()));
+		    b.name, "url", b.url, "last_poll_age",
+		    b.polled ? json_real(b.last_poll_age) : json_null(),
+		    "state", b.lost ? "lost" : "polling",
+		    "since", b.lost ? json_integer((json_int_t)b.lost_since) : json_null()));
 	}
 	for (size_t i = 0; i < fo->npollers; i++) {
 		json_t *o = poller_json(srv, fo->pollers[i], now);

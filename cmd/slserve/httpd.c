@@ -52,12 +52,20 @@ static int64_t request_timeout_ms, idle_timeout_ms;
 /* Near max_connections, connections idle this long are closed early. */
 #define CROWD_IDLE_MS	1000
 
-static void
-watch_set(struct MHD_Connection *conn, int64_t deadline_ms)
+/* The watch of conn (on_connection made it), or NULL when it has none. */
+static struct conn_watch *
+watch_of(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	struct conn_watch *w = ci != NULL ? ci->socket_context : NULL;
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+static void
+watch_set(struct MHD_Connection *conn, int64_t deadline_ms)
+{
+	struct conn_watch *w = watch_of(conn);
 
 	if (w == NULL)
 		return;
@@ -77,9 +85,7 @@ watch_set(struct MHD_Connection *conn, int64_t deadline_ms)
 static void
 watch_hold(struct MHD_Connection *conn, struct req *r)
 {
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	struct conn_watch *w = ci != NULL ? ci->socket_context : NULL;
+	struct conn_watch *w = watch_of(conn);
 
 	if (w == NULL)
 		return;
@@ -334,7 +340,7 @@ dispatch(struct req *r)
 	struct server *srv = r->srv;
 	char path[512], arg[SL_ID_MAX * 2 + 2];
 	int path_known = 0;
-	char allow[64] = "";
+	char allow[sizeof(r->allow)] = "";
 
 	util_strlcpy(path, r->url, sizeof(path));
 	for (const struct route *rt = api_routes; rt->pattern != NULL; rt++) {
@@ -377,6 +383,7 @@ dispatch(struct req *r)
 	if (path_known) {
 		req_error(r, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)",
 		    r->method, r->url, allow);
+		memcpy(r->allow, allow, sizeof(r->allow));
 		return;
 	}
 	req_error(r, 404, "not_found", "no such path: %s", r->url);
@@ -477,16 +484,8 @@ send_reply(struct req *r)
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	if (r->close)
 		MHD_add_response_header(resp, "Connection", "close");
-	if (r->reply.status == 405 && r->reply.body != NULL) {
-		const char *m = json_str(r->reply.body, "message", "");
-		const char *a = strstr(m, "(allowed: ");
-		if (a != NULL) {
-			char allow[64];
-			util_strlcpy(allow, a + 10, sizeof(allow));
-			allow[strcspn(allow, ")")] = '\0';
-			MHD_add_response_header(resp, "Allow", allow);
-		}
-	}
+	if (r->reply.status == 405 && r->allow[0] != '\0')
+		MHD_add_response_header(resp, "Allow", r->allow);
 	r->answered = 1;
 	ret = MHD_queue_response(r->conn, r->reply.status ? r->reply.status : 200, resp);
 	MHD_destroy_response(resp);

@@ -1,6 +1,8 @@
 /* GET /metrics: the server's state in the Prometheus text format (0.0.4),
- * and the request latency histogram that httpd.c feeds. */
+ * from the typed views of the store, the queue and failover, and the
+ * request latency histogram that httpd.c feeds. */
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +11,6 @@
 
 #include "failover.h"
 #include "journal.h"
-#include "json.h"
 #include "queue.h"
 #include "server.h"
 #include "store.h"
@@ -72,15 +73,16 @@ put_header(FILE *f, const char *name, const char *type, const char *help)
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* Seconds as Prometheus reads them; null (never) is +Inf, so that an alert
- * on "older than N seconds" fires for a peer never heard from. */
+/* The end of a sample: the age of a last poll in seconds as Prometheus
+ * reads them; never (polled 0) is +Inf, so that an alert on "older than N
+ * seconds" fires for a peer never heard from. */
 static void
-put_age(FILE *f, json_t *age)
+put_age(FILE *f, int polled, double age)
 {
-	if (json_is_number(age))
-		fprintf(f, " %.3f\n", json_number_value(age));
+	if (polled)
+		fprintf(f, "} %.3f\n", age);
 	else
-		fputs(" +Inf\n", f);
+		fputs("} +Inf\n", f);
 }
 
 /* The end of a license's last valid day (local time), or -1 for "never". */
@@ -100,34 +102,29 @@ expiry_time(const char *expires)
 	return (double)mktime(&tm);
 }
 
-static const char *const statuses[] = { "hot", "hot-warm", "warm", "hot-retry" };
-
 /* The start of a sample of metric name for license l, up to its labels. */
 static void
-put_license_sample(FILE *f, const char *name, json_t *l)
+put_license_sample(FILE *f, const char *name, const void *l)
 {
+	const struct lic_view *v = l;
+
 	fputs(name, f);
-	put_label(f, "{license", json_str(l, "id", ""));
-	put_label(f, ",product", json_str(l, "product", ""));
-	put_label(f, ",pool", json_str(l, "pool", ""));
+	put_label(f, "{license", v->id);
+	put_label(f, ",product", v->product);
+	put_label(f, ",pool", v->pool);
 }
 
-/* A status gauge: for each object o of array, samples after the labels
- * that start(f, name, o) writes, 1 for its status, 0 for the others. */
+/* The samples of a status gauge for object o: after the labels that
+ * start(f, name, o) writes, 1 for its status, 0 for each other one. */
 static void
-put_status_gauge(FILE *f, const char *name, const char *help, json_t *array,
-    void (*start)(FILE *, const char *, json_t *))
+put_status_samples(FILE *f, const char *name, enum pool_status status,
+    void (*start)(FILE *, const char *, const void *), const void *o)
 {
-	json_t *o;
-	size_t i;
-
-	put_header(f, name, "gauge", help);
-	json_array_foreach(array, i, o)
-		for (size_t k = 0; k < nitems(statuses); k++) {
-			start(f, name, o);
-			put_label(f, ",status", statuses[k]);
-			fprintf(f, "} %d\n", strcmp(json_str(o, "status", ""), statuses[k]) == 0);
-		}
+	for (enum pool_status st = 0; st < POOL_STATUSES; st++) {
+		start(f, name, o);
+		put_label(f, ",status", pool_status_str(st));
+		fprintf(f, "} %d\n", st == status);
+	}
 }
 
 /*
@@ -138,57 +135,68 @@ put_status_gauge(FILE *f, const char *name, const char *help, json_t *array,
  * no sample at all.
  */
 static const struct {
-	const char *name, *type, *help, *field;
+	const char *name, *type, *help;
+	size_t field;		/* of a long in struct lic_view */
 	int with_role;
 } license_numbers[] = {
 	{ "sl_license_seats_in_use", "gauge", "Seats of the license in use, by role "
-	    "(primary: its own pool; backup: mirrored from its Primary).", "in_use", 1 },
+	    "(primary: its own pool; backup: mirrored from its Primary).",
+	    offsetof(struct lic_view, in_use), 1 },
 	{ "sl_license_seats_max", "gauge", "Seats of the license, by role; "
-	    "absent when unlimited.", "max", 1 },
+	    "absent when unlimited.", offsetof(struct lic_view, count), 1 },
 	{ "sl_license_denials_total", "counter",
 	    "Checkouts refused since start because of this license (DENIALS in slctl "
 	    "status): it expired, is bound to another host, barred the client, or was its "
-	    "product's only full license.", "fails", 0 },
+	    "product's only full license.", offsetof(struct lic_view, fails), 0 },
 	{ "sl_license_queued", "gauge",
-	    "Checkouts waiting in the queue for the license's product.", "queued", 0 },
+	    "Checkouts waiting in the queue for the license's product.",
+	    offsetof(struct lic_view, queued), 0 },
 };
 
-static void
-put_licenses(FILE *f, json_t *lics)
+static const char *
+role(const struct lic_view *l)
 {
-	json_t *l;
-	size_t i, k;
+	return l->own ? "primary" : "backup";
+}
+
+static void
+put_licenses(FILE *f, const struct lic_view *lics, size_t n)
+{
+	const struct lic_view *l;
+	size_t k;
 
 	put_header(f, "sl_license_info", "gauge",
 	    "A license of this server (always 1): role, server that serves it, expiry.");
-	json_array_foreach(lics, i, l) {
+	for (l = lics; l < lics + n; l++) {
 		put_license_sample(f, "sl_license_info", l);
-		put_label(f, ",role", json_str(l, "role", ""));
-		put_label(f, ",served_by", json_str(l, "served_by", ""));
-		put_label(f, ",expires", json_str(l, "expires", ""));
+		put_label(f, ",role", role(l));
+		put_label(f, ",served_by", l->served_by);
+		put_label(f, ",expires", l->expires);
 		fputs("} 1\n", f);
 	}
 	for (k = 0; k < nitems(license_numbers); k++) {
 		put_header(f, license_numbers[k].name, license_numbers[k].type,
 		    license_numbers[k].help);
-		json_array_foreach(lics, i, l) {
-			long long v = json_int(l, license_numbers[k].field, 0);
+		for (l = lics; l < lics + n; l++) {
+			long v = *(const long *)(const void *)((const char *)l +
+			    license_numbers[k].field);
 			if (v < 0)
 				continue;
 			put_license_sample(f, license_numbers[k].name, l);
 			if (license_numbers[k].with_role)
-				put_label(f, ",role", json_str(l, "role", ""));
-			fprintf(f, "} %lld\n", v);
+				put_label(f, ",role", role(l));
+			fprintf(f, "} %ld\n", v);
 		}
 	}
-	put_status_gauge(f, "sl_license_status",
-	    "Status of the license: 1 for its current status, 0 for the others.", lics,
-	    put_license_sample);
+	put_header(f, "sl_license_status", "gauge",
+	    "Status of the license: 1 for its current status, 0 for the others.");
+	for (l = lics; l < lics + n; l++)
+		put_status_samples(f, "sl_license_status", l->status, put_license_sample, l);
 	put_header(f, "sl_license_expiry_timestamp_seconds", "gauge",
 	    "When the license stops granting seats (end of its expiry day); "
 	    "absent when it never expires.");
-	json_array_foreach(lics, i, l) {
-		double t = expiry_time(json_str(l, "expires", ""));
+	for (l = lics; l < lics + n; l++) {
+		double t = expiry_time(l->expires);
 		if (t < 0)
 			continue;
 		put_license_sample(f, "sl_license_expiry_timestamp_seconds", l);
@@ -351,81 +359,96 @@ put_journal(FILE *f, struct journal *j)
 
 /* The start of a sample of name for Primary p this server backs up. */
 static void
-put_primary_sample(FILE *f, const char *name, json_t *p)
+put_primary_sample(FILE *f, const char *name, const struct primary_view *p)
 {
 	fputs(name, f);
-	put_label(f, "{primary", json_str(p, "pool", ""));
+	put_label(f, "{primary", p->pool);
 }
 
 /* The same with the Primary's URL, which its status carries. */
 static void
-put_primary_url_sample(FILE *f, const char *name, json_t *p)
+put_primary_url_sample(FILE *f, const char *name, const void *p)
 {
 	put_primary_sample(f, name, p);
-	put_label(f, ",url", json_str(p, "url", ""));
+	put_label(f, ",url", ((const struct primary_view *)p)->url);
 }
 
 /* The start of a sample of name for backup b of this server. */
 static void
-put_backup_sample(FILE *f, const char *name, json_t *b)
+put_backup_sample(FILE *f, const char *name, const struct backup_view *b)
 {
 	fputs(name, f);
-	put_label(f, "{backup", json_str(b, "name", ""));
-	put_label(f, ",url", json_str(b, "url", ""));
+	put_label(f, "{backup", b->name);
+	put_label(f, ",url", b->url);
 }
 
-/* The age of the last poll of each member of array (its last_poll_age),
- * after the labels that start(f, name, o) writes. */
-static void
-put_poll_age_gauge(FILE *f, const char *name, const char *help, json_t *array,
-    void (*start)(FILE *, const char *, json_t *))
-{
-	json_t *o;
-	size_t i;
+/* The failover gauges, in their order on the page: of each Primary this
+ * server backs up (up to FAILED_POLLS), then of each backup that polls it. */
+enum failover_gauge { STATUS, POLL_AGE, FAILED_POLLS, BACKUP_UP, BACKUP_POLL_AGE };
+static const struct {
+	const char *name, *help;
+	enum failover_gauge what;
+} failover_gauges[] = {
+	{ "sl_failover_status", "Each Primary this server backs up: 1 for the status of "
+	    "its pool here (warm: mirroring, hot-retry: serving it), 0 for the others.",
+	    STATUS },
+	{ "sl_failover_last_poll_age_seconds", "Seconds since the last good poll of each "
+	    "Primary this server backs up (+Inf: none yet).", POLL_AGE },
+	{ "sl_failover_failed_polls",
+	    "Consecutive failed polls of each Primary this server backs up.", FAILED_POLLS },
+	{ "sl_backup_up", "1 while each backup of this server polls it, 0 once it is lost "
+	    "(silent for more than three of its poll intervals).", BACKUP_UP },
+	{ "sl_backup_last_poll_age_seconds", "Seconds since each backup of this server "
+	    "last polled it (+Inf: not since this server started).", BACKUP_POLL_AGE },
+};
 
-	put_header(f, name, "gauge", help);
-	json_array_foreach(array, i, o) {
-		start(f, name, o);
-		fputc('}', f);
-		put_age(f, json_object_get(o, "last_poll_age"));
+/* The samples of gauge what for Primary p. */
+static void
+put_primary_gauge(FILE *f, const char *name, enum failover_gauge what,
+    const struct primary_view *p)
+{
+	if (what == STATUS) {
+		put_status_samples(f, name, p->status, put_primary_url_sample, p);
+		return;
 	}
+	put_primary_sample(f, name, p);
+	if (what == POLL_AGE)
+		put_age(f, p->polled, p->last_poll_age);
+	else
+		fprintf(f, "} %d\n", p->failed_polls);
+}
+
+/* The sample of gauge what for backup b. */
+static void
+put_backup_gauge(FILE *f, const char *name, enum failover_gauge what,
+    const struct backup_view *b)
+{
+	put_backup_sample(f, name, b);
+	if (what == BACKUP_POLL_AGE)
+		put_age(f, b->polled, b->last_poll_age);
+	else
+		fprintf(f, "} %d\n", !b->lost);
 }
 
 static void
 put_failover(FILE *f, struct server *srv)
 {
-	json_t *h = json_object(), *backs, *backups, *p;
+	struct failover_view fv;
 	size_t i;
 
-	failover_health(srv, h);
-	backs = json_object_get(h, "backs_up");
-	backups = json_object_get(h, "backups");
-	put_status_gauge(f, "sl_failover_status",
-	    "Each Primary this server backs up: 1 for the status of its pool here "
-	    "(warm: mirroring, hot-retry: serving it), 0 for the others.", backs,
-	    put_primary_url_sample);
-	put_poll_age_gauge(f, "sl_failover_last_poll_age_seconds",
-	    "Seconds since the last good poll of each Primary this server backs up "
-	    "(+Inf: none yet).", backs, put_primary_sample);
-	put_header(f, "sl_failover_failed_polls", "gauge",
-	    "Consecutive failed polls of each Primary this server backs up.");
-	json_array_foreach(backs, i, p) {
-		put_primary_sample(f, "sl_failover_failed_polls", p);
-		fprintf(f, "} %lld\n", json_int(p, "failed_polls", 0));
-	}
-	put_header(f, "sl_backup_up", "gauge",
-	    "1 while each backup of this server polls it, 0 once it is lost (silent for "
-	    "more than three of its poll intervals).");
-	json_array_foreach(backups, i, p) {
-		put_backup_sample(f, "sl_backup_up", p);
-		fprintf(f, "} %d\n", strcmp(json_str(p, "state", ""), "lost") != 0);
-	}
-	put_poll_age_gauge(f, "sl_backup_last_poll_age_seconds",
-	    "Seconds since each backup of this server last polled it "
-	    "(+Inf: not since this server started).", backups, put_backup_sample);
-	json_decref(h);
-}
+	failover_view(srv, &fv);
+	for (size_t k = 0; k < nitems(failover_gauges); k++) {
+		const char *name = failover_gauges[k].name;
+		enum failover_gauge what = failover_gauges[k].what;
 
+		put_header(f, name, "gauge", failover_gauges[k].help);
+		for (i = 0; what <= FAILED_POLLS && i < fv.nprimaries; i++)
+			put_primary_gauge(f, name, what, &fv.primaries[i]);
+		for (i = 0; what >= BACKUP_UP && i < fv.nbackups; i++)
+			put_backup_gauge(f, name, what, &fv.backups[i]);
+	}
+	failover_view_free(&fv);
+}
 
 void
 api_metrics(struct req *r, const char *arg)
@@ -450,10 +473,11 @@ api_metrics(struct req *r, const char *arg)
 	put_label(f, "{epoch", srv->epoch);
 	fprintf(f, "} %lld\n", (long long)srv->started);
 
-	json_t *lics = store_licenses_json(srv->store);
-	queue_annotate(lics);
-	put_licenses(f, lics);
-	json_decref(lics);
+	size_t nlics;
+	struct lic_view *lics = store_lic_views(srv->store, &nlics);
+	queue_count_views(lics, nlics);
+	put_licenses(f, lics, nlics);
+	free(lics);
 	put_counters(f, srv->store);
 	put_product_denials(f, srv->store);
 	put_header(f, "sl_queued_checkouts", "gauge",

@@ -413,33 +413,48 @@ poller_join(struct poller *pl)
 }
 
 /* The wanted set of Primaries: config sections, overridden by runtime entries. */
+/* How polling one Primary goes, for the views and for poller_json.
+ * Called with fo->mu held. */
+void
+poller_view(struct server *srv, struct poller *pl, int64_t now, struct primary_view *v)
+{
+	struct pool_view pv;
+	json_t *utf8;
+
+	util_strlcpy(v->pool, pl->name, sizeof(v->pool));
+	util_strlcpy(v->url, pl->url, sizeof(v->url));
+	pthread_mutex_lock(&poll_error_mu);
+	v->refused_polls = pl->refused_polls;
+	util_strlcpy(v->last_error, pl->last_error, sizeof(v->last_error));
+	pthread_mutex_unlock(&poll_error_mu);
+	/* From the Primary's answer: it may not be UTF-8, which jansson,
+	 * and so /v1/health, would refuse */
+	if ((utf8 = json_string(v->last_error)) == NULL)
+		util_strlcpy(v->last_error, "(not UTF-8)", sizeof(v->last_error));
+	json_decref(utf8);
+	store_pool_view(srv->store, pl->pool, &pv);
+	v->status = pv.status;
+	v->polled = pv.last_poll_ms != 0;
+	v->last_poll_age = (now - pv.last_poll_ms) / 1000.0;
+	/* failed_polls counts refused polls too; only the others lead to a
+	 * takeover (fail_after). */
+	v->failed_polls = pv.failed_polls + v->refused_polls;
+}
+
 /* One Primary this server backs up: its settings and how polling goes.
  * Called with fo->mu held. */
 json_t *
 poller_json(struct server *srv, struct poller *pl, int64_t now)
 {
-	struct pool_view v;
-	json_t *o;
+	struct primary_view v;
 
-	pthread_mutex_lock(&poll_error_mu);
-	int refused = pl->refused_polls;
-	/* From the Primary's answer: it may not be UTF-8 */
-	json_t *last_error = pl->last_error[0] == '\0' ? json_null() :
-	    json_string(pl->last_error);
-	if (last_error == NULL)
-		last_error = json_string("(not UTF-8)");
-	pthread_mutex_unlock(&poll_error_mu);
-	store_pool_view(srv->store, pl->pool, &v);
-	/* failed_polls counts refused polls too; only the others lead to a
-	 * takeover (fail_after). */
-	o = json_pack("{s:s, s:s, s:f, s:i, s:s, s:s, s:s, s:o, s:i, s:i, s:o}",
+	poller_view(srv, pl, now, &v);
+	return json_pack("{s:s, s:s, s:f, s:i, s:s, s:s, s:s, s:o, s:i, s:i, s:o}",
 	    "name", pl->name, "url", pl->url, "poll_interval", pl->interval,
 	    "fail_after", pl->fail_after, "witness", pl->witness,
 	    "source", pl->from_config ? "config" : "runtime",
 	    "status", pool_status_str(v.status),
-	    "last_poll_age", v.last_poll_ms ?
-	    json_real((now - v.last_poll_ms) / 1000.0) : json_null(),
-	    "failed_polls", v.failed_polls + refused, "refused_polls", refused,
-	    "last_error", last_error);
-	return o;
+	    "last_poll_age", v.polled ? json_real(v.last_poll_age) : json_null(),
+	    "failed_polls", v.failed_polls, "refused_polls", v.refused_polls,
+	    "last_error", v.last_error[0] == '\0' ? json_null() : json_string(v.last_error));
 }

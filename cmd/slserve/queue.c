@@ -279,6 +279,19 @@ queue_annotate(json_t *licenses)
 	pthread_mutex_unlock(&queue_lock);
 }
 
+void
+queue_count_views(struct lic_view *lics, size_t n)
+{
+	pthread_mutex_lock(&queue_lock);
+	for (size_t i = 0; i < n; i++) {
+		lics[i].queued = 0;
+		for (struct waiter *w = head; w != NULL; w = w->next)
+			lics[i].queued += strcmp(w->pool, lics[i].pool) == 0 &&
+			    strcmp(w->cr.product, lics[i].product) == 0;
+	}
+	pthread_mutex_unlock(&queue_lock);
+}
+
 long
 queue_length(void)
 {

@@ -26,6 +26,8 @@ void queue_stop(struct server *srv);
 /* Add "queued" (waiters for its pool and product) to each license of
  * /v1/licenses. */
 void queue_annotate(json_t *licenses);
+/* The same for the views: each license's queued, under one hold. */
+void queue_count_views(struct lic_view *lics, size_t n);
 /* All waiters. */
 long queue_length(void);
 

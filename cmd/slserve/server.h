@@ -88,6 +88,9 @@ struct req {
 	int64_t start_us;		/* util_mono_us() at arrival */
 	enum route_id route;		/* set by dispatch; ROUTE_OTHER until then */
 	int admin;			/* it carried the admin token (dispatch) */
+	/* The methods the path allows, "GET, PUT", when dispatch answers
+	 * 405 method_not_allowed: its Allow header. "" otherwise. */
+	char allow[64];
 	/* A request its handler holds (req_hold): on_resume, when set, makes
 	 * the answer once req_wake has let it go; ctx is the handler's (a
 	 * single allocation: freed here if on_resume never ran). */

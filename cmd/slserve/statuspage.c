@@ -1,7 +1,8 @@
 /* GET /: a read-only HTML status page for people: a one-line summary (all
  * well, or what is wrong and since when, and which server serves which
  * pool), this server's Licenses pane with a legend, the Primaries it backs
- * up and its backups; every time in UTC. Self-contained (no
+ * up and its backups, all from one typed view of the licenses and one of
+ * failover, so that the parts agree; every time in UTC. Self-contained (no
  * external assets); every value is HTML-escaped. A small inline script
  * fetches the page again every few seconds and swaps the content in, so a
  * server that stops answering leaves the last figures on screen with a
@@ -61,17 +62,17 @@ put_status(FILE *f, const char *status)
 	fputs("</span>", f);
 }
 
-/* "0.4s ago", or "never" for a null age. */
+/* "0.4s ago", or "never" when not polled. */
 static void
-fmt_poll_age(char *buf, size_t size, json_t *age)
+fmt_poll_age(char *buf, size_t size, int polled, double age)
 {
 	char d[32];
 
-	if (!json_is_number(age)) {
+	if (!polled) {
 		snprintf(buf, size, "never");
 		return;
 	}
-	util_fmt_duration(d, sizeof(d), json_number_value(age), 1);
+	util_fmt_duration(d, sizeof(d), age, 1);
 	snprintf(buf, size, "%s ago", d);
 }
 
@@ -147,42 +148,38 @@ static const char style[] =
  * slctl status marks it after the status: ",expired", ",wrong_host",
  * ",backup_lost". */
 static void
-put_marks(FILE *f, json_t *l, const char *redundancy)
+put_marks(FILE *f, const struct lic_view *l, const char *redundancy)
 {
-	if (json_is_false(json_object_get(l, "servable"))) {
+	if (l->why != LIC_SERVABLE) {
 		fputs("<span class=\"mark\">,", f);
-		put_escaped(f, json_str(l, "why", "unservable"));
+		put_escaped(f, lic_unservable_str(l->why));
 		fputs("</span>", f);
 	}
-	if (strcmp(json_str(l, "role", ""), "primary") == 0 && strcmp(redundancy, "lost") == 0)
+	if (l->own && strcmp(redundancy, "lost") == 0)
 		fputs("<span class=\"mark\">,backup_lost</span>", f);
 }
 
 static void
-put_licenses(FILE *f, json_t *lics, const char *redundancy)
+put_licenses(FILE *f, const struct lic_view *lics, size_t nlics, const char *redundancy)
 {
-	json_t *l;
-	size_t i;
-
 	fputs("<h2>Licenses</h2>\n", f);
-	if (json_array_size(lics) == 0) {
+	if (nlics == 0) {
 		fputs("<p class=\"none\">This server has no licenses.</p>\n", f);
 		return;
 	}
 	fputs("<table id=\"licenses\"><thead><tr><th>License</th><th>Product</th>"
 	    "<th>Role</th><th>Status</th><th>In use</th><th>Max</th><th>Denials</th>"
 	    "<th>Served by</th><th>Expires</th></tr></thead><tbody>\n", f);
-	json_array_foreach(lics, i, l) {
-		long long in_use = json_int(l, "in_use", 0), max = json_int(l, "max", 0);
-		const char *status = json_str(l, "status", "");
+	for (const struct lic_view *l = lics; l < lics + nlics; l++) {
+		long long in_use = l->in_use, max = l->count;
 		char n[32];
 
 		fputs("<tr>", f);
-		put_cell(f, "id", json_str(l, "id", ""));
-		put_cell(f, NULL, json_str(l, "product", ""));
-		put_cell(f, NULL, json_str(l, "role", ""));
+		put_cell(f, "id", l->id);
+		put_cell(f, NULL, l->product);
+		put_cell(f, NULL, l->own ? "primary" : "backup");
 		fputs("<td>", f);
-		put_status(f, status);
+		put_status(f, pool_status_str(l->status));
 		put_marks(f, l, redundancy);
 		fputs("</td>", f);
 
@@ -196,86 +193,79 @@ put_licenses(FILE *f, json_t *lics, const char *redundancy)
 		    max < 0 ? "unlimited" : "seats in use",
 		    max >= 0 && in_use >= max ? "full" : pct >= 80 ? "high" : "", pct, in_use);
 		/* checkouts waiting for a seat of its product (queue.c) */
-		if (json_int(l, "queued", 0) > 0)
+		if (l->queued > 0)
 			fprintf(f, " <span class=\"queued\" title=\"checkouts waiting in the "
-			    "queue\">%lld queued</span>", json_int(l, "queued", 0));
+			    "queue\">%ld queued</span>", l->queued);
 		fputs("</td>", f);
 		if (max < 0)
 			snprintf(n, sizeof(n), "unlimited");
 		else
 			snprintf(n, sizeof(n), "%lld", max);
 		put_cell(f, "num", n);
-		snprintf(n, sizeof(n), "%lld", json_int(l, "fails", 0));
+		snprintf(n, sizeof(n), "%ld", l->fails);
 		put_cell(f, "num", n);
-		put_cell(f, NULL, json_str(l, "served_by", ""));
-		put_cell(f, NULL, json_str(l, "expires", ""));
+		put_cell(f, NULL, l->served_by);
+		put_cell(f, NULL, l->expires);
 		fputs("</tr>\n", f);
 	}
 	fputs("</tbody></table>\n", f);
 }
 
 static void
-put_failover(FILE *f, struct server *srv)
+put_failover(FILE *f, const struct failover_view *fv)
 {
-	json_t *h = json_object(), *backs, *backups, *p;
 	char age[48], n[32];
-	size_t i;
-
-	failover_health(srv, h);
-	backs = json_object_get(h, "backs_up");
-	backups = json_object_get(h, "backups");
 
 	fputs("<h2>Primaries this server backs up</h2>\n", f);
-	if (json_array_size(backs) == 0) {
+	if (fv->nprimaries == 0) {
 		fputs("<p class=\"none\">None.</p>\n", f);
 	} else {
 		fputs("<table id=\"backs-up\"><thead><tr><th>Primary</th><th>URL</th>"
 		    "<th>Status</th><th>Last poll</th><th>Failed polls</th><th>Last error</th>"
 		    "</tr></thead><tbody>\n", f);
-		json_array_foreach(backs, i, p) {
-			const char *status = json_str(p, "status", "");
+		for (size_t i = 0; i < fv->nprimaries; i++) {
+			const struct primary_view *p = &fv->primaries[i];
 			fputs("<tr>", f);
-			put_cell(f, NULL, json_str(p, "pool", ""));
-			put_cell(f, NULL, json_str(p, "url", ""));
+			put_cell(f, NULL, p->pool);
+			put_cell(f, NULL, p->url);
 			fputs("<td>", f);
-			put_status(f, status);
+			put_status(f, pool_status_str(p->status));
 			fputs("</td>", f);
-			fmt_poll_age(age, sizeof(age), json_object_get(p, "last_poll_age"));
+			fmt_poll_age(age, sizeof(age), p->polled, p->last_poll_age);
 			put_cell(f, NULL, age);
-			snprintf(n, sizeof(n), "%lld", json_int(p, "failed_polls", 0));
+			snprintf(n, sizeof(n), "%d", p->failed_polls);
 			put_cell(f, "num", n);
-			put_cell(f, json_int(p, "refused_polls", 0) > 0 ? "lost" : NULL,
-			    json_str(p, "last_error", "-"));
+			put_cell(f, p->refused_polls > 0 ? "lost" : NULL,
+			    p->last_error[0] != '\0' ? p->last_error : "-");
 			fputs("</tr>\n", f);
 		}
 		fputs("</tbody></table>\n", f);
 	}
 
 	fputs("<h2>Backups of this server</h2>\n", f);
-	if (json_array_size(backups) == 0) {
+	if (fv->nbackups == 0) {
 		fputs("<p class=\"none\">None: no backup polls this server.</p>\n", f);
 	} else {
 		fputs("<table id=\"backups\"><thead><tr><th>Backup</th><th>URL</th>"
 		    "<th>Last poll</th><th>State</th></tr></thead><tbody>\n", f);
-		json_array_foreach(backups, i, p) {
-			int lost = strcmp(json_str(p, "state", ""), "lost") == 0;
+		for (size_t i = 0; i < fv->nbackups; i++) {
+			const struct backup_view *b = &fv->backups[i];
 			char state[80] = "polling";
 			fputs("<tr>", f);
-			put_cell(f, NULL, json_str(p, "name", ""));
-			put_cell(f, NULL, json_str(p, "url", ""));
-			fmt_poll_age(age, sizeof(age), json_object_get(p, "last_poll_age"));
+			put_cell(f, NULL, b->name);
+			put_cell(f, NULL, b->url);
+			fmt_poll_age(age, sizeof(age), b->polled, b->last_poll_age);
 			put_cell(f, NULL, age);
-			if (lost) {
+			if (b->lost) {
 				char since[64];
-				fmt_utc(since, sizeof(since), (time_t)json_int(p, "since", 0));
+				fmt_utc(since, sizeof(since), b->lost_since);
 				snprintf(state, sizeof(state), "lost since %s", since);
 			}
-			put_cell(f, lost ? "lost" : NULL, state);
+			put_cell(f, b->lost ? "lost" : NULL, state);
 			fputs("</tr>\n", f);
 		}
 		fputs("</tbody></table>\n", f);
 	}
-	json_decref(h);
 }
 
 /* Append ", " or "; " and then text to the summary being built. */
@@ -293,15 +283,14 @@ summary_add(FILE *f, int *n, const char *sep)
  * then which server serves which pool.
  */
 static void
-put_summary(FILE *f, struct server *srv, json_t *lics, json_t *health, time_t now)
+put_summary(FILE *f, struct server *srv, const struct lic_view *lics, size_t nlics,
+    const struct failover_view *fv, time_t now)
 {
 	struct journal_storage st;
 	char *trouble = NULL, *serving = NULL, when[64], age[32];
-	size_t tlen = 0, slen = 0;
+	size_t tlen = 0, slen = 0, i;
 	int nt = 0, ns = 0, own = 0;
 	FILE *t, *sv;
-	json_t *v;
-	size_t i;
 
 	if ((t = open_memstream(&trouble, &tlen)) == NULL)
 		return;
@@ -319,41 +308,40 @@ put_summary(FILE *f, struct server *srv, json_t *lics, json_t *health, time_t no
 	}
 
 	/* This server's own pool, and the backups that watch it. */
-	json_array_foreach(lics, i, v)
-		if (strcmp(json_str(v, "role", ""), "primary") == 0)
-			own++;
+	for (i = 0; i < nlics; i++)
+		own += lics[i].own != 0;
 	summary_add(sv, &ns, "; ");
 	put_escaped(sv, srv->cfg.name);
 	fprintf(sv, " (this server) serves its own pool (%d license%s)", own,
 	    own == 1 ? "" : "s");
-	json_t *backups = json_object_get(health, "backups");
 	int polling = 0;
-	json_array_foreach(backups, i, v) {
-		if (strcmp(json_str(v, "state", ""), "lost") == 0) {
-			fmt_utc(when, sizeof(when), (time_t)json_int(v, "since", 0));
+	for (i = 0; i < fv->nbackups; i++) {
+		const struct backup_view *b = &fv->backups[i];
+		if (b->lost) {
+			fmt_utc(when, sizeof(when), b->lost_since);
 			summary_add(t, &nt, "; ");
 			fputs("backup ", t);
-			put_escaped(t, json_str(v, "name", "?"));
+			put_escaped(t, b->name);
 			fputs(" lost since ", t);
 			put_escaped(t, when);
 			fputs(": nothing would take over if this server failed", t);
 			continue;
 		}
 		fputs(polling++ == 0 ? ", backed up by " : " and ", sv);
-		put_escaped(sv, json_str(v, "name", "?"));
+		put_escaped(sv, b->name);
 	}
 
 	/* The Primaries this server backs up. */
-	json_array_foreach(json_object_get(health, "backs_up"), i, v) {
-		const char *pool = json_str(v, "pool", "?");
-		json_t *a = json_object_get(v, "last_poll_age");
+	for (i = 0; i < fv->nprimaries; i++) {
+		const struct primary_view *p = &fv->primaries[i];
+		const char *pool = p->pool;
 
 		summary_add(sv, &ns, "; ");
-		if (strcmp(json_str(v, "status", ""), "hot-retry") == 0) {
+		if (p->status == POOL_HOT_RETRY) {
 			summary_add(t, &nt, "; ");
 			put_escaped(t, pool);
-			if (json_is_number(a)) {
-				fmt_utc(when, sizeof(when), now - (time_t)json_number_value(a));
+			if (p->polled) {
+				fmt_utc(when, sizeof(when), now - (time_t)p->last_poll_age);
 				fputs(" has not answered since ", t);
 				put_escaped(t, when);
 			} else
@@ -367,40 +355,35 @@ put_summary(FILE *f, struct server *srv, json_t *lics, json_t *health, time_t no
 			fputs(" is down", sv);
 			continue;
 		}
-		if (json_int(v, "refused_polls", 0) > 0) {
+		if (p->refused_polls > 0) {
 			summary_add(t, &nt, "; ");
 			put_escaped(t, pool);
 			fputs(" refuses this server's polls (", t);
-			put_escaped(t, json_str(v, "last_error", "refused"));
+			put_escaped(t, p->last_error[0] != '\0' ? p->last_error : "refused");
 			fputs("): this server does not back it up", t);
 		}
 		put_escaped(sv, pool);
 		fputs(" serves its own pool, backed up by ", sv);
 		put_escaped(sv, srv->cfg.name);
-		if (json_is_number(a)) {
-			util_fmt_duration(age, sizeof(age), json_number_value(a), 1);
+		if (p->polled) {
+			util_fmt_duration(age, sizeof(age), p->last_poll_age, 1);
 			fprintf(sv, " (last poll %s ago)", age);
 		} else
 			fputs(" (no good poll yet)", sv);
 	}
 
 	/* Licenses that cannot grant a seat. */
-	json_array_foreach(lics, i, v) {
-		if (!json_is_false(json_object_get(v, "servable")))
+	for (i = 0; i < nlics; i++) {
+		if (lics[i].why == LIC_SERVABLE)
 			continue;
 		summary_add(t, &nt, "; ");
 		fputs("license ", t);
-		put_escaped(t, json_str(v, "id", "?"));
-		const char *why = json_str(v, "why", "");
-		if (strcmp(why, "expired") == 0) {
+		put_escaped(t, lics[i].id);
+		if (lics[i].why == LIC_EXPIRED) {
 			fputs(" expired ", t);
-			put_escaped(t, json_str(v, "expires", ""));
-		} else if (strcmp(why, "wrong_host") == 0)
+			put_escaped(t, lics[i].expires);
+		} else
 			fputs(" is bound to another host", t);
-		else {
-			fputs(" cannot serve: ", t);
-			put_escaped(t, why);
-		}
 		fputs(" and grants no seat", t);
 	}
 	fclose(t);
@@ -479,18 +462,19 @@ api_status_page(struct req *r, const char *arg)
 	fputs(" &middot; as of <span id=\"as-of\">", f);
 	put_escaped(f, now);
 	fputs("</span></p>\n", f);
-	json_t *lics = store_licenses_json(srv->store);
-	json_t *health = json_object();
-	failover_health(srv, health);
-	put_summary(f, srv, lics, health, t);
-	json_decref(health);
+	size_t nlics;
+	struct lic_view *lics = store_lic_views(srv->store, &nlics);
+	struct failover_view fv;
+	failover_view(srv, &fv);
+	put_summary(f, srv, lics, nlics, &fv, t);
 	put_storage(f, srv);
 
-	queue_annotate(lics);
-	put_licenses(f, lics, failover_redundancy(srv));
+	queue_count_views(lics, nlics);
+	put_licenses(f, lics, nlics, failover_view_redundancy(&fv));
 	put_legend(f);
-	json_decref(lics);
-	put_failover(f, srv);
+	free(lics);
+	put_failover(f, &fv);
+	failover_view_free(&fv);
 
 	fprintf(f, "</main>\n<footer>Read-only; refreshed every %d seconds. The same "
 	    "figures as JSON: <a href=\"v1/licenses\">/v1/licenses</a>, "

@@ -15,6 +15,7 @@ struct journal;
 struct policy;
 
 enum pool_status { POOL_HOT, POOL_HOT_WARM, POOL_WARM, POOL_HOT_RETRY };
+#define POOL_STATUSES (POOL_HOT_RETRY + 1)	/* how many there are */
 const char *pool_status_str(enum pool_status s);
 
 /* Live leases by holder (client, user, host) or by address (store.c). */
@@ -167,6 +168,30 @@ struct store_counters {
 	uint64_t policy_denials[3];	/* excluded, max_reached, reserved */
 };
 void store_counters(struct store *s, struct store_counters *c);
+/* Why a license grants no seat, as a checkout would find it. */
+enum lic_unservable { LIC_SERVABLE, LIC_EXPIRED, LIC_WRONG_HOST };
+/* "expired", "wrong_host" (NULL: servable), as /v1/licenses says "why". */
+const char *lic_unservable_str(enum lic_unservable why);
+/* A license as the views (/metrics, the status page) show it: the same
+ * figures as /v1/licenses, typed. */
+struct lic_view {
+	char pool[SL_ID_MAX + 1];
+	char id[SL_ID_MAX + 1];
+	char product[SL_ID_MAX + 1];
+	char served_by[SL_ID_MAX + 1];	/* the pool's Primary while warm, else us */
+	char expires[16];		/* "YYYY-MM-DD" or "never" */
+	int own;		/* role "primary": our own pool; else "backup" */
+	enum pool_status status;	/* of its pool */
+	long count;		/* seats, or LICENSE_UNLIMITED */
+	long in_use;		/* a warm backup's: its Primary's, as mirrored */
+	long fails;		/* checkouts refused because of it (DENIALS) */
+	long queued;		/* checkouts waiting: 0 here, queue_count_views */
+	enum lic_unservable why;
+};
+/* Every license but retired ones, in the order of /v1/licenses, copied
+ * under one hold of the store lock (store_view.c); free the array. NULL,
+ * and *n 0, when memory is short. */
+struct lic_view *store_lic_views(struct store *s, size_t *n);
 /* A copy of the refusal counters of every pool and product (free it). */
 struct product_denials *store_product_denials(struct store *s, size_t *n);
 

@@ -2,14 +2,18 @@
  * store_view.c: what other modules read of the store at one instant, each
  * under one hold of its lock, so that none takes the lock itself: the
  * start of a compaction's image with the journal's sequence it matches,
- * and the counters /metrics shows.
+ * and the counters and licenses that /metrics and the status page show.
  */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "journal.h"
+#include "json.h"
 #include "store.h"
 #include "store_int.h"
+#include "util.h"
 
 int
 store_image_start(struct store *s, struct store_image *img, uint64_t *seqp)
@@ -35,4 +39,68 @@ store_counters(struct store *s, struct store_counters *c)
 	for (size_t i = 0; i < 3; i++)
 		c->policy_denials[i] = s->policy_denials[i];
 	pthread_mutex_unlock(&s->lock);
+}
+
+const char *
+lic_unservable_str(enum lic_unservable why)
+{
+	switch (why) {
+	case LIC_SERVABLE: return NULL;
+	case LIC_EXPIRED: return "expired";
+	case LIC_WRONG_HOST: return "wrong_host";
+	}
+	return NULL;
+}
+
+/* The seats of l's Primary a warm backup holds in its mirror: what it
+ * shows in use (store lock held). */
+static long
+mirrored_seats(const struct lic *l)
+{
+	const char *id;
+	json_t *v;
+	long n = 0;
+
+	if (l->pool->own || l->pool->status != POOL_WARM || l->pool->mirror == NULL)
+		return 0;
+	json_object_foreach(l->pool->mirror, id, v)
+		n += strcmp(json_str(v, "license", ""), l->def.id) == 0;
+	return n;
+}
+
+/* One license's view; store lock held. */
+static void
+lic_view_fill(struct store *s, const struct lic *l, struct lic_view *v)
+{
+	util_strlcpy(v->pool, l->pool->name, sizeof(v->pool));
+	util_strlcpy(v->id, l->def.id, sizeof(v->id));
+	util_strlcpy(v->product, l->def.product, sizeof(v->product));
+	util_strlcpy(v->served_by, l->pool->status == POOL_WARM ? l->pool->name : s->name,
+	    sizeof(v->served_by));
+	util_strlcpy(v->expires, l->def.expires, sizeof(v->expires));
+	v->own = l->pool->own;
+	v->status = l->pool->status;
+	v->count = l->def.count;
+	v->in_use = l->in_use + mirrored_seats(l);
+	v->fails = l->fails;
+	v->queued = 0;
+	/* As a checkout would find it (store_checkout): a backup serves its
+	 * Primary's licenses whatever host they name. */
+	v->why = license_expired(&l->def) ? LIC_EXPIRED : l->pool->own &&
+	    !license_host_matches(&l->def, s->host_id) ? LIC_WRONG_HOST : LIC_SERVABLE;
+}
+
+struct lic_view *
+store_lic_views(struct store *s, size_t *n)
+{
+	struct lic_view *v;
+
+	*n = 0;
+	pthread_mutex_lock(&s->lock);
+	if ((v = calloc(s->nlics + 1, sizeof(*v))) != NULL)
+		for (size_t i = 0; i < s->nlics; i++)
+			if (!s->lics[i]->retired)
+				lic_view_fill(s, s->lics[i], &v[(*n)++]);
+	pthread_mutex_unlock(&s->lock);
+	return v;
 }
