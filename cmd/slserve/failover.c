@@ -486,11 +486,7 @@ failover_init(struct server *srv, char *err, size_t errlen)
 	}
 	pthread_mutex_init(&fo->apply_mu, NULL);
 	pthread_mutex_init(&fo->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&fo->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	util_cond_init_mono(&fo->cv);
 	srv->failover = fo;
 	backups_load(fo);
 	ini_mtime(srv, &fo->ini_mtime);
@@ -585,9 +581,8 @@ failover_free(struct server *srv)
 	mirror_close_all();
 	if (fo->backups_dirty)
 		backups_save(fo);
-	free(fo->pollers);
-	free(fo->retiring);
-	free(fo->backups);
+	void *owned[] = { fo->pollers, fo->retiring, fo->backups };
+	util_free_all(owned, nitems(owned));
 	pthread_mutex_destroy(&fo->apply_mu);
 	pthread_mutex_destroy(&fo->mu);
 	pthread_cond_destroy(&fo->cv);
