@@ -319,9 +319,7 @@ conf_line_in(const char *section, const char *title, const char *opt, int dflt)
 void
 conf_lines_reset(void)
 {
-	free(optlines);
-	optlines = NULL;
-	noptlines = 0;
+	util_vec_free(optlines, noptlines);
 }
 
 /* Whether o is an option (not a section) of section (NULL: the top level). */

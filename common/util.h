@@ -26,6 +26,13 @@ void util_fmt_duration(char *buf, size_t size, double seconds, int tenths);
  * change of the wall clock does not stretch or cut. */
 void util_cond_init_mono(pthread_cond_t *cv);
 
+/* Let go of the array v of n elements: free it and leave it empty. */
+#define util_vec_free(v, n) do {					\
+	free(v);							\
+	(v) = NULL;							\
+	(n) = 0;							\
+} while (0)
+
 /* free() each of the n pointers in v: what a struct owns, listed once where
  * it is let go instead of a run of free() calls. */
 void util_free_all(void *const *v, size_t n);
