@@ -91,6 +91,22 @@ state_path(struct server *srv, const char *name)
 
 /* ---- persistence: backups.json (Primary) and mirror-NAME.json (backup) ---- */
 
+/* A backup named name added to fo's, all else zero; NULL when there is no
+ * memory. With fo->mu held, or before the server serves. */
+static struct backup_seen *
+backup_add(struct failover *fo, const char *name)
+{
+	struct backup_seen *nb = realloc(fo->backups, (fo->nbackups + 1) * sizeof(*nb));
+
+	if (nb == NULL)
+		return NULL;
+	fo->backups = nb;
+	struct backup_seen *b = &fo->backups[fo->nbackups++];
+	memset(b, 0, sizeof(*b));
+	util_strlcpy(b->name, name, sizeof(b->name));
+	return b;
+}
+
 static void
 backups_load(struct failover *fo)
 {
@@ -103,13 +119,9 @@ backups_load(struct failover *fo)
 		const char *name = json_str(v, "name", NULL), *url = json_str(v, "url", NULL);
 		if (!util_valid_id(name) || !failcfg_valid_url(url))
 			continue;
-		struct backup_seen *nb = realloc(fo->backups, (fo->nbackups + 1) * sizeof(*nb));
-		if (nb == NULL)
+		struct backup_seen *b = backup_add(fo, name);
+		if (b == NULL)
 			break;
-		fo->backups = nb;
-		struct backup_seen *b = &fo->backups[fo->nbackups++];
-		memset(b, 0, sizeof(*b));
-		util_strlcpy(b->name, name, sizeof(b->name));
 		util_strlcpy(b->url, url, sizeof(b->url));
 		b->interval = json_real_value(json_object_get(v, "interval"));
 		if (!(b->interval > 0 && b->interval <= 3600))
@@ -674,18 +686,11 @@ api_peer_sync(struct req *r, const char *arg)
 	for (size_t i = 0; i < fo->nbackups; i++)
 		if (strcmp(fo->backups[i].name, qn) == 0)
 			b = &fo->backups[i];
-	if (b == NULL) {
-		struct backup_seen *nb = realloc(fo->backups, (fo->nbackups + 1) * sizeof(*nb));
-		if (nb != NULL) {
-			fo->backups = nb;
-			b = &fo->backups[fo->nbackups++];
-			memset(b, 0, sizeof(*b));
-			util_strlcpy(b->name, qn, sizeof(b->name));
-			fo->backups_dirty = 1;
-			char url_esc[FAILCFG_URL_MAX * 4];
-			log_info("backup \"%s\" at %s polls this server", qn,
-			    log_escape(url_esc, sizeof(url_esc), qu ? qu : "?"));
-		}
+	if (b == NULL && (b = backup_add(fo, qn)) != NULL) {
+		fo->backups_dirty = 1;
+		char url_esc[FAILCFG_URL_MAX * 4];
+		log_info("backup \"%s\" at %s polls this server", qn,
+		    log_escape(url_esc, sizeof(url_esc), qu ? qu : "?"));
 	}
 	if (b != NULL) {
 		if (qu != NULL && qu[0] != '\0' && strcmp(b->url, qu) != 0) {
