@@ -345,6 +345,7 @@ test_torn(const char *dir, const char *want)
 	char *path = util_path_join(dir, "journal");
 	size_t len, end, offs[1];
 	char *text = unit_read_file(path, &len);
+
 	records_at(text, len, offs, 0, &end);
 	/* Half a grant written where the next record goes, zeros after it
 	 * (the room written ahead). */
