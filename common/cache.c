@@ -219,9 +219,7 @@ cache_read(struct cache *c, char *err, size_t errlen)
 	char line[2048];
 	FILE *fp;
 
-	free(c->v);
-	c->v = NULL;
-	c->n = 0;
+	util_vec_free(c->v, c->n);
 	if (util_check_file(c->path, UTIL_CONF_MAX) == -1) {
 		util_seterr(err, errlen, "cache: %s: %s", c->path, util_read_strerror(errno));
 		return -1;
@@ -302,9 +300,7 @@ cache_open(struct cache *c, char *err, size_t errlen)
 void
 cache_close(struct cache *c)
 {
-	free(c->v);
-	c->v = NULL;
-	c->n = 0;
+	util_vec_free(c->v, c->n);
 }
 
 const struct cache_server *

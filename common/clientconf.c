@@ -305,9 +305,7 @@ clientconf_parse_servers(struct clientconf *cc, const char *spec, const char *or
 	char *copy, *entry, *save = NULL;
 	int rc = -1;
 
-	free(cc->servers);
-	cc->servers = NULL;
-	cc->nservers = 0;
+	util_vec_free(cc->servers, cc->nservers);
 	if ((copy = strdup(spec)) == NULL) {
 		util_seterr(err, errlen, "out of memory");
 		return -1;
@@ -681,9 +679,7 @@ out:
 void
 clientconf_free(struct clientconf *cc)
 {
-	free(cc->servers);
-	cc->servers = NULL;
-	cc->nservers = 0;
+	util_vec_free(cc->servers, cc->nservers);
 	if (cc->token != NULL) {
 		sodium_memzero(cc->token, strlen(cc->token));
 		free(cc->token);

@@ -319,9 +319,7 @@ conf_line_in(const char *section, const char *title, const char *opt, int dflt)
 void
 conf_lines_reset(void)
 {
-	free(optlines);
-	optlines = NULL;
-	noptlines = 0;
+	util_vec_free(optlines, noptlines);
 }
 
 /* Whether o is an option (not a section) of section (NULL: the top level). */
@@ -819,19 +817,11 @@ config_check(const char *path, struct server_config *c, char *err, size_t errlen
 void
 config_free(struct server_config *c)
 {
-	free(c->file);
-	free(c->dir);
-	free(c->state_dir);
-	free(c->licenses);
-	free(c->options);
-	free(c->admin_token_file);
-	free(c->peer_token_file);
 	for (size_t i = 0; c->trusted_keys != NULL && i < c->ntrusted_keys; i++)
 		free(c->trusted_keys[i]);
-	free(c->trusted_keys);
-	free(c->tls_cert);
-	free(c->tls_key);
-	free(c->ca);
-	free(c->failover);
+	void *owned[] = { c->file, c->dir, c->state_dir, c->licenses, c->options,
+	    c->admin_token_file, c->peer_token_file, c->trusted_keys, c->tls_cert,
+	    c->tls_key, c->ca, c->failover };
+	util_free_all(owned, nitems(owned));
 	memset(c, 0, sizeof(*c));
 }

@@ -58,9 +58,7 @@ failcfg_free(struct failcfg *cfg)
 {
 	if (cfg == NULL)
 		return;
-	free(cfg->v);
-	cfg->v = NULL;
-	cfg->n = 0;
+	util_vec_free(cfg->v, cfg->n);
 }
 
 const struct failcfg_entry *

@@ -289,9 +289,7 @@ http_request(struct http_client *c, const char *method, const char *url,
 			    "uses TLS, its URL is https://)", curl_easy_strerror(rc));
 		else
 			snprintf(resp->error, sizeof(resp->error), "%s", curl_easy_strerror(rc));
-		free(resp->body);
-		resp->body = NULL;
-		resp->len = 0;
+		util_vec_free(resp->body, resp->len);
 		return -1;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -306,7 +304,5 @@ http_request(struct http_client *c, const char *method, const char *url,
 void
 http_response_clear(struct http_response *resp)
 {
-	free(resp->body);
-	resp->body = NULL;
-	resp->len = 0;
+	util_vec_free(resp->body, resp->len);
 }

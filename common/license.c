@@ -192,9 +192,7 @@ out:
 void
 license_set_free(struct license_set *set)
 {
-	free(set->v);
-	set->v = NULL;
-	set->n = 0;
+	util_vec_free(set->v, set->n);
 }
 
 const struct license *

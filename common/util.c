@@ -55,6 +55,24 @@ util_fmt_duration(char *buf, size_t size, double seconds, int tenths)
 		snprintf(buf, size, "%ldd%02ldh", s / 86400, s % 86400 / 3600);
 }
 
+void
+util_cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+void
+util_free_all(void *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+}
+
 size_t
 util_strlcpy(char *dst, const char *src, size_t size)
 {

@@ -2,6 +2,7 @@
 #ifndef SL_UTIL_H
 #define SL_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -20,6 +21,21 @@ int64_t util_mono_ms(void);
  * 2h05m, 3d04h (negative is 0). Under ten seconds a whole number has no
  * tenths ("5s") unless tenths is set ("5.0s"). */
 void util_fmt_duration(char *buf, size_t size, double seconds, int tenths);
+
+/* pthread_cond_init with the monotonic clock, for timed waits that a
+ * change of the wall clock does not stretch or cut. */
+void util_cond_init_mono(pthread_cond_t *cv);
+
+/* Let go of the array v of n elements: free it and leave it empty. */
+#define util_vec_free(v, n) do {					\
+	free(v);							\
+	(v) = NULL;							\
+	(n) = 0;							\
+} while (0)
+
+/* free() each of the n pointers in v: what a struct owns, listed once where
+ * it is let go instead of a run of free() calls. */
+void util_free_all(void *const *v, size_t n);
 
 /* Copy with truncation; always NUL-terminates. Returns strlen(src). */
 size_t util_strlcpy(char *dst, const char *src, size_t size);

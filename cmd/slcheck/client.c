@@ -114,8 +114,7 @@ slc_sleep_ms(struct slc *s, int64_t ms)
 void
 reply_free(struct reply *r)
 {
-	if (r->json != NULL)
-		json_decref(r->json);
+	json_decref(r->json);	/* NULL-safe */
 	r->json = NULL;
 }
 

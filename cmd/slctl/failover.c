@@ -232,7 +232,6 @@ cmd_failover(void *ctx, int argc, char **argv)
 	struct failover_args a;
 	struct failcfg_entry e;
 	const char *op;
-	static char opname[64];
 	char err[512], *end;
 	long n;
 	int ch, rc;
@@ -246,9 +245,6 @@ cmd_failover(void *ctx, int argc, char **argv)
 	op = sub->name;
 	argc--;
 	argv++;
-	/* getopt names its errors after argv[0] */
-	snprintf(opname, sizeof(opname), "slctl: failover %s", op);
-	argv[0] = opname;
 	while ((ch = ctl_getopt(ctl, argc, argv, &a.json)) != -1) {
 		switch (ch) {
 		case 'u':

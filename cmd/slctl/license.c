@@ -839,13 +839,9 @@ cmd_license(void *ctx, int argc, char **argv)
 {
 	struct ctl *ctl = ctx;
 	const struct cmd_entry *c;
-	/* getopt names its errors after argv[0] */
-	static char name[64];
 
 	if ((c = ctl_subcommand("license", &license_table, argc, argv)) == NULL)
 		return EXIT_USAGE;
-	snprintf(name, sizeof(name), "slctl: license %s", c->name);
-	argv[1] = name;
 	ctl->cmd = c;
 	return c->handler(ctl, argc - 1, argv + 1);
 }

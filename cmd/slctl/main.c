@@ -313,18 +313,23 @@ ctl_json_options(struct ctl *ctl, int argc, char **argv, int *json)
 }
 
 /*
- * The subcommand of cmd that argv[1] names exactly, among t's. Else says
- * which there are (when one was named) and the usage of cmd, and returns
- * NULL.
+ * The subcommand of cmd that argv[1] names exactly, among t's; argv[1]
+ * becomes "slctl: CMD SUB", the name getopt gives its errors when argv + 1
+ * is parsed. Else says which there are (when one was named) and the usage
+ * of cmd, and returns NULL.
  */
 const struct cmd_entry *
 ctl_subcommand(const char *cmd, const struct cmd_table *t, int argc, char **argv)
 {
+	static char name[64];
 	const struct cmd_entry *c;
 	char names[512];
 
-	if (argc >= 2 && (c = cmd_find(t, argv[1])) != NULL)
+	if (argc >= 2 && (c = cmd_find(t, argv[1])) != NULL) {
+		snprintf(name, sizeof(name), "slctl: %s %s", cmd, c->name);
+		argv[1] = name;
 		return c;
+	}
 	if (argc >= 2) {
 		cmd_names(t, NULL, names, sizeof(names));
 		ctl_warnx("%s: unknown subcommand \"%s\"; valid subcommands:%s", cmd,

@@ -91,6 +91,22 @@ state_path(struct server *srv, const char *name)
 
 /* ---- persistence: backups.json (Primary) and mirror-NAME.json (backup) ---- */
 
+/* A backup named name added to fo's, all else zero; NULL when there is no
+ * memory. With fo->mu held, or before the server serves. */
+static struct backup_seen *
+backup_add(struct failover *fo, const char *name)
+{
+	struct backup_seen *nb = realloc(fo->backups, (fo->nbackups + 1) * sizeof(*nb));
+
+	if (nb == NULL)
+		return NULL;
+	fo->backups = nb;
+	struct backup_seen *b = &fo->backups[fo->nbackups++];
+	memset(b, 0, sizeof(*b));
+	util_strlcpy(b->name, name, sizeof(b->name));
+	return b;
+}
+
 static void
 backups_load(struct failover *fo)
 {
@@ -103,13 +119,9 @@ backups_load(struct failover *fo)
 		const char *name = json_str(v, "name", NULL), *url = json_str(v, "url", NULL);
 		if (!util_valid_id(name) || !failcfg_valid_url(url))
 			continue;
-		struct backup_seen *nb = realloc(fo->backups, (fo->nbackups + 1) * sizeof(*nb));
-		if (nb == NULL)
+		struct backup_seen *b = backup_add(fo, name);
+		if (b == NULL)
 			break;
-		fo->backups = nb;
-		struct backup_seen *b = &fo->backups[fo->nbackups++];
-		memset(b, 0, sizeof(*b));
-		util_strlcpy(b->name, name, sizeof(b->name));
 		util_strlcpy(b->url, url, sizeof(b->url));
 		b->interval = json_real_value(json_object_get(v, "interval"));
 		if (!(b->interval > 0 && b->interval <= 3600))
@@ -486,11 +498,7 @@ failover_init(struct server *srv, char *err, size_t errlen)
 	}
 	pthread_mutex_init(&fo->apply_mu, NULL);
 	pthread_mutex_init(&fo->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&fo->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	util_cond_init_mono(&fo->cv);
 	srv->failover = fo;
 	backups_load(fo);
 	ini_mtime(srv, &fo->ini_mtime);
@@ -585,9 +593,8 @@ failover_free(struct server *srv)
 	mirror_close_all();
 	if (fo->backups_dirty)
 		backups_save(fo);
-	free(fo->pollers);
-	free(fo->retiring);
-	free(fo->backups);
+	void *owned[] = { fo->pollers, fo->retiring, fo->backups };
+	util_free_all(owned, nitems(owned));
 	pthread_mutex_destroy(&fo->apply_mu);
 	pthread_mutex_destroy(&fo->mu);
 	pthread_cond_destroy(&fo->cv);
@@ -679,18 +686,11 @@ api_peer_sync(struct req *r, const char *arg)
 	for (size_t i = 0; i < fo->nbackups; i++)
 		if (strcmp(fo->backups[i].name, qn) == 0)
 			b = &fo->backups[i];
-	if (b == NULL) {
-		struct backup_seen *nb = realloc(fo->backups, (fo->nbackups + 1) * sizeof(*nb));
-		if (nb != NULL) {
-			fo->backups = nb;
-			b = &fo->backups[fo->nbackups++];
-			memset(b, 0, sizeof(*b));
-			util_strlcpy(b->name, qn, sizeof(b->name));
-			fo->backups_dirty = 1;
-			char url_esc[FAILCFG_URL_MAX * 4];
-			log_info("backup \"%s\" at %s polls this server", qn,
-			    log_escape(url_esc, sizeof(url_esc), qu ? qu : "?"));
-		}
+	if (b == NULL && (b = backup_add(fo, qn)) != NULL) {
+		fo->backups_dirty = 1;
+		char url_esc[FAILCFG_URL_MAX * 4];
+		log_info("backup \"%s\" at %s polls this server", qn,
+		    log_escape(url_esc, sizeof(url_esc), qu ? qu : "?"));
 	}
 	if (b != NULL) {
 		if (qu != NULL && qu[0] != '\0' && strcmp(b->url, qu) != 0) {

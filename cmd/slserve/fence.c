@@ -107,17 +107,13 @@ struct fence *
 fence_new(struct server *srv)
 {
 	struct fence *f = calloc(1, sizeof(*f));
-	pthread_condattr_t ca;
 
 	if (f == NULL)
 		return NULL;
 	f->srv = srv;
 	pthread_mutex_init(&f->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&f->cv, &ca);
-	pthread_cond_init(&f->done_cv, &ca);
-	pthread_condattr_destroy(&ca);
+	util_cond_init_mono(&f->cv);
+	util_cond_init_mono(&f->done_cv);
 	srv->reply_check = fence_check_reply;
 	return f;
 }

@@ -378,11 +378,7 @@ journal_open(const char *state_dir, int do_fsync, long compact_after, long min_s
 		return NULL;
 	}
 	pthread_mutex_init(&j->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&j->work, &ca);
-	pthread_condattr_destroy(&ca);
+	util_cond_init_mono(&j->work);
 	pthread_cond_init(&j->done, NULL);
 	j->fd = -1;
 	j->do_fsync = do_fsync;
@@ -516,15 +512,9 @@ journal_close(struct journal *j)
 	}
 	for (size_t i = 0; i < RING_SIZE; i++)
 		free(j->ring[i]);
-	free(j->ring);
-	free(j->buf);
-	free(j->waiters);
-	free(j->ready);
-	free(j->state_dir);
-	free(j->path);
-	free(j->snap_path);
-	free(j->next_path);
-	free(j->lock_path);
+	void *owned[] = { j->ring, j->buf, j->waiters, j->ready, j->state_dir, j->path,
+	    j->snap_path, j->next_path, j->lock_path };
+	util_free_all(owned, nitems(owned));
 	pthread_mutex_destroy(&j->mu);
 	pthread_cond_destroy(&j->work);
 	pthread_cond_destroy(&j->done);

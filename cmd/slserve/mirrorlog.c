@@ -693,8 +693,6 @@ mirror_close_all(void)
 		pthread_cond_wait(&mirror_cv, &mirror_mu);
 	for (size_t i = 0; i < nmirror_logs; i++)
 		mirror_log_close(&mirror_logs[i]);
-	free(mirror_logs);
-	mirror_logs = NULL;
-	nmirror_logs = 0;
+	util_vec_free(mirror_logs, nmirror_logs);
 	pthread_mutex_unlock(&mirror_mu);
 }

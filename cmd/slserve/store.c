@@ -542,14 +542,9 @@ store_free(struct store *s)
 		json_decref(s->pools[i]->policy_json);
 		free(s->pools[i]);
 	}
-	free(s->lics);
-	free(s->lic_index);
-	free(s->product_index);
-	free(s->pools);
-	free(s->buckets);
-	free(s->heap);
-	free(s->bans);
-	free(s->product_denials);
+	void *owned[] = { s->lics, s->lic_index, s->product_index, s->pools, s->buckets,
+	    s->heap, s->bans, s->product_denials };
+	util_free_all(owned, nitems(owned));
 	holders_free(&s->holders);
 	holders_free(&s->addrs);
 	policy_free(s->policy);

@@ -95,6 +95,17 @@ expect(struct reply *r, unsigned status, const char *code, const char *what)
 	r->body = NULL;
 }
 
+/* A checkout (as co) and its answer (as expect). */
+static void
+expect_co(struct store *s, const char *product, const char *pool, const char *lease,
+    const char *client, const char *user, const char *host, unsigned status,
+    const char *code, const char *what)
+{
+	struct reply r = co(s, product, pool, lease, client, user, host);
+
+	expect(&r, status, code, what);
+}
+
 typedef void (*lease_call)(struct store *, const char *, const char *, struct reply *);
 
 static void
@@ -180,34 +191,34 @@ test_checkout(struct store *s, struct journal *j)
 	    "not 1", license_field(s, "cad-1", "in_use"));
 
 	/* Anyone else naming the id would share one counted seat. */
-	r = co(s, "cad", NULL, L1, "c2", "alice", "ws1");
-	expect(&r, 409, "lease_conflict", "the id from another client");
-	r = co(s, "cad", NULL, L1, "c1", "bob", "ws1");
-	expect(&r, 409, "lease_conflict", "the id from another user");
-	r = co(s, "cad", NULL, L1, "c1", "alice", "ws2");
-	expect(&r, 409, "lease_conflict", "the id from another host");
-	r = co(s, "view", NULL, L1, "c1", "alice", "ws1");
-	expect(&r, 409, "lease_conflict", "the id for another product");
+	expect_co(s, "cad", NULL, L1, "c2", "alice", "ws1", 409, "lease_conflict",
+	    "the id from another client");
+	expect_co(s, "cad", NULL, L1, "c1", "bob", "ws1", 409, "lease_conflict",
+	    "the id from another user");
+	expect_co(s, "cad", NULL, L1, "c1", "alice", "ws2", 409, "lease_conflict",
+	    "the id from another host");
+	expect_co(s, "view", NULL, L1, "c1", "alice", "ws1", 409, "lease_conflict",
+	    "the id for another product");
 	CHECK(license_field(s, "cad-1", "in_use") == 1, "after conflicts: %ld seats in use, "
 	    "not 1", license_field(s, "cad-1", "in_use"));
 
-	r = co(s, "nope", NULL, NULL, "c1", "alice", "ws1");
-	expect(&r, 404, "unknown_product", "unknown product");
-	r = co(s, "cad", "nowhere", NULL, "c1", "alice", "ws1");
-	expect(&r, 404, "unknown_pool", "unknown pool");
-	r = co(s, "old", NULL, NULL, "c1", "alice", "ws1");
-	expect(&r, 403, "expired", "expired license");
-	r = co(s, "bound", NULL, NULL, "c1", "alice", "ws1");
-	expect(&r, 403, "wrong_host", "license bound to another host");
-	r = co(s, "home", NULL, NULL, "c1", "alice", "ws1");
-	expect(&r, 201, NULL, "license bound to this host");
+	expect_co(s, "nope", NULL, NULL, "c1", "alice", "ws1", 404, "unknown_product",
+	    "unknown product");
+	expect_co(s, "cad", "nowhere", NULL, "c1", "alice", "ws1", 404, "unknown_pool",
+	    "unknown pool");
+	expect_co(s, "old", NULL, NULL, "c1", "alice", "ws1", 403, "expired",
+	    "expired license");
+	expect_co(s, "bound", NULL, NULL, "c1", "alice", "ws1", 403, "wrong_host",
+	    "license bound to another host");
+	expect_co(s, "home", NULL, NULL, "c1", "alice", "ws1", 201, NULL,
+	    "license bound to this host");
 
 	/* Full: refused and counted as a failure of the license. */
-	r = co(s, "cad", NULL, NULL, "c1", "bob", "ws1");
-	expect(&r, 201, NULL, "second cad seat");
+	expect_co(s, "cad", NULL, NULL, "c1", "bob", "ws1", 201, NULL,
+	    "second cad seat");
 	long fails = license_field(s, "cad-1", "fails");
-	r = co(s, "cad", NULL, NULL, "c1", "carol", "ws1");
-	expect(&r, 409, "no_seats", "third cad seat of 2");
+	expect_co(s, "cad", NULL, NULL, "c1", "carol", "ws1", 409, "no_seats",
+	    "third cad seat of 2");
 	CHECK(license_field(s, "cad-1", "fails") == fails + 1, "a refusal for want of seats "
 	    "counted %ld fails, not %ld", license_field(s, "cad-1", "fails"), fails + 1);
 
@@ -228,8 +239,8 @@ test_checkout(struct store *s, struct journal *j)
 	expect(&r, 200, NULL, "checkin");
 	expect_call(store_checkin, s, L1, 404, "unknown_lease", "a second checkin");
 	expect_call(store_heartbeat, s, L1, 404, "unknown_lease", "heartbeat after checkin");
-	r = co(s, "cad", NULL, NULL, "c1", "carol", "ws1");
-	expect(&r, 201, NULL, "the seat freed by the checkin");
+	expect_co(s, "cad", NULL, NULL, "c1", "carol", "ws1", 201, NULL,
+	    "the seat freed by the checkin");
 
 	/* A hard seat: held for good once its holder is known to have it. */
 	r = co(s, "sim", NULL, L2, "c1", "dave", "ws1");
@@ -241,8 +252,8 @@ test_checkout(struct store *s, struct journal *j)
 	CHECK(json_is_integer(json_object_get(json_array_get(json_object_get(r.body, "leases"),
 	    0), "expires_in")), "an unconfirmed hard seat has no end");
 	json_decref(r.body);
-	r = co(s, "sim", NULL, L2, "c1", "dave", "ws1");
-	expect(&r, 200, NULL, "hard seat asked again by its holder");
+	expect_co(s, "sim", NULL, L2, "c1", "dave", "ws1", 200, NULL,
+	    "hard seat asked again by its holder");
 	store_list_leases(s, "sim", 0, &r);
 	CHECK(json_is_null(json_object_get(json_array_get(json_object_get(r.body, "leases"), 0),
 	    "expires_in")), "a hard seat its holder asked for again still ends");
@@ -269,13 +280,13 @@ test_revoke(struct store *s)
 	expect_call(store_heartbeat, s, L3, 410, "revoked", "heartbeat of a revoked seat");
 	expect_call(store_checkin, s, L3, 410, "revoked", "checkin of a revoked seat");
 	expect_revoke(s, L3, 0, 410, "revoked", "a second revoke");
-	r = co(s, "view", NULL, L3, "c1", "erin", "ws1");
-	expect(&r, 403, "revoked", "the revoked id asked for again by its holder");
+	expect_co(s, "view", NULL, L3, "c1", "erin", "ws1", 403, "revoked",
+	    "the revoked id asked for again by its holder");
 	CHECK(license_field(s, "view", "in_use") == in_use - 1, "a revoked id asked for "
 	    "again took a seat");
 	/* Without a ban, the holder may have another seat. */
-	r = co(s, "view", NULL, NULL, "c1", "erin", "ws1");
-	expect(&r, 201, NULL, "erin's new seat after a revoke without a ban");
+	expect_co(s, "view", NULL, NULL, "c1", "erin", "ws1", 201, NULL,
+	    "erin's new seat after a revoke without a ban");
 
 	/* Prefixes of 6 or more name one live lease, or are refused. */
 	char a[SL_ID_MAX + 1], b[SL_ID_MAX + 1];
@@ -293,19 +304,43 @@ test_revoke(struct store *s)
 
 	/* A ban: this holder, this license, for a while. */
 	expect_revoke(s, a, 60, 200, NULL, "revoke for 60 s");
-	r = co(s, "view", NULL, NULL, "c1", "fay", "ws1");
-	expect(&r, 403, "revoked", "the banned holder");
-	r = co(s, "view", NULL, NULL, "c1", "fay", "ws3");
-	expect(&r, 201, NULL, "the same user on another host");
-	r = co(s, "view", NULL, NULL, "c1", "gus", "ws1");
-	expect(&r, 201, NULL, "another user");
+	expect_co(s, "view", NULL, NULL, "c1", "fay", "ws1", 403, "revoked",
+	    "the banned holder");
+	expect_co(s, "view", NULL, NULL, "c1", "fay", "ws3", 201, NULL,
+	    "the same user on another host");
+	expect_co(s, "view", NULL, NULL, "c1", "gus", "ws1", 201, NULL, "another user");
 
 	/* The server's own limit on live leases. */
 	s->max_leases = (long)s->live;
-	r = co(s, "view", NULL, NULL, "c1", "gus", "ws2");
-	expect(&r, 503, "too_many_leases_total", "past max_leases");
+	expect_co(s, "view", NULL, NULL, "c1", "gus", "ws2", 503,
+	    "too_many_leases_total", "past max_leases");
 	s->max_leases = 0;
 }
+
+/* The checkouts of test_policy in turn, with the answer each gets: cad
+ * excludes mallory and gives each user one seat; eda has 3 seats, 2 of them
+ * for eda-team until it uses them. A denial by the policy names its rule. */
+static const struct policy_step {
+	const char *product, *lease, *user, *host;
+	unsigned status;
+	const char *code, *rule, *what;
+} policy_steps[] = {
+	{ "cad", NULL, "mallory", "ws1", 403, "excluded", "exclude \"user:mallory\"",
+	  "an excluded user" },
+	{ "cad", L1, "alice", "ws1", 201, NULL, NULL, "alice's one cad seat" },
+	{ "cad", L1, "alice", "ws1", 200, NULL, NULL,
+	  "alice's retry of her seat (not a second one)" },
+	{ "cad", NULL, "alice", "ws2", 409, "max_reached", "max \"1 user:*\"",
+	  "alice's second cad seat (max 1 user:*)" },
+	{ "cad", NULL, "bob", "ws1", 201, NULL, NULL, "bob's cad seat" },
+	{ "eda", NULL, "carol", "ws1", 201, NULL, NULL, "carol takes the unreserved eda seat" },
+	{ "eda", NULL, "dave", "ws1", 409, "reserved", "reserve \"2 group:eda-team\"",
+	  "dave asks for a reserved eda seat" },
+	{ "eda", NULL, "alice", "ws1", 201, NULL, NULL, "alice takes a reserved seat" },
+	{ "eda", NULL, "bob", "ws1", 201, NULL, NULL, "bob takes a reserved seat" },
+	{ "eda", NULL, "dave", "ws1", 409, "no_seats", NULL, "dave, eda full" },
+	{ NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL }
+};
 
 /* The usage policy of an options file. */
 static void
@@ -331,35 +366,13 @@ test_policy(struct store *s, const char *dir, const struct license_set *set)
 		expect_call(store_checkin, s, json_str(v, "lease", ""), 200, NULL, "cad checkin");
 	json_decref(r.body);
 
-	r = co(s, "cad", NULL, NULL, "c1", "mallory", "ws1");
-	CHECK(strcmp(json_str(r.body, "rule", ""), "exclude \"user:mallory\"") == 0,
-	    "excluded: rule %s", json_str(r.body, "rule", "(none)"));
-	expect(&r, 403, "excluded", "an excluded user");
-
-	r = co(s, "cad", NULL, L1, "c1", "alice", "ws1");
-	expect(&r, 201, NULL, "alice's one cad seat");
-	r = co(s, "cad", NULL, L1, "c1", "alice", "ws1");
-	expect(&r, 200, NULL, "alice's retry of her seat (not a second one)");
-	r = co(s, "cad", NULL, NULL, "c1", "alice", "ws2");
-	CHECK(strcmp(json_str(r.body, "rule", ""), "max \"1 user:*\"") == 0,
-	    "max_reached: rule %s", json_str(r.body, "rule", "(none)"));
-	expect(&r, 409, "max_reached", "alice's second cad seat (max 1 user:*)");
-	r = co(s, "cad", NULL, NULL, "c1", "bob", "ws1");
-	expect(&r, 201, NULL, "bob's cad seat");
-
-	/* eda: 3 seats, 2 of them for eda-team until it uses them. */
-	r = co(s, "eda", NULL, NULL, "c1", "carol", "ws1");
-	expect(&r, 201, NULL, "carol takes the unreserved eda seat");
-	r = co(s, "eda", NULL, NULL, "c1", "dave", "ws1");
-	CHECK(strcmp(json_str(r.body, "rule", ""), "reserve \"2 group:eda-team\"") == 0,
-	    "reserved: rule %s", json_str(r.body, "rule", "(none)"));
-	expect(&r, 409, "reserved", "dave asks for a reserved eda seat");
-	r = co(s, "eda", NULL, NULL, "c1", "alice", "ws1");
-	expect(&r, 201, NULL, "alice takes a reserved seat");
-	r = co(s, "eda", NULL, NULL, "c1", "bob", "ws1");
-	expect(&r, 201, NULL, "bob takes a reserved seat");
-	r = co(s, "eda", NULL, NULL, "c1", "dave", "ws1");
-	expect(&r, 409, "no_seats", "dave, eda full");
+	for (const struct policy_step *st = policy_steps; st->product != NULL; st++) {
+		r = co(s, st->product, NULL, st->lease, "c1", st->user, st->host);
+		if (st->rule != NULL)
+			CHECK(strcmp(json_str(r.body, "rule", ""), st->rule) == 0, "%s: rule %s",
+			    st->code, json_str(r.body, "rule", "(none)"));
+		expect(&r, st->status, st->code, st->what);
+	}
 	CHECK(s->policy_denials[0] == 1 && s->policy_denials[1] == 1 &&
 	    s->policy_denials[2] == 1, "policy denials by reason: excluded %llu, max_reached "
 	    "%llu, reserved %llu; not 1 each", (unsigned long long)s->policy_denials[0],
@@ -367,11 +380,11 @@ test_policy(struct store *s, const char *dir, const struct license_set *set)
 
 	/* No policy: mallory may, and alice may take a second seat. */
 	store_set_policy(s, NULL);
-	r = co(s, "eda", NULL, NULL, "c1", "mallory", "ws1");
-	expect(&r, 409, "no_seats", "eda full without a policy");
+	expect_co(s, "eda", NULL, NULL, "c1", "mallory", "ws1", 409, "no_seats",
+	    "eda full without a policy");
 	expect_call(store_checkin, s, L1, 200, NULL, "alice's cad checkin");
-	r = co(s, "cad", NULL, NULL, "c1", "mallory", "ws1");
-	expect(&r, 201, NULL, "mallory without a policy");
+	expect_co(s, "cad", NULL, NULL, "c1", "mallory", "ws1", 201, NULL,
+	    "mallory without a policy");
 }
 
 int

@@ -40,6 +40,7 @@
 
 #define UNIT "journal"
 #include "unit.h"
+#include "fixture.h"
 
 /* view: unlimited soft seats; sim: hard ones. */
 static struct store *
@@ -87,6 +88,17 @@ subdir(const char *dir, const char *name)
 	return d;
 }
 
+/* The store's answer r to op on what (by someone, or NULL): it is want, else
+ * say so; its body is let go, its sequence returned. */
+static uint64_t
+answered(struct reply *r, unsigned want, const char *op, const char *what, const char *by)
+{
+	CHECK(r->status == want, "%s of %s%s%s: HTTP %u", op, what, by ? " by " : "",
+	    by ? by : "", r->status);
+	json_decref(r->body);
+	return r->wait_seq;
+}
+
 /* A checkout by user of a seat with id (NULL: the server's), granted
  * or not; returns the sequence its answer waits for. */
 static uint64_t
@@ -96,9 +108,7 @@ checkout(struct store *s, const char *product, const char *id, const char *user)
 	struct reply r;
 
 	store_checkout(s, &cr, &r);
-	CHECK(r.status == 201, "checkout of %s by %s: HTTP %u", product, user, r.status);
-	json_decref(r.body);
-	return r.wait_seq;
+	return answered(&r, 201, "checkout", product, user);
 }
 
 static uint64_t
@@ -107,9 +117,7 @@ checkin(struct store *s, const char *id)
 	struct reply r;
 
 	store_checkin(s, id, NULL, &r);
-	CHECK(r.status == 200, "checkin of %s: HTTP %u", id, r.status);
-	json_decref(r.body);
-	return r.wait_seq;
+	return answered(&r, 200, "checkin", id, NULL);
 }
 
 static uint64_t
@@ -118,9 +126,7 @@ revoke_lease(struct store *s, const char *id)
 	struct reply r;
 
 	store_revoke(s, id, 0, "test", "unit", &r);
-	CHECK(r.status == 200, "revoke of %s: HTTP %u", id, r.status);
-	json_decref(r.body);
-	return r.wait_seq;
+	return answered(&r, 200, "revoke", id, NULL);
 }
 
 static unsigned
@@ -206,17 +212,6 @@ seq_at(const char *text, size_t off)
 
 	json_decref(o);
 	return seq;
-}
-
-static void
-write_back(const char *path, const char *text, size_t len)
-{
-	char err[512];
-
-	if (state_write_atomic(path, text, len, 0600, err, sizeof(err)) != 0) {
-		fprintf(stderr, "journal: %s\n", err);
-		exit(2);
-	}
 }
 
 struct worker {
@@ -349,10 +344,8 @@ test_torn(const char *dir, const char *want)
 {
 	char *path = util_path_join(dir, "journal");
 	size_t len, end, offs[1];
-	char *text = util_read_file(path, &len);
+	char *text = unit_read_file(path, &len);
 
-	if (text == NULL)
-		exit(2);
 	records_at(text, len, offs, 0, &end);
 	/* Half a grant written where the next record goes, zeros after it
 	 * (the room written ahead). */
@@ -387,7 +380,7 @@ test_torn(const char *dir, const char *want)
 	journal_sync_to(j, seq);
 	journal_close(j);
 	store_free(s);
-	text = util_read_file(path, &len);
+	text = unit_read_file(path, &len);
 	size_t offs2[2000];
 	size_t n = records_at(text, len, offs2, 2000, &end);
 	if (n == 0 || n > 2000)
@@ -396,7 +389,7 @@ test_torn(const char *dir, const char *want)
 	CHECK(user != NULL, "the last record is not the late grant");
 	if (user != NULL) {
 		user[1] = 'L';
-		write_back(path, text, len);
+		unit_write_file(path, text, len);
 		restart_holds(dir, want, "the last record damaged");
 	}
 	free(text);
@@ -429,7 +422,7 @@ test_damage(const char *dir)
 	if (op == NULL || bad < 2)
 		exit(2);
 	op[1] = 'O';
-	write_back(path, text, len);
+	unit_write_file(path, text, len);
 
 	s = new_store();
 	j = journal_open(dir, 0, 1000000, 0, s, err, sizeof(err));
@@ -452,7 +445,7 @@ test_damage(const char *dir)
 	/* The damaged record mended, the one after it taken out. */
 	op[1] = 'o';
 	memmove(text + offs[10], text + offs[11], len - offs[11]);
-	write_back(path, text, len - (offs[11] - offs[10]));
+	unit_write_file(path, text, len - (offs[11] - offs[10]));
 	s = new_store();
 	j = journal_open(dir, 0, 1000000, 0, s, err, sizeof(err));
 	CHECK(j == NULL, "a start over a gap in the sequence succeeded");

@@ -35,6 +35,7 @@
 
 #define UNIT "leases"
 #include "unit.h"
+#include "fixture.h"
 
 /* cad: 3 + 2 soft seats on two licenses; sim, lab: 1 hard; view: unlimited. */
 static const char licenses_conf[] =
@@ -436,16 +437,7 @@ test_lookup(struct store *s)
 
 	/* A Primary's pool backed up here: its license, one lease mirrored. */
 	struct pool *p = store_add_pool(s, "lic0", "http://lic0.example:7070");
-	struct license def;
-	memset(&def, 0, sizeof(def));
-	util_strlcpy(def.id, "cad-0", sizeof(def.id));
-	util_strlcpy(def.product, "cad", sizeof(def.product));
-	util_strlcpy(def.expires, "never", sizeof(def.expires));
-	util_strlcpy(def.host, "any", sizeof(def.host));
-	def.count = 2;
-	def.timeout = 60;
-	def.expires_day = -1;
-	json_t *defs = json_pack("[o]", license_to_json(&def));
+	json_t *defs = unit_licenses(2);
 	store_pool_set_licenses(s, p, defs);
 	json_decref(defs);
 	const char *mid = "0123456789abcdef0123456789abcdef";

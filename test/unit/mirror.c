@@ -43,6 +43,7 @@
 
 #define UNIT "mirror"
 #include "unit.h"
+#include "fixture.h"
 
 #define ID_A "a0000000000000000000000000000000"
 #define ID_B "b0000000000000000000000000000000"
@@ -68,22 +69,6 @@ static json_t *
 record(const char *op, json_t *lease_json)
 {
 	return json_pack("{s:s, s:o}", "op", op, "lease", lease_json);
-}
-
-static json_t *
-licenses(void)
-{
-	struct license def;
-
-	memset(&def, 0, sizeof(def));
-	util_strlcpy(def.id, "cad-0", sizeof(def.id));
-	util_strlcpy(def.product, "cad", sizeof(def.product));
-	util_strlcpy(def.expires, "never", sizeof(def.expires));
-	util_strlcpy(def.host, "any", sizeof(def.host));
-	def.count = 5;
-	def.timeout = 60;
-	def.expires_day = -1;
-	return json_pack("[o]", license_to_json(&def));
 }
 
 static void
@@ -182,29 +167,6 @@ path_of(const char *name)
 	return p;
 }
 
-static char *
-read_or_die(const char *path, size_t *len)
-{
-	char *text = util_read_file(path, len);
-
-	if (text == NULL) {
-		fprintf(stderr, "mirror: cannot read %s\n", path);
-		exit(2);
-	}
-	return text;
-}
-
-static void
-write_or_die(const char *path, const char *text, size_t len)
-{
-	char err[512];
-
-	if (state_write_atomic(path, text, len, 0600, err, sizeof(err)) != 0) {
-		fprintf(stderr, "mirror: %s\n", err);
-		exit(2);
-	}
-}
-
 /* Full copy, records, a restart, a takeover, and the seats ended while
  * serving after another restart. Returns the journal as it was after the
  * records (for test_stale). */
@@ -215,7 +177,7 @@ test_restart(size_t *old_len)
 
 	durable_is(p, 0, "", "nothing on disk");
 	json_t *o = json_pack("{s:b, s:s, s:I, s:o, s:s, s:[ooo]}", "full", 1, "epoch", "E1",
-	    "seq", (json_int_t)5, "licenses", licenses(), "licenses_gen", "g1", "leases",
+	    "seq", (json_int_t)5, "licenses", unit_licenses(5), "licenses_gen", "g1", "leases",
 	    lease(ID_A, soon), lease(ID_B, soon), lease(ID_C, soon));
 	CHECK(apply(p, o, "full copy") == 1, "a full copy was not saved as a base");
 	durable_is(p, 5, "E1", "after a full copy");
@@ -233,7 +195,7 @@ test_restart(size_t *old_len)
 	mirror_is(p, "records", ID_B, ID_C, ID_D, NULL);
 
 	char *lpath = path_of("mirror-lic0.journal");
-	char *old = read_or_die(lpath, old_len);
+	char *old = unit_read_file(lpath, old_len);
 	stop();
 
 	p = start();
@@ -305,12 +267,12 @@ test_stale(const char *old, size_t old_len)
 
 	/* The Primary restarted: a full copy of another epoch, one seat. */
 	json_t *o = json_pack("{s:b, s:s, s:I, s:o, s:s, s:[o]}", "full", 1, "epoch", "E2",
-	    "seq", (json_int_t)3, "licenses", licenses(), "licenses_gen", "g2", "leases",
+	    "seq", (json_int_t)3, "licenses", unit_licenses(5), "licenses_gen", "g2", "leases",
 	    lease(ID_E, soon));
 	CHECK(apply(p, o, "full copy of E2") == 1, "a full copy was not saved as a base");
 	durable_is(p, 3, "E2", "after a full copy of E2");
 	stop();
-	write_or_die(lpath, old, old_len);
+	unit_write_file(lpath, old, old_len);
 
 	p = start();
 	mirror_is(p, "the journal of an older base beside a new one", ID_E, NULL);
@@ -347,7 +309,7 @@ test_stale(const char *old, size_t old_len)
 
 	/* The journal torn in the middle of a line after those. */
 	size_t len, rl;
-	char *text = read_or_die(lpath, &len);
+	char *text = unit_read_file(lpath, &len);
 	const char *line = "{\"seq\":4,\"epoch\":\"E3\",\"records\":[]}";
 	char *rec = state_journal_record(line, strlen(line), &rl);
 	char *torn = malloc(len + rl);
@@ -355,7 +317,7 @@ test_stale(const char *old, size_t old_len)
 		exit(2);
 	memcpy(torn, text, len);
 	memcpy(torn + len, rec, rl / 2);
-	write_or_die(lpath, torn, len + rl / 2);
+	unit_write_file(lpath, torn, len + rl / 2);
 	free(rec);
 	free(torn);
 	free(text);
