@@ -34,7 +34,7 @@ static const char *const kind_wants[] = {
 };
 
 static int
-json_kind_ok(json_t *v, enum json_kind kind)
+js_kind_ok(json_t *v, enum js_kind kind)
 {
 	switch (kind) {
 	case JK_ID:
@@ -54,9 +54,9 @@ json_kind_ok(json_t *v, enum json_kind kind)
 }
 
 static int
-json_field_check(const char *name, json_t *v, enum json_kind kind, char *err, size_t errlen)
+json_field_check(const char *name, json_t *v, enum js_kind kind, char *err, size_t errlen)
 {
-	if (json_kind_ok(v, kind))
+	if (js_kind_ok(v, kind))
 		return 0;
 	if ((size_t)kind < nitems(kind_wants) && kind_wants[kind] != NULL)
 		snprintf(err, errlen, "field \"%s\": want %s", name, kind_wants[kind]);
@@ -64,7 +64,7 @@ json_field_check(const char *name, json_t *v, enum json_kind kind, char *err, si
 }
 
 json_t *
-json_decode_object(const char *text, size_t len, const struct json_field *fields,
+js_decode_object(const char *text, size_t len, const struct js_field *fields,
     int allow_empty, char *err, size_t errlen)
 {
 	json_error_t jerr;
@@ -88,7 +88,7 @@ json_decode_object(const char *text, size_t len, const struct json_field *fields
 		goto bad;
 	}
 	json_object_foreach(obj, key, v) {
-		const struct json_field *f;
+		const struct js_field *f;
 		for (f = fields; f->name != NULL; f++)
 			if (strcmp(f->name, key) == 0)
 				break;
@@ -104,7 +104,7 @@ json_decode_object(const char *text, size_t len, const struct json_field *fields
 		if (json_field_check(key, v, f->kind, err, errlen) != 0)
 			goto bad;
 	}
-	for (const struct json_field *f = fields; f->name != NULL; f++) {
+	for (const struct js_field *f = fields; f->name != NULL; f++) {
 		if (f->required && json_object_get(obj, f->name) == NULL) {
 			snprintf(err, errlen, "missing field \"%s\"", f->name);
 			goto bad;
@@ -117,7 +117,7 @@ bad:
 }
 
 const char *
-json_str(const json_t *obj, const char *key, const char *dflt)
+js_str(const json_t *obj, const char *key, const char *dflt)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -125,7 +125,7 @@ json_str(const json_t *obj, const char *key, const char *dflt)
 }
 
 long long
-json_int(const json_t *obj, const char *key, long long dflt)
+js_int(const json_t *obj, const char *key, long long dflt)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -133,7 +133,7 @@ json_int(const json_t *obj, const char *key, long long dflt)
 }
 
 char *
-json_compact(const json_t *o, size_t extra, size_t *lenp)
+js_compact(const json_t *o, size_t extra, size_t *lenp)
 {
 	char stack[2048];
 	size_t n = json_dumpb(o, stack, sizeof(stack), JSON_COMPACT);
@@ -153,7 +153,7 @@ json_compact(const json_t *o, size_t extra, size_t *lenp)
 }
 
 json_t *
-json_load_path(const char *path, size_t max, json_error_t *error)
+js_load_path(const char *path, size_t max, json_error_t *error)
 {
 	size_t len;
 	char *text = util_read_file_max(path, max, &len);

@@ -1,4 +1,5 @@
-/* JSON helpers over jansson: strict request decoding and error bodies. */
+/* JSON helpers over jansson, named js_ outside its json_ namespace: strict
+ * request decoding, bounded state file loads, member getters, compact dumps. */
 #ifndef SL_JSON_H
 #define SL_JSON_H
 
@@ -6,7 +7,7 @@
 
 #include <jansson.h>
 
-enum json_kind {
+enum js_kind {
 	JK_ID,		/* string matching util_valid_id */
 	JK_TEXT,	/* printable string up to 255 bytes */
 	JK_UINT,	/* integer >= 0 */
@@ -15,9 +16,9 @@ enum json_kind {
 	JK_ANY,
 };
 
-struct json_field {
+struct js_field {
 	const char *name;
-	enum json_kind kind;
+	enum js_kind kind;
 	int required;
 };
 
@@ -25,22 +26,22 @@ struct json_field {
  * fields, wrong types and missing required fields are errors. Returns the
  * object, or NULL with err set ("field \"x\": ..."). An empty body is an
  * empty object when allow_empty is set. */
-json_t *json_decode_object(const char *text, size_t len, const struct json_field *fields,
+json_t *js_decode_object(const char *text, size_t len, const struct js_field *fields,
     int allow_empty, char *err, size_t errlen);
 
 /* json_load_file(path, 0, error) for a state file: a regular file of at
  * most max bytes (util_read_file_max); a read failure sets error's line to
  * -1 and its text to why. NULL on error; error may be NULL. */
-json_t *json_load_path(const char *path, size_t max, json_error_t *error);
+json_t *js_load_path(const char *path, size_t max, json_error_t *error);
 
 /* Get a string member or a default. */
-const char *json_str(const json_t *obj, const char *key, const char *dflt);
-long long json_int(const json_t *obj, const char *key, long long dflt);
+const char *js_str(const json_t *obj, const char *key, const char *dflt);
+long long js_int(const json_t *obj, const char *key, long long dflt);
 
 /* o as compact JSON text in a new buffer with room for extra more bytes
  * after the text and its NUL; *lenp gets the text's length. NULL if o cannot
  * be dumped or memory is short. Cheaper than json_dumps, which grows its
  * buffer from 16 bytes by doubling and then copies it once more. */
-char *json_compact(const json_t *o, size_t extra, size_t *lenp);
+char *js_compact(const json_t *o, size_t extra, size_t *lenp);
 
 #endif

@@ -184,30 +184,30 @@ check_product(struct check *c, const char *name)
 static void
 check_count(struct check *c, json_t *lic, const char *where)
 {
-	const char *product = json_str(lic, "product", "");
-	const char *expires = json_str(lic, "expires", "never");
-	long max = (long)json_int(lic, "max", -1);
+	const char *product = js_str(lic, "product", "");
+	const char *expires = js_str(lic, "expires", "never");
+	long max = (long)js_int(lic, "max", -1);
 	struct product *p;
 
 	if (!util_valid_id(product) || (c->only != NULL && strcmp(product, c->only) != 0))
 		return;
 	if ((p = check_product(c, product)) == NULL)
 		return;
-	p->in_use += (long)json_int(lic, "in_use", 0);
+	p->in_use += (long)js_int(lic, "in_use", 0);
 	p->licenses++;
 	/* An expired license, or one bound to another host, grants nothing:
 	 * its seats are no capacity. */
 	if (json_is_false(json_object_get(lic, "servable"))) {
-		const char *why = json_str(lic, "why", "");
+		const char *why = js_str(lic, "why", "");
 		if (strcmp(why, "expired") == 0)
 			check_problem(c, STATE_WARNING, "license %s on %s expired %s, not served",
-			    json_str(lic, "id", "?"), where, expires);
+			    js_str(lic, "id", "?"), where, expires);
 		else if (strcmp(why, "wrong_host") == 0)
 			check_problem(c, STATE_WARNING, "license %s on %s bound to host %s, not "
-			    "served", json_str(lic, "id", "?"), where, json_str(lic, "host", "?"));
+			    "served", js_str(lic, "id", "?"), where, js_str(lic, "host", "?"));
 		else
 			check_problem(c, STATE_WARNING, "license %s on %s not served (%s)",
-			    json_str(lic, "id", "?"), where, why);
+			    js_str(lic, "id", "?"), where, why);
 		return;
 	}
 	p->servable++;
@@ -217,7 +217,7 @@ check_count(struct check *c, json_t *lic, const char *where)
 		p->max += max;
 	if (c->expiry_warn >= 0 && strcmp(expires, "never") != 0) {
 		long day = util_parse_date(expires), left = day - util_today();
-		const char *id = json_str(lic, "id", "?");
+		const char *id = js_str(lic, "id", "?");
 		if (day < 0)
 			return;
 		if (left < 0)
@@ -234,26 +234,26 @@ check_count(struct check *c, json_t *lic, const char *where)
 static void
 check_redundancy(struct check *c, json_t *answer)
 {
-	const char *server = json_str(answer, "server", "?");
+	const char *server = js_str(answer, "server", "?");
 	json_t *v;
 	size_t i;
 
 	json_array_foreach(json_object_get(answer, "backups"), i, v) {
 		json_t *age = json_object_get(v, "last_poll_age");
-		if (strcmp(json_str(v, "state", ""), "lost") != 0)
+		if (strcmp(js_str(v, "state", ""), "lost") != 0)
 			continue;
 		if (json_is_number(age))
 			check_problem(c, STATE_WARNING, "backup %s of %s lost (last poll %.0fs ago)",
-			    json_str(v, "name", "?"), server, json_number_value(age));
+			    js_str(v, "name", "?"), server, json_number_value(age));
 		else
 			check_problem(c, STATE_WARNING, "backup %s of %s lost (no poll since %s "
-			    "started)", json_str(v, "name", "?"), server, server);
+			    "started)", js_str(v, "name", "?"), server, server);
 	}
 	json_array_foreach(json_object_get(answer, "backs_up"), i, v) {
-		if (json_int(v, "refused_polls", 0) <= 0)
+		if (js_int(v, "refused_polls", 0) <= 0)
 			continue;
 		check_problem(c, STATE_WARNING, "backup %s: %s refuses its polls (%s)", server,
-		    json_str(v, "pool", "?"), json_str(v, "last_error", "refused"));
+		    js_str(v, "pool", "?"), js_str(v, "last_error", "refused"));
 	}
 }
 
@@ -301,9 +301,9 @@ check_backups(struct check *c, const char *url)
 			continue;
 		}
 		json_array_foreach(json_object_get(r.json, "licenses"), k, lic) {
-			const char *lp = json_str(lic, "pool", "");
-			if (strcmp(json_str(lic, "role", ""), "backup") != 0 ||
-			    strcmp(json_str(lic, "status", ""), "hot-retry") != 0 ||
+			const char *lp = js_str(lic, "pool", "");
+			if (strcmp(js_str(lic, "role", ""), "backup") != 0 ||
+			    strcmp(js_str(lic, "status", ""), "hot-retry") != 0 ||
 			    (pool != NULL && strcmp(lp, pool) != 0))
 				continue;
 			serving = 1;
@@ -412,12 +412,12 @@ cmd_check(void *ctx, int argc, char **argv)
 		json_t *storage = json_object_get(r.json, "storage");
 		if (json_is_false(json_object_get(storage, "ok")))
 			check_problem(&c, STATE_CRITICAL, "%s storage unavailable (%s)", cs->url,
-			    json_str(storage, "error", "unknown error"));
+			    js_str(storage, "error", "unknown error"));
 		check_redundancy(&c, r.json);
 		json_array_foreach(json_object_get(r.json, "licenses"), k, lic) {
 			/* A backup's mirror of another pool is counted where it is
 			 * served: at its Primary, or above when that is down. */
-			if (strcmp(json_str(lic, "role", "primary"), "backup") == 0)
+			if (strcmp(js_str(lic, "role", "primary"), "backup") == 0)
 				continue;
 			check_count(&c, lic, cs->url);
 		}

@@ -205,12 +205,12 @@ slc_request(struct slc *s, const char *method, const char *base, const char *pat
 		return 0;
 	}
 	r->kind = REPLY_ERROR;
-	util_strlcpy(r->code, json_str(r->json, "error", ""), sizeof(r->code));
+	util_strlcpy(r->code, js_str(r->json, "error", ""), sizeof(r->code));
 	if (!util_valid_id(r->code))
 		r->code[0] = '\0';
 	{
 		char msg[200];
-		const char *m = json_str(r->json, "message", "");
+		const char *m = js_str(r->json, "message", "");
 		/* The server's words go to a terminal: keep them printable. */
 		size_t k = 0;
 		for (; *m != '\0' && k < sizeof(msg) - 1; m++)
@@ -249,17 +249,17 @@ slc_learn(struct slc *s, const char *url)
 	}
 	list = json_object_get(r.json, "backups");
 	json_array_foreach(list, i, b) {
-		const char *bu = json_str(b, "url", "");
+		const char *bu = js_str(b, "url", "");
 		if (n < CACHE_MAX_BACKUPS && clientconf_normalize_url(bu, backups[n]) == 0 &&
 		    strcmp(backups[n], url) != 0)
 			n++;
 	}
-	if (cache_set_backups(&s->cache, url, json_str(r.json, "name", ""), backups, n,
+	if (cache_set_backups(&s->cache, url, js_str(r.json, "name", ""), backups, n,
 	    time(NULL), err, sizeof(err)) == -1)
 		slc_cache_warn(s, err);
 	else
 		slc_debug(s, "%s: learned name %s and %zu backup(s)", url,
-		    json_str(r.json, "name", "?"), n);
+		    js_str(r.json, "name", "?"), n);
 	reply_free(&r);
 }
 

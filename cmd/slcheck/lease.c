@@ -20,7 +20,7 @@ lease_request(struct slc *s, const char *method, const char *url, const struct t
 	slc_debug(s, "%s %s%s: %s", method, url, path,
 	    r->kind == REPLY_UNREACHABLE ? r->detail : r->kind == REPLY_OK ? "ok" : r->detail);
 	if (r->kind == REPLY_ERROR && r->status == 503 && strcmp(r->code, "not_serving") == 0 &&
-	    clientconf_normalize_url(json_str(r->json, "primary", ""), redirect) == 0 &&
+	    clientconf_normalize_url(js_str(r->json, "primary", ""), redirect) == 0 &&
 	    strcmp(redirect, url) != 0)
 		return 1;
 	return 0;

@@ -138,8 +138,8 @@ run_heartbeat(struct run_state *st, int64_t now)
 		return;
 	}
 	if (lease_call(st->s, "POST", &st->seat.token, "heartbeat", &r) == 0) {
-		long expires_in = (long)json_int(r.json, "expires_in", st->seat.expires_in);
-		long interval = (long)json_int(r.json, "heartbeat_interval",
+		long expires_in = (long)js_int(r.json, "expires_in", st->seat.expires_in);
+		long interval = (long)js_int(r.json, "heartbeat_interval",
 		    st->seat.heartbeat_interval);
 		now = util_mono_ms();
 		if (interval > 0)

@@ -120,8 +120,8 @@ try_checkout(struct slc *s, const char *url, const char *pool,
 	a->cut |= r.cut;
 	switch (r.kind) {
 	case REPLY_OK: {
-		const char *lease = json_str(r.json, "lease", "");
-		const char *gpool = json_str(r.json, "pool", pool ? pool : r.server);
+		const char *lease = js_str(r.json, "lease", "");
+		const char *gpool = js_str(r.json, "pool", pool ? pool : r.server);
 		if (!util_valid_id(lease) || !util_valid_id(gpool)) {
 			snprintf(what, sizeof(what), "granted lease without a valid "
 			    "\"lease\" or \"pool\"");
@@ -132,13 +132,13 @@ try_checkout(struct slc *s, const char *url, const char *pool,
 		util_strlcpy(seat->token.lease, lease, sizeof(seat->token.lease));
 		util_strlcpy(seat->token.pool, gpool, sizeof(seat->token.pool));
 		util_strlcpy(seat->token.url, url, sizeof(seat->token.url));
-		util_strlcpy(seat->license, json_str(r.json, "license", ""), sizeof(seat->license));
-		util_strlcpy(seat->product, json_str(r.json, "product", req->product),
+		util_strlcpy(seat->license, js_str(r.json, "license", ""), sizeof(seat->license));
+		util_strlcpy(seat->product, js_str(r.json, "product", req->product),
 		    sizeof(seat->product));
-		util_strlcpy(seat->server, json_str(r.json, "server", r.server),
+		util_strlcpy(seat->server, js_str(r.json, "server", r.server),
 		    sizeof(seat->server));
-		seat->expires_in = (long)json_int(r.json, "expires_in", 0);
-		seat->heartbeat_interval = (long)json_int(r.json, "heartbeat_interval", 0);
+		seat->expires_in = (long)js_int(r.json, "expires_in", 0);
+		seat->heartbeat_interval = (long)js_int(r.json, "heartbeat_interval", 0);
 		seat->json = json_incref(r.json);
 		snprintf(what, sizeof(what), "granted lease %s of license %s", lease,
 		    seat->license);
@@ -154,7 +154,7 @@ try_checkout(struct slc *s, const char *url, const char *pool,
 		    strcmp(r.code, "max_reached") == 0 || strcmp(r.code, "reserved") == 0)) {
 			out = OUT_NO_SEATS;
 		} else if (r.status == 503 && strcmp(r.code, "not_serving") == 0 &&
-		    clientconf_normalize_url(json_str(r.json, "primary", ""), redirect) == 0 &&
+		    clientconf_normalize_url(js_str(r.json, "primary", ""), redirect) == 0 &&
 		    strcmp(redirect, url) != 0) {
 			snprintf(what, sizeof(what), "not serving; the Primary %s is up",
 			    redirect);
@@ -205,8 +205,8 @@ pool_from_backup(struct slc *s, const char *backup, const char *primary, char *p
 	}
 	json_array_foreach(json_object_get(r.json, "backs_up"), i, v) {
 		char u[CLIENTCONF_URL_MAX];
-		const char *p = json_str(v, "pool", "");
-		if (clientconf_normalize_url(json_str(v, "url", ""), u) == 0 &&
+		const char *p = js_str(v, "pool", "");
+		if (clientconf_normalize_url(js_str(v, "url", ""), u) == 0 &&
 		    strcmp(u, primary) == 0 && util_valid_id(p)) {
 			util_strlcpy(pool, p, SL_ID_MAX + 1);
 			rc = 0;

@@ -66,12 +66,12 @@ cmd_status(void *ctx, int argc, char **argv)
 			continue;
 		}
 		up++;
-		name = json_str(r.json, "name", r.server);
-		epoch = json_str(r.json, "epoch", r.epoch);
+		name = js_str(r.json, "name", r.server);
+		epoch = js_str(r.json, "epoch", r.epoch);
 		json_array_foreach(json_object_get(r.json, "backups"), k, b) {
 			size_t len = strlen(backups);
 			snprintf(backups + len, sizeof(backups) - len, "%s%s", len ? "," : "",
-			    json_str(b, "url", "?"));
+			    js_str(b, "url", "?"));
 		}
 		json_object_set_new(row, "up", json_true());
 		json_object_set_new(row, "name", json_string(name));

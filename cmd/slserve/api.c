@@ -119,7 +119,7 @@ api_licenses(struct req *r, const char *arg)
 	const char *redundancy = failover_redundancy(srv);
 	size_t i;
 	json_array_foreach(lics, i, v)
-		if (strcmp(json_str(v, "role", ""), "primary") == 0)
+		if (strcmp(js_str(v, "role", ""), "primary") == 0)
 			json_object_set_new(v, "redundancy", json_string(redundancy));
 	r->reply.body = json_pack("{s:s, s:s, s:o, s:o}", "server", srv->cfg.name,
 	    "epoch", srv->epoch, "licenses", lics, "storage", storage_json(srv, &ok));
@@ -157,9 +157,9 @@ api_checkout(struct req *r, const char *arg)
 		json_decref(o);
 		return;
 	}
-	cr.product = json_str(o, "product", "");
-	cr.pool = json_str(o, "pool", NULL);
-	cr.lease = json_str(o, "lease", NULL);
+	cr.product = js_str(o, "product", "");
+	cr.pool = js_str(o, "pool", NULL);
+	cr.lease = js_str(o, "lease", NULL);
 	if (cr.lease != NULL && !lease_id_strong(cr.lease)) {
 		req_error(r, 400, "bad_request", "field \"lease\": a client-chosen lease id "
 		    "needs at least %d hexadecimal digits (128 random bits), such as a UUID",
@@ -167,11 +167,11 @@ api_checkout(struct req *r, const char *arg)
 		json_decref(o);
 		return;
 	}
-	cr.client = json_str(o, "client", "");
-	cr.user = json_str(o, "user", "");
-	cr.host = json_str(o, "host", "");
-	cr.pid = (long)json_int(o, "pid", 0);
-	cr.borrow = (long)json_int(o, "borrow", 0);
+	cr.client = js_str(o, "client", "");
+	cr.user = js_str(o, "user", "");
+	cr.host = js_str(o, "host", "");
+	cr.pid = (long)js_int(o, "pid", 0);
+	cr.borrow = (long)js_int(o, "borrow", 0);
 	if (json_object_get(o, "borrow") != NULL && (cr.borrow < 1 || cr.borrow > 366L * 86400)) {
 		req_error(r, 400, "bad_request", "field \"borrow\": seconds, 1 to 31622400");
 		json_decref(o);
@@ -179,7 +179,7 @@ api_checkout(struct req *r, const char *arg)
 	}
 	cr.addr = req_addr(r);
 	/* Seconds to wait in the queue for a seat, at most queue_max_wait. */
-	int64_t wait = json_int(o, "wait", 0);
+	int64_t wait = js_int(o, "wait", 0);
 	if (wait > r->srv->cfg.queue_max_wait)
 		wait = r->srv->cfg.queue_max_wait;
 	char why[512];
@@ -260,14 +260,14 @@ api_revoke(struct req *r, const char *arg)
 	if (!arg_is_id(r, arg) || storage_refuses(r) ||
 	    (o = req_json(r, api_revoke_fields, 1)) == NULL)
 		return;
-	long long secs = json_int(o, "for", 0);
+	long long secs = js_int(o, "for", 0);
 	if (secs > 366LL * 86400) {
 		req_error(r, 400, "bad_request", "field \"for\": at most one year (31622400 s)");
 	} else {
-		const char *by = json_str(o, "by", NULL);
+		const char *by = js_str(o, "by", NULL);
 		if (by == NULL)
 			by = req_header(r, "User-Agent");
-		store_revoke(r->srv->store, arg, (long)secs, json_str(o, "reason", ""),
+		store_revoke(r->srv->store, arg, (long)secs, js_str(o, "reason", ""),
 		    by ? by : "admin", &r->reply);
 	}
 	json_decref(o);

@@ -1,7 +1,7 @@
 /* The request body fields of api.c's calls; see api_fields.h. */
 #include "api_fields.h"
 
-const struct json_field api_checkout_fields[] = {
+const struct js_field api_checkout_fields[] = {
 	{ "product", JK_ID, 1 },
 	{ "pool", JK_ID, 0 },
 	{ "lease", JK_ID, 0 },
@@ -14,7 +14,7 @@ const struct json_field api_checkout_fields[] = {
 	{ NULL, 0, 0 }
 };
 
-const struct json_field api_failover_fields[] = {
+const struct js_field api_failover_fields[] = {
 	{ "name", JK_ID, 1 },
 	{ "url", JK_TEXT, 1 },
 	{ "poll_interval", JK_NUMBER, 0 },
@@ -22,7 +22,7 @@ const struct json_field api_failover_fields[] = {
 	{ NULL, 0, 0 }
 };
 
-const struct json_field api_handback_fields[] = {
+const struct js_field api_handback_fields[] = {
 	{ "pool", JK_ID, 1 },
 	{ "from", JK_ID, 0 },
 	{ "leases", JK_ANY, 0 },
@@ -32,14 +32,14 @@ const struct json_field api_handback_fields[] = {
 	{ NULL, 0, 0 }
 };
 
-const struct json_field api_fence_fields[] = {
+const struct js_field api_fence_fields[] = {
 	{ "pool", JK_ID, 1 },
 	{ "epoch", JK_ID, 0 },
 	{ "ttl_ms", JK_UINT, 1 },
 	{ NULL, 0, 0 }
 };
 
-const struct json_field api_revoke_fields[] = {
+const struct js_field api_revoke_fields[] = {
 	{ "for", JK_UINT, 0 },
 	{ "reason", JK_TEXT, 0 },
 	{ "by", JK_TEXT, 0 },

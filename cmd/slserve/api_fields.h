@@ -5,10 +5,10 @@
 
 #include "json.h"
 
-extern const struct json_field api_checkout_fields[];	/* POST /v1/checkout */
-extern const struct json_field api_revoke_fields[];	/* POST /v1/leases/ID/revoke */
-extern const struct json_field api_failover_fields[];	/* PUT /v1/admin/failover */
-extern const struct json_field api_handback_fields[];	/* POST /v1/peer/handback|release */
-extern const struct json_field api_fence_fields[];	/* POST /v1/peer/fence */
+extern const struct js_field api_checkout_fields[];	/* POST /v1/checkout */
+extern const struct js_field api_revoke_fields[];	/* POST /v1/leases/ID/revoke */
+extern const struct js_field api_failover_fields[];	/* PUT /v1/admin/failover */
+extern const struct js_field api_handback_fields[];	/* POST /v1/peer/handback|release */
+extern const struct js_field api_fence_fields[];	/* POST /v1/peer/fence */
 
 #endif

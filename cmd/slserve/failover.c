@@ -111,12 +111,12 @@ static void
 backups_load(struct failover *fo)
 {
 	char *path = state_path(fo->srv, "backups.json");
-	json_t *arr = path ? json_load_path(path, UTIL_STATE_MAX, NULL) : NULL, *v;
+	json_t *arr = path ? js_load_path(path, UTIL_STATE_MAX, NULL) : NULL, *v;
 	size_t i;
 
 	free(path);
 	json_array_foreach(json_object_get(arr, "backups"), i, v) {
-		const char *name = json_str(v, "name", NULL), *url = json_str(v, "url", NULL);
+		const char *name = js_str(v, "name", NULL), *url = js_str(v, "url", NULL);
 		if (!util_valid_id(name) || !failcfg_valid_url(url))
 			continue;
 		struct backup_seen *b = backup_add(fo, name);
@@ -843,7 +843,7 @@ api_failover_put(struct req *r, const char *arg)
 	(void)arg;
 	if ((o = req_json(r, api_failover_fields, 0)) == NULL)
 		return;
-	failcfg_entry_init(&e, json_str(o, "name", ""), json_str(o, "url", ""));
+	failcfg_entry_init(&e, js_str(o, "name", ""), js_str(o, "url", ""));
 	if (json_object_get(o, "poll_interval") != NULL)
 		e.poll_interval = json_number_value(json_object_get(o, "poll_interval"));
 	if (json_object_get(o, "fail_after") != NULL)
@@ -914,8 +914,8 @@ api_peer_fence(struct req *r, const char *arg)
 	(void)arg;
 	if ((o = req_json(r, api_fence_fields, 0)) == NULL)
 		return;
-	const char *name = json_str(o, "pool", "");
-	ttl = json_int(o, "ttl_ms", 0);
+	const char *name = js_str(o, "pool", "");
+	ttl = js_int(o, "ttl_ms", 0);
 	pthread_mutex_lock(&fo->mu);
 	for (size_t i = 0; i < fo->npollers; i++)
 		if (strcmp(fo->pollers[i]->name, name) == 0)

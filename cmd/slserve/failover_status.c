@@ -91,7 +91,7 @@ failover_health(struct server *srv, json_t *health)
 	size_t i, k;
 	json_array_foreach(backups, i, v) {
 		json_array_foreach(fences, k, fv) {
-			if (strcmp(json_str(fv, "name", ""), json_str(v, "name", "")) != 0)
+			if (strcmp(js_str(fv, "name", ""), js_str(v, "name", "")) != 0)
 				continue;
 			json_object_set(v, "fence", json_object_get(fv, "fence"));
 			if (json_object_get(fv, "fence_left") != NULL)

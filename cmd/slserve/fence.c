@@ -193,8 +193,8 @@ fence_ask(struct fence *f, struct fence_backup *b, int64_t *until, int64_t *ttl)
 		} else if (json_is_true(json_object_get(o, "serving"))) {
 			st = FENCE_SERVING;
 		} else if (json_is_integer(json_object_get(o, "ttl_ms")) &&
-		    json_int(o, "ttl_ms", 0) > 0) {
-			*ttl = json_int(o, "ttl_ms", 0);
+		    js_int(o, "ttl_ms", 0) > 0) {
+			*ttl = js_int(o, "ttl_ms", 0);
 			*until = sent + *ttl - fence_margin(*ttl);
 			st = FENCE_HELD;
 		}
@@ -450,7 +450,7 @@ fence_check_reply(struct req *r)
 
 	if (r->reply.status != 201 || fence_may_grant(r->srv->fence, why, sizeof(why)))
 		return;
-	id = json_str(r->reply.body, "lease", "");
+	id = js_str(r->reply.body, "lease", "");
 	uint64_t seq = store_release_unanswered(r->srv->store, id);
 	if (seq > 0)
 		journal_sync_to(r->srv->journal, seq);

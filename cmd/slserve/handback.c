@@ -106,13 +106,13 @@ api_peer_handback(struct req *r, const char *arg)
 	(void)arg;
 	if ((o = req_json(r, api_handback_fields, 0)) == NULL)
 		return;
-	if (strcmp(json_str(o, "pool", ""), r->srv->cfg.name) != 0) {
+	if (strcmp(js_str(o, "pool", ""), r->srv->cfg.name) != 0) {
 		req_error(r, 409, "wrong_pool", "this is server \"%s\", not \"%s\"",
-		    r->srv->cfg.name, json_str(o, "pool", ""));
+		    r->srv->cfg.name, js_str(o, "pool", ""));
 		json_decref(o);
 		return;
 	}
-	if (merge_payload(r->srv, o, json_str(o, "from", "?")) != 0) {
+	if (merge_payload(r->srv, o, js_str(o, "from", "?")) != 0) {
 		json_decref(o);
 		req_error(r, 503, "storage_unavailable", "server \"%s\" could not record the "
 		    "leases handed back; hand back again later", r->srv->cfg.name);
@@ -134,10 +134,10 @@ api_peer_release(struct req *r, const char *arg)
 	struct store *s = r->srv->store;
 	int own;
 	enum pool_status status;
-	struct pool *p = store_pool_find(s, json_str(o, "pool", ""), &own, &status);
+	struct pool *p = store_pool_find(s, js_str(o, "pool", ""), &own, &status);
 	if (p == NULL || own) {
 		req_error(r, 404, "unknown_pool", "server \"%s\" does not back up \"%s\"",
-		    r->srv->cfg.name, json_str(o, "pool", ""));
+		    r->srv->cfg.name, js_str(o, "pool", ""));
 	} else if (json_is_true(json_object_get(o, "commit"))) {
 		/* 0 unless our prepare still holds the pool */
 		uint64_t seq = store_handback_commit(s, p, HANDBACK_PULL);

@@ -283,10 +283,10 @@ req_text_close(struct req *r, FILE *f, const char *content_type)
 
 /* Decode the request body against fields; on failure answer 400. */
 json_t *
-req_json(struct req *r, const struct json_field *fields, int allow_empty)
+req_json(struct req *r, const struct js_field *fields, int allow_empty)
 {
 	char err[256];
-	json_t *o = json_decode_object(r->body, r->len, fields, allow_empty, err, sizeof(err));
+	json_t *o = js_decode_object(r->body, r->len, fields, allow_empty, err, sizeof(err));
 
 	if (o == NULL)
 		req_error(r, 400, "bad_request", "%s", err);
@@ -415,7 +415,7 @@ reply_not_written(struct req *r)
 	if (r->reply.wait_seq == 0 || journal_is_durable(r->srv->journal, r->reply.wait_seq))
 		return;
 	if (r->reply.status == 201) {
-		const char *id = json_str(r->reply.body, "lease", "");
+		const char *id = js_str(r->reply.body, "lease", "");
 		if (store_release_unanswered(r->srv->store, id) > 0)
 			log_debug("checkout of lease %s not answered: storage unavailable", id);
 	}
@@ -439,7 +439,7 @@ reply_client_gone(struct req *r)
 	if (!r->gone && ((ci = MHD_get_connection_info(r->conn,
 	    MHD_CONNECTION_INFO_CONNECTION_FD)) == NULL || !peer_closed(ci->connect_fd)))
 		return 0;
-	const char *id = json_str(r->reply.body, "lease", "");
+	const char *id = js_str(r->reply.body, "lease", "");
 	if (store_release_unanswered(r->srv->store, id) > 0)
 		log_info("checkout of lease %s released: its client closed the connection "
 		    "before the answer", id);
@@ -461,7 +461,7 @@ send_reply(struct req *r)
 	if (r->reply.body != NULL || r->raw == NULL) {
 		if (r->reply.body == NULL)
 			req_error(r, 500, "internal", "no answer");
-		text = json_compact(r->reply.body, 1, &len);
+		text = js_compact(r->reply.body, 1, &len);
 		if (text == NULL)
 			return MHD_NO;
 		text[len++] = '\n';
@@ -661,12 +661,12 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	 * released, and the release journaled (not waited for: this is
 	 * libmicrohttpd's thread). */
 	if (r->reply.status == 201 && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
-		const char *id = json_str(r->reply.body, "lease", "");
+		const char *id = js_str(r->reply.body, "lease", "");
 		if (store_release_unanswered(r->srv->store, id) > 0)
 			log_info("checkout of lease %s released: its answer was not delivered "
 			    "(the client went away)", id);
 	} else if (r->reply.status == 201 && r->reply.unconfirmed) {
-		store_confirm(r->srv->store, json_str(r->reply.body, "lease", ""));
+		store_confirm(r->srv->store, js_str(r->reply.body, "lease", ""));
 	}
 	if (r->answered)
 		metrics_request_done(r->start_us, r->route,

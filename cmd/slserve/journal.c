@@ -533,7 +533,7 @@ journal_append(struct journal *j, json_t *rec)
 	json_object_set_new(rec, "seq", json_integer((json_int_t)seq));
 	size_t jsonlen = 0;
 	int fail = j->fail_alloc_at > 0 && ++j->appends == j->fail_alloc_at;
-	json = fail ? NULL : json_compact(rec, 0, &jsonlen);
+	json = fail ? NULL : js_compact(rec, 0, &jsonlen);
 	line = json ? state_journal_record(json, jsonlen, &linelen) : NULL;
 	if (line == NULL)
 		goto nomem;

@@ -35,8 +35,8 @@ replay_one(const char *json, size_t len, void *arg)
 
 	if (rec == NULL)
 		return -1;
-	uint64_t seq = (uint64_t)json_int(rec, "seq", 0);
-	const char *op = json_str(rec, "op", "");
+	uint64_t seq = (uint64_t)js_int(rec, "seq", 0);
+	const char *op = js_str(rec, "op", "");
 	if (seq == 0)
 		goto out;
 	if (strcmp(op, "snapshot") == 0) {
@@ -61,7 +61,7 @@ replay_one(const char *json, size_t len, void *arg)
 		goto out;
 	}
 	/* A loss accepted by slserve --recover: seq "from" to seq. */
-	uint64_t from = strcmp(op, "lost") == 0 ? (uint64_t)json_int(rec, "from", 0) : seq;
+	uint64_t from = strcmp(op, "lost") == 0 ? (uint64_t)js_int(rec, "from", 0) : seq;
 	if (from == 0 || from > j->seq + 1 || seq <= j->seq) {
 		if (seq <= j->seq)
 			snprintf(j->why, sizeof(j->why), "%s: byte %zu: record seq %llu after seq "
@@ -219,7 +219,7 @@ load_snapshot(struct journal *j, char *err, size_t errlen)
 	}
 	if (snap == NULL)
 		goto bad;
-	j->base = j->seq = (uint64_t)json_int(snap, "seq", 0);
+	j->base = j->seq = (uint64_t)js_int(snap, "seq", 0);
 	if (store_apply_snapshot(j->store, snap) != 0) {
 		snprintf(err, errlen, "%s: cannot apply snapshot", j->snap_path);
 		goto out;

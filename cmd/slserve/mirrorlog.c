@@ -325,8 +325,8 @@ mirror_save_base(struct server *srv, struct pool *p, struct mirror_log *m)
 	/* The base is on disk: it is what a poll may acknowledge now. */
 	mirror_new_remove(srv, name);
 	util_strlcpy(m->gen, gen, sizeof(m->gen));
-	util_strlcpy(m->epoch, json_str(st, "epoch", ""), sizeof(m->epoch));
-	m->seq = (uint64_t)json_int(st, "seq", 0);
+	util_strlcpy(m->epoch, js_str(st, "epoch", ""), sizeof(m->epoch));
+	m->seq = (uint64_t)js_int(st, "seq", 0);
 	m->released = json_array_size(json_object_get(st, "released"));
 	m->base_bytes = tl;
 	m->log_bytes = hl + rl;
@@ -439,15 +439,15 @@ mirror_apply(struct server *srv, struct pool *p, json_t *o, int *base, char *lic
     size_t lic_gen_len, void (*good)(void *), void *arg)
 {
 	int full = json_is_true(json_object_get(o, "full"));
-	const char *epoch = json_str(o, "epoch", "");
-	uint64_t seq = (uint64_t)json_int(o, "seq", 0);
+	const char *epoch = js_str(o, "epoch", "");
+	uint64_t seq = (uint64_t)js_int(o, "seq", 0);
 	int news;
 
 	pthread_mutex_lock(&mirror_mu);
 	/* Absent: unchanged since the generation our poll named. */
 	if (json_is_array(json_object_get(o, "licenses"))) {
 		store_pool_set_licenses(srv->store, p, json_object_get(o, "licenses"));
-		util_strlcpy(lic_gen, json_str(o, "licenses_gen", ""), lic_gen_len);
+		util_strlcpy(lic_gen, js_str(o, "licenses_gen", ""), lic_gen_len);
 	}
 	/* Set by a change of the licenses, or by a save that failed: neither
 	 * is in the records. */
@@ -521,8 +521,8 @@ mirror_replay_line(const char *text, size_t len, void *arg)
 	if (!json_is_object(o)) {
 		rc = -1;
 	} else if (rp->n == 0) {
-		if (strcmp(json_str(o, "base", ""), rp->gen) != 0 && (rp->after == NULL ||
-		    strcmp(json_str(o, "after", ""), rp->after) != 0)) {
+		if (strcmp(js_str(o, "base", ""), rp->gen) != 0 && (rp->after == NULL ||
+		    strcmp(js_str(o, "after", ""), rp->after) != 0)) {
 			rp->stale = 1;
 			rc = 1;
 		}
@@ -530,7 +530,7 @@ mirror_replay_line(const char *text, size_t len, void *arg)
 		store_pool_add_released(s, p, json_object_get(o, "released"));
 	} else if (json_is_integer(json_object_get(o, "seq"))) {
 		store_mirror_records(s, p, json_object_get(o, "records"));
-		store_pool_synced(s, p, json_str(o, "epoch", ""), (uint64_t)json_int(o, "seq", 0));
+		store_pool_synced(s, p, js_str(o, "epoch", ""), (uint64_t)js_int(o, "seq", 0));
 	} else {
 		rc = -1;
 	}
@@ -591,7 +591,7 @@ mirror_load(struct server *srv, struct pool *p)
 	char *npath = mirror_path(srv, name, "journal.new");
 	struct pool_sync sync;
 	json_error_t jerr;
-	json_t *st = path ? json_load_path(path, UTIL_STATE_MAX, &jerr) : NULL;
+	json_t *st = path ? js_load_path(path, UTIL_STATE_MAX, &jerr) : NULL;
 	char err[512];
 	size_t nrec = 0, cut = 0;
 	int full = 0, chained = 0, has_new = npath != NULL && access(npath, F_OK) == 0;
@@ -608,7 +608,7 @@ mirror_load(struct server *srv, struct pool *p)
 		goto out;
 	}
 	store_pool_restore(srv->store, p, st);
-	struct mirror_replay rp = { srv, p, json_str(st, "gen", ""), NULL, 0, 0 };
+	struct mirror_replay rp = { srv, p, js_str(st, "gen", ""), NULL, 0, 0 };
 	if (rp.gen[0] == '\0') {
 		/* written before mirror journals: it holds everything */
 	} else if (lpath == NULL) {

@@ -131,7 +131,7 @@ poll_timeout_ms(double interval)
 static void
 poll_good(struct poller *pl)
 {
-	if (store_pool_poll_good(pl->srv->store, pl->pool) >= pl->fail_after)
+	if (store_pool_polled(pl->srv->store, pl->pool, POLL_GOOD) >= pl->fail_after)
 		log_info("poll of \"%s\" at %s works again", pl->name, pl->url);
 	pl->witness_said = 0;
 	pl->refused = 0;
@@ -172,9 +172,9 @@ poll_failing_records(struct poller *pl, const struct http_response *resp, int *b
 	int warm = v.status == POOL_WARM && v.handing == 0;
 	char epoch[40];
 	mirror_durable(pl->pool, epoch, sizeof(epoch));
-	if (warm && strcmp(json_str(o, "error", ""), "storage_unavailable") == 0 &&
-	    strcmp(json_str(o, "name", ""), pl->name) == 0 &&
-	    strcmp(json_str(o, "epoch", ""), epoch) == 0 &&
+	if (warm && strcmp(js_str(o, "error", ""), "storage_unavailable") == 0 &&
+	    strcmp(js_str(o, "name", ""), pl->name) == 0 &&
+	    strcmp(js_str(o, "epoch", ""), epoch) == 0 &&
 	    !json_is_true(json_object_get(o, "full")) &&
 	    json_is_array(json_object_get(o, "records")))
 		mirror_apply(pl->srv, pl->pool, o, base, pl->lic_gen, sizeof(pl->lic_gen),
@@ -269,7 +269,7 @@ poller_once(struct poller *pl)
 		/* The Primary is up and refuses us (a wrong peer token, most
 		 * likely), or answers with a certificate our ca does not
 		 * verify: that is no reason to serve its seats a second time. */
-		store_pool_poll_refused(srv->store, p);
+		store_pool_polled(srv->store, p, POLL_REFUSED);
 		int say = pl->refused++ % 60 == 0;
 		if (resp.tls_rejected) {
 			char why[300];
@@ -283,8 +283,8 @@ poller_once(struct poller *pl)
 			char why[200];
 			json_t *e = json_loads(resp.body ? resp.body : "", 0, NULL);
 			poll_failed(pl, 1, "refused: HTTP %ld: %.200s", resp.status,
-			    json_str(e, "message", ""));
-			log_escape_text(why, sizeof(why), json_str(e, "message", ""));
+			    js_str(e, "message", ""));
+			log_escape_text(why, sizeof(why), js_str(e, "message", ""));
 			json_decref(e);
 			if (say)
 				log_warnx("\"%s\" at %s refuses our polls (HTTP %ld: %s); it is "
@@ -293,8 +293,8 @@ poller_once(struct poller *pl)
 		}
 		goto out;
 	}
-	if (o == NULL || !util_valid_id(json_str(o, "name", NULL))) {
-		int failed = store_pool_poll_failed(srv->store, p);
+	if (o == NULL || !util_valid_id(js_str(o, "name", NULL))) {
+		int failed = store_pool_polled(srv->store, p, POLL_FAILED);
 		poll_failed(pl, 0, "%s", rc != 0 ? resp.error : resp.status != 200 ?
 		    "server error status" : "not a sync answer");
 		if (failed == 1 || failed == pl->fail_after)
@@ -321,23 +321,23 @@ poller_once(struct poller *pl)
 		}
 		goto out;
 	}
-	if (strcmp(json_str(o, "name", ""), pl->name) != 0) {
+	if (strcmp(js_str(o, "name", ""), pl->name) != 0) {
 		log_warnx("%s answers as \"%s\", not \"%s\": check failover \"%s\" url", pl->url,
-		    json_str(o, "name", ""), pl->name, pl->name);
-		store_pool_poll_failed(srv->store, p);
-		poll_failed(pl, 0, "answers as \"%.100s\"", json_str(o, "name", ""));
+		    js_str(o, "name", ""), pl->name, pl->name);
+		store_pool_polled(srv->store, p, POLL_FAILED);
+		poll_failed(pl, 0, "answers as \"%.100s\"", js_str(o, "name", ""));
 		goto out;
 	}
 	if (status == POOL_HOT_RETRY) {
 		char epoch_esc[160];
 		log_info("\"%s\" at %s answers again (epoch %s); handing its pool back",
 		    pl->name, pl->url, log_escape(epoch_esc, sizeof(epoch_esc),
-		    json_str(o, "epoch", "?")));
+		    js_str(o, "epoch", "?")));
 		poller_handback(pl);
 		poll_good(pl);
 	} else {
 		pl->synchronous = json_is_true(json_object_get(o, "synchronous"));
-		pl->long_poll = json_int(o, "long_poll", 0) > 0;
+		pl->long_poll = js_int(o, "long_poll", 0) > 0;
 		news = mirror_apply(srv, p, o, &base, pl->lic_gen, sizeof(pl->lic_gen),
 		    poll_good_cb, pl);
 	}

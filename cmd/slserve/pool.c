@@ -103,9 +103,9 @@ store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs)
 static int
 record_in_pool(json_t *lease, const struct pool *p)
 {
-	const char *pool = json_str(lease, "pool", "");
+	const char *pool = js_str(lease, "pool", "");
 
-	return strcmp(pool, p->name) == 0 && json_int(lease, "tomb_until_ms", 0) == 0;
+	return strcmp(pool, p->name) == 0 && js_int(lease, "tomb_until_ms", 0) == 0;
 }
 
 void
@@ -115,8 +115,8 @@ store_mirror_full(struct store *s, struct pool *p, json_t *leases)
 	size_t i;
 
 	json_array_foreach(leases, i, v)
-		if (record_in_pool(v, p) && util_valid_id(json_str(v, "id", NULL)))
-			json_object_set(m, json_str(v, "id", ""), v);
+		if (record_in_pool(v, p) && util_valid_id(js_str(v, "id", NULL)))
+			json_object_set(m, js_str(v, "id", ""), v);
 	pthread_mutex_lock(&s->lock);
 	json_decref(p->mirror);
 	p->mirror = m;
@@ -149,11 +149,11 @@ store_mirror_records(struct store *s, struct pool *p, json_t *records)
 	if (p->mirror == NULL)
 		p->mirror = json_object();
 	json_array_foreach(records, i, rec) {
-		const char *op = json_str(rec, "op", "");
+		const char *op = js_str(rec, "op", "");
 		json_t *lease = json_object_get(rec, "lease");
-		const char *id = json_str(lease, "id", NULL);
+		const char *id = js_str(lease, "id", NULL);
 		if (!json_is_object(lease) || !util_valid_id(id) ||
-		    strcmp(json_str(lease, "pool", ""), p->name) != 0)
+		    strcmp(js_str(lease, "pool", ""), p->name) != 0)
 			continue;
 		/* A lease in the mirror is never changed in place, but
 		 * replaced: store_pool_state's copy shares them. */
@@ -162,7 +162,7 @@ store_mirror_records(struct store *s, struct pool *p, json_t *records)
 		else if (strcmp(op, "confirm") == 0 && (m = json_object_get(p->mirror, id)) != NULL)
 			mirror_lease_set(p, id, m, json_integer(0));
 		else if (strcmp(op, "renew") == 0 && (m = json_object_get(p->mirror, id)) != NULL &&
-		    json_int(lease, "expires_ms", 0) > json_int(m, "expires_ms", 0))
+		    js_int(lease, "expires_ms", 0) > js_int(m, "expires_ms", 0))
 			mirror_lease_set(p, id, m,
 			    json_incref(json_object_get(lease, "expires_ms")));
 		else if (strcmp(op, "release") == 0 || strcmp(op, "revoke") == 0)
@@ -177,10 +177,10 @@ store_mirror_records(struct store *s, struct pool *p, json_t *records)
 static int
 lease_is_record(const struct lease *l, json_t *rec)
 {
-	return strcmp(l->lic->def.id, json_str(rec, "license", "")) == 0 &&
-	    strcmp(l->client, json_str(rec, "client", "")) == 0 &&
-	    strcmp(l->user, json_str(rec, "user", "")) == 0 &&
-	    strcmp(l->host, json_str(rec, "host", "")) == 0;
+	return strcmp(l->lic->def.id, js_str(rec, "license", "")) == 0 &&
+	    strcmp(l->client, js_str(rec, "client", "")) == 0 &&
+	    strcmp(l->user, js_str(rec, "user", "")) == 0 &&
+	    strcmp(l->host, js_str(rec, "host", "")) == 0;
 }
 
 /* Would adopting rec into pool p take the id of lease l, another pool's
@@ -194,7 +194,7 @@ adopt_collides(const struct lease *l, const struct pool *p, json_t *rec, const c
 
 	if (l == NULL || (l->lic->pool == p && (l->tomb_until_ms > 0 || lease_is_record(l, rec))))
 		return 0;
-	log_escape(lic, sizeof(lic), json_str(rec, "license", ""));
+	log_escape(lic, sizeof(lic), js_str(rec, "license", ""));
 	log_warnx("%s: lease %s of pool \"%s\" (license %s) not adopted: the id is held "
 	    "here by %s of pool \"%s\" (license %s)%s", why, l->id, p->name, lic,
 	    l->tomb_until_ms > 0 ? "a revoked lease" : "a seat", l->lic->pool->name,
@@ -213,7 +213,7 @@ adopt_collides(const struct lease *l, const struct pool *p, json_t *rec, const c
 static uint64_t
 adopt_lease(struct store *s, struct pool *p, json_t *rec, int *lost)
 {
-	struct lease *l = lease_find(s, json_str(rec, "id", ""));
+	struct lease *l = lease_find(s, js_str(rec, "id", ""));
 	const char *why = p->own ? "handback" : "takeover";
 
 	if (adopt_collides(l, p, rec, why))
@@ -233,7 +233,7 @@ adopt_lease(struct store *s, struct pool *p, json_t *rec, int *lost)
 		return 0;
 	}
 	json_decref(copy);
-	l = lease_find(s, json_str(rec, "id", ""));
+	l = lease_find(s, js_str(rec, "id", ""));
 	l->expires_ms = l->journaled_ms = expiry_resumed(l, l->expires_ms, now_ms());
 	lease_schedule(s, l);
 	l->seq = l->journaled_seq = journal_lease(s, "grant", l, why);
@@ -423,8 +423,8 @@ store_pool_restore(struct store *s, struct pool *p, json_t *st)
 	p->mirror = json_is_object(m) ? json_incref(m) : json_object();
 	p->released = json_is_array(r) ? json_incref(r) : json_array();
 	p->refused = json_is_array(rf) ? json_incref(rf) : NULL;
-	util_strlcpy(p->primary_epoch, json_str(st, "epoch", ""), sizeof(p->primary_epoch));
-	p->primary_seq = (uint64_t)json_int(st, "seq", 0);
+	util_strlcpy(p->primary_epoch, js_str(st, "epoch", ""), sizeof(p->primary_epoch));
+	p->primary_seq = (uint64_t)js_int(st, "seq", 0);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -460,7 +460,7 @@ payload_has_lease(json_t *payload, const char *id)
 	size_t i;
 
 	json_array_foreach(json_object_get(payload, "leases"), i, v)
-		if (strcmp(json_str(v, "id", ""), id) == 0)
+		if (strcmp(js_str(v, "id", ""), id) == 0)
 			return 1;
 	return 0;
 }
@@ -487,14 +487,14 @@ store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended,
 		}
 	}
 	json_array_foreach(json_object_get(payload, "leases"), i, v) {
-		const char *id = json_str(v, "id", NULL);
-		if (!util_valid_id(id) || strcmp(json_str(v, "pool", ""), own->name) != 0)
+		const char *id = js_str(v, "id", NULL);
+		if (!util_valid_id(id) || strcmp(js_str(v, "pool", ""), own->name) != 0)
 			continue;
 		struct lease *l = lease_find(s, id);
 		if (adopt_collides(l, own, v, "handback"))
 			continue;
 		if (l != NULL && l->tomb_until_ms == 0) {
-			int64_t e = expiry_resumed(l, json_int(v, "expires_ms", 0), now_ms());
+			int64_t e = expiry_resumed(l, js_int(v, "expires_ms", 0), now_ms());
 			if (l->expires_ms > 0 && e > l->expires_ms) {
 				l->expires_ms = e;
 				lease_schedule(s, l);
@@ -509,7 +509,7 @@ store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended,
 		 * back would hold a seat nobody has. Unless we lost our state:
 		 * we started with none, and it was granted before we started. */
 		if (json_is_true(json_object_get(v, "adopted")) &&
-		    (s->had_state || json_int(v, "since", 0) >= (long long)s->started))
+		    (s->had_state || js_int(v, "since", 0) >= (long long)s->started))
 			continue;
 		if ((q = adopt_lease(s, own, v, lost)) > 0) {
 			seq = q;
@@ -519,11 +519,11 @@ store_merge_handback(struct store *s, json_t *payload, int *adopted, int *ended,
 	/* Grants of ours the backup never knew (we failed before answering)
 	 * whose holder asked it again and was told there was no seat. */
 	json_array_foreach(json_object_get(payload, "refused"), i, v) {
-		struct lease *l = lease_find(s, json_str(v, "id", ""));
+		struct lease *l = lease_find(s, js_str(v, "id", ""));
 		if (l == NULL || l->lic->pool != own || l->tomb_until_ms > 0 ||
-		    strcmp(l->client, json_str(v, "client", "")) != 0 ||
-		    strcmp(l->user, json_str(v, "user", "")) != 0 ||
-		    strcmp(l->host, json_str(v, "host", "")) != 0 ||
+		    strcmp(l->client, js_str(v, "client", "")) != 0 ||
+		    strcmp(l->user, js_str(v, "user", "")) != 0 ||
+		    strcmp(l->host, js_str(v, "host", "")) != 0 ||
 		    payload_has_lease(payload, l->id))
 			continue;
 		log_info("handback: lease %s ends: it was granted here but never answered, and "
@@ -685,31 +685,18 @@ store_pool_fence(struct store *s, const char *name, int64_t ttl_ms, int *handing
 }
 
 int
-store_pool_poll_good(struct store *s, struct pool *p)
+store_pool_polled(struct store *s, struct pool *p, enum poll_outcome outcome)
 {
 	pthread_mutex_lock(&s->lock);
 	int failed = p->failed_polls;
-	p->failed_polls = 0;
-	p->last_poll_ms = util_mono_ms();
+	if (outcome == POLL_FAILED)
+		failed = ++p->failed_polls;
+	else
+		p->failed_polls = 0;
+	if (outcome == POLL_GOOD)
+		p->last_poll_ms = util_mono_ms();
 	pthread_mutex_unlock(&s->lock);
 	return failed;
-}
-
-int
-store_pool_poll_failed(struct store *s, struct pool *p)
-{
-	pthread_mutex_lock(&s->lock);
-	int failed = ++p->failed_polls;
-	pthread_mutex_unlock(&s->lock);
-	return failed;
-}
-
-void
-store_pool_poll_refused(struct store *s, struct pool *p)
-{
-	pthread_mutex_lock(&s->lock);
-	p->failed_polls = 0;
-	pthread_mutex_unlock(&s->lock);
 }
 
 int

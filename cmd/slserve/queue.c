@@ -39,7 +39,7 @@ static int stopping;
 static int
 queueable(const struct reply *rep)
 {
-	const char *code = json_str(rep->body, "error", "");
+	const char *code = js_str(rep->body, "error", "");
 
 	return rep->status == 409 && (strcmp(code, "no_seats") == 0 ||
 	    strcmp(code, "max_reached") == 0 || strcmp(code, "reserved") == 0);
@@ -270,7 +270,7 @@ queue_annotate(json_t *licenses)
 
 	pthread_mutex_lock(&queue_lock);
 	json_array_foreach(licenses, i, v) {
-		const char *pool = json_str(v, "pool", ""), *product = json_str(v, "product", "");
+		const char *pool = js_str(v, "pool", ""), *product = js_str(v, "product", "");
 		long n = 0;
 		for (struct waiter *w = head; w != NULL; w = w->next)
 			n += strcmp(w->pool, pool) == 0 && strcmp(w->cr.product, product) == 0;

@@ -252,7 +252,7 @@ store_licenses_json(struct store *s)
 		if (l->pool->own || l->pool->status != POOL_WARM || l->pool->mirror == NULL)
 			continue;
 		json_object_foreach(l->pool->mirror, id, v)
-			if (strcmp(json_str(v, "license", ""), l->def.id) == 0)
+			if (strcmp(js_str(v, "license", ""), l->def.id) == 0)
 				mirrored[i]++;
 	}
 	for (size_t i = 0; i < s->nlics; i++) {

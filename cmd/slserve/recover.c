@@ -104,9 +104,9 @@ salvage_file(struct salvage *sv, const char *path, int *existed, char *err, size
 			continue;
 		}
 		json_t *rec = json_loadb(text + off + 9, next - off - 10, 0, NULL);
-		uint64_t seq = (uint64_t)json_int(rec, "seq", 0);
-		const char *op = json_str(rec, "op", "");
-		uint64_t from = strcmp(op, "lost") == 0 ? (uint64_t)json_int(rec, "from", 0) : seq;
+		uint64_t seq = (uint64_t)js_int(rec, "seq", 0);
+		const char *op = js_str(rec, "op", "");
+		uint64_t from = strcmp(op, "lost") == 0 ? (uint64_t)js_int(rec, "from", 0) : seq;
 		int failed = 0;
 		if (rec == NULL || seq == 0 || from == 0 || from > seq) {
 			sv->damaged += next - off;
@@ -214,7 +214,7 @@ journal_recover(const char *state_dir, char *report, size_t reportlen, char *err
 			    "snapshot)", snap_path, jerr.line, jerr.text);
 			goto out;
 		}
-		base = (uint64_t)json_int(snap, "seq", 0);
+		base = (uint64_t)js_int(snap, "seq", 0);
 		json_decref(snap);
 		had_snapshot = 1;
 	}

@@ -115,8 +115,8 @@ void req_hold(struct req *r);
 void req_wake(struct req *r);
 const char *req_header(struct req *r, const char *key);
 /* Decode the request body against fields; on failure answer 400 and NULL. */
-struct json_field;
-json_t *req_json(struct req *r, const struct json_field *fields, int allow_empty);
+struct js_field;
+json_t *req_json(struct req *r, const struct js_field *fields, int allow_empty);
 /* Answer r with an error, replacing the answer it had (reply_error). */
 #define req_error(r, ...)	reply_error(&(r)->reply, __VA_ARGS__)
 

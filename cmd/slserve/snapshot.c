@@ -353,22 +353,22 @@ store_own_leases_text(struct store *s, uint64_t upto, size_t *lenp)
 static struct lease *
 lease_build(json_t *o)
 {
-	const char *id = json_str(o, "id", NULL), *product = json_str(o, "product", NULL);
+	const char *id = js_str(o, "id", NULL), *product = js_str(o, "product", NULL);
 	struct lease *l;
 
-	if (id == NULL || product == NULL || json_str(o, "license", NULL) == NULL ||
-	    json_str(o, "pool", NULL) == NULL)
+	if (id == NULL || product == NULL || js_str(o, "license", NULL) == NULL ||
+	    js_str(o, "pool", NULL) == NULL)
 		return NULL;
-	if ((l = lease_new(id, product, json_str(o, "client", ""), json_str(o, "user", ""),
-	    json_str(o, "host", ""), json_str(o, "addr", ""))) == NULL)
+	if ((l = lease_new(id, product, js_str(o, "client", ""), js_str(o, "user", ""),
+	    js_str(o, "host", ""), js_str(o, "addr", ""))) == NULL)
 		return NULL;
-	l->pid = (long)json_int(o, "pid", 0);
-	l->since = (time_t)json_int(o, "since", 0);
-	l->expires_ms = l->journaled_ms = json_int(o, "expires_ms", 0);
-	l->tomb_until_ms = json_int(o, "tomb_until_ms", 0);
+	l->pid = (long)js_int(o, "pid", 0);
+	l->since = (time_t)js_int(o, "since", 0);
+	l->expires_ms = l->journaled_ms = js_int(o, "expires_ms", 0);
+	l->tomb_until_ms = js_int(o, "tomb_until_ms", 0);
 	l->handed_back = json_is_true(json_object_get(o, "handed_back"));
 	l->adopted = json_is_true(json_object_get(o, "adopted"));
-	if ((l->borrowed_until_ms = json_int(o, "borrowed_until_ms", 0)) > 0)
+	if ((l->borrowed_until_ms = js_int(o, "borrowed_until_ms", 0)) > 0)
 		l->expires_ms = l->journaled_ms = l->borrowed_until_ms;
 	return l;
 }
@@ -406,7 +406,7 @@ lease_from_record(struct store *s, json_t *o)
 
 	if (l == NULL)
 		return -1;
-	return lease_attach(s, l, json_str(o, "pool", ""), json_str(o, "license", ""));
+	return lease_attach(s, l, js_str(o, "pool", ""), js_str(o, "license", ""));
 }
 
 int
@@ -422,8 +422,8 @@ store_apply_leases(struct store *s, json_t **recs, size_t n)
 			rc = -1;
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = lease_attach(s, built[i], json_str(recs[i], "pool", ""),
-		    json_str(recs[i], "license", ""));
+		rc = lease_attach(s, built[i], js_str(recs[i], "pool", ""),
+		    js_str(recs[i], "license", ""));
 		built[i] = NULL;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -452,11 +452,11 @@ store_apply_snapshot(struct store *s, json_t *snap)
 		}
 		s->bans = nb;
 		struct ban *b = &s->bans[s->nbans++];
-		util_strlcpy(b->license, json_str(v, "license", ""), sizeof(b->license));
-		util_strlcpy(b->client, json_str(v, "client", ""), sizeof(b->client));
-		util_strlcpy(b->user, json_str(v, "user", ""), sizeof(b->user));
-		util_strlcpy(b->host, json_str(v, "host", ""), sizeof(b->host));
-		b->until_ms = json_int(v, "until_ms", 0);
+		util_strlcpy(b->license, js_str(v, "license", ""), sizeof(b->license));
+		util_strlcpy(b->client, js_str(v, "client", ""), sizeof(b->client));
+		util_strlcpy(b->user, js_str(v, "user", ""), sizeof(b->user));
+		util_strlcpy(b->host, js_str(v, "host", ""), sizeof(b->host));
+		b->until_ms = js_int(v, "until_ms", 0);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -465,7 +465,7 @@ store_apply_snapshot(struct store *s, json_t *snap)
 int
 store_apply_record(struct store *s, json_t *rec)
 {
-	const char *op = json_str(rec, "op", "");
+	const char *op = js_str(rec, "op", "");
 	json_t *lj = json_object_get(rec, "lease");
 	int rc = 0;
 
@@ -481,26 +481,26 @@ store_apply_record(struct store *s, json_t *rec)
 	if (strcmp(op, "grant") == 0 || strcmp(op, "revoke") == 0) {
 		rc = lease_from_record(s, lj);
 	} else if (strcmp(op, "confirm") == 0) {
-		struct lease *l = lease_find(s, json_str(lj, "id", ""));
+		struct lease *l = lease_find(s, js_str(lj, "id", ""));
 		if (l != NULL && l->tomb_until_ms == 0) {
 			l->expires_ms = l->journaled_ms = 0;
 			lease_schedule(s, l);
 		}
 	} else if (strcmp(op, "claim") == 0) {
-		struct lease *l = lease_find(s, json_str(lj, "id", ""));
+		struct lease *l = lease_find(s, js_str(lj, "id", ""));
 		if (l != NULL)
 			l->adopted = 0;
 	} else if (strcmp(op, "renew") == 0) {
 		/* the latest expiry wins: replay over a fuzzy snapshot */
-		struct lease *l = lease_find(s, json_str(lj, "id", ""));
-		int64_t e = json_int(lj, "expires_ms", 0);
+		struct lease *l = lease_find(s, js_str(lj, "id", ""));
+		int64_t e = js_int(lj, "expires_ms", 0);
 		if (l != NULL && l->tomb_until_ms == 0 && l->expires_ms > 0 &&
 		    e > l->journaled_ms) {
 			l->expires_ms = l->journaled_ms = e;
 			lease_schedule(s, l);
 		}
 	} else if (strcmp(op, "release") == 0) {
-		struct lease *l = lease_find(s, json_str(lj, "id", ""));
+		struct lease *l = lease_find(s, js_str(lj, "id", ""));
 		if (l != NULL) {
 			lease_unlink(s, l);
 			free(l);

@@ -254,12 +254,13 @@ void store_pool_fenced_until(struct store *s, struct pool *p, int64_t until_ms);
  * or hot-retry)? If not, promise not to take it over for ttl_ms from now
  * (a longer promise stands). *handing: serving, but handing it back. */
 int store_pool_fence(struct store *s, const char *name, int64_t ttl_ms, int *handing);
-/* A poll of the Primary worked: returns the failed polls before it. */
-int store_pool_poll_good(struct store *s, struct pool *p);
-/* A poll failed: returns the failed polls in a row, this one counted. */
-int store_pool_poll_failed(struct store *s, struct pool *p);
-/* The Primary is up and refused the poll: no step towards a takeover. */
-void store_pool_poll_refused(struct store *s, struct pool *p);
+/* What a poll of the Primary came to, on p's count of failed polls in a
+ * row: POLL_GOOD (the count starts again, the time is noted), POLL_FAILED
+ * (one more), POLL_REFUSED (the Primary is up and refused it: the count
+ * starts again, no step towards a takeover). Returns the count before a
+ * good poll, and after the others. */
+enum poll_outcome { POLL_GOOD, POLL_FAILED, POLL_REFUSED };
+int store_pool_polled(struct store *s, struct pool *p, enum poll_outcome outcome);
 /* The mirror's save state (mirrorlog.c): p->dirty, its bit 2 a change
  * that only a new base holds. */
 int store_pool_dirty(struct store *s, const struct pool *p);

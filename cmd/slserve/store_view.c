@@ -64,7 +64,7 @@ mirrored_seats(const struct lic *l)
 	if (l->pool->own || l->pool->status != POOL_WARM || l->pool->mirror == NULL)
 		return 0;
 	json_object_foreach(l->pool->mirror, id, v)
-		n += strcmp(json_str(v, "license", ""), l->def.id) == 0;
+		n += strcmp(js_str(v, "license", ""), l->def.id) == 0;
 	return n;
 }
 

@@ -99,7 +99,7 @@ usage_event(const char *event, json_t *ev)
 	json_object_set_new(ev, "event", json_string(event));
 	len = json_dumpb(ev, stack, sizeof(stack) - 1, JSON_COMPACT);
 	if (len >= sizeof(stack))
-		line = json_compact(ev, 1, &len);
+		line = js_compact(ev, 1, &len);
 	json_decref(ev);
 	if (len == 0 || line == NULL)
 		return;

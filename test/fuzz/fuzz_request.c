@@ -12,7 +12,7 @@
 #include "json.h"
 #include "util.h"
 
-static const struct json_field *const tables[] = {
+static const struct js_field *const tables[] = {
 	api_checkout_fields, api_revoke_fields, api_failover_fields, api_handback_fields
 };
 
@@ -24,20 +24,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	const struct json_field *fields = tables[data[0] % 4];
+	const struct js_field *fields = tables[data[0] % 4];
 	/* The server hands the decoder a NUL-terminated copy of the body. */
 	char *body = malloc(size);
 	if (body == NULL)
 		return 0;
 	memcpy(body, data + 1, size - 1);
 	body[size - 1] = '\0';
-	o = json_decode_object(body, size - 1, fields, data[0] & 4, err, sizeof(err));
+	o = js_decode_object(body, size - 1, fields, data[0] & 4, err, sizeof(err));
 	if (o != NULL) {
-		for (const struct json_field *f = fields; f->name != NULL; f++) {
-			const char *s = json_str(o, f->name, NULL);
+		for (const struct js_field *f = fields; f->name != NULL; f++) {
+			const char *s = js_str(o, f->name, NULL);
 			if (f->kind == JK_ID && s != NULL && !util_valid_id(s))
 				abort();	/* the decoder let a bad id through */
-			json_int(o, f->name, 0);
+			js_int(o, f->name, 0);
 		}
 		json_decref(o);
 	} else if (err[0] == '\0') {

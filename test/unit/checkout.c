@@ -80,7 +80,7 @@ co(struct store *s, const char *product, const char *pool, const char *lease,
 static void
 expect(struct reply *r, unsigned status, const char *code, const char *what)
 {
-	const char *got = json_str(r->body, "error", NULL);
+	const char *got = js_str(r->body, "error", NULL);
 
 	CHECK(r->status == status, "%s: HTTP %u (%s), not %u", what, r->status,
 	    got ? got : "no error", status);
@@ -90,7 +90,7 @@ expect(struct reply *r, unsigned status, const char *code, const char *what)
 	else
 		CHECK(got == NULL, "%s: error %s", what, got);
 	if (r->status >= 400)
-		CHECK(json_str(r->body, "message", "")[0] != '\0', "%s: no message", what);
+		CHECK(js_str(r->body, "message", "")[0] != '\0', "%s: no message", what);
 	json_decref(r->body);
 	r->body = NULL;
 }
@@ -136,8 +136,8 @@ license_field(struct store *s, const char *license, const char *key)
 	size_t i;
 
 	json_array_foreach(arr, i, v)
-		if (strcmp(json_str(v, "id", ""), license) == 0)
-			n = (long)json_int(v, key, -1);
+		if (strcmp(js_str(v, "id", ""), license) == 0)
+			n = (long)js_int(v, key, -1);
 	json_decref(arr);
 	return n;
 }
@@ -164,13 +164,13 @@ test_checkout(struct store *s, struct journal *j)
 	uint64_t grant_seq = r.wait_seq;
 
 	CHECK(r.status == 201, "grant: HTTP %u", r.status);
-	CHECK(strcmp(json_str(r.body, "lease", ""), L1) == 0 &&
-	    strcmp(json_str(r.body, "license", ""), "cad-1") == 0 &&
-	    strcmp(json_str(r.body, "product", ""), "cad") == 0 &&
-	    strcmp(json_str(r.body, "pool", ""), "unit") == 0 &&
-	    strcmp(json_str(r.body, "server", ""), "unit") == 0 &&
-	    json_int(r.body, "expires_in", 0) == 30 &&
-	    json_int(r.body, "heartbeat_interval", 0) == 10,
+	CHECK(strcmp(js_str(r.body, "lease", ""), L1) == 0 &&
+	    strcmp(js_str(r.body, "license", ""), "cad-1") == 0 &&
+	    strcmp(js_str(r.body, "product", ""), "cad") == 0 &&
+	    strcmp(js_str(r.body, "pool", ""), "unit") == 0 &&
+	    strcmp(js_str(r.body, "server", ""), "unit") == 0 &&
+	    js_int(r.body, "expires_in", 0) == 30 &&
+	    js_int(r.body, "heartbeat_interval", 0) == 10,
 	    "grant: the answer's fields are not the lease's");
 	CHECK(grant_seq > 0 && r.own_grant && !r.unconfirmed, "grant: waits for seq %llu, "
 	    "own_grant %d, unconfirmed %d", (unsigned long long)grant_seq, r.own_grant,
@@ -182,8 +182,8 @@ test_checkout(struct store *s, struct journal *j)
 	/* The same holder asking again: the same seat, answered once the
 	 * grant is on disk. */
 	r = co(s, "cad", NULL, L1, "c1", "alice", "ws1");
-	CHECK(strcmp(json_str(r.body, "lease", ""), L1) == 0 &&
-	    strcmp(json_str(r.body, "license", ""), "cad-1") == 0, "retry: another seat");
+	CHECK(strcmp(js_str(r.body, "lease", ""), L1) == 0 &&
+	    strcmp(js_str(r.body, "license", ""), "cad-1") == 0, "retry: another seat");
 	CHECK(r.wait_seq >= grant_seq, "retry: waits for seq %llu, before the grant's %llu",
 	    (unsigned long long)r.wait_seq, (unsigned long long)grant_seq);
 	expect(&r, 200, NULL, "retry by the holder");
@@ -223,10 +223,10 @@ test_checkout(struct store *s, struct journal *j)
 	    "counted %ld fails, not %ld", license_field(s, "cad-1", "fails"), fails + 1);
 
 	store_heartbeat(s, L1, NULL, &r);
-	CHECK(json_int(r.body, "expires_in", 0) == 30 &&
-	    json_int(r.body, "heartbeat_interval", 0) == 10, "heartbeat: expires_in %lld, "
-	    "heartbeat_interval %lld", json_int(r.body, "expires_in", 0),
-	    json_int(r.body, "heartbeat_interval", 0));
+	CHECK(js_int(r.body, "expires_in", 0) == 30 &&
+	    js_int(r.body, "heartbeat_interval", 0) == 10, "heartbeat: expires_in %lld, "
+	    "heartbeat_interval %lld", js_int(r.body, "expires_in", 0),
+	    js_int(r.body, "heartbeat_interval", 0));
 	expect(&r, 200, NULL, "heartbeat");
 	expect_call(store_heartbeat, s, "job-ffffffffffffffffffffffffffffffff", 404,
 	    "unknown_lease", "heartbeat of an unknown lease");
@@ -244,9 +244,9 @@ test_checkout(struct store *s, struct journal *j)
 
 	/* A hard seat: held for good once its holder is known to have it. */
 	r = co(s, "sim", NULL, L2, "c1", "dave", "ws1");
-	CHECK(r.unconfirmed == 1 && json_int(r.body, "heartbeat_interval", -1) == 0,
+	CHECK(r.unconfirmed == 1 && js_int(r.body, "heartbeat_interval", -1) == 0,
 	    "hard seat: unconfirmed %d, heartbeat_interval %lld", r.unconfirmed,
-	    json_int(r.body, "heartbeat_interval", -1));
+	    js_int(r.body, "heartbeat_interval", -1));
 	expect(&r, 201, NULL, "hard seat");
 	store_list_leases(s, "sim", 0, &r);
 	CHECK(json_is_integer(json_object_get(json_array_get(json_object_get(r.body, "leases"),
@@ -269,9 +269,9 @@ test_revoke(struct store *s)
 	expect(&r, 201, NULL, "erin's seat");
 	long in_use = license_field(s, "view", "in_use");
 	store_revoke(s, L3, 0, "test", "unit", &r);
-	CHECK(strcmp(json_str(r.body, "lease", ""), L3) == 0 &&
+	CHECK(strcmp(js_str(r.body, "lease", ""), L3) == 0 &&
 	    json_is_true(json_object_get(r.body, "revoked")) && r.wait_seq > 0,
-	    "revoke: lease %s, revoked %s, waits for seq %llu", json_str(r.body, "lease", ""),
+	    "revoke: lease %s, revoked %s, waits for seq %llu", js_str(r.body, "lease", ""),
 	    json_is_true(json_object_get(r.body, "revoked")) ? "true" : "not true",
 	    (unsigned long long)r.wait_seq);
 	expect(&r, 200, NULL, "revoke");
@@ -291,10 +291,10 @@ test_revoke(struct store *s)
 	/* Prefixes of 6 or more name one live lease, or are refused. */
 	char a[SL_ID_MAX + 1], b[SL_ID_MAX + 1];
 	r = co(s, "view", NULL, "job-bbbbbbbb0123456789abcdef01234567", "c1", "fay", "ws1");
-	util_strlcpy(a, json_str(r.body, "lease", ""), sizeof(a));
+	util_strlcpy(a, js_str(r.body, "lease", ""), sizeof(a));
 	expect(&r, 201, NULL, "fay's seat");
 	r = co(s, "view", NULL, "job-bbbbbbbb76543210fedcba9876543210", "c1", "fay", "ws2");
-	util_strlcpy(b, json_str(r.body, "lease", ""), sizeof(b));
+	util_strlcpy(b, js_str(r.body, "lease", ""), sizeof(b));
 	expect(&r, 201, NULL, "fay's second seat");
 	expect_revoke(s, "job-bbbbbbbb", 0, 409, "ambiguous", "a prefix of two leases");
 	expect_revoke(s, "job-cccccccc", 0, 404, "unknown_lease", "a prefix of none");
@@ -363,14 +363,14 @@ test_policy(struct store *s, const char *dir, const struct license_set *set)
 	json_t *v;
 	size_t i;
 	json_array_foreach(json_object_get(r.body, "leases"), i, v)
-		expect_call(store_checkin, s, json_str(v, "lease", ""), 200, NULL, "cad checkin");
+		expect_call(store_checkin, s, js_str(v, "lease", ""), 200, NULL, "cad checkin");
 	json_decref(r.body);
 
 	for (const struct policy_step *st = policy_steps; st->product != NULL; st++) {
 		r = co(s, st->product, NULL, st->lease, "c1", st->user, st->host);
 		if (st->rule != NULL)
-			CHECK(strcmp(json_str(r.body, "rule", ""), st->rule) == 0, "%s: rule %s",
-			    st->code, json_str(r.body, "rule", "(none)"));
+			CHECK(strcmp(js_str(r.body, "rule", ""), st->rule) == 0, "%s: rule %s",
+			    st->code, js_str(r.body, "rule", "(none)"));
 		expect(&r, st->status, st->code, st->what);
 	}
 	CHECK(s->policy_denials[0] == 1 && s->policy_denials[1] == 1 &&

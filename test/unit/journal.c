@@ -208,7 +208,7 @@ seq_at(const char *text, size_t off)
 {
 	const char *json = text + off + 9, *nl = strchr(json, '\n');
 	json_t *o = json_loadb(json, nl ? (size_t)(nl - json) : strlen(json), 0, NULL);
-	long long seq = json_int(o, "seq", -1);
+	long long seq = js_int(o, "seq", -1);
 
 	json_decref(o);
 	return seq;
@@ -295,9 +295,9 @@ test_load(const char *dir, char **want)
 	store_list_leases(s, "view", 0, &r);
 	json_t *ls = json_object_get(r.body, "leases");
 	for (size_t i = 0; i < 10; i++)
-		checkin(s, json_str(json_array_get(ls, i), "lease", ""));
+		checkin(s, js_str(json_array_get(ls, i), "lease", ""));
 	char revoked[SL_ID_MAX + 1];
-	util_strlcpy(revoked, json_str(json_array_get(ls, 10), "lease", ""), sizeof(revoked));
+	util_strlcpy(revoked, js_str(json_array_get(ls, 10), "lease", ""), sizeof(revoked));
 	revoke_lease(s, revoked);
 	json_decref(r.body);
 	*want = leases_of(s);

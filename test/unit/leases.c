@@ -89,9 +89,9 @@ checkout(struct store *s, const char *product, const char *pool, const char *lea
 
 	store_checkout(s, &cr, &r);
 	if (id != NULL)
-		util_strlcpy(id, json_str(r.body, "lease", ""), SL_ID_MAX + 1);
+		util_strlcpy(id, js_str(r.body, "lease", ""), SL_ID_MAX + 1);
 	if (lic != NULL)
-		util_strlcpy(lic, json_str(r.body, "license", json_str(r.body, "error", "")),
+		util_strlcpy(lic, js_str(r.body, "license", js_str(r.body, "error", "")),
 		    SL_ID_MAX + 1);
 	json_decref(r.body);
 	return r.status;
@@ -105,7 +105,7 @@ call(void (*fn)(struct store *, const char *, const char *, struct reply *), str
 
 	fn(s, id, pool, &r);
 	if (error != NULL)
-		util_strlcpy(error, json_str(r.body, "error", ""), 64);
+		util_strlcpy(error, js_str(r.body, "error", ""), 64);
 	json_decref(r.body);
 	return r.status;
 }
@@ -118,8 +118,8 @@ in_use(struct store *s, const char *license)
 	size_t i;
 
 	json_array_foreach(arr, i, v)
-		if (strcmp(json_str(v, "id", ""), license) == 0)
-			n = (long)json_int(v, "in_use", -1);
+		if (strcmp(js_str(v, "id", ""), license) == 0)
+			n = (long)js_int(v, "in_use", -1);
 	json_decref(arr);
 	return n;
 }
@@ -355,10 +355,10 @@ test_expiry(struct store *s, struct journal *j)
 	int ended = 0, hard_ended = 0;
 	CHECK(recs != NULL, "the journal's records since seq %llu", (unsigned long long)before);
 	json_array_foreach(recs, i, v) {
-		const char *id = json_str(json_object_get(v, "lease"), "id", "");
-		CHECK(strcmp(json_str(v, "op", ""), "release") == 0 &&
-		    strcmp(json_str(v, "why", ""), "expire") == 0, "store_expire journaled "
-		    "%s %s", json_str(v, "op", "?"), json_str(v, "why", ""));
+		const char *id = js_str(json_object_get(v, "lease"), "id", "");
+		CHECK(strcmp(js_str(v, "op", ""), "release") == 0 &&
+		    strcmp(js_str(v, "why", ""), "expire") == 0, "store_expire journaled "
+		    "%s %s", js_str(v, "op", "?"), js_str(v, "why", ""));
 		if (strcmp(id, hard) == 0) {
 			hard_ended = 1;
 			continue;

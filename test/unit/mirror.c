@@ -141,7 +141,7 @@ static int64_t
 mirrored_expiry(struct pool *p, const char *id)
 {
 	pthread_mutex_lock(&srv.store->lock);
-	int64_t e = json_int(json_object_get(p->mirror, id), "expires_ms", -1);
+	int64_t e = js_int(json_object_get(p->mirror, id), "expires_ms", -1);
 	pthread_mutex_unlock(&srv.store->lock);
 	return e;
 }
@@ -223,8 +223,8 @@ test_restart(size_t *old_len)
 	size_t i;
 	long in_use = -1;
 	json_array_foreach(lics, i, v)
-		if (strcmp(json_str(v, "id", ""), "cad-0") == 0)
-			in_use = (long)json_int(v, "in_use", -1);
+		if (strcmp(js_str(v, "id", ""), "cad-0") == 0)
+			in_use = (long)js_int(v, "in_use", -1);
 	json_decref(lics);
 	CHECK(in_use == 3, "after a takeover cad-0 has %ld seats in use, not 3", in_use);
 	struct reply r;
