@@ -582,7 +582,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	}
 	if (r->suspended) {
 		r->suspended = 0;
-		watch_hold(conn, NULL);
+		if (r->watched) {
+			r->watched = 0;
+			watch_hold(conn, NULL);
+		}
 		/* A client gone is not answered, whatever its record's fate. */
 		if (!reply_client_gone(r))
 			reply_not_written(r);
@@ -633,8 +636,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	if (r->reply.wait_seq > 0) {
 		MHD_suspend_connection(conn);
 		r->suspended = 1;
-		if (r->reply.status == 201)
+		if (r->reply.status == 201) {
+			r->watched = 1;
 			watch_hold(conn, r);
+		}
 		if (journal_wait(srv->journal, r->reply.wait_seq, req_durable, r) == 1)
 			return MHD_YES;
 		/* Already durable, or storage is unhealthy: the resumed call

@@ -642,9 +642,7 @@ journal_unwait(struct journal *j, void (*resume)(void *), void *arg)
 	for (size_t i = 0; i < j->nwaiters && !found; i++) {
 		if (j->waiters[i].resume != resume || j->waiters[i].arg != arg)
 			continue;
-		memmove(&j->waiters[i], &j->waiters[i + 1],
-		    (j->nwaiters - i - 1) * sizeof(j->waiters[0]));
-		j->nwaiters--;
+		j->waiters[i] = j->waiters[--j->nwaiters];	/* in no order */
 		found = 1;
 	}
 	pthread_mutex_unlock(&j->mu);

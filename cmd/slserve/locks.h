@@ -21,14 +21,18 @@
  *			checkout.c, record.c, pool.c, snapshot.c,
  *			store_view.c); other modules call its functions.
  *   usage_lock		usage.c: the usage log, written under the store lock.
+ *   watch_lock		httpd.c: the connection watch; under it httpd_sweep
+ *			takes back the wait of a request whose client has gone
+ *			(the journal's mu, journal_unwait; ack_mu,
+ *			ackwait_unwait), which keeps that request from being
+ *			freed meanwhile.
  *   j->mu		struct journal (journal*.c): records are appended under
  *			the store lock.
  *
  * Leaves, taken alone, under which nothing else locks but the log and
  * req_hold / req_wake (libmicrohttpd's own): ack_mu (ackwait.c), the
- * fence's mu (fence.c), lp_mu (peersync.c), watch_lock (httpd.c) and
- * probe_mu (witness.c). log_lock (common/log.c) comes last of all: anything
- * may log.
+ * fence's mu (fence.c), lp_mu (peersync.c) and probe_mu (witness.c).
+ * log_lock (common/log.c) comes last of all: anything may log.
  *
  * Threads: a thread joins a poller (poller_join) holding no lock that a
  * poller takes, and no HTTP thread joins one (see failover_apply).

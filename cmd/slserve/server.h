@@ -76,6 +76,7 @@ struct req {
 	size_t len;
 	int too_large;
 	int suspended;
+	int watched;			/* its wait is watched for its client's close */
 	int gone;			/* its client closed while it waited (httpd_sweep) */
 	int answered;
 	int close;			/* answer with Connection: close */
