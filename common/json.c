@@ -172,3 +172,59 @@ js_load_path(const char *path, size_t max, json_error_t *error)
 	free(text);
 	return o;
 }
+
+/*
+ * Where the value of the top-level member key of the JSON object text is
+ * (text was parsed already, so it is valid JSON): its offset and length,
+ * found by a scan that skips strings and counts brackets, so that a value
+ * passed on as it came need not be dumped again. -1: no such member.
+ */
+int
+js_member_span(const char *text, size_t len, const char *key, size_t *off, size_t *vlen)
+{
+	size_t klen = strlen(key), start = 0, i = 0;
+	int depth = 0, expect_key = 0, want = 0, in_value = 0;
+
+	while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' ||
+	    text[i] == '\r'))
+		i++;
+	if (i >= len || text[i] != '{')
+		return -1;
+	for (; i < len; i++) {
+		char c = text[i];
+		if (c == '"') {
+			size_t s = i + 1;
+			for (i = s; i < len && text[i] != '"'; i++)
+				if (text[i] == '\\')
+					i++;
+			if (i >= len)
+				return -1;
+			if (depth == 1 && expect_key) {
+				want = i - s == klen && memcmp(text + s, key, klen) == 0;
+				expect_key = 0;
+			}
+		} else if (c == '{' || c == '[') {
+			if (++depth == 1)
+				expect_key = 1;
+		} else if (c == '}' || c == ']' || (c == ',' && depth == 1)) {
+			if (depth == 1 && in_value) {
+				size_t end = i;
+				while (start < end && strchr(" \t\n\r", text[start]) != NULL)
+					start++;
+				while (end > start && strchr(" \t\n\r", text[end - 1]) != NULL)
+					end--;
+				*off = start;
+				*vlen = end - start;
+				return end > start ? 0 : -1;
+			}
+			if (c == ',')
+				expect_key = 1;
+			else
+				depth--;
+		} else if (c == ':' && depth == 1 && want) {
+			in_value = 1;
+			start = i + 1;
+		}
+	}
+	return -1;
+}

@@ -44,4 +44,8 @@ long long js_int(const json_t *obj, const char *key, long long dflt);
  * buffer from 16 bytes by doubling and then copies it once more. */
 char *js_compact(const json_t *o, size_t extra, size_t *lenp);
 
+/* Where the value of the top-level member key of the object text is,
+ * without parsing it: *off and *vlen. -1: no such member. */
+int js_member_span(const char *text, size_t len, const char *key, size_t *off, size_t *vlen);
+
 #endif

@@ -17,10 +17,10 @@ teardown() { sl_teardown; }
 base_ids() { jq -r '.mirror | keys | sort | join(" ")' "$(fo_mirror_base B A)"; }
 
 # journal_has ID N: the journal names lease ID at least N times.
-journal_has() { [ "$(grep -o "\"$1\"" "$(fo_mirror_journal B A)" | wc -l)" -ge "$2" ]; }
+journal_has() { [ "$(fo_journal_text "$(fo_mirror_journal B A)" | grep -o "\"$1\"" | wc -l)" -ge "$2" ]; }
 
 # journal_lines: the records in the journal (its version line not counted).
-journal_lines() { tail -n +2 "$(fo_mirror_journal B A)" | wc -l; }
+journal_lines() { fo_journal_text "$(fo_mirror_journal B A)" | tail -n +2 | wc -l; }
 
 @test "a backup restarted while its Primary is down serves the seats it learned by incremental polls" {
 	# The first poll was a full sync, of no leases: that is the base.
@@ -66,8 +66,7 @@ journal_lines() { tail -n +2 "$(fo_mirror_journal B A)" | wc -l; }
 	lines=$(journal_lines)
 	[ "$lines" -ge 3 ]	# the base's line, then l1's, then l2's
 	# B died while it wrote l2's line: only part of it reached the disk.
-	size=$(stat -c %s "$(fo_mirror_journal B A)")
-	truncate -s $((size - 20)) "$(fo_mirror_journal B A)"
+	fo_journal_tear "$(fo_mirror_journal B A)" 20
 
 	sl_start B
 	grep -q "mirror-A.journal: torn or corrupt tail of [0-9]* bytes cut after $((lines - 1)) records (a full sync follows)" \
@@ -77,7 +76,33 @@ journal_lines() { tail -n +2 "$(fo_mirror_journal B A)" | wc -l; }
 	fo_mirror_is B A "$l1 $l2"
 	fo_lic_is "$UB" cad-a '.in_use == 2 and .status == "warm"'
 	# The journal starts over after the new base, whole.
-	[ "$(tail -c 1 "$(fo_mirror_journal B A)" | od -An -c | tr -d ' ')" = '\n' ]
+	[ "$(fo_journal_text "$(fo_mirror_journal B A)" | tail -c 1 | od -An -c | tr -d ' ')" = '\n' ]
+}
+
+@test "the journal is written into room ahead of its records; a restarted backup goes on after its records, not after the room" {
+	l1=$(sl_co_lease "$UA" cad)
+	sl_until $((2 + FO_MARGIN)) journal_has "$l1" 1
+	j=$(fo_mirror_journal B A)
+	# Zeros follow the records: a record's sync changes no file size.
+	[ "$(stat -c %s "$j")" -gt "$(fo_journal_text "$j" | wc -c)" ]
+	sl_kill9 B
+	sl_start B
+	fo_warm B A
+	l2=$(sl_co_lease "$UA" cad)
+	sl_until $((2 + FO_MARGIN)) journal_has "$l2" 1
+	# l2's record follows l1's: no zeros between them.
+	[ "$(head -c "$(fo_journal_text "$j" | wc -c)" "$j" | tr -d '\000' | wc -c)" = \
+	    "$(fo_journal_text "$j" | wc -c)" ]
+
+	sl_kill9 A
+	sl_kill9 B
+	sl_start B
+	sl_until "$(fo_takeover_limit)" fo_pool_status_is "$UB" A hot-retry
+	for l in "$l1" "$l2"; do
+		sl_heartbeat "$UB" "$l"
+		sl_expect 200
+	done
+	! grep -q "torn or corrupt\|mirror journal ignored" "$SL_TMP/B/log"
 }
 
 @test "a torn journal with the Primary down: the backup serves what is intact, and does not crash" {
@@ -87,8 +112,7 @@ journal_lines() { tail -n +2 "$(fo_mirror_journal B A)" | wc -l; }
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$l1 $l2"
 	sl_kill9 A
 	sl_kill9 B
-	size=$(stat -c %s "$(fo_mirror_journal B A)")
-	truncate -s $((size - 20)) "$(fo_mirror_journal B A)"
+	fo_journal_tear "$(fo_mirror_journal B A)" 20
 
 	sl_start B
 	grep -q "mirror-A.journal: torn or corrupt tail" "$SL_TMP/B/log"

@@ -128,9 +128,9 @@ split_journal() {
 	sl_kill9 B
 	local j n
 	j=$(fo_mirror_journal B A)
-	n=$(wc -l <"$j")
-	{ head -n 1 "$j"; record "$1"; tail -n +4 "$j"; } >"$(NEW)"
-	head -n 3 "$j" >"$j.tmp"
+	n=$(fo_journal_text "$j" | wc -l)
+	{ fo_journal_text "$j" | head -n 1; record "$1"; fo_journal_text "$j" | tail -n +4; } >"$(NEW)"
+	fo_journal_text "$j" | head -n 3 >"$j.tmp"
 	mv "$j.tmp" "$j"
 	[ "$n" -ge 4 ]
 }
@@ -140,7 +140,7 @@ split_journal() {
 	gen=$(jq -r .gen "$(fo_mirror_base B A)")
 	split_journal "{\"base\":\"0123456789abcdef0123456789abcdef\",\"after\":\"$gen\"}"
 	# l2 and l3 are in journal.new alone.
-	! grep -q "$l3" "$(fo_mirror_journal B A)"
+	! fo_journal_text "$(fo_mirror_journal B A)" | grep -q "$l3"
 	grep -q "$l3" "$(NEW)"
 
 	sl_start B

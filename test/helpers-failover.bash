@@ -151,6 +151,18 @@ fo_mirror_base() { echo "$SL_TMP/$1/state/mirror-$2.json"; }
 # after its base).
 fo_mirror_journal() { echo "$SL_TMP/$1/state/mirror-$2.journal"; }
 
+# fo_journal_text FILE: a journal's lines, without the room of zeros
+# written ahead of them.
+fo_journal_text() { tr -d '\000' <"$1"; }
+
+# fo_journal_tear FILE N: cut the last N bytes of FILE's records (and the
+# room after them), as a write that only partly reached the disk.
+fo_journal_tear() {
+	local len
+	len=$(fo_journal_text "$1" | wc -c)
+	truncate -s $((len - $2)) "$1"
+}
+
 # fo_mirror_ids BACKUP PRIMARY: the lease ids BACKUP mirrors for PRIMARY
 # (from its state files: mirror-PRIMARY.json, the base, the records of
 # mirror-PRIMARY.journal when its first line names that base, and those of
@@ -164,8 +176,9 @@ fo_mirror_ids() {
 	[ -f "$base" ] || return 0
 	{
 		cat "$base"
-		[ -f "$log" ] && tail -n +2 "$log" | cut -d' ' -f2-
-		[ -f "$new" ] && { echo '{"file":"new"}'; tail -n +2 "$new" | cut -d' ' -f2-; }
+		[ -f "$log" ] && fo_journal_text "$log" | tail -n +2 | cut -d' ' -f2-
+		[ -f "$new" ] && { echo '{"file":"new"}'; fo_journal_text "$new" | tail -n +2 |
+		    cut -d' ' -f2-; }
 	} | jq -rn --arg pool "$2" 'input as $b | reduce inputs as $l ({m: $b.mirror, ok: null, prev: false};
 		if $l.file == "new" then .prev = (.ok == true) | .ok = null
 		elif .ok == null then .ok = ($b.gen != null and ($l.base == $b.gen or

@@ -17,12 +17,13 @@ void mirror_load(struct server *srv, struct pool *p);
 /*
  * Take in a good sync answer o while warm: the licenses (their generation
  * into lic_gen) and the records or full copy into memory, good(arg) once
- * they are there, then the records appended to the journal, or *base set
+ * they are there, then the records appended to the journal (raw, rawlen:
+ * their text in the answer, or NULL), or *base set
  * when the whole mirror is to be saved (mirror_persist). Returns 1 when it
  * brought news.
  */
-int mirror_apply(struct server *srv, struct pool *p, json_t *o, int *base, char *lic_gen,
-    size_t lic_gen_len, void (*good)(void *), void *arg);
+int mirror_apply(struct server *srv, struct pool *p, json_t *o, const char *raw, size_t rawlen,
+    int *base, char *lic_gen, size_t lic_gen_len, void (*good)(void *), void *arg);
 /* What a poll may acknowledge: the Primary's epoch and sequence on disk. */
 uint64_t mirror_durable(const struct pool *p, char *epoch, size_t len);
 /* Save what changed (p->dirty); wait unset: give up when a save is under way. */

@@ -177,7 +177,7 @@ poll_failing_records(struct poller *pl, const struct http_response *resp, int *b
 	    strcmp(js_str(o, "epoch", ""), epoch) == 0 &&
 	    !json_is_true(json_object_get(o, "full")) &&
 	    json_is_array(json_object_get(o, "records")))
-		mirror_apply(pl->srv, pl->pool, o, base, pl->lic_gen, sizeof(pl->lic_gen),
+		mirror_apply(pl->srv, pl->pool, o, NULL, 0, base, pl->lic_gen, sizeof(pl->lic_gen),
 		    poll_not_good, NULL);
 	json_decref(o);
 }
@@ -338,8 +338,12 @@ poller_once(struct poller *pl)
 	} else {
 		pl->synchronous = json_is_true(json_object_get(o, "synchronous"));
 		pl->long_poll = js_int(o, "long_poll", 0) > 0;
-		news = mirror_apply(srv, p, o, &base, pl->lic_gen, sizeof(pl->lic_gen),
-		    poll_good_cb, pl);
+		/* The records go to our journal as they came. */
+		size_t off = 0, rawlen = 0;
+		const char *raw = js_member_span(resp.body, resp.len, "records", &off,
+		    &rawlen) == 0 ? resp.body + off : NULL;
+		news = mirror_apply(srv, p, o, raw, rawlen, &base, pl->lic_gen,
+		    sizeof(pl->lic_gen), poll_good_cb, pl);
 	}
 out:
 	json_decref(o);

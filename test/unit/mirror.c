@@ -77,17 +77,29 @@ good(void *arg)
 	(*(int *)arg)++;
 }
 
-/* Apply a sync answer (consumed) as the poller does, saving a base when
- * mirror_apply says so; returns whether it asked for one. */
+/* Apply a sync answer (consumed) as the poller does: sent as text, its
+ * records appended as they came; saving a base when mirror_apply says so.
+ * Returns whether it asked for one. */
 static int
 apply(struct pool *p, json_t *o, const char *what)
 {
 	char lic_gen[64] = "";
 	int base = 0, goods = 0;
+	size_t off = 0, rawlen = 0;
+	char *text = json_dumps(o, JSON_COMPACT);
+	json_t *sent = text != NULL ? json_loads(text, 0, NULL) : NULL;
 
-	mirror_apply(&srv, p, o, &base, lic_gen, sizeof(lic_gen), good, &goods);
-	CHECK(goods == 1, "%s: the poll was called good %d times", what, goods);
+	if (sent == NULL)
+		exit(2);
 	json_decref(o);
+	const char *raw = js_member_span(text, strlen(text), "records", &off, &rawlen) == 0 ?
+	    text + off : NULL;
+	CHECK((raw != NULL) == json_is_array(json_object_get(sent, "records")),
+	    "%s: the records' text was %sfound", what, raw ? "" : "not ");
+	mirror_apply(&srv, p, sent, raw, rawlen, &base, lic_gen, sizeof(lic_gen), good, &goods);
+	CHECK(goods == 1, "%s: the poll was called good %d times", what, goods);
+	json_decref(sent);
+	free(text);
 	if (base)
 		mirror_persist(&srv, p, 1);
 	return base;
@@ -328,6 +340,41 @@ test_stale(const char *old, size_t old_len)
 	free(lpath);
 }
 
+/* js_member_span finds a top-level member's value as text, whatever the
+ * strings and the nested members around it hold. */
+static void
+test_member_span(void)
+{
+	static const struct {
+		const char *text, *key, *value;
+	} cases[] = {
+		{ "{\"records\":[1,2]}", "records", "[1,2]" },
+		{ "{ \"a\" : {\"records\":[9]}, \"records\" : [ {\"x\":\"]}\"} ] }", "records",
+		    "[ {\"x\":\"]}\"} ]" },
+		{ "{\"s\":\"\\\",\\\"records\\\":[7]\",\"records\":[]}", "records", "[]" },
+		{ "{\"s\":\"x\\\\\",\"records\":[3]}", "records", "[3]" },
+		{ "{\"seq\":12,\"full\":false}", "seq", "12" },
+		{ "{\"seq\":12,\"full\":false}", "full", "false" },
+		{ "{\"a\":[\"records\"],\"b\":{\"records\":1}}", "records", NULL },
+		{ "[\"records\",1]", "records", NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t off = 0, len = 0;
+		int rc = js_member_span(cases[i].text, strlen(cases[i].text), cases[i].key, &off,
+		    &len);
+		if (cases[i].value == NULL) {
+			CHECK(rc == -1, "member span %zu: found \"%.*s\" where there is none", i,
+			    (int)len, cases[i].text + off);
+			continue;
+		}
+		CHECK(rc == 0 && len == strlen(cases[i].value) &&
+		    memcmp(cases[i].text + off, cases[i].value, len) == 0,
+		    "member span %zu: \"%.*s\", not \"%s\"", i, rc == 0 ? (int)len : 0,
+		    cases[i].text + off, cases[i].value);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -343,6 +390,7 @@ main(int argc, char **argv)
 	srv.cfg.state_dir = argv[1];
 	srv.cfg.fsync = 1;
 	soon = (int64_t)time(NULL) * 1000 + 60000;
+	test_member_span();
 	char *old = test_restart(&old_len);
 	test_stale(old, old_len);
 	free(old);
