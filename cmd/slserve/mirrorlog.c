@@ -72,6 +72,7 @@ struct mirror_log {
 	int fd;			/* the journal, to append to; -1: write a base first */
 	off_t wr_off;		/* where its records end: the next is written there */
 	off_t size;		/* of the file: room written ahead of wr_off */
+	int room_failed;	/* writing room failed: said once until it works */
 	char gen[33];		/* of the base on disk */
 	size_t base_bytes, log_bytes;
 	size_t released;	/* entries of pool->released on disk */
@@ -122,6 +123,20 @@ mirror_log_of(const struct pool *p)
 	return m;
 }
 
+/* Write room ahead in m's journal up to want; a failure (a full disk) is
+ * said once until room can be written again. */
+static void
+mirror_log_room(struct mirror_log *m, off_t want)
+{
+	if (state_journal_extend(m->fd, &m->size, want, 0) == 0) {
+		m->room_failed = 0;
+	} else if (!m->room_failed) {
+		log_warn("mirror journal of %s: cannot write room ahead",
+		    m->pool != NULL ? store_pool_name(m->pool) : "?");
+		m->room_failed = 1;
+	}
+}
+
 /* Append to fd from now on, whose records end at end: written at that
  * offset into room written ahead (zeros, which a start reads as room, as
  * the server's own journal does), so that a record's fdatasync changes no
@@ -140,8 +155,7 @@ mirror_log_use(struct mirror_log *m, int fd, off_t end)
 	m->size = fstat(fd, &st) == 0 && st.st_size > end ? st.st_size : end;
 	/* Synced with the next record. Without room, records go at the end
 	 * all the same. */
-	if (state_journal_extend(fd, &m->size, end + MIRROR_LOG_ROOM, 0) != 0)
-		log_warn("mirror journal: cannot write room ahead");
+	mirror_log_room(m, end + MIRROR_LOG_ROOM);
 }
 
 static void
@@ -409,9 +423,8 @@ mirror_append_text(struct server *srv, struct mirror_log *m, const char *text, s
 		mirror_compact_start(srv, (struct pool *)m->pool, m);
 	if (rec != NULL && (m->log_bytes + len <= limit || m->compacting != 0)) {
 		off_t end = m->wr_off + (off_t)len;
-		if (end > m->size && state_journal_extend(m->fd, &m->size, end + MIRROR_LOG_ROOM,
-		    0) != 0)
-			log_warn("mirror journal of %s: cannot write room ahead", pool);
+		if (end > m->size)
+			mirror_log_room(m, end + MIRROR_LOG_ROOM);
 		if (state_pwrite_all(m->fd, rec, len, m->wr_off) == 0 &&
 		    (!srv->cfg.fsync || fdatasync(m->fd) == 0)) {
 			m->wr_off = end;
