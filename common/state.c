@@ -611,6 +611,18 @@ state_journal_extend(int fd, off_t *size, off_t want, int sync)
 }
 
 int
+state_journal_use(int fd, off_t end, off_t room, int sync, off_t *size)
+{
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+
+	*size = fstat(fd, &st) == 0 && st.st_size > end ? st.st_size : end;
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_APPEND) != 0)
+		return -1;
+	return state_journal_extend(fd, size, end + room, sync);
+}
+
+int
 state_journal_open(const char *path, char *err, size_t errlen)
 {
 	struct stat st;

@@ -100,6 +100,12 @@ int state_journal_replay_end(const char *path,
  * into it. Updates *size. 0 or -1 (errno). */
 int state_journal_extend(int fd, off_t *size, off_t want, int sync);
 
+/* Write a journal's records from now on at offset end of fd, into room
+ * written ahead, not appended: clears O_APPEND, sets *size to the file's
+ * size (at least end) and writes zeros up to end + room (state_journal_extend).
+ * 0, or -1 (errno) when that failed: records go at end all the same. */
+int state_journal_use(int fd, off_t end, off_t room, int sync, off_t *size);
+
 /* Open (creating with a header if missing) a journal for appending. */
 int state_journal_open(const char *path, char *err, size_t errlen);
 /* Start a fresh, empty journal at path (atomically); returns its fd. */

@@ -7,7 +7,6 @@
  * journal_load.c's, slserve --recover recover.c's.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,16 +31,9 @@ void
 journal_use_fd(struct journal *j, int fd, off_t end, off_t room, int sync)
 {
 	off_t hl = (off_t)strlen(STATE_JOURNAL_HEADER);
-	struct stat st;
-	int fl = fcntl(fd, F_GETFL);
 
-	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_APPEND) != 0)
-		log_warn("journal: fcntl");
-	j->size = fstat(fd, &st) == 0 ? st.st_size : end;
 	j->wr_off = end < hl ? hl : end;
-	if (j->size < j->wr_off)
-		j->size = j->wr_off;
-	if (state_journal_extend(fd, &j->size, j->wr_off + room, sync) != 0)
+	if (state_journal_use(fd, j->wr_off, room, sync, &j->size) != 0)
 		log_warn("journal: cannot write room ahead (records are appended)");
 	if (j->fd >= 0)
 		close(j->fd);

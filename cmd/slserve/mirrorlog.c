@@ -6,7 +6,6 @@
  * order: locks.h).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,12 +122,12 @@ mirror_log_of(const struct pool *p)
 	return m;
 }
 
-/* Write room ahead in m's journal up to want; a failure (a full disk) is
- * said once until room can be written again. */
+/* Room ahead in m's journal could be written (rc 0) or not: a failure (a
+ * full disk) is said once until room can be written again. */
 static void
-mirror_log_room(struct mirror_log *m, off_t want)
+mirror_log_room(struct mirror_log *m, int rc)
 {
-	if (state_journal_extend(m->fd, &m->size, want, 0) == 0) {
+	if (rc == 0) {
 		m->room_failed = 0;
 	} else if (!m->room_failed) {
 		log_warn("mirror journal of %s: cannot write room ahead",
@@ -140,22 +139,14 @@ mirror_log_room(struct mirror_log *m, off_t want)
 /* Append to fd from now on, whose records end at end: written at that
  * offset into room written ahead (zeros, which a start reads as room, as
  * the server's own journal does), so that a record's fdatasync changes no
- * metadata (the file's size): it writes the data alone. With mirror_mu
- * held; m->fd was closed. */
+ * metadata (the file's size): it writes the data alone. The room is synced
+ * with the next record. With mirror_mu held; m->fd was closed. */
 static void
 mirror_log_use(struct mirror_log *m, int fd, off_t end)
 {
-	struct stat st;
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_APPEND) != 0)
-		log_warn("mirror journal: fcntl");
 	m->fd = fd;
 	m->wr_off = end;
-	m->size = fstat(fd, &st) == 0 && st.st_size > end ? st.st_size : end;
-	/* Synced with the next record. Without room, records go at the end
-	 * all the same. */
-	mirror_log_room(m, end + MIRROR_LOG_ROOM);
+	mirror_log_room(m, state_journal_use(fd, end, MIRROR_LOG_ROOM, 0, &m->size));
 }
 
 static void
@@ -424,7 +415,8 @@ mirror_append_text(struct server *srv, struct mirror_log *m, const char *text, s
 	if (rec != NULL && (m->log_bytes + len <= limit || m->compacting != 0)) {
 		off_t end = m->wr_off + (off_t)len;
 		if (end > m->size)
-			mirror_log_room(m, end + MIRROR_LOG_ROOM);
+			mirror_log_room(m, state_journal_extend(m->fd, &m->size,
+			    end + MIRROR_LOG_ROOM, 0));
 		if (state_pwrite_all(m->fd, rec, len, m->wr_off) == 0 &&
 		    (!srv->cfg.fsync || fdatasync(m->fd) == 0)) {
 			m->wr_off = end;
