@@ -76,7 +76,8 @@ record() {
 	fo_config A
 	fo_config B "$(fo_backs_up A)"
 	sl_start A
-	# A bound of 1000 bytes: the journal starts over every few checkouts.
+	# A bound of 1000 bytes, or four times the mirror: seats checked out
+	# and in outgrow it in a few rounds.
 	SL_TEST_MIRROR_LOG_MIN=1000 sl_start B
 	fo_warm B A
 	base_inode=$(stat -c %i "$(fo_mirror_base B A)")
@@ -85,9 +86,18 @@ record() {
 		ids+="$(sl_co_lease "$UA" cad) "
 	done
 	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$ids"
+	# Records that add seats do not outgrow it: a base would hold them
+	# all again.
+	[ "$(stat -c %i "$(fo_mirror_base B A)")" = "$base_inode" ]
+	for _ in $(seq 1 16); do
+		l=$(sl_co_lease "$UA" cad)
+		sl_checkin "$UA" "$l"
+		sl_expect 200
+	done
+	sl_until $((2 + FO_MARGIN)) fo_mirror_is B A "$ids"
 	# The base was written again (a new file), by the thread: it holds
 	# seats now, and no journal.new is left once it is done.
-	[ "$(stat -c %i "$(fo_mirror_base B A)")" != "$base_inode" ]
+	sl_until $((2 + FO_MARGIN)) base_moved "$base_inode"
 	jq -e '.mirror | length > 0' "$(fo_mirror_base B A)" >/dev/null
 	sl_until $((2 + FO_MARGIN)) test ! -e "$(NEW)"
 	! grep -q "whole mirror is saved again\|torn or corrupt" "$SL_TMP/B/log"
@@ -108,6 +118,9 @@ record() {
 	sl_co "$UB" cad pool=A
 	sl_expect 409 '.error == "no_seats"'
 }
+
+# base_moved INODE: B's mirror base of A is another file than INODE.
+base_moved() { [ "$(stat -c %i "$(fo_mirror_base B A)")" != "$1" ]; }
 
 # three_mirrored: a pair, and three seats of A (l1, l2, l3) in B's mirror
 # journal, l1 in a record of its own.

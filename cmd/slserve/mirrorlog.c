@@ -40,10 +40,13 @@
  * mirror (20 MB at 100,000 leases). The base is written again, and the
  * journal started over, on a full sync, a change of the Primary's licenses,
  * a takeover or handback, a failed append, and once the journal outgrows
- * four times the base (and MIRROR_LOG_MIN): over time the bytes written stay
- * proportional to the changes (a byte of base for four appended; at half
- * the base it was two for one, and writing them took a quarter of a busy
- * backup's CPU), and a start reads at most five times the base. A journal
+ * four times the larger of the base and the mirror now (mirror_log_bound;
+ * MIRROR_LOG_MIN at least): over time the bytes written stay proportional
+ * to the changes (a byte of base for four appended; at half the base it
+ * was two for one, and writing them took a quarter of a busy backup's
+ * CPU), and a start reads at most five times that. A mirror that only
+ * grows is never written again: its journal holds no record a base would
+ * drop. A journal
  * whose first line names another base (we stopped between writing the base
  * and starting the journal over) is older than the base, which holds all of
  * it, and is ignored.
@@ -74,6 +77,10 @@ struct mirror_log {
 	int room_failed;	/* writing room failed: said once until it works */
 	char gen[33];		/* of the base on disk */
 	size_t base_bytes, log_bytes;
+	size_t base_leases;	/* leases in the base on disk */
+	size_t rec_bytes, recs;	/* records appended to this journal, and their
+				 * bytes (the size of a lease, about) */
+	size_t live_bytes;	/* the mirror in memory, about (mirror_log_bound) */
 	size_t released;	/* entries of pool->released on disk */
 	char epoch[40];		/* the Primary's epoch and sequence on disk: */
 	uint64_t seq;		/*   all that a poll may acknowledge */
@@ -146,6 +153,7 @@ mirror_log_use(struct mirror_log *m, int fd, off_t end)
 {
 	m->fd = fd;
 	m->wr_off = end;
+	m->recs = m->rec_bytes = 0;
 	mirror_log_room(m, state_journal_use(fd, end, MIRROR_LOG_ROOM, 0, &m->size));
 }
 
@@ -184,6 +192,7 @@ struct mirror_compact {
 	char pool[SL_ID_MAX + 1];
 	char gen[33];
 	json_t *st;
+	size_t leases;		/* in st */
 };
 
 static struct mirror_log *
@@ -241,6 +250,7 @@ mirror_compactor(void *arg)
 			log_warnx("mirror of %s: %s", c->pool, err);
 		util_strlcpy(m->gen, c->gen, sizeof(m->gen));
 		m->base_bytes = tl;
+		m->base_leases = c->leases;
 		m->compacting = 0;
 	}
 	if (tmp != NULL) {
@@ -290,6 +300,7 @@ mirror_compact_start(struct server *srv, struct pool *p, struct mirror_log *m)
 	if ((c->st = store_pool_state(srv->store, p)) == NULL)
 		goto failed;
 	json_object_set_new(c->st, "gen", json_string(c->gen));
+	c->leases = json_object_size(json_object_get(c->st, "mirror"));
 	c->id = ++mirror_compact_ids;
 	if (pthread_attr_init(&attr) != 0)
 		goto failed;
@@ -369,6 +380,7 @@ mirror_save_base(struct server *srv, struct pool *p, struct mirror_log *m)
 	m->seq = (uint64_t)js_int(st, "seq", 0);
 	m->released = json_array_size(json_object_get(st, "released"));
 	m->base_bytes = tl;
+	m->base_leases = json_object_size(json_object_get(st, "mirror"));
 	m->log_bytes = hl + rl;
 	int fd = -1;
 	if (state_write_atomic(lpath, log, hl + rl, 0600, err, sizeof(err)) != 0 ||
@@ -390,6 +402,34 @@ out:
 	free(lpath);
 }
 
+/*
+ * How far the journal may grow before a new base starts it over: RATIO
+ * times the larger of the base and the mirror now (MIRROR_LOG_MIN at
+ * least). Records that add leases do not outgrow it, however many: a base
+ * would hold all of them again, and writing it gains nothing; those that
+ * replace or end leases do. Either way the base written is at most a
+ * quarter of the journal it replaces, and a start reads at most five
+ * times the mirror it restores.
+ */
+static size_t
+mirror_log_bound(const struct mirror_log *m)
+{
+	size_t size = m->base_bytes > m->live_bytes ? m->base_bytes : m->live_bytes;
+
+	return size * MIRROR_LOG_RATIO > mirror_log_min ? size * MIRROR_LOG_RATIO : mirror_log_min;
+}
+
+/* The mirror holds leases now: its size, about, at the bytes a lease took
+ * in the records appended (or in the base, before any). */
+static void
+mirror_log_live(struct mirror_log *m, size_t leases)
+{
+	size_t each = m->recs > 0 ? m->rec_bytes / m->recs :
+	    m->base_leases > 0 ? m->base_bytes / m->base_leases : 0;
+
+	m->live_bytes = leases * each;
+}
+
 /* Append one line, text (tl bytes, no newline), to the pool's journal and
  * make it durable. With mirror_mu held. -1: not appended (no journal, it
  * has grown past its bound, or writing failed): the caller writes a base
@@ -404,8 +444,7 @@ mirror_append_text(struct server *srv, struct mirror_log *m, const char *text, s
 
 	if (m == NULL || m->fd < 0 || text == NULL)
 		return -1;
-	limit = m->base_bytes * MIRROR_LOG_RATIO > mirror_log_min ?
-	    m->base_bytes * MIRROR_LOG_RATIO : mirror_log_min;
+	limit = mirror_log_bound(m);
 	rec = state_journal_record(text, tl, &len);
 	/* Outgrown: a new base in the background, this line in journal.new
 	 * (m->pool is the pool whose lock-free copy is made under the store
@@ -456,6 +495,9 @@ static int
 mirror_append_records(struct server *srv, struct mirror_log *m, json_t *o, uint64_t seq,
     const char *epoch, const char *raw, size_t rawlen, const char *pool)
 {
+	size_t before = m->log_bytes;
+	int rc;
+
 	if (raw != NULL && rawlen >= 2 && raw[0] == '[' && raw[rawlen - 1] == ']' &&
 	    util_valid_id(epoch) && memchr(raw, '\n', rawlen) == NULL) {
 		char head[128];
@@ -467,14 +509,19 @@ mirror_append_records(struct server *srv, struct mirror_log *m, json_t *o, uint6
 		memcpy(text, head, (size_t)hl);
 		memcpy(text + hl, raw, rawlen);
 		text[(size_t)hl + rawlen] = '}';
-		int rc = mirror_append_text(srv, m, text, (size_t)hl + rawlen + 1, pool);
+		rc = mirror_append_text(srv, m, text, (size_t)hl + rawlen + 1, pool);
 		free(text);
-		return rc;
+	} else {
+		json_t *line = json_pack("{s:I, s:s, s:O}", "seq", (json_int_t)seq, "epoch",
+		    epoch, "records", json_object_get(o, "records"));
+		rc = line != NULL ? mirror_append(srv, m, line, pool) : -1;
+		json_decref(line);
 	}
-	json_t *line = json_pack("{s:I, s:s, s:O}", "seq", (json_int_t)seq, "epoch", epoch,
-	    "records", json_object_get(o, "records"));
-	int rc = line != NULL ? mirror_append(srv, m, line, pool) : -1;
-	json_decref(line);
+	/* In the same journal (not one a compaction just started). */
+	if (rc == 0 && m->log_bytes > before) {
+		m->recs += json_array_size(json_object_get(o, "records"));
+		m->rec_bytes += m->log_bytes - before;
+	}
 	return rc;
 }
 
@@ -536,6 +583,7 @@ mirror_apply(struct server *srv, struct pool *p, json_t *o, const char *raw, siz
 	int full = json_is_true(json_object_get(o, "full"));
 	const char *epoch = js_str(o, "epoch", "");
 	uint64_t seq = (uint64_t)js_int(o, "seq", 0);
+	size_t leases = 0;
 	int news;
 
 	pthread_mutex_lock(&mirror_mu);
@@ -550,7 +598,7 @@ mirror_apply(struct server *srv, struct pool *p, json_t *o, const char *raw, siz
 	if (full)
 		store_mirror_full(srv->store, p, json_object_get(o, "leases"));
 	else
-		store_mirror_records(srv->store, p, json_object_get(o, "records"));
+		leases = store_mirror_records(srv->store, p, json_object_get(o, "records"));
 	news = store_pool_synced(srv->store, p, epoch, seq) || full;
 	/* In memory: the poll is good. On disk next (a second for a full
 	 * copy of 100,000 leases). */
@@ -560,6 +608,7 @@ mirror_apply(struct server *srv, struct pool *p, json_t *o, const char *raw, siz
 	if (!*base && m != NULL && m->seq == seq && strcmp(m->epoch, epoch) == 0) {
 		/* nothing new */
 	} else if (!*base && m != NULL && m->fd >= 0 && strcmp(m->epoch, epoch) == 0) {
+		mirror_log_live(m, leases);
 		*base = mirror_append_records(srv, m, o, seq, epoch, raw, rawlen,
 		    store_pool_name(p)) != 0;
 		if (!*base)
@@ -744,6 +793,7 @@ mirror_load(struct server *srv, struct pool *p)
 		m->seq = sync.seq;
 		m->released = sync.released;
 		m->base_bytes = file_size(path);
+		m->base_leases = json_object_size(json_object_get(st, "mirror"));
 		m->log_bytes = m->fd >= 0 ? (size_t)m->wr_off : file_size(lpath);
 		if (full)
 			mirror_log_close(m);
@@ -769,6 +819,7 @@ mirror_remove(struct server *srv, struct pool *p)
 		m->gen[0] = m->epoch[0] = '\0';
 		m->seq = 0;
 		m->released = m->base_bytes = m->log_bytes = 0;
+		m->base_leases = m->live_bytes = 0;
 		m->compacting = 0;	/* its thread finds it gone */
 	}
 	mirror_new_remove(srv, store_pool_name(p));

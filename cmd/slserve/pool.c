@@ -139,11 +139,11 @@ mirror_lease_set(struct pool *p, const char *id, json_t *m, json_t *v)
 	}
 }
 
-void
+size_t
 store_mirror_records(struct store *s, struct pool *p, json_t *records)
 {
 	json_t *rec, *m;
-	size_t i;
+	size_t i, n;
 
 	pthread_mutex_lock(&s->lock);
 	if (p->mirror == NULL)
@@ -169,7 +169,9 @@ store_mirror_records(struct store *s, struct pool *p, json_t *records)
 			json_object_del(p->mirror, id);
 		p->dirty = 1;
 	}
+	n = json_object_size(p->mirror);
 	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 /* Is live lease l the seat that record rec describes: the same license

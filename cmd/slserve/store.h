@@ -198,7 +198,8 @@ struct product_denials *store_product_denials(struct store *s, size_t *n);
 /* Failover, backup side (pool is a Primary this server backs up). */
 void store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs);
 void store_mirror_full(struct store *s, struct pool *p, json_t *leases);
-void store_mirror_records(struct store *s, struct pool *p, json_t *records);
+/* Returns the leases the mirror holds now. */
+size_t store_mirror_records(struct store *s, struct pool *p, json_t *records);
 /* Serve the pool: adopt the mirrored leases. Returns the sequence to sync.
  * Not while the pool is fenced (p->fenced_until_ms) or not warm: then
  * p->status stays as it was. */
