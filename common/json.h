@@ -48,4 +48,11 @@ char *js_compact(const json_t *o, size_t extra, size_t *lenp);
  * without parsing it: *off and *vlen. -1: no such member. */
 int js_member_span(const char *text, size_t len, const char *key, size_t *off, size_t *vlen);
 
+/* JSON text (an object or an array) decoded as json_loadb(text, len, 0)
+ * would, by a faster path for what sl's servers send each other; NULL when
+ * text holds anything that path leaves to jansson (escapes, bytes >= 0x80,
+ * reals) or is malformed. js_loadb: that path, else json_loadb (error set). */
+json_t *js_loadb_fast(const char *text, size_t len);
+json_t *js_loadb(const char *text, size_t len, json_error_t *error);
+
 #endif

@@ -657,7 +657,7 @@ mirror_replay_line(const char *text, size_t len, void *arg)
 	struct mirror_replay *rp = arg;
 	struct store *s = rp->srv->store;
 	struct pool *p = rp->p;
-	json_t *o = json_loadb(text, len, 0, NULL);
+	json_t *o = js_loadb(text, len, NULL);
 	int rc = 0;
 
 	if (!json_is_object(o)) {

@@ -166,7 +166,7 @@ poll_failing_records(struct poller *pl, const struct http_response *resp, int *b
 	struct pool_view v;
 	json_t *o;
 
-	if (resp->body == NULL || (o = json_loads(resp->body, 0, NULL)) == NULL)
+	if (resp->body == NULL || (o = js_loadb(resp->body, resp->len, NULL)) == NULL)
 		return;
 	store_pool_view(pl->srv->store, pl->pool, &v);
 	int warm = v.status == POOL_WARM && v.handing == 0;
@@ -261,8 +261,8 @@ poller_once(struct poller *pl)
 		pl->slow_ms = 0;
 		http_client_set_timeout(pl->http, poll_timeout_ms(pl->interval));
 	}
-	if (rc == 0 && resp.status == 200)
-		o = json_loads(resp.body, 0, NULL);
+	if (rc == 0 && resp.status == 200 && resp.body != NULL)
+		o = js_loadb(resp.body, resp.len, NULL);
 	else if (rc == 0 && resp.status == 503)
 		poll_failing_records(pl, &resp, &base);
 	if ((rc == 0 && resp.status >= 400 && resp.status < 500) || resp.tls_rejected) {

@@ -340,6 +340,67 @@ test_stale(const char *old, size_t old_len)
 	free(lpath);
 }
 
+/* js_loadb_fast decodes what it takes as jansson does; what it leaves
+ * (escapes, bytes >= 0x80, reals, deep nesting) js_loadb decodes with
+ * jansson; what is malformed neither takes. */
+static void
+test_fast_decode(void)
+{
+	enum { FAST, SLOW, BAD };
+	static const struct {
+		const char *text;
+		int how;
+	} cases[] = {
+		{ "{\"op\":\"grant\",\"lease\":{\"id\":\"0123456789abcdef0123456789abcdef\","
+		    "\"pid\":10018,\"expires_ms\":1796528358215,\"hard\":false,\"x\":null},"
+		    "\"seq\":118377}", FAST },
+		{ " [ 0 , -0, 7,-45, 123456789012345678, -123456789012345678 ] ", FAST },
+		{ "{\"a\":[],\"b\":{},\"c\":[[{}]],\"d\":true,\"e\":false}\n", FAST },
+		{ "{\"k\":1,\"k\":2}", FAST },
+		{ "{\"s\":\"a b~\\\"c\"}", SLOW },
+		{ "{\"s\":\"\\u00e9\"}", SLOW },
+		{ "{\"s\":\"\xc3\xa9\"}", SLOW },
+		{ "[1.5]", SLOW },
+		{ "[1e3]", SLOW },
+		{ "[1234567890123456789]", SLOW },
+		{ "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+		    SLOW },
+		{ "", BAD }, { "  ", BAD }, { "{", BAD }, { "{\"a\":}", BAD },
+		{ "{\"a\":1,}", BAD }, { "[1,]", BAD }, { "[01]", BAD }, { "[-]", BAD },
+		{ "[tru]", BAD }, { "{} x", BAD }, { "\"str\"", BAD }, { "7", BAD },
+		{ "{\"a\" 1}", BAD }, { "[1 2]", BAD }, { "{\"a\":\"b}", BAD },
+		{ "[\"\x01\"]", BAD },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *t = cases[i].text;
+		json_error_t err;
+		json_t *a = json_loadb(t, strlen(t), 0, &err);
+		json_t *f = js_loadb_fast(t, strlen(t));
+		json_t *l = js_loadb(t, strlen(t), &err);
+		switch (cases[i].how) {
+		case FAST:
+			CHECK(a != NULL && f != NULL && json_equal(a, f) && json_equal(a, l),
+			    "fast decode %zu: not what jansson decodes: %s", i, t);
+			break;
+		case SLOW:
+			CHECK(a != NULL && f == NULL && l != NULL && json_equal(a, l),
+			    "fast decode %zu: taken by the fast path, or not as jansson: %s", i, t);
+			break;
+		default:
+			CHECK(a == NULL && f == NULL && l == NULL,
+			    "fast decode %zu: malformed, yet decoded: %s", i, t);
+			break;
+		}
+		json_decref(a);
+		json_decref(f);
+		json_decref(l);
+	}
+	/* A NUL inside is not white space. */
+	CHECK(js_loadb_fast("[1]\0", 4) == NULL && js_loadb("[1]\0", 4, NULL) == NULL,
+	    "fast decode: a NUL after the value was taken");
+}
+
 /* js_member_span finds a top-level member's value as text, whatever the
  * strings and the nested members around it hold. */
 static void
@@ -391,6 +452,7 @@ main(int argc, char **argv)
 	srv.cfg.fsync = 1;
 	soon = (int64_t)time(NULL) * 1000 + 60000;
 	test_member_span();
+	test_fast_decode();
 	char *old = test_restart(&old_len);
 	test_stale(old, old_len);
 	free(old);
