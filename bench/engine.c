@@ -621,6 +621,38 @@ phase_free(struct phase *ph)
 	}
 }
 
+void
+phase_merge(struct phase *dst, const struct phase *src)
+{
+	if (dst->name == NULL) {
+		dst->name = src->name;
+		dst->mode = src->mode;
+		dst->port = src->port;
+		dst->nconns = src->nconns;
+		dst->server_cpu_ms = 0;
+	}
+	for (int i = 0; i < NOPS; i++) {
+		const struct opstat *o = &src->st[i];
+		for (size_t j = 0; j < o->lat.n; j++)
+			sample_add(&dst->st[i].lat, o->lat.v[j]);
+		dst->st[i].ok += o->ok;
+		dst->st[i].errors += o->errors;
+	}
+	dst->secs += src->secs;
+	dst->warmup += src->warmup;
+	dst->window += src->window;
+	dst->issued += src->issued;
+	dst->drained += src->drained;
+	dst->reconnects += src->reconnects;
+	dst->timeouts += src->timeouts;
+	if (dst->server_cpu_ms >= 0)
+		dst->server_cpu_ms = src->server_cpu_ms >= 0 ?
+		    dst->server_cpu_ms + src->server_cpu_ms : -1;
+	/* One slice cut short by its limit marks the whole run so. */
+	if (src->limit > 0 && (long)src->issued >= src->limit)
+		dst->limit = (long)dst->issued;
+}
+
 double
 phase_rate(const struct phase *ph, enum op op)
 {

@@ -8,7 +8,8 @@
  * half of peak load (open loop), and at 1k, 10k and 100k leases the server's
  * memory, restart time, GET /v1/licenses latency and the cost of a backup's
  * full and incremental sync; and what a backup's mirror costs a checkout
- * (issue 15: one Primary alone, then with a backup polling it, -M alone).
+ * (issue 15: a Primary alone and one with a backup polling it, in turns;
+ * -M alone).
  * It prints a table with each figure, its target and whether it is met,
  * and writes the same as JSON.
  *
@@ -113,7 +114,7 @@ usage(FILE *f)
 	    "  -K          keep the temporary state directory\n"
 	    "  -P PORT     only the load phases, against a server already on PORT\n"
 	    "  -R RATE     only the open-loop runs (checkout, then health), at RATE a second\n"
-	    "  -M          only the mirrored checkout (a Primary alone, then with a backup)\n"
+	    "  -M          only the mirrored checkout (a Primary alone and one with a backup)\n"
 	    "  -Y          only the checkout with a usage policy of ten rules, and without\n",
 	    bindir, nclients, heartbeats, phase_secs, failover_script, json_path);
 }

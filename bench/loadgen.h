@@ -20,7 +20,8 @@
 #define MAX_SAMPLES	(4u << 20)	/* latency samples kept per operation */
 #define MAX_CONNS	1024
 #define NLICENSES	100		/* licenses p00..p99, one product each */
-#define SEATS		2000		/* seats per license: room for 100k + load */
+#define SEATS		5000		/* seats per license: room for 100k + load,
+					 * or what a mirrored run holds */
 #define LEASE_TIMEOUT	3600		/* soft leases that outlive the run */
 #define MAX_SCALES	8
 
@@ -137,6 +138,9 @@ struct phase {
 
 void phase_init(struct phase *ph, const char *name, enum mode mode, int port);
 void phase_free(struct phase *ph);
+/* Add what run src measured to run dst (begun with phase_init, or zeroed:
+ * it takes src's name, mode and clients). */
+void phase_merge(struct phase *dst, const struct phase *src);
 void run_phase(struct phase *ph);
 /* Run a phase and note the CPU the server (pid, when known) spent in it. */
 void run_phase_cpu(struct phase *ph, pid_t pid);
@@ -290,7 +294,9 @@ extern struct scale_result sres[MAX_SCALES];
 
 void run_scale(long leases, struct scale_result *res);
 
-/* mirror.c: a mirrored checkout (issue 15). */
+/* mirror.c: a mirrored checkout (issue 15); its N-client runs in slices,
+ * taken in turns. */
+#define MIRROR_TURNS	5
 struct mirror_result {
 	struct phase solo, mirr;	/* N clients: no backup, a backup */
 	struct phase solo1, mirr1;	/* one client */
@@ -303,6 +309,7 @@ struct mirror_result {
 	 * (schedstat), the Primary's in each run, the backup's when mirrored. */
 	double a_run_ns[2], a_wait_ns[2], b_run_ns, b_wait_ns;
 	double busy[2];			/* share of the machine's CPU busy in each */
+	double busy_cpu[2], all_cpu[2];	/* its parts, summed over the slices */
 	/* From the Primary's /metrics around each N-client run: requests it
 	 * answered (checkouts and the backup's polls), journal writes. */
 	double reqs[2], writes[2], write_p50[2], write_p99[2];

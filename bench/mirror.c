@@ -4,11 +4,14 @@
  * With synchronous_backup (the default) a checkout of the Primary's pool
  * is answered once it is on the Primary's disk and every backup polling it
  * has acknowledged it (its next long poll's since=SEQ, sent once the
- * backup has the records on its own disk). What that costs: one Primary,
- * the same closed-loop checkout run first alone, then with a backup
- * polling it (default poll settings), each also with one client (the
+ * backup has the records on its own disk). What that costs: two Primaries
+ * of the same licenses, one alone and one with a backup polling it
+ * (default poll settings), the same closed-loop checkout run on each in
+ * MIRROR_TURNS slices taken in turns (on a shared machine the load of
+ * others comes and goes: run one after the other, the two runs saw rates
+ * a third apart for the same server), then each with one client (the
  * serial cost of a checkout, no batching). After the mirrored runs the
- * backup's mirror must hold every lease the Primary granted.
+ * backup's mirror must hold every lease its Primary granted.
  */
 #include <stdio.h>
 #include <string.h>
@@ -78,64 +81,87 @@ empty_sync(struct slsrv *a, struct mirror_result *m)
 	bconn_free(&b);
 }
 
-/* A closed-loop checkout run on the Primary a, with its /metrics around
- * it when k >= 0. */
-static void
-mirror_phase(struct phase *ph, const char *name, struct slsrv *a, int nconns, double secs,
-    struct idlist *ids, int k)
-{
-	struct hist h0[NHISTS], h1[NHISTS];
+/* Checkouts each Primary may hold: what the runs grant stays held (the
+ * backup must mirror every one), less room for the one-client run. */
+#define MIRROR_ROOM	((long)NLICENSES * SEATS / 4 * 3)
 
-	phase_init(ph, name, M_CHECKOUT, a->port);
-	ph->nconns = nconns;
-	ph->secs = secs + warmup_secs;
-	ph->ids = ids;
-	/* The unmirrored seats are checked in before the mirrored runs; the
-	 * one-client run after each needs far fewer than a quarter. */
-	ph->limit = NLICENSES * SEATS / 4 * 3;
-	int hh = k >= 0 && server_hist(a->port, h0) == 0;
-	double r0, w0, r1, w1, b0, t0, b1, t1;
-	proc_sched(a->pid, &r0, &w0);
-	machine_cpu(&b0, &t0);
-	run_phase_cpu(ph, a->pid);
-	if (k < 0)
-		return;
-	machine_cpu(&b1, &t1);
-	mres.busy[k] = t1 > t0 && t0 >= 0 ? (b1 - b0) / (t1 - t0) : -1;
-	proc_sched(a->pid, &r1, &w1);
-	mres.a_run_ns[k] = r0 >= 0 && r1 >= 0 ? r1 - r0 : -1;
-	mres.a_wait_ns[k] = w0 >= 0 && w1 >= 0 ? w1 - w0 : -1;
-	hh = hh && server_hist(a->port, h1) == 0;
-	mres.have_hist[k] = hh;
-	if (!hh)
+/* The Primary's schedstat and /metrics, and the machine's CPU, before the
+ * first slice of a run and after its last (see run_mirror). */
+struct mirror_mark {
+	double run, wait, busy, all;
+	struct hist h[NHISTS];
+	int hh;
+};
+
+static void
+mirror_mark(struct mirror_mark *mk, const struct slsrv *a)
+{
+	mk->hh = server_hist(a->port, mk->h) == 0;
+	proc_sched(a->pid, &mk->run, &mk->wait);
+}
+
+/* Run k's figures between marks m0 and m1 of Primary a. */
+static void
+mirror_marks(int k, const struct mirror_mark *m0, const struct mirror_mark *m1)
+{
+	mres.a_run_ns[k] = m0->run >= 0 && m1->run >= 0 ? m1->run - m0->run : -1;
+	mres.a_wait_ns[k] = m0->wait >= 0 && m1->wait >= 0 ? m1->wait - m0->wait : -1;
+	mres.have_hist[k] = m0->hh && m1->hh;
+	if (!mres.have_hist[k])
 		return;
 	double ignored;
 	/* The second scrape itself is one of the requests counted. */
-	mres.reqs[k] = hist_total(&h1[HIST_REQUESTS]) - hist_total(&h0[HIST_REQUESTS]) - 1;
-	mres.writes[k] = hist_total(&h1[HIST_WRITES]) - hist_total(&h0[HIST_WRITES]);
-	mres.write_p50[k] = hist_quantile(&h0[HIST_WRITES], &h1[HIST_WRITES], 0.5, 1, &ignored);
-	mres.write_p99[k] = hist_quantile(&h0[HIST_WRITES], &h1[HIST_WRITES], 0.99, 1, &ignored);
+	mres.reqs[k] = hist_total(&m1->h[HIST_REQUESTS]) - hist_total(&m0->h[HIST_REQUESTS]) - 1;
+	mres.writes[k] = hist_total(&m1->h[HIST_WRITES]) - hist_total(&m0->h[HIST_WRITES]);
+	mres.write_p50[k] = hist_quantile(&m0->h[HIST_WRITES], &m1->h[HIST_WRITES], 0.5, 1,
+	    &ignored);
+	mres.write_p99[k] = hist_quantile(&m0->h[HIST_WRITES], &m1->h[HIST_WRITES], 0.99, 1,
+	    &ignored);
+}
+
+/* One slice of a closed-loop checkout run on Primary a, added to run agg
+ * (k >= 0: the machine's CPU busy in it added to run k's). */
+static void
+mirror_slice(struct phase *agg, const char *name, struct slsrv *a, int nconns, double secs,
+    struct idlist *ids, int k)
+{
+	struct phase ph;
+	double b0, t0, b1, t1;
+
+	phase_init(&ph, name, M_CHECKOUT, a->port);
+	ph.nconns = nconns;
+	ph.secs = secs + warmup_secs;
+	ph.ids = ids;
+	ph.limit = MIRROR_ROOM - (long)ids->n;
+	if (ph.limit < 1)
+		ph.limit = 1;
+	machine_cpu(&b0, &t0);
+	run_phase_cpu(&ph, a->pid);
+	machine_cpu(&b1, &t1);
+	if (k >= 0 && b0 >= 0 && t1 > t0) {
+		mres.busy_cpu[k] += b1 - b0;
+		mres.all_cpu[k] += t1 - t0;
+	}
+	phase_merge(agg, &ph);
+	phase_free(&ph);
 }
 
 void
 run_mirror(void)
 {
 	struct mirror_result *m = &mres;
-	struct slsrv a, b;
-	struct idlist ids = { NULL, 0, 0, 0 };
+	struct slsrv a, s, b;
+	struct idlist ids = { NULL, 0, 0, 0 }, sids = { NULL, 0, 0, 0 };
+	struct mirror_mark mk[2][2];
 	char extra[256];
 
+	/* Two Primaries of the same licenses: a, mirrored, and s, alone. */
 	srv_init(&a, "benchA", "mirror", "max_leases_per_client = 1000000\n");
 	srv_start(&a);
-	fprintf(stderr, "loadgen: mirror: checkout without a backup, %d clients, %g s\n",
-	    nclients, phase_secs);
-	mirror_phase(&m->solo, "unmirrored", &a, nclients, phase_secs, &ids, 0);
-	mirror_phase(&m->solo1, "unmirrored-1", &a, 1, 2.0, &ids, -1);
-	/* Both start from no seats held; checkins with no backup yet. */
-	checkin_all(a.port, &ids);
-	idlist_free(&ids);
-
-	/* A backup with the default poll settings and the shared peer token. */
+	srv_init(&s, "benchA", "solo", "max_leases_per_client = 1000000\n");
+	srv_start(&s);
+	/* A backup of a with the default poll settings and the shared peer
+	 * token. */
 	snprintf(extra, sizeof(extra), "failover \"benchA\" {\n  url = \"http://127.0.0.1:%d\"\n}\n",
 	    a.port);
 	srv_init(&b, "benchB", "mirror", extra);
@@ -153,18 +179,35 @@ run_mirror(void)
 		fatal("the backup was not warm 30 s after its start; see %s", b.log);
 	/* Its first polls settle (the Primary notes it, the fence). */
 	sleep_ms(500);
-	fprintf(stderr, "loadgen: mirror: checkout with a backup polling, %d clients, %g s\n",
-	    nclients, phase_secs);
+
+	/* The two runs in slices, taken in turns: what the machine's other
+	 * work takes from one, it takes from the other alike. */
+	fprintf(stderr, "loadgen: mirror: checkout alone and with a backup polling, %d clients, "
+	    "%g s each in %d turns\n", nclients, phase_secs, MIRROR_TURNS);
 	double bc0 = proc_cpu_ms(b.pid), br0, bw0, br1, bw1;
 	proc_sched(b.pid, &br0, &bw0);
-	mirror_phase(&m->mirr, "mirrored", &a, nclients, phase_secs, &ids, 1);
+	mirror_mark(&mk[0][0], &s);
+	mirror_mark(&mk[1][0], &a);
+	for (int t = 0; t < MIRROR_TURNS; t++) {
+		mirror_slice(&m->solo, "unmirrored", &s, nclients, phase_secs / MIRROR_TURNS,
+		    &sids, 0);
+		mirror_slice(&m->mirr, "mirrored", &a, nclients, phase_secs / MIRROR_TURNS,
+		    &ids, 1);
+	}
+	mirror_mark(&mk[0][1], &s);
+	mirror_mark(&mk[1][1], &a);
 	m->backup_cpu_ms = proc_cpu_ms(b.pid) - bc0;
 	proc_sched(b.pid, &br1, &bw1);
 	m->b_run_ns = br0 >= 0 && br1 >= 0 ? br1 - br0 : -1;
 	m->b_wait_ns = bw0 >= 0 && bw1 >= 0 ? bw1 - bw0 : -1;
-	mirror_phase(&m->mirr1, "mirrored-1", &a, 1, 2.0, &ids, -1);
+	mirror_marks(0, &mk[0][0], &mk[0][1]);
+	mirror_marks(1, &mk[1][0], &mk[1][1]);
+	for (int k = 0; k < 2; k++)
+		m->busy[k] = m->all_cpu[k] > 0 ? m->busy_cpu[k] / m->all_cpu[k] : -1;
+	mirror_slice(&m->solo1, "unmirrored-1", &s, 1, 2.0, &sids, -1);
+	mirror_slice(&m->mirr1, "mirrored-1", &a, 1, 2.0, &ids, -1);
 
-	/* Every answered checkout waited for the backup: its mirror holds
+/* Every answered checkout waited for the backup: its mirror holds
 	 * each one now, without waiting for another poll. */
 	m->granted = (long)ids.n;
 	m->primary_in_use = seats_in_use(a.port);
@@ -174,7 +217,9 @@ run_mirror(void)
 	empty_sync(&a, m);
 	srv_stop(&b);
 	srv_stop(&a);
+	srv_stop(&s);
 	idlist_free(&ids);
+	idlist_free(&sids);
 	mirror_ran = 1;
 }
 

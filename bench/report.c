@@ -272,9 +272,10 @@ mirror_table(struct mirror_result *m)
 	};
 	json_t *runs = json_object();
 
-	printf("\nmirrored checkout (issue 15): one Primary, closed loop, first alone, then with a"
-	    "\nbackup polling it (default poll settings; synchronous_backup: answered once the"
-	    "\nbackup has the grant on its disk)\n");
+	printf("\nmirrored checkout (issue 15): two Primaries of the same licenses, closed loop,"
+	    "\none alone and one with a backup polling it (default poll settings;"
+	    "\nsynchronous_backup: answered once the backup has the grant on its disk), the"
+	    "\nN-client runs in %d slices taken in turns\n", MIRROR_TURNS);
 	printf("%-26s %10s %8s %8s %8s %8s %7s\n", "run", "req/s", "p50 ms", "p99 ms",
 	    "p99.9 ms", "max ms", "cpu us");
 	for (size_t i = 0; i < nitems(rows); i++) {
