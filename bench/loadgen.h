@@ -20,8 +20,9 @@
 #define MAX_SAMPLES	(4u << 20)	/* latency samples kept per operation */
 #define MAX_CONNS	1024
 #define NLICENSES	100		/* licenses p00..p99, one product each */
-#define SEATS		5000		/* seats per license: room for 100k + load,
-					 * or what a mirrored run holds */
+#define SEATS		2000		/* seats per license: room for 100k + load */
+#define MIRROR_SEATS	5000		/* in licenses-m.conf: what the slices of a
+					 * mirrored run hold (bench/mirror.c) */
 #define LEASE_TIMEOUT	3600		/* soft leases that outlive the run */
 #define MAX_SCALES	8
 
@@ -213,7 +214,11 @@ extern char peer_token[80];
 
 /* The licenses and tokens every server of the run shares, in tmpdir. */
 void write_licenses(void);
+/* A server's directory and configuration: benchA's licenses.conf, others'
+ * licenses-b.conf; _with: the licenses file in tmpdir named. */
 void srv_init(struct slsrv *s, const char *name, const char *tag, const char *extra);
+void srv_init_with(struct slsrv *s, const char *name, const char *tag, const char *licenses,
+    const char *extra);
 /* Start slserve and wait (bounded) until /v1/health answers 200.
  * Returns the milliseconds from fork to the first 200. */
 double srv_start(struct slsrv *s);

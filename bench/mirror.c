@@ -83,7 +83,7 @@ empty_sync(struct slsrv *a, struct mirror_result *m)
 
 /* Checkouts each Primary may hold: what the runs grant stays held (the
  * backup must mirror every one), less room for the one-client run. */
-#define MIRROR_ROOM	((long)NLICENSES * SEATS / 4 * 3)
+#define MIRROR_ROOM	((long)NLICENSES * MIRROR_SEATS / 4 * 3)
 
 /* The Primary's schedstat and /metrics, and the machine's CPU, before the
  * first slice of a run and after its last (see run_mirror). */
@@ -156,9 +156,11 @@ run_mirror(void)
 	char extra[256];
 
 	/* Two Primaries of the same licenses: a, mirrored, and s, alone. */
-	srv_init(&a, "benchA", "mirror", "max_leases_per_client = 1000000\n");
+	srv_init_with(&a, "benchA", "mirror", "licenses-m.conf",
+	    "max_leases_per_client = 1000000\n");
 	srv_start(&a);
-	srv_init(&s, "benchA", "solo", "max_leases_per_client = 1000000\n");
+	srv_init_with(&s, "benchA", "solo", "licenses-m.conf",
+	    "max_leases_per_client = 1000000\n");
 	srv_start(&s);
 	/* A backup of a with the default poll settings and the shared peer
 	 * token. */

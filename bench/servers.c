@@ -105,6 +105,14 @@ root_option(void)
 void
 srv_init(struct slsrv *s, const char *name, const char *tag, const char *extra)
 {
+	srv_init_with(s, name, tag, strcmp(name, "benchA") == 0 ? "licenses.conf" :
+	    "licenses-b.conf", extra);
+}
+
+void
+srv_init_with(struct slsrv *s, const char *name, const char *tag, const char *licenses,
+    const char *extra)
+{
 	char text[4096];
 
 	snprintf(s->name, sizeof(s->name), "%s", name);
@@ -127,8 +135,7 @@ srv_init(struct slsrv *s, const char *name, const char *tag, const char *extra)
 	    "max_connections_per_ip = 0\n"
 	    "max_leases_per_ip = 0\n"
 	    "%s%s",
-	    name, s->port, tmpdir, strcmp(name, "benchA") == 0 ? "licenses.conf" :
-	    "licenses-b.conf", tmpdir, tmpdir, extra ? extra : "", root_option());
+	    name, s->port, tmpdir, licenses, tmpdir, tmpdir, extra ? extra : "", root_option());
 	write_file(s->conf, text);
 }
 
@@ -224,17 +231,20 @@ void
 write_licenses(void)
 {
 	char tok[100];
-	size_t cap = NLICENSES * 160 + 256, len = 0;
+	size_t cap = NLICENSES * 160 + 256;
 	char *text = malloc(cap);
 
 	if (text == NULL)
 		fatal("out of memory");
-	len += (size_t)snprintf(text + len, cap - len, "# written by loadgen\n");
-	for (int i = 0; i < NLICENSES; i++)
-		len += (size_t)snprintf(text + len, cap - len,
-		    "license \"bench-%02d\" { product = \"p%02d\" count = %d expires = \"never\" "
-		    "host = \"any\" timeout = %d }\n", i, i, SEATS, LEASE_TIMEOUT);
-	write_tmp_file("licenses.conf", text);
+	for (int k = 0; k < 2; k++) {
+		size_t len = (size_t)snprintf(text, cap, "# written by loadgen\n");
+		for (int i = 0; i < NLICENSES; i++)
+			len += (size_t)snprintf(text + len, cap - len,
+			    "license \"bench-%02d\" { product = \"p%02d\" count = %d expires = "
+			    "\"never\" host = \"any\" timeout = %d }\n", i, i,
+			    k == 0 ? SEATS : MIRROR_SEATS, LEASE_TIMEOUT);
+		write_tmp_file(k == 0 ? "licenses.conf" : "licenses-m.conf", text);
+	}
 	free(text);
 	write_tmp_file("licenses-b.conf", "license \"b-own\" { product = \"bown\" count = 5 expires = \"never\" "
 	    "host = \"any\" timeout = 300 }\n");
