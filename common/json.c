@@ -277,29 +277,36 @@ js_fast_str(struct js_fast *f, const char **s, size_t *n)
 
 static json_t *js_fast_value(struct js_fast *f);
 
+/* At '{' or '[': the object or the array, its members or elements
+ * decoded in turn. */
 static json_t *
-js_fast_object(struct js_fast *f)
+js_fast_container(struct js_fast *f)
 {
-	json_t *o = json_object();
-	const char *k;
-	size_t kl;
+	int obj = *f->p == '{';
+	unsigned char close = obj ? '}' : ']';
+	json_t *c = obj ? json_object() : json_array();
+	const char *k = NULL;
+	size_t kl = 0;
 
 	f->p++;
 	js_fast_ws(f);
-	if (f->p < f->end && *f->p == '}') {
+	if (f->p < f->end && *f->p == close) {
 		f->p++;
-		return o;
+		return c;
 	}
-	while (o != NULL) {
-		if (f->p >= f->end || *f->p != '"' || js_fast_str(f, &k, &kl) != 0)
-			break;
-		js_fast_ws(f);
-		if (f->p >= f->end || *f->p++ != ':')
-			break;
-		js_fast_ws(f);
+	while (c != NULL) {
+		if (obj) {
+			if (f->p >= f->end || *f->p != '"' || js_fast_str(f, &k, &kl) != 0)
+				break;
+			js_fast_ws(f);
+			if (f->p >= f->end || *f->p++ != ':')
+				break;
+			js_fast_ws(f);
+		}
 		json_t *v = js_fast_value(f);
 		/* A key again replaces its value, as in jansson. */
-		if (v == NULL || json_object_setn_new_nocheck(o, k, kl, v) != 0)
+		if (v == NULL || (obj ? json_object_setn_new_nocheck(c, k, kl, v) :
+		    json_array_append_new(c, v)) != 0)
 			break;
 		js_fast_ws(f);
 		if (f->p < f->end && *f->p == ',') {
@@ -307,44 +314,13 @@ js_fast_object(struct js_fast *f)
 			js_fast_ws(f);
 			continue;
 		}
-		if (f->p < f->end && *f->p == '}') {
+		if (f->p < f->end && *f->p == close) {
 			f->p++;
-			return o;
+			return c;
 		}
 		break;
 	}
-	json_decref(o);
-	return NULL;
-}
-
-static json_t *
-js_fast_array(struct js_fast *f)
-{
-	json_t *a = json_array();
-
-	f->p++;
-	js_fast_ws(f);
-	if (f->p < f->end && *f->p == ']') {
-		f->p++;
-		return a;
-	}
-	while (a != NULL) {
-		json_t *v = js_fast_value(f);
-		if (v == NULL || json_array_append_new(a, v) != 0)
-			break;
-		js_fast_ws(f);
-		if (f->p < f->end && *f->p == ',') {
-			f->p++;
-			js_fast_ws(f);
-			continue;
-		}
-		if (f->p < f->end && *f->p == ']') {
-			f->p++;
-			return a;
-		}
-		break;
-	}
-	json_decref(a);
+	json_decref(c);
 	return NULL;
 }
 
@@ -396,10 +372,8 @@ js_fast_value(struct js_fast *f)
 	f->depth++;
 	switch (*f->p) {
 	case '{':
-		v = js_fast_object(f);
-		break;
 	case '[':
-		v = js_fast_array(f);
+		v = js_fast_container(f);
 		break;
 	case '"':
 		if (js_fast_str(f, &s, &n) == 0)
