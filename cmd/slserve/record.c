@@ -240,26 +240,15 @@ json_t *
 store_licenses_json(struct store *s)
 {
 	json_t *arr = json_array();
-	long *mirrored;
 
 	pthread_mutex_lock(&s->lock);
 	/* A warm backup shows the seats its Primary holds, as last mirrored. */
-	mirrored = calloc(s->nlics + 1, sizeof(*mirrored));
-	for (size_t i = 0; mirrored != NULL && i < s->nlics; i++) {
-		struct lic *l = s->lics[i];
-		const char *id;
-		json_t *v;
-		if (l->pool->own || l->pool->status != POOL_WARM || l->pool->mirror == NULL)
-			continue;
-		json_object_foreach(l->pool->mirror, id, v)
-			if (strcmp(js_str(v, "license", ""), l->def.id) == 0)
-				mirrored[i]++;
-	}
+	store_count_mirrored(s);
 	for (size_t i = 0; i < s->nlics; i++) {
 		struct lic *l = s->lics[i];
 		if (l->retired)
 			continue;
-		long in_use = l->in_use + (mirrored != NULL ? mirrored[i] : 0);
+		long in_use = l->in_use + l->mirrored;
 		json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:s}",
 		    "id", l->def.id, "product", l->def.product,
 		    "in_use", (json_int_t)in_use, "max", (json_int_t)l->def.count,
@@ -287,6 +276,5 @@ store_licenses_json(struct store *s)
 		json_array_append_new(arr, o);
 	}
 	pthread_mutex_unlock(&s->lock);
-	free(mirrored);
 	return arr;
 }

@@ -35,6 +35,8 @@ struct lic {
 	struct lease *live;	/* its live leases (not tombstones), for the policy */
 	struct tally users, hosts;	/* the same counted by user, by host */
 	long lingering;		/* seats held by a linger after their checkin */
+	long mirrored;		/* a warm backup's: its Primary's seats, as
+				 * mirrored (store_count_mirrored, for views) */
 };
 
 struct lease {

@@ -133,6 +133,9 @@ void lease_unlink(struct store *s, struct lease *l);
 struct lic *lic_add(struct store *s, struct pool *p, const struct license *def);
 void lic_drop_retired(struct store *s);
 struct lic *lic_find(struct store *s, const struct pool *p, const char *id);
+/* Every license's l->mirrored, from one pass over each warm pool's mirror
+ * (store lock held). */
+void store_count_mirrored(struct store *s);
 /* Live leases of key in a tally of one string (a license's users or
  * hosts); -1 when the tally lost count (count by scanning then). */
 long tally_count(struct tally *t, const char *key);

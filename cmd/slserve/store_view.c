@@ -52,20 +52,31 @@ lic_unservable_str(enum lic_unservable why)
 	return NULL;
 }
 
-/* The seats of l's Primary a warm backup holds in its mirror: what it
- * shows in use (store lock held). */
-static long
-mirrored_seats(const struct lic *l)
+/*
+ * The seats of each license's Primary that a warm backup holds in its
+ * mirror: what it shows in use. One pass over each mirror, each lease's
+ * license looked up: a view used to walk the whole mirror once per
+ * license, two seconds at 77,000 mirrored leases of 100 licenses, with
+ * the store lock held (the poller, and every request, waited).
+ */
+void
+store_count_mirrored(struct store *s)
 {
 	const char *id;
 	json_t *v;
-	long n = 0;
 
-	if (l->pool->own || l->pool->status != POOL_WARM || l->pool->mirror == NULL)
-		return 0;
-	json_object_foreach(l->pool->mirror, id, v)
-		n += strcmp(js_str(v, "license", ""), l->def.id) == 0;
-	return n;
+	for (size_t i = 0; i < s->nlics; i++)
+		s->lics[i]->mirrored = 0;
+	for (size_t i = 0; i < s->npools; i++) {
+		struct pool *p = s->pools[i];
+		if (p->own || p->status != POOL_WARM || p->mirror == NULL)
+			continue;
+		json_object_foreach(p->mirror, id, v) {
+			struct lic *l = lic_find(s, p, js_str(v, "license", ""));
+			if (l != NULL)
+				l->mirrored++;
+		}
+	}
 }
 
 /* One license's view; store lock held. */
@@ -81,7 +92,7 @@ lic_view_fill(struct store *s, const struct lic *l, struct lic_view *v)
 	v->own = l->pool->own;
 	v->status = l->pool->status;
 	v->count = l->def.count;
-	v->in_use = l->in_use + mirrored_seats(l);
+	v->in_use = l->in_use + l->mirrored;
 	v->fails = l->fails;
 	v->queued = 0;
 	/* As a checkout would find it (store_checkout): a backup serves its
@@ -97,6 +108,7 @@ store_lic_views(struct store *s, size_t *n)
 
 	*n = 0;
 	pthread_mutex_lock(&s->lock);
+	store_count_mirrored(s);
 	if ((v = calloc(s->nlics + 1, sizeof(*v))) != NULL)
 		for (size_t i = 0; i < s->nlics; i++)
 			if (!s->lics[i]->retired)
