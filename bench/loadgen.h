@@ -290,6 +290,7 @@ struct scale_result {
 	size_t inc_bytes[NINC];
 	double backup_cpu_idle, backup_cpu_busy;	/* ms of CPU per second */
 	long backup_rss_kb;
+	double backup_lic_p99;	/* GET /v1/licenses on the warm backup */
 	long replayed;		/* journal records the restart replayed */
 	double restart_cpu_ms;	/* CPU the restarted server had used when it answered */
 	double primary_cpu_busy;

@@ -433,7 +433,7 @@ scale_json(const struct scale_result *s)
 			    (json_int_t)s->inc_bytes[k]));
 	return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f,"
 	    " s:f, s:f, s:I, s:f, s:f, s:f, s:f, s:f, s:I, s:f, s:I, s:o, s:f, s:f, s:I,"
-	    " s:f, s:f, s:f}",
+	    " s:f, s:f, s:f, s:f}",
 	    "leases", (json_int_t)s->leases, "fill_seconds", s->fill_s,
 	    "rss_mib", s->rss_kb / 1024.0, "peak_rss_mib", s->hwm_kb / 1024.0,
 	    "rss_after_restart_mib", s->rss_restart_kb / 1024.0,
@@ -452,7 +452,8 @@ scale_json(const struct scale_result *s)
 	    "restart_replayed_records", (json_int_t)s->replayed,
 	    "restart_cpu_ms", s->restart_cpu_ms,
 	    "backup_cpu_ms_per_s_changing", s->backup_cpu_busy,
-	    "primary_cpu_ms_per_s_changing", s->primary_cpu_busy);
+	    "primary_cpu_ms_per_s_changing", s->primary_cpu_busy,
+	    "backup_licenses_p99_ms", s->backup_lic_p99);
 }
 
 /* The cost of an incremental sync by the records it carries, a run a row. */
@@ -587,6 +588,13 @@ report_scale(void)
 		    "   full fetch: GET /v1/peer/sync since 0; backup sync: a second slserve from its\n"
 		    "   start to its first good poll; backup MiB: its VmRSS then; backup cpu: its CPU\n"
 		    "   while the Primary's leases change at 20 requests/s)\n", nclients);
+		printf("  (GET /v1/licenses p99 on the warm backup, its Primary's seats counted from\n"
+		    "   its mirror:");
+		for (int i = 0; i < nscales; i++)
+			if (sres[i].filled == sres[i].leases)
+				printf(" %ld leases %.3f ms%s", sres[i].leases, sres[i].backup_lic_p99,
+				    i + 1 < nscales ? "," : "");
+		printf(")\n");
 		scale_incremental_table();
 	}
 	report_big(big, small);

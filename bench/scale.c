@@ -129,6 +129,15 @@ measure_backup(struct slsrv *a, const char *tag, struct scale_result *res)
 	}
 	long hwm;
 	proc_mem(b.pid, &res->backup_rss_kb, &hwm);
+	/* A warm backup's licenses show its Primary's seats, counted from
+	 * its mirror of every lease. */
+	res->backup_lic_p99 = -1;
+	if (res->backup_sync_ms >= 0) {
+		struct scale_result t;
+		memset(&t, 0, sizeof(t));
+		measure_licenses(b.port, &t);
+		res->backup_lic_p99 = t.lic_p99;
+	}
 	/* Idle: polls that carry no change. */
 	sleep_ms(1500);
 	double c0 = proc_cpu_ms(b.pid);
