@@ -321,6 +321,8 @@ WANT
 		assert_output ""
 	done
 	grep -Fxq 'sl_license_seats_in_use{license="cad-1",product="cad",pool="A",role="primary"} 2' a.txt
+	# Each of the Primary's licenses counts its own mirrored seats.
+	grep -Fxq 'sl_license_seats_in_use{license="view-free",product="viewer",pool="A",role="backup"} 1' b.txt
 	# sum by (license) (sl_license_seats_in_use{role="primary"}) over both targets.
 	cat a.txt b.txt | awk '
 	    /^sl_license_seats_in_use\{/ && /role="primary"/ {
