@@ -173,6 +173,13 @@ js_load_path(const char *path, size_t max, json_error_t *error)
 	return o;
 }
 
+/* JSON's white space (RFC 8259): a space, a tab, a line feed, a return. */
+static int
+js_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 /*
  * Where the value of the top-level member key of the JSON object text is
  * (text was parsed already, so it is valid JSON): its offset and length,
@@ -185,8 +192,7 @@ js_member_span(const char *text, size_t len, const char *key, size_t *off, size_
 	size_t klen = strlen(key), start = 0, i = 0;
 	int depth = 0, expect_key = 0, want = 0, in_value = 0;
 
-	while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' ||
-	    text[i] == '\r'))
+	while (i < len && js_ws(text[i]))
 		i++;
 	if (i >= len || text[i] != '{')
 		return -1;
@@ -209,9 +215,9 @@ js_member_span(const char *text, size_t len, const char *key, size_t *off, size_
 		} else if (c == '}' || c == ']' || (c == ',' && depth == 1)) {
 			if (depth == 1 && in_value) {
 				size_t end = i;
-				while (start < end && strchr(" \t\n\r", text[start]) != NULL)
+				while (start < end && js_ws(text[start]))
 					start++;
-				while (end > start && strchr(" \t\n\r", text[end - 1]) != NULL)
+				while (end > start && js_ws(text[end - 1]))
 					end--;
 				*off = start;
 				*vlen = end - start;
@@ -251,7 +257,7 @@ struct js_fast {
 static void
 js_fast_ws(struct js_fast *f)
 {
-	while (f->p < f->end && (*f->p == ' ' || *f->p == '\n' || *f->p == '\r' || *f->p == '\t'))
+	while (f->p < f->end && js_ws((char)*f->p))
 		f->p++;
 }
 
