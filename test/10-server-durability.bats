@@ -667,7 +667,7 @@ strace_stop() {
 	[ "$(sl_in_use "$U" free)" = 43 ]
 }
 
-@test "SIGTERM while a checkout waits for its sync: it is answered 201, then exit 0, seat kept" {
+@test "SIGTERM while a checkout waits for its sync: it is answered 201, new requests 503, then exit 0, seat kept" {
 	# It exits under strace, where LeakSanitizer cannot look (make test SANITIZE=1)
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" sl_start_s1
 	# The sync takes 1.5 s, so the checkout is surely in flight at SIGTERM.
@@ -680,6 +680,11 @@ strace_stop() {
 	in_flight() { grep -q 'in-flight-0123456789abcdef0123456789abcdef' "$SL_TMP/s1/state/journal" 2>/dev/null; }
 	sl_until 5 in_flight
 	kill -TERM "$pid"
+	# While it stops, a new request is answered 503 "stopping".
+	stopping() { grep -q 'stopping: new requests get 503' "$SL_TMP/s1/log"; }
+	sl_until 5 stopping
+	sl_req GET "$U/v1/licenses"
+	sl_expect_error 503 stopping
 	wait "$curl_pid"
 	wait "$pid" || rc=$?
 	rm -f "$SL_TMP/s1.pid"

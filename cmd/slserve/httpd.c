@@ -769,13 +769,6 @@ httpd_start(struct server *srv, char *err, size_t errlen)
 }
 
 void
-httpd_quiesce(struct server *srv)
-{
-	if (srv->daemon != NULL)
-		MHD_quiesce_daemon(srv->daemon);
-}
-
-void
 httpd_stop(struct server *srv)
 {
 	if (srv->daemon != NULL)

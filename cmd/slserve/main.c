@@ -678,8 +678,12 @@ main(int argc, char **argv)
 		}
 	}
 
-	log_info("stopping: no new connections; finishing requests in flight");
-	httpd_quiesce(&srv);
+	/* New requests get 503 "stopping" until the daemon stops. Not
+	 * MHD_quiesce_daemon: with a pool of epoll threads, libmicrohttpd
+	 * 0.9.75 races its own workers to take the listening socket out of
+	 * their epoll sets, and the loser aborts the process ("Failed to
+	 * remove listen FD from epoll set"). */
+	log_info("stopping: new requests get 503; finishing requests in flight");
 	atomic_store(&srv.draining, 1);
 	queue_stop(&srv);
 	failover_stop(&srv);

@@ -101,7 +101,6 @@ struct req {
 
 /* httpd.c */
 int httpd_start(struct server *srv, char *err, size_t errlen);
-void httpd_quiesce(struct server *srv);
 /* Close connections whose request did not arrive whole within
  * request_timeout (from the main loop). */
 void httpd_sweep(struct server *srv);
