@@ -174,65 +174,128 @@ js_load_path(const char *path, size_t max, json_error_t *error)
 }
 
 /* JSON's white space (RFC 8259): a space, a tab, a line feed, a return. */
-static int
+int
 js_ws(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/*
- * Where the value of the top-level member key of the JSON object text is
- * (text was parsed already, so it is valid JSON): its offset and length,
- * found by a scan that skips strings and counts brackets, so that a value
- * passed on as it came need not be dumped again. -1: no such member.
- */
-int
-js_member_span(const char *text, size_t len, const char *key, size_t *off, size_t *vlen)
+/* At text[i], a string: the index past its closing quote; len if none. */
+static size_t
+js_skip_str(const char *text, size_t len, size_t i)
 {
-	size_t klen = strlen(key), start = 0, i = 0;
-	int depth = 0, expect_key = 0, want = 0, in_value = 0;
+	for (i++; i < len; i++) {
+		/* memchr: most of a record's bytes are in its strings */
+		const char *q = memchr(text + i, '"', len - i);
+		if (q == NULL)
+			return len;
+		size_t e = (size_t)(q - text), bs = 0;
+		while (e - bs > i && text[e - bs - 1] == '\\')
+			bs++;
+		i = e;
+		if (bs % 2 == 0)
+			return e + 1;
+	}
+	return len;
+}
+
+int
+js_iter_init(struct js_iter *it, const char *text, size_t len)
+{
+	size_t i = 0;
 
 	while (i < len && js_ws(text[i]))
 		i++;
-	if (i >= len || text[i] != '{')
+	if (i >= len || (text[i] != '{' && text[i] != '['))
 		return -1;
-	for (; i < len; i++) {
-		char c = text[i];
-		if (c == '"') {
-			size_t s = i + 1;
-			for (i = s; i < len && text[i] != '"'; i++)
-				if (text[i] == '\\')
-					i++;
-			if (i >= len)
-				return -1;
-			if (depth == 1 && expect_key) {
-				want = i - s == klen && memcmp(text + s, key, klen) == 0;
-				expect_key = 0;
-			}
-		} else if (c == '{' || c == '[') {
-			if (++depth == 1)
-				expect_key = 1;
-		} else if (c == '}' || c == ']' || (c == ',' && depth == 1)) {
-			if (depth == 1 && in_value) {
-				size_t end = i;
-				while (start < end && js_ws(text[start]))
-					start++;
-				while (end > start && js_ws(text[end - 1]))
-					end--;
-				*off = start;
-				*vlen = end - start;
-				return end > start ? 0 : -1;
-			}
-			if (c == ',')
-				expect_key = 1;
-			else
-				depth--;
-		} else if (c == ':' && depth == 1 && want) {
-			in_value = 1;
-			start = i + 1;
-		}
+	it->text = text;
+	it->len = len;
+	it->obj = text[i] == '{';
+	it->i = i + 1;
+	return 0;
+}
+
+/*
+ * The next member or element of the container it was started on: the key's
+ * bytes as written (objects), and where the value's text is. A scan that
+ * skips strings and counts brackets: the text must have been parsed as JSON
+ * already. 1: one more; 0: the end; -1: not what JSON would be.
+ */
+int
+js_iter_next(struct js_iter *it, const char **key, size_t *klen, size_t *off, size_t *vlen)
+{
+	const char *t = it->text;
+	size_t len = it->len, i = it->i;
+
+	while (i < len && (js_ws(t[i]) || t[i] == ','))
+		i++;
+	if (i >= len)
+		return -1;
+	if (t[i] == (it->obj ? '}' : ']')) {
+		it->i = len;
+		return 0;
 	}
-	return -1;
+	if (it->obj) {
+		if (t[i] != '"')
+			return -1;
+		size_t e = js_skip_str(t, len, i);
+		if (e >= len)
+			return -1;
+		if (key != NULL) {
+			*key = t + i + 1;
+			*klen = e - i - 2;
+		}
+		for (i = e; i < len && (js_ws(t[i]) || t[i] == ':'); i++)
+			;
+	}
+	size_t start = i;
+	if (i >= len) {
+		return -1;
+	} else if (t[i] == '"') {
+		i = js_skip_str(t, len, i);
+	} else if (t[i] == '{' || t[i] == '[') {
+		int depth = 0;
+		for (; i < len; i++) {
+			char c = t[i];
+			if (c == '"')
+				i = js_skip_str(t, len, i) - 1;
+			else if (c == '{' || c == '[')
+				depth++;
+			else if ((c == '}' || c == ']') && --depth == 0)
+				break;
+		}
+		if (i++ >= len)
+			return -1;
+	} else {
+		while (i < len && t[i] != ',' && t[i] != '}' && t[i] != ']' && !js_ws(t[i]))
+			i++;
+	}
+	if (i == start)
+		return -1;
+	*off = start;
+	*vlen = i - start;
+	it->i = i;
+	return 1;
+}
+
+int
+js_member_span(const char *text, size_t len, const char *key, size_t *off, size_t *vlen)
+{
+	struct js_iter it;
+	const char *k;
+	size_t kl, o, vl, want = strlen(key);
+	int found = -1;
+
+	if (js_iter_init(&it, text, len) != 0 || !it.obj)
+		return -1;
+	/* A key again replaces its value, as in jansson. */
+	while (js_iter_next(&it, &k, &kl, &o, &vl) == 1)
+		if (kl == want && memcmp(k, key, kl) == 0) {
+			*off = o;
+			*vlen = vl;
+			found = 0;
+		}
+	return found;
 }
 
 /*
@@ -252,7 +315,10 @@ js_member_span(const char *text, size_t len, const char *key, size_t *off, size_
 struct js_fast {
 	const unsigned char *p, *end;
 	int depth;
+	int check;		/* build nothing: a value that parses is JS_FAST_OK */
 };
+static json_t js_fast_ok;
+#define JS_FAST_OK (&js_fast_ok)
 
 static void
 js_fast_ws(struct js_fast *f)
@@ -290,7 +356,7 @@ js_fast_container(struct js_fast *f)
 {
 	int obj = *f->p == '{';
 	unsigned char close = obj ? '}' : ']';
-	json_t *c = obj ? json_object() : json_array();
+	json_t *c = f->check ? JS_FAST_OK : obj ? json_object() : json_array();
 	const char *k = NULL;
 	size_t kl = 0;
 
@@ -311,8 +377,8 @@ js_fast_container(struct js_fast *f)
 		}
 		json_t *v = js_fast_value(f);
 		/* A key again replaces its value, as in jansson. */
-		if (v == NULL || (obj ? json_object_setn_new_nocheck(c, k, kl, v) :
-		    json_array_append_new(c, v)) != 0)
+		if (v == NULL || (!f->check && (obj ? json_object_setn_new_nocheck(c, k, kl, v) :
+		    json_array_append_new(c, v)) != 0))
 			break;
 		js_fast_ws(f);
 		if (f->p < f->end && *f->p == ',') {
@@ -326,7 +392,8 @@ js_fast_container(struct js_fast *f)
 		}
 		break;
 	}
-	json_decref(c);
+	if (!f->check)
+		json_decref(c);
 	return NULL;
 }
 
@@ -354,7 +421,7 @@ js_fast_int(struct js_fast *f)
 	if (digits == 0 || (f->p < f->end && ((*f->p >= '0' && *f->p <= '9') || *f->p == '.' ||
 	    *f->p == 'e' || *f->p == 'E')))
 		return NULL;
-	return json_integer(neg ? -v : v);
+	return f->check ? JS_FAST_OK : json_integer(neg ? -v : v);
 }
 
 static int
@@ -383,7 +450,7 @@ js_fast_value(struct js_fast *f)
 		break;
 	case '"':
 		if (js_fast_str(f, &s, &n) == 0)
-			v = json_stringn_nocheck(s, n);
+			v = f->check ? JS_FAST_OK : json_stringn_nocheck(s, n);
 		break;
 	case 't':
 		v = js_fast_word(f, "true", 4) == 0 ? json_true() : NULL;
@@ -403,10 +470,12 @@ js_fast_value(struct js_fast *f)
 	return v;
 }
 
-json_t *
-js_loadb_fast(const char *text, size_t len)
+/* The object or array text decoded, or with check, only parsed. */
+static json_t *
+js_fast_top(const char *text, size_t len, int check)
 {
-	struct js_fast f = { (const unsigned char *)text, (const unsigned char *)text + len, 0 };
+	struct js_fast f = { (const unsigned char *)text, (const unsigned char *)text + len, 0,
+	    check };
 	json_t *v;
 
 	if (text == NULL)
@@ -419,10 +488,23 @@ js_loadb_fast(const char *text, size_t len)
 		return NULL;
 	js_fast_ws(&f);
 	if (f.p != f.end) {
-		json_decref(v);
+		if (!check)
+			json_decref(v);
 		return NULL;
 	}
 	return v;
+}
+
+json_t *
+js_loadb_fast(const char *text, size_t len)
+{
+	return js_fast_top(text, len, 0);
+}
+
+int
+js_fast_valid(const char *text, size_t len)
+{
+	return js_fast_top(text, len, 1) != NULL;
 }
 
 json_t *

@@ -44,15 +44,31 @@ long long js_int(const json_t *obj, const char *key, long long dflt);
  * buffer from 16 bytes by doubling and then copies it once more. */
 char *js_compact(const json_t *o, size_t extra, size_t *lenp);
 
+/* Is c JSON white space? */
+int js_ws(char c);
+
 /* Where the value of the top-level member key of the object text is,
  * without parsing it: *off and *vlen. -1: no such member. */
 int js_member_span(const char *text, size_t len, const char *key, size_t *off, size_t *vlen);
+
+/* The members of an object's or the elements of an array's JSON text, in
+ * turn, without parsing them (js_iter_next, json.c); the text must have been
+ * parsed already (js_fast_valid). */
+struct js_iter {
+	const char *text;
+	size_t len, i;
+	int obj;
+};
+int js_iter_init(struct js_iter *it, const char *text, size_t len);
+int js_iter_next(struct js_iter *it, const char **key, size_t *klen, size_t *off, size_t *vlen);
 
 /* JSON text (an object or an array) decoded as json_loadb(text, len, 0)
  * would, by a faster path for what sl's servers send each other; NULL when
  * text holds anything that path leaves to jansson (escapes, bytes >= 0x80,
  * reals) or is malformed. js_loadb: that path, else json_loadb (error set). */
 json_t *js_loadb_fast(const char *text, size_t len);
+/* 1: js_loadb_fast would decode text (nothing is built to tell). */
+int js_fast_valid(const char *text, size_t len);
 json_t *js_loadb(const char *text, size_t len, json_error_t *error);
 
 #endif

@@ -221,13 +221,12 @@ mirror_compactor(void *arg)
 	/* Behind the poller and the requests, as the journal's compaction. */
 	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
 		log_debug("mirror of %s: setpriority: %s", c->pool, strerror(errno));
-	text = json_dumps(c->st, JSON_COMPACT);
+	text = store_pool_state_text(c->st, &tl);
 	store_pool_state_free(srv->store, c->st);
 	if (text == NULL || path == NULL || lpath == NULL || npath == NULL)
 		snprintf(err, sizeof(err), "out of memory");
 	else
-		tmp = state_write_tmp(path, text, tl = strlen(text), 0600, NULL, NULL, err,
-		    sizeof(err));
+		tmp = state_write_tmp(path, text, tl, 0600, NULL, NULL, err, sizeof(err));
 	free(text);
 
 	pthread_mutex_lock(&mirror_mu);
@@ -354,13 +353,11 @@ mirror_save_base(struct server *srv, struct pool *p, struct mirror_log *m)
 	util_random_hex(gen, 16);
 	json_t *st = store_pool_state(srv->store, p);
 	json_object_set_new(st, "gen", json_string(gen));
-	char *text = json_dumps(st, JSON_COMPACT);
+	char *text = store_pool_state_text(st, &tl);
 	int ll = snprintf(line, sizeof(line), "{\"base\":\"%s\"}", gen);
 	char *rec = state_journal_record(line, (size_t)ll, &rl);
 	char *log = rec != NULL ? malloc(hl + rl) : NULL;
 
-	if (text != NULL)
-		tl = strlen(text);
 	if (log != NULL) {
 		memcpy(log, STATE_JOURNAL_HEADER, hl);
 		memcpy(log + hl, rec, rl);
@@ -487,20 +484,23 @@ mirror_append(struct server *srv, struct mirror_log *m, json_t *line, const char
 
 /*
  * An incremental poll's line: {"seq":N,"epoch":"E","records":[...]}, with
- * the records as the Primary's answer had them (raw, rawlen bytes), not
- * dumped again: that was a tenth of a busy backup's CPU. Dumped from the
- * answer o when they cannot go as they came. -1: not appended.
+ * the records as the Primary's answer had them (raw, rawlen bytes, on one
+ * line), not dumped again: that was a tenth of a busy backup's CPU. Dumped
+ * from the answer o when it came decoded (raw NULL). nrecs: how many.
+ * -1: not appended.
  */
 static int
 mirror_append_records(struct server *srv, struct mirror_log *m, json_t *o, uint64_t seq,
-    const char *epoch, const char *raw, size_t rawlen, const char *pool)
+    const char *epoch, const char *raw, size_t rawlen, size_t nrecs, const char *pool)
 {
 	size_t before = m->log_bytes;
 	int rc;
 
-	if (raw != NULL && rawlen >= 2 && raw[0] == '[' && raw[rawlen - 1] == ']' &&
-	    util_valid_id(epoch) && memchr(raw, '\n', rawlen) == NULL) {
+	if (raw != NULL) {
 		char head[128];
+		if (rawlen < 2 || raw[0] != '[' || raw[rawlen - 1] != ']' ||
+		    !util_valid_id(epoch) || memchr(raw, '\n', rawlen) != NULL)
+			return -1;
 		int hl = snprintf(head, sizeof(head), "{\"seq\":%llu,\"epoch\":\"%s\",\"records\":",
 		    (unsigned long long)seq, epoch);
 		char *text = malloc((size_t)hl + rawlen + 2);
@@ -519,7 +519,7 @@ mirror_append_records(struct server *srv, struct mirror_log *m, json_t *o, uint6
 	}
 	/* In the same journal (not one a compaction just started). */
 	if (rc == 0 && m->log_bytes > before) {
-		m->recs += json_array_size(json_object_get(o, "records"));
+		m->recs += nrecs;
 		m->rec_bytes += m->log_bytes - before;
 	}
 	return rc;
@@ -574,8 +574,9 @@ mirror_persist(struct server *srv, struct pool *p, int wait)
  * next poll acknowledges it: its records appended to the journal, or
  * *base set when the whole mirror must be saved (the caller does, once
  * it has freed the answer: a full copy is 20 MB at 100,000 leases, and
- * the saved text as much again). raw: the text of its records, as it came
- * (js_member_span), or NULL. Returns 1 when it brought news. */
+ * the saved text as much again). raw: the text of its records as it came,
+ * on one line, which js_fast_valid took (o's "records" is not read then);
+ * NULL: o holds them decoded. Returns 1 when it brought news. */
 int
 mirror_apply(struct server *srv, struct pool *p, json_t *o, const char *raw, size_t rawlen,
     int *base, char *lic_gen, size_t lic_gen_len, void (*good)(void *), void *arg)
@@ -583,7 +584,7 @@ mirror_apply(struct server *srv, struct pool *p, json_t *o, const char *raw, siz
 	int full = json_is_true(json_object_get(o, "full"));
 	const char *epoch = js_str(o, "epoch", "");
 	uint64_t seq = (uint64_t)js_int(o, "seq", 0);
-	size_t leases = 0;
+	size_t leases = 0, nrecs = 0;
 	int news;
 
 	pthread_mutex_lock(&mirror_mu);
@@ -598,7 +599,8 @@ mirror_apply(struct server *srv, struct pool *p, json_t *o, const char *raw, siz
 	if (full)
 		store_mirror_full(srv->store, p, json_object_get(o, "leases"));
 	else
-		leases = store_mirror_records(srv->store, p, json_object_get(o, "records"));
+		leases = store_mirror_records(srv->store, p, json_object_get(o, "records"), raw,
+		    rawlen, &nrecs);
 	news = store_pool_synced(srv->store, p, epoch, seq) || full;
 	/* In memory: the poll is good. On disk next (a second for a full
 	 * copy of 100,000 leases). */
@@ -609,7 +611,7 @@ mirror_apply(struct server *srv, struct pool *p, json_t *o, const char *raw, siz
 		/* nothing new */
 	} else if (!*base && m != NULL && m->fd >= 0 && strcmp(m->epoch, epoch) == 0) {
 		mirror_log_live(m, leases);
-		*base = mirror_append_records(srv, m, o, seq, epoch, raw, rawlen,
+		*base = mirror_append_records(srv, m, o, seq, epoch, raw, rawlen, nrecs,
 		    store_pool_name(p)) != 0;
 		if (!*base)
 			m->seq = seq;
@@ -658,6 +660,7 @@ mirror_replay_line(const char *text, size_t len, void *arg)
 	struct store *s = rp->srv->store;
 	struct pool *p = rp->p;
 	json_t *o = js_loadb(text, len, NULL);
+	size_t nrecs;
 	int rc = 0;
 
 	if (!json_is_object(o)) {
@@ -671,7 +674,7 @@ mirror_replay_line(const char *text, size_t len, void *arg)
 	} else if (json_is_array(json_object_get(o, "released"))) {
 		store_pool_add_released(s, p, json_object_get(o, "released"));
 	} else if (json_is_integer(json_object_get(o, "seq"))) {
-		store_mirror_records(s, p, json_object_get(o, "records"));
+		store_mirror_records(s, p, json_object_get(o, "records"), NULL, 0, &nrecs);
 		store_pool_synced(s, p, js_str(o, "epoch", ""), (uint64_t)js_int(o, "seq", 0));
 	} else {
 		rc = -1;

@@ -200,8 +200,11 @@ struct product_denials *store_product_denials(struct store *s, size_t *n);
 /* Failover, backup side (pool is a Primary this server backs up). */
 void store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs);
 void store_mirror_full(struct store *s, struct pool *p, json_t *leases);
-/* Returns the leases the mirror holds now. */
-size_t store_mirror_records(struct store *s, struct pool *p, json_t *records);
+/* records decoded, or raw: their text, which js_fast_valid took (records
+ * is not read then). Returns the leases the mirror holds now; *nrecs: the
+ * records read. */
+size_t store_mirror_records(struct store *s, struct pool *p, json_t *records, const char *raw,
+    size_t rawlen, size_t *nrecs);
 /* Serve the pool: adopt the mirrored leases. Returns the sequence to sync.
  * Not while the pool is fenced (p->fenced_until_ms) or not warm: then
  * p->status stays as it was. */
@@ -222,6 +225,8 @@ uint64_t store_handback_commit(struct store *s, struct pool *p, enum handback_by
 void store_handback_cancel(struct store *s, struct pool *p, enum handback_by by);
 /* Persisted state of a pool: {"licenses","mirror","released","epoch","seq"}. */
 json_t *store_pool_state(struct store *s, struct pool *p);
+/* A state as JSON text, its mirror's leases as objects; NULL: out of memory. */
+char *store_pool_state_text(json_t *st, size_t *lenp);
 /* Let go of what store_pool_state gave (it shares the mirror's leases). */
 void store_pool_state_free(struct store *s, json_t *st);
 void store_pool_restore(struct store *s, struct pool *p, json_t *state);

@@ -133,6 +133,8 @@ void lease_unlink(struct store *s, struct lease *l);
 struct lic *lic_add(struct store *s, struct pool *p, const struct license *def);
 void lic_drop_retired(struct store *s);
 struct lic *lic_find(struct store *s, const struct pool *p, const char *id);
+/* The license of mirrored lease v (pool.c) into buf; -1: none. */
+int mirror_lease_license(json_t *v, char *buf, size_t len);
 /* Every license's l->mirrored, from one pass over each warm pool's mirror
  * (store lock held). */
 void store_count_mirrored(struct store *s);

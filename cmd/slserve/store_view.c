@@ -72,7 +72,9 @@ store_count_mirrored(struct store *s)
 		if (p->own || p->status != POOL_WARM || p->mirror == NULL)
 			continue;
 		json_object_foreach(p->mirror, id, v) {
-			struct lic *l = lic_find(s, p, js_str(v, "license", ""));
+			char lic[SL_ID_MAX + 1];
+			struct lic *l = mirror_lease_license(v, lic, sizeof(lic)) == 0 ?
+			    lic_find(s, p, lic) : NULL;
 			if (l != NULL)
 				l->mirrored++;
 		}

@@ -437,7 +437,7 @@ test_lookup(struct store *s)
 
 	/* A Primary's pool backed up here: its license, one lease mirrored. */
 	struct pool *p = store_add_pool(s, "lic0", "http://lic0.example:7070");
-	json_t *defs = unit_licenses(2);
+	json_t *defs = unit_licenses(3);
 	store_pool_set_licenses(s, p, defs);
 	json_decref(defs);
 	const char *mid = "0123456789abcdef0123456789abcdef";
@@ -445,8 +445,35 @@ test_lookup(struct store *s)
 	    "op", "grant", "lease", "id", mid, "license", "cad-0", "product", "cad", "pool", "lic0",
 	    "client", "c", "user", "ivan", "host", "h", "pid", 1, "since", 1,
 	    "expires_ms", (json_int_t)(now_ms() + 60000));
-	store_mirror_records(s, p, recs);
+	size_t nrecs = 0;
+	store_mirror_records(s, p, recs, NULL, 0, &nrecs);
 	json_decref(recs);
+	/* The same as text, as a poll brings it: a second seat, a third
+	 * granted and ended, and a heartbeat of the first. */
+	const char *mid2 = "fedcba9876543210fedcba9876543210";
+	char raw[1024];
+	long long later = (long long)now_ms() + 90000;
+	int rl = snprintf(raw, sizeof(raw), "[{\"op\":\"grant\",\"lease\":{\"id\":\"%s\","
+	    "\"license\":\"cad-0\",\"product\":\"cad\",\"pool\":\"lic0\",\"client\":\"c\","
+	    "\"user\":\"jo\",\"host\":\"h\",\"pid\":2,\"since\":1,\"expires_ms\":%lld},\"seq\":2},"
+	    "{\"op\":\"grant\",\"lease\":{\"id\":\"gone-0123456789abcdef0123456789ab\","
+	    "\"license\":\"cad-0\",\"pool\":\"lic0\"}},{\"op\":\"release\",\"lease\":"
+	    "{\"id\":\"gone-0123456789abcdef0123456789ab\",\"pool\":\"lic0\"}},"
+	    "{\"op\":\"renew\",\"lease\":{\"id\":\"%s\",\"pool\":\"lic0\",\"expires_ms\":%lld}},"
+	    "{\"op\":\"grant\",\"lease\":{\"id\":\"other-pool-0123456789abcdef0123\","
+	    "\"pool\":\"lic9\"}}]", mid2, later, mid, later);
+	CHECK(js_fast_valid(raw, (size_t)rl), "mirror records: not fast-valid: %s", raw);
+	size_t held = store_mirror_records(s, p, NULL, raw, (size_t)rl, &nrecs);
+	CHECK(held == 2 && nrecs == 5, "mirror records as text: %zu leases held, %zu records "
+	    "read; not 2 and 5", held, nrecs);
+	pthread_mutex_lock(&s->lock);
+	json_t *renewed = json_object_get(p->mirror, mid);
+	json_t *rec = renewed != NULL ? js_loadb(json_string_value(renewed),
+	    json_string_length(renewed), NULL) : NULL;
+	pthread_mutex_unlock(&s->lock);
+	CHECK(js_int(rec, "expires_ms", 0) == later && strcmp(js_str(rec, "user", ""), "ivan") == 0,
+	    "a renew as text: the mirrored lease is %s", rec ? json_dumps(rec, 0) : "gone");
+	json_decref(rec);
 
 	/* Warm: the Primary answers for its seat; this server does not hold it. */
 	st = call(store_heartbeat, s, mid, NULL, err);
@@ -465,6 +492,8 @@ test_lookup(struct store *s)
 	CHECK(p->status == POOL_HOT_RETRY, "takeover: pool %s", pool_status_str(p->status));
 	CHECK(store_lease_pool_own(s, mid) == 0, "the adopted seat: pool_own %d, not 0",
 	    store_lease_pool_own(s, mid));
+	CHECK(store_lease_pool_own(s, mid2) == 0, "the seat mirrored as text: pool_own %d, "
+	    "not 0", store_lease_pool_own(s, mid2));
 	CHECK(store_lease_pool_own(s, ids[1]) == 1, "an own seat: pool_own %d, not 1",
 	    store_lease_pool_own(s, ids[1]));
 	st = call(store_heartbeat, s, mid, "lic0", err);
@@ -481,7 +510,7 @@ test_lookup(struct store *s)
 	CHECK(st == 201 && strcmp(lic, "cad-0") == 0, "a seat of pool lic0: HTTP %u %s", st,
 	    lic);
 	st = checkout(s, "cad", "lic0", NULL, "judy", "h2", NULL, NULL, lic);
-	CHECK(st == 409 && strcmp(lic, "no_seats") == 0, "lic0's cad is 2 seats, both held: "
+	CHECK(st == 409 && strcmp(lic, "no_seats") == 0, "lic0's cad is 3 seats, all held: "
 	    "HTTP %u %s", st, lic);
 	CHECK(in_use(s, "cad-1") == 0, "pool lic0's seats counted on the own cad-1 (%ld)",
 	    in_use(s, "cad-1"));

@@ -152,9 +152,14 @@ mirror_is(struct pool *p, const char *what, ...)
 static int64_t
 mirrored_expiry(struct pool *p, const char *id)
 {
+	/* A mirrored lease is kept as its text (pool.c). */
 	pthread_mutex_lock(&srv.store->lock);
-	int64_t e = js_int(json_object_get(p->mirror, id), "expires_ms", -1);
+	json_t *v = json_object_get(p->mirror, id);
+	json_t *rec = json_is_string(v) ? js_loadb(json_string_value(v), json_string_length(v),
+	    NULL) : NULL;
 	pthread_mutex_unlock(&srv.store->lock);
+	int64_t e = js_int(rec, "expires_ms", -1);
+	json_decref(rec);
 	return e;
 }
 
@@ -378,6 +383,8 @@ test_fast_decode(void)
 		json_t *a = json_loadb(t, strlen(t), 0, &err);
 		json_t *f = js_loadb_fast(t, strlen(t));
 		json_t *l = js_loadb(t, strlen(t), &err);
+		CHECK(js_fast_valid(t, strlen(t)) == (cases[i].how == FAST),
+		    "fast decode %zu: js_fast_valid is not what the fast path takes: %s", i, t);
 		switch (cases[i].how) {
 		case FAST:
 			CHECK(a != NULL && f != NULL && json_equal(a, f) && json_equal(a, l),
@@ -418,6 +425,8 @@ test_member_span(void)
 		{ "{\"seq\":12,\"full\":false}", "full", "false" },
 		{ "{\"a\":[\"records\"],\"b\":{\"records\":1}}", "records", NULL },
 		{ "[\"records\",1]", "records", NULL },
+		{ "{\"records\":1,\"records\":[2]}", "records", "[2]" },
+		{ "{\"records\":}", "records", NULL },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -436,6 +445,44 @@ test_member_span(void)
 	}
 }
 
+/* js_iter walks the members of an object's text, and the elements of an
+ * array's, as they were written. */
+static void
+test_iter(void)
+{
+	static const struct {
+		const char *text, *want;	/* want: "key=value|..." */
+	} cases[] = {
+		{ "{\"op\":\"grant\",\"lease\":{\"id\":\"x\",\"n\":[1,{\"a\":\"}]\"}]},\"seq\":7}",
+		    "op=\"grant\"|lease={\"id\":\"x\",\"n\":[1,{\"a\":\"}]\"}]}|seq=7|" },
+		{ " { \"a\" : -12 , \"b\":true,\"c\" :null , \"d\":\"q\\\"\" } ",
+		    "a=-12|b=true|c=null|d=\"q\\\"\"|" },
+		{ "[ 1,\"two\" ,[3],{\"f\":4} ]", "=1|=\"two\"|=[3]|={\"f\":4}|" },
+		{ "[]", "" }, { "{}", "" },
+	};
+	char got[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct js_iter it;
+		const char *k = NULL, *t = cases[i].text;
+		size_t kl = 0, off, vl, n = 0;
+		int rc;
+
+		got[0] = '\0';
+		CHECK(js_iter_init(&it, t, strlen(t)) == 0, "iter %zu: not started", i);
+		while ((rc = js_iter_next(&it, &k, &kl, &off, &vl)) == 1)
+			n += (size_t)snprintf(got + n, sizeof(got) - n, "%.*s=%.*s|",
+			    it.obj ? (int)kl : 0, k, (int)vl, t + off);
+		CHECK(rc == 0 && strcmp(got, cases[i].want) == 0, "iter %zu: rc %d, \"%s\", not "
+		    "\"%s\"", i, rc, got, cases[i].want);
+	}
+	struct js_iter it;
+	size_t off, vl;
+	CHECK(js_iter_init(&it, "7", 1) == -1, "iter: a number is no container");
+	CHECK(js_iter_init(&it, "[1", 2) == 0 && js_iter_next(&it, NULL, NULL, &off, &vl) == 1 &&
+	    js_iter_next(&it, NULL, NULL, &off, &vl) == -1, "iter: an array without its end");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -452,6 +499,7 @@ main(int argc, char **argv)
 	srv.cfg.fsync = 1;
 	soon = (int64_t)time(NULL) * 1000 + 60000;
 	test_member_span();
+	test_iter();
 	test_fast_decode();
 	char *old = test_restart(&old_len);
 	test_stale(old, old_len);
