@@ -226,7 +226,7 @@ pool_forget(struct server *srv, struct pool *p)
 		return;
 	}
 	store_pool_set_licenses(srv->store, p, NULL);
-	store_mirror_full(srv->store, p, NULL);
+	store_mirror_full(srv->store, p, NULL, NULL, 0);
 	store_pool_reset(srv->store, p);
 	mirror_remove(srv, p);
 	log_info("no longer backing up \"%s\"", name);

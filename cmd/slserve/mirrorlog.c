@@ -574,9 +574,10 @@ mirror_persist(struct server *srv, struct pool *p, int wait)
  * next poll acknowledges it: its records appended to the journal, or
  * *base set when the whole mirror must be saved (the caller does, once
  * it has freed the answer: a full copy is 20 MB at 100,000 leases, and
- * the saved text as much again). raw: the text of its records as it came,
- * on one line, which js_fast_valid took (o's "records" is not read then);
- * NULL: o holds them decoded. Returns 1 when it brought news. */
+ * the saved text as much again). raw: the text of its records (or of a full
+ * copy's leases) as it came, on one line, which js_fast_valid took (o's
+ * "records" or "leases" is not read then); NULL: o holds them decoded.
+ * Returns 1 when it brought news. */
 int
 mirror_apply(struct server *srv, struct pool *p, json_t *o, const char *raw, size_t rawlen,
     int *base, char *lic_gen, size_t lic_gen_len, void (*good)(void *), void *arg)
@@ -597,7 +598,7 @@ mirror_apply(struct server *srv, struct pool *p, json_t *o, const char *raw, siz
 	 * is in the records. */
 	*base = full || store_pool_dirty(srv->store, p);
 	if (full)
-		store_mirror_full(srv->store, p, json_object_get(o, "leases"));
+		store_mirror_full(srv->store, p, json_object_get(o, "leases"), raw, rawlen);
 	else
 		leases = store_mirror_records(srv->store, p, json_object_get(o, "records"), raw,
 		    rawlen, &nrecs);

@@ -203,37 +203,39 @@ poll_failed(struct poller *pl, int refused, const char *fmt, ...)
 }
 
 /*
- * A sync answer decoded. Its records, where the fast decoder takes them
- * (js_fast_valid) and they are on one line, are left as text: *raw, which
- * goes into the mirror and its journal as it came (mirror_apply), and the
- * rest is decoded with "records":[] in their place. Decoding them was a
- * sixth of a busy backup's CPU, and half of it was growing the heap for
- * what the mirror kept. Else the whole answer is decoded, *raw NULL.
+ * A sync answer decoded. Its records (or a full copy's leases), where the
+ * fast decoder takes them (js_fast_valid) and they are on one line, are
+ * left as text: *raw, which goes into the mirror and its journal as it came
+ * (mirror_apply), and the rest is decoded with [] in their place. Decoding
+ * them was a sixth of a busy backup's CPU, and half of it was growing the
+ * heap for what the mirror kept (a full copy: 20 MB decoded at 100,000
+ * leases). Else the whole answer is decoded, *raw NULL.
  *
- * A Primary sends its records last (reply_splice in peersync.c): they are
- * taken to run from the first "records": to the answer's last ']', which
- * holds when that text is one array (js_fast_valid), and only then. A key
- * "records" nested before them would start text with more brackets closed
- * than opened.
+ * A Primary sends them last (reply_splice in peersync.c): they are taken to
+ * run from the first "records": (or "leases":) to the answer's last ']',
+ * which holds when that text is one array (js_fast_valid), and only then. A
+ * key of that name nested before them would start text with more brackets
+ * closed than opened.
  */
 static json_t *
 sync_answer(const struct http_response *resp, const char **raw, size_t *rawlen)
 {
-	static const char key[] = "\"records\":";
-	const char *b = resp->body, *k = memmem(b, resp->len, key, sizeof(key) - 1);
+	static const char *const keys[] = { "\"records\":", "\"leases\":" };
+	const char *b = resp->body, *k = NULL;
 	size_t off = 0, end = resp->len;
 	json_t *o = NULL;
 
 	*raw = NULL;
 	*rawlen = 0;
+	for (size_t i = 0; i < 2 && k == NULL; i++)
+		if ((k = memmem(b, resp->len, keys[i], strlen(keys[i]))) != NULL)
+			off = (size_t)(k - b) + strlen(keys[i]);
 	while (end > 0 && js_ws(b[end - 1]))
 		end--;
 	if (end > 0 && b[end - 1] == '}')
 		end--;
 	while (end > 0 && js_ws(b[end - 1]))
 		end--;
-	if (k != NULL)
-		off = (size_t)(k - b) + sizeof(key) - 1;
 	if (k != NULL && off < end && b[off] == '[' && b[end - 1] == ']' &&
 	    memchr(b + off, '\n', end - off) == NULL && js_fast_valid(b + off, end - off)) {
 		size_t tail = resp->len - end;
@@ -245,11 +247,13 @@ sync_answer(const struct http_response *resp, const char **raw, size_t *rawlen)
 			o = js_loadb(env, off + 2 + tail, NULL);
 			free(env);
 		}
-		if (o != NULL) {
+		/* Leases only in a full copy, records only in the others. */
+		if (o != NULL && json_is_true(json_object_get(o, "full")) == (k[1] == 'l')) {
 			*raw = b + off;
 			*rawlen = end - off;
 			return o;
 		}
+		json_decref(o);
 	}
 	return js_loadb(b, resp->len, NULL);
 }

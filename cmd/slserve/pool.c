@@ -104,9 +104,12 @@ store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs)
  * string: one allocation, not the thirty of a decoded record (a backup
  * mirroring 100,000 leases held 220 MB of them, and growing its heap for
  * them took a seventh of its CPU). The Primary's poll answers come as text,
- * which goes into the mirror as it came (store_mirror_records); what reads a
- * lease decodes it (mirror_lease_json). Never changed in place, but
- * replaced: store_pool_state's copy shares them.
+ * which goes into the mirror as it came (store_mirror_records,
+ * store_mirror_full); what reads a lease decodes it (mirror_lease_json), or
+ * finds the one member it needs (mirror_lease_member). A text kept names
+ * each member read here (LEASE_KEYS) once at most: else it is kept as
+ * jansson decodes it, the last of a repeated key. Never changed in place,
+ * but replaced: store_pool_state's copy shares them.
  */
 static json_t *
 mirror_value(json_t *lease)
@@ -127,25 +130,22 @@ mirror_lease_json(json_t *v)
 	    json_deep_copy(v);
 }
 
-/* The text of member key of mirrored lease v, a string, into buf. */
+/* Where member key of mirrored lease v's text is: the first is the one. */
 static int
-mirror_lease_str(json_t *v, const char *key, char *buf, size_t len)
+mirror_lease_member(json_t *v, const char *key, const char **val, size_t *vlen)
 {
-	const char *t = json_string_value(v);
-	size_t off, n;
+	const char *t = json_string_value(v), *k;
+	size_t kl, off, want = strlen(key);
+	struct js_iter it;
 
-	if (t == NULL || js_member_span(t, json_string_length(v), key, &off, &n) != 0 ||
-	    n < 2 || t[off] != '"' || n - 2 >= len)
+	if (t == NULL || js_iter_init(&it, t, json_string_length(v)) != 0)
 		return -1;
-	memcpy(buf, t + off + 1, n - 2);
-	buf[n - 2] = '\0';
-	return 0;
-}
-
-int
-mirror_lease_license(json_t *v, char *buf, size_t len)
-{
-	return mirror_lease_str(v, "license", buf, len);
+	while (js_iter_next(&it, &k, &kl, &off, vlen) == 1)
+		if (kl == want && memcmp(k, key, kl) == 0) {
+			*val = t + off;
+			return 0;
+		}
+	return -1;
 }
 
 /* The integer that a value's text is, as js_int reads it: else 0. */
@@ -161,33 +161,130 @@ text_int(const char *t, size_t n)
 	return strtoll(buf, NULL, 10);
 }
 
+/* A string value's text into buf, as js_str reads it ("" when it is no
+ * string, or does not fit: no name sl takes is that long). */
+static void
+text_str(const char *t, size_t n, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (n >= 2 && t[0] == '"' && n - 2 < len) {
+		memcpy(buf, t + 1, n - 2);
+		buf[n - 2] = '\0';
+	}
+}
+
+int
+mirror_lease_license(json_t *v, char *buf, size_t len)
+{
+	const char *t;
+	size_t n;
+
+	if (mirror_lease_member(v, "license", &t, &n) != 0)
+		return -1;
+	text_str(t, n, buf, len);
+	return buf[0] != '\0' ? 0 : -1;
+}
+
 static int64_t
 mirror_lease_int(json_t *v, const char *key)
 {
-	const char *t = json_string_value(v);
-	size_t off, n;
+	const char *t;
+	size_t n;
 
-	if (t == NULL)
-		return js_int(v, key, 0);
-	return js_member_span(t, json_string_length(v), key, &off, &n) == 0 ?
-	    text_int(t + off, n) : 0;
+	return mirror_lease_member(v, key, &t, &n) == 0 ? text_int(t, n) : 0;
 }
 
-void
-store_mirror_full(struct store *s, struct pool *p, json_t *leases)
-{
-	json_t *m = json_object(), *v;
-	size_t i;
+/* A lease record of the Primary's: from its text, or decoded. */
+struct mirror_rec {
+	char op[16];		/* of a journal record */
+	char id[SL_ID_MAX + 2];
+	char pool[SL_ID_MAX + 2];
+	int64_t tomb_until_ms, expires_ms;
+	int is_lease;		/* the lease is an object: */
+	const char *text;	/*   its text (tl bytes), or */
+	size_t tl;
+	int repeated;		/*   (a member of LEASE_KEYS twice in it) */
+	json_t *lease;		/*   decoded */
+};
 
-	json_array_foreach(leases, i, v)
-		if (strcmp(js_str(v, "pool", ""), p->name) == 0 &&
-		    js_int(v, "tomb_until_ms", 0) == 0 && util_valid_id(js_str(v, "id", NULL)))
-			json_object_set_new(m, js_str(v, "id", ""), mirror_value(v));
-	pthread_mutex_lock(&s->lock);
-	json_decref(p->mirror);
-	p->mirror = m;
-	p->dirty = 1;
-	pthread_mutex_unlock(&s->lock);
+/* The members of a lease read here (mirror_lease_member, mirror_lease_read). */
+static const char *const LEASE_KEYS[] = { "id", "license", "pool", "tomb_until_ms",
+    "expires_ms" };
+#define NLEASE_KEYS (sizeof(LEASE_KEYS) / sizeof(LEASE_KEYS[0]))
+
+/* The members of lease text t (which js_fast_valid took) into r. */
+static void
+mirror_lease_read(const char *t, size_t n, struct mirror_rec *r)
+{
+	struct js_iter it;
+	const char *k;
+	size_t kl, vo, vl;
+	unsigned seen = 0;
+
+	r->is_lease = n > 0 && t[0] == '{';
+	r->text = t;
+	r->tl = n;
+	if (!r->is_lease || js_iter_init(&it, t, n) != 0)
+		return;
+	while (js_iter_next(&it, &k, &kl, &vo, &vl) == 1) {
+		size_t w;
+		for (w = 0; w < NLEASE_KEYS; w++)
+			if (strlen(LEASE_KEYS[w]) == kl && memcmp(k, LEASE_KEYS[w], kl) == 0)
+				break;
+		if (w == NLEASE_KEYS)
+			continue;
+		if (seen & (1u << w))
+			r->repeated = 1;
+		seen |= 1u << w;
+		const char *v = t + vo;
+		if (w == 0)
+			text_str(v, vl, r->id, sizeof(r->id));
+		else if (w == 2)
+			text_str(v, vl, r->pool, sizeof(r->pool));
+		else if (w == 3)
+			r->tomb_until_ms = text_int(v, vl);
+		else if (w == 4)
+			r->expires_ms = text_int(v, vl);
+	}
+}
+
+/* Decoded lease into r. */
+static void
+mirror_lease_decoded(json_t *lease, struct mirror_rec *r)
+{
+	const char *id = js_str(lease, "id", ""), *pool = js_str(lease, "pool", "");
+
+	r->is_lease = json_is_object(lease);
+	r->lease = lease;
+	if (strlen(id) < sizeof(r->id))
+		strcpy(r->id, id);
+	if (strlen(pool) < sizeof(r->pool))
+		strcpy(r->pool, pool);
+	r->tomb_until_ms = js_int(lease, "tomb_until_ms", 0);
+	r->expires_ms = js_int(lease, "expires_ms", 0);
+}
+
+/* Is r one of pool p's leases? */
+static int
+mirror_rec_ours(const struct mirror_rec *r, const struct pool *p)
+{
+	return r->is_lease && util_valid_id(r->id) && strcmp(r->pool, p->name) == 0;
+}
+
+/* Lease r as a mirror keeps it (a new reference; NULL: out of memory). */
+static json_t *
+mirror_rec_value(const struct mirror_rec *r)
+{
+	json_t *o, *v;
+
+	if (r->lease != NULL)
+		return mirror_value(r->lease);
+	if (!r->repeated)
+		return json_stringn_nocheck(r->text, r->tl);
+	o = js_loadb(r->text, r->tl, NULL);
+	v = o != NULL ? mirror_value(o) : NULL;
+	json_decref(o);
+	return v;
 }
 
 /* Replace mirrored lease m (id) by one with expires_ms set. */
@@ -205,108 +302,100 @@ mirror_lease_set(struct pool *p, const char *id, json_t *m, int64_t expires_ms)
 	json_decref(c);
 }
 
-/* One record of the Primary's journal: from its text, or decoded. */
-struct mirror_rec {
-	char op[16];
-	char id[SL_ID_MAX + 2];
-	char pool[SL_ID_MAX + 2];
-	int64_t tomb_until_ms, expires_ms;
-	int is_lease;		/* its "lease" is an object: */
-	const char *text;	/*   its text (tl bytes), or */
-	size_t tl;
-	json_t *lease;		/*   decoded */
-};
+/* Keep lease r in mirror m (id r->id). */
+static void
+mirror_put(const struct pool *p, json_t *m, const struct mirror_rec *r)
+{
+	json_t *v = mirror_rec_value(r);
 
-/* Take record r into p's mirror; store lock held. */
+	if (v == NULL || json_object_set_new(m, r->id, v) != 0)
+		log_warnx("pool \"%s\": out of memory mirroring lease %s", p->name, r->id);
+}
+
+/* Take journal record r into p's mirror; store lock held. */
 static void
 mirror_take(struct pool *p, const struct mirror_rec *r)
 {
-	json_t *m, *v;
+	json_t *m;
 
-	if (!r->is_lease || !util_valid_id(r->id) || strcmp(r->pool, p->name) != 0)
+	if (!mirror_rec_ours(r, p))
 		return;
-	if (strcmp(r->op, "grant") == 0 && r->tomb_until_ms == 0) {
-		v = r->text != NULL ? json_stringn_nocheck(r->text, r->tl) : mirror_value(r->lease);
-		if (v == NULL || json_object_set_new(p->mirror, r->id, v) != 0)
-			log_warnx("pool \"%s\": out of memory mirroring lease %s", p->name, r->id);
-	} else if (strcmp(r->op, "confirm") == 0 && (m = json_object_get(p->mirror, r->id)) != NULL) {
+	if (strcmp(r->op, "grant") == 0 && r->tomb_until_ms == 0)
+		mirror_put(p, p->mirror, r);
+	else if (strcmp(r->op, "confirm") == 0 && (m = json_object_get(p->mirror, r->id)) != NULL)
 		mirror_lease_set(p, r->id, m, 0);
-	} else if (strcmp(r->op, "renew") == 0 && (m = json_object_get(p->mirror, r->id)) != NULL &&
-	    r->expires_ms > mirror_lease_int(m, "expires_ms")) {
+	else if (strcmp(r->op, "renew") == 0 && (m = json_object_get(p->mirror, r->id)) != NULL &&
+	    r->expires_ms > mirror_lease_int(m, "expires_ms"))
 		mirror_lease_set(p, r->id, m, r->expires_ms);
-	} else if (strcmp(r->op, "release") == 0 || strcmp(r->op, "revoke") == 0) {
+	else if (strcmp(r->op, "release") == 0 || strcmp(r->op, "revoke") == 0)
 		json_object_del(p->mirror, r->id);
-	}
 	p->dirty = 1;
 }
 
-/* A string value's text into buf, as js_str reads it ("" when it does not
- * fit: no name sl takes is that long). */
-static void
-text_str(const char *t, size_t n, char *buf, size_t len)
-{
-	buf[0] = '\0';
-	if (n >= 2 && t[0] == '"' && n - 2 < len) {
-		memcpy(buf, t + 1, n - 2);
-		buf[n - 2] = '\0';
-	}
-}
-
-/* Record rec's text (in raw, which js_fast_valid took) read into r. */
+/* Journal record text raw[off..off+len) (raw: js_fast_valid took it) into r. */
 static void
 mirror_rec_text(const char *raw, size_t off, size_t len, struct mirror_rec *r)
 {
-	struct js_iter it, li;
-	const char *k;
-	size_t kl, vo, vl;
+	struct js_iter it;
+	const char *k, *lease = NULL;
+	size_t kl, vo, vl, ll = 0;
 
 	memset(r, 0, sizeof(*r));
 	if (js_iter_init(&it, raw + off, len) != 0 || !it.obj)
 		return;
 	while (js_iter_next(&it, &k, &kl, &vo, &vl) == 1) {
-		const char *v = raw + off + vo;
 		if (kl == 2 && memcmp(k, "op", 2) == 0) {
-			text_str(v, vl, r->op, sizeof(r->op));
+			text_str(raw + off + vo, vl, r->op, sizeof(r->op));
 		} else if (kl == 5 && memcmp(k, "lease", 5) == 0) {
-			r->is_lease = v[0] == '{';
-			r->text = v;
-			r->tl = vl;
+			lease = raw + off + vo;
+			ll = vl;
 		}
 	}
-	if (!r->is_lease || js_iter_init(&li, r->text, r->tl) != 0)
-		return;
-	while (js_iter_next(&li, &k, &kl, &vo, &vl) == 1) {
-		const char *v = r->text + vo;
-		if (kl == 2 && memcmp(k, "id", 2) == 0)
-			text_str(v, vl, r->id, sizeof(r->id));
-		else if (kl == 4 && memcmp(k, "pool", 4) == 0)
-			text_str(v, vl, r->pool, sizeof(r->pool));
-		else if (kl == 13 && memcmp(k, "tomb_until_ms", 13) == 0)
-			r->tomb_until_ms = text_int(v, vl);
-		else if (kl == 10 && memcmp(k, "expires_ms", 10) == 0)
-			r->expires_ms = text_int(v, vl);
-	}
+	if (lease != NULL)
+		mirror_lease_read(lease, ll, r);
 }
 
-/* Record rec decoded, read into r. */
+/* Journal record rec decoded into r. */
 static void
 mirror_rec_json(json_t *rec, struct mirror_rec *r)
 {
-	json_t *lease = json_object_get(rec, "lease");
+	const char *op = js_str(rec, "op", "");
 
 	memset(r, 0, sizeof(*r));
-	util_strlcpy(r->op, js_str(rec, "op", ""), sizeof(r->op));
-	if (strlen(js_str(rec, "op", "")) >= sizeof(r->op))
-		r->op[0] = '\0';
-	r->is_lease = json_is_object(lease);
-	r->lease = lease;
-	const char *id = js_str(lease, "id", ""), *pool = js_str(lease, "pool", "");
-	if (strlen(id) < sizeof(r->id))
-		strcpy(r->id, id);
-	if (strlen(pool) < sizeof(r->pool))
-		strcpy(r->pool, pool);
-	r->tomb_until_ms = js_int(lease, "tomb_until_ms", 0);
-	r->expires_ms = js_int(lease, "expires_ms", 0);
+	if (strlen(op) < sizeof(r->op))
+		strcpy(r->op, op);
+	mirror_lease_decoded(json_object_get(rec, "lease"), r);
+}
+
+void
+store_mirror_full(struct store *s, struct pool *p, json_t *leases, const char *raw,
+    size_t rawlen)
+{
+	json_t *m = json_object(), *v;
+	struct mirror_rec r;
+	struct js_iter it;
+	size_t i, off, len;
+
+	if (raw != NULL && js_iter_init(&it, raw, rawlen) == 0 && !it.obj) {
+		while (js_iter_next(&it, NULL, NULL, &off, &len) == 1) {
+			memset(&r, 0, sizeof(r));
+			mirror_lease_read(raw + off, len, &r);
+			if (mirror_rec_ours(&r, p) && r.tomb_until_ms == 0)
+				mirror_put(p, m, &r);
+		}
+	} else if (raw == NULL) {
+		json_array_foreach(leases, i, v) {
+			memset(&r, 0, sizeof(r));
+			mirror_lease_decoded(v, &r);
+			if (mirror_rec_ours(&r, p) && r.tomb_until_ms == 0)
+				mirror_put(p, m, &r);
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	json_decref(p->mirror);
+	p->mirror = m;
+	p->dirty = 1;
+	pthread_mutex_unlock(&s->lock);
 }
 
 size_t

@@ -199,7 +199,9 @@ struct product_denials *store_product_denials(struct store *s, size_t *n);
 
 /* Failover, backup side (pool is a Primary this server backs up). */
 void store_pool_set_licenses(struct store *s, struct pool *p, json_t *defs);
-void store_mirror_full(struct store *s, struct pool *p, json_t *leases);
+/* leases decoded, or raw: their text, which js_fast_valid took. */
+void store_mirror_full(struct store *s, struct pool *p, json_t *leases, const char *raw,
+    size_t rawlen);
 /* records decoded, or raw: their text, which js_fast_valid took (records
  * is not read then). Returns the leases the mirror holds now; *nrecs: the
  * records read. */

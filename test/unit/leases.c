@@ -474,6 +474,25 @@ test_lookup(struct store *s)
 	CHECK(js_int(rec, "expires_ms", 0) == later && strcmp(js_str(rec, "user", ""), "ivan") == 0,
 	    "a renew as text: the mirrored lease is %s", rec ? json_dumps(rec, 0) : "gone");
 	json_decref(rec);
+	/* A member named twice counts as jansson reads it, the last: the
+	 * lease is kept as it decodes, with one. */
+	const char *mid3 = "abababababababababababababababab";
+	rl = snprintf(raw, sizeof(raw), "[{\"op\":\"grant\",\"lease\":{\"id\":\"%s\","
+	    "\"license\":\"nope\",\"pool\":\"lic0\",\"license\":\"cad-0\"}}]", mid3);
+	held = store_mirror_records(s, p, NULL, raw, (size_t)rl, &nrecs);
+	char twice[SL_ID_MAX + 1] = "";
+	pthread_mutex_lock(&s->lock);
+	json_t *twice_v = json_object_get(p->mirror, mid3);
+	int got = twice_v != NULL ? mirror_lease_license(twice_v, twice, sizeof(twice)) : -1;
+	const char *kt = json_string_value(twice_v);
+	pthread_mutex_unlock(&s->lock);
+	CHECK(held == 3 && got == 0 && strcmp(twice, "cad-0") == 0 && kt != NULL &&
+	    strstr(strstr(kt, "\"license\"") + 1, "\"license\"") == NULL,
+	    "a license named twice: kept as %s", kt ? kt : "nothing");
+	rl = snprintf(raw, sizeof(raw), "[{\"op\":\"release\",\"lease\":{\"id\":\"%s\","
+	    "\"pool\":\"lic0\"}}]", mid3);
+	held = store_mirror_records(s, p, NULL, raw, (size_t)rl, &nrecs);
+	CHECK(held == 2, "the lease named twice was not released: %zu held", held);
 
 	/* Warm: the Primary answers for its seat; this server does not hold it. */
 	st = call(store_heartbeat, s, mid, NULL, err);
