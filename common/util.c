@@ -197,25 +197,48 @@ util_random_hex(char *out, size_t len)
 	random_left -= len;
 }
 
+/* CRC-32 (as zlib's crc32), eight bytes a step ("slicing by 8"): every
+ * journal line is summed when written and read, and the byte-at-a-time
+ * loop was a twentieth of a busy backup's CPU. */
+static uint32_t crc_table[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void
+crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+		crc_table[0][i] = c;
+	}
+	for (int t = 1; t < 8; t++)
+		for (uint32_t i = 0; i < 256; i++)
+			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^
+			    crc_table[0][crc_table[t - 1][i] & 0xff];
+}
+
 uint32_t
 util_crc32(const void *buf, size_t len)
 {
-	static uint32_t table[256];
-	static int ready;
 	const unsigned char *p = buf;
 	uint32_t crc = 0xffffffffu;
 
-	if (!ready) {
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t c = i;
-			for (int k = 0; k < 8; k++)
-				c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-			table[i] = c;
-		}
-		__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+	pthread_once(&crc_once, crc_init);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	for (; len >= 8; p += 8, len -= 8) {
+		uint32_t a, b;
+		memcpy(&a, p, 4);
+		memcpy(&b, p + 4, 4);
+		a ^= crc;
+		crc = crc_table[7][a & 0xff] ^ crc_table[6][(a >> 8) & 0xff] ^
+		    crc_table[5][(a >> 16) & 0xff] ^ crc_table[4][a >> 24] ^
+		    crc_table[3][b & 0xff] ^ crc_table[2][(b >> 8) & 0xff] ^
+		    crc_table[1][(b >> 16) & 0xff] ^ crc_table[0][b >> 24];
 	}
+#endif
 	while (len-- > 0)
-		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+		crc = crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
 	return crc ^ 0xffffffffu;
 }
 
