@@ -5,6 +5,7 @@
  * and its CPU while leases change, and a restart with its replay.
  */
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,18 +16,22 @@ const long inc_sizes[NINC] = { 1, 10, 100, 1000, 10000, 50000 };
 struct scale_result sres[MAX_SCALES];
 
 /* VmRSS once it has stopped moving (two readings 200 ms apart within 1%,
- * at most 5 s), and VmHWM. */
+ * and no compaction under way: its image and text are held while the
+ * snapshot is written, flat for longer than that; at most 5 s), and VmHWM. */
 static void
-settle_mem(pid_t pid, long *rss, long *hwm)
+settle_mem(const struct slsrv *a, long *rss, long *hwm)
 {
+	char next[600];
 	long prev = -1;
 
+	snprintf(next, sizeof(next), "%s/state/journal.new", a->dir);
 	for (int i = 0; i < 25; i++) {
 		sleep_ms(200);
-		proc_mem(pid, rss, hwm);
-		if (prev > 0 && labs(*rss - prev) * 100 <= prev)
+		proc_mem(a->pid, rss, hwm);
+		int compacting = access(next, F_OK) == 0;
+		if (prev > 0 && labs(*rss - prev) * 100 <= prev && !compacting)
 			break;
-		prev = *rss;
+		prev = compacting ? -1 : *rss;
 	}
 }
 
@@ -198,7 +203,7 @@ run_scale(long leases, struct scale_result *res)
 	/* The fill's last records may start a compaction (every compact_after
 	 * records), which holds the snapshot's image and text for a moment:
 	 * the steady figure is the one after it. VmHWM keeps the peak. */
-	settle_mem(a.pid, &res->rss_kb, &res->hwm_kb);
+	settle_mem(&a, &res->rss_kb, &res->hwm_kb);
 	measure_licenses(a.port, res);
 
 	/* Checkout cost with this many leases: a short lifecycle run. */
@@ -223,7 +228,7 @@ run_scale(long leases, struct scale_result *res)
 	res->restart_ms = srv_start(&a);
 	res->restart_cpu_ms = proc_cpu_ms(a.pid);
 	res->replayed = replayed_records(&a);
-	settle_mem(a.pid, &res->rss_restart_kb, &res->hwm_restart_kb);
+	settle_mem(&a, &res->rss_restart_kb, &res->hwm_restart_kb);
 	have = seats_in_use(a.port);
 	if (have != before)
 		fatal("restart lost seats: %ld held before, %ld after", before, have);
