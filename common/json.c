@@ -278,8 +278,11 @@ js_iter_next(struct js_iter *it, const char **key, size_t *klen, size_t *off, si
 	return 1;
 }
 
-int
-js_member_span(const char *text, size_t len, const char *key, size_t *off, size_t *vlen)
+/* The value of member key of the object text: the last of a repeated key
+ * (as jansson reads it), or with first, the first, and no further look. */
+static int
+js_member_find(const char *text, size_t len, const char *key, int first, size_t *off,
+    size_t *vlen)
 {
 	struct js_iter it;
 	const char *k;
@@ -288,14 +291,27 @@ js_member_span(const char *text, size_t len, const char *key, size_t *off, size_
 
 	if (js_iter_init(&it, text, len) != 0 || !it.obj)
 		return -1;
-	/* A key again replaces its value, as in jansson. */
 	while (js_iter_next(&it, &k, &kl, &o, &vl) == 1)
 		if (kl == want && memcmp(k, key, kl) == 0) {
 			*off = o;
 			*vlen = vl;
 			found = 0;
+			if (first)
+				break;
 		}
 	return found;
+}
+
+int
+js_member_span(const char *text, size_t len, const char *key, size_t *off, size_t *vlen)
+{
+	return js_member_find(text, len, key, 0, off, vlen);
+}
+
+int
+js_member_first(const char *text, size_t len, const char *key, size_t *off, size_t *vlen)
+{
+	return js_member_find(text, len, key, 1, off, vlen);
 }
 
 /*

@@ -50,6 +50,9 @@ int js_ws(char c);
 /* Where the value of the top-level member key of the object text is,
  * without parsing it: *off and *vlen. -1: no such member. */
 int js_member_span(const char *text, size_t len, const char *key, size_t *off, size_t *vlen);
+/* The same, the first of a repeated key: a scan that stops there, for text
+ * known to name key once at most. */
+int js_member_first(const char *text, size_t len, const char *key, size_t *off, size_t *vlen);
 
 /* The members of an object's or the elements of an array's JSON text, in
  * turn, without parsing them (js_iter_next, json.c); the text must have been

@@ -127,25 +127,21 @@ static json_t *
 mirror_lease_json(json_t *v)
 {
 	return json_is_string(v) ? js_loadb(json_string_value(v), json_string_length(v), NULL) :
-	    json_deep_copy(v);
+	    NULL;
 }
 
-/* Where member key of mirrored lease v's text is: the first is the one. */
+/* Where member key of mirrored lease v's text is: a text kept names it
+ * once at most (mirror_rec_value), so the first is the one. */
 static int
 mirror_lease_member(json_t *v, const char *key, const char **val, size_t *vlen)
 {
-	const char *t = json_string_value(v), *k;
-	size_t kl, off, want = strlen(key);
-	struct js_iter it;
+	const char *t = json_string_value(v);
+	size_t off;
 
-	if (t == NULL || js_iter_init(&it, t, json_string_length(v)) != 0)
+	if (t == NULL || js_member_first(t, json_string_length(v), key, &off, vlen) != 0)
 		return -1;
-	while (js_iter_next(&it, &k, &kl, &off, vlen) == 1)
-		if (kl == want && memcmp(k, key, kl) == 0) {
-			*val = t + off;
-			return 0;
-		}
-	return -1;
+	*val = t + off;
+	return 0;
 }
 
 /* The integer that a value's text is, as js_int reads it: else 0. */
@@ -208,9 +204,14 @@ struct mirror_rec {
 };
 
 /* The members of a lease read here (mirror_lease_member, mirror_lease_read). */
-static const char *const LEASE_KEYS[] = { "id", "license", "pool", "tomb_until_ms",
-    "expires_ms" };
-#define NLEASE_KEYS (sizeof(LEASE_KEYS) / sizeof(LEASE_KEYS[0]))
+enum { LK_ID, LK_LICENSE, LK_POOL, LK_TOMB, LK_EXPIRES, NLEASE_KEYS };
+static const struct {
+	const char *name;
+	size_t len;
+} LEASE_KEYS[NLEASE_KEYS] = {
+	[LK_ID] = { "id", 2 }, [LK_LICENSE] = { "license", 7 }, [LK_POOL] = { "pool", 4 },
+	[LK_TOMB] = { "tomb_until_ms", 13 }, [LK_EXPIRES] = { "expires_ms", 10 },
+};
 
 /* The members of lease text t (which js_fast_valid took) into r. */
 static void
@@ -229,7 +230,7 @@ mirror_lease_read(const char *t, size_t n, struct mirror_rec *r)
 	while (js_iter_next(&it, &k, &kl, &vo, &vl) == 1) {
 		size_t w;
 		for (w = 0; w < NLEASE_KEYS; w++)
-			if (strlen(LEASE_KEYS[w]) == kl && memcmp(k, LEASE_KEYS[w], kl) == 0)
+			if (LEASE_KEYS[w].len == kl && memcmp(k, LEASE_KEYS[w].name, kl) == 0)
 				break;
 		if (w == NLEASE_KEYS)
 			continue;
@@ -237,13 +238,13 @@ mirror_lease_read(const char *t, size_t n, struct mirror_rec *r)
 			r->repeated = 1;
 		seen |= 1u << w;
 		const char *v = t + vo;
-		if (w == 0)
+		if (w == LK_ID)
 			text_str(v, vl, r->id, sizeof(r->id));
-		else if (w == 2)
+		else if (w == LK_POOL)
 			text_str(v, vl, r->pool, sizeof(r->pool));
-		else if (w == 3)
+		else if (w == LK_TOMB)
 			r->tomb_until_ms = text_int(v, vl);
-		else if (w == 4)
+		else if (w == LK_EXPIRES)
 			r->expires_ms = text_int(v, vl);
 	}
 }
@@ -529,7 +530,6 @@ store_takeover(struct store *s, struct pool *p)
 			/* out of memory: the mirror on disk holds it */
 			log_warnx("takeover: lease %s of pool \"%s\" not adopted (out of memory)",
 			    id, p->name);
-			lost = 1;
 			continue;
 		}
 		if ((q = adopt_lease(s, p, rec, &lost)) > 0) {
@@ -669,7 +669,8 @@ store_pool_state(struct store *s, struct pool *p)
 
 /*
  * State st as JSON text (a base): its mirror's leases as the objects they
- * are, not as the strings that hold their text here. NULL: out of memory.
+ * are, not as the strings that hold their text here. NULL: out of memory,
+ * or a lease not kept as text.
  */
 char *
 store_pool_state_text(json_t *st, size_t *lenp)
@@ -684,12 +685,17 @@ store_pool_state_text(json_t *st, size_t *lenp)
 	head = js_compact(st, 0, &hl);
 	json_object_set_new(st, "mirror", mirror);
 	if (head == NULL || hl < 2)
-		goto oom;
+		goto failed;
+	/* Every value is a lease's text (mirror_value): one that is not
+	 * fails the save, which is tried again, rather than be left out. */
 	cap = hl + 16;
-	json_object_foreach(mirror, id, v)
-		cap += strlen(id) + 4 + (json_is_string(v) ? json_string_length(v) : 0);
+	json_object_foreach(mirror, id, v) {
+		if (!json_is_string(v))
+			goto failed;
+		cap += strlen(id) + 4 + json_string_length(v);
+	}
 	if ((out = malloc(cap)) == NULL)
-		goto oom;
+		goto failed;
 	n = hl - 1;	/* without its closing brace */
 	memcpy(out, head, n);
 	free(head);
@@ -697,8 +703,6 @@ store_pool_state_text(json_t *st, size_t *lenp)
 	int first = 1;
 	json_object_foreach(mirror, id, v) {
 		/* Ids are names (util_valid_id): nothing in them to escape. */
-		if (!json_is_string(v))
-			continue;
 		n += (size_t)sprintf(out + n, "%s\"%s\":", first ? "" : ",", id);
 		memcpy(out + n, json_string_value(v), json_string_length(v));
 		n += json_string_length(v);
@@ -707,7 +711,7 @@ store_pool_state_text(json_t *st, size_t *lenp)
 	memcpy(out + n, "}}", 3);
 	*lenp = n + 2;
 	return out;
-oom:
+failed:
 	free(head);
 	return NULL;
 }

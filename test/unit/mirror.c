@@ -443,6 +443,12 @@ test_member_span(void)
 		    "member span %zu: \"%.*s\", not \"%s\"", i, rc == 0 ? (int)len : 0,
 		    cases[i].text + off, cases[i].value);
 	}
+	/* js_member_first stops at the first of a repeated key. */
+	const char *twice = "{\"a\":1,\"records\":\"x\",\"records\":[2]}";
+	size_t off = 0, len = 0;
+	CHECK(js_member_first(twice, strlen(twice), "records", &off, &len) == 0 && len == 3 &&
+	    memcmp(twice + off, "\"x\"", 3) == 0, "member first: \"%.*s\", not \"x\"", (int)len,
+	    twice + off);
 }
 
 /* js_iter walks the members of an object's text, and the elements of an
